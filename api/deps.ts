@@ -1,0 +1,23 @@
+import type { Client } from '@temporalio/client';
+import type { Env } from '../config/env';
+import type { Db } from '../db/client';
+import type { Mailer } from '../emails/mailer';
+
+/** What the HTTP API needs from the outside world; tests pass real local instances. */
+export interface AppDeps {
+  db: Db;
+  temporal: Client;
+  mailer: Mailer;
+  env: Pick<Env, 'KS_MODE' | 'PUBLIC_BASE_URL' | 'TOKEN_SECRET' | 'TEMPORAL_TASK_QUEUE'>;
+  /** Real time; tests may shift it. Sandbox sites add their own offset on top. */
+  now: () => Date;
+}
+
+export interface AuthProfile {
+  id: string;
+  platformRole: 'installer' | 'support' | null;
+}
+
+export interface AppEnv {
+  Variables: { profile: AuthProfile };
+}

@@ -1,0 +1,36 @@
+import type { Context } from 'hono';
+import { html, raw } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/**
+ * Headers of every public email-link page: nothing loads from elsewhere (inline style only), no script
+ * runs, forms post only to us, and no referrer leaks the token in the URL.
+ */
+export const pageSecurityHeaders = {
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+} as const;
+
+const style = raw(`<style>
+body{font-family:Helvetica,Arial,sans-serif;background:#f4f5f7;color:#1f2933;margin:0}
+main{max-width:520px;margin:48px auto;background:#fff;padding:24px 32px;border-radius:6px}
+button{font-size:16px;padding:8px 16px;margin-right:8px;cursor:pointer}
+label{display:block;margin:12px 0 4px}input{font-size:16px;padding:6px;width:100%;box-sizing:border-box}
+</style>`);
+
+export function page(
+  c: Context,
+  title: string,
+  body: HtmlEscapedString | Promise<HtmlEscapedString>,
+  status: ContentfulStatusCode = 200,
+) {
+  const doc = html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · KS Cloud</title>${style}</head>
+<body><main><h1>${title}</h1>${body}</main></body></html>`;
+  return c.html(doc, status, pageSecurityHeaders);
+}

@@ -1,0 +1,116 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ZodError } from 'zod';
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  errors?: FieldError[];
+}
+
+const titles: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** A refusal with a stable code; thrown from handlers and answered as application/problem+json. */
+export class ApiProblem extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    readonly detail: string,
+    readonly errors?: FieldError[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(detail);
+  }
+}
+
+export const notFound = (what = 'resource') => new ApiProblem(404, 'not_found', `No such ${what}.`);
+export const forbidden = (detail = 'Your role does not allow this action.') =>
+  new ApiProblem(403, 'forbidden', detail);
+
+export function problemBody(status: number, code: string, detail: string, errors?: FieldError[]): Problem {
+  return {
+    type: `https://ks-cloud.dev/problems/${code}`,
+    title: titles[status] ?? 'Error',
+    status,
+    detail,
+    code,
+    ...(errors?.length ? { errors } : {}),
+  };
+}
+
+export function problemResponse(c: Context, p: ApiProblem): Response {
+  const body = problemBody(p.status, p.code, p.detail, p.errors);
+  return c.body(JSON.stringify(body), p.status, {
+    'content-type': 'application/problem+json',
+    ...p.headers,
+  });
+}
+
+export function validationProblem(error: ZodError, target: string): ApiProblem {
+  // Name fields as a client sees them: body.email, query.limit, params.siteId.
+  const where = target === 'json' || target === 'form' ? 'body' : target === 'param' ? 'params' : target;
+  const errors = error.issues.map((issue) => ({
+    path: [where, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+  const detail = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+  return new ApiProblem(400, 'validation_failed', `The request is invalid: ${detail}`, errors);
+}
+
+/** Maps anything thrown in a handler to a problem answer; unexpected errors never leak details. */
+export function toProblem(error: unknown): ApiProblem {
+  if (error instanceof ApiProblem) return error;
+  if (error instanceof HTTPException) {
+    const status = error.status as ContentfulStatusCode;
+    if (status === 400 && /json/i.test(error.message)) {
+      return new ApiProblem(400, 'malformed_json', 'The request body is not valid JSON.');
+    }
+    const code = status === 401 ? 'unauthorized' : status === 413 ? 'payload_too_large' : 'bad_request';
+    return new ApiProblem(status, code, error.message || 'The request was refused.');
+  }
+  if (isUnavailable(error)) {
+    return new ApiProblem(
+      503,
+      'temporarily_unavailable',
+      'A backing service is unreachable; try again shortly.',
+      undefined,
+      {
+        'retry-after': '5',
+      },
+    );
+  }
+  return new ApiProblem(500, 'internal_error', 'The request failed unexpectedly; it has been logged.');
+}
+
+/** Connection-level failures of PostgreSQL or Temporal: the request may succeed when retried. */
+function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    (typeof code === 'string' &&
+      (code.startsWith('08') || code === 'ECONNREFUSED' || code === 'CONNECTION_CLOSED')) ||
+    (error instanceof Error && error.name === 'ServiceError')
+  );
+}

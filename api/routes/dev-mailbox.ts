@@ -1,0 +1,53 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { findSentEmail, listMailbox } from '../../db/queries/sent-emails';
+import type { AppDeps } from '../deps';
+import { notFound } from '../problem';
+import { createRouter } from '../router';
+import { problemResponses } from '../schemas';
+
+const MailboxEntry = z.object({
+  id: z.uuid(),
+  to: z.string(),
+  subject: z.string(),
+  template: z.string(),
+  sentAt: z.string().nullable(),
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/dev/mailbox',
+  tags: ['Development'],
+  summary: 'Emails the system sent, newest first (development mode only)',
+  responses: {
+    200: { description: 'Mailbox', content: { 'application/json': { schema: z.array(MailboxEntry) } } },
+  },
+});
+
+const show = createRoute({
+  method: 'get',
+  path: '/dev/mailbox/{id}',
+  tags: ['Development'],
+  summary: 'The rendered HTML of one email (development mode only)',
+  request: { params: z.object({ id: z.uuid() }) },
+  responses: {
+    200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } },
+    ...problemResponses(400, 404),
+  },
+});
+
+/** Mounted only when KS_MODE=development: in production the routes do not exist. */
+export function devMailboxRoutes(deps: AppDeps) {
+  return createRouter()
+    .openapi(list, async (c) => {
+      const rows = await listMailbox(deps.db);
+      return c.json(
+        rows.map((r) => ({ ...r, sentAt: r.sentAt?.toISOString() ?? null })),
+        200,
+      );
+    })
+    .openapi(show, async (c) => {
+      const row = await findSentEmail(deps.db, c.req.valid('param').id);
+      if (!row) throw notFound('email');
+      return c.html(row.html, 200);
+    });
+}

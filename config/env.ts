@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/**
+ * The process configuration, validated once at start. Temporal's connection is not here: it follows
+ * Temporal's own environment conventions (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+ * TEMPORAL_TLS_*, TEMPORAL_PROFILE) and is read by `config/temporal.ts` through @temporalio/envconfig.
+ */
+const port = z.coerce.number().int().min(1).max(65535);
+
+export const envSchema = z
+  .object({
+    KS_MODE: z.enum(['development', 'production']).default('production'),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }),
+    PUBLIC_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }),
+    TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    RESEND_API_KEY: z.string().min(1).optional(),
+    EMAIL_FROM: z.string().min(3).default('KS Cloud <no-reply@ks-cloud.local>'),
+    SUPPORT_EMAIL: z.email('must be an email address').default('support@ks-cloud.local'),
+    PORT: port.default(3000),
+    GATEWAY_PORTS: z
+      .string()
+      .default('40000,40001')
+      .transform((s, ctx) => {
+        const ports = s.split(',').map((p) => Number(p.trim()));
+        if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+          ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of TCP ports' });
+          return z.NEVER;
+        }
+        return ports;
+      }),
+    TEMPORAL_TASK_QUEUE: z.string().min(1).default('ks-cloud'),
+  })
+  .superRefine((env, ctx) => {
+    // Production sends real email; only development may fall back to the local mailbox.
+    if (env.KS_MODE === 'production' && !env.RESEND_API_KEY) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RESEND_API_KEY'],
+        message: 'is required when KS_MODE=production',
+      });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Variables a production app service must set (everything without a default). */
+export const requiredInProduction = [
+  'DATABASE_URL',
+  'PUBLIC_BASE_URL',
+  'TOKEN_SECRET',
+  'RESEND_API_KEY',
+] as const;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; on failure the message is one line naming each bad variable and why. */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const result = envSchema.safeParse(source);
+  if (result.success) return result.data;
+  const parts = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'environment');
+    const missing = source[name] === undefined && issue.code === 'invalid_type';
+    return `${name} ${missing ? 'is missing' : issue.message}`;
+  });
+  throw new ConfigError(`Configuration error: ${parts.join('; ')}`);
+}
+
+/** For entry points: validate or exit with a single line (no stack trace). */
+export function loadEnvOrExit(source: Record<string, string | undefined> = process.env): Env {
+  try {
+    return parseEnv(source);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+}

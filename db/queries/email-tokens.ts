@@ -1,0 +1,55 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { and, eq, gt, isNull } from 'drizzle-orm';
+import type { DbOrTx } from '../client';
+import { emailTokens } from '../schema';
+
+export type EmailTokenKind = (typeof emailTokens.$inferSelect)['kind'];
+
+/** 256 random bits, URL-safe; only its SHA-256 is stored. */
+export function newToken(): { token: string; hash: string } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: hashToken(token) };
+}
+
+export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+export async function issueEmailToken(
+  db: DbOrTx,
+  values: { kind: EmailTokenKind; profileId?: string; email?: string; ttlMs: number; now: Date },
+): Promise<string> {
+  const { token, hash } = newToken();
+  await db.insert(emailTokens).values({
+    kind: values.kind,
+    tokenHash: hash,
+    profileId: values.profileId,
+    email: values.email,
+    expiresAt: new Date(values.now.getTime() + values.ttlMs),
+  });
+  return token;
+}
+
+/** A usable token of that kind: exists, not used, not expired. */
+export async function findUsableToken(db: DbOrTx, kind: EmailTokenKind, token: string, now: Date) {
+  const [row] = await db
+    .select()
+    .from(emailTokens)
+    .where(
+      and(
+        eq(emailTokens.tokenHash, hashToken(token)),
+        eq(emailTokens.kind, kind),
+        isNull(emailTokens.usedAt),
+        gt(emailTokens.expiresAt, now),
+      ),
+    );
+  return row;
+}
+
+/** Marks the token used; false when another request used it first (single use under races). */
+export async function consumeToken(db: DbOrTx, id: string, now: Date): Promise<boolean> {
+  const rows = await db
+    .update(emailTokens)
+    .set({ usedAt: now })
+    .where(and(eq(emailTokens.id, id), isNull(emailTokens.usedAt)))
+    .returning({ id: emailTokens.id });
+  return rows.length === 1;
+}

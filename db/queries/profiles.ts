@@ -1,0 +1,42 @@
+import { eq } from 'drizzle-orm';
+import type { DbOrTx } from '../client';
+import { profiles } from '../schema';
+
+export type Profile = typeof profiles.$inferSelect;
+
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+export async function findProfileByEmail(db: DbOrTx, email: string): Promise<Profile | undefined> {
+  const [row] = await db
+    .select()
+    .from(profiles)
+    .where(eq(profiles.email, normalizeEmail(email)));
+  return row;
+}
+
+export async function findProfileById(db: DbOrTx, id: string): Promise<Profile | undefined> {
+  const [row] = await db.select().from(profiles).where(eq(profiles.id, id));
+  return row;
+}
+
+/** Inserts a profile unless the email is taken; returns undefined when it is. */
+export async function insertProfile(
+  db: DbOrTx,
+  values: { email: string; name: string; passwordHash: string; emailConfirmedAt?: Date | null },
+): Promise<Profile | undefined> {
+  const [row] = await db
+    .insert(profiles)
+    .values({ ...values, email: normalizeEmail(values.email) })
+    .onConflictDoNothing({ target: profiles.email })
+    .returning();
+  return row;
+}
+
+export async function updateProfile(
+  db: DbOrTx,
+  id: string,
+  values: Partial<Pick<Profile, 'name' | 'passwordHash' | 'emailConfirmedAt' | 'platformRole'>>,
+): Promise<Profile | undefined> {
+  const [row] = await db.update(profiles).set(values).where(eq(profiles.id, id)).returning();
+  return row;
+}

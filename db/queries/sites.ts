@@ -1,0 +1,20 @@
+import { and, eq } from 'drizzle-orm';
+import type { DbOrTx } from '../client';
+import { memberships, profiles, sites } from '../schema';
+
+export type Site = typeof sites.$inferSelect;
+
+export async function findSite(db: DbOrTx, siteId: string): Promise<Site | undefined> {
+  const [row] = await db.select().from(sites).where(eq(sites.id, siteId));
+  return row;
+}
+
+/** Where admin emails go (S5): the owner's address. Undefined while an invited owner has no profile. */
+export async function findSiteOwner(db: DbOrTx, siteId: string) {
+  const [row] = await db
+    .select({ profileId: profiles.id, email: profiles.email, name: profiles.name })
+    .from(memberships)
+    .innerJoin(profiles, eq(profiles.id, memberships.profileId))
+    .where(and(eq(memberships.siteId, siteId), eq(memberships.role, 'owner')));
+  return row;
+}

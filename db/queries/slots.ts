@@ -1,0 +1,108 @@
+import { and, eq, sql } from 'drizzle-orm';
+import { slotFillOrder, trimToLimits } from '../../workflows/subscription/decisions';
+import type { DbOrTx } from '../client';
+import { accessMethods, iqs, memberships } from '../schema';
+
+interface Limits {
+  usersLimit: number;
+  iqsLimit: number;
+}
+
+const hasValidAccess = sql<boolean>`exists (select 1 from ${accessMethods} where ${accessMethods.siteId} = ${memberships.siteId}
+  and ${accessMethods.profileId} = ${memberships.profileId} and ${accessMethods.status} = 'active')`;
+
+/**
+ * V10, a term after none or after expiry: slots fill up to the limits in the decided order. Two reads
+ * and two writes whatever the size of the site.
+ */
+export async function fillSlots(tx: DbOrTx, siteId: string, limits: Limits, now: Date) {
+  const members = await tx
+    .select({
+      profileId: memberships.profileId,
+      role: memberships.role,
+      joinedAt: memberships.joinedAt,
+      hasValidAccess,
+    })
+    .from(memberships)
+    .where(eq(memberships.siteId, siteId));
+  const devices = await tx
+    .select({ iqId: iqs.id, registeredAt: iqs.registeredAt })
+    .from(iqs)
+    .where(eq(iqs.siteId, siteId));
+  const chosen = slotFillOrder({
+    ...limits,
+    members: members.map((m) => ({ ...m, joinedAtMs: m.joinedAt.getTime() })),
+    iqs: devices.map((d) => ({ iqId: d.iqId, registeredAtMs: d.registeredAt.getTime() })),
+  });
+  await tx
+    .update(memberships)
+    .set({
+      subscribed: inArraySql(memberships.profileId, chosen.memberIds),
+      subscribedAt: sql`case when ${inArraySql(memberships.profileId, chosen.memberIds)} then ${now.toISOString()}::timestamptz else null end`,
+    })
+    .where(eq(memberships.siteId, siteId));
+  await tx
+    .update(iqs)
+    .set({
+      subscribed: inArraySql(iqs.id, chosen.iqIds),
+      subscribedAt: sql`case when ${inArraySql(iqs.id, chosen.iqIds)} then ${now.toISOString()}::timestamptz else null end`,
+    })
+    .where(eq(iqs.siteId, siteId));
+  return { users: chosen.memberIds.length, iqs: chosen.iqIds.length };
+}
+
+/** V10, a term replacing an active one: current flags stay; lower limits drop the most recent, never the owner. */
+export async function trimSlots(tx: DbOrTx, siteId: string, limits: Limits) {
+  const subscribedMembers = await tx
+    .select({
+      profileId: memberships.profileId,
+      role: memberships.role,
+      subscribedAt: memberships.subscribedAt,
+    })
+    .from(memberships)
+    .where(and(eq(memberships.siteId, siteId), eq(memberships.subscribed, true)));
+  const subscribedIqs = await tx
+    .select({ iqId: iqs.id, subscribedAt: iqs.subscribedAt })
+    .from(iqs)
+    .where(and(eq(iqs.siteId, siteId), eq(iqs.subscribed, true)));
+  const drop = trimToLimits({
+    ...limits,
+    subscribedMembers: subscribedMembers.map((m) => ({
+      ...m,
+      subscribedAtMs: m.subscribedAt?.getTime() ?? 0,
+    })),
+    subscribedIqs: subscribedIqs.map((d) => ({
+      iqId: d.iqId,
+      subscribedAtMs: d.subscribedAt?.getTime() ?? 0,
+    })),
+  });
+  if (drop.unsubscribeMemberIds.length > 0) {
+    await tx
+      .update(memberships)
+      .set({ subscribed: false, subscribedAt: null })
+      .where(
+        and(eq(memberships.siteId, siteId), inArraySql(memberships.profileId, drop.unsubscribeMemberIds)),
+      );
+  }
+  if (drop.unsubscribeIqIds.length > 0) {
+    await tx
+      .update(iqs)
+      .set({ subscribed: false, subscribedAt: null })
+      .where(and(eq(iqs.siteId, siteId), inArraySql(iqs.id, drop.unsubscribeIqIds)));
+  }
+  return drop;
+}
+
+/** V6: every IQ and member of the site loses its slot; access methods stay untouched. */
+export async function unsubscribeEverything(tx: DbOrTx, siteId: string) {
+  await tx
+    .update(memberships)
+    .set({ subscribed: false, subscribedAt: null })
+    .where(eq(memberships.siteId, siteId));
+  await tx.update(iqs).set({ subscribed: false, subscribedAt: null }).where(eq(iqs.siteId, siteId));
+}
+
+// `= any($1::uuid[])` keeps one statement for any number of ids (an IN list would grow the SQL text).
+function inArraySql(column: typeof memberships.profileId | typeof iqs.id, ids: string[]) {
+  return sql<boolean>`${column} = any(${`{${ids.join(',')}}`}::uuid[])`;
+}

@@ -1,0 +1,83 @@
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../client';
+import { iqs, memberships, sites, subscriptionTerms, vouchers } from '../schema';
+
+export type Term = typeof subscriptionTerms.$inferSelect;
+export type Voucher = typeof vouchers.$inferSelect;
+
+/** The term in force or last in force: the newest one not replaced by a later redemption. */
+export async function findCurrentTerm(db: DbOrTx, siteId: string): Promise<Term | undefined> {
+  const [row] = await db
+    .select()
+    .from(subscriptionTerms)
+    .where(and(eq(subscriptionTerms.siteId, siteId), isNull(subscriptionTerms.replacedAt)))
+    .orderBy(desc(subscriptionTerms.startsAt))
+    .limit(1);
+  return row;
+}
+
+export async function findTermByRequest(db: DbOrTx, requestId: string): Promise<Term | undefined> {
+  const [row] = await db.select().from(subscriptionTerms).where(eq(subscriptionTerms.requestId, requestId));
+  return row;
+}
+
+export async function findTerm(db: DbOrTx, termId: string): Promise<Term | undefined> {
+  const [row] = await db.select().from(subscriptionTerms).where(eq(subscriptionTerms.id, termId));
+  return row;
+}
+
+export async function listTerms(db: DbOrTx, siteId: string): Promise<Term[]> {
+  return db
+    .select()
+    .from(subscriptionTerms)
+    .where(eq(subscriptionTerms.siteId, siteId))
+    .orderBy(subscriptionTerms.startsAt);
+}
+
+/**
+ * Claims a voucher for a site: a single conditional UPDATE, so of two concurrent claims exactly one
+ * gets the row. Returns undefined when the code is unknown, used or past its redeem-by date.
+ */
+export async function claimVoucher(
+  db: DbOrTx,
+  codeHash: string,
+  siteId: string,
+  now: Date,
+): Promise<Voucher | undefined> {
+  const [row] = await db
+    .update(vouchers)
+    .set({ redeemedAt: now, redeemedSiteId: siteId })
+    .where(
+      and(
+        eq(vouchers.codeHash, codeHash),
+        isNull(vouchers.redeemedAt),
+        sql`(${vouchers.redeemBy} is null or ${vouchers.redeemBy} > ${now.toISOString()}::timestamptz)`,
+      ),
+    )
+    .returning();
+  return row;
+}
+
+export async function findVoucherByHash(db: DbOrTx, codeHash: string): Promise<Voucher | undefined> {
+  const [row] = await db.select().from(vouchers).where(eq(vouchers.codeHash, codeHash));
+  return row;
+}
+
+/** Seats in use now: subscribed members and subscribed IQs of the site. */
+export async function slotUsage(db: DbOrTx, siteId: string): Promise<{ users: number; iqs: number }> {
+  const [users] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(memberships)
+    .where(and(eq(memberships.siteId, siteId), eq(memberships.subscribed, true)));
+  const [devices] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(iqs)
+    .where(and(eq(iqs.siteId, siteId), eq(iqs.subscribed, true)));
+  return { users: users?.n ?? 0, iqs: devices?.n ?? 0 };
+}
+
+/** Serializes slot and term changes of one site (redemption, expiry, toggles) on its row. */
+export async function lockSite(db: DbOrTx, siteId: string) {
+  const [row] = await db.select().from(sites).where(eq(sites.id, siteId)).for('update');
+  return row;
+}

@@ -1,0 +1,55 @@
+import {
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+export const emailStatus = pgEnum('email_status', ['pending', 'sent']);
+
+/**
+ * Every email the system sends, keyed by an idempotency key so a retried send goes out once. In
+ * development (no RESEND_API_KEY) this table is the mailbox shown at /dev/mailbox.
+ */
+export const sentEmails = pgTable(
+  'sent_emails',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    idempotencyKey: text().notNull(),
+    toAddress: text().notNull(),
+    template: text().notNull(),
+    subject: text().notNull(),
+    html: text().notNull(),
+    text: text().notNull(),
+    status: emailStatus().notNull().default('pending'),
+    providerMessageId: text(),
+    attempts: integer().notNull().default(0),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    sentAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('sent_emails_idempotency_key').on(t.idempotencyKey),
+    index('sent_emails_created_idx').on(t.createdAt),
+  ],
+);
+
+/** Replayable answers of requests that carried an Idempotency-Key header. */
+export const idempotencyRecords = pgTable(
+  'idempotency_records',
+  {
+    /** Who may replay: e.g. `<profileId>:<method> <path>`. */
+    scope: text().notNull(),
+    key: text().notNull(),
+    requestHash: text().notNull(),
+    status: integer().notNull(),
+    body: jsonb().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.key] })],
+);

@@ -1,0 +1,77 @@
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { iqs } from './sites';
+
+export const firmwareReleases = pgTable(
+  'firmware_releases',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    model: text().notNull(),
+    version: text().notNull(),
+    url: text().notNull(),
+    sha256: text().notNull(),
+    sizeBytes: bigint({ mode: 'number' }).notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('firmware_releases_model_version_key').on(t.model, t.version)],
+);
+
+export const rolloutStatus = pgEnum('rollout_status', ['running', 'paused', 'completed', 'aborted']);
+
+export const rollouts = pgTable('rollouts', {
+  id: uuid().primaryKey().defaultRandom(),
+  releaseId: uuid()
+    .notNull()
+    .references(() => firmwareReleases.id),
+  target: jsonb().$type<{ model?: string; siteIds?: string[]; iqIds?: string[] }>().notNull(),
+  policy: jsonb().$type<Record<string, unknown>>().notNull(),
+  status: rolloutStatus().notNull().default('running'),
+  abortReason: text(),
+  createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  finishedAt: timestamp({ withTimezone: true }),
+});
+
+export const rolloutTargetState = pgEnum('rollout_target_state', [
+  'queued',
+  'in_progress',
+  'succeeded',
+  'failed',
+  'timed_out',
+  'skipped',
+  'canceled',
+]);
+
+export const rolloutTargets = pgTable(
+  'rollout_targets',
+  {
+    rolloutId: uuid()
+      .notNull()
+      .references(() => rollouts.id, { onDelete: 'cascade' }),
+    iqId: uuid()
+      .notNull()
+      .references(() => iqs.id, { onDelete: 'cascade' }),
+    /** Order in which the rollout takes IQs (waves are slices of it). */
+    position: integer().notNull(),
+    state: rolloutTargetState().notNull().default('queued'),
+    attempts: integer().notNull().default(0),
+    updateId: text(),
+    error: text(),
+    startedAt: timestamp({ withTimezone: true }),
+    finishedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.rolloutId, t.iqId] }),
+    index('rollout_targets_state_idx').on(t.rolloutId, t.state),
+  ],
+);

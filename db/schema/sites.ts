@@ -1,0 +1,155 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  index,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { profiles } from './accounts';
+
+export const siteStatus = pgEnum('site_status', ['installing', 'active']);
+export const subscriptionStatus = pgEnum('subscription_status', ['none', 'active', 'expired']);
+export const siteRole = pgEnum('site_role', ['owner', 'admin', 'user']);
+
+export const sites = pgTable('sites', {
+  id: uuid().primaryKey().defaultRandom(),
+  name: text().notNull(),
+  timezone: text().notNull().default('UTC'),
+  status: siteStatus().notNull().default('active'),
+  /** The installer manages the site until release (S1); null afterwards keeps no link to them. */
+  installerProfileId: uuid().references(() => profiles.id, { onDelete: 'set null' }),
+  sandbox: boolean().notNull().default(false),
+  /** Sandbox test clock (O2): seconds the site's time runs ahead of real time. Always 0 on real sites. */
+  clockOffsetSeconds: bigint({ mode: 'number' }).notNull().default(0),
+  subscriptionStatus: subscriptionStatus().notNull().default('none'),
+  /** Event types that email the owner (K6). */
+  notifyEventTypes: text().array().notNull().default(sql`'{}'::text[]`),
+  createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  releasedAt: timestamp({ withTimezone: true }),
+});
+
+export const memberships = pgTable(
+  'memberships',
+  {
+    siteId: uuid()
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    profileId: uuid()
+      .notNull()
+      .references(() => profiles.id, { onDelete: 'cascade' }),
+    role: siteRole().notNull(),
+    subscribed: boolean().notNull().default(false),
+    subscribedAt: timestamp({ withTimezone: true }),
+    masterKey: boolean().notNull().default(false),
+    joinedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.siteId, t.profileId] }),
+    uniqueIndex('memberships_one_owner_key').on(t.siteId).where(sql`${t.role} = 'owner'`),
+    index('memberships_profile_idx').on(t.profileId),
+  ],
+);
+
+export const iqs = pgTable(
+  'iqs',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    siteId: uuid()
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    serial: text().notNull(),
+    model: text().notNull(),
+    name: text(),
+    secretHash: text().notNull(),
+    subscribed: boolean().notNull().default(false),
+    subscribedAt: timestamp({ withTimezone: true }),
+    online: boolean().notNull().default(false),
+    firmware: text(),
+    lastSeenAt: timestamp({ withTimezone: true }),
+    /** The gateway instance that holds the IQ's connection, so commands find it. */
+    gatewayInstance: text(),
+    registeredAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('iqs_serial_key').on(t.serial), index('iqs_site_idx').on(t.siteId)],
+);
+
+export const locks = pgTable(
+  'locks',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    siteId: uuid()
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    iqId: uuid()
+      .notNull()
+      .references(() => iqs.id, { onDelete: 'cascade' }),
+    name: text().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('locks_site_idx').on(t.siteId)],
+);
+
+export const accessKind = pgEnum('access_kind', ['tag', 'mobile_key', 'pin', 'remote']);
+export const accessStatus = pgEnum('access_status', ['active', 'needs_activation', 'revoked']);
+
+export const accessMethods = pgTable(
+  'access_methods',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    siteId: uuid()
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    profileId: uuid()
+      .notNull()
+      .references(() => profiles.id, { onDelete: 'cascade' }),
+    kind: accessKind().notNull(),
+    /** Set for a PIN, which is valid on one IQ only. */
+    iqId: uuid().references(() => iqs.id, { onDelete: 'cascade' }),
+    tagUid: text(),
+    pinHash: text(),
+    status: accessStatus().notNull().default('active'),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    index('access_methods_member_idx').on(t.siteId, t.profileId),
+    index('access_methods_iq_idx').on(t.iqId),
+  ],
+);
+
+/** Audit trail. Actors are kept as ids; a deleted profile's events get an unlinked placeholder (D7). */
+export const events = pgTable(
+  'events',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    /** Insertion order for stable cursor pagination. */
+    seq: bigint({ mode: 'number' }).generatedAlwaysAsIdentity(),
+    siteId: uuid()
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    at: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    type: text().notNull(),
+    actorProfileId: uuid(),
+    /** 'profile', 'system', 'device', or 'deleted-profile' once the actor's profile is gone. */
+    actorKind: text().notNull().default('profile'),
+    subjectProfileId: uuid(),
+    lockId: uuid(),
+    iqId: uuid(),
+    data: jsonb().$type<Record<string, unknown>>(),
+  },
+  (t) => [
+    index('events_site_seq_idx').on(t.siteId, t.seq),
+    index('events_actor_idx').on(t.actorProfileId),
+    index('events_subject_idx').on(t.subjectProfileId),
+  ],
+);
+
+export type SiteRole = (typeof siteRole.enumValues)[number];
+export type SubscriptionStatus = (typeof subscriptionStatus.enumValues)[number];

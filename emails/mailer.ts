@@ -1,0 +1,83 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Resend } from 'resend';
+import type { Db } from '../db/client';
+import { sentEmails } from '../db/schema';
+import { renderEmail } from './render';
+import type { TemplateName, TemplateProps } from './templates';
+
+export interface OutgoingEmail<N extends TemplateName = TemplateName> {
+  to: string;
+  template: N;
+  props: TemplateProps<N>;
+  /** Same key, same email: a retried send never goes out twice. */
+  idempotencyKey: string;
+}
+
+export interface SendResult {
+  id: string;
+  /** True when this key had already been sent and nothing went out now. */
+  duplicate: boolean;
+}
+
+export interface Mailer {
+  send<N extends TemplateName>(email: OutgoingEmail<N>): Promise<SendResult>;
+}
+
+export class EmailDeliveryError extends Error {}
+
+/**
+ * Records every email under its idempotency key, then delivers it through Resend (with the same key,
+ * so the provider drops a repeat after a crash between its answer and our commit). Without a Resend
+ * client (development) the recorded row is the delivery: /dev/mailbox reads it.
+ */
+export function createMailer(deps: { db: Db; from: string; resend?: Resend }): Mailer {
+  const { db, from, resend } = deps;
+  return {
+    async send(email) {
+      const rendered = await renderEmail(email.template, email.props);
+      await db
+        .insert(sentEmails)
+        .values({
+          idempotencyKey: email.idempotencyKey,
+          toAddress: email.to.toLowerCase(),
+          template: email.template,
+          ...rendered,
+        })
+        .onConflictDoNothing({ target: sentEmails.idempotencyKey });
+      const [row] = await db
+        .select()
+        .from(sentEmails)
+        .where(eq(sentEmails.idempotencyKey, email.idempotencyKey));
+      if (!row) throw new EmailDeliveryError(`email row vanished for key ${email.idempotencyKey}`);
+      if (row.status === 'sent') return { id: row.id, duplicate: true };
+
+      let providerMessageId: string | null = null;
+      if (resend) {
+        const { data, error } = await resend.emails.send(
+          { from, to: row.toAddress, subject: row.subject, html: row.html, text: row.text },
+          { idempotencyKey: email.idempotencyKey },
+        );
+        if (error || !data) {
+          await db
+            .update(sentEmails)
+            .set({ attempts: sql`${sentEmails.attempts} + 1` })
+            .where(eq(sentEmails.id, row.id));
+          throw new EmailDeliveryError(
+            `email provider refused ${row.template}: ${error?.name ?? 'no answer'}`,
+          );
+        }
+        providerMessageId = data.id;
+      }
+      await db
+        .update(sentEmails)
+        .set({
+          status: 'sent',
+          sentAt: new Date(),
+          providerMessageId,
+          attempts: sql`${sentEmails.attempts} + 1`,
+        })
+        .where(and(eq(sentEmails.id, row.id), eq(sentEmails.status, 'pending')));
+      return { id: row.id, duplicate: false };
+    },
+  };
+}

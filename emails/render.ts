@@ -1,0 +1,22 @@
+import { render } from '@react-email/render';
+import { createElement } from 'react';
+import { type TemplateName, type TemplateProps, templates } from './templates';
+
+export interface RenderedEmail {
+  subject: string;
+  html: string;
+  text: string;
+}
+
+export async function renderEmail<N extends TemplateName>(
+  name: N,
+  props: TemplateProps<N>,
+): Promise<RenderedEmail> {
+  const { component, subject } = templates[name] as unknown as {
+    component: (p: TemplateProps<N>) => React.ReactElement;
+    subject: (p: TemplateProps<N>) => string;
+  };
+  const element = createElement(component as never, props as never);
+  const [html, text] = await Promise.all([render(element), render(element, { plainText: true })]);
+  return { subject: subject(props), html, text };
+}

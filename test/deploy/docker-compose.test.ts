@@ -1,0 +1,453 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, posix, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { envSchema, requiredInProduction } from '../../config/env';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../workflows/search-attributes';
+
+/**
+ * Static checks of the deployment (no Docker engine needed): docker-compose.yml against the app's own
+ * configuration schema, the Dockerfile, and the Temporal search-attribute setup.
+ */
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+
+const APP_SERVICES = ['api', 'worker', 'gateway', 'migrate'] as const;
+const LONG_RUNNING_APP_SERVICES = ['api', 'worker', 'gateway'] as const;
+const SECRETS = ['TOKEN_SECRET', 'RESEND_API_KEY'] as const;
+
+/**
+ * What a deployer puts in `.env`: the value the test substitutes for a required interpolation
+ * (`${VAR:?…}`). A variable required by the compose file but missing here fails the test, so a new
+ * one gets a realistic sample that the schema can judge.
+ */
+const SAMPLE_DEPLOYMENT_ENV: Readonly<Record<string, string>> = {
+  POSTGRES_PASSWORD: 'sample-postgres-password',
+  PUBLIC_BASE_URL: 'https://cloud.example.com',
+  TOKEN_SECRET: 'sample-token-secret-that-is-long-enough-0123456789',
+  RESEND_API_KEY: 're_sample_key',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Compose model (only what the checks read; zod also rejects shapes Compose would not accept)
+// ---------------------------------------------------------------------------------------------
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const stringOrList = z.union([z.string(), z.array(z.string())]);
+const serviceSchema = z.object({
+  image: z.string().optional(),
+  build: z.unknown().optional(),
+  command: stringOrList.optional(),
+  entrypoint: stringOrList.optional(),
+  environment: z.union([z.record(z.string(), scalar.nullable()), z.array(z.string())]).optional(),
+  ports: z
+    .array(
+      z.union([
+        z.string(),
+        z.number(),
+        z.object({ target: scalar, published: scalar.optional(), host_ip: z.string().optional() }),
+      ]),
+    )
+    .optional(),
+  depends_on: z
+    .union([z.array(z.string()), z.record(z.string(), z.object({ condition: z.string().optional() }))])
+    .optional(),
+  volumes: z
+    .array(
+      z.union([
+        z.string(),
+        z.object({ type: z.string().optional(), source: z.string().optional(), target: z.string() }),
+      ]),
+    )
+    .optional(),
+  healthcheck: z.object({ test: stringOrList.optional() }).optional(),
+});
+type Service = z.infer<typeof serviceSchema>;
+const composeSchema = z.object({
+  services: z.record(z.string(), serviceSchema),
+  volumes: z.record(z.string(), z.unknown().nullable()).optional(),
+});
+
+function loadCompose() {
+  // Compose supports YAML merge keys (`<<: *anchor`); the yaml package needs them switched on.
+  return composeSchema.parse(parse(read('docker-compose.yml'), { merge: true }));
+}
+
+const compose = loadCompose();
+
+function service(name: string): Service {
+  const found = compose.services[name];
+  if (!found) throw new Error(`docker-compose.yml has no service "${name}"`);
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interpolation, as Compose does it: ${VAR}, $VAR, ${VAR:-default}, ${VAR-default}, ${VAR:?err},
+// ${VAR?err}, ${VAR:+alt}, ${VAR+alt}, and $$ for a literal $.
+// ---------------------------------------------------------------------------------------------
+
+const INTERPOLATION =
+  /\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g;
+const REQUIRED_INTERPOLATION = /^\$\{([A-Za-z_][A-Za-z0-9_]*):?\?[^}]*\}$/;
+
+function interpolate(value: string, vars: Readonly<Record<string, string>> = SAMPLE_DEPLOYMENT_ENV): string {
+  return value.replace(
+    INTERPOLATION,
+    (_match, dollar: string | undefined, braced?: string, op?: string, arg = '', bare?: string) => {
+      if (dollar) return '$';
+      const name = (braced ?? bare)!;
+      const value = vars[name];
+      const set = value !== undefined;
+      const nonEmpty = set && value !== '';
+      switch (op) {
+        case ':-':
+          return nonEmpty ? value : interpolate(arg, vars);
+        case '-':
+          return set ? value : interpolate(arg, vars);
+        case ':+':
+          return nonEmpty ? interpolate(arg, vars) : '';
+        case '+':
+          return set ? interpolate(arg, vars) : '';
+        case ':?':
+        case '?':
+          if ((op === ':?' && !nonEmpty) || !set) {
+            throw new Error(
+              `docker-compose.yml requires \${${name}}: add a sample value to SAMPLE_DEPLOYMENT_ENV`,
+            );
+          }
+          return value;
+        default:
+          return value ?? '';
+      }
+    },
+  );
+}
+
+/** The service's environment as written (before interpolation); `null` = pass-through, unset if absent. */
+function rawEnvironment(svc: Service): Record<string, string | null> {
+  const env = svc.environment ?? {};
+  if (Array.isArray(env)) {
+    return Object.fromEntries(
+      env.map((entry) => {
+        const eq = entry.indexOf('=');
+        return eq === -1 ? [entry, null] : [entry.slice(0, eq), entry.slice(eq + 1)];
+      }),
+    );
+  }
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? null : String(v)]));
+}
+
+/** The environment the process sees for the sample deployment (pass-through variables left unset). */
+function processEnvironment(svc: Service): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(rawEnvironment(svc))) {
+    if (value !== null) env[name] = interpolate(value);
+  }
+  return env;
+}
+
+interface PublishedPort {
+  hostIp?: string;
+  published?: number;
+  target: number;
+}
+
+function portRange(spec: string): number[] {
+  const [from, to = from] = spec.split('-').map(Number);
+  if (!Number.isInteger(from) || !Number.isInteger(to)) throw new Error(`bad port "${spec}"`);
+  return Array.from({ length: to! - from! + 1 }, (_, i) => from! + i);
+}
+
+function publishedPorts(svc: Service): PublishedPort[] {
+  return (svc.ports ?? []).flatMap((entry): PublishedPort[] => {
+    if (typeof entry === 'object') {
+      const published =
+        entry.published === undefined ? undefined : Number(interpolate(String(entry.published)));
+      return [{ hostIp: entry.host_ip, published, target: Number(interpolate(String(entry.target))) }];
+    }
+    const spec = interpolate(String(entry)).replace(/\/(tcp|udp)$/, '');
+    // [host_ip:][published:]target, host_ip possibly an [IPv6] address.
+    const ipv6 = /^\[([^\]]+)\]:(.*)$/.exec(spec);
+    const parts = (ipv6 ? ipv6[2]! : spec).split(':');
+    const hostIp = ipv6 ? ipv6[1] : parts.length === 3 ? parts.shift() : undefined;
+    const [publishedSpec, targetSpec] = parts.length === 1 ? [undefined, parts[0]!] : [parts[0]!, parts[1]!];
+    const targets = portRange(targetSpec);
+    const published = publishedSpec === undefined ? [] : portRange(publishedSpec);
+    return targets.map((target, i) => ({ hostIp, published: published[i], target }));
+  });
+}
+
+function dependsOn(svc: Service): Record<string, string> {
+  const deps = svc.depends_on ?? [];
+  if (Array.isArray(deps)) return Object.fromEntries(deps.map((name) => [name, 'service_started']));
+  return Object.fromEntries(
+    Object.entries(deps).map(([name, dep]) => [name, dep.condition ?? 'service_started']),
+  );
+}
+
+const words = (value: string | string[] | undefined) =>
+  value === undefined ? [] : Array.isArray(value) ? value : value.split(/\s+/).filter(Boolean);
+
+// ---------------------------------------------------------------------------------------------
+
+describe('docker-compose.yml: app services', () => {
+  it('defines every service of the deployment', () => {
+    expect(Object.keys(compose.services)).toEqual(
+      expect.arrayContaining(['postgres', 'temporal', 'temporal-ui', 'temporal-setup', ...APP_SERVICES]),
+    );
+  });
+
+  describe.each(APP_SERVICES)('%s', (name) => {
+    const svc = service(name);
+    const raw = rawEnvironment(svc);
+
+    it.each(requiredInProduction)('sets %s (required in production)', (variable) => {
+      expect(raw[variable], `${name} must set ${variable}`).toBeTypeOf('string');
+      expect(raw[variable]).not.toBe('');
+    });
+
+    it('runs in production mode against the compose Temporal server', () => {
+      expect(raw.KS_MODE).toBe('production');
+      expect(raw.TEMPORAL_ADDRESS, `${name} must set TEMPORAL_ADDRESS`).toBeTypeOf('string');
+      const [host, port] = interpolate(raw.TEMPORAL_ADDRESS!).split(':');
+      expect(Object.keys(compose.services), 'TEMPORAL_ADDRESS must name a compose service').toContain(host);
+      expect(port).toBe('7233');
+      expect(raw.TEMPORAL_NAMESPACE, `${name} must set TEMPORAL_NAMESPACE`).toBeTypeOf('string');
+    });
+
+    it('has an environment that config/env.ts accepts', () => {
+      const result = envSchema.safeParse(processEnvironment(svc));
+      const problems = result.success
+        ? ''
+        : result.error.issues.map((i) => `${String(i.path[0] ?? '')}: ${i.message}`).join('; ');
+      expect(result.success, `${name}: ${problems}`).toBe(true);
+    });
+
+    it.each(SECRETS)('takes %s from the deployment environment, never a literal', (variable) => {
+      const value = raw[variable] ?? '';
+      const match = REQUIRED_INTERPOLATION.exec(value);
+      expect(
+        match,
+        `${name}: ${variable} must be a required interpolation like \${${variable}:?…}`,
+      ).not.toBeNull();
+      expect(match![1]).toBe(variable);
+    });
+
+    it('has no literal database password', () => {
+      const url = new URL(interpolate(raw.DATABASE_URL ?? ''));
+      expect(url.password).toBe(SAMPLE_DEPLOYMENT_ENV.POSTGRES_PASSWORD);
+      expect(Object.keys(compose.services), 'DATABASE_URL must point at a compose service').toContain(
+        url.hostname,
+      );
+    });
+
+    it('runs the shared app image', () => {
+      expect(svc.build, `${name} must build the Dockerfile`).toBeDefined();
+      expect(svc.image).toBe(service('api').image);
+    });
+  });
+
+  it.each([
+    ['api', 'api/main.ts'],
+    ['worker', 'worker/main.ts'],
+    ['gateway', 'gateway/main.ts'],
+    ['migrate', 'scripts/migrate.ts'],
+  ])('%s runs %s', (name, entry) => {
+    const command = words(service(name).command);
+    expect(command).toContain('tsx');
+    expect(command).toContain(entry);
+  });
+
+  it.each(LONG_RUNNING_APP_SERVICES)(
+    '%s starts after the database, Temporal, its setup and the migrations',
+    (name) => {
+      expect(dependsOn(service(name))).toMatchObject({
+        postgres: 'service_healthy',
+        temporal: 'service_healthy',
+        'temporal-setup': 'service_completed_successfully',
+        migrate: 'service_completed_successfully',
+      });
+    },
+  );
+
+  it('migrate waits for a healthy database', () => {
+    expect(dependsOn(service('migrate'))).toMatchObject({ postgres: 'service_healthy' });
+  });
+});
+
+describe('docker-compose.yml: ports', () => {
+  it('publishes the api on 3000, where the api listens', () => {
+    const env = envSchema.parse(processEnvironment(service('api')));
+    expect(publishedPorts(service('api'))).toContainEqual(
+      expect.objectContaining({ published: 3000, target: env.PORT }),
+    );
+  });
+
+  it('publishes the gateway on 40000 and 40001, the ports it listens on', () => {
+    const env = envSchema.parse(processEnvironment(service('gateway')));
+    const ports = publishedPorts(service('gateway'));
+    for (const port of [40000, 40001]) {
+      expect(ports).toContainEqual(expect.objectContaining({ published: port, target: port }));
+    }
+    expect([...env.GATEWAY_PORTS].sort()).toEqual(ports.map((p) => p.target).sort());
+  });
+
+  it('publishes the Temporal UI on 8233', () => {
+    expect(publishedPorts(service('temporal-ui'))).toContainEqual(
+      expect.objectContaining({ published: 8233, target: 8080 }),
+    );
+  });
+});
+
+describe('docker-compose.yml: wiring', () => {
+  it.each(Object.keys(compose.services))('%s depends only on services that exist', (name) => {
+    for (const target of Object.keys(dependsOn(service(name)))) {
+      expect(Object.keys(compose.services), `${name} depends on unknown "${target}"`).toContain(target);
+    }
+  });
+
+  it('declares every named volume it mounts', () => {
+    for (const [name, svc] of Object.entries(compose.services)) {
+      for (const volume of svc.volumes ?? []) {
+        const source = typeof volume === 'string' ? volume.split(':')[0]! : (volume.source ?? '');
+        const isPath = /^[./~]/.test(source) || source === '';
+        if (!isPath)
+          expect(Object.keys(compose.volumes ?? {}), `${name} mounts "${source}"`).toContain(source);
+      }
+    }
+  });
+
+  it.each(['postgres', 'temporal'])('%s has a health check (the app services wait for it)', (name) => {
+    expect(service(name).healthcheck?.test, `${name} needs a healthcheck`).toBeDefined();
+  });
+
+  it('registers the search attributes on the namespace the app uses', () => {
+    const setup = rawEnvironment(service('temporal-setup'));
+    const app = rawEnvironment(service('worker'));
+    expect(setup.TEMPORAL_ADDRESS).toBe(app.TEMPORAL_ADDRESS);
+    expect(setup.TEMPORAL_NAMESPACE).toBe(app.TEMPORAL_NAMESPACE);
+    expect(rawEnvironment(service('temporal')).DEFAULT_NAMESPACE ?? 'default').toBe(app.TEMPORAL_NAMESPACE);
+  });
+});
+
+describe('temporal-setup: search attributes', () => {
+  const setup = service('temporal-setup');
+
+  /** The setup's command line, plus every script of its mounted into the container and run by it. */
+  function setupText(): string {
+    const args = [...words(setup.entrypoint), ...words(setup.command)];
+    const mounts = (setup.volumes ?? []).flatMap((volume) => {
+      if (typeof volume !== 'string')
+        return volume.source ? [{ source: volume.source, target: volume.target }] : [];
+      const [source, target] = volume.split(':');
+      return source && target ? [{ source, target }] : [];
+    });
+    const scripts = args.flatMap((arg) => {
+      const mount = mounts.find((m) => arg === m.target || arg.startsWith(`${m.target}/`));
+      if (!mount) return [];
+      const hostPath = join(ROOT, mount.source, posix.relative(mount.target, arg));
+      expect(relative(ROOT, hostPath).startsWith('..'), `${arg} must come from the repository`).toBe(false);
+      expect(existsSync(hostPath), `${arg} is mounted from ${hostPath}, which does not exist`).toBe(true);
+      return [readFileSync(hostPath, 'utf8')];
+    });
+    return [args.join(' '), ...scripts].join('\n');
+  }
+
+  const CLI_TYPE: Record<string, string> = {
+    TEXT: 'Text',
+    KEYWORD: 'Keyword',
+    INT: 'Int',
+    DOUBLE: 'Double',
+    BOOL: 'Bool',
+    DATETIME: 'Datetime',
+    KEYWORD_LIST: 'KeywordList',
+  };
+
+  it('uses the Temporal CLI to create search attributes', () => {
+    expect(setup.image).toMatch(/^temporalio\/admin-tools:/);
+    expect(setupText()).toContain('temporal operator search-attribute create');
+  });
+
+  it('names the five product attributes', () => {
+    expect(SEARCH_ATTRIBUTE_KEYS.map((key) => key.name).sort()).toEqual(
+      ['DeletionStatus', 'RolloutStatus', 'SiteId', 'SubscriptionEndsAt', 'SubscriptionStatus'].sort(),
+    );
+  });
+
+  it.each(SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, CLI_TYPE[key.type]!] as const))(
+    'registers %s as %s',
+    (name, type) => {
+      // `--name X --type T`, or a `X T` line of a name/type table the script loops over.
+      const pair = new RegExp(
+        `(--name[ =]+"?${name}"?\\s+--type[ =]+"?${type}"?\\b)|(^\\s*${name}[ \\t]+${type}\\s*$)`,
+        'm',
+      );
+      expect(setupText()).toMatch(pair);
+    },
+  );
+});
+
+describe('Dockerfile', () => {
+  const path = join(ROOT, 'Dockerfile');
+
+  /** Instructions with line continuations joined and comments dropped. */
+  function instructions(): Array<{ op: string; args: string }> {
+    return read('Dockerfile')
+      .replace(/\\\r?\n/g, ' ')
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'))
+      .map((line) => {
+        const [op = '', ...rest] = line.split(/\s+/);
+        return { op: op.toUpperCase(), args: rest.join(' ') };
+      });
+  }
+
+  it('exists', () => {
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it('builds on node 20', () => {
+    const args: Record<string, string> = {};
+    const stages: string[] = [];
+    const bases: string[] = [];
+    for (const { op, args: rest } of instructions()) {
+      if (op === 'ARG' && stages.length === 0) {
+        const [name, value] = rest.split('=');
+        if (name && value !== undefined) args[name] = value.replace(/^"|"$/g, '');
+      }
+      if (op === 'FROM') {
+        const [image = '', as, stage] = rest.replace(/--platform=\S+\s+/, '').split(/\s+/);
+        const resolved = interpolate(image, args);
+        if (!stages.includes(resolved)) bases.push(resolved);
+        stages.push(as?.toUpperCase() === 'AS' && stage ? stage : resolved);
+      }
+    }
+    expect(bases.length).toBeGreaterThan(0);
+    for (const base of bases) expect(base).toMatch(/^(docker\.io\/(library\/)?)?node:20([.-]|$)/);
+  });
+
+  it('installs production dependencies from the lockfile', () => {
+    expect(instructions().some(({ op, args }) => op === 'RUN' && /npm ci\b.*--omit=dev/.test(args))).toBe(
+      true,
+    );
+  });
+
+  it('runs as a non-root user', () => {
+    const all = instructions();
+    const finalStage = all.slice(all.map((i) => i.op).lastIndexOf('FROM'));
+    const users = finalStage.filter((i) => i.op === 'USER').map((i) => i.args);
+    expect(users.length, 'the final stage must set USER').toBeGreaterThan(0);
+    expect(users.at(-1)).not.toMatch(/^(root|0)(:.*)?$/);
+  });
+
+  it('keeps secrets and local state out of the build context', () => {
+    const ignored = read('.dockerignore')
+      .split(/\r?\n/)
+      .map((line) => line.trim());
+    for (const entry of ['.env', 'node_modules', '.git']) expect(ignored).toContain(entry);
+  });
+});

@@ -1,0 +1,177 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { RedeemResult, SubscriptionActivities, TermView } from '../../activities/subscription';
+import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../search-attributes';
+import {
+  pendingReminders,
+  type ReminderOffsetDays,
+  reminderPlan,
+  type SubscriptionStatus as Status,
+} from './decisions';
+
+export interface SubscriptionWorkflowInput {
+  siteId: string;
+  /** Carried across continue-as-new; absent on the first start (then loaded from the database). */
+  carried?: SubscriptionState;
+  /** Tests lower it to exercise continue-as-new; otherwise the server's suggestion decides. */
+  maxHistoryEvents?: number;
+}
+
+export interface SubscriptionState {
+  siteId: string;
+  status: Status;
+  sandbox: boolean;
+  /** Sandbox test clock: how far the site's time runs ahead of real time (O2). */
+  clockOffsetMs: number;
+  term?: TermView;
+  remindersSent: ReminderOffsetDays[];
+}
+
+export interface RedeemVoucherInput {
+  /** SHA-256 of the normalized code: the code itself never enters workflow history. */
+  codeHash: string;
+  requestId: string;
+  actorProfileId: string;
+}
+
+export const redeemVoucherUpdate = defineUpdate<RedeemResult, [RedeemVoucherInput]>('redeemVoucher');
+export const advanceClockUpdate = defineUpdate<{ nowMs: number }, [{ seconds: number }]>('advanceClock');
+export const stateQuery = defineQuery<SubscriptionState & { nowMs: number }>('state');
+
+const acts = proxyActivities<SubscriptionActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `subscription-<siteId>`: owns a site's terms over time. Redemptions arrive as updates; the loop
+ * sleeps until the next reminder or the end of the term, and wakes early whenever a redemption or
+ * the sandbox clock changes what is next.
+ */
+export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Promise<void> {
+  // Handlers are registered before the first await: an update-with-start arrives in the first activation.
+  const state: SubscriptionState = input.carried ?? {
+    siteId: input.siteId,
+    status: 'none',
+    sandbox: false,
+    clockOffsetMs: 0,
+    remindersSent: [],
+  };
+  let loaded = input.carried !== undefined;
+  let version = 0;
+  const siteNow = () => Date.now() + state.clockOffsetMs;
+
+  const publish = () =>
+    upsertSearchAttributes({
+      [SiteId.name]: [state.siteId],
+      [SubscriptionStatus.name]: [state.status],
+      [SubscriptionEndsAt.name]: state.term ? [new Date(state.term.endsAtMs)] : [],
+    });
+  setHandler(stateQuery, () => ({ ...state, nowMs: siteNow() }));
+
+  setHandler(
+    redeemVoucherUpdate,
+    async (req) => {
+      await condition(() => loaded);
+      const result = await acts.redeemVoucher({ siteId: state.siteId, ...req, nowMs: siteNow() });
+      if (result.ok) {
+        state.term = result.term;
+        state.status = 'active';
+        // A new term plans its own reminders; the old term's pending ones are dropped (V5).
+        state.remindersSent = [];
+        version++;
+        publish();
+        await acts.sendRedemptionReceipt({ siteId: state.siteId, termId: result.term.id });
+        await acts.notifySubscriptionChanged({ siteId: state.siteId });
+      }
+      return result;
+    },
+    {
+      validator: (req) => {
+        if (!/^[0-9a-f]{64}$/.test(req.codeHash)) throw new Error('codeHash must be 64 hex characters');
+        if (!req.requestId || req.requestId.length > 200) throw new Error('requestId is required');
+        if (!UUID.test(req.actorProfileId)) throw new Error('actorProfileId must be a UUID');
+      },
+    },
+  );
+
+  setHandler(
+    advanceClockUpdate,
+    async ({ seconds }) => {
+      await condition(() => loaded);
+      if (!state.sandbox) throw ApplicationFailure.nonRetryable('not a sandbox site', 'NotSandbox');
+      const offsetMs = state.clockOffsetMs + seconds * 1000;
+      await acts.setSiteClockOffset({ siteId: state.siteId, offsetSeconds: Math.floor(offsetMs / 1000) });
+      state.clockOffsetMs = offsetMs;
+      version++;
+      return { nowMs: siteNow() };
+    },
+    {
+      validator: ({ seconds }) => {
+        if (!Number.isInteger(seconds) || seconds < 1) throw new Error('seconds must be a positive integer');
+      },
+    },
+  );
+
+  if (!loaded) {
+    Object.assign(state, await acts.loadSubscription({ siteId: input.siteId }));
+    loaded = true;
+  }
+  publish();
+
+  const historyTooLong = () =>
+    workflowInfo().continueAsNewSuggested ||
+    (input.maxHistoryEvents !== undefined && workflowInfo().historyLength >= input.maxHistoryEvents);
+
+  for (;;) {
+    const seen = version;
+    const term = state.status === 'active' ? state.term : undefined;
+    if (!term) {
+      await condition(() => version !== seen || historyTooLong());
+    } else {
+      const [reminder] = pendingReminders(reminderPlan(term), {
+        nowMs: siteNow(),
+        sent: state.remindersSent,
+      });
+      const nextAt = Math.min(reminder?.atMs ?? Number.POSITIVE_INFINITY, term.endsAtMs);
+      const waitMs = nextAt - siteNow();
+      const woken = waitMs > 0 ? await condition(() => version !== seen, waitMs) : false;
+      if (!woken && version === seen) {
+        if (reminder && reminder.atMs <= siteNow() && reminder.atMs < term.endsAtMs) {
+          await acts.sendReminder({ siteId: state.siteId, termId: term.id, offsetDays: reminder.offsetDays });
+          state.remindersSent.push(reminder.offsetDays);
+        } else if (term.endsAtMs <= siteNow()) {
+          const { expired } = await acts.expireSubscription({
+            siteId: state.siteId,
+            termId: term.id,
+            nowMs: siteNow(),
+          });
+          if (expired) {
+            state.status = 'expired';
+            publish();
+            await acts.sendExpiredEmail({ siteId: state.siteId, termId: term.id });
+          }
+          // A term's end is a natural point to start a fresh history.
+          await condition(allHandlersFinished);
+          return continueAsNew<typeof subscriptionWorkflow>({ ...input, carried: state });
+        }
+      }
+    }
+    if (historyTooLong()) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof subscriptionWorkflow>({ ...input, carried: state });
+    }
+  }
+}
