@@ -422,6 +422,9 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable } });
   try {
     await registerSearchAttributes(env.connection, 'default', SEARCH_ATTRIBUTES);
+    // The standalone server starts with time skipping unlocked, so time would race ahead whenever the
+    // system is idle. Locked, it moves only inside env.sleep() and while a client awaits a result.
+    await env.connection.testService?.lockTimeSkipping({});
   } catch (error) {
     await env.teardown();
     throw error;

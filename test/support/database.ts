@@ -1,0 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { connectDatabase, type Database } from '../../db/client';
+import { ensureDatabase } from '../../infra/create-database';
+
+/** A fresh database cloned from the migrated template: each test file gets its own. */
+export async function createTestDatabase(): Promise<Database & { url: string }> {
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  const url = await ensureDatabase(inject('postgresUrl'), name, inject('templateDatabase'));
+  return { ...connectDatabase(url), url };
+}

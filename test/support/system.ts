@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import type { GatewayClient } from '../../activities/gateway-client';
+import { noopGatewayClient } from '../../activities/gateway-client';
+import { createApp } from '../../api/app';
+import { hashPassword } from '../../api/auth/passwords';
+import { insertProfile, updateProfile } from '../../db/queries/profiles';
+import { createMailer, type Mailer } from '../../emails/mailer';
+import { createWorker } from '../../worker/create-worker';
+import { createTestDatabase } from './database';
+
+export const TEST_TOKEN_SECRET = 'test-secret-that-is-long-enough-0123456789';
+export const TEST_BASE_URL = 'http://ks.test';
+
+export interface TestSystem {
+  db: Awaited<ReturnType<typeof createTestDatabase>>['db'];
+  sql: Awaited<ReturnType<typeof createTestDatabase>>['sql'];
+  databaseUrl: string;
+  temporal: Client;
+  taskQueue: string;
+  worker: Worker;
+  app: ReturnType<typeof createApp>;
+  /** Starts the worker (again) after `stopWorker`. */
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  request(
+    method: string,
+    path: string,
+    opts?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<Response>;
+  /** A confirmed profile and its bearer token. */
+  signIn(opts?: {
+    email?: string;
+    name?: string;
+    platformRole?: 'installer' | 'support';
+  }): Promise<{ id: string; email: string; token: string }>;
+  mailbox(): Promise<
+    Array<{
+      to: string;
+      template: string;
+      subject: string;
+      idempotencyKey: string;
+      html: string;
+      text: string;
+    }>
+  >;
+  close(): Promise<void>;
+}
+
+/**
+ * The product wired for a test: a fresh database, a real worker on its own task queue against the
+ * given Temporal server (time-skipping or the shared dev server), and the Hono app called in-process.
+ */
+export async function startTestSystem(opts: {
+  env?: TestWorkflowEnvironment;
+  mailer?: (db: TestSystem['db']) => Mailer;
+  gateway?: GatewayClient;
+  now?: () => Date;
+}): Promise<TestSystem> {
+  const database = await createTestDatabase();
+  const taskQueue = `test-${randomUUID()}`;
+  const ownConnection = opts.env
+    ? undefined
+    : await Connection.connect({ address: inject('devServerAddress') });
+  const temporal = opts.env ? opts.env.client : new Client({ connection: ownConnection! });
+  const nativeConnection = opts.env
+    ? opts.env.nativeConnection
+    : await NativeConnection.connect({ address: inject('devServerAddress') });
+  const mailer = opts.mailer
+    ? opts.mailer(database.db)
+    : createMailer({ db: database.db, from: 'KS Cloud <test@ks.test>' });
+  const now = opts.now ?? (() => new Date());
+
+  const newWorker = () =>
+    createWorker({
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      deps: { db: database.db, mailer, gateway: opts.gateway ?? noopGatewayClient },
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
+  let worker = await newWorker();
+  let running = worker.run();
+
+  const app = createApp({
+    db: database.db,
+    temporal,
+    mailer,
+    env: {
+      KS_MODE: 'development',
+      PUBLIC_BASE_URL: TEST_BASE_URL,
+      TOKEN_SECRET: TEST_TOKEN_SECRET,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+    },
+    now,
+  });
+
+  const system: TestSystem = {
+    db: database.db,
+    sql: database.sql,
+    databaseUrl: database.url,
+    temporal,
+    taskQueue,
+    get worker() {
+      return worker;
+    },
+    app,
+    async startWorker() {
+      worker = await newWorker();
+      running = worker.run();
+    },
+    async stopWorker() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    },
+    async request(method, path, { token, body, headers } = {}) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (token) (init.headers as Record<string, string>).authorization = `Bearer ${token}`;
+      if (body !== undefined) {
+        (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+      }
+      return app.request(path, init);
+    },
+    async signIn({ email = `${randomUUID()}@example.test`, name = 'Test Person', platformRole } = {}) {
+      const profile = await insertProfile(database.db, {
+        email,
+        name,
+        passwordHash: await hashPassword('correct horse battery'),
+        emailConfirmedAt: new Date(),
+      });
+      if (!profile) throw new Error(`profile ${email} exists`);
+      if (platformRole) await updateProfile(database.db, profile.id, { platformRole });
+      const res = await system.request('POST', '/auth/login', {
+        body: { email, password: 'correct horse battery' },
+      });
+      const { token } = (await res.json()) as { token: string };
+      return { id: profile.id, email: profile.email, token };
+    },
+    async mailbox() {
+      return database.sql`select to_address as "to", template, subject, idempotency_key as "idempotencyKey", html, text
+        from sent_emails order by created_at, id`;
+    },
+    async close() {
+      await system.stopWorker();
+      await ownConnection?.close();
+      if (!opts.env) await nativeConnection.close();
+      await database.close();
+    },
+  };
+  return system;
+}

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createTimeSkippingEnv } from '../../infra/temporal-servers';
+import { querySubscriptionState, redeemVoucher } from '../../workflows/client/subscription';
+import { createSite, DAY, voucher } from '../support/fixtures';
+import { startTestSystem, type TestSystem } from '../support/system';
+
+let env: TestWorkflowEnvironment;
+let sys: TestSystem;
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  sys = await startTestSystem({ env });
+});
+afterAll(async () => {
+  await sys?.close();
+  await env?.teardown();
+});
+
+const mailFor = async (siteName: string) =>
+  (await sys.mailbox())
+    .filter((m) => m.subject.includes(siteName))
+    .map((m) => m.template + (m.subject.match(/in (\d+) day/)?.[1] ?? ''));
+
+/** Waits (bounded) for the workflow to act on a fired timer; time does not skip while we poll. */
+const expectMail = (siteName: string, expected: string[]) =>
+  vi.waitFor(async () => expect(await mailFor(siteName)).toEqual(expected), {
+    timeout: 15_000,
+    interval: 100,
+  });
+
+describe('subscription lifecycle on the time-skipping server', () => {
+  it('a 365-day voucher sends exactly three reminders at −28, −7 and −1 days, then expires at the end', async () => {
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    const v = await voucher(sys, { durationDays: 365 });
+    const result = await redeemVoucher(sys.temporal, sys.taskQueue, site.id, {
+      codeHash: v.codeHash,
+      requestId: randomUUID(),
+      actorProfileId: owner.id,
+    });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.term.endsAtMs - result.term.startsAtMs).toBe(365 * DAY);
+    await expectMail(site.name, ['redemption-receipt']);
+
+    await env.sleep(365 * DAY - 28 * DAY - 60_000);
+    await expectMail(site.name, ['redemption-receipt']);
+    await env.sleep(2 * 60_000);
+    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28']);
+    await env.sleep(21 * DAY);
+    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28', 'subscription-reminder7']);
+    await env.sleep(6 * DAY);
+    await expectMail(site.name, [
+      'redemption-receipt',
+      'subscription-reminder28',
+      'subscription-reminder7',
+      'subscription-reminder1',
+    ]);
+    const before = await querySubscriptionState(sys.temporal, site.id);
+    expect(before.status).toBe('active');
+    await env.sleep(DAY);
+    await expectMail(site.name, [
+      'redemption-receipt',
+      'subscription-reminder28',
+      'subscription-reminder7',
+      'subscription-reminder1',
+      'subscription-expired',
+    ]);
+    await vi.waitFor(async () =>
+      expect((await querySubscriptionState(sys.temporal, site.id)).status).toBe('expired'),
+    );
+    const after = await querySubscriptionState(sys.temporal, site.id);
+    expect(after.status).toBe('expired');
+    const [row] = await sys.sql`select subscription_status from sites where id = ${site.id}`;
+    expect(row?.subscription_status).toBe('expired');
+  });
+});
