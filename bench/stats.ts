@@ -1,0 +1,23 @@
+/** Latency percentiles and throughput of a batch of timed calls. */
+export function summarize(latenciesMs: number[], wallMs: number) {
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  const pick = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+  return { count: sorted.length, perSecond: (sorted.length / wallMs) * 1000, p50: pick(50), p99: pick(99) };
+}
+
+/** Runs `total` calls with `concurrency` in flight; returns each call's latency and the wall time. */
+export async function runConcurrent(total: number, concurrency: number, call: (i: number) => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < total; i = next++) {
+        const t0 = performance.now();
+        await call(i);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { latencies, wallMs: performance.now() - started };
+}
