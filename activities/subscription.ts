@@ -86,6 +86,9 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
      */
     async redeemVoucher(input: RedeemInput): Promise<RedeemResult> {
       return db.transaction(async (tx) => {
+        const site = await lockSite(tx, input.siteId);
+        if (!site) return { ok: false, code: 'site_not_found' };
+        // Looked up under the site lock: a concurrent attempt of the same request has committed by now.
         const already = await findTermByRequest(tx, input.requestId);
         if (already) {
           const previous = already.previousTermId ? await findTerm(tx, already.previousTermId) : undefined;
@@ -96,8 +99,6 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
             ...(previous ? { previousTerm: toTermView(previous) } : {}),
           };
         }
-        const site = await lockSite(tx, input.siteId);
-        if (!site) return { ok: false, code: 'site_not_found' };
         const now = new Date(input.nowMs);
         const voucher = await claimVoucher(tx, input.codeHash, input.siteId, now);
         if (!voucher) {

@@ -7,6 +7,8 @@ import { authRoutes } from './routes/auth';
 import { devMailboxRoutes } from './routes/dev-mailbox';
 import { healthRoutes } from './routes/health';
 import { meRoutes } from './routes/me';
+import { subscriptionRoutes } from './routes/subscription';
+import { supportRoutes } from './routes/support';
 
 /** The whole HTTP API. Each resource lives in its own router under routes/. */
 export function createApp(deps: AppDeps) {
@@ -23,6 +25,8 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes(deps));
   app.route('/', authRoutes(deps));
   app.route('/', meRoutes(deps));
+  app.route('/', subscriptionRoutes(deps));
+  app.route('/', supportRoutes(deps));
   if (deps.env.KS_MODE === 'development') app.route('/', devMailboxRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

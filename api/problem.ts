@@ -88,7 +88,14 @@ export function toProblem(error: unknown): ApiProblem {
     if (status === 400 && /json/i.test(error.message)) {
       return new ApiProblem(400, 'malformed_json', 'The request body is not valid JSON.');
     }
-    const code = status === 401 ? 'unauthorized' : status === 413 ? 'payload_too_large' : 'bad_request';
+    const code =
+      status === 401
+        ? 'unauthorized'
+        : status === 413
+          ? 'payload_too_large'
+          : status === 415
+            ? 'unsupported_media_type'
+            : 'bad_request';
     return new ApiProblem(status, code, error.message || 'The request was refused.');
   }
   if (isUnavailable(error)) {

@@ -20,7 +20,13 @@ import { startEmbeddedPostgres } from '../infra/embedded-postgres';
 import { createTimeSkippingEnv } from '../infra/temporal-servers';
 import { createWorker } from '../worker/create-worker';
 import { redeemVoucher } from '../workflows/client/subscription';
-import { carryOverSeconds, DAY_MS, newTermEnd, pendingReminders, reminderPlan } from '../workflows/subscription/decisions';
+import {
+  carryOverSeconds,
+  DAY_MS,
+  newTermEnd,
+  pendingReminders,
+  reminderPlan,
+} from '../workflows/subscription/decisions';
 
 const siteCount = Number(process.argv[2] ?? 1000);
 const plan = [
@@ -44,10 +50,14 @@ function expectedEmails(): { reminders: number; expiries: number } {
     }
     const carry = carryOverSeconds({
       nowMs,
-      current: term && term.endsAtMs > nowMs ? { endsAtMs: term.endsAtMs, usersLimit: 10, iqsLimit: 2 } : undefined,
+      current:
+        term && term.endsAtMs > nowMs ? { endsAtMs: term.endsAtMs, usersLimit: 10, iqsLimit: 2 } : undefined,
       next: { usersLimit: 10, iqsLimit: 2 },
     });
-    term = { startsAtMs: nowMs, endsAtMs: newTermEnd({ nowMs, durationDays: step.durationDays, carrySeconds: carry }) };
+    term = {
+      startsAtMs: nowMs,
+      endsAtMs: newTermEnd({ nowMs, durationDays: step.durationDays, carrySeconds: carry }),
+    };
     if (i === plan.length - 1) {
       count += pendingReminders(reminderPlan(term), { nowMs, sent: [] }).length;
       expiries++;
@@ -74,20 +84,32 @@ try {
   const run = worker.run();
   const owners = await db
     .insert(profiles)
-    .values(Array.from({ length: siteCount }, (_, i) => ({ email: `y${i}@bench.test`, name: `Y ${i}`, passwordHash: 'x' })))
+    .values(
+      Array.from({ length: siteCount }, (_, i) => ({
+        email: `y${i}@bench.test`,
+        name: `Y ${i}`,
+        passwordHash: 'x',
+      })),
+    )
     .returning({ id: profiles.id });
   const siteRows = await db
     .insert(sites)
     .values(owners.map((_, i) => ({ name: `Year ${i}` })))
     .returning({ id: sites.id });
-  await db.insert(memberships).values(siteRows.map((s, i) => ({ siteId: s.id, profileId: owners[i]!.id, role: 'owner' as const })));
+  await db
+    .insert(memberships)
+    .values(siteRows.map((s, i) => ({ siteId: s.id, profileId: owners[i]!.id, role: 'owner' as const })));
 
   const started = performance.now();
   let day = 0;
   for (const step of plan) {
     await env.sleep((step.day - day) * DAY_MS);
     day = step.day;
-    const vouchers = await issueVouchers(db, { usersLimit: 10, iqsLimit: 2, durationDays: step.durationDays }, siteCount);
+    const vouchers = await issueVouchers(
+      db,
+      { usersLimit: 10, iqsLimit: 2, durationDays: step.durationDays },
+      siteCount,
+    );
     const batch = 50;
     for (let i = 0; i < siteCount; i += batch) {
       await Promise.all(
@@ -118,8 +140,12 @@ try {
   }
   const wallMs = performance.now() - started;
   const expected = perSite.reminders * siteCount;
-  console.log(`bench/lifecycle-year: ${siteCount} sites × ${plan.length} vouchers over a simulated year (time-skipping)`);
-  console.log(`  reminders expected: ${expected}  sent: ${sent.reminders}  ${expected === sent.reminders ? 'EQUAL' : 'DIFFERENT'}`);
+  console.log(
+    `bench/lifecycle-year: ${siteCount} sites × ${plan.length} vouchers over a simulated year (time-skipping)`,
+  );
+  console.log(
+    `  reminders expected: ${expected}  sent: ${sent.reminders}  ${expected === sent.reminders ? 'EQUAL' : 'DIFFERENT'}`,
+  );
   console.log(`  expiry emails:      expected ${perSite.expiries * siteCount}  sent: ${sent.expired}`);
   console.log(`  wall time:          ${(wallMs / 1000).toFixed(1)} s`);
   worker.shutdown();

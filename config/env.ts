@@ -5,7 +5,11 @@ import { z } from 'zod';
  * Temporal's own environment conventions (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
  * TEMPORAL_TLS_*, TEMPORAL_PROFILE) and is read by `config/temporal.ts` through @temporalio/envconfig.
  */
-const port = z.coerce.number().int().min(1).max(65535);
+const port = z.coerce
+  .number({ error: 'must be a TCP port (1-65535)' })
+  .int('must be a TCP port (1-65535)')
+  .min(1, 'must be a TCP port (1-65535)')
+  .max(65535, 'must be a TCP port (1-65535)');
 
 export const envSchema = z
   .object({
@@ -14,7 +18,12 @@ export const envSchema = z
     PUBLIC_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }),
     TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
     RESEND_API_KEY: z.string().min(1).optional(),
-    EMAIL_FROM: z.string().min(3).default('KS Cloud <no-reply@ks-cloud.local>'),
+    EMAIL_FROM: z
+      .string()
+      .min(3, 'must be a sender address')
+      // A line break would let the value inject mail headers.
+      .refine((s) => !/[\r\n]/.test(s), 'must be on one line')
+      .default('KS Cloud <no-reply@ks-cloud.local>'),
     SUPPORT_EMAIL: z.email('must be an email address').default('support@ks-cloud.local'),
     PORT: port.default(3000),
     GATEWAY_PORTS: z
@@ -55,14 +64,19 @@ export class ConfigError extends Error {}
 
 /** Parses the environment; on failure the message is one line naming each bad variable and why. */
 export function parseEnv(source: Record<string, string | undefined>): Env {
-  const result = envSchema.safeParse(source);
+  // An empty variable (`RESEND_API_KEY=` in an env file, `${VAR:-}` in compose) counts as unset.
+  const present = Object.fromEntries(
+    Object.entries(source).filter(([, value]) => value !== undefined && value.trim() !== ''),
+  );
+  const result = envSchema.safeParse(present);
   if (result.success) return result.data;
   const parts = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');
-    const missing = source[name] === undefined && issue.code === 'invalid_type';
+    const missing = present[name] === undefined && issue.code === 'invalid_type';
     return `${name} ${missing ? 'is missing' : issue.message}`;
   });
-  throw new ConfigError(`Configuration error: ${parts.join('; ')}`);
+  // One line, whatever the messages contain: log collectors show it as one record.
+  throw new ConfigError(`Configuration error: ${parts.join('; ')}`.replace(/\s+/g, ' '));
 }
 
 /** For entry points: validate or exit with a single line (no stack trace). */

@@ -23,7 +23,18 @@ export interface Mailer {
   send<N extends TemplateName>(email: OutgoingEmail<N>): Promise<SendResult>;
 }
 
-export class EmailDeliveryError extends Error {}
+export class EmailDeliveryError extends Error {
+  constructor(
+    message: string,
+    /** The provider's HTTP status, when it answered. */
+    readonly statusCode: number | null = null,
+    /** False when sending the same email again cannot succeed (the provider refused its content). */
+    readonly retryable = true,
+  ) {
+    super(message);
+    this.name = 'EmailDeliveryError';
+  }
+}
 
 /**
  * Records every email under its idempotency key, then delivers it through Resend (with the same key,
@@ -62,8 +73,17 @@ export function createMailer(deps: { db: Db; from: string; resend?: Resend }): M
             .update(sentEmails)
             .set({ attempts: sql`${sentEmails.attempts} + 1` })
             .where(eq(sentEmails.id, row.id));
+          const status = error?.statusCode ?? null;
+          // 429, 5xx and a concurrent request with the same key pass; other 4xx (bad content) do not.
+          const retryable =
+            status === null ||
+            status === 429 ||
+            status >= 500 ||
+            error?.name === 'concurrent_idempotent_requests';
           throw new EmailDeliveryError(
-            `email provider refused ${row.template}: ${error?.name ?? 'no answer'}`,
+            `email provider refused ${row.template} (${email.idempotencyKey}): ${status ?? 'no status'} ${error?.name ?? 'no answer'}: ${error?.message ?? ''}`.trim(),
+            status,
+            retryable,
           );
         }
         providerMessageId = data.id;

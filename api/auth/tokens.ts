@@ -1,6 +1,7 @@
 import { sign, verify } from 'hono/jwt';
 
 const TOKEN_TTL_SECONDS = 12 * 60 * 60;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Bearer tokens: HS256 JWTs carrying only the profile id, expiring after 12 hours. */
 export async function issueBearerToken(profileId: string, secret: string, now: Date): Promise<string> {
@@ -11,7 +12,8 @@ export async function issueBearerToken(profileId: string, secret: string, now: D
 export async function verifyBearerToken(token: string, secret: string): Promise<string | null> {
   try {
     const payload = await verify(token, secret, 'HS256');
-    return typeof payload.sub === 'string' ? payload.sub : null;
+    // Only a UUID can name a profile; anything else would reach the database as a malformed id.
+    return typeof payload.sub === 'string' && UUID.test(payload.sub) ? payload.sub : null;
   } catch {
     return null;
   }

@@ -1,17 +1,28 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { and, eq, isNull } from 'drizzle-orm';
 import { html } from 'hono/html';
 import { consumeToken, findUsableToken, issueEmailToken } from '../../db/queries/email-tokens';
-import { findProfileByEmail, insertProfile, normalizeEmail, updateProfile } from '../../db/queries/profiles';
+import {
+  findProfileByEmail,
+  findProfileById,
+  insertProfile,
+  normalizeEmail,
+  updateProfile,
+} from '../../db/queries/profiles';
+import { emailTokens } from '../../db/schema';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords';
 import { issueBearerToken } from '../auth/tokens';
 import type { AppDeps } from '../deps';
 import { page } from '../pages';
 import { ApiProblem } from '../problem';
 import { createRouter } from '../router';
-import { EmailField, jsonBody, PasswordField, ProfileSchema, problemResponses, TokenParam } from '../schemas';
+import { jsonBody, PasswordField, ProfileSchema, problemResponses, TokenParam } from '../schemas';
 
 const CONFIRM_TTL_MS = 48 * 3600_000;
 const RESET_TTL_MS = 3600_000;
+
+/** Sign-up email, trimmed and lower-cased before it is checked: " Ann@X.org " is ann@x.org. */
+const SignupEmail = z.string().trim().toLowerCase().max(320).pipe(z.email('must be an email address'));
 
 const signup = createRoute({
   method: 'post',
@@ -19,14 +30,14 @@ const signup = createRoute({
   tags: ['Accounts'],
   summary: 'Create an account; a confirmation email is sent',
   request: jsonBody(
-    z.object({ email: EmailField, password: PasswordField, name: z.string().trim().min(1).max(200) }),
+    z.object({ email: SignupEmail, password: PasswordField, name: z.string().trim().min(1).max(200) }),
   ),
   responses: {
     201: {
       description: 'Created',
       content: { 'application/json': { schema: z.object({ profileId: z.uuid() }) } },
     },
-    ...problemResponses(400, 409),
+    ...problemResponses(400, 409, 503),
   },
 });
 
@@ -92,8 +103,10 @@ const reset = createRoute({
   summary: 'Set a new password with a reset token (JSON answers 204; the HTML form answers a page)',
   request: {
     params: TokenParam,
+    // Not `required`: with it, @hono/zod-openapi runs the JSON and the form validator on every request,
+    // so each content type fails the other's check (every reset answered 400). The handler refuses a
+    // request that matched neither.
     body: {
-      required: true,
       content: {
         'application/json': { schema: resetForm },
         'application/x-www-form-urlencoded': { schema: resetForm },
@@ -103,7 +116,7 @@ const reset = createRoute({
   responses: {
     204: { description: 'Password changed' },
     200: { description: 'HTML page: password changed', content: { 'text/html': { schema: z.string() } } },
-    ...problemResponses(400, 410),
+    ...problemResponses(400, 410, 415),
   },
 });
 
@@ -114,19 +127,36 @@ export function authRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(signup, async (c) => {
       const { email, password, name } = c.req.valid('json');
-      const profile = await insertProfile(db, { email, name, passwordHash: await hashPassword(password) });
-      if (!profile) throw new ApiProblem(409, 'email_taken', 'A profile with this email already exists.');
-      const token = await issueEmailToken(db, {
-        kind: 'confirm_email',
-        profileId: profile.id,
-        ttlMs: CONFIRM_TTL_MS,
-        now: deps.now(),
-      });
-      await mailer.send({
-        to: profile.email,
-        template: 'confirm-email',
-        props: { name: profile.name, confirmUrl: link(`/auth/confirm/${token}`) },
-        idempotencyKey: `confirm-email:${profile.id}`,
+      const passwordHash = await hashPassword(password);
+      // One transaction up to the sent email: when the email cannot be sent, no profile remains that
+      // blocks signing up again (409) yet can never be confirmed.
+      const profile = await db.transaction(async (tx) => {
+        const created = await insertProfile(tx, { email, name, passwordHash });
+        if (!created) throw new ApiProblem(409, 'email_taken', 'A profile with this email already exists.');
+        const token = await issueEmailToken(tx, {
+          kind: 'confirm_email',
+          profileId: created.id,
+          ttlMs: CONFIRM_TTL_MS,
+          now: deps.now(),
+        });
+        try {
+          await mailer.send({
+            to: created.email,
+            template: 'confirm-email',
+            props: { name: created.name, confirmUrl: link(`/auth/confirm/${token}`) },
+            idempotencyKey: `confirm-email:${created.id}`,
+          });
+        } catch (error) {
+          console.error('[api] confirmation email not sent:', error);
+          throw new ApiProblem(
+            503,
+            'email_unavailable',
+            'The confirmation email could not be sent; try again shortly.',
+            undefined,
+            { 'retry-after': '30' },
+          );
+        }
+        return created;
       });
       return c.json({ profileId: profile.id }, 201);
     })
@@ -193,12 +223,18 @@ export function authRoutes(deps: AppDeps) {
           ttlMs: RESET_TTL_MS,
           now,
         });
-        await mailer.send({
-          to: profile.email,
-          template: 'password-reset',
-          props: { name: profile.name, resetUrl: link(`/auth/password-reset/${token}`) },
-          idempotencyKey: `password-reset:${token.slice(0, 16)}`,
-        });
+        try {
+          await mailer.send({
+            to: profile.email,
+            template: 'password-reset',
+            props: { name: profile.name, resetUrl: link(`/auth/password-reset/${token}`) },
+            idempotencyKey: `password-reset:${token.slice(0, 16)}`,
+          });
+        } catch (error) {
+          // Answering an error here (and 202 for unknown emails) would tell which emails have an
+          // account (A4). The person asks again; the log says why nothing arrived.
+          console.error('[api] password-reset email not sent:', error);
+        }
       }
       return c.body(null, 202);
     })
@@ -224,14 +260,42 @@ export function authRoutes(deps: AppDeps) {
     })
     .openapi(reset, async (c) => {
       const { token } = c.req.valid('param');
-      const isForm = (c.req.header('content-type') ?? '').startsWith('application/x-www-form-urlencoded');
-      const { password } = isForm ? c.req.valid('form') : c.req.valid('json');
+      // The same tests @hono/zod-openapi applies to pick the validator (it validated that one only).
+      const contentType = (c.req.header('content-type') ?? '').toLowerCase();
+      const isJson = /^application\/([a-z-.]+\+)?json/.test(contentType);
+      const isForm =
+        contentType.startsWith('application/x-www-form-urlencoded') ||
+        contentType.startsWith('multipart/form-data');
+      if (!isJson && !isForm) {
+        throw new ApiProblem(
+          415,
+          'unsupported_media_type',
+          'Send application/json or application/x-www-form-urlencoded.',
+        );
+      }
+      const { password } = isJson ? c.req.valid('json') : c.req.valid('form');
       const now = deps.now();
       const passwordHash = await hashPassword(password);
       const changed = await db.transaction(async (tx) => {
         const row = await findUsableToken(tx, 'password_reset', token, now);
         if (!row?.profileId || !(await consumeToken(tx, row.id, now))) return false;
-        await updateProfile(tx, row.profileId, { passwordHash });
+        // Every other reset link of this profile dies with this one: an older email must not
+        // change the password again. Following the link also proves the email address is theirs.
+        await tx
+          .update(emailTokens)
+          .set({ usedAt: now })
+          .where(
+            and(
+              eq(emailTokens.profileId, row.profileId),
+              eq(emailTokens.kind, 'password_reset'),
+              isNull(emailTokens.usedAt),
+            ),
+          );
+        const profile = await findProfileById(tx, row.profileId);
+        await updateProfile(tx, row.profileId, {
+          passwordHash,
+          emailConfirmedAt: profile?.emailConfirmedAt ?? now,
+        });
         return true;
       });
       if (!changed) {

@@ -48,6 +48,11 @@ export function devMailboxRoutes(deps: AppDeps) {
     .openapi(show, async (c) => {
       const row = await findSentEmail(deps.db, c.req.valid('param').id);
       if (!row) throw notFound('email');
-      return c.html(row.html, 200);
+      // The email's own HTML, served from the API's origin: it may link out but load and run nothing.
+      return c.html(row.html, 200, {
+        'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        'referrer-policy': 'no-referrer',
+        'x-content-type-options': 'nosniff',
+      });
     });
 }

@@ -20,8 +20,20 @@ const health = createRoute({
   },
 });
 
-const within = <T>(ms: number, p: Promise<T>) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))]);
+/** `p`, or a rejection after `ms`; the timer is cleared either way, so no probe outlives its request. */
+async function within<T>(ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export function healthRoutes(deps: AppDeps) {
   return createRouter().openapi(health, async (c) => {

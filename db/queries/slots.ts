@@ -1,15 +1,17 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { slotFillOrder, trimToLimits } from '../../workflows/subscription/decisions';
 import type { DbOrTx } from '../client';
-import { accessMethods, iqs, memberships } from '../schema';
+import { iqs, memberships } from '../schema';
 
 interface Limits {
   usersLimit: number;
   iqsLimit: number;
 }
 
-const hasValidAccess = sql<boolean>`exists (select 1 from ${accessMethods} where ${accessMethods.siteId} = ${memberships.siteId}
-  and ${accessMethods.profileId} = ${memberships.profileId} and ${accessMethods.status} = 'active')`;
+// Spelled out with aliases: drizzle renders interpolated columns of a single-table select without
+// their table, which made the correlation compare access_methods' columns with themselves.
+const hasValidAccess = sql<boolean>`exists (select 1 from access_methods am where am.site_id = memberships.site_id
+  and am.profile_id = memberships.profile_id and am.status = 'active')`;
 
 /**
  * V10, a term after none or after expiry: slots fill up to the limits in the decided order. Two reads

@@ -18,10 +18,7 @@ export default function SubscriptionExpired(p: SubscriptionExpiredProps) {
         Its IQs answer no lock request and its members cannot open remotely or change access. Keys already
         stored on the locks keep working offline.
       </Text>
-      <Text>
-        To restore the site, an owner or admin redeems a voucher: in the app under Subscription, or with POST
-        /sites/&lt;siteId&gt;/subscription/redemptions.
-      </Text>
+      <Text>To restore the site, an owner or admin redeems a new voucher in the app under Subscription.</Text>
     </Layout>
   );
 }

@@ -30,14 +30,12 @@ export async function addMember(
   profileId: string,
   opts: { role?: 'admin' | 'user'; joinedAt?: Date; access?: boolean } = {},
 ) {
-  await sys.db
-    .insert(memberships)
-    .values({
-      siteId,
-      profileId,
-      role: opts.role ?? 'user',
-      ...(opts.joinedAt ? { joinedAt: opts.joinedAt } : {}),
-    });
+  await sys.db.insert(memberships).values({
+    siteId,
+    profileId,
+    role: opts.role ?? 'user',
+    ...(opts.joinedAt ? { joinedAt: opts.joinedAt } : {}),
+  });
   if (opts.access !== false) await sys.db.insert(accessMethods).values({ siteId, profileId, kind: 'remote' });
 }
 

@@ -48,3 +48,19 @@ export function querySubscriptionState(temporal: Client, siteId: string) {
     .getHandle(subscriptionWorkflowId(siteId))
     .query<SubscriptionState & { nowMs: number }>('state');
 }
+
+/**
+ * O2: moves a sandbox site's clock through its workflow, started first if it is not running (a
+ * sandbox whose start failed at creation still gets a clock). Callers check `sites.sandbox` first.
+ */
+export async function advanceSandboxClock(
+  temporal: Client,
+  taskQueue: string,
+  siteId: string,
+  seconds: number,
+): Promise<{ nowMs: number }> {
+  await ensureSubscriptionWorkflow(temporal, taskQueue, siteId);
+  return temporal.workflow
+    .getHandle<typeof subscriptionWorkflow>(subscriptionWorkflowId(siteId))
+    .executeUpdate<{ nowMs: number }, [{ seconds: number }]>('advanceClock', { args: [{ seconds }] });
+}

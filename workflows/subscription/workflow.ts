@@ -86,7 +86,13 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     async (req) => {
       await condition(() => loaded);
       const result = await acts.redeemVoucher({ siteId: state.siteId, ...req, nowMs: siteNow() });
-      if (result.ok) {
+      // A retried request (same requestId) answers with the term it made then, which may be the
+      // current term or one replaced since: only a term newer than the current one is adopted.
+      if (
+        result.ok &&
+        result.term.startsAtMs >= (state.term?.startsAtMs ?? 0) &&
+        result.term.id !== state.term?.id
+      ) {
         state.term = result.term;
         state.status = 'active';
         // A new term plans its own reminders; the old term's pending ones are dropped (V5).
@@ -151,7 +157,8 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
       if (!woken && version === seen) {
         if (reminder && reminder.atMs <= siteNow() && reminder.atMs < term.endsAtMs) {
           await acts.sendReminder({ siteId: state.siteId, termId: term.id, offsetDays: reminder.offsetDays });
-          state.remindersSent.push(reminder.offsetDays);
+          // A redemption during the send started a term with reminders of its own (V5).
+          if (state.term?.id === term.id) state.remindersSent.push(reminder.offsetDays);
         } else if (term.endsAtMs <= siteNow()) {
           const { expired } = await acts.expireSubscription({
             siteId: state.siteId,
@@ -159,8 +166,11 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
             nowMs: siteNow(),
           });
           if (expired) {
-            state.status = 'expired';
-            publish();
+            // A redemption racing the expiry may already have put a new term in force.
+            if (state.term?.id === term.id) {
+              state.status = 'expired';
+              publish();
+            }
             await acts.sendExpiredEmail({ siteId: state.siteId, termId: term.id });
           }
           // A term's end is a natural point to start a fresh history.

@@ -1,0 +1,236 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { findProfileByEmail } from '../../db/queries/profiles';
+import { findSite } from '../../db/queries/sites';
+import { listTerms } from '../../db/queries/subscriptions';
+import { issueVouchers } from '../../db/queries/vouchers';
+import { memberships, sites } from '../../db/schema';
+import { advanceSandboxClock, ensureSubscriptionWorkflow } from '../../workflows/client/subscription';
+import { requireAuth } from '../auth/require-auth';
+import type { AppDeps } from '../deps';
+import { ApiProblem, notFound } from '../problem';
+import { createRouter } from '../router';
+import { EmailField, jsonBody, problemResponses } from '../schemas';
+import { requirePlatformRole } from '../site-access';
+import { problemContent, SiteIdParam } from './subscription';
+
+const TEN_YEARS_SECONDS = 3650 * 86_400;
+
+const isTimeZone = (tz: string) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const IssueVouchers = z.object({
+  usersLimit: z.number().int().min(1).max(100_000),
+  iqsLimit: z.number().int().min(1).max(10_000),
+  durationDays: z.number().int().min(1).max(3650),
+  count: z.number().int().min(1).max(500),
+  redeemBy: z.iso.datetime({ offset: true }).optional(),
+});
+
+const issue = createRoute({
+  method: 'post',
+  path: '/support/vouchers',
+  tags: ['Support'],
+  summary: 'Issue vouchers; the codes are shown once and only their hashes are kept',
+  security: [{ bearer: [] }],
+  request: jsonBody(IssueVouchers),
+  responses: {
+    201: {
+      description: 'Issued',
+      content: {
+        'application/json': {
+          schema: z.object({ vouchers: z.array(z.object({ id: z.uuid(), code: z.string() })) }),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403),
+  },
+});
+
+const history = createRoute({
+  method: 'get',
+  path: '/support/sites/{siteId}/subscription-history',
+  tags: ['Support'],
+  summary: 'Every term of a site, oldest first (owners cannot see this, V11)',
+  security: [{ bearer: [] }],
+  request: { params: SiteIdParam },
+  responses: {
+    200: {
+      description: 'Terms',
+      content: {
+        'application/json': {
+          schema: z.object({
+            terms: z.array(
+              z.object({
+                id: z.uuid(),
+                startsAt: z.iso.datetime(),
+                endsAt: z.iso.datetime(),
+                usersLimit: z.number().int(),
+                iqsLimit: z.number().int(),
+                carriedOverSeconds: z.number().int(),
+                replacedAt: z.iso.datetime().nullable(),
+                voucherId: z.uuid(),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 404),
+  },
+});
+
+const createSandbox = createRoute({
+  method: 'post',
+  path: '/support/sites',
+  tags: ['Support'],
+  summary:
+    'Create a sandbox site (test clock, O2) owned by an existing profile; ' +
+    '404 profile_not_found when no profile has that email',
+  security: [{ bearer: [] }],
+  request: jsonBody(
+    z.object({
+      name: z.string().trim().min(1).max(200),
+      timezone: z.string().max(100).refine(isTimeZone, { message: 'is not an IANA time zone' }).optional(),
+      ownerEmail: EmailField,
+      sandbox: z.literal(true),
+    }),
+  ),
+  responses: {
+    201: {
+      description: 'Sandbox site',
+      content: {
+        'application/json': {
+          schema: z.object({
+            id: z.uuid(),
+            name: z.string(),
+            status: z.enum(['installing', 'active']),
+            sandbox: z.literal(true),
+          }),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403),
+    404: { description: 'profile_not_found', content: problemContent },
+  },
+});
+
+const clock = createRoute({
+  method: 'post',
+  path: '/support/sites/{siteId}/clock',
+  tags: ['Support'],
+  summary: 'Move a sandbox site’s clock forward; reminders and expiry happen as at that time',
+  security: [{ bearer: [] }],
+  request: {
+    params: SiteIdParam,
+    ...jsonBody(z.object({ advanceSeconds: z.number().int().min(1).max(TEN_YEARS_SECONDS) })),
+  },
+  responses: {
+    200: {
+      description: 'The site’s time after the move',
+      content: { 'application/json': { schema: z.object({ now: z.iso.datetime() }) } },
+    },
+    ...problemResponses(400, 401, 403, 404),
+    409: { description: 'not_sandbox: a real site has no test clock', content: problemContent },
+  },
+});
+
+export function supportRoutes(deps: AppDeps) {
+  const { db } = deps;
+  const router = createRouter();
+  router.use('/support/*', requireAuth(deps));
+  router.use('/support/*', async (c, next) => {
+    requirePlatformRole(c, 'support');
+    await next();
+  });
+
+  return router
+    .openapi(issue, async (c) => {
+      const body = c.req.valid('json');
+      const redeemBy = body.redeemBy === undefined ? undefined : new Date(body.redeemBy);
+      if (redeemBy && redeemBy <= deps.now()) {
+        throw new ApiProblem(
+          400,
+          'validation_failed',
+          'The request is invalid: body.redeemBy: is in the past',
+          [{ path: 'body.redeemBy', message: 'is in the past' }],
+        );
+      }
+      const vouchers = await issueVouchers(
+        db,
+        {
+          usersLimit: body.usersLimit,
+          iqsLimit: body.iqsLimit,
+          durationDays: body.durationDays,
+          createdBy: c.get('profile').id,
+          ...(redeemBy ? { redeemBy } : {}),
+        },
+        body.count,
+      );
+      return c.json({ vouchers }, 201);
+    })
+    .openapi(history, async (c) => {
+      const { siteId } = c.req.valid('param');
+      if (!(await findSite(db, siteId))) throw notFound('site');
+      const terms = await listTerms(db, siteId);
+      return c.json(
+        {
+          terms: terms.map((t) => ({
+            id: t.id,
+            startsAt: t.startsAt.toISOString(),
+            endsAt: t.endsAt.toISOString(),
+            usersLimit: t.usersLimit,
+            iqsLimit: t.iqsLimit,
+            carriedOverSeconds: t.carriedOverSeconds,
+            replacedAt: t.replacedAt?.toISOString() ?? null,
+            voucherId: t.voucherId,
+          })),
+        },
+        200,
+      );
+    })
+    .openapi(createSandbox, async (c) => {
+      const body = c.req.valid('json');
+      const owner = await findProfileByEmail(db, body.ownerEmail);
+      if (!owner) {
+        throw new ApiProblem(
+          404,
+          'profile_not_found',
+          'No profile has this email; the owner must sign up first.',
+          [{ path: 'body.ownerEmail', message: 'no profile has this email' }],
+        );
+      }
+      const site = await db.transaction(async (tx) => {
+        const [row] = await tx
+          .insert(sites)
+          .values({ name: body.name, timezone: body.timezone ?? 'UTC', sandbox: true })
+          .returning();
+        if (!row) throw new Error('site insert returned nothing');
+        await tx
+          .insert(memberships)
+          .values({ siteId: row.id, profileId: owner.id, role: 'owner', masterKey: true });
+        return row;
+      });
+      await ensureSubscriptionWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
+      return c.json({ id: site.id, name: site.name, status: site.status, sandbox: true as const }, 201);
+    })
+    .openapi(clock, async (c) => {
+      const { siteId } = c.req.valid('param');
+      const { advanceSeconds } = c.req.valid('json');
+      const site = await findSite(db, siteId);
+      if (!site) throw notFound('site');
+      if (!site.sandbox) throw new ApiProblem(409, 'not_sandbox', 'Only sandbox sites have a test clock.');
+      const { nowMs } = await advanceSandboxClock(
+        deps.temporal,
+        deps.env.TEMPORAL_TASK_QUEUE,
+        siteId,
+        advanceSeconds,
+      );
+      return c.json({ now: new Date(nowMs).toISOString() }, 200);
+    });
+}

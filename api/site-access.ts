@@ -1,0 +1,44 @@
+import type { Context } from 'hono';
+import { findMembership } from '../db/queries/memberships';
+import { findSite, type Site } from '../db/queries/sites';
+import type { AppDeps, AppEnv } from './deps';
+import { ApiProblem, forbidden, notFound } from './problem';
+
+export type SiteAccessRole = 'owner' | 'admin' | 'user' | 'installer';
+
+/**
+ * The caller's site and their role there, or the refusal: 404 when the site is unknown or the
+ * caller has no role in it (N4: other sites' ids look like missing ones), 403 `forbidden` when the
+ * role may not do this, 403 `no_valid_subscription` while the site has none (V7). The installer
+ * holds a role only until release (S1); platform support gets no site access through here.
+ */
+export async function siteAccess(
+  deps: Pick<AppDeps, 'db'>,
+  c: Context<AppEnv>,
+  siteId: string,
+  opts: { roles: readonly SiteAccessRole[]; allowWithoutSubscription?: boolean },
+): Promise<{ site: Site; role: SiteAccessRole }> {
+  const callerId = c.get('profile').id;
+  const site = await findSite(deps.db, siteId);
+  if (!site) throw notFound('site');
+  const held: SiteAccessRole[] = [];
+  const membership = await findMembership(deps.db, siteId, callerId);
+  if (membership) held.push(membership.role);
+  if (site.installerProfileId === callerId && site.releasedAt === null) held.push('installer');
+  if (held.length === 0) throw notFound('site');
+  const role = held.find((r) => opts.roles.includes(r));
+  if (!role) throw forbidden();
+  if (site.subscriptionStatus !== 'active' && !opts.allowWithoutSubscription) {
+    throw new ApiProblem(
+      403,
+      'no_valid_subscription',
+      'This site has no valid subscription. An owner or admin can redeem a voucher.',
+    );
+  }
+  return { site, role };
+}
+
+/** Platform-wide roles (support) are checked apart from site roles. */
+export function requirePlatformRole(c: Context<AppEnv>, role: 'support' | 'installer'): void {
+  if (c.get('profile').platformRole !== role) throw forbidden(`Only ${role} may do this.`);
+}

@@ -1,0 +1,25 @@
+import { and, eq } from 'drizzle-orm';
+import type { DbOrTx } from '../client';
+import { idempotencyRecords } from '../schema';
+
+export type IdempotencyRecord = typeof idempotencyRecords.$inferSelect;
+
+export async function findIdempotencyRecord(
+  db: DbOrTx,
+  scope: string,
+  key: string,
+): Promise<IdempotencyRecord | undefined> {
+  const [row] = await db
+    .select()
+    .from(idempotencyRecords)
+    .where(and(eq(idempotencyRecords.scope, scope), eq(idempotencyRecords.key, key)));
+  return row;
+}
+
+/** Keeps the first answer: a concurrent request with the same key that finished first wins. */
+export async function saveIdempotencyRecord(
+  db: DbOrTx,
+  record: { scope: string; key: string; requestHash: string; status: number; body: unknown },
+): Promise<void> {
+  await db.insert(idempotencyRecords).values(record).onConflictDoNothing();
+}

@@ -1,0 +1,222 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Resend } from 'resend';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createMailer, EmailDeliveryError, type Mailer } from '../../emails/mailer';
+import { renderEmail } from '../../emails/render';
+import { type TemplateName, templates } from '../../emails/templates';
+import { createTestDatabase } from '../support/database';
+
+interface Seen {
+  method: string;
+  url: string;
+  idempotencyKey: string | undefined;
+  authorization: string | undefined;
+  body: { from: string; to: string | string[]; subject: string; html: string; text: string };
+}
+
+type Answer = { status: number; body: unknown };
+
+/** A stand-in for api.resend.com: records each request and answers from a queue (default 200). */
+let server: Server;
+let seen: Seen[] = [];
+let answers: Answer[] = [];
+let nextId = 0;
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let mailer: Mailer;
+const FROM = 'KS Cloud <no-reply@ks.test>';
+const previousBaseUrl = process.env.RESEND_BASE_URL;
+
+async function handle(req: IncomingMessage, res: ServerResponse) {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  seen.push({
+    method: req.method ?? '',
+    url: req.url ?? '',
+    idempotencyKey: req.headers['idempotency-key'] as string | undefined,
+    authorization: req.headers.authorization,
+    body: raw ? JSON.parse(raw) : undefined,
+  });
+  const answer =
+    req.method === 'POST' && req.url === '/emails'
+      ? (answers.shift() ?? { status: 200, body: { id: `msg_${++nextId}` } })
+      : { status: 404, body: { statusCode: 404, name: 'not_found', message: 'Route not found' } };
+  res.writeHead(answer.status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(answer.body));
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      res.writeHead(599);
+      res.end(String(error));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  // The SDK reads RESEND_BASE_URL when the client is constructed (resend/dist: getDefaultBaseUrl).
+  process.env.RESEND_BASE_URL = `http://127.0.0.1:${port}`;
+  const resend = new Resend('re_test_key');
+  database = await createTestDatabase();
+  mailer = createMailer({ db: database.db, from: FROM, resend });
+});
+
+afterAll(async () => {
+  if (previousBaseUrl === undefined) delete process.env.RESEND_BASE_URL;
+  else process.env.RESEND_BASE_URL = previousBaseUrl;
+  await new Promise<void>((resolve) => server?.close(() => resolve()));
+  await database?.close();
+});
+
+beforeEach(() => {
+  seen = [];
+  answers = [];
+});
+
+const confirm = (key: string, to = 'Ann@Example.test') =>
+  ({
+    to,
+    template: 'confirm-email',
+    props: { name: 'Ann', confirmUrl: 'https://ks.example/auth/confirm/abc' },
+    idempotencyKey: key,
+  }) as const;
+
+async function rowsFor(key: string) {
+  return database.sql`select status, attempts, provider_message_id, to_address, sent_at
+    from sent_emails where idempotency_key = ${key}`;
+}
+
+describe('the Resend mailer against a local endpoint', () => {
+  it('sends one request with the rendered email and the idempotency key', async () => {
+    const result = await mailer.send(confirm('confirm-email:one'));
+    expect(result.duplicate).toBe(false);
+
+    expect(seen).toHaveLength(1);
+    const [request] = seen;
+    expect(request).toMatchObject({
+      method: 'POST',
+      url: '/emails',
+      idempotencyKey: 'confirm-email:one',
+      authorization: 'Bearer re_test_key',
+    });
+    const expected = await renderEmail('confirm-email', confirm('x').props);
+    expect(request!.body.from).toBe(FROM);
+    expect([request!.body.to].flat()).toEqual(['ann@example.test']);
+    expect(request!.body.subject).toBe('Confirm your KS Cloud account');
+    expect(request!.body.html).toBe(expected.html);
+    expect(request!.body.text).toBe(expected.text);
+    expect(request!.body.html).toContain('https://ks.example/auth/confirm/abc');
+
+    const [row] = await rowsFor('confirm-email:one');
+    expect(row).toMatchObject({ status: 'sent', attempts: 1, to_address: 'ann@example.test' });
+    expect(row!.provider_message_id).toMatch(/^msg_/);
+    expect(row!.sent_at).not.toBeNull();
+  });
+
+  it('sends a repeated key only once', async () => {
+    const first = await mailer.send(confirm('confirm-email:twice'));
+    const second = await mailer.send(confirm('confirm-email:twice'));
+    expect(first.duplicate).toBe(false);
+    expect(second).toEqual({ id: first.id, duplicate: true });
+    expect(seen).toHaveLength(1);
+    expect(await rowsFor('confirm-email:twice')).toHaveLength(1);
+  });
+
+  it('after 500 and 429 the third attempt goes out once, always under the same key', async () => {
+    answers = [
+      {
+        status: 500,
+        body: { statusCode: 500, name: 'application_error', message: 'An unexpected error occurred.' },
+      },
+      {
+        status: 429,
+        body: {
+          statusCode: 429,
+          name: 'rate_limit_exceeded',
+          message: 'Too many requests. You can only make 2 requests per second.',
+        },
+      },
+    ];
+    const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const key = 'confirm-email:flaky';
+      const first = await mailer.send(confirm(key)).catch((e: unknown) => e);
+      expect(first).toBeInstanceOf(EmailDeliveryError);
+      expect(first).toMatchObject({ statusCode: 500, retryable: true });
+      expect(await rowsFor(key)).toMatchObject([{ status: 'pending', attempts: 1 }]);
+
+      const second = await mailer.send(confirm(key)).catch((e: unknown) => e);
+      expect(second).toBeInstanceOf(EmailDeliveryError);
+      expect(second).toMatchObject({ statusCode: 429, retryable: true });
+
+      const third = await mailer.send(confirm(key));
+      expect(third.duplicate).toBe(false);
+      const fourth = await mailer.send(confirm(key));
+      expect(fourth.duplicate).toBe(true);
+
+      expect(seen).toHaveLength(3);
+      expect(seen.map((s) => s.idempotencyKey)).toEqual([key, key, key]);
+      // Every attempt carried the same email.
+      expect(new Set(seen.map((s) => JSON.stringify(s.body))).size).toBe(1);
+      const rows = await rowsFor(key);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ status: 'sent', attempts: 3 });
+      const [{ count }] = (await database.sql`select count(*)::int as count from sent_emails
+        where status = 'sent' and idempotency_key = ${key}`) as unknown as [{ count: number }];
+      expect(count).toBe(1);
+    } finally {
+      quiet.mockRestore();
+    }
+  });
+
+  it('a refusal of the content is not retryable', async () => {
+    answers = [
+      {
+        status: 422,
+        body: { statusCode: 422, name: 'validation_error', message: 'Invalid `to` field.' },
+      },
+    ];
+    const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const error = await mailer.send(confirm('confirm-email:refused')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EmailDeliveryError);
+      expect(error).toMatchObject({ statusCode: 422, retryable: false });
+      expect((error as Error).message).toContain('validation_error');
+    } finally {
+      quiet.mockRestore();
+    }
+  });
+});
+
+describe('templates', () => {
+  const names = Object.keys(templates) as TemplateName[];
+
+  it.each(names)('%s renders to HTML and plain text from its PreviewProps', async (name) => {
+    const props = (templates[name].component as unknown as { PreviewProps?: unknown }).PreviewProps;
+    expect(props, `${name} has PreviewProps`).toBeDefined();
+    const { subject, html, text } = await renderEmail(name, props as never);
+
+    expect(subject.trim().length).toBeGreaterThan(0);
+    expect(subject).not.toMatch(/[\r\n]/);
+
+    expect(html).toMatch(/^<!DOCTYPE html/i);
+    // Nothing loads from elsewhere: no remote images, stylesheets, fonts or scripts; links are fine.
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/<link\b/i);
+    expect(html).not.toMatch(/\bsrc\s*=\s*["']?\s*(https?:)?\/\//i);
+    expect(html).not.toMatch(/url\(\s*["']?\s*(https?:)?\/\//i);
+    expect(html).not.toMatch(/@import/i);
+    for (const [, url] of html.matchAll(/\bhref="([^"]*)"/gi)) {
+      expect(url).toMatch(/^(https?:|mailto:)/);
+    }
+
+    expect(text.trim().length).toBeGreaterThan(0);
+    expect(text).not.toMatch(/<\/?[a-z][^>]*>/i);
+    expect(text).not.toMatch(/&(lt|gt|amp|quot|#\d+);/);
+    for (const [, url] of html.matchAll(/<a\b[^>]*\bhref="(https?:[^"]*)"/gi)) {
+      expect(text, `the text part carries the link ${url}`).toContain(url);
+    }
+  });
+});
