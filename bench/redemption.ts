@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { noopGatewayClient } from '../activities/gateway-client';
 import { createApp } from '../api/app';
 import { issueBearerToken } from '../api/auth/tokens';
@@ -31,6 +31,8 @@ const clients = Number(process.argv[3] ?? 32);
 const secret = 'bench-secret-bench-secret-bench-secret';
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
 
+Runtime.install({ logger: quiet as never });
+
 const workDir = await mkdtemp(join(tmpdir(), 'ks-bench-redemption-'));
 await chmod(workDir, 0o755);
 const [pg, temporalServer] = await Promise.all([
@@ -44,8 +46,6 @@ try {
   const connection = await Connection.connect({ address: temporalServer.address });
   const temporal = new Client({ connection });
   const native = await NativeConnection.connect({ address: temporalServer.address });
-  const { Runtime } = await import('@temporalio/worker');
-  Runtime.install({ logger: quiet as never });
   const mailer = createMailer({ db: database.db, from: 'bench@ks.test' });
   const worker = await createWorker({
     connection: native,
