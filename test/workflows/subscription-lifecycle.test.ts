@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { querySubscriptionState, redeemVoucher } from '../../workflows/client/subscription';
 import { createSite, DAY, voucher } from '../support/fixtures';
+import { expectSiteMail } from '../support/site-mail';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 let env: TestWorkflowEnvironment;
@@ -18,18 +19,6 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const mailFor = async (siteName: string) =>
-  (await sys.mailbox())
-    .filter((m) => m.subject.includes(siteName))
-    .map((m) => m.template + (m.subject.match(/in (\d+) day/)?.[1] ?? ''));
-
-/** Waits (bounded) for the workflow to act on a fired timer; time does not skip while we poll. */
-const expectMail = (siteName: string, expected: string[]) =>
-  vi.waitFor(async () => expect(await mailFor(siteName)).toEqual(expected), {
-    timeout: 15_000,
-    interval: 100,
-  });
-
 describe('subscription lifecycle on the time-skipping server', () => {
   it('a 365-day voucher sends exactly three reminders at −28, −7 and −1 days, then expires at the end', async () => {
     const owner = await sys.signIn();
@@ -43,16 +32,20 @@ describe('subscription lifecycle on the time-skipping server', () => {
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.term.endsAtMs - result.term.startsAtMs).toBe(365 * DAY);
-    await expectMail(site.name, ['redemption-receipt']);
+    await expectSiteMail(sys, site.name, ['redemption-receipt']);
 
     await env.sleep(365 * DAY - 28 * DAY - 60_000);
-    await expectMail(site.name, ['redemption-receipt']);
+    await expectSiteMail(sys, site.name, ['redemption-receipt']);
     await env.sleep(2 * 60_000);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28']);
+    await expectSiteMail(sys, site.name, ['redemption-receipt', 'subscription-reminder28']);
     await env.sleep(21 * DAY);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28', 'subscription-reminder7']);
+    await expectSiteMail(sys, site.name, [
+      'redemption-receipt',
+      'subscription-reminder28',
+      'subscription-reminder7',
+    ]);
     await env.sleep(6 * DAY);
-    await expectMail(site.name, [
+    await expectSiteMail(sys, site.name, [
       'redemption-receipt',
       'subscription-reminder28',
       'subscription-reminder7',
@@ -61,7 +54,7 @@ describe('subscription lifecycle on the time-skipping server', () => {
     const before = await querySubscriptionState(sys.temporal, site.id);
     expect(before.status).toBe('active');
     await env.sleep(DAY);
-    await expectMail(site.name, [
+    await expectSiteMail(sys, site.name, [
       'redemption-receipt',
       'subscription-reminder28',
       'subscription-reminder7',

@@ -6,6 +6,7 @@ import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { querySubscriptionState, redeemVoucher } from '../../workflows/client/subscription';
 import { subscriptionWorkflowId } from '../../workflows/ids';
 import { addIq, addMember, createSite, DAY, giveAccess, voucher } from '../support/fixtures';
+import { expectSiteMail } from '../support/site-mail';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 let env: TestWorkflowEnvironment;
@@ -19,18 +20,6 @@ afterAll(async () => {
   await sys?.close();
   await env?.teardown();
 });
-
-const mailFor = async (siteName: string) =>
-  (await sys.mailbox())
-    .filter((m) => m.subject.includes(siteName))
-    .map((m) => m.template + (m.subject.match(/in (\d+) day/)?.[1] ?? ''));
-
-/** Waits (bounded) for the workflow to act on a fired timer; time does not skip while we poll. */
-const expectMail = (siteName: string, expected: string[]) =>
-  vi.waitFor(async () => expect(await mailFor(siteName)).toEqual(expected), {
-    timeout: 15_000,
-    interval: 100,
-  });
 
 async function redeemDirect(siteId: string, actorProfileId: string, code: { codeHash: string }) {
   const result = await redeemVoucher(sys.temporal, sys.taskQueue, siteId, {
@@ -48,14 +37,18 @@ describe('subscription rules on the time-skipping server', () => {
     const site = await createSite(sys, owner.id);
     const result = await redeemDirect(site.id, owner.id, await voucher(sys, { durationDays: 5 }));
     expect(result.term.endsAtMs - result.term.startsAtMs).toBe(5 * DAY);
-    await expectMail(site.name, ['redemption-receipt']);
+    await expectSiteMail(sys, site.name, ['redemption-receipt']);
 
     await env.sleep(4 * DAY - 60_000);
-    await expectMail(site.name, ['redemption-receipt']);
+    await expectSiteMail(sys, site.name, ['redemption-receipt']);
     await env.sleep(2 * 60_000);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder1']);
+    await expectSiteMail(sys, site.name, ['redemption-receipt', 'subscription-reminder1']);
     await env.sleep(DAY);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder1', 'subscription-expired']);
+    await expectSiteMail(sys, site.name, [
+      'redemption-receipt',
+      'subscription-reminder1',
+      'subscription-expired',
+    ]);
   });
 
   it('a redemption 10 days before the end drops the old reminders and carries 5 days pro rata (V3–V5)', async () => {
@@ -67,7 +60,7 @@ describe('subscription rules on the time-skipping server', () => {
       await voucher(sys, { usersLimit: 10, iqsLimit: 2, durationDays: 365 }),
     );
     await env.sleep(355 * DAY);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28']);
+    await expectSiteMail(sys, site.name, ['redemption-receipt', 'subscription-reminder28']);
 
     const second = await redeemDirect(
       site.id,
@@ -81,11 +74,19 @@ describe('subscription rules on the time-skipping server', () => {
     expect(second.carriedOverSeconds).toBeLessThanOrEqual(5 * 86_400);
     expect(second.term.endsAtMs).toBe(second.term.startsAtMs + 365 * DAY + second.carriedOverSeconds * 1000);
     expect(second.previousTerm?.id).toBe(first.term.id);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28', 'redemption-receipt']);
+    await expectSiteMail(sys, site.name, [
+      'redemption-receipt',
+      'subscription-reminder28',
+      'redemption-receipt',
+    ]);
 
     // Past the old term's 7-day and 1-day moments and its end: nothing for it goes out.
     await env.sleep(11 * DAY);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28', 'redemption-receipt']);
+    await expectSiteMail(sys, site.name, [
+      'redemption-receipt',
+      'subscription-reminder28',
+      'redemption-receipt',
+    ]);
     const state = await querySubscriptionState(sys.temporal, site.id);
     expect(state.status).toBe('active');
     expect(state.term?.id).toBe(second.term.id);
@@ -95,9 +96,13 @@ describe('subscription rules on the time-skipping server', () => {
     // The query's clock is the workflow's last activation, so count from the redemption instead.
     const untilNew28 = second.term.endsAtMs - 28 * DAY - (second.term.startsAtMs + 11 * DAY);
     await env.sleep(untilNew28 - 60_000);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28', 'redemption-receipt']);
+    await expectSiteMail(sys, site.name, [
+      'redemption-receipt',
+      'subscription-reminder28',
+      'redemption-receipt',
+    ]);
     await env.sleep(2 * 60_000);
-    await expectMail(site.name, [
+    await expectSiteMail(sys, site.name, [
       'redemption-receipt',
       'subscription-reminder28',
       'redemption-receipt',
@@ -142,7 +147,11 @@ describe('subscription rules on the time-skipping server', () => {
       await sys.sql`select id, status, revoked_at from access_methods where site_id = ${site.id} order by id`;
 
     await env.sleep(3 * DAY + 60_000);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder1', 'subscription-expired']);
+    await expectSiteMail(sys, site.name, [
+      'redemption-receipt',
+      'subscription-reminder1',
+      'subscription-expired',
+    ]);
     await vi.waitFor(async () =>
       expect((await querySubscriptionState(sys.temporal, site.id)).status).toBe('expired'),
     );
@@ -153,7 +162,11 @@ describe('subscription rules on the time-skipping server', () => {
     expect(accessAfter).toEqual(accessBefore);
     expect(accessAfter.map((a) => a.status)).toEqual(['active', 'active', 'active', 'active']);
     await env.sleep(10 * DAY);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder1', 'subscription-expired']);
+    await expectSiteMail(sys, site.name, [
+      'redemption-receipt',
+      'subscription-reminder1',
+      'subscription-expired',
+    ]);
 
     // V7: while expired a user member is refused, an admin may still view and redeem.
     const code = (await voucher(sys, { usersLimit: 3, iqsLimit: 2, durationDays: 30 })).code;
@@ -195,14 +208,14 @@ describe('subscription rules on the time-skipping server', () => {
       body: { code },
     });
     expect(redeemed.status).toBe(200);
-    await expectMail(name, ['redemption-receipt']);
+    await expectSiteMail(sys, name, ['redemption-receipt']);
 
     const moved = await sys.request('POST', `/support/sites/${siteId}/clock`, {
       token: support.token,
       body: { advanceSeconds: 338 * 86_400 },
     });
     expect(moved.status).toBe(200);
-    await expectMail(name, ['redemption-receipt', 'subscription-reminder28']);
+    await expectSiteMail(sys, name, ['redemption-receipt', 'subscription-reminder28']);
     const state = await querySubscriptionState(sys.temporal, siteId);
     expect(state.clockOffsetMs).toBe(338 * DAY);
     expect(state.remindersSent).toEqual([28]);
@@ -227,12 +240,16 @@ describe('subscription rules on the time-skipping server', () => {
     });
     const firstRunId = started.firstExecutionRunId;
     const result = await redeemDirect(site.id, owner.id, await voucher(sys, { durationDays: 30 }));
-    await expectMail(site.name, ['redemption-receipt']);
+    await expectSiteMail(sys, site.name, ['redemption-receipt']);
 
     await env.sleep(2 * DAY + 60_000);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28']);
+    await expectSiteMail(sys, site.name, ['redemption-receipt', 'subscription-reminder28']);
     await env.sleep(21 * DAY);
-    await expectMail(site.name, ['redemption-receipt', 'subscription-reminder28', 'subscription-reminder7']);
+    await expectSiteMail(sys, site.name, [
+      'redemption-receipt',
+      'subscription-reminder28',
+      'subscription-reminder7',
+    ]);
     await vi.waitFor(async () =>
       expect((await sys.temporal.workflow.getHandle(workflowId).describe()).runId).not.toBe(firstRunId),
     );
@@ -244,14 +261,14 @@ describe('subscription rules on the time-skipping server', () => {
     expect(state.remindersSent).toEqual([28, 7]);
 
     await env.sleep(6 * DAY);
-    await expectMail(site.name, [
+    await expectSiteMail(sys, site.name, [
       'redemption-receipt',
       'subscription-reminder28',
       'subscription-reminder7',
       'subscription-reminder1',
     ]);
     await env.sleep(DAY);
-    await expectMail(site.name, [
+    await expectSiteMail(sys, site.name, [
       'redemption-receipt',
       'subscription-reminder28',
       'subscription-reminder7',
