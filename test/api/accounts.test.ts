@@ -70,6 +70,21 @@ async function signUpAndConfirm(email = newEmail(), name = 'Ann Example') {
   return email;
 }
 
+/** The same app in production mode, with a mailer whose provider always fails. */
+const productionAppWithFailingMailer = (reason: string) =>
+  createApp({
+    db: sys.db,
+    temporal: sys.temporal,
+    mailer: { send: () => Promise.reject(new Error(reason)) },
+    env: {
+      KS_MODE: 'production',
+      PUBLIC_BASE_URL: TEST_BASE_URL,
+      TOKEN_SECRET: TEST_TOKEN_SECRET,
+      TEMPORAL_TASK_QUEUE: sys.taskQueue,
+    },
+    now: () => new Date(),
+  });
+
 describe('sign-up and confirmation', () => {
   const email = newEmail();
   let profileId: string;
@@ -465,18 +480,7 @@ describe('development mailbox', () => {
   });
 
   it('does not exist in production', async () => {
-    const app = createApp({
-      db: sys.db,
-      temporal: sys.temporal,
-      mailer: { send: () => Promise.reject(new Error('no mail in this test')) },
-      env: {
-        KS_MODE: 'production',
-        PUBLIC_BASE_URL: TEST_BASE_URL,
-        TOKEN_SECRET: TEST_TOKEN_SECRET,
-        TEMPORAL_TASK_QUEUE: sys.taskQueue,
-      },
-      now: () => new Date(),
-    });
+    const app = productionAppWithFailingMailer('no mail in this test');
     const list = await app.request('/dev/mailbox');
     await expectProblem(list, 404, 'not_found');
     await expectProblem(await app.request(`/dev/mailbox/${randomUUID()}`), 404, 'not_found');
@@ -488,18 +492,7 @@ describe('development mailbox', () => {
 
   it('a password-reset request answers 202 even when its email cannot be sent', async () => {
     const email = await signUpAndConfirm();
-    const app = createApp({
-      db: sys.db,
-      temporal: sys.temporal,
-      mailer: { send: () => Promise.reject(new Error('provider down')) },
-      env: {
-        KS_MODE: 'production',
-        PUBLIC_BASE_URL: TEST_BASE_URL,
-        TOKEN_SECRET: TEST_TOKEN_SECRET,
-        TEMPORAL_TASK_QUEUE: sys.taskQueue,
-      },
-      now: () => new Date(),
-    });
+    const app = productionAppWithFailingMailer('provider down');
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       for (const who of [email, newEmail()]) {
@@ -516,18 +509,7 @@ describe('development mailbox', () => {
   });
 
   it('a sign-up whose email cannot be sent answers 503 and leaves no profile behind', async () => {
-    const app = createApp({
-      db: sys.db,
-      temporal: sys.temporal,
-      mailer: { send: () => Promise.reject(new Error('provider down')) },
-      env: {
-        KS_MODE: 'production',
-        PUBLIC_BASE_URL: TEST_BASE_URL,
-        TOKEN_SECRET: TEST_TOKEN_SECRET,
-        TEMPORAL_TASK_QUEUE: sys.taskQueue,
-      },
-      now: () => new Date(),
-    });
+    const app = productionAppWithFailingMailer('provider down');
     const email = newEmail();
     const body = JSON.stringify({ email, password: PASSWORD, name: 'Unlucky' });
     const init = { method: 'POST', body, headers: { 'content-type': 'application/json' } };
