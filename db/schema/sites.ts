@@ -151,5 +151,28 @@ export const events = pgTable(
   ],
 );
 
+/**
+ * A role at a site offered to an email that has no profile yet (A2, S6). Following the invitation
+ * link creates the profile; every open invitation of that email then becomes a membership.
+ */
+export const siteInvitations = pgTable(
+  'site_invitations',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    siteId: uuid()
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    email: text().notNull(),
+    role: siteRole().notNull(),
+    invitedBy: uuid().references(() => profiles.id, { onDelete: 'set null' }),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    acceptedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('site_invitations_open_key').on(t.siteId, t.email).where(sql`${t.acceptedAt} is null`),
+    index('site_invitations_email_idx').on(t.email),
+  ],
+);
+
 export type SiteRole = (typeof siteRole.enumValues)[number];
 export type SubscriptionStatus = (typeof subscriptionStatus.enumValues)[number];
