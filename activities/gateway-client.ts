@@ -1,12 +1,58 @@
-/**
- * What activities ask of the device gateway. The fleet work implements it over the gateway's own
- * command channel; until then the no-op stands in, and IQs learn their state at their next hello.
- */
+import type postgres from 'postgres';
+import type { Db } from '../db/client';
+import { connectedIqsOfSite, findIqConnection } from '../db/queries/iqs';
+import { createCommandClient, MAX_SYNC_IQS, type OpenOutcome } from '../gateway/command-bus';
+
+export type { OpenOutcome };
+
+/** What the API and the activities ask of the device gateway (through the command bus). */
 export interface GatewayClient {
-  /** Tell the site's connected IQs their subscribed flag changed. */
+  /** Tell the site's connected IQs their subscribed flag changed (each gateway pushes only real changes). */
   subscriptionChanged(siteId: string): Promise<void>;
+  /** Open a lock through its IQ's connection and wait for the IQ's answer. */
+  openLock(target: { iqId: string; lockId: string }): Promise<OpenOutcome>;
 }
 
+/** For processes and tests without IQs: nothing is connected, so nothing opens. */
 export const noopGatewayClient: GatewayClient = {
   async subscriptionChanged() {},
+  async openLock() {
+    return { outcome: 'offline' };
+  },
 };
+
+/**
+ * The gateway's IQ-side timeout for an open answer; the client waits a little longer so the gateway's
+ * own `timeout` reply, not a lost NOTIFY, is what normally ends a silent IQ's request.
+ */
+export const DEVICE_OPEN_TIMEOUT_MS = 5_000;
+const BUS_SLACK_MS = 2_000;
+
+export function createGatewayClient(deps: {
+  db: Db;
+  sql: postgres.Sql;
+  openTimeoutMs?: number;
+}): GatewayClient & { close(): Promise<void> } {
+  const bus = createCommandClient(deps.sql);
+  const timeoutMs = (deps.openTimeoutMs ?? DEVICE_OPEN_TIMEOUT_MS) + BUS_SLACK_MS;
+  return {
+    async subscriptionChanged(siteId) {
+      const byInstance = await connectedIqsOfSite(deps.db, siteId);
+      const sends: Promise<void>[] = [];
+      for (const [instance, iqIds] of byInstance) {
+        for (let i = 0; i < iqIds.length; i += MAX_SYNC_IQS) {
+          sends.push(
+            bus.send(instance, { kind: 'sync-subscription', iqIds: iqIds.slice(i, i + MAX_SYNC_IQS) }),
+          );
+        }
+      }
+      await Promise.all(sends);
+    },
+    async openLock(target) {
+      const instance = await findIqConnection(deps.db, target.iqId);
+      if (!instance) return { outcome: 'offline' };
+      return bus.open(instance, target, timeoutMs);
+    },
+    close: () => bus.close(),
+  };
+}

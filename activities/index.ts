@@ -1,17 +1,23 @@
 import type { Db } from '../db/client';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from './gateway-client';
+import { createProfileDeletionActivities } from './profile-deletion';
 import { createSubscriptionActivities } from './subscription';
 
 export interface ActivityDeps {
   db: Db;
   mailer: Mailer;
   gateway: GatewayClient;
+  /** PUBLIC_BASE_URL: links in emails sent by activities. */
+  publicBaseUrl: string;
+  /** SUPPORT_EMAIL: outcomes that need support. */
+  supportEmail: string;
 }
 
 /** Every activity the worker registers, built from its dependencies (tests pass local ones). */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createSubscriptionActivities(deps),
+    ...createProfileDeletionActivities(deps),
   };
 }

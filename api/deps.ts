@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { GatewayClient } from '../activities/gateway-client';
 import type { Env } from '../config/env';
 import type { Db } from '../db/client';
 import type { Mailer } from '../emails/mailer';
@@ -8,6 +9,8 @@ export interface AppDeps {
   db: Db;
   temporal: Client;
   mailer: Mailer;
+  /** Commands for IQs (open, subscription push) through the device gateway's bus. */
+  gateway: GatewayClient;
   env: Pick<Env, 'KS_MODE' | 'PUBLIC_BASE_URL' | 'TOKEN_SECRET' | 'TEMPORAL_TASK_QUEUE'>;
   /** Real time; tests may shift it. Sandbox sites add their own offset on top. */
   now: () => Date;

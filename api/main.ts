@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
+import { createGatewayClient } from '../activities/gateway-client';
 import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
@@ -12,10 +13,12 @@ const database = connectDatabase(env.DATABASE_URL, { max: 20 });
 // Lazy: the API starts (and /health says what is missing) even while Temporal is still coming up.
 const connection = Connection.lazy(target.connectionOptions);
 const temporal = new Client({ connection, namespace: target.namespace });
+const gateway = createGatewayClient({ db: database.db, sql: database.sql });
 const app = createApp({
   db: database.db,
   temporal,
   mailer: createMailerFromEnv(env, database.db),
+  gateway,
   env,
   now: () => new Date(),
 });
@@ -28,6 +31,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     server.close(async () => {
       await connection.close();
+      await gateway.close();
       await database.close();
       process.exit(0);
     });

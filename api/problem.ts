@@ -114,7 +114,9 @@ export function toProblem(error: unknown): ApiProblem {
 
 /** Connection-level failures of PostgreSQL or Temporal: the request may succeed when retried. */
 function isUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  // Drizzle wraps the driver's error: its code sits on the cause.
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.cause?.code;
   return (
     (typeof code === 'string' &&
       (code.startsWith('08') || code === 'ECONNREFUSED' || code === 'CONNECTION_CLOSED')) ||

@@ -46,3 +46,17 @@ export function problemResponses(...statuses: number[]) {
 export function jsonBody<T extends z.ZodType>(schema: T) {
   return { body: { required: true, content: { 'application/json': { schema } } } } as const;
 }
+
+const html = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
+
+/**
+ * Answers of a public email-link page: the page, a page saying the link is used or expired (410), and
+ * a problem for a token that cannot be one (400).
+ */
+export function linkPageResponses(page: string) {
+  return {
+    200: html(page),
+    410: html('HTML page: the link was used, has expired, or was canceled'),
+    ...problemResponses(400),
+  };
+}

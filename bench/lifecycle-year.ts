@@ -79,7 +79,13 @@ try {
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueue: 'bench-year',
-    deps: { db, mailer: createMailer({ db, from: 'bench@ks.test' }), gateway: noopGatewayClient },
+    deps: {
+      db,
+      mailer: createMailer({ db, from: 'bench@ks.test' }),
+      gateway: noopGatewayClient,
+      publicBaseUrl: 'http://bench.test',
+      supportEmail: 'support@bench.test',
+    },
   });
   const run = worker.run();
   const owners = await db

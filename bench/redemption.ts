@@ -51,7 +51,13 @@ try {
     connection: native,
     namespace: 'default',
     taskQueue: 'bench',
-    deps: { db: database.db, mailer, gateway: noopGatewayClient },
+    deps: {
+      db: database.db,
+      mailer,
+      gateway: noopGatewayClient,
+      publicBaseUrl: 'http://bench.test',
+      supportEmail: 'support@bench.test',
+    },
   });
   const noopWorker = await Worker.create({
     connection: native,
@@ -62,6 +68,7 @@ try {
     db: database.db,
     temporal,
     mailer,
+    gateway: noopGatewayClient,
     env: {
       KS_MODE: 'production',
       PUBLIC_BASE_URL: 'http://bench',

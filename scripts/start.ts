@@ -14,8 +14,8 @@ import { DEMO_ACCOUNTS, DEMO_PASSWORD, seedDemo } from './seed-demo';
 
 /**
  * `npm start`: the whole system on embedded defaults in one command. A real PostgreSQL (embedded
- * binaries) and the Temporal development server with its Web UI, then the worker and the API as
- * child processes. Data lives in .data/ and is reused by the next start.
+ * binaries) and the Temporal development server with its Web UI, then the worker, the API and the
+ * device gateway as child processes. Data lives in .data/ and is reused by the next start.
  */
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const dataDir = resolve(process.env.KS_DATA_DIR ?? join(root, '.data'));
@@ -115,6 +115,7 @@ async function main() {
   const env = parseEnv(childEnv);
   runChild('worker', 'worker/main.ts', childEnv);
   runChild('api', 'api/main.ts', childEnv);
+  runChild('gateway', 'gateway/main.ts', childEnv);
 
   const connection = await Connection.connect({ address: temporal.address });
   const database = connectDatabase(databaseUrl, { max: 2 });
@@ -134,6 +135,7 @@ KS Cloud is running (started in ${((Date.now() - started) / 1000).toFixed(1)} s;
   API docs     http://localhost:${port}/docs     OpenAPI: /openapi.json
   Mailbox      http://localhost:${port}/dev/mailbox
   Temporal UI  ${temporal.uiUrl}   (gRPC ${temporal.address})
+  IQ gateway   TCP ${env.GATEWAY_PORTS.join(', ')}   (simulated IQs: npm run iq-sim -- --help)
   PostgreSQL   ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}
 
 Demo accounts (password "${DEMO_PASSWORD}"):

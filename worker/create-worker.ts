@@ -1,6 +1,25 @@
 import { fileURLToPath } from 'node:url';
-import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Next } from '@temporalio/common';
+import {
+  type ActivityExecuteInput,
+  type ActivityInboundCallsInterceptor,
+  type NativeConnection,
+  Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from '../activities';
+import { withoutQueryParams } from '../db/errors';
+
+/** Failed activities end up in workflow histories: keep the bound values of failed queries out. */
+class ScrubQueryParams implements ActivityInboundCallsInterceptor {
+  async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
+    try {
+      return await next(input);
+    } catch (error) {
+      throw withoutQueryParams(error);
+    }
+  }
+}
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -14,12 +33,16 @@ export function createWorker(opts: {
   taskQueue: string;
   deps: ActivityDeps;
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Tuning for special runs, e.g. no workflow cache so a restart must replay from history. */
+  tuning?: Pick<WorkerOptions, 'maxCachedWorkflows'>;
 }): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     activities: createActivities(opts.deps),
+    interceptors: { activity: [() => ({ inbound: new ScrubQueryParams() })] },
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
+    ...opts.tuning,
   });
 }

@@ -16,7 +16,15 @@ import type { AppDeps } from '../deps';
 import { page } from '../pages';
 import { ApiProblem } from '../problem';
 import { createRouter } from '../router';
-import { jsonBody, PasswordField, ProfileSchema, problemResponses, TokenParam } from '../schemas';
+import {
+  jsonBody,
+  linkPageResponses,
+  PasswordField,
+  ProblemSchema,
+  ProfileSchema,
+  problemResponses,
+  TokenParam,
+} from '../schemas';
 
 const CONFIRM_TTL_MS = 48 * 3600_000;
 const RESET_TTL_MS = 3600_000;
@@ -47,7 +55,7 @@ const confirmPage = createRoute({
   tags: ['Accounts'],
   summary: 'Page with a button that confirms the email address (changes nothing by itself)',
   request: { params: TokenParam },
-  responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
+  responses: linkPageResponses('HTML page with a confirm button'),
 });
 
 const confirm = createRoute({
@@ -56,10 +64,7 @@ const confirm = createRoute({
   tags: ['Accounts'],
   summary: 'Confirm the email address',
   request: { params: TokenParam },
-  responses: {
-    200: { description: 'HTML page: confirmed', content: { 'text/html': { schema: z.string() } } },
-    410: { description: 'HTML page: link used or expired', content: { 'text/html': { schema: z.string() } } },
-  },
+  responses: linkPageResponses('HTML page: confirmed'),
 });
 
 const login = createRoute({
@@ -92,7 +97,7 @@ const resetPage = createRoute({
   tags: ['Accounts'],
   summary: 'Page with a form to choose a new password',
   request: { params: TokenParam },
-  responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
+  responses: linkPageResponses('HTML page with a new-password form'),
 });
 
 const resetForm = z.object({ password: PasswordField });
@@ -116,7 +121,14 @@ const reset = createRoute({
   responses: {
     204: { description: 'Password changed' },
     200: { description: 'HTML page: password changed', content: { 'text/html': { schema: z.string() } } },
-    ...problemResponses(400, 410, 415),
+    ...problemResponses(400, 415),
+    410: {
+      description: 'The link was used or has expired (a problem for JSON, a page for the HTML form)',
+      content: {
+        'application/problem+json': { schema: ProblemSchema },
+        'text/html': { schema: z.string() },
+      },
+    },
   },
 });
 

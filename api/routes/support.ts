@@ -15,7 +15,7 @@ import { problemContent, SiteIdParam } from './subscription';
 
 const TEN_YEARS_SECONDS = 3650 * 86_400;
 
-const isTimeZone = (tz: string) => {
+export const isTimeZone = (tz: string) => {
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
     return true;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { noopGatewayClient } from '../../activities/gateway-client';
 import { createApp } from '../../api/app';
 import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
 
@@ -76,6 +77,7 @@ const productionAppWithFailingMailer = (reason: string) =>
     db: sys.db,
     temporal: sys.temporal,
     mailer: { send: () => Promise.reject(new Error(reason)) },
+    gateway: noopGatewayClient,
     env: {
       KS_MODE: 'production',
       PUBLIC_BASE_URL: TEST_BASE_URL,

@@ -4,7 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { GatewayClient } from '../../activities/gateway-client';
-import { noopGatewayClient } from '../../activities/gateway-client';
+import { createGatewayClient } from '../../activities/gateway-client';
 import { createApp } from '../../api/app';
 import { hashPassword } from '../../api/auth/passwords';
 import { insertProfile, updateProfile } from '../../db/queries/profiles';
@@ -14,6 +14,7 @@ import { createTestDatabase } from './database';
 
 export const TEST_TOKEN_SECRET = 'test-secret-that-is-long-enough-0123456789';
 export const TEST_BASE_URL = 'http://ks.test';
+export const TEST_SUPPORT_EMAIL = 'support@ks.test';
 
 export interface TestSystem {
   db: Awaited<ReturnType<typeof createTestDatabase>>['db'];
@@ -59,6 +60,11 @@ export async function startTestSystem(opts: {
   mailer?: (db: TestSystem['db']) => Mailer;
   gateway?: GatewayClient;
   now?: () => Date;
+  /**
+   * No workflow cache: no sticky queues, so a restarted worker picks up tasks at once even on the
+   * time-skipping server, whose locked clock would never time out a dead worker's sticky queue.
+   */
+  uncachedWorker?: boolean;
 }): Promise<TestSystem> {
   const database = await createTestDatabase();
   const taskQueue = `test-${randomUUID()}`;
@@ -73,14 +79,24 @@ export async function startTestSystem(opts: {
     ? opts.mailer(database.db)
     : createMailer({ db: database.db, from: 'KS Cloud <test@ks.test>' });
   const now = opts.now ?? (() => new Date());
+  // The real bus client: with no gateway running it finds no IQ online, so it changes nothing.
+  const busClient = opts.gateway ? undefined : createGatewayClient({ db: database.db, sql: database.sql });
+  const gateway = opts.gateway ?? busClient!;
 
   const newWorker = () =>
     createWorker({
       connection: nativeConnection,
       namespace: 'default',
       taskQueue,
-      deps: { db: database.db, mailer, gateway: opts.gateway ?? noopGatewayClient },
+      deps: {
+        db: database.db,
+        mailer,
+        gateway,
+        publicBaseUrl: TEST_BASE_URL,
+        supportEmail: TEST_SUPPORT_EMAIL,
+      },
       workflowBundle: { codePath: inject('workflowBundlePath') },
+      ...(opts.uncachedWorker ? { tuning: { maxCachedWorkflows: 0 } } : {}),
     });
   let worker = await newWorker();
   let running = worker.run();
@@ -89,6 +105,7 @@ export async function startTestSystem(opts: {
     db: database.db,
     temporal,
     mailer,
+    gateway,
     env: {
       KS_MODE: 'development',
       PUBLIC_BASE_URL: TEST_BASE_URL,
@@ -148,6 +165,7 @@ export async function startTestSystem(opts: {
       await system.stopWorker();
       await ownConnection?.close();
       if (!opts.env) await nativeConnection.close();
+      await busClient?.close();
       await database.close();
     },
   };

@@ -12,7 +12,8 @@ let sys: TestSystem;
 
 beforeAll(async () => {
   env = await createTimeSkippingEnv();
-  sys = await startTestSystem({ env });
+  // Uncached: every workflow task replays from history, and restarted workers resume at once.
+  sys = await startTestSystem({ env, uncachedWorker: true });
 });
 afterAll(async () => {
   await sys?.close();
@@ -68,5 +69,51 @@ describe('subscription lifecycle on the time-skipping server', () => {
     expect(after.status).toBe('expired');
     const [row] = await sys.sql`select subscription_status from sites where id = ${site.id}`;
     expect(row?.subscription_status).toBe('expired');
+  });
+
+  // The time-skipping server does not move time while a workflow task waits for a worker, so each
+  // restart happens between time steps: the new worker has no cache and must replay from history.
+  it('workers restarted throughout a lifecycle, one right after a timer fired, send every email once and keep one term', async () => {
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    const v = await voucher(sys, { durationDays: 365 });
+    const result = await redeemVoucher(sys.temporal, sys.taskQueue, site.id, {
+      codeHash: v.codeHash,
+      requestId: randomUUID(),
+      actorProfileId: owner.id,
+    });
+    expect(result.ok).toBe(true);
+    await expectSiteMail(sys, site.name, ['redemption-receipt']);
+    const restart = async () => {
+      await sys.stopWorker();
+      await sys.startWorker();
+    };
+
+    await env.sleep(365 * DAY - 28 * DAY - 60_000);
+    await restart();
+    // The reminder's timer has just fired: its workflow task or activity may be in flight at the restart.
+    await env.sleep(2 * 60_000);
+    await restart();
+    await expectSiteMail(sys, site.name, ['redemption-receipt', 'subscription-reminder28']);
+    await env.sleep(21 * DAY);
+    await restart();
+    await env.sleep(6 * DAY);
+    await restart();
+    await env.sleep(DAY);
+    await restart();
+    await expectSiteMail(sys, site.name, [
+      'redemption-receipt',
+      'subscription-reminder28',
+      'subscription-reminder7',
+      'subscription-reminder1',
+      'subscription-expired',
+    ]);
+    await vi.waitFor(async () =>
+      expect((await querySubscriptionState(sys.temporal, site.id)).status).toBe('expired'),
+    );
+    const terms = await sys.sql`select count(*)::int as n from subscription_terms where site_id = ${site.id}`;
+    expect(terms[0]?.n).toBe(1);
+    const [claimed] = await sys.sql`select redeemed_site_id from vouchers where id = ${v.id}`;
+    expect(claimed?.redeemed_site_id).toBe(site.id);
   });
 });

@@ -1,0 +1,188 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Db } from '../db/client';
+import {
+  type ConsentDecision,
+  consentContext,
+  type DeletionOutcome,
+  type DeletionStatus,
+  deleteProfileData,
+  findDeletionRequest,
+  finishDeletionRequest,
+  insertConsents,
+  listConsents,
+  profileMemberships,
+  recordConsent,
+  sentEmailStatus,
+  setConsentToken,
+  setDeadline,
+} from '../db/queries/deletions';
+import { newToken } from '../db/queries/email-tokens';
+import { findSiteOwner } from '../db/queries/sites';
+import { formatSiteDate } from '../emails/format';
+import type { Mailer } from '../emails/mailer';
+import type { DeletionSupportOutcome } from '../emails/templates/deletion-outcome-support';
+import { consentEmailKey, goodbyeEmailKey, outcomeEmailKey } from '../workflows/profile-deletion/decisions';
+
+export interface ProfileDeletionDeps {
+  db: Db;
+  mailer: Mailer;
+  /** Consent links point here: `${publicBaseUrl}/consents/<token>`. */
+  publicBaseUrl: string;
+  /** Where outcomes that need a person go (D4, D5, D6). */
+  supportEmail: string;
+}
+
+/** The request as the workflow sees it: ids and decisions only (D10). */
+export interface RequestView {
+  status: DeletionStatus;
+  consents: { siteId: string; decision: ConsentDecision }[];
+}
+
+/**
+ * Activities of `profile-deletion-<requestId>`. They take the request id and look everything else up,
+ * so no email, name or profile id enters the workflow history.
+ */
+export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
+  const { db, mailer } = deps;
+
+  async function view(requestId: string): Promise<RequestView> {
+    const request = await findDeletionRequest(db, requestId);
+    if (!request)
+      throw ApplicationFailure.nonRetryable(`request ${requestId} does not exist`, 'RequestNotFound');
+    return { status: request.status, consents: await listConsents(db, requestId) };
+  }
+
+  return {
+    /**
+     * Sets the deadline the workflow planned and asks every site the profile belongs to, unless the
+     * profile owns one (D6: then nothing is asked). A retry finds the consents it wrote.
+     */
+    async openDeletionRequest(input: {
+      requestId: string;
+      deadlineAtMs: number;
+    }): Promise<RequestView & { ownedSiteIds: string[] }> {
+      return db.transaction(async (tx) => {
+        const request = await findDeletionRequest(tx, input.requestId);
+        if (!request) {
+          throw ApplicationFailure.nonRetryable(
+            `request ${input.requestId} does not exist`,
+            'RequestNotFound',
+          );
+        }
+        if (request.status !== 'awaiting_consent' || !request.profileId) {
+          return {
+            status: request.status,
+            consents: await listConsents(tx, input.requestId),
+            ownedSiteIds: [],
+          };
+        }
+        const held = await profileMemberships(tx, request.profileId);
+        const owned = held.filter((m) => m.role === 'owner').map((m) => m.siteId);
+        if (owned.length === 0) {
+          // The workflow's clock is the one its timers run on; the filing's estimate gives way to it.
+          await setDeadline(tx, input.requestId, new Date(input.deadlineAtMs));
+          await insertConsents(
+            tx,
+            input.requestId,
+            held.map((m) => m.siteId),
+          );
+        }
+        return {
+          status: request.status,
+          consents: await listConsents(tx, input.requestId),
+          ownedSiteIds: owned,
+        };
+      });
+    },
+
+    /**
+     * Emails the site's owner a fresh single-use link (D2, D3); the reminder's link replaces the first.
+     * Once the email is recorded the link in it is the stored one: a retry then only completes the
+     * delivery, so the owner never holds a link whose hash was replaced.
+     */
+    async sendConsentLink(input: {
+      requestId: string;
+      siteId: string;
+      kind: 'request' | 'reminder';
+      tokenExpiresAtMs: number;
+    }): Promise<{ sent: boolean }> {
+      const key = consentEmailKey(input.kind, input.requestId, input.siteId);
+      const recorded = await sentEmailStatus(db, key);
+      if (recorded === 'sent') return { sent: true };
+      const ctx = await consentContext(db, input.requestId, input.siteId);
+      const owner = await findSiteOwner(db, input.siteId);
+      if (ctx?.status !== 'awaiting_consent' || ctx.decision !== 'pending' || !owner) return { sent: false };
+      const expiresAt = new Date(input.tokenExpiresAtMs);
+      let consentUrl = '';
+      if (!recorded) {
+        const { token, hash } = newToken();
+        const set = await setConsentToken(db, {
+          requestId: input.requestId,
+          siteId: input.siteId,
+          tokenHash: hash,
+          expiresAt,
+          reminded: input.kind === 'reminder',
+          now: new Date(),
+        });
+        if (!set) return { sent: false };
+        consentUrl = `${deps.publicBaseUrl}/consents/${token}`;
+      }
+      // With a recorded email the mailer delivers that message and these props are not rendered into it.
+      await mailer.send({
+        to: owner.email,
+        template: input.kind === 'request' ? 'deletion-consent-request' : 'deletion-consent-reminder',
+        props: { siteName: ctx.siteName, consentUrl, answerBy: formatSiteDate(expiresAt, ctx.timezone) },
+        idempotencyKey: key,
+      });
+      return { sent: true };
+    },
+
+    /** A `consent` signal: recorded unless the site answered already (the page records it first). */
+    async recordConsent(input: {
+      requestId: string;
+      siteId: string;
+      decision: 'approved' | 'denied';
+    }): Promise<RequestView> {
+      await recordConsent(db, { ...input, now: new Date() });
+      return view(input.requestId);
+    },
+
+    /** The stored truth, read at each timer: it catches an answer whose signal never arrived. */
+    async loadDeletionRequest(input: { requestId: string }): Promise<RequestView> {
+      return view(input.requestId);
+    },
+
+    async finishDeletionRequest(input: {
+      requestId: string;
+      status: 'blocked_owner' | 'denied' | 'timed_out' | 'canceled';
+    }): Promise<{ status: DeletionStatus }> {
+      const status = await finishDeletionRequest(db, input.requestId, input.status, new Date());
+      if (!status)
+        throw ApplicationFailure.nonRetryable(`request ${input.requestId} does not exist`, 'RequestNotFound');
+      return { status };
+    },
+
+    async notifySupport(input: { requestId: string; outcome: DeletionSupportOutcome; siteIds: string[] }) {
+      await mailer.send({
+        to: deps.supportEmail,
+        template: 'deletion-outcome-support',
+        props: input,
+        idempotencyKey: outcomeEmailKey(input.requestId),
+      });
+    },
+
+    /** D7: the goodbye email, then the deletion, both under the request's lock (see deleteProfileData). */
+    async deleteProfile(input: { requestId: string }): Promise<DeletionOutcome> {
+      return deleteProfileData(db, input.requestId, new Date(), async (profile) => {
+        await mailer.send({
+          to: profile.email,
+          template: 'profile-deleted',
+          props: { name: profile.name },
+          idempotencyKey: goodbyeEmailKey(input.requestId),
+        });
+      });
+    },
+  };
+}
+
+export type ProfileDeletionActivities = ReturnType<typeof createProfileDeletionActivities>;

@@ -1,0 +1,22 @@
+import type { Mailer, OutgoingEmail } from '../emails/mailer';
+import type { TemplateName } from '../emails/templates';
+import { ApiProblem } from './problem';
+
+/**
+ * Sends an email a change depends on (an invitation, a new PIN). Called inside the change's
+ * transaction: when the email cannot go out, the change rolls back and the caller may retry.
+ */
+export async function sendOrUnavailable<N extends TemplateName>(mailer: Mailer, email: OutgoingEmail<N>) {
+  try {
+    await mailer.send(email);
+  } catch (error) {
+    console.error(`[api] ${email.template} email not sent:`, error);
+    throw new ApiProblem(
+      503,
+      'email_unavailable',
+      'The email could not be sent, so nothing was changed; try again shortly.',
+      undefined,
+      { 'retry-after': '30' },
+    );
+  }
+}

@@ -1,0 +1,47 @@
+import { createMiddleware } from 'hono/factory';
+import type { AppEnv } from '../deps';
+import { ApiProblem } from '../problem';
+
+const NUL = '\u0000';
+
+/** Path (body.a.b) of the first string holding a NUL character, searching nested values. */
+function findNul(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes(NUL) ? path : undefined;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = findNul(item, `${path}.${i}`);
+      if (found) return found;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const found = findNul(key, `${path}.${key}`) ?? findNul(item, `${path}.${key}`);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * PostgreSQL text cannot hold NUL, so such input would fail deep in a query. Every request is checked
+ * once here, before any route, and refused as the bad input it is. Parsed bodies are cached by Hono,
+ * so the route's own validator reuses them.
+ */
+export const rejectNulCharacters = createMiddleware<AppEnv>(async (c, next) => {
+  const url = new URL(c.req.url);
+  const where = /%00/i.test(url.pathname) ? 'params' : /%00/i.test(url.search) ? 'query' : undefined;
+  let path = where;
+  if (!path) {
+    const type = c.req.header('content-type') ?? '';
+    if (type.includes('json')) path = findNul(await c.req.json().catch(() => undefined), 'body');
+    else if (type.includes('form')) path = findNul(await c.req.parseBody().catch(() => undefined), 'body');
+  }
+  if (path) {
+    throw new ApiProblem(
+      400,
+      'validation_failed',
+      `The request is invalid: ${path}: must not contain NUL characters`,
+      [{ path, message: 'must not contain NUL characters' }],
+    );
+  }
+  await next();
+});

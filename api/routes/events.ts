@@ -1,0 +1,140 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { and, desc, eq, lt } from 'drizzle-orm';
+import { recordEvent } from '../../db/queries/events';
+import { events, sites } from '../../db/schema';
+import { requireAuth } from '../auth/require-auth';
+import type { AppDeps } from '../deps';
+import { createRouter } from '../router';
+import { jsonBody, problemResponses } from '../schemas';
+import { siteAccess } from '../site-access';
+import { SiteIdParam } from './subscription';
+
+/** K6: the event types an owner may choose to be emailed about. */
+export const NOTIFIABLE_EVENT_TYPES = [
+  'lock.open_refused',
+  'tamper',
+  'door_left_open',
+  'low_battery',
+  'intrusion',
+] as const;
+
+// The cursor is the last seq seen, base64url-wrapped so clients treat it as opaque.
+const encodeCursor = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64url');
+const decodeCursor = (cursor: string) => {
+  const match = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  return match ? Number(match[1]) : undefined;
+};
+
+const EventSchema = z
+  .object({
+    id: z.uuid(),
+    at: z.iso.datetime(),
+    type: z.string(),
+    actor: z.object({
+      kind: z.string().openapi({ description: 'profile, system, device or deleted-profile' }),
+      profileId: z.uuid().nullable(),
+    }),
+    subjectProfileId: z.uuid().nullable(),
+    lockId: z.uuid().nullable(),
+    iqId: z.uuid().nullable(),
+    data: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .openapi('Event');
+
+const list = createRoute({
+  method: 'get',
+  path: '/sites/{siteId}/events',
+  tags: ['Events'],
+  summary: 'The site’s audit trail, newest first; pass nextCursor back as cursor for older events',
+  security: [{ bearer: [] }],
+  request: {
+    params: SiteIdParam,
+    query: z.object({
+      cursor: z
+        .string()
+        .max(64)
+        .refine((c) => decodeCursor(c) !== undefined, { message: 'is not a cursor from this API' })
+        .optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'Events',
+      content: {
+        'application/json': {
+          schema: z.object({ events: z.array(EventSchema), nextCursor: z.string().nullable() }),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 404),
+  },
+});
+
+const Notifications = z.object({ eventTypes: z.array(z.enum(NOTIFIABLE_EVENT_TYPES)).max(20) });
+
+const notifications = createRoute({
+  method: 'put',
+  path: '/sites/{siteId}/notifications',
+  tags: ['Events'],
+  summary: 'Choose which event types email the owner (K6, owner only); replaces the previous choice',
+  security: [{ bearer: [] }],
+  request: { params: SiteIdParam, ...jsonBody(Notifications) },
+  responses: {
+    200: { description: 'Saved', content: { 'application/json': { schema: Notifications } } },
+    ...problemResponses(400, 401, 403, 404),
+  },
+});
+
+export function eventRoutes(deps: AppDeps) {
+  const { db } = deps;
+  const router = createRouter();
+  router.use('/sites/:siteId/events', requireAuth(deps));
+  router.use('/sites/:siteId/notifications', requireAuth(deps));
+  return router
+    .openapi(list, async (c) => {
+      const { siteId } = c.req.valid('param');
+      const { cursor, limit } = c.req.valid('query');
+      await siteAccess(deps, c, siteId, { roles: ['owner', 'admin'] });
+      const before = cursor === undefined ? undefined : decodeCursor(cursor);
+      const rows = await db
+        .select()
+        .from(events)
+        .where(and(eq(events.siteId, siteId), before === undefined ? undefined : lt(events.seq, before)))
+        .orderBy(desc(events.seq))
+        .limit(limit + 1);
+      const page = rows.slice(0, limit);
+      return c.json(
+        {
+          events: page.map((e) => ({
+            id: e.id,
+            at: e.at.toISOString(),
+            type: e.type,
+            actor: { kind: e.actorKind, profileId: e.actorProfileId },
+            subjectProfileId: e.subjectProfileId,
+            lockId: e.lockId,
+            iqId: e.iqId,
+            data: e.data,
+          })),
+          nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!.seq) : null,
+        },
+        200,
+      );
+    })
+    .openapi(notifications, async (c) => {
+      const { siteId } = c.req.valid('param');
+      const eventTypes = [...new Set(c.req.valid('json').eventTypes)].sort();
+      await siteAccess(deps, c, siteId, { roles: ['owner'] });
+      await db.transaction(async (tx) => {
+        await tx.update(sites).set({ notifyEventTypes: eventTypes }).where(eq(sites.id, siteId));
+        await recordEvent(tx, {
+          siteId,
+          at: deps.now(),
+          type: 'site.notifications_changed',
+          actorProfileId: c.get('profile').id,
+          data: { eventTypes },
+        });
+      });
+      return c.json({ eventTypes }, 200);
+    });
+}

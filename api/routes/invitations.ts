@@ -1,0 +1,181 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { html } from 'hono/html';
+import type { DbOrTx } from '../../db/client';
+import { consumeToken, findUsableToken, issueEmailToken } from '../../db/queries/email-tokens';
+import { recordEvent } from '../../db/queries/events';
+import { acceptInvitations, insertInvitation, invitedSiteNames } from '../../db/queries/invitations';
+import { findProfileByEmail, findProfileById, insertProfile } from '../../db/queries/profiles';
+import type { SiteRole } from '../../db/schema/sites';
+import { hashPassword } from '../auth/passwords';
+import type { AppDeps } from '../deps';
+import { sendOrUnavailable } from '../mail';
+import { page } from '../pages';
+import { ApiProblem } from '../problem';
+import { createRouter } from '../router';
+import { PasswordField, TokenParam } from '../schemas';
+
+export const INVITATION_TTL_MS = 7 * 86_400_000;
+
+/**
+ * Invites an email that has no profile to a site (A2, S6): an open invitation row, a single-use
+ * link and its email, all in the caller's transaction. 409 `already_invited` while one is open.
+ */
+export async function inviteToSite(
+  deps: AppDeps,
+  tx: DbOrTx,
+  input: { site: { id: string; name: string }; email: string; role: SiteRole; inviterId: string },
+) {
+  const invitation = await insertInvitation(tx, {
+    siteId: input.site.id,
+    email: input.email,
+    role: input.role,
+    invitedBy: input.inviterId,
+  });
+  if (!invitation) {
+    throw new ApiProblem(409, 'already_invited', 'This email already has an open invitation to this site.');
+  }
+  const now = deps.now();
+  const token = await issueEmailToken(tx, {
+    kind: 'invitation',
+    email: invitation.email,
+    ttlMs: INVITATION_TTL_MS,
+    now,
+  });
+  const inviter = await findProfileById(tx, input.inviterId);
+  await sendOrUnavailable(deps.mailer, {
+    to: invitation.email,
+    template: 'invitation',
+    props: {
+      siteName: input.site.name,
+      role: input.role,
+      inviterName: inviter?.name ?? 'KS Cloud',
+      acceptUrl: new URL(`/invitations/${token}`, deps.env.PUBLIC_BASE_URL).toString(),
+    },
+    idempotencyKey: `invitation:${invitation.id}`,
+  });
+  // The event names the role, never the email (no personal data in the audit trail).
+  await recordEvent(tx, {
+    siteId: input.site.id,
+    at: now,
+    type: 'member.invited',
+    actorProfileId: input.inviterId,
+    data: { invitationId: invitation.id, role: input.role },
+  });
+  return invitation;
+}
+
+const htmlContent = { 'text/html': { schema: z.string() } };
+
+const invitationPage = createRoute({
+  method: 'get',
+  path: '/invitations/{token}',
+  tags: ['Accounts'],
+  summary: 'Page with a form (name, password) that accepts an invitation; changes nothing by itself',
+  request: { params: TokenParam },
+  responses: {
+    200: { description: 'HTML page with the form', content: htmlContent },
+    410: { description: 'HTML page: link used or expired', content: htmlContent },
+  },
+});
+
+// Lenient on purpose: a bad field answers the form again as a page, not a JSON problem.
+const AcceptForm = z.object({ name: z.string().optional(), password: z.string().optional() });
+const acceptedFields = z.object({
+  name: z.string().trim().min(1, 'is required').max(200),
+  password: PasswordField,
+});
+
+const accept = createRoute({
+  method: 'post',
+  path: '/invitations/{token}',
+  tags: ['Accounts'],
+  summary:
+    'Accept an invitation: creates a confirmed profile with the invited email and joins every site ' +
+    'that invited it',
+  request: {
+    params: TokenParam,
+    body: { required: true, content: { 'application/x-www-form-urlencoded': { schema: AcceptForm } } },
+  },
+  responses: {
+    200: { description: 'HTML page: account created', content: htmlContent },
+    400: { description: 'HTML page: the form again, naming the bad field', content: htmlContent },
+    410: { description: 'HTML page: link used or expired', content: htmlContent },
+  },
+});
+
+const gone = (c: Context) =>
+  page(c, 'Link no longer valid', html`<p>This invitation link was used or has expired.</p>`, 410);
+
+function form(c: Context, email: string, sites: string[], error?: string) {
+  return page(
+    c,
+    'Accept your invitation',
+    html`<p>You were invited to ${sites.join(', ') || 'KS Cloud'}. Your account will use <strong>${email}</strong>.</p>
+      ${error ? html`<p role="alert"><strong>${error}</strong></p>` : ''}
+      <form method="post">
+        <label for="name">Your name</label>
+        <input id="name" name="name" required maxlength="200" autocomplete="name">
+        <label for="password">Password (at least 10 characters)</label>
+        <input id="password" name="password" type="password" minlength="10" required autocomplete="new-password">
+        <p><button type="submit">Create my account</button></p>
+      </form>`,
+    error ? 400 : 200,
+  );
+}
+
+export function invitationRoutes(deps: AppDeps) {
+  const { db } = deps;
+  return createRouter()
+    .openapi(invitationPage, async (c) => {
+      const { token } = c.req.valid('param');
+      const row = await findUsableToken(db, 'invitation', token, deps.now());
+      if (!row?.email) return gone(c) as never;
+      return form(c, row.email, await invitedSiteNames(db, row.email)) as never;
+    })
+    .openapi(accept, async (c) => {
+      const { token } = c.req.valid('param');
+      const row = await findUsableToken(db, 'invitation', token, deps.now());
+      if (!row?.email) return gone(c) as never;
+      const fields = acceptedFields.safeParse(c.req.valid('form'));
+      if (!fields.success) {
+        const issue = fields.error.issues[0];
+        return form(
+          c,
+          row.email,
+          await invitedSiteNames(db, row.email),
+          `${String(issue?.path[0] ?? 'form')} ${issue?.message ?? 'is invalid'}`,
+        ) as never;
+      }
+      const passwordHash = await hashPassword(fields.data.password);
+      const now = deps.now();
+      const outcome = await db.transaction(async (tx) => {
+        if (!(await consumeToken(tx, row.id, now))) return 'gone' as const;
+        const email = row.email!;
+        // Someone who signed up meanwhile keeps their account and password; the link proves the email.
+        const existing = await findProfileByEmail(tx, email);
+        const profile =
+          existing ??
+          (await insertProfile(tx, { email, name: fields.data.name, passwordHash, emailConfirmedAt: now }));
+        if (!profile) throw new Error('invited profile could not be created');
+        for (const siteId of await acceptInvitations(tx, email, profile.id, now)) {
+          await recordEvent(tx, {
+            siteId,
+            at: now,
+            type: 'member.joined',
+            actorProfileId: profile.id,
+            subjectProfileId: profile.id,
+          });
+        }
+        return existing ? ('joined' as const) : ('created' as const);
+      });
+      if (outcome === 'gone') return gone(c) as never;
+      return page(
+        c,
+        outcome === 'created' ? 'Your account is ready' : 'Invitation accepted',
+        outcome === 'created'
+          ? html`<p>You can now log in with ${row.email} and your password.</p>`
+          : html`<p>You already had an account with ${row.email}; the invitation was added to it. Log in as usual.</p>`,
+      ) as never;
+    });
+}

@@ -1,0 +1,65 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { recordEvent } from '../../db/queries/events';
+import { findIqOfSite, invalidatePinsOnIq } from '../../db/queries/people';
+import { lockSite } from '../../db/queries/subscriptions';
+import { requireAuth } from '../auth/require-auth';
+import type { AppDeps } from '../deps';
+import { ApiProblem, notFound } from '../problem';
+import { createRouter } from '../router';
+import { problemResponses } from '../schemas';
+import { siteAccess } from '../site-access';
+import { problemContent, SiteIdParam } from './subscription';
+
+const reset = createRoute({
+  method: 'post',
+  path: '/sites/{siteId}/iqs/{iqId}/reset',
+  tags: ['IQs'],
+  summary:
+    'Reset an IQ (K3, owner only): every PIN on it needs activation again (a PIN reset re-activates ' +
+    'one). 409 iq_unsubscribed (K5).',
+  security: [{ bearer: [] }],
+  request: { params: SiteIdParam.extend({ iqId: z.uuid() }) },
+  responses: {
+    200: {
+      description: 'Reset',
+      content: {
+        'application/json': { schema: z.object({ iqId: z.uuid(), pinsInvalidated: z.number().int() }) },
+      },
+    },
+    ...problemResponses(400, 401, 403, 404),
+    409: { description: 'iq_unsubscribed', content: problemContent },
+  },
+});
+
+export function iqResetRoutes(deps: AppDeps) {
+  const router = createRouter();
+  router.use('/sites/:siteId/iqs/:iqId/reset', requireAuth(deps));
+  return router.openapi(reset, async (c) => {
+    const { siteId, iqId } = c.req.valid('param');
+    await siteAccess(deps, c, siteId, { roles: ['owner'] });
+    const now = deps.now();
+    const pinsInvalidated = await deps.db.transaction(async (tx) => {
+      await lockSite(tx, siteId);
+      const iq = await findIqOfSite(tx, siteId, iqId);
+      if (!iq) throw notFound('IQ');
+      if (!iq.subscribed) {
+        throw new ApiProblem(
+          409,
+          'iq_unsubscribed',
+          'This IQ is not subscribed and takes no change of access rights.',
+        );
+      }
+      const n = await invalidatePinsOnIq(tx, iqId);
+      await recordEvent(tx, {
+        siteId,
+        at: now,
+        type: 'iq.reset',
+        actorProfileId: c.get('profile').id,
+        iqId,
+        data: { pinsInvalidated: n },
+      });
+      return n;
+    });
+    return c.json({ iqId, pinsInvalidated }, 200);
+  });
+}

@@ -1,0 +1,172 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { recordEvent } from '../../db/queries/events';
+import { findSiteIq } from '../../db/queries/iqs';
+import { findSiteLock, hasRemoteAccess, insertLock, type Lock, listLocks } from '../../db/queries/locks';
+import { findMembership } from '../../db/queries/memberships';
+import type { Site } from '../../db/queries/sites';
+import { requireAuth } from '../auth/require-auth';
+import type { AppDeps, AppEnv } from '../deps';
+import { ApiProblem, notFound } from '../problem';
+import { createRouter } from '../router';
+import { jsonBody, problemResponses } from '../schemas';
+import { siteAccess } from '../site-access';
+import { problemContent, SiteIdParam } from './subscription';
+
+const LockSchema = z.object({ id: z.uuid(), iqId: z.uuid(), name: z.string() }).openapi('Lock');
+const lockJson = (lock: Lock) => ({ id: lock.id, iqId: lock.iqId, name: lock.name });
+
+const LockParams = SiteIdParam.extend({ lockId: z.uuid() });
+
+const create = createRoute({
+  method: 'post',
+  path: '/sites/{siteId}/locks',
+  tags: ['IQs and locks'],
+  summary: 'Add a lock (door) to one of the site’s IQs; there is no limit per site (S2)',
+  security: [{ bearer: [] }],
+  request: {
+    params: SiteIdParam,
+    ...jsonBody(z.object({ iqId: z.uuid(), name: z.string().trim().min(1).max(100) })),
+  },
+  responses: {
+    201: { description: 'Created', content: { 'application/json': { schema: LockSchema } } },
+    ...problemResponses(400, 401, 403),
+    404: { description: 'not_found: the site, or the IQ is not one of this site’s', content: problemContent },
+  },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/sites/{siteId}/locks',
+  tags: ['IQs and locks'],
+  summary: 'The site’s locks',
+  security: [{ bearer: [] }],
+  request: { params: SiteIdParam },
+  responses: {
+    200: { description: 'Locks', content: { 'application/json': { schema: z.array(LockSchema) } } },
+    ...problemResponses(400, 401, 403, 404),
+  },
+});
+
+const open = createRoute({
+  method: 'post',
+  path: '/sites/{siteId}/locks/{lockId}/open',
+  tags: ['IQs and locks'],
+  summary:
+    'Open a lock remotely (K4). Needs an active `remote` access method (a PIN, tag or mobile key opens at ' +
+    'the door only). Every attempt, allowed or refused, is recorded as an event. A silent IQ answers 409 ' +
+    '`iq_timeout`, not a 5xx: the door state is the device’s, not a server fault.',
+  security: [{ bearer: [] }],
+  request: { params: LockParams },
+  responses: {
+    200: {
+      description: 'The IQ opened the lock',
+      content: { 'application/json': { schema: z.object({ result: z.literal('opened') }) } },
+    },
+    ...problemResponses(400, 401, 404),
+    403: {
+      description: 'no_valid_subscription, user_unsubscribed, no_access',
+      content: problemContent,
+    },
+    409: {
+      description:
+        'iq_unsubscribed, iq_offline, open_refused (the IQ said no; detail names its reason), iq_timeout (no answer in time)',
+      content: problemContent,
+    },
+  },
+});
+
+type Refusal = { status: 403 | 409; code: string; detail: string };
+const refusals = {
+  no_valid_subscription: { status: 403, detail: 'This site has no valid subscription.' },
+  user_unsubscribed: { status: 403, detail: 'You are not subscribed at this site; ask an owner or admin.' },
+  no_access: { status: 403, detail: 'You hold no remote access for this lock.' },
+  iq_unsubscribed: {
+    status: 409,
+    detail: 'The lock’s IQ is not subscribed and takes no lock requests (K5).',
+  },
+  iq_offline: { status: 409, detail: 'The lock’s IQ is offline.' },
+  iq_timeout: { status: 409, detail: 'The lock’s IQ did not answer in time; the door may not have opened.' },
+} as const satisfies Record<string, Omit<Refusal, 'code'>>;
+type RefusalCode = keyof typeof refusals;
+
+export function lockRoutes(deps: AppDeps) {
+  const { db } = deps;
+  const router = createRouter();
+  router.use('/sites/:siteId/locks', requireAuth(deps));
+  router.use('/sites/:siteId/locks/:lockId/open', requireAuth(deps));
+
+  /** K4: the first rule the attempt breaks, decided before anything goes to the device. */
+  async function openRefusal(c: Context<AppEnv>, site: Site, lock: Lock): Promise<RefusalCode | undefined> {
+    const caller = c.get('profile').id;
+    if (site.subscriptionStatus !== 'active') return 'no_valid_subscription';
+    const membership = await findMembership(db, lock.siteId, caller);
+    if (!membership?.subscribed) return 'user_unsubscribed';
+    if (!(await hasRemoteAccess(db, lock.siteId, caller, lock.iqId))) return 'no_access';
+    const iq = await findSiteIq(db, lock.siteId, lock.iqId);
+    if (!iq?.subscribed) return 'iq_unsubscribed';
+    if (!iq.online) return 'iq_offline';
+    return undefined;
+  }
+
+  const record = (c: Context<AppEnv>, lock: Lock, type: string, data?: Record<string, unknown>) =>
+    recordEvent(db, {
+      siteId: lock.siteId,
+      type,
+      actorProfileId: c.get('profile').id,
+      lockId: lock.id,
+      iqId: lock.iqId,
+      ...(data ? { data } : {}),
+    });
+
+  const refuse = async (c: Context<AppEnv>, lock: Lock, code: RefusalCode): Promise<never> => {
+    await record(c, lock, 'lock.open_refused', { reason: code });
+    const { status, detail } = refusals[code];
+    throw new ApiProblem(status, code, detail);
+  };
+
+  return router
+    .openapi(create, async (c) => {
+      const { siteId } = c.req.valid('param');
+      const { iqId, name } = c.req.valid('json');
+      // Installation work (S1): no subscription needed to describe the doors.
+      await siteAccess(deps, c, siteId, {
+        roles: ['owner', 'admin', 'installer'],
+        allowWithoutSubscription: true,
+      });
+      if (!(await findSiteIq(db, siteId, iqId))) throw notFound('IQ');
+      const lock = await insertLock(db, { siteId, iqId, name });
+      return c.json(lockJson(lock), 201);
+    })
+    .openapi(list, async (c) => {
+      const { siteId } = c.req.valid('param');
+      await siteAccess(deps, c, siteId, {
+        roles: ['owner', 'admin', 'user', 'installer'],
+        allowWithoutSubscription: true,
+      });
+      return c.json((await listLocks(db, siteId)).map(lockJson), 200);
+    })
+    .openapi(open, async (c) => {
+      const { siteId, lockId } = c.req.valid('param');
+      // Members only; a stranger's attempt at an unknown site or lock is a 404 and no site's event.
+      const { site } = await siteAccess(deps, c, siteId, {
+        roles: ['owner', 'admin', 'user'],
+        allowWithoutSubscription: true,
+      });
+      const lock = await findSiteLock(db, siteId, lockId);
+      if (!lock) throw notFound('lock');
+      const refusal = await openRefusal(c, site, lock);
+      if (refusal) return refuse(c, lock, refusal);
+
+      const answer = await deps.gateway.openLock({ iqId: lock.iqId, lockId: lock.id });
+      if (answer.outcome === 'opened') {
+        await record(c, lock, 'lock.opened');
+        return c.json({ result: 'opened' as const }, 200);
+      }
+      if (answer.outcome === 'refused') {
+        await record(c, lock, 'lock.open_refused', { reason: 'open_refused', deviceReason: answer.reason });
+        throw new ApiProblem(409, 'open_refused', `The IQ refused to open the lock: ${answer.reason}.`);
+      }
+      return refuse(c, lock, answer.outcome === 'offline' ? 'iq_offline' : 'iq_timeout');
+    });
+}

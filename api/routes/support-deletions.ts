@@ -1,0 +1,139 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  cancelDeletionRequest,
+  type DeletionRequest,
+  fileDeletionRequest,
+  findDeletionRequest,
+  listConsents,
+  ownedSiteIds,
+} from '../../db/queries/deletions';
+import { findProfileByEmail } from '../../db/queries/profiles';
+import { signalCancel, startProfileDeletion } from '../../workflows/client/profile-deletion';
+import { DEADLINE_AFTER_MS } from '../../workflows/profile-deletion/decisions';
+import { requireAuth } from '../auth/require-auth';
+import type { AppDeps } from '../deps';
+import { ApiProblem, notFound } from '../problem';
+import { createRouter } from '../router';
+import { EmailField, jsonBody, problemResponses } from '../schemas';
+import { requirePlatformRole } from '../site-access';
+import { problemContent } from './subscription';
+
+const Status = z.enum(['awaiting_consent', 'blocked_owner', 'denied', 'timed_out', 'canceled', 'completed']);
+const IdParam = z.object({ id: z.uuid() });
+
+const RequestSchema = z.object({
+  id: z.uuid(),
+  status: Status,
+  sites: z.array(z.object({ siteId: z.uuid(), decision: z.enum(['pending', 'approved', 'denied']) })),
+  /** With `blocked_owner`: the sites the profile owns now (D6). */
+  blockingSiteIds: z.array(z.uuid()),
+  deadlineAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime().nullable(),
+});
+
+const file = createRoute({
+  method: 'post',
+  path: '/support/profile-deletions',
+  tags: ['Support'],
+  summary:
+    'File a deletion request for the profile with this email (D1); an open request for it is answered ' +
+    'instead of a second one. 404 profile_not_found when no profile has the email',
+  security: [{ bearer: [] }],
+  request: jsonBody(z.object({ email: EmailField })),
+  responses: {
+    202: {
+      description: 'Filed, or the open request',
+      content: { 'application/json': { schema: z.object({ id: z.uuid(), status: Status }) } },
+    },
+    ...problemResponses(400, 401, 403),
+    404: { description: 'profile_not_found', content: problemContent },
+  },
+});
+
+const read = createRoute({
+  method: 'get',
+  path: '/support/profile-deletions/{id}',
+  tags: ['Support'],
+  summary: 'A deletion request and each site’s decision',
+  security: [{ bearer: [] }],
+  request: { params: IdParam },
+  responses: {
+    200: { description: 'The request', content: { 'application/json': { schema: RequestSchema } } },
+    ...problemResponses(400, 401, 403, 404),
+  },
+});
+
+const cancel = createRoute({
+  method: 'post',
+  path: '/support/profile-deletions/{id}/cancel',
+  tags: ['Support'],
+  summary: 'Cancel an open deletion request; its links stop working. 409 deletion_finished once it ended',
+  security: [{ bearer: [] }],
+  request: { params: IdParam },
+  responses: {
+    200: {
+      description: 'Canceled',
+      content: { 'application/json': { schema: z.object({ id: z.uuid(), status: z.literal('canceled') }) } },
+    },
+    ...problemResponses(400, 401, 403, 404),
+    409: { description: 'deletion_finished: the request has ended', content: problemContent },
+  },
+});
+
+export function supportDeletionRoutes(deps: AppDeps) {
+  const { db } = deps;
+  const router = createRouter();
+  // The pattern covers the collection path too.
+  router.use('/support/profile-deletions/*', requireAuth(deps));
+  router.use('/support/profile-deletions/*', async (c, next) => {
+    requirePlatformRole(c, 'support');
+    await next();
+  });
+
+  const view = async (request: DeletionRequest) => ({
+    id: request.id,
+    status: request.status,
+    sites: await listConsents(db, request.id),
+    blockingSiteIds:
+      request.status === 'blocked_owner' && request.profileId
+        ? await ownedSiteIds(db, request.profileId)
+        : [],
+    deadlineAt: request.deadlineAt.toISOString(),
+    finishedAt: request.finishedAt?.toISOString() ?? null,
+  });
+
+  return router
+    .openapi(file, async (c) => {
+      const { email } = c.req.valid('json');
+      const profile = await findProfileByEmail(db, email);
+      if (!profile) {
+        throw new ApiProblem(404, 'profile_not_found', 'No profile has this email.', [
+          { path: 'body.email', message: 'no profile has this email' },
+        ]);
+      }
+      // The workflow sets the deadline it runs on; this one holds until it starts.
+      const { request } = await fileDeletionRequest(
+        db,
+        profile.id,
+        new Date(deps.now().getTime() + DEADLINE_AFTER_MS),
+      );
+      // Also for an open request: a filing whose start failed gets its workflow now.
+      await startProfileDeletion(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, request.id);
+      return c.json({ id: request.id, status: request.status }, 202);
+    })
+    .openapi(read, async (c) => {
+      const request = await findDeletionRequest(db, c.req.valid('param').id);
+      if (!request) throw notFound('deletion request');
+      return c.json(await view(request), 200);
+    })
+    .openapi(cancel, async (c) => {
+      const { id } = c.req.valid('param');
+      const result = await cancelDeletionRequest(db, id, deps.now());
+      if (result === 'not_found') throw notFound('deletion request');
+      if (result === 'finished') {
+        throw new ApiProblem(409, 'deletion_finished', 'This deletion request has already ended.');
+      }
+      await signalCancel(deps.temporal, id);
+      return c.json({ id, status: 'canceled' as const }, 200);
+    });
+}

@@ -1,0 +1,119 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { noopGatewayClient } from '../activities/gateway-client';
+import { createApp } from '../api/app';
+import { applyMigrations, connectDatabase, type Database } from '../db/client';
+import { createMailer } from '../emails/mailer';
+import { ensureDatabase } from '../infra/create-database';
+import { startEmbeddedPostgres } from '../infra/embedded-postgres';
+import { freePort } from '../infra/free-port';
+import { startDevServer } from '../infra/temporal-servers';
+import { createWorker } from '../worker/create-worker';
+
+export interface LocalStack {
+  url: string;
+  database: Database;
+  temporal: Client;
+  taskQueue: string;
+  native: NativeConnection;
+  tokenSecret: string;
+  /** Requests the HTTP server answered, and how many of them with a 5xx. */
+  served: { requests: number; serverErrors: number; byStatus: Map<number, number> };
+  stop(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+
+/**
+ * The product in one process for benchmarks and fuzzing: a real PostgreSQL, the Temporal dev server,
+ * a worker and the HTTP API on a free port, all on throwaway data. Counts every answer it serves.
+ */
+export async function startLocalStack(
+  opts: { taskQueue?: string; mode?: 'development' | 'production' } = {},
+) {
+  if (!runtimeInstalled) {
+    const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
+    Runtime.install({ logger: quiet as never });
+    runtimeInstalled = true;
+  }
+  const workDir = await mkdtemp(join(tmpdir(), 'ks-stack-'));
+  await chmod(workDir, 0o755);
+  const [pg, temporalServer] = await Promise.all([
+    startEmbeddedPostgres({ dataDir: join(workDir, 'pg') }),
+    startDevServer({ headless: true }),
+  ]);
+  const url = await ensureDatabase(pg.url, 'stack');
+  await applyMigrations(url);
+  const database = connectDatabase(url, { max: 40 });
+  const connection = await Connection.connect({ address: temporalServer.address });
+  const temporal = new Client({ connection });
+  const native = await NativeConnection.connect({ address: temporalServer.address });
+  const taskQueue = opts.taskQueue ?? 'stack';
+  const tokenSecret = 'local-stack-secret-local-stack-secret';
+  const mailer = createMailer({ db: database.db, from: 'stack@ks.test' });
+  const worker = await createWorker({
+    connection: native,
+    namespace: 'default',
+    taskQueue,
+    deps: {
+      db: database.db,
+      mailer,
+      gateway: noopGatewayClient,
+      publicBaseUrl: 'http://stack.test',
+      supportEmail: 'support@stack.test',
+    },
+  });
+  const running = worker.run();
+  const app = createApp({
+    db: database.db,
+    temporal,
+    mailer,
+    gateway: noopGatewayClient,
+    env: {
+      KS_MODE: opts.mode ?? 'development',
+      PUBLIC_BASE_URL: 'http://stack.test',
+      TOKEN_SECRET: tokenSecret,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+    },
+    now: () => new Date(),
+  });
+  const served = { requests: 0, serverErrors: 0, byStatus: new Map<number, number>() };
+  const port = await freePort();
+  const server = serve({
+    port,
+    hostname: '127.0.0.1',
+    fetch: async (request) => {
+      const response = await app.fetch(request);
+      served.requests++;
+      served.byStatus.set(response.status, (served.byStatus.get(response.status) ?? 0) + 1);
+      if (response.status >= 500) served.serverErrors++;
+      return response;
+    },
+  });
+
+  const stack: LocalStack = {
+    url: `http://127.0.0.1:${port}`,
+    database,
+    temporal,
+    taskQueue,
+    native,
+    tokenSecret,
+    served,
+    async stop() {
+      server.close();
+      worker.shutdown();
+      await running;
+      await connection.close();
+      await native.close();
+      await database.close();
+      await temporalServer.stop();
+      await pg.stop();
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}

@@ -1,0 +1,27 @@
+import { DrizzleQueryError } from 'drizzle-orm/errors';
+
+/** A database failure that keeps what helps an operator (the SQL, the server's error code) and drops the bound values. */
+export class QueryFailure extends Error {
+  constructor(
+    readonly query: string,
+    readonly code: string | undefined,
+    reason: string,
+  ) {
+    super(`query failed (${code ?? 'no code'}: ${reason}): ${query}`);
+    this.name = 'QueryFailure';
+  }
+}
+
+/**
+ * Drizzle puts a failed query's parameters (emails, names) in the error message, which would reach
+ * logs and workflow histories. Anything else passes through unchanged.
+ */
+export function withoutQueryParams(error: unknown): unknown {
+  if (!(error instanceof DrizzleQueryError)) return error;
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  const reason = typeof cause?.message === 'string' ? cause.message : 'unknown';
+  const failure = new QueryFailure(error.query, code, reason);
+  failure.stack = `${failure.name}: ${failure.message}\n${error.stack?.split('\n').slice(2).join('\n') ?? ''}`;
+  return failure;
+}

@@ -1,0 +1,134 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { and, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../client';
+import { iqs } from '../schema';
+
+export type Iq = typeof iqs.$inferSelect;
+export type NewIq = typeof iqs.$inferInsert;
+
+/** Device secrets are stored only as their SHA-256 (hex); they carry ≥128 random bits, so no slow hash is needed. */
+export const hashDeviceSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
+
+/** Timing-safe: the comparison takes as long whatever prefix matches. */
+export function deviceSecretMatches(secret: string, secretHash: string): boolean {
+  const given = Buffer.from(hashDeviceSecret(secret), 'hex');
+  const stored = Buffer.from(secretHash, 'hex');
+  return stored.length === given.length && timingSafeEqual(given, stored);
+}
+
+export async function insertIq(db: DbOrTx, iq: NewIq): Promise<Iq> {
+  const [row] = await db.insert(iqs).values(iq).returning();
+  return row!;
+}
+
+export async function listIqs(db: DbOrTx, siteId: string): Promise<Iq[]> {
+  return db.select().from(iqs).where(eq(iqs.siteId, siteId)).orderBy(iqs.registeredAt, iqs.id);
+}
+
+/** An IQ of this site; another site's IQ is undefined, like a missing one (N4). */
+export async function findSiteIq(db: DbOrTx, siteId: string, iqId: string): Promise<Iq | undefined> {
+  const [row] = await db
+    .select()
+    .from(iqs)
+    .where(and(eq(iqs.siteId, siteId), eq(iqs.id, iqId)));
+  return row;
+}
+
+export async function findIqBySerial(db: DbOrTx, serial: string): Promise<Iq | undefined> {
+  const [row] = await db.select().from(iqs).where(eq(iqs.serial, serial));
+  return row;
+}
+
+export async function updateIq(
+  db: DbOrTx,
+  iqId: string,
+  changes: Partial<Pick<Iq, 'name' | 'subscribed' | 'subscribedAt'>>,
+) {
+  const [row] = await db.update(iqs).set(changes).where(eq(iqs.id, iqId)).returning();
+  return row!;
+}
+
+/** After hello: this instance holds the connection, so commands for the IQ come here. */
+export async function markIqOnline(db: DbOrTx, iqId: string, instance: string, firmware: string) {
+  await db
+    .update(iqs)
+    .set({ online: true, firmware, lastSeenAt: sql`now()`, gatewayInstance: instance })
+    .where(eq(iqs.id, iqId));
+}
+
+/**
+ * The connection ended. Guarded by the instance: when the IQ already reconnected to another instance,
+ * that instance owns the row and a late close here must not mark it offline.
+ */
+export async function markIqOffline(db: DbOrTx, iqId: string, instance: string) {
+  await db
+    .update(iqs)
+    .set({ online: false, gatewayInstance: null })
+    .where(and(eq(iqs.id, iqId), eq(iqs.gatewayInstance, instance)));
+}
+
+/**
+ * One statement for every IQ an instance heard from since the last flush. It also takes back rows a
+ * sweep cleared while this instance could not reach the database, but never one another instance holds.
+ */
+export async function touchIqs(db: DbOrTx, iqIds: string[], instance: string) {
+  if (iqIds.length === 0) return;
+  await db
+    .update(iqs)
+    .set({ lastSeenAt: sql`now()`, online: true, gatewayInstance: instance })
+    .where(and(anyId(iqIds), or(eq(iqs.gatewayInstance, instance), isNull(iqs.gatewayInstance))));
+}
+
+/**
+ * IQs whose instance stopped touching them (it crashed or lost the database) are offline: any live
+ * instance sweeps them, so a dead instance's IQs do not stay "online" forever.
+ */
+export async function sweepStaleIqs(db: DbOrTx, silentSeconds: number) {
+  await db
+    .update(iqs)
+    .set({ online: false, gatewayInstance: null })
+    .where(
+      and(eq(iqs.online, true), lt(iqs.lastSeenAt, sql`now() - make_interval(secs => ${silentSeconds})`)),
+    );
+}
+
+/** Where the connected IQs of a site are: instance → IQ ids. */
+export async function connectedIqsOfSite(db: DbOrTx, siteId: string): Promise<Map<string, string[]>> {
+  const rows = await db
+    .select({ id: iqs.id, instance: iqs.gatewayInstance })
+    .from(iqs)
+    .where(and(eq(iqs.siteId, siteId), eq(iqs.online, true), isNotNull(iqs.gatewayInstance)));
+  const byInstance = new Map<string, string[]>();
+  for (const row of rows) byInstance.set(row.instance!, [...(byInstance.get(row.instance!) ?? []), row.id]);
+  return byInstance;
+}
+
+/** The gateway instance holding the IQ's connection, or undefined while it is offline. */
+export async function findIqConnection(db: DbOrTx, iqId: string): Promise<string | undefined> {
+  const [row] = await db
+    .select({ online: iqs.online, instance: iqs.gatewayInstance })
+    .from(iqs)
+    .where(eq(iqs.id, iqId));
+  return row?.online && row.instance ? row.instance : undefined;
+}
+
+export async function subscribedFlags(db: DbOrTx, iqIds: string[]): Promise<Map<string, boolean>> {
+  if (iqIds.length === 0) return new Map();
+  const rows = await db.select({ id: iqs.id, subscribed: iqs.subscribed }).from(iqs).where(anyId(iqIds));
+  return new Map(rows.map((r) => [r.id, r.subscribed]));
+}
+
+/** Postgres' unique violation on the serial: the caller answers 409 serial_taken. */
+export function isSerialTaken(error: unknown): boolean {
+  const e = error as { code?: string; constraint_name?: string; cause?: unknown } | null;
+  if (e?.code === '23505' && e.constraint_name === 'iqs_serial_key') return true;
+  return e?.cause !== undefined && isSerialTaken(e.cause);
+}
+
+// `= any($1::uuid[])`: one parameter however many IQs an instance holds (an IN list has a parameter limit).
+const anyId = (ids: string[]) => sql<boolean>`${iqs.id} = any(${`{${ids.join(',')}}`}::uuid[])`;
+
+/** An instance stopping (or starting again under the same id) lets go of every IQ it held. */
+export async function markInstanceOffline(db: DbOrTx, instance: string) {
+  await db.update(iqs).set({ online: false, gatewayInstance: null }).where(eq(iqs.gatewayInstance, instance));
+}

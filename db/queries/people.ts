@@ -1,0 +1,169 @@
+import { and, asc, eq, inArray, ne } from 'drizzle-orm';
+import type { DbOrTx } from '../client';
+import { accessMethods, iqs, memberships, profiles } from '../schema';
+import { findCurrentTerm, slotUsage } from './subscriptions';
+
+export type AccessMethod = typeof accessMethods.$inferSelect;
+
+/** Members of a site with their live (not revoked) access methods; one member when `profileId` is given. */
+export async function listPeople(db: DbOrTx, siteId: string, profileId?: string) {
+  const members = await db
+    .select({
+      profileId: memberships.profileId,
+      name: profiles.name,
+      email: profiles.email,
+      role: memberships.role,
+      subscribed: memberships.subscribed,
+      masterKey: memberships.masterKey,
+    })
+    .from(memberships)
+    .innerJoin(profiles, eq(profiles.id, memberships.profileId))
+    .where(and(eq(memberships.siteId, siteId), profileId ? eq(memberships.profileId, profileId) : undefined))
+    .orderBy(asc(memberships.joinedAt), asc(memberships.profileId));
+  const methods = await db
+    .select({
+      id: accessMethods.id,
+      profileId: accessMethods.profileId,
+      kind: accessMethods.kind,
+      iqId: accessMethods.iqId,
+      tagUid: accessMethods.tagUid,
+      status: accessMethods.status,
+    })
+    .from(accessMethods)
+    .where(
+      and(
+        eq(accessMethods.siteId, siteId),
+        ne(accessMethods.status, 'revoked'),
+        profileId ? eq(accessMethods.profileId, profileId) : undefined,
+      ),
+    )
+    .orderBy(asc(accessMethods.createdAt));
+  return members.map((m) => ({
+    ...m,
+    access: methods.filter((a) => a.profileId === m.profileId).map(({ profileId: _, ...a }) => a),
+  }));
+}
+
+export type Person = Awaited<ReturnType<typeof listPeople>>[number];
+
+export async function hasValidAccess(db: DbOrTx, siteId: string, profileId: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: accessMethods.id })
+    .from(accessMethods)
+    .where(
+      and(
+        eq(accessMethods.siteId, siteId),
+        eq(accessMethods.profileId, profileId),
+        eq(accessMethods.status, 'active'),
+      ),
+    )
+    .limit(1);
+  return row !== undefined;
+}
+
+export async function setSubscribed(
+  db: DbOrTx,
+  siteId: string,
+  profileId: string,
+  subscribed: boolean,
+  now: Date,
+) {
+  await db
+    .update(memberships)
+    .set({ subscribed, subscribedAt: subscribed ? now : null })
+    .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
+}
+
+/**
+ * V9: a member who just got their first valid access method takes a free user slot of an active
+ * site. The caller holds the site lock (`lockSite`) so two grants cannot take the same last slot.
+ */
+export async function autoSubscribe(
+  tx: DbOrTx,
+  site: { id: string; subscriptionStatus: string },
+  member: { profileId: string; subscribed: boolean },
+  now: Date,
+): Promise<boolean> {
+  if (member.subscribed || site.subscriptionStatus !== 'active') return false;
+  const term = await findCurrentTerm(tx, site.id);
+  const usage = await slotUsage(tx, site.id);
+  if (!term || usage.users >= term.usersLimit) return false;
+  await setSubscribed(tx, site.id, member.profileId, true, now);
+  return true;
+}
+
+/** The member's non-revoked PIN methods on one IQ (normally one). */
+export async function pinsOnIq(db: DbOrTx, siteId: string, profileId: string, iqId: string) {
+  return db
+    .select()
+    .from(accessMethods)
+    .where(
+      and(
+        eq(accessMethods.siteId, siteId),
+        eq(accessMethods.profileId, profileId),
+        eq(accessMethods.kind, 'pin'),
+        eq(accessMethods.iqId, iqId),
+        ne(accessMethods.status, 'revoked'),
+      ),
+    );
+}
+
+export async function revokeAccess(db: DbOrTx, ids: string[], now: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .update(accessMethods)
+    .set({ status: 'revoked', revokedAt: now })
+    .where(and(inArray(accessMethods.id, ids), ne(accessMethods.status, 'revoked')));
+}
+
+/** S6: every live access method of the member at the site becomes revoked; returns their ids. */
+export async function revokeMemberAccess(db: DbOrTx, siteId: string, profileId: string, now: Date) {
+  const rows = await db
+    .update(accessMethods)
+    .set({ status: 'revoked', revokedAt: now })
+    .where(
+      and(
+        eq(accessMethods.siteId, siteId),
+        eq(accessMethods.profileId, profileId),
+        ne(accessMethods.status, 'revoked'),
+      ),
+    )
+    .returning({ id: accessMethods.id });
+  return rows.map((r) => r.id);
+}
+
+/** K3: every active PIN on the IQ must be activated again. Returns how many were invalidated. */
+export async function invalidatePinsOnIq(db: DbOrTx, iqId: string): Promise<number> {
+  const rows = await db
+    .update(accessMethods)
+    .set({ status: 'needs_activation' })
+    .where(
+      and(eq(accessMethods.iqId, iqId), eq(accessMethods.kind, 'pin'), eq(accessMethods.status, 'active')),
+    )
+    .returning({ id: accessMethods.id });
+  return rows.length;
+}
+
+export async function findAccessMethod(db: DbOrTx, siteId: string, profileId: string, id: string) {
+  const [row] = await db
+    .select()
+    .from(accessMethods)
+    .where(
+      and(
+        eq(accessMethods.id, id),
+        eq(accessMethods.siteId, siteId),
+        eq(accessMethods.profileId, profileId),
+        ne(accessMethods.status, 'revoked'),
+      ),
+    );
+  return row;
+}
+
+/** An IQ of this site; undefined for unknown IQs and those of other sites (both answer 404). */
+export async function findIqOfSite(db: DbOrTx, siteId: string, iqId: string) {
+  const [row] = await db
+    .select()
+    .from(iqs)
+    .where(and(eq(iqs.id, iqId), eq(iqs.siteId, siteId)));
+  return row;
+}

@@ -1,0 +1,230 @@
+import type { Socket } from 'node:net';
+import type { Db } from '../db/client';
+import { recordEvent } from '../db/queries/events';
+import {
+  deviceSecretMatches,
+  findIqBySerial,
+  hashDeviceSecret,
+  markIqOnline,
+  subscribedFlags,
+} from '../db/queries/iqs';
+import { findSiteLock } from '../db/queries/locks';
+import type { OpenOutcome } from './command-bus';
+import { LineReader } from './line-reader';
+import { type DeviceMessage, type GatewayMessage, parseDeviceMessage, serialize } from './protocol';
+
+/** What every connection of one gateway instance shares. */
+export interface GatewayContext {
+  db: Db;
+  instanceId: string;
+  heartbeatSeconds: number;
+  openTimeoutMs: number;
+  /** The connection holding each IQ on this instance. */
+  registry: Map<string, DeviceConnection>;
+  /** IQs heard from since the last flush of lastSeenAt. */
+  seen: Set<string>;
+  /** Serialized writes of this instance's IQ rows, so a flush never re-marks an IQ that just closed online. */
+  write(task: () => Promise<void>): Promise<void>;
+  markOffline(iqId: string): Promise<void>;
+}
+
+interface Authenticated {
+  id: string;
+  siteId: string;
+}
+
+// A hello answer takes about as long for an unknown serial as for a known one.
+const DUMMY_HASH = hashDeviceSecret('no such device');
+/** Lines waiting for their turn before the socket stops reading: a flood cannot grow memory. */
+const MAX_QUEUED_LINES = 64;
+const CLOSE_GRACE_MS = 1_000;
+
+/** One IQ's TCP connection: authentication, liveness, and the messages it may send. */
+export class DeviceConnection {
+  private readonly reader = new LineReader();
+  private queue = Promise.resolve();
+  private queued = 0;
+  private iq?: Authenticated;
+  /** The subscribed flag the IQ last heard; undefined until its welcome. */
+  private subscribed?: boolean;
+  private resyncAfterWelcome = false;
+  private liveness?: NodeJS.Timeout;
+  private closing = false;
+  private readonly pendingOpens = new Map<string, (outcome: OpenOutcome) => void>();
+  /** Settles once the socket closed and the IQ's row says so. */
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: GatewayContext,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => {}); // 'close' follows and does the cleanup.
+    this.closed = new Promise((done) => socket.once('close', () => void this.onClose().finally(done)));
+    // Until hello, the same deadline as three missed heartbeats.
+    this.resetLiveness();
+  }
+
+  get iqId() {
+    return this.iq?.id;
+  }
+
+  send(message: GatewayMessage) {
+    if (!this.closing && !this.socket.destroyed) this.socket.write(serialize(message));
+  }
+
+  /** Sends the open command and waits for the IQ's open-result. */
+  open(requestId: string, lockId: string): Promise<OpenOutcome> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done({ outcome: 'timeout' }), this.ctx.openTimeoutMs);
+      const done = (outcome: OpenOutcome) => {
+        clearTimeout(timer);
+        this.pendingOpens.delete(requestId);
+        resolve(outcome);
+      };
+      this.pendingOpens.set(requestId, done);
+      this.send({ type: 'open', requestId, lockId });
+    });
+  }
+
+  /** Pushes the flag when it differs from what the IQ last heard. */
+  pushSubscribed(subscribed: boolean) {
+    if (this.subscribed === undefined) {
+      this.resyncAfterWelcome = true;
+      return;
+    }
+    if (subscribed === this.subscribed) return;
+    this.subscribed = subscribed;
+    this.send({ type: 'subscription', subscribed });
+  }
+
+  destroy() {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer) {
+    if (this.closing) return;
+    const lines = this.reader.push(chunk);
+    if (lines === 'overflow') {
+      this.closeWith({ type: 'error', code: 'bad_message' });
+      return;
+    }
+    for (const line of lines) {
+      this.queued++;
+      if (this.queued > MAX_QUEUED_LINES) this.socket.pause();
+      this.queue = this.queue
+        .then(() => (this.closing ? undefined : this.handle(line)))
+        .catch((error: unknown) => {
+          // A database hiccup costs this message, not the connection or the process.
+          console.error(`[gateway] message handling failed: ${(error as Error)?.message ?? error}`);
+        })
+        .finally(() => {
+          if (--this.queued <= MAX_QUEUED_LINES) this.socket.resume();
+        });
+    }
+  }
+
+  private async handle(line: string) {
+    const parsed = parseDeviceMessage(line);
+    if (!parsed.ok) return this.send({ type: 'error', code: 'bad_message' });
+    const message = parsed.message;
+    if (!this.iq) {
+      if (message.type !== 'hello') return this.send({ type: 'error', code: 'bad_message' });
+      return this.authenticate(message);
+    }
+    this.resetLiveness();
+    this.ctx.seen.add(this.iq.id);
+    await this.onMessage(this.iq, message);
+  }
+
+  private async authenticate(hello: Extract<DeviceMessage, { type: 'hello' }>) {
+    const { db, registry, instanceId, heartbeatSeconds } = this.ctx;
+    const row = await findIqBySerial(db, hello.serial);
+    const ok = deviceSecretMatches(hello.secret, row?.secretHash ?? DUMMY_HASH) && row !== undefined;
+    if (!ok || !row) return this.closeWith({ type: 'error', code: 'auth_failed' });
+
+    this.iq = { id: row.id, siteId: row.siteId };
+    // The IQ connected again: the new connection owns its row, the old one closes without touching it.
+    registry.get(row.id)?.destroy();
+    registry.set(row.id, this);
+    await this.ctx.write(() => markIqOnline(db, row.id, instanceId, hello.firmware));
+    // Read after registering: a subscription change from here on reaches this connection (pushSubscribed).
+    const subscribed = (await subscribedFlags(db, [row.id])).get(row.id) ?? false;
+    this.resetLiveness();
+    this.send({ type: 'welcome', subscribed, heartbeatSeconds });
+    this.subscribed = subscribed;
+    if (this.resyncAfterWelcome) {
+      const latest = (await subscribedFlags(db, [row.id])).get(row.id) ?? false;
+      this.pushSubscribed(latest);
+    }
+  }
+
+  private async onMessage(iq: Authenticated, message: DeviceMessage) {
+    switch (message.type) {
+      case 'hello':
+        return this.send({ type: 'error', code: 'bad_message' });
+      case 'heartbeat':
+        return;
+      case 'open-result': {
+        // A late answer (after the timeout) finds nobody waiting and is dropped.
+        return this.pendingOpens.get(message.requestId)?.(
+          message.ok ? { outcome: 'opened' } : { outcome: 'refused', reason: message.reason ?? 'refused' },
+        );
+      }
+      case 'update-status':
+        return recordEvent(this.ctx.db, {
+          siteId: iq.siteId,
+          type: 'iq.update_status',
+          actorKind: 'device',
+          iqId: iq.id,
+          data: {
+            updateId: message.updateId,
+            state: message.state,
+            ...(message.error ? { error: message.error } : {}),
+          },
+        });
+      case 'event': {
+        // Only a lock on this IQ: a device cannot write events about another site's doors.
+        const lock = await findSiteLock(this.ctx.db, iq.siteId, message.lockId);
+        if (lock?.iqId !== iq.id) return this.send({ type: 'error', code: 'bad_message' });
+        return recordEvent(this.ctx.db, {
+          siteId: iq.siteId,
+          type: `lock.${message.kind}`,
+          actorKind: 'device',
+          iqId: iq.id,
+          lockId: lock.id,
+        });
+      }
+    }
+  }
+
+  private resetLiveness() {
+    clearTimeout(this.liveness);
+    // Three missed heartbeats: the IQ is offline. Closing lets it reconnect cleanly.
+    this.liveness = setTimeout(() => this.socket.destroy(), 3 * this.ctx.heartbeatSeconds * 1000);
+  }
+
+  /** Answers once more, then closes; data still arriving is dropped rather than parsed. */
+  private closeWith(message: GatewayMessage) {
+    this.send(message);
+    this.closing = true;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  private async onClose() {
+    this.closing = true;
+    clearTimeout(this.liveness);
+    for (const done of this.pendingOpens.values()) done({ outcome: 'offline' });
+    // A hello still being handled registers the IQ first; only then can it be let go of.
+    await this.queue;
+    const iq = this.iq;
+    if (!iq || this.ctx.registry.get(iq.id) !== this) return;
+    this.ctx.registry.delete(iq.id);
+    this.ctx.seen.delete(iq.id);
+    await this.ctx.markOffline(iq.id).catch((error: unknown) => {
+      console.error(`[gateway] could not mark an IQ offline: ${(error as Error)?.message ?? error}`);
+    });
+  }
+}

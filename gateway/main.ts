@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { loadEnvOrExit } from '../config/env';
+import { connectDatabase } from '../db/client';
+import { startGateway } from './server';
+
+/** `npm run gateway`: one gateway instance; run several behind the same ports for more IQs. */
+const HEARTBEAT_SECONDS = 30;
+
+const env = loadEnvOrExit();
+const database = connectDatabase(env.DATABASE_URL);
+// Unique per process: the IQ rows name the instance that holds their connection.
+const instanceId = `${hostname()
+  .replace(/[^A-Za-z0-9_-]/g, '')
+  .slice(0, 24)}-${randomBytes(4).toString('hex')}`;
+
+// Input from devices never reaches here (each connection catches its own errors); this is the last
+// line against a bug taking every connected IQ offline at once.
+process.on('uncaughtException', (error) => console.error(`[gateway] uncaught: ${error.stack ?? error}`));
+process.on('unhandledRejection', (error) => console.error(`[gateway] unhandled rejection: ${error}`));
+
+const gateway = await startGateway({
+  db: database.db,
+  sql: database.sql,
+  ports: env.GATEWAY_PORTS,
+  instanceId,
+  heartbeatSeconds: HEARTBEAT_SECONDS,
+});
+console.log(`[gateway] instance ${instanceId} listening on TCP ${gateway.ports.join(', ')}`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, async () => {
+    await gateway.stop().catch(() => {});
+    await database.close();
+    process.exit(0);
+  });
+}

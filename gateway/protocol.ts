@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+/** The device protocol of API.md: newline-delimited JSON, one object a line, at most 64 KiB a line. */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+export const EVENT_KINDS = ['tamper', 'door_left_open', 'low_battery', 'intrusion'] as const;
+export type DeviceEventKind = (typeof EVENT_KINDS)[number];
+
+// Bounds keep a misbehaving device from filling the database through fields we store.
+const id = z.string().min(1).max(100);
+const short = z.string().min(1).max(200);
+
+export const HelloSchema = z.object({
+  type: z.literal('hello'),
+  serial: z.string().min(1).max(64),
+  secret: z.string().min(1).max(256),
+  model: z.string().min(1).max(64),
+  firmware: z.string().min(1).max(64),
+});
+
+export const DeviceMessageSchema = z.discriminatedUnion('type', [
+  HelloSchema,
+  z.object({ type: z.literal('heartbeat') }),
+  z.object({ type: z.literal('open-result'), requestId: id, ok: z.boolean(), reason: short.optional() }),
+  z.object({
+    type: z.literal('update-status'),
+    updateId: id,
+    state: z.enum(['downloading', 'installing', 'failed']),
+    error: short.optional(),
+  }),
+  z.object({ type: z.literal('event'), lockId: z.uuid(), kind: z.enum(EVENT_KINDS) }),
+]);
+export type DeviceMessage = z.infer<typeof DeviceMessageSchema>;
+
+export const GatewayMessageSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('welcome'),
+    subscribed: z.boolean(),
+    heartbeatSeconds: z.number().int().positive(),
+  }),
+  z.object({ type: z.literal('error'), code: z.enum(['auth_failed', 'bad_message']) }),
+  z.object({ type: z.literal('subscription'), subscribed: z.boolean() }),
+  z.object({ type: z.literal('open'), requestId: id, lockId: z.uuid() }),
+  z.object({
+    type: z.literal('update'),
+    updateId: id,
+    version: z.string().min(1).max(64),
+    url: z.string().min(1).max(2048),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sizeBytes: z.number().int().nonnegative(),
+  }),
+]);
+export type GatewayMessage = z.infer<typeof GatewayMessageSchema>;
+
+export type Parsed<T> = { ok: true; message: T } | { ok: false };
+
+function parseWith<T>(schema: z.ZodType<T>, line: string): Parsed<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false };
+  }
+  const result = schema.safeParse(value);
+  return result.success ? { ok: true, message: result.data } : { ok: false };
+}
+
+/** A line an IQ sent; anything not exactly one known message is `ok: false` (answered bad_message). */
+export const parseDeviceMessage = (line: string) => parseWith(DeviceMessageSchema, line);
+export const parseGatewayMessage = (line: string) => parseWith(GatewayMessageSchema, line);
+
+/** One message as a protocol line, newline included. */
+export const serialize = (message: DeviceMessage | GatewayMessage) => `${JSON.stringify(message)}\n`;

@@ -1,0 +1,137 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type postgres from 'postgres';
+import type { Db } from '../db/client';
+import {
+  markInstanceOffline,
+  markIqOffline,
+  subscribedFlags,
+  sweepStaleIqs,
+  touchIqs,
+} from '../db/queries/iqs';
+import { type Command, isValidInstanceId, listenForCommands, replyToOpen } from './command-bus';
+import { DeviceConnection, type GatewayContext } from './connection';
+
+export interface GatewayOptions {
+  db: Db;
+  sql: postgres.Sql;
+  /** 0 picks a free port (tests). */
+  ports: number[];
+  /** Names this instance's command channel; letters, digits, `_` and `-`. */
+  instanceId: string;
+  heartbeatSeconds: number;
+  openTimeoutMs?: number;
+  host?: string;
+}
+
+export interface RunningGateway {
+  ports: number[];
+  instanceId: string;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_OPEN_TIMEOUT_MS = 5_000;
+
+/** The device gateway (F1): TCP listeners, the IQs' connections, and this instance's command channel. */
+export async function startGateway(opts: GatewayOptions): Promise<RunningGateway> {
+  if (!isValidInstanceId(opts.instanceId)) throw new Error('instanceId: letters, digits, _ and - (≤40)');
+  const { db, sql, instanceId, heartbeatSeconds } = opts;
+  let writes = Promise.resolve();
+  const ctx: GatewayContext = {
+    db,
+    instanceId,
+    heartbeatSeconds,
+    openTimeoutMs: opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS,
+    registry: new Map(),
+    seen: new Set(),
+    write(task) {
+      const next = writes.then(task);
+      writes = next.catch(() => {});
+      return next;
+    },
+    markOffline: (iqId) => ctx.write(() => markIqOffline(db, iqId, instanceId)),
+  };
+
+  // Rows left "online" by an earlier run under this id are stale: none of those sockets exist now.
+  await markInstanceOffline(db, instanceId);
+  const unlisten = await listenForCommands(sql, instanceId, (command) => {
+    handleCommand(ctx, sql, command).catch((error: unknown) => {
+      console.error(`[gateway] command ${command.kind} failed: ${(error as Error)?.message ?? error}`);
+    });
+  });
+
+  const connections = new Map<DeviceConnection, Promise<void>>();
+  const servers = await Promise.all(
+    opts.ports.map((port) =>
+      listen(port, opts.host ?? '0.0.0.0', (socket) => {
+        const connection = new DeviceConnection(socket, ctx);
+        connections.set(connection, connection.closed);
+        void connection.closed.then(() => connections.delete(connection));
+      }),
+    ),
+  );
+
+  // lastSeenAt is flushed in one statement a heartbeat, not written per heartbeat; the sweep turns
+  // IQs of an instance that died without closing its sockets offline (one flush of slack).
+  const flush = setInterval(() => {
+    const ids = [...ctx.seen];
+    ctx.seen.clear();
+    ctx
+      .write(async () => {
+        await touchIqs(db, ids, instanceId);
+        await sweepStaleIqs(db, 4 * heartbeatSeconds);
+      })
+      .catch((error: unknown) =>
+        console.error(`[gateway] liveness flush failed: ${(error as Error)?.message}`),
+      );
+  }, heartbeatSeconds * 1000);
+
+  return {
+    ports: servers.map((s) => (s.address() as { port: number }).port),
+    instanceId,
+    async stop() {
+      clearInterval(flush);
+      await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+      const closing = [...connections.values()];
+      for (const connection of connections.keys()) connection.destroy();
+      await Promise.all(closing);
+      await unlisten();
+      await ctx.write(() => markInstanceOffline(db, instanceId));
+    },
+  };
+}
+
+function listen(port: number, host: string, onSocket: (socket: Socket) => void): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer(onSocket);
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      // A failing accept must not take the process down.
+      server.on('error', (error) => console.error(`[gateway] listener error: ${error.message}`));
+      resolve(server);
+    });
+  });
+}
+
+async function handleCommand(ctx: GatewayContext, sql: postgres.Sql, command: Command) {
+  switch (command.kind) {
+    case 'open': {
+      const connection = ctx.registry.get(command.iqId);
+      const outcome = connection
+        ? await connection.open(command.requestId, command.lockId)
+        : ({ outcome: 'offline' } as const);
+      return replyToOpen(sql, command, outcome);
+    }
+    case 'sync-subscription': {
+      const here = command.iqIds.filter((id) => ctx.registry.has(id));
+      const flags = await subscribedFlags(ctx.db, here);
+      for (const [iqId, subscribed] of flags) ctx.registry.get(iqId)?.pushSubscribed(subscribed);
+      return;
+    }
+    case 'update': {
+      const { kind: _, iqId, ...update } = command;
+      ctx.registry.get(iqId)?.send({ type: 'update', ...update });
+      return;
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answer, consentToken, fileDeletion, personInSites } from '../support/deletion';
+import { startTestSystem, type TestSystem } from '../support/system';
+
+let sys: TestSystem;
+
+beforeAll(async () => {
+  sys = await startTestSystem({});
+});
+afterAll(async () => {
+  await sys?.close();
+});
+
+/** Everything a consent link could change. */
+async function snapshot(requestId: string) {
+  const consents =
+    await sys.sql`select * from deletion_consents where request_id = ${requestId} order by site_id`;
+  const requests = await sys.sql`select * from deletion_requests where id = ${requestId}`;
+  return JSON.stringify({ consents, requests });
+}
+
+function expectLinkPage(res: Response) {
+  expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+  expect(res.headers.get('content-security-policy')).toMatch(/(^|;\s*)default-src 'none'/);
+}
+
+async function openRequest(siteCount = 2) {
+  const support = await sys.signIn({ platformRole: 'support' });
+  const { person, sites } = await personInSites(sys, siteCount);
+  const request = await fileDeletion(sys, support.token, person.email);
+  const tokens = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+  return { person, sites, request, tokens };
+}
+
+describe('consent pages', () => {
+  it('GET names the person and the site with Approve and Deny; GET and HEAD change nothing', async () => {
+    const { person, sites, request, tokens } = await openRequest();
+    const before = await snapshot(request.id);
+    const res = await sys.request('GET', `/consents/${tokens[0]}`);
+    expect(res.status).toBe(200);
+    expectLinkPage(res);
+    const body = await res.text();
+    expect(body).toContain(person.name);
+    expect(body).toContain(sites[0]!.name);
+    expect(body).not.toContain(person.email);
+    expect(body).toMatch(/<form method="post">/);
+    expect(body).toMatch(/name="decision" value="approve"/);
+    expect(body).toMatch(/name="decision" value="deny"/);
+    const head = await sys.request('HEAD', `/consents/${tokens[0]}`);
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    expect((await sys.request('GET', `/consents/${tokens[0]}`)).status).toBe(200);
+    expect(await snapshot(request.id)).toBe(before);
+  });
+
+  it('the consent email names neither the person nor their address', async () => {
+    const { person, request, sites } = await openRequest(1);
+    const mail = (await sys.mailbox()).find(
+      (m) => m.idempotencyKey === `deletion-consent-request:${request.id}:${sites[0]!.id}`,
+    );
+    expect(mail?.to).toBe(sites[0]!.owner.email);
+    for (const part of [mail?.subject, mail?.html, mail?.text]) {
+      expect(part).not.toContain(person.name);
+      expect(part).not.toContain(person.email);
+    }
+  });
+
+  it('POST records the decision once; a second POST answers 410 and changes nothing', async () => {
+    const { request, sites, tokens } = await openRequest();
+    const first = await answer(sys, tokens[0]!, 'approve');
+    expect(first.status).toBe(200);
+    expectLinkPage(first);
+    const [row] = await sys.sql`select decision, token_used_at from deletion_consents
+      where request_id = ${request.id} and site_id = ${sites[0]!.id}`;
+    expect(row?.decision).toBe('approved');
+    expect(row?.token_used_at).not.toBeNull();
+
+    const before = await snapshot(request.id);
+    const second = await answer(sys, tokens[0]!, 'deny');
+    expect(second.status).toBe(410);
+    expectLinkPage(second);
+    expect((await sys.request('GET', `/consents/${tokens[0]}`)).status).toBe(410);
+    expect(await snapshot(request.id)).toBe(before);
+  });
+
+  it('a forged token answers 410, a truncated one 404, and neither changes anything', async () => {
+    const { request, tokens } = await openRequest();
+    const before = await snapshot(request.id);
+    const forged = randomBytes(32).toString('base64url');
+    const truncated = tokens[0]!.slice(0, -1);
+    for (const [token, status] of [
+      [forged, 410],
+      [truncated, 404],
+      ['x'.repeat(300), 404],
+    ] as const) {
+      const get = await sys.request('GET', `/consents/${token}`);
+      expect(get.status).toBe(status);
+      expectLinkPage(get);
+      expect((await answer(sys, token, 'approve')).status).toBe(status);
+    }
+    expect(await snapshot(request.id)).toBe(before);
+  });
+
+  it('a bad decision answers 400 naming the field; JSON answers 415; nothing changes', async () => {
+    const { request, tokens } = await openRequest();
+    const before = await snapshot(request.id);
+    const bad = await sys.request('POST', `/consents/${tokens[0]}`, {
+      body: 'decision=maybe',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(bad.status).toBe(400);
+    const problem = (await bad.json()) as { code: string; errors: { path: string }[] };
+    expect(problem.code).toBe('validation_failed');
+    expect(problem.errors[0]?.path).toBe('body.decision');
+    const json = await sys.request('POST', `/consents/${tokens[0]}`, { body: { decision: 'approve' } });
+    expect(json.status).toBe(415);
+    expect(await snapshot(request.id)).toBe(before);
+  });
+});

@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withoutQueryParams } from '../../db/errors';
+import { findProfileByEmail } from '../../db/queries/profiles';
+import { startTestSystem, type TestSystem } from '../support/system';
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem({});
+});
+afterAll(async () => {
+  await sys?.close();
+});
+
+describe('input PostgreSQL cannot store', () => {
+  it('a NUL character in a JSON field answers 400 naming the field, not 500', async () => {
+    const res = await sys.request('POST', '/auth/login', {
+      body: { email: 'a\u0000@example.test', password: 'x' },
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { code: string; errors: Array<{ path: string }> };
+    expect(body.code).toBe('validation_failed');
+    expect(body.errors).toEqual([{ path: 'body.email', message: 'must not contain NUL characters' }]);
+  });
+
+  it('a NUL character nested in a body, in a form, in the path or in the query answers 400', async () => {
+    const owner = await sys.signIn();
+    const nested = await sys.request('PATCH', '/me', {
+      token: owner.token,
+      body: { name: 'ok', extra: ['x', 'y\u0000'] },
+    });
+    expect(((await nested.json()) as { errors: Array<{ path: string }> }).errors[0]?.path).toBe(
+      'body.extra.1',
+    );
+    const form = await sys.request('POST', '/auth/password-reset/abc', {
+      body: 'password=abc%00def',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(form.status).toBe(400);
+    expect((await sys.request('GET', '/auth/confirm/ab%00cd')).status).toBe(400);
+    expect((await sys.request('GET', '/me?x=%00', { token: owner.token })).status).toBe(400);
+  });
+
+  it('a failed query reports its SQL and error code but not the values bound to it', async () => {
+    const error = await findProfileByEmail(sys.db, 'secret.person\u0000@example.test').catch(
+      (e: unknown) => e,
+    );
+    const scrubbed = withoutQueryParams(error) as Error;
+    expect(String(error)).toContain('secret.person');
+    expect(scrubbed.message).toContain('22021');
+    expect(scrubbed.message).toContain('from "profiles"');
+    expect(`${scrubbed.message}\n${scrubbed.stack}`).not.toContain('secret.person');
+  });
+});

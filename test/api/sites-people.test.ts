@@ -1,0 +1,568 @@
+import { randomUUID } from 'node:crypto';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accessMethods, memberships, profiles, sites } from '../../db/schema';
+import { addMember, createSite, giveAccess } from '../support/fixtures';
+import { activate, expectProblem, form, json, linkIn, subscribedIq } from '../support/people';
+import { startTestSystem, type TestSystem } from '../support/system';
+
+let sys: TestSystem;
+
+beforeAll(async () => {
+  sys = await startTestSystem({});
+});
+afterAll(async () => {
+  await sys?.close();
+});
+
+interface SiteBody {
+  id: string;
+  name: string;
+  status: string;
+  timezone: string;
+  role: string;
+}
+interface PersonBody {
+  profileId: string;
+  role: string;
+  subscribed: boolean;
+  masterKey: boolean;
+  access: Array<{ id: string; kind: string; status: string }>;
+}
+
+const newEmail = () => `p-${randomUUID()}@example.test`;
+const mailsTo = async (email: string) => (await sys.mailbox()).filter((m) => m.to === email.toLowerCase());
+const membership = async (siteId: string, profileId: string) =>
+  (
+    await sys.db
+      .select()
+      .from(memberships)
+      .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)))
+  )[0];
+const methodsOf = (siteId: string, profileId: string) =>
+  sys.db
+    .select()
+    .from(accessMethods)
+    .where(and(eq(accessMethods.siteId, siteId), eq(accessMethods.profileId, profileId)));
+
+/** An owner with an active site (term with `usersLimit` users). */
+async function activeSite(usersLimit = 10) {
+  const owner = await sys.signIn();
+  const site = await createSite(sys, owner.id);
+  await activate(sys, owner.token, site.id, usersLimit);
+  return { owner, site };
+}
+
+const people = (token: string, siteId: string) => sys.request('GET', `/sites/${siteId}/people`, { token });
+const addPerson = (token: string, siteId: string, email: string, role: 'admin' | 'user' = 'user') =>
+  sys.request('POST', `/sites/${siteId}/people`, { token, body: { email, role } });
+const patch = (token: string, siteId: string, profileId: string, body: unknown) =>
+  sys.request('PATCH', `/sites/${siteId}/people/${profileId}`, { token, body });
+const grant = (token: string, siteId: string, profileId: string, body: unknown) =>
+  sys.request('POST', `/sites/${siteId}/people/${profileId}/access`, { token, body });
+
+describe('sites', () => {
+  it('any profile creates an active site it owns; the timezone is checked and defaults to UTC', async () => {
+    const me = await sys.signIn();
+    const res = await sys.request('POST', '/sites', { token: me.token, body: { name: 'Home' } });
+    expect(res.status).toBe(201);
+    const site = await json<SiteBody>(res);
+    expect(site).toMatchObject({ name: 'Home', status: 'active', timezone: 'UTC', role: 'owner' });
+    expect(await membership(site.id, me.id)).toMatchObject({ role: 'owner', masterKey: true });
+
+    const zoned = await sys.request('POST', '/sites', {
+      token: me.token,
+      body: { name: 'Office', timezone: 'Europe/Berlin', ownerEmail: me.email.toUpperCase() },
+    });
+    expect(((await json<SiteBody>(zoned)) as SiteBody).timezone).toBe('Europe/Berlin');
+
+    const badZone = await sys.request('POST', '/sites', {
+      token: me.token,
+      body: { name: 'X', timezone: 'Mars/Olympus' },
+    });
+    expect((await expectProblem(badZone, 400, 'validation_failed')).errors?.[0]?.path).toBe('body.timezone');
+    const forOther = await sys.request('POST', '/sites', {
+      token: me.token,
+      body: { name: 'X', ownerEmail: newEmail() },
+    });
+    await expectProblem(forOther, 422, 'owner_email_not_allowed');
+
+    const list = await json<SiteBody[]>(await sys.request('GET', '/sites', { token: me.token }));
+    expect(list.map((s) => s.name).sort()).toEqual(['Home', 'Office']);
+    const one = await sys.request('GET', `/sites/${site.id}`, { token: me.token });
+    expect(await json<SiteBody>(one)).toMatchObject({ id: site.id, role: 'owner' });
+    // Another profile sees neither the site nor that it exists.
+    const stranger = await sys.signIn();
+    await expectProblem(
+      await sys.request('GET', `/sites/${site.id}`, { token: stranger.token }),
+      404,
+      'not_found',
+    );
+  });
+
+  it('an installer creates a site for an existing owner, releases it once and loses access', async () => {
+    const installer = await sys.signIn({ platformRole: 'installer' });
+    const owner = await sys.signIn();
+    const missing = await sys.request('POST', '/sites', { token: installer.token, body: { name: 'Shop' } });
+    expect((await expectProblem(missing, 400, 'validation_failed')).errors?.[0]?.path).toBe(
+      'body.ownerEmail',
+    );
+
+    const res = await sys.request('POST', '/sites', {
+      token: installer.token,
+      body: { name: 'Shop', ownerEmail: owner.email },
+    });
+    expect(res.status).toBe(201);
+    const site = await json<SiteBody>(res);
+    expect(site).toMatchObject({ status: 'installing', role: 'installer' });
+    expect(await membership(site.id, owner.id)).toMatchObject({ role: 'owner', masterKey: true });
+    expect(await membership(site.id, installer.id)).toBeUndefined();
+    const mine = await json<SiteBody[]>(await sys.request('GET', '/sites', { token: installer.token }));
+    expect(mine.map((s) => s.id)).toEqual([site.id]);
+
+    // Only the installer releases.
+    await expectProblem(
+      await sys.request('POST', `/sites/${site.id}/release`, { token: owner.token }),
+      403,
+      'forbidden',
+    );
+    const released = await sys.request('POST', `/sites/${site.id}/release`, { token: installer.token });
+    expect(released.status).toBe(200);
+    expect(await json<SiteBody>(released)).toMatchObject({ status: 'active' });
+    await expectProblem(
+      await sys.request('POST', `/sites/${site.id}/release`, { token: installer.token }),
+      409,
+      'already_released',
+    );
+    await expectProblem(
+      await sys.request('GET', `/sites/${site.id}`, { token: installer.token }),
+      404,
+      'not_found',
+    );
+    await expectProblem(await people(installer.token, site.id), 404, 'not_found');
+    expect(await json(await sys.request('GET', '/sites', { token: installer.token }))).toEqual([]);
+    expect((await sys.request('GET', `/sites/${site.id}`, { token: owner.token })).status).toBe(200);
+  });
+
+  it('an unknown owner email is invited; the link creates the owner, works once and only then may the site be released', async () => {
+    const installer = await sys.signIn({ platformRole: 'installer' });
+    const email = newEmail();
+    const res = await sys.request('POST', '/sites', {
+      token: installer.token,
+      body: { name: `Depot ${randomUUID().slice(0, 6)}`, ownerEmail: email },
+    });
+    expect(res.status).toBe(201);
+    const site = await json<SiteBody>(res);
+    expect((await mailsTo(email)).map((m) => m.template)).toEqual(['invitation']);
+    await expectProblem(
+      await sys.request('POST', `/sites/${site.id}/release`, { token: installer.token }),
+      409,
+      'owner_not_joined',
+    );
+
+    const link = await linkIn(sys, email, '/invitations/');
+    const shown = await sys.request('GET', link);
+    expect(shown.status).toBe(200);
+    expect(shown.headers.get('referrer-policy')).toBe('no-referrer');
+    const pageText = await shown.text();
+    expect(pageText).toContain('<form method="post">');
+    expect(pageText).toContain(site.name);
+    expect(await sys.db.select().from(profiles).where(eq(profiles.email, email))).toEqual([]);
+
+    const weak = await sys.request('POST', link, form({ name: 'Olga', password: 'short' }));
+    expect(weak.status).toBe(400);
+    expect(await weak.text()).toContain('password');
+
+    const accepted = await sys.request(
+      'POST',
+      link,
+      form({ name: 'Olga', password: 'a long enough password' }),
+    );
+    expect(accepted.status).toBe(200);
+    expect(accepted.headers.get('content-type')).toMatch(/^text\/html/);
+    const login = await sys.request('POST', '/auth/login', {
+      body: { email, password: 'a long enough password' },
+    });
+    expect(login.status).toBe(200);
+    const { token, profile } = await json<{ token: string; profile: { id: string; name: string } }>(login);
+    expect(profile.name).toBe('Olga');
+    expect(await membership(site.id, profile.id)).toMatchObject({ role: 'owner', masterKey: true });
+
+    expect(
+      (await sys.request('POST', link, form({ name: 'Eve', password: 'another long password' }))).status,
+    ).toBe(410);
+    expect((await sys.request('GET', link)).status).toBe(410);
+    expect((await sys.request('GET', '/invitations/not-a-token')).status).toBe(410);
+
+    expect((await sys.request('POST', `/sites/${site.id}/release`, { token: installer.token })).status).toBe(
+      200,
+    );
+    expect((await sys.request('GET', `/sites/${site.id}`, { token })).status).toBe(200);
+  });
+
+  it('transfers ownership only to an admin; roles and the master key swap and both are emailed', async () => {
+    const { owner, site } = await activeSite();
+    const admin = await sys.signIn();
+    const user = await sys.signIn();
+    await addMember(sys, site.id, admin.id, { role: 'admin' });
+    await addMember(sys, site.id, user.id, { role: 'user' });
+    const transfer = (token: string, profileId: string) =>
+      sys.request('POST', `/sites/${site.id}/ownership`, { token, body: { profileId } });
+
+    await expectProblem(await transfer(owner.token, user.id), 422, 'not_an_admin');
+    await expectProblem(await transfer(owner.token, randomUUID()), 422, 'not_an_admin');
+    await expectProblem(await transfer(admin.token, admin.id), 403, 'forbidden');
+    expect((await sys.mailbox()).filter((m) => m.template === 'ownership-transferred')).toEqual([]);
+
+    const res = await transfer(owner.token, admin.id);
+    expect(res.status).toBe(200);
+    expect(await membership(site.id, admin.id)).toMatchObject({ role: 'owner', masterKey: true });
+    expect(await membership(site.id, owner.id)).toMatchObject({ role: 'admin', masterKey: false });
+    expect((await mailsTo(owner.email)).map((m) => m.template)).toContain('ownership-transferred');
+    expect((await mailsTo(admin.email)).map((m) => m.template)).toContain('ownership-transferred');
+    // The former owner is an admin now and cannot transfer again.
+    await expectProblem(await transfer(owner.token, owner.id), 403, 'forbidden');
+  });
+});
+
+describe('people', () => {
+  it('adds an existing profile, refuses a duplicate, invites an unknown email once', async () => {
+    const { owner, site } = await activeSite();
+    const known = await sys.signIn();
+    const added = await addPerson(owner.token, site.id, known.email.toUpperCase(), 'admin');
+    expect(added.status).toBe(201);
+    expect(await json<PersonBody>(added)).toMatchObject({
+      profileId: known.id,
+      role: 'admin',
+      subscribed: false,
+      masterKey: false,
+      access: [],
+    });
+    await expectProblem(await addPerson(owner.token, site.id, known.email), 409, 'already_member');
+
+    const email = newEmail();
+    const invited = await addPerson(owner.token, site.id, email);
+    expect(invited.status).toBe(201);
+    expect(await json(invited)).toEqual({ email, role: 'user', invited: true });
+    expect((await mailsTo(email)).map((m) => m.template)).toEqual(['invitation']);
+    await expectProblem(await addPerson(owner.token, site.id, email), 409, 'already_invited');
+    const bad = await addPerson(owner.token, site.id, 'not-an-email');
+    expect((await expectProblem(bad, 400, 'validation_failed')).errors?.[0]?.path).toBe('body.email');
+
+    // The invited person joins as a user once they accept.
+    const link = await linkIn(sys, email, '/invitations/');
+    expect(
+      (await sys.request('POST', link, form({ name: 'Ivy', password: 'a long enough password' }))).status,
+    ).toBe(200);
+    const list = await json<PersonBody[]>(await people(owner.token, site.id));
+    expect(list.map((p) => p.role)).toEqual(['owner', 'admin', 'user']);
+  });
+
+  it('V8: each refusal to mark a member subscribed names its reason', async () => {
+    const { owner, site } = await activeSite(2);
+    const admin = await sys.signIn();
+    const user = await sys.signIn();
+    const other = await sys.signIn();
+    await addMember(sys, site.id, admin.id, { role: 'admin', access: false });
+    await addMember(sys, site.id, user.id, { role: 'user', access: false });
+    await addMember(sys, site.id, other.id, { role: 'user', access: false });
+    const installer = await sys.signIn({ platformRole: 'installer' });
+    await sys.db.update(sites).set({ installerProfileId: installer.id }).where(eq(sites.id, site.id));
+
+    await expectProblem(await patch(user.token, site.id, other.id, { subscribed: true }), 403, 'forbidden');
+    await expectProblem(
+      await patch(installer.token, site.id, other.id, { subscribed: true }),
+      403,
+      'forbidden',
+    );
+    await expectProblem(
+      await patch(owner.token, site.id, other.id, { subscribed: true }),
+      422,
+      'no_valid_access',
+    );
+
+    // Two slots: the admin and the user (given access directly, so V9 does not apply) take them.
+    for (const id of [admin.id, user.id, other.id]) await giveAccess(sys, site.id, id);
+    for (const id of [admin.id, user.id]) {
+      const res = await patch(admin.token, site.id, id, { subscribed: true });
+      expect(res.status).toBe(200);
+      expect((await json<PersonBody>(res)).subscribed).toBe(true);
+    }
+    await expectProblem(
+      await patch(owner.token, site.id, other.id, { subscribed: true }),
+      409,
+      'no_free_slot',
+    );
+    // Freeing a slot lets the third in.
+    expect((await patch(owner.token, site.id, user.id, { subscribed: false })).status).toBe(200);
+    expect((await patch(owner.token, site.id, other.id, { subscribed: true })).status).toBe(200);
+
+    await sys.db.update(sites).set({ subscriptionStatus: 'expired' }).where(eq(sites.id, site.id));
+    await expectProblem(
+      await patch(owner.token, site.id, user.id, { subscribed: true }),
+      403,
+      'no_valid_subscription',
+    );
+  });
+
+  it('two concurrent toggles cannot overbook the last slot', async () => {
+    const { owner, site } = await activeSite(1);
+    const a = await sys.signIn();
+    const b = await sys.signIn();
+    for (const m of [a, b]) await addMember(sys, site.id, m.id, { role: 'user' });
+    const results = await Promise.all([
+      patch(owner.token, site.id, a.id, { subscribed: true }),
+      patch(owner.token, site.id, b.id, { subscribed: true }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
+  });
+
+  it('master key only by the owner; the owner’s role is never changed here', async () => {
+    const { owner, site } = await activeSite();
+    const admin = await sys.signIn();
+    const user = await sys.signIn();
+    await addMember(sys, site.id, admin.id, { role: 'admin' });
+    await addMember(sys, site.id, user.id, { role: 'user' });
+    await expectProblem(await patch(admin.token, site.id, user.id, { masterKey: true }), 403, 'forbidden');
+    const granted = await patch(owner.token, site.id, user.id, { masterKey: true, role: 'admin' });
+    expect(await json<PersonBody>(granted)).toMatchObject({ masterKey: true, role: 'admin' });
+    await expectProblem(
+      await patch(admin.token, site.id, owner.id, { role: 'user' }),
+      422,
+      'owner_role_fixed',
+    );
+    await expectProblem(
+      await patch(owner.token, site.id, owner.id, { masterKey: false }),
+      422,
+      'owner_holds_master_key',
+    );
+    await expectProblem(await patch(owner.token, site.id, user.id, {}), 400, 'validation_failed');
+    await expectProblem(
+      await patch(owner.token, site.id, user.id, { role: 'owner' }),
+      400,
+      'validation_failed',
+    );
+    await expectProblem(await patch(owner.token, site.id, randomUUID(), { role: 'user' }), 404, 'not_found');
+  });
+
+  it('V9: a first valid access method takes a free slot; without a free slot the member stays unsubscribed', async () => {
+    const { owner, site } = await activeSite(1);
+    const first = await json<{ subscribed: boolean }>(
+      await grant(owner.token, site.id, owner.id, { kind: 'remote' }),
+    );
+    expect(first.subscribed).toBe(true);
+    const user = await sys.signIn();
+    await addMember(sys, site.id, user.id, { access: false });
+    const res = await grant(owner.token, site.id, user.id, { kind: 'tag', tagUid: '04:A2:19' });
+    expect(res.status).toBe(201);
+    expect(await json(res)).toMatchObject({ kind: 'tag', subscribed: false });
+    expect((await membership(site.id, user.id))?.subscribed).toBe(false);
+  });
+
+  it('PINs: shown once, stored as a hash, only on subscribed IQs of the site; reset emails the member', async () => {
+    const { owner, site } = await activeSite();
+    const user = await sys.signIn();
+    await addMember(sys, site.id, user.id, { access: false });
+    const iq = await subscribedIq(sys, site.id);
+    const offIq = await subscribedIq(sys, site.id, false);
+    const elsewhere = await activeSite();
+    const foreignIq = await subscribedIq(sys, elsewhere.site.id);
+
+    const missing = await grant(owner.token, site.id, user.id, { kind: 'pin' });
+    expect((await expectProblem(missing, 400, 'validation_failed')).errors?.[0]?.path).toBe('body.iqId');
+    const tag = await grant(owner.token, site.id, user.id, { kind: 'tag' });
+    expect((await expectProblem(tag, 400, 'validation_failed')).errors?.[0]?.path).toBe('body.tagUid');
+    await expectProblem(
+      await grant(owner.token, site.id, user.id, { kind: 'pin', iqId: foreignIq.id }),
+      404,
+      'not_found',
+    );
+    await expectProblem(
+      await grant(owner.token, site.id, user.id, { kind: 'pin', iqId: offIq.id }),
+      409,
+      'iq_unsubscribed',
+    );
+
+    const res = await grant(owner.token, site.id, user.id, { kind: 'pin', iqId: iq.id });
+    expect(res.status).toBe(201);
+    const { id, pin, subscribed } = await json<{ id: string; pin: string; subscribed: boolean }>(res);
+    expect(pin).toMatch(/^\d{6}$/);
+    expect(subscribed).toBe(true);
+    const [stored] = await methodsOf(site.id, user.id);
+    expect(stored?.id).toBe(id);
+    expect(stored?.pinHash).toBeTruthy();
+    expect(stored?.pinHash).not.toContain(pin);
+    await expectProblem(
+      await grant(owner.token, site.id, user.id, { kind: 'pin', iqId: iq.id }),
+      409,
+      'pin_exists',
+    );
+    const listed = await json<PersonBody[]>(await people(owner.token, site.id));
+    expect(JSON.stringify(listed)).not.toContain(pin);
+
+    const reset = (iqId: string) =>
+      sys.request('POST', `/sites/${site.id}/people/${user.id}/pin-reset`, {
+        token: owner.token,
+        body: { iqId },
+      });
+    await expectProblem(await reset(foreignIq.id), 404, 'not_found');
+    await expectProblem(await reset(randomUUID()), 404, 'not_found');
+    const again = await reset(iq.id);
+    expect(again.status).toBe(200);
+    const fresh = await json<{ pin: string; id: string }>(again);
+    expect(fresh.pin).toMatch(/^\d{6}$/);
+    const methods = await methodsOf(site.id, user.id);
+    expect(methods.find((m) => m.id === id)?.status).toBe('revoked');
+    expect(methods.find((m) => m.id === fresh.id)?.status).toBe('active');
+    const mail = (await mailsTo(user.email)).filter((m) => m.template === 'pin-reset');
+    expect(mail).toHaveLength(1);
+    expect(mail[0]?.text).toContain(fresh.pin);
+
+    // Resetting a PIN on another site's IQ through that site's own path is 404 for this owner.
+    await expectProblem(
+      await sys.request('POST', `/sites/${elsewhere.site.id}/people/${user.id}/pin-reset`, {
+        token: owner.token,
+        body: { iqId: foreignIq.id },
+      }),
+      404,
+      'not_found',
+    );
+  });
+
+  it('K3: the owner resets an IQ and every PIN on it needs activation; a PIN reset re-activates one', async () => {
+    const { owner, site } = await activeSite();
+    const admin = await sys.signIn();
+    await addMember(sys, site.id, admin.id, { role: 'admin' });
+    const iq = await subscribedIq(sys, site.id);
+    for (const m of [owner.id, admin.id]) {
+      expect((await grant(owner.token, site.id, m, { kind: 'pin', iqId: iq.id })).status).toBe(201);
+    }
+    const resetIq = (token: string) => sys.request('POST', `/sites/${site.id}/iqs/${iq.id}/reset`, { token });
+    await expectProblem(await resetIq(admin.token), 403, 'forbidden');
+    const res = await resetIq(owner.token);
+    expect(res.status).toBe(200);
+    expect(await json(res)).toEqual({ iqId: iq.id, pinsInvalidated: 2 });
+    const pins = async (id: string) => (await methodsOf(site.id, id)).filter((m) => m.kind === 'pin');
+    expect((await pins(admin.id)).map((m) => m.status)).toEqual(['needs_activation']);
+
+    const reactivated = await sys.request('POST', `/sites/${site.id}/people/${admin.id}/pin-reset`, {
+      token: owner.token,
+      body: { iqId: iq.id },
+    });
+    expect(reactivated.status).toBe(200);
+    expect((await pins(admin.id)).map((m) => m.status).sort()).toEqual(['active', 'revoked']);
+  });
+
+  it('removing a member revokes their access at the site; the owner cannot be removed', async () => {
+    const { owner, site } = await activeSite();
+    const admin = await sys.signIn();
+    const user = await sys.signIn();
+    await addMember(sys, site.id, admin.id, { role: 'admin' });
+    await addMember(sys, site.id, user.id, { access: false });
+    const granted = await json<{ id: string }>(
+      await grant(admin.token, site.id, user.id, { kind: 'mobile_key' }),
+    );
+    expect((await grant(admin.token, site.id, user.id, { kind: 'remote' })).status).toBe(201);
+
+    const revokeOne = await sys.request(
+      'DELETE',
+      `/sites/${site.id}/people/${user.id}/access/${granted.id}`,
+      {
+        token: admin.token,
+      },
+    );
+    expect(revokeOne.status).toBe(204);
+    await expectProblem(
+      await sys.request('DELETE', `/sites/${site.id}/people/${user.id}/access/${granted.id}`, {
+        token: admin.token,
+      }),
+      404,
+      'not_found',
+    );
+
+    await expectProblem(
+      await sys.request('DELETE', `/sites/${site.id}/people/${owner.id}`, { token: admin.token }),
+      409,
+      'owner_cannot_leave',
+    );
+    const removed = await sys.request('DELETE', `/sites/${site.id}/people/${user.id}`, {
+      token: admin.token,
+    });
+    expect(removed.status).toBe(204);
+    expect(await membership(site.id, user.id)).toBeUndefined();
+    expect((await methodsOf(site.id, user.id)).map((m) => m.status)).toEqual(['revoked', 'revoked']);
+    await expectProblem(
+      await sys.request('DELETE', `/sites/${site.id}/people/${user.id}`, { token: admin.token }),
+      404,
+      'not_found',
+    );
+  });
+
+  it('people endpoints answer no_valid_subscription while the site has none (V7)', async () => {
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    await expectProblem(await people(owner.token, site.id), 403, 'no_valid_subscription');
+    await expectProblem(await addPerson(owner.token, site.id, newEmail()), 403, 'no_valid_subscription');
+  });
+});
+
+describe('events and notifications', () => {
+  it('lists events newest first with an opaque cursor, ids only; the owner chooses notifications', async () => {
+    const { owner, site } = await activeSite();
+    const admin = await sys.signIn();
+    await addMember(sys, site.id, admin.id, { role: 'admin' });
+    const user = await sys.signIn();
+    for (let i = 0; i < 3; i++) await addPerson(owner.token, site.id, newEmail());
+    await addPerson(owner.token, site.id, user.email);
+
+    const all = await json<{
+      events: Array<{ type: string; actor: { profileId: string } }>;
+      nextCursor: null;
+    }>(await sys.request('GET', `/sites/${site.id}/events?limit=200`, { token: admin.token }));
+    expect(all.events.map((e) => e.type)).toEqual([
+      'member.added',
+      'member.invited',
+      'member.invited',
+      'member.invited',
+      'subscription.redeemed',
+    ]);
+    expect(all.events[0]?.actor.profileId).toBe(owner.id);
+    expect(all.nextCursor).toBeNull();
+    expect(JSON.stringify(all)).not.toMatch(/@example\.test/);
+
+    const first = await json<{ events: unknown[]; nextCursor: string }>(
+      await sys.request('GET', `/sites/${site.id}/events?limit=2`, { token: owner.token }),
+    );
+    expect(first.events).toHaveLength(2);
+    const rest = await json<{ events: Array<{ type: string }>; nextCursor: string | null }>(
+      await sys.request('GET', `/sites/${site.id}/events?limit=2&cursor=${first.nextCursor}`, {
+        token: owner.token,
+      }),
+    );
+    expect(rest.events.map((e) => e.type)).toEqual(['member.invited', 'member.invited']);
+    expect(rest.nextCursor).not.toBeNull();
+
+    for (const query of ['limit=0', 'limit=201', 'cursor=bogus']) {
+      await expectProblem(
+        await sys.request('GET', `/sites/${site.id}/events?${query}`, { token: owner.token }),
+        400,
+        'validation_failed',
+      );
+    }
+    await expectProblem(
+      await sys.request('GET', `/sites/${site.id}/events`, { token: user.token }),
+      403,
+      'forbidden',
+    );
+
+    const put = (token: string, eventTypes: unknown) =>
+      sys.request('PUT', `/sites/${site.id}/notifications`, { token, body: { eventTypes } });
+    const saved = await put(owner.token, ['tamper', 'lock.open_refused', 'tamper']);
+    expect(saved.status).toBe(200);
+    expect(await json(saved)).toEqual({ eventTypes: ['lock.open_refused', 'tamper'] });
+    const [row] = await sys.db.select().from(sites).where(eq(sites.id, site.id));
+    expect(row?.notifyEventTypes).toEqual(['lock.open_refused', 'tamper']);
+    await expectProblem(await put(owner.token, ['fire']), 400, 'validation_failed');
+    await expectProblem(await put(admin.token, ['tamper']), 403, 'forbidden');
+  });
+});

@@ -1,0 +1,84 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { eq } from 'drizzle-orm';
+import type { Db } from '../../db/client';
+import { hashDeviceSecret } from '../../db/queries/iqs';
+import { iqs, locks, sites } from '../../db/schema';
+
+/** A site with one IQ (known secret) and one lock, written straight to the database. */
+export async function seedIq(db: Db, opts: { subscribed?: boolean } = {}) {
+  const [site] = await db
+    .insert(sites)
+    .values({ name: 'Gateway test', subscriptionStatus: 'active' })
+    .returning();
+  const secret = randomBytes(32).toString('base64url');
+  const serial = `IQ-${randomUUID().slice(0, 8)}`;
+  const [iq] = await db
+    .insert(iqs)
+    .values({
+      siteId: site!.id,
+      serial,
+      model: 'IQ2',
+      secretHash: hashDeviceSecret(secret),
+      subscribed: opts.subscribed ?? true,
+    })
+    .returning();
+  const [lock] = await db.insert(locks).values({ siteId: site!.id, iqId: iq!.id, name: 'Door' }).returning();
+  return {
+    site: site!,
+    iq: iq!,
+    lock: lock!,
+    credentials: { serial, secret, model: 'IQ2', firmware: '1.0.0' },
+  };
+}
+
+export async function iqRow(db: Db, iqId: string) {
+  const [row] = await db.select().from(iqs).where(eq(iqs.id, iqId));
+  return row!;
+}
+
+/** Polls until `check` passes (it throws until then). */
+export async function eventually(check: () => Promise<void> | void, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** A bare TCP client that speaks whatever the test writes, to send what no real IQ would. */
+export async function rawClient(port: number) {
+  const socket: Socket = connect({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  const lines: unknown[] = [];
+  let buffer = '';
+  socket.on('data', (chunk) => {
+    buffer += chunk.toString('utf8');
+    for (let nl = buffer.indexOf('\n'); nl !== -1; nl = buffer.indexOf('\n')) {
+      lines.push(JSON.parse(buffer.slice(0, nl)));
+      buffer = buffer.slice(nl + 1);
+    }
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((done) => socket.once('close', () => done()));
+  let read = 0;
+  return {
+    socket,
+    closed,
+    write: (text: string) => socket.write(text),
+    /** The next line the gateway sends. */
+    async next(timeoutMs = 5_000): Promise<unknown> {
+      const deadline = Date.now() + timeoutMs;
+      while (lines.length <= read) {
+        if (Date.now() > deadline) throw new Error('no line from the gateway');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return lines[read++];
+    },
+  };
+}

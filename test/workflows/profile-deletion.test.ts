@@ -1,0 +1,295 @@
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { events, idempotencyRecords, memberships, siteInvitations } from '../../db/schema';
+import { createMailer, type Mailer } from '../../emails/mailer';
+import { createTimeSkippingEnv } from '../../infra/temporal-servers';
+import { queryProfileDeletion } from '../../workflows/client/profile-deletion';
+import { profileDeletionWorkflowId } from '../../workflows/ids';
+import { answer, consentToken, deletionStatus, fileDeletion, personInSites } from '../support/deletion';
+import { DAY } from '../support/fixtures';
+import { startTestSystem, TEST_SUPPORT_EMAIL, type TestSystem } from '../support/system';
+
+let env: TestWorkflowEnvironment;
+let sys: TestSystem;
+let support: { token: string };
+/** Every goodbye email that actually went out (not a duplicate of an earlier send). */
+const goodbyes: string[] = [];
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  sys = await startTestSystem({
+    env,
+    mailer: (db) => {
+      const inner = createMailer({ db, from: 'KS Cloud <test@ks.test>' });
+      const counting: Mailer = {
+        async send(email) {
+          const result = await inner.send(email);
+          if (email.template === 'profile-deleted' && !result.duplicate) goodbyes.push(email.to);
+          return result;
+        },
+      };
+      return counting;
+    },
+  });
+  support = await sys.signIn({ platformRole: 'support' });
+});
+afterAll(async () => {
+  await sys?.close();
+  await env?.teardown();
+});
+
+const handle = (requestId: string) => sys.temporal.workflow.getHandle(profileDeletionWorkflowId(requestId));
+
+/** Every row of every table whose text, uuid or json columns contain one of the needles. */
+async function traces(needles: string[]): Promise<string[]> {
+  const columns = await sys.sql<{ table_name: string; column_name: string }[]>`
+    select c.table_name, c.column_name from information_schema.columns c
+    join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
+    where c.table_schema = 'public' and t.table_type = 'BASE TABLE'
+      and c.data_type in ('text', 'character varying', 'uuid', 'jsonb', 'json', 'ARRAY')`;
+  expect(columns.length).toBeGreaterThan(20);
+  const found: string[] = [];
+  for (const { table_name, column_name } of columns) {
+    for (const needle of needles) {
+      const [row] = await sys.sql.unsafe(
+        `select count(*)::int as n from "${table_name}" where strpos(lower("${column_name}"::text), lower($1)) > 0`,
+        [needle],
+      );
+      if (row?.n) found.push(`${table_name}.${column_name} holds ${needle}`);
+    }
+  }
+  return found;
+}
+
+async function supportMail(requestId: string) {
+  return (await sys.mailbox()).filter((m) => m.to === TEST_SUPPORT_EMAIL && m.subject.includes(requestId));
+}
+
+async function profileExists(id: string) {
+  const [row] = await sys.sql`select count(*)::int as n from profiles where id = ${id}`;
+  return row?.n === 1;
+}
+
+describe('profile deletion', () => {
+  it('three sites approve: the profile and every trace of it are gone, events stay anonymized, the email signs up anew', async () => {
+    const { person, sites } = await personInSites(sys, 3);
+    const [first] = sites;
+    await sys.db.update(memberships).set({ subscribed: true, subscribedAt: new Date() });
+    await sys.db.insert(events).values([
+      {
+        siteId: first!.id,
+        type: 'lock.opened',
+        actorProfileId: person.id,
+        data: { by: person.name, email: person.email, profileId: person.id, lock: 'Door' },
+      },
+      {
+        siteId: first!.id,
+        type: 'member.added',
+        actorProfileId: first!.owner.id,
+        subjectProfileId: person.id,
+      },
+    ]);
+    await sys.db
+      .insert(idempotencyRecords)
+      .values({ scope: `${person.id}:POST /x`, key: 'k', requestHash: 'h', status: 200, body: {} });
+    await sys.db
+      .insert(siteInvitations)
+      .values({ siteId: first!.id, email: person.email, role: 'user', acceptedAt: new Date() });
+    expect(
+      (await sys.request('POST', '/auth/password-reset', { body: { email: person.email } })).status,
+    ).toBe(202);
+    const eventsBefore = await sys.sql`select id from events where site_id = ${first!.id} order by id`;
+
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect(request.status).toBe('awaiting_consent');
+    // D1: a second filing answers the open request.
+    expect(await fileDeletion(sys, support.token, person.email)).toEqual(request);
+
+    for (const site of sites) {
+      const token = await consentToken(sys, request.id, site.id);
+      expect((await answer(sys, token, 'approve')).status).toBe(200);
+    }
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect((await deletionStatus(sys, support.token, request.id)).status).toBe('completed');
+    expect(goodbyes.filter((to) => to === person.email)).toHaveLength(1);
+
+    expect(await traces([person.id, person.email, person.name])).toEqual([]);
+    const eventsAfter = await sys.sql`select id, actor_kind, actor_profile_id, subject_profile_id, data
+      from events where site_id = ${first!.id} order by id`;
+    expect(eventsAfter.map((e) => e.id)).toEqual(eventsBefore.map((e) => e.id));
+    const opened = eventsAfter.find((e) => e.data?.lock === 'Door');
+    expect(opened).toMatchObject({ actor_kind: 'deleted-profile', actor_profile_id: null });
+    expect(
+      eventsAfter.find((e) => e.subject_profile_id === null && e.actor_profile_id === first!.owner.id),
+    ).toBeTruthy();
+    // The slot it held is free: only the owners stay subscribed.
+    const subscribed =
+      await sys.sql`select site_id, profile_id from memberships where subscribed and site_id in ${sys.sql(sites.map((s) => s.id))}`;
+    expect(subscribed.map((m) => m.profile_id).sort()).toEqual(sites.map((s) => s.owner.id).sort());
+
+    const login = await sys.request('POST', '/auth/login', {
+      body: { email: person.email, password: 'correct horse battery' },
+    });
+    expect(login.status).toBe(401);
+    expect((await sys.request('GET', '/me', { token: person.token })).status).toBe(401);
+    const signup = await sys.request('POST', '/auth/signup', {
+      body: { email: person.email, password: 'a brand new password', name: 'Ada Again' },
+    });
+    expect(signup.status).toBe(201);
+    expect(((await signup.json()) as { profileId: string }).profileId).not.toBe(person.id);
+
+    // D10: the history the server keeps names nobody.
+    const history = JSON.stringify(await handle(request.id).fetchHistory());
+    for (const needle of [person.email, person.name, person.id]) expect(history).not.toContain(needle);
+  });
+
+  it('one denial ends as denied: support is told, nothing is deleted, the remaining link answers 410', async () => {
+    const { person, sites } = await personInSites(sys, 3);
+    const request = await fileDeletion(sys, support.token, person.email);
+    const [a, b, c] = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    expect((await answer(sys, a!, 'approve')).status).toBe(200);
+    expect((await answer(sys, b!, 'deny')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'denied' });
+
+    expect((await answer(sys, c!, 'approve')).status).toBe(410);
+    expect((await sys.request('GET', `/consents/${c}`)).status).toBe(410);
+    expect(await profileExists(person.id)).toBe(true);
+    const [kept] = await sys.sql`select count(*)::int as n from memberships where profile_id = ${person.id}`;
+    expect(kept?.n).toBe(3);
+    const status = await deletionStatus(sys, support.token, request.id);
+    expect(status.status).toBe('denied');
+    expect(status.sites).toEqual(
+      expect.arrayContaining([
+        { siteId: sites[0]!.id, decision: 'approved' },
+        { siteId: sites[1]!.id, decision: 'denied' },
+        { siteId: sites[2]!.id, decision: 'pending' },
+      ]),
+    );
+    const told = await supportMail(request.id);
+    expect(told.map((m) => m.template)).toEqual(['deletion-outcome-support']);
+    expect(told[0]?.text).toContain(sites[1]!.id);
+    expect(told[0]?.text).not.toContain(person.email);
+  });
+
+  it('owners who stay silent get exactly one reminder at day 7; at day 30 the request times out', async () => {
+    const { person, sites } = await personInSites(sys, 3);
+    const request = await fileDeletion(sys, support.token, person.email);
+    const first = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    expect((await answer(sys, first[0]!, 'approve')).status).toBe(200);
+    await vi.waitFor(async () =>
+      expect((await queryProfileDeletion(sys.temporal, request.id)).sites).toContainEqual({
+        siteId: sites[0]!.id,
+        decision: 'approved',
+      }),
+    );
+    const reminders = async () =>
+      (await sys.mailbox())
+        .filter((m) => m.template === 'deletion-consent-reminder' && m.idempotencyKey.includes(request.id))
+        .map((m) => m.idempotencyKey.split(':')[2])
+        .sort();
+
+    await env.sleep(7 * DAY - 60_000);
+    expect(await reminders()).toEqual([]);
+    await env.sleep(2 * 60_000);
+    const silent = [sites[1]!.id, sites[2]!.id].sort();
+    await vi.waitFor(async () => expect(await reminders()).toEqual(silent), { timeout: 15_000 });
+    // The reminder's link replaces the first one.
+    const fresh = await consentToken(sys, request.id, sites[1]!.id, 'reminder');
+    expect((await sys.request('GET', `/consents/${first[1]}`)).status).toBe(410);
+    expect((await sys.request('GET', `/consents/${fresh}`)).status).toBe(200);
+
+    await env.sleep(22 * DAY);
+    expect((await deletionStatus(sys, support.token, request.id)).status).toBe('awaiting_consent');
+    await env.sleep(DAY + 60_000);
+    expect(await handle(request.id).result()).toEqual({ status: 'timed_out' });
+    expect(await reminders()).toEqual(silent);
+    expect((await supportMail(request.id)).map((m) => m.template)).toEqual(['deletion-outcome-support']);
+    expect((await sys.request('GET', `/consents/${fresh}`)).status).toBe(410);
+    expect(await profileExists(person.id)).toBe(true);
+  });
+
+  it('a canceled request kills its links and deletes nothing', async () => {
+    const { person, sites } = await personInSites(sys, 2);
+    const request = await fileDeletion(sys, support.token, person.email);
+    const tokens = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    expect((await answer(sys, tokens[0]!, 'approve')).status).toBe(200);
+
+    const cancel = await sys.request('POST', `/support/profile-deletions/${request.id}/cancel`, {
+      token: support.token,
+    });
+    expect(cancel.status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'canceled' });
+    expect((await sys.request('GET', `/consents/${tokens[1]}`)).status).toBe(410);
+    expect((await answer(sys, tokens[1]!, 'approve')).status).toBe(410);
+    expect(await profileExists(person.id)).toBe(true);
+    expect((await deletionStatus(sys, support.token, request.id)).status).toBe('canceled');
+    expect(await supportMail(request.id)).toEqual([]);
+
+    const again = await sys.request('POST', `/support/profile-deletions/${request.id}/cancel`, {
+      token: support.token,
+    });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { code: string }).code).toBe('deletion_finished');
+    // A finished request does not block a new one.
+    const next = await fileDeletion(sys, support.token, person.email);
+    expect(next.id).not.toBe(request.id);
+    await sys.request('POST', `/support/profile-deletions/${next.id}/cancel`, { token: support.token });
+  });
+
+  it('the owner of a site is blocked at once, naming the site', async () => {
+    const { person, sites } = await personInSites(sys, 1);
+    const [site] = await sys.sql`insert into sites (name) values (${`Owned ${randomUUID()}`}) returning id`;
+    const owned = site!.id as string;
+    await sys.db.insert(memberships).values({ siteId: owned, profileId: person.id, role: 'owner' });
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect(await handle(request.id).result()).toEqual({ status: 'blocked_owner' });
+    expect((await queryProfileDeletion(sys.temporal, request.id)).blockingSiteIds).toEqual([owned]);
+    const status = await deletionStatus(sys, support.token, request.id);
+    expect(status).toMatchObject({ status: 'blocked_owner', sites: [], blockingSiteIds: [owned] });
+    const told = await supportMail(request.id);
+    expect(told.map((m) => m.template)).toEqual(['deletion-outcome-support']);
+    expect(told[0]?.text).toContain(owned);
+    // Nobody was asked.
+    const asked = (await sys.mailbox()).filter((m) => m.idempotencyKey.includes(`:${request.id}:`));
+    expect(asked).toEqual([]);
+    expect(sites).toHaveLength(1);
+    expect(await profileExists(person.id)).toBe(true);
+  });
+
+  it('a profile in no site is deleted at once', async () => {
+    const { person } = await personInSites(sys, 0);
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect(await profileExists(person.id)).toBe(false);
+  });
+
+  it('support only; unknown email 404 profile_not_found; unknown request 404', async () => {
+    const member = await sys.signIn();
+    const denied = await sys.request('POST', '/support/profile-deletions', {
+      token: member.token,
+      body: { email: member.email },
+    });
+    expect(denied.status).toBe(403);
+    expect(
+      (await sys.request('POST', '/support/profile-deletions', { body: { email: member.email } })).status,
+    ).toBe(401);
+    const unknown = await sys.request('POST', '/support/profile-deletions', {
+      token: support.token,
+      body: { email: `nobody-${randomUUID()}@example.test` },
+    });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { code: string }).code).toBe('profile_not_found');
+    expect(
+      (await sys.request('GET', `/support/profile-deletions/${randomUUID()}`, { token: support.token }))
+        .status,
+    ).toBe(404);
+    expect(
+      (
+        await sys.request('POST', `/support/profile-deletions/${randomUUID()}/cancel`, {
+          token: support.token,
+        })
+      ).status,
+    ).toBe(404);
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * Pure decisions of a profile-deletion request (SPEC 3.5). Workflow code imports this module, so it
+ * stays deterministic: no imports, no clock, no I/O. Moments are epoch milliseconds passed in by the
+ * caller (in the workflow, the workflow clock).
+ */
+
+export type DeletionStatus =
+  | 'awaiting_consent'
+  | 'blocked_owner'
+  | 'denied'
+  | 'timed_out'
+  | 'canceled'
+  | 'completed';
+export type ConsentDecision = 'pending' | 'approved' | 'denied';
+/** What an owner sends: a recorded decision, never `pending`. */
+export type OwnerDecision = Exclude<ConsentDecision, 'pending'>;
+
+export interface SiteConsent {
+  siteId: string;
+  decision: ConsentDecision;
+}
+
+export const DAY_MS = 86_400_000;
+/** D4: owners who have not answered get one reminder this long after the request was filed. */
+export const REMINDER_AFTER_MS = 7 * DAY_MS;
+/** D4: without every answer by then the request ends as `timed_out`. */
+export const DEADLINE_AFTER_MS = 30 * DAY_MS;
+/**
+ * D3: a link expires this long before the deadline, so no answer can arrive while the request is
+ * being closed for lack of answers.
+ */
+export const TOKEN_MARGIN_MS = 3_600_000;
+
+export interface DeletionPlan {
+  remindAtMs: number;
+  deadlineAtMs: number;
+  tokenExpiresAtMs: number;
+}
+
+export function deletionPlan(filedAtMs: number): DeletionPlan {
+  if (!Number.isSafeInteger(filedAtMs))
+    throw new RangeError(`filedAtMs must be an integer, got ${filedAtMs}`);
+  const deadlineAtMs = filedAtMs + DEADLINE_AFTER_MS;
+  return {
+    remindAtMs: filedAtMs + REMINDER_AFTER_MS,
+    deadlineAtMs,
+    tokenExpiresAtMs: deadlineAtMs - TOKEN_MARGIN_MS,
+  };
+}
+
+export type NextStep =
+  | { kind: 'finish'; status: 'denied' | 'timed_out' | 'canceled' }
+  /** Every site approved (or there is none to ask): run the deletion. */
+  | { kind: 'delete' }
+  | { kind: 'remind'; siteIds: string[] }
+  | { kind: 'wait'; untilMs: number };
+
+/**
+ * What the request does next. Order matters: a cancel wins over everything; a denial over approvals
+ * and the deadline; answers that are all in win over a deadline that passed meanwhile. A profile in
+ * no site has no owner to ask: the empty set of consents counts as all approved (D2 asks every site;
+ * there is none).
+ */
+export function nextStep(input: {
+  consents: readonly SiteConsent[];
+  nowMs: number;
+  plan: DeletionPlan;
+  canceled: boolean;
+  reminded: boolean;
+}): NextStep {
+  const { consents, nowMs, plan } = input;
+  if (input.canceled) return { kind: 'finish', status: 'canceled' };
+  if (consents.some((c) => c.decision === 'denied')) return { kind: 'finish', status: 'denied' };
+  if (consents.every((c) => c.decision === 'approved')) return { kind: 'delete' };
+  if (nowMs >= plan.deadlineAtMs) return { kind: 'finish', status: 'timed_out' };
+  if (!input.reminded && nowMs >= plan.remindAtMs) {
+    return { kind: 'remind', siteIds: consents.filter((c) => c.decision === 'pending').map((c) => c.siteId) };
+  }
+  return { kind: 'wait', untilMs: input.reminded ? plan.deadlineAtMs : plan.remindAtMs };
+}
+
+/** Email idempotency keys carry ids of the request and the site only (D10). */
+export const consentEmailKey = (kind: 'request' | 'reminder', requestId: string, siteId: string) =>
+  `deletion-consent-${kind}:${requestId}:${siteId}`;
+export const outcomeEmailKey = (requestId: string) => `deletion-outcome:${requestId}`;
+export const goodbyeEmailKey = (requestId: string) => `profile-deleted:${requestId}`;
