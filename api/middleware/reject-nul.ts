@@ -22,9 +22,24 @@ function findNul(value: unknown, path: string): string | undefined {
 }
 
 /**
+ * Forms are read as raw bytes (which Hono caches for the route's validator): parsing them here would
+ * cache a failed parse of a malformed form, which the validator would then rethrow unhandled.
+ */
+function findNulInForm(contentType: string, body: ArrayBuffer): string | undefined {
+  const text = new TextDecoder().decode(body);
+  if (contentType.includes('urlencoded')) {
+    for (const [key, value] of new URLSearchParams(text)) {
+      if (key.includes(NUL) || value.includes(NUL)) return `body.${key.replaceAll(NUL, '')}`;
+    }
+    return undefined;
+  }
+  return text.includes(NUL) ? 'body' : undefined;
+}
+
+/**
  * PostgreSQL text cannot hold NUL, so such input would fail deep in a query. Every request is checked
- * once here, before any route, and refused as the bad input it is. Parsed bodies are cached by Hono,
- * so the route's own validator reuses them.
+ * once here, before any route, and refused as the bad input it is. Bodies are cached by Hono, so the
+ * route's own validator reads the same bytes.
  */
 export const rejectNulCharacters = createMiddleware<AppEnv>(async (c, next) => {
   const url = new URL(c.req.url);
@@ -33,7 +48,7 @@ export const rejectNulCharacters = createMiddleware<AppEnv>(async (c, next) => {
   if (!path) {
     const type = c.req.header('content-type') ?? '';
     if (type.includes('json')) path = findNul(await c.req.json().catch(() => undefined), 'body');
-    else if (type.includes('form')) path = findNul(await c.req.parseBody().catch(() => undefined), 'body');
+    else if (type.includes('form')) path = findNulInForm(type, await c.req.arrayBuffer());
   }
   if (path) {
     throw new ApiProblem(

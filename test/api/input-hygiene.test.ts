@@ -40,6 +40,14 @@ describe('input PostgreSQL cannot store', () => {
     expect((await sys.request('GET', '/me?x=%00', { token: owner.token })).status).toBe(400);
   });
 
+  it('a malformed multipart form answers 400, not 500', async () => {
+    const res = await sys.request('POST', '/auth/password-reset/abc', {
+      body: 'not a multipart body',
+      headers: { 'content-type': 'multipart/form-data; boundary=xyz' },
+    });
+    expect(res.status).toBe(400);
+  });
+
   it('a failed query reports its SQL and error code but not the values bound to it', async () => {
     const error = await findProfileByEmail(sys.db, 'secret.person\u0000@example.test').catch(
       (e: unknown) => e,
