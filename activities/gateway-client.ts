@@ -1,9 +1,10 @@
 import type postgres from 'postgres';
 import type { Db } from '../db/client';
 import { connectedIqsOfSite, findIqConnection } from '../db/queries/iqs';
-import { createCommandClient, MAX_SYNC_IQS, type OpenOutcome } from '../gateway/command-bus';
+import { type Command, createCommandClient, MAX_SYNC_IQS, type OpenOutcome } from '../gateway/command-bus';
 
 export type { OpenOutcome };
+export type UpdateCommand = Extract<Command, { kind: 'update' }>;
 
 /** What the API and the activities ask of the device gateway (through the command bus). */
 export interface GatewayClient {
@@ -11,6 +12,8 @@ export interface GatewayClient {
   subscriptionChanged(siteId: string): Promise<void>;
   /** Open a lock through its IQ's connection and wait for the IQ's answer. */
   openLock(target: { iqId: string; lockId: string }): Promise<OpenOutcome>;
+  /** F2: name a firmware file to each IQ through the instance holding it (fire-and-forget). */
+  sendUpdates(updates: Array<{ instance: string; command: UpdateCommand }>): Promise<void>;
 }
 
 /** For processes and tests without IQs: nothing is connected, so nothing opens. */
@@ -19,6 +22,7 @@ export const noopGatewayClient: GatewayClient = {
   async openLock() {
     return { outcome: 'offline' };
   },
+  async sendUpdates() {},
 };
 
 /**
@@ -52,6 +56,9 @@ export function createGatewayClient(deps: {
       const instance = await findIqConnection(deps.db, target.iqId);
       if (!instance) return { outcome: 'offline' };
       return bus.open(instance, target, timeoutMs);
+    },
+    async sendUpdates(updates) {
+      await Promise.all(updates.map((u) => bus.send(u.instance, u.command)));
     },
     close: () => bus.close(),
   };

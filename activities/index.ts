@@ -1,7 +1,9 @@
 import type { Db } from '../db/client';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from './gateway-client';
+import { createNotificationActivities } from './notifications';
 import { createProfileDeletionActivities } from './profile-deletion';
+import { createRolloutActivities } from './rollout';
 import { createSubscriptionActivities } from './subscription';
 
 export interface ActivityDeps {
@@ -19,5 +21,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createSubscriptionActivities(deps),
     ...createProfileDeletionActivities(deps),
+    ...createRolloutActivities(deps),
+    ...createNotificationActivities(deps),
   };
 }

@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { withoutQueryParams } from '../db/errors';
 import type { AppDeps } from './deps';
 import { rejectNulCharacters } from './middleware/reject-nul';
+import { openApiDocument } from './openapi';
 import { ApiProblem, problemResponse, toProblem } from './problem';
 import { createRouter } from './router';
 import { authRoutes } from './routes/auth';
@@ -16,6 +17,7 @@ import { iqRoutes } from './routes/iqs';
 import { lockRoutes } from './routes/locks';
 import { meRoutes } from './routes/me';
 import { peopleRoutes } from './routes/people';
+import { rolloutRoutes } from './routes/rollouts';
 import { sitesRoutes } from './routes/sites';
 import { subscriptionRoutes } from './routes/subscription';
 import { supportRoutes } from './routes/support';
@@ -47,19 +49,14 @@ export function createApp(deps: AppDeps) {
   app.route('/', subscriptionRoutes(deps));
   app.route('/', supportRoutes(deps));
   app.route('/', supportDeletionRoutes(deps));
+  app.route('/', rolloutRoutes(deps));
   app.route('/', consentRoutes(deps));
   if (deps.env.KS_MODE === 'development') app.route('/', devMailboxRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'KS Cloud API',
-      version: '0.1.0',
-      description:
-        'Cloud access control: sites, IQs and locks, prepaid subscriptions, profile deletion, firmware rollout.',
-    },
-  });
+  // Built on first request, once every route is registered.
+  let document: ReturnType<typeof openApiDocument> | undefined;
+  app.get('/openapi.json', (c) => c.json((document ??= openApiDocument(app))));
   app.get('/docs', swaggerUI({ url: '/openapi.json' }));
 
   app.notFound((c) => problemResponse(c, new ApiProblem(404, 'not_found', 'No such resource.')));

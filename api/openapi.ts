@@ -4,7 +4,8 @@ import type { AppEnv } from './deps';
 const info = {
   title: 'KS Cloud API',
   version: '0.1.0',
-  description: 'Cloud access control: sites, IQs and locks, prepaid subscriptions, profile deletion, firmware rollout.',
+  description:
+    'Cloud access control: sites, IQs and locks, prepaid subscriptions, profile deletion, firmware rollout.',
 };
 
 const methods = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;

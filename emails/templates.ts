@@ -9,6 +9,8 @@ import DeletionConsentRequest, {
 import DeletionOutcomeSupport, {
   subject as deletionOutcomeSupportSubject,
 } from './templates/deletion-outcome-support';
+import EventDigest, { subject as eventDigestSubject } from './templates/event-digest';
+import EventNotification, { subject as eventNotificationSubject } from './templates/event-notification';
 import Invitation, { subject as invitationSubject } from './templates/invitation';
 import OwnershipTransferred, {
   subject as ownershipTransferredSubject,
@@ -17,6 +19,7 @@ import PasswordReset, { subject as passwordResetSubject } from './templates/pass
 import PinReset, { subject as pinResetSubject } from './templates/pin-reset';
 import ProfileDeleted, { subject as profileDeletedSubject } from './templates/profile-deleted';
 import RedemptionReceipt, { subject as redemptionReceiptSubject } from './templates/redemption-receipt';
+import RolloutReport, { subject as rolloutReportSubject } from './templates/rollout-report';
 import SubscriptionExpired, { subject as subscriptionExpiredSubject } from './templates/subscription-expired';
 import SubscriptionReminder, {
   subject as subscriptionReminderSubject,
@@ -45,6 +48,9 @@ export const templates = {
   invitation: template(Invitation, invitationSubject),
   'ownership-transferred': template(OwnershipTransferred, ownershipTransferredSubject),
   'pin-reset': template(PinReset, pinResetSubject),
+  'rollout-report': template(RolloutReport, rolloutReportSubject),
+  'event-notification': template(EventNotification, eventNotificationSubject),
+  'event-digest': template(EventDigest, eventDigestSubject),
 };
 
 export type TemplateName = keyof typeof templates;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Db } from '../db/client';
 import { recordEvent } from '../db/queries/events';
@@ -9,6 +10,7 @@ import {
   subscribedFlags,
 } from '../db/queries/iqs';
 import { findSiteLock } from '../db/queries/locks';
+import { recordUpdateFailure } from '../db/queries/rollouts';
 import type { OpenOutcome } from './command-bus';
 import { LineReader } from './line-reader';
 import { type DeviceMessage, type GatewayMessage, parseDeviceMessage, serialize } from './protocol';
@@ -26,6 +28,8 @@ export interface GatewayContext {
   /** Serialized writes of this instance's IQ rows, so a flush never re-marks an IQ that just closed online. */
   write(task: () => Promise<void>): Promise<void>;
   markOffline(iqId: string): Promise<void>;
+  /** Called after a device event was recorded (owner notifications, K6). */
+  onEvent?: ((event: { siteId: string; eventId: string; type: string }) => Promise<void>) | undefined;
 }
 
 interface Authenticated {
@@ -51,6 +55,8 @@ export class DeviceConnection {
   private liveness?: NodeJS.Timeout;
   private closing = false;
   private readonly pendingOpens = new Map<string, (outcome: OpenOutcome) => void>();
+  /** F7: an update that arrived while a lock was being opened, sent once no open awaits its answer. */
+  private heldUpdate?: GatewayMessage;
   /** Settles once the socket closed and the IQ's row says so. */
   readonly closed: Promise<void>;
 
@@ -82,10 +88,20 @@ export class DeviceConnection {
         clearTimeout(timer);
         this.pendingOpens.delete(requestId);
         resolve(outcome);
+        if (this.pendingOpens.size === 0 && this.heldUpdate) {
+          this.send(this.heldUpdate);
+          this.heldUpdate = undefined;
+        }
       };
       this.pendingOpens.set(requestId, done);
       this.send({ type: 'open', requestId, lockId });
     });
+  }
+
+  /** F7: never starts an update while one of the IQ's locks is being opened (an open awaits its answer). */
+  sendUpdate(message: Extract<GatewayMessage, { type: 'update' }>) {
+    if (this.pendingOpens.size === 0) this.send(message);
+    else this.heldUpdate = message;
   }
 
   /** Pushes the flag when it differs from what the IQ last heard. */
@@ -173,7 +189,7 @@ export class DeviceConnection {
         );
       }
       case 'update-status':
-        return recordEvent(this.ctx.db, {
+        await recordEvent(this.ctx.db, {
           siteId: iq.siteId,
           type: 'iq.update_status',
           actorKind: 'device',
@@ -184,17 +200,19 @@ export class DeviceConnection {
             ...(message.error ? { error: message.error } : {}),
           },
         });
+        // F6: a failure ends that attempt's rollout target (idempotent: only while it is in progress).
+        if (message.state === 'failed') {
+          await recordUpdateFailure(this.ctx.db, iq.id, message.updateId, message.error ?? 'failed');
+        }
+        return;
       case 'event': {
         // Only a lock on this IQ: a device cannot write events about another site's doors.
         const lock = await findSiteLock(this.ctx.db, iq.siteId, message.lockId);
         if (lock?.iqId !== iq.id) return this.send({ type: 'error', code: 'bad_message' });
-        return recordEvent(this.ctx.db, {
-          siteId: iq.siteId,
-          type: `lock.${message.kind}`,
-          actorKind: 'device',
-          iqId: iq.id,
-          lockId: lock.id,
-        });
+        const event = { id: randomUUID(), siteId: iq.siteId, type: `lock.${message.kind}` };
+        await recordEvent(this.ctx.db, { ...event, actorKind: 'device', iqId: iq.id, lockId: lock.id });
+        // K6: the owner's notifications (it never throws; a failure is logged).
+        return this.ctx.onEvent?.({ siteId: event.siteId, eventId: event.id, type: event.type });
       }
     }
   }

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { Client, Connection } from '@temporalio/client';
 import { loadEnvOrExit } from '../config/env';
+import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
+import { createEventNotifier } from '../workflows/client/notifications';
 import { startGateway } from './server';
 
 /** `npm run gateway`: one gateway instance; run several behind the same ports for more IQs. */
@@ -9,6 +12,12 @@ const HEARTBEAT_SECONDS = 30;
 
 const env = loadEnvOrExit();
 const database = connectDatabase(env.DATABASE_URL);
+// Temporal only for owner notifications (K6); lazy, so the gateway serves IQs while Temporal is away.
+const target = temporalTarget();
+const temporal = new Client({
+  connection: Connection.lazy(target.connectionOptions),
+  namespace: target.namespace,
+});
 // Unique per process: the IQ rows name the instance that holds their connection.
 const instanceId = `${hostname()
   .replace(/[^A-Za-z0-9_-]/g, '')
@@ -25,6 +34,7 @@ const gateway = await startGateway({
   ports: env.GATEWAY_PORTS,
   instanceId,
   heartbeatSeconds: HEARTBEAT_SECONDS,
+  onEvent: createEventNotifier({ db: database.db, temporal, taskQueue: env.TEMPORAL_TASK_QUEUE }),
 });
 console.log(`[gateway] instance ${instanceId} listening on TCP ${gateway.ports.join(', ')}`);
 

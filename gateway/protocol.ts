@@ -6,16 +6,23 @@ export const MAX_LINE_BYTES = 64 * 1024;
 export const EVENT_KINDS = ['tamper', 'door_left_open', 'low_battery', 'intrusion'] as const;
 export type DeviceEventKind = (typeof EVENT_KINDS)[number];
 
-// Bounds keep a misbehaving device from filling the database through fields we store.
-const id = z.string().min(1).max(100);
-const short = z.string().min(1).max(200);
+// Bounds keep a misbehaving device from filling the database through fields we store; PostgreSQL
+// text cannot hold NUL, so a string with one is a bad message rather than a failed write later.
+const text = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => !s.includes('\u0000'));
+const id = text(100);
+const short = text(200);
 
 export const HelloSchema = z.object({
   type: z.literal('hello'),
-  serial: z.string().min(1).max(64),
-  secret: z.string().min(1).max(256),
-  model: z.string().min(1).max(64),
-  firmware: z.string().min(1).max(64),
+  serial: text(64),
+  secret: text(256),
+  model: text(64),
+  firmware: text(64),
 });
 
 export const DeviceMessageSchema = z.discriminatedUnion('type', [

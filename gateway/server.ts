@@ -21,6 +21,8 @@ export interface GatewayOptions {
   heartbeatSeconds: number;
   openTimeoutMs?: number;
   host?: string;
+  /** After a device event was recorded: owner notifications (K6). */
+  onEvent?: GatewayContext['onEvent'];
 }
 
 export interface RunningGateway {
@@ -49,6 +51,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       return next;
     },
     markOffline: (iqId) => ctx.write(() => markIqOffline(db, iqId, instanceId)),
+    onEvent: opts.onEvent,
   };
 
   // Rows left "online" by an earlier run under this id are stale: none of those sockets exist now.
@@ -130,7 +133,7 @@ async function handleCommand(ctx: GatewayContext, sql: postgres.Sql, command: Co
     }
     case 'update': {
       const { kind: _, iqId, ...update } = command;
-      ctx.registry.get(iqId)?.send({ type: 'update', ...update });
+      ctx.registry.get(iqId)?.sendUpdate({ type: 'update', ...update });
       return;
     }
   }

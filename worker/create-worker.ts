@@ -33,8 +33,11 @@ export function createWorker(opts: {
   taskQueue: string;
   deps: ActivityDeps;
   workflowBundle?: WorkerOptions['workflowBundle'];
-  /** Tuning for special runs, e.g. no workflow cache so a restart must replay from history. */
-  tuning?: Pick<WorkerOptions, 'maxCachedWorkflows'>;
+  /**
+   * Tuning for special runs, e.g. no workflow cache so a restart must replay from history, or a short
+   * sticky timeout so a killed worker's cached workflows move on quickly.
+   */
+  tuning?: Pick<WorkerOptions, 'maxCachedWorkflows' | 'stickyQueueScheduleToStartTimeout'>;
 }): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,

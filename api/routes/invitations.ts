@@ -13,7 +13,7 @@ import { sendOrUnavailable } from '../mail';
 import { page } from '../pages';
 import { ApiProblem } from '../problem';
 import { createRouter } from '../router';
-import { PasswordField, TokenParam } from '../schemas';
+import { PasswordField, ProblemSchema, problemResponses, TokenParam } from '../schemas';
 
 export const INVITATION_TTL_MS = 7 * 86_400_000;
 
@@ -76,6 +76,7 @@ const invitationPage = createRoute({
   responses: {
     200: { description: 'HTML page with the form', content: htmlContent },
     410: { description: 'HTML page: link used or expired', content: htmlContent },
+    ...problemResponses(400),
   },
 });
 
@@ -99,7 +100,10 @@ const accept = createRoute({
   },
   responses: {
     200: { description: 'HTML page: account created', content: htmlContent },
-    400: { description: 'HTML page: the form again, naming the bad field', content: htmlContent },
+    400: {
+      description: 'HTML page: the form again, naming the bad field; a problem when the token cannot be one',
+      content: { ...htmlContent, 'application/problem+json': { schema: ProblemSchema } },
+    },
     410: { description: 'HTML page: link used or expired', content: htmlContent },
   },
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { recordEvent } from '../../db/queries/events';
@@ -5,6 +6,7 @@ import { findSiteIq } from '../../db/queries/iqs';
 import { findSiteLock, hasRemoteAccess, insertLock, type Lock, listLocks } from '../../db/queries/locks';
 import { findMembership } from '../../db/queries/memberships';
 import type { Site } from '../../db/queries/sites';
+import { createEventNotifier } from '../../workflows/client/notifications';
 import { requireAuth } from '../auth/require-auth';
 import type { AppDeps, AppEnv } from '../deps';
 import { ApiProblem, notFound } from '../problem';
@@ -109,8 +111,16 @@ export function lockRoutes(deps: AppDeps) {
     return undefined;
   }
 
-  const record = (c: Context<AppEnv>, lock: Lock, type: string, data?: Record<string, unknown>) =>
-    recordEvent(db, {
+  // K6: a refused opening the owner chose to hear of is handed to the site's notifications workflow.
+  const notify = createEventNotifier({
+    db,
+    temporal: deps.temporal,
+    taskQueue: deps.env.TEMPORAL_TASK_QUEUE,
+  });
+  const record = async (c: Context<AppEnv>, lock: Lock, type: string, data?: Record<string, unknown>) => {
+    const id = randomUUID();
+    await recordEvent(db, {
+      id,
       siteId: lock.siteId,
       type,
       actorProfileId: c.get('profile').id,
@@ -118,6 +128,8 @@ export function lockRoutes(deps: AppDeps) {
       iqId: lock.iqId,
       ...(data ? { data } : {}),
     });
+    await notify({ siteId: lock.siteId, eventId: id, type });
+  };
 
   const refuse = async (c: Context<AppEnv>, lock: Lock, code: RefusalCode): Promise<never> => {
     await record(c, lock, 'lock.open_refused', { reason: code });

@@ -281,6 +281,49 @@ const TABLE: Endpoint[] = [
     own: SUPPORT_ONLY(201),
   },
   {
+    name: 'support firmware release',
+    method: 'POST',
+    path: '/support/firmware-releases',
+    request: () => ({
+      path: '/support/firmware-releases',
+      body: {
+        model: 'IQ2',
+        version: `9.${randomUUID()}`.slice(0, 40),
+        url: 'ftps://fw.test/iq2.bin',
+        sha256: '0'.repeat(64),
+        sizeBytes: 1,
+      },
+    }),
+    own: SUPPORT_ONLY(201),
+  },
+  // Unknown ids: support passes the role check and meets the 404 of a missing rollout or release.
+  {
+    name: 'support start rollout',
+    method: 'POST',
+    path: '/support/rollouts',
+    request: () => ({
+      path: '/support/rollouts',
+      body: { releaseId: randomUUID(), target: { model: 'IQ2' } },
+    }),
+    own: SUPPORT_ONLY(404),
+  },
+  {
+    name: 'support read rollout',
+    method: 'GET',
+    path: '/support/rollouts/{id}',
+    request: () => ({ path: `/support/rollouts/${randomUUID()}` }),
+    own: SUPPORT_ONLY(404),
+  },
+  ...(['pause', 'resume', 'abort'] as const).map(
+    (action): Endpoint => ({
+      name: `support ${action} rollout`,
+      method: 'POST',
+      path: `/support/rollouts/{id}/${action}`,
+      request: () => ({ path: `/support/rollouts/${randomUUID()}/${action}` }),
+      own: SUPPORT_ONLY(404),
+    }),
+  ),
+  {
     name: 'support history',
     method: 'GET',
     path: '/support/sites/{siteId}/subscription-history',

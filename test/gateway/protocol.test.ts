@@ -92,3 +92,19 @@ describe('line reader', () => {
     ]);
   });
 });
+
+describe('NUL characters', () => {
+  it('make any string field a bad message (PostgreSQL text cannot store them)', () => {
+    expect(
+      parseDeviceMessage(
+        '{"type":"update-status","updateId":"u1","state":"failed","error":"disk\\u0000full"}',
+      ).ok,
+    ).toBe(false);
+    expect(
+      parseDeviceMessage('{"type":"hello","serial":"S\\u0000","secret":"x","model":"IQ2","firmware":"1"}').ok,
+    ).toBe(false);
+    expect(
+      parseDeviceMessage('{"type":"update-status","updateId":"u1","state":"failed","error":"disk full"}').ok,
+    ).toBe(true);
+  });
+});

@@ -1,0 +1,217 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Db } from '../db/client';
+import {
+  endTimedOutAttempts,
+  findRolloutWithRelease,
+  finishRollout,
+  inProgressOfWave,
+  markReportedVersion,
+  markTimedOut,
+  queuedOfWave,
+  resolveTargets,
+  rolloutCounts,
+  setRolloutStatus,
+  startUpdates,
+} from '../db/queries/rollouts';
+import type { Mailer } from '../emails/mailer';
+import {
+  afterInProgressTimeout,
+  type Counts,
+  DEFAULT_POLICY,
+  insideWindow,
+  msUntilWindowOpens,
+  offlineDeadlinePassed,
+  type RolloutPolicy,
+  shouldAbort,
+} from '../workflows/rollout/decisions';
+import type { GatewayClient } from './gateway-client';
+
+/** How often a wave looks at its IQs: the database is the source of truth, so the loop is a poll. */
+const POLL_MS = 500;
+
+export interface WaveInput {
+  rolloutId: string;
+  from: number;
+  to: number;
+  policy: RolloutPolicy;
+  /** Workflow time the wave started: the offline deadline counts from here. */
+  startedAtMs: number;
+}
+
+export type WaveResult =
+  | { outcome: 'done' | 'threshold' | 'aborted'; counts: Counts }
+  /** Paused with nothing in flight: the wave waits for a wake-up signal instead of polling. */
+  | { outcome: 'paused'; counts: Counts }
+  /** Every remaining IQ is outside its window: sleep (in workflow time) until one opens. */
+  | { outcome: 'wait'; waitMs: number; counts: Counts };
+
+/**
+ * The activity's clock follows the server's: the attempt's scheduled time minus when it began here.
+ * On a real server the two agree to within milliseconds; on the time-skipping test server this is
+ * what lets windows and deadlines be checked in the workflow's (skipped) time.
+ */
+function serverClock(): () => Date {
+  const skew = Context.current().info.currentAttemptScheduledTimestampMs - Date.now();
+  // Only ahead: an attempt that waited in the queue was scheduled earlier than it started.
+  const ahead = Math.max(skew, 0);
+  return () => new Date(Date.now() + ahead);
+}
+
+/** Activities of `rollout-<rolloutId>` and its waves. Inputs and results are ids and counts only. */
+export function createRolloutActivities(deps: {
+  db: Db;
+  mailer: Mailer;
+  gateway: GatewayClient;
+  supportEmail: string;
+}) {
+  const { db, gateway } = deps;
+
+  const load = async (rolloutId: string) => {
+    const found = await findRolloutWithRelease(db, rolloutId);
+    if (!found) throw ApplicationFailure.nonRetryable('rollout not found', 'RolloutNotFound');
+    return found;
+  };
+
+  return {
+    /** F3: the target's IQs become rollout_targets (once); the workflow plans waves over `queued`. */
+    async resolveRolloutTargets(input: { rolloutId: string }) {
+      const { rollout } = await load(input.rolloutId);
+      await resolveTargets(db, input.rolloutId);
+      const counts = await rolloutCounts(db, input.rolloutId);
+      return { policy: { ...DEFAULT_POLICY, ...(rollout.policy as Partial<RolloutPolicy>) }, counts };
+    },
+
+    async setRolloutStatus(input: {
+      rolloutId: string;
+      status: 'running' | 'paused' | 'aborted';
+      reason?: string;
+    }) {
+      await setRolloutStatus(db, input.rolloutId, input.status, input.reason);
+    },
+
+    /** Ends the rollout: unfinished IQs become `canceled`; returns the final counts. */
+    async finishRollout(input: {
+      rolloutId: string;
+      status: 'completed' | 'aborted';
+      reason: string | null;
+    }) {
+      await finishRollout(db, input.rolloutId, input.status, input.reason);
+      return rolloutCounts(db, input.rolloutId);
+    },
+
+    /** The report to support (ids and counts only); one per rollout. */
+    async sendRolloutReport(input: { rolloutId: string }) {
+      const { rollout, release } = await load(input.rolloutId);
+      await deps.mailer.send({
+        to: deps.supportEmail,
+        template: 'rollout-report',
+        props: {
+          rolloutId: rollout.id,
+          releaseId: release.id,
+          status: rollout.status,
+          abortReason: rollout.abortReason,
+          counts: await rolloutCounts(db, input.rolloutId),
+        },
+        idempotencyKey: `rollout-report:${rollout.id}`,
+      });
+    },
+
+    /**
+     * One wave: starts updates (within maxConcurrent, the site's window, the rollout not paused), and
+     * watches them end: success when the IQ is back on the version, failure as the IQ reported it
+     * (the gateway records it), in-progress timeouts retried, offline IQs timed out at the deadline.
+     * The state lives in rollout_targets, so a retried attempt carries on where the last one stopped.
+     */
+    async runRolloutWave(input: WaveInput): Promise<WaveResult> {
+      const ctx = Context.current();
+      const now = serverClock();
+      const { policy, rolloutId, from, to } = input;
+      for (;;) {
+        const { rollout, release } = await load(rolloutId);
+        const at = now();
+        await markReportedVersion(db, rolloutId, release.version, at);
+
+        const inFlight = await inProgressOfWave(db, rolloutId, from, to);
+        const expired = inFlight.filter(
+          (t) =>
+            t.startedAt && at.getTime() - t.startedAt.getTime() >= policy.inProgressTimeoutSeconds * 1000,
+        );
+        for (const outcome of ['retry', 'fail'] as const) {
+          const these = expired.filter((t) => afterInProgressTimeout(t.attempts, policy.retries) === outcome);
+          await endTimedOutAttempts(
+            db,
+            rolloutId,
+            these.map((t) => ({ iqId: t.iqId, updateId: t.updateId ?? '' })),
+            outcome,
+            at,
+          );
+        }
+        const running = inFlight.length - expired.length;
+
+        let queued = await queuedOfWave(db, rolloutId, from, to);
+        if (offlineDeadlinePassed(at.getTime(), input.startedAtMs, policy.offlineDeadlineSeconds)) {
+          await markTimedOut(
+            db,
+            rolloutId,
+            queued.filter((t) => !t.online).map((t) => t.iqId),
+            at,
+          );
+          queued = queued.filter((t) => t.online);
+        }
+
+        const counts = await rolloutCounts(db, rolloutId);
+        if (rollout.status === 'aborted' || rollout.status === 'completed')
+          return { outcome: 'aborted', counts };
+        if (shouldAbort(counts, policy)) return { outcome: 'threshold', counts };
+        if (queued.length === 0 && running === 0) return { outcome: 'done', counts };
+
+        if (rollout.status === 'paused') {
+          if (running === 0) return { outcome: 'paused', counts };
+        } else {
+          const window = policy.maintenanceWindow;
+          const open = queued.filter((t) => insideWindow(window, t.timezone, at));
+          if (open.length === 0 && running === 0) {
+            const waits = queued.map((t) => msUntilWindowOpens(window, t.timezone, at));
+            const deadline = input.startedAtMs + policy.offlineDeadlineSeconds * 1000 - at.getTime();
+            const offline = queued.some((t) => !t.online);
+            const waitMs = Math.max(POLL_MS, Math.min(...waits, ...(offline ? [deadline] : [])));
+            return { outcome: 'wait', waitMs, counts };
+          }
+          const slots = Math.max(0, policy.maxConcurrent - running);
+          const startable = open.filter((t) => t.online).slice(0, slots);
+          const started = await startUpdates(
+            db,
+            rolloutId,
+            startable.map((t) => t.iqId),
+            at,
+          );
+          await gateway.sendUpdates(
+            started.flatMap((s) =>
+              s.instance
+                ? [
+                    {
+                      instance: s.instance,
+                      command: {
+                        kind: 'update' as const,
+                        iqId: s.iqId,
+                        updateId: s.updateId,
+                        version: release.version,
+                        url: release.url,
+                        sha256: release.sha256,
+                        sizeBytes: release.sizeBytes,
+                      },
+                    },
+                  ]
+                : [],
+            ),
+          );
+        }
+        ctx.heartbeat();
+        await ctx.sleep(POLL_MS);
+      }
+    },
+  };
+}
+
+export type RolloutActivities = ReturnType<typeof createRolloutActivities>;

@@ -1,0 +1,277 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  findRelease,
+  findRollout,
+  insertRelease,
+  insertRollout,
+  rolloutCounts,
+  rolloutFailures,
+} from '../../db/queries/rollouts';
+import { signalRollout, startRollout } from '../../workflows/client/rollout';
+import { DEFAULT_POLICY, isHhMm } from '../../workflows/rollout/decisions';
+import { requireAuth } from '../auth/require-auth';
+import type { AppDeps } from '../deps';
+import { ApiProblem, notFound } from '../problem';
+import { createRouter } from '../router';
+import { jsonBody, problemResponses } from '../schemas';
+import { requirePlatformRole } from '../site-access';
+import { problemContent } from './subscription';
+
+const MAX_FAILURES_LISTED = 500;
+const MAX_LISTED_IDS = 10_000;
+const IdParam = z.object({ id: z.uuid() });
+
+const Release = z.object({
+  model: z.string().trim().min(1).max(64),
+  version: z.string().trim().min(1).max(64),
+  url: z.url().max(2048).describe('Where IQs download the file (FTPS in production)'),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters')
+    .describe('SHA-256 of the file; the IQ checks it'),
+  sizeBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 40),
+});
+
+const HhMm = z.string().refine(isHhMm, { message: 'must be HH:MM (24-hour)' });
+const d = DEFAULT_POLICY;
+
+/** F4, F7: every field optional with a default, each documented in the OpenAPI document. */
+const Policy = z
+  .object({
+    canarySize: z.number().int().min(1).max(10_000).default(d.canarySize).describe('IQs in the first wave'),
+    growthFactor: z
+      .number()
+      .min(1)
+      .max(100)
+      .default(d.growthFactor)
+      .describe('Each wave is the previous one times this factor (capped by maxConcurrent)'),
+    maxConcurrent: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(d.maxConcurrent)
+      .describe('At most this many IQs updating at once; also the largest wave'),
+    failureThresholdPercent: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(d.failureThresholdPercent)
+      .describe('Abort when failed / (succeeded + failed) exceeds this percentage'),
+    minFinishedBeforeAbort: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(d.minFinishedBeforeAbort)
+      .describe('The failure rate is judged only once this many IQs succeeded or failed'),
+    inProgressTimeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400)
+      .default(d.inProgressTimeoutSeconds)
+      .describe('An update not back on the new version within this time is retried, or failed'),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(d.retries)
+      .describe('Re-sends after an in-progress timeout; a failure the IQ reports is final'),
+    offlineDeadlineSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400)
+      .default(d.offlineDeadlineSeconds)
+      .describe('An IQ still offline this long after its wave started ends timed_out'),
+    maintenanceWindow: z
+      .object({ start: HhMm, end: HhMm })
+      .optional()
+      .describe(
+        'Update only inside this window of each site’s local time, e.g. 01:00–05:00; an end not after the ' +
+          'start crosses midnight. Default: no window (any time)',
+      ),
+  })
+  .strict();
+
+const CreateRollout = z.object({
+  releaseId: z.uuid(),
+  target: z
+    .object({
+      model: z.string().trim().min(1).max(64).optional().describe('Must be the release’s model'),
+      siteIds: z.array(z.uuid()).min(1).max(MAX_LISTED_IDS).optional(),
+      iqIds: z.array(z.uuid()).min(1).max(MAX_LISTED_IDS).optional(),
+    })
+    .strict()
+    .refine((t) => t.model || t.siteIds || t.iqIds, { message: 'name a model, sites or IQs' })
+    .describe(
+      'IQs of the release’s model matching every given field; IQs already on the version are skipped',
+    ),
+  policy: Policy.default(Policy.parse({})),
+});
+
+const Counts = z.object({
+  queued: z.number().int(),
+  inProgress: z.number().int(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  timedOut: z.number().int(),
+  skipped: z.number().int(),
+  canceled: z.number().int(),
+});
+
+const Created = {
+  description: 'Created',
+  content: { 'application/json': { schema: z.object({ id: z.uuid() }) } },
+};
+
+const createRelease = createRoute({
+  method: 'post',
+  path: '/support/firmware-releases',
+  tags: ['Support'],
+  summary: 'Define a firmware release (F3); 409 release_exists when the model has this version',
+  security: [{ bearer: [] }],
+  request: jsonBody(Release),
+  responses: {
+    201: Created,
+    ...problemResponses(400, 401, 403),
+    409: { description: 'release_exists', content: problemContent },
+  },
+});
+
+const createRollout = createRoute({
+  method: 'post',
+  path: '/support/rollouts',
+  tags: ['Support'],
+  summary: 'Start a rollout of a release over a target (F3, F4); workflow rollout-<id>',
+  security: [{ bearer: [] }],
+  request: jsonBody(CreateRollout),
+  responses: {
+    201: Created,
+    ...problemResponses(400, 401, 403),
+    404: { description: 'release_not_found', content: problemContent },
+  },
+});
+
+const readRollout = createRoute({
+  method: 'get',
+  path: '/support/rollouts/{id}',
+  tags: ['Support'],
+  summary: `A rollout’s status, counts per state and the failed IQs with their error (F5; at most ${MAX_FAILURES_LISTED})`,
+  security: [{ bearer: [] }],
+  request: { params: IdParam },
+  responses: {
+    200: {
+      description: 'Progress',
+      content: {
+        'application/json': {
+          schema: z.object({
+            id: z.uuid(),
+            status: z.enum(['running', 'paused', 'completed', 'aborted']),
+            abortReason: z.string().nullable(),
+            counts: Counts,
+            failures: z.array(z.object({ iqId: z.uuid(), error: z.string().nullable() })),
+          }),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 404),
+  },
+});
+
+const control = (action: 'pause' | 'resume' | 'abort', summary: string) =>
+  createRoute({
+    method: 'post',
+    path: `/support/rollouts/{id}/${action}`,
+    tags: ['Support'],
+    summary: `${summary} (a signal to rollout-<id>); 409 rollout_finished once it ended`,
+    security: [{ bearer: [] }],
+    request: { params: IdParam },
+    responses: {
+      200: {
+        description: 'Signaled',
+        content: { 'application/json': { schema: z.object({ id: z.uuid() }) } },
+      },
+      ...problemResponses(400, 401, 403, 404),
+      409: { description: 'rollout_finished', content: problemContent },
+    },
+  });
+
+export function rolloutRoutes(deps: AppDeps) {
+  const { db } = deps;
+  const router = createRouter();
+  for (const path of ['/support/firmware-releases', '/support/rollouts', '/support/rollouts/*']) {
+    router.use(path, requireAuth(deps));
+    router.use(path, async (c, next) => {
+      requirePlatformRole(c, 'support');
+      await next();
+    });
+  }
+
+  const finished = () => new ApiProblem(409, 'rollout_finished', 'The rollout has ended.');
+  const signal = (action: 'pause' | 'resume' | 'abort') => async (id: string) => {
+    const rollout = await findRollout(db, id);
+    if (!rollout) throw notFound('rollout');
+    if (rollout.status === 'completed' || rollout.status === 'aborted') throw finished();
+    if (!(await signalRollout(deps.temporal, id, action))) throw finished();
+    return { id };
+  };
+  const pause = signal('pause');
+  const resume = signal('resume');
+  const abort = signal('abort');
+
+  return router
+    .openapi(createRelease, async (c) => {
+      const body = c.req.valid('json');
+      const release = await insertRelease(db, body);
+      if (!release) {
+        throw new ApiProblem(409, 'release_exists', 'This model already has a release with this version.');
+      }
+      return c.json({ id: release.id }, 201);
+    })
+    .openapi(createRollout, async (c) => {
+      const { releaseId, target, policy } = c.req.valid('json');
+      const release = await findRelease(db, releaseId);
+      if (!release) {
+        throw new ApiProblem(404, 'release_not_found', 'No such firmware release.', [
+          { path: 'body.releaseId', message: 'no such release' },
+        ]);
+      }
+      if (target.model !== undefined && target.model !== release.model) {
+        throw new ApiProblem(
+          400,
+          'validation_failed',
+          'The request is invalid: body.target.model: is not the release’s model',
+          [{ path: 'body.target.model', message: 'is not the release’s model' }],
+        );
+      }
+      const rollout = await insertRollout(db, { releaseId, target, policy });
+      await startRollout(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, rollout.id);
+      return c.json({ id: rollout.id }, 201);
+    })
+    .openapi(readRollout, async (c) => {
+      const { id } = c.req.valid('param');
+      const rollout = await findRollout(db, id);
+      if (!rollout) throw notFound('rollout');
+      const [counts, failures] = await Promise.all([
+        rolloutCounts(db, id),
+        rolloutFailures(db, id, MAX_FAILURES_LISTED),
+      ]);
+      return c.json({ id, status: rollout.status, abortReason: rollout.abortReason, counts, failures }, 200);
+    })
+    .openapi(control('pause', 'Pause: no new updates start; those in progress finish'), async (c) =>
+      c.json(await pause(c.req.valid('param').id), 200),
+    )
+    .openapi(control('resume', 'Resume a paused rollout'), async (c) =>
+      c.json(await resume(c.req.valid('param').id), 200),
+    )
+    .openapi(control('abort', 'Abort: nothing new starts; updates in progress end canceled'), async (c) =>
+      c.json(await abort(c.req.valid('param').id), 200),
+    );
+}

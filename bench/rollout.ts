@@ -1,0 +1,229 @@
+/**
+ * bench/rollout: a firmware rollout over N simulated IQs speaking the real protocol over TCP to a
+ * device gateway in its own process (so its RSS is its own), with a real worker, PostgreSQL and the
+ * Temporal dev server. Prints the time to complete against the policy's own minimum (waves × update
+ * duration), the longest workflow history (parent and every wave), the gateway's RSS and the update
+ * commands per second. Run: npx tsx bench/rollout.ts [iqs=10000] [maxConcurrent=500] [updateMs=2000]
+ */
+import { fork } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { sql as raw } from 'drizzle-orm';
+import { createGatewayClient } from '../activities/gateway-client';
+import { applyMigrations, connectDatabase } from '../db/client';
+import { hashDeviceSecret } from '../db/queries/iqs';
+import { insertRelease, insertRollout } from '../db/queries/rollouts';
+import { iqs, sites } from '../db/schema';
+import { createMailer } from '../emails/mailer';
+import { startGateway } from '../gateway/server';
+import { ensureDatabase } from '../infra/create-database';
+import { startEmbeddedPostgres } from '../infra/embedded-postgres';
+import { startDevServer } from '../infra/temporal-servers';
+import { startFleet } from '../iq-sim/fleet';
+import type { IqCredentials } from '../iq-sim/iq';
+import { createWorker } from '../worker/create-worker';
+import { startRollout } from '../workflows/client/rollout';
+import { rolloutWorkflowId } from '../workflows/ids';
+import { DEFAULT_POLICY, type RolloutPolicy, waveSizes } from '../workflows/rollout/decisions';
+import type { RolloutProgress } from '../workflows/rollout/workflow';
+
+const HEARTBEAT_SECONDS = 30;
+
+// The gateway's own process: started by the bench with the database URL, reports its RSS on request.
+if (process.argv[2] === '--gateway') {
+  const database = connectDatabase(process.argv[3]!, { max: 10 });
+  const gateway = await startGateway({
+    db: database.db,
+    sql: database.sql,
+    ports: [0],
+    instanceId: 'bench-gw',
+    heartbeatSeconds: HEARTBEAT_SECONDS,
+    host: '127.0.0.1',
+  });
+  process.on('message', async (message: string) => {
+    if (message === 'rss') process.send?.({ rss: process.memoryUsage().rss });
+    if (message === 'stop') {
+      await gateway.stop();
+      await database.close();
+      process.exit(0);
+    }
+  });
+  process.send?.({ port: gateway.ports[0] });
+} else {
+  await bench(
+    Number(process.argv[2] ?? 10_000),
+    Number(process.argv[3] ?? 500),
+    Number(process.argv[4] ?? 2_000),
+  );
+}
+
+async function bench(total: number, maxConcurrent: number, updateMs: number) {
+  const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
+  Runtime.install({ logger: quiet as never });
+  const workDir = await mkdtemp(join(tmpdir(), 'ks-bench-rollout-'));
+  await chmod(workDir, 0o755);
+  const [pg, temporalServer] = await Promise.all([
+    startEmbeddedPostgres({ dataDir: join(workDir, 'pg') }),
+    startDevServer({ headless: true }),
+  ]);
+  try {
+    const url = await ensureDatabase(pg.url, 'bench');
+    await applyMigrations(url);
+    const database = connectDatabase(url, { max: 20 });
+    const { db } = database;
+
+    const child = fork(fileURLToPath(import.meta.url), ['--gateway', url], { execArgv: ['--import', 'tsx'] });
+    const ask = <T>(message: string, key: string) =>
+      new Promise<T>((resolve) => {
+        const on = (m: Record<string, T>) => {
+          if (key in m) {
+            child.off('message', on);
+            resolve(m[key]!);
+          }
+        };
+        child.on('message', on);
+        if (message) child.send(message);
+      });
+    const port = await ask<number>('', 'port');
+
+    // N IQs over sites of 100, written straight to the database (registration is not what is measured).
+    console.log(`seeding ${total} IQs…`);
+    const credentials: IqCredentials[] = [];
+    for (let done = 0; done < total; done += 100) {
+      const [site] = await db.insert(sites).values({ name: 'Bench' }).returning();
+      const batch = Array.from({ length: Math.min(100, total - done) }, () => ({
+        serial: `B-${randomUUID()}`,
+        secret: randomBytes(24).toString('base64url'),
+      }));
+      await db.insert(iqs).values(
+        batch.map((b) => ({
+          siteId: site!.id,
+          serial: b.serial,
+          model: 'IQ2',
+          secretHash: hashDeviceSecret(b.secret),
+          subscribed: true,
+        })),
+      );
+      for (const b of batch) credentials.push({ ...b, model: 'IQ2', firmware: '1.0.0' });
+    }
+    console.log('connecting the fleet…');
+    const fleets = [];
+    for (let i = 0; i < total; i += 500) {
+      fleets.push(
+        await startFleet({
+          credentials: credentials.slice(i, i + 500),
+          ports: [port],
+          host: '127.0.0.1',
+          update: { durationMs: updateMs },
+        }),
+      );
+    }
+    const failedToConnect = fleets.reduce((n, f) => n + f.failed.length, 0);
+    const rssConnected = await ask<number>('rss', 'rss');
+
+    const connection = await Connection.connect({ address: temporalServer.address });
+    const temporal = new Client({ connection });
+    const native = await NativeConnection.connect({ address: temporalServer.address });
+    const gatewayClient = createGatewayClient({ db, sql: database.sql });
+    const worker = await createWorker({
+      connection: native,
+      namespace: 'default',
+      taskQueue: 'bench',
+      deps: {
+        db,
+        mailer: createMailer({ db, from: 'bench@ks.test' }),
+        gateway: gatewayClient,
+        publicBaseUrl: 'http://bench.test',
+        supportEmail: 'support@bench.test',
+      },
+    });
+    const running = worker.run();
+
+    const policy: RolloutPolicy = { ...DEFAULT_POLICY, maxConcurrent, inProgressTimeoutSeconds: 120 };
+    const release = await insertRelease(db, {
+      model: 'IQ2',
+      version: '2.0.0',
+      url: 'ftps://files.bench.test/iq2-2.0.0.bin',
+      sha256: 'b'.repeat(64),
+      sizeBytes: 1_000_000,
+    });
+    const rollout = await insertRollout(db, { releaseId: release!.id, target: { model: 'IQ2' }, policy });
+    let peakRss = rssConnected;
+    const sampler = setInterval(async () => {
+      peakRss = Math.max(peakRss, await ask<number>('rss', 'rss'));
+    }, 1_000);
+    const t0 = performance.now();
+    await startRollout(temporal, 'bench', rollout.id);
+    const handle = temporal.workflow.getHandle(rolloutWorkflowId(rollout.id));
+    const end = (await handle.result()) as RolloutProgress;
+    const wallMs = performance.now() - t0;
+    clearInterval(sampler);
+
+    const waves = waveSizes(end.planned, policy).length;
+    const histories = [
+      { id: rolloutWorkflowId(rollout.id), events: (await handle.fetchHistory()).events?.length ?? 0 },
+    ];
+    for (let w = 0; w < end.wave; w++) {
+      const id = `${rolloutWorkflowId(rollout.id)}-wave-${w}`;
+      histories.push({
+        id,
+        events: (await temporal.workflow.getHandle(id).fetchHistory()).events?.length ?? 0,
+      });
+    }
+    const longest = histories.reduce((a, b) => (b.events > a.events ? b : a));
+    const [sent] = await db.execute<{ commands: number; peak: number }>(raw`
+      select (select coalesce(sum(attempts), 0)::int from rollout_targets where rollout_id = ${rollout.id}) as commands,
+        (select coalesce(max(n), 0)::int from (select count(*) as n from rollout_targets
+          where rollout_id = ${rollout.id} and started_at is not null
+          group by date_trunc('second', started_at)) s) as peak`);
+
+    console.log(
+      JSON.stringify(
+        {
+          iqs: total,
+          failedToConnect,
+          policy: { canarySize: policy.canarySize, growthFactor: policy.growthFactor, maxConcurrent },
+          updateMs,
+          status: end.status,
+          counts: end.counts,
+          waves,
+          completeSeconds: +(wallMs / 1000).toFixed(1),
+          policyMinimumSeconds: +((waves * updateMs) / 1000).toFixed(1),
+          overMinimum: +(wallMs / (waves * updateMs)).toFixed(2),
+          longestHistory: longest,
+          workflows: histories.length,
+          gatewayRssMb: {
+            connected: +(rssConnected / 2 ** 20).toFixed(0),
+            peak: +(peakRss / 2 ** 20).toFixed(0),
+          },
+          commands: sent?.commands,
+          commandsPerSecond: {
+            average: +((sent?.commands ?? 0) / (wallMs / 1000)).toFixed(1),
+            peak: sent?.peak,
+          },
+        },
+        null,
+        2,
+      ),
+    );
+
+    worker.shutdown();
+    await running;
+    await Promise.all(fleets.map((f) => f.stop()));
+    child.send('stop');
+    await new Promise((r) => child.once('exit', r));
+    await gatewayClient.close();
+    await connection.close();
+    await native.close();
+    await database.close();
+  } finally {
+    await temporalServer.stop();
+    await pg.stop();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

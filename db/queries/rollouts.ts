@@ -1,0 +1,279 @@
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import type { Counts, RolloutPolicy, TargetState } from '../../workflows/rollout/decisions';
+import { emptyCounts } from '../../workflows/rollout/decisions';
+import type { DbOrTx } from '../client';
+import { firmwareReleases, iqs, rollouts, rolloutTargets, sites } from '../schema';
+
+export type FirmwareRelease = typeof firmwareReleases.$inferSelect;
+export type Rollout = typeof rollouts.$inferSelect;
+export type RolloutTarget = { model?: string; siteIds?: string[]; iqIds?: string[] };
+
+/** Undefined when the model already has this version (the caller answers 409). */
+export async function insertRelease(
+  db: DbOrTx,
+  release: Omit<typeof firmwareReleases.$inferInsert, 'id' | 'createdAt'>,
+): Promise<FirmwareRelease | undefined> {
+  const [row] = await db.insert(firmwareReleases).values(release).onConflictDoNothing().returning();
+  return row;
+}
+
+export async function findRelease(db: DbOrTx, id: string): Promise<FirmwareRelease | undefined> {
+  const [row] = await db.select().from(firmwareReleases).where(eq(firmwareReleases.id, id));
+  return row;
+}
+
+export async function insertRollout(
+  db: DbOrTx,
+  rollout: { releaseId: string; target: RolloutTarget; policy: RolloutPolicy },
+): Promise<Rollout> {
+  const [row] = await db
+    .insert(rollouts)
+    .values({ ...rollout, policy: rollout.policy as unknown as Record<string, unknown> })
+    .returning();
+  return row!;
+}
+
+export async function findRollout(db: DbOrTx, id: string): Promise<Rollout | undefined> {
+  const [row] = await db.select().from(rollouts).where(eq(rollouts.id, id));
+  return row;
+}
+
+/** The rollout with its release, as the activities need it. */
+export async function findRolloutWithRelease(db: DbOrTx, id: string) {
+  const [row] = await db
+    .select({ rollout: rollouts, release: firmwareReleases })
+    .from(rollouts)
+    .innerJoin(firmwareReleases, eq(firmwareReleases.id, rollouts.releaseId))
+    .where(eq(rollouts.id, id));
+  return row;
+}
+
+const uuidArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
+
+/**
+ * F3: the target's IQs of the release's model become rollout_targets once (a retried activity finds
+ * them there). Queued IQs take positions 0..n-1 in a stable spread-out order (by id), so waves are
+ * position ranges; IQs already on the version are `skipped` and placed after them.
+ */
+export async function resolveTargets(db: DbOrTx, rolloutId: string): Promise<void> {
+  const found = await findRolloutWithRelease(db, rolloutId);
+  if (!found) throw new Error('rollout not found');
+  const { rollout, release } = found;
+  const target = rollout.target;
+  await db.transaction(async (tx) => {
+    // Serializes resolution of one rollout: a retried activity never inserts a second set.
+    await tx.execute(sql`select 1 from ${rollouts} where ${rollouts.id} = ${rolloutId} for update`);
+    const [existing] = await tx
+      .select({ n: sql<number>`count(*)::int` })
+      .from(rolloutTargets)
+      .where(eq(rolloutTargets.rolloutId, rolloutId));
+    if ((existing?.n ?? 0) > 0) return;
+    await tx.execute(sql`
+      insert into rollout_targets (rollout_id, iq_id, position, state)
+      select ${rolloutId}, i.id,
+        row_number() over (order by (i.firmware is not distinct from ${release.version}), i.id) - 1,
+        case when i.firmware is not distinct from ${release.version} then 'skipped' else 'queued' end::rollout_target_state
+      from iqs i
+      where i.model = ${release.model}
+        ${target.siteIds ? sql`and i.site_id = any(${uuidArray(target.siteIds)})` : sql``}
+        ${target.iqIds ? sql`and i.id = any(${uuidArray(target.iqIds)})` : sql``}`);
+  });
+}
+
+const stateKey: Record<TargetState, keyof Counts> = {
+  queued: 'queued',
+  in_progress: 'inProgress',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  timed_out: 'timedOut',
+  skipped: 'skipped',
+  canceled: 'canceled',
+};
+
+export async function rolloutCounts(db: DbOrTx, rolloutId: string): Promise<Counts> {
+  const rows = await db
+    .select({ state: rolloutTargets.state, n: sql<number>`count(*)::int` })
+    .from(rolloutTargets)
+    .where(eq(rolloutTargets.rolloutId, rolloutId))
+    .groupBy(rolloutTargets.state);
+  const counts = emptyCounts();
+  for (const row of rows) counts[stateKey[row.state]] = row.n;
+  return counts;
+}
+
+/** F5: the IQs whose update failed, with the error, oldest first (bounded). */
+export async function rolloutFailures(db: DbOrTx, rolloutId: string, limit: number) {
+  return db
+    .select({ iqId: rolloutTargets.iqId, error: rolloutTargets.error })
+    .from(rolloutTargets)
+    .where(and(eq(rolloutTargets.rolloutId, rolloutId), eq(rolloutTargets.state, 'failed')))
+    .orderBy(asc(rolloutTargets.finishedAt), asc(rolloutTargets.position))
+    .limit(limit);
+}
+
+/** Running ↔ paused, or aborted; a finished rollout's status never changes again. */
+export async function setRolloutStatus(
+  db: DbOrTx,
+  rolloutId: string,
+  status: 'running' | 'paused' | 'aborted',
+  abortReason?: string,
+) {
+  await db
+    .update(rollouts)
+    .set({ status, ...(abortReason ? { abortReason } : {}) })
+    .where(and(eq(rollouts.id, rolloutId), inArray(rollouts.status, ['running', 'paused'])));
+}
+
+/** The end: whatever has not finished is canceled, and the status is final. */
+export async function finishRollout(
+  db: DbOrTx,
+  rolloutId: string,
+  status: 'completed' | 'aborted',
+  abortReason: string | null,
+) {
+  await db.transaction(async (tx) => {
+    await tx
+      .update(rolloutTargets)
+      .set({ state: 'canceled', finishedAt: sql`now()` })
+      .where(
+        and(
+          eq(rolloutTargets.rolloutId, rolloutId),
+          inArray(rolloutTargets.state, ['queued', 'in_progress']),
+        ),
+      );
+    await tx
+      .update(rollouts)
+      .set({ status, finishedAt: sql`now()`, ...(abortReason ? { abortReason } : {}) })
+      .where(and(eq(rollouts.id, rolloutId), inArray(rollouts.status, ['running', 'paused', 'aborted'])));
+  });
+}
+
+/** A wave's queued IQs, with what deciding whether to start them needs. */
+export async function queuedOfWave(db: DbOrTx, rolloutId: string, from: number, to: number) {
+  return db
+    .select({
+      iqId: rolloutTargets.iqId,
+      online: iqs.online,
+      instance: iqs.gatewayInstance,
+      timezone: sites.timezone,
+    })
+    .from(rolloutTargets)
+    .innerJoin(iqs, eq(iqs.id, rolloutTargets.iqId))
+    .innerJoin(sites, eq(sites.id, iqs.siteId))
+    .where(
+      and(
+        eq(rolloutTargets.rolloutId, rolloutId),
+        eq(rolloutTargets.state, 'queued'),
+        sql`${rolloutTargets.position} >= ${from} and ${rolloutTargets.position} < ${to}`,
+      ),
+    )
+    .orderBy(asc(rolloutTargets.position));
+}
+
+export async function inProgressOfWave(db: DbOrTx, rolloutId: string, from: number, to: number) {
+  return db
+    .select({
+      iqId: rolloutTargets.iqId,
+      attempts: rolloutTargets.attempts,
+      updateId: rolloutTargets.updateId,
+      startedAt: rolloutTargets.startedAt,
+    })
+    .from(rolloutTargets)
+    .where(
+      and(
+        eq(rolloutTargets.rolloutId, rolloutId),
+        eq(rolloutTargets.state, 'in_progress'),
+        sql`${rolloutTargets.position} >= ${from} and ${rolloutTargets.position} < ${to}`,
+      ),
+    );
+}
+
+/**
+ * Queued → in progress while the rollout is running, one more attempt and a fresh updateId `<rolloutId>:<attempt>` (the id names
+ * the rollout, so a device's report finds its target by primary key). Returns what was started and
+ * the gateway instance holding each IQ (null: it went offline meanwhile, the timeout retries it).
+ */
+export async function startUpdates(db: DbOrTx, rolloutId: string, iqIds: string[], now: Date) {
+  if (iqIds.length === 0) return [];
+  const rows = await db.execute<{ iq_id: string; update_id: string; instance: string | null }>(sql`
+    with started as (
+      update rollout_targets set state = 'in_progress', attempts = attempts + 1,
+        update_id = ${`${rolloutId}:`} || (attempts + 1), started_at = ${now.toISOString()}::timestamptz, error = null
+      where rollout_id = ${rolloutId} and iq_id = any(${uuidArray(iqIds)}) and state = 'queued'
+        -- In the same statement: once a pause or abort is recorded, nothing new starts.
+        and exists (select 1 from rollouts r where r.id = ${rolloutId} and r.status = 'running')
+      returning iq_id, update_id)
+    select s.iq_id, s.update_id, i.gateway_instance as instance
+    from started s join iqs i on i.id = s.iq_id`);
+  return rows.map((r) => ({ iqId: r.iq_id, updateId: r.update_id, instance: r.instance }));
+}
+
+/**
+ * F6: success is the IQ back on the release's version after one of our sends. One conditional
+ * UPDATE keyed by (rollout, IQ, version): a finished target is never touched, so a late or repeated
+ * report changes nothing and nothing is sent again.
+ */
+export async function markReportedVersion(db: DbOrTx, rolloutId: string, version: string, now: Date) {
+  const rows = await db.execute(sql`
+    update rollout_targets t set state = 'succeeded', finished_at = ${now.toISOString()}::timestamptz, error = null
+    from iqs i
+    where t.rollout_id = ${rolloutId} and t.state in ('queued', 'in_progress') and t.attempts > 0
+      and i.id = t.iq_id and i.firmware = ${version}
+    returning t.iq_id`);
+  return rows.length;
+}
+
+/**
+ * A failure the IQ reported for one update (gateway side). Only the attempt it names, and only while
+ * in progress: a late report about an earlier attempt or a finished target changes nothing.
+ */
+export async function recordUpdateFailure(db: DbOrTx, iqId: string, updateId: string, error: string) {
+  const rolloutId = /^([0-9a-f-]{36}):\d+$/i.exec(updateId)?.[1];
+  if (!rolloutId) return;
+  await db
+    .update(rolloutTargets)
+    .set({ state: 'failed', error, finishedAt: sql`now()` })
+    .where(
+      and(
+        eq(rolloutTargets.rolloutId, rolloutId),
+        eq(rolloutTargets.iqId, iqId),
+        eq(rolloutTargets.updateId, updateId),
+        eq(rolloutTargets.state, 'in_progress'),
+      ),
+    );
+}
+
+/** In-progress targets whose attempt timed out: back to queued (a retry) or failed. */
+export async function endTimedOutAttempts(
+  db: DbOrTx,
+  rolloutId: string,
+  attempts: Array<{ iqId: string; updateId: string }>,
+  outcome: 'retry' | 'fail',
+  now: Date,
+) {
+  if (attempts.length === 0) return;
+  await db.execute(sql`
+    update rollout_targets t set
+      state = ${outcome === 'retry' ? 'queued' : 'failed'}::rollout_target_state,
+      error = ${outcome === 'retry' ? null : 'timeout'},
+      finished_at = ${outcome === 'retry' ? null : now.toISOString()}::timestamptz
+    from unnest(${uuidArray(attempts.map((a) => a.iqId))}, ${`{${attempts.map((a) => `"${a.updateId}"`).join(',')}}`}::text[]) as a(iq_id, update_id)
+    where t.rollout_id = ${rolloutId} and t.iq_id = a.iq_id and t.update_id = a.update_id
+      and t.state = 'in_progress'`);
+}
+
+/** Queued IQs that stayed offline past the deadline. */
+export async function markTimedOut(db: DbOrTx, rolloutId: string, iqIds: string[], now: Date) {
+  if (iqIds.length === 0) return;
+  await db
+    .update(rolloutTargets)
+    .set({ state: 'timed_out', finishedAt: now })
+    .where(
+      and(
+        eq(rolloutTargets.rolloutId, rolloutId),
+        sql`${rolloutTargets.iqId} = any(${uuidArray(iqIds)})`,
+        eq(rolloutTargets.state, 'queued'),
+        sql`not exists (select 1 from ${iqs} where ${iqs.id} = ${rolloutTargets.iqId} and ${iqs.online})`,
+      ),
+    );
+}

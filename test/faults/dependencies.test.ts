@@ -1,0 +1,135 @@
+/**
+ * N3, dependency faults (issue 7, item 2), with the worker as a real process:
+ * (a) PostgreSQL stopped and started again (same port, same data) while activities run;
+ * (b) the email provider's endpoint refusing (500, 429) or losing its answer about half the time.
+ * The gateway restarted during a rollout belongs with the rollout workflow (not built here yet).
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { applyMigrations, connectDatabase } from '../../db/client';
+import { ensureDatabase } from '../../infra/create-database';
+import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from '../../infra/embedded-postgres';
+import { freePort } from '../../infra/free-port';
+import { createTestDatabase } from '../support/database';
+import { type FaultContext, faultContext, runDeletion, runSubscription } from './lifecycles';
+import { type Behaviour, type ResendStandIn, startResendStandIn } from './resend-stand-in';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+});
+
+async function context(database: FaultContext['database'], standIn: ResendStandIn) {
+  const ctx = await faultContext({
+    database,
+    temporalAddress: inject('devServerAddress'),
+    workflowBundlePath: inject('workflowBundlePath'),
+    standIn,
+  });
+  cleanups.push(() => ctx.close());
+  return ctx;
+}
+
+describe('dependency faults', () => {
+  it('PostgreSQL restarted twice while activities run: they retry and the lifecycle ends as undisturbed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ks-faults-pg-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    // PostgreSQL runs as its own user when we are root; it must reach its data directory.
+    await chmod(dir, 0o755);
+    const dataDir = join(dir, 'data');
+    const port = await freePort();
+    let pg: EmbeddedPostgresHandle = await startEmbeddedPostgres({ dataDir, port });
+    cleanups.push(() => pg.stop());
+    const url = await ensureDatabase(pg.url, 'faults');
+    await applyMigrations(url);
+    const database = { ...connectDatabase(url), url };
+    cleanups.push(() => database.close());
+    const standIn = await startResendStandIn();
+    cleanups.push(() => standIn.close());
+    const ctx = await context(database, standIn);
+
+    const undisturbed = await runSubscription(ctx);
+    const outages: number[] = [];
+    const disturbed = await runSubscription(ctx, {
+      // Down before the clock moves: setSiteClockOffset and the reminder's first attempts fail.
+      during: async (step, advance) => {
+        if (step !== 'redeemed' && step !== 'reminded1') return advance();
+        const down = Date.now();
+        await pg.stop();
+        const moving = advance();
+        await sleep(3_000);
+        pg = await startEmbeddedPostgres({ dataDir, port });
+        await moving;
+        outages.push(Date.now() - down);
+      },
+    });
+    console.log(
+      `[faults] PostgreSQL restarts: ${outages.length}, outage until the step finished: ${outages.join(', ')} ms; ${disturbed.failedAttempts} activity attempts failed and were retried; run ${disturbed.ms} ms (undisturbed ${undisturbed.ms} ms)`,
+    );
+    expect(outages).toHaveLength(2);
+    expect(undisturbed.failedAttempts).toBe(0);
+    expect(disturbed.failedAttempts).toBeGreaterThanOrEqual(2);
+    expect(disturbed.summary).toEqual(undisturbed.summary);
+  }, 150_000);
+
+  it('the email endpoint refusing or losing half its answers: every email delivered exactly once', async () => {
+    // Per key, in arrival order: even keys are refused once (500), then delivered; odd keys are
+    // refused once (429), then delivered with the answer lost (500), then answered from the stand-in's
+    // idempotency record. Half the answers or more are errors.
+    const behaviour = (_key: string, attempt: number, keyIndex: number): Behaviour => {
+      if (attempt === 1) return keyIndex % 2 === 0 ? 'refuse500' : 'refuse429';
+      return keyIndex % 2 === 1 && attempt === 2 ? 'deliverThenLose' : 'deliver';
+    };
+    const standIn = await startResendStandIn({ behaviour });
+    cleanups.push(() => standIn.close());
+    const database = await createTestDatabase();
+    cleanups.push(() => database.close());
+    const ctx = await context(database, standIn);
+
+    const [sub, del] = await Promise.all([runSubscription(ctx), runDeletion(ctx)]);
+    const subSummary = sub.summary as { delivered: Record<string, number>; sentEmails: unknown[] };
+    const delSummary = del.summary as { delivered: Record<string, number>; sentEmails: unknown[] };
+    expect(subSummary.delivered).toEqual({
+      'receipt:T': 1,
+      'reminder:T:28d': 1,
+      'reminder:T:7d': 1,
+      'reminder:T:1d': 1,
+      'expired:T': 1,
+    });
+    expect(delSummary.delivered).toEqual({
+      'deletion-consent-request:R:S1': 1,
+      'deletion-consent-request:R:S2': 1,
+      'profile-deleted:R': 1,
+    });
+    // The goodbye's row goes with the person's data; the others stay, each once and sent.
+    expect(subSummary.sentEmails).toEqual(
+      ['expired:T', 'receipt:T', 'reminder:T:1d', 'reminder:T:28d', 'reminder:T:7d'].map((key) => ({
+        idempotency_key: key,
+        template: expect.any(String),
+        status: 'sent',
+        to_owner: true,
+      })),
+    );
+    expect(delSummary.sentEmails).toEqual(
+      ['deletion-consent-request:R:S1', 'deletion-consent-request:R:S2'].map((key) => ({
+        idempotency_key: key,
+        template: 'deletion-consent-request',
+        status: 'sent',
+      })),
+    );
+    const requests = [...standIn.attempts.values()].reduce((a, b) => a + b, 0);
+    const errors = (standIn.statuses[500] ?? 0) + (standIn.statuses[429] ?? 0);
+    console.log(
+      `[faults] flaky email endpoint: ${standIn.deliveries.length} delivered of 8 expected, ${requests} requests, ` +
+        `${errors} answered 500/429 (${JSON.stringify(standIn.statuses)}), ${standIn.replays} idempotent replays; ` +
+        `subscription ${sub.ms} ms, deletion ${del.ms} ms`,
+    );
+    expect(standIn.deliveries).toHaveLength(8);
+    expect(errors * 2).toBeGreaterThanOrEqual(requests);
+    expect(standIn.statuses[429]).toBeGreaterThan(0);
+    expect(standIn.replays).toBeGreaterThan(0);
+  }, 150_000);
+});

@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import {
+  afterInProgressTimeout,
+  DEFAULT_POLICY,
+  insideWindow,
+  msUntilWindowOpens,
+  offlineDeadlinePassed,
+  shouldAbort,
+  waveSize,
+  waveSizes,
+} from '../../workflows/rollout/decisions';
+
+const MIN = 60_000;
+
+describe('wave sizes (F4)', () => {
+  it.each([
+    { name: 'defaults over 200', total: 200, policy: {}, sizes: [5, 10, 20, 40, 50, 50, 25] },
+    { name: 'fewer IQs than the canary', total: 3, policy: {}, sizes: [3] },
+    { name: 'exactly the canary', total: 5, policy: {}, sizes: [5] },
+    { name: 'factor 1 keeps the canary size', total: 7, policy: { growthFactor: 1 }, sizes: [5, 2] },
+    {
+      name: 'fractional factor rounds down',
+      total: 20,
+      policy: { canarySize: 2, growthFactor: 1.5 },
+      sizes: [2, 3, 4, 6, 5],
+    },
+    { name: 'cap below the canary', total: 10, policy: { maxConcurrent: 3 }, sizes: [3, 3, 3, 1] },
+    { name: 'no IQs, no waves', total: 0, policy: {}, sizes: [] },
+  ])('$name', ({ total, policy, sizes }) => {
+    const p = { ...DEFAULT_POLICY, ...policy };
+    expect(waveSizes(total, p)).toEqual(sizes);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(total);
+  });
+
+  it('never overflows for very late waves', () => {
+    expect(waveSize(5000, DEFAULT_POLICY)).toBe(DEFAULT_POLICY.maxConcurrent);
+  });
+});
+
+describe('abort decision (F4)', () => {
+  const policy = { failureThresholdPercent: 10, minFinishedBeforeAbort: 10 };
+  it.each([
+    { name: 'nothing finished', succeeded: 0, failed: 0, abort: false },
+    { name: 'all failed but below the minimum', succeeded: 0, failed: 9, abort: false },
+    { name: 'at the minimum, over the threshold', succeeded: 8, failed: 2, abort: true },
+    { name: 'exactly at the threshold is not over it', succeeded: 9, failed: 1, abort: false },
+    { name: 'just over the threshold', succeeded: 89, failed: 11, abort: true },
+    { name: 'well under', succeeded: 100, failed: 3, abort: false },
+  ])('$name', ({ succeeded, failed, abort }) => {
+    expect(shouldAbort({ succeeded, failed }, policy)).toBe(abort);
+  });
+
+  it('a 0 % threshold aborts on the first failure once the minimum finished', () => {
+    expect(
+      shouldAbort({ succeeded: 4, failed: 1 }, { failureThresholdPercent: 0, minFinishedBeforeAbort: 5 }),
+    ).toBe(true);
+    expect(
+      shouldAbort({ succeeded: 5, failed: 0 }, { failureThresholdPercent: 0, minFinishedBeforeAbort: 5 }),
+    ).toBe(false);
+  });
+});
+
+describe('retries and deadlines (F4)', () => {
+  it.each([
+    { attempts: 1, retries: 0, next: 'fail' },
+    { attempts: 1, retries: 2, next: 'retry' },
+    { attempts: 2, retries: 2, next: 'retry' },
+    { attempts: 3, retries: 2, next: 'fail' },
+  ] as const)('attempt $attempts of 1 + $retries retries → $next', ({ attempts, retries, next }) => {
+    expect(afterInProgressTimeout(attempts, retries)).toBe(next);
+  });
+
+  it('an offline IQ times out at the deadline counted from its wave', () => {
+    const start = Date.UTC(2025, 0, 1);
+    expect(offlineDeadlinePassed(start + 59_999, start, 60)).toBe(false);
+    expect(offlineDeadlinePassed(start + 60_000, start, 60)).toBe(true);
+  });
+});
+
+describe('maintenance window in the site’s local time (F7)', () => {
+  const night = { start: '01:00', end: '05:00' };
+  const crossing = { start: '22:00', end: '02:00' };
+  it.each([
+    // Berlin is UTC+1 in January, UTC+2 in July.
+    { name: 'Berlin 00:59 local', w: night, tz: 'Europe/Berlin', utc: '2025-01-10T23:59:00Z', inside: false },
+    { name: 'Berlin 01:00 local', w: night, tz: 'Europe/Berlin', utc: '2025-01-11T00:00:00Z', inside: true },
+    { name: 'Berlin 04:59 local', w: night, tz: 'Europe/Berlin', utc: '2025-01-11T03:59:00Z', inside: true },
+    {
+      name: 'Berlin 05:00 local (end excluded)',
+      w: night,
+      tz: 'Europe/Berlin',
+      utc: '2025-01-11T04:00:00Z',
+      inside: false,
+    },
+    {
+      name: 'Berlin summer 01:30 local',
+      w: night,
+      tz: 'Europe/Berlin',
+      utc: '2025-07-10T23:30:00Z',
+      inside: true,
+    },
+    {
+      name: 'same instant in New York (19:30)',
+      w: night,
+      tz: 'America/New_York',
+      utc: '2025-07-10T23:30:00Z',
+      inside: false,
+    },
+    { name: 'crossing midnight, 23:00', w: crossing, tz: 'UTC', utc: '2025-01-10T23:00:00Z', inside: true },
+    { name: 'crossing midnight, 01:59', w: crossing, tz: 'UTC', utc: '2025-01-11T01:59:00Z', inside: true },
+    { name: 'crossing midnight, 02:00', w: crossing, tz: 'UTC', utc: '2025-01-11T02:00:00Z', inside: false },
+    { name: 'crossing midnight, 12:00', w: crossing, tz: 'UTC', utc: '2025-01-11T12:00:00Z', inside: false },
+    {
+      name: 'Tokyo 01:00 local = 16:00 UTC',
+      w: night,
+      tz: 'Asia/Tokyo',
+      utc: '2025-01-10T16:00:00Z',
+      inside: true,
+    },
+    { name: 'no window: always', w: undefined, tz: 'UTC', utc: '2025-01-11T12:00:00Z', inside: true },
+  ])('$name', ({ w, tz, utc, inside }) => {
+    expect(insideWindow(w, tz, new Date(utc))).toBe(inside);
+  });
+
+  it.each([
+    { name: 'inside: now', w: night, tz: 'Europe/Berlin', utc: '2025-01-11T00:30:00Z', wait: 0 },
+    {
+      name: 'Berlin 23:00 → 01:00',
+      w: night,
+      tz: 'Europe/Berlin',
+      utc: '2025-01-10T22:00:00Z',
+      wait: 120 * MIN,
+    },
+    {
+      name: 'after the window → next night',
+      w: night,
+      tz: 'UTC',
+      utc: '2025-01-11T05:00:00Z',
+      wait: 20 * 60 * MIN,
+    },
+    {
+      name: 'mid-minute rounds to the opening',
+      w: night,
+      tz: 'UTC',
+      utc: '2025-01-11T00:59:30Z',
+      wait: 30_000,
+    },
+    {
+      name: 'crossing midnight from noon',
+      w: crossing,
+      tz: 'UTC',
+      utc: '2025-01-11T12:00:00Z',
+      wait: 10 * 60 * MIN,
+    },
+    // 2025-03-30 02:00 Berlin jumps to 03:00: a 02:30 window opening lands at 03:00 local (01:00 UTC).
+    {
+      name: 'DST gap: opens when the local clock first reaches the window',
+      w: { start: '02:30', end: '04:00' },
+      tz: 'Europe/Berlin',
+      utc: '2025-03-29T23:00:00Z',
+      wait: 120 * MIN,
+    },
+  ])('$name', ({ w, tz, utc, wait }) => {
+    expect(msUntilWindowOpens(w, tz, new Date(utc))).toBe(wait);
+  });
+});

@@ -1,0 +1,169 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { hashDeviceSecret } from '../../db/queries/iqs';
+import { events, iqs, locks, memberships, sites } from '../../db/schema';
+import { type RunningGateway, startGateway } from '../../gateway/server';
+import { createEventNotifier } from '../../workflows/client/notifications';
+import { notificationsWorkflowId } from '../../workflows/ids';
+import { rawClient } from '../gateway/helpers';
+import { addMember, createSite } from '../support/fixtures';
+import { startTestSystem, type TestSystem } from '../support/system';
+
+let sys: TestSystem;
+let gateway: RunningGateway;
+
+beforeAll(async () => {
+  sys = await startTestSystem({});
+  gateway = await startGateway({
+    db: sys.db,
+    sql: sys.sql,
+    ports: [0],
+    instanceId: 'gw-notify-test',
+    heartbeatSeconds: 5,
+    host: '127.0.0.1',
+    onEvent: createEventNotifier({ db: sys.db, temporal: sys.temporal, taskQueue: sys.taskQueue }),
+  });
+});
+afterAll(async () => {
+  await gateway?.stop();
+  await sys?.close();
+});
+
+/** A released, subscribed site with its owner and an admin (who must never get these emails). */
+async function siteWithOwnerAndAdmin(chosen: string[]) {
+  const owner = await sys.signIn();
+  const admin = await sys.signIn();
+  const site = await createSite(sys, owner.id, { timezone: 'Europe/Berlin' });
+  await sys.db.update(sites).set({ subscriptionStatus: 'active' }).where(eqId(site.id));
+  await addMember(sys, site.id, admin.id, { role: 'admin' });
+  const put = await sys.request('PUT', `/sites/${site.id}/notifications`, {
+    token: owner.token,
+    body: { eventTypes: chosen },
+  });
+  expect(put.status).toBe(200);
+  const secret = randomBytes(24).toString('base64url');
+  const [iq] = await sys.db
+    .insert(iqs)
+    .values({
+      siteId: site.id,
+      serial: `IQ-N-${randomUUID()}`,
+      model: 'IQ2',
+      secretHash: hashDeviceSecret(secret),
+      subscribed: true,
+    })
+    .returning();
+  const [lock] = await sys.db
+    .insert(locks)
+    .values({ siteId: site.id, iqId: iq!.id, name: 'Front door' })
+    .returning();
+  return { owner, admin, site, iq: { ...iq!, secret }, lock: lock! };
+}
+const eqId = (id: string) => eq(sites.id, id);
+
+const mailOf = async (siteName: string) =>
+  (await sys.mailbox()).filter(
+    (m) => m.subject.startsWith(`${siteName}:`) && m.template.startsWith('event-'),
+  );
+
+async function workflowExists(siteId: string) {
+  try {
+    await sys.temporal.workflow.getHandle(notificationsWorkflowId(siteId)).describe();
+    return true;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return false;
+    throw error;
+  }
+}
+
+describe('owner notifications (K6)', () => {
+  it('a refused opening the owner chose emails the owner once, never the admin', async () => {
+    const { owner, admin, site, lock } = await siteWithOwnerAndAdmin(['lock.open_refused']);
+    // The admin holds no access method and is not subscribed: refused before reaching the IQ.
+    const res = await sys.request('POST', `/sites/${site.id}/locks/${lock.id}/open`, { token: admin.token });
+    expect(res.status).toBe(403);
+    await vi.waitFor(async () => expect(await mailOf(site.name)).toHaveLength(1), {
+      timeout: 15_000,
+      interval: 100,
+    });
+    const [mail] = await mailOf(site.name);
+    expect(mail!.template).toBe('event-notification');
+    expect(mail!.to).toBe(owner.email.toLowerCase());
+    expect(mail!.subject).toContain('Refused opening');
+    expect(mail!.text).toContain('Front door');
+    expect(mail!.text).toContain('(Europe/Berlin)');
+    expect((await sys.mailbox()).some((m) => m.to === admin.email.toLowerCase())).toBe(false);
+    // The window closes with nothing more to say: still one email, and the workflow ends by itself.
+    // (default window is 10 minutes: do not wait for it here; the burst test below covers the end.)
+  });
+
+  it('an event the owner did not choose sends nothing and starts no workflow', async () => {
+    const { admin, site, lock } = await siteWithOwnerAndAdmin(['tamper', 'intrusion']);
+    const res = await sys.request('POST', `/sites/${site.id}/locks/${lock.id}/open`, { token: admin.token });
+    expect(res.status).toBe(403);
+    expect(await workflowExists(site.id)).toBe(false);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await mailOf(site.name)).toEqual([]);
+  });
+
+  it('a device event (tamper) reported to the gateway emails the owner', async () => {
+    const { owner, site, iq, lock } = await siteWithOwnerAndAdmin(['tamper']);
+    const device = await rawClient(gateway.ports[0]!);
+    device.write(
+      `${JSON.stringify({ type: 'hello', serial: iq.serial, secret: iq.secret, model: 'IQ2', firmware: '1.0.0' })}\n`,
+    );
+    expect(await device.next()).toMatchObject({ type: 'welcome' });
+    // Not chosen: low battery; chosen: tamper.
+    device.write(`${JSON.stringify({ type: 'event', lockId: lock.id, kind: 'low_battery' })}\n`);
+    device.write(`${JSON.stringify({ type: 'event', lockId: lock.id, kind: 'tamper' })}\n`);
+    await vi.waitFor(async () => expect(await mailOf(site.name)).toHaveLength(1), {
+      timeout: 15_000,
+      interval: 100,
+    });
+    const [mail] = await mailOf(site.name);
+    expect(mail).toMatchObject({ template: 'event-notification', to: owner.email.toLowerCase() });
+    expect(mail!.subject).toContain('Tamper alarm');
+    device.socket.destroy();
+  });
+
+  it('50 events in a burst: one email at once, one digest at the window’s end, owner only', async () => {
+    const { owner, admin, site, iq, lock } = await siteWithOwnerAndAdmin(['intrusion', 'lock.open_refused']);
+    const notify = createEventNotifier({
+      db: sys.db,
+      temporal: sys.temporal,
+      taskQueue: sys.taskQueue,
+      windowSeconds: 3,
+    });
+    const ids = Array.from({ length: 50 }, () => randomUUID());
+    await sys.db.insert(events).values(
+      ids.map((id, i) => ({
+        id,
+        siteId: site.id,
+        type: i % 2 ? 'lock.intrusion' : 'lock.open_refused',
+        actorKind: 'device',
+        iqId: iq.id,
+        lockId: lock.id,
+      })),
+    );
+    await Promise.all(
+      ids.map((eventId, i) =>
+        notify({ siteId: site.id, eventId, type: i % 2 ? 'lock.intrusion' : 'lock.open_refused' }),
+      ),
+    );
+
+    await vi.waitFor(async () => expect((await mailOf(site.name)).length).toBeGreaterThanOrEqual(1), {
+      timeout: 15_000,
+      interval: 100,
+    });
+    const handle = sys.temporal.workflow.getHandle(notificationsWorkflowId(site.id));
+    await handle.result(); // ends once a window passes with nothing more
+    const mail = await mailOf(site.name);
+    expect(mail.map((m) => m.template)).toEqual(['event-notification', 'event-digest']);
+    expect(mail[1]!.subject).toBe(`${site.name}: 49 events you asked to be told of`);
+    expect(mail.every((m) => m.to === owner.email.toLowerCase())).toBe(true);
+    expect((await sys.mailbox()).some((m) => m.to === admin.email.toLowerCase())).toBe(false);
+    // The memberships did not change along the way (admins stay admins, just not recipients).
+    expect(await sys.db.select().from(memberships).where(eq(memberships.siteId, site.id))).toHaveLength(2);
+  });
+});

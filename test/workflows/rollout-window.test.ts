@@ -1,0 +1,109 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashDeviceSecret } from '../../db/queries/iqs';
+import { iqs, rolloutTargets, sites } from '../../db/schema';
+import { type RunningGateway, startGateway } from '../../gateway/server';
+import { createTimeSkippingEnv } from '../../infra/temporal-servers';
+import { type Fleet, startFleet } from '../../iq-sim/fleet';
+import { rolloutWorkflowId } from '../../workflows/ids';
+import { insideWindow } from '../../workflows/rollout/decisions';
+import { startTestSystem, type TestSystem } from '../support/system';
+
+let env: TestWorkflowEnvironment;
+let sys: TestSystem;
+let gateway: RunningGateway;
+let fleet: Fleet | undefined;
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  sys = await startTestSystem({ env });
+  gateway = await startGateway({
+    db: sys.db,
+    sql: sys.sql,
+    ports: [0],
+    instanceId: 'gw-rollout-window',
+    heartbeatSeconds: 1,
+    host: '127.0.0.1',
+  });
+});
+afterAll(async () => {
+  await fleet?.stop();
+  await gateway?.stop();
+  await sys?.close();
+  await env?.teardown();
+});
+
+const HOUR = 3_600_000;
+const hhmm = (ms: number, timeZone: string) =>
+  new Intl.DateTimeFormat('en-GB', { timeZone, hourCycle: 'h23', hour: '2-digit', minute: '2-digit' }).format(
+    new Date(ms),
+  );
+
+describe('maintenance window on the time-skipping server (F7)', () => {
+  it('waits, in workflow time, until each site’s window opens, and updates only inside it', async () => {
+    const timezone = 'America/New_York';
+    const [site] = await sys.db.insert(sites).values({ name: 'Window', timezone }).returning();
+    const secrets = Array.from({ length: 5 }, () => randomBytes(24).toString('base64url'));
+    const rows = await sys.db
+      .insert(iqs)
+      .values(
+        secrets.map((secret) => ({
+          siteId: site!.id,
+          serial: `IQ-${randomUUID()}`,
+          model: 'IQ2',
+          secretHash: hashDeviceSecret(secret),
+        })),
+      )
+      .returning();
+    fleet = await startFleet({
+      credentials: rows.map((r, i) => ({
+        serial: r.serial,
+        secret: secrets[i]!,
+        model: 'IQ2',
+        firmware: '1.0.0',
+      })),
+      ports: gateway.ports,
+      host: '127.0.0.1',
+      update: { durationMs: 200 },
+    });
+
+    // A one-hour window opening three hours from the server's now, in the site's local time.
+    const now = await env.currentTimeMs();
+    const window = { start: hhmm(now + 3 * HOUR, timezone), end: hhmm(now + 4 * HOUR, timezone) };
+    expect(insideWindow(window, timezone, new Date(now))).toBe(false);
+
+    const support = await sys.signIn({ platformRole: 'support' });
+    const call = async (path: string, body: unknown) =>
+      (await sys.request('POST', path, { token: support.token, body })).json() as Promise<{ id: string }>;
+    const rel = await call('/support/firmware-releases', {
+      model: 'IQ2',
+      version: '3.0.0',
+      url: 'ftps://files.ks.test/iq2-3.0.0.bin',
+      sha256: createHash('sha256').update('3.0.0').digest('hex'),
+      sizeBytes: 10,
+    });
+    const { id } = await call('/support/rollouts', {
+      releaseId: rel.id,
+      target: { siteIds: [site!.id] },
+      policy: { maintenanceWindow: window, inProgressTimeoutSeconds: 60, retries: 0 },
+    });
+
+    // Real time passes; the server's clock stays before the window: nothing is sent.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(fleet.online.some((iq) => iq.received.some((m) => m.type === 'update'))).toBe(false);
+    const waiting = await sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, id));
+    expect(waiting.map((t) => t.state)).toEqual(Array(5).fill('queued'));
+
+    // Awaiting the result lets the server skip to the window's opening.
+    const end = await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).result();
+    expect(end).toMatchObject({ status: 'completed', counts: { succeeded: 5 } });
+    const done = await sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, id));
+    for (const t of done) {
+      expect(t.state).toBe('succeeded');
+      expect(insideWindow(window, timezone, t.startedAt!)).toBe(true);
+      expect(t.startedAt!.getTime()).toBeGreaterThanOrEqual(now + 3 * HOUR - 60_000);
+    }
+  });
+});

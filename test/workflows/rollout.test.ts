@@ -1,0 +1,377 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashDeviceSecret } from '../../db/queries/iqs';
+import { insertRollout } from '../../db/queries/rollouts';
+import { iqs, rolloutTargets, sites } from '../../db/schema';
+import { type RunningGateway, startGateway } from '../../gateway/server';
+import { type Fleet, startFleet } from '../../iq-sim/fleet';
+import type { IqCredentials } from '../../iq-sim/iq';
+import { rolloutWorkflowId } from '../../workflows/ids';
+import { DEFAULT_POLICY } from '../../workflows/rollout/decisions';
+import { eventually, rawClient } from '../gateway/helpers';
+import { startTestSystem, type TestSystem } from '../support/system';
+
+let sys: TestSystem;
+let gateway: RunningGateway;
+let support: { token: string };
+const fleets: Fleet[] = [];
+
+beforeAll(async () => {
+  sys = await startTestSystem({});
+  gateway = await startGateway({
+    db: sys.db,
+    sql: sys.sql,
+    ports: [0],
+    instanceId: 'gw-rollout-test',
+    heartbeatSeconds: 1,
+    host: '127.0.0.1',
+  });
+  support = await sys.signIn({ platformRole: 'support' });
+});
+afterAll(async () => {
+  await Promise.all(fleets.map((f) => f.stop()));
+  await gateway?.stop();
+  await sys?.close();
+});
+
+type Body = Record<string, unknown>;
+const call = async (method: string, path: string, body?: unknown) => {
+  const res = await sys.request(method, path, {
+    token: support.token,
+    ...(body !== undefined ? { body } : {}),
+  });
+  return { status: res.status, body: (await res.json()) as Body };
+};
+
+/** `count` IQs at a new site, written straight to the database; credentials sorted by IQ id (= rollout order). */
+async function seedSite(count: number, timezone = 'UTC') {
+  const [site] = await sys.db.insert(sites).values({ name: 'Rollout test', timezone }).returning();
+  const secrets = Array.from({ length: count }, () => randomBytes(24).toString('base64url'));
+  const rows = await sys.db
+    .insert(iqs)
+    .values(
+      secrets.map((secret) => ({
+        siteId: site!.id,
+        serial: `IQ-${randomUUID()}`,
+        model: 'IQ2',
+        secretHash: hashDeviceSecret(secret),
+        subscribed: true,
+      })),
+    )
+    .returning();
+  const iqsById = rows
+    .map((row, i) => ({
+      id: row.id,
+      credentials: {
+        serial: row.serial,
+        secret: secrets[i]!,
+        model: 'IQ2',
+        firmware: '1.0.0',
+      } as IqCredentials,
+    }))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  return { siteId: site!.id, iqs: iqsById };
+}
+
+async function connect(credentials: IqCredentials[], update: { durationMs: number; failureRate?: number }) {
+  const fleet = await startFleet({ credentials, ports: gateway.ports, host: '127.0.0.1', update });
+  fleets.push(fleet);
+  expect(fleet.failed).toEqual([]);
+  return fleet;
+}
+
+let versions = 0;
+async function release() {
+  const version = `2.${versions++}.0`;
+  const res = await call('POST', '/support/firmware-releases', {
+    model: 'IQ2',
+    version,
+    // Not fetched by the simulator (FTPS, as in production): the download is simulated as good.
+    url: `ftps://files.ks.test/iq2-${version}.bin`,
+    sha256: createHash('sha256').update(version).digest('hex'),
+    sizeBytes: 1024,
+  });
+  expect(res.status).toBe(201);
+  return { id: res.body.id as string, version };
+}
+
+const fast = { inProgressTimeoutSeconds: 20, retries: 0, offlineDeadlineSeconds: 60 };
+
+async function startRollout(body: Body) {
+  const res = await call('POST', '/support/rollouts', body);
+  expect(res.status).toBe(201);
+  return res.body.id as string;
+}
+const progress = async (id: string) => (await call('GET', `/support/rollouts/${id}`)).body;
+const result = (id: string) => sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).result();
+const targets = (rolloutId: string) =>
+  sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, rolloutId));
+
+describe('firmware rollout over simulated IQs (F3–F7)', () => {
+  it('defines releases once per model and version, for support only', async () => {
+    const body = {
+      model: 'IQ9',
+      version: '1.0.0',
+      url: 'ftps://files.ks.test/iq9.bin',
+      sha256: 'a'.repeat(64),
+      sizeBytes: 1,
+    };
+    expect((await call('POST', '/support/firmware-releases', body)).status).toBe(201);
+    expect(await call('POST', '/support/firmware-releases', body)).toMatchObject({
+      status: 409,
+      body: { code: 'release_exists' },
+    });
+    const other = await sys.signIn();
+    const res = await sys.request('POST', '/support/rollouts', {
+      token: other.token,
+      body: { releaseId: randomUUID(), target: { model: 'IQ9' } },
+    });
+    expect(res.status).toBe(403);
+    expect(
+      (await call('POST', '/support/rollouts', { releaseId: randomUUID(), target: { model: 'IQ9' } })).body
+        .code,
+    ).toBe('release_not_found');
+    const bad = await call('POST', '/support/rollouts', {
+      releaseId: randomUUID(),
+      target: {},
+      policy: { maintenanceWindow: { start: '25:00', end: '05:00' } },
+    });
+    expect(bad.status).toBe(400);
+    expect((bad.body.errors as Array<{ path: string }>).map((e) => e.path).sort()).toEqual([
+      'body.policy.maintenanceWindow.start',
+      'body.target',
+    ]);
+    const doc = (await (await sys.request('GET', '/openapi.json')).json()) as {
+      components?: unknown;
+      paths: Record<string, { post: { requestBody: { content: { 'application/json': { schema: Body } } } } }>;
+    };
+    const schema = JSON.stringify(doc.paths['/support/rollouts']!.post.requestBody);
+    for (const field of [
+      'canarySize',
+      'growthFactor',
+      'maxConcurrent',
+      'failureThresholdPercent',
+      'retries',
+    ]) {
+      expect(schema).toContain(field);
+    }
+    expect(schema).toContain('"default":900');
+  });
+
+  let main: Awaited<ReturnType<typeof seedSite>>;
+
+  it('updates 200 IQs in waves; all succeed; IQs already on the version are skipped; support gets a report', async () => {
+    main = await seedSite(200);
+    await connect(
+      main.iqs.map((i) => i.credentials),
+      { durationMs: 300 },
+    );
+    const rel = await release();
+    // Two extra IQs already on the version: counted as skipped, never sent anything.
+    const current = await seedSite(2);
+    const already = await connect(
+      current.iqs.map((i) => ({ ...i.credentials, firmware: rel.version })),
+      { durationMs: 300 },
+    );
+    const id = await startRollout({
+      releaseId: rel.id,
+      target: { siteIds: [main.siteId, current.siteId] },
+      policy: fast,
+    });
+    const end = (await result(id)) as { status: string; wave: number };
+    expect(end).toMatchObject({ status: 'completed', wave: 7 });
+    expect(await progress(id)).toEqual({
+      id,
+      status: 'completed',
+      abortReason: null,
+      counts: { queued: 0, inProgress: 0, succeeded: 200, failed: 0, timedOut: 0, skipped: 2, canceled: 0 },
+      failures: [],
+    });
+    const rows = await sys.db.select({ firmware: iqs.firmware }).from(iqs).where(eq(iqs.siteId, main.siteId));
+    expect(new Set(rows.map((r) => r.firmware))).toEqual(new Set([rel.version]));
+    expect(already.online.every((iq) => !iq.received.some((m) => m.type === 'update'))).toBe(true);
+    const mail = (await sys.mailbox()).filter((m) => m.template === 'rollout-report');
+    expect(mail).toHaveLength(1);
+    expect(mail[0]!.to).toBe('support@ks.test');
+    expect(mail[0]!.text).toContain(id);
+    expect(mail[0]!.text).toContain('Succeeded 200');
+  });
+
+  it('pause stops new updates, resume carries on to the end', async () => {
+    const rel = await release();
+    const id = await startRollout({ releaseId: rel.id, target: { siteIds: [main.siteId] }, policy: fast });
+    await eventually(async () => {
+      const counts = (await progress(id)).counts as Body;
+      expect(counts.succeeded).toBeGreaterThanOrEqual(15);
+    }, 30_000);
+    expect((await call('POST', `/support/rollouts/${id}/pause`)).status).toBe(200);
+    await eventually(async () => {
+      const p = await progress(id);
+      expect(p.status).toBe('paused');
+      expect((p.counts as Body).inProgress).toBe(0);
+    }, 20_000);
+    const held = (await progress(id)).counts as Body;
+    expect(held.queued).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect((await progress(id)).counts).toEqual(held);
+    const search = await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).describe();
+    expect(search.typedSearchAttributes.getAll().find((p) => p.key.name === 'RolloutStatus')?.value).toBe(
+      'paused',
+    );
+
+    expect((await call('POST', `/support/rollouts/${id}/resume`)).status).toBe(200);
+    expect(await result(id)).toMatchObject({ status: 'completed' });
+    expect((await progress(id)).counts).toMatchObject({ succeeded: 200, queued: 0, canceled: 0 });
+    expect((await call('POST', `/support/rollouts/${id}/pause`)).body.code).toBe('rollout_finished');
+  });
+
+  it('with 20% failing it aborts at the threshold; the IQs in flight end canceled, a late success changes nothing', async () => {
+    const site = await seedSite(200);
+    // Rollout order is by IQ id: the canary (positions 0–4) is good, then every fifth IQ fails, fast.
+    const bad = site.iqs.filter((_, i) => i >= 5 && i % 5 === 0);
+    const good = site.iqs.filter((_, i) => !(i >= 5 && i % 5 === 0));
+    expect(bad.length / site.iqs.length).toBeCloseTo(0.2, 1);
+    await connect(
+      bad.map((i) => i.credentials),
+      { durationMs: 200, failureRate: 1 },
+    );
+    await connect(
+      good.map((i) => i.credentials),
+      { durationMs: 2_000 },
+    );
+    const rel = await release();
+    const id = await startRollout({
+      releaseId: rel.id,
+      target: { siteIds: [site.siteId] },
+      policy: { ...fast, minFinishedBeforeAbort: 5, failureThresholdPercent: 10 },
+    });
+    expect(await result(id)).toMatchObject({ status: 'aborted', abortReason: 'failure_threshold', wave: 2 });
+    const p = await progress(id);
+    // Canary: 5 succeeded; wave 2 (positions 5–14): 2 failed fast, its 8 good IQs were still installing.
+    expect(p).toMatchObject({
+      status: 'aborted',
+      abortReason: 'failure_threshold',
+      counts: { succeeded: 5, failed: 2, inProgress: 0, queued: 0, canceled: 193, timedOut: 0 },
+    });
+    expect(p.failures).toEqual(
+      expect.arrayContaining([
+        { iqId: bad[0]!.id, error: 'install_failed' },
+        { iqId: bad[1]!.id, error: 'install_failed' },
+      ]),
+    );
+    const inFlight = site.iqs.slice(5, 15).filter((i) => !bad.includes(i));
+    // Those 8 finish installing and come back on the new version: their targets stay canceled.
+    await eventually(async () => {
+      const rows = await sys.db.select({ id: iqs.id, firmware: iqs.firmware, online: iqs.online }).from(iqs);
+      const back = rows.filter(
+        (r) => inFlight.some((i) => i.id === r.id) && r.firmware === rel.version && r.online,
+      );
+      expect(back).toHaveLength(8);
+    }, 20_000);
+    const after = await targets(id);
+    for (const iq of inFlight) expect(after.find((t) => t.iqId === iq.id)?.state).toBe('canceled');
+    expect((await progress(id)).counts).toEqual(p.counts);
+  });
+
+  it('an IQ offline past the deadline ends timed_out; the others succeed', async () => {
+    const site = await seedSite(3);
+    const [offline, ...online] = site.iqs;
+    await connect(
+      online.map((i) => i.credentials),
+      { durationMs: 200 },
+    );
+    const rel = await release();
+    const id = await startRollout({
+      releaseId: rel.id,
+      target: { iqIds: site.iqs.map((i) => i.id) },
+      policy: { ...fast, offlineDeadlineSeconds: 3 },
+    });
+    expect(await result(id)).toMatchObject({ status: 'completed' });
+    expect((await progress(id)).counts).toMatchObject({ succeeded: 2, timedOut: 1, failed: 0 });
+    const [row] = await sys.db
+      .select()
+      .from(rolloutTargets)
+      .where(and(eq(rolloutTargets.rolloutId, id), eq(rolloutTargets.iqId, offline!.id)));
+    expect(row).toMatchObject({ state: 'timed_out', attempts: 0 });
+  });
+
+  it('a late or duplicate device report changes nothing and nothing is sent again (F6)', async () => {
+    const site = await seedSite(2);
+    const [failing, passing] = site.iqs;
+    const rel = await release();
+    const hello = (i: (typeof site.iqs)[number], firmware: string) =>
+      `${JSON.stringify({ type: 'hello', ...i.credentials, firmware })}\n`;
+    const device = async (i: (typeof site.iqs)[number], firmware = '1.0.0') => {
+      const raw = await rawClient(gateway.ports[0]!);
+      const beat = setInterval(() => raw.write('{"type":"heartbeat"}\n'), 300);
+      raw.socket.once('close', () => clearInterval(beat));
+      raw.write(hello(i, firmware));
+      expect(await raw.next()).toMatchObject({ type: 'welcome' });
+      return raw;
+    };
+    const a = await device(failing!);
+    const b = await device(passing!);
+    const id = await startRollout({
+      releaseId: rel.id,
+      target: { siteIds: [site.siteId] },
+      policy: { ...fast, retries: 2, minFinishedBeforeAbort: 100 },
+    });
+    const ua = (await a.next(15_000)) as { type: string; updateId: string };
+    const ub = (await b.next(15_000)) as { type: string; updateId: string };
+    expect([ua.type, ub.type]).toEqual(['update', 'update']);
+
+    const status = (updateId: string, state: string, error?: string) =>
+      `${JSON.stringify({ type: 'update-status', updateId, state, ...(error ? { error } : {}) })}\n`;
+    a.write(status(ua.updateId, 'failed', 'checksum_mismatch'));
+    b.write(status(ub.updateId, 'installing'));
+    b.socket.destroy();
+    const b2 = await device(passing!, rel.version);
+    expect(await result(id)).toMatchObject({ status: 'completed' });
+    const settled = await targets(id);
+    expect(settled.map((t) => [t.iqId, t.state, t.error, t.attempts]).sort()).toEqual(
+      [
+        [failing!.id, 'failed', 'checksum_mismatch', 1],
+        [passing!.id, 'succeeded', null, 1],
+      ].sort(),
+    );
+
+    // Late and repeated reports: a failure for the succeeded IQ, the failure again with another error,
+    // and the failed IQ coming back on the new version.
+    b2.write(status(ub.updateId, 'failed', 'install_failed'));
+    a.write(status(ua.updateId, 'failed', 'other'));
+    a.socket.destroy();
+    const a2 = await device(failing!, rel.version);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await targets(id)).toEqual(settled);
+    await expect(a2.next(500)).rejects.toThrow();
+    await expect(b2.next(500)).rejects.toThrow();
+    expect((await progress(id)).counts).toMatchObject({ succeeded: 1, failed: 1 });
+    a2.socket.destroy();
+    b2.socket.destroy();
+  });
+
+  it('continues as new between waves and carries its progress (N5)', async () => {
+    const site = await seedSite(20);
+    await connect(
+      site.iqs.map((i) => i.credentials),
+      { durationMs: 100 },
+    );
+    const rel = await release();
+    const rollout = await insertRollout(sys.db, {
+      releaseId: rel.id,
+      target: { siteIds: [site.siteId] },
+      policy: { ...DEFAULT_POLICY, ...fast, canarySize: 1 },
+    });
+    const first = await sys.temporal.workflow.start('rolloutWorkflow', {
+      workflowId: rolloutWorkflowId(rollout.id),
+      taskQueue: sys.taskQueue,
+      args: [{ rolloutId: rollout.id, maxHistoryEvents: 10 }],
+    });
+    const handle = sys.temporal.workflow.getHandle(rolloutWorkflowId(rollout.id));
+    // Waves 1, 2, 4, 8, 5: a new run after each.
+    expect(await handle.result()).toMatchObject({ status: 'completed', wave: 5, counts: { succeeded: 20 } });
+    expect((await handle.describe()).runId).not.toBe(first.firstExecutionRunId);
+    expect((await handle.fetchHistory()).events!.length).toBeLessThan(60);
+  });
+});

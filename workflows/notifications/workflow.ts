@@ -1,0 +1,94 @@
+import {
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { NotificationActivities } from '../../activities/notifications';
+import { SiteId } from '../search-attributes';
+import {
+  addEvent,
+  afterStep,
+  emptyNotifyState,
+  NOTIFICATION_WINDOW_MS,
+  type NotifyState,
+  nextStep,
+} from './decisions';
+
+export interface NotificationsWorkflowInput {
+  siteId: string;
+  /** Rate-limit window; tests shorten it. Default NOTIFICATION_WINDOW_MS. */
+  windowSeconds?: number;
+  /** Carried across continue-as-new. */
+  carried?: NotifyState;
+  /** Tests lower it to exercise continue-as-new; otherwise the server's suggestion decides. */
+  maxHistoryEvents?: number;
+}
+
+/** One matching event of the site: its id only (D10). */
+export const notificationEventSignal = defineSignal<[{ eventId: string }]>('event');
+export const notificationsStateQuery = defineQuery<NotifyState>('state');
+
+const acts = proxyActivities<NotificationActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DEFAULT_MAX_HISTORY_EVENTS = 2_000;
+
+/**
+ * `notifications-<siteId>` (K6): started or signaled with signalWithStart for each event the owner
+ * chose. The first event after a quiet window is emailed at once; further events within the window
+ * become one digest when it ends, so a flood costs the owner one email per window. The workflow ends
+ * once a window passes with nothing to send.
+ */
+export async function notificationsWorkflow(input: NotificationsWorkflowInput): Promise<void> {
+  const windowMs = input.windowSeconds !== undefined ? input.windowSeconds * 1000 : NOTIFICATION_WINDOW_MS;
+  let state: NotifyState = input.carried ?? emptyNotifyState();
+  setHandler(notificationEventSignal, (signal) => {
+    if (typeof signal?.eventId === 'string' && UUID.test(signal.eventId))
+      state = addEvent(state, signal.eventId);
+  });
+  setHandler(notificationsStateQuery, () => state);
+  upsertSearchAttributes({ [SiteId.name]: [input.siteId] });
+
+  const maxHistory = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
+  for (;;) {
+    const now = Date.now();
+    const step = nextStep(state, now);
+    switch (step.kind) {
+      case 'idle':
+        return;
+      case 'wait': {
+        const info = workflowInfo();
+        if (info.continueAsNewSuggested || info.historyLength > maxHistory) {
+          await continueAsNew<typeof notificationsWorkflow>({ ...input, carried: state });
+        }
+        await sleep(Math.max(1, step.untilMs - now));
+        continue;
+      }
+      case 'immediate':
+        await acts.sendEventNotification({
+          siteId: input.siteId,
+          eventIds: [step.eventId],
+          digest: false,
+          overflow: 0,
+        });
+        break;
+      case 'digest':
+        await acts.sendEventNotification({
+          siteId: input.siteId,
+          eventIds: step.eventIds,
+          digest: true,
+          overflow: step.overflow,
+        });
+        break;
+    }
+    state = afterStep(state, step, now, windowMs);
+  }
+}

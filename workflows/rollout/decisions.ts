@@ -1,0 +1,161 @@
+// Pure rollout decisions (F4, F7): no I/O, so the workflow, the activities and the tests share them.
+
+export interface MaintenanceWindow {
+  /** Site-local "HH:MM"; a window whose end is not after its start crosses midnight. */
+  start: string;
+  end: string;
+}
+
+export interface RolloutPolicy {
+  canarySize: number;
+  growthFactor: number;
+  maxConcurrent: number;
+  failureThresholdPercent: number;
+  minFinishedBeforeAbort: number;
+  inProgressTimeoutSeconds: number;
+  retries: number;
+  offlineDeadlineSeconds: number;
+  maintenanceWindow?: MaintenanceWindow;
+}
+
+export const DEFAULT_POLICY: RolloutPolicy = {
+  canarySize: 5,
+  growthFactor: 2,
+  maxConcurrent: 50,
+  failureThresholdPercent: 10,
+  minFinishedBeforeAbort: 10,
+  inProgressTimeoutSeconds: 900,
+  retries: 2,
+  offlineDeadlineSeconds: 86_400,
+};
+
+export type TargetState =
+  | 'queued'
+  | 'in_progress'
+  | 'succeeded'
+  | 'failed'
+  | 'timed_out'
+  | 'skipped'
+  | 'canceled';
+
+export interface Counts {
+  queued: number;
+  inProgress: number;
+  succeeded: number;
+  failed: number;
+  timedOut: number;
+  skipped: number;
+  canceled: number;
+}
+
+export const emptyCounts = (): Counts => ({
+  queued: 0,
+  inProgress: 0,
+  succeeded: 0,
+  failed: 0,
+  timedOut: 0,
+  skipped: 0,
+  canceled: 0,
+});
+
+/** Size of wave `index` (0 = canary): the canary, then × growthFactor each wave, never above maxConcurrent. */
+export function waveSize(
+  index: number,
+  policy: Pick<RolloutPolicy, 'canarySize' | 'growthFactor' | 'maxConcurrent'>,
+) {
+  const grown = policy.canarySize * policy.growthFactor ** index;
+  return Math.max(1, Math.min(policy.maxConcurrent, Math.floor(grown)));
+}
+
+/** Every wave's size for `total` queued IQs; the last wave takes what is left. */
+export function waveSizes(total: number, policy: Parameters<typeof waveSize>[1]): number[] {
+  const sizes: number[] = [];
+  for (let left = total, i = 0; left > 0; i++) {
+    const size = Math.min(left, waveSize(i, policy));
+    sizes.push(size);
+    left -= size;
+  }
+  return sizes;
+}
+
+/**
+ * Abort when the failure rate over finished updates exceeds the threshold, once enough finished.
+ * Only `failed` counts as finished-with-failure: a timed-out IQ was offline and never tried the
+ * firmware, so it says nothing about the release.
+ */
+export function shouldAbort(
+  counts: Pick<Counts, 'succeeded' | 'failed'>,
+  policy: Pick<RolloutPolicy, 'failureThresholdPercent' | 'minFinishedBeforeAbort'>,
+): boolean {
+  const finished = counts.succeeded + counts.failed;
+  if (finished === 0 || finished < policy.minFinishedBeforeAbort) return false;
+  return (counts.failed * 100) / finished > policy.failureThresholdPercent;
+}
+
+/**
+ * An update that stayed in progress past its timeout is sent again while attempts are left
+ * (`attempts` counts sends so far), then it fails. A failure the IQ reports is final: the same file
+ * fails the same way, and the failure rate is what the abort decision needs to see.
+ */
+export const afterInProgressTimeout = (attempts: number, retries: number): 'retry' | 'fail' =>
+  attempts <= retries ? 'retry' : 'fail';
+
+/** An IQ still offline at the deadline (counted from when its wave started) ends `timed_out`. */
+export const offlineDeadlinePassed = (nowMs: number, waveStartedAtMs: number, deadlineSeconds: number) =>
+  nowMs >= waveStartedAtMs + deadlineSeconds * 1000;
+
+const HHMM = /^([01]\d|2[0-3]):([0-5]\d)$/;
+export const isHhMm = (value: string) => HHMM.test(value);
+const minutesOf = (hhmm: string) => {
+  const m = HHMM.exec(hhmm);
+  if (!m) throw new RangeError('expected HH:MM');
+  return Number(m[1]) * 60 + Number(m[2]);
+};
+
+/** Wall-clock minutes since local midnight (and seconds into the minute) at `instant` in `timeZone`. */
+function localTime(instant: Date, timeZone: string) {
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    hourCycle: 'h23',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).formatToParts(instant);
+  const part = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  return { minutes: part('hour') * 60 + part('minute'), seconds: part('second') };
+}
+
+function inside(window: MaintenanceWindow, minutes: number) {
+  const start = minutesOf(window.start);
+  const end = minutesOf(window.end);
+  if (start === end) return true; // start = end names the whole day
+  return start < end ? minutes >= start && minutes < end : minutes >= start || minutes < end;
+}
+
+/** Whether `instant` is inside the window in the site's local time; no window means always. */
+export function insideWindow(
+  window: MaintenanceWindow | undefined,
+  timeZone: string,
+  instant: Date,
+): boolean {
+  return window === undefined || inside(window, localTime(instant, timeZone).minutes);
+}
+
+/**
+ * Milliseconds from `instant` until the window next opens in the site's time (0 when inside). Walks
+ * forward a minute at a time so DST jumps are handled by the time zone data, not by arithmetic.
+ */
+export function msUntilWindowOpens(
+  window: MaintenanceWindow | undefined,
+  timeZone: string,
+  instant: Date,
+): number {
+  if (insideWindow(window, timeZone, instant)) return 0;
+  const { seconds } = localTime(instant, timeZone);
+  const toNextMinute = (60 - seconds) * 1000 - instant.getUTCMilliseconds();
+  for (let step = 0; step <= 2 * 24 * 60; step++) {
+    const at = new Date(instant.getTime() + toNextMinute + step * 60_000);
+    if (insideWindow(window, timeZone, at)) return at.getTime() - instant.getTime();
+  }
+  throw new RangeError('window never opens');
+}
