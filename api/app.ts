@@ -56,7 +56,10 @@ export function createApp(deps: AppDeps) {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   // Built on first request, once every route is registered.
   let document: ReturnType<typeof openApiDocument> | undefined;
-  app.get('/openapi.json', (c) => c.json((document ??= openApiDocument(app))));
+  app.get('/openapi.json', (c) => {
+    document ??= openApiDocument(app);
+    return c.json(document);
+  });
   app.get('/docs', swaggerUI({ url: '/openapi.json' }));
 
   app.notFound((c) => problemResponse(c, new ApiProblem(404, 'not_found', 'No such resource.')));
