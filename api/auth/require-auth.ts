@@ -11,7 +11,7 @@ export function requireAuth(deps: AppDeps) {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     const profileId = match?.[1] ? await verifyBearerToken(match[1], deps.env.TOKEN_SECRET) : null;
     const profile = profileId ? await findProfileById(deps.db, profileId) : undefined;
-    if (!profile || !profile.emailConfirmedAt) {
+    if (!profile?.emailConfirmedAt) {
       throw new ApiProblem(401, 'unauthorized', 'A valid bearer token is required.', undefined, {
         'www-authenticate': 'Bearer',
       });
