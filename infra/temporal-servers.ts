@@ -418,7 +418,9 @@ async function startSdkDevServer(
  * The SDK gives the server 5 s to answer; a JVM on a loaded machine can miss that, so a start that
  * timed out is tried again (a fresh port each time) before the failure is reported.
  */
-async function startTimeSkippingServer(executable: EphemeralServerExecutable): Promise<TestWorkflowEnvironment> {
+async function startTimeSkippingServer(
+  executable: EphemeralServerExecutable,
+): Promise<TestWorkflowEnvironment> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await TestWorkflowEnvironment.createTimeSkipping({ server: { executable } });

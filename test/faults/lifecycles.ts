@@ -3,28 +3,29 @@
  * test/support/worker-process.ts), and their end states with ids normalized, so that a run with a
  * fault can be compared with an undisturbed one.
  *
- * Rollouts are not here yet: a rollout driver plugs in the same way (a `run…` function that starts
- * a WorkerProcess with the crash point, drives the rollout to its end and returns a summary of the
- * rollout's rows), and its boundaries join the table of worker-kill.test.ts.
+ * The rollout driver (`runRollout`) adds a device gateway (in this process) and simulated IQs.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { expect, vi } from 'vitest';
 import { noopGatewayClient } from '../../activities/gateway-client';
 import { createApp } from '../../api/app';
 import { hashPassword } from '../../api/auth/passwords';
 import type { Database } from '../../db/client';
+import { hashDeviceSecret } from '../../db/queries/iqs';
 import { insertProfile, updateProfile } from '../../db/queries/profiles';
 import { hashVoucherCode, normalizeVoucherCode } from '../../db/queries/voucher-codes';
 import { issueVouchers } from '../../db/queries/vouchers';
 import { accessMethods, iqs, locks, memberships, sites } from '../../db/schema';
 import { createMailer } from '../../emails/mailer';
+import { startGateway } from '../../gateway/server';
+import { startFleet } from '../../iq-sim/fleet';
 import {
   advanceSandboxClock,
   querySubscriptionState,
   redeemVoucher,
 } from '../../workflows/client/subscription';
-import { profileDeletionWorkflowId, subscriptionWorkflowId } from '../../workflows/ids';
+import { profileDeletionWorkflowId, rolloutWorkflowId, subscriptionWorkflowId } from '../../workflows/ids';
 import { WorkerProcess } from '../support/worker-process';
 import type { ResendStandIn } from './resend-stand-in';
 
@@ -378,6 +379,141 @@ export async function runDeletion(ctx: FaultContext, opts: { crash?: string } = 
         [...ctx.standIn.deliveredCount((k) => k.includes(requestId))]
           .map(([k, n]) => [norm(k), n] as const)
           .sort(([a], [b]) => a.localeCompare(b)),
+      ),
+    },
+    crashes: worker.crashes,
+    starts: worker.starts,
+    ms: Date.now() - started,
+    failedAttempts: worker.failedActivityAttempts,
+  };
+}
+
+const ROLLOUT_IQS = 12;
+const ROLLOUT_POLICY = {
+  canarySize: 5,
+  growthFactor: 2,
+  maxConcurrent: 20,
+  minFinishedBeforeAbort: 100,
+  inProgressTimeoutSeconds: 20,
+  retries: 2,
+  offlineDeadlineSeconds: 120,
+};
+let releases = 0;
+
+/**
+ * Firmware rollout over 12 simulated IQs (waves of 5 and 7) through a gateway in this process:
+ * define a release, start the rollout through the API, wait for the workflow's result. The summary:
+ * every target's final state and attempts, the update commands each IQ received, the report email.
+ */
+export async function runRollout(ctx: FaultContext, opts: { crash?: string } = {}): Promise<RunResult> {
+  const started = Date.now();
+  const trace = tracer(started, `rollout ${opts.crash ?? 'clean'}`);
+  const { db, sql } = ctx.database;
+  const taskQueue = `faults-${randomUUID()}`;
+  const app = appFor(ctx, taskQueue);
+  const api = async (path: string, body: unknown) => {
+    const res = await app.request(path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ctx.supportToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { id: string }).id;
+  };
+  const [site] = await db.insert(sites).values({ name: 'Rollout faults', timezone: 'UTC' }).returning();
+  const secrets = Array.from({ length: ROLLOUT_IQS }, () => randomBytes(24).toString('base64url'));
+  const rows = await db
+    .insert(iqs)
+    .values(
+      secrets.map((secret) => ({
+        siteId: site!.id,
+        serial: `IQ-${randomUUID()}`,
+        model: 'IQ2',
+        secretHash: hashDeviceSecret(secret),
+        subscribed: true,
+      })),
+    )
+    .returning();
+  const gateway = await startGateway({
+    db,
+    sql,
+    ports: [0],
+    instanceId: `faults-${randomUUID().slice(0, 8)}`,
+    heartbeatSeconds: 1,
+    host: '127.0.0.1',
+  });
+  const fleet = await startFleet({
+    credentials: rows.map((row, i) => ({
+      serial: row.serial,
+      secret: secrets[i]!,
+      model: 'IQ2',
+      firmware: '1.0.0',
+    })),
+    ports: gateway.ports,
+    host: '127.0.0.1',
+    update: { durationMs: 300 },
+  });
+  trace('fleet connected');
+  const version = `7.${process.pid}.${releases++}-${randomUUID().slice(0, 8)}`;
+  let rolloutId = '';
+  const worker = workerFor(ctx, taskQueue, `rollout ${opts.crash ?? 'clean'}`);
+  try {
+    expect(fleet.failed).toEqual([]);
+    const releaseId = await api('/support/firmware-releases', {
+      model: 'IQ2',
+      version,
+      url: `ftps://files.ks.test/iq2-${version}.bin`,
+      sha256: createHash('sha256').update(version).digest('hex'),
+      sizeBytes: 1024,
+    });
+    // The wave activities run in the waves' child workflows: the harness fails their started attempts too.
+    await worker.startSupervised({
+      crash: opts.crash,
+      beforeRestart: async () => {
+        if (!rolloutId) return;
+        const workflowId = rolloutWorkflowId(rolloutId);
+        await failStartedActivities(ctx.temporal, workflowId);
+        for (let wave = 0; wave < 4; wave++) {
+          await failStartedActivities(ctx.temporal, `${workflowId}-wave-${wave}`);
+        }
+      },
+    });
+    trace('worker ready');
+    rolloutId = await api('/support/rollouts', {
+      releaseId,
+      target: { siteIds: [site!.id] },
+      policy: ROLLOUT_POLICY,
+    });
+    const end = await ctx.temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).result();
+    expect(end).toMatchObject({ status: 'completed' });
+    trace('rollout completed');
+    await emailSent(ctx, `rollout-report:${rolloutId}`);
+    trace('report sent');
+  } catch (error) {
+    throw new Error(`${String(error)}\n${worker.log()}`);
+  } finally {
+    await worker.stop();
+    await fleet.stop();
+    await gateway.stop();
+    trace('stopped');
+  }
+
+  const targets = await sql`select state, attempts, error from rollout_targets
+    where rollout_id = ${rolloutId} order by state, attempts`;
+  const [rollout] = await sql`select status, abort_reason from rollouts where id = ${rolloutId}`;
+  const firmware = await sql`select firmware from iqs where site_id = ${site!.id}`;
+  const emails = await sql`select idempotency_key, template, status from sent_emails
+    where idempotency_key like ${`%${rolloutId}%`} order by idempotency_key`;
+  const norm = (s: string) => s.replaceAll(rolloutId, 'R');
+  return {
+    summary: {
+      rollout: { ...rollout },
+      targets: targets.map((t) => ({ ...t })),
+      onVersion: firmware.filter((r) => r.firmware === version).length,
+      updatesPerIq: fleet.online.map((iq) => iq.received.filter((m) => m.type === 'update').length).sort(),
+      sentEmails: emails.map((e) => ({ ...e, idempotency_key: norm(e.idempotency_key) })),
+      delivered: Object.fromEntries(
+        [...ctx.standIn.deliveredCount((k) => k.includes(rolloutId))].map(([k, n]) => [norm(k), n]),
       ),
     },
     crashes: worker.crashes,

@@ -9,7 +9,8 @@
  * `after:<activity>:<n>` (side effects committed, the server not told) and `provider:<key>:<n>` (the
  * email provider accepted the email, the mailer has not recorded it sent).
  *
- * Rollouts: add a `runRollout` driver to lifecycles.ts and its boundaries to WORKFLOWS below.
+ * Rollouts (runRollout: 12 simulated IQs, two waves, a gateway in the test process): before and after
+ * each of its activities; an undisturbed run sends each IQ exactly one update command.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/database';
@@ -19,6 +20,7 @@ import {
   pool,
   type RunResult,
   runDeletion,
+  runRollout,
   runSubscription,
 } from './lifecycles';
 import { type ResendStandIn, startResendStandIn } from './resend-stand-in';
@@ -66,6 +68,20 @@ const WORKFLOWS: Record<
       'after:deleteProfile:1',
     ],
   },
+  rollout: {
+    run: (ctx, crash) => runRollout(ctx, { crash }),
+    points: [
+      'before:resolveRolloutTargets:1',
+      'after:resolveRolloutTargets:1',
+      'before:runRolloutWave:1',
+      'after:runRolloutWave:1',
+      'before:finishRollout:1',
+      'after:finishRollout:1',
+      'before:sendRolloutReport:1',
+      'provider:rollout-report:1',
+      'after:sendRolloutReport:1',
+    ],
+  },
 };
 
 /** Runs at once: each is a worker process (two with its restart) on its own task queue. */
@@ -111,6 +127,16 @@ describe('a worker process killed at each activity boundary', () => {
       'deletion-consent-request:R:S2': 1,
       'profile-deleted:R': 1,
     });
+    const roll = baselines.get('rollout')!.summary as {
+      rollout: unknown;
+      targets: Array<{ state: string; attempts: number }>;
+      updatesPerIq: number[];
+      delivered: Record<string, number>;
+    };
+    expect(roll.rollout).toEqual({ status: 'completed', abort_reason: null });
+    expect(roll.targets.map((t) => [t.state, t.attempts])).toEqual(Array(12).fill(['succeeded', 1]));
+    expect(roll.updatesPerIq).toEqual(Array(12).fill(1));
+    expect(roll.delivered).toEqual({ 'rollout-report:R': 1 });
     for (const [name, r] of baselines) console.log(`[faults] undisturbed ${name}: ${r.ms} ms`);
   }, 120_000);
 

@@ -145,3 +145,100 @@ export class WorkerProcess {
     return this.output.join('\n');
   }
 }
+
+const gatewayMain = fileURLToPath(new URL('../../gateway/main.ts', import.meta.url));
+const dieWithParent = new URL('../faults/die-with-parent.ts', import.meta.url).href;
+
+export interface GatewayProcessOptions {
+  databaseUrl: string;
+  temporalAddress: string;
+  taskQueue: string;
+  /** GATEWAY_PORTS: fixed ports, so a restarted process listens where the IQs reconnect. */
+  ports: number[];
+  label?: string;
+}
+
+/**
+ * The device gateway as a real child process (`node --import tsx gateway/main.ts`, configured by
+ * environment like production) that a test can SIGKILL and start again on the same ports. It dies
+ * with the test process (a preload watches its stdin, as worker-entry.ts does).
+ */
+export class GatewayProcess {
+  private child: ChildProcess | undefined;
+  private exit: Promise<Exit> | undefined;
+  private output: string[] = [];
+  /** The instance id of the running process (a new one per start, as in production). */
+  instanceId: string | undefined;
+  starts = 0;
+
+  constructor(private readonly opts: GatewayProcessOptions) {}
+
+  async start(): Promise<void> {
+    if (this.child) throw new Error('gateway process already running');
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'test',
+      KS_MODE: 'development',
+      DATABASE_URL: this.opts.databaseUrl,
+      PUBLIC_BASE_URL: 'http://ks.test',
+      TOKEN_SECRET: 'gateway-process-secret-that-is-long-enough-0123456789',
+      GATEWAY_PORTS: this.opts.ports.join(','),
+      TEMPORAL_ADDRESS: this.opts.temporalAddress,
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_TASK_QUEUE: this.opts.taskQueue,
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', dieWithParent, gatewayMain], {
+      cwd: root,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.starts++;
+    const exit = new Promise<Exit>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    this.exit = exit;
+    void exit.then(() => {
+      if (this.child === child) {
+        this.child = undefined;
+        this.instanceId = undefined;
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onLine = (stream: 'out' | 'err') => (chunk: Buffer) => {
+        for (const line of chunk.toString('utf8').split('\n')) {
+          if (!line) continue;
+          this.output.push(`${this.opts.label ?? 'gateway'}[${child.pid}] ${stream}: ${line}`);
+          if (this.output.length > 400) this.output.shift();
+          const ready = /\[gateway\] instance (\S+) listening/.exec(line);
+          if (ready?.[1]) {
+            this.instanceId = ready[1];
+            resolve();
+          }
+        }
+      };
+      child.stdout?.on('data', onLine('out'));
+      child.stderr?.on('data', onLine('err'));
+      void exit.then((e) =>
+        reject(new Error(`gateway process exited before it was ready (${JSON.stringify(e)})\n${this.log()}`)),
+      );
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** SIGKILL: no graceful shutdown, the IQ rows keep naming this instance. */
+  async kill(): Promise<Exit | undefined> {
+    const { child, exit } = this;
+    if (!child || !exit) return undefined;
+    child.kill('SIGKILL');
+    return exit;
+  }
+
+  log(): string {
+    return this.output.join('\n');
+  }
+}
