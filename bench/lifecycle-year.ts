@@ -34,6 +34,10 @@ const plan = [
   { day: 80, durationDays: 120 },
   { day: 250, durationDays: 30 },
 ];
+const progressStarted = performance.now();
+/** Progress on stderr, so a long run shows where its time goes. */
+const progress = (what: string) =>
+  process.stderr.write(`  [${((performance.now() - progressStarted) / 1000).toFixed(1)} s] ${what}\n`);
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
 Runtime.install({ logger: quiet as never });
 
@@ -129,9 +133,13 @@ try {
         }),
       );
     }
+    progress(`day ${day}: ${siteCount} redemptions done`);
   }
   // Past the last term's end, in steps so every timer's activity runs before time moves on.
-  for (let d = day; d < 400; d += 1) await env.sleep(DAY_MS);
+  for (let d = day; d < 400; d += 1) {
+    await env.sleep(DAY_MS);
+    if (d % 25 === 0) progress(`day ${d}`);
+  }
   const count = async () => {
     const [row] = await database.sql`select
       (select count(*)::int from sent_emails where template = 'subscription-reminder') as reminders,

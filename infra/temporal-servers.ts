@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Connection } from '@temporalio/client';
+import { Connection, type ConnectionPlugin } from '@temporalio/client';
 import { type EphemeralServerExecutable, TestWorkflowEnvironment } from '@temporalio/testing';
 import {
   type IndexedValueType,
@@ -152,7 +152,12 @@ function testServerPom(): string {
 const DIE_WITH_PARENT = `parent=$PPID
 (
   while kill -0 "$parent" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1; done
-  if kill -0 $$ 2>/dev/null; then kill -TERM $$; sleep ${STOP_GRACE_MS / 1000}; kill -KILL $$ 2>/dev/null; fi
+  if kill -0 $$ 2>/dev/null; then
+    kill -TERM $$
+    waited=0
+    while [ $waited -lt ${STOP_GRACE_MS / 1000} ] && kill -0 $$ 2>/dev/null; do sleep 1; waited=$((waited + 1)); done
+    kill -KILL $$ 2>/dev/null
+  fi
 ) </dev/null >/dev/null 2>&1 &
 `;
 
@@ -415,6 +420,23 @@ async function startSdkDevServer(
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * The Java server (grpc-netty defaults) allows a client ping only every 5 minutes and none without a
+ * call in flight; the client's 30 s default earns a GOAWAY (too_many_pings) during a long run, and a
+ * long `env.sleep` in flight then never answered (seen in bench/lifecycle-year at 1,000 sites).
+ */
+const javaServerKeepalive: ConnectionPlugin = {
+  name: 'java-test-server-keepalive',
+  configureConnection: (options) => ({
+    ...options,
+    channelArgs: {
+      ...options.channelArgs,
+      'grpc.keepalive_time_ms': 330_000,
+      'grpc.keepalive_permit_without_calls': 0,
+    },
+  }),
+};
+
+/**
  * The SDK gives the server 5 s to answer; a JVM on a loaded machine can miss that, so a start that
  * timed out is tried again (a fresh port each time) before the failure is reported.
  */
@@ -423,7 +445,10 @@ async function startTimeSkippingServer(
 ): Promise<TestWorkflowEnvironment> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await TestWorkflowEnvironment.createTimeSkipping({ server: { executable } });
+      return await TestWorkflowEnvironment.createTimeSkipping({
+        server: { executable },
+        plugins: [javaServerKeepalive],
+      });
     } catch (error) {
       const slowStart = error instanceof Error && /did not start within/.test(error.message);
       if (!slowStart || attempt === 3) throw error;
