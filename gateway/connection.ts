@@ -10,6 +10,7 @@ import {
   subscribedFlags,
 } from '../db/queries/iqs';
 import { findSiteLock } from '../db/queries/locks';
+import { recordEventForOwner } from '../db/queries/notification-outbox';
 import { recordUpdateFailure } from '../db/queries/rollouts';
 import type { OpenOutcome } from './command-bus';
 import { LineReader } from './line-reader';
@@ -28,8 +29,8 @@ export interface GatewayContext {
   /** Serialized writes of this instance's IQ rows, so a flush never re-marks an IQ that just closed online. */
   write(task: () => Promise<void>): Promise<void>;
   markOffline(iqId: string): Promise<void>;
-  /** Called after a device event was recorded (owner notifications, K6). */
-  onEvent?: ((event: { siteId: string; eventId: string; type: string }) => Promise<void>) | undefined;
+  /** Called after a device event was queued for the owner's notification (K6): hand it over. */
+  onNotificationQueued?: (() => void) | undefined;
 }
 
 interface Authenticated {
@@ -209,10 +210,16 @@ export class DeviceConnection {
         // Only a lock on this IQ: a device cannot write events about another site's doors.
         const lock = await findSiteLock(this.ctx.db, iq.siteId, message.lockId);
         if (lock?.iqId !== iq.id) return this.send({ type: 'error', code: 'bad_message' });
-        const event = { id: randomUUID(), siteId: iq.siteId, type: `lock.${message.kind}` };
-        await recordEvent(this.ctx.db, { ...event, actorKind: 'device', iqId: iq.id, lockId: lock.id });
-        // K6: the owner's notifications (it never throws; a failure is logged).
-        return this.ctx.onEvent?.({ siteId: event.siteId, eventId: event.id, type: event.type });
+        const queued = await recordEventForOwner(this.ctx.db, {
+          id: randomUUID(),
+          siteId: iq.siteId,
+          type: `lock.${message.kind}`,
+          actorKind: 'device',
+          iqId: iq.id,
+          lockId: lock.id,
+        });
+        if (queued) this.ctx.onNotificationQueued?.();
+        return;
       }
     }
   }

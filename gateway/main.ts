@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
-import { createEventNotifier } from '../workflows/client/notifications';
+import { createNotificationRelay } from '../workflows/client/notifications';
 import { startGateway } from './server';
 
 /** `npm run gateway`: one gateway instance; run several behind the same ports for more IQs. */
@@ -28,19 +28,25 @@ const instanceId = `${hostname()
 process.on('uncaughtException', (error) => console.error(`[gateway] uncaught: ${error.stack ?? error}`));
 process.on('unhandledRejection', (error) => console.error(`[gateway] unhandled rejection: ${error}`));
 
+const notifications = createNotificationRelay({
+  db: database.db,
+  temporal,
+  taskQueue: env.TEMPORAL_TASK_QUEUE,
+});
 const gateway = await startGateway({
   db: database.db,
   sql: database.sql,
   ports: env.GATEWAY_PORTS,
   instanceId,
   heartbeatSeconds: HEARTBEAT_SECONDS,
-  onEvent: createEventNotifier({ db: database.db, temporal, taskQueue: env.TEMPORAL_TASK_QUEUE }),
+  onNotificationQueued: () => void notifications.handOver(),
 });
 console.log(`[gateway] instance ${instanceId} listening on TCP ${gateway.ports.join(', ')}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     await gateway.stop().catch(() => {});
+    await notifications.stop();
     await database.close();
     process.exit(0);
   });

@@ -21,8 +21,8 @@ export interface GatewayOptions {
   heartbeatSeconds: number;
   openTimeoutMs?: number;
   host?: string;
-  /** After a device event was recorded: owner notifications (K6). */
-  onEvent?: GatewayContext['onEvent'];
+  /** After a device event was queued for the owner's notification (K6). */
+  onNotificationQueued?: GatewayContext['onNotificationQueued'];
 }
 
 export interface RunningGateway {
@@ -51,7 +51,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       return next;
     },
     markOffline: (iqId) => ctx.write(() => markIqOffline(db, iqId, instanceId)),
-    onEvent: opts.onEvent,
+    onNotificationQueued: opts.onNotificationQueued,
   };
 
   // Rows left "online" by an earlier run under this id are stale: none of those sockets exist now.

@@ -1,10 +1,15 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createGatewayClient } from '../activities/gateway-client';
 import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
+import { createNotificationRelay } from '../workflows/client/notifications';
 import { createWorker } from './create-worker';
+
+/** How often queued owner notifications left behind by a failed hand-over are tried again (K6). */
+const NOTIFICATION_SWEEP_MS = 10_000;
 
 const env = loadEnvOrExit();
 const target = temporalTarget();
@@ -23,11 +28,22 @@ const worker = await createWorker({
     supportEmail: env.SUPPORT_EMAIL,
   },
 });
+// The API and the gateway hand over the notifications they queue at once; the worker sweeps what
+// they could not (Temporal away, or a process stopped in between).
+const clientConnection = Connection.lazy(target.connectionOptions);
+const notifications = createNotificationRelay({
+  db: database.db,
+  temporal: new Client({ connection: clientConnection, namespace: target.namespace }),
+  taskQueue: env.TEMPORAL_TASK_QUEUE,
+});
+notifications.start(NOTIFICATION_SWEEP_MS);
 console.log(
   `[worker] polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${target.address} (${target.namespace})`,
 );
 // The SDK shuts the worker down gracefully on SIGINT/SIGTERM; then we close our connections.
 await worker.run();
+await notifications.stop();
+await clientConnection.close();
 await connection.close();
 await gateway.close();
 await database.close();

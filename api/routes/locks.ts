@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { recordEvent } from '../../db/queries/events';
 import { findSiteIq } from '../../db/queries/iqs';
 import { findSiteLock, hasRemoteAccess, insertLock, type Lock, listLocks } from '../../db/queries/locks';
 import { findMembership } from '../../db/queries/memberships';
+import { recordEventForOwner } from '../../db/queries/notification-outbox';
 import type { Site } from '../../db/queries/sites';
-import { createEventNotifier } from '../../workflows/client/notifications';
+import { createNotificationRelay } from '../../workflows/client/notifications';
 import { requireAuth } from '../auth/require-auth';
 import type { AppDeps, AppEnv } from '../deps';
 import { ApiProblem, notFound } from '../problem';
@@ -111,16 +111,16 @@ export function lockRoutes(deps: AppDeps) {
     return undefined;
   }
 
-  // K6: a refused opening the owner chose to hear of is handed to the site's notifications workflow.
-  const notify = createEventNotifier({
+  // K6: a refused opening the owner chose is queued with its event and handed to the site's
+  // notifications workflow without holding up the answer.
+  const notifications = createNotificationRelay({
     db,
     temporal: deps.temporal,
     taskQueue: deps.env.TEMPORAL_TASK_QUEUE,
   });
   const record = async (c: Context<AppEnv>, lock: Lock, type: string, data?: Record<string, unknown>) => {
-    const id = randomUUID();
-    await recordEvent(db, {
-      id,
+    const queued = await recordEventForOwner(db, {
+      id: randomUUID(),
       siteId: lock.siteId,
       type,
       actorProfileId: c.get('profile').id,
@@ -128,7 +128,7 @@ export function lockRoutes(deps: AppDeps) {
       iqId: lock.iqId,
       ...(data ? { data } : {}),
     });
-    await notify({ siteId: lock.siteId, eventId: id, type });
+    if (queued) void notifications.handOver();
   };
 
   const refuse = async (c: Context<AppEnv>, lock: Lock, code: RefusalCode): Promise<never> => {

@@ -10,6 +10,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { events } from './sites';
 
 export const emailStatus = pgEnum('email_status', ['pending', 'sent']);
 
@@ -52,4 +53,21 @@ export const idempotencyRecords = pgTable(
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.scope, t.key] })],
+);
+
+/**
+ * Events a site's owner chose to hear of (K6), queued in the transaction that records the event and
+ * handed to the site's notifications workflow afterwards: a Temporal outage delays the email, it
+ * never loses it. Ids only (D10).
+ */
+export const notificationOutbox = pgTable(
+  'notification_outbox',
+  {
+    eventId: uuid()
+      .primaryKey()
+      .references(() => events.id, { onDelete: 'cascade' }),
+    siteId: uuid().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('notification_outbox_created_idx').on(t.createdAt)],
 );

@@ -1,21 +1,28 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { eq } from 'drizzle-orm';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createGatewayClient } from '../../activities/gateway-client';
+import { createApp } from '../../api/app';
 import { hashDeviceSecret } from '../../db/queries/iqs';
-import { events, iqs, locks, memberships, sites } from '../../db/schema';
+import { recordEventForOwner } from '../../db/queries/notification-outbox';
+import { events, iqs, locks, memberships, notificationOutbox, sites } from '../../db/schema';
+import { createMailer } from '../../emails/mailer';
 import { type RunningGateway, startGateway } from '../../gateway/server';
-import { createEventNotifier } from '../../workflows/client/notifications';
+import { freePort } from '../../infra/free-port';
+import { createNotificationRelay, type NotificationRelay } from '../../workflows/client/notifications';
 import { notificationsWorkflowId } from '../../workflows/ids';
 import { rawClient } from '../gateway/helpers';
 import { addMember, createSite } from '../support/fixtures';
-import { startTestSystem, type TestSystem } from '../support/system';
+import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
 
 let sys: TestSystem;
 let gateway: RunningGateway;
+let relay: NotificationRelay;
 
 beforeAll(async () => {
   sys = await startTestSystem({});
+  relay = createNotificationRelay({ db: sys.db, temporal: sys.temporal, taskQueue: sys.taskQueue });
   gateway = await startGateway({
     db: sys.db,
     sql: sys.sql,
@@ -23,11 +30,12 @@ beforeAll(async () => {
     instanceId: 'gw-notify-test',
     heartbeatSeconds: 5,
     host: '127.0.0.1',
-    onEvent: createEventNotifier({ db: sys.db, temporal: sys.temporal, taskQueue: sys.taskQueue }),
+    onNotificationQueued: () => void relay.handOver(),
   });
 });
 afterAll(async () => {
   await gateway?.stop();
+  await relay?.stop();
   await sys?.close();
 });
 
@@ -129,28 +137,29 @@ describe('owner notifications (K6)', () => {
 
   it('50 events in a burst: one email at once, one digest at the window’s end, owner only', async () => {
     const { owner, admin, site, iq, lock } = await siteWithOwnerAndAdmin(['intrusion', 'lock.open_refused']);
-    const notify = createEventNotifier({
+    const burstRelay = createNotificationRelay({
       db: sys.db,
       temporal: sys.temporal,
       taskQueue: sys.taskQueue,
       windowSeconds: 3,
     });
-    const ids = Array.from({ length: 50 }, () => randomUUID());
-    await sys.db.insert(events).values(
-      ids.map((id, i) => ({
-        id,
-        siteId: site.id,
-        type: i % 2 ? 'lock.intrusion' : 'lock.open_refused',
-        actorKind: 'device',
-        iqId: iq.id,
-        lockId: lock.id,
-      })),
-    );
-    await Promise.all(
-      ids.map((eventId, i) =>
-        notify({ siteId: site.id, eventId, type: i % 2 ? 'lock.intrusion' : 'lock.open_refused' }),
+    const queued = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        recordEventForOwner(sys.db, {
+          id: randomUUID(),
+          siteId: site.id,
+          type: i % 2 ? 'lock.intrusion' : 'lock.open_refused',
+          actorKind: 'device',
+          iqId: iq.id,
+          lockId: lock.id,
+        }),
       ),
     );
+    expect(queued.every(Boolean)).toBe(true);
+    // Kicks arriving during a hand-over share one more round: all 50 are handed over, none twice.
+    const handed = await Promise.all([burstRelay.handOver(), burstRelay.handOver(), burstRelay.handOver()]);
+    expect(handed[0]! + handed[1]!).toBe(50);
+    expect(await sys.db.select().from(notificationOutbox)).toEqual([]);
 
     await vi.waitFor(async () => expect((await mailOf(site.name)).length).toBeGreaterThanOrEqual(1), {
       timeout: 15_000,
@@ -165,5 +174,63 @@ describe('owner notifications (K6)', () => {
     expect((await sys.mailbox()).some((m) => m.to === admin.email.toLowerCase())).toBe(false);
     // The memberships did not change along the way (admins stay admins, just not recipients).
     expect(await sys.db.select().from(memberships).where(eq(memberships.siteId, site.id))).toHaveLength(2);
+  });
+
+  it('Temporal away when a refused opening is recorded: the refusal is answered, the notification stays queued, and a later hand-over delivers it once', async () => {
+    const { owner, admin, site, lock } = await siteWithOwnerAndAdmin(['lock.open_refused']);
+    // The same API, but its Temporal client points at a port where nothing listens.
+    const deadConnection = Connection.lazy({ address: `127.0.0.1:${await freePort()}` });
+    const gatewayClient = createGatewayClient({ db: sys.db, sql: sys.sql });
+    const appWithoutTemporal = createApp({
+      db: sys.db,
+      temporal: new Client({ connection: deadConnection }),
+      mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }),
+      gateway: gatewayClient,
+      env: {
+        KS_MODE: 'development',
+        PUBLIC_BASE_URL: TEST_BASE_URL,
+        TOKEN_SECRET: TEST_TOKEN_SECRET,
+        TEMPORAL_TASK_QUEUE: sys.taskQueue,
+      },
+      now: () => new Date(),
+    });
+    try {
+      const res = await appWithoutTemporal.request(`/sites/${site.id}/locks/${lock.id}/open`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin.token}` },
+      });
+      expect(res.status).toBe(403);
+      const [event] = await sys.db
+        .select()
+        .from(events)
+        .where(and(eq(events.siteId, site.id), eq(events.type, 'lock.open_refused')));
+      expect(event).toBeDefined();
+      // The API's own hand-over fails (its deadline is 5 s); the row stays, nothing was started.
+      await vi.waitFor(
+        async () =>
+          expect(await sys.db.select().from(notificationOutbox)).toEqual([
+            expect.objectContaining({ eventId: event!.id, siteId: site.id }),
+          ]),
+        { timeout: 10_000, interval: 100 },
+      );
+      await new Promise((r) => setTimeout(r, 6_000));
+      expect(await sys.db.select().from(notificationOutbox)).toHaveLength(1);
+      expect(await workflowExists(site.id)).toBe(false);
+      expect(await mailOf(site.name)).toEqual([]);
+
+      // The worker's sweep (a relay that reaches Temporal) hands it over; a second sweep finds nothing.
+      expect(await relay.handOver()).toBe(1);
+      expect(await relay.handOver()).toBe(0);
+      expect(await sys.db.select().from(notificationOutbox)).toEqual([]);
+      await vi.waitFor(async () => expect(await mailOf(site.name)).toHaveLength(1), {
+        timeout: 15_000,
+        interval: 100,
+      });
+      const [mail] = await mailOf(site.name);
+      expect(mail).toMatchObject({ template: 'event-notification', to: owner.email.toLowerCase() });
+    } finally {
+      await gatewayClient.close();
+      await deadConnection.close();
+    }
   });
 });
