@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import { hashPassword } from '../api/auth/passwords';
 import type { Db } from '../db/client';
+import { hashDeviceSecret } from '../db/queries/iqs';
 import { findProfileByEmail, insertProfile, updateProfile } from '../db/queries/profiles';
 import { hashVoucherCode, normalizeVoucherCode } from '../db/queries/voucher-codes';
 import { issueVouchers } from '../db/queries/vouchers';
@@ -23,14 +24,36 @@ interface DemoRecord {
   unredeemedCodes: string[];
 }
 
+const DEMO_IQS = [
+  { serial: 'IQ-DEMO-0001', model: 'IQ2', name: 'Main entrance', firmware: '2.0.0' },
+  { serial: 'IQ-DEMO-0002', model: 'IQ2', name: 'Back office', firmware: '2.0.0' },
+] as const;
+
 /**
  * Development demo data, created once: accounts, a site owned by owner@example.com with IQs and
- * locks, one voucher redeemed through the real workflow, and unredeemed vouchers. Codes are kept
- * only as hashes in the database, so the printable ones live in the local data directory.
+ * locks, one voucher redeemed through the real workflow, and unredeemed vouchers. Codes and device
+ * secrets are kept only as hashes in the database, so the usable ones live in the local data
+ * directory: the codes in the record file, the IQs' credentials in a file `npm run iq-sim` reads.
  */
-export async function seedDemo(opts: { db: Db; temporal: Client; taskQueue: string; recordFile: string }) {
+export async function seedDemo(opts: {
+  db: Db;
+  temporal: Client;
+  taskQueue: string;
+  recordFile: string;
+  iqCredentialsFile: string;
+}) {
   if (existsSync(opts.recordFile)) return JSON.parse(await readFile(opts.recordFile, 'utf8')) as DemoRecord;
   const { db } = opts;
+  const iqCredentials = DEMO_IQS.map((iq) => ({ ...iq, secret: randomBytes(32).toString('base64url') }));
+  await writeFile(
+    opts.iqCredentialsFile,
+    JSON.stringify(
+      iqCredentials.map(({ serial, secret, model, firmware }) => ({ serial, secret, model, firmware })),
+      null,
+      2,
+    ),
+    { mode: 0o600 },
+  );
   const passwordHash = await hashPassword(DEMO_PASSWORD);
   const ids: Record<string, string> = {};
   for (const account of DEMO_ACCOUNTS) {
@@ -60,24 +83,13 @@ export async function seedDemo(opts: { db: Db; temporal: Client; taskQueue: stri
     ]);
     const devices = await tx
       .insert(iqs)
-      .values([
-        {
+      .values(
+        iqCredentials.map(({ secret, ...iq }) => ({
+          ...iq,
           siteId: site.id,
-          serial: 'IQ-DEMO-0001',
-          model: 'IQ2',
-          name: 'Main entrance',
-          secretHash: 'demo-no-secret',
-          firmware: '2.0.0',
-        },
-        {
-          siteId: site.id,
-          serial: 'IQ-DEMO-0002',
-          model: 'IQ2',
-          name: 'Back office',
-          secretHash: 'demo-no-secret',
-          firmware: '2.0.0',
-        },
-      ])
+          secretHash: hashDeviceSecret(secret),
+        })),
+      )
       .returning({ id: iqs.id });
     await tx.insert(locks).values([
       { siteId: site.id, iqId: devices[0]!.id, name: 'Front door' },

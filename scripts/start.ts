@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { parseEnv } from '../config/env';
@@ -71,6 +71,12 @@ async function tokenSecret(): Promise<string> {
   return secret;
 }
 
+/** Relative to the working directory when inside it, for a command line a user can paste. */
+function shownPath(file: string): string {
+  const shown = relative(process.cwd(), file);
+  return shown.startsWith('..') ? file : shown;
+}
+
 async function waitForHealth(url: string, deadlineMs: number) {
   while (Date.now() < deadlineMs) {
     const ok = await fetch(url).then(
@@ -119,11 +125,13 @@ async function main() {
 
   const connection = await Connection.connect({ address: temporal.address });
   const database = connectDatabase(databaseUrl, { max: 2 });
+  const demoIqsFile = join(dataDir, 'demo-iqs.json');
   const demo = await seedDemo({
     db: database.db,
     temporal: new Client({ connection }),
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     recordFile: join(dataDir, 'demo.json'),
+    iqCredentialsFile: demoIqsFile,
   });
   await database.close();
   await connection.close();
@@ -141,6 +149,7 @@ KS Cloud is running (started in ${((Date.now() - started) / 1000).toFixed(1)} s;
 Demo accounts (password "${DEMO_PASSWORD}"):
 ${DEMO_ACCOUNTS.map((a) => `  ${a.email.padEnd(24)} ${a.platformRole ?? (a.email.startsWith('owner') ? 'owner of the demo site' : 'admin of the demo site')}`).join('\n')}
 Demo site: ${demo.siteId}
+  its two IQs come online with: npm run iq-sim -- --credentials ${shownPath(demoIqsFile)} --ports ${env.GATEWAY_PORTS.join(',')}
 Unredeemed vouchers (10 users, 2 IQs, 365 days):
 ${demo.unredeemedCodes.map((c) => `  ${c}`).join('\n')}
 `);

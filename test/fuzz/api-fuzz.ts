@@ -37,6 +37,7 @@ try {
     temporal: stack.temporal,
     taskQueue: stack.taskQueue,
     recordFile: join(workDir, 'demo.json'),
+    iqCredentialsFile: join(workDir, 'demo-iqs.json'),
   });
   const user = await insertProfile(stack.database.db, {
     email: 'user@example.com',

@@ -1,0 +1,183 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../infra/free-port';
+import { startFleet } from '../../iq-sim/fleet';
+
+/**
+ * The README's first command, as a user runs it: `npm start` on a fresh data directory brings up
+ * the whole system, the demo's IQs come online with the credentials file it writes, the owner opens
+ * a door through API → gateway → IQ, Ctrl-C stops every process, and a second start reuses the data.
+ */
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+}
+
+let dataDir: string;
+let ports: { api: number; temporal: number; ui: number; gateway: [number, number] };
+let running: Started | undefined;
+
+function startStack(): Promise<Started> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KS_DATA_DIR: dataDir,
+    PORT: String(ports.api),
+    TEMPORAL_PORT: String(ports.temporal),
+    TEMPORAL_UI_PORT: String(ports.ui),
+    GATEWAY_PORTS: ports.gateway.join(','),
+  };
+  for (const key of Object.keys(env))
+    if (key.startsWith('TEMPORAL_ADDRESS') || key === 'DATABASE_URL') delete env[key];
+  // Its own process group, so the test can send Ctrl-C's SIGINT to everything npm start runs.
+  const child = spawn('npm', ['start'], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm start did not come up:\n${output}`)), 150_000);
+    const check = () => {
+      if (output.includes('KS Cloud is running')) {
+        clearTimeout(timer);
+        resolve({ child, output: () => output });
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`npm start exited (${code}):\n${output}`));
+    });
+  });
+}
+
+/**
+ * Ctrl-C: SIGINT to the whole process group, as a terminal sends it. Resolves once every process of
+ * the group has ended (npm itself ends by the signal; what it started shuts down on its own).
+ */
+async function pressCtrlC(started: Started): Promise<string> {
+  const pgid = started.child.pid!;
+  process.kill(-pgid, 'SIGINT');
+  for (let waited = 0; waited < 60_000; waited += 250) {
+    const left = groupMembers(pgid);
+    if (left === '') return left;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return groupMembers(pgid);
+}
+
+function groupMembers(pgid: number): string {
+  try {
+    return execFileSync('pgrep', ['-a', '-g', String(pgid)], { encoding: 'utf8' }).trim();
+  } catch {
+    return ''; // pgrep exits 1 when nothing matches
+  }
+}
+
+/** Processes whose command line names the data directory (PostgreSQL's -D, the dev server's database). */
+function processesUsing(dir: string): string {
+  try {
+    return execFileSync('pgrep', ['-af', dir], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+const api = (path: string, init: RequestInit = {}, token?: string) =>
+  fetch(`http://127.0.0.1:${ports.api}${path}`, {
+    ...init,
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+  });
+
+async function login(email: string): Promise<string> {
+  const res = await api('/auth/login', {
+    method: 'POST',
+    body: JSON.stringify({ email, password: 'demo-password' }),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+const demoSiteId = (output: string) => /Demo site: ([0-9a-f-]{36})/.exec(output)?.[1];
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'ks-npm-start-'));
+  // Embedded PostgreSQL runs as the postgres user when the tests run as root.
+  await chmod(dataDir, 0o755);
+  ports = {
+    api: await freePort(),
+    temporal: await freePort(),
+    ui: await freePort(),
+    gateway: [await freePort(), await freePort()],
+  };
+});
+
+afterAll(async () => {
+  if (running && groupMembers(running.child.pid!) !== '') await pressCtrlC(running);
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('npm start', () => {
+  it('runs the whole system: demo IQs connect, the owner opens a door, Ctrl-C leaves nothing behind', async () => {
+    running = await startStack();
+    const siteId = demoSiteId(running.output());
+    expect(siteId).toBeDefined();
+
+    const health = await api('/health');
+    expect(await health.json()).toEqual({ status: 'ok', database: true, temporal: true });
+
+    const credentials = JSON.parse(await readFile(join(dataDir, 'demo-iqs.json'), 'utf8'));
+    expect(credentials).toHaveLength(2);
+    const fleet = await startFleet({ credentials, ports: ports.gateway, latencyMs: 0 });
+    try {
+      expect(fleet.failed).toEqual([]);
+      expect(fleet.online.map((iq) => iq.subscribed)).toEqual([true, true]);
+
+      const owner = await login('owner@example.com');
+      const iqs = (await (await api(`/sites/${siteId}/iqs`, {}, owner)).json()) as Array<{ online: boolean }>;
+      expect(iqs.map((iq) => iq.online)).toEqual([true, true]);
+      const locks = (await (await api(`/sites/${siteId}/locks`, {}, owner)).json()) as Array<{
+        id: string;
+        name: string;
+      }>;
+      const frontDoor = locks.find((lock) => lock.name === 'Front door');
+      expect(frontDoor).toBeDefined();
+
+      const opened = await api(`/sites/${siteId}/locks/${frontDoor!.id}/open`, { method: 'POST' }, owner);
+      expect(await opened.json()).toEqual({ result: 'opened' });
+      // The demo admin holds a mobile key, which opens at the door only (K4).
+      const admin = await login('admin@example.com');
+      const refused = await api(`/sites/${siteId}/locks/${frontDoor!.id}/open`, { method: 'POST' }, admin);
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { code: string }).code).toBe('no_access');
+    } finally {
+      await fleet.stop();
+    }
+
+    expect(await pressCtrlC(running)).toBe('');
+    expect(processesUsing(dataDir)).toBe('');
+    // Stopped by Ctrl-C, not because a child process died on its own.
+    expect(running.output()).toContain('[start] stopping');
+    expect(running.output()).not.toContain('stopping everything');
+    await expect(api('/health')).rejects.toThrow();
+  });
+
+  it('a second start reuses the data directory and its demo', async () => {
+    const firstSiteId = demoSiteId(running!.output());
+    running = await startStack();
+    expect(demoSiteId(running.output())).toBe(firstSiteId);
+    const owner = await login('owner@example.com');
+    const sites = await api(`/sites/${firstSiteId}/iqs`, {}, owner);
+    expect(sites.status).toBe(200);
+    expect(await pressCtrlC(running)).toBe('');
+    expect(processesUsing(dataDir)).toBe('');
+  });
+});
