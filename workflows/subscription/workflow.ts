@@ -5,6 +5,7 @@ import {
   continueAsNew,
   defineQuery,
   defineUpdate,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -35,6 +36,8 @@ export interface SubscriptionState {
   clockOffsetMs: number;
   term?: TermView;
   remindersSent: ReminderOffsetDays[];
+  /** Terms whose redemption was answered and whose receipt and IQ push are still to do, oldest first. */
+  receiptsDue?: string[];
 }
 
 export interface RedeemVoucherInput {
@@ -99,8 +102,14 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
         state.remindersSent = [];
         version++;
         publish();
-        await acts.sendRedemptionReceipt({ siteId: state.siteId, termId: result.term.id });
-        await acts.notifySubscriptionChanged({ siteId: state.siteId });
+        // The answer does not wait for the receipt and the IQs' push: the main loop does both. The
+        // patch keeps histories recorded by the earlier code (both inside the update) replaying.
+        if (patched('redemption-answered-before-receipt')) {
+          state.receiptsDue = [...(state.receiptsDue ?? []), result.term.id];
+        } else {
+          await acts.sendRedemptionReceipt({ siteId: state.siteId, termId: result.term.id });
+          await acts.notifySubscriptionChanged({ siteId: state.siteId });
+        }
       }
       return result;
     },
@@ -142,6 +151,11 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     (input.maxHistoryEvents !== undefined && workflowInfo().historyLength >= input.maxHistoryEvents);
 
   for (;;) {
+    for (let termId = state.receiptsDue?.[0]; termId; termId = state.receiptsDue?.[0]) {
+      await acts.sendRedemptionReceipt({ siteId: state.siteId, termId });
+      await acts.notifySubscriptionChanged({ siteId: state.siteId });
+      state.receiptsDue = state.receiptsDue!.slice(1);
+    }
     const seen = version;
     const term = state.status === 'active' ? state.term : undefined;
     if (!term) {
