@@ -11,7 +11,7 @@ import {
 } from '../db/queries/iqs';
 import { findSiteLock } from '../db/queries/locks';
 import { recordEventForOwner } from '../db/queries/notification-outbox';
-import { recordUpdateFailure } from '../db/queries/rollouts';
+import { recordUpdateFailure, updateInFlight } from '../db/queries/rollouts';
 import type { OpenOutcome } from './command-bus';
 import { LineReader } from './line-reader';
 import { type DeviceMessage, type GatewayMessage, parseDeviceMessage, serialize } from './protocol';
@@ -175,6 +175,8 @@ export class DeviceConnection {
       const latest = (await subscribedFlags(db, [row.id])).get(row.id) ?? false;
       this.pushSubscribed(latest);
     }
+    const resumed = await updateInFlight(db, row.id, hello.firmware);
+    if (resumed) this.sendUpdate({ type: 'update', ...resumed });
   }
 
   private async onMessage(iq: Authenticated, message: DeviceMessage) {

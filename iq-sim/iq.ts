@@ -58,6 +58,8 @@ export function startSimulatedIq(opts: SimulatedIqOptions): Promise<SimulatedIq>
   let reconnectTimer: NodeJS.Timeout | undefined;
   const received: GatewayMessage[] = [];
   const watchers = new Set<(message: GatewayMessage) => void>();
+  /** Updates in progress, by updateId, with the connection each arrived on. */
+  const running = new Map<string, Socket | undefined>();
   let started: { resolve(): void; reject(error: Error): void } | undefined;
 
   const send = (message: DeviceMessage) => {
@@ -96,10 +98,15 @@ export function startSimulatedIq(opts: SimulatedIqOptions): Promise<SimulatedIq>
         return;
       }
       case 'update': {
+        // The same update again on this connection is a duplicate; an update this IQ was running
+        // over an earlier connection was lost with it (as on a device), so it starts over.
         const current = socket;
+        if (running.get(message.updateId) === current) return;
+        running.set(message.updateId, current);
         void runUpdate(message, opts.update ?? {}, random, (status) =>
           send({ type: 'update-status', updateId: message.updateId, ...status }),
         ).then((ok) => {
+          if (running.get(message.updateId) === current) running.delete(message.updateId);
           if (!ok || current !== socket) return;
           // Success is reported the protocol's way: back with hello on the new version.
           firmware = message.version;

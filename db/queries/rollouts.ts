@@ -277,3 +277,34 @@ export async function markTimedOut(db: DbOrTx, rolloutId: string, iqIds: string[
       ),
     );
 }
+
+/**
+ * The update an IQ should be running: its attempt in progress in a running rollout, unless it
+ * already reports the release's version. Sent again when the IQ says hello, so an update whose
+ * connection dropped (a gateway instance died, or the network) resumes at once under the same
+ * updateId instead of waiting out the in-progress timeout and costing a retry.
+ */
+export async function updateInFlight(db: DbOrTx, iqId: string, firmware: string) {
+  const [row] = await db
+    .select({
+      updateId: rolloutTargets.updateId,
+      version: firmwareReleases.version,
+      url: firmwareReleases.url,
+      sha256: firmwareReleases.sha256,
+      sizeBytes: firmwareReleases.sizeBytes,
+    })
+    .from(rolloutTargets)
+    .innerJoin(rollouts, eq(rollouts.id, rolloutTargets.rolloutId))
+    .innerJoin(firmwareReleases, eq(firmwareReleases.id, rollouts.releaseId))
+    .where(
+      and(
+        eq(rolloutTargets.iqId, iqId),
+        eq(rolloutTargets.state, 'in_progress'),
+        eq(rollouts.status, 'running'),
+        sql`${firmwareReleases.version} <> ${firmware}`,
+      ),
+    )
+    .orderBy(sql`${rolloutTargets.startedAt} desc`)
+    .limit(1);
+  return row?.updateId ? { ...row, updateId: row.updateId } : undefined;
+}

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   index,
@@ -73,5 +74,7 @@ export const rolloutTargets = pgTable(
   (t) => [
     primaryKey({ columns: [t.rolloutId, t.iqId] }),
     index('rollout_targets_state_idx').on(t.rolloutId, t.state),
+    // An IQ's update in flight, looked up on every hello (updateInFlight).
+    index('rollout_targets_in_progress_iq_idx').on(t.iqId).where(sql`${t.state} = 'in_progress'`),
   ],
 );

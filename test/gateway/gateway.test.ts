@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayClient } from '../../activities/gateway-client';
 import { connectDatabase, type Database } from '../../db/client';
-import { events, iqs } from '../../db/schema';
+import { events, firmwareReleases, iqs, rollouts, rolloutTargets } from '../../db/schema';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { startSimulatedIq } from '../../iq-sim/iq';
 import { createTestDatabase } from '../support/database';
@@ -38,8 +39,8 @@ afterAll(async () => {
   await database?.close();
 });
 
-const hello = (c: { serial: string; secret: string }) =>
-  `${JSON.stringify({ type: 'hello', serial: c.serial, secret: c.secret, model: 'IQ2', firmware: '1.0.0' })}\n`;
+const hello = (c: { serial: string; secret: string; firmware?: string }) =>
+  `${JSON.stringify({ type: 'hello', serial: c.serial, secret: c.secret, model: 'IQ2', firmware: c.firmware ?? '1.0.0' })}\n`;
 
 describe('device gateway', () => {
   it('welcomes an IQ with the right secret and keeps its state in PostgreSQL', async () => {
@@ -176,6 +177,60 @@ describe('device gateway', () => {
     });
     expect(await database.db.select().from(events).where(eq(events.siteId, other.site.id))).toEqual([]);
     await device.stop();
+  });
+
+  it('sends an update in flight again when its IQ says hello again; not once it runs the new version, nor while paused', async () => {
+    const { iq, credentials } = await seedIq(database.db);
+    const [release] = await database.db
+      .insert(firmwareReleases)
+      .values({
+        model: 'IQ2',
+        version: `2.${randomUUID().slice(0, 8)}`,
+        url: 'ftps://firmware.test/iq2.bin',
+        sha256: 'b'.repeat(64),
+        sizeBytes: 4096,
+      })
+      .returning();
+    const [rollout] = await database.db
+      .insert(rollouts)
+      .values({ releaseId: release!.id, target: { iqIds: [iq.id] }, policy: {} })
+      .returning();
+    const updateId = `${rollout!.id}:1`;
+    const target = { rolloutId: rollout!.id, iqId: iq.id, position: 0, updateId, attempts: 1 };
+    await database.db
+      .insert(rolloutTargets)
+      .values({ ...target, state: 'in_progress', startedAt: new Date() });
+    const update = {
+      type: 'update',
+      updateId,
+      version: release!.version,
+      url: release!.url,
+      sha256: release!.sha256,
+      sizeBytes: 4096,
+    };
+
+    // Back on the old firmware with the attempt in progress: the update comes with the welcome.
+    const first = await rawClient(a.ports[0]!);
+    first.write(hello(credentials));
+    expect(await first.next()).toMatchObject({ type: 'welcome' });
+    expect(await first.next()).toEqual(update);
+    first.socket.destroy();
+
+    // Already on the release's version (the update worked): nothing is sent.
+    const second = await rawClient(b.ports[0]!);
+    second.write(hello({ ...credentials, firmware: release!.version }));
+    expect(await second.next()).toMatchObject({ type: 'welcome' });
+    second.write('{"type":"heartbeat"}\n');
+    await expect(second.next(1_500)).rejects.toThrow('no line');
+    second.socket.destroy();
+
+    // A paused rollout starts nothing, and resends nothing either.
+    await database.db.update(rollouts).set({ status: 'paused' }).where(eq(rollouts.id, rollout!.id));
+    const third = await rawClient(a.ports[0]!);
+    third.write(hello(credentials));
+    expect(await third.next()).toMatchObject({ type: 'welcome' });
+    await expect(third.next(1_500)).rejects.toThrow('no line');
+    third.socket.destroy();
   });
 
   it('still serves a well-behaved IQ after all the abuse above', async () => {

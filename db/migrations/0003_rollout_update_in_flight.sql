@@ -1,0 +1,1 @@
+CREATE INDEX "rollout_targets_in_progress_iq_idx" ON "rollout_targets" USING btree ("iq_id") WHERE "rollout_targets"."state" = 'in_progress';
