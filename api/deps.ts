@@ -3,6 +3,7 @@ import type { GatewayClient } from '../activities/gateway-client';
 import type { Env } from '../config/env';
 import type { Db } from '../db/client';
 import type { Mailer } from '../emails/mailer';
+import type { NotificationRelay } from '../workflows/client/notifications';
 
 /** What the HTTP API needs from the outside world; tests pass real local instances. */
 export interface AppDeps {
@@ -11,6 +12,8 @@ export interface AppDeps {
   mailer: Mailer;
   /** Commands for IQs (open, subscription push) through the device gateway's bus. */
   gateway: GatewayClient;
+  /** Hands the owner notifications a request queued to Temporal (K6); its owner stops it. */
+  notifications: NotificationRelay;
   env: Pick<Env, 'KS_MODE' | 'PUBLIC_BASE_URL' | 'TOKEN_SECRET' | 'TEMPORAL_TASK_QUEUE'>;
   /** Real time; tests may shift it. Sandbox sites add their own offset on top. */
   now: () => Date;

@@ -5,6 +5,7 @@ import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
+import { createNotificationRelay } from '../workflows/client/notifications';
 import { createApp } from './app';
 
 const env = loadEnvOrExit();
@@ -14,11 +15,17 @@ const database = connectDatabase(env.DATABASE_URL, { max: 20 });
 const connection = Connection.lazy(target.connectionOptions);
 const temporal = new Client({ connection, namespace: target.namespace });
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
+const notifications = createNotificationRelay({
+  db: database.db,
+  temporal,
+  taskQueue: env.TEMPORAL_TASK_QUEUE,
+});
 const app = createApp({
   db: database.db,
   temporal,
   mailer: createMailerFromEnv(env, database.db),
   gateway,
+  notifications,
   env,
   now: () => new Date(),
 });
@@ -30,6 +37,7 @@ const server = serve({ fetch: app.fetch, port: env.PORT, hostname: '0.0.0.0' }, 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     server.close(async () => {
+      await notifications.stop();
       await connection.close();
       await gateway.close();
       await database.close();

@@ -13,6 +13,7 @@ import { startEmbeddedPostgres } from '../infra/embedded-postgres';
 import { freePort } from '../infra/free-port';
 import { startDevServer } from '../infra/temporal-servers';
 import { createWorker } from '../worker/create-worker';
+import { createNotificationRelay } from '../workflows/client/notifications';
 
 export interface LocalStack {
   url: string;
@@ -68,11 +69,13 @@ export async function startLocalStack(
     },
   });
   const running = worker.run();
+  const notifications = createNotificationRelay({ db: database.db, temporal, taskQueue });
   const app = createApp({
     db: database.db,
     temporal,
     mailer,
     gateway: noopGatewayClient,
+    notifications,
     env: {
       KS_MODE: opts.mode ?? 'development',
       PUBLIC_BASE_URL: 'http://stack.test',
@@ -105,6 +108,7 @@ export async function startLocalStack(
     served,
     async stop() {
       server.close();
+      await notifications.stop();
       worker.shutdown();
       await running;
       await connection.close();

@@ -6,7 +6,6 @@ import { findSiteLock, hasRemoteAccess, insertLock, type Lock, listLocks } from 
 import { findMembership } from '../../db/queries/memberships';
 import { recordEventForOwner } from '../../db/queries/notification-outbox';
 import type { Site } from '../../db/queries/sites';
-import { createNotificationRelay } from '../../workflows/client/notifications';
 import { requireAuth } from '../auth/require-auth';
 import type { AppDeps, AppEnv } from '../deps';
 import { ApiProblem, notFound } from '../problem';
@@ -113,11 +112,6 @@ export function lockRoutes(deps: AppDeps) {
 
   // K6: a refused opening the owner chose is queued with its event and handed to the site's
   // notifications workflow without holding up the answer.
-  const notifications = createNotificationRelay({
-    db,
-    temporal: deps.temporal,
-    taskQueue: deps.env.TEMPORAL_TASK_QUEUE,
-  });
   const record = async (c: Context<AppEnv>, lock: Lock, type: string, data?: Record<string, unknown>) => {
     const queued = await recordEventForOwner(db, {
       id: randomUUID(),
@@ -128,7 +122,7 @@ export function lockRoutes(deps: AppDeps) {
       iqId: lock.iqId,
       ...(data ? { data } : {}),
     });
-    if (queued) void notifications.handOver();
+    if (queued) void deps.notifications.handOver();
   };
 
   const refuse = async (c: Context<AppEnv>, lock: Lock, code: RefusalCode): Promise<never> => {

@@ -78,6 +78,7 @@ const productionAppWithFailingMailer = (reason: string) =>
     temporal: sys.temporal,
     mailer: { send: () => Promise.reject(new Error(reason)) },
     gateway: noopGatewayClient,
+    notifications: sys.notifications,
     env: {
       KS_MODE: 'production',
       PUBLIC_BASE_URL: TEST_BASE_URL,

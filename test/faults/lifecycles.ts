@@ -20,6 +20,7 @@ import { accessMethods, iqs, locks, memberships, sites } from '../../db/schema';
 import { createMailer } from '../../emails/mailer';
 import { startGateway } from '../../gateway/server';
 import { startFleet } from '../../iq-sim/fleet';
+import { createNotificationRelay } from '../../workflows/client/notifications';
 import {
   advanceSandboxClock,
   querySubscriptionState,
@@ -76,6 +77,8 @@ function appFor(ctx: FaultContext, taskQueue: string) {
     temporal: ctx.temporal,
     mailer: createMailer({ db: ctx.database.db, from: 'KS Cloud <api@ks.test>' }),
     gateway: noopGatewayClient,
+    // Nothing here records a notifiable event; the relay is what the app needs to be whole.
+    notifications: createNotificationRelay({ db: ctx.database.db, temporal: ctx.temporal, taskQueue }),
     env: {
       KS_MODE: 'development',
       PUBLIC_BASE_URL: BASE_URL,

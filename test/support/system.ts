@@ -10,6 +10,7 @@ import { hashPassword } from '../../api/auth/passwords';
 import { insertProfile, updateProfile } from '../../db/queries/profiles';
 import { createMailer, type Mailer } from '../../emails/mailer';
 import { createWorker } from '../../worker/create-worker';
+import { createNotificationRelay, type NotificationRelay } from '../../workflows/client/notifications';
 import { createTestDatabase } from './database';
 
 export const TEST_TOKEN_SECRET = 'test-secret-that-is-long-enough-0123456789';
@@ -24,6 +25,8 @@ export interface TestSystem {
   taskQueue: string;
   worker: Worker;
   app: ReturnType<typeof createApp>;
+  /** The app's relay of queued owner notifications (K6). */
+  notifications: NotificationRelay;
   /** Starts the worker (again) after `stopWorker`. */
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
@@ -101,11 +104,13 @@ export async function startTestSystem(opts: {
   let worker = await newWorker();
   let running = worker.run();
 
+  const notifications = createNotificationRelay({ db: database.db, temporal, taskQueue });
   const app = createApp({
     db: database.db,
     temporal,
     mailer,
     gateway,
+    notifications,
     env: {
       KS_MODE: 'development',
       PUBLIC_BASE_URL: TEST_BASE_URL,
@@ -125,6 +130,7 @@ export async function startTestSystem(opts: {
       return worker;
     },
     app,
+    notifications,
     async startWorker() {
       worker = await newWorker();
       running = worker.run();
@@ -162,6 +168,7 @@ export async function startTestSystem(opts: {
         from sent_emails order by created_at, id`;
     },
     async close() {
+      await notifications.stop();
       await system.stopWorker();
       await ownConnection?.close();
       if (!opts.env) await nativeConnection.close();
