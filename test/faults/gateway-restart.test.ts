@@ -10,16 +10,15 @@
  * the in-progress timeout's to repair (a retry), so every IQ must end `succeeded` within its
  * retries, and no IQ may be sent an update once it is on the release's version.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { hashDeviceSecret } from '../../db/queries/iqs';
-import { iqs, rolloutTargets, sites } from '../../db/schema';
+import { iqs, rolloutTargets } from '../../db/schema';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials, SimulatedIq } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
-import { eventually } from '../gateway/helpers';
+import { eventually, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 import { GatewayProcess } from '../support/worker-process';
 
@@ -91,27 +90,8 @@ function gatewayProcess(ports: number[], label: string) {
 }
 
 async function seedSite(count: number) {
-  const [site] = await sys.db
-    .insert(sites)
-    .values({ name: 'Gateway fault test', timezone: 'UTC' })
-    .returning();
-  const secrets = Array.from({ length: count }, () => randomBytes(24).toString('base64url'));
-  const rows = await sys.db
-    .insert(iqs)
-    .values(
-      secrets.map((secret) => ({
-        siteId: site!.id,
-        serial: `IQ-${randomUUID()}`,
-        model: 'IQ2',
-        secretHash: hashDeviceSecret(secret),
-        subscribed: true,
-      })),
-    )
-    .returning();
-  const credentials = rows.map(
-    (row, i): IqCredentials => ({ serial: row.serial, secret: secrets[i]!, model: 'IQ2', firmware: '1.0.0' }),
-  );
-  return { siteId: site!.id, credentials };
+  const { siteId, iqs: seeded } = await seedSiteWithIqs(sys.db, count, { name: 'Gateway fault test' });
+  return { siteId, credentials: seeded.map((iq) => iq.credentials) };
 }
 
 async function connect(credentials: IqCredentials[], ports: number[]) {

@@ -5,14 +5,13 @@
  *
  * The rollout driver (`runRollout`) adds a device gateway (in this process) and simulated IQs.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { expect, vi } from 'vitest';
 import { noopGatewayClient } from '../../activities/gateway-client';
 import { createApp } from '../../api/app';
 import { hashPassword } from '../../api/auth/passwords';
 import type { Database } from '../../db/client';
-import { hashDeviceSecret } from '../../db/queries/iqs';
 import { insertProfile, updateProfile } from '../../db/queries/profiles';
 import { hashVoucherCode, normalizeVoucherCode } from '../../db/queries/voucher-codes';
 import { issueVouchers } from '../../db/queries/vouchers';
@@ -27,6 +26,7 @@ import {
   redeemVoucher,
 } from '../../workflows/client/subscription';
 import { profileDeletionWorkflowId, rolloutWorkflowId, subscriptionWorkflowId } from '../../workflows/ids';
+import { seedSiteWithIqs } from '../gateway/helpers';
 import { WorkerProcess } from '../support/worker-process';
 import type { ResendStandIn } from './resend-stand-in';
 
@@ -423,20 +423,7 @@ export async function runRollout(ctx: FaultContext, opts: { crash?: string } = {
     expect(res.status).toBe(201);
     return ((await res.json()) as { id: string }).id;
   };
-  const [site] = await db.insert(sites).values({ name: 'Rollout faults', timezone: 'UTC' }).returning();
-  const secrets = Array.from({ length: ROLLOUT_IQS }, () => randomBytes(24).toString('base64url'));
-  const rows = await db
-    .insert(iqs)
-    .values(
-      secrets.map((secret) => ({
-        siteId: site!.id,
-        serial: `IQ-${randomUUID()}`,
-        model: 'IQ2',
-        secretHash: hashDeviceSecret(secret),
-        subscribed: true,
-      })),
-    )
-    .returning();
+  const site = await seedSiteWithIqs(db, ROLLOUT_IQS, { name: 'Rollout faults' });
   const gateway = await startGateway({
     db,
     sql,
@@ -446,12 +433,7 @@ export async function runRollout(ctx: FaultContext, opts: { crash?: string } = {
     host: '127.0.0.1',
   });
   const fleet = await startFleet({
-    credentials: rows.map((row, i) => ({
-      serial: row.serial,
-      secret: secrets[i]!,
-      model: 'IQ2',
-      firmware: '1.0.0',
-    })),
+    credentials: site.iqs.map((iq) => iq.credentials),
     ports: gateway.ports,
     host: '127.0.0.1',
     update: { durationMs: 300 },
@@ -484,7 +466,7 @@ export async function runRollout(ctx: FaultContext, opts: { crash?: string } = {
     trace('worker ready');
     rolloutId = await api('/support/rollouts', {
       releaseId,
-      target: { siteIds: [site!.id] },
+      target: { siteIds: [site.siteId] },
       policy: ROLLOUT_POLICY,
     });
     const end = await ctx.temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).result();
@@ -504,7 +486,7 @@ export async function runRollout(ctx: FaultContext, opts: { crash?: string } = {
   const targets = await sql`select state, attempts, error from rollout_targets
     where rollout_id = ${rolloutId} order by state, attempts`;
   const [rollout] = await sql`select status, abort_reason from rollouts where id = ${rolloutId}`;
-  const firmware = await sql`select firmware from iqs where site_id = ${site!.id}`;
+  const firmware = await sql`select firmware from iqs where site_id = ${site.siteId}`;
   const emails = await sql`select idempotency_key, template, status from sent_emails
     where idempotency_key like ${`%${rolloutId}%`} order by idempotency_key`;
   const norm = (s: string) => s.replaceAll(rolloutId, 'R');

@@ -5,6 +5,7 @@ import { eq } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { hashDeviceSecret } from '../../db/queries/iqs';
 import { iqs, locks, sites } from '../../db/schema';
+import type { IqCredentials } from '../../iq-sim/iq';
 
 /** A site with one IQ (known secret) and one lock, written straight to the database. */
 export async function seedIq(db: Db, opts: { subscribed?: boolean } = {}) {
@@ -30,6 +31,41 @@ export async function seedIq(db: Db, opts: { subscribed?: boolean } = {}) {
     iq: iq!,
     lock: lock!,
     credentials: { serial, secret, model: 'IQ2', firmware: '1.0.0' },
+  };
+}
+
+/**
+ * A new site with `count` IQs (random secrets, firmware 1.0.0), written straight to the database;
+ * the IQs in insertion order with the credentials a simulated IQ connects with.
+ */
+export async function seedSiteWithIqs(
+  db: Db,
+  count: number,
+  opts: { name: string; timezone?: string; subscribed?: boolean },
+): Promise<{ siteId: string; iqs: Array<{ id: string; credentials: IqCredentials }> }> {
+  const [site] = await db
+    .insert(sites)
+    .values({ name: opts.name, timezone: opts.timezone ?? 'UTC' })
+    .returning();
+  const secrets = Array.from({ length: count }, () => randomBytes(24).toString('base64url'));
+  const rows = await db
+    .insert(iqs)
+    .values(
+      secrets.map((secret) => ({
+        siteId: site!.id,
+        serial: `IQ-${randomUUID()}`,
+        model: 'IQ2',
+        secretHash: hashDeviceSecret(secret),
+        subscribed: opts.subscribed ?? true,
+      })),
+    )
+    .returning();
+  return {
+    siteId: site!.id,
+    iqs: rows.map((row, i) => ({
+      id: row.id,
+      credentials: { serial: row.serial, secret: secrets[i]!, model: 'IQ2', firmware: '1.0.0' },
+    })),
   };
 }
 

@@ -1,14 +1,14 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashDeviceSecret } from '../../db/queries/iqs';
-import { iqs, rolloutTargets, sites } from '../../db/schema';
+import { rolloutTargets } from '../../db/schema';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import { rolloutWorkflowId } from '../../workflows/ids';
 import { insideWindow } from '../../workflows/rollout/decisions';
+import { seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 let env: TestWorkflowEnvironment;
@@ -44,26 +44,9 @@ const hhmm = (ms: number, timeZone: string) =>
 describe('maintenance window on the time-skipping server (F7)', () => {
   it('waits, in workflow time, until each site’s window opens, and updates only inside it', async () => {
     const timezone = 'America/New_York';
-    const [site] = await sys.db.insert(sites).values({ name: 'Window', timezone }).returning();
-    const secrets = Array.from({ length: 5 }, () => randomBytes(24).toString('base64url'));
-    const rows = await sys.db
-      .insert(iqs)
-      .values(
-        secrets.map((secret) => ({
-          siteId: site!.id,
-          serial: `IQ-${randomUUID()}`,
-          model: 'IQ2',
-          secretHash: hashDeviceSecret(secret),
-        })),
-      )
-      .returning();
+    const site = await seedSiteWithIqs(sys.db, 5, { name: 'Window', timezone, subscribed: false });
     fleet = await startFleet({
-      credentials: rows.map((r, i) => ({
-        serial: r.serial,
-        secret: secrets[i]!,
-        model: 'IQ2',
-        firmware: '1.0.0',
-      })),
+      credentials: site.iqs.map((iq) => iq.credentials),
       ports: gateway.ports,
       host: '127.0.0.1',
       update: { durationMs: 200 },
@@ -86,7 +69,7 @@ describe('maintenance window on the time-skipping server (F7)', () => {
     });
     const { id } = await call('/support/rollouts', {
       releaseId: rel.id,
-      target: { siteIds: [site!.id] },
+      target: { siteIds: [site.siteId] },
       policy: { maintenanceWindow: window, inProgressTimeoutSeconds: 60, retries: 0 },
     });
 

@@ -1,15 +1,14 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashDeviceSecret } from '../../db/queries/iqs';
 import { insertRollout } from '../../db/queries/rollouts';
-import { iqs, rolloutTargets, sites } from '../../db/schema';
+import { iqs, rolloutTargets } from '../../db/schema';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
 import { DEFAULT_POLICY } from '../../workflows/rollout/decisions';
-import { eventually, rawClient } from '../gateway/helpers';
+import { eventually, rawClient, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 let sys: TestSystem;
@@ -46,32 +45,8 @@ const call = async (method: string, path: string, body?: unknown) => {
 
 /** `count` IQs at a new site, written straight to the database; credentials sorted by IQ id (= rollout order). */
 async function seedSite(count: number, timezone = 'UTC') {
-  const [site] = await sys.db.insert(sites).values({ name: 'Rollout test', timezone }).returning();
-  const secrets = Array.from({ length: count }, () => randomBytes(24).toString('base64url'));
-  const rows = await sys.db
-    .insert(iqs)
-    .values(
-      secrets.map((secret) => ({
-        siteId: site!.id,
-        serial: `IQ-${randomUUID()}`,
-        model: 'IQ2',
-        secretHash: hashDeviceSecret(secret),
-        subscribed: true,
-      })),
-    )
-    .returning();
-  const iqsById = rows
-    .map((row, i) => ({
-      id: row.id,
-      credentials: {
-        serial: row.serial,
-        secret: secrets[i]!,
-        model: 'IQ2',
-        firmware: '1.0.0',
-      } as IqCredentials,
-    }))
-    .sort((a, b) => (a.id < b.id ? -1 : 1));
-  return { siteId: site!.id, iqs: iqsById };
+  const { siteId, iqs: seeded } = await seedSiteWithIqs(sys.db, count, { name: 'Rollout test', timezone });
+  return { siteId, iqs: seeded.sort((x, y) => (x.id < y.id ? -1 : 1)) };
 }
 
 async function connect(credentials: IqCredentials[], update: { durationMs: number; failureRate?: number }) {
