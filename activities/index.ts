@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
 import type { Mailer } from '../emails/mailer';
-import type { GatewayClient } from './gateway-client';
+import type { GatewayClient } from '../gateway/client';
 import { createNotificationActivities } from './notifications';
 import { createProfileDeletionActivities } from './profile-deletion';
 import { createRolloutActivities } from './rollout';

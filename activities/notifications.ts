@@ -2,13 +2,9 @@ import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { findSite, findSiteOwner } from '../db/queries/sites';
 import { events, iqs, locks, profiles } from '../db/schema';
+import { matchesNotification, notificationChoiceOf, notificationEmailKey } from '../domain/notifications';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
-import {
-  matchesNotification,
-  notificationChoiceOf,
-  notificationEmailKey,
-} from '../workflows/notifications/decisions';
 
 export interface SendEventNotificationInput {
   siteId: string;

@@ -16,12 +16,12 @@ import {
   setConsentToken,
   setDeadline,
 } from '../db/queries/deletions';
-import { newToken } from '../db/queries/email-tokens';
 import { findSiteOwner } from '../db/queries/sites';
+import { consentEmailKey, goodbyeEmailKey, outcomeEmailKey } from '../domain/profile-deletion';
+import { newToken } from '../domain/secrets';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
 import type { DeletionSupportOutcome } from '../emails/templates/deletion-outcome-support';
-import { consentEmailKey, goodbyeEmailKey, outcomeEmailKey } from '../workflows/profile-deletion/decisions';
 
 export interface ProfileDeletionDeps {
   db: Db;

@@ -14,7 +14,6 @@ import {
   setRolloutStatus,
   startUpdates,
 } from '../db/queries/rollouts';
-import type { Mailer } from '../emails/mailer';
 import {
   afterInProgressTimeout,
   type Counts,
@@ -24,8 +23,9 @@ import {
   offlineDeadlinePassed,
   type RolloutPolicy,
   shouldAbort,
-} from '../workflows/rollout/decisions';
-import type { GatewayClient } from './gateway-client';
+} from '../domain/rollout';
+import type { Mailer } from '../emails/mailer';
+import type { GatewayClient } from '../gateway/client';
 
 /** How often a wave looks at its IQs: the database is the source of truth, so the loop is a poll. */
 const POLL_MS = 500;

@@ -14,23 +14,17 @@ import {
   type Term,
 } from '../db/queries/subscriptions';
 import { sites, subscriptionTerms } from '../db/schema';
-import { formatSiteDate } from '../emails/format';
-import type { Mailer } from '../emails/mailer';
 import {
   carryOverSeconds,
   newTermEnd,
+  type RedeemResult,
   type ReminderOffsetDays,
   reminderIdempotencyKey,
-} from '../workflows/subscription/decisions';
-import type { GatewayClient } from './gateway-client';
-
-export interface TermView {
-  id: string;
-  startsAtMs: number;
-  endsAtMs: number;
-  usersLimit: number;
-  iqsLimit: number;
-}
+  type TermView,
+} from '../domain/subscription';
+import { formatSiteDate } from '../emails/format';
+import type { Mailer } from '../emails/mailer';
+import type { GatewayClient } from '../gateway/client';
 
 export interface RedeemInput {
   siteId: string;
@@ -41,13 +35,6 @@ export interface RedeemInput {
   /** The site's time (sandbox clocks run ahead). */
   nowMs: number;
 }
-
-export type RedeemResult =
-  | { ok: true; term: TermView; carriedOverSeconds: number; previousTerm?: TermView }
-  | {
-      ok: false;
-      code: 'voucher_not_found' | 'voucher_already_redeemed' | 'voucher_expired' | 'site_not_found';
-    };
 
 export const toTermView = (t: Term): TermView => ({
   id: t.id,

@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
-import type { GatewayClient } from '../activities/gateway-client';
 import type { Env } from '../config/env';
 import type { Db } from '../db/client';
 import type { Mailer } from '../emails/mailer';
+import type { GatewayClient } from '../gateway/client';
 import type { NotificationRelay } from '../workflows/client/notifications';
 
 /** What the HTTP API needs from the outside world; tests pass real local instances. */

@@ -1,10 +1,10 @@
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
-import { createGatewayClient } from '../activities/gateway-client';
 import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
+import { createGatewayClient } from '../gateway/client';
 import { createNotificationRelay } from '../workflows/client/notifications';
 import { createApp } from './app';
 

@@ -2,6 +2,8 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { Refusal } from '../domain/reasons';
+import { PROBLEMS, type ProblemCode, type ProblemEntry, problemTitle } from './problem-codes';
 
 export interface FieldError {
   path: string;
@@ -17,22 +19,6 @@ export interface Problem {
   errors?: FieldError[];
 }
 
-const titles: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  410: 'Gone',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Content',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
 /** A refusal with a stable code; thrown from handlers and answered as application/problem+json. */
 export class ApiProblem extends Error {
   constructor(
@@ -46,14 +32,24 @@ export class ApiProblem extends Error {
   }
 }
 
-export const notFound = (what = 'resource') => new ApiProblem(404, 'not_found', `No such ${what}.`);
-export const forbidden = (detail = 'Your role does not allow this action.') =>
-  new ApiProblem(403, 'forbidden', detail);
+/** The problem the catalogue holds for `code`, with a more specific detail, field errors or headers. */
+export function problem(
+  code: ProblemCode,
+  detail?: string,
+  extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+): ApiProblem {
+  const entry: ProblemEntry = PROBLEMS[code];
+  const headers = entry.headers || extra.headers ? { ...entry.headers, ...extra.headers } : undefined;
+  return new ApiProblem(entry.status, code, detail ?? entry.detail, extra.errors, headers);
+}
+
+export const notFound = (what = 'resource') => problem('not_found', `No such ${what}.`);
+export const forbidden = (detail?: string) => problem('forbidden', detail);
 
 export function problemBody(status: number, code: string, detail: string, errors?: FieldError[]): Problem {
   return {
     type: `https://ks-cloud.dev/problems/${code}`,
-    title: titles[status] ?? 'Error',
+    title: problemTitle(status),
     status,
     detail,
     code,
@@ -83,6 +79,9 @@ export function validationProblem(error: ZodError, target: string): ApiProblem {
 /** Maps anything thrown in a handler to a problem answer; unexpected errors never leak details. */
 export function toProblem(error: unknown): ApiProblem {
   if (error instanceof ApiProblem) return error;
+  if (error instanceof Refusal) {
+    return problem(error.reason, error.detail, error.fields ? { errors: [...error.fields] } : {});
+  }
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
     if (status === 400 && /json/i.test(error.message)) {

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import { noopGatewayClient } from '../activities/gateway-client';
 import { createSubscriptionActivities } from '../activities/subscription';
 import { applyMigrations } from '../db/client';
 import * as schema from '../db/schema';
 import type { Mailer } from '../emails/mailer';
+import { noopGatewayClient } from '../gateway/client';
 import { ensureDatabase } from '../infra/create-database';
 import { startEmbeddedPostgres } from '../infra/embedded-postgres';
 

@@ -9,24 +9,18 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime } from '@temporalio/worker';
-import { noopGatewayClient } from '../activities/gateway-client';
 import { applyMigrations, connectDatabase } from '../db/client';
-import { hashVoucherCode, normalizeVoucherCode } from '../db/queries/voucher-codes';
 import { issueVouchers } from '../db/queries/vouchers';
 import { memberships, profiles, sites } from '../db/schema';
+import { carryOverSeconds, DAY_MS, newTermEnd, pendingReminders, reminderPlan } from '../domain/subscription';
+import { hashVoucherCode, normalizeVoucherCode } from '../domain/voucher-codes';
 import { createMailer } from '../emails/mailer';
+import { noopGatewayClient } from '../gateway/client';
 import { ensureDatabase } from '../infra/create-database';
 import { startEmbeddedPostgres } from '../infra/embedded-postgres';
 import { createTimeSkippingEnv } from '../infra/temporal-servers';
 import { createWorker } from '../worker/create-worker';
 import { redeemVoucher } from '../workflows/client/subscription';
-import {
-  carryOverSeconds,
-  DAY_MS,
-  newTermEnd,
-  pendingReminders,
-  reminderPlan,
-} from '../workflows/subscription/decisions';
 
 const siteCount = Number(process.argv[2] ?? 1000);
 const plan = [

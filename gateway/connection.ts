@@ -2,16 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Db } from '../db/client';
 import { recordEvent } from '../db/queries/events';
-import {
-  deviceSecretMatches,
-  findIqBySerial,
-  hashDeviceSecret,
-  markIqOnline,
-  subscribedFlags,
-} from '../db/queries/iqs';
+import { findIqBySerial, markIqOnline, subscribedFlags } from '../db/queries/iqs';
 import { findSiteLock } from '../db/queries/locks';
 import { recordEventForOwner } from '../db/queries/notification-outbox';
 import { recordUpdateFailure, updateInFlight } from '../db/queries/rollouts';
+import { deviceSecretMatches, hashDeviceSecret } from '../domain/secrets';
 import type { OpenOutcome } from './command-bus';
 import { LineReader } from './line-reader';
 import { type DeviceMessage, type GatewayMessage, parseDeviceMessage, serialize } from './protocol';

@@ -6,12 +6,9 @@ import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection, type ConnectionPlugin } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { type EphemeralServerExecutable, TestWorkflowEnvironment } from '@temporalio/testing';
-import {
-  type IndexedValueType,
-  SEARCH_ATTRIBUTE_KEYS,
-  SEARCH_ATTRIBUTES,
-} from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { freePort } from './free-port';
 
 const TEMPORAL_CLI_VERSION = '1.5.1';
@@ -255,6 +252,14 @@ function cliTypeName(type: string): string {
     .map((word) => word.charAt(0) + word.slice(1).toLowerCase())
     .join('');
 }
+
+type IndexedValueType = proto.temporal.api.enums.v1.IndexedValueType;
+const { IndexedValueType } = proto.temporal.api.enums.v1;
+
+/** Name → indexed value type of every product search attribute: what `addSearchAttributes` takes. */
+export const SEARCH_ATTRIBUTES: Readonly<Record<string, IndexedValueType>> = Object.fromEntries(
+  SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]]),
+);
 
 /** Registers every product search attribute that the namespace does not list yet. */
 export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {

@@ -4,11 +4,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import { hashPassword } from '../api/auth/passwords';
 import type { Db } from '../db/client';
-import { hashDeviceSecret } from '../db/queries/iqs';
 import { findProfileByEmail, insertProfile, updateProfile } from '../db/queries/profiles';
-import { hashVoucherCode, normalizeVoucherCode } from '../db/queries/voucher-codes';
 import { issueVouchers } from '../db/queries/vouchers';
 import { accessMethods, iqs, locks, memberships, sites } from '../db/schema';
+import { hashDeviceSecret } from '../domain/secrets';
+import { hashVoucherCode, normalizeVoucherCode } from '../domain/voucher-codes';
 import { redeemVoucher } from '../workflows/client/subscription';
 
 export const DEMO_PASSWORD = 'demo-password';

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { html } from 'hono/html';
 import { findUsableConsent, recordConsentByToken } from '../../db/queries/deletions';
-import { hashToken } from '../../db/queries/email-tokens';
+import { hashToken } from '../../domain/secrets';
 import { formatSiteDate } from '../../emails/format';
 import { signalConsent } from '../../workflows/client/profile-deletion';
 import type { AppDeps } from '../deps';

@@ -2,16 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { DbOrTx } from '../../db/client';
 import { recordEvent } from '../../db/queries/events';
-import {
-  findSiteIq,
-  hashDeviceSecret,
-  type Iq,
-  insertIq,
-  isSerialTaken,
-  listIqs,
-  updateIq,
-} from '../../db/queries/iqs';
+import { findSiteIq, type Iq, insertIq, isSerialTaken, listIqs, updateIq } from '../../db/queries/iqs';
 import { findCurrentTerm, lockSite, slotUsage } from '../../db/queries/subscriptions';
+import { hashDeviceSecret } from '../../domain/secrets';
 import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
 import { ApiProblem, notFound } from '../problem';

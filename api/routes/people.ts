@@ -19,12 +19,12 @@ import { findProfileByEmail, findProfileById } from '../../db/queries/profiles';
 import type { Site } from '../../db/queries/sites';
 import { findCurrentTerm, lockSite, slotUsage } from '../../db/queries/subscriptions';
 import { accessMethods, memberships } from '../../db/schema';
-import { subscribeRefusal } from '../../workflows/subscription/decisions';
+import { subscribeRefusal } from '../../domain/subscription';
 import { hashPassword } from '../auth/passwords';
 import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
 import { sendOrUnavailable } from '../mail';
-import { ApiProblem, forbidden, notFound } from '../problem';
+import { ApiProblem, forbidden, notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import { EmailField, jsonBody, problemResponses } from '../schemas';
 import { type SiteAccessRole, siteAccess } from '../site-access';
@@ -342,7 +342,7 @@ export function peopleRoutes(deps: AppDeps) {
             targetAlreadySubscribed: target.subscribed,
             targetHasValidAccess: await hasValidAccess(tx, siteId, profileId),
           });
-          if (refusal) throw new ApiProblem(refusal.status, refusal.code, refusal.message);
+          if (refusal) throw problem(refusal.code, refusal.message);
         } else if (site.subscriptionStatus !== 'active') {
           throw noValidSubscription();
         }

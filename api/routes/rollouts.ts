@@ -7,8 +7,8 @@ import {
   rolloutCounts,
   rolloutFailures,
 } from '../../db/queries/rollouts';
+import { DEFAULT_POLICY, isHhMm } from '../../domain/rollout';
 import { signalRollout, startRollout } from '../../workflows/client/rollout';
-import { DEFAULT_POLICY, isHhMm } from '../../workflows/rollout/decisions';
 import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
 import { ApiProblem, notFound } from '../problem';

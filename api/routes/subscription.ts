@@ -2,7 +2,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { TermView } from '../../activities/subscription';
 import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
 import {
   findCurrentTerm,
@@ -10,7 +9,8 @@ import {
   redemptionBlockedUntil,
   slotUsage,
 } from '../../db/queries/subscriptions';
-import { hashVoucherCode, normalizeVoucherCode } from '../../db/queries/voucher-codes';
+import type { TermView } from '../../domain/subscription';
+import { hashVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import { redeemVoucher } from '../../workflows/client/subscription';
 import { requireAuth } from '../auth/require-auth';
 import type { AppDeps, AppEnv } from '../deps';

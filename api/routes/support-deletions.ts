@@ -8,8 +8,8 @@ import {
   ownedSiteIds,
 } from '../../db/queries/deletions';
 import { findProfileByEmail } from '../../db/queries/profiles';
+import { DEADLINE_AFTER_MS } from '../../domain/profile-deletion';
 import { signalCancel, startProfileDeletion } from '../../workflows/client/profile-deletion';
-import { DEADLINE_AFTER_MS } from '../../workflows/profile-deletion/decisions';
 import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
 import { ApiProblem, notFound } from '../problem';

@@ -1,17 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, gt, isNull } from 'drizzle-orm';
+import { hashToken, newToken } from '../../domain/secrets';
 import type { DbOrTx } from '../client';
 import { emailTokens } from '../schema';
 
 export type EmailTokenKind = (typeof emailTokens.$inferSelect)['kind'];
-
-/** 256 random bits, URL-safe; only its SHA-256 is stored. */
-export function newToken(): { token: string; hash: string } {
-  const token = randomBytes(32).toString('base64url');
-  return { token, hash: hashToken(token) };
-}
-
-export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export async function issueEmailToken(
   db: DbOrTx,

@@ -1,20 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { and, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { iqs } from '../schema';
 
 export type Iq = typeof iqs.$inferSelect;
 export type NewIq = typeof iqs.$inferInsert;
-
-/** Device secrets are stored only as their SHA-256 (hex); they carry ≥128 random bits, so no slow hash is needed. */
-export const hashDeviceSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
-
-/** Timing-safe: the comparison takes as long whatever prefix matches. */
-export function deviceSecretMatches(secret: string, secretHash: string): boolean {
-  const given = Buffer.from(hashDeviceSecret(secret), 'hex');
-  const stored = Buffer.from(secretHash, 'hex');
-  return stored.length === given.length && timingSafeEqual(given, stored);
-}
 
 export async function insertIq(db: DbOrTx, iq: NewIq): Promise<Iq> {
   const [row] = await db.insert(iqs).values(iq).returning();

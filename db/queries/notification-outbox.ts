@@ -1,5 +1,5 @@
 import { asc, inArray, sql } from 'drizzle-orm';
-import { notificationChoiceOf } from '../../workflows/notifications/decisions';
+import { notificationChoiceOf } from '../../domain/notifications';
 import type { Db, DbOrTx } from '../client';
 import { notificationOutbox } from '../schema';
 import { type NewEvent, recordEvent } from './events';

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
-import type { Counts, RolloutPolicy, TargetState } from '../../workflows/rollout/decisions';
-import { emptyCounts } from '../../workflows/rollout/decisions';
+import type { Counts, RolloutPolicy, TargetState } from '../../domain/rollout';
+import { emptyCounts } from '../../domain/rollout';
 import type { DbOrTx } from '../client';
 import { firmwareReleases, iqs, rollouts, rolloutTargets, sites } from '../schema';
 

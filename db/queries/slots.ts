@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
-import { slotFillOrder, trimToLimits } from '../../workflows/subscription/decisions';
+import { slotFillOrder, trimToLimits } from '../../domain/subscription';
 import type { DbOrTx } from '../client';
 import { iqs, memberships } from '../schema';
 

@@ -1,6 +1,6 @@
+import { generateVoucherCode, hashVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import type { DbOrTx } from '../client';
 import { vouchers } from '../schema';
-import { generateVoucherCode, hashVoucherCode, normalizeVoucherCode } from './voucher-codes';
 
 export interface VoucherSpec {
   usersLimit: number;

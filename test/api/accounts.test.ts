@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { noopGatewayClient } from '../../activities/gateway-client';
 import { createApp } from '../../api/app';
+import { noopGatewayClient } from '../../gateway/client';
 import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
 
 let sys: TestSystem;

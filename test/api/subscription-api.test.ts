@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateVoucherCode } from '../../db/queries/voucher-codes';
 import { sites, subscriptionTerms } from '../../db/schema';
+import { generateVoucherCode } from '../../domain/voucher-codes';
 import { addIq, addMember, createSite, DAY, giveAccess, voucher } from '../support/fixtures';
 import { startTestSystem, type TestSystem } from '../support/system';
 

@@ -8,15 +8,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { expect, vi } from 'vitest';
-import { noopGatewayClient } from '../../activities/gateway-client';
 import { createApp } from '../../api/app';
 import { hashPassword } from '../../api/auth/passwords';
 import type { Database } from '../../db/client';
 import { insertProfile, updateProfile } from '../../db/queries/profiles';
-import { hashVoucherCode, normalizeVoucherCode } from '../../db/queries/voucher-codes';
 import { issueVouchers } from '../../db/queries/vouchers';
 import { accessMethods, iqs, locks, memberships, sites } from '../../db/schema';
+import { hashVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import { createMailer } from '../../emails/mailer';
+import { noopGatewayClient } from '../../gateway/client';
 import { startGateway } from '../../gateway/server';
 import { startFleet } from '../../iq-sim/fleet';
 import { createNotificationRelay } from '../../workflows/client/notifications';

@@ -21,9 +21,9 @@
 import { writeSync } from 'node:fs';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { Resend } from 'resend';
-import { createGatewayClient } from '../../activities/gateway-client';
 import { connectDatabase } from '../../db/client';
 import { createMailer } from '../../emails/mailer';
+import { createGatewayClient } from '../../gateway/client';
 import { createWorker } from '../../worker/create-worker';
 
 // The harness holds our stdin open: when it ends, the test process is gone and so are we.

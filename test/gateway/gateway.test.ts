@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGatewayClient } from '../../activities/gateway-client';
 import { connectDatabase, type Database } from '../../db/client';
 import { events, firmwareReleases, iqs, rollouts, rolloutTargets } from '../../db/schema';
+import { createGatewayClient } from '../../gateway/client';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { startSimulatedIq } from '../../iq-sim/iq';
 import { createTestDatabase } from '../support/database';

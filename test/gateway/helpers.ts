@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../../db/client';
-import { hashDeviceSecret } from '../../db/queries/iqs';
 import { iqs, locks, sites } from '../../db/schema';
+import { hashDeviceSecret } from '../../domain/secrets';
 import type { IqCredentials } from '../../iq-sim/iq';
 
 /** A site with one IQ (known secret) and one lock, written straight to the database. */

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createGatewayClient } from '../../activities/gateway-client';
+import { createGatewayClient } from '../../gateway/client';
 import { EVENT_KINDS, MAX_LINE_BYTES } from '../../gateway/protocol';
 import { freePort } from '../../infra/free-port';
 import { type SimulatedIq, startSimulatedIq } from '../../iq-sim/iq';

@@ -2,11 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { type Client, Connection } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
-import { createDevServerEnv, createTimeSkippingEnv, startDevServer } from '../../infra/temporal-servers';
+import {
+  createDevServerEnv,
+  createTimeSkippingEnv,
+  SEARCH_ATTRIBUTES,
+  startDevServer,
+} from '../../infra/temporal-servers';
 import {
   DeletionStatus,
   RolloutStatus,
-  SEARCH_ATTRIBUTES,
   SiteId,
   SubscriptionEndsAt,
   SubscriptionStatus,

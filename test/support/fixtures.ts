@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { hashVoucherCode, normalizeVoucherCode } from '../../db/queries/voucher-codes';
 import { issueVouchers, type VoucherSpec } from '../../db/queries/vouchers';
 import { accessMethods, iqs, locks, memberships, sites } from '../../db/schema';
+import { hashVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import type { TestSystem } from './system';
 
 /** A released site owned by `ownerId`, optionally a sandbox. */

@@ -11,7 +11,7 @@ import {
   nextStep,
   notificationChoiceOf,
   notificationEmailKey,
-} from '../../workflows/notifications/decisions';
+} from '../../domain/notifications';
 
 const W = 600_000;
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DAY_MS, deletionPlan, nextStep, type SiteConsent } from '../../workflows/profile-deletion/decisions';
+import { DAY_MS, deletionPlan, nextStep, type SiteConsent } from '../../domain/profile-deletion';
 
 const T0 = Date.UTC(2030, 0, 1);
 const plan = deletionPlan(T0);

@@ -8,7 +8,7 @@ import {
   shouldAbort,
   waveSize,
   waveSizes,
-} from '../../workflows/rollout/decisions';
+} from '../../domain/rollout';
 
 const MIN = 60_000;
 

@@ -3,11 +3,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolloutTargets } from '../../db/schema';
+import { insideWindow } from '../../domain/rollout';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import { rolloutWorkflowId } from '../../workflows/ids';
-import { insideWindow } from '../../workflows/rollout/decisions';
 import { seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 

@@ -3,11 +3,11 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertRollout } from '../../db/queries/rollouts';
 import { iqs, rolloutTargets } from '../../db/schema';
+import { DEFAULT_POLICY } from '../../domain/rollout';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
-import { DEFAULT_POLICY } from '../../workflows/rollout/decisions';
 import { eventually, rawClient, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 

@@ -1,5 +1,5 @@
 import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
-import type { RedeemResult } from '../../activities/subscription';
+import type { RedeemResult } from '../../domain/subscription';
 import { subscriptionWorkflowId } from '../ids';
 import type { RedeemVoucherInput, SubscriptionState, subscriptionWorkflow } from '../subscription/workflow';
 

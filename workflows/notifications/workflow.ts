@@ -9,7 +9,6 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { NotificationActivities } from '../../activities/notifications';
-import { SiteId } from '../search-attributes';
 import {
   addEvent,
   afterStep,
@@ -17,7 +16,8 @@ import {
   NOTIFICATION_WINDOW_MS,
   type NotifyState,
   nextStep,
-} from './decisions';
+} from '../../domain/notifications';
+import { SiteId } from '../search-attributes';
 
 export interface NotificationsWorkflowInput {
   siteId: string;

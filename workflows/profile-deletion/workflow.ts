@@ -8,7 +8,6 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { ProfileDeletionActivities, RequestView } from '../../activities/profile-deletion';
-import { DeletionStatus as DeletionStatusKey } from '../search-attributes';
 import {
   type DeletionPlan,
   type DeletionStatus,
@@ -16,7 +15,8 @@ import {
   nextStep,
   type OwnerDecision,
   type SiteConsent,
-} from './decisions';
+} from '../../domain/profile-deletion';
+import { DeletionStatus as DeletionStatusKey } from '../search-attributes';
 
 /** Ids only (D10): activities look the profile up. */
 export interface ProfileDeletionInput {

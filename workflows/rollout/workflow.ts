@@ -12,8 +12,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RolloutActivities, WaveResult } from '../../activities/rollout';
+import { type Counts, emptyCounts, type RolloutPolicy, shouldAbort, waveSize } from '../../domain/rollout';
 import { RolloutStatus } from '../search-attributes';
-import { type Counts, emptyCounts, type RolloutPolicy, shouldAbort, waveSize } from './decisions';
 
 export type Status = 'running' | 'paused' | 'completed' | 'aborted';
 

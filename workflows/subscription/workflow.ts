@@ -11,14 +11,16 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { RedeemResult, SubscriptionActivities, TermView } from '../../activities/subscription';
-import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../search-attributes';
+import type { SubscriptionActivities } from '../../activities/subscription';
 import {
   pendingReminders,
+  type RedeemResult,
   type ReminderOffsetDays,
   reminderPlan,
   type SubscriptionStatus as Status,
-} from './decisions';
+  type TermView,
+} from '../../domain/subscription';
+import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../search-attributes';
 
 export interface SubscriptionWorkflowInput {
   siteId: string;

@@ -1,9 +1,9 @@
 /**
  * Pure decisions of the subscription lifecycle (SPEC 3.4). Temporal workflow code imports this
- * module, so it must stay deterministic: no imports, no clock, no I/O, no locale-dependent
- * comparison. Every moment is an epoch-millisecond integer passed in by the caller (in a workflow,
- * the workflow clock).
+ * module, so it must stay deterministic: no clock, no I/O, no locale-dependent comparison. Every
+ * moment is an epoch-millisecond integer passed in by the caller (in a workflow, the workflow clock).
  */
+import type { ReasonCode } from './reasons';
 
 export type SiteRole = 'owner' | 'admin' | 'user';
 export type SubscriptionStatus = 'none' | 'active' | 'expired';
@@ -11,6 +11,26 @@ export type ReminderOffsetDays = 28 | 7 | 1;
 
 export const SECOND_MS = 1000;
 export const DAY_MS = 86_400 * SECOND_MS;
+
+/** A term as workflows and activities pass it: ids and numbers only. */
+export interface TermView {
+  id: string;
+  startsAtMs: number;
+  endsAtMs: number;
+  usersLimit: number;
+  iqsLimit: number;
+}
+
+/** What a redemption came to (V3, V4): the new term, or why there is none. */
+export type RedeemResult =
+  | { ok: true; term: TermView; carriedOverSeconds: number; previousTerm?: TermView }
+  | {
+      ok: false;
+      /** `site_not_found`: the site was deleted meanwhile; the API answers it as any unknown site. */
+      code:
+        | Extract<ReasonCode, 'voucher_not_found' | 'voucher_already_redeemed' | 'voucher_expired'>
+        | 'site_not_found';
+    };
 
 /** Term limits carried by a voucher (V1). */
 export interface Limits {
@@ -219,8 +239,7 @@ export function trimToLimits(
 }
 
 export interface SubscribeRefusal {
-  code: 'forbidden' | 'no_valid_subscription' | 'no_free_slot' | 'no_valid_access';
-  status: 403 | 409 | 422;
+  code: Extract<ReasonCode, 'forbidden' | 'no_valid_subscription' | 'no_free_slot' | 'no_valid_access'>;
   message: string;
 }
 
@@ -242,14 +261,12 @@ export function subscribeRefusal(input: {
   if (input.actorRole !== 'owner' && input.actorRole !== 'admin') {
     return {
       code: 'forbidden',
-      status: 403,
       message: 'Only the site owner or an admin can choose which members are subscribed.',
     };
   }
   if (input.siteStatus !== 'active') {
     return {
       code: 'no_valid_subscription',
-      status: 403,
       message: 'This site has no valid subscription. Redeem a voucher before subscribing members.',
     };
   }
@@ -257,7 +274,6 @@ export function subscribeRefusal(input: {
   if (!input.targetHasValidAccess) {
     return {
       code: 'no_valid_access',
-      status: 422,
       message:
         'This member has no valid access method (tag, mobile key, PIN or remote opening). ' +
         'Give them one before subscribing them.',
@@ -266,7 +282,6 @@ export function subscribeRefusal(input: {
   if (input.usedUserSlots >= input.usersLimit) {
     return {
       code: 'no_free_slot',
-      status: 409,
       message:
         `All ${input.usersLimit} user slots of the current subscription are taken. ` +
         'Unsubscribe another member or redeem a voucher with more users.',

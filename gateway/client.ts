@@ -1,7 +1,7 @@
 import type postgres from 'postgres';
 import type { Db } from '../db/client';
 import { connectedIqsOfSite, findIqConnection } from '../db/queries/iqs';
-import { type Command, createCommandClient, MAX_SYNC_IQS, type OpenOutcome } from '../gateway/command-bus';
+import { type Command, createCommandClient, MAX_SYNC_IQS, type OpenOutcome } from './command-bus';
 
 export type { OpenOutcome };
 export type UpdateCommand = Extract<Command, { kind: 'update' }>;

@@ -1,0 +1,171 @@
+/**
+ * The floors of the code base (README, Architecture): arrows point down. Every import of every
+ * TypeScript file is read (with the TypeScript parser, so `import type` is told apart) and checked
+ * against one table.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, posix, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * What each folder may import from the project, lowest floor first. `types`: folders it may import
+ * types from only (erased at run time; a workflow names its activities' type for proxyActivities).
+ * Folders not listed (scripts, bench, test) sit on top and may import anything.
+ */
+const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
+  domain: { may: [] },
+  config: { may: [] },
+  db: { may: ['domain'] },
+  emails: { may: ['config', 'db', 'domain'] },
+  gateway: { may: ['config', 'db', 'domain', 'workflows/client'] },
+  'iq-sim': { may: ['gateway'] },
+  activities: { may: ['db', 'domain', 'emails', 'gateway'] },
+  workflows: { may: ['domain'], types: ['activities'] },
+  'workflows/client': { may: ['db', 'domain', 'workflows'] },
+  api: { may: ['config', 'db', 'domain', 'emails', 'gateway', 'workflows/client'] },
+  worker: { may: ['activities', 'config', 'db', 'emails', 'gateway', 'workflows/client'] },
+  infra: { may: ['workflows'] },
+};
+
+/** Packages a folder may use at run time, where that is narrower than "any dependency". */
+const PACKAGES: Record<string, RegExp> = {
+  // The ground floor: hashing only.
+  domain: /^node:crypto$/,
+  // The workflow sandbox: deterministic code only.
+  workflows: /^@temporalio\/(workflow|common)$/,
+};
+
+const SKIPPED = new Set(['node_modules', 'dist']);
+
+/** Every TypeScript file of the project (not dependencies, data or build output). */
+function sourceFiles(dir = ''): string[] {
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const path = dir ? `${dir}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) {
+      return entry.name.startsWith('.') || SKIPPED.has(entry.name) ? [] : sourceFiles(path);
+    }
+    return /\.tsx?$/.test(entry.name) && !entry.name.endsWith('.d.ts') ? [path] : [];
+  });
+}
+
+interface Import {
+  specifier: string;
+  typeOnly: boolean;
+}
+
+function importsOf(file: string): Import[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false);
+  const found: Import[] = [];
+  const visit = (node: ts.Node) => {
+    if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
+      const clause = node.importClause;
+      const bindings = clause?.namedBindings;
+      const typeOnly =
+        !!clause &&
+        (clause.isTypeOnly ||
+          (!clause.name &&
+            !!bindings &&
+            ts.isNamedImports(bindings) &&
+            bindings.elements.length > 0 &&
+            bindings.elements.every((e) => e.isTypeOnly)));
+      found.push({ specifier: node.moduleSpecifier.text, typeOnly });
+    } else if (
+      ts.isExportDeclaration(node) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
+      found.push({ specifier: node.moduleSpecifier.text, typeOnly: node.isTypeOnly });
+    } else if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] &&
+      ts.isStringLiteral(node.arguments[0])
+    ) {
+      found.push({ specifier: node.arguments[0].text, typeOnly: false });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+/** The project file a relative specifier names (extension and index resolved as the bundler does). */
+function resolveFile(from: string, specifier: string): string {
+  const base = posix.join(posix.dirname(from), specifier);
+  for (const candidate of [base, `${base}.ts`, `${base}.tsx`, `${base}/index.ts`]) {
+    const path = join(ROOT, candidate);
+    if (existsSync(path) && statSync(path).isFile()) return candidate;
+  }
+  throw new Error(`${from}: cannot resolve ${specifier}`);
+}
+
+/** The floor a file belongs to: its top folder, or the longest listed folder that holds it. */
+function floorOf(file: string): string {
+  const listed = Object.keys(FLOORS)
+    .filter((floor) => file.startsWith(`${floor}/`))
+    .sort((a, b) => b.length - a.length)[0];
+  return listed ?? file.split('/')[0]!;
+}
+
+const files = sourceFiles();
+const graph = new Map(
+  files.map((file) => [
+    file,
+    importsOf(file).map((imp) => ({
+      ...imp,
+      target: imp.specifier.startsWith('.') ? resolveFile(file, imp.specifier) : undefined,
+    })),
+  ]),
+);
+
+describe('layers', () => {
+  it('finds the files and their imports', () => {
+    expect(files).toContain('domain/subscription.ts');
+    expect(graph.get('db/queries/slots.ts')?.map((i) => i.target)).toContain('domain/subscription.ts');
+  });
+
+  it('every import points down the table', () => {
+    const wrong: string[] = [];
+    for (const [file, imports] of graph) {
+      const floor = floorOf(file);
+      const rule = FLOORS[floor];
+      if (!rule) continue;
+      for (const imp of imports) {
+        if (!imp.target) {
+          const allowed = PACKAGES[floor];
+          if (allowed && !imp.typeOnly && !allowed.test(imp.specifier)) {
+            wrong.push(`${file} imports the package ${imp.specifier}`);
+          }
+          continue;
+        }
+        const to = floorOf(imp.target);
+        if (to === floor || rule.may.includes(to)) continue;
+        if (imp.typeOnly && rule.types?.includes(to)) continue;
+        wrong.push(`${file} (${floor}) imports ${imp.target} (${to})`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('no code reachable from the workflow bundle imports a Node module', () => {
+    const seen = new Set<string>();
+    const offending: string[] = [];
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const imp of graph.get(file) ?? []) {
+        if (imp.typeOnly) continue;
+        if (imp.target) walk(imp.target);
+        else if (imp.specifier.startsWith('node:')) offending.push(`${file} imports ${imp.specifier}`);
+      }
+    };
+    walk('workflows/index.ts');
+    expect(seen.size).toBeGreaterThan(5);
+    expect(offending).toEqual([]);
+  });
+});
