@@ -1,3 +1,4 @@
+import { log } from '@temporalio/activity';
 import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { findSite, findSiteOwner } from '../db/queries/sites';
@@ -83,6 +84,7 @@ export function createNotificationActivities(deps: { db: Db; mailer: Mailer }) {
           props: { siteName: site.name, ...first },
           idempotencyKey: notificationEmailKey({ kind: 'immediate', eventId: input.eventIds[0]! }),
         });
+        log.info('owner notified', { siteId: input.siteId, eventId: input.eventIds[0] });
         return { sent: true, events: 1 };
       }
       const counts = new Map<string, number>();
@@ -99,6 +101,7 @@ export function createNotificationActivities(deps: { db: Db; mailer: Mailer }) {
         },
         idempotencyKey: notificationEmailKey({ kind: 'digest', eventIds: input.eventIds }),
       });
+      log.info('owner sent a digest', { siteId: input.siteId, events: view.length + input.overflow });
       return { sent: true, events: view.length + input.overflow };
     },
   };

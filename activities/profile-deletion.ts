@@ -1,3 +1,4 @@
+import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/client';
 import {
@@ -111,7 +112,13 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
       if (recorded === 'sent') return { sent: true };
       const ctx = await consentContext(db, input.requestId, input.siteId);
       const owner = await findSiteOwner(db, input.siteId);
-      if (ctx?.status !== 'awaiting_consent' || ctx.decision !== 'pending' || !owner) return { sent: false };
+      if (ctx?.status !== 'awaiting_consent' || ctx.decision !== 'pending' || !owner) {
+        log.info('consent link not sent: the site answered, the request ended or the site has no owner', {
+          requestId: input.requestId,
+          siteId: input.siteId,
+        });
+        return { sent: false };
+      }
       const expiresAt = new Date(input.tokenExpiresAtMs);
       let consentUrl = '';
       if (!recorded) {
@@ -173,7 +180,7 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
 
     /** D7: the goodbye email, then the deletion, both under the request's lock (see deleteProfileData). */
     async deleteProfile(input: { requestId: string }): Promise<DeletionOutcome> {
-      return deleteProfileData(db, input.requestId, new Date(), async (profile) => {
+      const outcome = await deleteProfileData(db, input.requestId, new Date(), async (profile) => {
         await mailer.send({
           to: profile.email,
           template: 'profile-deleted',
@@ -181,6 +188,8 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
           idempotencyKey: goodbyeEmailKey(input.requestId),
         });
       });
+      log.info('profile deletion', { requestId: input.requestId, outcome: outcome.kind });
+      return outcome;
     },
   };
 }

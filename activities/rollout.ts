@@ -139,6 +139,13 @@ export function createRolloutActivities(deps: {
         );
         for (const outcome of ['retry', 'fail'] as const) {
           const these = expired.filter((t) => afterInProgressTimeout(t.attempts, policy.retries) === outcome);
+          if (these.length > 0) {
+            ctx.log.info('updates in progress past their timeout', {
+              rolloutId,
+              outcome,
+              iqIds: these.map((t) => t.iqId),
+            });
+          }
           await endTimedOutAttempts(
             db,
             rolloutId,
@@ -151,12 +158,10 @@ export function createRolloutActivities(deps: {
 
         let queued = await queuedOfWave(db, rolloutId, from, to);
         if (offlineDeadlinePassed(at.getTime(), input.startedAtMs, policy.offlineDeadlineSeconds)) {
-          await markTimedOut(
-            db,
-            rolloutId,
-            queued.filter((t) => !t.online).map((t) => t.iqId),
-            at,
-          );
+          const offline = queued.filter((t) => !t.online).map((t) => t.iqId);
+          if (offline.length > 0)
+            ctx.log.info('IQs still offline at the deadline', { rolloutId, iqIds: offline });
+          await markTimedOut(db, rolloutId, offline, at);
           queued = queued.filter((t) => t.online);
         }
 
@@ -186,6 +191,9 @@ export function createRolloutActivities(deps: {
             startable.map((t) => t.iqId),
             at,
           );
+          if (started.length > 0) {
+            ctx.log.info('updates started', { rolloutId, iqIds: started.map((s) => s.iqId) });
+          }
           await gateway.sendUpdates(
             started.flatMap((s) =>
               s.instance

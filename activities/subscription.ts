@@ -1,3 +1,4 @@
+import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
@@ -126,8 +127,10 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
           .returning();
         if (!term) throw new Error('term insert returned nothing');
         const limits = limitsOf(term);
-        if (wasActive) await trimSlots(tx, input.siteId, limits);
-        else await fillSlots(tx, input.siteId, limits, now);
+        const slots = wasActive
+          ? await trimSlots(tx, input.siteId, limits)
+          : await fillSlots(tx, input.siteId, limits, now);
+        log.info('voucher redeemed', { siteId: input.siteId, voucherId: voucher.id, termId: term.id, slots });
         await tx.update(sites).set({ subscriptionStatus: 'active' }).where(eq(sites.id, input.siteId));
         await recordEvent(tx, {
           siteId: input.siteId,
@@ -208,7 +211,13 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
         });
         return true;
       });
-      if (expired) await gateway.subscriptionChanged(input.siteId);
+      if (expired) {
+        log.info('every member and IQ of the site lost its slot', {
+          siteId: input.siteId,
+          termId: input.termId,
+        });
+        await gateway.subscriptionChanged(input.siteId);
+      }
       return { expired };
     },
 

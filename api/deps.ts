@@ -3,7 +3,7 @@ import type { Env } from '../config/env';
 import type { Db } from '../db/client';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from '../gateway/client';
-import type { NotificationRelay } from '../workflows/client/notifications';
+import type { NotificationRelay } from '../outbox/notification-relay';
 
 /** What the HTTP API needs from the outside world; tests pass real local instances. */
 export interface AppDeps {

@@ -5,7 +5,7 @@ import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
 import { createGatewayClient } from '../gateway/client';
-import { createNotificationRelay } from '../workflows/client/notifications';
+import { createNotificationRelay } from '../outbox/notification-relay';
 import { createApp } from './app';
 
 const env = loadEnvOrExit();

@@ -12,8 +12,8 @@ import { ensureDatabase } from '../infra/create-database';
 import { startEmbeddedPostgres } from '../infra/embedded-postgres';
 import { freePort } from '../infra/free-port';
 import { startDevServer } from '../infra/temporal-servers';
+import { createNotificationRelay } from '../outbox/notification-relay';
 import { createWorker } from '../worker/create-worker';
-import { createNotificationRelay } from '../workflows/client/notifications';
 
 export interface LocalStack {
   url: string;

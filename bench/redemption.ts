@@ -12,6 +12,8 @@ import { issueBearerToken } from '../api/auth/tokens';
 import { issueVouchers } from '../db/queries/vouchers';
 import { memberships, profiles, sites } from '../db/schema';
 import { startLocalStack } from './local-stack';
+import { noopUpdate } from './noop/messages';
+import { noopWorkflow } from './noop/workflow';
 import { runConcurrent, summarize } from './stats';
 
 const total = Number(process.argv[2] ?? 512);
@@ -22,13 +24,13 @@ const { db } = stack.database;
 const noopWorker = await Worker.create({
   connection: stack.native,
   taskQueue: 'bench-noop',
-  workflowsPath: fileURLToPath(new URL('./noop-workflow.ts', import.meta.url)),
+  workflowsPath: fileURLToPath(new URL('./noop/workflow.ts', import.meta.url)),
 });
 const noopRun = noopWorker.run();
 const noopUpdateWithStart = (value: string) =>
-  stack.temporal.workflow.executeUpdateWithStart('noop', {
+  stack.temporal.workflow.executeUpdateWithStart(noopUpdate, {
     args: [value],
-    startWorkflowOperation: new WithStartWorkflowOperation('noopWorkflow', {
+    startWorkflowOperation: new WithStartWorkflowOperation(noopWorkflow, {
       workflowId: `noop-${randomUUID()}`,
       taskQueue: 'bench-noop',
       workflowIdConflictPolicy: 'USE_EXISTING',

@@ -30,7 +30,7 @@ import type { IqCredentials } from '../iq-sim/iq';
 import { createWorker } from '../worker/create-worker';
 import { startRollout } from '../workflows/client/rollout';
 import { rolloutWorkflowId } from '../workflows/ids';
-import type { RolloutProgress } from '../workflows/rollout/workflow';
+import type { RolloutProgress } from '../workflows/rollout/messages';
 
 const HEARTBEAT_SECONDS = 30;
 

@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
-import { createNotificationRelay } from '../workflows/client/notifications';
+import { createNotificationRelay } from '../outbox/notification-relay';
 import { startGateway } from './server';
 
 /** `npm run gateway`: one gateway instance; run several behind the same ports for more IQs. */

@@ -5,7 +5,7 @@ import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
 import { createGatewayClient } from '../gateway/client';
-import { createNotificationRelay } from '../workflows/client/notifications';
+import { createNotificationRelay } from '../outbox/notification-relay';
 import { createWorker } from './create-worker';
 
 /** How often queued owner notifications left behind by a failed hand-over are tried again (K6). */

@@ -215,16 +215,16 @@ export function rolloutRoutes(deps: AppDeps) {
   }
 
   const finished = () => new ApiProblem(409, 'rollout_finished', 'The rollout has ended.');
-  const signal = (action: 'pause' | 'resume' | 'abort') => async (id: string) => {
+  const steer = (action: 'pause' | 'resume' | 'abort') => async (id: string) => {
     const rollout = await findRollout(db, id);
     if (!rollout) throw notFound('rollout');
     if (rollout.status === 'completed' || rollout.status === 'aborted') throw finished();
     if (!(await signalRollout(deps.temporal, id, action))) throw finished();
     return { id };
   };
-  const pause = signal('pause');
-  const resume = signal('resume');
-  const abort = signal('abort');
+  const pause = steer('pause');
+  const resume = steer('resume');
+  const abort = steer('abort');
 
   return router
     .openapi(createRelease, async (c) => {

@@ -19,7 +19,7 @@ import { createMailer } from '../../emails/mailer';
 import { noopGatewayClient } from '../../gateway/client';
 import { startGateway } from '../../gateway/server';
 import { startFleet } from '../../iq-sim/fleet';
-import { createNotificationRelay } from '../../workflows/client/notifications';
+import { createNotificationRelay } from '../../outbox/notification-relay';
 import {
   advanceSandboxClock,
   querySubscriptionState,

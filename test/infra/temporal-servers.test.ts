@@ -17,6 +17,8 @@ import {
 } from '../../workflows/search-attributes';
 
 const SERVER_TIMEOUT_MS = 120_000;
+/** Started, never run (no worker polls its queue): the server checks the attributes at the start. */
+const searchAttributeProbe = async () => {};
 const ENDS_AT = new Date('2030-01-02T03:04:05.000Z');
 
 /** True once nothing listens on the address any more. */
@@ -38,7 +40,7 @@ function refusesConnections(address: string): Promise<boolean> {
  * the Java test server, which does not implement `listSearchAttributes`.
  */
 async function expectSearchAttributesAccepted(client: Client): Promise<void> {
-  const handle = await client.workflow.start('searchAttributeProbe', {
+  const handle = await client.workflow.start(searchAttributeProbe, {
     taskQueue: 'search-attribute-probe',
     workflowId: `probe-${randomUUID()}`,
     typedSearchAttributes: [

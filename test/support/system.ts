@@ -9,8 +9,8 @@ import { insertProfile, updateProfile } from '../../db/queries/profiles';
 import { createMailer, type Mailer } from '../../emails/mailer';
 import type { GatewayClient } from '../../gateway/client';
 import { createGatewayClient } from '../../gateway/client';
+import { createNotificationRelay, type NotificationRelay } from '../../outbox/notification-relay';
 import { createWorker } from '../../worker/create-worker';
-import { createNotificationRelay, type NotificationRelay } from '../../workflows/client/notifications';
 import { createTestDatabase } from './database';
 
 export const TEST_TOKEN_SECRET = 'test-secret-that-is-long-enough-0123456789';

@@ -3,13 +3,11 @@
  * TypeScript file is read (with the TypeScript parser, so `import type` is told apart) and checked
  * against one table.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, posix, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, statSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+import { parse, ROOT, sourceFiles, walk } from '../support/source-files';
 
 /**
  * What each folder may import from the project, lowest floor first. `types`: folders it may import
@@ -21,13 +19,16 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
   config: { may: [] },
   db: { may: ['domain'] },
   emails: { may: ['config', 'db', 'domain'] },
-  gateway: { may: ['config', 'db', 'domain', 'workflows/client'] },
+  // The device gateway; its process (gateway/main.ts) also runs an outbox relay.
+  gateway: { may: ['config', 'db', 'domain', 'outbox'] },
   'iq-sim': { may: ['gateway'] },
   activities: { may: ['db', 'domain', 'emails', 'gateway'] },
+  // Workflow code runs in the sandbox: the rules and its own messages, and its activities' types.
   workflows: { may: ['domain'], types: ['activities'] },
-  'workflows/client': { may: ['db', 'domain', 'workflows'] },
-  api: { may: ['config', 'db', 'domain', 'emails', 'gateway', 'workflows/client'] },
-  worker: { may: ['activities', 'config', 'db', 'emails', 'gateway', 'workflows/client'] },
+  'workflows/client': { may: ['domain', 'workflows'] },
+  outbox: { may: ['db', 'domain', 'workflows/client'] },
+  api: { may: ['config', 'db', 'domain', 'emails', 'gateway', 'outbox', 'workflows/client'] },
+  worker: { may: ['activities', 'config', 'db', 'emails', 'gateway', 'outbox'] },
   infra: { may: ['workflows'] },
 };
 
@@ -39,29 +40,14 @@ const PACKAGES: Record<string, RegExp> = {
   workflows: /^@temporalio\/(workflow|common)$/,
 };
 
-const SKIPPED = new Set(['node_modules', 'dist']);
-
-/** Every TypeScript file of the project (not dependencies, data or build output). */
-function sourceFiles(dir = ''): string[] {
-  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
-    const path = dir ? `${dir}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) {
-      return entry.name.startsWith('.') || SKIPPED.has(entry.name) ? [] : sourceFiles(path);
-    }
-    return /\.tsx?$/.test(entry.name) && !entry.name.endsWith('.d.ts') ? [path] : [];
-  });
-}
-
 interface Import {
   specifier: string;
   typeOnly: boolean;
 }
 
 function importsOf(file: string): Import[] {
-  const text = readFileSync(join(ROOT, file), 'utf8');
-  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false);
   const found: Import[] = [];
-  const visit = (node: ts.Node) => {
+  walk(parse(file), (node) => {
     if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
       const clause = node.importClause;
       const bindings = clause?.namedBindings;
@@ -88,9 +74,7 @@ function importsOf(file: string): Import[] {
     ) {
       found.push({ specifier: node.arguments[0].text, typeOnly: false });
     }
-    ts.forEachChild(node, visit);
-  };
-  visit(source);
+  });
   return found;
 }
 

@@ -10,7 +10,7 @@ import { createMailer } from '../../emails/mailer';
 import { createGatewayClient } from '../../gateway/client';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { freePort } from '../../infra/free-port';
-import { createNotificationRelay, type NotificationRelay } from '../../workflows/client/notifications';
+import { createNotificationRelay, type NotificationRelay } from '../../outbox/notification-relay';
 import { notificationsWorkflowId } from '../../workflows/ids';
 import { rawClient } from '../gateway/helpers';
 import { addMember, createSite } from '../support/fixtures';

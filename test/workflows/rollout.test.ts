@@ -8,6 +8,7 @@ import { type RunningGateway, startGateway } from '../../gateway/server';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
+import { rolloutWorkflow } from '../../workflows/rollout/workflow';
 import { eventually, rawClient, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 
@@ -338,7 +339,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       target: { siteIds: [site.siteId] },
       policy: { ...DEFAULT_POLICY, ...fast, canarySize: 1 },
     });
-    const first = await sys.temporal.workflow.start('rolloutWorkflow', {
+    const first = await sys.temporal.workflow.start(rolloutWorkflow, {
       workflowId: rolloutWorkflowId(rollout.id),
       taskQueue: sys.taskQueue,
       args: [{ rolloutId: rollout.id, maxHistoryEvents: 10 }],

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { querySubscriptionState, redeemVoucher } from '../../workflows/client/subscription';
 import { subscriptionWorkflowId } from '../../workflows/ids';
+import { subscriptionWorkflow } from '../../workflows/subscription/workflow';
 import { addIq, addMember, createSite, DAY, giveAccess, voucher } from '../support/fixtures';
 import { expectSiteMail } from '../support/site-mail';
 import { startTestSystem, type TestSystem } from '../support/system';
@@ -233,7 +234,7 @@ describe('subscription rules on the time-skipping server', () => {
     const owner = await sys.signIn();
     const site = await createSite(sys, owner.id);
     const workflowId = subscriptionWorkflowId(site.id);
-    const started = await sys.temporal.workflow.start('subscriptionWorkflow', {
+    const started = await sys.temporal.workflow.start(subscriptionWorkflow, {
       workflowId,
       taskQueue: sys.taskQueue,
       args: [{ siteId: site.id, maxHistoryEvents: 30 }],

@@ -1,11 +1,13 @@
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { profileDeletionWorkflowId } from '../ids';
-// Types only: the workflow module runs in the workflow sandbox, not in the API process.
-import type {
-  ConsentSignal,
-  ProfileDeletionState,
-  profileDeletionWorkflow,
-} from '../profile-deletion/workflow';
+import {
+  type ConsentSignal,
+  cancelSignal,
+  consentSignal,
+  deletionStateQuery,
+  type ProfileDeletionState,
+} from '../profile-deletion/messages';
+import { profileDeletionWorkflow } from '../profile-deletion/workflow';
 
 /**
  * Starts `profile-deletion-<requestId>`; a running one is left alone, so filing the same open request
@@ -16,7 +18,7 @@ export async function startProfileDeletion(
   taskQueue: string,
   requestId: string,
 ): Promise<void> {
-  await temporal.workflow.start<typeof profileDeletionWorkflow>('profileDeletionWorkflow', {
+  await temporal.workflow.start(profileDeletionWorkflow, {
     workflowId: profileDeletionWorkflowId(requestId),
     taskQueue,
     args: [{ requestId }],
@@ -38,18 +40,14 @@ async function ignoreClosed(sent: Promise<void>): Promise<void> {
 
 export function signalConsent(temporal: Client, requestId: string, consent: ConsentSignal): Promise<void> {
   return ignoreClosed(
-    temporal.workflow
-      .getHandle(profileDeletionWorkflowId(requestId))
-      .signal<[ConsentSignal]>('consent', consent),
+    temporal.workflow.getHandle(profileDeletionWorkflowId(requestId)).signal(consentSignal, consent),
   );
 }
 
 export function signalCancel(temporal: Client, requestId: string): Promise<void> {
-  return ignoreClosed(temporal.workflow.getHandle(profileDeletionWorkflowId(requestId)).signal('cancel'));
+  return ignoreClosed(temporal.workflow.getHandle(profileDeletionWorkflowId(requestId)).signal(cancelSignal));
 }
 
 export function queryProfileDeletion(temporal: Client, requestId: string): Promise<ProfileDeletionState> {
-  return temporal.workflow
-    .getHandle(profileDeletionWorkflowId(requestId))
-    .query<ProfileDeletionState>('state');
+  return temporal.workflow.getHandle(profileDeletionWorkflowId(requestId)).query(deletionStateQuery);
 }

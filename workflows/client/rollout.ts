@@ -1,11 +1,19 @@
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { rolloutWorkflowId } from '../ids';
-// Types only: the workflow module runs in the workflow sandbox, not in the API process.
-import type { RolloutProgress, rolloutWorkflow } from '../rollout/workflow';
+import {
+  abortSignal,
+  pauseSignal,
+  progressQuery,
+  type RolloutProgress,
+  resumeSignal,
+} from '../rollout/messages';
+import { rolloutWorkflow } from '../rollout/workflow';
+
+const CONTROLS = { pause: pauseSignal, resume: resumeSignal, abort: abortSignal } as const;
 
 /** Starts `rollout-<rolloutId>`; starting it again leaves the running one alone. */
 export async function startRollout(temporal: Client, taskQueue: string, rolloutId: string): Promise<void> {
-  await temporal.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
+  await temporal.workflow.start(rolloutWorkflow, {
     workflowId: rolloutWorkflowId(rolloutId),
     taskQueue,
     args: [{ rolloutId }],
@@ -17,10 +25,10 @@ export async function startRollout(temporal: Client, taskQueue: string, rolloutI
 export async function signalRollout(
   temporal: Client,
   rolloutId: string,
-  signal: 'pause' | 'resume' | 'abort',
+  control: keyof typeof CONTROLS,
 ): Promise<boolean> {
   try {
-    await temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).signal(signal);
+    await temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).signal(CONTROLS[control]);
     return true;
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return false;
@@ -29,5 +37,5 @@ export async function signalRollout(
 }
 
 export function queryRolloutProgress(temporal: Client, rolloutId: string): Promise<RolloutProgress> {
-  return temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).query<RolloutProgress>('progress');
+  return temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).query(progressQuery);
 }

@@ -1,7 +1,21 @@
 import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
 import type { RedeemResult } from '../../domain/subscription';
 import { subscriptionWorkflowId } from '../ids';
-import type { RedeemVoucherInput, SubscriptionState, subscriptionWorkflow } from '../subscription/workflow';
+import {
+  advanceClockUpdate,
+  type RedeemVoucherInput,
+  redeemVoucherUpdate,
+  type SubscriptionView,
+  subscriptionStateQuery,
+} from '../subscription/messages';
+import { subscriptionWorkflow } from '../subscription/workflow';
+
+const startOptions = (taskQueue: string, siteId: string) => ({
+  workflowId: subscriptionWorkflowId(siteId),
+  taskQueue,
+  args: [{ siteId }] as [{ siteId: string }],
+  workflowIdConflictPolicy: 'USE_EXISTING' as const,
+});
 
 /**
  * A redemption through the site's workflow with update-with-start: the first voucher of a site
@@ -13,20 +27,13 @@ export function redeemVoucher(
   siteId: string,
   input: RedeemVoucherInput,
 ): Promise<RedeemResult> {
-  const startWorkflowOperation = new WithStartWorkflowOperation<typeof subscriptionWorkflow>(
-    'subscriptionWorkflow',
-    {
-      workflowId: subscriptionWorkflowId(siteId),
-      taskQueue,
-      args: [{ siteId }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    },
-  );
-  return temporal.workflow.executeUpdateWithStart<
-    typeof subscriptionWorkflow,
-    RedeemResult,
-    [RedeemVoucherInput]
-  >('redeemVoucher', { args: [input], startWorkflowOperation });
+  return temporal.workflow.executeUpdateWithStart(redeemVoucherUpdate, {
+    args: [input],
+    startWorkflowOperation: new WithStartWorkflowOperation(
+      subscriptionWorkflow,
+      startOptions(taskQueue, siteId),
+    ),
+  });
 }
 
 /** Starts the site's workflow if it is not running (site creation); a running one is left alone. */
@@ -35,18 +42,11 @@ export async function ensureSubscriptionWorkflow(
   taskQueue: string,
   siteId: string,
 ): Promise<void> {
-  await temporal.workflow.start<typeof subscriptionWorkflow>('subscriptionWorkflow', {
-    workflowId: subscriptionWorkflowId(siteId),
-    taskQueue,
-    args: [{ siteId }],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-  });
+  await temporal.workflow.start(subscriptionWorkflow, startOptions(taskQueue, siteId));
 }
 
-export function querySubscriptionState(temporal: Client, siteId: string) {
-  return temporal.workflow
-    .getHandle(subscriptionWorkflowId(siteId))
-    .query<SubscriptionState & { nowMs: number }>('state');
+export function querySubscriptionState(temporal: Client, siteId: string): Promise<SubscriptionView> {
+  return temporal.workflow.getHandle(subscriptionWorkflowId(siteId)).query(subscriptionStateQuery);
 }
 
 /**
@@ -61,6 +61,6 @@ export async function advanceSandboxClock(
 ): Promise<{ nowMs: number }> {
   await ensureSubscriptionWorkflow(temporal, taskQueue, siteId);
   return temporal.workflow
-    .getHandle<typeof subscriptionWorkflow>(subscriptionWorkflowId(siteId))
-    .executeUpdate<{ nowMs: number }, [{ seconds: number }]>('advanceClock', { args: [{ seconds }] });
+    .getHandle(subscriptionWorkflowId(siteId))
+    .executeUpdate(advanceClockUpdate, { args: [{ seconds }] });
 }

@@ -1,12 +1,9 @@
 import {
   continueAsNew,
-  defineQuery,
-  defineSignal,
   proxyActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
-  workflowInfo,
 } from '@temporalio/workflow';
 import type { NotificationActivities } from '../../activities/notifications';
 import {
@@ -17,7 +14,10 @@ import {
   type NotifyState,
   nextStep,
 } from '../../domain/notifications';
+import { ACTIVITY_OPTIONS } from '../activity-options';
+import { shouldContinueAsNew } from '../continue-as-new';
 import { SiteId } from '../search-attributes';
+import { notificationEventSignal, notificationsStateQuery } from './messages';
 
 export interface NotificationsWorkflowInput {
   siteId: string;
@@ -25,18 +25,11 @@ export interface NotificationsWorkflowInput {
   windowSeconds?: number;
   /** Carried across continue-as-new. */
   carried?: NotifyState;
-  /** Tests lower it to exercise continue-as-new; otherwise the server's suggestion decides. */
+  /** Tests lower it to exercise continue-as-new; otherwise DEFAULT_MAX_HISTORY_EVENTS. */
   maxHistoryEvents?: number;
 }
 
-/** One matching event of the site: its id only (D10). */
-export const notificationEventSignal = defineSignal<[{ eventId: string }]>('event');
-export const notificationsStateQuery = defineQuery<NotifyState>('state');
-
-const acts = proxyActivities<NotificationActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
-});
+const acts = proxyActivities<NotificationActivities>(ACTIVITY_OPTIONS);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEFAULT_MAX_HISTORY_EVENTS = 2_000;
@@ -55,7 +48,7 @@ export async function notificationsWorkflow(input: NotificationsWorkflowInput): 
       state = addEvent(state, signal.eventId);
   });
   setHandler(notificationsStateQuery, () => state);
-  upsertSearchAttributes({ [SiteId.name]: [input.siteId] });
+  upsertSearchAttributes([{ key: SiteId, value: input.siteId }]);
 
   const maxHistory = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
   for (;;) {
@@ -65,8 +58,7 @@ export async function notificationsWorkflow(input: NotificationsWorkflowInput): 
       case 'idle':
         return;
       case 'wait': {
-        const info = workflowInfo();
-        if (info.continueAsNewSuggested || info.historyLength > maxHistory) {
+        if (shouldContinueAsNew(maxHistory)) {
           await continueAsNew<typeof notificationsWorkflow>({ ...input, carried: state });
         }
         await sleep(Math.max(1, step.untilMs - now));

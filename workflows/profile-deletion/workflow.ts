@@ -1,51 +1,29 @@
 import {
   allHandlersFinished,
   condition,
-  defineQuery,
-  defineSignal,
+  log,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { ProfileDeletionActivities, RequestView } from '../../activities/profile-deletion';
-import {
-  type DeletionPlan,
-  type DeletionStatus,
-  deletionPlan,
-  nextStep,
-  type OwnerDecision,
-  type SiteConsent,
-} from '../../domain/profile-deletion';
+import { type DeletionStatus, deletionPlan, nextStep } from '../../domain/profile-deletion';
+import { ACTIVITY_OPTIONS } from '../activity-options';
 import { DeletionStatus as DeletionStatusKey } from '../search-attributes';
+import {
+  type ConsentSignal,
+  cancelSignal,
+  consentSignal,
+  deletionStateQuery,
+  type ProfileDeletionState,
+} from './messages';
 
 /** Ids only (D10): activities look the profile up. */
 export interface ProfileDeletionInput {
   requestId: string;
 }
 
-export interface ProfileDeletionState {
-  requestId: string;
-  status: DeletionStatus;
-  sites: SiteConsent[];
-  /** Sites the profile owns, when that blocks the deletion (D6). */
-  blockingSiteIds: string[];
-  plan: DeletionPlan;
-  reminded: boolean;
-}
-
-export interface ConsentSignal {
-  siteId: string;
-  decision: OwnerDecision;
-}
-
-export const consentSignal = defineSignal<[ConsentSignal]>('consent');
-export const cancelSignal = defineSignal('cancel');
-export const stateQuery = defineQuery<ProfileDeletionState>('state');
-
-const acts = proxyActivities<ProfileDeletionActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
-});
+const acts = proxyActivities<ProfileDeletionActivities>(ACTIVITY_OPTIONS);
 
 /**
  * `profile-deletion-<requestId>` (SPEC 3.5): asks every site's owner, reminds once at day 7, gives up
@@ -74,9 +52,9 @@ export async function profileDeletionWorkflow(
   setHandler(cancelSignal, () => {
     cancelRequested = true;
   });
-  setHandler(stateQuery, () => state);
+  setHandler(deletionStateQuery, () => state);
 
-  const publish = () => upsertSearchAttributes({ [DeletionStatusKey.name]: [state.status] });
+  const publish = () => upsertSearchAttributes([{ key: DeletionStatusKey, value: state.status }]);
   const adopt = (v: RequestView) => {
     state.sites = v.consents;
     state.status = v.status;
@@ -85,6 +63,7 @@ export async function profileDeletionWorkflow(
     const result = await acts.finishDeletionRequest({ requestId: input.requestId, status });
     state.status = result.status;
     publish();
+    log.info('deletion request ended', { requestId: input.requestId, status: result.status, siteIds });
     // Support hears only of the outcome this workflow made; a cancel came from support itself.
     if (result.status === status && status !== 'canceled') {
       await acts.notifySupport({ requestId: input.requestId, outcome: status, siteIds });
@@ -125,6 +104,7 @@ export async function profileDeletionWorkflow(
     state.sites.map((s) => s.siteId),
     'request',
   );
+  log.info('consent asked', { requestId: input.requestId, siteIds: state.sites.map((s) => s.siteId) });
 
   for (;;) {
     while (inbox.length > 0) {
@@ -164,6 +144,7 @@ export async function profileDeletionWorkflow(
         case 'deleted':
           state.status = 'completed';
           publish();
+          log.info('profile deleted', { requestId: input.requestId });
           return done();
         case 'not_open':
           state.status = outcome.status;
@@ -186,6 +167,7 @@ export async function profileDeletionWorkflow(
       // The activity skips a site whose answer is stored but not yet signalled.
       await askSites(step.siteIds, 'reminder');
       state.reminded = true;
+      log.info('consent reminder sent', { requestId: input.requestId, siteIds: step.siteIds });
       continue;
     }
     if (step.kind === 'wait') {

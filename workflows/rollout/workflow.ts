@@ -2,32 +2,27 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   executeChild,
   getExternalWorkflowHandle,
+  log,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
-  workflowInfo,
 } from '@temporalio/workflow';
 import type { RolloutActivities, WaveResult } from '../../activities/rollout';
-import { type Counts, emptyCounts, type RolloutPolicy, shouldAbort, waveSize } from '../../domain/rollout';
-import { RolloutStatus } from '../search-attributes';
-
-export type Status = 'running' | 'paused' | 'completed' | 'aborted';
-
-export interface RolloutProgress {
-  rolloutId: string;
-  status: Status;
-  abortReason: string | null;
-  /** Waves started so far (wave 0 is the canary). */
-  wave: number;
-  /** Queued IQs covered by the waves started so far, of `planned`. */
-  nextPosition: number;
-  planned: number;
-  counts: Counts;
-}
+import { emptyCounts, type RolloutPolicy, shouldAbort, waveSize } from '../../domain/rollout';
+import { ACTIVITY_OPTIONS } from '../activity-options';
+import { shouldContinueAsNew } from '../continue-as-new';
+import { RolloutStatus as RolloutStatusKey } from '../search-attributes';
+import {
+  abortSignal,
+  pauseSignal,
+  progressQuery,
+  type RolloutProgress,
+  type RolloutStatus,
+  resumeSignal,
+  wakeSignal,
+} from './messages';
 
 export interface RolloutWorkflowInput {
   rolloutId: string;
@@ -37,17 +32,7 @@ export interface RolloutWorkflowInput {
   maxHistoryEvents?: number;
 }
 
-export const pauseSignal = defineSignal('pause');
-export const resumeSignal = defineSignal('resume');
-export const abortSignal = defineSignal('abort');
-export const progressQuery = defineQuery<RolloutProgress>('progress');
-/** Parent → its running wave: the rollout's status changed (resume, abort); look again. */
-export const wakeSignal = defineSignal('wake');
-
-const acts = proxyActivities<RolloutActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
-});
+const acts = proxyActivities<RolloutActivities>(ACTIVITY_OPTIONS);
 
 const waveWorkflowId = (rolloutId: string, wave: number) => `rollout-${rolloutId}-wave-${wave}`;
 
@@ -69,13 +54,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   };
   let policy = input.carried?.policy;
   /** The status the database holds (the wave activities read it there). */
-  let stored: Status = progress.status;
+  let stored: RolloutStatus = progress.status;
   let currentWave: string | undefined;
 
   // Signals change the status between awaits: read it through a call, not a narrowed property.
   const aborted = () => progress.status === 'aborted';
-  const publish = () => upsertSearchAttributes({ [RolloutStatus.name]: [progress.status] });
-  const setStatus = (status: Status, reason?: string) => {
+  const publish = () => upsertSearchAttributes([{ key: RolloutStatusKey, value: progress.status }]);
+  const setStatus = (status: RolloutStatus, reason?: string) => {
     progress.status = status;
     if (reason) progress.abortReason = reason;
     publish();
@@ -134,15 +119,19 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     progress.counts = result.counts;
     progress.wave++;
     progress.nextPosition = to;
+    log.info('wave ended', {
+      rolloutId,
+      wave: progress.wave - 1,
+      outcome: result.outcome,
+      counts: result.counts,
+    });
     // F4: the failure rate after each wave (the wave also stops early when it crosses the threshold).
     if (!aborted() && (result.outcome === 'threshold' || shouldAbort(result.counts, policy))) {
       setStatus('aborted', 'failure_threshold');
     }
     if (aborted()) break;
 
-    const limit = input.maxHistoryEvents;
-    const info = workflowInfo();
-    if (limit ? info.historyLength > limit : info.continueAsNewSuggested) {
+    if (shouldContinueAsNew(input.maxHistoryEvents)) {
       await condition(() => stored === progress.status && allHandlersFinished());
       return continueAsNew<typeof rolloutWorkflow>({ ...input, carried: { progress, policy } });
     }
@@ -154,6 +143,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   progress.counts = await acts.finishRollout({ rolloutId, status: final, reason: progress.abortReason });
   setStatus(final);
   stored = final;
+  log.info('rollout ended', {
+    rolloutId,
+    status: final,
+    abortReason: progress.abortReason,
+    counts: progress.counts,
+  });
   await acts.sendRolloutReport({ rolloutId });
   await condition(allHandlersFinished);
   return progress;

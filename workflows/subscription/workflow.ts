@@ -3,24 +3,23 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
-  defineUpdate,
+  log,
   patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
-  workflowInfo,
 } from '@temporalio/workflow';
 import type { SubscriptionActivities } from '../../activities/subscription';
-import {
-  pendingReminders,
-  type RedeemResult,
-  type ReminderOffsetDays,
-  reminderPlan,
-  type SubscriptionStatus as Status,
-  type TermView,
-} from '../../domain/subscription';
+import { pendingReminders, reminderPlan } from '../../domain/subscription';
+import { ACTIVITY_OPTIONS } from '../activity-options';
+import { shouldContinueAsNew } from '../continue-as-new';
 import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../search-attributes';
+import {
+  advanceClockUpdate,
+  redeemVoucherUpdate,
+  type SubscriptionState,
+  subscriptionStateQuery,
+} from './messages';
 
 export interface SubscriptionWorkflowInput {
   siteId: string;
@@ -30,33 +29,7 @@ export interface SubscriptionWorkflowInput {
   maxHistoryEvents?: number;
 }
 
-export interface SubscriptionState {
-  siteId: string;
-  status: Status;
-  sandbox: boolean;
-  /** Sandbox test clock: how far the site's time runs ahead of real time (O2). */
-  clockOffsetMs: number;
-  term?: TermView;
-  remindersSent: ReminderOffsetDays[];
-  /** Terms whose redemption was answered and whose receipt and IQ push are still to do, oldest first. */
-  receiptsDue?: string[];
-}
-
-export interface RedeemVoucherInput {
-  /** SHA-256 of the normalized code: the code itself never enters workflow history. */
-  codeHash: string;
-  requestId: string;
-  actorProfileId: string;
-}
-
-export const redeemVoucherUpdate = defineUpdate<RedeemResult, [RedeemVoucherInput]>('redeemVoucher');
-export const advanceClockUpdate = defineUpdate<{ nowMs: number }, [{ seconds: number }]>('advanceClock');
-export const stateQuery = defineQuery<SubscriptionState & { nowMs: number }>('state');
-
-const acts = proxyActivities<SubscriptionActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
-});
+const acts = proxyActivities<SubscriptionActivities>(ACTIVITY_OPTIONS);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -79,12 +52,12 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   const siteNow = () => Date.now() + state.clockOffsetMs;
 
   const publish = () =>
-    upsertSearchAttributes({
-      [SiteId.name]: [state.siteId],
-      [SubscriptionStatus.name]: [state.status],
-      [SubscriptionEndsAt.name]: state.term ? [new Date(state.term.endsAtMs)] : [],
-    });
-  setHandler(stateQuery, () => ({ ...state, nowMs: siteNow() }));
+    upsertSearchAttributes([
+      { key: SiteId, value: state.siteId },
+      { key: SubscriptionStatus, value: state.status },
+      { key: SubscriptionEndsAt, value: state.term ? new Date(state.term.endsAtMs) : null },
+    ]);
+  setHandler(subscriptionStateQuery, () => ({ ...state, nowMs: siteNow() }));
 
   setHandler(
     redeemVoucherUpdate,
@@ -104,6 +77,12 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
         state.remindersSent = [];
         version++;
         publish();
+        log.info('redemption started a new term', {
+          siteId: state.siteId,
+          termId: result.term.id,
+          endsAt: new Date(result.term.endsAtMs).toISOString(),
+          carriedOverSeconds: result.carriedOverSeconds,
+        });
         // The answer does not wait for the receipt and the IQs' push: the main loop does both. The
         // patch keeps histories recorded by the earlier code (both inside the update) replaying.
         if (patched('redemption-answered-before-receipt')) {
@@ -112,6 +91,8 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
           await acts.sendRedemptionReceipt({ siteId: state.siteId, termId: result.term.id });
           await acts.notifySubscriptionChanged({ siteId: state.siteId });
         }
+      } else if (!result.ok) {
+        log.info('redemption refused', { siteId: state.siteId, code: result.code });
       }
       return result;
     },
@@ -148,10 +129,6 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   }
   publish();
 
-  const historyTooLong = () =>
-    workflowInfo().continueAsNewSuggested ||
-    (input.maxHistoryEvents !== undefined && workflowInfo().historyLength >= input.maxHistoryEvents);
-
   for (;;) {
     for (let termId = state.receiptsDue?.[0]; termId; termId = state.receiptsDue?.[0]) {
       await acts.sendRedemptionReceipt({ siteId: state.siteId, termId });
@@ -161,7 +138,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     const seen = version;
     const term = state.status === 'active' ? state.term : undefined;
     if (!term) {
-      await condition(() => version !== seen || historyTooLong());
+      await condition(() => version !== seen || shouldContinueAsNew(input.maxHistoryEvents));
     } else {
       const [reminder] = pendingReminders(reminderPlan(term), {
         nowMs: siteNow(),
@@ -175,6 +152,11 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
           await acts.sendReminder({ siteId: state.siteId, termId: term.id, offsetDays: reminder.offsetDays });
           // A redemption during the send started a term with reminders of its own (V5).
           if (state.term?.id === term.id) state.remindersSent.push(reminder.offsetDays);
+          log.info('reminder sent', {
+            siteId: state.siteId,
+            termId: term.id,
+            offsetDays: reminder.offsetDays,
+          });
         } else if (term.endsAtMs <= siteNow()) {
           const { expired } = await acts.expireSubscription({
             siteId: state.siteId,
@@ -182,6 +164,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
             nowMs: siteNow(),
           });
           if (expired) {
+            log.info('term expired', { siteId: state.siteId, termId: term.id });
             // A redemption racing the expiry may already have put a new term in force.
             if (state.term?.id === term.id) {
               state.status = 'expired';
@@ -195,7 +178,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
         }
       }
     }
-    if (historyTooLong()) {
+    if (shouldContinueAsNew(input.maxHistoryEvents)) {
       await condition(allHandlersFinished);
       return continueAsNew<typeof subscriptionWorkflow>({ ...input, carried: state });
     }
