@@ -1,10 +1,12 @@
 import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
+import { createMiddleware } from 'hono/factory';
 import { withoutQueryParams } from '../db/errors';
-import type { AppDeps } from './deps';
+import { requireAuth } from './auth/require-auth';
+import type { AppDeps, AppEnv } from './deps';
 import { rejectNulCharacters } from './middleware/reject-nul';
 import { openApiDocument } from './openapi';
-import { ApiProblem, problemResponse, toProblem } from './problem';
+import { notFound, problem, problemResponse, toProblem } from './problem';
 import { createRouter } from './router';
 import { authRoutes } from './routes/auth';
 import { consentRoutes } from './routes/consents';
@@ -22,36 +24,51 @@ import { sitesRoutes } from './routes/sites';
 import { subscriptionRoutes } from './routes/subscription';
 import { supportRoutes } from './routes/support';
 import { supportDeletionRoutes } from './routes/support-deletions';
+import { requirePlatformRole } from './site-access';
 
-/** The whole HTTP API. Each resource lives in its own router under routes/. */
+/** The whole HTTP API. Each resource lives in its own router under routes/, mounted at its prefix. */
 export function createApp(deps: AppDeps) {
   const app = createRouter();
   app.use(
     bodyLimit({
       maxSize: 256 * 1024,
       onError: () => {
-        throw new ApiProblem(413, 'payload_too_large', 'The request body is larger than 256 KiB.');
+        throw problem('payload_too_large');
       },
     }),
   );
   app.use(rejectNulCharacters);
 
+  // A5: everything but the public prefixes needs a bearer token; support's routes need the role too.
+  // (`/prefix/*` covers the prefix itself.)
+  const signedIn = requireAuth(deps);
+  const supportOnly = createMiddleware<AppEnv>(async (c, next) => {
+    requirePlatformRole(c, 'support');
+    await next();
+  });
+  app.use('/me/*', signedIn);
+  app.use('/sites/*', signedIn);
+  app.use('/support/*', signedIn, supportOnly);
+
   app.route('/', healthRoutes(deps));
-  app.route('/', authRoutes(deps));
-  app.route('/', meRoutes(deps));
-  app.route('/', invitationRoutes(deps));
-  app.route('/', sitesRoutes(deps));
-  app.route('/', peopleRoutes(deps));
-  app.route('/', iqRoutes(deps));
-  app.route('/', iqResetRoutes(deps));
-  app.route('/', lockRoutes(deps));
-  app.route('/', eventRoutes(deps));
-  app.route('/', subscriptionRoutes(deps));
-  app.route('/', supportRoutes(deps));
-  app.route('/', supportDeletionRoutes(deps));
-  app.route('/', rolloutRoutes(deps));
-  app.route('/', consentRoutes(deps));
-  if (deps.env.KS_MODE === 'development') app.route('/', devMailboxRoutes(deps));
+  app.route('/auth', authRoutes(deps));
+  app.route('/invitations', invitationRoutes(deps));
+  app.route('/consents', consentRoutes(deps));
+  app.route('/me', meRoutes(deps));
+  for (const routes of [
+    sitesRoutes,
+    peopleRoutes,
+    iqRoutes,
+    iqResetRoutes,
+    lockRoutes,
+    eventRoutes,
+    subscriptionRoutes,
+  ]) {
+    app.route('/sites', routes(deps));
+  }
+  for (const routes of [supportRoutes, supportDeletionRoutes, rolloutRoutes])
+    app.route('/support', routes(deps));
+  if (deps.env.KS_MODE === 'development') app.route('/dev/mailbox', devMailboxRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   // Built on first request, once every route is registered.
@@ -62,12 +79,12 @@ export function createApp(deps: AppDeps) {
   });
   app.get('/docs', swaggerUI({ url: '/openapi.json' }));
 
-  app.notFound((c) => problemResponse(c, new ApiProblem(404, 'not_found', 'No such resource.')));
+  app.notFound((c) => problemResponse(c, notFound()));
   app.onError((error, c) => {
-    const problem = toProblem(error);
-    if (problem.status >= 500)
+    const answer = toProblem(error);
+    if (answer.status >= 500)
       console.error(`[api] ${c.req.method} ${c.req.routePath}:`, withoutQueryParams(error));
-    return problemResponse(c, problem);
+    return problemResponse(c, answer);
   });
   return app;
 }

@@ -1,6 +1,6 @@
 import type { Mailer, OutgoingEmail } from '../emails/mailer';
 import type { TemplateName } from '../emails/templates';
-import { ApiProblem } from './problem';
+import { problem } from './problem';
 
 /**
  * Sends an email a change depends on (an invitation, a new PIN). Called inside the change's
@@ -11,12 +11,6 @@ export async function sendOrUnavailable<N extends TemplateName>(mailer: Mailer, 
     await mailer.send(email);
   } catch (error) {
     console.error(`[api] ${email.template} email not sent:`, error);
-    throw new ApiProblem(
-      503,
-      'email_unavailable',
-      'The email could not be sent, so nothing was changed; try again shortly.',
-      undefined,
-      { 'retry-after': '30' },
-    );
+    throw problem('email_unavailable');
   }
 }

@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from './deps';
+import { PROBLEMS } from './problem-codes';
 
 const info = {
   title: 'KS Cloud API',
@@ -22,7 +23,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>) {
       if (!operation?.requestBody) continue;
       operation.responses ??= {};
       operation.responses['413'] ??= {
-        description: 'payload_too_large: the body is larger than 256 KiB',
+        description: `payload_too_large: ${PROBLEMS.payload_too_large.detail}`,
         content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
       };
     }

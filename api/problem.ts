@@ -73,7 +73,7 @@ export function validationProblem(error: ZodError, target: string): ApiProblem {
     message: issue.message,
   }));
   const detail = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
-  return new ApiProblem(400, 'validation_failed', `The request is invalid: ${detail}`, errors);
+  return problem('validation_failed', `The request is invalid: ${detail}`, { errors });
 }
 
 /** Maps anything thrown in a handler to a problem answer; unexpected errors never leak details. */
@@ -84,9 +84,7 @@ export function toProblem(error: unknown): ApiProblem {
   }
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
-    if (status === 400 && /json/i.test(error.message)) {
-      return new ApiProblem(400, 'malformed_json', 'The request body is not valid JSON.');
-    }
+    if (status === 400 && /json/i.test(error.message)) return problem('malformed_json');
     const code =
       status === 401
         ? 'unauthorized'
@@ -95,20 +93,11 @@ export function toProblem(error: unknown): ApiProblem {
           : status === 415
             ? 'unsupported_media_type'
             : 'bad_request';
-    return new ApiProblem(status, code, error.message || 'The request was refused.');
+    // The exception's own status: Hono may refuse with any 4xx.
+    return new ApiProblem(status, code, error.message || PROBLEMS.bad_request.detail);
   }
-  if (isUnavailable(error)) {
-    return new ApiProblem(
-      503,
-      'temporarily_unavailable',
-      'A backing service is unreachable; try again shortly.',
-      undefined,
-      {
-        'retry-after': '5',
-      },
-    );
-  }
-  return new ApiProblem(500, 'internal_error', 'The request failed unexpectedly; it has been logged.');
+  if (isUnavailable(error)) return problem('temporarily_unavailable');
+  return problem('internal_error');
 }
 
 /** Connection-level failures of PostgreSQL or Temporal: the request may succeed when retried. */

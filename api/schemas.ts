@@ -1,9 +1,34 @@
+// Schemas and OpenAPI pieces shared by the routers in routes/.
 import { z } from '@hono/zod-openapi';
+import { PROBLEMS, type ProblemCode } from './problem-codes';
 
 export const EmailField = z.email('must be an email address').max(320);
 export const PasswordField = z.string().min(10, 'must be at least 10 characters').max(1024);
 export const TokenParam = z.object({ token: z.string().min(1).max(256) });
 export const ProfileSchema = z.object({ id: z.uuid(), email: z.string(), name: z.string() });
+
+export const SiteIdParam = z.object({ siteId: z.uuid() });
+/**
+ * What every route of one site can answer before its own work: a bad id or body, no token, a role
+ * that may not, and 404 for a site that is unknown or not the caller's (N4). Routes that need a
+ * valid subscription (V7) add `no_valid_subscription`.
+ */
+export const SITE_PROBLEMS = ['validation_failed', 'unauthorized', 'forbidden', 'not_found'] as const;
+/** What every support route can answer: a bad input, no token, a caller who is not support. */
+export const SUPPORT_PROBLEMS = ['validation_failed', 'unauthorized', 'forbidden'] as const;
+/** A support resource (deletion request, rollout) by its id. */
+export const IdParam = z.object({ id: z.uuid() });
+
+export const isTimeZone = (tz: string) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+export const SiteNameField = z.string().trim().min(1).max(200);
+export const TimeZoneField = z.string().max(100).refine(isTimeZone, { message: 'is not an IANA time zone' });
 
 export const ProblemSchema = z
   .object({
@@ -16,38 +41,45 @@ export const ProblemSchema = z
   })
   .openapi('Problem');
 
-const problemDescriptions: Record<number, string> = {
-  400: 'Invalid input (validation_failed, malformed_json)',
-  401: 'Missing or invalid credentials',
-  403: 'Refused for the caller’s role or the site’s subscription',
-  404: 'Not found, or not visible to the caller',
-  409: 'Conflicts with the current state',
-  410: 'The link was used or has expired',
-  422: 'Understood but not allowed',
-  429: 'Too many attempts; see Retry-After',
+export const problemContent = { 'application/problem+json': { schema: ProblemSchema } };
+/** The public email-link pages answer HTML. */
+export const htmlContent = { 'text/html': { schema: z.string() } };
+
+const retryAfter = {
+  'Retry-After': { schema: { type: 'integer' as const }, description: 'Seconds to wait before trying again' },
 };
 
-/** The problem+json answers a route documents, by status. */
-export function problemResponses(...statuses: number[]) {
+type ProblemResponse = {
+  description: string;
+  content: typeof problemContent;
+  headers?: typeof retryAfter;
+};
+
+/**
+ * The problem+json answers a route documents: the codes it can answer (catalogue:
+ * problem-codes.ts), grouped by their status. 429 and 503 document Retry-After.
+ */
+export function problemResponses(...codes: ProblemCode[]): Record<number, ProblemResponse> {
+  const byStatus = new Map<number, ProblemCode[]>();
+  for (const code of codes) {
+    const { status } = PROBLEMS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
   return Object.fromEntries(
-    statuses.map((s) => [
-      s,
+    [...byStatus].map(([status, listed]) => [
+      status,
       {
-        description: problemDescriptions[s] ?? 'Problem',
-        content: { 'application/problem+json': { schema: ProblemSchema } },
+        description: listed.join(', '),
+        content: problemContent,
+        ...(status === 429 || status === 503 ? { headers: retryAfter } : {}),
       },
     ]),
-  ) as Record<
-    number,
-    { description: string; content: { 'application/problem+json': { schema: typeof ProblemSchema } } }
-  >;
+  );
 }
 
 export function jsonBody<T extends z.ZodType>(schema: T) {
   return { body: { required: true, content: { 'application/json': { schema } } } } as const;
 }
-
-const html = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
 
 /**
  * Answers of a public email-link page: the page, a page saying the link is used or expired (410), and
@@ -55,8 +87,8 @@ const html = (description: string) => ({ description, content: { 'text/html': { 
  */
 export function linkPageResponses(page: string) {
   return {
-    200: html(page),
-    410: html('HTML page: the link was used, has expired, or was canceled'),
-    ...problemResponses(400),
+    200: { description: page, content: htmlContent },
+    410: { description: 'HTML page: the link was used, has expired, or was canceled', content: htmlContent },
+    ...problemResponses('validation_failed'),
   };
 }

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { findMembership } from '../db/queries/memberships';
 import { findSite, type Site } from '../db/queries/sites';
 import type { AppDeps, AppEnv } from './deps';
-import { ApiProblem, forbidden, notFound } from './problem';
+import { forbidden, notFound, problem } from './problem';
 
 export type SiteAccessRole = 'owner' | 'admin' | 'user' | 'installer';
 
@@ -29,11 +29,7 @@ export async function siteAccess(
   const role = held.find((r) => opts.roles.includes(r));
   if (!role) throw forbidden();
   if (site.subscriptionStatus !== 'active' && !opts.allowWithoutSubscription) {
-    throw new ApiProblem(
-      403,
-      'no_valid_subscription',
-      'This site has no valid subscription. An owner or admin can redeem a voucher.',
-    );
+    throw problem('no_valid_subscription');
   }
   return { site, role };
 }

@@ -1,7 +1,7 @@
 import { createMiddleware } from 'hono/factory';
 import { findProfileById } from '../../db/queries/profiles';
 import type { AppDeps, AppEnv } from '../deps';
-import { ApiProblem } from '../problem';
+import { problem } from '../problem';
 import { verifyBearerToken } from './tokens';
 
 /** Resolves the bearer token to a confirmed profile or answers 401. */
@@ -12,9 +12,7 @@ export function requireAuth(deps: AppDeps) {
     const profileId = match?.[1] ? await verifyBearerToken(match[1], deps.env.TOKEN_SECRET) : null;
     const profile = profileId ? await findProfileById(deps.db, profileId) : undefined;
     if (!profile?.emailConfirmedAt) {
-      throw new ApiProblem(401, 'unauthorized', 'A valid bearer token is required.', undefined, {
-        'www-authenticate': 'Bearer',
-      });
+      throw problem('unauthorized', undefined, { headers: { 'www-authenticate': 'Bearer' } });
     }
     c.set('profile', { id: profile.id, platformRole: profile.platformRole });
     await next();

@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../deps';
-import { ApiProblem } from '../problem';
+import { problem } from '../problem';
 
 const NUL = '\u0000';
 
@@ -51,12 +51,9 @@ export const rejectNulCharacters = createMiddleware<AppEnv>(async (c, next) => {
     else if (type.includes('form')) path = findNulInForm(type, await c.req.arrayBuffer());
   }
   if (path) {
-    throw new ApiProblem(
-      400,
-      'validation_failed',
-      `The request is invalid: ${path}: must not contain NUL characters`,
-      [{ path, message: 'must not contain NUL characters' }],
-    );
+    throw problem('validation_failed', `The request is invalid: ${path}: must not contain NUL characters`, {
+      errors: [{ path, message: 'must not contain NUL characters' }],
+    });
   }
   await next();
 });

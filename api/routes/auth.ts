@@ -14,14 +14,15 @@ import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwor
 import { issueBearerToken } from '../auth/tokens';
 import type { AppDeps } from '../deps';
 import { page } from '../pages';
-import { ApiProblem } from '../problem';
+import { problem } from '../problem';
 import { createRouter } from '../router';
 import {
+  htmlContent,
   jsonBody,
   linkPageResponses,
   PasswordField,
-  ProblemSchema,
   ProfileSchema,
+  problemContent,
   problemResponses,
   TokenParam,
 } from '../schemas';
@@ -34,7 +35,7 @@ const SignupEmail = z.string().trim().toLowerCase().max(320).pipe(z.email('must 
 
 const signup = createRoute({
   method: 'post',
-  path: '/auth/signup',
+  path: '/signup',
   tags: ['Accounts'],
   summary: 'Create an account; a confirmation email is sent',
   request: jsonBody(
@@ -45,13 +46,13 @@ const signup = createRoute({
       description: 'Created',
       content: { 'application/json': { schema: z.object({ profileId: z.uuid() }) } },
     },
-    ...problemResponses(400, 409, 503),
+    ...problemResponses('validation_failed', 'malformed_json', 'email_taken', 'email_unavailable'),
   },
 });
 
 const confirmPage = createRoute({
   method: 'get',
-  path: '/auth/confirm/{token}',
+  path: '/confirm/{token}',
   tags: ['Accounts'],
   summary: 'Page with a button that confirms the email address (changes nothing by itself)',
   request: { params: TokenParam },
@@ -60,7 +61,7 @@ const confirmPage = createRoute({
 
 const confirm = createRoute({
   method: 'post',
-  path: '/auth/confirm/{token}',
+  path: '/confirm/{token}',
   tags: ['Accounts'],
   summary: 'Confirm the email address',
   request: { params: TokenParam },
@@ -69,7 +70,7 @@ const confirm = createRoute({
 
 const login = createRoute({
   method: 'post',
-  path: '/auth/login',
+  path: '/login',
   tags: ['Accounts'],
   summary: 'Log in with email and password',
   request: jsonBody(z.object({ email: z.string().min(1).max(320), password: z.string().min(1).max(1024) })),
@@ -78,22 +79,22 @@ const login = createRoute({
       description: 'Logged in',
       content: { 'application/json': { schema: z.object({ token: z.string(), profile: ProfileSchema }) } },
     },
-    ...problemResponses(400, 401, 403),
+    ...problemResponses('validation_failed', 'malformed_json', 'invalid_credentials', 'email_not_confirmed'),
   },
 });
 
 const resetRequest = createRoute({
   method: 'post',
-  path: '/auth/password-reset',
+  path: '/password-reset',
   tags: ['Accounts'],
   summary: 'Email a password-reset link (same answer whether or not the email exists)',
   request: jsonBody(z.object({ email: z.string().min(1).max(320) })),
-  responses: { 202: { description: 'Accepted' }, ...problemResponses(400) },
+  responses: { 202: { description: 'Accepted' }, ...problemResponses('validation_failed', 'malformed_json') },
 });
 
 const resetPage = createRoute({
   method: 'get',
-  path: '/auth/password-reset/{token}',
+  path: '/password-reset/{token}',
   tags: ['Accounts'],
   summary: 'Page with a form to choose a new password',
   request: { params: TokenParam },
@@ -103,7 +104,7 @@ const resetPage = createRoute({
 const resetForm = z.object({ password: PasswordField });
 const reset = createRoute({
   method: 'post',
-  path: '/auth/password-reset/{token}',
+  path: '/password-reset/{token}',
   tags: ['Accounts'],
   summary: 'Set a new password with a reset token (JSON answers 204; the HTML form answers a page)',
   request: {
@@ -120,14 +121,12 @@ const reset = createRoute({
   },
   responses: {
     204: { description: 'Password changed' },
-    200: { description: 'HTML page: password changed', content: { 'text/html': { schema: z.string() } } },
-    ...problemResponses(400, 415),
+    200: { description: 'HTML page: password changed', content: htmlContent },
+    ...problemResponses('validation_failed', 'malformed_json', 'unsupported_media_type'),
     410: {
-      description: 'The link was used or has expired (a problem for JSON, a page for the HTML form)',
-      content: {
-        'application/problem+json': { schema: ProblemSchema },
-        'text/html': { schema: z.string() },
-      },
+      description:
+        'token_invalid: the link was used or has expired (a problem for JSON, a page for the HTML form)',
+      content: { ...problemContent, ...htmlContent },
     },
   },
 });
@@ -144,7 +143,7 @@ export function authRoutes(deps: AppDeps) {
       // blocks signing up again (409) yet can never be confirmed.
       const profile = await db.transaction(async (tx) => {
         const created = await insertProfile(tx, { email, name, passwordHash });
-        if (!created) throw new ApiProblem(409, 'email_taken', 'A profile with this email already exists.');
+        if (!created) throw problem('email_taken');
         const token = await issueEmailToken(tx, {
           kind: 'confirm_email',
           profileId: created.id,
@@ -160,13 +159,7 @@ export function authRoutes(deps: AppDeps) {
           });
         } catch (error) {
           console.error('[api] confirmation email not sent:', error);
-          throw new ApiProblem(
-            503,
-            'email_unavailable',
-            'The confirmation email could not be sent; try again shortly.',
-            undefined,
-            { 'retry-after': '30' },
-          );
+          throw problem('email_unavailable', 'The confirmation email could not be sent; try again shortly.');
         }
         return created;
       });
@@ -213,14 +206,10 @@ export function authRoutes(deps: AppDeps) {
       const profile = await findProfileByEmail(db, email);
       if (!profile) {
         await burnPasswordCheck(password);
-        throw new ApiProblem(401, 'invalid_credentials', 'The email or password is wrong.');
+        throw problem('invalid_credentials');
       }
-      if (!(await verifyPassword(password, profile.passwordHash))) {
-        throw new ApiProblem(401, 'invalid_credentials', 'The email or password is wrong.');
-      }
-      if (!profile.emailConfirmedAt) {
-        throw new ApiProblem(403, 'email_not_confirmed', 'Follow the link in the confirmation email first.');
-      }
+      if (!(await verifyPassword(password, profile.passwordHash))) throw problem('invalid_credentials');
+      if (!profile.emailConfirmedAt) throw problem('email_not_confirmed');
       const token = await issueBearerToken(profile.id, env.TOKEN_SECRET, deps.now());
       return c.json({ token, profile: { id: profile.id, email: profile.email, name: profile.name } }, 200);
     })
@@ -279,11 +268,7 @@ export function authRoutes(deps: AppDeps) {
         contentType.startsWith('application/x-www-form-urlencoded') ||
         contentType.startsWith('multipart/form-data');
       if (!isJson && !isForm) {
-        throw new ApiProblem(
-          415,
-          'unsupported_media_type',
-          'Send application/json or application/x-www-form-urlencoded.',
-        );
+        throw problem('unsupported_media_type');
       }
       const { password } = isJson ? c.req.valid('json') : c.req.valid('form');
       const now = deps.now();
@@ -319,7 +304,7 @@ export function authRoutes(deps: AppDeps) {
             410,
           ) as never;
         }
-        throw new ApiProblem(410, 'token_invalid', 'This reset link was used or has expired.');
+        throw problem('token_invalid', 'This reset link was used or has expired.');
       }
       if (isForm)
         return page(c, 'Password changed', html`<p>You can now log in with your new password.</p>`) as never;

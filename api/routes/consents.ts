@@ -7,9 +7,9 @@ import { formatSiteDate } from '../../emails/format';
 import { signalConsent } from '../../workflows/client/profile-deletion';
 import type { AppDeps } from '../deps';
 import { page } from '../pages';
-import { ApiProblem } from '../problem';
+import { problem } from '../problem';
 import { createRouter } from '../router';
-import { problemResponses } from '../schemas';
+import { htmlContent, problemResponses } from '../schemas';
 
 /**
  * What `newToken()` makes: 32 bytes in base64url. Anything else cannot be a link we sent and answers
@@ -18,26 +18,25 @@ import { problemResponses } from '../schemas';
  */
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
-const html200 = { 'text/html': { schema: z.string() } };
 // Loose on purpose: a malformed token answers an HTML page, not a JSON validation problem.
 const TokenParam = z.object({ token: z.string() });
 
 const show = createRoute({
   method: 'get',
-  path: '/consents/{token}',
+  path: '/{token}',
   tags: ['Profile deletion'],
   summary: 'Page naming the request and the site, with Approve and Deny buttons (changes nothing; HEAD too)',
   request: { params: TokenParam },
   responses: {
-    200: { description: 'HTML page', content: html200 },
-    404: { description: 'HTML page: not a link we send', content: html200 },
-    410: { description: 'HTML page: link used, expired, or its request ended', content: html200 },
+    200: { description: 'HTML page', content: htmlContent },
+    404: { description: 'HTML page: not a link we send', content: htmlContent },
+    410: { description: 'HTML page: link used, expired, or its request ended', content: htmlContent },
   },
 });
 
 const decide = createRoute({
   method: 'post',
-  path: '/consents/{token}',
+  path: '/{token}',
   tags: ['Profile deletion'],
   summary: 'Record the site owner’s decision (once); a used or expired link answers 410',
   request: {
@@ -49,10 +48,10 @@ const decide = createRoute({
     },
   },
   responses: {
-    200: { description: 'HTML page: decision recorded', content: html200 },
-    404: { description: 'HTML page: not a link we send', content: html200 },
-    410: { description: 'HTML page: link used, expired, or its request ended', content: html200 },
-    ...problemResponses(400, 415),
+    200: { description: 'HTML page: decision recorded', content: htmlContent },
+    404: { description: 'HTML page: not a link we send', content: htmlContent },
+    410: { description: 'HTML page: link used, expired, or its request ended', content: htmlContent },
+    ...problemResponses('validation_failed', 'unsupported_media_type'),
   },
 });
 
@@ -102,11 +101,7 @@ export function consentRoutes(deps: AppDeps) {
         !contentType.startsWith('application/x-www-form-urlencoded') &&
         !contentType.startsWith('multipart/form-data')
       ) {
-        throw new ApiProblem(
-          415,
-          'unsupported_media_type',
-          'Send the form (application/x-www-form-urlencoded).',
-        );
+        throw problem('unsupported_media_type', 'Send the form (application/x-www-form-urlencoded).');
       }
       const { decision } = c.req.valid('form');
       const recorded = await recordConsentByToken(

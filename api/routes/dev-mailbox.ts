@@ -15,7 +15,7 @@ const MailboxEntry = z.object({
 
 const list = createRoute({
   method: 'get',
-  path: '/dev/mailbox',
+  path: '/',
   tags: ['Development'],
   summary: 'Emails the system sent, newest first (development mode only)',
   responses: {
@@ -25,13 +25,13 @@ const list = createRoute({
 
 const show = createRoute({
   method: 'get',
-  path: '/dev/mailbox/{id}',
+  path: '/{id}',
   tags: ['Development'],
   summary: 'The rendered HTML of one email (development mode only)',
   request: { params: z.object({ id: z.uuid() }) },
   responses: {
     200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } },
-    ...problemResponses(400, 404),
+    ...problemResponses('validation_failed', 'not_found'),
   },
 });
 

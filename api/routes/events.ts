@@ -2,12 +2,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { and, desc, eq, lt } from 'drizzle-orm';
 import { recordEvent } from '../../db/queries/events';
 import { events, sites } from '../../db/schema';
-import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
 import { createRouter } from '../router';
-import { jsonBody, problemResponses } from '../schemas';
+import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
-import { SiteIdParam } from './subscription';
 
 /** K6: the event types an owner may choose to be emailed about. */
 export const NOTIFIABLE_EVENT_TYPES = [
@@ -43,7 +41,7 @@ const EventSchema = z
 
 const list = createRoute({
   method: 'get',
-  path: '/sites/{siteId}/events',
+  path: '/{siteId}/events',
   tags: ['Events'],
   summary: 'The site’s audit trail, newest first; pass nextCursor back as cursor for older events',
   security: [{ bearer: [] }],
@@ -67,7 +65,7 @@ const list = createRoute({
         },
       },
     },
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription'),
   },
 });
 
@@ -75,23 +73,20 @@ const Notifications = z.object({ eventTypes: z.array(z.enum(NOTIFIABLE_EVENT_TYP
 
 const notifications = createRoute({
   method: 'put',
-  path: '/sites/{siteId}/notifications',
+  path: '/{siteId}/notifications',
   tags: ['Events'],
   summary: 'Choose which event types email the owner (K6, owner only); replaces the previous choice',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam, ...jsonBody(Notifications) },
   responses: {
     200: { description: 'Saved', content: { 'application/json': { schema: Notifications } } },
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(...SITE_PROBLEMS, 'malformed_json', 'no_valid_subscription'),
   },
 });
 
 export function eventRoutes(deps: AppDeps) {
   const { db } = deps;
-  const router = createRouter();
-  router.use('/sites/:siteId/events', requireAuth(deps));
-  router.use('/sites/:siteId/notifications', requireAuth(deps));
-  return router
+  return createRouter()
     .openapi(list, async (c) => {
       const { siteId } = c.req.valid('param');
       const { cursor, limit } = c.req.valid('query');

@@ -11,9 +11,9 @@ import { hashPassword } from '../auth/passwords';
 import type { AppDeps } from '../deps';
 import { sendOrUnavailable } from '../mail';
 import { page } from '../pages';
-import { ApiProblem } from '../problem';
+import { problem } from '../problem';
 import { createRouter } from '../router';
-import { PasswordField, ProblemSchema, problemResponses, TokenParam } from '../schemas';
+import { htmlContent, PasswordField, problemContent, problemResponses, TokenParam } from '../schemas';
 
 export const INVITATION_TTL_MS = 7 * 86_400_000;
 
@@ -32,9 +32,7 @@ export async function inviteToSite(
     role: input.role,
     invitedBy: input.inviterId,
   });
-  if (!invitation) {
-    throw new ApiProblem(409, 'already_invited', 'This email already has an open invitation to this site.');
-  }
+  if (!invitation) throw problem('already_invited');
   const now = deps.now();
   const token = await issueEmailToken(tx, {
     kind: 'invitation',
@@ -65,18 +63,16 @@ export async function inviteToSite(
   return invitation;
 }
 
-const htmlContent = { 'text/html': { schema: z.string() } };
-
 const invitationPage = createRoute({
   method: 'get',
-  path: '/invitations/{token}',
+  path: '/{token}',
   tags: ['Accounts'],
   summary: 'Page with a form (name, password) that accepts an invitation; changes nothing by itself',
   request: { params: TokenParam },
   responses: {
     200: { description: 'HTML page with the form', content: htmlContent },
     410: { description: 'HTML page: link used or expired', content: htmlContent },
-    ...problemResponses(400),
+    ...problemResponses('validation_failed'),
   },
 });
 
@@ -89,7 +85,7 @@ const acceptedFields = z.object({
 
 const accept = createRoute({
   method: 'post',
-  path: '/invitations/{token}',
+  path: '/{token}',
   tags: ['Accounts'],
   summary:
     'Accept an invitation: creates a confirmed profile with the invited email and joins every site ' +
@@ -102,7 +98,7 @@ const accept = createRoute({
     200: { description: 'HTML page: account created', content: htmlContent },
     400: {
       description: 'HTML page: the form again, naming the bad field; a problem when the token cannot be one',
-      content: { ...htmlContent, 'application/problem+json': { schema: ProblemSchema } },
+      content: { ...htmlContent, ...problemContent },
     },
     410: { description: 'HTML page: link used or expired', content: htmlContent },
   },

@@ -2,17 +2,15 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { recordEvent } from '../../db/queries/events';
 import { findIqOfSite, invalidatePinsOnIq } from '../../db/queries/people';
 import { lockSite } from '../../db/queries/subscriptions';
-import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
-import { ApiProblem, notFound } from '../problem';
+import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { problemResponses } from '../schemas';
+import { problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
-import { problemContent, SiteIdParam } from './subscription';
 
 const reset = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/iqs/{iqId}/reset',
+  path: '/{siteId}/iqs/{iqId}/reset',
   tags: ['IQs'],
   summary:
     'Reset an IQ (K3, owner only): every PIN on it needs activation again (a PIN reset re-activates ' +
@@ -26,15 +24,12 @@ const reset = createRoute({
         'application/json': { schema: z.object({ iqId: z.uuid(), pinsInvalidated: z.number().int() }) },
       },
     },
-    ...problemResponses(400, 401, 403, 404),
-    409: { description: 'iq_unsubscribed', content: problemContent },
+    ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription', 'iq_unsubscribed'),
   },
 });
 
 export function iqResetRoutes(deps: AppDeps) {
-  const router = createRouter();
-  router.use('/sites/:siteId/iqs/:iqId/reset', requireAuth(deps));
-  return router.openapi(reset, async (c) => {
+  return createRouter().openapi(reset, async (c) => {
     const { siteId, iqId } = c.req.valid('param');
     await siteAccess(deps, c, siteId, { roles: ['owner'] });
     const now = deps.now();
@@ -42,13 +37,7 @@ export function iqResetRoutes(deps: AppDeps) {
       await lockSite(tx, siteId);
       const iq = await findIqOfSite(tx, siteId, iqId);
       if (!iq) throw notFound('IQ');
-      if (!iq.subscribed) {
-        throw new ApiProblem(
-          409,
-          'iq_unsubscribed',
-          'This IQ is not subscribed and takes no change of access rights.',
-        );
-      }
+      if (!iq.subscribed) throw problem('iq_unsubscribed');
       const n = await invalidatePinsOnIq(tx, iqId);
       await recordEvent(tx, {
         siteId,

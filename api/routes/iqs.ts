@@ -5,13 +5,11 @@ import { recordEvent } from '../../db/queries/events';
 import { findSiteIq, type Iq, insertIq, isSerialTaken, listIqs, updateIq } from '../../db/queries/iqs';
 import { findCurrentTerm, lockSite, slotUsage } from '../../db/queries/subscriptions';
 import { hashDeviceSecret } from '../../domain/secrets';
-import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
-import { ApiProblem, notFound } from '../problem';
+import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { jsonBody, problemResponses } from '../schemas';
+import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
-import { problemContent, SiteIdParam } from './subscription';
 
 const IqSchema = z
   .object({
@@ -56,7 +54,7 @@ const IqParams = SiteIdParam.extend({ iqId: z.uuid() });
 
 const register = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/iqs',
+  path: '/{siteId}/iqs',
   tags: ['IQs and locks'],
   summary:
     'Register an IQ. The device secret is shown once (only its SHA-256 is kept); the IQ is subscribed when an IQ slot is free (V9)',
@@ -71,36 +69,33 @@ const register = createRoute({
         },
       },
     },
-    ...problemResponses(400, 401, 403, 404),
-    409: { description: 'serial_taken: an IQ with this serial is registered', content: problemContent },
+    ...problemResponses(...SITE_PROBLEMS, 'malformed_json', 'serial_taken'),
   },
 });
 
 const list = createRoute({
   method: 'get',
-  path: '/sites/{siteId}/iqs',
+  path: '/{siteId}/iqs',
   tags: ['IQs and locks'],
   summary: 'The site’s IQs with their subscription, connection state and firmware',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam },
   responses: {
     200: { description: 'IQs', content: { 'application/json': { schema: z.array(IqSchema) } } },
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(...SITE_PROBLEMS),
   },
 });
 
 const update = createRoute({
   method: 'patch',
-  path: '/sites/{siteId}/iqs/{iqId}',
+  path: '/{siteId}/iqs/{iqId}',
   tags: ['IQs and locks'],
   summary: 'Rename an IQ or give it / take its slot; the connected IQ is told its new state',
   security: [{ bearer: [] }],
   request: { params: IqParams, ...jsonBody(UpdateIq) },
   responses: {
     200: { description: 'The IQ', content: { 'application/json': { schema: IqSchema } } },
-    ...problemResponses(400, 401, 404),
-    403: { description: 'forbidden, no_valid_subscription (subscribing)', content: problemContent },
-    409: { description: 'no_free_slot: every IQ slot of the term is taken', content: problemContent },
+    ...problemResponses(...SITE_PROBLEMS, 'malformed_json', 'no_valid_subscription', 'no_free_slot'),
   },
 });
 
@@ -115,11 +110,7 @@ async function freeIqSlot(tx: DbOrTx, siteId: string): Promise<'free' | 'no_subs
 
 export function iqRoutes(deps: AppDeps) {
   const { db } = deps;
-  const router = createRouter();
-  router.use('/sites/:siteId/iqs', requireAuth(deps));
-  router.use('/sites/:siteId/iqs/:iqId', requireAuth(deps));
-
-  return router
+  return createRouter()
     .openapi(register, async (c) => {
       const { siteId } = c.req.valid('param');
       const input = c.req.valid('json');
@@ -154,9 +145,9 @@ export function iqRoutes(deps: AppDeps) {
         return c.json({ id: iq.id, subscribed: iq.subscribed, deviceSecret }, 201);
       } catch (error) {
         if (isSerialTaken(error)) {
-          throw new ApiProblem(409, 'serial_taken', 'An IQ with this serial is already registered.', [
-            { path: 'body.serial', message: 'is already registered' },
-          ]);
+          throw problem('serial_taken', undefined, {
+            errors: [{ path: 'body.serial', message: 'is already registered' }],
+          });
         }
         throw error;
       }
@@ -178,15 +169,12 @@ export function iqRoutes(deps: AppDeps) {
         if (changed && input.subscribed) {
           const slot = await freeIqSlot(tx, siteId);
           if (slot === 'no_subscription') {
-            throw new ApiProblem(
-              403,
+            throw problem(
               'no_valid_subscription',
               'This site has no valid subscription. Redeem a voucher before subscribing IQs.',
             );
           }
-          if (slot === 'full') {
-            throw new ApiProblem(409, 'no_free_slot', 'Every IQ slot of the subscription is taken.');
-          }
+          if (slot === 'full') throw problem('no_free_slot', 'Every IQ slot of the subscription is taken.');
         }
         if (!changed && input.name === undefined) return { iq: current, changed };
         const iq = await updateIq(tx, iqId, {

@@ -6,13 +6,12 @@ import { findSiteLock, hasRemoteAccess, insertLock, type Lock, listLocks } from 
 import { findMembership } from '../../db/queries/memberships';
 import { recordEventForOwner } from '../../db/queries/notification-outbox';
 import type { Site } from '../../db/queries/sites';
-import { requireAuth } from '../auth/require-auth';
+import type { ReasonCode } from '../../domain/reasons';
 import type { AppDeps, AppEnv } from '../deps';
-import { ApiProblem, notFound } from '../problem';
+import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { jsonBody, problemResponses } from '../schemas';
+import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
-import { problemContent, SiteIdParam } from './subscription';
 
 const LockSchema = z.object({ id: z.uuid(), iqId: z.uuid(), name: z.string() }).openapi('Lock');
 const lockJson = (lock: Lock) => ({ id: lock.id, iqId: lock.iqId, name: lock.name });
@@ -21,7 +20,7 @@ const LockParams = SiteIdParam.extend({ lockId: z.uuid() });
 
 const create = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/locks',
+  path: '/{siteId}/locks',
   tags: ['IQs and locks'],
   summary: 'Add a lock (door) to one of the site’s IQs; there is no limit per site (S2)',
   security: [{ bearer: [] }],
@@ -31,27 +30,27 @@ const create = createRoute({
   },
   responses: {
     201: { description: 'Created', content: { 'application/json': { schema: LockSchema } } },
-    ...problemResponses(400, 401, 403),
-    404: { description: 'not_found: the site, or the IQ is not one of this site’s', content: problemContent },
+    // not_found: also an IQ that is not one of this site's.
+    ...problemResponses(...SITE_PROBLEMS, 'malformed_json'),
   },
 });
 
 const list = createRoute({
   method: 'get',
-  path: '/sites/{siteId}/locks',
+  path: '/{siteId}/locks',
   tags: ['IQs and locks'],
   summary: 'The site’s locks',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam },
   responses: {
     200: { description: 'Locks', content: { 'application/json': { schema: z.array(LockSchema) } } },
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(...SITE_PROBLEMS),
   },
 });
 
 const open = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/locks/{lockId}/open',
+  path: '/{siteId}/locks/{lockId}/open',
   tags: ['IQs and locks'],
   summary:
     'Open a lock remotely (K4). Needs an active `remote` access method (a PIN, tag or mobile key opens at ' +
@@ -64,38 +63,36 @@ const open = createRoute({
       description: 'The IQ opened the lock',
       content: { 'application/json': { schema: z.object({ result: z.literal('opened') }) } },
     },
-    ...problemResponses(400, 401, 404),
-    403: {
-      description: 'no_valid_subscription, user_unsubscribed, no_access',
-      content: problemContent,
-    },
-    409: {
-      description:
-        'iq_unsubscribed, iq_offline, open_refused (the IQ said no; detail names its reason), iq_timeout (no answer in time)',
-      content: problemContent,
-    },
+    ...problemResponses(
+      ...SITE_PROBLEMS,
+      'no_valid_subscription',
+      'user_unsubscribed',
+      'no_access',
+      'iq_unsubscribed',
+      'iq_offline',
+      'open_refused',
+      'iq_timeout',
+    ),
   },
 });
 
-type Refusal = { status: 403 | 409; code: string; detail: string };
-const refusals = {
-  no_valid_subscription: { status: 403, detail: 'This site has no valid subscription.' },
-  user_unsubscribed: { status: 403, detail: 'You are not subscribed at this site; ask an owner or admin.' },
-  no_access: { status: 403, detail: 'You hold no remote access for this lock.' },
-  iq_unsubscribed: {
-    status: 409,
-    detail: 'The lock’s IQ is not subscribed and takes no lock requests (K5).',
-  },
-  iq_offline: { status: 409, detail: 'The lock’s IQ is offline.' },
-  iq_timeout: { status: 409, detail: 'The lock’s IQ did not answer in time; the door may not have opened.' },
-} as const satisfies Record<string, Omit<Refusal, 'code'>>;
-type RefusalCode = keyof typeof refusals;
+type RefusalCode = Extract<
+  ReasonCode,
+  | 'no_valid_subscription'
+  | 'user_unsubscribed'
+  | 'no_access'
+  | 'iq_unsubscribed'
+  | 'iq_offline'
+  | 'iq_timeout'
+>;
+/** Where an open's refusal reads differently from the catalogue's wording. */
+const REFUSAL_DETAILS: Partial<Record<RefusalCode, string>> = {
+  no_valid_subscription: 'This site has no valid subscription.',
+  iq_unsubscribed: 'The lock’s IQ is not subscribed and takes no lock requests (K5).',
+};
 
 export function lockRoutes(deps: AppDeps) {
   const { db } = deps;
-  const router = createRouter();
-  router.use('/sites/:siteId/locks', requireAuth(deps));
-  router.use('/sites/:siteId/locks/:lockId/open', requireAuth(deps));
 
   /** K4: the first rule the attempt breaks, decided before anything goes to the device. */
   async function openRefusal(c: Context<AppEnv>, site: Site, lock: Lock): Promise<RefusalCode | undefined> {
@@ -127,11 +124,10 @@ export function lockRoutes(deps: AppDeps) {
 
   const refuse = async (c: Context<AppEnv>, lock: Lock, code: RefusalCode): Promise<never> => {
     await record(c, lock, 'lock.open_refused', { reason: code });
-    const { status, detail } = refusals[code];
-    throw new ApiProblem(status, code, detail);
+    throw problem(code, REFUSAL_DETAILS[code]);
   };
 
-  return router
+  return createRouter()
     .openapi(create, async (c) => {
       const { siteId } = c.req.valid('param');
       const { iqId, name } = c.req.valid('json');
@@ -171,7 +167,7 @@ export function lockRoutes(deps: AppDeps) {
       }
       if (answer.outcome === 'refused') {
         await record(c, lock, 'lock.open_refused', { reason: 'open_refused', deviceReason: answer.reason });
-        throw new ApiProblem(409, 'open_refused', `The IQ refused to open the lock: ${answer.reason}.`);
+        throw problem('open_refused', `The IQ refused to open the lock: ${answer.reason}.`);
       }
       return refuse(c, lock, answer.outcome === 'offline' ? 'iq_offline' : 'iq_timeout');
     });

@@ -1,9 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { listMembershipsOfProfile } from '../../db/queries/memberships';
 import { findProfileById, updateProfile } from '../../db/queries/profiles';
-import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
-import { ApiProblem, notFound } from '../problem';
+import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import { jsonBody, ProfileSchema, problemResponses } from '../schemas';
 
@@ -22,13 +21,13 @@ const MeSchema = ProfileSchema.extend({
 
 const getMe = createRoute({
   method: 'get',
-  path: '/me',
+  path: '/',
   tags: ['Accounts'],
   summary: 'The caller’s profile and memberships',
   security: [{ bearer: [] }],
   responses: {
     200: { description: 'Profile', content: { 'application/json': { schema: MeSchema } } },
-    ...problemResponses(401),
+    ...problemResponses('unauthorized'),
   },
 });
 
@@ -39,14 +38,14 @@ const PatchMe = z
 
 const patchMe = createRoute({
   method: 'patch',
-  path: '/me',
+  path: '/',
   tags: ['Accounts'],
   summary: 'Change the caller’s name (an email cannot be changed: 422 email_immutable)',
   security: [{ bearer: [] }],
   request: jsonBody(PatchMe),
   responses: {
     200: { description: 'Profile', content: { 'application/json': { schema: MeSchema } } },
-    ...problemResponses(400, 401, 422),
+    ...problemResponses('validation_failed', 'malformed_json', 'unauthorized', 'email_immutable'),
   },
 });
 
@@ -64,19 +63,14 @@ export function meRoutes(deps: AppDeps) {
     };
   };
 
-  const router = createRouter();
-  router.use('/me', requireAuth(deps));
-  return router
+  return createRouter()
     .openapi(getMe, async (c) => c.json(await me(c.get('profile').id), 200))
     .openapi(patchMe, async (c) => {
       const body = c.req.valid('json');
       if ('email' in body) {
-        throw new ApiProblem(
-          422,
-          'email_immutable',
-          'An email address never changes; sign up again with the new one.',
-          [{ path: 'body.email', message: 'cannot be changed' }],
-        );
+        throw problem('email_immutable', undefined, {
+          errors: [{ path: 'body.email', message: 'cannot be changed' }],
+        });
       }
       if (body.name !== undefined) await updateProfile(db, c.get('profile').id, { name: body.name });
       return c.json(await me(c.get('profile').id), 200);

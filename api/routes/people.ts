@@ -21,15 +21,13 @@ import { findCurrentTerm, lockSite, slotUsage } from '../../db/queries/subscript
 import { accessMethods, memberships } from '../../db/schema';
 import { subscribeRefusal } from '../../domain/subscription';
 import { hashPassword } from '../auth/passwords';
-import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
 import { sendOrUnavailable } from '../mail';
-import { ApiProblem, forbidden, notFound, problem } from '../problem';
+import { forbidden, notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { EmailField, jsonBody, problemResponses } from '../schemas';
+import { EmailField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { type SiteAccessRole, siteAccess } from '../site-access';
 import { inviteToSite } from './invitations';
-import { problemContent, SiteIdParam } from './subscription';
 
 /** S6: owners and admins manage people; so does the installer until release, who sets the site up (S1). */
 const MANAGERS: SiteAccessRole[] = ['owner', 'admin', 'installer'];
@@ -66,20 +64,20 @@ const personContent = { 'application/json': { schema: PersonSchema } };
 
 const listRoute = createRoute({
   method: 'get',
-  path: '/sites/{siteId}/people',
+  path: '/{siteId}/people',
   tags: ['People'],
   summary: 'Members of the site with their live access methods',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam },
   responses: {
     200: { description: 'People', content: { 'application/json': { schema: z.array(PersonSchema) } } },
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription'),
   },
 });
 
 const addRoute = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/people',
+  path: '/{siteId}/people',
   tags: ['People'],
   summary:
     'Add a member by email. A profile with that email joins now (201 the member); an unknown email ' +
@@ -94,8 +92,14 @@ const addRoute = createRoute({
       description: 'Member added, or invitation sent',
       content: { 'application/json': { schema: z.union([PersonSchema, InvitedSchema]) } },
     },
-    ...problemResponses(400, 401, 403, 404),
-    409: { description: 'already_member, already_invited', content: problemContent },
+    ...problemResponses(
+      ...SITE_PROBLEMS,
+      'no_valid_subscription',
+      'malformed_json',
+      'already_member',
+      'already_invited',
+      'email_unavailable',
+    ),
   },
 });
 
@@ -110,7 +114,7 @@ const PatchPerson = z
 
 const patchRoute = createRoute({
   method: 'patch',
-  path: '/sites/{siteId}/people/{profileId}',
+  path: '/{siteId}/people/{profileId}',
   tags: ['People'],
   summary:
     'Change a member: subscribed (V8 refusals: 403 forbidden, 403 no_valid_subscription, 422 ' +
@@ -120,22 +124,28 @@ const patchRoute = createRoute({
   request: { params: PersonParams, ...jsonBody(PatchPerson) },
   responses: {
     200: { description: 'Member', content: personContent },
-    ...problemResponses(400, 401, 403, 404, 422),
-    409: { description: 'no_free_slot', content: problemContent },
+    ...problemResponses(
+      ...SITE_PROBLEMS,
+      'no_valid_subscription',
+      'malformed_json',
+      'no_valid_access',
+      'owner_role_fixed',
+      'owner_holds_master_key',
+      'no_free_slot',
+    ),
   },
 });
 
 const removeRoute = createRoute({
   method: 'delete',
-  path: '/sites/{siteId}/people/{profileId}',
+  path: '/{siteId}/people/{profileId}',
   tags: ['People'],
   summary: 'Remove a member; their access methods at the site are revoked (S6). 409 owner_cannot_leave.',
   security: [{ bearer: [] }],
   request: { params: PersonParams },
   responses: {
     204: { description: 'Removed' },
-    ...problemResponses(400, 401, 403, 404),
-    409: { description: 'owner_cannot_leave', content: problemContent },
+    ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription', 'owner_cannot_leave'),
   },
 });
 
@@ -165,7 +175,7 @@ const GrantSchema = z.object({
 
 const addAccessRoute = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/people/{profileId}/access',
+  path: '/{siteId}/people/{profileId}/access',
   tags: ['People'],
   summary:
     'Give a member an access method. A PIN (6 digits, for one IQ of this site) is shown once. A ' +
@@ -175,24 +185,32 @@ const addAccessRoute = createRoute({
   request: { params: PersonParams, ...jsonBody(AddAccess) },
   responses: {
     201: { description: 'Granted', content: { 'application/json': { schema: GrantSchema } } },
-    ...problemResponses(400, 401, 403, 404),
-    409: { description: 'iq_unsubscribed, pin_exists', content: problemContent },
+    ...problemResponses(
+      ...SITE_PROBLEMS,
+      'no_valid_subscription',
+      'malformed_json',
+      'iq_unsubscribed',
+      'pin_exists',
+    ),
   },
 });
 
 const revokeRoute = createRoute({
   method: 'delete',
-  path: '/sites/{siteId}/people/{profileId}/access/{accessId}',
+  path: '/{siteId}/people/{profileId}/access/{accessId}',
   tags: ['People'],
   summary: 'Revoke one access method',
   security: [{ bearer: [] }],
   request: { params: AccessParams },
-  responses: { 204: { description: 'Revoked' }, ...problemResponses(400, 401, 403, 404) },
+  responses: {
+    204: { description: 'Revoked' },
+    ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription'),
+  },
 });
 
 const pinResetRoute = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/people/{profileId}/pin-reset',
+  path: '/{siteId}/people/{profileId}/pin-reset',
   tags: ['People'],
   summary:
     'Replace the member’s PIN on one IQ (K2; also re-activates it after an IQ reset, K3). The new PIN ' +
@@ -201,17 +219,16 @@ const pinResetRoute = createRoute({
   request: { params: PersonParams, ...jsonBody(z.object({ iqId: z.uuid() })) },
   responses: {
     200: { description: 'New PIN', content: { 'application/json': { schema: GrantSchema } } },
-    ...problemResponses(400, 401, 403, 404),
-    409: { description: 'iq_unsubscribed', content: problemContent },
+    ...problemResponses(
+      ...SITE_PROBLEMS,
+      'no_valid_subscription',
+      'malformed_json',
+      'pin_not_found',
+      'iq_unsubscribed',
+      'email_unavailable',
+    ),
   },
 });
-
-const noValidSubscription = () =>
-  new ApiProblem(
-    403,
-    'no_valid_subscription',
-    'This site has no valid subscription. An owner or admin can redeem a voucher.',
-  );
 
 const newPin = () => randomInt(0, 1_000_000).toString().padStart(6, '0');
 
@@ -225,13 +242,7 @@ async function memberOf(tx: DbOrTx, siteId: string, profileId: string) {
 async function subscribedIq(tx: DbOrTx, siteId: string, iqId: string) {
   const iq = await findIqOfSite(tx, siteId, iqId);
   if (!iq) throw notFound('IQ');
-  if (!iq.subscribed) {
-    throw new ApiProblem(
-      409,
-      'iq_unsubscribed',
-      'This IQ is not subscribed and takes no change of access rights.',
-    );
-  }
+  if (!iq.subscribed) throw problem('iq_unsubscribed');
   return iq;
 }
 
@@ -272,8 +283,6 @@ async function grant(
 export function peopleRoutes(deps: AppDeps) {
   const { db } = deps;
   const router = createRouter();
-  router.use('/sites/:siteId/people', requireAuth(deps));
-  router.use('/sites/:siteId/people/*', requireAuth(deps));
 
   const person = async (siteId: string, profileId: string) => {
     const [row] = await listPeople(db, siteId, profileId);
@@ -304,8 +313,7 @@ export function peopleRoutes(deps: AppDeps) {
           .values({ siteId, profileId: profile.id, role, joinedAt: now })
           .onConflictDoNothing()
           .returning();
-        if (!row)
-          throw new ApiProblem(409, 'already_member', 'This person is already a member of this site.');
+        if (!row) throw problem('already_member');
         await recordEvent(tx, {
           siteId,
           at: now,
@@ -344,7 +352,7 @@ export function peopleRoutes(deps: AppDeps) {
           });
           if (refusal) throw problem(refusal.code, refusal.message);
         } else if (site.subscriptionStatus !== 'active') {
-          throw noValidSubscription();
+          throw problem('no_valid_subscription');
         }
         if (body.subscribed === false && actorRole === 'installer') {
           throw forbidden('Only the site owner or an admin can choose which members are subscribed.');
@@ -353,17 +361,14 @@ export function peopleRoutes(deps: AppDeps) {
           throw forbidden('Only the site owner grants or takes the master key.');
         }
         if (target.role === 'owner' && body.role !== undefined) {
-          throw new ApiProblem(
-            422,
-            'owner_role_fixed',
-            'The owner’s role changes only by transferring ownership.',
-            [{ path: 'body.role', message: 'cannot change the owner’s role' }],
-          );
+          throw problem('owner_role_fixed', undefined, {
+            errors: [{ path: 'body.role', message: 'cannot change the owner’s role' }],
+          });
         }
         if (target.role === 'owner' && body.masterKey === false) {
-          throw new ApiProblem(422, 'owner_holds_master_key', 'The owner always holds the master key.', [
-            { path: 'body.masterKey', message: 'cannot be taken from the owner' },
-          ]);
+          throw problem('owner_holds_master_key', undefined, {
+            errors: [{ path: 'body.masterKey', message: 'cannot be taken from the owner' }],
+          });
         }
         if (body.subscribed !== undefined && body.subscribed !== target.subscribed) {
           await setSubscribed(tx, siteId, profileId, body.subscribed, now);
@@ -397,11 +402,7 @@ export function peopleRoutes(deps: AppDeps) {
         await lockSite(tx, siteId);
         const target = await memberOf(tx, siteId, profileId);
         if (target.role === 'owner') {
-          throw new ApiProblem(
-            409,
-            'owner_cannot_leave',
-            'The owner cannot be removed; transfer ownership first.',
-          );
+          throw problem('owner_cannot_leave');
         }
         const revoked = await revokeMemberAccess(tx, siteId, profileId, now);
         await tx
@@ -432,11 +433,7 @@ export function peopleRoutes(deps: AppDeps) {
         if (body.iqId) {
           await subscribedIq(tx, siteId, body.iqId);
           if ((await pinsOnIq(tx, siteId, profileId, body.iqId)).length > 0) {
-            throw new ApiProblem(
-              409,
-              'pin_exists',
-              'This member already has a PIN on this IQ; reset it instead.',
-            );
+            throw problem('pin_exists');
           }
         }
         return grant(tx, site, member, { ...body, pinHash }, { actorId, now, type: 'access.granted' });
@@ -477,8 +474,7 @@ export function peopleRoutes(deps: AppDeps) {
         const member = await memberOf(tx, siteId, profileId);
         const iq = await subscribedIq(tx, siteId, iqId);
         const old = await pinsOnIq(tx, siteId, profileId, iqId);
-        if (old.length === 0)
-          throw new ApiProblem(404, 'pin_not_found', 'This member has no PIN on this IQ.');
+        if (old.length === 0) throw problem('pin_not_found');
         await revokeAccess(
           tx,
           old.map((m) => m.id),

@@ -9,17 +9,13 @@ import {
 } from '../../db/queries/rollouts';
 import { DEFAULT_POLICY, isHhMm } from '../../domain/rollout';
 import { signalRollout, startRollout } from '../../workflows/client/rollout';
-import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
-import { ApiProblem, notFound } from '../problem';
+import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { jsonBody, problemResponses } from '../schemas';
-import { requirePlatformRole } from '../site-access';
-import { problemContent } from './subscription';
+import { IdParam, jsonBody, problemResponses, SUPPORT_PROBLEMS } from '../schemas';
 
 const MAX_FAILURES_LISTED = 500;
 const MAX_LISTED_IDS = 10_000;
-const IdParam = z.object({ id: z.uuid() });
 
 const Release = z.object({
   model: z.string().trim().min(1).max(64),
@@ -133,35 +129,33 @@ const Created = {
 
 const createRelease = createRoute({
   method: 'post',
-  path: '/support/firmware-releases',
+  path: '/firmware-releases',
   tags: ['Support'],
   summary: 'Define a firmware release (F3); 409 release_exists when the model has this version',
   security: [{ bearer: [] }],
   request: jsonBody(Release),
   responses: {
     201: Created,
-    ...problemResponses(400, 401, 403),
-    409: { description: 'release_exists', content: problemContent },
+    ...problemResponses(...SUPPORT_PROBLEMS, 'malformed_json', 'release_exists'),
   },
 });
 
 const createRollout = createRoute({
   method: 'post',
-  path: '/support/rollouts',
+  path: '/rollouts',
   tags: ['Support'],
   summary: 'Start a rollout of a release over a target (F3, F4); workflow rollout-<id>',
   security: [{ bearer: [] }],
   request: jsonBody(CreateRollout),
   responses: {
     201: Created,
-    ...problemResponses(400, 401, 403),
-    404: { description: 'release_not_found', content: problemContent },
+    ...problemResponses(...SUPPORT_PROBLEMS, 'malformed_json', 'release_not_found'),
   },
 });
 
 const readRollout = createRoute({
   method: 'get',
-  path: '/support/rollouts/{id}',
+  path: '/rollouts/{id}',
   tags: ['Support'],
   summary: `A rollout’s status, counts per state and the failed IQs with their error (F5; at most ${MAX_FAILURES_LISTED})`,
   security: [{ bearer: [] }],
@@ -181,14 +175,14 @@ const readRollout = createRoute({
         },
       },
     },
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(...SUPPORT_PROBLEMS, 'not_found'),
   },
 });
 
 const control = (action: 'pause' | 'resume' | 'abort', summary: string) =>
   createRoute({
     method: 'post',
-    path: `/support/rollouts/{id}/${action}`,
+    path: `/rollouts/{id}/${action}`,
     tags: ['Support'],
     summary: `${summary} (a signal to rollout-<id>); 409 rollout_finished once it ended`,
     security: [{ bearer: [] }],
@@ -198,23 +192,13 @@ const control = (action: 'pause' | 'resume' | 'abort', summary: string) =>
         description: 'Signaled',
         content: { 'application/json': { schema: z.object({ id: z.uuid() }) } },
       },
-      ...problemResponses(400, 401, 403, 404),
-      409: { description: 'rollout_finished', content: problemContent },
+      ...problemResponses(...SUPPORT_PROBLEMS, 'not_found', 'rollout_finished'),
     },
   });
 
 export function rolloutRoutes(deps: AppDeps) {
   const { db } = deps;
-  const router = createRouter();
-  for (const path of ['/support/firmware-releases', '/support/rollouts', '/support/rollouts/*']) {
-    router.use(path, requireAuth(deps));
-    router.use(path, async (c, next) => {
-      requirePlatformRole(c, 'support');
-      await next();
-    });
-  }
-
-  const finished = () => new ApiProblem(409, 'rollout_finished', 'The rollout has ended.');
+  const finished = () => problem('rollout_finished');
   const steer = (action: 'pause' | 'resume' | 'abort') => async (id: string) => {
     const rollout = await findRollout(db, id);
     if (!rollout) throw notFound('rollout');
@@ -226,29 +210,28 @@ export function rolloutRoutes(deps: AppDeps) {
   const resume = steer('resume');
   const abort = steer('abort');
 
-  return router
+  return createRouter()
     .openapi(createRelease, async (c) => {
       const body = c.req.valid('json');
       const release = await insertRelease(db, body);
-      if (!release) {
-        throw new ApiProblem(409, 'release_exists', 'This model already has a release with this version.');
-      }
+      if (!release) throw problem('release_exists');
       return c.json({ id: release.id }, 201);
     })
     .openapi(createRollout, async (c) => {
       const { releaseId, target, policy } = c.req.valid('json');
       const release = await findRelease(db, releaseId);
       if (!release) {
-        throw new ApiProblem(404, 'release_not_found', 'No such firmware release.', [
-          { path: 'body.releaseId', message: 'no such release' },
-        ]);
+        throw problem('release_not_found', undefined, {
+          errors: [{ path: 'body.releaseId', message: 'no such release' }],
+        });
       }
       if (target.model !== undefined && target.model !== release.model) {
-        throw new ApiProblem(
-          400,
+        throw problem(
           'validation_failed',
           'The request is invalid: body.target.model: is not the release’s model',
-          [{ path: 'body.target.model', message: 'is not the release’s model' }],
+          {
+            errors: [{ path: 'body.target.model', message: 'is not the release’s model' }],
+          },
         );
       }
       const rollout = await insertRollout(db, { releaseId, target, policy });

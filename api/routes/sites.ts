@@ -7,16 +7,21 @@ import { findSite, findSiteOwner, type Site } from '../../db/queries/sites';
 import { lockSite } from '../../db/queries/subscriptions';
 import { memberships, sites } from '../../db/schema';
 import { ensureSubscriptionWorkflow } from '../../workflows/client/subscription';
-import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
 import { sendOrUnavailable } from '../mail';
-import { ApiProblem, notFound } from '../problem';
+import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { EmailField, jsonBody, problemResponses } from '../schemas';
+import {
+  EmailField,
+  jsonBody,
+  problemResponses,
+  SITE_PROBLEMS,
+  SiteIdParam,
+  SiteNameField,
+  TimeZoneField,
+} from '../schemas';
 import { siteAccess } from '../site-access';
 import { inviteToSite } from './invitations';
-import { problemContent, SiteIdParam } from './subscription';
-import { isTimeZone } from './support';
 
 const SiteSchema = z
   .object({
@@ -49,7 +54,7 @@ const siteResponse = (description: string) => ({
 
 const createSite = createRoute({
   method: 'post',
-  path: '/sites',
+  path: '/',
   tags: ['Sites'],
   summary:
     'Create a site. An installer names ownerEmail: the site stays installing until released, and an ' +
@@ -58,42 +63,51 @@ const createSite = createRoute({
   security: [{ bearer: [] }],
   request: jsonBody(
     z.object({
-      name: z.string().trim().min(1).max(200),
-      timezone: z.string().max(100).refine(isTimeZone, { message: 'is not an IANA time zone' }).optional(),
+      name: SiteNameField,
+      timezone: TimeZoneField.optional(),
       ownerEmail: EmailField.optional(),
     }),
   ),
   responses: {
     201: siteResponse('Created'),
-    ...problemResponses(400, 401, 422),
+    ...problemResponses(
+      'validation_failed',
+      'malformed_json',
+      'unauthorized',
+      'owner_email_not_allowed',
+      'email_unavailable',
+    ),
   },
 });
 
 const listSites = createRoute({
   method: 'get',
-  path: '/sites',
+  path: '/',
   tags: ['Sites'],
   summary: 'The caller’s sites: memberships, and an installer’s sites not yet released',
   security: [{ bearer: [] }],
   responses: {
     200: { description: 'Sites', content: { 'application/json': { schema: z.array(SiteSchema) } } },
-    ...problemResponses(401),
+    ...problemResponses('unauthorized'),
   },
 });
 
 const getSite = createRoute({
   method: 'get',
-  path: '/sites/{siteId}',
+  path: '/{siteId}',
   tags: ['Sites'],
   summary: 'A site of the caller (readable without a valid subscription, so its state can be seen)',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam },
-  responses: { 200: siteResponse('Site'), ...problemResponses(400, 401, 404) },
+  responses: {
+    200: siteResponse('Site'),
+    ...problemResponses('validation_failed', 'unauthorized', 'not_found'),
+  },
 });
 
 const release = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/release',
+  path: '/{siteId}/release',
   tags: ['Sites'],
   summary:
     'The installer hands the site over (S1); afterwards the installer has no access. ' +
@@ -102,14 +116,13 @@ const release = createRoute({
   request: { params: SiteIdParam },
   responses: {
     200: siteResponse('Released'),
-    ...problemResponses(400, 401, 403, 404),
-    409: { description: 'already_released, owner_not_joined', content: problemContent },
+    ...problemResponses(...SITE_PROBLEMS, 'already_released', 'owner_not_joined'),
   },
 });
 
 const transfer = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/ownership',
+  path: '/{siteId}/ownership',
   tags: ['Sites'],
   summary:
     'Transfer ownership to an admin of the site (S3): the old owner becomes admin without the master ' +
@@ -118,18 +131,13 @@ const transfer = createRoute({
   request: { params: SiteIdParam, ...jsonBody(z.object({ profileId: z.uuid() })) },
   responses: {
     200: siteResponse('Transferred; the caller’s role is now admin'),
-    ...problemResponses(400, 401, 403, 404, 422),
+    ...problemResponses(...SITE_PROBLEMS, 'malformed_json', 'not_an_admin', 'email_unavailable'),
   },
 });
 
 export function sitesRoutes(deps: AppDeps) {
   const { db } = deps;
-  const router = createRouter();
-  for (const path of ['/sites', '/sites/:siteId', '/sites/:siteId/release', '/sites/:siteId/ownership']) {
-    router.use(path, requireAuth(deps));
-  }
-
-  return router
+  return createRouter()
     .openapi(createSite, async (c) => {
       const body = c.req.valid('json');
       const caller = c.get('profile');
@@ -137,20 +145,14 @@ export function sitesRoutes(deps: AppDeps) {
       const me = await findProfileById(db, caller.id);
       if (!me) throw notFound('profile');
       if (isInstaller && !body.ownerEmail) {
-        throw new ApiProblem(
-          400,
-          'validation_failed',
-          'The request is invalid: body.ownerEmail: is required',
-          [{ path: 'body.ownerEmail', message: 'is required when an installer creates a site' }],
-        );
+        throw problem('validation_failed', 'The request is invalid: body.ownerEmail: is required', {
+          errors: [{ path: 'body.ownerEmail', message: 'is required when an installer creates a site' }],
+        });
       }
       if (!isInstaller && body.ownerEmail && normalizeEmail(body.ownerEmail) !== me.email) {
-        throw new ApiProblem(
-          422,
-          'owner_email_not_allowed',
-          'Only an installer creates a site for someone else; leave ownerEmail out to own the site.',
-          [{ path: 'body.ownerEmail', message: 'must be your own email' }],
-        );
+        throw problem('owner_email_not_allowed', undefined, {
+          errors: [{ path: 'body.ownerEmail', message: 'must be your own email' }],
+        });
       }
       const now = deps.now();
       const site = await db.transaction(async (tx) => {
@@ -225,23 +227,13 @@ export function sitesRoutes(deps: AppDeps) {
       const callerId = c.get('profile').id;
       const site = await findSite(db, siteId);
       // The installer keeps the link after release, so a second release is named instead of hidden.
-      if (site?.installerProfileId === callerId && site.releasedAt) {
-        throw new ApiProblem(409, 'already_released', 'This site has already been released to its owner.');
-      }
+      if (site?.installerProfileId === callerId && site.releasedAt) throw problem('already_released');
       await siteAccess(deps, c, siteId, { roles: ['installer'], allowWithoutSubscription: true });
       const now = deps.now();
       const released = await db.transaction(async (tx) => {
         const locked = await lockSite(tx, siteId);
-        if (!locked || locked.releasedAt) {
-          throw new ApiProblem(409, 'already_released', 'This site has already been released to its owner.');
-        }
-        if (!(await findSiteOwner(tx, siteId))) {
-          throw new ApiProblem(
-            409,
-            'owner_not_joined',
-            'The invited owner has not accepted the invitation yet; release the site once they have.',
-          );
-        }
+        if (!locked || locked.releasedAt) throw problem('already_released');
+        if (!(await findSiteOwner(tx, siteId))) throw problem('owner_not_joined');
         const [row] = await tx
           .update(sites)
           .set({ releasedAt: now, status: 'active' })
@@ -266,9 +258,9 @@ export function sitesRoutes(deps: AppDeps) {
         await lockSite(tx, siteId);
         const target = await findMembership(tx, siteId, profileId);
         if (target?.role !== 'admin') {
-          throw new ApiProblem(422, 'not_an_admin', 'Ownership can only go to an admin of this site.', [
-            { path: 'body.profileId', message: 'is not an admin of this site' },
-          ]);
+          throw problem('not_an_admin', undefined, {
+            errors: [{ path: 'body.profileId', message: 'is not an admin of this site' }],
+          });
         }
         // Demote first: the site may have only one owner at any moment (unique index).
         await tx

@@ -12,22 +12,17 @@ import {
 import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import { redeemVoucher } from '../../workflows/client/subscription';
-import { requireAuth } from '../auth/require-auth';
 import type { AppDeps, AppEnv } from '../deps';
-import { ApiProblem, notFound, type Problem, problemBody } from '../problem';
+import { ApiProblem, notFound, type Problem, problem, problemBody } from '../problem';
 import { createRouter } from '../router';
-import { jsonBody, ProblemSchema, problemResponses } from '../schemas';
+import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
 
 /** V12: this many failed redemptions within the window, per site or per client, block further tries. */
 export const REDEMPTION_FAILURE_LIMIT = 5;
 export const REDEMPTION_FAILURE_WINDOW_MS = 15 * 60_000;
 
-export const problemContent = { 'application/problem+json': { schema: ProblemSchema } };
-
-export const SiteIdParam = z.object({ siteId: z.uuid() });
-
-export const TermSchema = z
+const TermSchema = z
   .object({
     startsAt: z.iso.datetime(),
     endsAt: z.iso.datetime(),
@@ -36,7 +31,7 @@ export const TermSchema = z
   })
   .openapi('SubscriptionTerm');
 
-export const termJson = (t: { startsAt: Date; endsAt: Date; usersLimit: number; iqsLimit: number }) => ({
+const termJson = (t: { startsAt: Date; endsAt: Date; usersLimit: number; iqsLimit: number }) => ({
   startsAt: t.startsAt.toISOString(),
   endsAt: t.endsAt.toISOString(),
   usersLimit: t.usersLimit,
@@ -79,20 +74,20 @@ type RedemptionBody = z.infer<typeof RedemptionSchema>;
 
 const getSubscription = createRoute({
   method: 'get',
-  path: '/sites/{siteId}/subscription',
+  path: '/{siteId}/subscription',
   tags: ['Subscription'],
   summary: 'The site’s subscription status, its current (or last) term and the slots in use',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam },
   responses: {
     200: { description: 'Subscription', content: { 'application/json': { schema: SubscriptionSchema } } },
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(...SITE_PROBLEMS),
   },
 });
 
 const redeem = createRoute({
   method: 'post',
-  path: '/sites/{siteId}/subscription/redemptions',
+  path: '/{siteId}/subscription/redemptions',
   tags: ['Subscription'],
   summary:
     'Redeem a voucher: ends the current term now and starts a new one with the carried-over time. ' +
@@ -115,32 +110,17 @@ const redeem = createRoute({
   },
   responses: {
     200: { description: 'The new term', content: { 'application/json': { schema: RedemptionSchema } } },
-    ...problemResponses(400, 401, 403),
-    404: {
-      description: 'not_found (site), voucher_not_found',
-      content: problemContent,
-    },
-    409: { description: 'voucher_already_redeemed', content: problemContent },
-    410: { description: 'voucher_expired: past its redeem-by date', content: problemContent },
-    422: {
-      description: 'idempotency_key_reused: the key was used with a different body',
-      content: problemContent,
-    },
-    429: {
-      description: 'too_many_attempts: repeated failed redemptions; see Retry-After (seconds)',
-      headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait' } },
-      content: problemContent,
-    },
+    ...problemResponses(
+      ...SITE_PROBLEMS,
+      'malformed_json',
+      'voucher_not_found',
+      'voucher_already_redeemed',
+      'voucher_expired',
+      'idempotency_key_reused',
+      'too_many_attempts',
+    ),
   },
 });
-
-const failureProblems = {
-  voucher_not_found: () => new ApiProblem(404, 'voucher_not_found', 'No voucher has this code.'),
-  voucher_already_redeemed: () =>
-    new ApiProblem(409, 'voucher_already_redeemed', 'This voucher has already been redeemed.'),
-  voucher_expired: () =>
-    new ApiProblem(410, 'voucher_expired', 'This voucher was not redeemed before its redeem-by date.'),
-} as const;
 
 /**
  * Rate-limit keys of the caller (V12): the profile always; the forwarded address too when a proxy
@@ -155,11 +135,7 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 export function subscriptionRoutes(deps: AppDeps) {
   const { db } = deps;
-  const router = createRouter();
-  router.use('/sites/:siteId/subscription', requireAuth(deps));
-  router.use('/sites/:siteId/subscription/*', requireAuth(deps));
-
-  return router
+  return createRouter()
     .openapi(getSubscription, async (c) => {
       const { siteId } = c.req.valid('param');
       const { site } = await siteAccess(deps, c, siteId, {
@@ -191,15 +167,13 @@ export function subscriptionRoutes(deps: AppDeps) {
       if (key !== undefined) {
         const record = await findIdempotencyRecord(db, scope, key);
         if (record && record.requestHash !== codeHash) {
-          throw new ApiProblem(
-            422,
-            'idempotency_key_reused',
-            'This Idempotency-Key was already used with a different request body.',
-            [{ path: 'header.idempotency-key', message: 'was used with a different body' }],
-          );
+          throw problem('idempotency_key_reused', undefined, {
+            errors: [{ path: 'header.idempotency-key', message: 'was used with a different body' }],
+          });
         }
         if (record?.status === 200) return c.json(redemptionJson(record.body as RedemptionBody), 200);
         if (record) {
+          // The first answer as it was recorded, whatever the catalogue says today.
           const replayed = record.body as Problem;
           throw new ApiProblem(record.status as ContentfulStatusCode, replayed.code, replayed.detail);
         }
@@ -216,13 +190,9 @@ export function subscriptionRoutes(deps: AppDeps) {
       });
       if (blockedUntil) {
         const seconds = Math.max(1, Math.ceil((blockedUntil.getTime() - now.getTime()) / 1000));
-        throw new ApiProblem(
-          429,
-          'too_many_attempts',
-          `Too many failed redemptions; try again in ${seconds} seconds.`,
-          undefined,
-          { 'retry-after': String(seconds) },
-        );
+        throw problem('too_many_attempts', `Too many failed redemptions; try again in ${seconds} seconds.`, {
+          headers: { 'retry-after': String(seconds) },
+        });
       }
 
       // A retried request with the same key reaches the same term: the activity finds it by requestId.
@@ -235,17 +205,17 @@ export function subscriptionRoutes(deps: AppDeps) {
       if (!result.ok) {
         if (result.code === 'site_not_found') throw notFound('site');
         await recordRedemptionFailure(db, siteId, keys, now);
-        const problem = failureProblems[result.code]();
+        const refused = problem(result.code);
         if (key !== undefined) {
           await saveIdempotencyRecord(db, {
             scope,
             key,
             requestHash: codeHash,
-            status: problem.status,
-            body: problemBody(problem.status, problem.code, problem.detail),
+            status: refused.status,
+            body: problemBody(refused.status, refused.code, refused.detail),
           });
         }
-        throw problem;
+        throw refused;
       }
       const body: RedemptionBody = {
         term: termViewJson(result.term),

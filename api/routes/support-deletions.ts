@@ -10,16 +10,12 @@ import {
 import { findProfileByEmail } from '../../db/queries/profiles';
 import { DEADLINE_AFTER_MS } from '../../domain/profile-deletion';
 import { signalCancel, startProfileDeletion } from '../../workflows/client/profile-deletion';
-import { requireAuth } from '../auth/require-auth';
 import type { AppDeps } from '../deps';
-import { ApiProblem, notFound } from '../problem';
+import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { EmailField, jsonBody, problemResponses } from '../schemas';
-import { requirePlatformRole } from '../site-access';
-import { problemContent } from './subscription';
+import { EmailField, IdParam, jsonBody, problemResponses, SUPPORT_PROBLEMS } from '../schemas';
 
 const Status = z.enum(['awaiting_consent', 'blocked_owner', 'denied', 'timed_out', 'canceled', 'completed']);
-const IdParam = z.object({ id: z.uuid() });
 
 const RequestSchema = z.object({
   id: z.uuid(),
@@ -33,7 +29,7 @@ const RequestSchema = z.object({
 
 const file = createRoute({
   method: 'post',
-  path: '/support/profile-deletions',
+  path: '/profile-deletions',
   tags: ['Support'],
   summary:
     'File a deletion request for the profile with this email (D1); an open request for it is answered ' +
@@ -45,27 +41,26 @@ const file = createRoute({
       description: 'Filed, or the open request',
       content: { 'application/json': { schema: z.object({ id: z.uuid(), status: Status }) } },
     },
-    ...problemResponses(400, 401, 403),
-    404: { description: 'profile_not_found', content: problemContent },
+    ...problemResponses(...SUPPORT_PROBLEMS, 'malformed_json', 'profile_not_found'),
   },
 });
 
 const read = createRoute({
   method: 'get',
-  path: '/support/profile-deletions/{id}',
+  path: '/profile-deletions/{id}',
   tags: ['Support'],
   summary: 'A deletion request and each site’s decision',
   security: [{ bearer: [] }],
   request: { params: IdParam },
   responses: {
     200: { description: 'The request', content: { 'application/json': { schema: RequestSchema } } },
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(...SUPPORT_PROBLEMS, 'not_found'),
   },
 });
 
 const cancel = createRoute({
   method: 'post',
-  path: '/support/profile-deletions/{id}/cancel',
+  path: '/profile-deletions/{id}/cancel',
   tags: ['Support'],
   summary: 'Cancel an open deletion request; its links stop working. 409 deletion_finished once it ended',
   security: [{ bearer: [] }],
@@ -75,20 +70,12 @@ const cancel = createRoute({
       description: 'Canceled',
       content: { 'application/json': { schema: z.object({ id: z.uuid(), status: z.literal('canceled') }) } },
     },
-    ...problemResponses(400, 401, 403, 404),
-    409: { description: 'deletion_finished: the request has ended', content: problemContent },
+    ...problemResponses(...SUPPORT_PROBLEMS, 'not_found', 'deletion_finished'),
   },
 });
 
 export function supportDeletionRoutes(deps: AppDeps) {
   const { db } = deps;
-  const router = createRouter();
-  // The pattern covers the collection path too.
-  router.use('/support/profile-deletions/*', requireAuth(deps));
-  router.use('/support/profile-deletions/*', async (c, next) => {
-    requirePlatformRole(c, 'support');
-    await next();
-  });
 
   const view = async (request: DeletionRequest) => ({
     id: request.id,
@@ -102,14 +89,14 @@ export function supportDeletionRoutes(deps: AppDeps) {
     finishedAt: request.finishedAt?.toISOString() ?? null,
   });
 
-  return router
+  return createRouter()
     .openapi(file, async (c) => {
       const { email } = c.req.valid('json');
       const profile = await findProfileByEmail(db, email);
       if (!profile) {
-        throw new ApiProblem(404, 'profile_not_found', 'No profile has this email.', [
-          { path: 'body.email', message: 'no profile has this email' },
-        ]);
+        throw problem('profile_not_found', undefined, {
+          errors: [{ path: 'body.email', message: 'no profile has this email' }],
+        });
       }
       // The workflow sets the deadline it runs on; this one holds until it starts.
       const { request } = await fileDeletionRequest(
@@ -130,9 +117,7 @@ export function supportDeletionRoutes(deps: AppDeps) {
       const { id } = c.req.valid('param');
       const result = await cancelDeletionRequest(db, id, deps.now());
       if (result === 'not_found') throw notFound('deletion request');
-      if (result === 'finished') {
-        throw new ApiProblem(409, 'deletion_finished', 'This deletion request has already ended.');
-      }
+      if (result === 'finished') throw problem('deletion_finished');
       await signalCancel(deps.temporal, id);
       return c.json({ id, status: 'canceled' as const }, 200);
     });
