@@ -2,6 +2,7 @@ import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { syncAccessLists } from '../db/queries/access-lists';
 import { recordEvent } from '../db/queries/events';
 import { findSite, findSiteOwner } from '../db/queries/sites';
 import { fillSlots, trimSlots, unsubscribeEverything } from '../db/queries/slots';
@@ -132,6 +133,9 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
           : await fillSlots(tx, input.siteId, limits, now);
         log.info('voucher redeemed', { siteId: input.siteId, voucherId: voucher.id, termId: term.id, slots });
         await tx.update(sites).set({ subscriptionStatus: 'active' }).where(eq(sites.id, input.siteId));
+        // K7: slots decide which members' credentials the IQs hold; after an expiry each IQ catches
+        // up to what the database says now (the IQs subscribed again are told by the workflow).
+        await syncAccessLists(tx, { siteId: input.siteId });
         await recordEvent(tx, {
           siteId: input.siteId,
           at: now,

@@ -37,6 +37,18 @@ export const envSchema = z
         }
         return ports;
       }),
+    /** Device gateway: open connections one client address may hold (IQs behind one NAT share one). */
+    GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: z.coerce
+      .number({ error: 'must be a positive integer' })
+      .int('must be a positive integer')
+      .min(1, 'must be a positive integer')
+      .default(256),
+    /** Device gateway: failed hellos per address, and per serial, in a minute before hellos are throttled. */
+    GATEWAY_FAILED_HELLOS_PER_MINUTE: z.coerce
+      .number({ error: 'must be a positive integer' })
+      .int('must be a positive integer')
+      .min(1, 'must be a positive integer')
+      .default(10),
     TEMPORAL_TASK_QUEUE: z.string().min(1).default('ks-cloud'),
   })
   .superRefine((env, ctx) => {

@@ -1,6 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import { z } from 'zod';
+import { commandChannel, MAX_SYNC_IQS } from '../domain/gateway-bus';
+
+export { isValidInstanceId, MAX_SYNC_IQS } from '../domain/gateway-bus';
 
 /**
  * Commands for IQs travel through PostgreSQL LISTEN/NOTIFY: each gateway instance listens on its own
@@ -9,13 +12,7 @@ import { z } from 'zod';
  * instances run. NOTIFY is fire-and-forget: a lost command shows up as a timeout, never as a wrong answer.
  */
 
-const instanceIdPattern = /^[A-Za-z0-9_-]{1,40}$/;
-export const isValidInstanceId = (id: string) => instanceIdPattern.test(id);
-const commandChannel = (instanceId: string) => `gw_cmd_${instanceId}`;
 const REPLY_PREFIX = 'gw_reply_';
-
-/** NOTIFY payloads are limited to 8000 bytes: a site's IQs go out in chunks of this many ids. */
-export const MAX_SYNC_IQS = 150;
 
 const id = z.string().min(1).max(100);
 export const CommandSchema = z.discriminatedUnion('kind', [
@@ -28,6 +25,11 @@ export const CommandSchema = z.discriminatedUnion('kind', [
   }),
   /** Re-read these IQs' subscribed flags and push the ones that changed. */
   z.object({ kind: z.literal('sync-subscription'), iqIds: z.array(z.uuid()).max(MAX_SYNC_IQS) }),
+  /**
+   * K7: these IQs have new access versions; send each what it misses. Sent by the transaction that
+   * changed access rights, so it arrives only once that change committed.
+   */
+  z.object({ kind: z.literal('access-sync'), iqIds: z.array(z.uuid()).max(MAX_SYNC_IQS) }),
   /** F2: name a firmware file to the IQ; its progress comes back as update-status events. */
   z.object({
     kind: z.literal('update'),

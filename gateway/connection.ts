@@ -4,10 +4,14 @@ import type { Db } from '../db/client';
 import { recordEvent } from '../db/queries/events';
 import { findIqBySerial, markIqOnline, subscribedFlags } from '../db/queries/iqs';
 import { findSiteLock } from '../db/queries/locks';
-import { recordEventForOwner } from '../db/queries/notification-outbox';
+import { recordDeviceEventForOwner } from '../db/queries/notification-outbox';
+import { findIqCredential } from '../db/queries/people';
 import { recordUpdateFailure, updateInFlight } from '../db/queries/rollouts';
+import { deviceEventTime } from '../domain/device-events';
 import { deviceSecretMatches, hashDeviceSecret } from '../domain/secrets';
+import { AccessSender } from './access-sender';
 import type { OpenOutcome } from './command-bus';
+import type { HelloGuard } from './hello-guard';
 import { LineReader } from './line-reader';
 import { type DeviceMessage, type GatewayMessage, parseDeviceMessage, serialize } from './protocol';
 
@@ -17,12 +21,17 @@ export interface GatewayContext {
   instanceId: string;
   heartbeatSeconds: number;
   openTimeoutMs: number;
+  /** A connection that has not said a valid hello by then is closed (API.md: 10 s). */
+  helloTimeoutMs: number;
+  /** K7: sent access versions unacknowledged this long are sent again. */
+  accessAckTimeoutMs: number;
+  guard: HelloGuard;
   /** The connection holding each IQ on this instance. */
   registry: Map<string, DeviceConnection>;
   /** IQs heard from since the last flush of lastSeenAt. */
   seen: Set<string>;
   /** Serialized writes of this instance's IQ rows, so a flush never re-marks an IQ that just closed online. */
-  write(task: () => Promise<void>): Promise<void>;
+  write<T>(task: () => Promise<T>): Promise<T>;
   markOffline(iqId: string): Promise<void>;
   /** Called after a device event was queued for the owner's notification (K6): hand it over. */
   onNotificationQueued?: (() => void) | undefined;
@@ -31,6 +40,7 @@ export interface GatewayContext {
 interface Authenticated {
   id: string;
   siteId: string;
+  registeredAtMs: number;
 }
 
 // A hello answer takes about as long for an unknown serial as for a known one.
@@ -49,7 +59,13 @@ export class DeviceConnection {
   private subscribed?: boolean;
   private resyncAfterWelcome = false;
   private liveness?: NodeJS.Timeout;
+  private helloDeadline?: NodeJS.Timeout;
+  private access?: AccessSender;
+  /** A change announced between registering and reading the version: looked at again once started. */
+  private accessChangedBeforeStart = false;
   private closing = false;
+  /** The peer's address, for the hello throttle and the per-address cap. */
+  readonly address: string;
   private readonly pendingOpens = new Map<string, (outcome: OpenOutcome) => void>();
   /** F7: an update that arrived while a lock was being opened, sent once no open awaits its answer. */
   private heldUpdate?: GatewayMessage;
@@ -60,12 +76,16 @@ export class DeviceConnection {
     private readonly socket: Socket,
     private readonly ctx: GatewayContext,
   ) {
+    this.address = socket.remoteAddress ?? 'unknown';
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {}); // 'close' follows and does the cleanup.
     this.closed = new Promise((done) => socket.once('close', () => void this.onClose().finally(done)));
-    // Until hello, the same deadline as three missed heartbeats.
-    this.resetLiveness();
+    // No valid hello in time: a failed hello, and the socket goes.
+    this.helloDeadline = setTimeout(() => {
+      ctx.guard.failed(this.address);
+      socket.destroy();
+    }, ctx.helloTimeoutMs);
   }
 
   get iqId() {
@@ -100,7 +120,7 @@ export class DeviceConnection {
     else this.heldUpdate = message;
   }
 
-  /** Pushes the flag when it differs from what the IQ last heard. */
+  /** Pushes the flag when it differs from what the IQ last heard; an IQ subscribed again catches up (K7). */
   pushSubscribed(subscribed: boolean) {
     if (this.subscribed === undefined) {
       this.resyncAfterWelcome = true;
@@ -109,6 +129,13 @@ export class DeviceConnection {
     if (subscribed === this.subscribed) return;
     this.subscribed = subscribed;
     this.send({ type: 'subscription', subscribed });
+    this.access?.setSubscribed(subscribed);
+  }
+
+  /** K7: the IQ's access list has new versions. */
+  accessChanged() {
+    if (this.access) this.access.changed();
+    else this.accessChangedBeforeStart = true;
   }
 
   destroy() {
@@ -151,21 +178,40 @@ export class DeviceConnection {
   }
 
   private async authenticate(hello: Extract<DeviceMessage, { type: 'hello' }>) {
-    const { db, registry, instanceId, heartbeatSeconds } = this.ctx;
+    const { db, registry, instanceId, heartbeatSeconds, guard } = this.ctx;
+    // Refused before any lookup: a throttled address or serial costs the database nothing.
+    if (guard.throttled(this.address, hello.serial))
+      return this.closeWith({ type: 'error', code: 'throttled' });
     const row = await findIqBySerial(db, hello.serial);
     const ok = deviceSecretMatches(hello.secret, row?.secretHash ?? DUMMY_HASH) && row !== undefined;
-    if (!ok || !row) return this.closeWith({ type: 'error', code: 'auth_failed' });
+    if (!ok || !row) {
+      guard.failed(this.address, hello.serial);
+      return this.closeWith({ type: 'error', code: 'auth_failed' });
+    }
+    clearTimeout(this.helloDeadline);
 
-    this.iq = { id: row.id, siteId: row.siteId };
+    this.iq = { id: row.id, siteId: row.siteId, registeredAtMs: row.registeredAt.getTime() };
     // The IQ connected again: the new connection owns its row, the old one closes without touching it.
     registry.get(row.id)?.destroy();
     registry.set(row.id, this);
-    await this.ctx.write(() => markIqOnline(db, row.id, instanceId, hello.firmware));
-    // Read after registering: a subscription change from here on reaches this connection (pushSubscribed).
-    const subscribed = (await subscribedFlags(db, [row.id])).get(row.id) ?? false;
+    // Read with the row's lock, after registering: a subscription or access change committed after
+    // this reaches this connection through the bus; one committed before is in what this returns.
+    const state = await this.ctx.write(() =>
+      markIqOnline(db, row.id, instanceId, hello.firmware, hello.accessVersion),
+    );
     this.resetLiveness();
-    this.send({ type: 'welcome', subscribed, heartbeatSeconds });
-    this.subscribed = subscribed;
+    this.send({ type: 'welcome', subscribed: state.subscribed, heartbeatSeconds });
+    this.subscribed = state.subscribed;
+    this.access = new AccessSender({
+      db,
+      iqId: row.id,
+      send: (message) => this.send(message),
+      ackTimeoutMs: this.ctx.accessAckTimeoutMs,
+      onError: (error) =>
+        console.error(`[gateway] access sync failed: ${(error as Error)?.message ?? error}`),
+    });
+    this.access.start(hello.accessVersion, state.accessVersion, state.subscribed);
+    if (this.accessChangedBeforeStart) this.access.changed();
     if (this.resyncAfterWelcome) {
       const latest = (await subscribedFlags(db, [row.id])).get(row.id) ?? false;
       this.pushSubscribed(latest);
@@ -203,22 +249,63 @@ export class DeviceConnection {
           await recordUpdateFailure(this.ctx.db, iq.id, message.updateId, message.error ?? 'failed');
         }
         return;
-      case 'event': {
-        // Only a lock on this IQ: a device cannot write events about another site's doors.
-        const lock = await findSiteLock(this.ctx.db, iq.siteId, message.lockId);
-        if (lock?.iqId !== iq.id) return this.send({ type: 'error', code: 'bad_message' });
-        const queued = await recordEventForOwner(this.ctx.db, {
-          id: randomUUID(),
-          siteId: iq.siteId,
-          type: `lock.${message.kind}`,
-          actorKind: 'device',
-          iqId: iq.id,
-          lockId: lock.id,
-        });
-        if (queued) this.ctx.onNotificationQueued?.();
+      case 'event':
+        return this.onDeviceEvent(iq, message);
+      case 'access-ack':
+        if (!this.access?.acked(message.version)) this.send({ type: 'error', code: 'bad_message' });
         return;
-      }
     }
+  }
+
+  /**
+   * K8: an event the IQ reports, stored once per (IQ, eventId) and acknowledged; a repeat is
+   * acknowledged and ignored. A lie (another IQ's lock, a credential this IQ never held, a time that
+   * cannot be) is refused and writes nothing.
+   */
+  private async onDeviceEvent(iq: Authenticated, message: Extract<DeviceMessage, { type: 'event' }>) {
+    const { db } = this.ctx;
+    const refuse = () => this.send({ type: 'error', code: 'bad_message' });
+    const lock = await findSiteLock(db, iq.siteId, message.lockId);
+    if (lock?.iqId !== iq.id) return refuse();
+    const at = deviceEventTime(
+      message.at === undefined ? undefined : Date.parse(message.at),
+      Date.now(),
+      iq.registeredAtMs,
+    );
+    if (!at) return refuse();
+    const credential = message.credentialId
+      ? await findIqCredential(db, { siteId: iq.siteId, iqId: iq.id }, message.credentialId)
+      : undefined;
+    if (message.credentialId && !credential) return refuse();
+    let result: { stored: boolean; queued: boolean };
+    try {
+      result = await recordDeviceEventForOwner(db, {
+        id: randomUUID(),
+        siteId: iq.siteId,
+        at,
+        type: `lock.${message.kind}`,
+        // The member the credential names (K8); a deleted profile's credential names nobody (D7).
+        ...(!credential
+          ? { actorKind: 'device' }
+          : credential.profileId
+            ? { actorKind: 'profile', actorProfileId: credential.profileId }
+            : { actorKind: 'deleted-profile' }),
+        iqId: iq.id,
+        lockId: lock.id,
+        deviceEventId: String(message.eventId),
+        data: {
+          source: 'device',
+          ...(credential ? { credentialId: credential.id, credentialKind: credential.kind } : {}),
+        },
+      });
+    } catch (error) {
+      // Unacknowledged events come again when the IQ reconnects, in their order: drop the connection
+      // rather than store a later event before this one.
+      this.socket.destroy();
+      throw error;
+    }
+    this.send({ type: 'event-ack', eventId: message.eventId });
+    if (result.queued) this.ctx.onNotificationQueued?.();
   }
 
   private resetLiveness() {
@@ -238,6 +325,8 @@ export class DeviceConnection {
   private async onClose() {
     this.closing = true;
     clearTimeout(this.liveness);
+    clearTimeout(this.helloDeadline);
+    this.access?.stop();
     for (const done of this.pendingOpens.values()) done({ outcome: 'offline' });
     // A hello still being handled registers the IQ first; only then can it be let go of.
     await this.queue;

@@ -40,6 +40,11 @@ const gateway = await startGateway({
   instanceId,
   heartbeatSeconds: HEARTBEAT_SECONDS,
   onNotificationQueued: () => void notifications.handOver(),
+  guard: {
+    maxConnectionsPerAddress: env.GATEWAY_MAX_CONNECTIONS_PER_ADDRESS,
+    maxFailedHellos: env.GATEWAY_FAILED_HELLOS_PER_MINUTE,
+    windowMs: 60_000,
+  },
 });
 console.log(`[gateway] instance ${instanceId} listening on TCP ${gateway.ports.join(', ')}`);
 

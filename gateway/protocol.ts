@@ -3,7 +3,15 @@ import { z } from 'zod';
 /** The device protocol of API.md: newline-delimited JSON, one object a line, at most 64 KiB a line. */
 export const MAX_LINE_BYTES = 64 * 1024;
 
-export const EVENT_KINDS = ['tamper', 'door_left_open', 'low_battery', 'intrusion'] as const;
+/** K8: what a lock reports through its IQ: openings at the door, refusals and alarms. */
+export const EVENT_KINDS = [
+  'opened',
+  'open_refused',
+  'tamper',
+  'door_left_open',
+  'low_battery',
+  'intrusion',
+] as const;
 export type DeviceEventKind = (typeof EVENT_KINDS)[number];
 
 // Bounds keep a misbehaving device from filling the database through fields we store; PostgreSQL
@@ -16,6 +24,10 @@ const text = (max: number) =>
     .refine((s) => !s.includes('\u0000'));
 const id = text(100);
 const short = text(200);
+/** Versions of an IQ's access list (K7): a non-negative int4, as stored. */
+const version = z.number().int().min(0).max(2_147_483_647);
+/** An IQ's own event id (K8): a string, or a counter. */
+const eventId = z.union([id, z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
 
 export const HelloSchema = z.object({
   type: z.literal('hello'),
@@ -23,6 +35,8 @@ export const HelloSchema = z.object({
   secret: text(256),
   model: text(64),
   firmware: text(64),
+  /** The access version the IQ holds (K7); absent when it holds none it knows of. */
+  accessVersion: version.optional(),
 });
 
 export const DeviceMessageSchema = z.discriminatedUnion('type', [
@@ -35,9 +49,29 @@ export const DeviceMessageSchema = z.discriminatedUnion('type', [
     state: z.enum(['downloading', 'installing', 'failed']),
     error: short.optional(),
   }),
-  z.object({ type: z.literal('event'), lockId: z.uuid(), kind: z.enum(EVENT_KINDS) }),
+  z.object({
+    type: z.literal('event'),
+    eventId,
+    lockId: z.uuid(),
+    kind: z.enum(EVENT_KINDS),
+    at: z.iso.datetime({ offset: true }).optional(),
+    credentialId: z.uuid().optional(),
+  }),
+  z.object({ type: z.literal('access-ack'), version }),
 ]);
 export type DeviceMessage = z.infer<typeof DeviceMessageSchema>;
+
+export const AccessGrantSchema = z.object({
+  credentialId: z.uuid(),
+  memberId: z.uuid(),
+  kind: z.enum(['tag', 'mobile_key', 'pin']),
+  lockIds: z.array(z.uuid()),
+  tagUid: short.optional(),
+  pinHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+});
 
 export const GatewayMessageSchema = z.discriminatedUnion('type', [
   z.object({
@@ -45,7 +79,7 @@ export const GatewayMessageSchema = z.discriminatedUnion('type', [
     subscribed: z.boolean(),
     heartbeatSeconds: z.number().int().positive(),
   }),
-  z.object({ type: z.literal('error'), code: z.enum(['auth_failed', 'bad_message']) }),
+  z.object({ type: z.literal('error'), code: z.enum(['auth_failed', 'bad_message', 'throttled']) }),
   z.object({ type: z.literal('subscription'), subscribed: z.boolean() }),
   z.object({ type: z.literal('open'), requestId: id, lockId: z.uuid() }),
   z.object({
@@ -56,6 +90,14 @@ export const GatewayMessageSchema = z.discriminatedUnion('type', [
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     sizeBytes: z.number().int().nonnegative(),
   }),
+  z.object({
+    type: z.literal('access'),
+    version,
+    full: z.boolean(),
+    grants: z.array(AccessGrantSchema),
+    revokes: z.array(z.uuid()),
+  }),
+  z.object({ type: z.literal('event-ack'), eventId }),
 ]);
 export type GatewayMessage = z.infer<typeof GatewayMessageSchema>;
 

@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type postgres from 'postgres';
 import type { Db } from '../db/client';
 import {
+  iqsBehindOnAccess,
   markInstanceOffline,
   markIqOffline,
   subscribedFlags,
@@ -10,6 +11,8 @@ import {
 } from '../db/queries/iqs';
 import { type Command, isValidInstanceId, listenForCommands, replyToOpen } from './command-bus';
 import { DeviceConnection, type GatewayContext } from './connection';
+import { DEFAULT_HELLO_GUARD, HelloGuard, type HelloGuardOptions } from './hello-guard';
+import { serialize } from './protocol';
 
 export interface GatewayOptions {
   db: Db;
@@ -23,6 +26,12 @@ export interface GatewayOptions {
   host?: string;
   /** After a device event was queued for the owner's notification (K6). */
   onNotificationQueued?: GatewayContext['onNotificationQueued'];
+  /** API.md: 10 s. */
+  helloTimeoutMs?: number;
+  /** Unacknowledged access versions are sent again after this long (doubling); default 10 s. */
+  accessAckTimeoutMs?: number;
+  /** Connections per address and failed-hello throttle; tests and benches connect thousands from 127.0.0.1. */
+  guard?: Partial<HelloGuardOptions>;
 }
 
 export interface RunningGateway {
@@ -32,20 +41,25 @@ export interface RunningGateway {
 }
 
 const DEFAULT_OPEN_TIMEOUT_MS = 5_000;
+const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+const DEFAULT_ACCESS_ACK_TIMEOUT_MS = 10_000;
 
 /** The device gateway (F1): TCP listeners, the IQs' connections, and this instance's command channel. */
 export async function startGateway(opts: GatewayOptions): Promise<RunningGateway> {
   if (!isValidInstanceId(opts.instanceId)) throw new Error('instanceId: letters, digits, _ and - (≤40)');
   const { db, sql, instanceId, heartbeatSeconds } = opts;
-  let writes = Promise.resolve();
+  let writes: Promise<unknown> = Promise.resolve();
   const ctx: GatewayContext = {
     db,
     instanceId,
     heartbeatSeconds,
     openTimeoutMs: opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS,
+    helloTimeoutMs: opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+    accessAckTimeoutMs: opts.accessAckTimeoutMs ?? DEFAULT_ACCESS_ACK_TIMEOUT_MS,
+    guard: new HelloGuard({ ...DEFAULT_HELLO_GUARD, ...opts.guard }),
     registry: new Map(),
     seen: new Set(),
-    write(task) {
+    write<T>(task: () => Promise<T>) {
       const next = writes.then(task);
       writes = next.catch(() => {});
       return next;
@@ -66,9 +80,19 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const servers = await Promise.all(
     opts.ports.map((port) =>
       listen(port, opts.host ?? '0.0.0.0', (socket) => {
+        const address = socket.remoteAddress ?? 'unknown';
+        if (!ctx.guard.admit(address)) {
+          socket.on('error', () => {});
+          socket.end(serialize({ type: 'error', code: 'throttled' }));
+          setTimeout(() => socket.destroy(), 1_000).unref();
+          return;
+        }
         const connection = new DeviceConnection(socket, ctx);
         connections.set(connection, connection.closed);
-        void connection.closed.then(() => connections.delete(connection));
+        void connection.closed.then(() => {
+          connections.delete(connection);
+          ctx.guard.release(address);
+        });
       }),
     ),
   );
@@ -82,6 +106,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       .write(async () => {
         await touchIqs(db, ids, instanceId);
         await sweepStaleIqs(db, 4 * heartbeatSeconds);
+        // K7: a version whose bus message was lost (a dropped LISTEN connection) still goes out.
+        for (const iqId of await iqsBehindOnAccess(db, instanceId)) ctx.registry.get(iqId)?.accessChanged();
       })
       .catch((error: unknown) =>
         console.error(`[gateway] liveness flush failed: ${(error as Error)?.message}`),
@@ -134,6 +160,10 @@ async function handleCommand(ctx: GatewayContext, sql: postgres.Sql, command: Co
     case 'update': {
       const { kind: _, iqId, ...update } = command;
       ctx.registry.get(iqId)?.sendUpdate({ type: 'update', ...update });
+      return;
+    }
+    case 'access-sync': {
+      for (const iqId of command.iqIds) ctx.registry.get(iqId)?.accessChanged();
       return;
     }
   }

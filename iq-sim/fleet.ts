@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type IqCredentials, type SimulatedIq, type SimulatedIqOptions, startSimulatedIq } from './iq';
 
 export interface FleetOptions
-  extends Pick<SimulatedIqOptions, 'host' | 'ports' | 'latencyMs' | 'update' | 'random'> {
+  extends Pick<SimulatedIqOptions, 'host' | 'ports' | 'latencyMs' | 'update' | 'random' | 'openings'> {
   credentials: IqCredentials[];
   /** Share of the IQs (0–1) that stay unplugged: registered but never connecting. */
   offlineShare?: number;
@@ -29,6 +29,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         ...(opts.latencyMs !== undefined ? { latencyMs: opts.latencyMs } : {}),
         ...(opts.update ? { update: opts.update } : {}),
         ...(opts.random ? { random: opts.random } : {}),
+        ...(opts.openings ? { openings: opts.openings } : {}),
       }),
     ),
   );

@@ -11,7 +11,12 @@ const usage = `npm run iq-sim -- [options]
                            register N IQs through the API (the secrets are shown once: --save keeps them)
   Gateway:   --host H (127.0.0.1)  --ports 40000,40001
   Behaviour: --offline-share 0..1 (0)  --latency-ms N (50)
-             --update-failure-rate 0..1 (0)  --update-duration-ms N (2000)`;
+             --update-failure-rate 0..1 (0)  --update-duration-ms N (2000)
+             --openings-per-minute N (0)   per IQ: tags and mobile keys from the IQ's own access
+                                           list, opened or refused by it, each reported as an event
+             --refused-share 0..1 (0.2)    share of those attempts with an unknown tag or a wrong PIN
+  Each IQ keeps the access list the gateway sends it (full lists and deltas, acknowledged) and buffers
+  its events while offline, uploading them in order when it reconnects.`;
 
 const CredentialsFile = z.array(
   z.object({
@@ -38,6 +43,8 @@ const { values } = parseArgs({
     'latency-ms': { type: 'string', default: '50' },
     'update-failure-rate': { type: 'string', default: '0' },
     'update-duration-ms': { type: 'string', default: '2000' },
+    'openings-per-minute': { type: 'string', default: '0' },
+    'refused-share': { type: 'string', default: '0.2' },
     help: { type: 'boolean' },
   },
 });
@@ -74,6 +81,10 @@ try {
       failureRate: Number(values['update-failure-rate']),
       durationMs: Number(values['update-duration-ms']),
     },
+    openings: {
+      perMinute: Number(values['openings-per-minute']),
+      refusedShare: Number(values['refused-share']),
+    },
   });
   console.log(
     `[iq-sim] ${fleet.online.length} IQs connected, ${fleet.offline.length} kept offline, ${fleet.failed.length} failed`,
@@ -81,7 +92,8 @@ try {
   for (const failure of fleet.failed) console.log(`[iq-sim]   ${failure.serial}: ${failure.error}`);
   const report = setInterval(() => {
     const connected = fleet.online.filter((iq) => iq.connected).length;
-    console.log(`[iq-sim] ${connected}/${fleet.online.length} connected`);
+    const buffered = fleet.online.reduce((n, iq) => n + iq.pendingEvents.length, 0);
+    console.log(`[iq-sim] ${connected}/${fleet.online.length} connected, ${buffered} events buffered`);
   }, 30_000);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, async () => {

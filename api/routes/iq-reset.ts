@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { syncAccessLists } from '../../db/queries/access-lists';
 import { recordEvent } from '../../db/queries/events';
 import { findIqOfSite, invalidatePinsOnIq } from '../../db/queries/people';
 import { lockSite } from '../../db/queries/subscriptions';
@@ -39,6 +40,8 @@ export function iqResetRoutes(deps: AppDeps) {
       if (!iq) throw notFound('IQ');
       if (!iq.subscribed) throw problem('iq_unsubscribed');
       const n = await invalidatePinsOnIq(tx, iqId);
+      // K3, K7: the invalidated PINs leave the IQ's list.
+      await syncAccessLists(tx, { siteId, iqIds: [iqId] });
       await recordEvent(tx, {
         siteId,
         at: now,

@@ -20,6 +20,13 @@ const IqSchema = z
     subscribed: z.boolean(),
     online: z.boolean(),
     firmware: z.string().nullable(),
+    accessVersion: z.number().int().openapi({
+      description: 'K7: the version of the access list the IQ should hold (rises by one per change)',
+    }),
+    accessAcked: z.number().int().openapi({
+      description:
+        'K7: the version the IQ last confirmed holding; below accessVersion the IQ is behind (offline, unsubscribed, or catching up)',
+    }),
   })
   .openapi('Iq');
 
@@ -31,6 +38,8 @@ const iqJson = (iq: Iq) => ({
   subscribed: iq.subscribed,
   online: iq.online,
   firmware: iq.firmware,
+  accessVersion: iq.accessVersion,
+  accessAcked: iq.accessAcked,
 });
 
 // Serials and models travel in the device protocol too; the same bounds hold there (gateway/protocol.ts).
@@ -77,7 +86,8 @@ const list = createRoute({
   method: 'get',
   path: '/{siteId}/iqs',
   tags: ['IQs and locks'],
-  summary: 'The site’s IQs with their subscription, connection state and firmware',
+  summary:
+    'The site’s IQs with their subscription, connection state, firmware, and access list versions (current and acknowledged)',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam },
   responses: {

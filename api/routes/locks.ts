@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { syncAccessLists } from '../../db/queries/access-lists';
 import { findSiteIq } from '../../db/queries/iqs';
 import { findSiteLock, hasRemoteAccess, insertLock, type Lock, listLocks } from '../../db/queries/locks';
 import { findMembership } from '../../db/queries/memberships';
@@ -136,8 +137,13 @@ export function lockRoutes(deps: AppDeps) {
         roles: ['owner', 'admin', 'installer'],
         allowWithoutSubscription: true,
       });
-      if (!(await findSiteIq(db, siteId, iqId))) throw notFound('IQ');
-      const lock = await insertLock(db, { siteId, iqId, name });
+      const lock = await db.transaction(async (tx) => {
+        if (!(await findSiteIq(tx, siteId, iqId))) throw notFound('IQ');
+        const row = await insertLock(tx, { siteId, iqId, name });
+        // K7: the IQ's credentials now open this lock too.
+        await syncAccessLists(tx, { siteId, iqIds: [iqId] });
+        return row;
+      });
       return c.json(lockJson(lock), 201);
     })
     .openapi(list, async (c) => {

@@ -1,7 +1,8 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, eq } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client';
+import { syncAccessLists } from '../../db/queries/access-lists';
 import { recordEvent } from '../../db/queries/events';
 import { findMembership } from '../../db/queries/memberships';
 import {
@@ -19,6 +20,7 @@ import { findProfileByEmail, findProfileById } from '../../db/queries/profiles';
 import type { Site } from '../../db/queries/sites';
 import { findCurrentTerm, lockSite, slotUsage } from '../../db/queries/subscriptions';
 import { accessMethods, memberships } from '../../db/schema';
+import { devicePinHash } from '../../domain/device-pin';
 import { subscribeRefusal } from '../../domain/subscription';
 import { hashPassword } from '../auth/passwords';
 import type { AppDeps } from '../deps';
@@ -246,15 +248,27 @@ async function subscribedIq(tx: DbOrTx, siteId: string, iqId: string) {
   return iq;
 }
 
+/** What its IQ verifies a new PIN with (domain/device-pin.ts); the cloud keeps its scrypt hash besides. */
+const devicePinHashOn = (iq: { secretHash: string }, accessId: string, pin: string) =>
+  devicePinHash(Buffer.from(iq.secretHash, 'hex'), accessId, pin);
+
 /**
  * Inserts an access method and applies V9 in the caller's transaction (which holds the site lock);
- * records the events. Returns the answer's `subscribed`.
+ * records the events. The caller brings the IQs' lists up to date (syncAccessLists) afterwards.
+ * Returns the answer's `subscribed`.
  */
 async function grant(
   tx: DbOrTx,
   site: Site,
   member: { profileId: string; subscribed: boolean },
-  values: { kind: 'tag' | 'mobile_key' | 'pin' | 'remote'; iqId?: string; tagUid?: string; pinHash?: string },
+  values: {
+    id?: string;
+    kind: 'tag' | 'mobile_key' | 'pin' | 'remote';
+    iqId?: string;
+    tagUid?: string;
+    pinHash?: string;
+    devicePinHash?: string;
+  },
   ctx: { actorId: string; now: Date; type: 'access.granted' | 'access.pin_reset' },
 ) {
   const hadAccess = await hasValidAccess(tx, site.id, member.profileId);
@@ -372,6 +386,8 @@ export function peopleRoutes(deps: AppDeps) {
         }
         if (body.subscribed !== undefined && body.subscribed !== target.subscribed) {
           await setSubscribed(tx, siteId, profileId, body.subscribed, now);
+          // K7: an unsubscribed member's credentials leave the IQs; subscribed again, they return.
+          await syncAccessLists(tx, { siteId, profileId });
         }
         if (body.role !== undefined || body.masterKey !== undefined) {
           await tx
@@ -408,6 +424,7 @@ export function peopleRoutes(deps: AppDeps) {
         await tx
           .delete(memberships)
           .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
+        await syncAccessLists(tx, { siteId, profileId });
         await recordEvent(tx, {
           siteId,
           at: now,
@@ -426,17 +443,28 @@ export function peopleRoutes(deps: AppDeps) {
       await siteAccess(deps, c, siteId, { roles: MANAGERS });
       const pin = body.kind === 'pin' ? newPin() : undefined;
       const pinHash = pin ? await hashPassword(pin) : undefined;
+      const id = randomUUID();
       const now = deps.now();
       const granted = await db.transaction(async (tx) => {
         const site = (await lockSite(tx, siteId))!;
         const member = await memberOf(tx, siteId, profileId);
+        let devicePin: string | undefined;
         if (body.iqId) {
-          await subscribedIq(tx, siteId, body.iqId);
+          const iq = await subscribedIq(tx, siteId, body.iqId);
           if ((await pinsOnIq(tx, siteId, profileId, body.iqId)).length > 0) {
             throw problem('pin_exists');
           }
+          if (pin) devicePin = devicePinHashOn(iq, id, pin);
         }
-        return grant(tx, site, member, { ...body, pinHash }, { actorId, now, type: 'access.granted' });
+        const result = await grant(
+          tx,
+          site,
+          member,
+          { id, ...body, pinHash, devicePinHash: devicePin },
+          { actorId, now, type: 'access.granted' },
+        );
+        await syncAccessLists(tx, { siteId, profileId });
+        return result;
       });
       return c.json({ ...granted, ...(pin ? { pin } : {}) }, 201);
     })
@@ -449,6 +477,7 @@ export function peopleRoutes(deps: AppDeps) {
         const method = await findAccessMethod(tx, siteId, profileId, accessId);
         if (!method) throw notFound('access method');
         await revokeAccess(tx, [method.id], now);
+        await syncAccessLists(tx, { siteId, profileId });
         await recordEvent(tx, {
           siteId,
           at: now,
@@ -468,6 +497,7 @@ export function peopleRoutes(deps: AppDeps) {
       await siteAccess(deps, c, siteId, { roles: MANAGERS });
       const pin = newPin();
       const pinHash = await hashPassword(pin);
+      const id = randomUUID();
       const now = deps.now();
       const granted = await db.transaction(async (tx) => {
         const site = (await lockSite(tx, siteId))!;
@@ -484,9 +514,10 @@ export function peopleRoutes(deps: AppDeps) {
           tx,
           site,
           member,
-          { kind: 'pin', iqId, pinHash },
+          { id, kind: 'pin', iqId, pinHash, devicePinHash: devicePinHashOn(iq, id, pin) },
           { actorId, now, type: 'access.pin_reset' },
         );
+        await syncAccessLists(tx, { siteId, profileId });
         const profile = await findProfileById(tx, profileId);
         await sendOrUnavailable(deps.mailer, {
           to: profile!.email,

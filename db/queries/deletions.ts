@@ -13,6 +13,8 @@ import {
   siteInvitations,
   sites,
 } from '../schema';
+import { forgetMemberGrants, syncAccessLists } from './access-lists';
+import { lockSite } from './subscriptions';
 
 export type DeletionRequest = typeof deletionRequests.$inferSelect;
 export type DeletionStatus = DeletionRequest['status'];
@@ -282,13 +284,31 @@ export async function deleteProfileData(
       return { kind: 'unasked_sites', siteIds: unasked };
     }
 
+    // Site locks before the profile's: the order every access change takes (site, then its rows).
+    const siteIds = held.map((m) => m.siteId).sort();
+    for (const siteId of siteIds) await lockSite(tx, siteId);
     const [profile] = await tx.select().from(profiles).where(eq(profiles.id, profileId)).for('update');
     if (profile) {
       await beforeDelete(profile);
       const email = profile.email.toLowerCase();
-      await tx.delete(accessMethods).where(eq(accessMethods.profileId, profileId));
+      // Revoked and unlinked, not deleted: an IQ that reports an event with one of these credentials
+      // is then recorded with the deletion placeholder (K8), and the credential leads to nobody.
+      await tx
+        .update(accessMethods)
+        .set({
+          status: 'revoked',
+          revokedAt: sql`coalesce(${accessMethods.revokedAt}, ${now.toISOString()}::timestamptz)`,
+          profileId: null,
+          tagUid: null,
+          pinHash: null,
+          devicePinHash: null,
+        })
+        .where(eq(accessMethods.profileId, profileId));
       // Slots are the subscribed memberships: leaving frees them.
       await tx.delete(memberships).where(eq(memberships.profileId, profileId));
+      // K7: every IQ of those sites revokes the profile's credentials; its grants leave the deltas kept.
+      for (const siteId of siteIds) await syncAccessLists(tx, { siteId, profileId });
+      await forgetMemberGrants(tx, siteIds, profileId);
 
       // Whole words only for the name: it is not unique, and other text must stay readable.
       const linkPattern = `${literal(profileId)}|${literal(email)}`;

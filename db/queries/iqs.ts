@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { iqs } from '../schema';
 
@@ -37,12 +37,36 @@ export async function updateIq(
   return row!;
 }
 
-/** After hello: this instance holds the connection, so commands for the IQ come here. */
-export async function markIqOnline(db: DbOrTx, iqId: string, instance: string, firmware: string) {
-  await db
+/**
+ * After hello: this instance holds the connection, so commands for the IQ come here. The IQ's word on
+ * the access version it holds becomes its acknowledged one (ackedAfterHello). One statement under the
+ * row's lock: a concurrent access change (which bumps the version under the same lock) either
+ * committed before, and its version is returned, or reads this instance as the IQ's and tells it.
+ */
+export async function markIqOnline(
+  db: DbOrTx,
+  iqId: string,
+  instance: string,
+  firmware: string,
+  reportedAccessVersion: number | undefined,
+): Promise<{ subscribed: boolean; accessVersion: number; accessAcked: number }> {
+  const reported = reportedAccessVersion ?? -1;
+  const [row] = await db
     .update(iqs)
-    .set({ online: true, firmware, lastSeenAt: sql`now()`, gatewayInstance: instance })
-    .where(eq(iqs.id, iqId));
+    .set({
+      online: true,
+      firmware,
+      lastSeenAt: sql`now()`,
+      gatewayInstance: instance,
+      accessAcked: sql`case when ${reported}::int between 0 and ${iqs.accessVersion} then ${reported}::int else 0 end`,
+    })
+    .where(eq(iqs.id, iqId))
+    .returning({
+      subscribed: iqs.subscribed,
+      accessVersion: iqs.accessVersion,
+      accessAcked: iqs.accessAcked,
+    });
+  return row ?? { subscribed: false, accessVersion: 0, accessAcked: 0 };
 }
 
 /**
@@ -65,7 +89,11 @@ export async function touchIqs(db: DbOrTx, iqIds: string[], instance: string) {
   await db
     .update(iqs)
     .set({ lastSeenAt: sql`now()`, online: true, gatewayInstance: instance })
-    .where(and(anyId(iqIds), or(eq(iqs.gatewayInstance, instance), isNull(iqs.gatewayInstance))));
+    .where(
+      unlockedRows(
+        sql`id = any(${idArray(iqIds)}) and (gateway_instance = ${instance} or gateway_instance is null)`,
+      ),
+    );
 }
 
 /**
@@ -76,10 +104,17 @@ export async function sweepStaleIqs(db: DbOrTx, silentSeconds: number) {
   await db
     .update(iqs)
     .set({ online: false, gatewayInstance: null })
-    .where(
-      and(eq(iqs.online, true), lt(iqs.lastSeenAt, sql`now() - make_interval(secs => ${silentSeconds})`)),
-    );
+    .where(unlockedRows(sql`online and last_seen_at < now() - make_interval(secs => ${silentSeconds})`));
 }
+
+/**
+ * The gateway's many-row writes skip rows an access change holds (it bumps versions of a site's IQs
+ * under their row locks): a liveness write can wait for the next round, and two many-row updates
+ * locking rows in different orders could otherwise deadlock.
+ */
+const unlockedRows = (where: ReturnType<typeof sql>) =>
+  sql<boolean>`${iqs.id} in (select id from iqs where ${where} for update skip locked)`;
+const idArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
 
 /** Where the connected IQs of a site are: instance → IQ ids. */
 export async function connectedIqsOfSite(db: DbOrTx, siteId: string): Promise<Map<string, string[]>> {
@@ -119,5 +154,23 @@ const anyId = (ids: string[]) => sql<boolean>`${iqs.id} = any(${`{${ids.join(','
 
 /** An instance stopping (or starting again under the same id) lets go of every IQ it held. */
 export async function markInstanceOffline(db: DbOrTx, instance: string) {
-  await db.update(iqs).set({ online: false, gatewayInstance: null }).where(eq(iqs.gatewayInstance, instance));
+  await db
+    .update(iqs)
+    .set({ online: false, gatewayInstance: null })
+    .where(unlockedRows(sql`gateway_instance = ${instance}`));
+}
+
+/** K7: the subscribed IQs this instance holds whose acknowledged access version is behind. */
+export async function iqsBehindOnAccess(db: DbOrTx, instance: string): Promise<string[]> {
+  const rows = await db
+    .select({ id: iqs.id })
+    .from(iqs)
+    .where(
+      and(
+        eq(iqs.gatewayInstance, instance),
+        eq(iqs.subscribed, true),
+        sql`${iqs.accessAcked} < ${iqs.accessVersion}`,
+      ),
+    );
+  return rows.map((r) => r.id);
 }

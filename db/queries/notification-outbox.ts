@@ -1,7 +1,7 @@
 import { asc, inArray, sql } from 'drizzle-orm';
 import { notificationChoiceOf } from '../../domain/notifications';
 import type { Db, DbOrTx } from '../client';
-import { notificationOutbox } from '../schema';
+import { events, notificationOutbox } from '../schema';
 import { type NewEvent, recordEvent } from './events';
 
 export type QueuedNotification = typeof notificationOutbox.$inferSelect;
@@ -26,6 +26,35 @@ export async function recordEventForOwner(db: Db, event: NewEvent & { id: string
       where id = ${event.siteId}::uuid and ${choice} = any(notify_event_types)
       returning event_id`);
     return queued.length > 0;
+  });
+}
+
+/**
+ * K8: a device event, stored once per (IQ, device event id) and, like any event, queued for the
+ * owner's notification in the same transaction when its type is one the owner chose. A repeat stores
+ * and queues nothing.
+ */
+export async function recordDeviceEventForOwner(
+  db: Db,
+  event: NewEvent & { id: string; iqId: string; deviceEventId: string },
+): Promise<{ stored: boolean; queued: boolean }> {
+  const choice = notificationChoiceOf(event.type);
+  return db.transaction(async (tx) => {
+    const [stored] = await tx
+      .insert(events)
+      .values(event)
+      .onConflictDoNothing({
+        target: [events.iqId, events.deviceEventId],
+        where: sql`${events.deviceEventId} is not null`,
+      })
+      .returning({ id: events.id });
+    if (!stored || choice === undefined) return { stored: stored !== undefined, queued: false };
+    const queued = await tx.execute(sql`
+      insert into notification_outbox (event_id, site_id)
+      select ${event.id}::uuid, id from sites
+      where id = ${event.siteId}::uuid and ${choice} = any(notify_event_types)
+      returning event_id`);
+    return { stored: true, queued: queued.length > 0 };
   });
 }
 

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, ne } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, or } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { accessMethods, iqs, memberships, profiles } from '../schema';
 import { findCurrentTerm, slotUsage } from './subscriptions';
@@ -165,5 +165,31 @@ export async function findIqOfSite(db: DbOrTx, siteId: string, iqId: string) {
     .select()
     .from(iqs)
     .where(and(eq(iqs.id, iqId), eq(iqs.siteId, siteId)));
+  return row;
+}
+
+/**
+ * K8: a credential an IQ may name in an event: one of its site's tags or mobile keys, or a PIN on this
+ * IQ, whatever its status now (the lock reports what happened with what it held). Undefined for any
+ * other id, another site's credential or a remote method: the IQ never held those.
+ */
+export async function findIqCredential(
+  db: DbOrTx,
+  iq: { siteId: string; iqId: string },
+  credentialId: string,
+) {
+  const [row] = await db
+    .select({ id: accessMethods.id, kind: accessMethods.kind, profileId: accessMethods.profileId })
+    .from(accessMethods)
+    .where(
+      and(
+        eq(accessMethods.id, credentialId),
+        eq(accessMethods.siteId, iq.siteId),
+        or(
+          inArray(accessMethods.kind, ['tag', 'mobile_key']),
+          and(eq(accessMethods.kind, 'pin'), eq(accessMethods.iqId, iq.iqId)),
+        ),
+      ),
+    );
   return row;
 }

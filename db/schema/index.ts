@@ -1,3 +1,4 @@
+export * from './access';
 export * from './accounts';
 export * from './deletions';
 export * from './delivery';

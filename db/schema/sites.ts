@@ -3,6 +3,7 @@ import {
   bigint,
   boolean,
   index,
+  integer,
   jsonb,
   pgEnum,
   pgTable,
@@ -75,9 +76,17 @@ export const iqs = pgTable(
     lastSeenAt: timestamp({ withTimezone: true }),
     /** The gateway instance that holds the IQ's connection, so commands find it. */
     gatewayInstance: text(),
+    /** K7: the version of the access list the IQ should hold (iq_access_changes), and the one it acknowledged. */
+    accessVersion: integer().notNull().default(0),
+    accessAcked: integer().notNull().default(0),
     registeredAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('iqs_serial_key').on(t.serial), index('iqs_site_idx').on(t.siteId)],
+  (t) => [
+    uniqueIndex('iqs_serial_key').on(t.serial),
+    index('iqs_site_idx').on(t.siteId),
+    // The gateway's look for IQs it holds that are behind on access (iqsBehindOnAccess).
+    index('iqs_access_behind_idx').on(t.gatewayInstance).where(sql`${t.accessAcked} < ${t.accessVersion}`),
+  ],
 );
 
 export const locks = pgTable(
@@ -106,14 +115,15 @@ export const accessMethods = pgTable(
     siteId: uuid()
       .notNull()
       .references(() => sites.id, { onDelete: 'cascade' }),
-    profileId: uuid()
-      .notNull()
-      .references(() => profiles.id, { onDelete: 'cascade' }),
+    /** Null once the holder's profile is deleted (D7): the revoked credential stays, linked to nobody. */
+    profileId: uuid().references(() => profiles.id, { onDelete: 'set null' }),
     kind: accessKind().notNull(),
     /** Set for a PIN, which is valid on one IQ only. */
     iqId: uuid().references(() => iqs.id, { onDelete: 'cascade' }),
     tagUid: text(),
     pinHash: text(),
+    /** What an IQ verifies a PIN with (domain/device-pin.ts); the scrypt `pinHash` stays the cloud's. */
+    devicePinHash: text(),
     status: accessStatus().notNull().default('active'),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp({ withTimezone: true }),
@@ -143,9 +153,14 @@ export const events = pgTable(
     lockId: uuid(),
     iqId: uuid(),
     data: jsonb().$type<Record<string, unknown>>(),
+    /** K8: the IQ's own id of an event it reported; one row per (IQ, id). */
+    deviceEventId: text(),
   },
   (t) => [
     index('events_site_seq_idx').on(t.siteId, t.seq),
+    uniqueIndex('events_device_event_key')
+      .on(t.iqId, t.deviceEventId)
+      .where(sql`${t.deviceEventId} is not null`),
     index('events_actor_idx').on(t.actorProfileId),
     index('events_subject_idx').on(t.subjectProfileId),
   ],

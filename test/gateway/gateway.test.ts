@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 const hello = (c: { serial: string; secret: string; firmware?: string }) =>
-  `${JSON.stringify({ type: 'hello', serial: c.serial, secret: c.secret, model: 'IQ2', firmware: c.firmware ?? '1.0.0' })}\n`;
+  `${JSON.stringify({ type: 'hello', serial: c.serial, secret: c.secret, model: 'IQ2', firmware: c.firmware ?? '1.0.0', accessVersion: 0 })}\n`;
 
 describe('device gateway', () => {
   it('welcomes an IQ with the right secret and keeps its state in PostgreSQL', async () => {

@@ -66,13 +66,29 @@ const BAD_VALUES: unknown[] = [
 /** One valid message of each type the IQ may send; the fuzzer mutates these. */
 function templates(lockId: string, creds: { serial: string; secret: string }): Message[] {
   return [
-    { type: 'hello', serial: creds.serial, secret: creds.secret, model: 'IQ2', firmware: '1.0.0' },
+    {
+      type: 'hello',
+      serial: creds.serial,
+      secret: creds.secret,
+      model: 'IQ2',
+      firmware: '1.0.0',
+      accessVersion: 0,
+    },
     { type: 'heartbeat' },
     { type: 'open-result', requestId: randomUUID(), ok: true },
     { type: 'open-result', requestId: randomUUID(), ok: false, reason: 'unsubscribed' },
     { type: 'update-status', updateId: randomUUID(), state: 'downloading' },
     { type: 'update-status', updateId: randomUUID(), state: 'failed', error: 'checksum_mismatch' },
-    ...EVENT_KINDS.map((kind) => ({ type: 'event', lockId, kind })),
+    ...EVENT_KINDS.map((kind) => ({ type: 'event', eventId: randomUUID(), lockId, kind })),
+    {
+      type: 'event',
+      eventId: 7,
+      lockId,
+      kind: 'opened',
+      at: new Date().toISOString(),
+      credentialId: randomUUID(),
+    },
+    { type: 'access-ack', version: 0 },
   ];
 }
 
@@ -117,7 +133,7 @@ function randomLine(rng: Rng, base: Message[], otherLockId: string): string {
     case 7:
       return `${JSON.stringify({ type: rng.pick(['open', 'welcome', 'update', 'subscription', 'error', 'HELLO', '']) })}\n`;
     case 8:
-      return `${JSON.stringify({ type: 'event', lockId: rng.pick([otherLockId, randomUUID()]), kind: rng.pick(EVENT_KINDS) })}\n`;
+      return `${JSON.stringify({ type: 'event', eventId: randomUUID(), lockId: rng.pick([otherLockId, randomUUID()]), kind: rng.pick(EVENT_KINDS) })}\n`;
     case 9:
       return `${json}\r\n\n  \n`; // CRLF and blank keep-alive lines
     case 10:
@@ -143,6 +159,9 @@ beforeAll(async () => {
       PUBLIC_BASE_URL: 'http://fuzz.test',
       TOKEN_SECRET: 'fuzz-secret-fuzz-secret-fuzz-secret-0000',
       GATEWAY_PORTS: ports.join(','),
+      // Every socket here comes from 127.0.0.1: the hello throttle (tested in gateway-guard.test.ts)
+      // would turn most mutated lines into a refused hello instead of exercising the parser.
+      GATEWAY_FAILED_HELLOS_PER_MINUTE: '1000000',
       TEMPORAL_ADDRESS: inject('devServerAddress'),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -249,7 +268,7 @@ describe('device protocol fuzzing', () => {
     const device: SimulatedIq = await startSimulatedIq({ ...good.credentials, ports, reconnect: false });
     const heartbeatSeed = await seedIq(database.db);
     const heart = await rawClient(ports[1]!);
-    heart.write(`${JSON.stringify({ type: 'hello', ...heartbeatSeed.credentials })}\n`);
+    heart.write(`${JSON.stringify({ type: 'hello', ...heartbeatSeed.credentials, accessVersion: 0 })}\n`);
     expect(await heart.next()).toMatchObject({ type: 'welcome' });
 
     const stats: FuzzStats = {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { LineReader } from '../../gateway/line-reader';
 import {
   type DeviceMessage,
+  EVENT_KINDS,
   type GatewayMessage,
   MAX_LINE_BYTES,
   parseDeviceMessage,
@@ -15,15 +16,24 @@ const sha256 = 'a'.repeat(64);
 
 const deviceMessages: DeviceMessage[] = [
   { type: 'hello', serial: 'IQ-1', secret: 's3cret', model: 'IQ2', firmware: '1.0.0' },
+  { type: 'hello', serial: 'IQ-1', secret: 's3cret', model: 'IQ2', firmware: '1.0.0', accessVersion: 7 },
   { type: 'heartbeat' },
   { type: 'open-result', requestId: 'r1', ok: true },
   { type: 'open-result', requestId: 'r1', ok: false, reason: 'unsubscribed' },
   { type: 'update-status', updateId: 'u1', state: 'downloading' },
   { type: 'update-status', updateId: 'u1', state: 'installing' },
   { type: 'update-status', updateId: 'u1', state: 'failed', error: 'checksum_mismatch' },
-  ...(['tamper', 'door_left_open', 'low_battery', 'intrusion'] as const).map(
-    (kind): DeviceMessage => ({ type: 'event', lockId, kind }),
-  ),
+  ...EVENT_KINDS.map((kind): DeviceMessage => ({ type: 'event', eventId: `e-${kind}`, lockId, kind })),
+  {
+    type: 'event',
+    eventId: 42,
+    lockId,
+    kind: 'opened',
+    at: '2030-01-02T03:04:05.678Z',
+    credentialId: lockId,
+  },
+  { type: 'access-ack', version: 0 },
+  { type: 'access-ack', version: 12 },
 ];
 
 const gatewayMessages: GatewayMessage[] = [
@@ -33,6 +43,21 @@ const gatewayMessages: GatewayMessage[] = [
   { type: 'subscription', subscribed: false },
   { type: 'open', requestId: 'r1', lockId },
   { type: 'update', updateId: 'u1', version: '2.0.0', url: 'ftps://fw/iq2.bin', sha256, sizeBytes: 1024 },
+  { type: 'error', code: 'throttled' },
+  { type: 'access', version: 0, full: true, grants: [], revokes: [] },
+  {
+    type: 'access',
+    version: 3,
+    full: false,
+    grants: [
+      { credentialId: lockId, memberId: lockId, kind: 'tag', lockIds: [lockId], tagUid: '04:A2:19' },
+      { credentialId: lockId, memberId: lockId, kind: 'pin', lockIds: [], pinHash: sha256 },
+      { credentialId: lockId, memberId: lockId, kind: 'mobile_key', lockIds: [lockId] },
+    ],
+    revokes: [lockId],
+  },
+  { type: 'event-ack', eventId: 'e-1' },
+  { type: 'event-ack', eventId: 42 },
 ];
 
 describe('device protocol', () => {
@@ -56,8 +81,40 @@ describe('device protocol', () => {
     ['a hello without secret', '{"type":"hello","serial":"x","model":"m","firmware":"1"}'],
     ['a hello with a numeric serial', '{"type":"hello","serial":1,"secret":"s","model":"m","firmware":"1"}'],
     ['an open-result without ok', '{"type":"open-result","requestId":"r"}'],
-    ['an unknown event kind', `{"type":"event","lockId":"${lockId}","kind":"fire"}`],
-    ['an event with a lock id that is no UUID', '{"type":"event","lockId":"x","kind":"tamper"}'],
+    ['an unknown event kind', `{"type":"event","eventId":"e","lockId":"${lockId}","kind":"fire"}`],
+    [
+      'an event with a lock id that is no UUID',
+      '{"type":"event","eventId":"e","lockId":"x","kind":"tamper"}',
+    ],
+    ['an event without its event id', `{"type":"event","lockId":"${lockId}","kind":"tamper"}`],
+    ['an event with an empty event id', `{"type":"event","eventId":"","lockId":"${lockId}","kind":"tamper"}`],
+    [
+      'an event with a negative event id',
+      `{"type":"event","eventId":-1,"lockId":"${lockId}","kind":"tamper"}`,
+    ],
+    [
+      'an event with a fractional event id',
+      `{"type":"event","eventId":1.5,"lockId":"${lockId}","kind":"tamper"}`,
+    ],
+    [
+      'an event with a time that is no ISO 8601',
+      `{"type":"event","eventId":"e","lockId":"${lockId}","kind":"opened","at":"yesterday"}`,
+    ],
+    [
+      'an event with a credential id that is no UUID',
+      `{"type":"event","eventId":"e","lockId":"${lockId}","kind":"opened","credentialId":"tag-1"}`,
+    ],
+    [
+      'a hello with a negative access version',
+      '{"type":"hello","serial":"x","secret":"s","model":"m","firmware":"1","accessVersion":-1}',
+    ],
+    [
+      'a hello with a fractional access version',
+      '{"type":"hello","serial":"x","secret":"s","model":"m","firmware":"1","accessVersion":0.5}',
+    ],
+    ['an access-ack without a version', '{"type":"access-ack"}'],
+    ['an access-ack with a version past int4', '{"type":"access-ack","version":2147483648}'],
+    ['an access-ack with a string version', '{"type":"access-ack","version":"3"}'],
     ['an unknown update state', '{"type":"update-status","updateId":"u","state":"done"}'],
     ['a gateway message', '{"type":"welcome","subscribed":true,"heartbeatSeconds":30}'],
   ])('rejects %s from an IQ', (_, line) => {

@@ -21,7 +21,8 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
   emails: { may: ['config', 'db', 'domain'] },
   // The device gateway; its process (gateway/main.ts) also runs an outbox relay.
   gateway: { may: ['config', 'db', 'domain', 'outbox'] },
-  'iq-sim': { may: ['gateway'] },
+  // The simulator verifies PINs and keeps lists the way a device does (domain/device-pin.ts, access-sync.ts).
+  'iq-sim': { may: ['domain', 'gateway'] },
   activities: { may: ['db', 'domain', 'emails', 'gateway'] },
   // Workflow code runs in the sandbox: the rules and its own messages, and its activities' types.
   workflows: { may: ['domain'], types: ['activities'] },

@@ -119,12 +119,14 @@ describe('owner notifications (K6)', () => {
     const { owner, site, iq, lock } = await siteWithOwnerAndAdmin(['tamper']);
     const device = await rawClient(gateway.ports[0]!);
     device.write(
-      `${JSON.stringify({ type: 'hello', serial: iq.serial, secret: iq.secret, model: 'IQ2', firmware: '1.0.0' })}\n`,
+      `${JSON.stringify({ type: 'hello', serial: iq.serial, secret: iq.secret, model: 'IQ2', firmware: '1.0.0', accessVersion: 0 })}\n`,
     );
     expect(await device.next()).toMatchObject({ type: 'welcome' });
     // Not chosen: low battery; chosen: tamper.
-    device.write(`${JSON.stringify({ type: 'event', lockId: lock.id, kind: 'low_battery' })}\n`);
-    device.write(`${JSON.stringify({ type: 'event', lockId: lock.id, kind: 'tamper' })}\n`);
+    device.write(
+      `${JSON.stringify({ type: 'event', eventId: 'e1', lockId: lock.id, kind: 'low_battery' })}\n`,
+    );
+    device.write(`${JSON.stringify({ type: 'event', eventId: 'e2', lockId: lock.id, kind: 'tamper' })}\n`);
     await vi.waitFor(async () => expect(await mailOf(site.name)).toHaveLength(1), {
       timeout: 15_000,
       interval: 100,

@@ -277,7 +277,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     const [failing, passing] = site.iqs;
     const rel = await release();
     const hello = (i: (typeof site.iqs)[number], firmware: string) =>
-      `${JSON.stringify({ type: 'hello', ...i.credentials, firmware })}\n`;
+      `${JSON.stringify({ type: 'hello', ...i.credentials, firmware, accessVersion: 0 })}\n`;
     const device = async (i: (typeof site.iqs)[number], firmware = '1.0.0') => {
       const raw = await rawClient(gateway.ports[0]!);
       const beat = setInterval(() => raw.write('{"type":"heartbeat"}\n'), 300);

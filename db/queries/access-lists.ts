@@ -1,0 +1,315 @@
+import { sql } from 'drizzle-orm';
+import {
+  type AccessGrant,
+  type AccessStep,
+  type CredentialKind,
+  canonicalGrant,
+  diffAccessList,
+  fullListSteps,
+  RETAINED_VERSIONS,
+  splitChange,
+} from '../../domain/access-sync';
+import { accessSyncNotifications } from '../../domain/gateway-bus';
+import type { Db, DbOrTx } from '../client';
+import { lockSite } from './subscriptions';
+
+/**
+ * Which lists a change can touch: the IQs of one site, narrowed to some IQs (a lock added, an IQ
+ * reset) and/or to one member's credentials (a grant, a revoke, a member removed or deleted).
+ */
+export interface AccessScope {
+  siteId: string;
+  iqIds?: readonly string[];
+  profileId?: string;
+}
+
+export interface AccessBump {
+  iqId: string;
+  /** The IQ's version after the change (the change took versions `version - steps + 1` … `version`). */
+  version: number;
+  steps: number;
+}
+
+interface EntryRow extends Record<string, unknown> {
+  iq_id: string;
+  credential_id: string;
+  grant: AccessGrant;
+}
+
+const uuidArray = (ids: readonly string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
+
+/** `and` the scope's narrowing onto a query whose IQ column is `iqColumn` and member column `memberColumn`. */
+function narrowing(scope: AccessScope, iqColumn: string, memberColumn: string) {
+  return sql`${scope.iqIds ? sql`and ${sql.raw(iqColumn)} = any(${uuidArray(scope.iqIds)})` : sql``}
+    ${scope.profileId ? sql`and ${sql.raw(memberColumn)} = ${scope.profileId}::uuid` : sql``}`;
+}
+
+/**
+ * What the IQs in scope should hold while their site has an active term: every active tag, mobile
+ * key and PIN (a PIN on its own IQ only) of a subscribed member, for that IQ's locks. An IQ without
+ * locks holds nothing; `remote` opens through the cloud and is no IQ credential.
+ */
+async function desiredEntries(tx: DbOrTx, scope: AccessScope): Promise<EntryRow[]> {
+  const rows = await tx.execute<{
+    iq_id: string;
+    credential_id: string;
+    member_id: string;
+    kind: CredentialKind;
+    tag_uid: string | null;
+    device_pin_hash: string | null;
+    lock_ids: string[];
+  }>(sql`
+    select i.id as iq_id, am.id as credential_id, am.profile_id as member_id, am.kind, am.tag_uid,
+      am.device_pin_hash, l.lock_ids
+    from iqs i
+    cross join lateral (select json_agg(k.id) as lock_ids from locks k where k.iq_id = i.id) l
+    join access_methods am on am.site_id = i.site_id and am.status = 'active'
+    join memberships m on m.site_id = am.site_id and m.profile_id = am.profile_id and m.subscribed
+    where i.site_id = ${scope.siteId}::uuid and l.lock_ids is not null
+      and (am.kind in ('tag', 'mobile_key')
+        or (am.kind = 'pin' and am.iq_id = i.id and am.device_pin_hash is not null))
+      ${narrowing(scope, 'i.id', 'am.profile_id')}`);
+  return rows.map((r) => ({
+    iq_id: r.iq_id,
+    credential_id: r.credential_id,
+    grant: canonicalGrant({
+      credentialId: r.credential_id,
+      memberId: r.member_id,
+      kind: r.kind,
+      lockIds: r.lock_ids,
+      tagUid: r.tag_uid,
+      pinHash: r.device_pin_hash,
+    }),
+  }));
+}
+
+/**
+ * V6: while a site has no active term its IQs keep what they hold (expiry unsubscribes every member,
+ * and that must change nothing on the locks); they only lose credentials that are no longer an active
+ * method of a member (revoked, the member removed or deleted). They gain nothing until a term starts.
+ */
+async function keptEntries(tx: DbOrTx, scope: AccessScope): Promise<EntryRow[]> {
+  return tx.execute<EntryRow>(sql`
+    select e.iq_id, e.credential_id, e.entry as grant
+    from iq_access_entries e
+    join iqs i on i.id = e.iq_id
+    join access_methods am on am.id = e.credential_id and am.status = 'active'
+    join memberships m on m.site_id = am.site_id and m.profile_id = am.profile_id
+    where i.site_id = ${scope.siteId}::uuid ${narrowing(scope, 'e.iq_id', 'e.member_id')}`);
+}
+
+async function currentEntries(tx: DbOrTx, scope: AccessScope): Promise<EntryRow[]> {
+  return tx.execute<EntryRow>(sql`
+    select e.iq_id, e.credential_id, e.entry as grant
+    from iq_access_entries e
+    join iqs i on i.id = e.iq_id
+    where i.site_id = ${scope.siteId}::uuid ${narrowing(scope, 'e.iq_id', 'e.member_id')}`);
+}
+
+/** By IQ and credential; grants read back from jsonb (which orders keys its own way) made canonical again. */
+function byIq(rows: EntryRow[]): Map<string, Map<string, AccessGrant>> {
+  const lists = new Map<string, Map<string, AccessGrant>>();
+  for (const row of rows) {
+    const list = lists.get(row.iq_id) ?? new Map<string, AccessGrant>();
+    list.set(row.credential_id, canonicalGrant(row.grant));
+    lists.set(row.iq_id, list);
+  }
+  return lists;
+}
+
+const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+
+/**
+ * K7, called in the transaction of every change of access rights: brings the stored lists of the IQs
+ * in scope to what the database now says, as new versions of each IQ that changed (one version per
+ * change, more when it does not fit one protocol line), and tells the gateway instances holding
+ * those IQs, on commit (NOTIFY in the transaction). Takes the site's row lock, which orders all
+ * changes of one site; IQs that did not change keep their version.
+ */
+export async function syncAccessLists(tx: DbOrTx, scope: AccessScope): Promise<AccessBump[]> {
+  const site = await lockSite(tx, scope.siteId);
+  if (!site) return [];
+  const desired = byIq(
+    site.subscriptionStatus === 'active' ? await desiredEntries(tx, scope) : await keptEntries(tx, scope),
+  );
+  const current = byIq(await currentEntries(tx, scope));
+
+  const changes: Array<{ iqId: string; steps: AccessStep[]; grants: AccessGrant[]; revokes: string[] }> = [];
+  for (const iqId of new Set([...desired.keys(), ...current.keys()])) {
+    const diff = diffAccessList(current.get(iqId) ?? new Map(), desired.get(iqId) ?? new Map());
+    const steps = splitChange(diff);
+    if (steps.length > 0) changes.push({ iqId, steps, ...diff });
+  }
+  if (changes.length === 0) return [];
+
+  // The version bump takes each IQ's row lock: a hello reading the IQ's version (markIqOnline) waits
+  // for this commit, and the instance read here is the one holding the IQ when it does.
+  const bumped = await tx.execute<{
+    id: string;
+    access_version: number;
+    online: boolean;
+    subscribed: boolean;
+    gateway_instance: string | null;
+  }>(sql`
+    update iqs set access_version = iqs.access_version + x.n
+    from jsonb_to_recordset(${json(changes.map((c) => ({ id: c.iqId, n: c.steps.length })))}) as x(id uuid, n int)
+    where iqs.id = x.id
+    returning iqs.id, iqs.access_version, iqs.online, iqs.subscribed, iqs.gateway_instance`);
+  const versionOf = new Map(bumped.map((b) => [b.id, b.access_version]));
+
+  const log = changes.flatMap((c) => {
+    const last = versionOf.get(c.iqId)!;
+    return c.steps.map((step, i) => ({
+      iq_id: c.iqId,
+      version: last - c.steps.length + 1 + i,
+      grants: step.grants,
+      revokes: step.revokes,
+    }));
+  });
+  await tx.execute(sql`
+    insert into iq_access_changes (iq_id, version, full_list, grants, revokes)
+    select x.iq_id, x.version, false, x.grants, x.revokes
+    from jsonb_to_recordset(${json(log)}) as x(iq_id uuid, version int, grants jsonb, revokes jsonb)`);
+  const revoked = changes.flatMap((c) => c.revokes.map((id) => ({ iq_id: c.iqId, credential_id: id })));
+  if (revoked.length > 0) {
+    await tx.execute(sql`
+      delete from iq_access_entries e
+      using jsonb_to_recordset(${json(revoked)}) as x(iq_id uuid, credential_id uuid)
+      where e.iq_id = x.iq_id and e.credential_id = x.credential_id`);
+  }
+  const granted = changes.flatMap((c) =>
+    c.grants.map((g) => ({ iq_id: c.iqId, credential_id: g.credentialId, member_id: g.memberId, entry: g })),
+  );
+  if (granted.length > 0) {
+    await tx.execute(sql`
+      insert into iq_access_entries (iq_id, credential_id, member_id, entry)
+      select x.iq_id, x.credential_id, x.member_id, x.entry
+      from jsonb_to_recordset(${json(granted)}) as x(iq_id uuid, credential_id uuid, member_id uuid, entry jsonb)
+      on conflict (iq_id, credential_id) do update set member_id = excluded.member_id, entry = excluded.entry`);
+  }
+  await pruneDeltas(
+    tx,
+    bumped.map((b) => ({ iq_id: b.id, version: b.access_version })),
+  );
+  const online = bumped.filter((b) => b.online && b.subscribed && b.gateway_instance);
+  const notifications = accessSyncNotifications(
+    online.map((b) => ({ iqId: b.id, instance: b.gateway_instance! })),
+  );
+  if (notifications.length > 0) {
+    await tx.execute(sql`
+      select pg_notify(x.channel, x.payload)
+      from jsonb_to_recordset(${json(notifications)}) as x(channel text, payload text)`);
+  }
+  return changes.map((c) => ({ iqId: c.iqId, version: versionOf.get(c.iqId)!, steps: c.steps.length }));
+}
+
+/** Retention: each IQ keeps the deltas of its last RETAINED_VERSIONS versions. */
+async function pruneDeltas(tx: DbOrTx, latest: Array<{ iq_id: string; version: number }>) {
+  if (latest.length === 0) return;
+  await tx.execute(sql`
+    delete from iq_access_changes c
+    using jsonb_to_recordset(${json(latest)}) as x(iq_id uuid, version int)
+    where c.iq_id = x.iq_id and c.version <= x.version - ${RETAINED_VERSIONS}::int`);
+}
+
+export interface VersionedStep extends AccessStep {
+  version: number;
+}
+
+/** The retained versions after `after` up to `upTo`, oldest first (the caller checks none is missing). */
+export async function accessStepsAfter(
+  db: DbOrTx,
+  iqId: string,
+  after: number,
+  upTo: number,
+): Promise<VersionedStep[]> {
+  const rows = await db.execute<{
+    version: number;
+    full_list: boolean;
+    grants: AccessGrant[];
+    revokes: string[];
+  }>(sql`
+    select version, full_list, grants, revokes from iq_access_changes
+    where iq_id = ${iqId}::uuid and version > ${after}::int and version <= ${upTo}::int
+    order by version`);
+  return rows.map((r) => ({ version: r.version, full: r.full_list, grants: r.grants, revokes: r.revokes }));
+}
+
+/** The IQ's whole list and its version, read in one statement (one snapshot). */
+async function wholeList(db: DbOrTx, iqId: string, lock: boolean) {
+  if (lock) await db.execute(sql`select 1 from iqs where id = ${iqId}::uuid for update`);
+  const [row] = await db.execute<{ version: number; grants: AccessGrant[] }>(sql`
+    select i.access_version as version,
+      coalesce(json_agg(e.entry order by e.credential_id) filter (where e.iq_id is not null), '[]') as grants
+    from iqs i left join iq_access_entries e on e.iq_id = i.id
+    where i.id = ${iqId}::uuid
+    group by i.access_version`);
+  return row;
+}
+
+/**
+ * The steps that give an IQ its whole list. When it fits one line: one `full` step at the current
+ * version, nothing written. When it does not, the list is written as new versions (a `full` step with
+ * the first part, then deltas with the rest) under the IQ's row lock, so they follow whatever version
+ * a concurrent change takes, and the IQ is sent those.
+ */
+export async function fullListNow(db: Db, iqId: string): Promise<VersionedStep[]> {
+  const now = await wholeList(db, iqId, false);
+  if (!now) return [];
+  const steps = fullListSteps(now.grants);
+  if (steps.length === 1) return [{ ...steps[0]!, version: now.version }];
+  return db.transaction(async (tx) => {
+    const locked = (await wholeList(tx, iqId, true))!;
+    const chain = fullListSteps(locked.grants);
+    const first = locked.version + 1;
+    const written = chain.map((step, i) => ({ ...step, version: first + i }));
+    const rows = written.map((s) => ({
+      version: s.version,
+      full_list: s.full,
+      grants: s.grants,
+      revokes: s.revokes,
+    }));
+    await tx.execute(
+      sql`update iqs set access_version = ${first + chain.length - 1}::int where id = ${iqId}::uuid`,
+    );
+    await tx.execute(sql`
+      insert into iq_access_changes (iq_id, version, full_list, grants, revokes)
+      select ${iqId}::uuid, x.version, x.full_list, x.grants, x.revokes
+      from jsonb_to_recordset(${json(rows)}) as x(version int, full_list boolean, grants jsonb, revokes jsonb)`);
+    await pruneDeltas(tx, [{ iq_id: iqId, version: first + chain.length - 1 }]);
+    return written;
+  });
+}
+
+/** An IQ's ack: raises its acknowledged version, never past the version it should hold. False if it lied. */
+export async function recordAccessAck(db: DbOrTx, iqId: string, version: number): Promise<boolean> {
+  const rows = await db.execute(sql`
+    update iqs set access_acked = greatest(access_acked, ${version}::int)
+    where id = ${iqId}::uuid and access_version >= ${version}::int
+    returning id`);
+  return rows.length === 1;
+}
+
+/** The IQ's current version, as the gateway re-reads it when told of a change. */
+export async function accessVersionOf(db: DbOrTx, iqId: string): Promise<number | undefined> {
+  const [row] = await db.execute<{ access_version: number }>(
+    sql`select access_version from iqs where id = ${iqId}::uuid`,
+  );
+  return row?.access_version;
+}
+
+/**
+ * D7: the deleted member's grants leave the retained deltas of their sites' IQs too (their revokes
+ * stay: credential ids lead nowhere once the credential is unlinked). Called after syncAccessLists
+ * revoked them, in the deletion's transaction.
+ */
+export async function forgetMemberGrants(tx: DbOrTx, siteIds: readonly string[], profileId: string) {
+  if (siteIds.length === 0) return;
+  await tx.execute(sql`
+    update iq_access_changes c
+    set grants = (select coalesce(jsonb_agg(g), '[]'::jsonb) from jsonb_array_elements(c.grants) g
+                  where g->>'memberId' <> ${profileId})
+    from iqs i
+    where i.id = c.iq_id and i.site_id = any(${uuidArray(siteIds)})
+      and c.grants @> ${json([{ memberId: profileId }])}`);
+}

@@ -1,0 +1,79 @@
+/**
+ * What keeps strangers from wearing the gateway down (API.md device protocol): a cap on connections per
+ * client address, and a throttle on failed hellos per address and per serial. In memory, per instance:
+ * an attacker spread over instances meets each instance's limits.
+ */
+export interface HelloGuardOptions {
+  /** Open connections one address may hold; IQs of a site behind one NAT share an address. */
+  maxConnectionsPerAddress: number;
+  /** Failed hellos (wrong secret, unknown serial, no hello in time) allowed per address and per serial in a window. */
+  maxFailedHellos: number;
+  windowMs: number;
+}
+
+export const DEFAULT_HELLO_GUARD: HelloGuardOptions = {
+  maxConnectionsPerAddress: 256,
+  maxFailedHellos: 10,
+  windowMs: 60_000,
+};
+
+/** Tracked keys beyond which expired windows are swept (and, if still too many, the oldest dropped). */
+const MAX_TRACKED = 50_000;
+
+export class HelloGuard {
+  private readonly open = new Map<string, number>();
+  private readonly failures = new Map<string, { count: number; endsAt: number }>();
+
+  constructor(
+    private readonly opts: HelloGuardOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Counts a new connection from `address`; false when the address holds its cap already. */
+  admit(address: string): boolean {
+    const n = this.open.get(address) ?? 0;
+    if (n >= this.opts.maxConnectionsPerAddress) return false;
+    this.open.set(address, n + 1);
+    return true;
+  }
+
+  release(address: string) {
+    const n = (this.open.get(address) ?? 1) - 1;
+    if (n <= 0) this.open.delete(address);
+    else this.open.set(address, n);
+  }
+
+  /** True when hellos from this address, or for this serial, are refused for now. */
+  throttled(address: string, serial?: string): boolean {
+    return this.over(`a:${address}`) || (serial !== undefined && this.over(`s:${serial}`));
+  }
+
+  failed(address: string, serial?: string) {
+    this.count(`a:${address}`);
+    if (serial !== undefined) this.count(`s:${serial}`);
+  }
+
+  private over(key: string): boolean {
+    const entry = this.failures.get(key);
+    return entry !== undefined && entry.endsAt > this.now() && entry.count >= this.opts.maxFailedHellos;
+  }
+
+  private count(key: string) {
+    const now = this.now();
+    const entry = this.failures.get(key);
+    if (entry && entry.endsAt > now) entry.count++;
+    else {
+      this.failures.delete(key);
+      this.failures.set(key, { count: 1, endsAt: now + this.opts.windowMs });
+      if (this.failures.size > MAX_TRACKED) this.sweep(now);
+    }
+  }
+
+  private sweep(now: number) {
+    for (const [key, entry] of this.failures) if (entry.endsAt <= now) this.failures.delete(key);
+    for (const key of this.failures.keys()) {
+      if (this.failures.size <= MAX_TRACKED / 2) break;
+      this.failures.delete(key);
+    }
+  }
+}
