@@ -170,6 +170,8 @@ export class DeviceConnection {
     const message = parsed.message;
     if (!this.iq) {
       if (message.type !== 'hello') return this.send({ type: 'error', code: 'bad_message' });
+      // The hello arrived in time; however long checking it takes under load, it is answered.
+      clearTimeout(this.helloDeadline);
       return this.authenticate(message);
     }
     this.resetLiveness();
@@ -188,7 +190,6 @@ export class DeviceConnection {
       guard.failed(this.address, hello.serial);
       return this.closeWith({ type: 'error', code: 'auth_failed' });
     }
-    clearTimeout(this.helloDeadline);
 
     this.iq = { id: row.id, siteId: row.siteId, registeredAtMs: row.registeredAt.getTime() };
     // The IQ connected again: the new connection owns its row, the old one closes without touching it.

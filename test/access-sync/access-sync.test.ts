@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { events } from '../../db/schema';
 import { RETAINED_VERSIONS } from '../../domain/access-sync';
 import { type RunningGateway, startGateway } from '../../gateway/server';
-import { eventually, rawClient } from '../gateway/helpers';
+import { eventually, LOOPBACK_FLEET_GUARD, rawClient } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 import {
   api,
@@ -30,6 +30,7 @@ let sims: ReturnType<typeof simulator>;
 beforeAll(async () => {
   sys = await startTestSystem({});
   gateway = await startGateway({
+    guard: LOOPBACK_FLEET_GUARD,
     db: sys.db,
     sql: sys.sql,
     ports: [0],

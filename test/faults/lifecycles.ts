@@ -26,7 +26,7 @@ import {
   redeemVoucher,
 } from '../../workflows/client/subscription';
 import { profileDeletionWorkflowId, rolloutWorkflowId, subscriptionWorkflowId } from '../../workflows/ids';
-import { seedSiteWithIqs } from '../gateway/helpers';
+import { LOOPBACK_FLEET_GUARD, seedSiteWithIqs } from '../gateway/helpers';
 import { WorkerProcess } from '../support/worker-process';
 import type { ResendStandIn } from './resend-stand-in';
 
@@ -425,6 +425,7 @@ export async function runRollout(ctx: FaultContext, opts: { crash?: string } = {
   };
   const site = await seedSiteWithIqs(db, ROLLOUT_IQS, { name: 'Rollout faults' });
   const gateway = await startGateway({
+    guard: LOOPBACK_FLEET_GUARD,
     db,
     sql,
     ports: [0],

@@ -7,6 +7,12 @@ import { iqs, locks, sites } from '../../db/schema';
 import { hashDeviceSecret } from '../../domain/secrets';
 import type { IqCredentials } from '../../iq-sim/iq';
 
+/**
+ * Every simulated IQ of a test connects from 127.0.0.1: a gateway serving a fleet of them lifts the
+ * per-address cap that production keeps low (hello-guard.ts).
+ */
+export const LOOPBACK_FLEET_GUARD = { maxConnectionsPerAddress: 50_000 };
+
 /** A site with one IQ (known secret) and one lock, written straight to the database. */
 export async function seedIq(db: Db, opts: { subscribed?: boolean } = {}) {
   const [site] = await db
@@ -88,8 +94,8 @@ export async function eventually(check: () => Promise<void> | void, timeoutMs = 
 }
 
 /** A bare TCP client that speaks whatever the test writes, to send what no real IQ would. */
-export async function rawClient(port: number) {
-  const socket: Socket = connect({ host: '127.0.0.1', port });
+export async function rawClient(port: number, opts: { localAddress?: string } = {}) {
+  const socket: Socket = connect({ host: '127.0.0.1', port, ...opts });
   await once(socket, 'connect');
   const lines: unknown[] = [];
   let buffer = '';

@@ -184,6 +184,8 @@ export class GatewayProcess {
       PUBLIC_BASE_URL: 'http://ks.test',
       TOKEN_SECRET: 'gateway-process-secret-that-is-long-enough-0123456789',
       GATEWAY_PORTS: this.opts.ports.join(','),
+      // Every simulated IQ connects from 127.0.0.1 (hello-guard.ts keeps the production cap low).
+      GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: '50000',
       TEMPORAL_ADDRESS: this.opts.temporalAddress,
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TASK_QUEUE: this.opts.taskQueue,

@@ -8,7 +8,7 @@ import { type RunningGateway, startGateway } from '../../gateway/server';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import { rolloutWorkflowId } from '../../workflows/ids';
-import { seedSiteWithIqs } from '../gateway/helpers';
+import { LOOPBACK_FLEET_GUARD, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 let env: TestWorkflowEnvironment;
@@ -20,6 +20,7 @@ beforeAll(async () => {
   env = await createTimeSkippingEnv();
   sys = await startTestSystem({ env });
   gateway = await startGateway({
+    guard: LOOPBACK_FLEET_GUARD,
     db: sys.db,
     sql: sys.sql,
     ports: [0],

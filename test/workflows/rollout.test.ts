@@ -9,7 +9,7 @@ import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
 import { rolloutWorkflow } from '../../workflows/rollout/workflow';
-import { eventually, rawClient, seedSiteWithIqs } from '../gateway/helpers';
+import { eventually, LOOPBACK_FLEET_GUARD, rawClient, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 let sys: TestSystem;
@@ -20,6 +20,7 @@ const fleets: Fleet[] = [];
 beforeAll(async () => {
   sys = await startTestSystem({});
   gateway = await startGateway({
+    guard: LOOPBACK_FLEET_GUARD,
     db: sys.db,
     sql: sys.sql,
     ports: [0],
