@@ -1,10 +1,12 @@
 import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
-import { withoutQueryParams } from '../db/errors';
+import { requestId } from 'hono/request-id';
+import { errorField, logger as processLogger } from '../observability/logger';
 import { requireAuth } from './auth/require-auth';
 import type { AppDeps, AppEnv } from './deps';
 import { rejectNulCharacters } from './middleware/reject-nul';
+import { requestTelemetry } from './middleware/request-telemetry';
 import { openApiDocument } from './openapi';
 import { notFound, problem, problemResponse, toProblem } from './problem';
 import { createRouter } from './router';
@@ -29,6 +31,9 @@ import { requirePlatformRole } from './site-access';
 /** The whole HTTP API. Each resource lives in its own router under routes/, mounted at its prefix. */
 export function createApp(deps: AppDeps) {
   const app = createRouter();
+  const logger = deps.logger ?? processLogger;
+  app.use(requestId());
+  app.use(requestTelemetry({ logger, metrics: deps.metrics }));
   app.use(
     bodyLimit({
       maxSize: 256 * 1024,
@@ -82,8 +87,18 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => problemResponse(c, notFound()));
   app.onError((error, c) => {
     const answer = toProblem(error);
-    if (answer.status >= 500)
-      console.error(`[api] ${c.req.method} ${c.req.routePath}:`, withoutQueryParams(error));
+    if (answer.status >= 500) {
+      // 503: a backing service is away (the client is told to retry); anything else is a bug.
+      logger[answer.status === 503 ? 'warn' : 'error'](
+        {
+          reqId: c.get('requestId'),
+          method: c.req.method,
+          route: c.req.routePath,
+          err: errorField(error),
+        },
+        'request failed',
+      );
+    }
     return problemResponse(c, answer);
   });
   return app;

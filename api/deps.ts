@@ -1,8 +1,11 @@
 import type { Client } from '@temporalio/client';
+import type { RequestIdVariables } from 'hono/request-id';
 import type { Env } from '../config/env';
 import type { Db } from '../db/client';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from '../gateway/client';
+import type { HttpMetrics } from '../observability/http-metrics';
+import type { Logger } from '../observability/logger';
 import type { NotificationRelay } from '../outbox/notification-relay';
 
 /** What the HTTP API needs from the outside world; tests pass real local instances. */
@@ -17,6 +20,10 @@ export interface AppDeps {
   env: Pick<Env, 'KS_MODE' | 'PUBLIC_BASE_URL' | 'TOKEN_SECRET' | 'TEMPORAL_TASK_QUEUE'>;
   /** Real time; tests may shift it. Sandbox sites add their own offset on top. */
   now: () => Date;
+  /** Where request lines and errors go; the process's logger when omitted. */
+  logger?: Logger;
+  /** Requests by route and status for Prometheus; none recorded when omitted. */
+  metrics?: HttpMetrics;
 }
 
 export interface AuthProfile {
@@ -25,5 +32,5 @@ export interface AuthProfile {
 }
 
 export interface AppEnv {
-  Variables: { profile: AuthProfile };
+  Variables: { profile: AuthProfile } & RequestIdVariables;
 }

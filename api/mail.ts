@@ -1,5 +1,6 @@
 import type { Mailer, OutgoingEmail } from '../emails/mailer';
 import type { TemplateName } from '../emails/templates';
+import { errorField, logger } from '../observability/logger';
 import { problem } from './problem';
 
 /**
@@ -10,7 +11,7 @@ export async function sendOrUnavailable<N extends TemplateName>(mailer: Mailer, 
   try {
     await mailer.send(email);
   } catch (error) {
-    console.error(`[api] ${email.template} email not sent:`, error);
+    logger.error({ template: email.template, err: errorField(error) }, 'email not sent');
     throw problem('email_unavailable');
   }
 }

@@ -1,18 +1,28 @@
 import { serve } from '@hono/node-server';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { collectDefaultMetrics } from 'prom-client';
 import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
 import { createGatewayClient } from '../gateway/client';
+import { createHttpMetrics } from '../observability/http-metrics';
+import { logger, setLogProcess } from '../observability/logger';
+import { type MetricsServer, serveMetrics } from '../observability/metrics-server';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createApp } from './app';
 
 const env = loadEnvOrExit();
+setLogProcess('api');
 const target = temporalTarget();
 const database = connectDatabase(env.DATABASE_URL, { max: 20 });
 // Lazy: the API starts (and /health says what is missing) even while Temporal is still coming up.
-const connection = Connection.lazy(target.connectionOptions);
+// Four attempts (about a second) instead of the SDK's ten (about 20 s): while Temporal is away a
+// request is answered 503 with Retry-After soon, rather than held open while the client retries.
+const connection = Connection.lazy({
+  ...target.connectionOptions,
+  interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 4 }))],
+});
 const temporal = new Client({ connection, namespace: target.namespace });
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
 const notifications = createNotificationRelay({
@@ -20,6 +30,8 @@ const notifications = createNotificationRelay({
   temporal,
   taskQueue: env.TEMPORAL_TASK_QUEUE,
 });
+const metrics = createHttpMetrics();
+collectDefaultMetrics({ register: metrics.registry });
 const app = createApp({
   db: database.db,
   temporal,
@@ -28,15 +40,24 @@ const app = createApp({
   notifications,
   env,
   now: () => new Date(),
+  logger,
+  metrics,
 });
 
 const server = serve({ fetch: app.fetch, port: env.PORT, hostname: '0.0.0.0' }, (info) => {
-  console.log(`[api] listening on http://localhost:${info.port}`);
+  logger.info({ port: info.port }, `listening on http://localhost:${info.port}`);
 });
+// Off the public port: API.md lists what answers without a token, and metrics are not on it.
+let metricsServer: MetricsServer | undefined;
+if (env.METRICS_PORT !== undefined) {
+  metricsServer = await serveMetrics({ registry: metrics.registry, port: env.METRICS_PORT });
+  logger.info({ port: metricsServer.port }, `metrics on http://localhost:${metricsServer.port}/metrics`);
+}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     server.close(async () => {
+      await metricsServer?.close();
       await notifications.stop();
       await connection.close();
       await gateway.close();

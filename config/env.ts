@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** pino's levels (observability/logger.ts). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 /**
  * The process configuration, validated once at start. Temporal's connection is not here: it follows
  * Temporal's own environment conventions (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
@@ -50,6 +53,13 @@ export const envSchema = z
       .min(1, 'must be a positive integer')
       .default(10),
     TEMPORAL_TASK_QUEUE: z.string().min(1).default('ks-cloud'),
+    LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+    /**
+     * Prometheus metrics of this process on its own port, off the public one: the API's and the
+     * gateway's `/metrics` (with `/health/live` and `/health/ready`), the worker's Temporal SDK
+     * metrics. None when unset.
+     */
+    METRICS_PORT: port.optional(),
   })
   .superRefine((env, ctx) => {
     // Production sends real email; only development may fall back to the local mailbox.

@@ -5,6 +5,8 @@ import { commandChannel, MAX_SYNC_IQS } from '../domain/gateway-bus';
 
 export { isValidInstanceId, MAX_SYNC_IQS } from '../domain/gateway-bus';
 
+import { logger } from '../observability/logger';
+
 /**
  * Commands for IQs travel through PostgreSQL LISTEN/NOTIFY: each gateway instance listens on its own
  * channel (the IQ row names the instance holding its connection), and a requester listens on a reply
@@ -75,7 +77,7 @@ export async function listenForCommands(
   const { unlisten } = await sql.listen(commandChannel(instanceId), (payload) => {
     const command = parseJson(CommandSchema, payload);
     if (command) handle(command);
-    else console.error('[gateway] ignored a malformed bus command');
+    else logger.warn('ignored a malformed bus command');
   });
   return unlisten;
 }

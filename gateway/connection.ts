@@ -9,10 +9,12 @@ import { findIqCredential } from '../db/queries/people';
 import { recordUpdateFailure, updateInFlight } from '../db/queries/rollouts';
 import { deviceEventTime } from '../domain/device-events';
 import { deviceSecretMatches, hashDeviceSecret } from '../domain/secrets';
+import { errorField, logger } from '../observability/logger';
 import { AccessSender } from './access-sender';
 import type { OpenOutcome } from './command-bus';
 import type { HelloGuard } from './hello-guard';
 import { LineReader } from './line-reader';
+import type { GatewayMetrics } from './metrics';
 import { type DeviceMessage, type GatewayMessage, parseDeviceMessage, serialize } from './protocol';
 
 /** What every connection of one gateway instance shares. */
@@ -35,6 +37,7 @@ export interface GatewayContext {
   markOffline(iqId: string): Promise<void>;
   /** Called after a device event was queued for the owner's notification (K6): hand it over. */
   onNotificationQueued?: (() => void) | undefined;
+  metrics?: GatewayMetrics | undefined;
 }
 
 interface Authenticated {
@@ -93,7 +96,9 @@ export class DeviceConnection {
   }
 
   send(message: GatewayMessage) {
-    if (!this.closing && !this.socket.destroyed) this.socket.write(serialize(message));
+    if (this.closing || this.socket.destroyed) return;
+    this.socket.write(serialize(message));
+    this.ctx.metrics?.sent(message.type);
   }
 
   /** Sends the open command and waits for the IQ's open-result. */
@@ -156,7 +161,7 @@ export class DeviceConnection {
         .then(() => (this.closing ? undefined : this.handle(line)))
         .catch((error: unknown) => {
           // A database hiccup costs this message, not the connection or the process.
-          console.error(`[gateway] message handling failed: ${(error as Error)?.message ?? error}`);
+          logger.error({ err: errorField(error) }, 'device message handling failed');
         })
         .finally(() => {
           if (--this.queued <= MAX_QUEUED_LINES) this.socket.resume();
@@ -166,6 +171,7 @@ export class DeviceConnection {
 
   private async handle(line: string) {
     const parsed = parseDeviceMessage(line);
+    this.ctx.metrics?.received(parsed.ok ? parsed.message.type : 'invalid');
     if (!parsed.ok) return this.send({ type: 'error', code: 'bad_message' });
     const message = parsed.message;
     if (!this.iq) {
@@ -208,8 +214,7 @@ export class DeviceConnection {
       iqId: row.id,
       send: (message) => this.send(message),
       ackTimeoutMs: this.ctx.accessAckTimeoutMs,
-      onError: (error) =>
-        console.error(`[gateway] access sync failed: ${(error as Error)?.message ?? error}`),
+      onError: (error) => logger.error({ iqId: row.id, err: errorField(error) }, 'access sync failed'),
     });
     this.access.start(hello.accessVersion, state.accessVersion, state.subscribed);
     if (this.accessChangedBeforeStart) this.access.changed();
@@ -336,7 +341,7 @@ export class DeviceConnection {
     this.ctx.registry.delete(iq.id);
     this.ctx.seen.delete(iq.id);
     await this.ctx.markOffline(iq.id).catch((error: unknown) => {
-      console.error(`[gateway] could not mark an IQ offline: ${(error as Error)?.message ?? error}`);
+      logger.error({ iqId: iq.id, err: errorField(error) }, 'could not mark an IQ offline');
     });
   }
 }

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
+import { sql } from 'drizzle-orm';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
+import { errorField, logger, setLogProcess } from '../observability/logger';
+import { type MetricsServer, serveMetrics } from '../observability/metrics-server';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { startGateway } from './server';
 
@@ -11,6 +15,7 @@ import { startGateway } from './server';
 const HEARTBEAT_SECONDS = 30;
 
 const env = loadEnvOrExit();
+setLogProcess('gateway');
 const database = connectDatabase(env.DATABASE_URL);
 // Temporal only for owner notifications (K6); lazy, so the gateway serves IQs while Temporal is away.
 const target = temporalTarget();
@@ -25,14 +30,15 @@ const instanceId = `${hostname()
 
 // Input from devices never reaches here (each connection catches its own errors); this is the last
 // line against a bug taking every connected IQ offline at once.
-process.on('uncaughtException', (error) => console.error(`[gateway] uncaught: ${error.stack ?? error}`));
-process.on('unhandledRejection', (error) => console.error(`[gateway] unhandled rejection: ${error}`));
+process.on('uncaughtException', (error) => logger.error({ err: errorField(error) }, 'uncaught exception'));
+process.on('unhandledRejection', (error) => logger.error({ err: errorField(error) }, 'unhandled rejection'));
 
 const notifications = createNotificationRelay({
   db: database.db,
   temporal,
   taskQueue: env.TEMPORAL_TASK_QUEUE,
 });
+const registry = new Registry();
 const gateway = await startGateway({
   db: database.db,
   sql: database.sql,
@@ -45,11 +51,30 @@ const gateway = await startGateway({
     maxFailedHellos: env.GATEWAY_FAILED_HELLOS_PER_MINUTE,
     windowMs: 60_000,
   },
+  metrics: registry,
 });
-console.log(`[gateway] instance ${instanceId} listening on TCP ${gateway.ports.join(', ')}`);
+let metricsServer: MetricsServer | undefined;
+if (env.METRICS_PORT !== undefined) {
+  collectDefaultMetrics({ register: registry });
+  // Ready while the database answers: without it no IQ can authenticate.
+  metricsServer = await serveMetrics({
+    registry,
+    port: env.METRICS_PORT,
+    ready: () =>
+      database.db.execute(sql`select 1`).then(
+        () => true,
+        () => false,
+      ),
+  });
+}
+logger.info(
+  { instanceId, ports: gateway.ports, metricsPort: metricsServer?.port },
+  `instance ${instanceId} listening on TCP ${gateway.ports.join(', ')}`,
+);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
+    await metricsServer?.close();
     await gateway.stop().catch(() => {});
     await notifications.stop();
     await database.close();

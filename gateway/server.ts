@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type postgres from 'postgres';
+import type { Registry } from 'prom-client';
 import type { Db } from '../db/client';
 import {
   iqsBehindOnAccess,
@@ -9,9 +10,11 @@ import {
   sweepStaleIqs,
   touchIqs,
 } from '../db/queries/iqs';
+import { errorField, logger } from '../observability/logger';
 import { type Command, isValidInstanceId, listenForCommands, replyToOpen } from './command-bus';
 import { DeviceConnection, type GatewayContext } from './connection';
 import { DEFAULT_HELLO_GUARD, HelloGuard, type HelloGuardOptions } from './hello-guard';
+import { createGatewayMetrics } from './metrics';
 import { serialize } from './protocol';
 
 export interface GatewayOptions {
@@ -32,6 +35,8 @@ export interface GatewayOptions {
   accessAckTimeoutMs?: number;
   /** Connections per address and failed-hello throttle; tests and benches connect thousands from 127.0.0.1. */
   guard?: Partial<HelloGuardOptions>;
+  /** Where this instance's Prometheus metrics go (connected IQs, commands, messages); none when omitted. */
+  metrics?: Registry;
 }
 
 export interface RunningGateway {
@@ -67,12 +72,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     markOffline: (iqId) => ctx.write(() => markIqOffline(db, iqId, instanceId)),
     onNotificationQueued: opts.onNotificationQueued,
   };
+  if (opts.metrics) ctx.metrics = createGatewayMetrics(opts.metrics, () => ctx.registry.size);
 
   // Rows left "online" by an earlier run under this id are stale: none of those sockets exist now.
   await markInstanceOffline(db, instanceId);
   const unlisten = await listenForCommands(sql, instanceId, (command) => {
+    ctx.metrics?.command(command.kind);
     handleCommand(ctx, sql, command).catch((error: unknown) => {
-      console.error(`[gateway] command ${command.kind} failed: ${(error as Error)?.message ?? error}`);
+      logger.error({ kind: command.kind, err: errorField(error) }, 'bus command failed');
     });
   });
 
@@ -109,9 +116,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         // K7: a version whose bus message was lost (a dropped LISTEN connection) still goes out.
         for (const iqId of await iqsBehindOnAccess(db, instanceId)) ctx.registry.get(iqId)?.accessChanged();
       })
-      .catch((error: unknown) =>
-        console.error(`[gateway] liveness flush failed: ${(error as Error)?.message}`),
-      );
+      .catch((error: unknown) => logger.error({ err: errorField(error) }, 'liveness flush failed'));
   }, heartbeatSeconds * 1000);
 
   return {
@@ -136,7 +141,7 @@ function listen(port: number, host: string, onSocket: (socket: Socket) => void):
     server.listen(port, host, () => {
       server.off('error', reject);
       // A failing accept must not take the process down.
-      server.on('error', (error) => console.error(`[gateway] listener error: ${error.message}`));
+      server.on('error', (error) => logger.error({ err: errorField(error) }, 'listener error'));
       resolve(server);
     });
   });

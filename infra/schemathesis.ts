@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { temporalCacheDir } from './temporal-servers';
+import { temporalCacheDir } from './temporal-binaries';
 
 const run = promisify(execFile);
 export const SCHEMATHESIS_VERSION = '4.32.5';

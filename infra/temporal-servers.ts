@@ -1,238 +1,15 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { constants, existsSync } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection, type ConnectionPlugin } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { type EphemeralServerExecutable, TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { freePort } from './free-port';
+import { type Log, type SpawnedServer, spawnWithParent } from './server-process';
+import { provisionTemporalCli, provisionTestServer, SDK_DOWNLOAD } from './temporal-binaries';
 
-const TEMPORAL_CLI_VERSION = '1.5.1';
-const TEST_SERVER_VERSION = '1.38.0';
-/** Last resort on machines with internet: the SDK downloads the server itself. */
-const SDK_DOWNLOAD: EphemeralServerExecutable = { type: 'cached-download' };
 const READY_TIMEOUT_MS = 60_000;
-const STOP_GRACE_MS = 5_000;
-
-export type Log = (line: string) => void;
-const logToStderr: Log = (line) => console.error(line);
-
-/** Where built/fetched servers live: outside git, shared by every checkout of the project. */
-export function temporalCacheDir(): string {
-  return (
-    process.env.KS_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ks-cloud')
-  );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Provisioning
-// ---------------------------------------------------------------------------------------------
-
-/**
- * The Temporal CLI (dev server): $TEMPORAL_CLI_PATH, else the cached build, else a fresh
- * `go install` into the cache, else the SDK's download.
- */
-export async function provisionTemporalCli(log: Log = logToStderr): Promise<EphemeralServerExecutable> {
-  if (process.env.TEMPORAL_CLI_PATH) return existingPath(process.env.TEMPORAL_CLI_PATH);
-  const dir = join(temporalCacheDir(), `temporal-cli-${TEMPORAL_CLI_VERSION}`);
-  const binary = join(dir, 'temporal');
-  if (runsOk(binary)) return existingPath(binary);
-  if (!(await onPath('go'))) return SDK_DOWNLOAD;
-  await withLock(`${dir}.lock`, log, async () => {
-    // Another process may have finished the build while we waited for the lock.
-    if (!runsOk(binary)) await buildTemporalCli(dir, log);
-  });
-  return existingPath(binary);
-}
-
-/**
- * The Java time-skipping test server: $TEMPORAL_TEST_SERVER_PATH, else a launcher for the cached
- * Maven jars, else jars fetched now with `mvn`, else the SDK's download.
- */
-export async function provisionTestServer(log: Log = logToStderr): Promise<EphemeralServerExecutable> {
-  if (process.env.TEMPORAL_TEST_SERVER_PATH) return existingPath(process.env.TEMPORAL_TEST_SERVER_PATH);
-  if (!(await onPath('java'))) return SDK_DOWNLOAD;
-  const dir = join(temporalCacheDir(), `test-server-${TEST_SERVER_VERSION}`);
-  const lib = join(dir, 'lib');
-  if (!hasTestServerJars(lib)) {
-    if (!(await onPath('mvn'))) return SDK_DOWNLOAD;
-    await withLock(`${dir}.lock`, log, async () => {
-      if (!hasTestServerJars(lib)) await fetchTestServerJars(dir, log);
-    });
-  }
-  return existingPath(await writeTestServerLauncher(dir, lib));
-}
-
-function existingPath(path: string): EphemeralServerExecutable {
-  return { type: 'existing-path', path };
-}
-
-/** A half-written binary (a build still copying it) fails to run, so "runs" is the cache check. */
-function runsOk(binary: string): boolean {
-  return (
-    existsSync(binary) && spawnSync(binary, ['--version'], { stdio: 'ignore', timeout: 15_000 }).status === 0
-  );
-}
-
-function hasTestServerJars(lib: string): boolean {
-  return existsSync(join(lib, `temporal-test-server-${TEST_SERVER_VERSION}.jar`));
-}
-
-async function onPath(command: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      await access(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      // not in this PATH entry
-    }
-  }
-  return false;
-}
-
-/** Builds into a private GOBIN and renames the binary into place, so a partial build is never used. */
-async function buildTemporalCli(dir: string, log: Log): Promise<void> {
-  log(`Building Temporal CLI ${TEMPORAL_CLI_VERSION} with go install into ${dir} (takes a few minutes)...`);
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  try {
-    await run('go', ['install', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`], {
-      env: { ...process.env, GOBIN: tmp },
-    });
-    await rename(join(tmp, 'temporal'), join(dir, 'temporal'));
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-}
-
-/** Fetches the jars into a private dir and renames it to `lib`, so a partial fetch is never used. */
-async function fetchTestServerJars(dir: string, log: Log): Promise<void> {
-  log(`Fetching Temporal test server ${TEST_SERVER_VERSION} jars with mvn into ${dir}...`);
-  const tmp = join(dir, `lib.tmp-${process.pid}`);
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'pom.xml'), testServerPom());
-  await rm(tmp, { recursive: true, force: true });
-  try {
-    await run(
-      'mvn',
-      ['-q', '-B', '-Dstyle.color=never', 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`],
-      { cwd: dir },
-    );
-    await rename(tmp, join(dir, 'lib'));
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-}
-
-function testServerPom(): string {
-  return `<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>ks.cloud</groupId><artifactId>test-server-fetch</artifactId><version>1</version>
-  <dependencies>
-    <dependency><groupId>io.temporal</groupId><artifactId>temporal-test-server</artifactId><version>${TEST_SERVER_VERSION}</version></dependency>
-  </dependencies>
-</project>
-`;
-}
-
-/**
- * Shell lines that make the script's process (after `exec`, the server itself) die with the
- * process that spawned it: Node cannot ask the kernel for that (no PR_SET_PDEATHSIG), and
- * neither our 'exit' handlers nor the SDK's teardown run when Node is killed or crashes.
- */
-const DIE_WITH_PARENT = `parent=$PPID
-(
-  while kill -0 "$parent" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1; done
-  if kill -0 $$ 2>/dev/null; then
-    kill -TERM $$
-    waited=0
-    while [ $waited -lt ${STOP_GRACE_MS / 1000} ] && kill -0 $$ 2>/dev/null; do sleep 1; waited=$((waited + 1)); done
-    kill -KILL $$ 2>/dev/null
-  fi
-) </dev/null >/dev/null 2>&1 &
-`;
-
-/** The SDK runs `<launcher> <port>`; `exec` makes the SDK's kill reach java itself. */
-async function writeTestServerLauncher(dir: string, lib: string): Promise<string> {
-  const launcher = join(dir, 'test-server.sh');
-  const script = `#!/bin/sh
-# Generated by infra/temporal-servers.ts.
-# Client JIT and serial GC: the server must answer within the SDK's 5 s start window on a busy machine.
-${DIE_WITH_PARENT}exec java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp ${shellQuote(join(lib, '*'))} io.temporal.testserver.TestServer "$1" --enable-time-skipping
-`;
-  const current = existsSync(launcher) ? await readFile(launcher, 'utf8') : undefined;
-  if (current !== script) {
-    const tmp = `${launcher}.tmp-${process.pid}`;
-    await writeFile(tmp, script, { mode: 0o755 });
-    await rename(tmp, launcher);
-  }
-  return launcher;
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}
-
-/**
- * Serializes builds across processes with an atomic mkdir. Correctness does not depend on it (the
- * results are renamed into place); it only avoids building the same thing twice at once.
- */
-async function withLock(lockDir: string, log: Log, fn: () => Promise<void>): Promise<void> {
-  await mkdir(dirname(lockDir), { recursive: true });
-  let announced = false;
-  for (;;) {
-    try {
-      await mkdir(lockDir, { recursive: false });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    if (await lockHolderDied(lockDir)) {
-      await rm(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    if (!announced) log(`Waiting for another process that holds ${lockDir}...`);
-    announced = true;
-    await sleep(1_000);
-  }
-  try {
-    await writeFile(join(lockDir, 'pid'), String(process.pid));
-    await fn();
-  } finally {
-    await rm(lockDir, { recursive: true, force: true });
-  }
-}
-
-async function lockHolderDied(lockDir: string): Promise<boolean> {
-  const pid = Number(await readFile(join(lockDir, 'pid'), 'utf8').catch(() => ''));
-  if (!pid) return false; // just created, pid not written yet
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
-function run(
-  command: string,
-  args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv },
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...opts, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? code})`)),
-    );
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Search attributes
@@ -321,7 +98,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   if (opts.dbFilename) args.push('--db-filename', opts.dbFilename);
   args.push('--namespace', namespace, ...searchAttributeFlags());
 
-  const server = spawnWithParent(executable.path, args, opts.log);
+  const server = spawnWithParent(executable.path, args, { log: opts.log });
   const address = `127.0.0.1:${port}`;
   try {
     await waitUntilReady(address, namespace, server);
@@ -334,37 +111,6 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
     stop: server.stop,
   };
-}
-
-interface SpawnedServer {
-  child: ChildProcess;
-  /** Last output lines, to explain a failed start. */
-  outputTail: string[];
-  stop(): Promise<void>;
-}
-
-function spawnWithParent(command: string, args: string[], log: Log = () => {}): SpawnedServer {
-  const child = spawn('/bin/sh', ['-c', `${DIE_WITH_PARENT}exec "$0" "$@"`, command, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const outputTail: string[] = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream! }).on('line', (line) => {
-      outputTail.push(line);
-      if (outputTail.length > 40) outputTail.shift();
-      log(line);
-    });
-  }
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  return { child, outputTail, stop: () => stopChild(child, exited) };
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return exited;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** Polls the frontend until it answers, then makes sure the search attributes are there. */

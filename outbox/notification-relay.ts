@@ -5,6 +5,7 @@ import {
   deleteQueuedNotifications,
   type QueuedNotification,
 } from '../db/queries/notification-outbox';
+import { errorField, logger } from '../observability/logger';
 import { signalNotificationEvent } from '../workflows/client/notifications';
 
 /** Rows handed over per transaction. */
@@ -62,8 +63,9 @@ export function createNotificationRelay(deps: {
           await signal(row);
           handed.push(row.eventId);
         } catch (error) {
-          console.error(
-            `[notifications] event ${row.eventId} of site ${row.siteId} stays queued: ${(error as Error)?.message ?? error}`,
+          logger.warn(
+            { eventId: row.eventId, siteId: row.siteId, err: errorField(error) },
+            'owner notification stays queued',
           );
           failed = true;
           break;
@@ -82,7 +84,7 @@ export function createNotificationRelay(deps: {
         if (!more) return total;
       }
     } catch (error) {
-      console.error(`[notifications] hand-over failed: ${(error as Error)?.message ?? error}`);
+      logger.warn({ err: errorField(error) }, 'owner notification hand-over failed');
       return total;
     }
   };

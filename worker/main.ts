@@ -5,13 +5,17 @@ import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
 import { createGatewayClient } from '../gateway/client';
+import { logger, setLogProcess } from '../observability/logger';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createWorker } from './create-worker';
+import { installRuntime } from './runtime';
 
 /** How often queued owner notifications left behind by a failed hand-over are tried again (K6). */
 const NOTIFICATION_SWEEP_MS = 10_000;
 
 const env = loadEnvOrExit();
+setLogProcess('worker');
+installRuntime({ logger, metricsPort: env.METRICS_PORT });
 const target = temporalTarget();
 const database = connectDatabase(env.DATABASE_URL);
 const connection = await NativeConnection.connect(target.connectionOptions);
@@ -37,8 +41,9 @@ const notifications = createNotificationRelay({
   taskQueue: env.TEMPORAL_TASK_QUEUE,
 });
 notifications.start(NOTIFICATION_SWEEP_MS);
-console.log(
-  `[worker] polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${target.address} (${target.namespace})`,
+logger.info(
+  { taskQueue: env.TEMPORAL_TASK_QUEUE, namespace: target.namespace, metricsPort: env.METRICS_PORT },
+  `polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${target.address} (${target.namespace})`,
 );
 // The SDK shuts the worker down gracefully on SIGINT/SIGTERM; then we close our connections.
 await worker.run();

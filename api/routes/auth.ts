@@ -10,6 +10,7 @@ import {
   updateProfile,
 } from '../../db/queries/profiles';
 import { emailTokens } from '../../db/schema';
+import { errorField, logger } from '../../observability/logger';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords';
 import { issueBearerToken } from '../auth/tokens';
 import type { AppDeps } from '../deps';
@@ -158,7 +159,7 @@ export function authRoutes(deps: AppDeps) {
             idempotencyKey: `confirm-email:${created.id}`,
           });
         } catch (error) {
-          console.error('[api] confirmation email not sent:', error);
+          logger.error({ template: 'confirm-email', err: errorField(error) }, 'email not sent');
           throw problem('email_unavailable', 'The confirmation email could not be sent; try again shortly.');
         }
         return created;
@@ -234,7 +235,7 @@ export function authRoutes(deps: AppDeps) {
         } catch (error) {
           // Answering an error here (and 202 for unknown emails) would tell which emails have an
           // account (A4). The person asks again; the log says why nothing arrived.
-          console.error('[api] password-reset email not sent:', error);
+          logger.error({ template: 'password-reset', err: errorField(error) }, 'email not sent');
         }
       }
       return c.body(null, 202);

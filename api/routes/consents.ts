@@ -4,6 +4,7 @@ import { html } from 'hono/html';
 import { findUsableConsent, recordConsentByToken } from '../../db/queries/deletions';
 import { hashToken } from '../../domain/secrets';
 import { formatSiteDate } from '../../emails/format';
+import { errorField, logger } from '../../observability/logger';
 import { signalConsent } from '../../workflows/client/profile-deletion';
 import type { AppDeps } from '../deps';
 import { page } from '../pages';
@@ -118,7 +119,7 @@ export function consentRoutes(deps: AppDeps) {
         });
       } catch (error) {
         // The decision is stored; the workflow reads it at the deadline at the latest.
-        console.error('[api] consent recorded but not signalled:', error);
+        logger.error({ err: errorField(error) }, 'consent recorded but not signalled');
       }
       return page(
         c,

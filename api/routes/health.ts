@@ -9,14 +9,39 @@ const Health = z.object({
   temporal: z.boolean(),
 });
 
+const readinessResponses = {
+  200: { description: 'All reachable', content: { 'application/json': { schema: Health } } },
+  503: { description: 'Something is unreachable', content: { 'application/json': { schema: Health } } },
+} as const;
+
+/** Readiness (API.md's `GET /health`): send traffic here only while PostgreSQL and Temporal answer. */
 const health = createRoute({
   method: 'get',
   path: '/health',
   tags: ['Operations'],
-  summary: '200 when PostgreSQL and Temporal are reachable, 503 otherwise',
+  summary: 'Readiness: 200 when PostgreSQL and Temporal are reachable, 503 otherwise',
+  responses: readinessResponses,
+});
+
+const ready = createRoute({
+  method: 'get',
+  path: '/health/ready',
+  tags: ['Operations'],
+  summary: 'Readiness, as GET /health',
+  responses: readinessResponses,
+});
+
+/** Liveness: the process answers. A dependency being away is not a reason to restart the API. */
+const live = createRoute({
+  method: 'get',
+  path: '/health/live',
+  tags: ['Operations'],
+  summary: 'Liveness: 200 while the process serves requests, whatever its dependencies do',
   responses: {
-    200: { description: 'All reachable', content: { 'application/json': { schema: Health } } },
-    503: { description: 'Something is unreachable', content: { 'application/json': { schema: Health } } },
+    200: {
+      description: 'The process is up',
+      content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
+    },
   },
 });
 
@@ -36,7 +61,7 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T> {
 }
 
 export function healthRoutes(deps: AppDeps) {
-  return createRouter().openapi(health, async (c) => {
+  const readiness = async () => {
     const [database, temporal] = await Promise.all([
       within(2000, deps.db.execute(sql`select 1`)).then(
         () => true,
@@ -48,6 +73,19 @@ export function healthRoutes(deps: AppDeps) {
       ),
     ]);
     const ok = database && temporal;
-    return c.json({ status: ok ? 'ok' : 'degraded', database, temporal } as const, ok ? 200 : 503);
-  });
+    return {
+      body: { status: ok ? 'ok' : 'degraded', database, temporal } as const,
+      status: ok ? 200 : 503,
+    } as const;
+  };
+  return createRouter()
+    .openapi(health, async (c) => {
+      const { body, status } = await readiness();
+      return c.json(body, status);
+    })
+    .openapi(ready, async (c) => {
+      const { body, status } = await readiness();
+      return c.json(body, status);
+    })
+    .openapi(live, (c) => c.json({ status: 'ok' } as const, 200));
 }

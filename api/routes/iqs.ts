@@ -5,6 +5,7 @@ import { recordEvent } from '../../db/queries/events';
 import { findSiteIq, type Iq, insertIq, isSerialTaken, listIqs, updateIq } from '../../db/queries/iqs';
 import { findCurrentTerm, lockSite, slotUsage } from '../../db/queries/subscriptions';
 import { hashDeviceSecret } from '../../domain/secrets';
+import { errorField, logger } from '../../observability/logger';
 import type { AppDeps } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
@@ -206,7 +207,7 @@ export function iqRoutes(deps: AppDeps) {
       if (changed) {
         // Committed already: a failed push is not the caller's failure; the IQ learns it at its next hello.
         await deps.gateway.subscriptionChanged(siteId).catch((error: unknown) => {
-          console.error(`[api] could not tell the gateway: ${(error as Error)?.message ?? error}`);
+          logger.error({ err: errorField(error) }, 'could not tell the gateway');
         });
       }
       return c.json(iqJson(iq), 200);

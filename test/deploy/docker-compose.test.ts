@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { envSchema, requiredInProduction } from '../../config/env';
+import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../infra/temporal-binaries';
+import { SETUP_SCHEMA } from '../../infra/temporal-cluster';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../workflows/search-attributes';
 
 /**
@@ -191,12 +193,39 @@ function dependsOn(svc: Service): Record<string, string> {
 const words = (value: string | string[] | undefined) =>
   value === undefined ? [] : Array.isArray(value) ? value : value.split(/\s+/).filter(Boolean);
 
+/** The service's command line, and every script mounted into the container and run by it (host path, text). */
+function scriptsRun(svc: Service): Array<{ hostPath: string; text: string }> {
+  const args = [...words(svc.entrypoint), ...words(svc.command)];
+  const mounts = (svc.volumes ?? []).flatMap((volume) => {
+    if (typeof volume !== 'string')
+      return volume.source ? [{ source: volume.source, target: volume.target }] : [];
+    const [source, target] = volume.split(':');
+    return source && target ? [{ source, target }] : [];
+  });
+  const scripts = args.flatMap((arg) => {
+    const mount = mounts.find((m) => arg === m.target || arg.startsWith(`${m.target}/`));
+    if (!mount) return [];
+    const hostPath = join(ROOT, mount.source, posix.relative(mount.target, arg));
+    expect(relative(ROOT, hostPath).startsWith('..'), `${arg} must come from the repository`).toBe(false);
+    expect(existsSync(hostPath), `${arg} is mounted from ${hostPath}, which does not exist`).toBe(true);
+    return [{ hostPath, text: readFileSync(hostPath, 'utf8') }];
+  });
+  return [{ hostPath: '', text: args.join(' ') }, ...scripts];
+}
+
 // ---------------------------------------------------------------------------------------------
 
 describe('docker-compose.yml: app services', () => {
   it('defines every service of the deployment', () => {
     expect(Object.keys(compose.services)).toEqual(
-      expect.arrayContaining(['postgres', 'temporal', 'temporal-ui', 'temporal-setup', ...APP_SERVICES]),
+      expect.arrayContaining([
+        'postgres',
+        'temporal-schema',
+        'temporal',
+        'temporal-ui',
+        'temporal-setup',
+        ...APP_SERVICES,
+      ]),
     );
   });
 
@@ -329,32 +358,73 @@ describe('docker-compose.yml: wiring', () => {
     const app = rawEnvironment(service('worker'));
     expect(setup.TEMPORAL_ADDRESS).toBe(app.TEMPORAL_ADDRESS);
     expect(setup.TEMPORAL_NAMESPACE).toBe(app.TEMPORAL_NAMESPACE);
-    expect(rawEnvironment(service('temporal')).DEFAULT_NAMESPACE ?? 'default').toBe(app.TEMPORAL_NAMESPACE);
+  });
+});
+
+describe('docker-compose.yml: Temporal on PostgreSQL, set up as the local cluster is', () => {
+  const server = service('temporal');
+  const schemaJob = service('temporal-schema');
+  const serverEnv = rawEnvironment(server);
+  const schemaEnv = rawEnvironment(schemaJob);
+
+  it('runs the temporalio/server image of the version start:cluster builds, and no auto-setup image', () => {
+    expect(server.image).toBe(`temporalio/server:${TEMPORAL_SERVER_VERSION}`);
+    for (const [name, svc] of Object.entries(compose.services)) {
+      expect(svc.image ?? '', `${name} must not use the deprecated auto-setup image`).not.toMatch(
+        /auto-setup/,
+      );
+    }
+  });
+
+  it.each(['temporal-schema', 'temporal-setup'])(
+    '%s uses the admin tools of the same server version',
+    (name) => {
+      expect(service(name).image).toMatch(
+        new RegExp(`^temporalio/admin-tools:${TEMPORAL_SERVER_VERSION.replaceAll('.', '\\.')}-`),
+      );
+    },
+  );
+
+  it('runs the Web UI of the version start:cluster builds', () => {
+    expect(service('temporal-ui').image).toBe(`temporalio/ui:${TEMPORAL_UI_VERSION}`);
+  });
+
+  it('sets up the schema with the script the local cluster and its tests run', () => {
+    const scripts = scriptsRun(schemaJob).filter((script) => script.hostPath !== '');
+    expect(scripts.map((script) => script.hostPath)).toEqual([SETUP_SCHEMA]);
+    expect(scripts[0]!.text).toMatch(/update-schema/);
+  });
+
+  it('starts the server only after the schema job has succeeded', () => {
+    expect(dependsOn(server)).toMatchObject({
+      postgres: 'service_healthy',
+      'temporal-schema': 'service_completed_successfully',
+    });
+    expect(dependsOn(schemaJob)).toMatchObject({ postgres: 'service_healthy' });
+  });
+
+  it('migrates the databases the server uses, on the compose PostgreSQL, with the same credentials', () => {
+    expect(serverEnv.DB).toBe('postgres12');
+    expect(schemaEnv.SQL_PLUGIN).toBe(serverEnv.DB);
+    expect(schemaEnv.SQL_HOST).toBe(serverEnv.POSTGRES_SEEDS);
+    expect(Object.keys(compose.services)).toContain(schemaEnv.SQL_HOST);
+    expect(schemaEnv.SQL_PORT).toBe(serverEnv.DB_PORT);
+    expect(schemaEnv.SQL_USER).toBe(serverEnv.POSTGRES_USER);
+    expect(interpolate(schemaEnv.SQL_PASSWORD ?? '')).toBe(SAMPLE_DEPLOYMENT_ENV.POSTGRES_PASSWORD);
+    expect(interpolate(serverEnv.POSTGRES_PWD ?? '')).toBe(SAMPLE_DEPLOYMENT_ENV.POSTGRES_PASSWORD);
+    expect(schemaEnv.TEMPORAL_DB).toBe(serverEnv.DBNAME);
+    expect(schemaEnv.TEMPORAL_VISIBILITY_DB).toBe(serverEnv.VISIBILITY_DBNAME);
+    expect(serverEnv.DBNAME).not.toBe(serverEnv.VISIBILITY_DBNAME);
   });
 });
 
 describe('temporal-setup: search attributes', () => {
   const setup = service('temporal-setup');
 
-  /** The setup's command line, plus every script of its mounted into the container and run by it. */
-  function setupText(): string {
-    const args = [...words(setup.entrypoint), ...words(setup.command)];
-    const mounts = (setup.volumes ?? []).flatMap((volume) => {
-      if (typeof volume !== 'string')
-        return volume.source ? [{ source: volume.source, target: volume.target }] : [];
-      const [source, target] = volume.split(':');
-      return source && target ? [{ source, target }] : [];
-    });
-    const scripts = args.flatMap((arg) => {
-      const mount = mounts.find((m) => arg === m.target || arg.startsWith(`${m.target}/`));
-      if (!mount) return [];
-      const hostPath = join(ROOT, mount.source, posix.relative(mount.target, arg));
-      expect(relative(ROOT, hostPath).startsWith('..'), `${arg} must come from the repository`).toBe(false);
-      expect(existsSync(hostPath), `${arg} is mounted from ${hostPath}, which does not exist`).toBe(true);
-      return [readFileSync(hostPath, 'utf8')];
-    });
-    return [args.join(' '), ...scripts].join('\n');
-  }
+  const setupText = () =>
+    scriptsRun(setup)
+      .map((script) => script.text)
+      .join('\n');
 
   const CLI_TYPE: Record<string, string> = {
     TEXT: 'Text',
@@ -366,8 +436,9 @@ describe('temporal-setup: search attributes', () => {
     KEYWORD_LIST: 'KeywordList',
   };
 
-  it('uses the Temporal CLI to create search attributes', () => {
+  it('uses the Temporal CLI to create the namespace and the search attributes', () => {
     expect(setup.image).toMatch(/^temporalio\/admin-tools:/);
+    expect(setupText()).toContain('temporal operator namespace create');
     expect(setupText()).toContain('temporal operator search-attribute create');
   });
 

@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { connect } from 'node:net';
-import { type Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import {
   createDevServerEnv,
@@ -9,65 +7,12 @@ import {
   startDevServer,
 } from '../../infra/temporal-servers';
 import {
-  DeletionStatus,
-  RolloutStatus,
-  SiteId,
-  SubscriptionEndsAt,
-  SubscriptionStatus,
-} from '../../workflows/search-attributes';
+  expectSearchAttributesAccepted,
+  listedSearchAttributes,
+  refusesConnections,
+} from '../support/temporal-probes';
 
 const SERVER_TIMEOUT_MS = 120_000;
-/** Started, never run (no worker polls its queue): the server checks the attributes at the start. */
-const searchAttributeProbe = async () => {};
-const ENDS_AT = new Date('2030-01-02T03:04:05.000Z');
-
-/** True once nothing listens on the address any more. */
-function refusesConnections(address: string): Promise<boolean> {
-  const [host, port] = address.split(':');
-  return new Promise((resolve) => {
-    const socket = connect({ host, port: Number(port) });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
-}
-
-/**
- * Starts a workflow (no worker needed) carrying all five attributes and reads them back: the
- * server rejects unregistered attributes, so this proves registration on any server, including
- * the Java test server, which does not implement `listSearchAttributes`.
- */
-async function expectSearchAttributesAccepted(client: Client): Promise<void> {
-  const handle = await client.workflow.start(searchAttributeProbe, {
-    taskQueue: 'search-attribute-probe',
-    workflowId: `probe-${randomUUID()}`,
-    typedSearchAttributes: [
-      { key: SiteId, value: 'site-1' },
-      { key: SubscriptionStatus, value: 'active' },
-      { key: SubscriptionEndsAt, value: ENDS_AT },
-      { key: DeletionStatus, value: 'none' },
-      { key: RolloutStatus, value: 'done' },
-    ],
-  });
-  const { typedSearchAttributes } = await handle.describe();
-  expect(typedSearchAttributes.get(SiteId)).toBe('site-1');
-  expect(typedSearchAttributes.get(SubscriptionStatus)).toBe('active');
-  expect(typedSearchAttributes.get(SubscriptionEndsAt)?.toISOString()).toBe(ENDS_AT.toISOString());
-  expect(typedSearchAttributes.get(DeletionStatus)).toBe('none');
-  expect(typedSearchAttributes.get(RolloutStatus)).toBe('done');
-  await handle.terminate('probe done');
-}
-
-/** The product attributes as the server lists them, to compare with SEARCH_ATTRIBUTES. */
-async function listedSearchAttributes(connection: Connection, namespace: string) {
-  const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
-  return Object.fromEntries(
-    Object.keys(SEARCH_ATTRIBUTES).map((name) => [name, customAttributes?.[name] ?? 'missing']),
-  );
-}
-
 describe('time-skipping test server', () => {
   it(
     'registers the search attributes and stops listening on teardown',

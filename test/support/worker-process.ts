@@ -213,7 +213,7 @@ export class GatewayProcess {
           if (!line) continue;
           this.output.push(`${this.opts.label ?? 'gateway'}[${child.pid}] ${stream}: ${line}`);
           if (this.output.length > 400) this.output.shift();
-          const ready = /\[gateway\] instance (\S+) listening/.exec(line);
+          const ready = /"instanceId":"([^"]+)".*listening on TCP/.exec(line);
           if (ready?.[1]) {
             this.instanceId = ready[1];
             resolve();

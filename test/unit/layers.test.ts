@@ -18,18 +18,22 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
   domain: { may: [] },
   config: { may: [] },
   db: { may: ['domain'] },
+  // Logs and metrics of the processes (pino, prom-client); a logged error loses its query's values.
+  observability: { may: ['config', 'db'] },
   emails: { may: ['config', 'db', 'domain'] },
   // The device gateway; its process (gateway/main.ts) also runs an outbox relay.
-  gateway: { may: ['config', 'db', 'domain', 'outbox'] },
+  gateway: { may: ['config', 'db', 'domain', 'observability', 'outbox'] },
   // The simulator verifies PINs and keeps lists the way a device does (domain/device-pin.ts, access-sync.ts).
   'iq-sim': { may: ['domain', 'gateway'] },
   activities: { may: ['db', 'domain', 'emails', 'gateway'] },
   // Workflow code runs in the sandbox: the rules and its own messages, and its activities' types.
   workflows: { may: ['domain'], types: ['activities'] },
   'workflows/client': { may: ['domain', 'workflows'] },
-  outbox: { may: ['db', 'domain', 'workflows/client'] },
-  api: { may: ['config', 'db', 'domain', 'emails', 'gateway', 'outbox', 'workflows/client'] },
-  worker: { may: ['activities', 'config', 'db', 'emails', 'gateway', 'outbox'] },
+  outbox: { may: ['db', 'domain', 'observability', 'workflows/client'] },
+  api: {
+    may: ['config', 'db', 'domain', 'emails', 'gateway', 'observability', 'outbox', 'workflows/client'],
+  },
+  worker: { may: ['activities', 'config', 'db', 'emails', 'gateway', 'observability', 'outbox'] },
   infra: { may: ['workflows'] },
 };
 

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Registers KS Cloud's custom search attributes on a Temporal namespace (run by the `temporal-setup`
-# service of docker-compose.yml, image temporalio/admin-tools). Idempotent: an attribute that already
-# exists is left alone. Retries until the server answers, up to SETUP_TIMEOUT_SECONDS.
+# Creates KS Cloud's Temporal namespace (unless it exists) and registers its custom search attributes
+# (run by the `temporal-setup` service of docker-compose.yml, image temporalio/admin-tools, once the
+# server is healthy; `npm run start:cluster` does the same through the SDK, infra/temporal-cluster.ts).
+# Idempotent: what exists is left alone. Retries until the server answers, up to SETUP_TIMEOUT_SECONDS.
 set -eu
 
 ADDRESS="${TEMPORAL_ADDRESS:-temporal:7233}"
 NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
+RETENTION="${TEMPORAL_NAMESPACE_RETENTION:-7d}"
 TIMEOUT="${SETUP_TIMEOUT_SECONDS:-300}"
 
 # Name and type of every attribute: must match workflows/search-attributes.ts (test/deploy checks it).
@@ -43,6 +45,14 @@ namespace_exists() {
   temporal operator namespace describe --address "$ADDRESS" --namespace "$NAMESPACE" >/dev/null 2>&1
 }
 
+# A failed create counts if the namespace exists afterwards (created concurrently).
+create_namespace() {
+  namespace_exists && return 0
+  log "creating namespace $NAMESPACE (retention $RETENTION)"
+  temporal operator namespace create --address "$ADDRESS" --namespace "$NAMESPACE" --retention "$RETENTION" ||
+    namespace_exists
+}
+
 registered() {
   temporal operator search-attribute list --address "$ADDRESS" --namespace "$NAMESPACE" 2>/dev/null | grep -qw "$1"
 }
@@ -57,7 +67,9 @@ ensure() {
 }
 
 wait_for "Temporal at $ADDRESS to serve" serving
-wait_for "namespace $NAMESPACE" namespace_exists
+wait_for "namespace $NAMESPACE" create_namespace
+# Served through the namespace cache: wait until it shows before adding attributes to it.
+wait_for "namespace $NAMESPACE to be served" namespace_exists
 
 echo "$ATTRIBUTES" | while read -r name type; do
   [ -n "$name" ] || continue

@@ -1,0 +1,211 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { connectDatabase } from '../db/client';
+import { DEMO_ACCOUNTS, DEMO_PASSWORD, seedDemo } from './seed-demo';
+
+/**
+ * What `npm start` and `npm run start:cluster` share: the child processes they supervise (any one
+ * exiting on its own stops everything; Ctrl-C or SIGTERM stops everything cleanly), the token secret
+ * kept in the data directory, the demo data, and the banner.
+ */
+export interface Launcher {
+  root: string;
+  dataDir: string;
+  say(line: string): void;
+  /** Runs at shutdown after the children have exited, last registered first. */
+  onStop(stop: () => Promise<void>): void;
+  /**
+   * `node --import tsx <entry>` with this environment, output inherited. When it exits on its own,
+   * everything stops, or with `restart` it is started again (as an orchestrator's restart policy
+   * would), unless it keeps dying within seconds of its start.
+   */
+  runChild(name: string, entry: string, env: NodeJS.ProcessEnv, opts?: { restart?: boolean }): void;
+  /** For `main().catch(...)`: prints the causes on one line and stops everything. */
+  fail(error: unknown): void;
+}
+
+/** A child that dies this soon after its start, this many times in a row, is not started again. */
+const CRASH_LOOP = { withinMs: 10_000, times: 5 };
+const RESTART_DELAY_MS = 1_000;
+
+export function createLauncher(opts: { tag: string; defaultDataDir: string }): Launcher {
+  const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+  const dataDir = resolve(process.env.KS_DATA_DIR ?? join(root, opts.defaultDataDir));
+  const children = new Map<string, ChildProcess>();
+  const timers = new Set<NodeJS.Timeout>();
+  const stops: Array<() => Promise<void>> = [];
+  let stopping = false;
+  const say = (line: string) => console.log(`[${opts.tag}] ${line}`);
+
+  async function shutdown(code: number) {
+    if (stopping) return;
+    stopping = true;
+    say('stopping…');
+    for (const timer of timers) clearTimeout(timer);
+    await Promise.all([...children.values()].map(stopChild));
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    process.exit(code);
+  }
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  function runChild(name: string, entry: string, env: NodeJS.ProcessEnv, run: { restart?: boolean } = {}) {
+    let quickDeaths = 0;
+    const start = () => {
+      const startedAt = Date.now();
+      const child = spawn(process.execPath, ['--import', 'tsx', join(root, entry)], {
+        cwd: root,
+        env,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      children.set(name, child);
+      child.on('exit', (code, signal) => {
+        if (stopping) return;
+        quickDeaths = Date.now() - startedAt < CRASH_LOOP.withinMs ? quickDeaths + 1 : 0;
+        if (run.restart && quickDeaths < CRASH_LOOP.times) {
+          say(`${name} exited (${signal ?? code}); starting it again`);
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            if (!stopping) start();
+          }, RESTART_DELAY_MS);
+          timers.add(timer);
+          return;
+        }
+        console.error(`[${opts.tag}] ${name} exited (${signal ?? code}); stopping everything`);
+        void shutdown(1);
+      });
+    };
+    start();
+  }
+
+  return {
+    root,
+    dataDir,
+    say,
+    onStop: (stop) => stops.push(stop),
+    runChild,
+    fail(error) {
+      let cause: unknown = error;
+      const reasons: string[] = [];
+      while (cause instanceof Error) {
+        reasons.push(cause.message);
+        cause = cause.cause;
+      }
+      console.error(`[${opts.tag}] failed: ${reasons.join(': ') || String(error)}`);
+      void shutdown(1);
+    },
+  };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** The bearer-token secret of this data directory, created on first start. */
+export async function tokenSecret(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'token-secret');
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+  const secret = randomBytes(32).toString('base64url');
+  await writeFile(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+export async function waitForHealth(url: string, deadlineMs: number) {
+  while (Date.now() < deadlineMs) {
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not answer 200 in time`);
+}
+
+export interface Demo {
+  siteId: string;
+  unredeemedCodes: string[];
+  /** The demo IQs' credentials, for `npm run iq-sim -- --credentials`. */
+  iqCredentialsFile: string;
+}
+
+/** The demo data (created once per data directory, see seed-demo.ts). */
+export async function seedDemoData(opts: {
+  dataDir: string;
+  databaseUrl: string;
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+}): Promise<Demo> {
+  const connection = await Connection.connect({ address: opts.temporalAddress });
+  const database = connectDatabase(opts.databaseUrl, { max: 2 });
+  const iqCredentialsFile = join(opts.dataDir, 'demo-iqs.json');
+  try {
+    const demo = await seedDemo({
+      db: database.db,
+      temporal: new Client({ connection, namespace: opts.namespace }),
+      taskQueue: opts.taskQueue,
+      recordFile: join(opts.dataDir, 'demo.json'),
+      iqCredentialsFile,
+    });
+    return { ...demo, iqCredentialsFile };
+  } finally {
+    await database.close();
+    await connection.close();
+  }
+}
+
+/** Relative to the working directory when inside it, for a command line a user can paste. */
+function shownPath(file: string): string {
+  const shown = relative(process.cwd(), file);
+  return shown.startsWith('..') ? file : shown;
+}
+
+/** The banner both start commands print once everything answers; `rows` are the lines after the API's. */
+export function banner(opts: {
+  title: string;
+  started: number;
+  apiPorts: number[];
+  rows: Array<[label: string, value: string]>;
+  gatewayPorts: number[];
+  demo: Demo;
+}): string {
+  const [port] = opts.apiPorts;
+  const apis = opts.apiPorts.map((p) => `http://localhost:${p}`).join(', ');
+  const row = ([label, value]: [string, string]) => `  ${label.padEnd(12)} ${value}`;
+  const rows: Array<[string, string]> = [
+    ['API', `${apis}          health: /health`],
+    ['API docs', `http://localhost:${port}/docs     OpenAPI: /openapi.json`],
+    ['Mailbox', `http://localhost:${port}/dev/mailbox`],
+    ...opts.rows,
+  ];
+  return `
+${opts.title} (started in ${((Date.now() - opts.started) / 1000).toFixed(1)} s; Ctrl-C stops everything)
+${rows.map(row).join('\n')}
+
+Demo accounts (password "${DEMO_PASSWORD}"):
+${DEMO_ACCOUNTS.map((a) => `  ${a.email.padEnd(24)} ${a.platformRole ?? (a.email.startsWith('owner') ? 'owner of the demo site' : 'admin of the demo site')}`).join('\n')}
+Demo site: ${opts.demo.siteId}
+  its two IQs come online with: npm run iq-sim -- --credentials ${shownPath(opts.demo.iqCredentialsFile)} --ports ${opts.gatewayPorts.join(',')}
+Unredeemed vouchers (10 users, 2 IQs, 365 days):
+${opts.demo.unredeemedCodes.map((c) => `  ${c}`).join('\n')}
+`;
+}
+
+/** A postgres:// URL with its password hidden, for printing. */
+export function withoutPassword(url: string): string {
+  return url.replace(/:[^:@/]+@/, ':***@');
+}
