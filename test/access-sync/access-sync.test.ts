@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { events } from '../../db/schema';
+import { accessMethods, events } from '../../db/schema';
 import { RETAINED_VERSIONS } from '../../domain/access-sync';
+import { MAX_LINE_BYTES, serialize } from '../../gateway/protocol';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { eventually, LOOPBACK_FLEET_GUARD, rawClient } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
@@ -173,6 +174,45 @@ describe('access rights reach the locks (K7)', () => {
       .id as string;
     await expectHoldsWhatTheDatabaseSays(sys, iq.id, device);
     expect(device.presentTag(gate, tag.tagUid).opened).toBe(true);
+  });
+
+  it('a change too large for one line arrives as several versions; a fresh IQ gets a full list in parts', async () => {
+    const { siteId, owner } = await a.site();
+    const iq = await a.iq(siteId, owner.token, 0);
+    const device = await sims.start(iq.credentials);
+    const ned = await a.member(siteId);
+    await a.tag(siteId, owner.token, ned.id);
+    // 899 more tags written straight to the database: an IQ without locks holds none of them yet.
+    await sys.db
+      .insert(accessMethods)
+      .values(
+        Array.from({ length: 899 }, (_, i) => ({
+          siteId,
+          profileId: ned.id,
+          kind: 'tag' as const,
+          tagUid: `BULK-${i}`,
+        })),
+      );
+    await untilInSync(sys, iq.id, device);
+    expect(device.accessList.size).toBe(0);
+    const seen = recordAccess(device);
+    // The first lock: all 900 credentials at once.
+    await a.ok('POST', `/sites/${siteId}/locks`, owner.token, { iqId: iq.id, name: 'Main' });
+    await expectHoldsWhatTheDatabaseSays(sys, iq.id, device);
+    expect(device.accessList.size).toBe(900);
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen.every((m) => !m.full)).toBe(true);
+    expect(seen.map((m) => m.version)).toEqual(seen.map((_, i) => seen[0]!.version + i));
+    for (const m of seen) expect(Buffer.byteLength(serialize(m))).toBeLessThanOrEqual(MAX_LINE_BYTES);
+
+    // A factory-new device on that IQ says no version: the whole list, as a full part and deltas.
+    await device.stop();
+    const fresh = await sims.start(iq.credentials);
+    await expectHoldsWhatTheDatabaseSays(sys, iq.id, fresh);
+    const parts = fresh.received.filter((m) => m.type === 'access');
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.map((m) => m.full)).toEqual([true, ...parts.slice(1).map(() => false)]);
+    for (const m of parts) expect(Buffer.byteLength(serialize(m))).toBeLessThanOrEqual(MAX_LINE_BYTES);
   });
 
   it('an offline IQ gets exactly the deltas it missed, in order, when it reconnects', async () => {
