@@ -124,10 +124,12 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     instanceId,
     async stop() {
       clearInterval(flush);
-      await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+      // A server closes only once its connections have: stop accepting, then end them, then wait.
+      const stopped = Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
       const closing = [...connections.values()];
       for (const connection of connections.keys()) connection.destroy();
       await Promise.all(closing);
+      await stopped;
       await unlisten();
       await ctx.write(() => markInstanceOffline(db, instanceId));
     },

@@ -183,16 +183,14 @@ describe('access rights reach the locks (K7)', () => {
     const ned = await a.member(siteId);
     await a.tag(siteId, owner.token, ned.id);
     // 899 more tags written straight to the database: an IQ without locks holds none of them yet.
-    await sys.db
-      .insert(accessMethods)
-      .values(
-        Array.from({ length: 899 }, (_, i) => ({
-          siteId,
-          profileId: ned.id,
-          kind: 'tag' as const,
-          tagUid: `BULK-${i}`,
-        })),
-      );
+    await sys.db.insert(accessMethods).values(
+      Array.from({ length: 899 }, (_, i) => ({
+        siteId,
+        profileId: ned.id,
+        kind: 'tag' as const,
+        tagUid: `BULK-${i}`,
+      })),
+    );
     await untilInSync(sys, iq.id, device);
     expect(device.accessList.size).toBe(0);
     const seen = recordAccess(device);

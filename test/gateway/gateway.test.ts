@@ -233,6 +233,24 @@ describe('device gateway', () => {
     third.socket.destroy();
   });
 
+  it('stops while IQs are connected: their connections end and their rows say offline', async () => {
+    const { iq, credentials } = await seedIq(database.db);
+    const c = await startGateway({
+      db: database.db,
+      sql: database.sql,
+      heartbeatSeconds: 1,
+      host: '127.0.0.1',
+      ports: [0],
+      instanceId: 'gw-c',
+    });
+    const device = await startSimulatedIq({ ...credentials, ports: c.ports, reconnect: false });
+    await eventually(async () => expect((await iqRow(database.db, iq.id)).gatewayInstance).toBe('gw-c'));
+    await c.stop();
+    expect(device.connected).toBe(false);
+    expect(await iqRow(database.db, iq.id)).toMatchObject({ online: false, gatewayInstance: null });
+    await device.stop();
+  });
+
   it('still serves a well-behaved IQ after all the abuse above', async () => {
     const { iq, lock, credentials } = await seedIq(database.db);
     const device = await startSimulatedIq({ ...credentials, ports: a.ports });
