@@ -1,8 +1,7 @@
 import { log } from '@temporalio/activity';
-import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { eventsWithNames } from '../db/queries/events';
 import { findSite, findSiteOwner } from '../db/queries/sites';
-import { events, iqs, locks, profiles } from '../db/schema';
 import { matchesNotification, notificationChoiceOf, notificationEmailKey } from '../domain/notifications';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
@@ -40,23 +39,7 @@ export function createNotificationActivities(deps: { db: Db; mailer: Mailer }) {
       const owner = site ? await findSiteOwner(db, input.siteId) : undefined;
       if (!site || !owner) return { sent: false, events: 0 };
 
-      const rows = await db
-        .select({
-          id: events.id,
-          at: events.at,
-          type: events.type,
-          data: events.data,
-          lockName: locks.name,
-          iqName: iqs.name,
-          iqSerial: iqs.serial,
-          actorName: profiles.name,
-        })
-        .from(events)
-        .leftJoin(locks, eq(locks.id, events.lockId))
-        .leftJoin(iqs, eq(iqs.id, events.iqId))
-        .leftJoin(profiles, eq(profiles.id, events.actorProfileId))
-        .where(and(eq(events.siteId, input.siteId), inArray(events.id, input.eventIds)))
-        .orderBy(events.seq);
+      const rows = await eventsWithNames(db, input.siteId, input.eventIds);
       const matching = rows.filter((e) => matchesNotification(e.type, site.notifyEventTypes));
       if (matching.length === 0) return { sent: false, events: 0 };
 

@@ -2,27 +2,27 @@ import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/client';
 import {
-  type ConsentDecision,
   consentContext,
-  type DeletionOutcome,
   type DeletionStatus,
-  deleteProfileData,
   findDeletionRequest,
   finishDeletionRequest,
-  insertConsents,
   listConsents,
-  profileMemberships,
   recordConsent,
   sentEmailStatus,
   setConsentToken,
-  setDeadline,
 } from '../db/queries/deletions';
 import { findSiteOwner } from '../db/queries/sites';
-import { consentEmailKey, goodbyeEmailKey, outcomeEmailKey } from '../domain/profile-deletion';
+import {
+  consentEmailKey,
+  goodbyeEmailKey,
+  outcomeEmailKey,
+  type RequestView,
+} from '../domain/profile-deletion';
 import { newToken } from '../domain/secrets';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
 import type { DeletionSupportOutcome } from '../emails/templates/deletion-outcome-support';
+import { type DeletionOutcome, deleteProfileData, openDeletionRequest } from '../operations/profile-deletion';
 
 export interface ProfileDeletionDeps {
   db: Db;
@@ -31,12 +31,6 @@ export interface ProfileDeletionDeps {
   publicBaseUrl: string;
   /** Where outcomes that need a person go (D4, D5, D6). */
   supportEmail: string;
-}
-
-/** The request as the workflow sees it: ids and decisions only (D10). */
-export interface RequestView {
-  status: DeletionStatus;
-  consents: { siteId: string; decision: ConsentDecision }[];
 }
 
 /**
@@ -62,38 +56,14 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
       requestId: string;
       deadlineAtMs: number;
     }): Promise<RequestView & { ownedSiteIds: string[] }> {
-      return db.transaction(async (tx) => {
-        const request = await findDeletionRequest(tx, input.requestId);
-        if (!request) {
-          throw ApplicationFailure.nonRetryable(
-            `request ${input.requestId} does not exist`,
-            'RequestNotFound',
-          );
-        }
-        if (request.status !== 'awaiting_consent' || !request.profileId) {
-          return {
-            status: request.status,
-            consents: await listConsents(tx, input.requestId),
-            ownedSiteIds: [],
-          };
-        }
-        const held = await profileMemberships(tx, request.profileId);
-        const owned = held.filter((m) => m.role === 'owner').map((m) => m.siteId);
-        if (owned.length === 0) {
-          // The workflow's clock is the one its timers run on; the filing's estimate gives way to it.
-          await setDeadline(tx, input.requestId, new Date(input.deadlineAtMs));
-          await insertConsents(
-            tx,
-            input.requestId,
-            held.map((m) => m.siteId),
-          );
-        }
-        return {
-          status: request.status,
-          consents: await listConsents(tx, input.requestId),
-          ownedSiteIds: owned,
-        };
+      const opened = await openDeletionRequest(db, {
+        requestId: input.requestId,
+        deadlineAt: new Date(input.deadlineAtMs),
       });
+      if (!opened) {
+        throw ApplicationFailure.nonRetryable(`request ${input.requestId} does not exist`, 'RequestNotFound');
+      }
+      return opened;
     },
 
     /**

@@ -34,3 +34,7 @@ export function page(
 <body><main><h1>${title}</h1>${body}</main></body></html>`;
   return c.html(doc, status, pageSecurityHeaders);
 }
+
+/** The 410 page of a link that was used, has expired or was withdrawn; `sentence` says which link. */
+export const linkGonePage = (c: Context, sentence: HtmlEscapedString | Promise<HtmlEscapedString>) =>
+  page(c, 'Link no longer valid', sentence, 410);

@@ -20,6 +20,12 @@ export interface SiteConsent {
   decision: ConsentDecision;
 }
 
+/** A request as the workflow sees it: ids and decisions only (D10). */
+export interface RequestView {
+  status: DeletionStatus;
+  consents: SiteConsent[];
+}
+
 export const DAY_MS = 86_400_000;
 /** D4: owners who have not answered get one reminder this long after the request was filed. */
 export const REMINDER_AFTER_MS = 7 * DAY_MS;

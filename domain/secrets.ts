@@ -8,6 +8,9 @@ export function newToken(): { token: string; hash: string } {
 
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
+/** An IQ's secret: 256 random bits, shown once at registration. */
+export const newDeviceSecret = () => randomBytes(32).toString('base64url');
+
 /** Device secrets are stored only as their SHA-256 (hex); they carry ≥128 random bits, so no slow hash is needed. */
 export const hashDeviceSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
 

@@ -1,20 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, eq, isNull } from 'drizzle-orm';
+import type { Context } from 'hono';
 import { html } from 'hono/html';
-import { consumeToken, findUsableToken, issueEmailToken } from '../../db/queries/email-tokens';
-import {
-  findProfileByEmail,
-  findProfileById,
-  insertProfile,
-  normalizeEmail,
-  updateProfile,
-} from '../../db/queries/profiles';
-import { emailTokens } from '../../db/schema';
-import { errorField, logger } from '../../observability/logger';
+import { findUsableToken } from '../../db/queries/email-tokens';
+import { findProfileByEmail } from '../../db/queries/profiles';
+import { confirmEmail, requestPasswordReset, resetPassword, signUp } from '../../operations/accounts';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords';
 import { issueBearerToken } from '../auth/tokens';
 import type { AppDeps } from '../deps';
-import { page } from '../pages';
+import { linkGonePage, page } from '../pages';
 import { problem } from '../problem';
 import { createRouter } from '../router';
 import {
@@ -27,9 +20,6 @@ import {
   problemResponses,
   TokenParam,
 } from '../schemas';
-
-const CONFIRM_TTL_MS = 48 * 3600_000;
-const RESET_TTL_MS = 3600_000;
 
 /** Sign-up email, trimmed and lower-cased before it is checked: " Ann@X.org " is ann@x.org. */
 const SignupEmail = z.string().trim().toLowerCase().max(320).pipe(z.email('must be an email address'));
@@ -132,50 +122,25 @@ const reset = createRoute({
   },
 });
 
+const confirmGone = (c: Context) =>
+  linkGonePage(c, html`<p>This confirmation link was used or has expired.</p>`);
+const resetGone = (c: Context) => linkGonePage(c, html`<p>This reset link was used or has expired.</p>`);
+
 export function authRoutes(deps: AppDeps) {
-  const { db, mailer, env } = deps;
-  const link = (path: string) => new URL(path, env.PUBLIC_BASE_URL).toString();
+  const { db, env } = deps;
+  const mailing = { mailer: deps.mailer, publicBaseUrl: env.PUBLIC_BASE_URL };
 
   return createRouter()
     .openapi(signup, async (c) => {
       const { email, password, name } = c.req.valid('json');
       const passwordHash = await hashPassword(password);
-      // One transaction up to the sent email: when the email cannot be sent, no profile remains that
-      // blocks signing up again (409) yet can never be confirmed.
-      const profile = await db.transaction(async (tx) => {
-        const created = await insertProfile(tx, { email, name, passwordHash });
-        if (!created) throw problem('email_taken');
-        const token = await issueEmailToken(tx, {
-          kind: 'confirm_email',
-          profileId: created.id,
-          ttlMs: CONFIRM_TTL_MS,
-          now: deps.now(),
-        });
-        try {
-          await mailer.send({
-            to: created.email,
-            template: 'confirm-email',
-            props: { name: created.name, confirmUrl: link(`/auth/confirm/${token}`) },
-            idempotencyKey: `confirm-email:${created.id}`,
-          });
-        } catch (error) {
-          logger.error({ template: 'confirm-email', err: errorField(error) }, 'email not sent');
-          throw problem('email_unavailable', 'The confirmation email could not be sent; try again shortly.');
-        }
-        return created;
-      });
+      const profile = await signUp(db, mailing, { email, name, passwordHash, now: deps.now() });
       return c.json({ profileId: profile.id }, 201);
     })
     .openapi(confirmPage, async (c) => {
       const { token } = c.req.valid('param');
       const row = await findUsableToken(db, 'confirm_email', token, deps.now());
-      if (!row)
-        return page(
-          c,
-          'Link no longer valid',
-          html`<p>This confirmation link was used or has expired.</p>`,
-          410,
-        ) as never;
+      if (!row) return confirmGone(c) as never;
       return page(
         c,
         'Confirm your email',
@@ -185,21 +150,7 @@ export function authRoutes(deps: AppDeps) {
     })
     .openapi(confirm, async (c) => {
       const { token } = c.req.valid('param');
-      const now = deps.now();
-      const confirmed = await db.transaction(async (tx) => {
-        const row = await findUsableToken(tx, 'confirm_email', token, now);
-        if (!row?.profileId || !(await consumeToken(tx, row.id, now))) return false;
-        await updateProfile(tx, row.profileId, { emailConfirmedAt: now });
-        return true;
-      });
-      if (!confirmed) {
-        return page(
-          c,
-          'Link no longer valid',
-          html`<p>This confirmation link was used or has expired.</p>`,
-          410,
-        ) as never;
-      }
+      if (!(await confirmEmail(db, { token, now: deps.now() }))) return confirmGone(c) as never;
       return page(c, 'Email confirmed', html`<p>Your account is ready. You can now log in.</p>`) as never;
     })
     .openapi(login, async (c) => {
@@ -215,41 +166,14 @@ export function authRoutes(deps: AppDeps) {
       return c.json({ token, profile: { id: profile.id, email: profile.email, name: profile.name } }, 200);
     })
     .openapi(resetRequest, async (c) => {
-      const { email } = c.req.valid('json');
-      const profile = await findProfileByEmail(db, normalizeEmail(email));
-      if (profile) {
-        const now = deps.now();
-        const token = await issueEmailToken(db, {
-          kind: 'password_reset',
-          profileId: profile.id,
-          ttlMs: RESET_TTL_MS,
-          now,
-        });
-        try {
-          await mailer.send({
-            to: profile.email,
-            template: 'password-reset',
-            props: { name: profile.name, resetUrl: link(`/auth/password-reset/${token}`) },
-            idempotencyKey: `password-reset:${token.slice(0, 16)}`,
-          });
-        } catch (error) {
-          // Answering an error here (and 202 for unknown emails) would tell which emails have an
-          // account (A4). The person asks again; the log says why nothing arrived.
-          logger.error({ template: 'password-reset', err: errorField(error) }, 'email not sent');
-        }
-      }
+      // The same answer whether or not the email has a profile (A4).
+      await requestPasswordReset(db, mailing, { email: c.req.valid('json').email, now: deps.now() });
       return c.body(null, 202);
     })
     .openapi(resetPage, async (c) => {
       const { token } = c.req.valid('param');
       const row = await findUsableToken(db, 'password_reset', token, deps.now());
-      if (!row)
-        return page(
-          c,
-          'Link no longer valid',
-          html`<p>This reset link was used or has expired.</p>`,
-          410,
-        ) as never;
+      if (!row) return resetGone(c) as never;
       return page(
         c,
         'Choose a new password',
@@ -268,43 +192,12 @@ export function authRoutes(deps: AppDeps) {
       const isForm =
         contentType.startsWith('application/x-www-form-urlencoded') ||
         contentType.startsWith('multipart/form-data');
-      if (!isJson && !isForm) {
-        throw problem('unsupported_media_type');
-      }
+      if (!isJson && !isForm) throw problem('unsupported_media_type');
       const { password } = isJson ? c.req.valid('json') : c.req.valid('form');
       const now = deps.now();
-      const passwordHash = await hashPassword(password);
-      const changed = await db.transaction(async (tx) => {
-        const row = await findUsableToken(tx, 'password_reset', token, now);
-        if (!row?.profileId || !(await consumeToken(tx, row.id, now))) return false;
-        // Every other reset link of this profile dies with this one: an older email must not
-        // change the password again. Following the link also proves the email address is theirs.
-        await tx
-          .update(emailTokens)
-          .set({ usedAt: now })
-          .where(
-            and(
-              eq(emailTokens.profileId, row.profileId),
-              eq(emailTokens.kind, 'password_reset'),
-              isNull(emailTokens.usedAt),
-            ),
-          );
-        const profile = await findProfileById(tx, row.profileId);
-        await updateProfile(tx, row.profileId, {
-          passwordHash,
-          emailConfirmedAt: profile?.emailConfirmedAt ?? now,
-        });
-        return true;
-      });
+      const changed = await resetPassword(db, { token, passwordHash: await hashPassword(password), now });
       if (!changed) {
-        if (isForm) {
-          return page(
-            c,
-            'Link no longer valid',
-            html`<p>This reset link was used or has expired.</p>`,
-            410,
-          ) as never;
-        }
+        if (isForm) return resetGone(c) as never;
         throw problem('token_invalid', 'This reset link was used or has expired.');
       }
       if (isForm)

@@ -7,7 +7,7 @@ import { formatSiteDate } from '../../emails/format';
 import { errorField, logger } from '../../observability/logger';
 import { signalConsent } from '../../workflows/client/profile-deletion';
 import type { AppDeps } from '../deps';
-import { page } from '../pages';
+import { linkGonePage, page } from '../pages';
 import { problem } from '../problem';
 import { createRouter } from '../router';
 import { htmlContent, problemResponses } from '../schemas';
@@ -57,12 +57,10 @@ const decide = createRoute({
 });
 
 const gone = (c: Context) =>
-  page(
+  linkGonePage(
     c,
-    'Link no longer valid',
     html`<p>This link was used, has expired, or the request it belongs to has ended. If you received a
       newer email about this request, use the link in that one.</p>`,
-    410,
   );
 
 const unknown = (c: Context) => page(c, 'Link not found', html`<p>This is not a valid link.</p>`, 404);

@@ -1,7 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, desc, eq, lt } from 'drizzle-orm';
-import { recordEvent } from '../../db/queries/events';
-import { events, sites } from '../../db/schema';
+import { listEvents } from '../../db/queries/events';
+import { chooseNotifications } from '../../operations/sites';
 import type { AppDeps } from '../deps';
 import { createRouter } from '../router';
 import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
@@ -92,12 +91,7 @@ export function eventRoutes(deps: AppDeps) {
       const { cursor, limit } = c.req.valid('query');
       await siteAccess(deps, c, siteId, { roles: ['owner', 'admin'] });
       const before = cursor === undefined ? undefined : decodeCursor(cursor);
-      const rows = await db
-        .select()
-        .from(events)
-        .where(and(eq(events.siteId, siteId), before === undefined ? undefined : lt(events.seq, before)))
-        .orderBy(desc(events.seq))
-        .limit(limit + 1);
+      const rows = await listEvents(db, siteId, { beforeSeq: before, limit: limit + 1 });
       const page = rows.slice(0, limit);
       return c.json(
         {
@@ -120,16 +114,7 @@ export function eventRoutes(deps: AppDeps) {
       const { siteId } = c.req.valid('param');
       const eventTypes = [...new Set(c.req.valid('json').eventTypes)].sort();
       await siteAccess(deps, c, siteId, { roles: ['owner'] });
-      await db.transaction(async (tx) => {
-        await tx.update(sites).set({ notifyEventTypes: eventTypes }).where(eq(sites.id, siteId));
-        await recordEvent(tx, {
-          siteId,
-          at: deps.now(),
-          type: 'site.notifications_changed',
-          actorProfileId: c.get('profile').id,
-          data: { eventTypes },
-        });
-      });
+      await chooseNotifications(db, { siteId, eventTypes, actorId: c.get('profile').id, now: deps.now() });
       return c.json({ eventTypes }, 200);
     });
 }

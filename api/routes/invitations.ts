@@ -1,67 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { html } from 'hono/html';
-import type { DbOrTx } from '../../db/client';
-import { consumeToken, findUsableToken, issueEmailToken } from '../../db/queries/email-tokens';
-import { recordEvent } from '../../db/queries/events';
-import { acceptInvitations, insertInvitation, invitedSiteNames } from '../../db/queries/invitations';
-import { findProfileByEmail, findProfileById, insertProfile } from '../../db/queries/profiles';
-import type { SiteRole } from '../../db/schema/sites';
+import { findUsableToken } from '../../db/queries/email-tokens';
+import { invitedSiteNames } from '../../db/queries/invitations';
+import { acceptInvitation } from '../../operations/invitations';
 import { hashPassword } from '../auth/passwords';
 import type { AppDeps } from '../deps';
-import { sendOrUnavailable } from '../mail';
-import { page } from '../pages';
-import { problem } from '../problem';
+import { linkGonePage, page } from '../pages';
 import { createRouter } from '../router';
 import { htmlContent, PasswordField, problemContent, problemResponses, TokenParam } from '../schemas';
-
-export const INVITATION_TTL_MS = 7 * 86_400_000;
-
-/**
- * Invites an email that has no profile to a site (A2, S6): an open invitation row, a single-use
- * link and its email, all in the caller's transaction. 409 `already_invited` while one is open.
- */
-export async function inviteToSite(
-  deps: AppDeps,
-  tx: DbOrTx,
-  input: { site: { id: string; name: string }; email: string; role: SiteRole; inviterId: string },
-) {
-  const invitation = await insertInvitation(tx, {
-    siteId: input.site.id,
-    email: input.email,
-    role: input.role,
-    invitedBy: input.inviterId,
-  });
-  if (!invitation) throw problem('already_invited');
-  const now = deps.now();
-  const token = await issueEmailToken(tx, {
-    kind: 'invitation',
-    email: invitation.email,
-    ttlMs: INVITATION_TTL_MS,
-    now,
-  });
-  const inviter = await findProfileById(tx, input.inviterId);
-  await sendOrUnavailable(deps.mailer, {
-    to: invitation.email,
-    template: 'invitation',
-    props: {
-      siteName: input.site.name,
-      role: input.role,
-      inviterName: inviter?.name ?? 'KS Cloud',
-      acceptUrl: new URL(`/invitations/${token}`, deps.env.PUBLIC_BASE_URL).toString(),
-    },
-    idempotencyKey: `invitation:${invitation.id}`,
-  });
-  // The event names the role, never the email (no personal data in the audit trail).
-  await recordEvent(tx, {
-    siteId: input.site.id,
-    at: now,
-    type: 'member.invited',
-    actorProfileId: input.inviterId,
-    data: { invitationId: invitation.id, role: input.role },
-  });
-  return invitation;
-}
 
 const invitationPage = createRoute({
   method: 'get',
@@ -104,8 +51,7 @@ const accept = createRoute({
   },
 });
 
-const gone = (c: Context) =>
-  page(c, 'Link no longer valid', html`<p>This invitation link was used or has expired.</p>`, 410);
+const gone = (c: Context) => linkGonePage(c, html`<p>This invitation link was used or has expired.</p>`);
 
 function form(c: Context, email: string, sites: string[], error?: string) {
   return page(
@@ -147,27 +93,12 @@ export function invitationRoutes(deps: AppDeps) {
           `${String(issue?.path[0] ?? 'form')} ${issue?.message ?? 'is invalid'}`,
         ) as never;
       }
-      const passwordHash = await hashPassword(fields.data.password);
-      const now = deps.now();
-      const outcome = await db.transaction(async (tx) => {
-        if (!(await consumeToken(tx, row.id, now))) return 'gone' as const;
-        const email = row.email!;
-        // Someone who signed up meanwhile keeps their account and password; the link proves the email.
-        const existing = await findProfileByEmail(tx, email);
-        const profile =
-          existing ??
-          (await insertProfile(tx, { email, name: fields.data.name, passwordHash, emailConfirmedAt: now }));
-        if (!profile) throw new Error('invited profile could not be created');
-        for (const siteId of await acceptInvitations(tx, email, profile.id, now)) {
-          await recordEvent(tx, {
-            siteId,
-            at: now,
-            type: 'member.joined',
-            actorProfileId: profile.id,
-            subjectProfileId: profile.id,
-          });
-        }
-        return existing ? ('joined' as const) : ('created' as const);
+      const outcome = await acceptInvitation(db, {
+        tokenId: row.id,
+        email: row.email,
+        name: fields.data.name,
+        passwordHash: await hashPassword(fields.data.password),
+        now: deps.now(),
       });
       if (outcome === 'gone') return gone(c) as never;
       return page(

@@ -1,10 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { syncAccessLists } from '../../db/queries/access-lists';
-import { recordEvent } from '../../db/queries/events';
-import { findIqOfSite, invalidatePinsOnIq } from '../../db/queries/people';
-import { lockSite } from '../../db/queries/subscriptions';
+import { resetIq } from '../../operations/iqs';
 import type { AppDeps } from '../deps';
-import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import { problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
@@ -33,24 +29,11 @@ export function iqResetRoutes(deps: AppDeps) {
   return createRouter().openapi(reset, async (c) => {
     const { siteId, iqId } = c.req.valid('param');
     await siteAccess(deps, c, siteId, { roles: ['owner'] });
-    const now = deps.now();
-    const pinsInvalidated = await deps.db.transaction(async (tx) => {
-      await lockSite(tx, siteId);
-      const iq = await findIqOfSite(tx, siteId, iqId);
-      if (!iq) throw notFound('IQ');
-      if (!iq.subscribed) throw problem('iq_unsubscribed');
-      const n = await invalidatePinsOnIq(tx, iqId);
-      // K3, K7: the invalidated PINs leave the IQ's list.
-      await syncAccessLists(tx, { siteId, iqIds: [iqId] });
-      await recordEvent(tx, {
-        siteId,
-        at: now,
-        type: 'iq.reset',
-        actorProfileId: c.get('profile').id,
-        iqId,
-        data: { pinsInvalidated: n },
-      });
-      return n;
+    const pinsInvalidated = await resetIq(deps.db, {
+      siteId,
+      iqId,
+      actorId: c.get('profile').id,
+      now: deps.now(),
     });
     return c.json({ iqId, pinsInvalidated }, 200);
   });

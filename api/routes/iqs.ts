@@ -1,13 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import type { DbOrTx } from '../../db/client';
-import { recordEvent } from '../../db/queries/events';
-import { findSiteIq, type Iq, insertIq, isSerialTaken, listIqs, updateIq } from '../../db/queries/iqs';
-import { findCurrentTerm, lockSite, slotUsage } from '../../db/queries/subscriptions';
-import { hashDeviceSecret } from '../../domain/secrets';
+import { type Iq, listIqs } from '../../db/queries/iqs';
+import { hashDeviceSecret, newDeviceSecret } from '../../domain/secrets';
 import { errorField, logger } from '../../observability/logger';
+import { changeIq, registerIq } from '../../operations/iqs';
 import type { AppDeps } from '../deps';
-import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
@@ -110,15 +106,6 @@ const update = createRoute({
   },
 });
 
-/** V9: a slot is free when the site's term is active and fewer IQs than its limit hold one. */
-async function freeIqSlot(tx: DbOrTx, siteId: string): Promise<'free' | 'no_subscription' | 'full'> {
-  const site = await lockSite(tx, siteId);
-  const term = await findCurrentTerm(tx, siteId);
-  if (site?.subscriptionStatus !== 'active' || !term) return 'no_subscription';
-  const usage = await slotUsage(tx, siteId);
-  return usage.iqs < term.iqsLimit ? 'free' : 'full';
-}
-
 export function iqRoutes(deps: AppDeps) {
   const { db } = deps;
   return createRouter()
@@ -130,38 +117,17 @@ export function iqRoutes(deps: AppDeps) {
         roles: ['owner', 'admin', 'installer'],
         allowWithoutSubscription: true,
       });
-      const deviceSecret = randomBytes(32).toString('base64url');
-      try {
-        const iq = await db.transaction(async (tx) => {
-          const subscribed = (await freeIqSlot(tx, siteId)) === 'free';
-          const now = deps.now();
-          const row = await insertIq(tx, {
-            siteId,
-            serial: input.serial,
-            model: input.model,
-            name: input.name ?? null,
-            secretHash: hashDeviceSecret(deviceSecret),
-            subscribed,
-            subscribedAt: subscribed ? now : null,
-          });
-          await recordEvent(tx, {
-            siteId,
-            type: 'iq.registered',
-            actorProfileId: c.get('profile').id,
-            iqId: row.id,
-            data: { subscribed },
-          });
-          return row;
-        });
-        return c.json({ id: iq.id, subscribed: iq.subscribed, deviceSecret }, 201);
-      } catch (error) {
-        if (isSerialTaken(error)) {
-          throw problem('serial_taken', undefined, {
-            errors: [{ path: 'body.serial', message: 'is already registered' }],
-          });
-        }
-        throw error;
-      }
+      const deviceSecret = newDeviceSecret();
+      const iq = await registerIq(db, {
+        siteId,
+        serial: input.serial,
+        model: input.model,
+        name: input.name ?? null,
+        secretHash: hashDeviceSecret(deviceSecret),
+        actorId: c.get('profile').id,
+        now: deps.now(),
+      });
+      return c.json({ id: iq.id, subscribed: iq.subscribed, deviceSecret }, 201);
     })
     .openapi(list, async (c) => {
       const { siteId } = c.req.valid('param');
@@ -172,37 +138,12 @@ export function iqRoutes(deps: AppDeps) {
       const { siteId, iqId } = c.req.valid('param');
       const input = c.req.valid('json');
       await siteAccess(deps, c, siteId, { roles: ['owner', 'admin'], allowWithoutSubscription: true });
-      const caller = c.get('profile').id;
-      const { iq, changed } = await db.transaction(async (tx) => {
-        const current = await findSiteIq(tx, siteId, iqId);
-        if (!current) throw notFound('IQ');
-        const changed = input.subscribed !== undefined && input.subscribed !== current.subscribed;
-        if (changed && input.subscribed) {
-          const slot = await freeIqSlot(tx, siteId);
-          if (slot === 'no_subscription') {
-            throw problem(
-              'no_valid_subscription',
-              'This site has no valid subscription. Redeem a voucher before subscribing IQs.',
-            );
-          }
-          if (slot === 'full') throw problem('no_free_slot', 'Every IQ slot of the subscription is taken.');
-        }
-        if (!changed && input.name === undefined) return { iq: current, changed };
-        const iq = await updateIq(tx, iqId, {
-          ...(input.name !== undefined ? { name: input.name } : {}),
-          ...(changed
-            ? { subscribed: input.subscribed, subscribedAt: input.subscribed ? deps.now() : null }
-            : {}),
-        });
-        if (changed) {
-          await recordEvent(tx, {
-            siteId,
-            type: input.subscribed ? 'iq.subscribed' : 'iq.unsubscribed',
-            actorProfileId: caller,
-            iqId,
-          });
-        }
-        return { iq, changed };
+      const { iq, changed } = await changeIq(db, {
+        siteId,
+        iqId,
+        ...input,
+        actorId: c.get('profile').id,
+        now: deps.now(),
       });
       if (changed) {
         // Committed already: a failed push is not the caller's failure; the IQ learns it at its next hello.

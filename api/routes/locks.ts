@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { syncAccessLists } from '../../db/queries/access-lists';
-import { findSiteIq } from '../../db/queries/iqs';
-import { findSiteLock, hasRemoteAccess, insertLock, type Lock, listLocks } from '../../db/queries/locks';
-import { findMembership } from '../../db/queries/memberships';
+import { findSiteLock, type Lock, listLocks } from '../../db/queries/locks';
 import { recordEventForOwner } from '../../db/queries/notification-outbox';
-import type { Site } from '../../db/queries/sites';
-import type { ReasonCode } from '../../domain/reasons';
+import { addLock, type OpenRefusal, openRefusal } from '../../operations/locks';
 import type { AppDeps, AppEnv } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
@@ -77,15 +73,7 @@ const open = createRoute({
   },
 });
 
-type RefusalCode = Extract<
-  ReasonCode,
-  | 'no_valid_subscription'
-  | 'user_unsubscribed'
-  | 'no_access'
-  | 'iq_unsubscribed'
-  | 'iq_offline'
-  | 'iq_timeout'
->;
+type RefusalCode = OpenRefusal | 'iq_timeout';
 /** Where an open's refusal reads differently from the catalogue's wording. */
 const REFUSAL_DETAILS: Partial<Record<RefusalCode, string>> = {
   no_valid_subscription: 'This site has no valid subscription.',
@@ -94,19 +82,6 @@ const REFUSAL_DETAILS: Partial<Record<RefusalCode, string>> = {
 
 export function lockRoutes(deps: AppDeps) {
   const { db } = deps;
-
-  /** K4: the first rule the attempt breaks, decided before anything goes to the device. */
-  async function openRefusal(c: Context<AppEnv>, site: Site, lock: Lock): Promise<RefusalCode | undefined> {
-    const caller = c.get('profile').id;
-    if (site.subscriptionStatus !== 'active') return 'no_valid_subscription';
-    const membership = await findMembership(db, lock.siteId, caller);
-    if (!membership?.subscribed) return 'user_unsubscribed';
-    if (!(await hasRemoteAccess(db, lock.siteId, caller, lock.iqId))) return 'no_access';
-    const iq = await findSiteIq(db, lock.siteId, lock.iqId);
-    if (!iq?.subscribed) return 'iq_unsubscribed';
-    if (!iq.online) return 'iq_offline';
-    return undefined;
-  }
 
   // K6: a refused opening the owner chose is queued with its event and handed to the site's
   // notifications workflow without holding up the answer.
@@ -137,13 +112,7 @@ export function lockRoutes(deps: AppDeps) {
         roles: ['owner', 'admin', 'installer'],
         allowWithoutSubscription: true,
       });
-      const lock = await db.transaction(async (tx) => {
-        if (!(await findSiteIq(tx, siteId, iqId))) throw notFound('IQ');
-        const row = await insertLock(tx, { siteId, iqId, name });
-        // K7: the IQ's credentials now open this lock too.
-        await syncAccessLists(tx, { siteId, iqIds: [iqId] });
-        return row;
-      });
+      const lock = await addLock(db, { siteId, iqId, name });
       return c.json(lockJson(lock), 201);
     })
     .openapi(list, async (c) => {
@@ -163,7 +132,7 @@ export function lockRoutes(deps: AppDeps) {
       });
       const lock = await findSiteLock(db, siteId, lockId);
       if (!lock) throw notFound('lock');
-      const refusal = await openRefusal(c, site, lock);
+      const refusal = await openRefusal(db, { site, lock, callerId: c.get('profile').id });
       if (refusal) return refuse(c, lock, refusal);
 
       const answer = await deps.gateway.openLock({ iqId: lock.iqId, lockId: lock.id });

@@ -1,14 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, eq, isNull } from 'drizzle-orm';
-import { recordEvent } from '../../db/queries/events';
-import { findMembership } from '../../db/queries/memberships';
-import { findProfileByEmail, findProfileById, normalizeEmail } from '../../db/queries/profiles';
-import { findSite, findSiteOwner, type Site } from '../../db/queries/sites';
-import { lockSite } from '../../db/queries/subscriptions';
-import { memberships, sites } from '../../db/schema';
+import { findProfileById, normalizeEmail } from '../../db/queries/profiles';
+import { findSite, listSitesOfProfile, type Site } from '../../db/queries/sites';
+import { createSite, releaseSite, transferOwnership } from '../../operations/sites';
 import { ensureSubscriptionWorkflow } from '../../workflows/client/subscription';
 import type { AppDeps } from '../deps';
-import { sendOrUnavailable } from '../mail';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import {
@@ -21,7 +16,6 @@ import {
   TimeZoneField,
 } from '../schemas';
 import { siteAccess } from '../site-access';
-import { inviteToSite } from './invitations';
 
 const SiteSchema = z
   .object({
@@ -52,7 +46,7 @@ const siteResponse = (description: string) => ({
   content: { 'application/json': { schema: SiteSchema } },
 });
 
-const createSite = createRoute({
+const createSiteRoute = createRoute({
   method: 'post',
   path: '/',
   tags: ['Sites'],
@@ -80,7 +74,7 @@ const createSite = createRoute({
   },
 });
 
-const listSites = createRoute({
+const listSitesRoute = createRoute({
   method: 'get',
   path: '/',
   tags: ['Sites'],
@@ -137,8 +131,9 @@ const transfer = createRoute({
 
 export function sitesRoutes(deps: AppDeps) {
   const { db } = deps;
+  const mailing = { mailer: deps.mailer, publicBaseUrl: deps.env.PUBLIC_BASE_URL };
   return createRouter()
-    .openapi(createSite, async (c) => {
+    .openapi(createSiteRoute, async (c) => {
       const body = c.req.valid('json');
       const caller = c.get('profile');
       const isInstaller = caller.platformRole === 'installer';
@@ -154,57 +149,18 @@ export function sitesRoutes(deps: AppDeps) {
           errors: [{ path: 'body.ownerEmail', message: 'must be your own email' }],
         });
       }
-      const now = deps.now();
-      const site = await db.transaction(async (tx) => {
-        const [row] = await tx
-          .insert(sites)
-          .values({
-            name: body.name,
-            timezone: body.timezone ?? 'UTC',
-            status: isInstaller ? 'installing' : 'active',
-            installerProfileId: isInstaller ? caller.id : null,
-            createdAt: now,
-          })
-          .returning();
-        if (!row) throw new Error('site insert returned nothing');
-        const owner = isInstaller ? await findProfileByEmail(tx, body.ownerEmail!) : me;
-        if (owner) {
-          await tx
-            .insert(memberships)
-            .values({ siteId: row.id, profileId: owner.id, role: 'owner', masterKey: true, joinedAt: now });
-        } else {
-          await inviteToSite(deps, tx, {
-            site: row,
-            email: body.ownerEmail!,
-            role: 'owner',
-            inviterId: caller.id,
-          });
-        }
-        await recordEvent(tx, {
-          siteId: row.id,
-          at: now,
-          type: 'site.created',
-          actorProfileId: caller.id,
-          subjectProfileId: owner?.id ?? null,
-        });
-        return row;
+      const site = await createSite(db, mailing, {
+        name: body.name,
+        timezone: body.timezone ?? 'UTC',
+        creator: me,
+        installerFor: isInstaller ? body.ownerEmail : undefined,
+        now: deps.now(),
       });
       await ensureSubscriptionWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
       return c.json(siteJson(site, isInstaller ? 'installer' : 'owner'), 201);
     })
-    .openapi(listSites, async (c) => {
-      const callerId = c.get('profile').id;
-      const member = await db
-        .select({ site: sites, role: memberships.role })
-        .from(memberships)
-        .innerJoin(sites, eq(sites.id, memberships.siteId))
-        .where(eq(memberships.profileId, callerId))
-        .orderBy(sites.name);
-      const installing = await db
-        .select()
-        .from(sites)
-        .where(and(eq(sites.installerProfileId, callerId), isNull(sites.releasedAt)))
-        .orderBy(sites.name);
+    .openapi(listSitesRoute, async (c) => {
+      const { member, installing } = await listSitesOfProfile(db, c.get('profile').id);
       const seen = new Set(member.map((m) => m.site.id));
       return c.json(
         [
@@ -229,77 +185,22 @@ export function sitesRoutes(deps: AppDeps) {
       // The installer keeps the link after release, so a second release is named instead of hidden.
       if (site?.installerProfileId === callerId && site.releasedAt) throw problem('already_released');
       await siteAccess(deps, c, siteId, { roles: ['installer'], allowWithoutSubscription: true });
-      const now = deps.now();
-      const released = await db.transaction(async (tx) => {
-        const locked = await lockSite(tx, siteId);
-        if (!locked || locked.releasedAt) throw problem('already_released');
-        if (!(await findSiteOwner(tx, siteId))) throw problem('owner_not_joined');
-        const [row] = await tx
-          .update(sites)
-          .set({ releasedAt: now, status: 'active' })
-          .where(eq(sites.id, siteId))
-          .returning();
-        await recordEvent(tx, { siteId, at: now, type: 'site.released', actorProfileId: callerId });
-        return row!;
-      });
+      const released = await releaseSite(db, { siteId, installerId: callerId, now: deps.now() });
       return c.json(siteJson(released, 'installer'), 200);
     })
     .openapi(transfer, async (c) => {
       const { siteId } = c.req.valid('param');
       const { profileId } = c.req.valid('json');
-      const callerId = c.get('profile').id;
       // Allowed without a subscription: an owner must be able to hand over (e.g. before leaving, D6).
       const { site } = await siteAccess(deps, c, siteId, {
         roles: ['owner'],
         allowWithoutSubscription: true,
       });
-      const now = deps.now();
-      await db.transaction(async (tx) => {
-        await lockSite(tx, siteId);
-        const target = await findMembership(tx, siteId, profileId);
-        if (target?.role !== 'admin') {
-          throw problem('not_an_admin', undefined, {
-            errors: [{ path: 'body.profileId', message: 'is not an admin of this site' }],
-          });
-        }
-        // Demote first: the site may have only one owner at any moment (unique index).
-        await tx
-          .update(memberships)
-          .set({ role: 'admin', masterKey: false })
-          .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, callerId)));
-        await tx
-          .update(memberships)
-          .set({ role: 'owner', masterKey: true })
-          .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
-        await recordEvent(tx, {
-          siteId,
-          at: now,
-          type: 'site.ownership_transferred',
-          actorProfileId: callerId,
-          subjectProfileId: profileId,
-        });
-        const [former, next] = await Promise.all([
-          findProfileById(tx, callerId),
-          findProfileById(tx, profileId),
-        ]);
-        if (!former || !next) throw new Error('a member of the transfer has no profile');
-        for (const [recipient, recipientIs] of [
-          [former, 'former-owner'],
-          [next, 'new-owner'],
-        ] as const) {
-          await sendOrUnavailable(deps.mailer, {
-            to: recipient.email,
-            template: 'ownership-transferred',
-            props: {
-              siteName: site.name,
-              recipientName: recipient.name,
-              newOwnerName: next.name,
-              formerOwnerName: former.name,
-              recipientIs,
-            },
-            idempotencyKey: `ownership:${siteId}:${profileId}:${now.getTime()}:${recipientIs}`,
-          });
-        }
+      await transferOwnership(db, deps.mailer, {
+        site,
+        ownerId: c.get('profile').id,
+        profileId,
+        now: deps.now(),
       });
       const updated = await findSite(db, siteId);
       return c.json(siteJson(updated!, 'admin'), 200);

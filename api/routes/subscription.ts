@@ -3,24 +3,16 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
-import {
-  findCurrentTerm,
-  recordRedemptionFailure,
-  redemptionBlockedUntil,
-  slotUsage,
-} from '../../db/queries/subscriptions';
+import { findCurrentTerm, recordRedemptionFailure, slotUsage } from '../../db/queries/subscriptions';
 import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
+import { redemptionBlockedSeconds } from '../../operations/subscription';
 import { redeemVoucher } from '../../workflows/client/subscription';
 import type { AppDeps, AppEnv } from '../deps';
 import { ApiProblem, notFound, type Problem, problem, problemBody } from '../problem';
 import { createRouter } from '../router';
 import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
-
-/** V12: this many failed redemptions within the window, per site or per client, block further tries. */
-export const REDEMPTION_FAILURE_LIMIT = 5;
-export const REDEMPTION_FAILURE_WINDOW_MS = 15 * 60_000;
 
 const TermSchema = z
   .object({
@@ -181,15 +173,8 @@ export function subscriptionRoutes(deps: AppDeps) {
 
       const keys = clientKeys(c);
       const now = deps.now();
-      const blockedUntil = await redemptionBlockedUntil(db, {
-        siteId,
-        clientKeys: keys,
-        now,
-        limit: REDEMPTION_FAILURE_LIMIT,
-        windowMs: REDEMPTION_FAILURE_WINDOW_MS,
-      });
-      if (blockedUntil) {
-        const seconds = Math.max(1, Math.ceil((blockedUntil.getTime() - now.getTime()) / 1000));
+      const seconds = await redemptionBlockedSeconds(db, { siteId, clientKeys: keys, now });
+      if (seconds !== undefined) {
         throw problem('too_many_attempts', `Too many failed redemptions; try again in ${seconds} seconds.`, {
           headers: { 'retry-after': String(seconds) },
         });

@@ -3,7 +3,7 @@ import { findProfileByEmail } from '../../db/queries/profiles';
 import { findSite } from '../../db/queries/sites';
 import { listTerms } from '../../db/queries/subscriptions';
 import { issueVouchers } from '../../db/queries/vouchers';
-import { memberships, sites } from '../../db/schema';
+import { createSandboxSite } from '../../operations/sites';
 import { advanceSandboxClock, ensureSubscriptionWorkflow } from '../../workflows/client/subscription';
 import type { AppDeps } from '../deps';
 import { notFound, problem } from '../problem';
@@ -186,16 +186,10 @@ export function supportRoutes(deps: AppDeps) {
           errors: [{ path: 'body.ownerEmail', message: 'no profile has this email' }],
         });
       }
-      const site = await db.transaction(async (tx) => {
-        const [row] = await tx
-          .insert(sites)
-          .values({ name: body.name, timezone: body.timezone ?? 'UTC', sandbox: true })
-          .returning();
-        if (!row) throw new Error('site insert returned nothing');
-        await tx
-          .insert(memberships)
-          .values({ siteId: row.id, profileId: owner.id, role: 'owner', masterKey: true });
-        return row;
+      const site = await createSandboxSite(db, {
+        name: body.name,
+        timezone: body.timezone ?? 'UTC',
+        ownerId: owner.id,
       });
       await ensureSubscriptionWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
       return c.json({ id: site.id, name: site.name, status: site.status, sandbox: true as const }, 201);

@@ -1,20 +1,6 @@
-import { and, eq, exists, gt, isNull, ne, or, sql } from 'drizzle-orm';
+import { and, eq, exists, gt, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx, Tx } from '../client';
-import {
-  accessMethods,
-  deletionConsents,
-  deletionRequests,
-  emailTokens,
-  events,
-  idempotencyRecords,
-  memberships,
-  profiles,
-  sentEmails,
-  siteInvitations,
-  sites,
-} from '../schema';
-import { forgetMemberGrants, syncAccessLists } from './access-lists';
-import { lockSite } from './subscriptions';
+import { deletionConsents, deletionRequests, memberships, profiles, sentEmails, sites } from '../schema';
 
 export type DeletionRequest = typeof deletionRequests.$inferSelect;
 export type DeletionStatus = DeletionRequest['status'];
@@ -134,6 +120,15 @@ const requestIsOpen = () =>
     sql`(select 1 from ${deletionRequests} where ${deletionRequests.id} = ${deletionConsents.requestId} and ${deletionRequests.status} = 'awaiting_consent')`,
   );
 
+/** D3: the consent link with this hash, unused, unexpired, and its site not answered yet. */
+const usableLink = (tokenHash: string, now: Date) =>
+  and(
+    eq(deletionConsents.tokenHash, tokenHash),
+    isNull(deletionConsents.tokenUsedAt),
+    gt(deletionConsents.tokenExpiresAt, now),
+    eq(deletionConsents.decision, 'pending'),
+  );
+
 /** What the consent page shows: the site, the person as its owner knows them, the deadline. */
 export async function findUsableConsent(db: DbOrTx, tokenHash: string, now: Date) {
   const [row] = await db
@@ -149,15 +144,7 @@ export async function findUsableConsent(db: DbOrTx, tokenHash: string, now: Date
     .innerJoin(deletionRequests, eq(deletionRequests.id, deletionConsents.requestId))
     .innerJoin(profiles, eq(profiles.id, deletionRequests.profileId))
     .innerJoin(sites, eq(sites.id, deletionConsents.siteId))
-    .where(
-      and(
-        eq(deletionConsents.tokenHash, tokenHash),
-        isNull(deletionConsents.tokenUsedAt),
-        gt(deletionConsents.tokenExpiresAt, now),
-        eq(deletionConsents.decision, 'pending'),
-        eq(deletionRequests.status, 'awaiting_consent'),
-      ),
-    );
+    .where(and(usableLink(tokenHash, now), eq(deletionRequests.status, 'awaiting_consent')));
   return row;
 }
 
@@ -175,15 +162,7 @@ export async function recordConsentByToken(
   const [row] = await db
     .update(deletionConsents)
     .set({ decision, decidedAt: now, tokenUsedAt: now })
-    .where(
-      and(
-        eq(deletionConsents.tokenHash, tokenHash),
-        isNull(deletionConsents.tokenUsedAt),
-        gt(deletionConsents.tokenExpiresAt, now),
-        eq(deletionConsents.decision, 'pending'),
-        requestIsOpen(),
-      ),
-    )
+    .where(and(usableLink(tokenHash, now), requestIsOpen()))
     .returning({ requestId: deletionConsents.requestId, siteId: deletionConsents.siteId });
   return row;
 }
@@ -226,150 +205,12 @@ export async function finishDeletionRequest(
   });
 }
 
-const killTokens = (tx: Tx, requestId: string) =>
+/** Every consent link of the request dies (D3): only one hash is kept per consent, and it goes. */
+export const killTokens = (tx: Tx, requestId: string) =>
   tx
     .update(deletionConsents)
     .set({ tokenHash: null, tokenExpiresAt: null })
     .where(eq(deletionConsents.requestId, requestId));
-
-export type DeletionOutcome =
-  | { kind: 'deleted' }
-  /** Nothing to do: deleted before (a retried activity), or the request ended another way. */
-  | { kind: 'not_open'; status: DeletionStatus }
-  /** Became an owner meanwhile (D6). */
-  | { kind: 'owner'; siteIds: string[] }
-  /** The database holds answers the workflow did not see (a lost signal): it adopts them. */
-  | { kind: 'not_approved'; consents: { siteId: string; decision: ConsentDecision }[] }
-  /** Joined sites that were not asked (D2): their consents are added and must be given first. */
-  | { kind: 'unasked_sites'; siteIds: string[] };
-
-const PLACEHOLDER = 'deleted-profile';
-
-/** A PostgreSQL regular expression that matches `s` literally. */
-const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/**
- * D7 in one transaction, idempotent (a second run finds no profile on the request and does nothing):
- * the profile leaves every site, its access methods go, its events stay with an unlinked placeholder
- * (no id, no hash of it), and every row that holds its id, email or name is deleted or redacted.
- * Subscriptions are not touched (D9). The request row keeps no link to the person.
- */
-export async function deleteProfileData(
-  db: DbOrTx,
-  requestId: string,
-  now: Date,
-  /** Runs once every check passed, under the request's lock: the goodbye goes out before the address goes. */
-  beforeDelete: (profile: { email: string; name: string }) => Promise<void>,
-): Promise<DeletionOutcome> {
-  return db.transaction(async (tx) => {
-    // The row lock orders this against a support cancel and a second run.
-    const [request] = await tx
-      .select()
-      .from(deletionRequests)
-      .where(eq(deletionRequests.id, requestId))
-      .for('update');
-    if (!request?.profileId || request.status !== 'awaiting_consent') {
-      return { kind: 'not_open', status: request?.status ?? 'completed' };
-    }
-    const profileId = request.profileId;
-    const held = await profileMemberships(tx, profileId);
-    const owned = held.filter((m) => m.role === 'owner').map((m) => m.siteId);
-    if (owned.length > 0) return { kind: 'owner', siteIds: owned };
-    const consents = await listConsents(tx, requestId);
-    if (consents.some((c) => c.decision !== 'approved')) return { kind: 'not_approved', consents };
-    const asked = new Set(consents.map((c) => c.siteId));
-    const unasked = held.filter((m) => !asked.has(m.siteId)).map((m) => m.siteId);
-    if (unasked.length > 0) {
-      await insertConsents(tx, requestId, unasked);
-      return { kind: 'unasked_sites', siteIds: unasked };
-    }
-
-    // Site locks before the profile's: the order every access change takes (site, then its rows).
-    const siteIds = held.map((m) => m.siteId).sort();
-    for (const siteId of siteIds) await lockSite(tx, siteId);
-    const [profile] = await tx.select().from(profiles).where(eq(profiles.id, profileId)).for('update');
-    if (profile) {
-      await beforeDelete(profile);
-      const email = profile.email.toLowerCase();
-      // Revoked and unlinked, not deleted: an IQ that reports an event with one of these credentials
-      // is then recorded with the deletion placeholder (K8), and the credential leads to nobody.
-      await tx
-        .update(accessMethods)
-        .set({
-          status: 'revoked',
-          revokedAt: sql`coalesce(${accessMethods.revokedAt}, ${now.toISOString()}::timestamptz)`,
-          profileId: null,
-          tagUid: null,
-          pinHash: null,
-          devicePinHash: null,
-        })
-        .where(eq(accessMethods.profileId, profileId));
-      // Slots are the subscribed memberships: leaving frees them.
-      await tx.delete(memberships).where(eq(memberships.profileId, profileId));
-      // K7: every IQ of those sites revokes the profile's credentials; its grants leave the deltas kept.
-      for (const siteId of siteIds) await syncAccessLists(tx, { siteId, profileId });
-      await forgetMemberGrants(tx, siteIds, profileId);
-
-      // Whole words only for the name: it is not unique, and other text must stay readable.
-      const linkPattern = `${literal(profileId)}|${literal(email)}`;
-      const anyPattern = `${linkPattern}|\\m${literal(profile.name)}\\M`;
-      await tx
-        .update(events)
-        .set({ data: sql`regexp_replace(${events.data}::text, ${anyPattern}, ${PLACEHOLDER}, 'gi')::jsonb` })
-        .where(
-          and(
-            sql`${events.data}::text ~* ${anyPattern}`,
-            or(
-              eq(events.actorProfileId, profileId),
-              eq(events.subjectProfileId, profileId),
-              sql`${events.data}::text ~* ${linkPattern}`,
-            ),
-          ),
-        );
-      await tx
-        .update(events)
-        .set({ actorProfileId: null, actorKind: PLACEHOLDER })
-        .where(eq(events.actorProfileId, profileId));
-      await tx.update(events).set({ subjectProfileId: null }).where(eq(events.subjectProfileId, profileId));
-
-      await tx
-        .delete(emailTokens)
-        .where(or(eq(emailTokens.profileId, profileId), sql`lower(${emailTokens.email}) = ${email}`));
-      await tx.delete(siteInvitations).where(sql`lower(${siteInvitations.email}) = ${email}`);
-      // Mail to the person goes whole (the goodbye was sent before this); mail to others that named
-      // them keeps its record with the person redacted.
-      await tx.delete(sentEmails).where(eq(sentEmails.toAddress, email));
-      await tx
-        .update(sentEmails)
-        .set({
-          subject: sql`regexp_replace(${sentEmails.subject}, ${anyPattern}, ${PLACEHOLDER}, 'gi')`,
-          html: sql`regexp_replace(${sentEmails.html}, ${anyPattern}, ${PLACEHOLDER}, 'gi')`,
-          text: sql`regexp_replace(${sentEmails.text}, ${anyPattern}, ${PLACEHOLDER}, 'gi')`,
-        })
-        .where(
-          and(
-            ne(sentEmails.toAddress, email),
-            sql`(${sentEmails.subject} ~* ${anyPattern} or ${sentEmails.html} ~* ${anyPattern} or ${sentEmails.text} ~* ${anyPattern})`,
-          ),
-        );
-      // Scopes are `<profileId>:<method> <path>`.
-      await tx.delete(idempotencyRecords).where(sql`starts_with(${idempotencyRecords.scope}, ${profileId})`);
-    }
-
-    await killTokens(tx, requestId);
-    // Earlier requests of the same profile (denied, timed out) must not lead back either.
-    await tx
-      .update(deletionRequests)
-      .set({ profileId: null })
-      .where(eq(deletionRequests.profileId, profileId));
-    await tx
-      .update(deletionRequests)
-      .set({ status: 'completed', finishedAt: now })
-      .where(eq(deletionRequests.id, requestId));
-    await tx.delete(profiles).where(eq(profiles.id, profileId));
-    return { kind: 'deleted' };
-  });
-}
 
 /** Support's cancel: only an open request can be canceled; its links die with it (D3). */
 export async function cancelDeletionRequest(

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, ne, or } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
-import { accessMethods, iqs, memberships, profiles } from '../schema';
+import { accessMethods, memberships, profiles } from '../schema';
 import { findCurrentTerm, slotUsage } from './subscriptions';
 
 export type AccessMethod = typeof accessMethods.$inferSelect;
@@ -156,15 +156,6 @@ export async function findAccessMethod(db: DbOrTx, siteId: string, profileId: st
         ne(accessMethods.status, 'revoked'),
       ),
     );
-  return row;
-}
-
-/** An IQ of this site; undefined for unknown IQs and those of other sites (both answer 404). */
-export async function findIqOfSite(db: DbOrTx, siteId: string, iqId: string) {
-  const [row] = await db
-    .select()
-    .from(iqs)
-    .where(and(eq(iqs.id, iqId), eq(iqs.siteId, siteId)));
   return row;
 }
 

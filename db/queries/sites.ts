@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { memberships, profiles, sites } from '../schema';
 
@@ -17,4 +17,20 @@ export async function findSiteOwner(db: DbOrTx, siteId: string) {
     .innerJoin(profiles, eq(profiles.id, memberships.profileId))
     .where(and(eq(memberships.siteId, siteId), eq(memberships.role, 'owner')));
   return row;
+}
+
+/** The profile's sites: where it is a member (with its role), and those it installs, not yet released. */
+export async function listSitesOfProfile(db: DbOrTx, profileId: string) {
+  const member = await db
+    .select({ site: sites, role: memberships.role })
+    .from(memberships)
+    .innerJoin(sites, eq(sites.id, memberships.siteId))
+    .where(eq(memberships.profileId, profileId))
+    .orderBy(sites.name);
+  const installing = await db
+    .select()
+    .from(sites)
+    .where(and(eq(sites.installerProfileId, profileId), isNull(sites.releasedAt)))
+    .orderBy(sites.name);
+  return { member, installing };
 }

@@ -1,4 +1,5 @@
 import { Text } from '@react-email/components';
+import type { Counts } from '../../domain/rollout';
 import { Layout } from './layout';
 
 export interface RolloutReportProps {
@@ -6,15 +7,7 @@ export interface RolloutReportProps {
   releaseId: string;
   status: 'running' | 'paused' | 'completed' | 'aborted';
   abortReason: string | null;
-  counts: {
-    queued: number;
-    inProgress: number;
-    succeeded: number;
-    failed: number;
-    timedOut: number;
-    skipped: number;
-    canceled: number;
-  };
+  counts: Counts;
 }
 
 export const subject = (p: RolloutReportProps) => `Firmware rollout ${p.rolloutId}: ${p.status}`;

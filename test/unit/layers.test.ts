@@ -21,17 +21,29 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
   // Logs and metrics of the processes (pino, prom-client); a logged error loses its query's values.
   observability: { may: ['config', 'db'] },
   emails: { may: ['config', 'db', 'domain'] },
+  // Multi-table operations, each in its transaction: what handlers and activities both call.
+  operations: { may: ['db', 'domain', 'emails', 'observability'] },
   // The device gateway; its process (gateway/main.ts) also runs an outbox relay.
   gateway: { may: ['config', 'db', 'domain', 'observability', 'outbox'] },
   // The simulator verifies PINs and keeps lists the way a device does (domain/device-pin.ts, access-sync.ts).
   'iq-sim': { may: ['domain', 'gateway'] },
-  activities: { may: ['db', 'domain', 'emails', 'gateway'] },
+  activities: { may: ['db', 'domain', 'emails', 'gateway', 'operations'] },
   // Workflow code runs in the sandbox: the rules and its own messages, and its activities' types.
   workflows: { may: ['domain'], types: ['activities'] },
   'workflows/client': { may: ['domain', 'workflows'] },
   outbox: { may: ['db', 'domain', 'observability', 'workflows/client'] },
   api: {
-    may: ['config', 'db', 'domain', 'emails', 'gateway', 'observability', 'outbox', 'workflows/client'],
+    may: [
+      'config',
+      'db',
+      'domain',
+      'emails',
+      'gateway',
+      'observability',
+      'operations',
+      'outbox',
+      'workflows/client',
+    ],
   },
   worker: { may: ['activities', 'config', 'db', 'emails', 'gateway', 'observability', 'outbox'] },
   infra: { may: ['workflows'] },
@@ -116,6 +128,17 @@ describe('layers', () => {
   it('finds the files and their imports', () => {
     expect(files).toContain('domain/subscription.ts');
     expect(graph.get('db/queries/slots.ts')?.map((i) => i.target)).toContain('domain/subscription.ts');
+  });
+
+  it('the table keeps the floors the architecture names', () => {
+    expect(FLOORS.domain?.may).toEqual([]);
+    expect(FLOORS.db?.may).toEqual(['domain']);
+    for (const upper of ['workflows', 'workflows/client', 'api', 'activities', 'operations', 'outbox']) {
+      expect(FLOORS.db?.may).not.toContain(upper);
+      expect(FLOORS.operations?.may).not.toContain(upper);
+    }
+    for (const io of ['api', 'db', 'operations', 'emails', 'gateway'])
+      expect(FLOORS.workflows?.may).not.toContain(io);
   });
 
   it('every import points down the table', () => {

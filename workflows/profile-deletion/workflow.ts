@@ -6,8 +6,8 @@ import {
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { ProfileDeletionActivities, RequestView } from '../../activities/profile-deletion';
-import { type DeletionStatus, deletionPlan, nextStep } from '../../domain/profile-deletion';
+import type { ProfileDeletionActivities } from '../../activities/profile-deletion';
+import { type DeletionStatus, deletionPlan, nextStep, type RequestView } from '../../domain/profile-deletion';
 import { ACTIVITY_OPTIONS } from '../activity-options';
 import { DeletionStatus as DeletionStatusKey } from '../search-attributes';
 import {

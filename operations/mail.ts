@@ -1,0 +1,28 @@
+import { Refusal } from '../domain/reasons';
+import type { Mailer, OutgoingEmail } from '../emails/mailer';
+import type { TemplateName } from '../emails/templates';
+import { errorField, logger } from '../observability/logger';
+
+/** What operations that email someone need: the mailer and where links in emails point. */
+export interface Mailing {
+  mailer: Mailer;
+  /** PUBLIC_BASE_URL */
+  publicBaseUrl: string;
+}
+
+/**
+ * Sends an email a change depends on (an invitation, a new PIN). Called inside the change's
+ * transaction: when the email cannot go out, the refusal rolls the change back and the caller may
+ * retry.
+ */
+export async function sendOrRefuse<N extends TemplateName>(
+  mailer: Mailer,
+  email: OutgoingEmail<N>,
+): Promise<void> {
+  try {
+    await mailer.send(email);
+  } catch (error) {
+    logger.error({ template: email.template, err: errorField(error) }, 'email not sent');
+    throw new Refusal('email_unavailable');
+  }
+}

@@ -1,0 +1,178 @@
+import { and, eq } from 'drizzle-orm';
+import type { Db, DbOrTx } from '../db/client';
+import { syncAccessLists } from '../db/queries/access-lists';
+import { recordEvent } from '../db/queries/events';
+import { findMembership } from '../db/queries/memberships';
+import { hasValidAccess, revokeMemberAccess, setSubscribed } from '../db/queries/people';
+import { findProfileByEmail } from '../db/queries/profiles';
+import { findCurrentTerm, lockSite, slotUsage } from '../db/queries/subscriptions';
+import { memberships } from '../db/schema';
+import { Refusal } from '../domain/reasons';
+import { subscribeRefusal } from '../domain/subscription';
+import { inviteToSite } from './invitations';
+import type { Mailing } from './mail';
+
+/** Who acts on a site's people: a site role, or the installer before release (S1). */
+export type ActorRole = 'owner' | 'admin' | 'user' | 'installer';
+
+/** The member, or `not_found` for one who is not a member of this site. */
+export async function memberOf(tx: DbOrTx, siteId: string, profileId: string) {
+  const member = await findMembership(tx, siteId, profileId);
+  if (!member) throw new Refusal('not_found', 'No such member.');
+  return member;
+}
+
+/**
+ * Adds a person by email: a profile with that email joins now; an unknown email is invited (S6,
+ * A2). Refused `already_member` / `already_invited`.
+ */
+export function addMember(
+  db: Db,
+  mailing: Mailing,
+  input: {
+    site: { id: string; name: string };
+    email: string;
+    role: 'admin' | 'user';
+    actorId: string;
+    now: Date;
+  },
+): Promise<{ kind: 'invited'; email: string } | { kind: 'member'; profileId: string }> {
+  const { site, role, actorId, now } = input;
+  return db.transaction(async (tx) => {
+    const profile = await findProfileByEmail(tx, input.email);
+    if (!profile) {
+      const invitation = await inviteToSite(tx, mailing, {
+        site,
+        email: input.email,
+        role,
+        inviterId: actorId,
+        now,
+      });
+      return { kind: 'invited' as const, email: invitation.email };
+    }
+    const [row] = await tx
+      .insert(memberships)
+      .values({ siteId: site.id, profileId: profile.id, role, joinedAt: now })
+      .onConflictDoNothing()
+      .returning();
+    if (!row) throw new Refusal('already_member');
+    await recordEvent(tx, {
+      siteId: site.id,
+      at: now,
+      type: 'member.added',
+      actorProfileId: actorId,
+      subjectProfileId: profile.id,
+      data: { role },
+    });
+    return { kind: 'member' as const, profileId: profile.id };
+  });
+}
+
+export type MemberChanges = {
+  subscribed?: boolean | undefined;
+  role?: 'admin' | 'user' | undefined;
+  masterKey?: boolean | undefined;
+};
+
+/**
+ * Changes a member's slot (V8, in its order, under the site lock), role or master key (S4). The
+ * owner's role changes only by a transfer, and the owner always holds the master key.
+ */
+export function changeMember(
+  db: Db,
+  input: {
+    siteId: string;
+    profileId: string;
+    changes: MemberChanges;
+    actorId: string;
+    actorRole: ActorRole;
+    now: Date;
+  },
+): Promise<void> {
+  const { siteId, profileId, changes, actorRole, now } = input;
+  return db.transaction(async (tx) => {
+    const site = (await lockSite(tx, siteId))!;
+    const target = await memberOf(tx, siteId, profileId);
+    if (changes.subscribed === true) {
+      const term = await findCurrentTerm(tx, siteId);
+      const refusal = subscribeRefusal({
+        actorRole,
+        siteStatus: site.subscriptionStatus,
+        usedUserSlots: (await slotUsage(tx, siteId)).users,
+        usersLimit: term?.usersLimit ?? 0,
+        targetAlreadySubscribed: target.subscribed,
+        targetHasValidAccess: await hasValidAccess(tx, siteId, profileId),
+      });
+      if (refusal) throw new Refusal(refusal.code, refusal.message);
+    } else if (site.subscriptionStatus !== 'active') {
+      throw new Refusal('no_valid_subscription');
+    }
+    if (changes.subscribed === false && actorRole === 'installer') {
+      throw new Refusal(
+        'forbidden',
+        'Only the site owner or an admin can choose which members are subscribed.',
+      );
+    }
+    if (changes.masterKey !== undefined && actorRole !== 'owner') {
+      throw new Refusal('forbidden', 'Only the site owner grants or takes the master key.');
+    }
+    if (target.role === 'owner' && changes.role !== undefined) {
+      throw new Refusal('owner_role_fixed', undefined, [
+        { path: 'body.role', message: 'cannot change the owner’s role' },
+      ]);
+    }
+    if (target.role === 'owner' && changes.masterKey === false) {
+      throw new Refusal('owner_holds_master_key', undefined, [
+        { path: 'body.masterKey', message: 'cannot be taken from the owner' },
+      ]);
+    }
+    if (changes.subscribed !== undefined && changes.subscribed !== target.subscribed) {
+      await setSubscribed(tx, siteId, profileId, changes.subscribed, now);
+      // K7: an unsubscribed member's credentials leave the IQs; subscribed again, they return.
+      await syncAccessLists(tx, { siteId, profileId });
+    }
+    if (changes.role !== undefined || changes.masterKey !== undefined) {
+      await tx
+        .update(memberships)
+        .set({
+          ...(changes.role ? { role: changes.role } : {}),
+          ...(changes.masterKey !== undefined ? { masterKey: changes.masterKey } : {}),
+        })
+        .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
+    }
+    await recordEvent(tx, {
+      siteId,
+      at: now,
+      type: 'member.updated',
+      actorProfileId: input.actorId,
+      subjectProfileId: profileId,
+      data: changes,
+    });
+  });
+}
+
+/** S6: removes a member and revokes their access methods at the site; never the owner. */
+export function removeMember(
+  db: Db,
+  input: { siteId: string; profileId: string; actorId: string; now: Date },
+): Promise<void> {
+  const { siteId, profileId, now } = input;
+  return db.transaction(async (tx) => {
+    await lockSite(tx, siteId);
+    const target = await memberOf(tx, siteId, profileId);
+    if (target.role === 'owner') throw new Refusal('owner_cannot_leave');
+    const revoked = await revokeMemberAccess(tx, siteId, profileId, now);
+    await tx
+      .delete(memberships)
+      .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
+    await syncAccessLists(tx, { siteId, profileId });
+    await recordEvent(tx, {
+      siteId,
+      at: now,
+      type: 'member.removed',
+      actorProfileId: input.actorId,
+      subjectProfileId: profileId,
+      data: { revokedAccessIds: revoked },
+    });
+  });
+}

@@ -1,0 +1,165 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { syncAccessLists } from '../db/queries/access-lists';
+import { recordEvent } from '../db/queries/events';
+import { findSite } from '../db/queries/sites';
+import { fillSlots, trimSlots, unsubscribeEverything } from '../db/queries/slots';
+import {
+  claimVoucher,
+  findCurrentTerm,
+  findTerm,
+  findTermByRequest,
+  findVoucherByHash,
+  lockSite,
+  redemptionBlockedUntil,
+  type Term,
+} from '../db/queries/subscriptions';
+import { sites, subscriptionTerms } from '../db/schema';
+import { carryOverSeconds, newTermEnd, type RedeemResult, type TermView } from '../domain/subscription';
+
+export interface RedeemInput {
+  siteId: string;
+  codeHash: string;
+  /** Unique per redemption request; a retry finds the term it already wrote. */
+  requestId: string;
+  actorProfileId: string;
+  /** The site's time (sandbox clocks run ahead). */
+  nowMs: number;
+}
+
+export const toTermView = (t: Term): TermView => ({
+  id: t.id,
+  startsAtMs: t.startsAt.getTime(),
+  endsAtMs: t.endsAt.getTime(),
+  usersLimit: t.usersLimit,
+  iqsLimit: t.iqsLimit,
+});
+
+const limitsOf = (t: { usersLimit: number; iqsLimit: number }) => ({
+  usersLimit: t.usersLimit,
+  iqsLimit: t.iqsLimit,
+});
+
+/**
+ * V3, V4, V10 in one transaction: the voucher is claimed and the new term written together, so a
+ * voucher is never consumed without its term; the site row lock orders concurrent redemptions.
+ */
+export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemResult> {
+  return db.transaction(async (tx) => {
+    const site = await lockSite(tx, input.siteId);
+    if (!site) return { ok: false, code: 'site_not_found' };
+    // Looked up under the site lock: a concurrent attempt of the same request has committed by now.
+    const already = await findTermByRequest(tx, input.requestId);
+    if (already) {
+      const previous = already.previousTermId ? await findTerm(tx, already.previousTermId) : undefined;
+      return {
+        ok: true,
+        term: toTermView(already),
+        carriedOverSeconds: already.carriedOverSeconds,
+        ...(previous ? { previousTerm: toTermView(previous) } : {}),
+      };
+    }
+    const now = new Date(input.nowMs);
+    const voucher = await claimVoucher(tx, input.codeHash, input.siteId, now);
+    if (!voucher) {
+      const existing = await findVoucherByHash(tx, input.codeHash);
+      if (!existing) return { ok: false, code: 'voucher_not_found' };
+      return { ok: false, code: existing.redeemedAt ? 'voucher_already_redeemed' : 'voucher_expired' };
+    }
+    const current = await findCurrentTerm(tx, input.siteId);
+    const wasActive =
+      site.subscriptionStatus === 'active' && !!current && current.endsAt.getTime() > input.nowMs;
+    const carry = carryOverSeconds({
+      nowMs: input.nowMs,
+      current:
+        wasActive && current ? { endsAtMs: current.endsAt.getTime(), ...limitsOf(current) } : undefined,
+      next: { usersLimit: voucher.usersLimit, iqsLimit: voucher.iqsLimit },
+    });
+    if (current && wasActive) {
+      await tx.update(subscriptionTerms).set({ replacedAt: now }).where(eq(subscriptionTerms.id, current.id));
+    }
+    const [term] = await tx
+      .insert(subscriptionTerms)
+      .values({
+        siteId: input.siteId,
+        voucherId: voucher.id,
+        requestId: input.requestId,
+        startsAt: now,
+        endsAt: new Date(
+          newTermEnd({ nowMs: input.nowMs, durationDays: voucher.durationDays, carrySeconds: carry }),
+        ),
+        usersLimit: voucher.usersLimit,
+        iqsLimit: voucher.iqsLimit,
+        carriedOverSeconds: carry,
+        previousTermId: wasActive ? current?.id : null,
+      })
+      .returning();
+    if (!term) throw new Error('term insert returned nothing');
+    const limits = limitsOf(term);
+    if (wasActive) await trimSlots(tx, input.siteId, limits);
+    else await fillSlots(tx, input.siteId, limits, now);
+    await tx.update(sites).set({ subscriptionStatus: 'active' }).where(eq(sites.id, input.siteId));
+    // K7: slots decide which members' credentials the IQs hold; after an expiry each IQ catches
+    // up to what the database says now (the IQs subscribed again are told by the workflow).
+    await syncAccessLists(tx, { siteId: input.siteId });
+    await recordEvent(tx, {
+      siteId: input.siteId,
+      at: now,
+      type: 'subscription.redeemed',
+      actorProfileId: input.actorProfileId,
+      data: {
+        termId: term.id,
+        voucherId: voucher.id,
+        endsAt: term.endsAt.toISOString(),
+        carriedOverSeconds: carry,
+      },
+    });
+    return {
+      ok: true,
+      term: toTermView(term),
+      carriedOverSeconds: carry,
+      ...(wasActive && current ? { previousTerm: toTermView(current) } : {}),
+    };
+  });
+}
+
+/**
+ * V6: the term ended. A constant number of statements whatever the site's size; a term that a later
+ * redemption replaced is left alone (the redemption won the race). True when the site is expired now.
+ */
+export function expireTerm(db: Db, input: { siteId: string; termId: string; now: Date }): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    await lockSite(tx, input.siteId);
+    const current = await findCurrentTerm(tx, input.siteId);
+    if (!current || current.id !== input.termId) return false;
+    const site = await findSite(tx, input.siteId);
+    if (site?.subscriptionStatus === 'expired') return true;
+    await unsubscribeEverything(tx, input.siteId);
+    await tx.update(sites).set({ subscriptionStatus: 'expired' }).where(eq(sites.id, input.siteId));
+    await recordEvent(tx, {
+      siteId: input.siteId,
+      at: input.now,
+      type: 'subscription.expired',
+      actorKind: 'system',
+      data: { termId: input.termId },
+    });
+    return true;
+  });
+}
+
+/** V12: this many failed redemptions within the window, per site or per client, block further tries. */
+export const REDEMPTION_FAILURE_LIMIT = 5;
+export const REDEMPTION_FAILURE_WINDOW_MS = 15 * 60_000;
+
+/** V12: seconds until the site and every client key may try again, or undefined when they may now. */
+export async function redemptionBlockedSeconds(
+  db: Db,
+  input: { siteId: string; clientKeys: string[]; now: Date },
+): Promise<number | undefined> {
+  const until = await redemptionBlockedUntil(db, {
+    ...input,
+    limit: REDEMPTION_FAILURE_LIMIT,
+    windowMs: REDEMPTION_FAILURE_WINDOW_MS,
+  });
+  return until && Math.max(1, Math.ceil((until.getTime() - input.now.getTime()) / 1000));
+}
