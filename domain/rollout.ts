@@ -29,6 +29,23 @@ export const DEFAULT_POLICY: RolloutPolicy = {
   offlineDeadlineSeconds: 86_400,
 };
 
+/** A rollout's status (F5). `completed` and `aborted` are final. */
+export type RolloutStatus = 'running' | 'paused' | 'completed' | 'aborted';
+
+/** What support can do to a rollout (F5): the signals of `rollout-<rolloutId>`. */
+export type RolloutControl = 'pause' | 'resume' | 'abort';
+export const ROLLOUT_CONTROLS: readonly RolloutControl[] = ['pause', 'resume', 'abort'];
+
+/**
+ * F5: the status a control leads to. Pause acts on a running rollout, resume on a paused one, abort on
+ * either; anything else (a pause while paused, any control once finished) leaves the status as it is.
+ */
+export function afterControl(status: RolloutStatus, control: RolloutControl): RolloutStatus {
+  if (control === 'pause') return status === 'running' ? 'paused' : status;
+  if (control === 'resume') return status === 'paused' ? 'running' : status;
+  return status === 'running' || status === 'paused' ? 'aborted' : status;
+}
+
 export type TargetState =
   | 'queued'
   | 'in_progress'

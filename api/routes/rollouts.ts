@@ -7,8 +7,8 @@ import {
   rolloutCounts,
   rolloutFailures,
 } from '../../db/queries/rollouts';
-import { DEFAULT_POLICY, isHhMm } from '../../domain/rollout';
-import { signalRollout, startRollout } from '../../workflows/client/rollout';
+import { DEFAULT_POLICY, isHhMm, type RolloutControl } from '../../domain/rollout';
+import { controlRollout, startRollout } from '../../workflows/client/rollout';
 import type { AppDeps } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
@@ -179,18 +179,22 @@ const readRollout = createRoute({
   },
 });
 
-const control = (action: 'pause' | 'resume' | 'abort', summary: string) =>
+const control = (action: RolloutControl, summary: string) =>
   createRoute({
     method: 'post',
     path: `/rollouts/{id}/${action}`,
     tags: ['Support'],
-    summary: `${summary} (a signal to rollout-<id>); 409 rollout_finished once it ended`,
+    summary: `${summary}; answered once recorded; 409 rollout_finished once it ended`,
     security: [{ bearer: [] }],
     request: { params: IdParam },
     responses: {
       200: {
-        description: 'Signaled',
-        content: { 'application/json': { schema: z.object({ id: z.uuid() }) } },
+        description: 'Recorded: the rollout’s status after it (unchanged when there was nothing to do)',
+        content: {
+          'application/json': {
+            schema: z.object({ id: z.uuid(), status: z.enum(['running', 'paused', 'aborted']) }),
+          },
+        },
       },
       ...problemResponses(...SUPPORT_PROBLEMS, 'not_found', 'rollout_finished'),
     },
@@ -198,13 +202,16 @@ const control = (action: 'pause' | 'resume' | 'abort', summary: string) =>
 
 export function rolloutRoutes(deps: AppDeps) {
   const { db } = deps;
-  const finished = () => problem('rollout_finished');
-  const steer = (action: 'pause' | 'resume' | 'abort') => async (id: string) => {
+  const steer = (action: RolloutControl) => async (id: string) => {
     const rollout = await findRollout(db, id);
     if (!rollout) throw notFound('rollout');
-    if (rollout.status === 'completed' || rollout.status === 'aborted') throw finished();
-    if (!(await signalRollout(deps.temporal, id, action))) throw finished();
-    return { id };
+    if (rollout.status === 'completed' || rollout.status === 'aborted') throw problem('rollout_finished');
+    const status = await controlRollout(deps.temporal, id, action);
+    // Ended meanwhile, or (a pause or resume) overtaken by an abort or the end.
+    if (status === undefined || status === 'completed' || (status === 'aborted' && action !== 'abort')) {
+      throw problem('rollout_finished');
+    }
+    return { id, status };
   };
   const pause = steer('pause');
   const resume = steer('resume');

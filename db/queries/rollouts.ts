@@ -1,8 +1,8 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
-import type { Counts, RolloutPolicy, TargetState } from '../../domain/rollout';
+import type { Counts, RolloutPolicy, RolloutStatus, TargetState } from '../../domain/rollout';
 import { emptyCounts } from '../../domain/rollout';
-import type { DbOrTx } from '../client';
-import { firmwareReleases, iqs, rollouts, rolloutTargets, sites } from '../schema';
+import type { Db, DbOrTx, Tx } from '../client';
+import { firmwareReleases, iqs, rollouts, rolloutStatusChanges, rolloutTargets, sites } from '../schema';
 
 export type FirmwareRelease = typeof firmwareReleases.$inferSelect;
 export type Rollout = typeof rollouts.$inferSelect;
@@ -111,27 +111,58 @@ export async function rolloutFailures(db: DbOrTx, rolloutId: string, limit: numb
     .limit(limit);
 }
 
-/** Running ↔ paused, or aborted; a finished rollout's status never changes again. */
+/**
+ * Locks the rollout's row against starts of updates (they hold it shared, startUpdates) and returns
+ * its status: a change made under this lock falls between two starts, never across one.
+ */
+async function lockStatus(tx: Tx, rolloutId: string) {
+  const [row] = await tx
+    .select({ status: rollouts.status, finishedAt: rollouts.finishedAt })
+    .from(rollouts)
+    .where(eq(rollouts.id, rolloutId))
+    .for('update');
+  return row;
+}
+
+/** Appends to the rollout's status log, with the update commands started so far. */
+async function logStatusChange(tx: Tx, rolloutId: string, status: RolloutStatus, reason: string | null) {
+  await tx.execute(sql`
+    insert into rollout_status_changes (rollout_id, status, reason, updates_started, at)
+    select ${rolloutId}, ${status}::rollout_status, ${reason}, coalesce(sum(attempts), 0)::int, clock_timestamp()
+    from rollout_targets where rollout_id = ${rolloutId}`);
+}
+
+/**
+ * Running ↔ paused, or aborted, logged. A finished rollout's status never changes again, and setting
+ * the status it has changes nothing (a retried activity logs its change once).
+ */
 export async function setRolloutStatus(
-  db: DbOrTx,
+  db: Db,
   rolloutId: string,
   status: 'running' | 'paused' | 'aborted',
   abortReason?: string,
 ) {
-  await db
-    .update(rollouts)
-    .set({ status, ...(abortReason ? { abortReason } : {}) })
-    .where(and(eq(rollouts.id, rolloutId), inArray(rollouts.status, ['running', 'paused'])));
+  await db.transaction(async (tx) => {
+    const row = await lockStatus(tx, rolloutId);
+    if (!row || row.status === status || (row.status !== 'running' && row.status !== 'paused')) return;
+    await tx
+      .update(rollouts)
+      .set({ status, ...(abortReason ? { abortReason } : {}) })
+      .where(eq(rollouts.id, rolloutId));
+    await logStatusChange(tx, rolloutId, status, status === 'aborted' ? (abortReason ?? null) : null);
+  });
 }
 
-/** The end: whatever has not finished is canceled, and the status is final. */
+/** The end, once: whatever has not finished is canceled, and the status is final. */
 export async function finishRollout(
-  db: DbOrTx,
+  db: Db,
   rolloutId: string,
   status: 'completed' | 'aborted',
   abortReason: string | null,
 ) {
   await db.transaction(async (tx) => {
+    const row = await lockStatus(tx, rolloutId);
+    if (!row || row.finishedAt || row.status === 'completed') return;
     await tx
       .update(rolloutTargets)
       .set({ state: 'canceled', finishedAt: sql`now()` })
@@ -144,8 +175,23 @@ export async function finishRollout(
     await tx
       .update(rollouts)
       .set({ status, finishedAt: sql`now()`, ...(abortReason ? { abortReason } : {}) })
-      .where(and(eq(rollouts.id, rolloutId), inArray(rollouts.status, ['running', 'paused', 'aborted'])));
+      .where(eq(rollouts.id, rolloutId));
+    if (row.status !== status) await logStatusChange(tx, rolloutId, status, abortReason);
   });
+}
+
+/** F5: the rollout's status changes, oldest first. */
+export async function rolloutStatusLog(db: DbOrTx, rolloutId: string) {
+  return db
+    .select({
+      status: rolloutStatusChanges.status,
+      reason: rolloutStatusChanges.reason,
+      updatesStarted: rolloutStatusChanges.updatesStarted,
+      at: rolloutStatusChanges.at,
+    })
+    .from(rolloutStatusChanges)
+    .where(eq(rolloutStatusChanges.rolloutId, rolloutId))
+    .orderBy(asc(rolloutStatusChanges.id));
 }
 
 /** A wave's queued IQs, with what deciding whether to start them needs. */
@@ -196,12 +242,14 @@ export async function inProgressOfWave(db: DbOrTx, rolloutId: string, from: numb
 export async function startUpdates(db: DbOrTx, rolloutId: string, iqIds: string[], now: Date) {
   if (iqIds.length === 0) return [];
   const rows = await db.execute<{ iq_id: string; update_id: string; instance: string | null }>(sql`
-    with started as (
+    with running as (
+      -- In the same statement, holding the row shared: a pause or abort (which locks it for update)
+      -- is recorded before this start or after it, and once recorded nothing new starts.
+      select id from rollouts where id = ${rolloutId} and status = 'running' for share),
+    started as (
       update rollout_targets set state = 'in_progress', attempts = attempts + 1,
         update_id = ${`${rolloutId}:`} || (attempts + 1), started_at = ${now.toISOString()}::timestamptz, error = null
-      where rollout_id = ${rolloutId} and iq_id = any(${uuidArray(iqIds)}) and state = 'queued'
-        -- In the same statement: once a pause or abort is recorded, nothing new starts.
-        and exists (select 1 from rollouts r where r.id = ${rolloutId} and r.status = 'running')
+      where rollout_id = (select id from running) and iq_id = any(${uuidArray(iqIds)}) and state = 'queued'
       returning iq_id, update_id)
     select s.iq_id, s.update_id, i.gateway_instance as instance
     from started s join iqs i on i.id = s.iq_id`);

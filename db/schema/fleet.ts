@@ -43,6 +43,26 @@ export const rollouts = pgTable('rollouts', {
   finishedAt: timestamp({ withTimezone: true }),
 });
 
+/**
+ * F5: every change of a rollout's status, in the order recorded, with how many update commands had
+ * been started by then (attempts summed over its IQs). Written by the rollout's workflow alone, in the
+ * transaction that changes the status (db/queries/rollouts.ts), which no start of an update overlaps.
+ */
+export const rolloutStatusChanges = pgTable(
+  'rollout_status_changes',
+  {
+    id: bigint({ mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    rolloutId: uuid()
+      .notNull()
+      .references(() => rollouts.id, { onDelete: 'cascade' }),
+    status: rolloutStatus().notNull(),
+    reason: text(),
+    updatesStarted: integer().notNull(),
+    at: timestamp({ withTimezone: true }).notNull(),
+  },
+  (t) => [index('rollout_status_changes_rollout_idx').on(t.rolloutId, t.id)],
+);
+
 export const rolloutTargetState = pgEnum('rollout_target_state', [
   'queued',
   'in_progress',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  afterControl,
   afterInProgressTimeout,
   DEFAULT_POLICY,
   insideWindow,
@@ -162,5 +163,24 @@ describe('maintenance window in the site’s local time (F7)', () => {
     },
   ])('$name', ({ w, tz, utc, wait }) => {
     expect(msUntilWindowOpens(w, tz, new Date(utc))).toBe(wait);
+  });
+});
+
+describe('controls (F5)', () => {
+  it.each([
+    ['running', 'pause', 'paused'],
+    ['running', 'resume', 'running'],
+    ['running', 'abort', 'aborted'],
+    ['paused', 'pause', 'paused'],
+    ['paused', 'resume', 'running'],
+    ['paused', 'abort', 'aborted'],
+    ['aborted', 'pause', 'aborted'],
+    ['aborted', 'resume', 'aborted'],
+    ['aborted', 'abort', 'aborted'],
+    ['completed', 'pause', 'completed'],
+    ['completed', 'resume', 'completed'],
+    ['completed', 'abort', 'completed'],
+  ] as const)('%s, then %s: %s', (status, control, next) => {
+    expect(afterControl(status, control)).toBe(next);
   });
 });

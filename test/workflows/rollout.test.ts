@@ -8,6 +8,7 @@ import { type RunningGateway, startGateway } from '../../gateway/server';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
+import { progressQuery } from '../../workflows/rollout/messages';
 import { rolloutWorkflow } from '../../workflows/rollout/workflow';
 import { eventually, LOOPBACK_FLEET_GUARD, rawClient, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
@@ -182,22 +183,29 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       const counts = (await progress(id)).counts as Body;
       expect(counts.succeeded).toBeGreaterThanOrEqual(15);
     }, 30_000);
-    expect((await call('POST', `/support/rollouts/${id}/pause`)).status).toBe(200);
+    // Answered once recorded: the database and the workflow say paused as soon as the POST returns.
+    expect(await call('POST', `/support/rollouts/${id}/pause`)).toEqual({
+      status: 200,
+      body: { id, status: 'paused' },
+    });
+    const handle = sys.temporal.workflow.getHandle(rolloutWorkflowId(id));
+    expect((await progress(id)).status).toBe('paused');
+    expect((await handle.query(progressQuery)).status).toBe('paused');
+    expect((await call('POST', `/support/rollouts/${id}/pause`)).body).toEqual({ id, status: 'paused' });
     await eventually(async () => {
-      const p = await progress(id);
-      expect(p.status).toBe('paused');
-      expect((p.counts as Body).inProgress).toBe(0);
+      expect(((await progress(id)).counts as Body).inProgress).toBe(0);
     }, 20_000);
     const held = (await progress(id)).counts as Body;
     expect(held.queued).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 2_500));
     expect((await progress(id)).counts).toEqual(held);
-    const search = await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).describe();
+    const search = await handle.describe();
     expect(search.typedSearchAttributes.getAll().find((p) => p.key.name === 'RolloutStatus')?.value).toBe(
       'paused',
     );
 
-    expect((await call('POST', `/support/rollouts/${id}/resume`)).status).toBe(200);
+    expect((await call('POST', `/support/rollouts/${id}/resume`)).body).toEqual({ id, status: 'running' });
+    expect((await handle.query(progressQuery)).status).toBe('running');
     expect(await result(id)).toMatchObject({ status: 'completed' });
     expect((await progress(id)).counts).toMatchObject({ succeeded: 200, queued: 0, canceled: 0 });
     expect((await call('POST', `/support/rollouts/${id}/pause`)).body.code).toBe('rollout_finished');

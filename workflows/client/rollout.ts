@@ -1,15 +1,13 @@
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { rolloutWorkflowId } from '../ids';
 import {
-  abortSignal,
-  pauseSignal,
+  controlUpdate,
   progressQuery,
+  type RolloutControl,
   type RolloutProgress,
-  resumeSignal,
+  type RolloutStatus,
 } from '../rollout/messages';
 import { rolloutWorkflow } from '../rollout/workflow';
-
-const CONTROLS = { pause: pauseSignal, resume: resumeSignal, abort: abortSignal } as const;
 
 /** Starts `rollout-<rolloutId>`; starting it again leaves the running one alone. */
 export async function startRollout(temporal: Client, taskQueue: string, rolloutId: string): Promise<void> {
@@ -21,17 +19,22 @@ export async function startRollout(temporal: Client, taskQueue: string, rolloutI
   });
 }
 
-/** pause, resume or abort; false when the workflow has ended (nothing left to signal). */
-export async function signalRollout(
+/**
+ * Pause, resume or abort, answered once the database holds the outcome: the status after it, or
+ * undefined when the workflow has ended (there is nothing left to steer).
+ */
+export async function controlRollout(
   temporal: Client,
   rolloutId: string,
-  control: keyof typeof CONTROLS,
-): Promise<boolean> {
+  action: RolloutControl,
+): Promise<RolloutStatus | undefined> {
   try {
-    await temporal.workflow.getHandle(rolloutWorkflowId(rolloutId)).signal(CONTROLS[control]);
-    return true;
+    return await temporal.workflow
+      .getHandle(rolloutWorkflowId(rolloutId))
+      .executeUpdate(controlUpdate, { args: [action] });
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return false;
+    if (error instanceof WorkflowNotFoundError || error instanceof WorkflowUpdateFailedError)
+      return undefined;
     throw error;
   }
 }

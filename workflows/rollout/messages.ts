@@ -1,9 +1,9 @@
 // The messages of `rollout-<rolloutId>` and its waves, shared by the workflows and their clients.
 // The names are the wire names recorded in histories: never rename them.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { Counts } from '../../domain/rollout';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Counts, RolloutControl, RolloutStatus } from '../../domain/rollout';
 
-export type RolloutStatus = 'running' | 'paused' | 'completed' | 'aborted';
+export type { RolloutControl, RolloutStatus };
 
 export interface RolloutProgress {
   rolloutId: string;
@@ -17,9 +17,15 @@ export interface RolloutProgress {
   counts: Counts;
 }
 
+/** F5, for support in the Temporal UI or CLI: each goes the same way as the `control` update. */
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 export const abortSignal = defineSignal('abort');
+/**
+ * F5, for the API: pause, resume or abort, answered with the status once the database holds it (a
+ * control that changes nothing, such as a pause while paused, answers the status as it is).
+ */
+export const controlUpdate = defineUpdate<RolloutStatus, [RolloutControl]>('control');
 export const progressQuery = defineQuery<RolloutProgress>('progress');
 /** Parent → its running wave: the rollout's status changed (resume, abort); look again. */
 export const wakeSignal = defineSignal('wake');

@@ -5,24 +5,16 @@ import {
   executeChild,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setHandler,
-  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { RolloutActivities, WaveResult } from '../../activities/rollout';
 import { emptyCounts, type RolloutPolicy, shouldAbort, waveSize } from '../../domain/rollout';
 import { ACTIVITY_OPTIONS } from '../activity-options';
 import { shouldContinueAsNew } from '../continue-as-new';
-import { RolloutStatus as RolloutStatusKey } from '../search-attributes';
-import {
-  abortSignal,
-  pauseSignal,
-  progressQuery,
-  type RolloutProgress,
-  type RolloutStatus,
-  resumeSignal,
-  wakeSignal,
-} from './messages';
+import { progressQuery, type RolloutProgress, wakeSignal } from './messages';
+import { oneStatusWriter, sideStatusWriter } from './status';
 
 export interface RolloutWorkflowInput {
   rolloutId: string;
@@ -53,50 +45,20 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     counts: emptyCounts(),
   };
   let policy = input.carried?.policy;
-  /** The status the database holds (the wave activities read it there). */
-  let stored: RolloutStatus = progress.status;
   let currentWave: string | undefined;
 
   // Signals change the status between awaits: read it through a call, not a narrowed property.
   const aborted = () => progress.status === 'aborted';
-  const publish = () => upsertSearchAttributes([{ key: RolloutStatusKey, value: progress.status }]);
-  const setStatus = (status: RolloutStatus, reason?: string) => {
-    progress.status = status;
-    if (reason) progress.abortReason = reason;
-    publish();
-  };
   setHandler(progressQuery, () => progress);
-  setHandler(pauseSignal, () => {
-    if (progress.status === 'running') setStatus('paused');
-  });
-  setHandler(resumeSignal, () => {
-    if (progress.status === 'paused') setStatus('running');
-  });
-  setHandler(abortSignal, () => {
-    if (progress.status === 'running' || progress.status === 'paused') setStatus('aborted', 'support');
-  });
-  publish();
-
-  // One writer of the status, in order: a quick pause/resume never lands in the database reversed.
-  // A woken wave re-reads the database, so it is woken only after the write.
-  void (async () => {
-    for (;;) {
-      await condition(() => progress.status !== stored);
-      const status = progress.status;
-      if (status === 'completed') return; // set only together with `stored`, after the final write
-      await acts.setRolloutStatus({
-        rolloutId,
-        status,
-        ...(progress.abortReason ? { reason: progress.abortReason } : {}),
-      });
-      stored = status;
-      if (currentWave && status !== 'paused') {
-        await getExternalWorkflowHandle(currentWave)
-          .signal(wakeSignal)
-          .catch(() => {}); // the wave already ended: nothing to wake
-      }
-    }
-  })();
+  const wake = async () => {
+    if (!currentWave) return;
+    await getExternalWorkflowHandle(currentWave)
+      .signal(wakeSignal)
+      .catch(() => {}); // the wave already ended: nothing to wake
+  };
+  const status = patched('rollout-status-one-writer')
+    ? oneStatusWriter(progress, wake)
+    : sideStatusWriter(progress, wake);
 
   if (!policy) {
     const resolved = await acts.resolveRolloutTargets({ rolloutId });
@@ -127,25 +89,23 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     });
     // F4: the failure rate after each wave (the wave also stops early when it crosses the threshold).
     if (!aborted() && (result.outcome === 'threshold' || shouldAbort(result.counts, policy))) {
-      setStatus('aborted', 'failure_threshold');
+      await status.abort('failure_threshold');
     }
     if (aborted()) break;
 
     if (shouldContinueAsNew(input.maxHistoryEvents)) {
-      await condition(() => stored === progress.status && allHandlersFinished());
+      await status.settled();
       return continueAsNew<typeof rolloutWorkflow>({ ...input, carried: { progress, policy } });
     }
   }
 
-  // Written here, not by the status writer: the final status and the canceling go together.
-  await condition(() => stored === progress.status);
-  const final = aborted() ? 'aborted' : 'completed';
-  progress.counts = await acts.finishRollout({ rolloutId, status: final, reason: progress.abortReason });
-  setStatus(final);
-  stored = final;
+  // The final status and the canceling of what did not finish are written together.
+  await status.finish((final) =>
+    acts.finishRollout({ rolloutId, status: final, reason: progress.abortReason }),
+  );
   log.info('rollout ended', {
     rolloutId,
-    status: final,
+    status: progress.status,
     abortReason: progress.abortReason,
     counts: progress.counts,
   });
