@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Counts, RolloutPolicy, RolloutStatus, TargetState } from '../../domain/rollout';
 import { emptyCounts } from '../../domain/rollout';
 import type { Db, DbOrTx, Tx } from '../client';
-import { firmwareReleases, iqs, rollouts, rolloutStatusChanges, rolloutTargets, sites } from '../schema';
+import { firmwareReleases, iqs, rolloutStatusChanges, rollouts, rolloutTargets, sites } from '../schema';
 
 export type FirmwareRelease = typeof firmwareReleases.$inferSelect;
 export type Rollout = typeof rollouts.$inferSelect;

@@ -89,9 +89,7 @@ const control: fc.Arbitrary<Control> = fc.record({
 });
 
 type ApiBody = { status?: RolloutStatus; code?: string };
-type Answer =
-  | { via: 'api'; status: number; body: ApiBody }
-  | { via: 'signal'; ended: boolean };
+type Answer = { via: 'api'; status: number; body: ApiBody } | { via: 'signal'; ended: boolean };
 
 let versions = 0;
 async function startRun(updateMs: number) {

@@ -8,7 +8,7 @@ import { type RunningGateway, startGateway } from '../../gateway/server';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import { rolloutWorkflowId } from '../../workflows/ids';
-import { LOOPBACK_FLEET_GUARD, seedSiteWithIqs } from '../gateway/helpers';
+import { eventually, LOOPBACK_FLEET_GUARD, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 let env: TestWorkflowEnvironment;
@@ -75,10 +75,14 @@ describe('maintenance window on the time-skipping server (F7)', () => {
     });
 
     // Real time passes; the server's clock stays before the window: nothing is sent.
+    const states = async () =>
+      (await sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, id))).map(
+        (t) => t.state,
+      );
+    await eventually(async () => expect(await states()).toHaveLength(5), 30_000);
     await new Promise((r) => setTimeout(r, 3_000));
     expect(fleet.online.some((iq) => iq.received.some((m) => m.type === 'update'))).toBe(false);
-    const waiting = await sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, id));
-    expect(waiting.map((t) => t.state)).toEqual(Array(5).fill('queued'));
+    expect(await states()).toEqual(Array(5).fill('queued'));
 
     // Awaiting the result lets the server skip to the window's opening.
     const end = await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).result();
