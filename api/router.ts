@@ -5,8 +5,7 @@ import { problemResponse, validationProblem } from './problem';
 /** Every router validates with the same hook, so a bad field always answers the same problem shape. */
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
-    defaultHook: (result, c) => {
-      if (!result.success) return problemResponse(c, validationProblem(result.error, result.target));
-    },
+    defaultHook: (result, c) =>
+      result.success ? undefined : problemResponse(c, validationProblem(result.error, result.target)),
   });
 }

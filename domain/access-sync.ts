@@ -10,8 +10,8 @@ export interface AccessGrant {
   memberId: string;
   kind: CredentialKind;
   lockIds: string[];
-  tagUid?: string;
-  pinHash?: string;
+  tagUid?: string | undefined;
+  pinHash?: string | undefined;
 }
 
 /** One version of an IQ's list: the delta from the version before, or (full) the whole list. */

@@ -15,7 +15,7 @@ export interface RolloutPolicy {
   inProgressTimeoutSeconds: number;
   retries: number;
   offlineDeadlineSeconds: number;
-  maintenanceWindow?: MaintenanceWindow;
+  maintenanceWindow?: MaintenanceWindow | undefined;
 }
 
 export const DEFAULT_POLICY: RolloutPolicy = {

@@ -69,7 +69,7 @@ function assertMoment(name: string, value: number): void {
  */
 export function carryOverSeconds(input: {
   nowMs: number;
-  current?: { endsAtMs: number } & Limits;
+  current?: ({ endsAtMs: number } & Limits) | undefined;
   next: Limits;
 }): number {
   const { nowMs, current, next } = input;
@@ -297,7 +297,7 @@ export function subscribeRefusal(input: {
  */
 export function subscriptionStatus(input: {
   nowMs: number;
-  term?: { startsAtMs: number; endsAtMs: number };
+  term?: { startsAtMs: number; endsAtMs: number } | undefined;
 }): SubscriptionStatus {
   const { nowMs, term } = input;
   if (term === undefined || nowMs < term.startsAtMs) return 'none';

@@ -41,7 +41,7 @@ export class EmailDeliveryError extends Error {
  * so the provider drops a repeat after a crash between its answer and our commit). Without a Resend
  * client (development) the recorded row is the delivery: /dev/mailbox reads it.
  */
-export function createMailer(deps: { db: Db; from: string; resend?: Resend }): Mailer {
+export function createMailer(deps: { db: Db; from: string; resend?: Resend | undefined }): Mailer {
   const { db, from, resend } = deps;
   return {
     async send(email) {

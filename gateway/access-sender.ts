@@ -33,7 +33,7 @@ export class AccessSender {
   private latest = 0;
   private subscribed = false;
   private running: Promise<void> = Promise.resolve();
-  private ackTimer?: NodeJS.Timeout;
+  private ackTimer: NodeJS.Timeout | undefined;
   private ackTimeoutMs: number;
   private writing = false;
   private stopped = false;
@@ -71,6 +71,7 @@ export class AccessSender {
       this.ackTimer = undefined;
       this.ackTimeoutMs = this.deps.ackTimeoutMs;
     }
+    // Not awaited: the answer to the IQ does not wait for the database; writes are serialized inside.
     void this.writeAck();
     return true;
   }

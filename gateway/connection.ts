@@ -71,7 +71,7 @@ export class DeviceConnection {
   readonly address: string;
   private readonly pendingOpens = new Map<string, (outcome: OpenOutcome) => void>();
   /** F7: an update that arrived while a lock was being opened, sent once no open awaits its answer. */
-  private heldUpdate?: GatewayMessage;
+  private heldUpdate: GatewayMessage | undefined;
   /** Settles once the socket closed and the IQ's row says so. */
   readonly closed: Promise<void>;
 
@@ -83,6 +83,7 @@ export class DeviceConnection {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {}); // 'close' follows and does the cleanup.
+    // `closed` settles once the close is handled; onClose catches its own errors.
     this.closed = new Promise((done) => socket.once('close', () => void this.onClose().finally(done)));
     // No valid hello in time: a failed hello, and the socket goes.
     this.helloDeadline = setTimeout(() => {

@@ -45,6 +45,7 @@ const gateway = await startGateway({
   ports: env.GATEWAY_PORTS,
   instanceId,
   heartbeatSeconds: HEARTBEAT_SECONDS,
+  // Fire and forget: handOver never throws, and a failed hand-over stays queued for the sweep.
   onNotificationQueued: () => void notifications.handOver(),
   guard: {
     maxConnectionsPerAddress: env.GATEWAY_MAX_CONNECTIONS_PER_ADDRESS,

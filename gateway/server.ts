@@ -96,6 +96,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         }
         const connection = new DeviceConnection(socket, ctx);
         connections.set(connection, connection.closed);
+        // Not awaited: the registry forgets the connection whenever it closes.
         void connection.closed.then(() => {
           connections.delete(connection);
           ctx.guard.release(address);

@@ -37,7 +37,7 @@ export interface SpawnedServer {
 export function spawnWithParent(
   command: string,
   args: string[],
-  opts: { log?: Log; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  opts: { log?: Log | undefined; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): SpawnedServer {
   const log = opts.log ?? (() => {});
   const child = spawn('/bin/sh', ['-c', `${DIE_WITH_PARENT}exec "$0" "$@"`, command, ...args], {

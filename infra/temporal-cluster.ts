@@ -76,7 +76,7 @@ export interface TemporalCluster {
   /** host:port of the frontend. */
   address: string;
   namespace: string;
-  uiUrl?: string;
+  uiUrl?: string | undefined;
   hosts(): TemporalHost[];
   /**
    * Kills every server process (SIGKILL unless told otherwise) and starts them again on the same

@@ -62,20 +62,20 @@ export interface DevServerOptions {
   /** gRPC frontend port; a free one when omitted. */
   port?: number;
   /** Web UI port; a free one when omitted (ignored with `headless`). */
-  uiPort?: number;
+  uiPort?: number | undefined;
   /** SQLite file that keeps state across restarts; in-memory when omitted. */
   dbFilename?: string;
   /** Namespace to create and register the search attributes in; `default` when omitted. */
   namespace?: string;
   headless?: boolean;
   /** Receives the server's output lines (not available when the SDK runs its own download). */
-  log?: Log;
+  log?: Log | undefined;
 }
 
 export interface DevServer {
   /** host:port of the gRPC frontend. */
   address: string;
-  uiUrl?: string;
+  uiUrl?: string | undefined;
   /** SIGTERM, then SIGKILL after a few seconds; resolves once the server has exited. */
   stop(): Promise<void>;
 }
@@ -155,8 +155,8 @@ async function startSdkDevServer(
       ip: '127.0.0.1',
       port: opts.port,
       ui: opts.uiPort !== undefined,
-      uiPort: opts.uiPort,
-      dbFilename: opts.dbFilename,
+      ...(opts.uiPort !== undefined ? { uiPort: opts.uiPort } : {}),
+      ...(opts.dbFilename !== undefined ? { dbFilename: opts.dbFilename } : {}),
       namespace: opts.namespace,
       searchAttributes: [...SEARCH_ATTRIBUTE_KEYS],
     },

@@ -251,6 +251,7 @@ export function startSimulatedIq(opts: SimulatedIqOptions): Promise<SimulatedIq>
         const current = socket;
         if (running.get(message.updateId) === current) return;
         running.set(message.updateId, current);
+        // Runs beside the connection, as a device installs while it keeps talking; it reports by message.
         void runUpdate(message, opts.update ?? {}, random, (status) =>
           send({ type: 'update-status', updateId: message.updateId, ...status }),
         ).then((ok) => {
@@ -283,7 +284,10 @@ export function startSimulatedIq(opts: SimulatedIqOptions): Promise<SimulatedIq>
     );
     own.on('data', (chunk: Buffer) => {
       const lines = reader.push(chunk);
-      if (lines === 'overflow') return own.destroy();
+      if (lines === 'overflow') {
+        own.destroy();
+        return;
+      }
       for (const line of lines) {
         const parsed = parseGatewayMessage(line);
         if (parsed.ok) onMessage(parsed.message);
@@ -373,7 +377,7 @@ export function startSimulatedIq(opts: SimulatedIqOptions): Promise<SimulatedIq>
 
   return new Promise<SimulatedIq>((resolve, reject) => {
     const timer = setTimeout(() => {
-      void iq.stop();
+      void iq.stop(); // the caller gets the rejection; the half-started IQ is torn down regardless
       reject(new Error(`IQ ${opts.serial}: no welcome within ${opts.connectTimeoutMs ?? 10_000} ms`));
     }, opts.connectTimeoutMs ?? 10_000);
     started = {

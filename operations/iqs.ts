@@ -71,14 +71,22 @@ export async function registerIq(
 /** Renames an IQ or gives it / takes its slot (V9). `changed`: its subscribed flag changed. */
 export function changeIq(
   db: Db,
-  input: { siteId: string; iqId: string; subscribed?: boolean; name?: string; actorId: string; now: Date },
+  input: {
+    siteId: string;
+    iqId: string;
+    subscribed?: boolean | undefined;
+    name?: string | undefined;
+    actorId: string;
+    now: Date;
+  },
 ) {
   const { siteId, iqId } = input;
   return db.transaction(async (tx) => {
     const current = await findSiteIq(tx, siteId, iqId);
     if (!current) throw new Refusal('not_found', 'No such IQ.');
-    const changed = input.subscribed !== undefined && input.subscribed !== current.subscribed;
-    if (changed && input.subscribed) {
+    const subscribed = input.subscribed;
+    const changed = subscribed !== undefined && subscribed !== current.subscribed;
+    if (changed && subscribed) {
       const slot = await freeIqSlot(tx, siteId);
       if (slot === 'no_subscription') {
         throw new Refusal(
@@ -91,12 +99,12 @@ export function changeIq(
     if (!changed && input.name === undefined) return { iq: current, changed };
     const iq = await updateIq(tx, iqId, {
       ...(input.name !== undefined ? { name: input.name } : {}),
-      ...(changed ? { subscribed: input.subscribed, subscribedAt: input.subscribed ? input.now : null } : {}),
+      ...(changed ? { subscribed, subscribedAt: subscribed ? input.now : null } : {}),
     });
     if (changed) {
       await recordEvent(tx, {
         siteId,
-        type: input.subscribed ? 'iq.subscribed' : 'iq.unsubscribed',
+        type: subscribed ? 'iq.subscribed' : 'iq.unsubscribed',
         actorProfileId: input.actorId,
         iqId,
       });

@@ -106,6 +106,7 @@ export function createNotificationRelay(deps: {
       return next;
     },
     start(intervalMs) {
+      // handOver never throws; a round still running makes this tick share the next one.
       timer ??= setInterval(() => void relay.handOver(), intervalMs);
       timer.unref();
     },

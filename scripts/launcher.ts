@@ -51,6 +51,7 @@ export function createLauncher(opts: { tag: string; defaultDataDir: string }): L
     for (const stop of stops.reverse()) await stop().catch(() => {});
     process.exit(code);
   }
+  // shutdown handles its own errors and exits the process.
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
 

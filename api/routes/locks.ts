@@ -95,6 +95,7 @@ export function lockRoutes(deps: AppDeps) {
       iqId: lock.iqId,
       ...(data ? { data } : {}),
     });
+    // Not awaited: the answer does not wait for Temporal; handOver never throws, the sweep retries.
     if (queued) void deps.notifications.handOver();
   };
 

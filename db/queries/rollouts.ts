@@ -6,7 +6,11 @@ import { firmwareReleases, iqs, rolloutStatusChanges, rollouts, rolloutTargets, 
 
 export type FirmwareRelease = typeof firmwareReleases.$inferSelect;
 export type Rollout = typeof rollouts.$inferSelect;
-export type RolloutTarget = { model?: string; siteIds?: string[]; iqIds?: string[] };
+export type RolloutTarget = {
+  model?: string | undefined;
+  siteIds?: string[] | undefined;
+  iqIds?: string[] | undefined;
+};
 
 /** Undefined when the model already has this version (the caller answers 409). */
 export async function insertRelease(

@@ -35,7 +35,9 @@ export const rollouts = pgTable('rollouts', {
   releaseId: uuid()
     .notNull()
     .references(() => firmwareReleases.id),
-  target: jsonb().$type<{ model?: string; siteIds?: string[]; iqIds?: string[] }>().notNull(),
+  target: jsonb()
+    .$type<{ model?: string | undefined; siteIds?: string[] | undefined; iqIds?: string[] | undefined }>()
+    .notNull(),
   policy: jsonb().$type<Record<string, unknown>>().notNull(),
   status: rolloutStatus().notNull().default('running'),
   abortReason: text(),

@@ -152,8 +152,8 @@ function processEnvironment(svc: Service): Record<string, string> {
 }
 
 interface PublishedPort {
-  hostIp?: string;
-  published?: number;
+  hostIp?: string | undefined;
+  published?: number | undefined;
   target: number;
 }
 

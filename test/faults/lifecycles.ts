@@ -185,7 +185,7 @@ function workerFor(ctx: FaultContext, taskQueue: string, label: string) {
 export async function runSubscription(
   ctx: FaultContext,
   opts: {
-    crash?: string;
+    crash?: string | undefined;
     during?: (
       step: 'redeemed' | 'reminded28' | 'reminded7' | 'reminded1',
       run: () => Promise<void>,
@@ -306,7 +306,10 @@ export async function runSubscription(
  * Profile deletion of a person in two sites of other owners: filed through the API, both owners
  * approve through their consent links, the profile is deleted and the goodbye email goes out.
  */
-export async function runDeletion(ctx: FaultContext, opts: { crash?: string } = {}): Promise<RunResult> {
+export async function runDeletion(
+  ctx: FaultContext,
+  opts: { crash?: string | undefined } = {},
+): Promise<RunResult> {
   const started = Date.now();
   const { sql } = ctx.database;
   const taskQueue = `faults-${randomUUID()}`;
@@ -408,7 +411,10 @@ let releases = 0;
  * define a release, start the rollout through the API, wait for the workflow's result. The summary:
  * every target's final state and attempts, the update commands each IQ received, the report email.
  */
-export async function runRollout(ctx: FaultContext, opts: { crash?: string } = {}): Promise<RunResult> {
+export async function runRollout(
+  ctx: FaultContext,
+  opts: { crash?: string | undefined } = {},
+): Promise<RunResult> {
   const started = Date.now();
   const trace = tracer(started, `rollout ${opts.crash ?? 'clean'}`);
   const { db, sql } = ctx.database;

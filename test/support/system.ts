@@ -33,7 +33,7 @@ export interface TestSystem {
   request(
     method: string,
     path: string,
-    opts?: { token?: string; body?: unknown; headers?: Record<string, string> },
+    opts?: { token?: string | undefined; body?: unknown; headers?: Record<string, string> },
   ): Promise<Response>;
   /** A confirmed profile and its bearer token. */
   signIn(opts?: {

@@ -44,7 +44,7 @@ export class WorkerProcess {
   constructor(private readonly opts: WorkerProcessOptions) {}
 
   /** Starts a process and resolves once its worker is polling. */
-  async start(opts: { crash?: string } = {}): Promise<void> {
+  async start(opts: { crash?: string | undefined } = {}): Promise<void> {
     if (this.child) throw new Error('worker process already running');
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -111,7 +111,9 @@ export class WorkerProcess {
    * Like `start`, and starts the process again whenever it dies of SIGKILL (a crash point), after
    * `beforeRestart` (e.g. failing the dead worker's started activities).
    */
-  async startSupervised(opts: { crash?: string; beforeRestart?: () => Promise<void> } = {}): Promise<void> {
+  async startSupervised(
+    opts: { crash?: string | undefined; beforeRestart?: () => Promise<void> } = {},
+  ): Promise<void> {
     this.supervising = true;
     this.beforeRestart = opts.beforeRestart;
     await this.start({ crash: opts.crash });

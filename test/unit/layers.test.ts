@@ -49,6 +49,24 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
   infra: { may: ['workflows'] },
 };
 
+/** The floors from the top down, as README's architecture table lists them: imports point down. */
+const ORDER = [
+  'worker',
+  'api',
+  'activities',
+  'iq-sim',
+  'gateway',
+  'outbox',
+  'operations',
+  'workflows/client',
+  'workflows',
+  'emails',
+  'observability',
+  'db',
+  'config',
+  'domain',
+];
+
 /** Packages a folder may use at run time, where that is narrower than "any dependency". */
 const PACKAGES: Record<string, RegExp> = {
   // The ground floor: hashing only.
@@ -139,6 +157,18 @@ describe('layers', () => {
     }
     for (const io of ['api', 'db', 'operations', 'emails', 'gateway'])
       expect(FLOORS.workflows?.may).not.toContain(io);
+  });
+
+  it('every floor the table lets a folder import lies below it', () => {
+    const upward: string[] = [];
+    for (const [floor, rule] of Object.entries(FLOORS)) {
+      if (!ORDER.includes(floor)) continue;
+      for (const lower of rule.may) {
+        if (ORDER.indexOf(lower) <= ORDER.indexOf(floor)) upward.push(`${floor} -> ${lower}`);
+      }
+    }
+    expect(upward).toEqual([]);
+    expect(Object.keys(FLOORS).filter((f) => !ORDER.includes(f))).toEqual(['infra']);
   });
 
   it('every import points down the table', () => {
