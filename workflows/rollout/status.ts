@@ -129,6 +129,7 @@ export function sideStatusWriter(
   setHandler(controlUpdate, control);
   publish();
 
+  // Not awaited: it runs beside the wave loop for the workflow's life (the loop waits for `stored`).
   void (async () => {
     for (;;) {
       await condition(() => progress.status !== stored);
