@@ -60,6 +60,11 @@ export const envSchema = z
      * metrics. None when unset.
      */
     METRICS_PORT: port.optional(),
+    /**
+     * A workflow bundle built ahead (`bundleWorkflowCode`, see worker/bundle.ts): the worker loads it
+     * instead of bundling workflows/ at every start.
+     */
+    WORKFLOW_BUNDLE: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
     // Production sends real email; only development may fall back to the local mailbox.

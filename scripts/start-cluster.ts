@@ -6,6 +6,7 @@ import { ensureDatabase } from '../infra/create-database';
 import { startEmbeddedPostgres } from '../infra/embedded-postgres';
 import { freePort } from '../infra/free-port';
 import { startTemporalCluster } from '../infra/temporal-cluster';
+import { writeWorkflowBundle } from '../worker/bundle';
 import {
   banner,
   createLauncher,
@@ -54,9 +55,17 @@ async function main() {
   });
   launcher.onStop(temporal.stop);
 
+  // The workers (and their restarts) load one bundle of the workflow code instead of each building its own.
+  let workflowBundle = process.env.WORKFLOW_BUNDLE;
+  if (!workflowBundle) {
+    workflowBundle = join(dataDir, 'workflow-bundle.js');
+    await writeWorkflowBundle(workflowBundle);
+  }
+
   const childEnv = {
     ...process.env,
     KS_MODE: 'development',
+    WORKFLOW_BUNDLE: workflowBundle,
     DATABASE_URL: databaseUrl,
     PUBLIC_BASE_URL: process.env.PUBLIC_BASE_URL ?? `http://localhost:${port}`,
     TOKEN_SECRET: process.env.TOKEN_SECRET ?? (await tokenSecret(dataDir)),

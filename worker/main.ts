@@ -24,6 +24,7 @@ const worker = await createWorker({
   connection,
   namespace: target.namespace,
   taskQueue: env.TEMPORAL_TASK_QUEUE,
+  ...(env.WORKFLOW_BUNDLE ? { workflowBundle: { codePath: env.WORKFLOW_BUNDLE } } : {}),
   deps: {
     db: database.db,
     mailer: createMailerFromEnv(env, database.db),

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/free-port';
 import { startFleet } from '../../iq-sim/fleet';
+import { groupMembers, pressCtrlC as pressCtrlCToGroup, processesUsing } from '../support/process-group';
 
 /**
  * The README's first command, as a user runs it: `npm start` on a fresh data directory brings up
@@ -56,37 +57,8 @@ function startStack(): Promise<Started> {
   });
 }
 
-/**
- * Ctrl-C: SIGINT to the whole process group, as a terminal sends it. Resolves once every process of
- * the group has ended (npm itself ends by the signal; what it started shuts down on its own).
- */
-async function pressCtrlC(started: Started): Promise<string> {
-  const pgid = started.child.pid!;
-  process.kill(-pgid, 'SIGINT');
-  for (let waited = 0; waited < 60_000; waited += 250) {
-    const left = groupMembers(pgid);
-    if (left === '') return left;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return groupMembers(pgid);
-}
-
-function groupMembers(pgid: number): string {
-  try {
-    return execFileSync('pgrep', ['-a', '-g', String(pgid)], { encoding: 'utf8' }).trim();
-  } catch {
-    return ''; // pgrep exits 1 when nothing matches
-  }
-}
-
-/** Processes whose command line names the data directory (PostgreSQL's -D, the dev server's database). */
-function processesUsing(dir: string): string {
-  try {
-    return execFileSync('pgrep', ['-af', dir], { encoding: 'utf8' }).trim();
-  } catch {
-    return '';
-  }
-}
+/** Ctrl-C to everything `npm start` runs; what is left (nothing, if it stops cleanly). */
+const pressCtrlC = (started: Started) => pressCtrlCToGroup(started.child.pid!);
 
 const api = (path: string, init: RequestInit = {}, token?: string) =>
   fetch(`http://127.0.0.1:${ports.api}${path}`, {

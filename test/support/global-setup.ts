@@ -1,13 +1,12 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { applyMigrations } from '../../db/client';
 import { ensureDatabase } from '../../infra/create-database';
 import { startEmbeddedPostgres } from '../../infra/embedded-postgres';
 import { startDevServer } from '../../infra/temporal-servers';
-import { workflowsPath } from '../../worker/create-worker';
+import { writeWorkflowBundle } from '../../worker/bundle';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -29,15 +28,14 @@ export default async function setup(project: TestProject) {
   const workDir = await mkdtemp(join(tmpdir(), 'ks-test-'));
   // PostgreSQL runs as its own user when we are root; it must be able to reach its data directory.
   await chmod(workDir, 0o755);
-  const [pg, devServer, bundle] = await Promise.all([
+  const bundlePath = join(workDir, 'workflow-bundle.js');
+  const [pg, devServer] = await Promise.all([
     startEmbeddedPostgres({ dataDir: join(workDir, 'postgres') }),
     startDevServer({ headless: true }),
-    bundleWorkflowCode({ workflowsPath, logger: quietLogger }),
+    writeWorkflowBundle(bundlePath),
   ]);
   const templateUrl = await ensureDatabase(pg.url, TEMPLATE_DATABASE);
   await applyMigrations(templateUrl);
-  const bundlePath = join(workDir, 'workflow-bundle.js');
-  await writeFile(bundlePath, bundle.code);
 
   project.provide('postgresUrl', pg.url);
   project.provide('templateDatabase', TEMPLATE_DATABASE);
@@ -50,13 +48,3 @@ export default async function setup(project: TestProject) {
     await rm(workDir, { recursive: true, force: true });
   };
 }
-
-const noop = () => {};
-const quietLogger = {
-  trace: noop,
-  debug: noop,
-  info: noop,
-  warn: console.warn,
-  error: console.error,
-  log: noop,
-};
