@@ -1,12 +1,12 @@
 /**
  * bench/api-load (issue 7 item 5): many concurrent clients drive the main read and write endpoints
- * for a fixed time against a real stack (PostgreSQL, Temporal dev server, worker, HTTP API on a free
+ * for a fixed time against a real stack (PostgreSQL, Temporal dev server or cluster, worker, HTTP API on a free
  * port: bench/local-stack.ts); prints throughput, p50/p99 latency and errors (must be zero) per
  * endpoint and for a mix. In the same run, a bare Hono route doing one `select 1` through the same
  * pool, served by @hono/node-server, gives the floor; the ratio says what the product costs on top.
  * Clients are keep-alive fetch loops in this process (the same client for the product and the floor).
  *
- * Run: npx tsx bench/api-load.ts [secondsPerScenario=8] [clients=64]
+ * Run: npx tsx bench/api-load.ts [secondsPerScenario=8] [clients=64] [--server dev|cluster]
  */
 import { serve } from '@hono/node-server';
 
@@ -17,15 +17,17 @@ import { events, memberships, profiles, sites } from '../db/schema';
 import { freePort } from '../infra/free-port';
 import { startLocalStack } from './local-stack';
 import { summarize } from './stats';
+import { benchOptions } from './temporal-server';
 
-const seconds = Number(process.argv[2] ?? 8);
-const clients = Number(process.argv[3] ?? 64);
+const { server, args } = benchOptions();
+const seconds = Number(args[0] ?? 8);
+const clients = Number(args[1] ?? 64);
 const SITES = clients;
 const MEMBERS_PER_SITE = 10;
 const EVENTS_PER_SITE = 200;
 const PASSWORD = 'bench-password-123';
 
-const stack = await startLocalStack();
+const stack = await startLocalStack({ server });
 const { db } = stack.database;
 console.log(`[api-load] stack at ${stack.url}; ${clients} clients, ${seconds} s per scenario`);
 
@@ -179,7 +181,9 @@ for (const [name, scenario] of Object.entries(scenarios)) {
   results.push([name, await drive(stack.url, scenario, seconds, name !== 'POST /auth/login')]);
 }
 
-console.log(`\n[api-load] ${clients} concurrent clients, ${seconds} s each, Node ${process.version}`);
+console.log(
+  `\n[api-load] ${clients} concurrent clients, ${seconds} s each, Node ${process.version}, ${stack.temporalServer}`,
+);
 console.log(
   `${'scenario'.padEnd(34)} throughput, latency, errors                                 ratio to floor`,
 );

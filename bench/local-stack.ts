@@ -9,11 +9,11 @@ import { applyMigrations, connectDatabase, type Database } from '../db/client';
 import { createMailer } from '../emails/mailer';
 import { noopGatewayClient } from '../gateway/client';
 import { ensureDatabase } from '../infra/create-database';
-import { startEmbeddedPostgres } from '../infra/embedded-postgres';
 import { freePort } from '../infra/free-port';
-import { startDevServer } from '../infra/temporal-servers';
+import { logger } from '../observability/logger';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createWorker } from '../worker/create-worker';
+import { type BenchServer, startBenchInfrastructure } from './temporal-server';
 
 export interface LocalStack {
   url: string;
@@ -22,6 +22,8 @@ export interface LocalStack {
   taskQueue: string;
   native: NativeConnection;
   tokenSecret: string;
+  /** The Temporal server it runs on, in words. */
+  temporalServer: string;
   /** Requests the HTTP server answered, and how many of them with a 5xx. */
   served: { requests: number; serverErrors: number; byStatus: Map<number, number> };
   stop(): Promise<void>;
@@ -30,11 +32,12 @@ export interface LocalStack {
 let runtimeInstalled = false;
 
 /**
- * The product in one process for benchmarks and fuzzing: a real PostgreSQL, the Temporal dev server,
- * a worker and the HTTP API on a free port, all on throwaway data. Counts every answer it serves.
+ * The product in one process for benchmarks and fuzzing: a real PostgreSQL, the Temporal dev server
+ * (or, with `server: 'cluster'`, the Temporal cluster of `start:cluster`), a worker and the HTTP API on
+ * a free port, all on throwaway data. Counts every answer it serves.
  */
 export async function startLocalStack(
-  opts: { taskQueue?: string; mode?: 'development' | 'production' } = {},
+  opts: { taskQueue?: string; mode?: 'development' | 'production'; server?: BenchServer } = {},
 ) {
   if (!runtimeInstalled) {
     const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
@@ -43,16 +46,13 @@ export async function startLocalStack(
   }
   const workDir = await mkdtemp(join(tmpdir(), 'ks-stack-'));
   await chmod(workDir, 0o755);
-  const [pg, temporalServer] = await Promise.all([
-    startEmbeddedPostgres({ dataDir: join(workDir, 'pg') }),
-    startDevServer({ headless: true }),
-  ]);
-  const url = await ensureDatabase(pg.url, 'stack');
+  const infra = await startBenchInfrastructure(opts.server ?? 'dev', workDir);
+  const url = await ensureDatabase(infra.postgresUrl, 'stack');
   await applyMigrations(url);
   const database = connectDatabase(url, { max: 40 });
-  const connection = await Connection.connect({ address: temporalServer.address });
+  const connection = await Connection.connect({ address: infra.temporalAddress });
   const temporal = new Client({ connection });
-  const native = await NativeConnection.connect({ address: temporalServer.address });
+  const native = await NativeConnection.connect({ address: infra.temporalAddress });
   const taskQueue = opts.taskQueue ?? 'stack';
   const tokenSecret = 'local-stack-secret-local-stack-secret';
   const mailer = createMailer({ db: database.db, from: 'stack@ks.test' });
@@ -83,6 +83,8 @@ export async function startLocalStack(
       TEMPORAL_TASK_QUEUE: taskQueue,
     },
     now: () => new Date(),
+    // A line per request would swamp the figures (LOG_LEVEL=info brings them back).
+    logger: logger.child({}, { level: process.env.LOG_LEVEL ?? 'warn' }),
   });
   const served = { requests: 0, serverErrors: 0, byStatus: new Map<number, number>() };
   const port = await freePort();
@@ -105,6 +107,7 @@ export async function startLocalStack(
     taskQueue,
     native,
     tokenSecret,
+    temporalServer: infra.description,
     served,
     async stop() {
       server.close();
@@ -114,8 +117,7 @@ export async function startLocalStack(
       await connection.close();
       await native.close();
       await database.close();
-      await temporalServer.stop();
-      await pg.stop();
+      await infra.stop();
       await rm(workDir, { recursive: true, force: true });
     },
   };

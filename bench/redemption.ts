@@ -1,8 +1,9 @@
 /**
  * bench/redemption: 32 concurrent clients redeem distinct vouchers on distinct sites through HTTP
- * (API → update-with-start → worker → PostgreSQL) against the Temporal dev server. In the same run a
- * bare no-op update-with-start on the same server gives the floor; the ratio says what the product
- * adds. Run: npx tsx bench/redemption.ts [redemptions] [clients]
+ * (API → update-with-start → worker → PostgreSQL) against the Temporal dev server, or with
+ * `--server cluster` the cluster of `start:cluster`. In the same run a bare no-op update-with-start on
+ * the same server gives the floor; the ratio says what the product adds.
+ * Run: npx tsx bench/redemption.ts [redemptions] [clients] [--server dev|cluster]
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -15,11 +16,13 @@ import { startLocalStack } from './local-stack';
 import { noopUpdate } from './noop/messages';
 import { noopWorkflow } from './noop/workflow';
 import { runConcurrent, summarize } from './stats';
+import { benchOptions } from './temporal-server';
 
-const total = Number(process.argv[2] ?? 512);
-const clients = Number(process.argv[3] ?? 32);
+const { server, args } = benchOptions();
+const total = Number(args[0] ?? 512);
+const clients = Number(args[1] ?? 32);
 
-const stack = await startLocalStack({ mode: 'production' });
+const stack = await startLocalStack({ mode: 'production', server });
 const { db } = stack.database;
 const noopWorker = await Worker.create({
   connection: stack.native,
@@ -63,24 +66,32 @@ try {
   // Warm-up: first workflow task and bundle caches.
   await noopUpdateWithStart('warm');
 
-  let failures = 0;
+  /** Answers other than 200, by status and problem code. */
+  const failures = new Map<string, number>();
   const product = await runConcurrent(total, clients, async (i) => {
     const res = await fetch(`${stack.url}/sites/${siteRows[i]!.id}/subscription/redemptions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'application/json' },
       body: JSON.stringify({ code: codes[i]!.code }),
     });
-    if (res.status !== 200) failures++;
-    await res.arrayBuffer();
+    if (res.status !== 200) {
+      const { code } = (await res.json().catch(() => ({}))) as { code?: string };
+      const key = `${res.status} ${code ?? ''}`.trim();
+      failures.set(key, (failures.get(key) ?? 0) + 1);
+    } else {
+      await res.arrayBuffer();
+    }
   });
   const floor = await runConcurrent(total, clients, async () => {
     await noopUpdateWithStart('x');
   });
   const a = summarize(product.latencies, product.wallMs);
   const b = summarize(floor.latencies, floor.wallMs);
-  console.log(`bench/redemption: ${total} redemptions, ${clients} concurrent clients, dev server`);
   console.log(
-    `  redemption over HTTP:    ${a.perSecond.toFixed(1)}/s  p50 ${a.p50.toFixed(0)} ms  p99 ${a.p99.toFixed(0)} ms  non-200: ${failures}`,
+    `bench/redemption: ${total} redemptions, ${clients} concurrent clients, ${stack.temporalServer}`,
+  );
+  console.log(
+    `  redemption over HTTP:    ${a.perSecond.toFixed(1)}/s  p50 ${a.p50.toFixed(0)} ms  p99 ${a.p99.toFixed(0)} ms  non-200: ${[...failures.values()].reduce((n, k) => n + k, 0)}${failures.size ? ` (${[...failures].map(([k, n]) => `${n}× ${k}`).join(', ')})` : ''}`,
   );
   console.log(
     `  no-op update-with-start: ${b.perSecond.toFixed(1)}/s  p50 ${b.p50.toFixed(0)} ms  p99 ${b.p99.toFixed(0)} ms`,

@@ -1,9 +1,10 @@
 /**
  * bench/rollout: a firmware rollout over N simulated IQs speaking the real protocol over TCP to a
  * device gateway in its own process (so its RSS is its own), with a real worker, PostgreSQL and the
- * Temporal dev server. Prints the time to complete against the policy's own minimum (waves × update
- * duration), the longest workflow history (parent and every wave), the gateway's RSS and the update
- * commands per second. Run: npx tsx bench/rollout.ts [iqs=10000] [maxConcurrent=500] [updateMs=2000]
+ * Temporal dev server (or with `--server cluster` the cluster of `start:cluster`). Prints the time to
+ * complete against the policy's own minimum (waves × update duration), the longest workflow history
+ * (parent and every wave), the gateway's RSS and the update commands per second.
+ * Run: npx tsx bench/rollout.ts [iqs=10000] [maxConcurrent=500] [updateMs=2000] [--server dev|cluster]
  */
 import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -23,14 +24,13 @@ import { createMailer } from '../emails/mailer';
 import { createGatewayClient } from '../gateway/client';
 import { startGateway } from '../gateway/server';
 import { ensureDatabase } from '../infra/create-database';
-import { startEmbeddedPostgres } from '../infra/embedded-postgres';
-import { startDevServer } from '../infra/temporal-servers';
 import { startFleet } from '../iq-sim/fleet';
 import type { IqCredentials } from '../iq-sim/iq';
 import { createWorker } from '../worker/create-worker';
 import { startRollout } from '../workflows/client/rollout';
 import { rolloutWorkflowId } from '../workflows/ids';
 import type { RolloutProgress } from '../workflows/rollout/messages';
+import { type BenchServer, benchOptions, startBenchInfrastructure } from './temporal-server';
 
 const HEARTBEAT_SECONDS = 30;
 
@@ -57,24 +57,18 @@ if (process.argv[2] === '--gateway') {
   });
   process.send?.({ port: gateway.ports[0] });
 } else {
-  await bench(
-    Number(process.argv[2] ?? 10_000),
-    Number(process.argv[3] ?? 500),
-    Number(process.argv[4] ?? 2_000),
-  );
+  const { server, args } = benchOptions();
+  await bench(Number(args[0] ?? 10_000), Number(args[1] ?? 500), Number(args[2] ?? 2_000), server);
 }
 
-async function bench(total: number, maxConcurrent: number, updateMs: number) {
+async function bench(total: number, maxConcurrent: number, updateMs: number, server: BenchServer) {
   const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
   Runtime.install({ logger: quiet as never });
   const workDir = await mkdtemp(join(tmpdir(), 'ks-bench-rollout-'));
   await chmod(workDir, 0o755);
-  const [pg, temporalServer] = await Promise.all([
-    startEmbeddedPostgres({ dataDir: join(workDir, 'pg') }),
-    startDevServer({ headless: true }),
-  ]);
+  const infra = await startBenchInfrastructure(server, workDir);
   try {
-    const url = await ensureDatabase(pg.url, 'bench');
+    const url = await ensureDatabase(infra.postgresUrl, 'bench');
     await applyMigrations(url);
     const database = connectDatabase(url, { max: 20 });
     const { db } = database;
@@ -128,9 +122,9 @@ async function bench(total: number, maxConcurrent: number, updateMs: number) {
     const failedToConnect = fleets.reduce((n, f) => n + f.failed.length, 0);
     const rssConnected = await ask<number>('rss', 'rss');
 
-    const connection = await Connection.connect({ address: temporalServer.address });
+    const connection = await Connection.connect({ address: infra.temporalAddress });
     const temporal = new Client({ connection });
-    const native = await NativeConnection.connect({ address: temporalServer.address });
+    const native = await NativeConnection.connect({ address: infra.temporalAddress });
     const gatewayClient = createGatewayClient({ db, sql: database.sql });
     const worker = await createWorker({
       connection: native,
@@ -187,6 +181,7 @@ async function bench(total: number, maxConcurrent: number, updateMs: number) {
     console.log(
       JSON.stringify(
         {
+          temporal: infra.description,
           iqs: total,
           failedToConnect,
           policy: { canarySize: policy.canarySize, growthFactor: policy.growthFactor, maxConcurrent },
@@ -224,8 +219,7 @@ async function bench(total: number, maxConcurrent: number, updateMs: number) {
     await native.close();
     await database.close();
   } finally {
-    await temporalServer.stop();
-    await pg.stop();
+    await infra.stop();
     await rm(workDir, { recursive: true, force: true });
   }
 }
