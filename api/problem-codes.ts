@@ -54,7 +54,10 @@ export const PROBLEMS = {
   // Members and slots
   already_member: { status: 409, detail: 'This person is already a member of this site.' },
   already_invited: { status: 409, detail: 'This email already has an open invitation to this site.' },
-  owner_cannot_leave: { status: 409, detail: 'The owner cannot be removed; transfer ownership first.' },
+  owner_cannot_leave: {
+    status: 409,
+    detail: 'The owner cannot leave or be removed; transfer ownership to an admin first.',
+  },
   owner_role_fixed: { status: 422, detail: 'The owner’s role changes only by transferring ownership.' },
   owner_holds_master_key: { status: 422, detail: 'The owner always holds the master key.' },
   not_an_admin: { status: 422, detail: 'Ownership can only go to an admin of this site.' },
@@ -85,10 +88,13 @@ export const PROBLEMS = {
   open_refused: { status: 409, detail: 'The IQ refused to open the lock.' },
 
   // Sites
-  already_released: { status: 409, detail: 'This site has already been released to its owner.' },
   owner_not_joined: {
     status: 409,
     detail: 'The invited owner has not accepted the invitation yet; release the site once they have.',
+  },
+  site_has_owner: {
+    status: 409,
+    detail: 'This site has an owner, or a pending invitation for one; withdraw it to invite someone else.',
   },
   owner_email_not_allowed: {
     status: 422,

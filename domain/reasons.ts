@@ -9,7 +9,7 @@ export const REASON_CODES = [
   'not_found',
   'forbidden',
   'no_valid_subscription',
-  // Members and slots (S3, S6, S8, V8, V9)
+  // Members, invitations and slots (S3, S6–S8, V8, V9)
   'already_member',
   'already_invited',
   'owner_cannot_leave',
@@ -29,8 +29,8 @@ export const REASON_CODES = [
   'iq_timeout',
   'open_refused',
   // Sites (S1)
-  'already_released',
   'owner_not_joined',
+  'site_has_owner',
   'owner_email_not_allowed',
   // Vouchers (V1, V12)
   'voucher_not_found',

@@ -1,91 +1,200 @@
 import type { Db, DbOrTx } from '../db/client';
-import { consumeToken, issueEmailToken } from '../db/queries/email-tokens';
 import { recordEvent } from '../db/queries/events';
-import { acceptInvitations, insertInvitation } from '../db/queries/invitations';
-import { findProfileByEmail, findProfileById, insertProfile } from '../db/queries/profiles';
+import {
+  deleteExpiredInvitations,
+  deleteInvitation,
+  findInvitationByToken,
+  hasPendingOwnerInvitation,
+  insertInvitation,
+  isMemberByEmail,
+  lockOpenInvitation,
+  markInvitationAccepted,
+} from '../db/queries/invitations';
+import { findMembership } from '../db/queries/memberships';
+import { findProfileById, insertProfile } from '../db/queries/profiles';
+import { findSiteOwner } from '../db/queries/sites';
+import { lockSite } from '../db/queries/subscriptions';
+import { memberships } from '../db/schema';
 import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
+import { newToken } from '../domain/secrets';
 import { type Mailing, sendOrRefuse } from './mail';
 
-export const INVITATION_TTL_MS = 7 * 86_400_000;
+/** S7: a pending invitation expires after 14 days. */
+export const INVITATION_TTL_MS = 14 * 86_400_000;
+
+export interface SentInvitation {
+  invitationId: string;
+  email: string;
+  role: SiteRole;
+  expiresAt: Date;
+}
 
 /**
- * Invites an email that has no profile to a site (A2, S6): an open invitation row, a single-use
- * link and its email, all in the caller's transaction. Refused `already_invited` while one is open.
+ * Invites an email to a site (S7, A2): a pending invitation with its own single-use link, and its
+ * email, in the caller's transaction. The same work whether or not the email has a profile, so the
+ * answer tells nothing about it; no membership, slot or access method comes of it until the person
+ * accepts. Refused `already_member` / `already_invited`.
  */
 export async function inviteToSite(
   tx: DbOrTx,
   mailing: Mailing,
   input: { site: { id: string; name: string }; email: string; role: SiteRole; inviterId: string; now: Date },
-) {
+): Promise<SentInvitation> {
+  const { site, role, now } = input;
+  if (await isMemberByEmail(tx, site.id, input.email)) throw new Refusal('already_member');
+  await deleteExpiredInvitations(tx, site.id, now, input.email);
+  const { token, hash } = newToken();
+  const expiresAt = new Date(now.getTime() + INVITATION_TTL_MS);
   const invitation = await insertInvitation(tx, {
-    siteId: input.site.id,
+    siteId: site.id,
     email: input.email,
-    role: input.role,
+    role,
     invitedBy: input.inviterId,
+    tokenHash: hash,
+    createdAt: now,
+    expiresAt,
   });
   if (!invitation) throw new Refusal('already_invited');
-  const token = await issueEmailToken(tx, {
-    kind: 'invitation',
-    email: invitation.email,
-    ttlMs: INVITATION_TTL_MS,
-    now: input.now,
-  });
   const inviter = await findProfileById(tx, input.inviterId);
   await sendOrRefuse(mailing.mailer, {
     to: invitation.email,
     template: 'invitation',
     props: {
-      siteName: input.site.name,
-      role: input.role,
+      siteName: site.name,
+      role,
       inviterName: inviter?.name ?? 'KS Cloud',
       acceptUrl: new URL(`/invitations/${token}`, mailing.publicBaseUrl).toString(),
+      expiresAt: expiresAt.toISOString(),
     },
     idempotencyKey: `invitation:${invitation.id}`,
   });
   // The event names the role, never the email (no personal data in the audit trail).
   await recordEvent(tx, {
-    siteId: input.site.id,
-    at: input.now,
+    siteId: site.id,
+    at: now,
     type: 'member.invited',
     actorProfileId: input.inviterId,
-    data: { invitationId: invitation.id, role: input.role },
+    data: { invitationId: invitation.id, role },
   });
-  return invitation;
+  return { invitationId: invitation.id, email: invitation.email, role, expiresAt };
 }
 
 /**
- * Accepts an invitation link (A2, S7): the link is used once; a new email gets a confirmed profile
- * with the name and password given, an email that signed up meanwhile keeps its account; either way
- * the profile joins every site that invited the email. `gone` when another request used the link.
+ * A2: the owner's invitation of an installer's site, sent again or to a corrected address: only by
+ * the installer, before release, while the site has no owner and no pending owner invitation.
+ */
+export async function assertOwnerInvitationAllowed(
+  tx: DbOrTx,
+  input: { siteId: string; actorRole: string; now: Date },
+) {
+  if (input.actorRole !== 'installer') {
+    throw new Refusal(
+      'forbidden',
+      'Only the installer invites the owner of a site; owners transfer ownership.',
+    );
+  }
+  if (
+    (await findSiteOwner(tx, input.siteId)) ||
+    (await hasPendingOwnerInvitation(tx, input.siteId, input.now))
+  ) {
+    throw new Refusal('site_has_owner');
+  }
+}
+
+/**
+ * Withdraws a pending (or expired) invitation: it goes, and its link answers 410 from now on. The
+ * owner's invitation is the installer's to withdraw (A2).
+ */
+export function withdrawInvitation(
+  db: Db,
+  input: { siteId: string; invitationId: string; actorId: string; actorRole: string; now: Date },
+): Promise<void> {
+  const { siteId, now } = input;
+  return db.transaction(async (tx) => {
+    await lockSite(tx, siteId);
+    const invitation = await lockOpenInvitation(tx, siteId, input.invitationId);
+    if (!invitation) throw new Refusal('not_found', 'No such invitation.');
+    if (invitation.role === 'owner' && input.actorRole !== 'installer') {
+      throw new Refusal('forbidden', 'Only the installer withdraws the owner’s invitation.');
+    }
+    await deleteInvitation(tx, invitation.id);
+    await recordEvent(tx, {
+      siteId,
+      at: now,
+      type: 'member.invitation_withdrawn',
+      actorProfileId: input.actorId,
+      data: { invitationId: invitation.id, role: invitation.role },
+    });
+  });
+}
+
+export type InvitationView = NonNullable<Awaited<ReturnType<typeof findInvitationByToken>>>;
+
+/** What the invitation page shows; undefined for a used, withdrawn, expired or unknown link. */
+export const usableInvitation = (db: DbOrTx, token: string, now: Date) =>
+  findInvitationByToken(db, token, now);
+
+export type AcceptOutcome =
+  | { kind: 'gone' }
+  /** The email has no profile (any more): the form must name a name and password. */
+  | { kind: 'needs_account' }
+  | { kind: 'joined' | 'created' | 'already_member'; siteName: string; email: string; role: SiteRole };
+
+/**
+ * Accepts an invitation (S7, A2): its link is spent, and the person joins that one site with the
+ * invited role (an owner with the master key). An email without a profile gets a confirmed profile
+ * with the name and password given (the link proves the address); a profile keeps its account.
+ * Joining holds no slot and no access method until a manager grants one (V9).
  */
 export function acceptInvitation(
   db: Db,
-  input: { tokenId: string; email: string; name: string; passwordHash: string; now: Date },
-): Promise<'gone' | 'joined' | 'created'> {
-  return db.transaction(async (tx) => {
-    const { email, now } = input;
-    if (!(await consumeToken(tx, input.tokenId, now))) return 'gone';
-    // Someone who signed up meanwhile keeps their account and password; the link proves the email.
-    const existing = await findProfileByEmail(tx, email);
-    const profile =
-      existing ??
-      (await insertProfile(tx, {
-        email,
-        name: input.name,
-        passwordHash: input.passwordHash,
+  input: { token: string; account?: { name: string; passwordHash: string } | undefined; now: Date },
+): Promise<AcceptOutcome> {
+  const { now } = input;
+  return db.transaction(async (tx): Promise<AcceptOutcome> => {
+    const seen = await findInvitationByToken(tx, input.token, now);
+    if (!seen) return { kind: 'gone' };
+    // Site first, then the invitation (the order of every change of a site's people): the join is
+    // ordered after any withdrawal, removal or release in flight, which it then sees.
+    await lockSite(tx, seen.invitation.siteId);
+    const found = await findInvitationByToken(tx, input.token, now, true);
+    if (!found) return { kind: 'gone' };
+    const { invitation } = found;
+    let profileId = found.profileId;
+    let created = false;
+    if (!profileId) {
+      if (!input.account) return { kind: 'needs_account' };
+      const profile = await insertProfile(tx, {
+        email: invitation.email,
+        name: input.account.name,
+        passwordHash: input.account.passwordHash,
         emailConfirmedAt: now,
-      }));
-    if (!profile) throw new Error('invited profile could not be created');
-    for (const siteId of await acceptInvitations(tx, email, profile.id, now)) {
-      await recordEvent(tx, {
-        siteId,
-        at: now,
-        type: 'member.joined',
-        actorProfileId: profile.id,
-        subjectProfileId: profile.id,
       });
+      // A sign-up of the same email committed meanwhile: ask again, now as that account.
+      if (!profile) return { kind: 'needs_account' };
+      profileId = profile.id;
+      created = true;
     }
-    return existing ? 'joined' : 'created';
+    const outcome = { siteName: found.siteName, email: invitation.email, role: invitation.role };
+    await markInvitationAccepted(tx, invitation.id, now);
+    if (await findMembership(tx, invitation.siteId, profileId)) return { kind: 'already_member', ...outcome };
+    if (invitation.role === 'owner' && (await findSiteOwner(tx, invitation.siteId))) return { kind: 'gone' };
+    await tx.insert(memberships).values({
+      siteId: invitation.siteId,
+      profileId,
+      role: invitation.role,
+      masterKey: invitation.role === 'owner',
+      joinedAt: now,
+    });
+    await recordEvent(tx, {
+      siteId: invitation.siteId,
+      at: now,
+      type: 'member.joined',
+      actorProfileId: profileId,
+      subjectProfileId: profileId,
+      data: { invitationId: invitation.id, role: invitation.role },
+    });
+    return { kind: created ? 'created' : 'joined', ...outcome };
   });
 }

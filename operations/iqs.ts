@@ -23,7 +23,15 @@ async function freeIqSlot(tx: DbOrTx, siteId: string): Promise<'free' | 'no_subs
   return usage.iqs < term.iqsLimit ? 'free' : 'full';
 }
 
-/** Registers an IQ (installation work: no subscription needed); it takes a free IQ slot if there is one (V9). */
+/**
+ * V7: installation work (registering IQs and locks) needs no subscription only on a site that never
+ * had a term; an expired site is refused like any other action. The caller holds the site lock.
+ */
+export function assertInstallationAllowed(site: { subscriptionStatus: string } | undefined) {
+  if (site?.subscriptionStatus === 'expired') throw new Refusal('no_valid_subscription');
+}
+
+/** Registers an IQ (installation work, V7); it takes a free IQ slot if there is one (V9). */
 export async function registerIq(
   db: Db,
   input: {
@@ -39,6 +47,7 @@ export async function registerIq(
   const { siteId } = input;
   try {
     return await db.transaction(async (tx) => {
+      assertInstallationAllowed(await lockSite(tx, siteId));
       const subscribed = (await freeIqSlot(tx, siteId)) === 'free';
       const row = await insertIq(tx, {
         siteId,

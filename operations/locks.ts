@@ -4,7 +4,9 @@ import { findSiteIq } from '../db/queries/iqs';
 import { hasRemoteAccess, insertLock, type Lock } from '../db/queries/locks';
 import { findMembership } from '../db/queries/memberships';
 import type { Site } from '../db/queries/sites';
+import { lockSite } from '../db/queries/subscriptions';
 import { type ReasonCode, Refusal } from '../domain/reasons';
+import { assertInstallationAllowed } from './iqs';
 
 export type OpenRefusal = Extract<
   ReasonCode,
@@ -27,10 +29,14 @@ export async function openRefusal(
   return undefined;
 }
 
-/** A lock (door) on one of the site's IQs (S2: no limit per site); that IQ's credentials open it too (K7). */
+/**
+ * A lock (door) on one of the site's IQs (S2: no limit per site; installation work, V7); that IQ's
+ * credentials open it too (K7).
+ */
 export function addLock(db: Db, input: { siteId: string; iqId: string; name: string }): Promise<Lock> {
   const { siteId, iqId } = input;
   return db.transaction(async (tx) => {
+    assertInstallationAllowed(await lockSite(tx, siteId));
     if (!(await findSiteIq(tx, siteId, iqId))) throw new Refusal('not_found', 'No such IQ.');
     const row = await insertLock(tx, { siteId, iqId, name: input.name });
     await syncAccessLists(tx, { siteId, iqIds: [iqId] });

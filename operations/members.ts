@@ -4,12 +4,12 @@ import { syncAccessLists } from '../db/queries/access-lists';
 import { recordEvent } from '../db/queries/events';
 import { findMembership } from '../db/queries/memberships';
 import { hasValidAccess, revokeMemberAccess, setSubscribed } from '../db/queries/people';
-import { findProfileByEmail } from '../db/queries/profiles';
 import { findCurrentTerm, lockSite, slotUsage } from '../db/queries/subscriptions';
 import { memberships } from '../db/schema';
+import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
 import { subscribeRefusal } from '../domain/subscription';
-import { inviteToSite } from './invitations';
+import { assertOwnerInvitationAllowed, inviteToSite, type SentInvitation } from './invitations';
 import type { Mailing } from './mail';
 
 /** Who acts on a site's people: a site role, or the installer before release (S1). */
@@ -23,48 +23,28 @@ export async function memberOf(tx: DbOrTx, siteId: string, profileId: string) {
 }
 
 /**
- * Adds a person by email: a profile with that email joins now; an unknown email is invited (S6,
- * A2). Refused `already_member` / `already_invited`.
+ * S7: adding a person by email always invites them, whether or not the email has a profile: they
+ * become a member only by accepting. An owner invitation is the installer's (A2). Refused
+ * `already_member` / `already_invited`.
  */
-export function addMember(
+export function invitePerson(
   db: Db,
   mailing: Mailing,
   input: {
     site: { id: string; name: string };
     email: string;
-    role: 'admin' | 'user';
+    role: SiteRole;
     actorId: string;
+    actorRole: ActorRole;
     now: Date;
   },
-): Promise<{ kind: 'invited'; email: string } | { kind: 'member'; profileId: string }> {
+): Promise<SentInvitation> {
   const { site, role, actorId, now } = input;
   return db.transaction(async (tx) => {
-    const profile = await findProfileByEmail(tx, input.email);
-    if (!profile) {
-      const invitation = await inviteToSite(tx, mailing, {
-        site,
-        email: input.email,
-        role,
-        inviterId: actorId,
-        now,
-      });
-      return { kind: 'invited' as const, email: invitation.email };
-    }
-    const [row] = await tx
-      .insert(memberships)
-      .values({ siteId: site.id, profileId: profile.id, role, joinedAt: now })
-      .onConflictDoNothing()
-      .returning();
-    if (!row) throw new Refusal('already_member');
-    await recordEvent(tx, {
-      siteId: site.id,
-      at: now,
-      type: 'member.added',
-      actorProfileId: actorId,
-      subjectProfileId: profile.id,
-      data: { role },
-    });
-    return { kind: 'member' as const, profileId: profile.id };
+    await lockSite(tx, site.id);
+    if (role === 'owner')
+      await assertOwnerInvitationAllowed(tx, { siteId: site.id, actorRole: input.actorRole, now });
+    return inviteToSite(tx, mailing, { site, email: input.email, role, inviterId: actorId, now });
   });
 }
 
@@ -106,6 +86,10 @@ export function changeMember(
       if (refusal) throw new Refusal(refusal.code, refusal.message);
     } else if (site.subscriptionStatus !== 'active') {
       throw new Refusal('no_valid_subscription');
+    }
+    // S8: the owner's slot is the owner's to give up.
+    if (changes.subscribed === false && target.role === 'owner' && actorRole !== 'owner') {
+      throw new Refusal('forbidden', 'Only the owner gives up the owner’s slot.');
     }
     if (changes.subscribed === false && actorRole === 'installer') {
       throw new Refusal(
@@ -151,28 +135,64 @@ export function changeMember(
   });
 }
 
-/** S6: removes a member and revokes their access methods at the site; never the owner. */
+/**
+ * Ends a membership in the caller's transaction (which holds the site lock): every access method of
+ * the member at the site is revoked, the membership goes, the IQs' access lists follow (K7), and the
+ * event is recorded. Returns the revoked access ids.
+ */
+export async function endMembership(
+  tx: DbOrTx,
+  input: {
+    siteId: string;
+    profileId: string;
+    type: 'member.removed' | 'member.left' | 'member.released';
+    actorId: string;
+    now: Date;
+  },
+): Promise<string[]> {
+  const { siteId, profileId, now } = input;
+  const revoked = await revokeMemberAccess(tx, siteId, profileId, now);
+  await tx
+    .delete(memberships)
+    .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
+  await syncAccessLists(tx, { siteId, profileId });
+  await recordEvent(tx, {
+    siteId,
+    at: now,
+    type: input.type,
+    actorProfileId: input.actorId,
+    subjectProfileId: profileId,
+    data: { revokedAccessIds: revoked },
+  });
+  return revoked;
+}
+
+/** S6: an owner or admin removes a member and their access methods at the site; never the owner. */
 export function removeMember(
   db: Db,
   input: { siteId: string; profileId: string; actorId: string; now: Date },
 ): Promise<void> {
-  const { siteId, profileId, now } = input;
+  const { siteId, profileId } = input;
   return db.transaction(async (tx) => {
     await lockSite(tx, siteId);
     const target = await memberOf(tx, siteId, profileId);
     if (target.role === 'owner') throw new Refusal('owner_cannot_leave');
-    const revoked = await revokeMemberAccess(tx, siteId, profileId, now);
-    await tx
-      .delete(memberships)
-      .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
-    await syncAccessLists(tx, { siteId, profileId });
-    await recordEvent(tx, {
-      siteId,
-      at: now,
-      type: 'member.removed',
-      actorProfileId: input.actorId,
-      subjectProfileId: profileId,
-      data: { revokedAccessIds: revoked },
-    });
+    await endMembership(tx, { ...input, type: 'member.removed' });
+  });
+}
+
+/** S8: a member other than the owner leaves the site; their access methods there are revoked. */
+export function leaveSite(db: Db, input: { siteId: string; profileId: string; now: Date }): Promise<void> {
+  const { siteId, profileId } = input;
+  return db.transaction(async (tx) => {
+    await lockSite(tx, siteId);
+    const member = await memberOf(tx, siteId, profileId);
+    if (member.role === 'owner') {
+      throw new Refusal(
+        'owner_cannot_leave',
+        'The owner cannot leave; transfer ownership to an admin first.',
+      );
+    }
+    await endMembership(tx, { siteId, profileId, type: 'member.left', actorId: profileId, now: input.now });
   });
 }

@@ -163,9 +163,7 @@ export async function deleteProfileData(
         .where(eq(events.actorProfileId, profileId));
       await tx.update(events).set({ subjectProfileId: null }).where(eq(events.subjectProfileId, profileId));
 
-      await tx
-        .delete(emailTokens)
-        .where(or(eq(emailTokens.profileId, profileId), sql`lower(${emailTokens.email}) = ${email}`));
+      await tx.delete(emailTokens).where(eq(emailTokens.profileId, profileId));
       await tx.delete(siteInvitations).where(sql`lower(${siteInvitations.email}) = ${email}`);
       // Mail to the person goes whole (the goodbye was sent before this); mail to others that named
       // them keeps its record with the person redacted.

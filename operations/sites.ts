@@ -1,8 +1,9 @@
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { recordEvent } from '../db/queries/events';
+import { deleteOpenInvitationsTo } from '../db/queries/invitations';
 import { findMembership } from '../db/queries/memberships';
-import { findProfileByEmail, findProfileById, type Profile } from '../db/queries/profiles';
+import { findProfileById, type Profile } from '../db/queries/profiles';
 import { findSiteOwner, type Site } from '../db/queries/sites';
 import { lockSite } from '../db/queries/subscriptions';
 import { memberships, sites } from '../db/schema';
@@ -10,10 +11,12 @@ import { Refusal } from '../domain/reasons';
 import type { Mailer } from '../emails/mailer';
 import { inviteToSite } from './invitations';
 import { type Mailing, sendOrRefuse } from './mail';
+import { endMembership } from './members';
 
 /**
- * A new site (A2, S1). An installer's site stays `installing` until released and is owned by the
- * profile with `ownerEmail`, or that email is invited; anyone else's site is their own.
+ * A new site (A2, S1). An installer's site stays `installing` until released, and its owner is
+ * invited (S7: whether or not `ownerEmail` has a profile, they become the owner only by accepting);
+ * anyone else's site is their own.
  */
 export function createSite(
   db: Db,
@@ -40,15 +43,14 @@ export function createSite(
       })
       .returning();
     if (!row) throw new Error('site insert returned nothing');
-    const owner = installerFor !== undefined ? await findProfileByEmail(tx, installerFor) : creator;
-    if (owner) {
+    if (installerFor === undefined) {
       await tx
         .insert(memberships)
-        .values({ siteId: row.id, profileId: owner.id, role: 'owner', masterKey: true, joinedAt: now });
+        .values({ siteId: row.id, profileId: creator.id, role: 'owner', masterKey: true, joinedAt: now });
     } else {
       await inviteToSite(tx, mailing, {
         site: row,
-        email: installerFor!,
+        email: installerFor,
         role: 'owner',
         inviterId: creator.id,
         now,
@@ -59,7 +61,7 @@ export function createSite(
       at: now,
       type: 'site.created',
       actorProfileId: creator.id,
-      subjectProfileId: owner?.id ?? null,
+      subjectProfileId: installerFor === undefined ? creator.id : null,
     });
     return row;
   });
@@ -83,22 +85,55 @@ export function createSandboxSite(
   });
 }
 
-/** S1: the installer hands the site over, once its owner has joined. */
+/**
+ * S1: the installer hands the site over, once its owner has joined. The installer keeps nothing
+ * there: a membership they hold ends with every access method (the IQs' lists follow, K7), and
+ * invitations to their email are withdrawn, all in the release's transaction. A released site is
+ * not found for its former installer.
+ */
 export function releaseSite(
   db: Db,
   input: { siteId: string; installerId: string; now: Date },
 ): Promise<Site> {
-  const { siteId, now } = input;
+  const { siteId, installerId, now } = input;
   return db.transaction(async (tx) => {
     const locked = await lockSite(tx, siteId);
-    if (!locked || locked.releasedAt) throw new Refusal('already_released');
-    if (!(await findSiteOwner(tx, siteId))) throw new Refusal('owner_not_joined');
+    if (!locked || locked.releasedAt || locked.installerProfileId !== installerId) {
+      throw new Refusal('not_found', 'No such site.');
+    }
+    const owner = await findSiteOwner(tx, siteId);
+    if (!owner) throw new Refusal('owner_not_joined');
+    if (owner.profileId === installerId) {
+      throw new Refusal(
+        'owner_not_joined',
+        'You own this site yourself; transfer ownership to its owner before releasing it.',
+      );
+    }
     const [row] = await tx
       .update(sites)
       .set({ releasedAt: now, status: 'active' })
       .where(eq(sites.id, siteId))
       .returning();
-    await recordEvent(tx, { siteId, at: now, type: 'site.released', actorProfileId: input.installerId });
+    await recordEvent(tx, { siteId, at: now, type: 'site.released', actorProfileId: installerId });
+    if (await findMembership(tx, siteId, installerId)) {
+      await endMembership(tx, {
+        siteId,
+        profileId: installerId,
+        type: 'member.released',
+        actorId: installerId,
+        now,
+      });
+    }
+    const installer = await findProfileById(tx, installerId);
+    for (const { id } of installer ? await deleteOpenInvitationsTo(tx, siteId, installer.email) : []) {
+      await recordEvent(tx, {
+        siteId,
+        at: now,
+        type: 'member.invitation_withdrawn',
+        actorProfileId: installerId,
+        data: { invitationId: id, reason: 'released' },
+      });
+    }
     return row!;
   });
 }

@@ -1,9 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { html } from 'hono/html';
-import { findUsableToken } from '../../db/queries/email-tokens';
-import { invitedSiteNames } from '../../db/queries/invitations';
-import { acceptInvitation } from '../../operations/invitations';
+import type { SiteRole } from '../../db/schema/sites';
+import { acceptInvitation, type InvitationView, usableInvitation } from '../../operations/invitations';
 import { hashPassword } from '../auth/passwords';
 import type { AppDeps } from '../deps';
 import { linkGonePage, page } from '../pages';
@@ -14,18 +13,24 @@ const invitationPage = createRoute({
   method: 'get',
   path: '/{token}',
   tags: ['Accounts'],
-  summary: 'Page with a form (name, password) that accepts an invitation; changes nothing by itself',
+  summary:
+    'The invitation page (S7): the site, who invited whom, the role, what accepting means and the ' +
+    'deadline, with an Accept form (name and password too when the email has no profile yet). ' +
+    'Changes nothing.',
   request: { params: TokenParam },
   responses: {
     200: { description: 'HTML page with the form', content: htmlContent },
-    410: { description: 'HTML page: link used or expired', content: htmlContent },
+    410: {
+      description: 'HTML page: the invitation was used, withdrawn or has expired',
+      content: htmlContent,
+    },
     ...problemResponses('validation_failed'),
   },
 });
 
 // Lenient on purpose: a bad field answers the form again as a page, not a JSON problem.
 const AcceptForm = z.object({ name: z.string().optional(), password: z.string().optional() });
-const acceptedFields = z.object({
+const accountFields = z.object({
   name: z.string().trim().min(1, 'is required').max(200),
   password: PasswordField,
 });
@@ -35,37 +40,99 @@ const accept = createRoute({
   path: '/{token}',
   tags: ['Accounts'],
   summary:
-    'Accept an invitation: creates a confirmed profile with the invited email and joins every site ' +
-    'that invited it',
+    'Accept an invitation: the person joins that one site with the invited role; an email without a ' +
+    'profile gets a confirmed profile with the name and password given. The link works once.',
   request: {
     params: TokenParam,
     body: { required: true, content: { 'application/x-www-form-urlencoded': { schema: AcceptForm } } },
   },
   responses: {
-    200: { description: 'HTML page: account created', content: htmlContent },
+    200: { description: 'HTML page: joined (and the account created)', content: htmlContent },
     400: {
       description: 'HTML page: the form again, naming the bad field; a problem when the token cannot be one',
       content: { ...htmlContent, ...problemContent },
     },
-    410: { description: 'HTML page: link used or expired', content: htmlContent },
+    410: {
+      description: 'HTML page: the invitation was used, withdrawn or has expired',
+      content: htmlContent,
+    },
   },
 });
 
-const gone = (c: Context) => linkGonePage(c, html`<p>This invitation link was used or has expired.</p>`);
+const gone = (c: Context) =>
+  linkGonePage(
+    c,
+    html`<p>This invitation can no longer be accepted: it was already used, withdrawn, or has expired.</p>
+      <p>If you still want to join, ask the person who invited you to send a new invitation.</p>`,
+  );
 
-function form(c: Context, email: string, sites: string[], error?: string) {
+/** What each role may do at a site, in the words of the page. */
+const ROLE_WORDS: Record<SiteRole, { as: string; means: string }> = {
+  owner: {
+    as: 'its owner',
+    means:
+      'As the owner you hold the master key, manage the site’s people, IQs, locks and subscription, and receive its emails. Once the installer releases the site, it is yours alone.',
+  },
+  admin: {
+    as: 'an admin',
+    means: 'As an admin you help manage the site: its people, their access, the IQs and the subscription.',
+  },
+  user: {
+    as: 'a member',
+    means:
+      'As a member you can be given access to its doors (a tag, a mobile key, a PIN or remote opening) by its owner or admins.',
+  },
+};
+
+function deadline(view: InvitationView) {
+  const format = (timeZone: string) =>
+    new Intl.DateTimeFormat('en-GB', {
+      weekday: 'long',
+      day: 'numeric',
+      month: 'long',
+      year: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZone,
+      timeZoneName: 'short',
+    }).format(view.invitation.expiresAt);
+  return view.siteTimezone === 'UTC' ? format('UTC') : `${format(view.siteTimezone)} (${format('UTC')})`;
+}
+
+function invitationForm(c: Context, view: InvitationView, error?: string) {
+  const { invitation } = view;
+  const words = ROLE_WORDS[invitation.role];
+  const inviter = view.inviterName ?? 'KS Cloud';
+  const newAccount = view.profileId === null;
   return page(
     c,
-    'Accept your invitation',
-    html`<p>You were invited to ${sites.join(', ') || 'KS Cloud'}. Your account will use <strong>${email}</strong>.</p>
+    `Join ${view.siteName}`,
+    html`<p><strong>${inviter}</strong> invited <strong>${invitation.email}</strong> to the site
+        <strong>${view.siteName}</strong> on KS Cloud as ${words.as}.</p>
+      <p>${words.means}</p>
+      <h2>What accepting means</h2>
+      <ul>
+        <li>You become a member of ${view.siteName}: its owner and admins see your name and email address.</li>
+        <li>No one gets access to a door through this invitation; access is given afterwards.</li>
+        <li>${invitation.role === 'owner' ? 'You can later hand the site over to one of its admins.' : 'You can leave the site whenever you like.'}</li>
+      </ul>
+      <p>The invitation is open until <strong><time datetime="${invitation.expiresAt.toISOString()}">${deadline(view)}</time></strong>.
+        If you do not accept, nothing happens: you do not become a member, and the link stops working then.</p>
       ${error ? html`<p role="alert"><strong>${error}</strong></p>` : ''}
       <form method="post">
+        ${
+          newAccount
+            ? html`<p>You have no KS Cloud account yet: choose your name and a password. Your account uses ${invitation.email}; it cannot be changed later.</p>
         <label for="name">Your name</label>
         <input id="name" name="name" required maxlength="200" autocomplete="name">
         <label for="password">Password (at least 10 characters)</label>
         <input id="password" name="password" type="password" minlength="10" required autocomplete="new-password">
-        <p><button type="submit">Create my account</button></p>
-      </form>`,
+        <p><button type="submit">Create my account and join ${view.siteName}</button></p>`
+            : html`<p>You already have a KS Cloud account with ${invitation.email}; accepting adds ${view.siteName} to it.</p>
+        <p><button type="submit">Accept and join ${view.siteName}</button></p>`
+        }
+      </form>
+      <p>Not expecting this? Ignore it: the invitation expires on its own.</p>`,
     error ? 400 : 200,
   );
 }
@@ -75,38 +142,53 @@ export function invitationRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(invitationPage, async (c) => {
       const { token } = c.req.valid('param');
-      const row = await findUsableToken(db, 'invitation', token, deps.now());
-      if (!row?.email) return gone(c) as never;
-      return form(c, row.email, await invitedSiteNames(db, row.email)) as never;
+      const view = await usableInvitation(db, token, deps.now());
+      if (!view) return gone(c) as never;
+      return invitationForm(c, view) as never;
     })
     .openapi(accept, async (c) => {
       const { token } = c.req.valid('param');
-      const row = await findUsableToken(db, 'invitation', token, deps.now());
-      if (!row?.email) return gone(c) as never;
-      const fields = acceptedFields.safeParse(c.req.valid('form'));
-      if (!fields.success) {
-        const issue = fields.error.issues[0];
-        return form(
+      const view = await usableInvitation(db, token, deps.now());
+      if (!view) return gone(c) as never;
+      let account: { name: string; passwordHash: string } | undefined;
+      if (view.profileId === null) {
+        const fields = accountFields.safeParse(c.req.valid('form'));
+        if (!fields.success) {
+          const issue = fields.error.issues[0];
+          return invitationForm(
+            c,
+            view,
+            `${String(issue?.path[0] ?? 'form')} ${issue?.message ?? 'is invalid'}`,
+          ) as never;
+        }
+        account = { name: fields.data.name, passwordHash: await hashPassword(fields.data.password) };
+      }
+      const outcome = await acceptInvitation(db, { token, account, now: deps.now() });
+      if (outcome.kind === 'gone') return gone(c) as never;
+      if (outcome.kind === 'needs_account') {
+        // The email's profile appeared or went between the page and this answer: ask again.
+        const again = await usableInvitation(db, token, deps.now());
+        if (!again) return gone(c) as never;
+        return invitationForm(c, again, 'Please fill in the form again.') as never;
+      }
+      const site = outcome.siteName;
+      if (outcome.kind === 'already_member') {
+        return page(
           c,
-          row.email,
-          await invitedSiteNames(db, row.email),
-          `${String(issue?.path[0] ?? 'form')} ${issue?.message ?? 'is invalid'}`,
+          `You are a member of ${site}`,
+          html`<p>${outcome.email} was already a member of ${site}; nothing changed.</p>`,
         ) as never;
       }
-      const outcome = await acceptInvitation(db, {
-        tokenId: row.id,
-        email: row.email,
-        name: fields.data.name,
-        passwordHash: await hashPassword(fields.data.password),
-        now: deps.now(),
-      });
-      if (outcome === 'gone') return gone(c) as never;
+      const next =
+        outcome.role === 'owner'
+          ? html`<p>You can now manage ${site}; its installer hands it over to you when the installation is done.</p>`
+          : html`<p>The site’s owner and admins can now give you access to its doors. You can leave ${site} whenever you like.</p>`;
       return page(
         c,
-        outcome === 'created' ? 'Your account is ready' : 'Invitation accepted',
-        outcome === 'created'
-          ? html`<p>You can now log in with ${row.email} and your password.</p>`
-          : html`<p>You already had an account with ${row.email}; the invitation was added to it. Log in as usual.</p>`,
+        `You joined ${site}`,
+        outcome.kind === 'created'
+          ? html`<p>Your account is ready: log in with ${outcome.email} and the password you chose.</p>${next}`
+          : html`<p>${site} was added to your account ${outcome.email}. Log in as usual.</p>${next}`,
       ) as never;
     });
 }

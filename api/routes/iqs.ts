@@ -63,7 +63,7 @@ const register = createRoute({
   path: '/{siteId}/iqs',
   tags: ['IQs and locks'],
   summary:
-    'Register an IQ. The device secret is shown once (only its SHA-256 is kept); the IQ is subscribed when an IQ slot is free (V9)',
+    'Register an IQ. The device secret is shown once (only its SHA-256 is kept); the IQ is subscribed when an IQ slot is free (V9). Installation work needs no subscription while the site never had one; an expired site answers 403 no_valid_subscription (V7).',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam, ...jsonBody(RegisterIq) },
   responses: {
@@ -75,7 +75,7 @@ const register = createRoute({
         },
       },
     },
-    ...problemResponses(...SITE_PROBLEMS, 'malformed_json', 'serial_taken'),
+    ...problemResponses(...SITE_PROBLEMS, 'malformed_json', 'serial_taken', 'no_valid_subscription'),
   },
 });
 
@@ -112,7 +112,7 @@ export function iqRoutes(deps: AppDeps) {
     .openapi(register, async (c) => {
       const { siteId } = c.req.valid('param');
       const input = c.req.valid('json');
-      // Registering is installation work: it needs no subscription, it just gets no slot without one.
+      // Installation work: a site that never had a term takes it (without a slot); an expired one does not (V7).
       await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'installer'],
         allowWithoutSubscription: true,

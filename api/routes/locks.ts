@@ -28,7 +28,7 @@ const create = createRoute({
   responses: {
     201: { description: 'Created', content: { 'application/json': { schema: LockSchema } } },
     // not_found: also an IQ that is not one of this site's.
-    ...problemResponses(...SITE_PROBLEMS, 'malformed_json'),
+    ...problemResponses(...SITE_PROBLEMS, 'malformed_json', 'no_valid_subscription'),
   },
 });
 
@@ -108,7 +108,7 @@ export function lockRoutes(deps: AppDeps) {
     .openapi(create, async (c) => {
       const { siteId } = c.req.valid('param');
       const { iqId, name } = c.req.valid('json');
-      // Installation work (S1): no subscription needed to describe the doors.
+      // Installation work (S1, V7): a site that never had a term takes it; an expired one does not.
       await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'installer'],
         allowWithoutSubscription: true,

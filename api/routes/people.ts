@@ -1,8 +1,11 @@
 import { randomInt } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
+import { listPendingInvitations } from '../../db/queries/invitations';
 import { listPeople } from '../../db/queries/people';
+import type { SiteRole } from '../../db/schema/sites';
 import { grantAccess, resetPin, revokeAccessMethod } from '../../operations/access';
-import { addMember, changeMember, removeMember } from '../../operations/members';
+import { withdrawInvitation } from '../../operations/invitations';
+import { changeMember, invitePerson, leaveSite, removeMember } from '../../operations/members';
 import { hashPassword } from '../auth/passwords';
 import type { AppDeps } from '../deps';
 import { notFound } from '../problem';
@@ -10,7 +13,7 @@ import { createRouter } from '../router';
 import { EmailField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { type SiteAccessRole, siteAccess } from '../site-access';
 
-/** S6: owners and admins manage people; so does the installer until release, who sets the site up (S1). */
+/** S6, S7: owners and admins manage people; so does the installer until release, who sets the site up (S1). */
 const MANAGERS: SiteAccessRole[] = ['owner', 'admin', 'installer'];
 
 const AccessSchema = z
@@ -25,6 +28,7 @@ const AccessSchema = z
 
 const PersonSchema = z
   .object({
+    status: z.literal('member'),
     profileId: z.uuid(),
     name: z.string(),
     email: z.string(),
@@ -36,10 +40,29 @@ const PersonSchema = z
   .openapi('Person');
 
 const InvitedSchema = z
-  .object({ email: z.string(), role: z.enum(['admin', 'user']), invited: z.literal(true) })
-  .openapi('Invited');
+  .object({
+    status: z.literal('invited'),
+    invitationId: z.uuid(),
+    email: z.string(),
+    role: z.enum(['owner', 'admin', 'user']),
+    expiresAt: z.iso.datetime(),
+  })
+  .openapi('Invited', {
+    description:
+      'A pending invitation (S7): no membership, slot or access method until the person accepts; ' +
+      'it expires after 14 days',
+  });
+
+const invitedJson = (i: { invitationId: string; email: string; role: SiteRole; expiresAt: Date }) => ({
+  status: 'invited' as const,
+  invitationId: i.invitationId,
+  email: i.email,
+  role: i.role,
+  expiresAt: i.expiresAt.toISOString(),
+});
 
 const PersonParams = SiteIdParam.extend({ profileId: z.uuid() });
+const InvitationParams = SiteIdParam.extend({ invitationId: z.uuid() });
 const AccessParams = PersonParams.extend({ accessId: z.uuid() });
 const personContent = { 'application/json': { schema: PersonSchema } };
 
@@ -47,11 +70,14 @@ const listRoute = createRoute({
   method: 'get',
   path: '/{siteId}/people',
   tags: ['People'],
-  summary: 'Members of the site with their live access methods',
+  summary: 'Members of the site with their live access methods, then its pending invitations',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam },
   responses: {
-    200: { description: 'People', content: { 'application/json': { schema: z.array(PersonSchema) } } },
+    200: {
+      description: 'Members (status member) and pending invitations (status invited)',
+      content: { 'application/json': { schema: z.array(z.union([PersonSchema, InvitedSchema])) } },
+    },
     ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription'),
   },
 });
@@ -61,26 +87,41 @@ const addRoute = createRoute({
   path: '/{siteId}/people',
   tags: ['People'],
   summary:
-    'Add a member by email. A profile with that email joins now (201 the member); an unknown email ' +
-    'is invited (201 {email, role, invited: true}). 409 already_member, 409 already_invited.',
+    'Invite a person by email (S7): the same answer whether or not the email has a profile; they ' +
+    'become a member only by accepting the emailed link, within 14 days. 409 already_member, 409 ' +
+    'already_invited. Role owner: the installer only, before release, for a site without an owner ' +
+    '(A2; 409 site_has_owner).',
   security: [{ bearer: [] }],
   request: {
     params: SiteIdParam,
-    ...jsonBody(z.object({ email: EmailField, role: z.enum(['admin', 'user']) })),
+    ...jsonBody(z.object({ email: EmailField, role: z.enum(['owner', 'admin', 'user']) })),
   },
   responses: {
-    201: {
-      description: 'Member added, or invitation sent',
-      content: { 'application/json': { schema: z.union([PersonSchema, InvitedSchema]) } },
-    },
+    201: { description: 'Invitation sent', content: { 'application/json': { schema: InvitedSchema } } },
     ...problemResponses(
       ...SITE_PROBLEMS,
       'no_valid_subscription',
       'malformed_json',
       'already_member',
       'already_invited',
+      'site_has_owner',
       'email_unavailable',
     ),
+  },
+});
+
+const withdrawRoute = createRoute({
+  method: 'delete',
+  path: '/{siteId}/invitations/{invitationId}',
+  tags: ['People'],
+  summary:
+    'Withdraw a pending or expired invitation; its link answers 410 from now on. The owner’s ' +
+    'invitation is the installer’s to withdraw.',
+  security: [{ bearer: [] }],
+  request: { params: InvitationParams },
+  responses: {
+    204: { description: 'Withdrawn' },
+    ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription'),
   },
 });
 
@@ -121,11 +162,14 @@ const removeRoute = createRoute({
   method: 'delete',
   path: '/{siteId}/people/{profileId}',
   tags: ['People'],
-  summary: 'Remove a member; their access methods at the site are revoked (S6). 409 owner_cannot_leave.',
+  summary:
+    'Remove a member (owner, admin), or leave the site (the member themself, S8); either way their ' +
+    'access methods at the site are revoked (S6). 409 owner_cannot_leave. Leaving needs no valid ' +
+    'subscription.',
   security: [{ bearer: [] }],
   request: { params: PersonParams },
   responses: {
-    204: { description: 'Removed' },
+    204: { description: 'Removed, or left' },
     ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription', 'owner_cannot_leave'),
   },
 });
@@ -220,28 +264,47 @@ export function peopleRoutes(deps: AppDeps) {
   const person = async (siteId: string, profileId: string) => {
     const [row] = await listPeople(db, siteId, profileId);
     if (!row) throw notFound('member');
-    return row;
+    return { status: 'member' as const, ...row };
   };
 
   return createRouter()
     .openapi(listRoute, async (c) => {
       const { siteId } = c.req.valid('param');
       await siteAccess(deps, c, siteId, { roles: MANAGERS });
-      return c.json(await listPeople(db, siteId), 200);
+      const [members, invited] = await Promise.all([
+        listPeople(db, siteId),
+        listPendingInvitations(db, siteId, deps.now()),
+      ]);
+      return c.json(
+        [...members.map((m) => ({ status: 'member' as const, ...m })), ...invited.map(invitedJson)],
+        200,
+      );
     })
     .openapi(addRoute, async (c) => {
       const { siteId } = c.req.valid('param');
       const { email, role } = c.req.valid('json');
-      const { site } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
-      const added = await addMember(db, mailing, {
+      const { site, role: actorRole } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
+      const invitation = await invitePerson(db, mailing, {
         site,
         email,
         role,
         actorId: c.get('profile').id,
+        actorRole,
         now: deps.now(),
       });
-      if (added.kind === 'invited') return c.json({ email: added.email, role, invited: true as const }, 201);
-      return c.json(await person(siteId, added.profileId), 201);
+      return c.json(invitedJson(invitation), 201);
+    })
+    .openapi(withdrawRoute, async (c) => {
+      const { siteId, invitationId } = c.req.valid('param');
+      const { role: actorRole } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
+      await withdrawInvitation(db, {
+        siteId,
+        invitationId,
+        actorId: c.get('profile').id,
+        actorRole,
+        now: deps.now(),
+      });
+      return c.body(null, 204);
     })
     .openapi(patchRoute, async (c) => {
       const { siteId, profileId } = c.req.valid('param');
@@ -262,8 +325,18 @@ export function peopleRoutes(deps: AppDeps) {
     })
     .openapi(removeRoute, async (c) => {
       const { siteId, profileId } = c.req.valid('param');
-      await siteAccess(deps, c, siteId, { roles: MANAGERS });
-      await removeMember(db, { siteId, profileId, actorId: c.get('profile').id, now: deps.now() });
+      const callerId = c.get('profile').id;
+      if (profileId === callerId) {
+        // S8: leaving is the member's own right; it needs no role beyond membership, nor a subscription.
+        await siteAccess(deps, c, siteId, {
+          roles: ['owner', 'admin', 'user'],
+          allowWithoutSubscription: true,
+        });
+        await leaveSite(db, { siteId, profileId, now: deps.now() });
+      } else {
+        await siteAccess(deps, c, siteId, { roles: MANAGERS });
+        await removeMember(db, { siteId, profileId, actorId: callerId, now: deps.now() });
+      }
       return c.body(null, 204);
     })
     .openapi(addAccessRoute, async (c) => {

@@ -51,9 +51,9 @@ const createSiteRoute = createRoute({
   path: '/',
   tags: ['Sites'],
   summary:
-    'Create a site. An installer names ownerEmail: the site stays installing until released, and an ' +
-    'email without a profile is invited. Anyone else creates a site they own (ownerEmail, if given, ' +
-    'must be their own: 422 owner_email_not_allowed).',
+    'Create a site. An installer names ownerEmail (not their own): the site stays installing until ' +
+    'released, and that email is invited to own it (S7: the owner joins by accepting). Anyone else ' +
+    'creates a site they own (ownerEmail, if given, must be their own). 422 owner_email_not_allowed.',
   security: [{ bearer: [] }],
   request: jsonBody(
     z.object({
@@ -104,13 +104,15 @@ const release = createRoute({
   path: '/{siteId}/release',
   tags: ['Sites'],
   summary:
-    'The installer hands the site over (S1); afterwards the installer has no access. ' +
-    '409 already_released; 409 owner_not_joined while the invited owner has no profile yet.',
+    'The installer hands the site over (S1): any membership and access method the installer holds ' +
+    'there ends, and invitations to their email are withdrawn; afterwards the site is not found for ' +
+    'them (404 everywhere, a second release included). 409 owner_not_joined until the invited owner ' +
+    'has accepted.',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam },
   responses: {
     200: siteResponse('Released'),
-    ...problemResponses(...SITE_PROBLEMS, 'already_released', 'owner_not_joined'),
+    ...problemResponses(...SITE_PROBLEMS, 'owner_not_joined'),
   },
 });
 
@@ -143,6 +145,16 @@ export function sitesRoutes(deps: AppDeps) {
         throw problem('validation_failed', 'The request is invalid: body.ownerEmail: is required', {
           errors: [{ path: 'body.ownerEmail', message: 'is required when an installer creates a site' }],
         });
+      }
+      // S1: the installer never owns what they hand over.
+      if (isInstaller && body.ownerEmail && normalizeEmail(body.ownerEmail) === me.email) {
+        throw problem(
+          'owner_email_not_allowed',
+          'An installer creates sites for their owners, not for themself.',
+          {
+            errors: [{ path: 'body.ownerEmail', message: 'must be the owner’s email, not yours' }],
+          },
+        );
       }
       if (!isInstaller && body.ownerEmail && normalizeEmail(body.ownerEmail) !== me.email) {
         throw problem('owner_email_not_allowed', undefined, {
@@ -181,9 +193,6 @@ export function sitesRoutes(deps: AppDeps) {
     .openapi(release, async (c) => {
       const { siteId } = c.req.valid('param');
       const callerId = c.get('profile').id;
-      const site = await findSite(db, siteId);
-      // The installer keeps the link after release, so a second release is named instead of hidden.
-      if (site?.installerProfileId === callerId && site.releasedAt) throw problem('already_released');
       await siteAccess(deps, c, siteId, { roles: ['installer'], allowWithoutSubscription: true });
       const released = await releaseSite(db, { siteId, installerId: callerId, now: deps.now() });
       return c.json(siteJson(released, 'installer'), 200);

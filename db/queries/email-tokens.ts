@@ -7,14 +7,13 @@ export type EmailTokenKind = (typeof emailTokens.$inferSelect)['kind'];
 
 export async function issueEmailToken(
   db: DbOrTx,
-  values: { kind: EmailTokenKind; profileId?: string; email?: string; ttlMs: number; now: Date },
+  values: { kind: EmailTokenKind; profileId: string; ttlMs: number; now: Date },
 ): Promise<string> {
   const { token, hash } = newToken();
   await db.insert(emailTokens).values({
     kind: values.kind,
     tokenHash: hash,
     profileId: values.profileId,
-    email: values.email,
     expiresAt: new Date(values.now.getTime() + values.ttlMs),
   });
   return token;

@@ -1,13 +1,24 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
+import { hashToken } from '../../domain/secrets';
 import type { DbOrTx } from '../client';
-import { emailTokens, memberships, siteInvitations, sites } from '../schema';
+import { memberships, profiles, siteInvitations, sites } from '../schema';
 import type { SiteRole } from '../schema/sites';
 import { normalizeEmail } from './profiles';
 
-/** An open invitation row; undefined when that email already has an open one at the site. */
+export type Invitation = typeof siteInvitations.$inferSelect;
+
+/** A pending invitation row; undefined when that email already has an open one at the site. */
 export async function insertInvitation(
   db: DbOrTx,
-  values: { siteId: string; email: string; role: SiteRole; invitedBy: string },
+  values: {
+    siteId: string;
+    email: string;
+    role: SiteRole;
+    invitedBy: string;
+    tokenHash: string;
+    createdAt: Date;
+    expiresAt: Date;
+  },
 ) {
   const [row] = await db
     .insert(siteInvitations)
@@ -17,58 +28,119 @@ export async function insertInvitation(
   return row;
 }
 
-export async function findOpenInvitation(db: DbOrTx, siteId: string, email: string) {
+/** Expired invitations of the site (of one email, if given) go: they hold an address for nothing. */
+export async function deleteExpiredInvitations(db: DbOrTx, siteId: string, now: Date, email?: string) {
+  await db
+    .delete(siteInvitations)
+    .where(
+      and(
+        eq(siteInvitations.siteId, siteId),
+        isNull(siteInvitations.acceptedAt),
+        lte(siteInvitations.expiresAt, now),
+        email === undefined ? undefined : eq(siteInvitations.email, normalizeEmail(email)),
+      ),
+    );
+}
+
+const pending = (now: Date) => and(isNull(siteInvitations.acceptedAt), gt(siteInvitations.expiresAt, now));
+
+/** The site's pending invitations, oldest first (GET people). */
+export async function listPendingInvitations(db: DbOrTx, siteId: string, now: Date) {
+  return db
+    .select({
+      invitationId: siteInvitations.id,
+      email: siteInvitations.email,
+      role: siteInvitations.role,
+      expiresAt: siteInvitations.expiresAt,
+    })
+    .from(siteInvitations)
+    .where(and(eq(siteInvitations.siteId, siteId), pending(now)))
+    .orderBy(asc(siteInvitations.createdAt), asc(siteInvitations.id));
+}
+
+/** A pending invitation of the site (not accepted; expired or not), locked for the change. */
+export async function lockOpenInvitation(db: DbOrTx, siteId: string, invitationId: string) {
   const [row] = await db
     .select()
     .from(siteInvitations)
+    .where(
+      and(
+        eq(siteInvitations.id, invitationId),
+        eq(siteInvitations.siteId, siteId),
+        isNull(siteInvitations.acceptedAt),
+      ),
+    )
+    .for('update');
+  return row;
+}
+
+export async function deleteInvitation(db: DbOrTx, id: string) {
+  await db.delete(siteInvitations).where(eq(siteInvitations.id, id));
+}
+
+/** Pending invitations of the site addressed to this email (S1: the installer's own, at release). */
+export async function deleteOpenInvitationsTo(db: DbOrTx, siteId: string, email: string) {
+  return db
+    .delete(siteInvitations)
     .where(
       and(
         eq(siteInvitations.siteId, siteId),
         eq(siteInvitations.email, normalizeEmail(email)),
         isNull(siteInvitations.acceptedAt),
       ),
-    );
-  return row;
+    )
+    .returning({ id: siteInvitations.id });
+}
+
+/** Whether the site has a pending owner invitation (A2: one owner invitation at a time). */
+export async function hasPendingOwnerInvitation(db: DbOrTx, siteId: string, now: Date) {
+  const [row] = await db
+    .select({ id: siteInvitations.id })
+    .from(siteInvitations)
+    .where(and(eq(siteInvitations.siteId, siteId), eq(siteInvitations.role, 'owner'), pending(now)))
+    .limit(1);
+  return row !== undefined;
 }
 
 /**
- * A2, S6: every open invitation of the email becomes a membership of the profile (an owner
- * invitation brings the master key). Returns the site ids joined.
+ * What the invitation page shows of a usable link: the invitation, its site, who sent it and whether
+ * the email has a profile yet. Undefined for a link that was used, withdrawn, has expired or never
+ * existed. `lock` takes the invitation's row lock (accepting).
  */
-export async function acceptInvitations(db: DbOrTx, email: string, profileId: string, now: Date) {
-  const accepted = await db
-    .update(siteInvitations)
-    .set({ acceptedAt: now })
-    .where(and(eq(siteInvitations.email, normalizeEmail(email)), isNull(siteInvitations.acceptedAt)))
-    .returning({ siteId: siteInvitations.siteId, role: siteInvitations.role });
-  if (accepted.length > 0) {
-    await db
-      .insert(memberships)
-      .values(
-        accepted.map((a) => ({ siteId: a.siteId, profileId, role: a.role, masterKey: a.role === 'owner' })),
-      )
-      .onConflictDoNothing();
-  }
-  // Every other invitation link of this email dies: the profile exists now.
-  await db
-    .update(emailTokens)
-    .set({ usedAt: now })
-    .where(
-      and(
-        eq(emailTokens.email, normalizeEmail(email)),
-        eq(emailTokens.kind, 'invitation'),
-        isNull(emailTokens.usedAt),
-      ),
-    );
-  return accepted.map((a) => a.siteId);
-}
-
-/** Names of the sites an invitation token's email was invited to, for the invitation page. */
-export async function invitedSiteNames(db: DbOrTx, email: string): Promise<string[]> {
-  const rows = await db
-    .select({ name: sites.name })
+export async function findInvitationByToken(db: DbOrTx, token: string, now: Date, lock = false) {
+  const inviter = sql<
+    string | null
+  >`(select p.name from profiles p where p.id = ${siteInvitations.invitedBy})`;
+  const query = db
+    .select({
+      invitation: siteInvitations,
+      siteName: sites.name,
+      siteTimezone: sites.timezone,
+      inviterName: inviter,
+      profileId: profiles.id,
+    })
     .from(siteInvitations)
     .innerJoin(sites, eq(sites.id, siteInvitations.siteId))
-    .where(and(eq(siteInvitations.email, normalizeEmail(email)), isNull(siteInvitations.acceptedAt)));
-  return rows.map((r) => r.name);
+    .leftJoin(profiles, eq(profiles.email, siteInvitations.email))
+    .where(and(eq(siteInvitations.tokenHash, hashToken(token)), pending(now)));
+  const [row] = await (lock ? query.for('update', { of: siteInvitations }) : query);
+  return row;
+}
+
+/** Marks the invitation accepted; its link is spent. */
+export async function markInvitationAccepted(db: DbOrTx, id: string, now: Date) {
+  await db
+    .update(siteInvitations)
+    .set({ acceptedAt: now, tokenHash: null })
+    .where(eq(siteInvitations.id, id));
+}
+
+/** Whether a profile with this email is a member of the site. */
+export async function isMemberByEmail(db: DbOrTx, siteId: string, email: string) {
+  const [row] = await db
+    .select({ id: memberships.profileId })
+    .from(memberships)
+    .innerJoin(profiles, eq(profiles.id, memberships.profileId))
+    .where(and(eq(memberships.siteId, siteId), eq(profiles.email, normalizeEmail(email))));
+  return row !== undefined;
 }

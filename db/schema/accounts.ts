@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import { index, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const platformRole = pgEnum('platform_role', ['installer', 'support']);
@@ -18,7 +17,7 @@ export const profiles = pgTable(
   (t) => [uniqueIndex('profiles_email_key').on(t.email)],
 );
 
-export const emailTokenKind = pgEnum('email_token_kind', ['confirm_email', 'password_reset', 'invitation']);
+export const emailTokenKind = pgEnum('email_token_kind', ['confirm_email', 'password_reset']);
 
 /** Single-use links sent by email; only the SHA-256 of the token is stored. */
 export const emailTokens = pgTable(
@@ -28,8 +27,6 @@ export const emailTokens = pgTable(
     kind: emailTokenKind().notNull(),
     tokenHash: text().notNull(),
     profileId: uuid().references(() => profiles.id, { onDelete: 'cascade' }),
-    /** Invitations name an email that has no profile yet. */
-    email: text(),
     expiresAt: timestamp({ withTimezone: true }).notNull(),
     usedAt: timestamp({ withTimezone: true }),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
@@ -37,8 +34,5 @@ export const emailTokens = pgTable(
   (t) => [
     uniqueIndex('email_tokens_hash_key').on(t.tokenHash),
     index('email_tokens_profile_idx').on(t.profileId),
-    index('email_tokens_open_invitation_idx')
-      .on(t.email)
-      .where(sql`${t.kind} = 'invitation' and ${t.usedAt} is null`),
   ],
 );

@@ -167,8 +167,10 @@ export const events = pgTable(
 );
 
 /**
- * A role at a site offered to an email that has no profile yet (A2, S6). Following the invitation
- * link creates the profile; every open invitation of that email then becomes a membership.
+ * A role at a site offered to an email (S7, A2): the person becomes a member only by following the
+ * invitation's own link, which works once, for this site alone, until `expiresAt`. Pending while
+ * `acceptedAt` is null and `expiresAt` is ahead; a withdrawn invitation is deleted (its link then
+ * leads nowhere). A pending invitation holds no slot and no access method.
  */
 export const siteInvitations = pgTable(
   'site_invitations',
@@ -180,11 +182,15 @@ export const siteInvitations = pgTable(
     email: text().notNull(),
     role: siteRole().notNull(),
     invitedBy: uuid().references(() => profiles.id, { onDelete: 'set null' }),
+    /** SHA-256 of the link's token; null once accepted (the link is spent). */
+    tokenHash: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp({ withTimezone: true }).notNull().default(sql`now() + interval '14 days'`),
     acceptedAt: timestamp({ withTimezone: true }),
   },
   (t) => [
     uniqueIndex('site_invitations_open_key').on(t.siteId, t.email).where(sql`${t.acceptedAt} is null`),
+    uniqueIndex('site_invitations_token_key').on(t.tokenHash),
     index('site_invitations_email_idx').on(t.email),
   ],
 );

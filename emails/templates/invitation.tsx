@@ -6,24 +6,40 @@ export interface InvitationProps {
   role: 'owner' | 'admin' | 'user';
   inviterName: string;
   acceptUrl: string;
+  /** ISO time after which the link no longer works (S7: 14 days). */
+  expiresAt: string;
 }
 
 export const subject = (p: InvitationProps) => `You are invited to ${p.siteName} on KS Cloud`;
 
+const AS: Record<InvitationProps['role'], string> = {
+  owner: 'its owner',
+  admin: 'an admin',
+  user: 'a member',
+};
+
+const day = (iso: string) =>
+  new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' }).format(
+    new Date(iso),
+  );
+
+/** One email whether or not the address has a profile: the page behind the link tells them apart (S7). */
 export default function Invitation(p: InvitationProps) {
   return (
     <Layout preview={`${p.inviterName} invited you to ${p.siteName}`}>
       <Text>
-        {p.inviterName} invited you to {p.siteName} as its {p.role}.
+        {p.inviterName} invited you to the site {p.siteName} on KS Cloud as {AS[p.role]}.
       </Text>
       <Text>
-        Follow the link to choose your name and password. Your account uses this email address; it cannot be
-        changed later.
+        You become a member only if you accept. The page behind the link shows what that means; if you have no
+        KS Cloud account yet, you choose your name and password there.
       </Text>
       <Button href={p.acceptUrl} style={buttonStyle}>
-        Accept the invitation
+        See the invitation
       </Button>
-      <Text>The link works once and expires in 7 days.</Text>
+      <Text>
+        The link works once, until {day(p.expiresAt)} UTC. Not expecting this? Ignore it: nothing happens.
+      </Text>
     </Layout>
   );
 }
@@ -33,4 +49,5 @@ Invitation.PreviewProps = {
   role: 'owner',
   inviterName: 'Sam Installer',
   acceptUrl: 'http://localhost:3000/invitations/example',
+  expiresAt: '2025-03-14T10:00:00.000Z',
 } satisfies InvitationProps;

@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertProfile } from '../../db/queries/profiles';
-import { accessMethods, iqs, locks, memberships, sites, subscriptionTerms, vouchers } from '../../db/schema';
+import {
+  accessMethods,
+  iqs,
+  locks,
+  memberships,
+  siteInvitations,
+  sites,
+  subscriptionTerms,
+  vouchers,
+} from '../../db/schema';
 import { voucher } from '../support/fixtures';
 import { startTestSystem, type TestSystem } from '../support/system';
 
@@ -18,6 +27,7 @@ const ROLES = [
   'user',
   'installerBefore',
   'installerAfter',
+  'installerReleased',
   'support',
   'outsider',
   'anonymous',
@@ -28,7 +38,7 @@ type Statuses = Record<Role, number>;
 /** Expected statuses in the order of ROLES. */
 const by = (...s: number[]): Statuses => Object.fromEntries(ROLES.map((r, i) => [r, s[i]])) as Statuses;
 /** A site where the caller has no role: 404 for everyone signed in (N4), 401 without a token. */
-const NOT_THEIRS = by(404, 404, 404, 404, 404, 404, 404, 401);
+const NOT_THEIRS = by(404, 404, 404, 404, 404, 404, 404, 404, 401);
 
 /** One site with every role set up, an IQ, and a target member holding a remote key and a PIN. */
 interface World {
@@ -61,8 +71,8 @@ interface Caller {
   token?: string;
 }
 
-const ALL_OK = (s: number) => by(s, s, s, s, s, s, s, 401);
-const SUPPORT_ONLY = (s: number) => by(403, 403, 403, 403, 403, s, 403, 401);
+const ALL_OK = (s: number) => by(s, s, s, s, s, s, s, s, 401);
+const SUPPORT_ONLY = (s: number) => by(403, 403, 403, 403, 403, 403, s, 403, 401);
 
 const TABLE: Endpoint[] = [
   { name: 'GET /me', method: 'GET', path: '/me', request: () => ({ path: '/me' }), own: ALL_OK(200) },
@@ -77,8 +87,14 @@ const TABLE: Endpoint[] = [
     name: 'POST /sites',
     method: 'POST',
     path: '/sites',
-    // An installer must name the owner; anyone else creates their own site.
-    request: (_w, caller) => ({ path: '/sites', body: { name: 'New site', ownerEmail: caller.email } }),
+    // An installer must name the owner (never themself); anyone else creates their own site.
+    request: (_w, caller) => ({
+      path: '/sites',
+      body: {
+        name: 'New site',
+        ownerEmail: caller.id === profiles.installer.id ? `owner-${randomUUID()}@example.test` : caller.email,
+      },
+    }),
     own: ALL_OK(201),
   },
   {
@@ -93,7 +109,7 @@ const TABLE: Endpoint[] = [
     method: 'GET',
     path: '/sites/{siteId}',
     request: (w) => ({ path: `/sites/${w.siteId}` }),
-    own: by(200, 200, 200, 200, 404, 404, 404, 401),
+    own: by(200, 200, 200, 200, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -101,8 +117,8 @@ const TABLE: Endpoint[] = [
     method: 'POST',
     path: '/sites/{siteId}/release',
     request: (w) => ({ path: `/sites/${w.siteId}/release` }),
-    // The installer learns only that their own site was already released.
-    own: by(403, 403, 403, 200, 409, 404, 404, 401),
+    // S1: after release the site is not found for its installer, a second release included.
+    own: by(403, 403, 403, 200, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -110,7 +126,7 @@ const TABLE: Endpoint[] = [
     method: 'POST',
     path: '/sites/{siteId}/ownership',
     request: (w) => ({ path: `/sites/${w.siteId}/ownership`, body: { profileId: w.adminId } }),
-    own: by(200, 403, 403, 403, 404, 404, 404, 401),
+    own: by(200, 403, 403, 403, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -118,7 +134,7 @@ const TABLE: Endpoint[] = [
     method: 'GET',
     path: '/sites/{siteId}/people',
     request: (w) => ({ path: `/sites/${w.siteId}/people` }),
-    own: by(200, 200, 403, 200, 404, 404, 404, 401),
+    own: by(200, 200, 403, 200, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -129,7 +145,7 @@ const TABLE: Endpoint[] = [
       path: `/sites/${w.siteId}/people`,
       body: { email: `new-${randomUUID()}@example.test`, role: 'user' },
     }),
-    own: by(201, 201, 403, 201, 404, 404, 404, 401),
+    own: by(201, 201, 403, 201, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -137,7 +153,7 @@ const TABLE: Endpoint[] = [
     method: 'PATCH',
     path: '/sites/{siteId}/people/{profileId}',
     request: (w) => ({ path: `/sites/${w.siteId}/people/${w.targetId}`, body: { role: 'admin' } }),
-    own: by(200, 200, 403, 200, 404, 404, 404, 401),
+    own: by(200, 200, 403, 200, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -145,7 +161,24 @@ const TABLE: Endpoint[] = [
     method: 'DELETE',
     path: '/sites/{siteId}/people/{profileId}',
     request: (w) => ({ path: `/sites/${w.siteId}/people/${w.targetId}` }),
-    own: by(204, 204, 403, 204, 404, 404, 404, 401),
+    own: by(204, 204, 403, 204, 404, 404, 404, 404, 401),
+    other: NOT_THEIRS,
+  },
+  {
+    name: 'leave',
+    method: 'DELETE',
+    path: '/sites/{siteId}/people/{profileId}',
+    request: (w, caller) => ({ path: `/sites/${w.siteId}/people/${caller.id}` }),
+    // S8: any member but the owner leaves; the installer is no member (before release) or has none.
+    own: by(409, 204, 204, 403, 404, 404, 404, 404, 401),
+    other: NOT_THEIRS,
+  },
+  {
+    name: 'withdraw invitation',
+    method: 'DELETE',
+    path: '/sites/{siteId}/invitations/{invitationId}',
+    request: async (w) => ({ path: `/sites/${w.siteId}/invitations/${await invitationOf(w)}` }),
+    own: by(204, 204, 403, 204, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -156,7 +189,7 @@ const TABLE: Endpoint[] = [
       path: `/sites/${w.siteId}/people/${w.targetId}/access`,
       body: { kind: 'mobile_key' },
     }),
-    own: by(201, 201, 403, 201, 404, 404, 404, 401),
+    own: by(201, 201, 403, 201, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -164,7 +197,7 @@ const TABLE: Endpoint[] = [
     method: 'DELETE',
     path: '/sites/{siteId}/people/{profileId}/access/{accessId}',
     request: (w) => ({ path: `/sites/${w.siteId}/people/${w.targetId}/access/${w.targetRemoteId}` }),
-    own: by(204, 204, 403, 204, 404, 404, 404, 401),
+    own: by(204, 204, 403, 204, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -172,7 +205,7 @@ const TABLE: Endpoint[] = [
     method: 'POST',
     path: '/sites/{siteId}/people/{profileId}/pin-reset',
     request: (w) => ({ path: `/sites/${w.siteId}/people/${w.targetId}/pin-reset`, body: { iqId: w.iqId } }),
-    own: by(200, 200, 403, 200, 404, 404, 404, 401),
+    own: by(200, 200, 403, 200, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -180,7 +213,7 @@ const TABLE: Endpoint[] = [
     method: 'POST',
     path: '/sites/{siteId}/iqs/{iqId}/reset',
     request: (w) => ({ path: `/sites/${w.siteId}/iqs/${w.iqId}/reset` }),
-    own: by(200, 403, 403, 403, 404, 404, 404, 401),
+    own: by(200, 403, 403, 403, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -188,7 +221,7 @@ const TABLE: Endpoint[] = [
     method: 'GET',
     path: '/sites/{siteId}/events',
     request: (w) => ({ path: `/sites/${w.siteId}/events` }),
-    own: by(200, 200, 403, 403, 404, 404, 404, 401),
+    own: by(200, 200, 403, 403, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -196,7 +229,7 @@ const TABLE: Endpoint[] = [
     method: 'PUT',
     path: '/sites/{siteId}/notifications',
     request: (w) => ({ path: `/sites/${w.siteId}/notifications`, body: { eventTypes: ['tamper'] } }),
-    own: by(200, 403, 403, 403, 404, 404, 404, 401),
+    own: by(200, 403, 403, 403, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -204,7 +237,7 @@ const TABLE: Endpoint[] = [
     method: 'GET',
     path: '/sites/{siteId}/subscription',
     request: (w) => ({ path: `/sites/${w.siteId}/subscription` }),
-    own: by(200, 200, 403, 403, 404, 404, 404, 401),
+    own: by(200, 200, 403, 403, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -215,7 +248,7 @@ const TABLE: Endpoint[] = [
       path: `/sites/${w.siteId}/subscription/redemptions`,
       body: { code: (await voucher(sys)).code },
     }),
-    own: by(200, 200, 403, 200, 404, 404, 404, 401),
+    own: by(200, 200, 403, 200, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -226,7 +259,7 @@ const TABLE: Endpoint[] = [
       path: `/sites/${w.siteId}/iqs`,
       body: { serial: `SN-${randomUUID()}`, model: 'IQ2' },
     }),
-    own: by(201, 201, 403, 201, 404, 404, 404, 401),
+    own: by(201, 201, 403, 201, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -234,7 +267,7 @@ const TABLE: Endpoint[] = [
     method: 'GET',
     path: '/sites/{siteId}/iqs',
     request: (w) => ({ path: `/sites/${w.siteId}/iqs` }),
-    own: by(200, 200, 403, 403, 404, 404, 404, 401),
+    own: by(200, 200, 403, 403, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -242,7 +275,7 @@ const TABLE: Endpoint[] = [
     method: 'PATCH',
     path: '/sites/{siteId}/iqs/{iqId}',
     request: (w) => ({ path: `/sites/${w.siteId}/iqs/${w.iqId}`, body: { name: 'Hall' } }),
-    own: by(200, 200, 403, 403, 404, 404, 404, 401),
+    own: by(200, 200, 403, 403, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -250,7 +283,7 @@ const TABLE: Endpoint[] = [
     method: 'POST',
     path: '/sites/{siteId}/locks',
     request: (w) => ({ path: `/sites/${w.siteId}/locks`, body: { iqId: w.iqId, name: 'Back door' } }),
-    own: by(201, 201, 403, 201, 404, 404, 404, 401),
+    own: by(201, 201, 403, 201, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -258,7 +291,7 @@ const TABLE: Endpoint[] = [
     method: 'GET',
     path: '/sites/{siteId}/locks',
     request: (w) => ({ path: `/sites/${w.siteId}/locks` }),
-    own: by(200, 200, 200, 200, 404, 404, 404, 401),
+    own: by(200, 200, 200, 200, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -267,7 +300,7 @@ const TABLE: Endpoint[] = [
     path: '/sites/{siteId}/locks/{lockId}/open',
     request: (w) => ({ path: `/sites/${w.siteId}/locks/${w.lockId}/open` }),
     // Members pass every check but the IQ's: the test gateway has no IQ online (409 iq_offline).
-    own: by(409, 409, 409, 403, 404, 404, 404, 401),
+    own: by(409, 409, 409, 403, 404, 404, 404, 404, 401),
     other: NOT_THEIRS,
   },
   {
@@ -383,11 +416,30 @@ async function deletionOf(w: World): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
+/** A pending invitation of the world's site, to withdraw. */
+async function invitationOf(w: World): Promise<string> {
+  const [row] = await sys.db
+    .insert(siteInvitations)
+    .values({
+      siteId: w.siteId,
+      email: `invitee-${randomUUID()}@example.test`,
+      role: 'user',
+      invitedBy: w.adminId,
+      tokenHash: randomUUID(),
+      expiresAt: new Date(Date.now() + 86_400_000),
+    })
+    .returning();
+  return row!.id;
+}
+
 /** Paths that need no bearer token (API.md conventions) and so have no row in the table. */
 const PUBLIC = /^\/(auth|health|openapi\.json|docs|invitations|consents|dev)(\/|$)/;
 
 let sys: TestSystem;
-let profiles: Record<Exclude<Role, 'anonymous' | 'installerBefore' | 'installerAfter'> | 'installer', Caller>;
+let profiles: Record<
+  Exclude<Role, 'anonymous' | 'installerBefore' | 'installerAfter' | 'installerReleased'> | 'installer',
+  Caller
+>;
 let foreign: World;
 
 beforeAll(async () => {
@@ -497,9 +549,34 @@ async function world(opts: { ownerId: string; installerId?: string; released: bo
   };
 }
 
+/**
+ * Finding 1 (S1): before release the installer made themself an admin of the site with a slot and
+ * every kind of access method; then they release it through the API.
+ */
+async function releasedByAnInstallerWhoHeldAccess(w: World) {
+  const installerId = profiles.installer.id;
+  await sys.db.insert(memberships).values({
+    siteId: w.siteId,
+    profileId: installerId,
+    role: 'admin',
+    subscribed: true,
+    subscribedAt: new Date(),
+  });
+  await sys.db.insert(accessMethods).values([
+    { siteId: w.siteId, profileId: installerId, kind: 'remote' as const },
+    { siteId: w.siteId, profileId: installerId, kind: 'tag' as const, tagUid: `TAG-${randomUUID()}` },
+    { siteId: w.siteId, profileId: installerId, kind: 'mobile_key' as const },
+    { siteId: w.siteId, profileId: installerId, kind: 'pin' as const, iqId: w.iqId, pinHash: 'unused' },
+  ]);
+  const res = await sys.request('POST', `/sites/${w.siteId}/release`, { token: profiles.installer.token! });
+  expect(res.status).toBe(200);
+}
+
 function callerOf(role: Role): Caller | undefined {
   if (role === 'anonymous') return undefined;
-  if (role === 'installerBefore' || role === 'installerAfter') return profiles.installer;
+  if (role === 'installerBefore' || role === 'installerAfter' || role === 'installerReleased') {
+    return profiles.installer;
+  }
   return profiles[role];
 }
 
@@ -524,9 +601,10 @@ describe('authorization matrix', () => {
     for (const role of ROLES) {
       const w = await world({
         ownerId: profiles.owner.id,
-        released: role !== 'installerBefore',
+        released: role !== 'installerBefore' && role !== 'installerReleased',
         withRoles: true,
       });
+      if (role === 'installerReleased') await releasedByAnInstallerWhoHeldAccess(w);
       own[role] = await call(endpoint, role, w);
       if (endpoint.other) other[role] = await call(endpoint, role, foreign);
     }

@@ -100,11 +100,18 @@ describe('sites', () => {
     );
   });
 
-  it('an installer creates a site for an existing owner, releases it once and loses access', async () => {
+  it('an installer creates a site for an existing owner, who joins by accepting; release ends the installer’s access', async () => {
     const installer = await sys.signIn({ platformRole: 'installer' });
     const owner = await sys.signIn();
     const missing = await sys.request('POST', '/sites', { token: installer.token, body: { name: 'Shop' } });
     expect((await expectProblem(missing, 400, 'validation_failed')).errors?.[0]?.path).toBe(
+      'body.ownerEmail',
+    );
+    const forSelf = await sys.request('POST', '/sites', {
+      token: installer.token,
+      body: { name: 'Shop', ownerEmail: installer.email.toUpperCase() },
+    });
+    expect((await expectProblem(forSelf, 422, 'owner_email_not_allowed')).errors?.[0]?.path).toBe(
       'body.ownerEmail',
     );
 
@@ -115,10 +122,31 @@ describe('sites', () => {
     expect(res.status).toBe(201);
     const site = await json<SiteBody>(res);
     expect(site).toMatchObject({ status: 'installing', role: 'installer' });
-    expect(await membership(site.id, owner.id)).toMatchObject({ role: 'owner', masterKey: true });
+    // S7: an existing profile is invited like anyone else; it owns nothing until it accepts.
+    expect(await membership(site.id, owner.id)).toBeUndefined();
     expect(await membership(site.id, installer.id)).toBeUndefined();
+    expect((await mailsTo(owner.email)).map((m) => m.template)).toEqual(['invitation']);
+    await expectProblem(
+      await sys.request('GET', `/sites/${site.id}`, { token: owner.token }),
+      404,
+      'not_found',
+    );
     const mine = await json<SiteBody[]>(await sys.request('GET', '/sites', { token: installer.token }));
     expect(mine.map((s) => s.id)).toEqual([site.id]);
+    await expectProblem(
+      await sys.request('POST', `/sites/${site.id}/release`, { token: installer.token }),
+      409,
+      'owner_not_joined',
+    );
+
+    // The page offers a plain Accept to a profile (no name or password); accepting makes the owner.
+    const link = await linkIn(sys, owner.email, '/invitations/');
+    const shown = await (await sys.request('GET', link)).text();
+    expect(shown).not.toContain('name="password"');
+    expect(shown).toContain('its owner');
+    const accepted = await sys.request('POST', link, form({}));
+    expect(accepted.status).toBe(200);
+    expect(await membership(site.id, owner.id)).toMatchObject({ role: 'owner', masterKey: true });
 
     // Only the installer releases.
     await expectProblem(
@@ -129,10 +157,11 @@ describe('sites', () => {
     const released = await sys.request('POST', `/sites/${site.id}/release`, { token: installer.token });
     expect(released.status).toBe(200);
     expect(await json<SiteBody>(released)).toMatchObject({ status: 'active' });
+    // S1: afterwards the site is not found for the installer, a second release included.
     await expectProblem(
       await sys.request('POST', `/sites/${site.id}/release`, { token: installer.token }),
-      409,
-      'already_released',
+      404,
+      'not_found',
     );
     await expectProblem(
       await sys.request('GET', `/sites/${site.id}`, { token: installer.token }),
@@ -226,36 +255,69 @@ describe('sites', () => {
 });
 
 describe('people', () => {
-  it('adds an existing profile, refuses a duplicate, invites an unknown email once', async () => {
+  it('S7: adding by email always invites; the person is listed as invited and joins only by accepting', async () => {
     const { owner, site } = await activeSite();
     const known = await sys.signIn();
     const added = await addPerson(owner.token, site.id, known.email.toUpperCase(), 'admin');
     expect(added.status).toBe(201);
-    expect(await json<PersonBody>(added)).toMatchObject({
-      profileId: known.id,
+    const invitation = await json<{ invitationId: string; expiresAt: string }>(added);
+    expect(invitation).toEqual({
+      status: 'invited',
+      invitationId: expect.any(String),
+      email: known.email,
       role: 'admin',
-      subscribed: false,
-      masterKey: false,
-      access: [],
+      expiresAt: expect.any(String),
     });
-    await expectProblem(await addPerson(owner.token, site.id, known.email), 409, 'already_member');
+    const days = (Date.parse(invitation.expiresAt) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(13.99);
+    expect(days).toBeLessThanOrEqual(14);
+    expect(await membership(site.id, known.id)).toBeUndefined();
+    await expectProblem(await addPerson(owner.token, site.id, known.email), 409, 'already_invited');
 
     const email = newEmail();
     const invited = await addPerson(owner.token, site.id, email);
     expect(invited.status).toBe(201);
-    expect(await json(invited)).toEqual({ email, role: 'user', invited: true });
+    expect(await json(invited)).toMatchObject({ status: 'invited', email, role: 'user' });
     expect((await mailsTo(email)).map((m) => m.template)).toEqual(['invitation']);
     await expectProblem(await addPerson(owner.token, site.id, email), 409, 'already_invited');
     const bad = await addPerson(owner.token, site.id, 'not-an-email');
     expect((await expectProblem(bad, 400, 'validation_failed')).errors?.[0]?.path).toBe('body.email');
+    // An owner invitation is the installer's alone (A2).
+    await expectProblem(
+      await addPerson(owner.token, site.id, newEmail(), 'owner' as 'user'),
+      403,
+      'forbidden',
+    );
 
-    // The invited person joins as a user once they accept.
+    const listed = await json<Array<{ status: string; role: string; email: string }>>(
+      await people(owner.token, site.id),
+    );
+    expect(listed.map((p) => [p.status, p.role])).toEqual([
+      ['member', 'owner'],
+      ['invited', 'admin'],
+      ['invited', 'user'],
+    ]);
+    expect(listed[1]).toEqual({
+      status: 'invited',
+      invitationId: invitation.invitationId,
+      email: known.email,
+      role: 'admin',
+      expiresAt: invitation.expiresAt,
+    });
+
+    // Both accept: the known profile with a plain form, the new email with name and password.
+    expect(
+      (await sys.request('POST', await linkIn(sys, known.email, '/invitations/'), form({}))).status,
+    ).toBe(200);
     const link = await linkIn(sys, email, '/invitations/');
     expect(
       (await sys.request('POST', link, form({ name: 'Ivy', password: 'a long enough password' }))).status,
     ).toBe(200);
     const list = await json<PersonBody[]>(await people(owner.token, site.id));
     expect(list.map((p) => p.role)).toEqual(['owner', 'admin', 'user']);
+    expect(list.every((p) => (p as unknown as { status: string }).status === 'member')).toBe(true);
+    expect(list.every((p) => (!p.subscribed && p.access.length === 0) || p.role === 'owner')).toBe(true);
+    await expectProblem(await addPerson(owner.token, site.id, known.email), 409, 'already_member');
   });
 
   it('V8: each refusal to mark a member subscribed names its reason', async () => {
@@ -514,13 +576,14 @@ describe('events and notifications', () => {
     const user = await sys.signIn();
     for (let i = 0; i < 3; i++) await addPerson(owner.token, site.id, newEmail());
     await addPerson(owner.token, site.id, user.email);
+    await addMember(sys, site.id, user.id);
 
     const all = await json<{
       events: Array<{ type: string; actor: { profileId: string } }>;
       nextCursor: null;
     }>(await sys.request('GET', `/sites/${site.id}/events?limit=200`, { token: admin.token }));
     expect(all.events.map((e) => e.type)).toEqual([
-      'member.added',
+      'member.invited',
       'member.invited',
       'member.invited',
       'member.invited',
