@@ -7,7 +7,6 @@ import {
   findDeletionRequest,
   finishDeletionRequest,
   listConsents,
-  recordConsent,
   sentEmailStatus,
   setConsentToken,
 } from '../db/queries/deletions';
@@ -114,17 +113,20 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
       return { sent: true };
     },
 
-    /** A `consent` signal: recorded unless the site answered already (the page records it first). */
+    /**
+     * Called by workflows that started before patch `consent-signal-wakes`, after each `consent`
+     * signal. The consent page is the one writer of an answer (it records it before it signals), so
+     * this only reads.
+     */
     async recordConsent(input: {
       requestId: string;
       siteId: string;
       decision: 'approved' | 'denied';
     }): Promise<RequestView> {
-      await recordConsent(db, { ...input, now: new Date() });
       return view(input.requestId);
     },
 
-    /** The stored truth, read at each timer: it catches an answer whose signal never arrived. */
+    /** The stored truth, read at each `consent` signal and at the deadline (an answer whose signal was lost). */
     async loadDeletionRequest(input: { requestId: string }): Promise<RequestView> {
       return view(input.requestId);
     },

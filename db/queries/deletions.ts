@@ -167,24 +167,6 @@ export async function recordConsentByToken(
   return row;
 }
 
-/** The workflow's side of a `consent` signal: records it unless the site has answered already. */
-export async function recordConsent(
-  db: DbOrTx,
-  values: { requestId: string; siteId: string; decision: 'approved' | 'denied'; now: Date },
-) {
-  await db
-    .update(deletionConsents)
-    .set({ decision: values.decision, decidedAt: values.now, tokenUsedAt: values.now })
-    .where(
-      and(
-        eq(deletionConsents.requestId, values.requestId),
-        eq(deletionConsents.siteId, values.siteId),
-        eq(deletionConsents.decision, 'pending'),
-        requestIsOpen(),
-      ),
-    );
-}
-
 /**
  * Ends an open request with `status` and kills its links. Answers the status the request has
  * afterwards: another path (a support cancel, the deletion) may have ended it first.

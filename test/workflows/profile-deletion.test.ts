@@ -6,6 +6,7 @@ import { createMailer, type Mailer } from '../../emails/mailer';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { queryProfileDeletion } from '../../workflows/client/profile-deletion';
 import { profileDeletionWorkflowId } from '../../workflows/ids';
+import { consentSignal } from '../../workflows/profile-deletion/messages';
 import { answer, consentToken, deletionStatus, fileDeletion, personInSites } from '../support/deletion';
 import { DAY } from '../support/fixtures';
 import { startTestSystem, TEST_SUPPORT_EMAIL, type TestSystem } from '../support/system';
@@ -207,6 +208,34 @@ describe('profile deletion', () => {
     expect((await supportMail(request.id)).map((m) => m.template)).toEqual(['deletion-outcome-support']);
     expect((await sys.request('GET', `/consents/${fresh}`)).status).toBe(410);
     expect(await profileExists(person.id)).toBe(true);
+  });
+
+  it('the consent page is the one writer: a bare `consent` signal records nothing, the page’s answer is adopted', async () => {
+    const { person, sites } = await personInSites(sys, 2);
+    const request = await fileDeletion(sys, support.token, person.email);
+    const tokens = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    // What the Temporal CLI or UI could send: an answer no owner gave.
+    await handle(request.id).signal(consentSignal, { siteId: sites[0]!.id, decision: 'approved' });
+    await handle(request.id).signal(consentSignal, { siteId: sites[1]!.id, decision: 'denied' });
+    expect((await answer(sys, tokens[1]!, 'approve')).status).toBe(200);
+    await vi.waitFor(async () =>
+      expect((await queryProfileDeletion(sys.temporal, request.id)).sites).toEqual(
+        expect.arrayContaining([
+          { siteId: sites[0]!.id, decision: 'pending' },
+          { siteId: sites[1]!.id, decision: 'approved' },
+        ]),
+      ),
+    );
+    const stored = await deletionStatus(sys, support.token, request.id);
+    expect(stored.status).toBe('awaiting_consent');
+    expect(stored.sites).toEqual(
+      expect.arrayContaining([
+        { siteId: sites[0]!.id, decision: 'pending' },
+        { siteId: sites[1]!.id, decision: 'approved' },
+      ]),
+    );
+    expect((await answer(sys, tokens[0]!, 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
   });
 
   it('a canceled request kills its links and deletes nothing', async () => {

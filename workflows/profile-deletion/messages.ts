@@ -13,7 +13,11 @@ export interface ProfileDeletionState {
   reminded: boolean;
 }
 
-/** A site owner's answer, sent after the consent page recorded it. */
+/**
+ * Sent by the consent page after it recorded the answer: a wake-up, on which the workflow reloads the
+ * request from the database (the one writer is the page). The answer stays on the wire because
+ * workers of the earlier code drop a `consent` signal without one, and their histories carry it.
+ */
 export interface ConsentSignal {
   siteId: string;
   decision: OwnerDecision;

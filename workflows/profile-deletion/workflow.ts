@@ -2,6 +2,7 @@ import {
   allHandlersFinished,
   condition,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -26,9 +27,17 @@ export interface ProfileDeletionInput {
 const acts = proxyActivities<ProfileDeletionActivities>(ACTIVITY_OPTIONS);
 
 /**
+ * One writer per consent (issue 12): the consent page records the answer in the database, and its
+ * `consent` signal only wakes the workflow, which reloads the request. Before this patch the workflow
+ * also wrote each signalled answer through `recordConsent`.
+ */
+const CONSENT_SIGNAL_WAKES = 'consent-signal-wakes';
+
+/**
  * `profile-deletion-<requestId>` (SPEC 3.5): asks every site's owner, reminds once at day 7, gives up
  * at day 30, and deletes once every site approved. Decisions arrive as `consent` signals after the
- * consent page recorded them; the database stays the truth and is re-read at each timer.
+ * consent page recorded them, as wake-ups: the database is the truth, re-read at each signal and at the
+ * deadline.
  */
 export async function profileDeletionWorkflow(
   input: ProfileDeletionInput,
@@ -108,6 +117,12 @@ export async function profileDeletionWorkflow(
 
   for (;;) {
     while (inbox.length > 0) {
+      if (patched(CONSENT_SIGNAL_WAKES)) {
+        // Every signal so far is answered by one read: answers that arrive during it wake it again.
+        inbox.length = 0;
+        adopt(await acts.loadDeletionRequest({ requestId: input.requestId }));
+        continue;
+      }
       const signal = inbox.shift() as ConsentSignal;
       if (state.sites.some((s) => s.siteId === signal.siteId && s.decision === 'pending')) {
         adopt(await acts.recordConsent({ requestId: input.requestId, ...signal }));

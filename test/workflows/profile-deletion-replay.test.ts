@@ -1,0 +1,29 @@
+import { readdir, readFile } from 'node:fs/promises';
+import protos from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { describe, expect, inject, it } from 'vitest';
+
+/**
+ * Profile-deletion histories recorded by earlier workflow code
+ * (test/workflows/histories/record-profile-deletion.ts) must replay on the current code, or requests
+ * open at a deployment break. Each label is the code they were recorded with:
+ * - `consent-two-writers`: before patch `consent-signal-wakes`, when the workflow wrote each
+ *   signalled answer again (`recordConsent`); two sites approve, one denies, nobody answers
+ *   (reminder, then timed out), support cancels after an approval, the person owns a site.
+ */
+const dir = new URL('./histories/', import.meta.url);
+const files = (await readdir(dir)).filter((f) => /^profile-deletion-.*\.binpb$/.test(f)).sort();
+
+describe('profile-deletion histories of earlier code', () => {
+  it('has histories to replay', () => {
+    expect(files.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it.each(files)('%s replays', async (file) => {
+    const bytes = await readFile(new URL(file, dir));
+    await Worker.runReplayHistory(
+      { workflowBundle: { codePath: inject('workflowBundlePath') } },
+      protos.temporal.api.history.v1.History.decode(bytes),
+    );
+  });
+});
