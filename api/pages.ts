@@ -20,6 +20,8 @@ body{font-family:Helvetica,Arial,sans-serif;background:#f4f5f7;color:#1f2933;mar
 main{max-width:520px;margin:48px auto;background:#fff;padding:24px 32px;border-radius:6px}
 button{font-size:16px;padding:8px 16px;margin-right:8px;cursor:pointer}
 label{display:block;margin:12px 0 4px}input{font-size:16px;padding:6px;width:100%;box-sizing:border-box}
+main.wide{max-width:1100px}table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e4e7eb;vertical-align:top}
 </style>`);
 
 export function page(
@@ -27,11 +29,12 @@ export function page(
   title: string,
   body: HtmlEscapedString | Promise<HtmlEscapedString>,
   status: ContentfulStatusCode = 200,
+  options: { wide?: boolean } = {},
 ) {
   const doc = html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · KS Cloud</title>${style}</head>
-<body><main><h1>${title}</h1>${body}</main></body></html>`;
+<body><main${options.wide ? raw(' class="wide"') : ''}><h1>${title}</h1>${body}</main></body></html>`;
   return c.html(doc, status, pageSecurityHeaders);
 }
 

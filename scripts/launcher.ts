@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { connectDatabase } from '../db/client';
 import { DEMO_ACCOUNTS, DEMO_PASSWORD, seedDemo } from './seed-demo';
 
@@ -201,9 +202,39 @@ Demo accounts (password "${DEMO_PASSWORD}"):
 ${DEMO_ACCOUNTS.map((a) => `  ${a.email.padEnd(24)} ${a.platformRole ?? (a.email.startsWith('owner') ? 'owner of the demo site' : 'admin of the demo site')}`).join('\n')}
 Demo site: ${opts.demo.siteId}
   its two IQs come online with: npm run iq-sim -- --credentials ${shownPath(opts.demo.iqCredentialsFile)} --ports ${opts.gatewayPorts.join(',')}
-Unredeemed vouchers (10 users, 2 IQs, 365 days):
-${opts.demo.unredeemedCodes.map((c) => `  ${c}`).join('\n')}
+${
+  opts.demo.unredeemedCodes.length > 0
+    ? `Unredeemed vouchers (10 users, 2 IQs, 365 days):\n${opts.demo.unredeemedCodes.map((c) => `  ${c}`).join('\n')}`
+    : 'Unredeemed vouchers: none left; support@example.com issues more with POST /support/vouchers'
+}
 `;
+}
+
+/**
+ * Resolves once a worker polls the task queue for workflow tasks, so that the banner never shows a
+ * system that would leave a first redemption waiting for its worker.
+ */
+export async function waitForWorkerPolling(opts: {
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  deadlineMs: number;
+}): Promise<void> {
+  const connection = await Connection.connect({ address: opts.temporalAddress });
+  try {
+    while (Date.now() < opts.deadlineMs) {
+      const { pollers } = await connection.workflowService.describeTaskQueue({
+        namespace: opts.namespace,
+        taskQueue: { name: opts.taskQueue },
+        taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+      });
+      if (pollers.length > 0) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`no worker polled task queue ${opts.taskQueue} in time`);
+  } finally {
+    await connection.close();
+  }
 }
 
 /** A postgres:// URL with its password hidden, for printing. */

@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import { hashPassword } from '../api/auth/passwords';
 import type { Db } from '../db/client';
 import { findProfileByEmail, insertProfile, updateProfile } from '../db/queries/profiles';
-import { issueVouchers } from '../db/queries/vouchers';
+import { issueVouchers, stillRedeemable } from '../db/queries/vouchers';
 import { accessMethods, iqs, locks, memberships, sites } from '../db/schema';
 import { hashDeviceSecret } from '../domain/secrets';
 import { hashVoucherCode, normalizeVoucherCode } from '../domain/voucher-codes';
@@ -42,8 +42,12 @@ export async function seedDemo(opts: {
   recordFile: string;
   iqCredentialsFile: string;
 }) {
-  if (existsSync(opts.recordFile)) return JSON.parse(await readFile(opts.recordFile, 'utf8')) as DemoRecord;
   const { db } = opts;
+  if (existsSync(opts.recordFile)) {
+    // A later start: the codes printed are only those nobody has redeemed since.
+    const record = JSON.parse(await readFile(opts.recordFile, 'utf8')) as DemoRecord;
+    return { ...record, unredeemedCodes: await stillRedeemable(db, record.unredeemedCodes) };
+  }
   const iqCredentials = DEMO_IQS.map((iq) => ({ ...iq, secret: randomBytes(32).toString('base64url') }));
   await writeFile(
     opts.iqCredentialsFile,

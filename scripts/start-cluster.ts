@@ -13,6 +13,7 @@ import {
   seedDemoData,
   tokenSecret,
   waitForHealth,
+  waitForWorkerPolling,
   withoutPassword,
 } from './launcher';
 
@@ -103,6 +104,12 @@ async function main() {
   });
   for (const apiPort of apiPorts)
     await waitForHealth(`http://localhost:${apiPort}/health`, Date.now() + 60_000);
+  await waitForWorkerPolling({
+    temporalAddress: temporal.address,
+    namespace: temporal.namespace,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    deadlineMs: Date.now() + 60_000,
+  });
 
   const hosts = temporal.hosts();
   console.log(
@@ -122,7 +129,8 @@ async function main() {
           `${env.GATEWAY_PORTS.map((p, i) => `TCP ${p} (gateway-${i + 1})`).join(', ')}   (simulated IQs: npm run iq-sim -- --help)`,
         ],
         ['Metrics', `${metrics.join(', ')}   (GET /metrics)`],
-        ['PostgreSQL', withoutPassword(databaseUrl)],
+        // The embedded cluster's password guards nothing (the URL pastes into psql); a given one stays hidden.
+        ['PostgreSQL', process.env.DATABASE_URL ? withoutPassword(databaseUrl) : `psql ${databaseUrl}`],
       ],
       gatewayPorts: env.GATEWAY_PORTS,
       demo,

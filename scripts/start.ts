@@ -5,13 +5,14 @@ import { applyMigrations } from '../db/client';
 import { ensureDatabase } from '../infra/create-database';
 import { startEmbeddedPostgres } from '../infra/embedded-postgres';
 import { startDevServer } from '../infra/temporal-servers';
+import { writeWorkflowBundle } from '../worker/bundle';
 import {
   banner,
   createLauncher,
   seedDemoData,
   tokenSecret,
   waitForHealth,
-  withoutPassword,
+  waitForWorkerPolling,
 } from './launcher';
 
 /**
@@ -41,6 +42,11 @@ async function main() {
   });
   launcher.onStop(temporal.stop);
 
+  // Bundled here, quietly (webpack's report stays out of the console), and loaded by the worker.
+  say('bundling the workflow code…');
+  const workflowBundle = join(dataDir, 'workflow-bundle.js');
+  await writeWorkflowBundle(workflowBundle);
+
   const childEnv = {
     ...process.env,
     KS_MODE: 'development',
@@ -50,6 +56,7 @@ async function main() {
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: 'default',
     PORT: String(port),
+    WORKFLOW_BUNDLE: workflowBundle,
   };
   const env = parseEnv(childEnv);
   launcher.runChild('worker', 'worker/main.ts', childEnv);
@@ -64,6 +71,12 @@ async function main() {
     taskQueue: env.TEMPORAL_TASK_QUEUE,
   });
   await waitForHealth(`http://localhost:${port}/health`, Date.now() + 60_000);
+  await waitForWorkerPolling({
+    temporalAddress: temporal.address,
+    namespace: 'default',
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    deadlineMs: Date.now() + 60_000,
+  });
 
   console.log(
     banner({
@@ -73,7 +86,8 @@ async function main() {
       rows: [
         ['Temporal UI', `${temporal.uiUrl}   (gRPC ${temporal.address})`],
         ['IQ gateway', `TCP ${env.GATEWAY_PORTS.join(', ')}   (simulated IQs: npm run iq-sim -- --help)`],
-        ['PostgreSQL', withoutPassword(databaseUrl)],
+        // The embedded cluster is local and its password guards nothing: the URL pastes into psql.
+        ['PostgreSQL', `psql ${databaseUrl}`],
       ],
       gatewayPorts: env.GATEWAY_PORTS,
       demo,

@@ -1,6 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { html } from 'hono/html';
 import { findSentEmail, listMailbox } from '../../db/queries/sent-emails';
 import type { AppDeps } from '../deps';
+import { page } from '../pages';
 import { notFound } from '../problem';
 import { createRouter } from '../router';
 import { problemResponses } from '../schemas';
@@ -18,8 +21,16 @@ const list = createRoute({
   path: '/',
   tags: ['Development'],
   summary: 'Emails the system sent, newest first (development mode only)',
+  description:
+    'JSON for tools; a browser (an `Accept` header preferring `text/html`) gets an HTML index linking each email.',
   responses: {
-    200: { description: 'Mailbox', content: { 'application/json': { schema: z.array(MailboxEntry) } } },
+    200: {
+      description: 'Mailbox',
+      content: {
+        'application/json': { schema: z.array(MailboxEntry) },
+        'text/html': { schema: z.string() },
+      },
+    },
   },
 });
 
@@ -39,11 +50,12 @@ const show = createRoute({
 export function devMailboxRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(list, async (c) => {
-      const rows = await listMailbox(deps.db);
-      return c.json(
-        rows.map((r) => ({ ...r, sentAt: r.sentAt?.toISOString() ?? null })),
-        200,
-      );
+      const rows = (await listMailbox(deps.db)).map((r) => ({
+        ...r,
+        sentAt: r.sentAt?.toISOString() ?? null,
+      }));
+      if (prefersHtml(c)) return mailboxPage(c, rows);
+      return c.json(rows, 200);
     })
     .openapi(show, async (c) => {
       const row = await findSentEmail(deps.db, c.req.valid('param').id);
@@ -55,4 +67,29 @@ export function devMailboxRoutes(deps: AppDeps) {
         'x-content-type-options': 'nosniff',
       });
     });
+}
+
+type Entry = z.infer<typeof MailboxEntry>;
+
+/** A browser asks for text/html before JSON; tools (curl, fetch) send no Accept or `application/json`. */
+function prefersHtml(c: Context): boolean {
+  const accept = c.req.header('accept') ?? '';
+  const htmlAt = accept.indexOf('text/html');
+  const jsonAt = accept.indexOf('application/json');
+  return htmlAt !== -1 && (jsonAt === -1 || htmlAt < jsonAt);
+}
+
+function mailboxPage(c: Context, rows: Entry[]) {
+  const items = rows.map(
+    (r) => html`<tr>
+<td><a href="/dev/mailbox/${r.id}">${r.subject}</a></td><td>${r.to}</td><td><code>${r.template}</code></td>
+<td>${r.sentAt === null ? 'not sent yet' : html`<time datetime="${r.sentAt}">${r.sentAt.replace('T', ' ').slice(0, 19)} UTC</time>`}</td>
+</tr>`,
+  );
+  const body =
+    rows.length === 0
+      ? html`<p>No email has been sent yet.</p>`
+      : html`<p>${rows.length} email${rows.length === 1 ? '' : 's'}, newest first. The same list as JSON: <code>curl ${new URL(c.req.url).pathname}</code>.</p>
+<table><thead><tr><th>Subject</th><th>To</th><th>Template</th><th>Sent</th></tr></thead><tbody>${items}</tbody></table>`;
+  return page(c, 'Development mailbox', body, 200, { wide: true });
 }

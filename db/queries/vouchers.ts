@@ -1,3 +1,4 @@
+import { and, inArray, isNull } from 'drizzle-orm';
 import { generateVoucherCode, hashVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import type { DbOrTx } from '../client';
 import { vouchers } from '../schema';
@@ -18,4 +19,16 @@ export async function issueVouchers(db: DbOrTx, spec: VoucherSpec, count: number
     .values(codes.map((code) => ({ ...spec, codeHash: hashVoucherCode(normalizeVoucherCode(code)!) })))
     .returning({ id: vouchers.id });
   return rows.map((row, i) => ({ id: row.id, code: codes[i]! }));
+}
+
+/** Of these typed codes, those whose voucher exists and is not redeemed yet, in the order given. */
+export async function stillRedeemable(db: DbOrTx, codes: string[]): Promise<string[]> {
+  const hashOf = new Map(codes.map((code) => [code, hashVoucherCode(normalizeVoucherCode(code) ?? code)]));
+  if (codes.length === 0) return [];
+  const rows = await db
+    .select({ codeHash: vouchers.codeHash })
+    .from(vouchers)
+    .where(and(inArray(vouchers.codeHash, [...hashOf.values()]), isNull(vouchers.redeemedAt)));
+  const open = new Set(rows.map((r) => r.codeHash));
+  return codes.filter((code) => open.has(hashOf.get(code)!));
 }

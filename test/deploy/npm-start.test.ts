@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/free-port';
 import { startFleet } from '../../iq-sim/fleet';
@@ -83,6 +84,12 @@ async function login(email: string): Promise<string> {
 const START_TIMEOUT_MS = 360_000;
 
 const demoSiteId = (output: string) => /Demo site: ([0-9a-f-]{36})/.exec(output)?.[1];
+/** The codes under the banner's "Unredeemed vouchers" heading. */
+const bannerCodes = (output: string) =>
+  /Unredeemed vouchers[^\n]*:\n((?: {2}\S+\n)*)/.exec(output)?.[1]?.trim().split(/\s+/) ?? [];
+/** The URL after `psql` on the banner's PostgreSQL row. */
+const bannerPsqlUrl = (output: string) => /PostgreSQL\s+psql (postgres:\/\/\S+)/.exec(output)?.[1];
+let redeemedAtFirstStart: string | undefined;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'ks-npm-start-'));
@@ -109,6 +116,18 @@ describe('npm start', { timeout: START_TIMEOUT_MS }, () => {
 
     const health = await api('/health');
     expect(await health.json()).toEqual({ status: 'ok', database: true, temporal: true });
+    // webpack's bundle report stays out of the console.
+    expect(running.output()).not.toMatch(/webpack|compiled successfully|asset workflow-bundle/i);
+    // The URL shown pastes into psql: it carries what a client needs to connect.
+    const psqlUrl = bannerPsqlUrl(running.output());
+    expect(psqlUrl).toBeDefined();
+    const pg = postgres(psqlUrl!, { max: 1 });
+    try {
+      const [row] = await pg`select count(*)::int as n from sites where id = ${siteId!}`;
+      expect(row?.n).toBe(1);
+    } finally {
+      await pg.end();
+    }
 
     const credentials = JSON.parse(await readFile(join(dataDir, 'demo-iqs.json'), 'utf8'));
     expect(credentials).toHaveLength(2);
@@ -126,6 +145,17 @@ describe('npm start', { timeout: START_TIMEOUT_MS }, () => {
       }>;
       const frontDoor = locks.find((lock) => lock.name === 'Front door');
       expect(frontDoor).toBeDefined();
+
+      // The banner prints once a worker polls: a code it shows redeems at once.
+      const codes = bannerCodes(running.output());
+      expect(codes).toHaveLength(3);
+      redeemedAtFirstStart = codes[0];
+      const redeemed = await api(
+        `/sites/${siteId}/subscription/redemptions`,
+        { method: 'POST', body: JSON.stringify({ code: redeemedAtFirstStart }) },
+        owner,
+      );
+      expect(redeemed.status).toBe(200);
 
       const opened = await api(`/sites/${siteId}/locks/${frontDoor!.id}/open`, { method: 'POST' }, owner);
       expect(await opened.json()).toEqual({ result: 'opened' });
@@ -150,6 +180,10 @@ describe('npm start', { timeout: START_TIMEOUT_MS }, () => {
     const firstSiteId = demoSiteId(running!.output());
     running = await startStack();
     expect(demoSiteId(running.output())).toBe(firstSiteId);
+    // The banner lists only the codes nobody has redeemed since they were issued.
+    const codes = bannerCodes(running.output());
+    expect(codes).toHaveLength(2);
+    expect(codes).not.toContain(redeemedAtFirstStart);
     const owner = await login('owner@example.com');
     const sites = await api(`/sites/${firstSiteId}/iqs`, {}, owner);
     expect(sites.status).toBe(200);
