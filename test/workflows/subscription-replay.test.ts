@@ -1,24 +1,34 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { describe, inject, it } from 'vitest';
 
 /**
  * Histories recorded by earlier workflow code must replay on the current code, or running
- * workflows break at the next deployment. This one was recorded before redemptions were answered
- * ahead of their receipt (patch `redemption-answered-before-receipt`): a 5-day voucher, its receipt
- * and 1-day reminder, then a second redemption, with the receipts sent inside the update.
+ * workflows break at the next deployment. Each `histories/*.binpb` is one recorded history:
+ * - `subscription-receipt-inside-update`: recorded before redemptions were answered ahead of their
+ *   receipt (patch `redemption-answered-before-receipt`): a 5-day voucher, its receipt and 1-day
+ *   reminder, then a second redemption, with the receipts sent inside the update.
+ * - `subscription-5c0c1a6-*`: recorded with the code before the serialized, step-driven workflow
+ *   (patch `subscription-steps`) by `histories/record-subscription.ts` (what each holds is there):
+ *   concurrent redemptions, the sandbox clock, reminders, expiry, continue-as-new.
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */
+const dir = new URL('./histories/', import.meta.url);
+const histories = (await readdir(dir)).filter((f) => f.endsWith('.binpb')).sort();
+
 describe('subscription histories of earlier code', () => {
-  it('a history with the receipt sent inside the update replays', async () => {
-    const bytes = await readFile(
-      new URL('./histories/subscription-receipt-inside-update.binpb', import.meta.url),
-    );
+  it('there are recorded histories to replay', ({ expect }) => {
+    expect(histories.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it.each(histories)('%s replays', async (file) => {
+    const bytes = await readFile(new URL(file, dir));
     await Worker.runReplayHistory(
       { workflowBundle: { codePath: inject('workflowBundlePath') } },
       temporal.api.history.v1.History.decode(bytes),
+      file,
     );
   });
 });

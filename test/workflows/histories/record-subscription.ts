@@ -1,0 +1,116 @@
+/**
+ * Records histories of `subscription-<siteId>` with the workflow code of the checkout it runs in, for
+ * the replay tests (test/workflows/subscription-replay.test.ts). Run it BEFORE changing the workflow:
+ *
+ *   npx tsx test/workflows/histories/record-subscription.ts <prefix>
+ *
+ * It starts a throwaway stack (embedded PostgreSQL, dev server, worker: bench/local-stack) and writes
+ * `<prefix>-*.binpb` here (binary protobuf; the SDK's JSON reader meets two copies of protobufjs):
+ *   <prefix>-sandbox-run1: a sandbox site whose workflow starts at site creation: a redemption, its
+ *     receipt, the clock moved 3 days (28-day reminder), two redemptions at once, the clock moved past
+ *     the end (expiry, expired email), continue-as-new. The whole first run.
+ *   <prefix>-sandbox-run2: the run after it, waiting (expired).
+ *   <prefix>-burst: two redemptions at once as the first thing a site's workflow sees (both by
+ *     update-with-start), their receipts, then waiting for the first reminder.
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import proto from '@temporalio/proto';
+import { startLocalStack } from '../../../bench/local-stack';
+import { issueVouchers } from '../../../db/queries/vouchers';
+import { accessMethods, iqs, memberships, profiles, sites } from '../../../db/schema';
+import { hashVoucherCode, normalizeVoucherCode } from '../../../domain/voucher-codes';
+import {
+  advanceSandboxClock,
+  ensureSubscriptionWorkflow,
+  redeemVoucher,
+} from '../../../workflows/client/subscription';
+import { subscriptionWorkflowId } from '../../../workflows/ids';
+
+const prefix = process.argv[2];
+if (!prefix) throw new Error('usage: record-subscription.ts <prefix>');
+const DAY_S = 86_400;
+
+const stack = await startLocalStack({ mode: 'development' });
+const { db, sql } = stack.database;
+const { temporal, taskQueue } = stack;
+
+async function site(sandbox: boolean) {
+  const [owner] = await db
+    .insert(profiles)
+    .values({ email: `${randomUUID()}@record.test`, name: 'Owner', passwordHash: 'x' })
+    .returning();
+  const [row] = await db
+    .insert(sites)
+    .values({ name: `Record ${randomUUID()}`, sandbox })
+    .returning();
+  await db.insert(memberships).values({ siteId: row!.id, profileId: owner!.id, role: 'owner' });
+  await db.insert(accessMethods).values({ siteId: row!.id, profileId: owner!.id, kind: 'remote' });
+  await db
+    .insert(iqs)
+    .values({ siteId: row!.id, serial: `IQ-${randomUUID()}`, model: 'IQ2', secretHash: 'x' });
+  return { siteId: row!.id, ownerId: owner!.id };
+}
+
+async function code(durationDays: number, usersLimit = 10) {
+  const [v] = await issueVouchers(db, { usersLimit, iqsLimit: 2, durationDays }, 1);
+  return hashVoucherCode(normalizeVoucherCode(v!.code)!);
+}
+
+const redeem = async (s: { siteId: string; ownerId: string }, codeHash: string) => {
+  const result = await redeemVoucher(temporal, taskQueue, s.siteId, {
+    codeHash,
+    requestId: randomUUID(),
+    actorProfileId: s.ownerId,
+  });
+  if (!result.ok) throw new Error(`redemption refused: ${result.code}`);
+  return result.term.id;
+};
+
+async function waitFor(what: string, check: () => Promise<boolean>) {
+  for (let i = 0; i < 600; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+const sent = (key: string) =>
+  waitFor(key, async () => (await sql`select 1 from sent_emails where idempotency_key = ${key}`).length > 0);
+
+async function save(name: string, workflowId: string, runId?: string) {
+  const history = await temporal.workflow.getHandle(workflowId, runId).fetchHistory();
+  const bytes = proto.temporal.api.history.v1.History.encode(history).finish();
+  await writeFile(new URL(`./${prefix}-${name}.binpb`, import.meta.url), bytes);
+  console.log(`${prefix}-${name}.binpb: ${history.events?.length} events`);
+}
+
+try {
+  const sandbox = await site(true);
+  const workflowId = subscriptionWorkflowId(sandbox.siteId);
+  await ensureSubscriptionWorkflow(temporal, taskQueue, sandbox.siteId);
+  const firstRun = (await temporal.workflow.getHandle(workflowId).describe()).runId;
+  const t1 = await redeem(sandbox, await code(30, 2));
+  await sent(`receipt:${t1}`);
+  await advanceSandboxClock(temporal, taskQueue, sandbox.siteId, 3 * DAY_S);
+  await sent(`reminder:${t1}:28d`);
+  const [t2, t3] = await Promise.all([redeem(sandbox, await code(30)), redeem(sandbox, await code(60))]);
+  await sent(`receipt:${t2}`);
+  await sent(`receipt:${t3}`);
+  await advanceSandboxClock(temporal, taskQueue, sandbox.siteId, 200 * DAY_S);
+  await waitFor(
+    'the next run',
+    async () => (await temporal.workflow.getHandle(workflowId).describe()).runId !== firstRun,
+  );
+  await save('sandbox-run1', workflowId, firstRun);
+  await save('sandbox-run2', workflowId);
+
+  const burst = await site(false);
+  const [b1, b2] = await Promise.all([redeem(burst, await code(365)), redeem(burst, await code(365))]);
+  await sent(`receipt:${b1}`);
+  await sent(`receipt:${b2}`);
+  // The loop is back to waiting for the first reminder once the second receipt's push is done.
+  await new Promise((r) => setTimeout(r, 2000));
+  await save('burst', subscriptionWorkflowId(burst.siteId));
+} finally {
+  await stack.stop();
+}
