@@ -2,25 +2,89 @@ import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { findSite, findSiteOwner } from '../db/queries/sites';
+import { findSite, findSiteOwnerAddress } from '../db/queries/sites';
 import { findCurrentTerm, findTerm } from '../db/queries/subscriptions';
 import { sites } from '../db/schema';
-import { type RedeemResult, type ReminderOffsetDays, reminderIdempotencyKey } from '../domain/subscription';
+import { explainCarryOver, type ReminderOffsetDays, reminderIdempotencyKey } from '../domain/subscription';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from '../gateway/client';
-import { expireTerm, type RedeemInput, redeemVoucher, toTermView } from '../operations/subscription';
+import {
+  expireTerm,
+  limitsOf,
+  type RedeemInput,
+  type RedeemOutcome,
+  redeemVoucher,
+  toTermView,
+} from '../operations/subscription';
+
+/** Activities that send an email about a site at a moment of the site's time (sandbox clocks run ahead). */
+interface SiteEmailInput {
+  siteId: string;
+  termId: string;
+  /** The site's time as the workflow saw it; absent in calls recorded by earlier workflow code. */
+  nowMs?: number;
+}
 
 export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gateway: GatewayClient }) {
   const { db, mailer, gateway } = deps;
 
-  /** A term's email: the site, its owner (S5) and the term; undefined when there is no one to tell. */
-  async function termEmail(input: { siteId: string; termId: string }) {
+  /** The site, its term and where its admin emails go (S5); undefined when there is no one to tell. */
+  async function emailContext(input: SiteEmailInput) {
     const site = await findSite(db, input.siteId);
     if (!site) throw ApplicationFailure.nonRetryable(`site ${input.siteId} does not exist`, 'SiteNotFound');
-    const owner = await findSiteOwner(db, input.siteId);
-    const term = await findTerm(db, input.termId);
-    return owner && term ? { site, owner, term } : undefined;
+    const [to, term] = await Promise.all([findSiteOwnerAddress(db, site.id), findTerm(db, input.termId)]);
+    if (!to || !term) return undefined;
+    const date = (at: Date) => formatSiteDate(at, site.timezone);
+    const nowMs = input.nowMs ?? Date.now() + site.clockOffsetSeconds * 1000;
+    return {
+      site,
+      term,
+      to,
+      date,
+      common: {
+        siteName: site.name,
+        ...(site.sandbox ? { sandbox: { siteTime: date(new Date(nowMs)) } } : {}),
+      },
+    };
+  }
+
+  async function sendReceipt(input: SiteEmailInput) {
+    const ctx = await emailContext(input);
+    if (!ctx) return { sent: false };
+    const { term, date } = ctx;
+    const previous = term.previousTermId ? await findTerm(db, term.previousTermId) : undefined;
+    const explained = explainCarryOver({
+      nowMs: term.startsAt.getTime(),
+      previous: previous ? { endsAtMs: previous.endsAt.getTime(), ...limitsOf(previous) } : undefined,
+      next: limitsOf(term),
+    });
+    await mailer.send({
+      to: ctx.to,
+      template: 'redemption-receipt',
+      props: {
+        ...ctx.common,
+        endsOn: date(term.endsAt),
+        usersLimit: term.usersLimit,
+        iqsLimit: term.iqsLimit,
+        voucherSeconds: Math.round(
+          (term.endsAt.getTime() - term.startsAt.getTime()) / 1000 - term.carriedOverSeconds,
+        ),
+        carriedSeconds: term.carriedOverSeconds,
+        ...(previous
+          ? {
+              previous: {
+                remainingSeconds: explained.remainingSeconds,
+                usersLimit: previous.usersLimit,
+                iqsLimit: previous.iqsLimit,
+                ...(explained.scaledBy ? { scaledBy: explained.scaledBy } : {}),
+              },
+            }
+          : {}),
+      },
+      idempotencyKey: `receipt:${term.id}`,
+    });
+    return { sent: true };
   }
 
   return {
@@ -41,44 +105,35 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
      * V3, V4, V10 in one transaction: the voucher is claimed and the new term written together, so a
      * voucher is never consumed without its term; the site row lock orders concurrent redemptions.
      */
-    async redeemVoucher(input: RedeemInput): Promise<RedeemResult> {
-      const result = await redeemVoucher(db, input);
-      if (result.ok) log.info('voucher redeemed', { siteId: input.siteId, termId: result.term.id });
-      return result;
+    async redeemVoucher(input: RedeemInput): Promise<RedeemOutcome> {
+      const outcome = await redeemVoucher(db, input);
+      if (outcome.ok) log.info('voucher redeemed', { siteId: input.siteId, termId: outcome.term.id });
+      return outcome;
     },
 
-    async sendRedemptionReceipt(input: { siteId: string; termId: string }) {
-      const found = await termEmail(input);
-      if (!found) return { sent: false };
-      const { site, owner, term } = found;
-      await mailer.send({
-        to: owner.email,
-        template: 'redemption-receipt',
-        props: {
-          siteName: site.name,
-          endsOn: formatSiteDate(term.endsAt, site.timezone),
-          usersLimit: term.usersLimit,
-          iqsLimit: term.iqsLimit,
-          carriedOverDays: Math.floor(term.carriedOverSeconds / 86_400),
-        },
-        idempotencyKey: `receipt:${term.id}`,
-      });
-      return { sent: true };
+    /** Sends the receipt of a redemption (S5: to the owner's address, V4 explained). */
+    sendRedemptionReceipt: sendReceipt,
+
+    /** After a redemption was answered: the site's IQs learn the new state at once, then the receipt. */
+    async announceRedemption(input: SiteEmailInput) {
+      await gateway.subscriptionChanged(input.siteId);
+      return sendReceipt(input);
     },
 
-    async sendReminder(input: { siteId: string; termId: string; offsetDays: ReminderOffsetDays }) {
-      const found = await termEmail(input);
-      if (!found) return { sent: false };
-      const { site, owner, term } = found;
+    async sendReminder(input: SiteEmailInput & { offsetDays: ReminderOffsetDays }) {
+      const ctx = await emailContext(input);
+      if (!ctx) return { sent: false };
       await mailer.send({
-        to: owner.email,
+        to: ctx.to,
         template: 'subscription-reminder',
         props: {
-          siteName: site.name,
-          endsOn: formatSiteDate(term.endsAt, site.timezone),
+          ...ctx.common,
+          endsOn: ctx.date(ctx.term.endsAt),
           daysLeft: input.offsetDays,
+          usersLimit: ctx.term.usersLimit,
+          iqsLimit: ctx.term.iqsLimit,
         },
-        idempotencyKey: reminderIdempotencyKey(term.id, input.offsetDays),
+        idempotencyKey: reminderIdempotencyKey(ctx.term.id, input.offsetDays),
       });
       return { sent: true };
     },
@@ -88,11 +143,7 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
      * redemption replaced is left alone (the redemption won the race).
      */
     async expireSubscription(input: { siteId: string; termId: string; nowMs: number }) {
-      const expired = await expireTerm(db, {
-        siteId: input.siteId,
-        termId: input.termId,
-        now: new Date(input.nowMs),
-      });
+      const { expired, site } = await expireTerm(db, input);
       if (expired) {
         log.info('every member and IQ of the site lost its slot', {
           siteId: input.siteId,
@@ -100,18 +151,17 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
         });
         await gateway.subscriptionChanged(input.siteId);
       }
-      return { expired };
+      return { expired, site };
     },
 
-    async sendExpiredEmail(input: { siteId: string; termId: string }) {
-      const found = await termEmail(input);
-      if (!found) return { sent: false };
-      const { site, owner, term } = found;
+    async sendExpiredEmail(input: SiteEmailInput) {
+      const ctx = await emailContext(input);
+      if (!ctx) return { sent: false };
       await mailer.send({
-        to: owner.email,
+        to: ctx.to,
         template: 'subscription-expired',
-        props: { siteName: site.name, endedOn: formatSiteDate(term.endsAt, site.timezone) },
-        idempotencyKey: `expired:${term.id}`,
+        props: { ...ctx.common, endedOn: ctx.date(ctx.term.endsAt) },
+        idempotencyKey: `expired:${ctx.term.id}`,
       });
       return { sent: true };
     },

@@ -21,6 +21,12 @@ export interface TermView {
   iqsLimit: number;
 }
 
+/** A site's subscription as the database holds it: the status and the current (or last) term. */
+export interface SiteSubscription {
+  status: SubscriptionStatus;
+  term?: TermView;
+}
+
 /** What a redemption came to (V3, V4): the new term, or why there is none. */
 export type RedeemResult =
   | { ok: true; term: TermView; carriedOverSeconds: number; previousTerm?: TermView }
@@ -141,6 +147,93 @@ export function pendingReminders(
   return plan.filter(
     (r) => !state.sent.includes(r.offsetDays) && state.nowMs < r.atMs + r.offsetDays * DAY_MS,
   );
+}
+
+/** What the subscription workflow waits for when nothing is due. */
+export type SubscriptionWait =
+  | { kind: 'reminder'; offsetDays: ReminderOffsetDays; atMs: number }
+  | { kind: 'end'; atMs: number }
+  | { kind: 'redemption' };
+
+/** The subscription workflow's next step (V3–V6); the workflow only carries them out. */
+export type SubscriptionStep =
+  | { kind: 'sendReceipt'; termId: string }
+  | { kind: 'sendExpiredEmail'; termId: string }
+  | { kind: 'expire'; termId: string }
+  | { kind: 'sendReminder'; termId: string; offsetDays: ReminderOffsetDays }
+  | { kind: 'continueAsNew' }
+  | { kind: 'wait'; for: SubscriptionWait };
+
+/**
+ * What the subscription workflow does next, from what it holds (the database's status and term,
+ * adopted after every change) at the site's `nowMs`. Due work first, oldest first: receipts of
+ * answered redemptions, the expired email, the expiry itself (V6) once the end is reached, then a
+ * reminder whose moment has come (V5). Nothing due: a fresh history when the server suggests one
+ * or when this run saw its term expire (a natural point), else wait for the earlier of the next
+ * reminder and the end, or for a redemption when no term is in force.
+ */
+export function nextStep(input: {
+  nowMs: number;
+  status: SubscriptionStatus;
+  term?: TermView;
+  remindersSent: readonly ReminderOffsetDays[];
+  receiptsDue: readonly string[];
+  expiredEmailsDue: readonly string[];
+  expiredInThisRun: boolean;
+  historyLong: boolean;
+}): SubscriptionStep {
+  const { nowMs, term } = input;
+  assertMoment('nowMs', nowMs);
+  const receipt = input.receiptsDue[0];
+  if (receipt !== undefined) return { kind: 'sendReceipt', termId: receipt };
+  const expiredEmail = input.expiredEmailsDue[0];
+  if (expiredEmail !== undefined) return { kind: 'sendExpiredEmail', termId: expiredEmail };
+  const active = input.status === 'active' && term !== undefined;
+  if (active && nowMs >= term.endsAtMs) return { kind: 'expire', termId: term.id };
+  const [reminder] = active ? pendingReminders(reminderPlan(term), { nowMs, sent: input.remindersSent }) : [];
+  if (active && reminder && reminder.atMs <= nowMs) {
+    return { kind: 'sendReminder', termId: term.id, offsetDays: reminder.offsetDays };
+  }
+  if (input.historyLong || input.expiredInThisRun) return { kind: 'continueAsNew' };
+  if (!active) return { kind: 'wait', for: { kind: 'redemption' } };
+  return {
+    kind: 'wait',
+    for: reminder
+      ? { kind: 'reminder', offsetDays: reminder.offsetDays, atMs: reminder.atMs }
+      : { kind: 'end', atMs: term.endsAtMs },
+  };
+}
+
+/**
+ * V4 in words for the receipt: what was left of the replaced term, and whether and why pro rata
+ * scaled it. `scaledBy` names the limit whose rise set the factor (the largest increase); absent
+ * when nothing was scaled (no limit rose) or no time was left.
+ */
+export interface CarryOverExplanation {
+  remainingSeconds: number;
+  carriedSeconds: number;
+  scaledBy?: { limit: 'users' | 'iqs'; from: number; to: number };
+}
+
+export function explainCarryOver(input: {
+  nowMs: number;
+  previous?: { endsAtMs: number } & Limits;
+  next: Limits;
+}): CarryOverExplanation {
+  const { nowMs, previous, next } = input;
+  if (!previous || previous.endsAtMs <= nowMs) return { remainingSeconds: 0, carriedSeconds: 0 };
+  const remainingSeconds = Math.floor((previous.endsAtMs - nowMs) / SECOND_MS);
+  const carriedSeconds = carryOverSeconds({ nowMs, current: previous, next });
+  const rises = [
+    { limit: 'users' as const, from: previous.usersLimit, to: next.usersLimit },
+    { limit: 'iqs' as const, from: previous.iqsLimit, to: next.iqsLimit },
+  ].filter((r) => r.to > r.from);
+  // The smallest from/to ratio is the largest increase; compared exactly by cross-multiplying.
+  const largest = rises.reduce<(typeof rises)[number] | undefined>(
+    (best, r) => (!best || r.from * best.to < best.from * r.to ? r : best),
+    undefined,
+  );
+  return { remainingSeconds, carriedSeconds, ...(largest ? { scaledBy: largest } : {}) };
 }
 
 /** Key that makes a term's reminder email go out at most once (V5), across retries and replays. */

@@ -17,15 +17,32 @@ export function generateVoucherCode(): string {
 }
 
 /**
+ * What a typed code may carry between its symbols and is ignored (V12): every dash (ASCII, the
+ * Unicode dash punctuation U+2010–U+2015 and its kin, the minus sign U+2212), every space (ASCII,
+ * non-breaking, the typographic spaces) and the invisible characters that copying from a document
+ * brings along (soft hyphen, zero-width space and joiners, word joiner, byte-order mark).
+ */
+const IGNORED = /[\s\p{Pd}\u2212\u00AD\u200B-\u200D\u2060\uFEFF]/gu;
+
+/**
  * The canonical form a code is hashed in: case-insensitive, dashes and spaces ignored, and the
- * letters people confuse with digits read as those digits. Undefined when it cannot be a code.
+ * letters people confuse with digits read as those digits. NFKC first, so full-width letters and
+ * digits (an East Asian keyboard's) read as their ASCII selves. Undefined when it cannot be a code.
  */
 export function normalizeVoucherCode(input: string): string | undefined {
-  const cleaned = input.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
+  const cleaned = input
+    .normalize('NFKC')
+    .toUpperCase()
+    .replace(IGNORED, '')
+    .replace(/O/g, '0')
+    .replace(/[IL]/g, '1');
   if (cleaned.length !== GROUPS * GROUP_LENGTH) return undefined;
   for (const ch of cleaned) if (!ALPHABET.includes(ch)) return undefined;
   return cleaned;
 }
+
+/** True when a typed code holds nothing but what is ignored: an empty field, in effect. */
+export const isBlankVoucherCode = (input: string) => input.normalize('NFKC').replace(IGNORED, '') === '';
 
 export const hashVoucherCode = (normalized: string) =>
   createHash('sha256').update(`voucher:${normalized}`).digest('hex');

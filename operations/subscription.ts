@@ -1,8 +1,7 @@
 import { eq } from 'drizzle-orm';
-import type { Db } from '../db/client';
+import type { Db, Tx } from '../db/client';
 import { syncAccessLists } from '../db/queries/access-lists';
 import { recordEvent } from '../db/queries/events';
-import { findSite } from '../db/queries/sites';
 import { fillSlots, trimSlots, unsubscribeEverything } from '../db/queries/slots';
 import {
   claimVoucher,
@@ -15,7 +14,13 @@ import {
   type Term,
 } from '../db/queries/subscriptions';
 import { sites, subscriptionTerms } from '../db/schema';
-import { carryOverSeconds, newTermEnd, type RedeemResult, type TermView } from '../domain/subscription';
+import {
+  carryOverSeconds,
+  newTermEnd,
+  type RedeemResult,
+  type SiteSubscription,
+  type TermView,
+} from '../domain/subscription';
 
 export interface RedeemInput {
   siteId: string;
@@ -35,19 +40,30 @@ export const toTermView = (t: Term): TermView => ({
   iqsLimit: t.iqsLimit,
 });
 
-const limitsOf = (t: { usersLimit: number; iqsLimit: number }) => ({
+export const limitsOf = (t: { usersLimit: number; iqsLimit: number }) => ({
   usersLimit: t.usersLimit,
   iqsLimit: t.iqsLimit,
 });
 
 /**
+ * A redemption's outcome and the site's subscription right after it, as committed; `expiredTermId`
+ * when the redemption found the current term past its end and expired it first (V6).
+ */
+export type RedeemOutcome = RedeemResult & { site?: SiteSubscription; expiredTermId?: string };
+
+/**
  * V3, V4, V10 in one transaction: the voucher is claimed and the new term written together, so a
  * voucher is never consumed without its term; the site row lock orders concurrent redemptions.
+ * The answer carries the site's subscription as committed, so its caller adopts it in commit order.
  */
-export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemResult> {
+export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome> {
   return db.transaction(async (tx) => {
     const site = await lockSite(tx, input.siteId);
     if (!site) return { ok: false, code: 'site_not_found' };
+    const stored = async (): Promise<SiteSubscription> => {
+      const term = await findCurrentTerm(tx, input.siteId);
+      return { status: site.subscriptionStatus, ...(term ? { term: toTermView(term) } : {}) };
+    };
     // Looked up under the site lock: a concurrent attempt of the same request has committed by now.
     const already = await findTermByRequest(tx, input.requestId);
     if (already) {
@@ -57,18 +73,29 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemResult>
         term: toTermView(already),
         carriedOverSeconds: already.carriedOverSeconds,
         ...(previous ? { previousTerm: toTermView(previous) } : {}),
+        site: await stored(),
       };
     }
     const now = new Date(input.nowMs);
     const voucher = await claimVoucher(tx, input.codeHash, input.siteId, now);
     if (!voucher) {
       const existing = await findVoucherByHash(tx, input.codeHash);
-      if (!existing) return { ok: false, code: 'voucher_not_found' };
-      return { ok: false, code: existing.redeemedAt ? 'voucher_already_redeemed' : 'voucher_expired' };
+      const code = !existing
+        ? 'voucher_not_found'
+        : existing.redeemedAt
+          ? 'voucher_already_redeemed'
+          : 'voucher_expired';
+      return { ok: false, code, site: await stored() };
     }
     const current = await findCurrentTerm(tx, input.siteId);
-    const wasActive =
-      site.subscriptionStatus === 'active' && !!current && current.endsAt.getTime() > input.nowMs;
+    // A term already past its end (its expiry was still to come) expires first: the same order as
+    // if the expiry had happened at the end date, before this redemption.
+    const ended =
+      site.subscriptionStatus === 'active' && current && current.endsAt.getTime() <= input.nowMs
+        ? current
+        : undefined;
+    if (ended) await expireInTransaction(tx, input.siteId, ended);
+    const wasActive = site.subscriptionStatus === 'active' && !!current && !ended;
     const carry = carryOverSeconds({
       nowMs: input.nowMs,
       current:
@@ -119,31 +146,49 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemResult>
       term: toTermView(term),
       carriedOverSeconds: carry,
       ...(wasActive && current ? { previousTerm: toTermView(current) } : {}),
+      site: { status: 'active', term: toTermView(term) },
+      ...(ended ? { expiredTermId: ended.id } : {}),
     };
   });
 }
 
 /**
  * V6: the term ended. A constant number of statements whatever the site's size; a term that a later
- * redemption replaced is left alone (the redemption won the race). True when the site is expired now.
+ * redemption replaced, or whose end the site's time has not reached, is left alone. `expired` when
+ * the site is expired now; `site` is the subscription as committed.
  */
-export function expireTerm(db: Db, input: { siteId: string; termId: string; now: Date }): Promise<boolean> {
+export function expireTerm(
+  db: Db,
+  input: { siteId: string; termId: string; nowMs: number },
+): Promise<{ expired: boolean; site: SiteSubscription }> {
   return db.transaction(async (tx) => {
-    await lockSite(tx, input.siteId);
+    const locked = await lockSite(tx, input.siteId);
     const current = await findCurrentTerm(tx, input.siteId);
-    if (!current || current.id !== input.termId) return false;
-    const site = await findSite(tx, input.siteId);
-    if (site?.subscriptionStatus === 'expired') return true;
-    await unsubscribeEverything(tx, input.siteId);
-    await tx.update(sites).set({ subscriptionStatus: 'expired' }).where(eq(sites.id, input.siteId));
-    await recordEvent(tx, {
-      siteId: input.siteId,
-      at: input.now,
-      type: 'subscription.expired',
-      actorKind: 'system',
-      data: { termId: input.termId },
-    });
-    return true;
+    const stored: SiteSubscription = {
+      status: locked?.subscriptionStatus ?? 'none',
+      ...(current ? { term: toTermView(current) } : {}),
+    };
+    if (!current || current.id !== input.termId || current.endsAt.getTime() > input.nowMs) {
+      return { expired: false, site: stored };
+    }
+    if (locked?.subscriptionStatus !== 'expired') await expireInTransaction(tx, input.siteId, current);
+    return { expired: true, site: { ...stored, status: 'expired' } };
+  });
+}
+
+/**
+ * V6 in a transaction holding the site's lock, in a constant number of statements: every member and
+ * IQ loses its slot, the site is expired, and the event says so at the term's end date.
+ */
+async function expireInTransaction(tx: Tx, siteId: string, term: Term) {
+  await unsubscribeEverything(tx, siteId);
+  await tx.update(sites).set({ subscriptionStatus: 'expired' }).where(eq(sites.id, siteId));
+  await recordEvent(tx, {
+    siteId,
+    at: term.endsAt,
+    type: 'subscription.expired',
+    actorKind: 'system',
+    data: { termId: term.id },
   });
 }
 

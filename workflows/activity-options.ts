@@ -1,4 +1,4 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 
 /**
  * Every short activity of the product: database work and one email each. Retried with backoff for as
@@ -8,3 +8,13 @@ export const ACTIVITY_OPTIONS = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
 } as const satisfies ActivityOptions;
+
+/**
+ * Short database work run inside the workflow task (a redemption's claim, a run's first load), so the
+ * task that received an update can answer it. Retried like the others; past a minute of retries the
+ * SDK waits between attempts with timers.
+ */
+export const LOCAL_ACTIVITY_OPTIONS = {
+  startToCloseTimeout: '30 seconds',
+  retry: ACTIVITY_OPTIONS.retry,
+} as const satisfies LocalActivityOptions;

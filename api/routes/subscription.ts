@@ -5,7 +5,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
 import { findCurrentTerm, recordRedemptionFailure, slotUsage } from '../../db/queries/subscriptions';
 import type { TermView } from '../../domain/subscription';
-import { hashVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
+import { hashVoucherCode, isBlankVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import { redemptionBlockedSeconds } from '../../operations/subscription';
 import { redeemVoucher } from '../../workflows/client/subscription';
 import type { AppDeps, AppEnv } from '../deps';
@@ -90,12 +90,15 @@ const redeem = createRoute({
     headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
     ...jsonBody(
       z.object({
+        // One message per mistake: an empty code is told it is empty, not also that it is too short.
         code: z
           .string()
-          .min(1)
-          .max(64)
+          .max(64, { abort: true })
           .refine((code) => normalizeVoucherCode(code) !== undefined, {
-            message: 'is not a voucher code (20 letters and digits, dashes and spaces ignored)',
+            error: (issue) =>
+              isBlankVoucherCode(String(issue.input))
+                ? 'is empty: type the 20 letters and digits printed on the voucher'
+                : 'is not a voucher code (20 letters and digits; dashes and spaces are ignored)',
           }),
       }),
     ),

@@ -1,8 +1,23 @@
 import { Body, Container, Head, Hr, Html, Preview, Section, Text } from '@react-email/components';
 import type { ReactNode } from 'react';
 
+/** Emails about a sandbox site (O2) say so, with the site's moved clock at the moment of sending. */
+export interface SandboxNotice {
+  siteTime: string;
+}
+
+export const sandboxSubject = (p: { sandbox?: SandboxNotice }) => (p.sandbox ? '[Sandbox] ' : '');
+
 /** Shared frame of every email: plain, self-contained HTML (no remote images or fonts). */
-export function Layout({ preview, children }: { preview: string; children: ReactNode }) {
+export function Layout({
+  preview,
+  sandbox,
+  children,
+}: {
+  preview: string;
+  sandbox?: SandboxNotice | undefined;
+  children: ReactNode;
+}) {
   return (
     <Html lang="en">
       <Head />
@@ -12,6 +27,12 @@ export function Layout({ preview, children }: { preview: string; children: React
       >
         <Container style={{ backgroundColor: '#ffffff', padding: '24px', maxWidth: '560px' }}>
           <Text style={{ fontSize: '18px', fontWeight: 'bold', margin: '0 0 16px' }}>KS Cloud</Text>
+          {sandbox ? (
+            <Text style={sandboxStyle}>
+              Sandbox site: this email comes from a test site whose clock support moves forward. Nothing here
+              concerns a real subscription. Site time when it was sent: {sandbox.siteTime}.
+            </Text>
+          ) : null}
           <Section>{children}</Section>
           <Hr />
           <Text style={{ fontSize: '12px', color: '#7b8794' }}>
@@ -30,3 +51,12 @@ export const buttonStyle = {
   borderRadius: '4px',
   textDecoration: 'none',
 } as const;
+
+const sandboxStyle = {
+  backgroundColor: '#fff8c5',
+  border: '1px solid #d4a72c',
+  padding: '8px 12px',
+  fontSize: '13px',
+} as const;
+
+export const urgentStyle = { color: '#b42318', fontWeight: 'bold' } as const;

@@ -1,16 +1,18 @@
 import { Text } from '@react-email/components';
-import { Layout } from './layout';
+import { Layout, type SandboxNotice, sandboxSubject } from './layout';
 
 export interface SubscriptionExpiredProps {
   siteName: string;
+  sandbox?: SandboxNotice;
   endedOn: string;
 }
 
-export const subject = (p: SubscriptionExpiredProps) => `${p.siteName}: subscription expired`;
+export const subject = (p: SubscriptionExpiredProps) =>
+  `${sandboxSubject(p)}${p.siteName}: subscription expired`;
 
 export default function SubscriptionExpired(p: SubscriptionExpiredProps) {
   return (
-    <Layout preview={`The subscription of ${p.siteName} has expired`}>
+    <Layout preview={`The subscription of ${p.siteName} has expired`} sandbox={p.sandbox}>
       <Text>
         The subscription of {p.siteName} expired on <strong>{p.endedOn}</strong>.
       </Text>
@@ -25,5 +27,5 @@ export default function SubscriptionExpired(p: SubscriptionExpiredProps) {
 
 SubscriptionExpired.PreviewProps = {
   siteName: 'Head office',
-  endedOn: '14 January 2028',
+  endedOn: '14 January 2028 at 10:00 (Europe/Zurich)',
 } satisfies SubscriptionExpiredProps;

@@ -98,6 +98,42 @@ describe('subscription API', () => {
     expect(await termsOfVoucher(v.id)).toHaveLength(1);
   });
 
+  it('Unicode dashes and spaces in a typed code are ignored like ASCII ones (V12)', async () => {
+    const typings = [
+      (code: string) => code.replaceAll('-', '\u2013'), // en dashes, as word processors make them
+      (code: string) => code.replaceAll('-', '\u00A0\u2014\u00A0'), // em dashes between no-break spaces
+      (code: string) => `\u200B${code.replaceAll('-', '\u2212').toLowerCase()}\u202F`, // minus signs, lower case
+    ];
+    for (const type of typings) {
+      const { owner, site } = await ownedSite();
+      const v = await voucher(sys);
+      const res = await redeem(owner.token, site.id, type(v.code));
+      expect(res.status, JSON.stringify(await res.clone().json())).toBe(200);
+      expect(await termsOfVoucher(v.id)).toHaveLength(1);
+    }
+  });
+
+  it('an empty code gets one message saying so; a wrong one one message saying that', async () => {
+    const { owner, site } = await ownedSite();
+    for (const [typed, message] of [
+      ['', /^is empty/],
+      [' \u2013 \u00A0', /^is empty/],
+      ['ABCD-EFGH', /^is not a voucher code/],
+      ['A'.repeat(65), /64/],
+    ] as const) {
+      const res = await redeem(owner.token, site.id, typed);
+      expect(res.status).toBe(400);
+      const problem = (await res.json()) as {
+        code: string;
+        errors: Array<{ path: string; message: string }>;
+      };
+      expect(problem.code).toBe('validation_failed');
+      expect(problem.errors).toHaveLength(1);
+      expect(problem.errors[0]!.path).toBe('body.code');
+      expect(problem.errors[0]!.message).toMatch(message);
+    }
+  });
+
   it('a voucher past its redeem-by date answers 410 voucher_expired and stays unused', async () => {
     const { owner, site } = await ownedSite();
     const v = await voucher(sys, { redeemBy: new Date(Date.now() - 60_000) });

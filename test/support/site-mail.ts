@@ -5,7 +5,7 @@ import type { TestSystem } from './system';
 export async function siteMail(sys: TestSystem, siteName: string): Promise<string[]> {
   return (await sys.mailbox())
     .filter((m) => m.subject.includes(siteName))
-    .map((m) => m.template + (m.subject.match(/in (\d+) day/)?.[1] ?? ''));
+    .map((m) => m.template + (m.idempotencyKey.match(/^reminder:.+:(\d+)d$/)?.[1] ?? ''));
 }
 
 /** Waits (bounded) for the workflow to act on a fired timer; time does not skip while we poll. */

@@ -72,7 +72,8 @@ const PACKAGES: Record<string, RegExp> = {
   // The ground floor: hashing only.
   domain: /^node:crypto$/,
   // The workflow sandbox: deterministic code only.
-  workflows: /^@temporalio\/(workflow|common)$/,
+  // async-mutex: promises only (the safe-message-handlers sample's lock).
+  workflows: /^(@temporalio\/(workflow|common)|async-mutex)$/,
 };
 
 interface Import {

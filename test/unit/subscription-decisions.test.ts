@@ -3,7 +3,9 @@ import { PROBLEMS } from '../../api/problem-codes';
 import {
   carryOverSeconds,
   DAY_MS,
+  explainCarryOver,
   newTermEnd,
+  nextStep,
   pendingReminders,
   reminderIdempotencyKey,
   reminderPlan,
@@ -375,5 +377,156 @@ describe('subscriptionStatus', () => {
     { name: 'after the end', nowMs: term.endsAtMs + DAY_MS, withTerm: true, status: 'expired' },
   ])('$name → $status', ({ nowMs, withTerm, status }) => {
     expect(subscriptionStatus({ nowMs, term: withTerm ? term : undefined })).toBe(status);
+  });
+});
+
+describe("nextStep (the subscription workflow's loop)", () => {
+  const term = { id: 'T', startsAtMs: NOW, endsAtMs: NOW + 30 * DAY_MS, usersLimit: 10, iqsLimit: 2 };
+  const base = {
+    nowMs: NOW,
+    status: 'active' as const,
+    term,
+    remindersSent: [] as Array<28 | 7 | 1>,
+    receiptsDue: [] as string[],
+    expiredEmailsDue: [] as string[],
+    expiredInThisRun: false,
+    historyLong: false,
+  };
+  type Input = Parameters<typeof nextStep>[0];
+
+  it.each<{ name: string; input: Partial<Input>; step: ReturnType<typeof nextStep> }>([
+    {
+      name: 'a fresh term waits for its 28-day reminder',
+      input: {},
+      step: { kind: 'wait', for: { kind: 'reminder', offsetDays: 28, atMs: NOW + 2 * DAY_MS } },
+    },
+    {
+      name: 'a receipt due goes first, oldest first',
+      input: { receiptsDue: ['A', 'B'], nowMs: term.endsAtMs },
+      step: { kind: 'sendReceipt', termId: 'A' },
+    },
+    {
+      name: 'the 28-day reminder at its moment',
+      input: { nowMs: NOW + 2 * DAY_MS },
+      step: { kind: 'sendReminder', termId: 'T', offsetDays: 28 },
+    },
+    {
+      name: 'after the 28-day one, wait for the 7-day one',
+      input: { nowMs: NOW + 2 * DAY_MS, remindersSent: [28] },
+      step: { kind: 'wait', for: { kind: 'reminder', offsetDays: 7, atMs: NOW + 23 * DAY_MS } },
+    },
+    {
+      name: 'a clock jump past two moments sends the earlier first',
+      input: { nowMs: NOW + 25 * DAY_MS, remindersSent: [28] },
+      step: { kind: 'sendReminder', termId: 'T', offsetDays: 7 },
+    },
+    {
+      name: 'all reminders sent: wait for the end',
+      input: { nowMs: NOW + 29 * DAY_MS, remindersSent: [28, 7, 1] },
+      step: { kind: 'wait', for: { kind: 'end', atMs: term.endsAtMs } },
+    },
+    {
+      name: 'at the end: expire, even with a reminder unsent (too late for it)',
+      input: { nowMs: term.endsAtMs, remindersSent: [28] },
+      step: { kind: 'expire', termId: 'T' },
+    },
+    {
+      name: 'a jump far past the end: expire, no reminder',
+      input: { nowMs: term.endsAtMs + 100 * DAY_MS },
+      step: { kind: 'expire', termId: 'T' },
+    },
+    {
+      name: 'expired: its email next',
+      input: { status: 'expired', nowMs: term.endsAtMs, expiredEmailsDue: ['T'], expiredInThisRun: true },
+      step: { kind: 'sendExpiredEmail', termId: 'T' },
+    },
+    {
+      name: 'a receipt goes before the expired email',
+      input: { status: 'expired', expiredEmailsDue: ['T'], receiptsDue: ['U'] },
+      step: { kind: 'sendReceipt', termId: 'U' },
+    },
+    {
+      name: 'expired and told: a fresh history',
+      input: { status: 'expired', nowMs: term.endsAtMs, expiredInThisRun: true },
+      step: { kind: 'continueAsNew' },
+    },
+    {
+      name: 'expired in an earlier run: wait for a redemption',
+      input: { status: 'expired', nowMs: term.endsAtMs },
+      step: { kind: 'wait', for: { kind: 'redemption' } },
+    },
+    {
+      name: 'no term yet: wait for a redemption',
+      input: { status: 'none', term: undefined },
+      step: { kind: 'wait', for: { kind: 'redemption' } },
+    },
+    {
+      name: 'a long history: a fresh one once nothing is due',
+      input: { historyLong: true },
+      step: { kind: 'continueAsNew' },
+    },
+    {
+      name: 'a long history waits for due work',
+      input: { historyLong: true, nowMs: NOW + 2 * DAY_MS },
+      step: { kind: 'sendReminder', termId: 'T', offsetDays: 28 },
+    },
+    {
+      name: 'a term of 12 hours has no reminder: wait for its end',
+      input: { term: { ...term, endsAtMs: NOW + DAY_MS / 2 } },
+      step: { kind: 'wait', for: { kind: 'end', atMs: NOW + DAY_MS / 2 } },
+    },
+    {
+      name: 'a 1-day term: its 1-day reminder at once',
+      input: { term: { ...term, endsAtMs: NOW + DAY_MS } },
+      step: { kind: 'sendReminder', termId: 'T', offsetDays: 1 },
+    },
+  ])('$name', ({ input, step }) => {
+    expect(nextStep({ ...base, ...input })).toEqual(step);
+  });
+
+  it('refuses a moment that is not an integer', () => {
+    expect(() => nextStep({ ...base, nowMs: Number.NaN })).toThrow(RangeError);
+  });
+});
+
+describe('explainCarryOver (V4 in words)', () => {
+  const previous = { endsAtMs: NOW + 100 * DAY_MS, usersLimit: 10, iqsLimit: 2 };
+  it.each([
+    {
+      name: 'SPEC example: users doubled, half carried',
+      next: { usersLimit: 20, iqsLimit: 2 },
+      want: {
+        remainingSeconds: 100 * DAY_S,
+        carriedSeconds: 50 * DAY_S,
+        scaledBy: { limit: 'users', from: 10, to: 20 },
+      },
+    },
+    {
+      name: 'both rise: the larger increase names the factor',
+      next: { usersLimit: 20, iqsLimit: 8 },
+      want: {
+        remainingSeconds: 100 * DAY_S,
+        carriedSeconds: 25 * DAY_S,
+        scaledBy: { limit: 'iqs', from: 2, to: 8 },
+      },
+    },
+    {
+      name: 'nothing rises: carried whole',
+      next: { usersLimit: 5, iqsLimit: 2 },
+      want: { remainingSeconds: 100 * DAY_S, carriedSeconds: 100 * DAY_S },
+    },
+  ])('$name', ({ next, want }) => {
+    const got = explainCarryOver({ nowMs: NOW, previous, next });
+    expect(got).toEqual(want);
+    expect(got.carriedSeconds).toBe(carryOverSeconds({ nowMs: NOW, current: previous, next }));
+  });
+
+  it('no previous term, or one already over, carries nothing', () => {
+    const next = { usersLimit: 20, iqsLimit: 2 };
+    expect(explainCarryOver({ nowMs: NOW, next })).toEqual({ remainingSeconds: 0, carriedSeconds: 0 });
+    expect(explainCarryOver({ nowMs: previous.endsAtMs, previous, next })).toEqual({
+      remainingSeconds: 0,
+      carriedSeconds: 0,
+    });
   });
 });

@@ -40,12 +40,52 @@ describe('subscription workflow on the dev server (real time)', () => {
     expect(result.term.startsAtMs).toBeGreaterThanOrEqual(before - 5_000);
     expect(result.term.startsAtMs).toBeLessThanOrEqual(after + 5_000);
 
+    // O1: the state in ISO times with the plan: the next reminder and what the workflow waits for.
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const reminder28 = iso(result.term.endsAtMs - 28 * DAY);
+    await vi.waitFor(
+      async () =>
+        expect(await querySubscriptionState(sys.temporal, site.id)).toEqual({
+          siteId: site.id,
+          status: 'active',
+          sandbox: false,
+          now: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+          clockOffsetSeconds: 0,
+          term: {
+            id: result.term.id,
+            startsAt: iso(result.term.startsAtMs),
+            endsAt: iso(result.term.endsAtMs),
+            usersLimit: 10,
+            iqsLimit: 2,
+          },
+          remindersSent: [],
+          nextReminderAt: reminder28,
+          nextReminderDays: 28,
+          receiptsDue: [],
+          activity: `Waiting for the 28-day reminder at ${reminder28} (site time)`,
+          waitingFor: { what: 'reminder', until: reminder28 },
+        }),
+      { timeout: 20_000, interval: 200 },
+    );
     const state = await querySubscriptionState(sys.temporal, site.id);
-    expect(state.siteId).toBe(site.id);
-    expect(state.status).toBe('active');
-    expect(state.term?.id).toBe(result.term.id);
-    expect(state.term!.endsAtMs - state.term!.startsAtMs).toBe(365 * DAY);
-    expect(state.remindersSent).toEqual([]);
+    expect(Math.abs(Date.parse(state.now) - Date.now())).toBeLessThan(60_000);
+
+    // Temporal user metadata: the workflow's summary, the timer's and the activities' (ids only).
+    const handle = sys.temporal.workflow.getHandle(subscriptionWorkflowId(site.id));
+    const described = await handle.describe();
+    expect(await described.staticSummary()).toBe(`Subscription of site ${site.id}`);
+    expect(await described.staticDetails()).toContain('query `state`');
+    const summaries = (await handle.fetchHistory()).events!.flatMap((e) => {
+      const payload = e.userMetadata?.summary;
+      return payload?.data ? [JSON.parse(Buffer.from(payload.data).toString('utf8')) as string] : [];
+    });
+    expect(summaries).toEqual([
+      `Subscription of site ${site.id}`,
+      'Load the site’s subscription',
+      'Claim the voucher and start the term',
+      'Receipt email and IQ push',
+      '28-day reminder',
+    ]);
 
     const receipts = async () =>
       (await sys.mailbox()).filter(

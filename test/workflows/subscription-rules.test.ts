@@ -218,8 +218,25 @@ describe('subscription rules on the time-skipping server', () => {
     expect(moved.status).toBe(200);
     await expectSiteMail(sys, name, ['redemption-receipt', 'subscription-reminder28']);
     const state = await querySubscriptionState(sys.temporal, siteId);
-    expect(state.clockOffsetMs).toBe(338 * DAY);
+    expect(state.clockOffsetSeconds).toBe(338 * 86_400);
     expect(state.remindersSent).toEqual([28]);
+
+    // The emails say they come from a sandbox and show its time: the reminder's is 338 days on.
+    const { term } = (await redeemed.json()) as { term: { startsAt: string; endsAt: string } };
+    const mails = (await sys.mailbox()).filter((m) => m.subject.includes(name));
+    expect(mails.map((m) => m.subject.startsWith('[Sandbox] '))).toEqual([true, true]);
+    const siteTime = (text: string) => {
+      const [, day, month, year, hh, mm] =
+        /Site time when it was sent: (\d{1,2}) (\w+) (\d{4}) at (\d\d):(\d\d) \(UTC\)/.exec(
+          text.replace(/\s+/g, ' '),
+        ) ?? [];
+      return Date.parse(`${day} ${month} ${year} ${hh}:${mm} UTC`);
+    };
+    const [receipt, reminder] = mails.map((m) => siteTime(m.text));
+    expect(Math.abs(receipt! - Date.parse(term.startsAt))).toBeLessThan(5 * 60_000);
+    const reminderMoment = Date.parse(term.endsAt) - 28 * DAY;
+    expect(reminder).toBeGreaterThanOrEqual(reminderMoment - 60_000);
+    expect(reminder).toBeLessThan(reminderMoment + DAY + 5 * 60_000);
 
     const real = await createSite(sys, owner.id);
     const refused = await sys.request('POST', `/support/sites/${real.id}/clock`, {
@@ -228,6 +245,35 @@ describe('subscription rules on the time-skipping server', () => {
     });
     expect(refused.status).toBe(409);
     expect(((await refused.json()) as { code: string }).code).toBe('not_sandbox');
+  });
+
+  it('S5: before the invited owner joins, the receipt, the reminder and the expired email go to the owner’s address', async () => {
+    const installer = await sys.signIn({ platformRole: 'installer' });
+    const ownerEmail = `owner-${randomUUID()}@example.test`;
+    const name = `Installed ${randomUUID().slice(0, 8)}`;
+    const created = await sys.request('POST', '/sites', {
+      token: installer.token,
+      body: { name, ownerEmail },
+    });
+    expect(created.status).toBe(201);
+    const { id: siteId } = (await created.json()) as { id: string };
+    const code = (await voucher(sys, { durationDays: 2 })).code;
+    const redeemed = await sys.request('POST', `/sites/${siteId}/subscription/redemptions`, {
+      token: installer.token,
+      body: { code },
+    });
+    expect(redeemed.status).toBe(200);
+    await expectSiteMail(sys, name, ['invitation', 'redemption-receipt']);
+    await env.sleep(2 * DAY + 60_000);
+    await expectSiteMail(sys, name, [
+      'invitation',
+      'redemption-receipt',
+      'subscription-reminder1',
+      'subscription-expired',
+    ]);
+    const mails = (await sys.mailbox()).filter((m) => m.subject.includes(name));
+    expect(new Set(mails.map((m) => m.to))).toEqual(new Set([ownerEmail]));
+    expect(mails.some((m) => m.to === installer.email)).toBe(false);
   });
 
   it('continue-as-new with a low threshold keeps the term and the reminders; histories replay', async () => {
@@ -258,7 +304,13 @@ describe('subscription rules on the time-skipping server', () => {
     expect(firstRun.status.name).toBe('CONTINUED_AS_NEW');
     const state = await querySubscriptionState(sys.temporal, site.id);
     expect(state.status).toBe('active');
-    expect(state.term).toEqual(result.term);
+    expect(state.term).toEqual({
+      id: result.term.id,
+      startsAt: new Date(result.term.startsAtMs).toISOString(),
+      endsAt: new Date(result.term.endsAtMs).toISOString(),
+      usersLimit: result.term.usersLimit,
+      iqsLimit: result.term.iqsLimit,
+    });
     expect(state.remindersSent).toEqual([28, 7]);
 
     await env.sleep(6 * DAY);

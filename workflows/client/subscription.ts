@@ -1,11 +1,12 @@
 import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
 import type { RedeemResult } from '../../domain/subscription';
 import { subscriptionWorkflowId } from '../ids';
+import { SiteId, SubscriptionStatus } from '../search-attributes';
 import {
   advanceClockUpdate,
   type RedeemVoucherInput,
   redeemVoucherUpdate,
-  type SubscriptionView,
+  type SubscriptionStateView,
   subscriptionStateQuery,
 } from '../subscription/messages';
 import { subscriptionWorkflow } from '../subscription/workflow';
@@ -15,6 +16,20 @@ const startOptions = (taskQueue: string, siteId: string) => ({
   taskQueue,
   args: [{ siteId }] as [{ siteId: string }],
   workflowIdConflictPolicy: 'USE_EXISTING' as const,
+  // What a site without a workflow has: the workflow updates them only when they change.
+  typedSearchAttributes: [
+    { key: SiteId, value: siteId },
+    { key: SubscriptionStatus, value: 'none' },
+  ],
+  // Temporal user metadata (O1): what support reads in the Web UI's list and its User Metadata tab.
+  staticSummary: `Subscription of site ${siteId}`,
+  staticDetails: [
+    `Owns the subscription terms of site \`${siteId}\` over time (SPEC V3–V6):`,
+    '- update `redeemVoucher`: claims a voucher and starts a term; answered before its receipt;',
+    '- sends the receipt, the 28-, 7- and 1-day reminders and the expired email, and expires the term at its end;',
+    '- update `advanceClock` moves a sandbox site’s clock (O2);',
+    '- query `state`: the term, the next reminder and what the workflow waits for (ISO times, site time).',
+  ].join('\n'),
 });
 
 /**
@@ -45,7 +60,7 @@ export async function ensureSubscriptionWorkflow(
   await temporal.workflow.start(subscriptionWorkflow, startOptions(taskQueue, siteId));
 }
 
-export function querySubscriptionState(temporal: Client, siteId: string): Promise<SubscriptionView> {
+export function querySubscriptionState(temporal: Client, siteId: string): Promise<SubscriptionStateView> {
   return temporal.workflow.getHandle(subscriptionWorkflowId(siteId)).query(subscriptionStateQuery);
 }
 

@@ -8,6 +8,7 @@ import type {
   TermView,
 } from '../../domain/subscription';
 
+/** What the workflow holds, carried across continue-as-new (epoch milliseconds, ids only). */
 export interface SubscriptionState {
   siteId: string;
   status: SubscriptionStatus;
@@ -18,10 +19,40 @@ export interface SubscriptionState {
   remindersSent: ReminderOffsetDays[];
   /** Terms whose redemption was answered and whose receipt and IQ push are still to do, oldest first. */
   receiptsDue?: string[];
+  /** Terms that expired and whose expired email is still to send, oldest first. */
+  expiredEmailsDue?: string[];
 }
 
-/** The state with the site's own "now" (sandbox clocks run ahead). */
-export type SubscriptionView = SubscriptionState & { nowMs: number };
+export interface SubscriptionWorkflowInput {
+  siteId: string;
+  /** Carried across continue-as-new; absent on the first start. Each run reloads status and term. */
+  carried?: SubscriptionState;
+  /** Tests lower it to exercise continue-as-new; otherwise the server's suggestion decides. */
+  maxHistoryEvents?: number;
+}
+
+/**
+ * The `state` query (O1): ISO times, the site's own "now", and the plan: the next reminder, what
+ * the workflow is doing or waiting for. Ids and numbers only.
+ */
+export interface SubscriptionStateView {
+  siteId: string;
+  status: SubscriptionStatus;
+  sandbox: boolean;
+  /** The site's time: real time, plus the sandbox clock's offset on a sandbox site. */
+  now: string;
+  clockOffsetSeconds: number;
+  term?: { id: string; startsAt: string; endsAt: string; usersLimit: number; iqsLimit: number };
+  remindersSent: ReminderOffsetDays[];
+  /** The next reminder of the term (V5), even when its moment has come and it is being sent. */
+  nextReminderAt?: string;
+  nextReminderDays?: ReminderOffsetDays;
+  /** Terms whose receipt and IQ push are still to do (the redemption was answered). */
+  receiptsDue: string[];
+  /** What the workflow does now, in words: a step in progress, or what it waits for and until when. */
+  activity: string;
+  waitingFor?: { what: 'reminder' | 'end of term' | 'redemption'; until?: string };
+}
 
 export interface RedeemVoucherInput {
   /** SHA-256 of the normalized code: the code itself never enters workflow history. */
@@ -33,4 +64,4 @@ export interface RedeemVoucherInput {
 export const redeemVoucherUpdate = defineUpdate<RedeemResult, [RedeemVoucherInput]>('redeemVoucher');
 /** O2: moves a sandbox site's clock forward. */
 export const advanceClockUpdate = defineUpdate<{ nowMs: number }, [{ seconds: number }]>('advanceClock');
-export const subscriptionStateQuery = defineQuery<SubscriptionView>('state');
+export const subscriptionStateQuery = defineQuery<SubscriptionStateView>('state');

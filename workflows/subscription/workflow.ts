@@ -6,96 +6,147 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
+import { Mutex } from 'async-mutex';
 import type { SubscriptionActivities } from '../../activities/subscription';
-import { pendingReminders, reminderPlan } from '../../domain/subscription';
-import { ACTIVITY_OPTIONS } from '../activity-options';
+import { nextStep, type SiteSubscription, type SubscriptionStep } from '../../domain/subscription';
+import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS } from '../activity-options';
 import { shouldContinueAsNew } from '../continue-as-new';
 import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../search-attributes';
+import { legacySubscriptionRun } from './legacy';
 import {
   advanceClockUpdate,
   redeemVoucherUpdate,
   type SubscriptionState,
+  type SubscriptionWorkflowInput,
   subscriptionStateQuery,
 } from './messages';
+import { describeState, stepSummary, timerSummary, waitSummary } from './state-view';
 
-export interface SubscriptionWorkflowInput {
-  siteId: string;
-  /** Carried across continue-as-new; absent on the first start (then loaded from the database). */
-  carried?: SubscriptionState;
-  /** Tests lower it to exercise continue-as-new; otherwise the server's suggestion decides. */
-  maxHistoryEvents?: number;
-}
+export type { SubscriptionWorkflowInput } from './messages';
 
-const acts = proxyActivities<SubscriptionActivities>(ACTIVITY_OPTIONS);
+/** The serialized, step-driven workflow; runs recorded before it replay on `legacySubscriptionRun`. */
+const SERIALIZED_STEPS = 'subscription-steps';
+
+/** Activities with a summary for the timeline (Temporal user metadata); ids and numbers only. */
+const activity = (summary: string) =>
+  proxyActivities<SubscriptionActivities>({ ...ACTIVITY_OPTIONS, summary });
+/** Local activities run inside the workflow task: a redemption is answered in the task that received it. */
+const local = (summary: string) =>
+  proxyLocalActivities<SubscriptionActivities>({ ...LOCAL_ACTIVITY_OPTIONS, summary });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * `subscription-<siteId>`: owns a site's terms over time. Redemptions arrive as updates; the loop
- * sleeps until the next reminder or the end of the term, and wakes early whenever a redemption or
- * the sandbox clock changes what is next.
+ * `subscription-<siteId>`: owns a site's terms over time (V3–V6, O2).
+ *
+ * One writer at a time: redemptions, clock moves and the expiry each hold `serial` while they change
+ * the database, and the workflow then adopts what the database committed (status and current term),
+ * so its term is the database's in commit order (N7). A redemption is claimed by a local activity, so
+ * an update-with-start is answered in the workflow's first task; its receipt and IQ push follow in the
+ * loop. The loop only carries out `nextStep`: receipts, expired email, expiry, reminders, a fresh
+ * history, or a wait that any change cuts short.
  */
 export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Promise<void> {
+  if (!patched(SERIALIZED_STEPS)) return legacySubscriptionRun(input);
+
   // Handlers are registered before the first await: an update-with-start arrives in the first activation.
-  const state: SubscriptionState = input.carried ?? {
+  const state: SubscriptionState = {
     siteId: input.siteId,
     status: 'none',
     sandbox: false,
     clockOffsetMs: 0,
     remindersSent: [],
+    ...input.carried,
+    receiptsDue: [...(input.carried?.receiptsDue ?? [])],
+    expiredEmailsDue: [...(input.carried?.expiredEmailsDue ?? [])],
   };
-  let loaded = input.carried !== undefined;
+  const receiptsDue = state.receiptsDue!;
+  const expiredEmailsDue = state.expiredEmailsDue!;
+  const { siteId } = state;
+  const serial = new Mutex();
+  let loaded = false;
+  let expiredInThisRun = false;
+  /** Bumped by every change that may change the next step: a wait ends early on it. */
   let version = 0;
+  let step: SubscriptionStep | undefined;
   const siteNow = () => Date.now() + state.clockOffsetMs;
 
-  const publish = () =>
+  // Search attributes change only when the status or the end does: each upsert is a visibility write.
+  const searchKey = (status?: string, endsAtMs?: number) => `${status}:${endsAtMs}`;
+  const given = workflowInfo().typedSearchAttributes;
+  let published = given.get(SiteId)
+    ? searchKey(given.get(SubscriptionStatus), given.get(SubscriptionEndsAt)?.getTime())
+    : '';
+  const publish = () => {
+    const key = searchKey(state.status, state.term?.endsAtMs);
+    if (key === published) return;
+    published = key;
     upsertSearchAttributes([
-      { key: SiteId, value: state.siteId },
+      { key: SiteId, value: siteId },
       { key: SubscriptionStatus, value: state.status },
       { key: SubscriptionEndsAt, value: state.term ? new Date(state.term.endsAtMs) : null },
     ]);
-  setHandler(subscriptionStateQuery, () => ({ ...state, nowMs: siteNow() }));
+  };
+
+  /** The database's word after a change: its status and current term (V5: a new term, new reminders). */
+  const adopt = (stored: SiteSubscription) => {
+    if (stored.term?.id !== state.term?.id) state.remindersSent = [];
+    state.status = stored.status;
+    if (stored.term) state.term = stored.term;
+    else delete state.term;
+    version++;
+    publish();
+  };
+
+  const expired = (termId: string) => {
+    expiredEmailsDue.push(termId);
+    expiredInThisRun = true;
+    log.info('term expired', { siteId, termId });
+  };
+
+  /** Every run starts from the database: a carried term may be stale (a run of the legacy code). */
+  const ensureLoaded = async () => {
+    if (loaded) return;
+    const stored = await local('Load the site’s subscription').loadSubscription({ siteId });
+    state.sandbox = stored.sandbox;
+    state.clockOffsetMs = stored.clockOffsetMs;
+    adopt(stored);
+    loaded = true;
+  };
+
+  setHandler(subscriptionStateQuery, () => describeState(state, siteNow(), step));
 
   setHandler(
     redeemVoucherUpdate,
-    async (req) => {
-      await condition(() => loaded);
-      const result = await acts.redeemVoucher({ siteId: state.siteId, ...req, nowMs: siteNow() });
-      // A retried request (same requestId) answers with the term it made then, which may be the
-      // current term or one replaced since: only a term newer than the current one is adopted.
-      if (
-        result.ok &&
-        result.term.startsAtMs >= (state.term?.startsAtMs ?? 0) &&
-        result.term.id !== state.term?.id
-      ) {
-        state.term = result.term;
-        state.status = 'active';
-        // A new term plans its own reminders; the old term's pending ones are dropped (V5).
-        state.remindersSent = [];
-        version++;
-        publish();
-        log.info('redemption started a new term', {
-          siteId: state.siteId,
-          termId: result.term.id,
-          endsAt: new Date(result.term.endsAtMs).toISOString(),
-          carriedOverSeconds: result.carriedOverSeconds,
-        });
-        // The answer does not wait for the receipt and the IQs' push: the main loop does both. The
-        // patch keeps histories recorded by the earlier code (both inside the update) replaying.
-        if (patched('redemption-answered-before-receipt')) {
-          state.receiptsDue = [...(state.receiptsDue ?? []), result.term.id];
+    (req) =>
+      serial.runExclusive(async () => {
+        await ensureLoaded();
+        const { site, expiredTermId, ...result } = await local(
+          'Claim the voucher and start the term',
+        ).redeemVoucher({ siteId, ...req, nowMs: siteNow() });
+        if (site) adopt(site);
+        if (expiredTermId) expired(expiredTermId);
+        if (result.ok) {
+          // A retried request answers with the term it made then; its receipt goes out once (mailer key).
+          if (!receiptsDue.includes(result.term.id)) receiptsDue.push(result.term.id);
+          version++;
+          log.info('redemption answered', {
+            siteId,
+            termId: result.term.id,
+            endsAt: new Date(result.term.endsAtMs).toISOString(),
+            carriedOverSeconds: result.carriedOverSeconds,
+          });
         } else {
-          await acts.sendRedemptionReceipt({ siteId: state.siteId, termId: result.term.id });
-          await acts.notifySubscriptionChanged({ siteId: state.siteId });
+          log.info('redemption refused', { siteId, code: result.code });
         }
-      } else if (!result.ok) {
-        log.info('redemption refused', { siteId: state.siteId, code: result.code });
-      }
-      return result;
-    },
+        return result;
+      }),
     {
       validator: (req) => {
         if (!/^[0-9a-f]{64}$/.test(req.codeHash)) throw new Error('codeHash must be 64 hex characters');
@@ -107,15 +158,19 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
 
   setHandler(
     advanceClockUpdate,
-    async ({ seconds }) => {
-      await condition(() => loaded);
-      if (!state.sandbox) throw ApplicationFailure.nonRetryable('not a sandbox site', 'NotSandbox');
-      const offsetMs = state.clockOffsetMs + seconds * 1000;
-      await acts.setSiteClockOffset({ siteId: state.siteId, offsetSeconds: Math.floor(offsetMs / 1000) });
-      state.clockOffsetMs = offsetMs;
-      version++;
-      return { nowMs: siteNow() };
-    },
+    ({ seconds }) =>
+      serial.runExclusive(async () => {
+        await ensureLoaded();
+        if (!state.sandbox) throw ApplicationFailure.nonRetryable('not a sandbox site', 'NotSandbox');
+        const offsetMs = state.clockOffsetMs + seconds * 1000;
+        await activity(`Sandbox clock +${seconds} s`).setSiteClockOffset({
+          siteId,
+          offsetSeconds: Math.floor(offsetMs / 1000),
+        });
+        state.clockOffsetMs = offsetMs;
+        version++;
+        return { nowMs: siteNow() };
+      }),
     {
       validator: ({ seconds }) => {
         if (!Number.isInteger(seconds) || seconds < 1) throw new Error('seconds must be a positive integer');
@@ -123,64 +178,76 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     },
   );
 
-  if (!loaded) {
-    Object.assign(state, await acts.loadSubscription({ siteId: input.siteId }));
-    loaded = true;
-  }
+  await serial.runExclusive(ensureLoaded);
   publish();
 
   for (;;) {
-    for (let termId = state.receiptsDue?.[0]; termId; termId = state.receiptsDue?.[0]) {
-      await acts.sendRedemptionReceipt({ siteId: state.siteId, termId });
-      await acts.notifySubscriptionChanged({ siteId: state.siteId });
-      state.receiptsDue = state.receiptsDue!.slice(1);
-    }
-    const seen = version;
-    const term = state.status === 'active' ? state.term : undefined;
-    if (!term) {
-      await condition(() => version !== seen || shouldContinueAsNew(input.maxHistoryEvents));
-    } else {
-      const [reminder] = pendingReminders(reminderPlan(term), {
-        nowMs: siteNow(),
-        sent: state.remindersSent,
-      });
-      const nextAt = Math.min(reminder?.atMs ?? Number.POSITIVE_INFINITY, term.endsAtMs);
-      const waitMs = nextAt - siteNow();
-      const woken = waitMs > 0 ? await condition(() => version !== seen, waitMs) : false;
-      if (!woken && version === seen) {
-        if (reminder && reminder.atMs <= siteNow() && reminder.atMs < term.endsAtMs) {
-          await acts.sendReminder({ siteId: state.siteId, termId: term.id, offsetDays: reminder.offsetDays });
-          // A redemption during the send started a term with reminders of its own (V5).
-          if (state.term?.id === term.id) state.remindersSent.push(reminder.offsetDays);
-          log.info('reminder sent', {
-            siteId: state.siteId,
-            termId: term.id,
-            offsetDays: reminder.offsetDays,
-          });
-        } else if (term.endsAtMs <= siteNow()) {
-          const { expired } = await acts.expireSubscription({
-            siteId: state.siteId,
-            termId: term.id,
+    step = nextStep({
+      nowMs: siteNow(),
+      status: state.status,
+      ...(state.term ? { term: state.term } : {}),
+      remindersSent: state.remindersSent,
+      receiptsDue,
+      expiredEmailsDue,
+      expiredInThisRun,
+      historyLong: shouldContinueAsNew(input.maxHistoryEvents),
+    });
+    const summary = stepSummary(step);
+    setCurrentDetails(summary);
+    switch (step.kind) {
+      case 'sendReceipt': {
+        const { termId } = step;
+        await activity('Receipt email and IQ push').announceRedemption({ siteId, termId, nowMs: siteNow() });
+        receiptsDue.splice(receiptsDue.indexOf(termId), 1);
+        break;
+      }
+      case 'sendReminder': {
+        const { termId, offsetDays } = step;
+        await activity(`${offsetDays}-day reminder email`).sendReminder({
+          siteId,
+          termId,
+          offsetDays,
+          nowMs: siteNow(),
+        });
+        // A redemption during the send started a term with reminders of its own (V5).
+        if (state.term?.id === termId) state.remindersSent.push(offsetDays);
+        log.info('reminder sent', { siteId, termId, offsetDays });
+        break;
+      }
+      case 'expire': {
+        const { termId } = step;
+        await serial.runExclusive(async () => {
+          // A redemption that held the lock first may have replaced the term: then nothing ends now.
+          if (state.term?.id !== termId || state.status !== 'active') return;
+          const { site, ...result } = await activity('Expire the term (V6)').expireSubscription({
+            siteId,
+            termId,
             nowMs: siteNow(),
           });
-          if (expired) {
-            log.info('term expired', { siteId: state.siteId, termId: term.id });
-            // A redemption racing the expiry may already have put a new term in force.
-            if (state.term?.id === term.id) {
-              state.status = 'expired';
-              publish();
-            }
-            await acts.sendExpiredEmail({ siteId: state.siteId, termId: term.id });
-          }
-          // A term's end is a natural point to start a fresh history.
-          await condition(allHandlersFinished);
-          return continueAsNew<typeof subscriptionWorkflow>({ ...input, carried: state });
-        }
+          adopt(site);
+          if (result.expired) expired(termId);
+        });
+        break;
+      }
+      case 'sendExpiredEmail': {
+        const { termId } = step;
+        await activity('Expired email').sendExpiredEmail({ siteId, termId, nowMs: siteNow() });
+        expiredEmailsDue.splice(expiredEmailsDue.indexOf(termId), 1);
+        break;
+      }
+      case 'continueAsNew':
+        await condition(allHandlersFinished);
+        return continueAsNew<typeof subscriptionWorkflow>({ ...input, carried: state });
+      case 'wait': {
+        const wait = step.for;
+        const seen = version;
+        const woken = () => version !== seen || shouldContinueAsNew(input.maxHistoryEvents);
+        setCurrentDetails(waitSummary(wait));
+        if (wait.kind === 'redemption') await condition(woken);
+        else await condition(woken, Math.max(1, wait.atMs - siteNow()), { summary: timerSummary(wait) });
+        break;
       }
     }
-    if (shouldContinueAsNew(input.maxHistoryEvents)) {
-      await condition(allHandlersFinished);
-      return continueAsNew<typeof subscriptionWorkflow>({ ...input, carried: state });
-    }
+    if (step.kind !== 'wait') log.debug('step done', { siteId, step: summary });
   }
 }
