@@ -1,52 +1,83 @@
 /**
- * bench/redemption: 32 concurrent clients redeem distinct vouchers on distinct sites through HTTP
- * (API → update-with-start → worker → PostgreSQL) against the Temporal dev server, or with
- * `--server cluster` the cluster of `start:cluster`. In the same run a bare no-op update-with-start on
- * the same server gives the floor; the ratio says what the product adds.
- * Run: npx tsx bench/redemption.ts [redemptions] [clients] [--server dev|cluster]
+ * bench/redemption (issue 15): redemptions over HTTP (API → update-with-start → worker → PostgreSQL)
+ * against the floor, a bare no-op update-with-start on the same Temporal server, in one run.
+ *
+ * The system under test runs in this process (bench/local-stack: PostgreSQL, the Temporal server,
+ * the product's worker and API, and the no-op workflow's worker); the load comes from a separate
+ * process (bench/redemption-load.ts), once for the product and once for the floor. Between the two
+ * it waits until the work that follows the answers (receipts, IQ pushes) is done, so the floor runs
+ * on a quiet system. One owner, site and voucher per redemption: each starts its site's workflow.
+ *
+ * Where the time goes, printed after the figures: from a sample of the workflows' histories, the
+ * workflow tasks, local activities and activities before each answer and after it, and the time
+ * from the workflow's start to the answer; then the claim's database time alone (the redeemVoucher
+ * activity called directly, as many at once as there are clients).
+ *
+ * Run: npx tsx bench/redemption.ts [redemptions=512] [clients=32] [--server dev|cluster] (the
+ * cluster of `start:cluster` instead of the dev server: bench/local-stack.ts).
+ * Last line: RESULT redemption server=<dev|cluster> ratio=<throughput ratio> p99ratio=<p99 / floor p99>
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WithStartWorkflowOperation } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { createSubscriptionActivities } from '../activities/subscription';
 import { issueBearerToken } from '../api/auth/tokens';
 import { issueVouchers } from '../db/queries/vouchers';
 import { memberships, profiles, sites } from '../db/schema';
+import { hashVoucherCode, normalizeVoucherCode } from '../domain/voucher-codes';
+import { createMailer } from '../emails/mailer';
+import { noopGatewayClient } from '../gateway/client';
+import { subscriptionWorkflowId } from '../workflows/ids';
+import { cpuSeconds } from './cpu';
 import { startLocalStack } from './local-stack';
-import { noopUpdate } from './noop/messages';
-import { noopWorkflow } from './noop/workflow';
+import type { RedemptionJob } from './redemption-load';
 import { runConcurrent, summarize } from './stats';
 import { benchOptions } from './temporal-server';
 
-const { server, args } = benchOptions();
+const { server: SERVER, args } = benchOptions();
 const total = Number(args[0] ?? 512);
 const clients = Number(args[1] ?? 32);
+const NOOP_QUEUE = 'bench-noop';
+const EventType = proto.temporal.api.enums.v1.EventType;
 
-const stack = await startLocalStack({ mode: 'production', server });
-const { db } = stack.database;
+const stack = await startLocalStack({ mode: 'production', server: SERVER });
+const { db, sql } = stack.database;
+const temporalAddress = (stack.temporal.connection as Connection).options.address;
+const [{ port: pgPort }] = (await sql`select inet_server_port() as port`) as unknown as [{ port: number }];
+const temporalPort = temporalAddress.split(':').at(-1);
+/** CPU seconds so far of the Temporal server, PostgreSQL and this process (API and workers). */
+const cpuNow = () => ({
+  ...cpuSeconds({
+    // The dev server is one process; the cluster's services are not told apart here.
+    ...(SERVER === 'dev'
+      ? { temporal: new RegExp(`^\\S*temporal server start-dev .*--port ${temporalPort}\\b`) }
+      : {}),
+    postgres: new RegExp(`^\\S*postgres -D .* -p ${pgPort}\\b`),
+  }),
+  'API and workers': (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+});
 const noopWorker = await Worker.create({
   connection: stack.native,
-  taskQueue: 'bench-noop',
+  taskQueue: NOOP_QUEUE,
   workflowsPath: fileURLToPath(new URL('./noop/workflow.ts', import.meta.url)),
 });
 const noopRun = noopWorker.run();
-const noopUpdateWithStart = (value: string) =>
-  stack.temporal.workflow.executeUpdateWithStart(noopUpdate, {
-    args: [value],
-    startWorkflowOperation: new WithStartWorkflowOperation(noopWorkflow, {
-      workflowId: `noop-${randomUUID()}`,
-      taskQueue: 'bench-noop',
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    }),
-  });
+const workDir = await mkdtemp(join(tmpdir(), 'bench-redemption-'));
 
-try {
-  // One owner and one site per redemption, one voucher each.
+/** One owner, one site and one voucher per redemption. */
+async function seed(count: number, label: string) {
   const owners = await db
     .insert(profiles)
     .values(
-      Array.from({ length: total }, (_, i) => ({
-        email: `owner${i}@bench.test`,
+      Array.from({ length: count }, (_, i) => ({
+        email: `${label}${i}-${randomUUID()}@bench.test`,
         name: `Owner ${i}`,
         passwordHash: 'x',
         emailConfirmedAt: new Date(),
@@ -55,50 +86,174 @@ try {
     .returning({ id: profiles.id });
   const siteRows = await db
     .insert(sites)
-    .values(owners.map((_, i) => ({ name: `Bench ${i}` })))
+    .values(owners.map((_, i) => ({ name: `Bench ${label} ${i}` })))
     .returning({ id: sites.id });
   await db
     .insert(memberships)
     .values(siteRows.map((s, i) => ({ siteId: s.id, profileId: owners[i]!.id, role: 'owner' as const })));
-  const codes = await issueVouchers(db, { usersLimit: 10, iqsLimit: 2, durationDays: 365 }, total);
-  const tokens = await Promise.all(owners.map((o) => issueBearerToken(o.id, stack.tokenSecret, new Date())));
+  const codes = await issueVouchers(db, { usersLimit: 10, iqsLimit: 2, durationDays: 365 }, count);
+  return siteRows.map((s, i) => ({ siteId: s.id, ownerId: owners[i]!.id, code: codes[i]!.code }));
+}
 
-  // Warm-up: first workflow task and bundle caches.
-  await noopUpdateWithStart('warm');
+/** Runs the load generator in its own process and returns what it measured. */
+async function load(job: RedemptionJob, phase: 'product' | 'floor') {
+  const path = join(workDir, `${phase}.json`);
+  await writeFile(path, JSON.stringify(job));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./redemption-load.ts', import.meta.url)), path, phase],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`load generator (${phase}) exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as {
+    latencies: number[];
+    wallMs: number;
+    failures: number;
+    cpuSeconds: number;
+  };
+}
 
-  /** Answers other than 200, by status and problem code. */
-  const failures = new Map<string, number>();
-  const product = await runConcurrent(total, clients, async (i) => {
-    const res = await fetch(`${stack.url}/sites/${siteRows[i]!.id}/subscription/redemptions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ code: codes[i]!.code }),
-    });
-    if (res.status !== 200) {
-      const { code } = (await res.json().catch(() => ({}))) as { code?: string };
-      const key = `${res.status} ${code ?? ''}`.trim();
-      failures.set(key, (failures.get(key) ?? 0) + 1);
-    } else {
-      await res.arrayBuffer();
-    }
+/** A phase of load, with the CPU seconds each part of the system spent on it (until `settled`). */
+async function measured(job: RedemptionJob, phase: 'product' | 'floor', settled: () => Promise<void>) {
+  const before = cpuNow();
+  const result = await load(job, phase);
+  await settled();
+  const after = cpuNow();
+  const cpu: Record<string, number> = Object.fromEntries(
+    Object.entries(after).map(([name, seconds]) => [
+      name,
+      seconds - (before[name as keyof typeof before] ?? 0),
+    ]),
+  );
+  cpu['load generator'] = result.cpuSeconds;
+  return { ...result, cpu };
+}
+
+async function waitForReceipts(expected: number) {
+  for (let i = 0; i < 3000; i++) {
+    const [row] = await sql`select count(*)::int as n from sent_emails where template = 'redemption-receipt'`;
+    if ((row?.n as number) >= expected) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('receipts did not all go out within 5 minutes');
+}
+
+/** Workflow tasks, local activities and activities of one redemption's workflow, before and after its answer. */
+async function anatomy(siteId: string) {
+  const history = await stack.temporal.workflow.getHandle(subscriptionWorkflowId(siteId)).fetchHistory();
+  const events = history.events ?? [];
+  const answered = events.findIndex(
+    (e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+  );
+  const count = (from: number, to: number, type: number, marker?: string) =>
+    events
+      .slice(from, to)
+      .filter(
+        (e) => e.eventType === type && (!marker || e.markerRecordedEventAttributes?.markerName === marker),
+      ).length;
+  const ms = (e: (typeof events)[number] | undefined) =>
+    e?.eventTime ? Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) : 0;
+  const parts = (from: number, to: number) => ({
+    workflowTasks: count(from, to, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+    localActivities: count(from, to, EventType.EVENT_TYPE_MARKER_RECORDED, 'core_local_activity'),
+    activities: count(from, to, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
   });
-  const floor = await runConcurrent(total, clients, async () => {
-    await noopUpdateWithStart('x');
+  return {
+    before: parts(0, answered),
+    after: parts(answered, events.length),
+    events: events.length,
+    answerMs: ms(events[answered]) - ms(events[0]),
+  };
+}
+
+try {
+  const calls = await seed(total, 'p');
+  const tokens = await Promise.all(
+    calls.map((c) => issueBearerToken(c.ownerId, stack.tokenSecret, new Date())),
+  );
+  const job = (n: number): RedemptionJob => ({
+    url: stack.url,
+    temporalAddress,
+    noopTaskQueue: NOOP_QUEUE,
+    clients,
+    calls: calls.slice(0, n).map((c, i) => ({ siteId: c.siteId, token: tokens[i]!, code: c.code })),
   });
+
+  const product = await measured(job(total), 'product', () => waitForReceipts(total));
+  const floor = await measured(job(total), 'floor', async () => {});
+
   const a = summarize(product.latencies, product.wallMs);
   const b = summarize(floor.latencies, floor.wallMs);
+  const ratio = a.perSecond / b.perSecond;
+  const p99ratio = a.p99 / b.p99;
   console.log(
     `bench/redemption: ${total} redemptions, ${clients} concurrent clients, ${stack.temporalServer}`,
   );
   console.log(
-    `  redemption over HTTP:    ${a.perSecond.toFixed(1)}/s  p50 ${a.p50.toFixed(0)} ms  p99 ${a.p99.toFixed(0)} ms  non-200: ${[...failures.values()].reduce((n, k) => n + k, 0)}${failures.size ? ` (${[...failures].map(([k, n]) => `${n}× ${k}`).join(', ')})` : ''}`,
+    `  redemption over HTTP:    ${a.perSecond.toFixed(1)}/s  p50 ${a.p50.toFixed(0)} ms  p99 ${a.p99.toFixed(0)} ms  non-200: ${product.failures}`,
   );
   console.log(
-    `  no-op update-with-start: ${b.perSecond.toFixed(1)}/s  p50 ${b.p50.toFixed(0)} ms  p99 ${b.p99.toFixed(0)} ms`,
+    `  no-op update-with-start: ${b.perSecond.toFixed(1)}/s  p50 ${b.p50.toFixed(0)} ms  p99 ${b.p99.toFixed(0)} ms  failures: ${floor.failures}`,
   );
-  console.log(`  ratio (redemption / floor throughput): ${(a.perSecond / b.perSecond).toFixed(2)}`);
+  console.log(`  throughput ratio ${ratio.toFixed(2)}, p99 ratio ${p99ratio.toFixed(2)}`);
+
+  // Where the time goes: CPU by part of the system (the product's includes its receipts and pushes).
+  console.log(`  CPU ms per call       ${'redemption'.padStart(10)} ${'floor'.padStart(8)}`);
+  for (const name of Object.keys(product.cpu)) {
+    const per = (x: typeof product) => (((x.cpu[name] ?? 0) * 1000) / total).toFixed(1);
+    console.log(`    ${name.padEnd(18)} ${per(product).padStart(10)} ${per(floor).padStart(8)}`);
+  }
+  const sample = calls.slice(0, Math.min(32, total));
+  const anatomies = await Promise.all(sample.map((c) => anatomy(c.siteId)));
+  const mean = (f: (x: (typeof anatomies)[number]) => number) =>
+    (anatomies.reduce((s, x) => s + f(x), 0) / anatomies.length).toFixed(1);
+  console.log(`  per redemption (mean of ${anatomies.length} workflows' histories):`);
+  console.log(
+    `    before the answer: ${mean((x) => x.before.workflowTasks)} workflow tasks, ` +
+      `${mean((x) => x.before.localActivities)} local activities, ${mean((x) => x.before.activities)} activities; ` +
+      `${mean((x) => x.answerMs)} ms from the workflow's start to the answer (server clock)`,
+  );
+  console.log(
+    `    after the answer:  ${mean((x) => x.after.workflowTasks)} workflow tasks, ` +
+      `${mean((x) => x.after.localActivities)} local activities, ${mean((x) => x.after.activities)} activities; ` +
+      `${mean((x) => x.events)} history events in all`,
+  );
+
+  // The claim's database time alone, at the same concurrency.
+  const alone = await seed(Math.min(total, 256), 'db');
+  const acts = createSubscriptionActivities({
+    db,
+    mailer: createMailer({ db, from: 'bench@ks.test' }),
+    gateway: noopGatewayClient,
+  });
+  const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
+  const env = new MockActivityEnvironment(undefined, { logger: quiet });
+  const claims = await runConcurrent(alone.length, clients, async (i) => {
+    const c = alone[i]!;
+    const result: Awaited<ReturnType<typeof acts.redeemVoucher>> = await env.run(acts.redeemVoucher, {
+      siteId: c.siteId,
+      codeHash: hashVoucherCode(normalizeVoucherCode(c.code)!),
+      requestId: randomUUID(),
+      actorProfileId: c.ownerId,
+      nowMs: Date.now(),
+    });
+    if (!result.ok) throw new Error(`claim refused: ${result.code}`);
+  });
+  const d = summarize(claims.latencies, claims.wallMs);
+  console.log(
+    `  the claim alone (redeemVoucher activity, ${clients} at once): ${d.perSecond.toFixed(0)}/s  ` +
+      `p50 ${d.p50.toFixed(1)} ms  p99 ${d.p99.toFixed(1)} ms`,
+  );
+  if (product.failures > 0 || floor.failures > 0) throw new Error('some calls failed');
+  console.log(`RESULT redemption server=${SERVER} ratio=${ratio.toFixed(2)} p99ratio=${p99ratio.toFixed(2)}`);
 } finally {
   noopWorker.shutdown();
   await noopRun;
   await stack.stop();
+  await rm(workDir, { recursive: true, force: true });
 }

@@ -1,0 +1,52 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Linux reports process times in clock ticks; 100 a second on every platform Node runs on here. */
+const TICKS_PER_SECOND = 100;
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  cmdline: string;
+  /** User plus system CPU seconds so far. */
+  cpu: number;
+}
+
+function processes(): Proc[] {
+  const found: Proc[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command (in parentheses, which may hold spaces): state ppid … utime stime.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      found.push({
+        pid: Number(entry),
+        ppid: Number(fields[1]),
+        cmdline,
+        cpu: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND,
+      });
+    } catch {
+      // The process ended while we read.
+    }
+  }
+  return found;
+}
+
+/**
+ * CPU seconds used so far by the processes whose command line matches each pattern, with their
+ * descendants (PostgreSQL's backends are children of its postmaster). Linux only: undefined elsewhere.
+ */
+export function cpuSeconds(patterns: Record<string, RegExp>): Record<string, number> | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const all = processes();
+  const children = new Map<number, Proc[]>();
+  for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  const tree = (p: Proc): number => p.cpu + (children.get(p.pid) ?? []).reduce((s, c) => s + tree(c), 0);
+  return Object.fromEntries(
+    Object.entries(patterns).map(([name, pattern]) => [
+      name,
+      all.filter((p) => pattern.test(p.cmdline)).reduce((s, p) => s + tree(p), 0),
+    ]),
+  );
+}

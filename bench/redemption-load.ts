@@ -1,0 +1,62 @@
+/**
+ * The load generator of bench/redemption, run as its own process (never beside the system under
+ * test): `node --import tsx bench/redemption-load.ts <job.json> <product|floor>`. It fires the job's
+ * calls with the job's concurrency and prints one JSON line: latencies, wall time, failures.
+ *   product: POST /sites/:id/subscription/redemptions over HTTP, one voucher per call.
+ *   floor:   a bare no-op update-with-start on the same Temporal server (bench/noop).
+ */
+
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
+import { noopUpdate } from './noop/messages';
+import { noopWorkflow } from './noop/workflow';
+import { runConcurrent } from './stats';
+
+export interface RedemptionJob {
+  url: string;
+  temporalAddress: string;
+  noopTaskQueue: string;
+  clients: number;
+  calls: Array<{ siteId: string; token: string; code: string }>;
+}
+
+const [jobPath, phase] = process.argv.slice(2);
+if (!jobPath || (phase !== 'product' && phase !== 'floor')) {
+  throw new Error('usage: redemption-load.ts <job.json> <product|floor>');
+}
+const job = JSON.parse(await readFile(jobPath, 'utf8')) as RedemptionJob;
+
+let failures = 0;
+let result: Awaited<ReturnType<typeof runConcurrent>>;
+if (phase === 'product') {
+  result = await runConcurrent(job.calls.length, job.clients, async (i) => {
+    const call = job.calls[i]!;
+    const res = await fetch(`${job.url}/sites/${call.siteId}/subscription/redemptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${call.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ code: call.code }),
+    });
+    if (res.status !== 200) failures++;
+    await res.arrayBuffer();
+  });
+} else {
+  const connection = await Connection.connect({ address: job.temporalAddress });
+  const temporal = new Client({ connection });
+  const noop = (value: string) =>
+    temporal.workflow.executeUpdateWithStart(noopUpdate, {
+      args: [value],
+      startWorkflowOperation: new WithStartWorkflowOperation(noopWorkflow, {
+        workflowId: `noop-${randomUUID()}`,
+        taskQueue: job.noopTaskQueue,
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      }),
+    });
+  await noop('warm');
+  result = await runConcurrent(job.calls.length, job.clients, async () => {
+    if ((await noop('x')) !== 'x') failures++;
+  });
+  await connection.close();
+}
+const cpu = process.cpuUsage();
+console.log(JSON.stringify({ ...result, failures, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));
