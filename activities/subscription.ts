@@ -56,7 +56,7 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
     const previous = term.previousTermId ? await findTerm(db, term.previousTermId) : undefined;
     const explained = explainCarryOver({
       nowMs: term.startsAt.getTime(),
-      previous: previous ? { endsAtMs: previous.endsAt.getTime(), ...limitsOf(previous) } : undefined,
+      ...(previous ? { previous: { endsAtMs: previous.endsAt.getTime(), ...limitsOf(previous) } } : {}),
       next: limitsOf(term),
     });
     await mailer.send({
@@ -97,7 +97,7 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
         status: site.subscriptionStatus,
         sandbox: site.sandbox,
         clockOffsetMs: site.clockOffsetSeconds * 1000,
-        term: term ? toTermView(term) : undefined,
+        ...(term ? { term: toTermView(term) } : {}),
       };
     },
 

@@ -217,9 +217,15 @@ describe('subscription rules on the time-skipping server', () => {
     });
     expect(moved.status).toBe(200);
     await expectSiteMail(sys, name, ['redemption-receipt', 'subscription-reminder28']);
-    const state = await querySubscriptionState(sys.temporal, siteId);
-    expect(state.clockOffsetSeconds).toBe(338 * 86_400);
-    expect(state.remindersSent).toEqual([28]);
+    // The email is recorded inside the activity; the workflow counts it once the activity completes.
+    await vi.waitFor(
+      async () => {
+        const state = await querySubscriptionState(sys.temporal, siteId);
+        expect(state.clockOffsetSeconds).toBe(338 * 86_400);
+        expect(state.remindersSent).toEqual([28]);
+      },
+      { timeout: 30_000, interval: 200 },
+    );
 
     // The emails say they come from a sandbox and show its time: the reminder's is 338 days on.
     const { term } = (await redeemed.json()) as { term: { startsAt: string; endsAt: string } };
