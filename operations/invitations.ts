@@ -112,12 +112,16 @@ export function withdrawInvitation(
 ): Promise<void> {
   const { siteId, now } = input;
   return db.transaction(async (tx) => {
-    await lockSite(tx, siteId);
+    const site = await lockSite(tx, siteId);
     const invitation = await lockOpenInvitation(tx, siteId, input.invitationId);
     if (!invitation) throw new Refusal('not_found', 'No such invitation.');
     if (invitation.role === 'owner' && input.actorRole !== 'installer') {
       throw new Refusal('forbidden', 'Only the installer withdraws the owner’s invitation.');
     }
+    // V7: like any change of people it needs a valid subscription, but the owner's invitation is part
+    // of the hand-over (installation work), which a site that never had a term takes.
+    const installing = invitation.role === 'owner' && site?.subscriptionStatus === 'none';
+    if (site?.subscriptionStatus !== 'active' && !installing) throw new Refusal('no_valid_subscription');
     await deleteInvitation(tx, invitation.id);
     await recordEvent(tx, {
       siteId,

@@ -10,6 +10,7 @@ import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
 import { subscribeRefusal } from '../domain/subscription';
 import { assertOwnerInvitationAllowed, inviteToSite, type SentInvitation } from './invitations';
+import { assertInstallationAllowed } from './iqs';
 import type { Mailing } from './mail';
 
 /** Who acts on a site's people: a site role, or the installer before release (S1). */
@@ -41,9 +42,14 @@ export function invitePerson(
 ): Promise<SentInvitation> {
   const { site, role, actorId, now } = input;
   return db.transaction(async (tx) => {
-    await lockSite(tx, site.id);
-    if (role === 'owner')
+    const locked = await lockSite(tx, site.id);
+    if (role === 'owner') {
       await assertOwnerInvitationAllowed(tx, { siteId: site.id, actorRole: input.actorRole, now });
+      // The hand-over is installation work (A2, V7): a site that never had a term takes it.
+      assertInstallationAllowed(locked);
+    } else if (locked?.subscriptionStatus !== 'active') {
+      throw new Refusal('no_valid_subscription');
+    }
     return inviteToSite(tx, mailing, { site, email: input.email, role, inviterId: actorId, now });
   });
 }

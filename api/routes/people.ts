@@ -90,7 +90,7 @@ const addRoute = createRoute({
     'Invite a person by email (S7): the same answer whether or not the email has a profile; they ' +
     'become a member only by accepting the emailed link, within 14 days. 409 already_member, 409 ' +
     'already_invited. Role owner: the installer only, before release, for a site without an owner ' +
-    '(A2; 409 site_has_owner).',
+    '(A2; 409 site_has_owner); as installation work it needs no term on a site that never had one (V7).',
   security: [{ bearer: [] }],
   request: {
     params: SiteIdParam,
@@ -116,7 +116,7 @@ const withdrawRoute = createRoute({
   tags: ['People'],
   summary:
     'Withdraw a pending or expired invitation; its link answers 410 from now on. The owner’s ' +
-    'invitation is the installer’s to withdraw.',
+    'invitation is the installer’s to withdraw (installation work: no term needed on a site that never had one).',
   security: [{ bearer: [] }],
   request: { params: InvitationParams },
   responses: {
@@ -283,7 +283,11 @@ export function peopleRoutes(deps: AppDeps) {
     .openapi(addRoute, async (c) => {
       const { siteId } = c.req.valid('param');
       const { email, role } = c.req.valid('json');
-      const { site, role: actorRole } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
+      // The subscription is checked by invitePerson: the owner's invitation is installation work (V7).
+      const { site, role: actorRole } = await siteAccess(deps, c, siteId, {
+        roles: MANAGERS,
+        allowWithoutSubscription: true,
+      });
       const invitation = await invitePerson(db, mailing, {
         site,
         email,
@@ -296,7 +300,11 @@ export function peopleRoutes(deps: AppDeps) {
     })
     .openapi(withdrawRoute, async (c) => {
       const { siteId, invitationId } = c.req.valid('param');
-      const { role: actorRole } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
+      // The subscription is checked by withdrawInvitation, which knows whose invitation it is (V7).
+      const { role: actorRole } = await siteAccess(deps, c, siteId, {
+        roles: MANAGERS,
+        allowWithoutSubscription: true,
+      });
       await withdrawInvitation(db, {
         siteId,
         invitationId,
