@@ -560,6 +560,99 @@ describe('people', () => {
     );
   });
 
+  it('S8: only the owner gives up the owner’s slot; an admin cannot unsubscribe the owner', async () => {
+    const { owner, site } = await activeSite();
+    const admin = await sys.signIn();
+    await addMember(sys, site.id, admin.id, { role: 'admin' });
+    await giveAccess(sys, site.id, owner.id);
+    expect((await patch(owner.token, site.id, owner.id, { subscribed: true })).status).toBe(200);
+    await expectProblem(await patch(admin.token, site.id, owner.id, { subscribed: false }), 403, 'forbidden');
+    expect((await membership(site.id, owner.id))?.subscribed).toBe(true);
+    // The owner may, and may take the slot back.
+    const given = await patch(owner.token, site.id, owner.id, { subscribed: false });
+    expect(given.status).toBe(200);
+    expect((await json<PersonBody>(given)).subscribed).toBe(false);
+    expect((await patch(admin.token, site.id, owner.id, { subscribed: true })).status).toBe(200);
+    // An admin still toggles other members, themself included.
+    expect((await patch(admin.token, site.id, admin.id, { subscribed: false })).status).toBe(200);
+  });
+
+  it('V7: IQs and locks are registered without a term only on a site that never had one; an expired site answers 403', async () => {
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    const register = () =>
+      sys.request('POST', `/sites/${site.id}/iqs`, {
+        token: owner.token,
+        body: { serial: `SN-${randomUUID()}`, model: 'IQ2' },
+      });
+    const first = await register();
+    expect(first.status).toBe(201);
+    const iq = await json<{ id: string; subscribed: boolean }>(first);
+    expect(iq.subscribed).toBe(false);
+    const addLock = () =>
+      sys.request('POST', `/sites/${site.id}/locks`, {
+        token: owner.token,
+        body: { iqId: iq.id, name: 'Gate' },
+      });
+    expect((await addLock()).status).toBe(201);
+
+    await sys.db.update(sites).set({ subscriptionStatus: 'expired' }).where(eq(sites.id, site.id));
+    const countIqs = async () =>
+      (await sys.sql`select count(*)::int as n from iqs where site_id = ${site.id}`)[0]!.n as number;
+    const countLocks = async () =>
+      (await sys.sql`select count(*)::int as n from locks where site_id = ${site.id}`)[0]!.n as number;
+    await expectProblem(await register(), 403, 'no_valid_subscription');
+    await expectProblem(await addLock(), 403, 'no_valid_subscription');
+    expect([await countIqs(), await countLocks()]).toEqual([1, 1]);
+    // Redeeming is still allowed, and brings installation back.
+    await activate(sys, owner.token, site.id);
+    expect((await register()).status).toBe(201);
+  });
+
+  it('the invitation page says what comes next, works without JavaScript and loads nothing from elsewhere', async () => {
+    const owner = await sys.signIn({ name: 'Olive Owner' });
+    const site = await createSite(sys, owner.id);
+    await activate(sys, owner.token, site.id);
+    const email = newEmail();
+    const invited = await json<{ expiresAt: string }>(await addPerson(owner.token, site.id, email, 'admin'));
+    const link = await linkIn(sys, email, '/invitations/');
+    const res = await sys.request('GET', link);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    const page = await res.text();
+    // Who invited whom, to which site, as what, what accepting means, and until when.
+    for (const words of [
+      'Olive Owner',
+      site.name,
+      email,
+      'an admin',
+      'What accepting means',
+      'expires on its own',
+    ]) {
+      expect(page).toContain(words);
+    }
+    expect(page).toContain(`datetime="${invited.expiresAt}"`);
+    // A plain form that posts back here: name and password, since this email has no account.
+    expect(page).toMatch(/<form method="post">/);
+    expect(page).toContain('name="name"');
+    expect(page).toContain('name="password"');
+    expect(page).not.toMatch(/<script|<link|<img|<iframe|\bsrc=|action="http/i);
+    expect(page).not.toMatch(/https?:\/\//);
+
+    // Accepted by the form alone; then the link is spent and says what to do.
+    const accepted = await sys.request(
+      'POST',
+      link,
+      form({ name: 'Ada', password: 'a long enough password' }),
+    );
+    expect(accepted.status).toBe(200);
+    expect(await accepted.text()).toContain(`You joined ${site.name}`);
+    const gone = await sys.request('GET', link);
+    expect(gone.status).toBe(410);
+    expect(await gone.text()).toContain('ask the person who invited you to send a new invitation');
+  });
+
   it('people endpoints answer no_valid_subscription while the site has none (V7)', async () => {
     const owner = await sys.signIn();
     const site = await createSite(sys, owner.id);
