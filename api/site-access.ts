@@ -19,10 +19,13 @@ export async function siteAccess(
   opts: { roles: readonly SiteAccessRole[]; allowWithoutSubscription?: boolean },
 ): Promise<{ site: Site; role: SiteAccessRole }> {
   const callerId = c.get('profile').id;
-  const site = await findSite(deps.db, siteId);
+  // Both reads at once: every site request pays for them (issue 15).
+  const [site, membership] = await Promise.all([
+    findSite(deps.db, siteId),
+    findMembership(deps.db, siteId, callerId),
+  ]);
   if (!site) throw notFound('site');
   const held: SiteAccessRole[] = [];
-  const membership = await findMembership(deps.db, siteId, callerId);
   if (membership) held.push(membership.role);
   if (site.installerProfileId === callerId && site.releasedAt === null) held.push('installer');
   if (held.length === 0) throw notFound('site');

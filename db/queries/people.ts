@@ -7,7 +7,8 @@ export type AccessMethod = typeof accessMethods.$inferSelect;
 
 /** Members of a site with their live (not revoked) access methods; one member when `profileId` is given. */
 export async function listPeople(db: DbOrTx, siteId: string, profileId?: string) {
-  const members = await db
+  // Both reads at once (issue 15: the people read was the slowest GET); neither depends on the other.
+  const membersQuery = db
     .select({
       profileId: memberships.profileId,
       name: profiles.name,
@@ -20,7 +21,7 @@ export async function listPeople(db: DbOrTx, siteId: string, profileId?: string)
     .innerJoin(profiles, eq(profiles.id, memberships.profileId))
     .where(and(eq(memberships.siteId, siteId), profileId ? eq(memberships.profileId, profileId) : undefined))
     .orderBy(asc(memberships.joinedAt), asc(memberships.profileId));
-  const methods = await db
+  const methodsQuery = db
     .select({
       id: accessMethods.id,
       profileId: accessMethods.profileId,
@@ -38,6 +39,7 @@ export async function listPeople(db: DbOrTx, siteId: string, profileId?: string)
       ),
     )
     .orderBy(asc(accessMethods.createdAt));
+  const [members, methods] = await Promise.all([membersQuery, methodsQuery]);
   return members.map((m) => ({
     ...m,
     access: methods.filter((a) => a.profileId === m.profileId).map(({ profileId: _, ...a }) => a),
