@@ -176,6 +176,30 @@ describe('owner notifications (K6)', () => {
     expect((await sys.mailbox()).some((m) => m.to === admin.email.toLowerCase())).toBe(false);
     // The memberships did not change along the way (admins stay admins, just not recipients).
     expect(await sys.db.select().from(memberships).where(eq(memberships.siteId, site.id))).toHaveLength(2);
+
+    // What the Web UI shows (O1): the run's summary, and what each timer and activity was for.
+    const description = await handle.describe();
+    expect(await description.staticSummary()).toBe(`Owner notifications of site ${site.id}`);
+    expect(await description.staticDetails()).toMatch(/digest/);
+    const summaries = ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+      const payload = e.userMetadata?.summary;
+      if (!payload?.data) return [];
+      const kind = e.workflowExecutionStartedEventAttributes
+        ? 'run'
+        : e.timerStartedEventAttributes
+          ? 'timer'
+          : e.activityTaskScheduledEventAttributes
+            ? 'activity'
+            : 'other';
+      return [`${kind}: ${JSON.parse(Buffer.from(payload.data).toString('utf8'))}`];
+    });
+    expect(summaries).toEqual([
+      `run: Owner notifications of site ${site.id}`,
+      'activity: Email one event at once',
+      'timer: Rate-limit window: digest at its end',
+      'activity: Email the digest of the window',
+      'timer: Rate-limit window: digest at its end',
+    ]);
   });
 
   it('Temporal away when a refused opening is recorded: the refusal is answered, the notification stays queued, and a later hand-over delivers it once', async () => {

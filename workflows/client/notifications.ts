@@ -30,5 +30,8 @@ export async function signalNotificationEvent(
     signal: notificationEventSignal,
     signalArgs: [{ eventId: input.eventId }],
     typedSearchAttributes: [{ key: SiteId, value: input.siteId }],
+    staticSummary: `Owner notifications of site ${input.siteId}`,
+    staticDetails:
+      "Emails the site owner the events they chose (K6): the first at once, the rest of each rate-limit window as one digest at its end. Ends after a quiet window; the next event starts it again. Search: SiteId = '<siteId>'.",
   });
 }

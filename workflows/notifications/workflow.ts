@@ -1,6 +1,7 @@
 import {
   continueAsNew,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -61,24 +62,41 @@ export async function notificationsWorkflow(input: NotificationsWorkflowInput): 
         if (shouldContinueAsNew(maxHistory)) {
           await continueAsNew<typeof notificationsWorkflow>({ ...input, carried: state });
         }
-        await sleep(Math.max(1, step.untilMs - now));
+        // User metadata (O1): what the timeline shows for this timer and the run's current details.
+        const pending = state.pending.length + state.overflow;
+        setCurrentDetails(
+          `Rate-limit window open until ${new Date(step.untilMs).toISOString()}; ${pending} event(s) wait for its digest.`,
+        );
+        await sleep(Math.max(1, step.untilMs - now), { summary: 'Rate-limit window: digest at its end' });
         continue;
       }
       case 'immediate':
-        await acts.sendEventNotification({
-          siteId: input.siteId,
-          eventIds: [step.eventId],
-          digest: false,
-          overflow: 0,
-        });
+        setCurrentDetails('Emailing the owner the first event after a quiet window.');
+        await acts.sendEventNotification.executeWithOptions(
+          { ...ACTIVITY_OPTIONS, summary: 'Email one event at once' },
+          [
+            {
+              siteId: input.siteId,
+              eventIds: [step.eventId],
+              digest: false,
+              overflow: 0,
+            },
+          ],
+        );
         break;
       case 'digest':
-        await acts.sendEventNotification({
-          siteId: input.siteId,
-          eventIds: step.eventIds,
-          digest: true,
-          overflow: step.overflow,
-        });
+        setCurrentDetails(`Emailing the owner a digest of ${step.eventIds.length + step.overflow} event(s).`);
+        await acts.sendEventNotification.executeWithOptions(
+          { ...ACTIVITY_OPTIONS, summary: 'Email the digest of the window' },
+          [
+            {
+              siteId: input.siteId,
+              eventIds: step.eventIds,
+              digest: true,
+              overflow: step.overflow,
+            },
+          ],
+        );
         break;
     }
     state = afterStep(state, step, now, windowMs);
