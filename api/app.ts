@@ -1,11 +1,12 @@
-import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
 import { errorField, logger as processLogger } from '../observability/logger';
 import { requireAuth } from './auth/require-auth';
+import { clientAddressReader } from './client-address';
 import type { AppDeps, AppEnv } from './deps';
-import { rejectNulCharacters } from './middleware/reject-nul';
+import { inputChecks } from './middleware/input-checks';
 import { requestTelemetry } from './middleware/request-telemetry';
 import { openApiDocument } from './openapi';
 import { notFound, problem, problemResponse, toProblem } from './problem';
@@ -13,6 +14,7 @@ import { createRouter } from './router';
 import { authRoutes } from './routes/auth';
 import { consentRoutes } from './routes/consents';
 import { devMailboxRoutes } from './routes/dev-mailbox';
+import { docsRoutes } from './routes/docs';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { invitationRoutes } from './routes/invitations';
@@ -32,6 +34,26 @@ import { requirePlatformRole } from './site-access';
 export function createApp(deps: AppDeps) {
   const app = createRouter();
   const logger = deps.logger ?? processLogger;
+  // API.md: every answer says nosniff; HSTS only in production (development runs on plain http).
+  // Pages that set their own CSP, referrer policy or caching keep theirs.
+  app.use(
+    secureHeaders({
+      strictTransportSecurity:
+        deps.env.KS_MODE === 'production' ? 'max-age=31536000; includeSubDomains' : false,
+      xFrameOptions: 'DENY',
+      overwrite: false,
+    }),
+  );
+  // Answers carry personal data (profiles, people, events) unless they say otherwise: none is cached.
+  app.use(async (c, next) => {
+    await next();
+    if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', 'no-store');
+  });
+  const clientAddress = clientAddressReader(deps.trustedProxies ?? []);
+  app.use(async (c, next) => {
+    c.set('clientAddress', clientAddress(c));
+    await next();
+  });
   app.use(requestId());
   app.use(requestTelemetry({ logger, metrics: deps.metrics }));
   app.use(
@@ -42,7 +64,7 @@ export function createApp(deps: AppDeps) {
       },
     }),
   );
-  app.use(rejectNulCharacters);
+  app.use(inputChecks);
 
   // A5: everything but the public prefixes needs a bearer token; support's routes need the role too.
   // (`/prefix/*` covers the prefix itself.)
@@ -51,6 +73,7 @@ export function createApp(deps: AppDeps) {
     requirePlatformRole(c, 'support');
     await next();
   });
+  app.use('/auth/logout', signedIn);
   app.use('/me/*', signedIn);
   app.use('/sites/*', signedIn);
   app.use('/support/*', signedIn, supportOnly);
@@ -82,7 +105,7 @@ export function createApp(deps: AppDeps) {
     document ??= openApiDocument(app);
     return c.json(document);
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  app.route('/docs', docsRoutes());
 
   app.notFound((c) => problemResponse(c, notFound()));
   app.onError((error, c) => {

@@ -7,6 +7,7 @@ import type { GatewayClient } from '../gateway/client';
 import type { HttpMetrics } from '../observability/http-metrics';
 import type { Logger } from '../observability/logger';
 import type { NotificationRelay } from '../outbox/notification-relay';
+import type { RelayLoop } from '../outbox/relay-loop';
 
 /** What the HTTP API needs from the outside world; tests pass real local instances. */
 export interface AppDeps {
@@ -17,6 +18,8 @@ export interface AppDeps {
   gateway: GatewayClient;
   /** Hands the owner notifications a request queued to Temporal (K6); its owner stops it. */
   notifications: NotificationRelay;
+  /** Sends queued sign-up and reset emails (A4): kicked after such a request; the worker sweeps too. */
+  accountMail?: RelayLoop;
   env: Pick<Env, 'KS_MODE' | 'PUBLIC_BASE_URL' | 'TOKEN_SECRET' | 'TEMPORAL_TASK_QUEUE'>;
   /** Real time; tests may shift it. Sandbox sites add their own offset on top. */
   now: () => Date;
@@ -24,13 +27,24 @@ export interface AppDeps {
   logger?: Logger;
   /** Requests by route and status for Prometheus; none recorded when omitted. */
   metrics?: HttpMetrics;
+  /** TRUSTED_PROXIES: proxies whose X-Forwarded-For names the client (A6); none when omitted. */
+  trustedProxies?: readonly string[];
 }
 
+/** The signed-in caller, read with its session (one query). */
 export interface AuthProfile {
   id: string;
+  email: string;
+  name: string;
   platformRole: 'installer' | 'support' | null;
 }
 
 export interface AppEnv {
-  Variables: { profile: AuthProfile } & RequestIdVariables;
+  Variables: {
+    profile: AuthProfile;
+    /** The session the bearer token names (logout ends it). */
+    sessionId: string;
+    /** The client's address (socket, or a trusted proxy's word); undefined for in-process calls. */
+    clientAddress: string | undefined;
+  } & RequestIdVariables;
 }

@@ -9,6 +9,7 @@ import { createGatewayClient } from '../gateway/client';
 import { createHttpMetrics } from '../observability/http-metrics';
 import { logger, setLogProcess } from '../observability/logger';
 import { type MetricsServer, serveMetrics } from '../observability/metrics-server';
+import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createApp } from './app';
 
@@ -30,22 +31,32 @@ const notifications = createNotificationRelay({
   temporal,
   taskQueue: env.TEMPORAL_TASK_QUEUE,
 });
+const mailer = createMailerFromEnv(env, database.db);
+// Kicked after each sign-up or reset request; the worker sweeps what this one could not send.
+const accountMail = createAccountMailRelay({
+  db: database.db,
+  mailing: { mailer, publicBaseUrl: env.PUBLIC_BASE_URL },
+});
 const metrics = createHttpMetrics();
 collectDefaultMetrics({ register: metrics.registry });
 const app = createApp({
   db: database.db,
   temporal,
-  mailer: createMailerFromEnv(env, database.db),
+  mailer,
   gateway,
   notifications,
+  accountMail,
+  trustedProxies: env.TRUSTED_PROXIES,
   env,
   now: () => new Date(),
   logger,
   metrics,
 });
 
-const server = serve({ fetch: app.fetch, port: env.PORT, hostname: '0.0.0.0' }, (info) => {
-  logger.info({ port: info.port }, `listening on http://localhost:${info.port}`);
+// Development serves /dev/mailbox (reset links): loopback only unless HOST says otherwise.
+const hostname = env.HOST ?? (env.KS_MODE === 'development' ? '127.0.0.1' : '0.0.0.0');
+const server = serve({ fetch: app.fetch, port: env.PORT, hostname }, (info) => {
+  logger.info({ port: info.port, hostname }, `listening on http://${hostname}:${info.port}`);
 });
 // Off the public port: API.md lists what answers without a token, and metrics are not on it.
 let metricsServer: MetricsServer | undefined;
@@ -59,6 +70,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     server.close(async () => {
       await metricsServer?.close();
       await notifications.stop();
+      await accountMail.stop();
       await connection.close();
       await gateway.close();
       await database.close();

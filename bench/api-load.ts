@@ -87,7 +87,7 @@ for (const s of siteRows) {
     })),
   );
 }
-const tokens = await Promise.all(owners.map((o) => issueBearerToken(o.id, stack.tokenSecret, new Date())));
+const tokens = await Promise.all(owners.map((o) => issueBearerToken(db, o.id, new Date())));
 
 // --- The floor: a bare Hono route with one query through the same pool. ---
 const bare = new Hono();

@@ -173,9 +173,7 @@ async function anatomy(siteId: string) {
 
 try {
   const calls = await seed(total, 'p');
-  const tokens = await Promise.all(
-    calls.map((c) => issueBearerToken(c.ownerId, stack.tokenSecret, new Date())),
-  );
+  const tokens = await Promise.all(calls.map((c) => issueBearerToken(db, c.ownerId, new Date())));
   const job = (n: number): RedemptionJob => ({
     url: stack.url,
     temporalAddress,

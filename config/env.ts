@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** pino's levels (observability/logger.ts). */
@@ -29,6 +30,38 @@ export const envSchema = z
       .default('KS Cloud <no-reply@ks-cloud.local>'),
     SUPPORT_EMAIL: z.email('must be an email address').default('support@ks-cloud.local'),
     PORT: port.default(3000),
+    /**
+     * The address the API listens on. Development binds loopback only (its /dev/mailbox shows reset
+     * links); production binds every interface. Set it to choose.
+     */
+    HOST: z
+      .string()
+      .refine((h) => isIP(h) !== 0 || /^[A-Za-z0-9.-]+$/.test(h), 'must be an IP address or a host name')
+      .optional(),
+    /**
+     * A6: proxies in front of the API (comma-separated addresses or CIDR ranges) whose
+     * X-Forwarded-For names the client address used for throttling. None: the socket's address.
+     */
+    TRUSTED_PROXIES: z
+      .string()
+      .default('')
+      .transform((s, ctx) => {
+        const entries = s
+          .split(',')
+          .map((e) => e.trim())
+          .filter((e) => e !== '');
+        for (const entry of entries) {
+          const [address = '', bits, ...rest] = entry.split('/');
+          const family = isIP(address);
+          const max = family === 6 ? 128 : 32;
+          const badBits = bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > max);
+          if (family === 0 || badBits || rest.length > 0) {
+            ctx.addIssue({ code: 'custom', message: `must be IP addresses or CIDR ranges (not "${entry}")` });
+            return z.NEVER;
+          }
+        }
+        return entries;
+      }),
     GATEWAY_PORTS: z
       .string()
       .default('40000,40001')

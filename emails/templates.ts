@@ -1,4 +1,5 @@
 import type { ReactElement } from 'react';
+import AccountExists, { subject as accountExistsSubject } from './templates/account-exists';
 import ConfirmEmail, { subject as confirmEmailSubject } from './templates/confirm-email';
 import DeletionConsentReminder, {
   subject as deletionConsentReminderSubject,
@@ -38,6 +39,7 @@ function template<P>(component: (props: P) => ReactElement, subject: (props: P) 
 export const templates = {
   'confirm-email': template(ConfirmEmail, confirmEmailSubject),
   'password-reset': template(PasswordReset, passwordResetSubject),
+  'account-exists': template(AccountExists, accountExistsSubject),
   'redemption-receipt': template(RedemptionReceipt, redemptionReceiptSubject),
   'subscription-reminder': template(SubscriptionReminder, subscriptionReminderSubject),
   'subscription-expired': template(SubscriptionExpired, subscriptionExpiredSubject),

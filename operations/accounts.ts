@@ -1,6 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
-import type { Db } from '../db/client';
-import { consumeToken, findUsableToken, issueEmailToken } from '../db/queries/email-tokens';
+import type { Db, DbOrTx } from '../db/client';
+import { type AccountEmail, countEmailsTo, queueAccountEmail } from '../db/queries/account-emails';
+import { consumeToken, findUsableToken, storeEmailToken } from '../db/queries/email-tokens';
 import {
   findProfileByEmail,
   findProfileById,
@@ -8,51 +9,29 @@ import {
   normalizeEmail,
   updateProfile,
 } from '../db/queries/profiles';
+import { deleteSessionsOfProfile, insertSession } from '../db/queries/sessions';
 import { emailTokens } from '../db/schema';
-import { Refusal } from '../domain/reasons';
-import { errorField, logger } from '../observability/logger';
+import { newToken } from '../domain/secrets';
+import { ACCOUNT_EMAILS_PER_HOUR } from '../domain/throttling';
 import type { Mailing } from './mail';
 
 const CONFIRM_TTL_MS = 48 * 3600_000;
 const RESET_TTL_MS = 3600_000;
 
 /**
- * A1: a profile and its confirmation email, in one transaction up to the sent email: when the email
- * cannot be sent, no profile remains that blocks signing up again yet can never be confirmed.
+ * A1, A4: a sign-up. A new email gets a profile and, off the request path, its confirmation email; a
+ * taken one changes nothing and its owner is told by email ("you already have an account"). Both
+ * do the same work here (one insert attempt, one queued email), so neither the answer nor its timing
+ * tells whether the email has a profile.
  */
-export function signUp(
-  db: Db,
-  mailing: Mailing,
-  input: { email: string; name: string; passwordHash: string; now: Date },
-) {
+export function signUp(db: Db, input: { email: string; name: string; passwordHash: string }) {
   return db.transaction(async (tx) => {
-    const created = await insertProfile(tx, {
-      email: input.email,
-      name: input.name,
-      passwordHash: input.passwordHash,
+    const created = await insertProfile(tx, input);
+    await queueAccountEmail(tx, {
+      kind: created ? 'confirm_email' : 'account_exists',
+      email: normalizeEmail(input.email),
+      token: newToken().token,
     });
-    if (!created) throw new Refusal('email_taken');
-    const token = await issueEmailToken(tx, {
-      kind: 'confirm_email',
-      profileId: created.id,
-      ttlMs: CONFIRM_TTL_MS,
-      now: input.now,
-    });
-    try {
-      await mailing.mailer.send({
-        to: created.email,
-        template: 'confirm-email',
-        props: {
-          name: created.name,
-          confirmUrl: new URL(`/auth/confirm/${token}`, mailing.publicBaseUrl).toString(),
-        },
-        idempotencyKey: `confirm-email:${created.id}`,
-      });
-    } catch (error) {
-      logger.error({ template: 'confirm-email', err: errorField(error) }, 'email not sent');
-      throw new Refusal('email_unavailable', 'The confirmation email could not be sent; try again shortly.');
-    }
-    return created;
   });
 }
 
@@ -68,39 +47,86 @@ export function confirmEmail(db: Db, input: { token: string; now: Date }): Promi
 }
 
 /**
- * A4: emails a reset link when the email has a profile. Never tells whether it has: a failed email
- * is logged, not answered (the person asks again).
+ * A4: queues a reset email for the address, whether or not it has a profile; the relay sends it
+ * only when it has one (deliverAccountEmail), so the request is alike for both.
  */
-export async function requestPasswordReset(db: Db, mailing: Mailing, input: { email: string; now: Date }) {
-  const profile = await findProfileByEmail(db, normalizeEmail(input.email));
-  if (!profile) return;
-  const token = await issueEmailToken(db, {
+export async function requestPasswordReset(db: DbOrTx, input: { email: string }) {
+  await queueAccountEmail(db, {
     kind: 'password_reset',
-    profileId: profile.id,
-    ttlMs: RESET_TTL_MS,
-    now: input.now,
+    email: normalizeEmail(input.email),
+    token: newToken().token,
   });
-  try {
+}
+
+/** Emails that arrive unasked (reset links, "you already have an account"), capped per address (A6). */
+const UNASKED_TEMPLATES = ['password-reset', 'account-exists'];
+
+/**
+ * Sends one queued account email (the account-mail relay calls it in the transaction that deletes
+ * the row). The email's link token was chosen when it was queued and its idempotency key is the
+ * row's, so a send retried after a crash carries the same link and goes out once. Returns what was
+ * done, for the relay's log (no address in it).
+ */
+export async function deliverAccountEmail(
+  tx: DbOrTx,
+  mailing: Mailing,
+  row: AccountEmail,
+  now: Date,
+): Promise<'sent' | 'no_profile' | 'already_confirmed' | 'capped'> {
+  const profile = await findProfileByEmail(tx, row.email);
+  if (!profile) return 'no_profile';
+  const idempotencyKey = `${row.kind}:${row.id}`;
+  const link = (path: string) => new URL(`${path}${row.token}`, mailing.publicBaseUrl).toString();
+
+  if (row.kind === 'confirm_email') {
+    if (profile.emailConfirmedAt) return 'already_confirmed';
+    const expiresAt = new Date(now.getTime() + CONFIRM_TTL_MS);
+    await storeEmailToken(tx, { kind: 'confirm_email', token: row.token, profileId: profile.id, expiresAt });
+    await mailing.mailer.send({
+      to: profile.email,
+      template: 'confirm-email',
+      props: { name: profile.name, confirmUrl: link('/auth/confirm/') },
+      idempotencyKey,
+    });
+    return 'sent';
+  }
+
+  const recent = await countEmailsTo(tx, {
+    to: profile.email,
+    templates: UNASKED_TEMPLATES,
+    since: new Date(now.getTime() - 3600_000),
+    exceptKey: idempotencyKey,
+  });
+  if (recent >= ACCOUNT_EMAILS_PER_HOUR) return 'capped';
+  // An account never confirmed gets a reset link either way: choosing a password confirms it.
+  const wantsLink = row.kind === 'password_reset' || !profile.emailConfirmedAt;
+  if (wantsLink) {
+    const expiresAt = new Date(now.getTime() + RESET_TTL_MS);
+    await storeEmailToken(tx, { kind: 'password_reset', token: row.token, profileId: profile.id, expiresAt });
+  }
+  if (row.kind === 'password_reset') {
     await mailing.mailer.send({
       to: profile.email,
       template: 'password-reset',
-      props: {
-        name: profile.name,
-        resetUrl: new URL(`/auth/password-reset/${token}`, mailing.publicBaseUrl).toString(),
-      },
-      idempotencyKey: `password-reset:${token.slice(0, 16)}`,
+      props: { name: profile.name, resetUrl: link('/auth/password-reset/') },
+      idempotencyKey,
     });
-  } catch (error) {
-    // Answering an error here (and 202 for unknown emails) would tell which emails have an account
-    // (A4). The person asks again; the log says why nothing arrived.
-    logger.error({ template: 'password-reset', err: errorField(error) }, 'email not sent');
+  } else {
+    await mailing.mailer.send({
+      to: profile.email,
+      template: 'account-exists',
+      props: { name: profile.name, setPasswordUrl: wantsLink ? link('/auth/password-reset/') : null },
+      idempotencyKey,
+    });
   }
+  return 'sent';
 }
 
 /**
  * A4, A5: sets the new password through a reset link; false when the link was used or has expired.
  * Every other reset link of the profile dies with this one (an older email must not change the
- * password again), and following the link proves the email address is theirs.
+ * password again), every signed-in session ends (A5), and following the link proves the email
+ * address is theirs.
  */
 export function resetPassword(
   db: Db,
@@ -125,6 +151,26 @@ export function resetPassword(
       passwordHash: input.passwordHash,
       emailConfirmedAt: profile?.emailConfirmedAt ?? now,
     });
+    await deleteSessionsOfProfile(tx, row.profileId);
     return true;
+  });
+}
+
+/**
+ * A5: the signed-in caller changes their password (the current one already checked): every session
+ * of the profile ends, the caller's too, and the new session's token is returned.
+ */
+export function changePassword(
+  db: Db,
+  input: { profileId: string; passwordHash: string; tokenHash: string; expiresAt: Date },
+): Promise<void> {
+  return db.transaction(async (tx) => {
+    await updateProfile(tx, input.profileId, { passwordHash: input.passwordHash });
+    await deleteSessionsOfProfile(tx, input.profileId);
+    await insertSession(tx, {
+      tokenHash: input.tokenHash,
+      profileId: input.profileId,
+      expiresAt: input.expiresAt,
+    });
   });
 }

@@ -10,7 +10,6 @@ import {
   findTermByRequest,
   findVoucherByHash,
   lockSite,
-  redemptionBlockedUntil,
   type Term,
 } from '../db/queries/subscriptions';
 import { sites, subscriptionTerms } from '../db/schema';
@@ -190,21 +189,4 @@ async function expireInTransaction(tx: Tx, siteId: string, term: Term) {
     actorKind: 'system',
     data: { termId: term.id },
   });
-}
-
-/** V12: this many failed redemptions within the window, per site or per client, block further tries. */
-export const REDEMPTION_FAILURE_LIMIT = 5;
-export const REDEMPTION_FAILURE_WINDOW_MS = 15 * 60_000;
-
-/** V12: seconds until the site and every client key may try again, or undefined when they may now. */
-export async function redemptionBlockedSeconds(
-  db: Db,
-  input: { siteId: string; clientKeys: string[]; now: Date },
-): Promise<number | undefined> {
-  const until = await redemptionBlockedUntil(db, {
-    ...input,
-    limit: REDEMPTION_FAILURE_LIMIT,
-    windowMs: REDEMPTION_FAILURE_WINDOW_MS,
-  });
-  return until && Math.max(1, Math.ceil((until.getTime() - input.now.getTime()) / 1000));
 }

@@ -7,23 +7,18 @@ import {
 } from '../db/queries/notification-outbox';
 import { errorField, logger } from '../observability/logger';
 import { signalNotificationEvent } from '../workflows/client/notifications';
+import { createRelayLoop, type RelayLoop } from './relay-loop';
 
 /** Rows handed over per transaction. */
 const BATCH = 100;
 /** A hand-over waits this long for Temporal, so an outage holds no row lock for long. */
 const SIGNAL_DEADLINE_MS = 5_000;
 
-export interface NotificationRelay {
-  /**
-   * Hands the queued notifications (notification_outbox) to their sites' `notifications-<siteId>`
-   * workflows and deletes what was handed over. Never throws and never runs twice at once: a kick
-   * during a hand-over runs one more round after it. Resolves with how many its round handed over.
-   */
-  handOver(): Promise<number>;
-  /** Also hands over every `intervalMs`, for what a failed hand-over (Temporal away) left queued. */
-  start(intervalMs: number): void;
-  stop(): Promise<void>;
-}
+/**
+ * Hands the queued notifications (notification_outbox) to their sites' `notifications-<siteId>`
+ * workflows and deletes what was handed over (the schedule: relay-loop.ts).
+ */
+export type NotificationRelay = RelayLoop;
 
 /**
  * K6 delivery: events are queued in the transaction that records them (recordEventForOwner); this
@@ -38,10 +33,6 @@ export function createNotificationRelay(deps: {
   /** Tests shorten the rate-limit window. */
   windowSeconds?: number;
 }): NotificationRelay {
-  let current: Promise<number> | undefined;
-  let next: Promise<number> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-
   const signal = (row: QueuedNotification) =>
     deps.temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
       signalNotificationEvent(deps.temporal, {
@@ -89,33 +80,5 @@ export function createNotificationRelay(deps: {
     }
   };
 
-  const relay: NotificationRelay = {
-    handOver() {
-      if (!current) {
-        current = run().finally(() => {
-          current = undefined;
-        });
-        return current;
-      }
-      // A hand-over is running and may have passed rows queued since: one more round follows it,
-      // shared by every kick that arrives meanwhile.
-      next ??= current.then(() => {
-        next = undefined;
-        return relay.handOver();
-      });
-      return next;
-    },
-    start(intervalMs) {
-      // handOver never throws; a round still running makes this tick share the next one.
-      timer ??= setInterval(() => void relay.handOver(), intervalMs);
-      timer.unref();
-    },
-    async stop() {
-      clearInterval(timer);
-      timer = undefined;
-      await next;
-      await current;
-    },
-  };
-  return relay;
+  return createRelayLoop(run);
 }

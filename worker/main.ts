@@ -3,15 +3,19 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
+import { pruneThrottles } from '../db/queries/throttles';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
 import { createGatewayClient } from '../gateway/client';
-import { logger, setLogProcess } from '../observability/logger';
+import { errorField, logger, setLogProcess } from '../observability/logger';
+import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
 
 /** How often queued owner notifications left behind by a failed hand-over are tried again (K6). */
 const NOTIFICATION_SWEEP_MS = 10_000;
+/** How often account emails the API could not send at once (provider away) are tried again (A4). */
+const ACCOUNT_MAIL_SWEEP_MS = 5_000;
 
 const env = loadEnvOrExit();
 setLogProcess('worker');
@@ -20,6 +24,7 @@ const target = temporalTarget();
 const database = connectDatabase(env.DATABASE_URL);
 const connection = await NativeConnection.connect(target.connectionOptions);
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
+const mailer = createMailerFromEnv(env, database.db);
 const worker = await createWorker({
   connection,
   namespace: target.namespace,
@@ -27,7 +32,7 @@ const worker = await createWorker({
   ...(env.WORKFLOW_BUNDLE ? { workflowBundle: { codePath: env.WORKFLOW_BUNDLE } } : {}),
   deps: {
     db: database.db,
-    mailer: createMailerFromEnv(env, database.db),
+    mailer,
     gateway,
     publicBaseUrl: env.PUBLIC_BASE_URL,
     supportEmail: env.SUPPORT_EMAIL,
@@ -42,6 +47,20 @@ const notifications = createNotificationRelay({
   taskQueue: env.TEMPORAL_TASK_QUEUE,
 });
 notifications.start(NOTIFICATION_SWEEP_MS);
+const accountMail = createAccountMailRelay({
+  db: database.db,
+  mailing: { mailer, publicBaseUrl: env.PUBLIC_BASE_URL },
+});
+accountMail.start(ACCOUNT_MAIL_SWEEP_MS);
+// Throttle rows whose every attempt has been given back by time count nothing: tidied hourly.
+const throttleSweep = setInterval(
+  () =>
+    void pruneThrottles(database.db, new Date()).catch((err) =>
+      logger.warn({ err: errorField(err) }, 'throttle sweep failed'),
+    ),
+  3600_000,
+);
+throttleSweep.unref();
 logger.info(
   { taskQueue: env.TEMPORAL_TASK_QUEUE, namespace: target.namespace, metricsPort: env.METRICS_PORT },
   `polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${target.address} (${target.namespace})`,
@@ -49,6 +68,8 @@ logger.info(
 // The SDK shuts the worker down gracefully on SIGINT/SIGTERM; then we close our connections.
 await worker.run();
 await notifications.stop();
+await accountMail.stop();
+clearInterval(throttleSweep);
 await clientConnection.close();
 await connection.close();
 await gateway.close();

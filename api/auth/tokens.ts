@@ -1,20 +1,39 @@
-import { sign, verify } from 'hono/jwt';
+import type { Db, DbOrTx } from '../../db/client';
+import { findSessionCaller, insertSession } from '../../db/queries/sessions';
+import { hashToken, newToken } from '../../domain/secrets';
+import { changePassword } from '../../operations/accounts';
 
-const TOKEN_TTL_SECONDS = 12 * 60 * 60;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TOKEN_TTL_MS = 12 * 60 * 60 * 1000;
+/** What newToken makes: 43 URL-safe characters. Anything else is refused before the database. */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
-/** Bearer tokens: HS256 JWTs carrying only the profile id, expiring after 12 hours. */
-export async function issueBearerToken(profileId: string, secret: string, now: Date): Promise<string> {
-  const iat = Math.floor(now.getTime() / 1000);
-  return sign({ sub: profileId, iat, exp: iat + TOKEN_TTL_SECONDS }, secret, 'HS256');
+/**
+ * A5: a bearer token is an opaque session: 256 random bits, stored only as its SHA-256, valid for 12
+ * hours unless its session ends first (logout, a password reset or change).
+ */
+export async function issueBearerToken(db: DbOrTx, profileId: string, now: Date): Promise<string> {
+  const { token, hash } = newToken();
+  await insertSession(db, { tokenHash: hash, profileId, expiresAt: new Date(now.getTime() + TOKEN_TTL_MS) });
+  return token;
 }
 
-export async function verifyBearerToken(token: string, secret: string): Promise<string | null> {
-  try {
-    const payload = await verify(token, secret, 'HS256');
-    // Only a UUID can name a profile; anything else would reach the database as a malformed id.
-    return typeof payload.sub === 'string' && UUID.test(payload.sub) ? payload.sub : null;
-  } catch {
-    return null;
-  }
+/** The caller a bearer token names, or undefined (unknown, expired, logged out, unconfirmed). */
+export async function resolveBearerToken(db: DbOrTx, token: string, now: Date) {
+  if (!TOKEN_SHAPE.test(token)) return undefined;
+  return findSessionCaller(db, hashToken(token), now);
+}
+
+/** A5: the caller's new password; every session of the profile ends and a new one is opened. */
+export async function changeOwnPassword(
+  db: Db,
+  input: { profileId: string; passwordHash: string; now: Date },
+): Promise<string> {
+  const { token, hash } = newToken();
+  await changePassword(db, {
+    profileId: input.profileId,
+    passwordHash: input.passwordHash,
+    tokenHash: hash,
+    expiresAt: new Date(input.now.getTime() + TOKEN_TTL_MS),
+  });
+  return token;
 }

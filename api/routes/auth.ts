@@ -2,7 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { html } from 'hono/html';
 import { findUsableToken } from '../../db/queries/email-tokens';
-import { findProfileByEmail } from '../../db/queries/profiles';
+import { findProfileByEmail, normalizeEmail } from '../../db/queries/profiles';
+import { deleteSession } from '../../db/queries/sessions';
 import { confirmEmail, requestPasswordReset, resetPassword, signUp } from '../../operations/accounts';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords';
 import { issueBearerToken } from '../auth/tokens';
@@ -20,6 +21,7 @@ import {
   problemResponses,
   TokenParam,
 } from '../schemas';
+import { addressKey, forget, giveBack, takeAttempt, throttleKey } from '../throttle';
 
 /** Sign-up email, trimmed and lower-cased before it is checked: " Ann@X.org " is ann@x.org. */
 const SignupEmail = z.string().trim().toLowerCase().max(320).pipe(z.email('must be an email address'));
@@ -28,16 +30,23 @@ const signup = createRoute({
   method: 'post',
   path: '/signup',
   tags: ['Accounts'],
-  summary: 'Create an account; a confirmation email is sent',
+  summary:
+    'Sign up. The same answer for a new and a taken email (A4): a new one gets a confirmation email, ' +
+    'a taken one an "you already have an account" email',
   request: jsonBody(
     z.object({ email: SignupEmail, password: PasswordField, name: z.string().trim().min(1).max(200) }),
   ),
   responses: {
-    201: {
-      description: 'Created',
-      content: { 'application/json': { schema: z.object({ profileId: z.uuid() }) } },
+    202: {
+      description: 'Check your email',
+      content: { 'application/json': { schema: z.object({ status: z.literal('check_email') }) } },
     },
-    ...problemResponses('validation_failed', 'malformed_json', 'email_taken', 'email_unavailable'),
+    ...problemResponses(
+      'validation_failed',
+      'malformed_json',
+      'too_many_attempts',
+      'temporarily_unavailable',
+    ),
   },
 });
 
@@ -70,8 +79,24 @@ const login = createRoute({
       description: 'Logged in',
       content: { 'application/json': { schema: z.object({ token: z.string(), profile: ProfileSchema }) } },
     },
-    ...problemResponses('validation_failed', 'malformed_json', 'invalid_credentials', 'email_not_confirmed'),
+    ...problemResponses(
+      'validation_failed',
+      'malformed_json',
+      'invalid_credentials',
+      'email_not_confirmed',
+      'too_many_attempts',
+      'temporarily_unavailable',
+    ),
   },
+});
+
+const logout = createRoute({
+  method: 'post',
+  path: '/logout',
+  tags: ['Accounts'],
+  summary: 'End the session of this bearer token (it answers 401 from now on)',
+  security: [{ bearer: [] }],
+  responses: { 204: { description: 'Logged out' }, ...problemResponses('unauthorized') },
 });
 
 const resetRequest = createRoute({
@@ -80,7 +105,10 @@ const resetRequest = createRoute({
   tags: ['Accounts'],
   summary: 'Email a password-reset link (same answer whether or not the email exists)',
   request: jsonBody(z.object({ email: z.string().min(1).max(320) })),
-  responses: { 202: { description: 'Accepted' }, ...problemResponses('validation_failed', 'malformed_json') },
+  responses: {
+    202: { description: 'Accepted' },
+    ...problemResponses('validation_failed', 'malformed_json', 'too_many_attempts'),
+  },
 });
 
 const resetPage = createRoute({
@@ -113,7 +141,12 @@ const reset = createRoute({
   responses: {
     204: { description: 'Password changed' },
     200: { description: 'HTML page: password changed', content: htmlContent },
-    ...problemResponses('validation_failed', 'malformed_json', 'unsupported_media_type'),
+    ...problemResponses(
+      'validation_failed',
+      'malformed_json',
+      'unsupported_media_type',
+      'temporarily_unavailable',
+    ),
     410: {
       description:
         'token_invalid: the link was used or has expired (a problem for JSON, a page for the HTML form)',
@@ -128,14 +161,19 @@ const resetGone = (c: Context) => linkGonePage(c, html`<p>This reset link was us
 
 export function authRoutes(deps: AppDeps) {
   const { db, env } = deps;
-  const mailing = { mailer: deps.mailer, publicBaseUrl: env.PUBLIC_BASE_URL };
+  const secret = env.TOKEN_SECRET;
+  /** Sends what a request queued, after the answer (the worker sweeps what this misses). */
+  const kickAccountMail = () => void deps.accountMail?.handOver();
 
   return createRouter()
     .openapi(signup, async (c) => {
       const { email, password, name } = c.req.valid('json');
+      await takeAttempt(deps, addressKey(secret, 'signupAddress', c.get('clientAddress')));
+      // Hashed for a taken email too: the answer takes as long either way (A4).
       const passwordHash = await hashPassword(password);
-      const profile = await signUp(db, mailing, { email, name, passwordHash, now: deps.now() });
-      return c.json({ profileId: profile.id }, 201);
+      await signUp(db, { email, name, passwordHash });
+      kickAccountMail();
+      return c.json({ status: 'check_email' as const }, 202);
     })
     .openapi(confirmPage, async (c) => {
       const { token } = c.req.valid('param');
@@ -155,19 +193,36 @@ export function authRoutes(deps: AppDeps) {
     })
     .openapi(login, async (c) => {
       const { email, password } = c.req.valid('json');
+      const account = throttleKey(secret, 'loginAccount', normalizeEmail(email));
+      const address = addressKey(secret, 'loginAddress', c.get('clientAddress'));
+      // A6: counted before the password is checked, atomically, so a burst gets no more tries.
+      await takeAttempt(deps, [account, ...address]);
       const profile = await findProfileByEmail(db, email);
       if (!profile) {
         await burnPasswordCheck(password);
         throw problem('invalid_credentials');
       }
       if (!(await verifyPassword(password, profile.passwordHash))) throw problem('invalid_credentials');
+      // The right password: the account's failures are forgotten and this try is no failure.
+      await forget(deps, account);
+      await giveBack(deps, address);
       if (!profile.emailConfirmedAt) throw problem('email_not_confirmed');
-      const token = await issueBearerToken(profile.id, env.TOKEN_SECRET, deps.now());
+      const token = await issueBearerToken(db, profile.id, deps.now());
       return c.json({ token, profile: { id: profile.id, email: profile.email, name: profile.name } }, 200);
     })
+    .openapi(logout, async (c) => {
+      await deleteSession(db, c.get('sessionId'));
+      return c.body(null, 204);
+    })
     .openapi(resetRequest, async (c) => {
-      // The same answer whether or not the email has a profile (A4).
-      await requestPasswordReset(db, mailing, { email: c.req.valid('json').email, now: deps.now() });
+      const { email } = c.req.valid('json');
+      await takeAttempt(deps, [
+        throttleKey(secret, 'resetAccount', normalizeEmail(email)),
+        ...addressKey(secret, 'resetAddress', c.get('clientAddress')),
+      ]);
+      // The same work whether or not the email has a profile (A4): the relay decides, off the request.
+      await requestPasswordReset(db, { email });
+      kickAccountMail();
       return c.body(null, 202);
     })
     .openapi(resetPage, async (c) => {

@@ -1,10 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { listMembershipsOfProfile } from '../../db/queries/memberships';
 import { findProfileById, updateProfile } from '../../db/queries/profiles';
-import type { AppDeps } from '../deps';
+import { hashPassword, verifyPassword } from '../auth/passwords';
+import { changeOwnPassword } from '../auth/tokens';
+import type { AppDeps, AuthProfile } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { jsonBody, ProfileSchema, problemResponses } from '../schemas';
+import { jsonBody, PasswordField, ProfileSchema, problemResponses } from '../schemas';
+import { forget, takeAttempt, throttleKey } from '../throttle';
 
 const MeSchema = ProfileSchema.extend({
   platformRole: z.enum(['installer', 'support']).nullable(),
@@ -49,30 +52,75 @@ const patchMe = createRoute({
   },
 });
 
+const changePasswordRoute = createRoute({
+  method: 'post',
+  path: '/password',
+  tags: ['Accounts'],
+  summary: 'Change the caller’s password: every other session of the profile ends; a new token is returned',
+  security: [{ bearer: [] }],
+  request: jsonBody(z.object({ currentPassword: z.string().min(1).max(1024), newPassword: PasswordField })),
+  responses: {
+    200: {
+      description: 'Password changed; the token of the new session',
+      content: { 'application/json': { schema: z.object({ token: z.string() }) } },
+    },
+    ...problemResponses(
+      'validation_failed',
+      'malformed_json',
+      'unauthorized',
+      'invalid_credentials',
+      'too_many_attempts',
+      'temporarily_unavailable',
+    ),
+  },
+});
+
 export function meRoutes(deps: AppDeps) {
   const { db } = deps;
-  const me = async (profileId: string) => {
-    const profile = await findProfileById(db, profileId);
-    if (!profile) throw notFound('profile');
-    return {
-      id: profile.id,
-      email: profile.email,
-      name: profile.name,
-      platformRole: profile.platformRole,
-      memberships: await listMembershipsOfProfile(db, profile.id),
-    };
-  };
+  const me = async (profile: AuthProfile) => ({
+    id: profile.id,
+    email: profile.email,
+    name: profile.name,
+    platformRole: profile.platformRole,
+    memberships: await listMembershipsOfProfile(db, profile.id),
+  });
 
-  return createRouter()
-    .openapi(getMe, async (c) => c.json(await me(c.get('profile').id), 200))
-    .openapi(patchMe, async (c) => {
-      const body = c.req.valid('json');
-      if ('email' in body) {
-        throw problem('email_immutable', undefined, {
-          errors: [{ path: 'body.email', message: 'cannot be changed' }],
+  return (
+    createRouter()
+      // The profile came with the session (one query); only the memberships are read here.
+      .openapi(getMe, async (c) => c.json(await me(c.get('profile')), 200))
+      .openapi(patchMe, async (c) => {
+        const body = c.req.valid('json');
+        if ('email' in body) {
+          throw problem('email_immutable', undefined, {
+            errors: [{ path: 'body.email', message: 'cannot be changed' }],
+          });
+        }
+        const caller = c.get('profile');
+        const updated =
+          body.name === undefined ? undefined : await updateProfile(db, caller.id, { name: body.name });
+        if (body.name !== undefined && !updated) throw notFound('profile');
+        return c.json(await me({ ...caller, ...(updated ? { name: updated.name } : {}) }), 200);
+      })
+      .openapi(changePasswordRoute, async (c) => {
+        const { currentPassword, newPassword } = c.req.valid('json');
+        const caller = c.get('profile');
+        // A stolen token must not guess the password faster than a login could (A6): the same count.
+        const account = throttleKey(deps.env.TOKEN_SECRET, 'loginAccount', caller.email);
+        await takeAttempt(deps, [account]);
+        const profile = await findProfileById(db, caller.id);
+        if (!profile || !(await verifyPassword(currentPassword, profile.passwordHash))) {
+          throw problem('invalid_credentials', 'The current password is wrong.', {
+            errors: [{ path: 'body.currentPassword', message: 'is wrong' }],
+          });
+        }
+        await forget(deps, account);
+        const token = await changeOwnPassword(db, {
+          profileId: caller.id,
+          passwordHash: await hashPassword(newPassword),
+          now: deps.now(),
         });
-      }
-      if (body.name !== undefined) await updateProfile(db, c.get('profile').id, { name: body.name });
-      return c.json(await me(c.get('profile').id), 200);
-    });
+        return c.json({ token }, 200);
+      })
+  );
 }

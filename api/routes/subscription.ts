@@ -1,18 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
-import { findCurrentTerm, recordRedemptionFailure, slotUsage } from '../../db/queries/subscriptions';
+import { findCurrentTerm, slotUsage } from '../../db/queries/subscriptions';
 import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, isBlankVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
-import { redemptionBlockedSeconds } from '../../operations/subscription';
 import { redeemVoucher } from '../../workflows/client/subscription';
-import type { AppDeps, AppEnv } from '../deps';
+import type { AppDeps } from '../deps';
 import { ApiProblem, notFound, type Problem, problem, problemBody } from '../problem';
 import { createRouter } from '../router';
 import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
+import { addressKey, forget, giveBack, takeAttempt, throttleKey } from '../throttle';
 
 const TermSchema = z
   .object({
@@ -117,15 +116,6 @@ const redeem = createRoute({
   },
 });
 
-/**
- * Rate-limit keys of the caller (V12): the profile always; the forwarded address too when a proxy
- * sets one. A spoofed header only adds a bucket, it cannot lift the profile's limit.
- */
-function clientKeys(c: Context<AppEnv>): string[] {
-  const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-  return [`profile:${c.get('profile').id}`, ...(forwarded ? [`ip:${forwarded.slice(0, 100)}`] : [])];
-}
-
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export function subscriptionRoutes(deps: AppDeps) {
@@ -174,14 +164,15 @@ export function subscriptionRoutes(deps: AppDeps) {
         }
       }
 
-      const keys = clientKeys(c);
-      const now = deps.now();
-      const seconds = await redemptionBlockedSeconds(db, { siteId, clientKeys: keys, now });
-      if (seconds !== undefined) {
-        throw problem('too_many_attempts', `Too many failed redemptions; try again in ${seconds} seconds.`, {
-          headers: { 'retry-after': String(seconds) },
-        });
-      }
+      // V12: counted before the code is looked up, atomically on every key, so of a burst of wrong
+      // codes sent at once no more than the limit reach the lookup; a success gives its try back.
+      const secret = deps.env.TOKEN_SECRET;
+      const actor = throttleKey(secret, 'redeemActor', caller);
+      const shared = [
+        throttleKey(secret, 'redeemSite', siteId),
+        ...addressKey(secret, 'redeemAddress', c.get('clientAddress')),
+      ];
+      await takeAttempt(deps, [actor, ...shared]);
 
       // A retried request with the same key reaches the same term: the activity finds it by requestId.
       const requestId = key === undefined ? randomUUID() : `key:${sha256(`${scope}\n${key}`)}`;
@@ -192,7 +183,6 @@ export function subscriptionRoutes(deps: AppDeps) {
       });
       if (!result.ok) {
         if (result.code === 'site_not_found') throw notFound('site');
-        await recordRedemptionFailure(db, siteId, keys, now);
         const refused = problem(result.code);
         if (key !== undefined) {
           await saveIdempotencyRecord(db, {
@@ -205,6 +195,9 @@ export function subscriptionRoutes(deps: AppDeps) {
         }
         throw refused;
       }
+      // A success clears the actor's failures (one admin's typos must not hold them up any longer).
+      await forget(deps, actor);
+      await giveBack(deps, shared);
       const body: RedemptionBody = {
         term: termViewJson(result.term),
         carriedOverSeconds: result.carriedOverSeconds,

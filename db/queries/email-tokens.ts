@@ -19,6 +19,25 @@ export async function issueEmailToken(
   return token;
 }
 
+/**
+ * Stores the hash of a token chosen earlier (an account email's, chosen when it was queued so a
+ * retried send carries the same link). Storing it again is a no-op.
+ */
+export async function storeEmailToken(
+  db: DbOrTx,
+  values: { kind: EmailTokenKind; token: string; profileId: string; expiresAt: Date },
+): Promise<void> {
+  await db
+    .insert(emailTokens)
+    .values({
+      kind: values.kind,
+      tokenHash: hashToken(values.token),
+      profileId: values.profileId,
+      expiresAt: values.expiresAt,
+    })
+    .onConflictDoNothing({ target: emailTokens.tokenHash });
+}
+
 /** A usable token of that kind: exists, not used, not expired. */
 export async function findUsableToken(db: DbOrTx, kind: EmailTokenKind, token: string, now: Date) {
   const [row] = await db

@@ -1,6 +1,6 @@
-import { and, desc, eq, gt, isNull, like, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
-import { iqs, memberships, redemptionFailures, sites, subscriptionTerms, vouchers } from '../schema';
+import { iqs, memberships, sites, subscriptionTerms, vouchers } from '../schema';
 
 export type Term = typeof subscriptionTerms.$inferSelect;
 export type Voucher = typeof vouchers.$inferSelect;
@@ -80,42 +80,4 @@ export async function slotUsage(db: DbOrTx, siteId: string): Promise<{ users: nu
 export async function lockSite(db: DbOrTx, siteId: string) {
   const [row] = await db.select().from(sites).where(eq(sites.id, siteId)).for('update');
   return row;
-}
-
-/** Failed redemptions of a site, not counting the extra per-address rows (one row per client key). */
-const SITE_COUNTED_KEY = 'profile:%';
-
-/** V12: one failed redemption, counted against the site and against each key of the client. */
-export async function recordRedemptionFailure(db: DbOrTx, siteId: string, clientKeys: string[], at: Date) {
-  await db.insert(redemptionFailures).values(clientKeys.map((clientKey) => ({ siteId, clientKey, at })));
-}
-
-/**
- * V12: the moment the site and every client key are below `limit` failures within `windowMs`
- * again, or undefined when they are now. Each bucket frees up when its `limit`-th most recent
- * failure leaves the window.
- */
-export async function redemptionBlockedUntil(
-  db: DbOrTx,
-  input: { siteId: string; clientKeys: string[]; now: Date; limit: number; windowMs: number },
-): Promise<Date | undefined> {
-  const since = new Date(input.now.getTime() - input.windowMs);
-  const buckets = [
-    and(eq(redemptionFailures.siteId, input.siteId), like(redemptionFailures.clientKey, SITE_COUNTED_KEY)),
-    ...input.clientKeys.map((key) => eq(redemptionFailures.clientKey, key)),
-  ];
-  let until: Date | undefined;
-  for (const bucket of buckets) {
-    const [row] = await db
-      .select({ at: redemptionFailures.at })
-      .from(redemptionFailures)
-      .where(and(bucket, gt(redemptionFailures.at, since)))
-      .orderBy(desc(redemptionFailures.at))
-      .offset(input.limit - 1)
-      .limit(1);
-    if (!row) continue;
-    const free = new Date(row.at.getTime() + input.windowMs);
-    if (!until || free > until) until = free;
-  }
-  return until;
 }

@@ -37,6 +37,8 @@ export const sentEmails = pgTable(
   (t) => [
     uniqueIndex('sent_emails_idempotency_key').on(t.idempotencyKey),
     index('sent_emails_created_idx').on(t.createdAt),
+    // Emails to one address: the cap on account emails (A6) and a deleted profile's mail (D7).
+    index('sent_emails_to_idx').on(t.toAddress, t.createdAt),
   ],
 );
 

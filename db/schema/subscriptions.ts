@@ -49,18 +49,3 @@ export const subscriptionTerms = pgTable(
     index('subscription_terms_site_idx').on(t.siteId, t.startsAt),
   ],
 );
-
-/** Failed redemption attempts, counted per site and per client for rate limiting (V12). */
-export const redemptionFailures = pgTable(
-  'redemption_failures',
-  {
-    id: uuid().primaryKey().defaultRandom(),
-    siteId: uuid().notNull(),
-    clientKey: text().notNull(),
-    at: timestamp({ withTimezone: true }).notNull().defaultNow(),
-  },
-  (t) => [
-    index('redemption_failures_site_idx').on(t.siteId, t.at),
-    index('redemption_failures_client_idx').on(t.clientKey, t.at),
-  ],
-);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueBearerToken } from '../../api/auth/tokens';
 import { insertProfile } from '../../db/queries/profiles';
 import {
   accessMethods,
@@ -63,6 +64,8 @@ interface Endpoint {
   own: Statuses;
   /** On a site the caller has no role in; absent for endpoints that name no site. */
   other?: Statuses;
+  /** The call ends sessions: it gets a session of its own, and the table's token is renewed after it. */
+  freshToken?: boolean;
 }
 
 interface Caller {
@@ -82,6 +85,27 @@ const TABLE: Endpoint[] = [
     path: '/me',
     request: () => ({ path: '/me', body: { name: 'Renamed' } }),
     own: ALL_OK(200),
+  },
+  {
+    // A5: each caller ends a session of its own (a fresh token per call), not the table's.
+    name: 'POST /auth/logout',
+    method: 'POST',
+    path: '/auth/logout',
+    request: () => ({ path: '/auth/logout' }),
+    own: ALL_OK(204),
+    freshToken: true,
+  },
+  {
+    name: 'POST /me/password',
+    method: 'POST',
+    path: '/me/password',
+    // The same password again: the change happens (every other session ends) and the table goes on.
+    request: () => ({
+      path: '/me/password',
+      body: { currentPassword: 'correct horse battery', newPassword: 'correct horse battery' },
+    }),
+    own: ALL_OK(200),
+    freshToken: true,
   },
   {
     name: 'POST /sites',
@@ -586,11 +610,18 @@ async function call(endpoint: Endpoint, role: Role, w: World): Promise<number> {
     w,
     caller ?? { id: randomUUID(), email: 'nobody@example.test' },
   );
+  const token =
+    caller?.token && endpoint.freshToken
+      ? await issueBearerToken(sys.db, caller.id, new Date())
+      : caller?.token;
   const res = await sys.request(endpoint.method, path, {
-    ...(caller?.token ? { token: caller.token } : {}),
+    ...(token ? { token } : {}),
     ...(body === undefined ? {} : { body }),
   });
   await res.body?.cancel();
+  // A password change ended every other session, the table's too: the caller gets a new one.
+  if (caller?.token && endpoint.freshToken)
+    caller.token = await issueBearerToken(sys.db, caller.id, new Date());
   return res.status;
 }
 

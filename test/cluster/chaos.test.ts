@@ -200,7 +200,7 @@ async function newProfile(name: string, platformRole?: 'support') {
       ...(platformRole ? { platformRole } : {}),
     })
     .returning();
-  return { ...row!, token: await issueBearerToken(row!.id, TOKEN_SECRET, new Date()) };
+  return { ...row!, token: await issueBearerToken(database.db, row!.id, new Date()) };
 }
 
 async function newSite(ownerId: string) {

@@ -9,7 +9,9 @@ import { insertProfile, updateProfile } from '../../db/queries/profiles';
 import { createMailer, type Mailer } from '../../emails/mailer';
 import type { GatewayClient } from '../../gateway/client';
 import { createGatewayClient } from '../../gateway/client';
+import { createAccountMailRelay } from '../../outbox/account-mail-relay';
 import { createNotificationRelay, type NotificationRelay } from '../../outbox/notification-relay';
+import type { RelayLoop } from '../../outbox/relay-loop';
 import { createWorker } from '../../worker/create-worker';
 import { createTestDatabase } from './database';
 
@@ -27,6 +29,8 @@ export interface TestSystem {
   app: ReturnType<typeof createApp>;
   /** The app's relay of queued owner notifications (K6). */
   notifications: NotificationRelay;
+  /** The app's relay of queued sign-up and reset emails (A4): `await handOver()` before reading them. */
+  accountMail: RelayLoop;
   /** Starts the worker (again) after `stopWorker`. */
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
@@ -105,12 +109,18 @@ export async function startTestSystem(opts: {
   let running = worker.run();
 
   const notifications = createNotificationRelay({ db: database.db, temporal, taskQueue });
+  const accountMail = createAccountMailRelay({
+    db: database.db,
+    mailing: { mailer, publicBaseUrl: TEST_BASE_URL },
+    now,
+  });
   const app = createApp({
     db: database.db,
     temporal,
     mailer,
     gateway,
     notifications,
+    accountMail,
     env: {
       KS_MODE: 'development',
       PUBLIC_BASE_URL: TEST_BASE_URL,
@@ -131,6 +141,7 @@ export async function startTestSystem(opts: {
     },
     app,
     notifications,
+    accountMail,
     async startWorker() {
       worker = await newWorker();
       running = worker.run();
@@ -164,11 +175,14 @@ export async function startTestSystem(opts: {
       return { id: profile.id, email: profile.email, token };
     },
     async mailbox() {
+      // What requests queued for the account-mail relay is sent first (it runs off the request path).
+      await accountMail.handOver();
       return database.sql`select to_address as "to", template, subject, idempotency_key as "idempotencyKey", html, text
         from sent_emails order by created_at, id`;
     },
     async close() {
       await notifications.stop();
+      await accountMail.stop();
       await system.stopWorker();
       await ownConnection?.close();
       if (!opts.env) await nativeConnection.close();

@@ -31,7 +31,7 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
   // Workflow code runs in the sandbox: the rules and its own messages, and its activities' types.
   workflows: { may: ['domain'], types: ['activities'] },
   'workflows/client': { may: ['domain', 'workflows'] },
-  outbox: { may: ['db', 'domain', 'observability', 'workflows/client'] },
+  outbox: { may: ['db', 'domain', 'emails', 'observability', 'operations', 'workflows/client'] },
   api: {
     may: [
       'config',

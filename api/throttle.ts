@@ -1,0 +1,57 @@
+import { createHmac } from 'node:crypto';
+import { clearThrottle, refundThrottle, type ThrottleKey, takeThrottle } from '../db/queries/throttles';
+import { THROTTLES, type ThrottleName, waitInWords } from '../domain/throttling';
+import { addressBucket } from './client-address';
+import type { AppDeps } from './deps';
+import { problem } from './problem';
+
+/**
+ * The key of what a throttle counts: the throttle's name and an HMAC (under TOKEN_SECRET) of the
+ * email, address or id, so the table holds no email or address (personal data) and a typed email
+ * that has no profile is counted exactly like one that has (A4).
+ */
+export function throttleKey(secret: string, name: ThrottleName, subject: string): ThrottleKey {
+  const digest = createHmac('sha256', secret).update(`${name}\n${subject}`).digest('base64url').slice(0, 22);
+  return { key: `${name}:${digest}`, policy: THROTTLES[name] };
+}
+
+/** The address's key for that throttle, or none when the request came through no socket (tests). */
+export const addressKey = (secret: string, name: ThrottleName, address: string | undefined) =>
+  address === undefined ? [] : [throttleKey(secret, name, addressBucket(address))];
+
+/** What the detail of a 429 says is being counted, by throttle. */
+const COUNTED: Record<ThrottleName, string> = {
+  loginAccount: 'Too many sign-in attempts for this account',
+  loginAddress: 'Too many sign-in attempts from your network address',
+  resetAccount: 'Too many password-reset requests for this email',
+  resetAddress: 'Too many password-reset requests from your network address',
+  signupAddress: 'Too many sign-ups from your network address',
+  redeemActor: 'Too many failed voucher redemptions by you',
+  redeemAddress: 'Too many failed voucher redemptions from your network address',
+  redeemSite: 'Too many failed voucher redemptions on this site',
+};
+
+/**
+ * One attempt, checked and counted atomically on every key (db/queries/throttles.ts), or 429
+ * `too_many_attempts` with Retry-After and a detail that says what is counted and when to retry.
+ */
+export async function takeAttempt(deps: Pick<AppDeps, 'db' | 'now'>, keys: readonly ThrottleKey[]) {
+  const now = deps.now();
+  const decision = await takeThrottle(deps.db, keys, now);
+  if (decision.allowed) return;
+  const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+  const name = decision.key.slice(0, decision.key.indexOf(':')) as ThrottleName;
+  const at = new Date(now.getTime() + seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  throw problem(
+    'too_many_attempts',
+    `${COUNTED[name]}; try again in ${waitInWords(seconds * 1000)} (at ${at}).`,
+    { headers: { 'retry-after': String(seconds) } },
+  );
+}
+
+/** Gives a counted attempt back (it was no failure). */
+export const giveBack = (deps: Pick<AppDeps, 'db'>, keys: readonly ThrottleKey[]) =>
+  refundThrottle(deps.db, keys);
+
+/** Forgets what was counted on a key (a success clears the actor's failures: V12). */
+export const forget = (deps: Pick<AppDeps, 'db'>, key: ThrottleKey) => clearThrottle(deps.db, key.key);

@@ -1,0 +1,55 @@
+import { and, asc, count, eq, gt, inArray, ne } from 'drizzle-orm';
+import type { DbOrTx } from '../client';
+import { accountEmails, sentEmails } from '../schema';
+
+export type AccountEmail = typeof accountEmails.$inferSelect;
+export type AccountEmailKind = AccountEmail['kind'];
+
+/**
+ * Queues an account email. Done the same way whatever the email is for, so the request that queues
+ * it takes as long for an address with a profile as without (A4).
+ */
+export async function queueAccountEmail(
+  db: DbOrTx,
+  values: { kind: AccountEmailKind; email: string; token: string },
+): Promise<void> {
+  await db.insert(accountEmails).values(values);
+}
+
+/** The oldest queued account emails, locked for this transaction; rows another relay holds are skipped. */
+export function claimAccountEmails(tx: DbOrTx, limit: number): Promise<AccountEmail[]> {
+  return tx
+    .select()
+    .from(accountEmails)
+    .orderBy(asc(accountEmails.createdAt), asc(accountEmails.id))
+    .limit(limit)
+    .for('update', { skipLocked: true });
+}
+
+export async function deleteAccountEmail(tx: DbOrTx, id: string): Promise<void> {
+  await tx.delete(accountEmails).where(eq(accountEmails.id, id));
+}
+
+/** Queued account emails to an address (a deleted profile takes them along: D7). */
+export async function deleteAccountEmailsTo(tx: DbOrTx, email: string): Promise<void> {
+  await tx.delete(accountEmails).where(eq(accountEmails.email, email.toLowerCase()));
+}
+
+/** Emails of these templates recorded for an address since `since`, but the one with `exceptKey`. */
+export async function countEmailsTo(
+  db: DbOrTx,
+  input: { to: string; templates: string[]; since: Date; exceptKey: string },
+): Promise<number> {
+  const [row] = await db
+    .select({ n: count() })
+    .from(sentEmails)
+    .where(
+      and(
+        eq(sentEmails.toAddress, input.to.toLowerCase()),
+        inArray(sentEmails.template, input.templates),
+        gt(sentEmails.createdAt, input.since),
+        ne(sentEmails.idempotencyKey, input.exceptKey),
+      ),
+    );
+  return row?.n ?? 0;
+}
