@@ -28,17 +28,28 @@ if (!jobPath || (phase !== 'product' && phase !== 'floor')) {
 const job = JSON.parse(await readFile(jobPath, 'utf8')) as RedemptionJob;
 
 let failures = 0;
+/** Calls that did not succeed, by HTTP status and problem code, or by error name. */
+const failed: Record<string, number> = {};
+const fail = (kind: string) => {
+  failures++;
+  failed[kind] = (failed[kind] ?? 0) + 1;
+};
 let result: Awaited<ReturnType<typeof runConcurrent>>;
 if (phase === 'product') {
   result = await runConcurrent(job.calls.length, job.clients, async (i) => {
     const call = job.calls[i]!;
-    const res = await fetch(`${job.url}/sites/${call.siteId}/subscription/redemptions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${call.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ code: call.code }),
-    });
-    if (res.status !== 200) failures++;
-    await res.arrayBuffer();
+    try {
+      const res = await fetch(`${job.url}/sites/${call.siteId}/subscription/redemptions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${call.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ code: call.code }),
+      });
+      const body = (await res.json().catch(() => ({}))) as { code?: string };
+      if (res.status !== 200) fail(`${res.status} ${body.code ?? ''}`.trim());
+    } catch (err) {
+      // A failed call is counted, not fatal: the run still reports what the others measured.
+      fail((err as Error).name);
+    }
   });
 } else {
   const connection = await Connection.connect({ address: job.temporalAddress });
@@ -54,9 +65,13 @@ if (phase === 'product') {
     });
   await noop('warm');
   result = await runConcurrent(job.calls.length, job.clients, async () => {
-    if ((await noop('x')) !== 'x') failures++;
+    try {
+      if ((await noop('x')) !== 'x') fail('wrong answer');
+    } catch (err) {
+      fail((err as Error).name);
+    }
   });
   await connection.close();
 }
 const cpu = process.cpuUsage();
-console.log(JSON.stringify({ ...result, failures, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));
+console.log(JSON.stringify({ ...result, failures, failed, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));
