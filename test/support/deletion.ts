@@ -61,5 +61,6 @@ export async function deletionStatus(sys: TestSystem, supportToken: string, id: 
     status: string;
     sites: { siteId: string; decision: string }[];
     blockingSiteIds: string[];
+    finishedAt: string | null;
   };
 }

@@ -4,12 +4,14 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { events, idempotencyRecords, memberships, siteInvitations } from '../../db/schema';
 import { createMailer, type Mailer } from '../../emails/mailer';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
+import { inviteToSite } from '../../operations/invitations';
 import { queryProfileDeletion } from '../../workflows/client/profile-deletion';
 import { profileDeletionWorkflowId } from '../../workflows/ids';
 import { consentSignal } from '../../workflows/profile-deletion/messages';
 import { answer, consentToken, deletionStatus, fileDeletion, personInSites } from '../support/deletion';
-import { DAY } from '../support/fixtures';
-import { startTestSystem, TEST_SUPPORT_EMAIL, type TestSystem } from '../support/system';
+import { createSite, DAY } from '../support/fixtures';
+import { linkIn } from '../support/people';
+import { startTestSystem, TEST_BASE_URL, TEST_SUPPORT_EMAIL, type TestSystem } from '../support/system';
 
 let env: TestWorkflowEnvironment;
 let sys: TestSystem;
@@ -238,6 +240,83 @@ describe('profile deletion', () => {
     );
     expect((await answer(sys, tokens[0]!, 'approve')).status).toBe(200);
     expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+  });
+
+  it('pending invitations need no consent (S7, D2); the deletion withdraws them and erases the email they hold (D7)', async () => {
+    const { person, sites } = await personInSites(sys, 1);
+    const mailing = {
+      mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }),
+      publicBaseUrl: TEST_BASE_URL,
+    };
+    const inviting = [];
+    for (let i = 0; i < 2; i++) {
+      const owner = await sys.signIn();
+      const site = await createSite(sys, owner.id);
+      await inviteToSite(sys.db, mailing, {
+        site,
+        email: person.email,
+        role: 'admin',
+        inviterId: owner.id,
+        now: new Date(),
+      });
+      inviting.push({ site, owner, link: await linkIn(sys, person.email, '/invitations/') });
+    }
+    // An invitation the person sent stays, without them as its sender.
+    await inviteToSite(sys.db, mailing, {
+      site: sites[0]!,
+      email: `friend-${randomUUID()}@example.test`,
+      role: 'user',
+      inviterId: person.id,
+      now: new Date(),
+    });
+
+    const request = await fileDeletion(sys, support.token, person.email);
+    const token = await consentToken(sys, request.id, sites[0]!.id);
+    expect((await queryProfileDeletion(sys.temporal, request.id)).sites).toEqual([
+      { siteId: sites[0]!.id, decision: 'pending' },
+    ]);
+    const asked = (await sys.mailbox()).filter((m) => m.idempotencyKey.includes(`:${request.id}:`));
+    expect(asked.map((m) => m.to)).toEqual([sites[0]!.owner.email]);
+
+    expect((await answer(sys, token, 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    const left =
+      await sys.sql`select site_id from site_invitations where site_id in ${sys.sql(inviting.map((i) => i.site.id))}`;
+    expect(left).toEqual([]);
+    const sent = await sys.sql`select invited_by from site_invitations where site_id = ${sites[0]!.id}`;
+    expect(sent).toEqual([{ invited_by: null }]);
+    for (const { link } of inviting) {
+      expect((await sys.request('GET', link)).status).toBe(410);
+      const accept = await sys.request('POST', link, {
+        body: 'name=Ada&password=a+brand+new+password',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(accept.status).toBe(410);
+    }
+    expect(await traces([person.id, person.email, person.name])).toEqual([]);
+  });
+
+  it('a person with only pending invitations is deleted at once, asking nobody', async () => {
+    const { person } = await personInSites(sys, 0);
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    await inviteToSite(
+      sys.db,
+      { mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }), publicBaseUrl: TEST_BASE_URL },
+      {
+        site,
+        email: person.email,
+        role: 'user',
+        inviterId: owner.id,
+        now: new Date(),
+      },
+    );
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect((await sys.mailbox()).filter((m) => m.idempotencyKey.includes(`:${request.id}:`))).toEqual([]);
+    const [row] = await sys.sql`select count(*)::int as n from site_invitations where site_id = ${site.id}`;
+    expect(row?.n).toBe(0);
+    expect(await traces([person.id, person.email])).toEqual([]);
   });
 
   it('a canceled request kills its links and deletes nothing', async () => {
