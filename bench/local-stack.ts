@@ -18,6 +18,8 @@ import { type BenchServer, startBenchInfrastructure } from './temporal-server';
 export interface LocalStack {
   url: string;
   database: Database;
+  /** The application database's postgres:// URL, for processes of a benchmark's own. */
+  databaseUrl: string;
   temporal: Client;
   taskQueue: string;
   native: NativeConnection;
@@ -103,6 +105,7 @@ export async function startLocalStack(
   const stack: LocalStack = {
     url: `http://127.0.0.1:${port}`,
     database,
+    databaseUrl: url,
     temporal,
     taskQueue,
     native,

@@ -10,20 +10,27 @@ export const commandChannel = (instanceId: string) => `gw_cmd_${instanceId}`;
 export const MAX_SYNC_IQS = 150;
 
 /**
- * K7: the NOTIFYs that tell each gateway instance which of its IQs have new access versions, one per
- * instance and chunk of ids (the `access-sync` command of gateway/command-bus.ts).
+ * K7: the NOTIFYs that tell each gateway instance which of its IQs have new access versions, and
+ * which, one per instance and chunk of IQs (the `access-sync` command of gateway/command-bus.ts).
  */
 export function accessSyncNotifications(
-  iqs: ReadonlyArray<{ iqId: string; instance: string }>,
+  iqs: ReadonlyArray<{ iqId: string; instance: string; version: number }>,
 ): Array<{ channel: string; payload: string }> {
-  const byInstance = new Map<string, string[]>();
-  for (const { iqId, instance } of iqs) byInstance.set(instance, [...(byInstance.get(instance) ?? []), iqId]);
+  const byInstance = new Map<string, Array<{ iqId: string; version: number }>>();
+  for (const { iqId, instance, version } of iqs) {
+    byInstance.set(instance, [...(byInstance.get(instance) ?? []), { iqId, version }]);
+  }
   const out: Array<{ channel: string; payload: string }> = [];
-  for (const [instance, ids] of byInstance) {
-    for (let i = 0; i < ids.length; i += MAX_SYNC_IQS) {
+  for (const [instance, all] of byInstance) {
+    for (let i = 0; i < all.length; i += MAX_SYNC_IQS) {
+      const chunk = all.slice(i, i + MAX_SYNC_IQS);
       out.push({
         channel: commandChannel(instance),
-        payload: JSON.stringify({ kind: 'access-sync', iqIds: ids.slice(i, i + MAX_SYNC_IQS) }),
+        payload: JSON.stringify({
+          kind: 'access-sync',
+          iqIds: chunk.map((c) => c.iqId),
+          versions: chunk.map((c) => c.version),
+        }),
       });
     }
   }

@@ -1,16 +1,12 @@
 import type { Db } from '../db/client';
-import {
-  accessStepsAfter,
-  accessVersionOf,
-  fullListNow,
-  recordAccessAck,
-  type VersionedStep,
-} from '../db/queries/access-lists';
+import { fullListNow, type VersionedStep } from '../db/queries/access-lists';
 import { catchUpPlan, deltasComplete } from '../domain/access-sync';
+import type { AccessBatches } from './access-batches';
 import type { GatewayMessage } from './protocol';
 
 export interface AccessSenderDeps {
   db: Db;
+  batches: AccessBatches;
   iqId: string;
   send(message: GatewayMessage): void;
   /** How long sent versions may stay unacknowledged before they are sent again (doubling, capped). */
@@ -35,7 +31,6 @@ export class AccessSender {
   private running: Promise<void> = Promise.resolve();
   private ackTimer: NodeJS.Timeout | undefined;
   private ackTimeoutMs: number;
-  private writing = false;
   private stopped = false;
 
   constructor(private readonly deps: AccessSenderDeps) {
@@ -53,12 +48,21 @@ export class AccessSender {
   /** An unsubscribed IQ is sent nothing; one subscribed again catches up. */
   setSubscribed(subscribed: boolean) {
     this.subscribed = subscribed;
-    if (subscribed) this.sync(false);
+    if (subscribed) this.sync();
   }
 
-  /** The bus said the IQ has new versions. */
-  changed() {
-    this.sync(true);
+  /**
+   * The IQ's list has reached `version` (the bus says so after a change commits, the liveness flush
+   * when the IQ's row is behind). A version the IQ already acknowledged means its ack was not written
+   * (a failed write): it is written again.
+   */
+  changed(version: number) {
+    if (this.held !== undefined && version <= this.held) {
+      this.deps.batches.ack(this.deps.iqId, this.held);
+      return;
+    }
+    if (version > this.latest) this.latest = version;
+    this.sync();
   }
 
   /** The IQ acknowledged `version`. False when it acknowledges a version it was never given (a lie). */
@@ -71,8 +75,7 @@ export class AccessSender {
       this.ackTimer = undefined;
       this.ackTimeoutMs = this.deps.ackTimeoutMs;
     }
-    // Not awaited: the answer to the IQ does not wait for the database; writes are serialized inside.
-    void this.writeAck();
+    this.deps.batches.ack(this.deps.iqId, this.held);
     return true;
   }
 
@@ -81,26 +84,18 @@ export class AccessSender {
     clearTimeout(this.ackTimer);
   }
 
-  /** Settles when the syncs asked for so far are done (tests). */
-  idle(): Promise<void> {
-    return this.running;
+  private sync() {
+    this.running = this.running.then(() => this.run()).catch((error: unknown) => this.deps.onError(error));
   }
 
-  private sync(reread: boolean) {
-    this.running = this.running
-      .then(() => this.run(reread))
-      .catch((error: unknown) => this.deps.onError(error));
-  }
-
-  private async run(reread: boolean) {
+  private async run() {
     if (this.stopped || !this.subscribed) return;
     const { db, iqId } = this.deps;
-    if (reread) this.latest = Math.max(this.latest, (await accessVersionOf(db, iqId)) ?? 0);
     if (this.sent !== undefined && this.sent >= this.latest) return;
     const plan = catchUpPlan(this.sent, this.latest);
     let steps: VersionedStep[] = [];
     if (plan.kind === 'deltas') {
-      steps = await accessStepsAfter(db, iqId, plan.after, this.latest);
+      steps = await this.deps.batches.stepsAfter(iqId, plan.after, this.latest);
       const complete = deltasComplete(
         plan.after,
         this.latest,
@@ -133,24 +128,8 @@ export class AccessSender {
       // Unacknowledged: send again from what the IQ is known to hold.
       this.sent = this.held;
       this.ackTimeoutMs = Math.min(this.ackTimeoutMs * 2, MAX_ACK_TIMEOUT_MS);
-      this.sync(true);
+      this.sync();
     }, this.ackTimeoutMs);
     this.ackTimer.unref();
-  }
-
-  /** One write at a time, each of the highest ack seen: a burst of acks costs one or two statements. */
-  private async writeAck() {
-    if (this.writing) return;
-    this.writing = true;
-    try {
-      for (let written = -1; this.held !== undefined && this.held !== written; ) {
-        written = this.held;
-        await recordAccessAck(this.deps.db, this.deps.iqId, written);
-      }
-    } catch (error) {
-      this.deps.onError(error);
-    } finally {
-      this.writing = false;
-    }
   }
 }

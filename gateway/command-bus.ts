@@ -31,7 +31,14 @@ export const CommandSchema = z.discriminatedUnion('kind', [
    * K7: these IQs have new access versions; send each what it misses. Sent by the transaction that
    * changed access rights, so it arrives only once that change committed.
    */
-  z.object({ kind: z.literal('access-sync'), iqIds: z.array(z.uuid()).max(MAX_SYNC_IQS) }),
+  z
+    .object({
+      kind: z.literal('access-sync'),
+      iqIds: z.array(z.uuid()).max(MAX_SYNC_IQS),
+      /** Each IQ's version after the change. */
+      versions: z.array(z.number().int().min(0)).max(MAX_SYNC_IQS),
+    })
+    .refine((c) => c.versions.length === c.iqIds.length),
   /** F2: name a firmware file to the IQ; its progress comes back as update-status events. */
   z.object({
     kind: z.literal('update'),

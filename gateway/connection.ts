@@ -10,6 +10,7 @@ import { recordUpdateFailure, updateInFlight } from '../db/queries/rollouts';
 import { deviceEventTime } from '../domain/device-events';
 import { deviceSecretMatches, hashDeviceSecret } from '../domain/secrets';
 import { errorField, logger } from '../observability/logger';
+import type { AccessBatches } from './access-batches';
 import { AccessSender } from './access-sender';
 import type { OpenOutcome } from './command-bus';
 import type { HelloGuard } from './hello-guard';
@@ -28,6 +29,8 @@ export interface GatewayContext {
   /** K7: sent access versions unacknowledged this long are sent again. */
   accessAckTimeoutMs: number;
   guard: HelloGuard;
+  /** K7 reads and ack writes of this instance's IQs, gathered into few statements. */
+  accessBatches: AccessBatches;
   /** The connection holding each IQ on this instance. */
   registry: Map<string, DeviceConnection>;
   /** IQs heard from since the last flush of lastSeenAt. */
@@ -64,8 +67,8 @@ export class DeviceConnection {
   private liveness?: NodeJS.Timeout;
   private helloDeadline?: NodeJS.Timeout;
   private access?: AccessSender;
-  /** A change announced between registering and reading the version: looked at again once started. */
-  private accessChangedBeforeStart = false;
+  /** A version announced between registering and reading the IQ's row: looked at once started. */
+  private accessChangedBeforeStart?: number;
   private closing = false;
   /** The peer's address, for the hello throttle and the per-address cap. */
   readonly address: string;
@@ -138,10 +141,10 @@ export class DeviceConnection {
     this.access?.setSubscribed(subscribed);
   }
 
-  /** K7: the IQ's access list has new versions. */
-  accessChanged() {
-    if (this.access) this.access.changed();
-    else this.accessChangedBeforeStart = true;
+  /** K7: the IQ's access list has reached `version`. */
+  accessChanged(version: number) {
+    if (this.access) this.access.changed(version);
+    else this.accessChangedBeforeStart = Math.max(this.accessChangedBeforeStart ?? 0, version);
   }
 
   destroy() {
@@ -212,13 +215,14 @@ export class DeviceConnection {
     this.subscribed = state.subscribed;
     this.access = new AccessSender({
       db,
+      batches: this.ctx.accessBatches,
       iqId: row.id,
       send: (message) => this.send(message),
       ackTimeoutMs: this.ctx.accessAckTimeoutMs,
       onError: (error) => logger.error({ iqId: row.id, err: errorField(error) }, 'access sync failed'),
     });
     this.access.start(hello.accessVersion, state.accessVersion, state.subscribed);
-    if (this.accessChangedBeforeStart) this.access.changed();
+    if (this.accessChangedBeforeStart !== undefined) this.access.changed(this.accessChangedBeforeStart);
     if (this.resyncAfterWelcome) {
       const latest = (await subscribedFlags(db, [row.id])).get(row.id) ?? false;
       this.pushSubscribed(latest);

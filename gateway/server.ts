@@ -11,6 +11,7 @@ import {
   touchIqs,
 } from '../db/queries/iqs';
 import { errorField, logger } from '../observability/logger';
+import { createAccessBatches } from './access-batches';
 import { type Command, isValidInstanceId, listenForCommands, replyToOpen } from './command-bus';
 import { DeviceConnection, type GatewayContext } from './connection';
 import { DEFAULT_HELLO_GUARD, HelloGuard, type HelloGuardOptions } from './hello-guard';
@@ -62,6 +63,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     helloTimeoutMs: opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
     accessAckTimeoutMs: opts.accessAckTimeoutMs ?? DEFAULT_ACCESS_ACK_TIMEOUT_MS,
     guard: new HelloGuard({ ...DEFAULT_HELLO_GUARD, ...opts.guard }),
+    accessBatches: createAccessBatches(db, (error) =>
+      logger.error({ err: errorField(error) }, 'access ack write failed'),
+    ),
     registry: new Map(),
     seen: new Set(),
     write<T>(task: () => Promise<T>) {
@@ -115,7 +119,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         await touchIqs(db, ids, instanceId);
         await sweepStaleIqs(db, 4 * heartbeatSeconds);
         // K7: a version whose bus message was lost (a dropped LISTEN connection) still goes out.
-        for (const iqId of await iqsBehindOnAccess(db, instanceId)) ctx.registry.get(iqId)?.accessChanged();
+        for (const { id, version } of await iqsBehindOnAccess(db, instanceId)) {
+          ctx.registry.get(id)?.accessChanged(version);
+        }
       })
       .catch((error: unknown) => logger.error({ err: errorField(error) }, 'liveness flush failed'));
   }, heartbeatSeconds * 1000);
@@ -131,6 +137,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       for (const connection of connections.keys()) connection.destroy();
       await Promise.all(closing);
       await stopped;
+      await ctx.accessBatches.flushed();
       await unlisten();
       await ctx.write(() => markInstanceOffline(db, instanceId));
     },
@@ -171,7 +178,9 @@ async function handleCommand(ctx: GatewayContext, sql: postgres.Sql, command: Co
       return;
     }
     case 'access-sync': {
-      for (const iqId of command.iqIds) ctx.registry.get(iqId)?.accessChanged();
+      for (const [i, iqId] of command.iqIds.entries()) {
+        ctx.registry.get(iqId)?.accessChanged(command.versions[i]!);
+      }
       return;
     }
   }

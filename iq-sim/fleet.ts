@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { type IqCredentials, type SimulatedIq, type SimulatedIqOptions, startSimulatedIq } from './iq';
 
 export interface FleetOptions
-  extends Pick<SimulatedIqOptions, 'host' | 'ports' | 'latencyMs' | 'update' | 'random' | 'openings'> {
+  extends Pick<
+    SimulatedIqOptions,
+    'host' | 'ports' | 'latencyMs' | 'update' | 'random' | 'openings' | 'connectTimeoutMs'
+  > {
   credentials: IqCredentials[];
   /** Share of the IQs (0–1) that stay unplugged: registered but never connecting. */
   offlineShare?: number;
@@ -30,6 +33,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         ...(opts.update ? { update: opts.update } : {}),
         ...(opts.random ? { random: opts.random } : {}),
         ...(opts.openings ? { openings: opts.openings } : {}),
+        ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
       }),
     ),
   );

@@ -193,7 +193,7 @@ export async function syncAccessLists(tx: DbOrTx, scope: AccessScope): Promise<A
   );
   const online = bumped.filter((b) => b.online && b.subscribed && b.gateway_instance);
   const notifications = accessSyncNotifications(
-    online.map((b) => ({ iqId: b.id, instance: b.gateway_instance! })),
+    online.map((b) => ({ iqId: b.id, instance: b.gateway_instance!, version: b.access_version })),
   );
   if (notifications.length > 0) {
     await tx.execute(sql`
@@ -216,23 +216,33 @@ export interface VersionedStep extends AccessStep {
   version: number;
 }
 
-/** The retained versions after `after` up to `upTo`, oldest first (the caller checks none is missing). */
+/**
+ * For each request, the retained versions of that IQ after `after` up to `upTo`, oldest first, in one
+ * statement however many IQs ask at once; answers in the order of the requests (the caller checks
+ * none is missing).
+ */
 export async function accessStepsAfter(
   db: DbOrTx,
-  iqId: string,
-  after: number,
-  upTo: number,
-): Promise<VersionedStep[]> {
+  requests: ReadonlyArray<{ iqId: string; after: number; upTo: number }>,
+): Promise<VersionedStep[][]> {
+  const steps = requests.map((): VersionedStep[] => []);
+  if (requests.length === 0) return steps;
   const rows = await db.execute<{
+    n: number;
     version: number;
     full_list: boolean;
     grants: AccessGrant[];
     revokes: string[];
   }>(sql`
-    select version, full_list, grants, revokes from iq_access_changes
-    where iq_id = ${iqId}::uuid and version > ${after}::int and version <= ${upTo}::int
-    order by version`);
-  return rows.map((r) => ({ version: r.version, full: r.full_list, grants: r.grants, revokes: r.revokes }));
+    select x.n, c.version, c.full_list, c.grants, c.revokes
+    from jsonb_to_recordset(${json(requests.map((r, n) => ({ n, iq_id: r.iqId, after: r.after, up_to: r.upTo })))})
+      as x(n int, iq_id uuid, after int, up_to int)
+    join iq_access_changes c on c.iq_id = x.iq_id and c.version > x.after and c.version <= x.up_to
+    order by x.n, c.version`);
+  for (const r of rows) {
+    steps[r.n]!.push({ version: r.version, full: r.full_list, grants: r.grants, revokes: r.revokes });
+  }
+  return steps;
 }
 
 /** The IQ's whole list and its version, read in one statement (one snapshot). */
@@ -281,21 +291,34 @@ export async function fullListNow(db: Db, iqId: string): Promise<VersionedStep[]
   });
 }
 
-/** An IQ's ack: raises its acknowledged version, never past the version it should hold. False if it lied. */
-export async function recordAccessAck(db: DbOrTx, iqId: string, version: number): Promise<boolean> {
-  const rows = await db.execute(sql`
-    update iqs set access_acked = greatest(access_acked, ${version}::int)
-    where id = ${iqId}::uuid and access_version >= ${version}::int
-    returning id`);
-  return rows.length === 1;
-}
-
-/** The IQ's current version, as the gateway re-reads it when told of a change. */
-export async function accessVersionOf(db: DbOrTx, iqId: string): Promise<number | undefined> {
-  const [row] = await db.execute<{ access_version: number }>(
-    sql`select access_version from iqs where id = ${iqId}::uuid`,
-  );
-  return row?.access_version;
+/**
+ * IQs' acks: each raises its IQ's acknowledged version, never past the version it should hold. Rows
+ * a concurrent access change holds are skipped rather than waited for (a many-row update waiting on
+ * another could deadlock): their ids are returned, to be written again. An IQ that is gone, or an ack
+ * above the stored version (the sender never lets one through), is not returned: it has nothing to wait for.
+ */
+export async function recordAccessAcks(
+  db: DbOrTx,
+  acks: ReadonlyArray<{ iqId: string; version: number }>,
+): Promise<string[]> {
+  if (acks.length === 0) return [];
+  const held = await db.execute<{ id: string }>(sql`
+    with wanted as (
+      select x.id, x.version from jsonb_to_recordset(${json(acks.map((a) => ({ id: a.iqId, version: a.version })))})
+        as x(id uuid, version int)
+    ),
+    free as (
+      select i.id from iqs i join wanted w on w.id = i.id order by i.id for update of i skip locked
+    ),
+    written as (
+      update iqs set access_acked = greatest(iqs.access_acked, w.version)
+      from wanted w
+      where iqs.id = w.id and iqs.id in (select id from free) and iqs.access_version >= w.version
+      returning iqs.id
+    )
+    select i.id from iqs i join wanted w on w.id = i.id
+    where i.id not in (select id from free) and i.access_version >= w.version`);
+  return held.map((r) => r.id);
 }
 
 /**

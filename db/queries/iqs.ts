@@ -160,10 +160,13 @@ export async function markInstanceOffline(db: DbOrTx, instance: string) {
     .where(unlockedRows(sql`gateway_instance = ${instance}`));
 }
 
-/** K7: the subscribed IQs this instance holds whose acknowledged access version is behind. */
-export async function iqsBehindOnAccess(db: DbOrTx, instance: string): Promise<string[]> {
-  const rows = await db
-    .select({ id: iqs.id })
+/** K7: the subscribed IQs this instance holds whose acknowledged access version is behind, and that version. */
+export async function iqsBehindOnAccess(
+  db: DbOrTx,
+  instance: string,
+): Promise<Array<{ id: string; version: number }>> {
+  return db
+    .select({ id: iqs.id, version: iqs.accessVersion })
     .from(iqs)
     .where(
       and(
@@ -172,5 +175,4 @@ export async function iqsBehindOnAccess(db: DbOrTx, instance: string): Promise<s
         sql`${iqs.accessAcked} < ${iqs.accessVersion}`,
       ),
     );
-  return rows.map((r) => r.id);
 }

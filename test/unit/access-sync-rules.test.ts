@@ -16,6 +16,8 @@ import {
 } from '../../domain/access-sync';
 import { deviceEventTime, MAX_DEVICE_CLOCK_AHEAD_MS } from '../../domain/device-events';
 import { devicePinHash, devicePinKey, devicePinMatches } from '../../domain/device-pin';
+import { accessSyncNotifications, commandChannel, MAX_SYNC_IQS } from '../../domain/gateway-bus';
+import { CommandSchema } from '../../gateway/command-bus';
 import { MAX_LINE_BYTES, parseGatewayMessage, serialize } from '../../gateway/protocol';
 
 const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -179,5 +181,36 @@ describe('device event times', () => {
     expect(deviceEventTime(now + MAX_DEVICE_CLOCK_AHEAD_MS + 1, now, registered)).toBeUndefined();
     expect(deviceEventTime(registered - MAX_DEVICE_CLOCK_AHEAD_MS - 1, now, registered)).toBeUndefined();
     expect(deviceEventTime(Number.NaN, now, registered)).toBeUndefined();
+  });
+});
+
+describe('access-sync notifications', () => {
+  // PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
+  const NOTIFY_PAYLOAD_LIMIT = 8000;
+  it('carry every IQ with its version, per instance, each payload under the NOTIFY limit', () => {
+    const iqs = Array.from({ length: 2 * MAX_SYNC_IQS + 7 }, (_, n) => ({
+      iqId: uuid(n),
+      instance: n % 3 === 0 ? 'gw-a' : 'gw-b',
+      version: 2 ** 31 - 1 - n,
+    }));
+    const out = accessSyncNotifications(iqs);
+    const seen = new Map<string, number>();
+    for (const { channel, payload } of out) {
+      expect(Buffer.byteLength(payload)).toBeLessThan(NOTIFY_PAYLOAD_LIMIT);
+      const command = CommandSchema.parse(JSON.parse(payload));
+      if (command.kind !== 'access-sync') throw new Error(command.kind);
+      for (const [i, iqId] of command.iqIds.entries()) {
+        const sent = iqs.find((q) => q.iqId === iqId)!;
+        expect(channel).toBe(commandChannel(sent.instance));
+        seen.set(iqId, command.versions[i]!);
+      }
+    }
+    expect(seen).toEqual(new Map(iqs.map((q) => [q.iqId, q.version])));
+  });
+  it('are refused by the gateway when the versions do not match the IQs one for one', () => {
+    const [one] = accessSyncNotifications([{ iqId: uuid(1), instance: 'gw', version: 3 }]);
+    const payload = JSON.parse(one!.payload) as { versions: number[] };
+    expect(CommandSchema.safeParse({ ...payload, versions: [] }).success).toBe(false);
+    expect(CommandSchema.safeParse(payload).success).toBe(true);
   });
 });
