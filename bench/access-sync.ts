@@ -276,7 +276,10 @@ async function bench(total: number, behind: number, changes: number, server: Ben
     await untilAll(inSync(), total, 1_200_000);
     const initialSyncSeconds = (performance.now() - t1) / 1000;
     const initial = await gateway.next<{ rss: number; statements: number }>('stats', 'stats');
-    console.log(`  ${connected} IQs connected and in sync`);
+    console.log(
+      `  ${connected} IQs connected and in sync after ${initialSyncSeconds.toFixed(1)} s; gateway: ` +
+        `${initial.statements} statements (${(initial.statements / total).toFixed(2)} per IQ), RSS ${(initial.rss / 2 ** 20).toFixed(0)} MB`,
+    );
 
     // 2. The gateway dies; every site changes `behind` times while it is down.
     gateway.process.kill('SIGKILL');
@@ -329,6 +332,10 @@ async function bench(total: number, behind: number, changes: number, server: Ben
       top: Record<string, number>;
     }>('stats', 'stats');
     peakRss = Math.max(peakRss, afterCatchUp.rss);
+    console.log(
+      `  all reconnected after ${reconnectedSeconds.toFixed(1)} s, all acked after ${caughtUpSeconds.toFixed(1)} s; gateway: ` +
+        `${afterCatchUp.statements} statements (${(afterCatchUp.statements / total).toFixed(2)} per IQ), peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MB`,
+    );
     const [deltas] = await stack.database.sql`select count(*)::int as n from iq_access_changes`;
 
     // 4. 1,000 IQs online; changes one at a time; API request to each concerned IQ's ack.
