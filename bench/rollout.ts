@@ -45,7 +45,7 @@ if (process.argv[2] === '--gateway') {
     heartbeatSeconds: HEARTBEAT_SECONDS,
     host: '127.0.0.1',
     // Every simulated IQ connects from 127.0.0.1.
-    guard: { maxConnectionsPerAddress: 50_000 },
+    guard: { maxConnectionsPerAddress: 50_000, maxFailedHellos: 50_000 },
   });
   process.on('message', async (message: string) => {
     if (message === 'rss') process.send?.({ rss: process.memoryUsage().rss });

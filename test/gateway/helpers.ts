@@ -9,9 +9,10 @@ import type { IqCredentials } from '../../iq-sim/iq';
 
 /**
  * Every simulated IQ of a test connects from 127.0.0.1: a gateway serving a fleet of them lifts the
- * per-address cap that production keeps low (hello-guard.ts).
+ * per-address cap that production keeps low (hello-guard.ts), and the failed-hello throttle, which a
+ * few hellos late on a loaded machine would otherwise turn on for the whole fleet.
  */
-export const LOOPBACK_FLEET_GUARD = { maxConnectionsPerAddress: 50_000 };
+export const LOOPBACK_FLEET_GUARD = { maxConnectionsPerAddress: 50_000, maxFailedHellos: 50_000 };
 
 /** A site with one IQ (known secret) and one lock, written straight to the database. */
 export async function seedIq(db: Db, opts: { subscribed?: boolean } = {}) {

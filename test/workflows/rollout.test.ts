@@ -53,7 +53,14 @@ async function seedSite(count: number, timezone = 'UTC') {
 }
 
 async function connect(credentials: IqCredentials[], update: { durationMs: number; failureRate?: number }) {
-  const fleet = await startFleet({ credentials, ports: gateway.ports, host: '127.0.0.1', update });
+  // A loaded machine answers 200 hellos at once slowly: the IQs wait for their welcome longer.
+  const fleet = await startFleet({
+    credentials,
+    ports: gateway.ports,
+    host: '127.0.0.1',
+    update,
+    connectTimeoutMs: 60_000,
+  });
   fleets.push(fleet);
   expect(fleet.failed).toEqual([]);
   return fleet;
