@@ -11,6 +11,7 @@ import {
   queuedOfWave,
   resolveTargets,
   rolloutCounts,
+  rolloutFailures,
   setRolloutStatus,
   startUpdates,
 } from '../db/queries/rollouts';
@@ -29,6 +30,8 @@ import type { GatewayClient } from '../gateway/client';
 
 /** How often a wave looks at its IQs: the database is the source of truth, so the loop is a poll. */
 const POLL_MS = 500;
+/** Failed IQs the report lists; the rest are one API call away. */
+const REPORT_FAILURES = 100;
 
 export interface WaveInput {
   rolloutId: string;
@@ -76,10 +79,14 @@ export function createRolloutActivities(deps: {
   return {
     /** F3: the target's IQs become rollout_targets (once); the workflow plans waves over `queued`. */
     async resolveRolloutTargets(input: { rolloutId: string }) {
-      const { rollout } = await load(input.rolloutId);
+      const { rollout, release } = await load(input.rolloutId);
       await resolveTargets(db, input.rolloutId);
       const counts = await rolloutCounts(db, input.rolloutId);
-      return { policy: { ...DEFAULT_POLICY, ...(rollout.policy as Partial<RolloutPolicy>) }, counts };
+      return {
+        policy: { ...DEFAULT_POLICY, ...(rollout.policy as Partial<RolloutPolicy>) },
+        counts,
+        release: { id: release.id, model: release.model, version: release.version },
+      };
     },
 
     async setRolloutStatus(input: {
@@ -100,18 +107,28 @@ export function createRolloutActivities(deps: {
       return rolloutCounts(db, input.rolloutId);
     },
 
-    /** The report to support (ids and counts only); one per rollout. */
+    /** The report to support (the release, counts, the failed IQs by serial and site); one per rollout. */
     async sendRolloutReport(input: { rolloutId: string }) {
       const { rollout, release } = await load(input.rolloutId);
+      const [counts, failures] = await Promise.all([
+        rolloutCounts(db, input.rolloutId),
+        rolloutFailures(db, input.rolloutId, REPORT_FAILURES),
+      ]);
       await deps.mailer.send({
         to: deps.supportEmail,
         template: 'rollout-report',
         props: {
           rolloutId: rollout.id,
-          releaseId: release.id,
+          release: { id: release.id, model: release.model, version: release.version },
           status: rollout.status,
           abortReason: rollout.abortReason,
-          counts: await rolloutCounts(db, input.rolloutId),
+          counts,
+          failures: failures.map(({ serial, siteId, error, attempts }) => ({
+            serial,
+            siteId,
+            error,
+            attempts,
+          })),
         },
         idempotencyKey: `rollout-report:${rollout.id}`,
       });

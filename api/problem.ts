@@ -17,6 +17,8 @@ export interface Problem {
   detail: string;
   code: string;
   errors?: FieldError[];
+  /** A conflict's existing resource (409 release_exists). */
+  existingId?: string;
 }
 
 /** A refusal with a stable code; thrown from handlers and answered as application/problem+json. */
@@ -27,6 +29,7 @@ export class ApiProblem extends Error {
     readonly detail: string,
     readonly errors?: FieldError[],
     readonly headers?: Record<string, string>,
+    readonly existingId?: string,
   ) {
     super(detail);
   }
@@ -36,17 +39,23 @@ export class ApiProblem extends Error {
 export function problem(
   code: ProblemCode,
   detail?: string,
-  extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  extra: { errors?: FieldError[]; headers?: Record<string, string>; existingId?: string } = {},
 ): ApiProblem {
   const entry: ProblemEntry = PROBLEMS[code];
   const headers = entry.headers || extra.headers ? { ...entry.headers, ...extra.headers } : undefined;
-  return new ApiProblem(entry.status, code, detail ?? entry.detail, extra.errors, headers);
+  return new ApiProblem(entry.status, code, detail ?? entry.detail, extra.errors, headers, extra.existingId);
 }
 
 export const notFound = (what = 'resource') => problem('not_found', `No such ${what}.`);
 export const forbidden = (detail?: string) => problem('forbidden', detail);
 
-export function problemBody(status: number, code: string, detail: string, errors?: FieldError[]): Problem {
+export function problemBody(
+  status: number,
+  code: string,
+  detail: string,
+  errors?: FieldError[],
+  existingId?: string,
+): Problem {
   return {
     type: `https://ks-cloud.dev/problems/${code}`,
     title: problemTitle(status),
@@ -54,11 +63,12 @@ export function problemBody(status: number, code: string, detail: string, errors
     detail,
     code,
     ...(errors?.length ? { errors } : {}),
+    ...(existingId ? { existingId } : {}),
   };
 }
 
 export function problemResponse(c: Context, p: ApiProblem): Response {
-  const body = problemBody(p.status, p.code, p.detail, p.errors);
+  const body = problemBody(p.status, p.code, p.detail, p.errors, p.existingId);
   return c.body(JSON.stringify(body), p.status, {
     'content-type': 'application/problem+json',
     ...p.headers,

@@ -38,6 +38,7 @@ export const ProblemSchema = z
     detail: z.string(),
     code: z.string(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    existingId: z.string().optional().describe('A conflict’s existing resource (release_exists)'),
   })
   .openapi('Problem');
 

@@ -84,6 +84,16 @@ export function waveSize(
   return Math.max(1, Math.min(policy.maxConcurrent, Math.floor(grown)));
 }
 
+/**
+ * The wave (0 = canary) whose slice of the queued positions holds `position`: the wave of the
+ * rollout's furthest started IQ is the one it is in, or ended in (the suffix of its workflow id).
+ */
+export function waveOfPosition(position: number, policy: Parameters<typeof waveSize>[1]): number {
+  let wave = 0;
+  for (let end = waveSize(0, policy); position >= end; end += waveSize(wave, policy)) wave++;
+  return wave;
+}
+
 /** Every wave's size for `total` queued IQs; the last wave takes what is left. */
 export function waveSizes(total: number, policy: Parameters<typeof waveSize>[1]): number[] {
   const sizes: number[] = [];

@@ -1,13 +1,25 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import {
+  countsOfRollouts,
   findRelease,
+  findReleaseByVersion,
   findRollout,
+  findRolloutWithRelease,
   insertRelease,
   insertRollout,
+  listReleases,
+  listRollouts,
   rolloutCounts,
   rolloutFailures,
+  rolloutPlan,
 } from '../../db/queries/rollouts';
-import { DEFAULT_POLICY, isHhMm, type RolloutControl } from '../../domain/rollout';
+import {
+  DEFAULT_POLICY,
+  isHhMm,
+  type RolloutControl,
+  type RolloutPolicy,
+  waveOfPosition,
+} from '../../domain/rollout';
 import { controlRollout, startRollout } from '../../workflows/client/rollout';
 import type { AppDeps } from '../deps';
 import { notFound, problem } from '../problem';
@@ -16,6 +28,15 @@ import { IdParam, jsonBody, problemResponses, SUPPORT_PROBLEMS } from '../schema
 
 const MAX_FAILURES_LISTED = 500;
 const MAX_LISTED_IDS = 10_000;
+const MAX_RELEASES_LISTED = 1_000;
+const STATUSES = ['running', 'paused', 'completed', 'aborted'] as const;
+
+// The cursor names the last rollout of the page, base64url-wrapped so clients treat it as opaque.
+const encodeCursor = (id: string) => Buffer.from(`rollout:${id}`).toString('base64url');
+const decodeCursor = (cursor: string) =>
+  /^rollout:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(
+    Buffer.from(cursor, 'base64url').toString(),
+  )?.[1];
 
 const Release = z.object({
   model: z.string().trim().min(1).max(64),
@@ -122,6 +143,16 @@ const Counts = z.object({
   canceled: z.number().int(),
 });
 
+const ReleaseRef = z.object({ model: z.string(), version: z.string() });
+
+const Failure = z.object({
+  iqId: z.uuid(),
+  serial: z.string(),
+  siteId: z.uuid(),
+  error: z.string().nullable().describe('As the IQ reported it, or `timeout` when it never came back'),
+  attempts: z.number().int().describe('Update commands sent to it'),
+});
+
 const Created = {
   description: 'Created',
   content: { 'application/json': { schema: z.object({ id: z.uuid() }) } },
@@ -153,11 +184,75 @@ const createRollout = createRoute({
   },
 });
 
+const listReleasesRoute = createRoute({
+  method: 'get',
+  path: '/firmware-releases',
+  tags: ['Support'],
+  summary: `Firmware releases, newest first (F3; at most ${MAX_RELEASES_LISTED})`,
+  security: [{ bearer: [] }],
+  responses: {
+    200: {
+      description: 'Releases',
+      content: {
+        'application/json': {
+          schema: z.object({
+            releases: z.array(
+              z.object({ id: z.uuid(), model: z.string(), version: z.string(), createdAt: z.iso.datetime() }),
+            ),
+          }),
+        },
+      },
+    },
+    ...problemResponses(...SUPPORT_PROBLEMS),
+  },
+});
+
+const listRolloutsRoute = createRoute({
+  method: 'get',
+  path: '/rollouts',
+  tags: ['Support'],
+  summary: 'Rollouts, newest first (F5); pass nextCursor back as cursor for older ones',
+  security: [{ bearer: [] }],
+  request: {
+    query: z.object({
+      status: z.enum(STATUSES).optional(),
+      cursor: z
+        .string()
+        .max(200)
+        .refine((c) => decodeCursor(c) !== undefined, { message: 'is not a cursor from this API' })
+        .optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'A page of rollouts',
+      content: {
+        'application/json': {
+          schema: z.object({
+            rollouts: z.array(
+              z.object({
+                id: z.uuid(),
+                status: z.enum(STATUSES),
+                release: ReleaseRef,
+                startedAt: z.iso.datetime(),
+                counts: Counts,
+              }),
+            ),
+            nextCursor: z.string().nullable(),
+          }),
+        },
+      },
+    },
+    ...problemResponses(...SUPPORT_PROBLEMS),
+  },
+});
+
 const readRollout = createRoute({
   method: 'get',
   path: '/rollouts/{id}',
   tags: ['Support'],
-  summary: `A rollout’s status, counts per state and the failed IQs with their error (F5; at most ${MAX_FAILURES_LISTED})`,
+  summary: `A rollout’s release, wave, counts per state and the failed IQs with their error (F5; at most ${MAX_FAILURES_LISTED})`,
   security: [{ bearer: [] }],
   request: { params: IdParam },
   responses: {
@@ -167,10 +262,23 @@ const readRollout = createRoute({
         'application/json': {
           schema: z.object({
             id: z.uuid(),
-            status: z.enum(['running', 'paused', 'completed', 'aborted']),
+            status: z.enum(STATUSES),
             abortReason: z.string().nullable(),
+            release: ReleaseRef.extend({ id: z.uuid() }),
+            wave: z
+              .number()
+              .int()
+              .describe(
+                'The wave it is in, or ended in (0 = canary): its workflow is rollout-<id>-wave-<wave>',
+              ),
+            planned: z
+              .number()
+              .int()
+              .describe('IQs to update (the target minus those already on the version)'),
+            startedAt: z.iso.datetime(),
+            finishedAt: z.iso.datetime().optional().describe('Once completed or aborted'),
             counts: Counts,
-            failures: z.array(z.object({ iqId: z.uuid(), error: z.string().nullable() })),
+            failures: z.array(Failure),
           }),
         },
       },
@@ -221,8 +329,38 @@ export function rolloutRoutes(deps: AppDeps) {
     .openapi(createRelease, async (c) => {
       const body = c.req.valid('json');
       const release = await insertRelease(db, body);
-      if (!release) throw problem('release_exists');
+      if (!release) {
+        const existing = await findReleaseByVersion(db, body.model, body.version);
+        throw problem('release_exists', undefined, existing ? { existingId: existing.id } : {});
+      }
       return c.json({ id: release.id }, 201);
+    })
+    .openapi(listReleasesRoute, async (c) => {
+      const rows = await listReleases(db, MAX_RELEASES_LISTED);
+      return c.json({ releases: rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })) }, 200);
+    })
+    .openapi(listRolloutsRoute, async (c) => {
+      const { status, cursor, limit } = c.req.valid('query');
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      const rows = await listRollouts(db, { status, after, limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      const counts = await countsOfRollouts(
+        db,
+        page.map((r) => r.id),
+      );
+      return c.json(
+        {
+          rollouts: page.map((r) => ({
+            id: r.id,
+            status: r.status,
+            release: { model: r.model, version: r.version },
+            startedAt: r.createdAt.toISOString(),
+            counts: counts.get(r.id)!,
+          })),
+          nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!.id) : null,
+        },
+        200,
+      );
     })
     .openapi(createRollout, async (c) => {
       const { releaseId, target, policy } = c.req.valid('json');
@@ -247,13 +385,30 @@ export function rolloutRoutes(deps: AppDeps) {
     })
     .openapi(readRollout, async (c) => {
       const { id } = c.req.valid('param');
-      const rollout = await findRollout(db, id);
-      if (!rollout) throw notFound('rollout');
-      const [counts, failures] = await Promise.all([
+      const found = await findRolloutWithRelease(db, id);
+      if (!found) throw notFound('rollout');
+      const { rollout, release } = found;
+      const [counts, plan, failures] = await Promise.all([
         rolloutCounts(db, id),
+        rolloutPlan(db, id),
         rolloutFailures(db, id, MAX_FAILURES_LISTED),
       ]);
-      return c.json({ id, status: rollout.status, abortReason: rollout.abortReason, counts, failures }, 200);
+      const policy = { ...DEFAULT_POLICY, ...(rollout.policy as Partial<RolloutPolicy>) };
+      return c.json(
+        {
+          id,
+          status: rollout.status,
+          abortReason: rollout.abortReason,
+          release: { id: release.id, model: release.model, version: release.version },
+          wave: plan.furthest === null ? 0 : waveOfPosition(plan.furthest, policy),
+          planned: plan.planned,
+          startedAt: rollout.createdAt.toISOString(),
+          ...(rollout.finishedAt ? { finishedAt: rollout.finishedAt.toISOString() } : {}),
+          counts,
+          failures,
+        },
+        200,
+      );
     })
     .openapi(control('pause', 'Pause: no new updates start; those in progress finish'), async (c) =>
       c.json(await pause(c.req.valid('param').id), 200),

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Counts, RolloutPolicy, RolloutStatus, TargetState } from '../../domain/rollout';
 import { emptyCounts } from '../../domain/rollout';
 import type { Db, DbOrTx, Tx } from '../client';
@@ -19,6 +19,29 @@ export async function insertRelease(
 ): Promise<FirmwareRelease | undefined> {
   const [row] = await db.insert(firmwareReleases).values(release).onConflictDoNothing().returning();
   return row;
+}
+
+/** The release a model already has with this version (the 409 names it). */
+export async function findReleaseByVersion(db: DbOrTx, model: string, version: string) {
+  const [row] = await db
+    .select({ id: firmwareReleases.id })
+    .from(firmwareReleases)
+    .where(and(eq(firmwareReleases.model, model), eq(firmwareReleases.version, version)));
+  return row;
+}
+
+/** F5: releases, newest first (bounded). */
+export async function listReleases(db: DbOrTx, limit: number) {
+  return db
+    .select({
+      id: firmwareReleases.id,
+      model: firmwareReleases.model,
+      version: firmwareReleases.version,
+      createdAt: firmwareReleases.createdAt,
+    })
+    .from(firmwareReleases)
+    .orderBy(desc(firmwareReleases.createdAt), desc(firmwareReleases.id))
+    .limit(limit);
 }
 
 export async function findRelease(db: DbOrTx, id: string): Promise<FirmwareRelease | undefined> {
@@ -105,11 +128,86 @@ export async function rolloutCounts(db: DbOrTx, rolloutId: string): Promise<Coun
   return counts;
 }
 
-/** F5: the IQs whose update failed, with the error, oldest first (bounded). */
+/** Counts per rollout for a page of rollouts, in one statement. */
+export async function countsOfRollouts(db: DbOrTx, rolloutIds: string[]): Promise<Map<string, Counts>> {
+  const byRollout = new Map(rolloutIds.map((id) => [id, emptyCounts()]));
+  if (rolloutIds.length === 0) return byRollout;
+  const rows = await db
+    .select({
+      rolloutId: rolloutTargets.rolloutId,
+      state: rolloutTargets.state,
+      n: sql<number>`count(*)::int`,
+    })
+    .from(rolloutTargets)
+    .where(inArray(rolloutTargets.rolloutId, rolloutIds))
+    .groupBy(rolloutTargets.rolloutId, rolloutTargets.state);
+  for (const row of rows) {
+    const counts = byRollout.get(row.rolloutId);
+    if (counts) counts[stateKey[row.state]] = row.n;
+  }
+  return byRollout;
+}
+
+/**
+ * F5: rollouts newest first, optionally of one status; `after` is the last rollout of the previous
+ * page (keyset on created_at, id, so a page never repeats or skips a rollout started meanwhile).
+ */
+export async function listRollouts(
+  db: DbOrTx,
+  opts: { status?: RolloutStatus | undefined; after?: string | undefined; limit: number },
+) {
+  return db
+    .select({
+      id: rollouts.id,
+      status: rollouts.status,
+      createdAt: rollouts.createdAt,
+      model: firmwareReleases.model,
+      version: firmwareReleases.version,
+    })
+    .from(rollouts)
+    .innerJoin(firmwareReleases, eq(firmwareReleases.id, rollouts.releaseId))
+    .where(
+      and(
+        opts.status ? eq(rollouts.status, opts.status) : undefined,
+        opts.after
+          ? sql`(${rollouts.createdAt}, ${rollouts.id}) < (select created_at, id from rollouts where id = ${opts.after})`
+          : undefined,
+      ),
+    )
+    .orderBy(desc(rollouts.createdAt), desc(rollouts.id))
+    .limit(opts.limit);
+}
+
+/**
+ * What the rollout's plan looks like in the database: `planned` is the IQs it set out to update (every
+ * target but those already on the version), `furthest` the furthest position an update started at
+ * (null before the first), which names the wave it is in.
+ */
+export async function rolloutPlan(db: DbOrTx, rolloutId: string) {
+  const [row] = await db
+    .select({
+      planned: sql<number>`(count(*) filter (where ${rolloutTargets.state} <> 'skipped'))::int`,
+      furthest: sql<
+        number | null
+      >`max(${rolloutTargets.position}) filter (where ${rolloutTargets.attempts} > 0)`,
+    })
+    .from(rolloutTargets)
+    .where(eq(rolloutTargets.rolloutId, rolloutId));
+  return { planned: row?.planned ?? 0, furthest: row?.furthest ?? null };
+}
+
+/** F5: the IQs whose update failed, with the error and where they are, oldest first (bounded). */
 export async function rolloutFailures(db: DbOrTx, rolloutId: string, limit: number) {
   return db
-    .select({ iqId: rolloutTargets.iqId, error: rolloutTargets.error })
+    .select({
+      iqId: rolloutTargets.iqId,
+      serial: iqs.serial,
+      siteId: iqs.siteId,
+      error: rolloutTargets.error,
+      attempts: rolloutTargets.attempts,
+    })
     .from(rolloutTargets)
+    .innerJoin(iqs, eq(iqs.id, rolloutTargets.iqId))
     .where(and(eq(rolloutTargets.rolloutId, rolloutId), eq(rolloutTargets.state, 'failed')))
     .orderBy(asc(rolloutTargets.finishedAt), asc(rolloutTargets.position))
     .limit(limit);

@@ -353,6 +353,20 @@ const TABLE: Endpoint[] = [
     }),
     own: SUPPORT_ONLY(201),
   },
+  {
+    name: 'support list firmware releases',
+    method: 'GET',
+    path: '/support/firmware-releases',
+    request: () => ({ path: '/support/firmware-releases' }),
+    own: SUPPORT_ONLY(200),
+  },
+  {
+    name: 'support list rollouts',
+    method: 'GET',
+    path: '/support/rollouts',
+    request: () => ({ path: '/support/rollouts?status=paused&limit=5' }),
+    own: SUPPORT_ONLY(200),
+  },
   // Unknown ids: support passes the role check and meets the 404 of a missing rollout or release.
   {
     name: 'support start rollout',

@@ -7,6 +7,7 @@ import {
   msUntilWindowOpens,
   offlineDeadlinePassed,
   shouldAbort,
+  waveOfPosition,
   waveSize,
   waveSizes,
 } from '../../domain/rollout';
@@ -31,6 +32,22 @@ describe('wave sizes (F4)', () => {
     const p = { ...DEFAULT_POLICY, ...policy };
     expect(waveSizes(total, p)).toEqual(sizes);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(total);
+  });
+
+  it('a position belongs to the wave whose slice holds it', () => {
+    for (const policy of [DEFAULT_POLICY, { ...DEFAULT_POLICY, canarySize: 2, growthFactor: 1.5 }]) {
+      const sizes = waveSizes(300, policy);
+      let position = 0;
+      sizes.forEach((size, wave) => {
+        for (const end = position + size; position < end; position++) {
+          expect(waveOfPosition(position, policy)).toBe(wave);
+        }
+      });
+    }
+    expect(waveOfPosition(0, DEFAULT_POLICY)).toBe(0);
+    expect(waveOfPosition(4, DEFAULT_POLICY)).toBe(0);
+    expect(waveOfPosition(5, DEFAULT_POLICY)).toBe(1);
+    expect(waveOfPosition(199, DEFAULT_POLICY)).toBe(6);
   });
 
   it('never overflows for very late waves', () => {

@@ -102,11 +102,22 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       sha256: 'a'.repeat(64),
       sizeBytes: 1,
     };
-    expect((await call('POST', '/support/firmware-releases', body)).status).toBe(201);
+    const first = await call('POST', '/support/firmware-releases', body);
+    expect(first.status).toBe(201);
+    // The 409 names the release already there, so a client can go on with it.
     expect(await call('POST', '/support/firmware-releases', body)).toMatchObject({
       status: 409,
-      body: { code: 'release_exists' },
+      body: { code: 'release_exists', existingId: first.body.id },
     });
+    const later = await call('POST', '/support/firmware-releases', { ...body, version: '1.0.1' });
+    const listed = await call('GET', '/support/firmware-releases');
+    expect(listed.status).toBe(200);
+    const releases = listed.body.releases as Array<Body>;
+    expect(releases.slice(0, 2)).toEqual([
+      { id: later.body.id, model: 'IQ9', version: '1.0.1', createdAt: expect.any(String) },
+      { id: first.body.id, model: 'IQ9', version: '1.0.0', createdAt: expect.any(String) },
+    ]);
+    expect(new Date(releases[1]!.createdAt as string).toISOString()).toBe(releases[1]!.createdAt);
     const other = await sys.signIn();
     const res = await sys.request('POST', '/support/rollouts', {
       token: other.token,
@@ -165,14 +176,40 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       policy: fast,
     });
     const end = (await result(id)) as { status: string; wave: number };
-    expect(end).toMatchObject({ status: 'completed', wave: 7 });
-    expect(await progress(id)).toEqual({
+    const releaseRef = { id: rel.id, model: 'IQ2', version: rel.version };
+    expect(end).toMatchObject({ status: 'completed', wave: 7, planned: 200, release: releaseRef });
+    const read = await progress(id);
+    // Waves of 5, 10, 20, 40, 50, 50, 25: it ended in wave 6 (rollout-<id>-wave-6).
+    expect(read).toEqual({
       id,
       status: 'completed',
       abortReason: null,
+      release: releaseRef,
+      wave: 6,
+      planned: 200,
+      startedAt: expect.any(String),
+      finishedAt: expect.any(String),
       counts: { queued: 0, inProgress: 0, succeeded: 200, failed: 0, timedOut: 0, skipped: 2, canceled: 0 },
       failures: [],
     });
+    const started = Date.parse(read.startedAt as string);
+    expect(new Date(started).toISOString()).toBe(read.startedAt);
+    expect(Date.parse(read.finishedAt as string)).toBeGreaterThan(started);
+    // The query answers ISO times too, and the release.
+    const queried = await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).query(progressQuery);
+    expect(queried).toMatchObject({ status: 'completed', release: releaseRef, wave: 7, planned: 200 });
+    expect(new Date(queried.startedAt!).toISOString()).toBe(queried.startedAt);
+    expect(new Date(queried.finishedAt!).toISOString()).toBe(queried.finishedAt);
+    expect(Math.abs(Date.parse(queried.startedAt!) - started)).toBeLessThan(60_000);
+    // Temporal user metadata: the workflow's and each wave's summary, and the activities'.
+    const described = await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).describe();
+    expect(await described.staticSummary()).toContain('Firmware rollout');
+    const canary = await sys.temporal.workflow.getHandle(`${rolloutWorkflowId(id)}-wave-0`).describe();
+    expect(await canary.staticSummary()).toBe('wave 0: IQs 1–5 of 200');
+    const history = JSON.stringify(
+      (await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).fetchHistory()).events,
+    );
+    expect(history).toContain('userMetadata');
     const rows = await sys.db.select({ firmware: iqs.firmware }).from(iqs).where(eq(iqs.siteId, main.siteId));
     expect(new Set(rows.map((r) => r.firmware))).toEqual(new Set([rel.version]));
     expect(already.online.every((iq) => !iq.received.some((m) => m.type === 'update'))).toBe(true);
@@ -180,7 +217,10 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     expect(mail).toHaveLength(1);
     expect(mail[0]!.to).toBe('support@ks.test');
     expect(mail[0]!.text).toContain(id);
+    expect(mail[0]!.subject).toBe(`Firmware IQ2 ${rel.version} rollout completed`);
+    expect(mail[0]!.text).toContain(`The rollout of firmware IQ2 ${rel.version} completed.`);
     expect(mail[0]!.text).toContain('Succeeded 200');
+    expect(mail[0]!.text).not.toContain('Failed IQs');
   });
 
   it('pause stops new updates, resume carries on to the end', async () => {
@@ -210,6 +250,21 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     expect(search.typedSearchAttributes.getAll().find((p) => p.key.name === 'RolloutStatus')?.value).toBe(
       'paused',
     );
+    // Findable as paused: by the search attribute in Temporal's visibility, and in the API's list.
+    await eventually(async () => {
+      const found: string[] = [];
+      for await (const w of sys.temporal.workflow.list({ query: `RolloutStatus = "paused"` })) {
+        found.push(w.workflowId);
+      }
+      expect(found).toContain(rolloutWorkflowId(id));
+    }, 20_000);
+    const paused = await call('GET', '/support/rollouts?status=paused');
+    expect((paused.body.rollouts as Body[]).map((r) => r.id)).toContain(id);
+    expect(
+      ((await call('GET', '/support/rollouts?status=completed&limit=200')).body.rollouts as Body[]).map(
+        (r) => r.id,
+      ),
+    ).not.toContain(id);
 
     expect((await call('POST', `/support/rollouts/${id}/resume`)).body).toEqual({ id, status: 'running' });
     expect((await handle.query(progressQuery)).status).toBe('running');
@@ -246,12 +301,25 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       abortReason: 'failure_threshold',
       counts: { succeeded: 5, failed: 2, inProgress: 0, queued: 0, canceled: 193, timedOut: 0 },
     });
-    expect(p.failures).toEqual(
-      expect.arrayContaining([
-        { iqId: bad[0]!.id, error: 'install_failed' },
-        { iqId: bad[1]!.id, error: 'install_failed' },
-      ]),
+    expect(p).toMatchObject({ wave: 1, planned: 200, finishedAt: expect.any(String) });
+    const failure = (iq: (typeof bad)[number]) => ({
+      iqId: iq.id,
+      serial: iq.credentials.serial,
+      siteId: site.siteId,
+      error: 'install_failed',
+      attempts: 1,
+    });
+    expect(p.failures).toEqual(expect.arrayContaining([failure(bad[0]!), failure(bad[1]!)]));
+    expect(p.failures).toHaveLength(2);
+    const [mail] = (await sys.mailbox()).filter((m) => m.idempotencyKey === `rollout-report:${id}`);
+    expect(mail!.subject).toBe(
+      `Firmware IQ2 ${rel.version} rollout aborted (failure_threshold) with 2 failures`,
     );
+    for (const iq of bad.slice(0, 2)) {
+      expect(mail!.text).toContain(
+        `${iq.credentials.serial}, site ${site.siteId}: install_failed, 1 attempt`,
+      );
+    }
     const inFlight = site.iqs.slice(5, 15).filter((i) => !bad.includes(i));
     // Those 8 finish installing and come back on the new version: their targets stay canceled.
     await eventually(async () => {
@@ -339,6 +407,12 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     await expect(a2.next(500)).rejects.toThrow();
     await expect(b2.next(500)).rejects.toThrow();
     expect((await progress(id)).counts).toMatchObject({ succeeded: 1, failed: 1 });
+    const [mail] = (await sys.mailbox()).filter((m) => m.idempotencyKey === `rollout-report:${id}`);
+    expect(mail!.text).toContain(`The rollout of firmware IQ2 ${rel.version} completed with 1 failure.`);
+    expect(mail!.text).toContain(
+      `${failing!.credentials.serial}, site ${site.siteId}: checksum_mismatch, 1 attempt`,
+    );
+    expect(mail!.text).not.toContain(passing!.credentials.serial);
     a2.socket.destroy();
     b2.socket.destroy();
   });
@@ -365,5 +439,53 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     expect(await handle.result()).toMatchObject({ status: 'completed', wave: 5, counts: { succeeded: 20 } });
     expect((await handle.describe()).runId).not.toBe(first.firstExecutionRunId);
     expect((await handle.fetchHistory()).events!.length).toBeLessThan(60);
+  });
+
+  it('lists rollouts newest first, by status, a page at a time (F5)', async () => {
+    const site = await seedSite(1);
+    const rel = await release();
+    // Nothing connects: each waits for its offline IQ; aborted at once, they end without one update.
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const id = await startRollout({
+        releaseId: rel.id,
+        target: { siteIds: [site.siteId] },
+        policy: fast,
+      });
+      expect((await call('POST', `/support/rollouts/${id}/abort`)).body).toEqual({ id, status: 'aborted' });
+      await result(id);
+      ids.unshift(id);
+    }
+    const seen: Body[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await call(
+        'GET',
+        `/support/rollouts?status=aborted&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      const rows = page.body.rollouts as Body[];
+      expect(rows.length).toBeLessThanOrEqual(2);
+      seen.push(...rows);
+      cursor = page.body.nextCursor as string | null;
+    } while (cursor);
+    expect(seen.every((r) => r.status === 'aborted')).toBe(true);
+    expect(new Set(seen.map((r) => r.id)).size).toBe(seen.length);
+    // Newest first: the three just started lead, in the order they were started, latest first.
+    expect(seen.slice(0, 3).map((r) => r.id)).toEqual(ids);
+    expect(seen[0]).toEqual({
+      id: ids[0],
+      status: 'aborted',
+      release: { model: 'IQ2', version: rel.version },
+      startedAt: expect.any(String),
+      counts: { queued: 0, inProgress: 0, succeeded: 0, failed: 0, timedOut: 0, skipped: 0, canceled: 1 },
+    });
+    const bad = await call('GET', '/support/rollouts?cursor=nope&limit=0&status=done');
+    expect(bad.status).toBe(400);
+    expect((bad.body.errors as Array<{ path: string }>).map((e) => e.path).sort()).toEqual([
+      'query.cursor',
+      'query.limit',
+      'query.status',
+    ]);
   });
 });

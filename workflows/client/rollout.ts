@@ -16,6 +16,8 @@ export async function startRollout(temporal: Client, taskQueue: string, rolloutI
     taskQueue,
     args: [{ rolloutId }],
     workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: 'Firmware rollout: waves of updates to the target IQs (F3–F5)',
+    staticDetails: `Steer with POST /support/rollouts/${rolloutId}/pause, /resume or /abort; the \`progress\` query and GET /support/rollouts/${rolloutId} show where it is.`,
   });
 }
 

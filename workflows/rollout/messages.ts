@@ -9,12 +9,18 @@ export interface RolloutProgress {
   rolloutId: string;
   status: RolloutStatus;
   abortReason: string | null;
-  /** Waves started so far (wave 0 is the canary). */
+  /** The release rolled out; null until the targets are resolved (and in runs of earlier code). */
+  release?: { id: string; model: string; version: string } | null;
+  /** Waves ended so far: the wave running is `rollout-<rolloutId>-wave-<wave>` (0 = the canary). */
   wave: number;
   /** Queued IQs covered by the waves started so far, of `planned`. */
   nextPosition: number;
+  /** The IQs to update: the target's, minus those already on the version. */
   planned: number;
   counts: Counts;
+  /** ISO times (workflow time): when the rollout started, and ended (null while it runs). */
+  startedAt?: string;
+  finishedAt?: string | null;
 }
 
 /** F5, for support in the Temporal UI or CLI: each goes the same way as the `control` update. */

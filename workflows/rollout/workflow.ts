@@ -8,6 +8,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { RolloutActivities, WaveResult } from '../../activities/rollout';
 import { emptyCounts, type RolloutPolicy, shouldAbort, waveSize } from '../../domain/rollout';
@@ -24,7 +25,19 @@ export interface RolloutWorkflowInput {
   maxHistoryEvents?: number;
 }
 
-const acts = proxyActivities<RolloutActivities>(ACTIVITY_OPTIONS);
+// One proxy per step, each with its summary for the Temporal UI's timeline.
+const resolving = proxyActivities<RolloutActivities>({
+  ...ACTIVITY_OPTIONS,
+  summary: 'resolve the target IQs',
+});
+const finishing = proxyActivities<RolloutActivities>({
+  ...ACTIVITY_OPTIONS,
+  summary: 'record the end; cancel what did not finish',
+});
+const reporting = proxyActivities<RolloutActivities>({
+  ...ACTIVITY_OPTIONS,
+  summary: 'email the report to support',
+});
 
 const waveWorkflowId = (rolloutId: string, wave: number) => `rollout-${rolloutId}-wave-${wave}`;
 
@@ -44,6 +57,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     planned: 0,
     counts: emptyCounts(),
   };
+  // The chain's start: the same in every run after continue-as-new.
+  progress.startedAt ??= workflowInfo().startTime.toISOString();
+  progress.finishedAt ??= null;
+  progress.release ??= null;
   let policy = input.carried?.policy;
   let currentWave: string | undefined;
 
@@ -61,8 +78,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     : sideStatusWriter(progress, wake);
 
   if (!policy) {
-    const resolved = await acts.resolveRolloutTargets({ rolloutId });
+    const resolved = await resolving.resolveRolloutTargets({ rolloutId });
     policy = resolved.policy;
+    // Absent from the results recorded by earlier code.
+    progress.release = resolved.release ?? null;
     progress.counts = resolved.counts;
     progress.planned = resolved.counts.queued;
   }
@@ -75,6 +94,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     currentWave = waveWorkflowId(rolloutId, progress.wave);
     const result: WaveResult = await executeChild(rolloutWaveWorkflow, {
       workflowId: currentWave,
+      staticSummary: `wave ${progress.wave}: IQs ${from + 1}–${to} of ${progress.planned}`,
       args: [{ rolloutId, from, to, policy, startedAtMs: Date.now() }],
     });
     currentWave = undefined;
@@ -101,15 +121,16 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   // The final status and the canceling of what did not finish are written together.
   await status.finish((final) =>
-    acts.finishRollout({ rolloutId, status: final, reason: progress.abortReason }),
+    finishing.finishRollout({ rolloutId, status: final, reason: progress.abortReason }),
   );
+  progress.finishedAt = new Date().toISOString();
   log.info('rollout ended', {
     rolloutId,
     status: progress.status,
     abortReason: progress.abortReason,
     counts: progress.counts,
   });
-  await acts.sendRolloutReport({ rolloutId });
+  await reporting.sendRolloutReport({ rolloutId });
   await condition(allHandlersFinished);
   return progress;
 }
@@ -137,6 +158,7 @@ export async function rolloutWaveWorkflow(input: WaveWorkflowInput): Promise<Wav
   const waveSeconds =
     policy.offlineDeadlineSeconds + (policy.retries + 1) * policy.inProgressTimeoutSeconds + 3600;
   const wave = proxyActivities<RolloutActivities>({
+    summary: `update IQs ${input.from + 1}–${input.to}`,
     startToCloseTimeout: `${waveSeconds} seconds`,
     heartbeatTimeout: '30 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', backoffCoefficient: 2 },
