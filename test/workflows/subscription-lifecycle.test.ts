@@ -108,8 +108,10 @@ describe('subscription lifecycle on the time-skipping server', () => {
       'subscription-reminder1',
       'subscription-expired',
     ]);
-    await vi.waitFor(async () =>
-      expect((await querySubscriptionState(sys.temporal, site.id)).status).toBe('expired'),
+    // The query may meet a worker just restarted, replaying the history first: more than vitest's 1 s.
+    await vi.waitFor(
+      async () => expect((await querySubscriptionState(sys.temporal, site.id)).status).toBe('expired'),
+      { timeout: 30_000, interval: 200 },
     );
     const terms = await sys.sql`select count(*)::int as n from subscription_terms where site_id = ${site.id}`;
     expect(terms[0]?.n).toBe(1);
