@@ -75,6 +75,9 @@ export type DeletionOutcome =
   | { kind: 'unasked_sites'; siteIds: string[] };
 
 const PLACEHOLDER = 'deleted-profile';
+/** Where mail to a deleted profile went, as its record says afterwards (the dev mailbox shows it). */
+export const DELETED_RECIPIENT = '[deleted profile]';
+const REDACTED_BODY = 'Sent to a profile that was deleted since; its content is erased';
 
 /** A PostgreSQL regular expression that matches `s` literally. */
 const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -165,9 +168,20 @@ export async function deleteProfileData(
 
       await tx.delete(emailTokens).where(eq(emailTokens.profileId, profileId));
       await tx.delete(siteInvitations).where(sql`lower(${siteInvitations.email}) = ${email}`);
-      // Mail to the person goes whole (the goodbye was sent before this); mail to others that named
-      // them keeps its record with the person redacted.
-      await tx.delete(sentEmails).where(eq(sentEmails.toAddress, email));
+      // Mail to the person leaves a redacted record (issue 16: the goodbye can be seen to have gone
+      // out), with its template and nothing of them; mail never delivered goes whole. Mail to others
+      // that named them keeps its record with the person redacted.
+      await tx.delete(sentEmails).where(and(eq(sentEmails.toAddress, email), ne(sentEmails.status, 'sent')));
+      await tx
+        .update(sentEmails)
+        .set({
+          toAddress: DELETED_RECIPIENT,
+          subject: DELETED_RECIPIENT,
+          html: sql`'<p>' || ${REDACTED_BODY} || ' (' || ${sentEmails.template} || ').</p>'`,
+          text: sql`${REDACTED_BODY} || ' (' || ${sentEmails.template} || ').'`,
+          idempotencyKey: sql`case when ${sentEmails.idempotencyKey} ~* ${linkPattern} then 'redacted:' || ${sentEmails.id} else ${sentEmails.idempotencyKey} end`,
+        })
+        .where(eq(sentEmails.toAddress, email));
       await tx
         .update(sentEmails)
         .set({

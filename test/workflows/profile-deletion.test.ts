@@ -118,6 +118,15 @@ describe('profile deletion', () => {
     expect(goodbyes.filter((to) => to === person.email)).toHaveLength(1);
 
     expect(await traces([person.id, person.email, person.name])).toEqual([]);
+    // Issue 16: the goodbye can be seen to have gone out, as a redacted dev-mailbox entry.
+    const mailbox = await sys.request('GET', '/dev/mailbox');
+    const entries = (await mailbox.json()) as Array<{ to: string; template: string; subject: string }>;
+    const redacted = entries.filter((e) => e.to === '[deleted profile]');
+    expect(redacted.map((e) => e.template)).toContain('profile-deleted');
+    for (const e of redacted) expect(e.subject).toBe('[deleted profile]');
+    const [goodbye] =
+      await sys.sql`select text from sent_emails where idempotency_key = ${`profile-deleted:${request.id}`}`;
+    expect(goodbye?.text).toContain('profile-deleted');
     const eventsAfter = await sys.sql`select id, actor_kind, actor_profile_id, subject_profile_id, data
       from events where site_id = ${first!.id} order by id`;
     expect(eventsAfter.map((e) => e.id)).toEqual(eventsBefore.map((e) => e.id));
