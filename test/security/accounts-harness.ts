@@ -1,0 +1,87 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { createApp } from '../../api/app';
+import { createMailer } from '../../emails/mailer';
+import { noopGatewayClient } from '../../gateway/client';
+import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  body: Record<string, unknown> & { code?: string; detail?: string; errors?: Array<{ path: string }> };
+}
+
+/**
+ * The app served over real TCP on loopback, so the client address is a socket's. 127.0.0.1 is the
+ * trusted proxy: a test names the client it stands for in X-Forwarded-For, as a proxy would.
+ */
+export interface AccountsSecurity {
+  sys: TestSystem;
+  http(
+    method: string,
+    path: string,
+    opts?: { token?: string; body?: unknown; raw?: Uint8Array | string; type?: string; from?: string },
+  ): Promise<Answer>;
+  close(): Promise<void>;
+}
+
+export async function startAccountsSecurity(
+  opts: { trustedProxies?: string[]; mode?: 'development' | 'production' } = {},
+): Promise<AccountsSecurity> {
+  const sys = await startTestSystem({});
+  const app = createApp({
+    db: sys.db,
+    temporal: sys.temporal,
+    mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }),
+    gateway: noopGatewayClient,
+    notifications: sys.notifications,
+    accountMail: sys.accountMail,
+    trustedProxies: opts.trustedProxies ?? ['127.0.0.1'],
+    env: {
+      KS_MODE: opts.mode ?? 'development',
+      PUBLIC_BASE_URL: TEST_BASE_URL,
+      TOKEN_SECRET: TEST_TOKEN_SECRET,
+      TEMPORAL_TASK_QUEUE: sys.taskQueue,
+    },
+    now: () => new Date(),
+  });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    sys,
+    async http(method, path, { token, body, raw, type, from } = {}) {
+      const headers: Record<string, string> = {};
+      if (token) headers.authorization = `Bearer ${token}`;
+      if (from) headers['x-forwarded-for'] = from;
+      let payload: string | Uint8Array | undefined;
+      if (raw !== undefined) {
+        payload = raw;
+        headers['content-type'] = type ?? 'application/json';
+      } else if (body !== undefined) {
+        payload = JSON.stringify(body);
+        headers['content-type'] = 'application/json';
+      }
+      const res = await fetch(baseUrl + path, {
+        method,
+        headers,
+        ...(payload === undefined ? {} : { body: payload }),
+      });
+      const text = await res.text();
+      let parsed: Answer['body'] = {};
+      try {
+        parsed = JSON.parse(text) as Answer['body'];
+      } catch {}
+      return { status: res.status, headers: res.headers, text, body: parsed };
+    },
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await sys.close();
+    },
+  };
+}
+
+/** How many answers had each status. */
+export const tally = (answers: Answer[]) =>
+  answers.reduce<Record<number, number>>((t, a) => ({ ...t, [a.status]: (t[a.status] ?? 0) + 1 }), {});

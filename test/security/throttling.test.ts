@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateVoucherCode } from '../../domain/voucher-codes';
+import { addMember, createSite, voucher } from '../support/fixtures';
+import { type AccountsSecurity, type Answer, startAccountsSecurity, tally } from './accounts-harness';
+
+/**
+ * A6, V12: bursts sent at once get no more tries than the limit (check-and-count is atomic), per
+ * account, per client address and per site; a refusal is 429 too_many_attempts with Retry-After and
+ * a detail that says when to retry. The app listens on real TCP; 127.0.0.1 is its trusted proxy.
+ */
+let s: AccountsSecurity;
+beforeAll(async () => {
+  s = await startAccountsSecurity();
+});
+afterAll(async () => {
+  await s?.close();
+});
+
+const burst = (n: number, send: (i: number) => Promise<Answer>) =>
+  Promise.all(Array.from({ length: n }, (_, i) => send(i)));
+let net = 0;
+/** A client address of its own for each test (TEST-NET-3). */
+const address = () => `203.0.113.${++net}`;
+
+function expectThrottled(a: Answer) {
+  expect(a.status).toBe(429);
+  expect(a.body.code).toBe('too_many_attempts');
+  const retry = Number(a.headers.get('retry-after'));
+  expect(Number.isInteger(retry) && retry > 0).toBe(true);
+  expect(a.body.detail).toMatch(/try again in \d+ (second|minute|hour)/);
+}
+
+describe('login', () => {
+  it('30 wrong passwords for one account at once: 10 checked, 20 refused; then even the right one waits', async () => {
+    const person = await s.sys.signIn();
+    const from = address();
+    const answers = await burst(30, () =>
+      s.http('POST', '/auth/login', { body: { email: person.email, password: 'wrong guess' }, from }),
+    );
+    expect(tally(answers)).toEqual({ 401: 10, 429: 20 });
+    for (const a of answers.filter((x) => x.status === 429)) expectThrottled(a);
+    // Another address does not get more guesses at this account.
+    const right = await s.http('POST', '/auth/login', {
+      body: { email: person.email, password: 'correct horse battery' },
+      from: address(),
+    });
+    expectThrottled(right);
+    expect(right.body.detail).toMatch(/this account/);
+  });
+
+  it('one address trying many accounts at once: 50 checked; another address is not held up', async () => {
+    const from = address();
+    const answers = await burst(60, () =>
+      s.http('POST', '/auth/login', { body: { email: `${randomUUID()}@nobody.test`, password: 'x' }, from }),
+    );
+    expect(tally(answers)).toEqual({ 401: 50, 429: 10 });
+    for (const a of answers.filter((x) => x.status === 429)) expect(a.body.detail).toMatch(/network address/);
+    const elsewhere = await s.http('POST', '/auth/login', {
+      body: { email: `${randomUUID()}@nobody.test`, password: 'x' },
+      from: address(),
+    });
+    expect(elsewhere.status).toBe(401);
+  });
+
+  it('a successful login forgets the account’s failures', async () => {
+    const person = await s.sys.signIn();
+    const from = address();
+    for (let i = 0; i < 9; i++) {
+      expect(
+        (await s.http('POST', '/auth/login', { body: { email: person.email, password: 'nope' }, from }))
+          .status,
+      ).toBe(401);
+    }
+    const ok = await s.http('POST', '/auth/login', {
+      body: { email: person.email, password: 'correct horse battery' },
+      from,
+    });
+    expect(ok.status).toBe(200);
+    const again = await burst(10, () =>
+      s.http('POST', '/auth/login', { body: { email: person.email, password: 'nope' }, from }),
+    );
+    expect(tally(again)).toEqual({ 401: 10 });
+  });
+});
+
+describe('password reset', () => {
+  it('a burst for one email: 5 accepted, the rest 429; at most 3 emails reach the address in an hour', async () => {
+    const person = await s.sys.signIn();
+    const answers = await burst(12, (i) =>
+      s.http('POST', '/auth/password-reset', {
+        body: { email: person.email },
+        from: address() + (i % 1 ? '' : ''),
+      }),
+    );
+    expect(tally(answers)).toEqual({ 202: 5, 429: 7 });
+    for (const a of answers.filter((x) => x.status === 429)) expectThrottled(a);
+    const mail = (await s.sys.mailbox()).filter(
+      (m) => m.to === person.email && m.template === 'password-reset',
+    );
+    expect(mail).toHaveLength(3);
+  });
+
+  it('one address asking for many emails: 20 accepted', async () => {
+    const from = address();
+    const answers = await burst(25, () =>
+      s.http('POST', '/auth/password-reset', { body: { email: `${randomUUID()}@nobody.test` }, from }),
+    );
+    expect(tally(answers)).toEqual({ 202: 20, 429: 5 });
+  });
+
+  it('X-Forwarded-For is ignored unless the socket is a trusted proxy', async () => {
+    const untrusting = await startAccountsSecurity({ trustedProxies: [] });
+    try {
+      // Each request claims another address; the socket (127.0.0.1) is what is counted.
+      const answers = await burst(25, () =>
+        untrusting.http('POST', '/auth/password-reset', {
+          body: { email: `${randomUUID()}@nobody.test` },
+          from: address(),
+        }),
+      );
+      expect(tally(answers)).toEqual({ 202: 20, 429: 5 });
+    } finally {
+      await untrusting.close();
+    }
+  });
+});
+
+describe('voucher redemptions (V12)', () => {
+  const redeem = (token: string, siteId: string, code: string, from: string) =>
+    s.http('POST', `/sites/${siteId}/subscription/redemptions`, { token, body: { code }, from });
+
+  async function ownedSite() {
+    const owner = await s.sys.signIn();
+    const site = await createSite(s.sys, owner.id);
+    return { owner, site };
+  }
+
+  it('30 wrong codes at once by one actor: 10 looked up (404), 20 refused with the wait in words', async () => {
+    const { owner, site } = await ownedSite();
+    const from = address();
+    const answers = await burst(30, () => redeem(owner.token, site.id, generateVoucherCode(), from));
+    expect(tally(answers)).toEqual({ 404: 10, 429: 20 });
+    for (const a of answers.filter((x) => x.status === 429)) {
+      expectThrottled(a);
+      expect(a.body.detail).toMatch(/by you/);
+    }
+  });
+
+  it('one admin’s typos do not lock the owner out; a success clears the actor’s count', async () => {
+    const { owner, site } = await ownedSite();
+    const admin = await s.sys.signIn();
+    await addMember(s.sys, site.id, admin.id, { role: 'admin' });
+    const typos = await burst(12, () => redeem(admin.token, site.id, generateVoucherCode(), address()));
+    expect(tally(typos)).toEqual({ 404: 10, 429: 2 });
+    const v = await voucher(s.sys);
+    expect((await redeem(owner.token, site.id, v.code, address())).status).toBe(200);
+
+    // The owner's own near-limit typos are forgotten by their success.
+    for (let i = 0; i < 9; i++)
+      expect((await redeem(owner.token, site.id, generateVoucherCode(), address())).status).toBe(404);
+    const w = await voucher(s.sys);
+    expect((await redeem(owner.token, site.id, w.code, address())).status).toBe(200);
+    const after = await burst(5, () => redeem(owner.token, site.id, generateVoucherCode(), address()));
+    expect(tally(after)).toEqual({ 404: 5 });
+  });
+
+  it('per site: four actors at once get no more than the site’s 30 lookups', async () => {
+    const { owner, site } = await ownedSite();
+    const admins = await Promise.all([0, 1, 2].map(() => s.sys.signIn()));
+    for (const a of admins) await addMember(s.sys, site.id, a.id, { role: 'admin' });
+    const actors = [owner, ...admins];
+    const answers = await burst(48, (i) =>
+      redeem(actors[i % 4]!.token, site.id, generateVoucherCode(), address()),
+    );
+    const t = tally(answers);
+    expect(t[404]).toBeLessThanOrEqual(30);
+    expect((t[404] ?? 0) + (t[429] ?? 0)).toBe(48);
+    expect(t[429]).toBeGreaterThanOrEqual(18);
+  });
+
+  it('per address: one client across many sites and accounts gets 30 lookups', async () => {
+    const from = address();
+    const owners = await Promise.all(Array.from({ length: 5 }, () => ownedSite()));
+    const answers = await burst(40, (i) =>
+      redeem(owners[i % 5]!.owner.token, owners[i % 5]!.site.id, generateVoucherCode(), from),
+    );
+    expect(tally(answers)).toEqual({ 404: 30, 429: 10 });
+    for (const a of answers.filter((x) => x.status === 429)) expect(a.body.detail).toMatch(/network address/);
+  });
+});
