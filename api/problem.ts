@@ -118,6 +118,10 @@ function isUnavailable(error: unknown): boolean {
   return (
     (typeof code === 'string' &&
       (code.startsWith('08') || code === 'ECONNREFUSED' || code === 'CONNECTION_CLOSED')) ||
-    (error instanceof Error && error.name === 'ServiceError')
+    (error instanceof Error && error.name === 'ServiceError') ||
+    // An update that failed in the worker without the workflow's own answer (our handlers answer every
+    // refusal as a result). Seen under bursts of updates on one new workflow: the SDK core reports
+    // "a new WFT for a run which already has one". The same request (Idempotency-Key) may be retried.
+    (error instanceof Error && error.name === 'WorkflowUpdateFailedError')
   );
 }

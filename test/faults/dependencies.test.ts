@@ -104,7 +104,7 @@ describe('dependency faults', () => {
       'deletion-consent-request:R:S2': 1,
       'profile-deleted:R': 1,
     });
-    // The goodbye's row goes with the person's data; the others stay, each once and sent.
+    // Each email once and sent; the goodbye's row stays only as a redacted record (D7: no address).
     expect(subSummary.sentEmails).toEqual(
       ['expired:T', 'receipt:T', 'reminder:T:1d', 'reminder:T:28d', 'reminder:T:7d'].map((key) => ({
         idempotency_key: key,
@@ -113,13 +113,14 @@ describe('dependency faults', () => {
         to_owner: true,
       })),
     );
-    expect(delSummary.sentEmails).toEqual(
-      ['deletion-consent-request:R:S1', 'deletion-consent-request:R:S2'].map((key) => ({
+    expect(delSummary.sentEmails).toEqual([
+      ...['deletion-consent-request:R:S1', 'deletion-consent-request:R:S2'].map((key) => ({
         idempotency_key: key,
         template: 'deletion-consent-request',
         status: 'sent',
       })),
-    );
+      { idempotency_key: 'profile-deleted:R', template: 'profile-deleted', status: 'sent' },
+    ]);
     const requests = [...standIn.attempts.values()].reduce((a, b) => a + b, 0);
     const errors = (standIn.statuses[500] ?? 0) + (standIn.statuses[429] ?? 0);
     console.log(

@@ -31,7 +31,11 @@ const SEED = process.env.KS_DELETION_RACE_SEED ? Number(process.env.KS_DELETION_
 
 let env: TestWorkflowEnvironment;
 let sys: TestSystem;
-let support: { token: string };
+/**
+ * A support session that is valid now: the API's clock jumps days ahead with the server's, and a
+ * session signed in before a jump has expired after it (A5), so each call signs in afresh.
+ */
+const supportToken = async () => (await sys.signIn({ platformRole: 'support' })).token;
 /** The API's clock follows the time-skipping server's (links expire on the workflow's plan). */
 let offsetMs = 0;
 /** Emails that actually went out (not duplicates of an earlier send), by idempotency key. */
@@ -57,7 +61,6 @@ beforeAll(async () => {
       return counting;
     },
   });
-  support = await sys.signIn({ platformRole: 'support' });
 });
 afterAll(async () => {
   console.log(`[deletion races] ${runs} interleavings ran`);
@@ -113,7 +116,7 @@ async function syncClock() {
 async function run(siteCount: number, schedule: Step[]) {
   runs++;
   const { person, sites } = await personInSites(sys, siteCount);
-  const request = await fileDeletion(sys, support.token, person.email);
+  const request = await fileDeletion(sys, await supportToken(), person.email);
   await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
   const answers: Array<{ siteId: string; decision: 'approve' | 'deny'; status: number }> = [];
   const cancels: number[] = [];
@@ -129,7 +132,7 @@ async function run(siteCount: number, schedule: Step[]) {
       }
       case 'cancel': {
         const res = await sys.request('POST', `/support/profile-deletions/${request.id}/cancel`, {
-          token: support.token,
+          token: await supportToken(),
         });
         cancels.push(res.status);
         return;
@@ -178,7 +181,7 @@ async function run(siteCount: number, schedule: Step[]) {
         ? 'completed'
         : 'timed_out';
   expect(end.status).toBe(expected);
-  const stored = await deletionStatus(sys, support.token, request.id);
+  const stored = await deletionStatus(sys, await supportToken(), request.id);
   expect(stored.status).toBe(expected);
   expect((await queryProfileDeletion(sys.temporal, request.id)).status).toBe(expected);
   for (const a of recorded) {
@@ -211,7 +214,7 @@ async function run(siteCount: number, schedule: Step[]) {
     expect((await answer(sys, await link(request.id, s.id, false), 'approve')).status).toBe(410);
   }
   const cancel = await sys.request('POST', `/support/profile-deletions/${request.id}/cancel`, {
-    token: support.token,
+    token: await supportToken(),
   });
   expect(cancel.status).toBe(409);
   expect(
