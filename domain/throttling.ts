@@ -71,9 +71,6 @@ export function decideAttempt(cells: readonly ThrottleCell[], nowMs: number): Th
   return refused ? { allowed: false, ...refused } : { allowed: true, tats };
 }
 
-/** The instant after giving one attempt back (a success that was counted as a try). */
-export const refundedTat = (tatMs: number, policy: ThrottlePolicy) => tatMs - emissionMs(policy);
-
 /** A wait in words, for the detail of a 429: "45 seconds", "3 minutes", "1 hour". */
 export function waitInWords(ms: number): string {
   const seconds = Math.max(1, Math.ceil(ms / 1000));

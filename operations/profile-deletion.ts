@@ -1,6 +1,7 @@
 import { and, eq, ne, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { forgetMemberGrants, syncAccessLists } from '../db/queries/access-lists';
+import { deleteAccountEmailsTo } from '../db/queries/account-emails';
 import {
   type ConsentDecision,
   type DeletionStatus,
@@ -121,6 +122,14 @@ export async function deleteProfileData(
     // Site locks before the profile's: the order every access change takes (site, then its rows).
     const siteIds = held.map((m) => m.siteId).sort();
     for (const siteId of siteIds) await lockSite(tx, siteId);
+    // Queued sign-up and reset emails to the person go unsent (D7). Before the profile's lock: a relay
+    // sending one holds its row and then takes the profile's key lock, so in this order the deletion
+    // waits for it (and redacts what it sent below) instead of deadlocking. An address never changes (A3).
+    const [addressed] = await tx
+      .select({ email: profiles.email })
+      .from(profiles)
+      .where(eq(profiles.id, profileId));
+    if (addressed) await deleteAccountEmailsTo(tx, addressed.email);
     const [profile] = await tx.select().from(profiles).where(eq(profiles.id, profileId)).for('update');
     if (profile) {
       await beforeDelete(profile);

@@ -30,7 +30,10 @@ export async function deleteAccountEmail(tx: DbOrTx, id: string): Promise<void> 
   await tx.delete(accountEmails).where(eq(accountEmails.id, id));
 }
 
-/** Queued account emails to an address (a deleted profile takes them along: D7). */
+/**
+ * Queued account emails to an address go unsent (a deleted profile takes them along: D7); a row a
+ * relay is sending is waited for.
+ */
 export async function deleteAccountEmailsTo(tx: DbOrTx, email: string): Promise<void> {
   await tx.delete(accountEmails).where(eq(accountEmails.email, email.toLowerCase()));
 }

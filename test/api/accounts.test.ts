@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createApp } from '../../api/app';
-import { noopGatewayClient } from '../../gateway/client';
 import { createAccountMailRelay } from '../../outbox/account-mail-relay';
-import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
+import { failingMailer, productionApp } from '../support/production-app';
+import { startTestSystem, TEST_BASE_URL, type TestSystem } from '../support/system';
 
 let sys: TestSystem;
 
@@ -73,20 +72,7 @@ async function signUpAndConfirm(email = newEmail(), name = 'Ann Example') {
 
 /** The same app in production mode, with a mailer whose provider always fails. */
 const productionAppWithFailingMailer = (reason: string) =>
-  createApp({
-    db: sys.db,
-    temporal: sys.temporal,
-    mailer: { send: () => Promise.reject(new Error(reason)) },
-    gateway: noopGatewayClient,
-    notifications: sys.notifications,
-    env: {
-      KS_MODE: 'production',
-      PUBLIC_BASE_URL: TEST_BASE_URL,
-      TOKEN_SECRET: TEST_TOKEN_SECRET,
-      TEMPORAL_TASK_QUEUE: sys.taskQueue,
-    },
-    now: () => new Date(),
-  });
+  productionApp(sys, { mailer: failingMailer(reason) });
 
 describe('sign-up and confirmation', () => {
   const email = newEmail();
@@ -514,7 +500,7 @@ describe('development mailbox', () => {
     const down = createAccountMailRelay({
       db: sys.db,
       mailing: {
-        mailer: { send: () => Promise.reject(new Error('provider down')) },
+        mailer: failingMailer('provider down'),
         publicBaseUrl: TEST_BASE_URL,
       },
     });
@@ -536,5 +522,82 @@ describe('development mailbox', () => {
     expect((await mailsTo(newcomer)).map((m) => m.template)).toEqual(['confirm-email']);
     const [left] = await sys.sql`select count(*)::int as n from account_emails`;
     expect(left?.n).toBe(0);
+  });
+});
+
+describe('queued account emails of a deleted profile (D7)', () => {
+  const queuedTo = async (email: string) =>
+    (await sys.sql`select kind from account_emails where email = ${email} order by kind::text`).map(
+      (r) => r.kind,
+    );
+  const deleteProfile = async (email: string) => {
+    const support = await sys.signIn({ platformRole: 'support' });
+    const filed = await sys.request('POST', '/support/profile-deletions', {
+      token: support.token,
+      body: { email },
+    });
+    expect(filed.status).toBe(202);
+    const { id } = await json<{ id: string }>(filed);
+    // In no site, the profile is deleted at once (D2).
+    await vi.waitFor(
+      async () => {
+        const res = await sys.request('GET', `/support/profile-deletions/${id}`, { token: support.token });
+        expect((await json<{ status: string }>(res)).status).toBe('completed');
+      },
+      { timeout: 30_000, interval: 100 },
+    );
+  };
+  /** Reset and "you have an account" emails recorded as sent to a since-deleted profile. */
+  const redactedAccountMail = async () =>
+    (
+      await sys.sql`select count(*)::int as n from sent_emails
+        where to_address = '[deleted profile]' and template in ('password-reset', 'account-exists')`
+    )[0]?.n;
+
+  it('go unsent: the deletion removes them in its transaction; another address keeps its own', async () => {
+    const leaving = await signUpAndConfirm();
+    const staying = await signUpAndConfirm();
+    // The production app kicks no relay: what it queues waits (as while the provider is down).
+    const app = productionApp(sys);
+    const post = (path: string, body: unknown) =>
+      app.request(path, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+    expect((await post('/auth/password-reset', { email: leaving })).status).toBe(202);
+    expect((await post('/auth/signup', { email: leaving, password: PASSWORD, name: 'Again' })).status).toBe(
+      202,
+    );
+    expect((await post('/auth/password-reset', { email: staying })).status).toBe(202);
+    expect(await queuedTo(leaving)).toEqual(['password_reset', 'account_exists'].sort());
+    expect(await queuedTo(staying)).toEqual(['password_reset']);
+
+    await deleteProfile(leaving);
+    expect(await queuedTo(leaving)).toEqual([]);
+    expect(await queuedTo(staying)).toEqual(['password_reset']);
+    // The relay runs: the other address gets its reset; none went to the deleted profile.
+    expect((await mailsTo(staying)).at(-1)?.template).toBe('password-reset');
+    expect(await redactedAccountMail()).toBe(0);
+  });
+
+  it('a relay sending them while the deletion runs: nothing is left queued, and nothing sent keeps the address', async () => {
+    const leaving = await signUpAndConfirm();
+    const app = productionApp(sys);
+    // Five requests: the most one email may ask for in an hour (A6).
+    for (let i = 0; i < 5; i++) {
+      const res = await app.request('/auth/password-reset', {
+        method: 'POST',
+        body: JSON.stringify({ email: leaving }),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(res.status).toBe(202);
+    }
+    expect((await queuedTo(leaving)).length).toBeGreaterThan(0);
+    await Promise.all([deleteProfile(leaving), sys.accountMail.handOver(), sys.accountMail.handOver()]);
+    await sys.accountMail.handOver();
+    expect(await queuedTo(leaving)).toEqual([]);
+    const [kept] = await sys.sql`select count(*)::int as n from sent_emails where to_address = ${leaving}`;
+    expect(kept?.n).toBe(0);
   });
 });

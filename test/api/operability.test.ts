@@ -3,12 +3,12 @@ import { Writable } from 'node:stream';
 import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app';
-import { noopGatewayClient } from '../../gateway/client';
+import type { App } from '../../api/app';
 import { freePort } from '../../infra/free-port';
 import { createHttpMetrics, type HttpMetrics } from '../../observability/http-metrics';
 import { serveMetrics } from '../../observability/metrics-server';
-import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
+import { productionApp } from '../support/production-app';
+import { startTestSystem, type TestSystem } from '../support/system';
 
 /**
  * Operability of the API: one structured log line per request (request id, route pattern, status,
@@ -18,7 +18,7 @@ import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } fr
 let sys: TestSystem;
 let lines: Array<Record<string, unknown>>;
 let metrics: HttpMetrics;
-let app: ReturnType<typeof createApp>;
+let app: App;
 let deadTemporal: Connection;
 
 /** The app of the test system, logging into `lines` and counting into `metrics`. */
@@ -29,22 +29,7 @@ function appWith(temporal: Client) {
       done();
     },
   });
-  return createApp({
-    db: sys.db,
-    temporal,
-    mailer: { send: () => Promise.reject(new Error('no email in this test')) },
-    gateway: noopGatewayClient,
-    notifications: sys.notifications,
-    env: {
-      KS_MODE: 'production',
-      PUBLIC_BASE_URL: TEST_BASE_URL,
-      TOKEN_SECRET: TEST_TOKEN_SECRET,
-      TEMPORAL_TASK_QUEUE: sys.taskQueue,
-    },
-    now: () => new Date(),
-    logger: pino({ level: 'info' }, stream),
-    metrics,
-  });
+  return productionApp(sys, { temporal, logger: pino({ level: 'info' }, stream), metrics });
 }
 
 beforeAll(async () => {

@@ -83,5 +83,8 @@ export async function startAccountsSecurity(
 }
 
 /** How many answers had each status. */
-export const tally = (answers: Answer[]) =>
-  answers.reduce<Record<number, number>>((t, a) => ({ ...t, [a.status]: (t[a.status] ?? 0) + 1 }), {});
+export function tally(answers: Answer[]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const { status } of answers) counts[status] = (counts[status] ?? 0) + 1;
+  return counts;
+}

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app';
 import { createMailer } from '../../emails/mailer';
-import { noopGatewayClient } from '../../gateway/client';
 import { createSite } from '../support/fixtures';
 import { activate } from '../support/people';
-import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
+import { productionApp } from '../support/production-app';
+import { startTestSystem, type TestSystem } from '../support/system';
 
 /**
  * Security headers (issue 11 finding 9, API.md): every answer of every operation in the OpenAPI
@@ -82,19 +81,8 @@ describe('security headers on every operation', () => {
   }
 
   it('production mode adds HSTS to every answer, errors included', async () => {
-    const production = createApp({
-      db: sys.db,
-      temporal: sys.temporal,
+    const production = productionApp(sys, {
       mailer: createMailer({ db: sys.db, from: 'KS Cloud <no-reply@ks.test>' }),
-      gateway: noopGatewayClient,
-      notifications: sys.notifications,
-      env: {
-        KS_MODE: 'production',
-        PUBLIC_BASE_URL: TEST_BASE_URL,
-        TOKEN_SECRET: TEST_TOKEN_SECRET,
-        TEMPORAL_TASK_QUEUE: sys.taskQueue,
-      },
-      now: () => new Date(),
     });
     for (const [method, path] of [
       ['GET', '/health'],
