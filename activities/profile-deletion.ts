@@ -12,6 +12,7 @@ import {
 } from '../db/queries/deletions';
 import { findSiteOwner } from '../db/queries/sites';
 import {
+  consentDeadlineMs,
   consentEmailKey,
   goodbyeEmailKey,
   outcomeEmailKey,
@@ -74,6 +75,7 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
       requestId: string;
       siteId: string;
       kind: 'request' | 'reminder';
+      /** The workflow's plan; the request's stored deadline (which the workflow set) decides. */
       tokenExpiresAtMs: number;
     }): Promise<{ sent: boolean }> {
       const key = consentEmailKey(input.kind, input.requestId, input.siteId);
@@ -88,7 +90,8 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
         });
         return { sent: false };
       }
-      const expiresAt = new Date(input.tokenExpiresAtMs);
+      // The link expires at the request's consent deadline, the one "answer by" time people see.
+      const expiresAt = new Date(consentDeadlineMs(ctx.deadlineAt.getTime()));
       let consentUrl = '';
       if (!recorded) {
         const { token, hash } = newToken();
@@ -145,7 +148,7 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
       await mailer.send({
         to: deps.supportEmail,
         template: 'deletion-outcome-support',
-        props: input,
+        props: { ...input, requestUrl: `${deps.publicBaseUrl}/support/profile-deletions/${input.requestId}` },
         idempotencyKey: outcomeEmailKey(input.requestId),
       });
     },

@@ -22,6 +22,12 @@ button{font-size:16px;padding:8px 16px;margin-right:8px;cursor:pointer}
 label{display:block;margin:12px 0 4px}input{font-size:16px;padding:6px;width:100%;box-sizing:border-box}
 main.wide{max-width:1100px}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e4e7eb;vertical-align:top}
+header{max-width:520px;margin:32px auto -32px;font-weight:bold;font-size:18px;color:#1f4e79}
+header.wide{max-width:1100px}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px}dl.facts dt{color:#52606d}dl.facts dd{margin:0}
+form.actions{display:flex;gap:12px;flex-wrap:wrap;margin-top:24px}
+button.primary{background:#1f4e79;color:#fff;border:2px solid #1f4e79;border-radius:4px;font-weight:bold}
+button.secondary{background:#fff;color:#b42318;border:2px solid #b42318;border-radius:4px}
 </style>`);
 
 export function page(
@@ -34,7 +40,8 @@ export function page(
   const doc = html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · KS Cloud</title>${style}</head>
-<body><main${options.wide ? raw(' class="wide"') : ''}><h1>${title}</h1>${body}</main></body></html>`;
+<body><header${options.wide ? raw(' class="wide"') : ''}>KS Cloud</header>
+<main${options.wide ? raw(' class="wide"') : ''}><h1>${title}</h1>${body}</main></body></html>`;
   return c.html(doc, status, pageSecurityHeaders);
 }
 

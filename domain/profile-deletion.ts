@@ -50,9 +50,38 @@ export function deletionPlan(filedAtMs: number): DeletionPlan {
   return {
     remindAtMs: filedAtMs + REMINDER_AFTER_MS,
     deadlineAtMs,
-    tokenExpiresAtMs: deadlineAtMs - TOKEN_MARGIN_MS,
+    tokenExpiresAtMs: consentDeadlineMs(deadlineAtMs),
   };
 }
+
+/**
+ * The request's consent deadline: the last moment an owner's answer is taken, when every link
+ * expires. The request closes for lack of answers `TOKEN_MARGIN_MS` later (D3). The one "answer by"
+ * time people see: the consent email, its reminder, the consent page and the `state` query show it.
+ */
+export const consentDeadlineMs = (deadlineAtMs: number) => deadlineAtMs - TOKEN_MARGIN_MS;
+
+/**
+ * An email as a page may show it to someone who knows the person: the first character of the local
+ * part and the whole domain (`j•••@example.com`), enough to tell two people of one name apart.
+ */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  if (at <= 0) return '•••';
+  const first = String.fromCodePoint(email.codePointAt(0) as number);
+  return `${first}•••${email.slice(at)}`;
+}
+
+/** Who filed a request: only support files one (D1); the person asks support first. */
+export interface FiledBy {
+  role: 'support';
+  /** The support profile that filed it; absent for requests filed before this was recorded. */
+  profileId?: string;
+}
+
+/** The sites a blocked deletion waits on: ownership must pass to someone else first (D6). */
+export const ownedSites = (memberships: readonly { siteId: string; role: string }[]) =>
+  memberships.filter((m) => m.role === 'owner').map((m) => m.siteId);
 
 export type NextStep =
   | { kind: 'finish'; status: 'denied' | 'timed_out' | 'canceled' }

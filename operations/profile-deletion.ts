@@ -4,11 +4,15 @@ import { forgetMemberGrants, syncAccessLists } from '../db/queries/access-lists'
 import { deleteAccountEmailsTo } from '../db/queries/account-emails';
 import {
   type ConsentDecision,
+  type DeletionRequest,
   type DeletionStatus,
+  fileDeletionRequest,
   findDeletionRequest,
+  insertBlockedRequest,
   insertConsents,
   killTokens,
   listConsents,
+  namedSites,
   profileMemberships,
   setDeadline,
 } from '../db/queries/deletions';
@@ -24,7 +28,38 @@ import {
   sentEmails,
   siteInvitations,
 } from '../db/schema';
-import type { RequestView } from '../domain/profile-deletion';
+import { ownedSites, type RequestView } from '../domain/profile-deletion';
+
+/**
+ * D1 and D6 at filing: the profile's open request if it has one; else, when the profile owns a site, a
+ * request that ends at once as `blocked_owner` (the rule the workflow applies again when it opens the
+ * request and before it deletes: `ownedSites`), naming those sites; else a new open request.
+ */
+export function fileProfileDeletion(
+  db: Db,
+  input: { profileId: string; deadlineAt: Date; now: Date },
+): Promise<{ request: DeletionRequest; blockingSites: { siteId: string; name: string }[] }> {
+  return db.transaction(async (tx) => {
+    const owned = ownedSites(await profileMemberships(tx, input.profileId));
+    if (owned.length > 0) {
+      const [open] = await tx
+        .select()
+        .from(deletionRequests)
+        .where(
+          and(
+            eq(deletionRequests.profileId, input.profileId),
+            eq(deletionRequests.status, 'awaiting_consent'),
+          ),
+        );
+      // D1: the open request answers; its workflow finds the ownership when it opens or before it deletes.
+      if (open) return { request: open, blockingSites: [] };
+      const request = await insertBlockedRequest(tx, input);
+      return { request, blockingSites: await namedSites(tx, owned) };
+    }
+    const { request } = await fileDeletionRequest(tx, input.profileId, input.deadlineAt);
+    return { request, blockingSites: [] };
+  });
+}
 
 /**
  * Sets the deadline the workflow planned and asks every site the profile belongs to, unless the
@@ -42,11 +77,15 @@ export function openDeletionRequest(
       return {
         status: request.status,
         consents: await listConsents(tx, input.requestId),
-        ownedSiteIds: [],
+        // A request the filing blocked (D6) names the sites in the way.
+        ownedSiteIds:
+          request.status === 'blocked_owner' && request.profileId
+            ? ownedSites(await profileMemberships(tx, request.profileId))
+            : [],
       };
     }
     const held = await profileMemberships(tx, request.profileId);
-    const owned = held.filter((m) => m.role === 'owner').map((m) => m.siteId);
+    const owned = ownedSites(held);
     if (owned.length === 0) {
       // The workflow's clock is the one its timers run on; the filing's estimate gives way to it.
       await setDeadline(tx, input.requestId, input.deadlineAt);
@@ -108,7 +147,7 @@ export async function deleteProfileData(
     }
     const profileId = request.profileId;
     const held = await profileMemberships(tx, profileId);
-    const owned = held.filter((m) => m.role === 'owner').map((m) => m.siteId);
+    const owned = ownedSites(held);
     if (owned.length > 0) return { kind: 'owner', siteIds: owned };
     const consents = await listConsents(tx, requestId);
     if (consents.some((c) => c.decision !== 'approved')) return { kind: 'not_approved', consents };

@@ -9,6 +9,8 @@ export const SubscriptionEndsAt = defineSearchAttributeKey(
 );
 export const DeletionStatus = defineSearchAttributeKey('DeletionStatus', SearchAttributeType.KEYWORD);
 export const RolloutStatus = defineSearchAttributeKey('RolloutStatus', SearchAttributeType.KEYWORD);
+/** Every site a profile deletion asks or waits on: `SiteIds = '<siteId>'` finds a site's deletions. */
+export const SiteIds = defineSearchAttributeKey('SiteIds', SearchAttributeType.KEYWORD_LIST);
 
 /** Every search attribute the product uses; each Temporal namespace must have all of them registered. */
 export const SEARCH_ATTRIBUTE_KEYS = [
@@ -17,4 +19,5 @@ export const SEARCH_ATTRIBUTE_KEYS = [
   SubscriptionEndsAt,
   DeletionStatus,
   RolloutStatus,
+  SiteIds,
 ] as const;

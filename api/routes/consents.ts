@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { html } from 'hono/html';
 import { findUsableConsent, recordConsentByToken } from '../../db/queries/deletions';
+import { consentDeadlineMs, maskEmail } from '../../domain/profile-deletion';
 import { hashToken } from '../../domain/secrets';
 import { formatSiteDate } from '../../emails/format';
 import { errorField, logger } from '../../observability/logger';
@@ -65,6 +66,74 @@ const gone = (c: Context) =>
 
 const unknown = (c: Context) => page(c, 'Link not found', html`<p>This is not a valid link.</p>`, 404);
 
+type Consent = NonNullable<Awaited<ReturnType<typeof findUsableConsent>>>;
+
+/** The request's consent deadline, as the consent email words it, with its instant for machines. */
+function answerBy(consent: Consent) {
+  const at = new Date(consentDeadlineMs(consent.deadlineAt.getTime()));
+  return html`<time datetime="${at.toISOString()}">${formatSiteDate(at, consent.timezone)}</time>`;
+}
+
+/**
+ * D3: the request as its site's owner needs it to decide: who (name and masked email: two people can
+ * share a name), who filed it and when, what either answer does, and until when. Works without
+ * JavaScript; Approve is the primary action, Deny a distinct one.
+ */
+function consentPage(c: Context, consent: Consent) {
+  return page(
+    c,
+    'Profile deletion request',
+    html`<p>A member of <strong>${consent.siteName}</strong> has asked KS Cloud to delete their profile. As the
+        owner of ${consent.siteName} you decide whether their data may be deleted.</p>
+      <dl class="facts">
+        <dt>Member</dt><dd><strong>${consent.personName}</strong> (<span class="email">${maskEmail(consent.personEmail)}</span>)</dd>
+        <dt>Site</dt><dd>${consent.siteName}</dd>
+        <dt>Filed by</dt><dd>KS Cloud support, at the member’s request, on <time datetime="${consent.filedAt.toISOString()}">${formatSiteDate(consent.filedAt, consent.timezone)}</time></dd>
+        <dt>Answer by</dt><dd><strong>${answerBy(consent)}</strong></dd>
+      </dl>
+      <h2>What your answer does</h2>
+      <ul>
+        <li><strong>Approve:</strong> once every site they belong to has approved, they leave ${consent.siteName}
+          and every other site, all their keys, PINs and remote opening rights are revoked, the site's events
+          they took part in stay without anything that leads back to them, and their profile is deleted.</li>
+        <li><strong>Deny:</strong> the request ends and nothing is deleted; KS Cloud support is told.</li>
+        <li>Without an answer from every site by then, the request ends and nothing is deleted.</li>
+      </ul>
+      <p>Your site's subscription is not affected either way. You can answer once.</p>
+      <form method="post" class="actions">
+        <button type="submit" name="decision" value="approve" class="primary">Approve deletion</button>
+        <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+      </form>`,
+  );
+}
+
+/** The thank-you page: what was recorded and what happens next. */
+function thankYouPage(c: Context, consent: Consent, decision: 'approve' | 'deny') {
+  return page(
+    c,
+    decision === 'approve' ? 'Approval recorded' : 'Denial recorded',
+    decision === 'approve'
+      ? html`<p>Thank you. Your approval for <strong>${consent.siteName}</strong> is recorded.</p>
+          <h2>What happens next</h2>
+          <ul>
+            <li>When every site ${consent.personName} belongs to has approved, their profile is deleted and they
+              leave ${consent.siteName}; their keys, PINs and remote opening rights stop working, and the slot
+              they held is freed.</li>
+            <li>If another site's owner denies, or not every site answers by ${answerBy(consent)}, nothing is
+              deleted.</li>
+            <li>You need to do nothing more. This link no longer works.</li>
+          </ul>`
+      : html`<p>Thank you. Your denial for <strong>${consent.siteName}</strong> is recorded.</p>
+          <h2>What happens next</h2>
+          <ul>
+            <li>The request ends: nothing of ${consent.personName}'s is deleted, and they stay a member of
+              ${consent.siteName} with the access they have.</li>
+            <li>KS Cloud support is told, and tells them.</li>
+            <li>You need to do nothing more. This link no longer works.</li>
+          </ul>`,
+  );
+}
+
 /** D3: public pages behind the links in consent emails; only the form submission records anything. */
 export function consentRoutes(deps: AppDeps) {
   const { db } = deps;
@@ -74,23 +143,7 @@ export function consentRoutes(deps: AppDeps) {
       if (!TOKEN_SHAPE.test(token)) return unknown(c) as never;
       const consent = await findUsableConsent(db, hashToken(token), deps.now());
       if (!consent) return gone(c) as never;
-      return page(
-        c,
-        'Profile deletion request',
-        html`<p><strong>${consent.personName}</strong>, a member of <strong>${consent.siteName}</strong>,
-          has asked KS Cloud to delete their profile. As the owner of ${consent.siteName} you decide whether
-          their data may be deleted.</p>
-          <p>If every site they belong to approves, they leave ${consent.siteName} and every other site,
-          all their keys, PINs and remote opening rights are revoked, the site's events they took part in
-          stay without anything that leads back to them, and their profile is deleted. Your site's
-          subscription is not affected.</p>
-          <p>If you deny, nothing is deleted.</p>
-          <p>Please answer by ${formatSiteDate(consent.deadlineAt, consent.timezone)}.</p>
-          <form method="post">
-            <button type="submit" name="decision" value="approve">Approve deletion</button>
-            <button type="submit" name="decision" value="deny">Deny</button>
-          </form>`,
-      ) as never;
+      return consentPage(c, consent) as never;
     })
     .openapi(decide, async (c) => {
       const { token } = c.req.valid('param');
@@ -103,9 +156,13 @@ export function consentRoutes(deps: AppDeps) {
         throw problem('unsupported_media_type', 'Send the form (application/x-www-form-urlencoded).');
       }
       const { decision } = c.req.valid('form');
+      const tokenHash = hashToken(token);
+      // Read for the thank-you page; the one statement below decides whether the answer counts.
+      const consent = await findUsableConsent(db, tokenHash, deps.now());
+      if (!consent) return gone(c) as never;
       const recorded = await recordConsentByToken(
         db,
-        hashToken(token),
+        tokenHash,
         decision === 'approve' ? 'approved' : 'denied',
         deps.now(),
       );
@@ -119,12 +176,6 @@ export function consentRoutes(deps: AppDeps) {
         // The decision is stored; the workflow reads it at the deadline at the latest.
         logger.error({ err: errorField(error) }, 'consent recorded but not signalled');
       }
-      return page(
-        c,
-        'Thank you',
-        decision === 'approve'
-          ? html`<p>Your approval is recorded. The profile is deleted once every site has approved.</p>`
-          : html`<p>Your decision is recorded. Nothing will be deleted.</p>`,
-      ) as never;
+      return thankYouPage(c, consent, decision) as never;
     });
 }

@@ -2,13 +2,14 @@ import { createRoute, z } from '@hono/zod-openapi';
 import {
   cancelDeletionRequest,
   type DeletionRequest,
-  fileDeletionRequest,
   findDeletionRequest,
   listConsents,
+  namedSites,
   ownedSiteIds,
 } from '../../db/queries/deletions';
 import { findProfileByEmail } from '../../db/queries/profiles';
-import { DEADLINE_AFTER_MS } from '../../domain/profile-deletion';
+import { consentDeadlineMs, DEADLINE_AFTER_MS } from '../../domain/profile-deletion';
+import { fileProfileDeletion } from '../../operations/profile-deletion';
 import { signalCancel, startProfileDeletion } from '../../workflows/client/profile-deletion';
 import type { AppDeps } from '../deps';
 import { notFound, problem } from '../problem';
@@ -17,12 +18,20 @@ import { EmailField, IdParam, jsonBody, problemResponses, SUPPORT_PROBLEMS } fro
 
 const Status = z.enum(['awaiting_consent', 'blocked_owner', 'denied', 'timed_out', 'canceled', 'completed']);
 
+/** D6: the sites whose ownership must pass to someone else before the profile can be deleted. */
+const BlockingSites = z
+  .array(z.object({ siteId: z.uuid(), name: z.string() }))
+  .openapi({ description: 'With `blocked_owner`: the sites the profile owns, to transfer first (D6)' });
+
 const RequestSchema = z.object({
   id: z.uuid(),
   status: Status,
   sites: z.array(z.object({ siteId: z.uuid(), decision: z.enum(['pending', 'approved', 'denied']) })),
   /** With `blocked_owner`: the sites the profile owns now (D6). */
   blockingSiteIds: z.array(z.uuid()),
+  blockingSites: BlockingSites,
+  /** The last moment an owner's answer is taken (links expire then): the consent emails and page show it. */
+  consentDeadline: z.iso.datetime(),
   deadlineAt: z.iso.datetime(),
   finishedAt: z.iso.datetime().nullable(),
 });
@@ -33,13 +42,18 @@ const file = createRoute({
   tags: ['Support'],
   summary:
     'File a deletion request for the profile with this email (D1); an open request for it is answered ' +
-    'instead of a second one. 404 profile_not_found when no profile has the email',
+    'instead of a second one. A profile that owns a site is answered `blocked_owner` at once, naming ' +
+    'the sites to transfer first (D6). 404 profile_not_found when no profile has the email',
   security: [{ bearer: [] }],
   request: jsonBody(z.object({ email: EmailField })),
   responses: {
     202: {
       description: 'Filed, or the open request',
-      content: { 'application/json': { schema: z.object({ id: z.uuid(), status: Status }) } },
+      content: {
+        'application/json': {
+          schema: z.object({ id: z.uuid(), status: Status, blockingSites: BlockingSites }),
+        },
+      },
     },
     ...problemResponses(...SUPPORT_PROBLEMS, 'malformed_json', 'profile_not_found'),
   },
@@ -77,17 +91,22 @@ const cancel = createRoute({
 export function supportDeletionRoutes(deps: AppDeps) {
   const { db } = deps;
 
-  const view = async (request: DeletionRequest) => ({
-    id: request.id,
-    status: request.status,
-    sites: await listConsents(db, request.id),
-    blockingSiteIds:
+  const view = async (request: DeletionRequest) => {
+    const blocking =
       request.status === 'blocked_owner' && request.profileId
-        ? await ownedSiteIds(db, request.profileId)
-        : [],
-    deadlineAt: request.deadlineAt.toISOString(),
-    finishedAt: request.finishedAt?.toISOString() ?? null,
-  });
+        ? await namedSites(db, await ownedSiteIds(db, request.profileId))
+        : [];
+    return {
+      id: request.id,
+      status: request.status,
+      sites: await listConsents(db, request.id),
+      blockingSiteIds: blocking.map((s) => s.siteId),
+      blockingSites: blocking,
+      consentDeadline: new Date(consentDeadlineMs(request.deadlineAt.getTime())).toISOString(),
+      deadlineAt: request.deadlineAt.toISOString(),
+      finishedAt: request.finishedAt?.toISOString() ?? null,
+    };
+  };
 
   return createRouter()
     .openapi(file, async (c) => {
@@ -98,15 +117,20 @@ export function supportDeletionRoutes(deps: AppDeps) {
           errors: [{ path: 'body.email', message: 'no profile has this email' }],
         });
       }
+      const now = deps.now();
       // The workflow sets the deadline it runs on; this one holds until it starts.
-      const { request } = await fileDeletionRequest(
-        db,
-        profile.id,
-        new Date(deps.now().getTime() + DEADLINE_AFTER_MS),
-      );
-      // Also for an open request: a filing whose start failed gets its workflow now.
-      await startProfileDeletion(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, request.id);
-      return c.json({ id: request.id, status: request.status }, 202);
+      const { request, blockingSites } = await fileProfileDeletion(db, {
+        profileId: profile.id,
+        deadlineAt: new Date(now.getTime() + DEADLINE_AFTER_MS),
+        now,
+      });
+      // Also for an open request: a filing whose start failed gets its workflow now. A blocked one's
+      // workflow tells support what to do (and is found by `SiteIds`).
+      await startProfileDeletion(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, request.id, {
+        role: 'support',
+        profileId: c.get('profile').id,
+      });
+      return c.json({ id: request.id, status: request.status, blockingSites }, 202);
     })
     .openapi(read, async (c) => {
       const request = await findDeletionRequest(db, c.req.valid('param').id);

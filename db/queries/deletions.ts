@@ -1,4 +1,4 @@
-import { and, eq, exists, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, exists, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx, Tx } from '../client';
 import { deletionConsents, deletionRequests, memberships, profiles, sentEmails, sites } from '../schema';
 
@@ -72,6 +72,7 @@ export async function consentContext(db: DbOrTx, requestId: string, siteId: stri
       decision: deletionConsents.decision,
       siteName: sites.name,
       timezone: sites.timezone,
+      deadlineAt: deletionRequests.deadlineAt,
     })
     .from(deletionConsents)
     .innerJoin(deletionRequests, eq(deletionRequests.id, deletionConsents.requestId))
@@ -129,7 +130,7 @@ const usableLink = (tokenHash: string, now: Date) =>
     eq(deletionConsents.decision, 'pending'),
   );
 
-/** What the consent page shows: the site, the person as its owner knows them, the deadline. */
+/** What the consent page shows: the site, the person as its owner knows them, the filing, the deadline. */
 export async function findUsableConsent(db: DbOrTx, tokenHash: string, now: Date) {
   const [row] = await db
     .select({
@@ -138,6 +139,8 @@ export async function findUsableConsent(db: DbOrTx, tokenHash: string, now: Date
       siteName: sites.name,
       timezone: sites.timezone,
       personName: profiles.name,
+      personEmail: profiles.email,
+      filedAt: deletionRequests.createdAt,
       deadlineAt: deletionRequests.deadlineAt,
     })
     .from(deletionConsents)
@@ -230,4 +233,32 @@ export async function sentEmailStatus(db: DbOrTx, idempotencyKey: string) {
     .from(sentEmails)
     .where(eq(sentEmails.idempotencyKey, idempotencyKey));
   return row?.status;
+}
+
+/** D6: a filing for a profile that owns a site ends at once as `blocked_owner`; nothing is asked. */
+export async function insertBlockedRequest(
+  db: DbOrTx,
+  values: { profileId: string; deadlineAt: Date; now: Date },
+): Promise<DeletionRequest> {
+  const [row] = await db
+    .insert(deletionRequests)
+    .values({
+      profileId: values.profileId,
+      deadlineAt: values.deadlineAt,
+      status: 'blocked_owner',
+      createdAt: values.now,
+      finishedAt: values.now,
+    })
+    .returning();
+  return row!;
+}
+
+/** The sites with these ids and their names, in id order. */
+export async function namedSites(db: DbOrTx, siteIds: readonly string[]) {
+  if (siteIds.length === 0) return [];
+  return db
+    .select({ siteId: sites.id, name: sites.name })
+    .from(sites)
+    .where(inArray(sites.id, [...siteIds]))
+    .orderBy(sites.id);
 }

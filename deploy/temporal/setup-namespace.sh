@@ -17,6 +17,7 @@ SubscriptionStatus Keyword
 SubscriptionEndsAt Datetime
 DeletionStatus Keyword
 RolloutStatus Keyword
+SiteIds KeywordList
 '
 
 STARTED=$(date +%s)

@@ -35,7 +35,7 @@ async function openRequest(siteCount = 2) {
 }
 
 describe('consent pages', () => {
-  it('GET names the person and the site with Approve and Deny; GET and HEAD change nothing', async () => {
+  it('GET names the person (name, masked email) and the site with Approve and Deny; GET and HEAD change nothing', async () => {
     const { person, sites, request, tokens } = await openRequest();
     const before = await snapshot(request.id);
     const res = await sys.request('GET', `/consents/${tokens[0]}`);
@@ -45,7 +45,9 @@ describe('consent pages', () => {
     expect(body).toContain(person.name);
     expect(body).toContain(sites[0]!.name);
     expect(body).not.toContain(person.email);
-    expect(body).toMatch(/<form method="post">/);
+    // Two people can share a name: the masked address tells them apart.
+    expect(body).toContain(`${person.email[0]}•••@${person.email.split('@')[1]}`);
+    expect(body).toMatch(/<form method="post"[ >]/);
     expect(body).toMatch(/name="decision" value="approve"/);
     expect(body).toMatch(/name="decision" value="deny"/);
     const head = await sys.request('HEAD', `/consents/${tokens[0]}`);

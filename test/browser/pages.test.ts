@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureChromium } from '../../infra/chromium';
+import { consentToken, fileDeletion, personInSites } from '../support/deletion';
 import { createSite } from '../support/fixtures';
 import { activate, linkIn } from '../support/people';
 import { startTestSystem, type TestSystem } from '../support/system';
@@ -102,6 +103,91 @@ describe.skipIf(!('path' in chromium))('pages in a real browser', () => {
     ).json()) as Array<{ email?: string; status: string }>;
     expect(people.find((p) => p.email === email)?.status).toBe('member');
     await page.close();
+  });
+
+  it('the consent page names the service, the member by name and masked email, the filing and the deadline; Approve leads to what happens next', async () => {
+    const support = await sys.signIn({ platformRole: 'support' });
+    const { person, sites } = await personInSites(sys, 2);
+    const request = await fileDeletion(sys, support.token, person.email);
+    const token = await consentToken(sys, request.id, sites[0]!.id);
+    const stored = (await (
+      await sys.request('GET', `/support/profile-deletions/${request.id}`, { token: support.token })
+    ).json()) as { consentDeadline: string };
+
+    const { page, requested } = await open(`/consents/${token}`);
+    const text = await bodyText(page);
+    expect(text.trimStart().startsWith('KS Cloud')).toBe(true);
+    expect(text).toContain(sites[0]!.name);
+    expect(text).toContain(person.name);
+    const masked = `${person.email[0]}•••@${person.email.split('@')[1]}`;
+    expect(text).toContain(masked);
+    expect(text).not.toContain(person.email);
+    expect(text).toMatch(/Filed by\s+KS Cloud support/);
+    // The deadline shown is the request's consent deadline, as the email words it.
+    const times = await page.$$eval('time', (all) =>
+      all.map((t) => ({
+        datetime: t.getAttribute('datetime'),
+        text: (t as unknown as { textContent: string }).textContent,
+      })),
+    );
+    expect(times.map((t) => t.datetime)).toContain(stored.consentDeadline);
+    const mail = (await sys.mailbox()).find(
+      (m) => m.idempotencyKey === `deletion-consent-request:${request.id}:${sites[0]!.id}`,
+    );
+    const deadlineText = times.find((t) => t.datetime === stored.consentDeadline)!.text;
+    expect(mail!.text.replace(/\s+/g, ' ')).toContain(`answer by ${deadlineText}`);
+    expect(text).toContain(deadlineText);
+    // Two visible buttons: Approve first and primary, Deny distinct in look.
+    const buttons = await page.$$eval('form button[type=submit]', (all) =>
+      all.map((b) => {
+        const button = b as unknown as {
+          textContent: string | null;
+          offsetHeight: number;
+          value: string;
+          className: string;
+        };
+        const style = (
+          globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }
+        ).getComputedStyle(b);
+        return {
+          text: button.textContent ?? '',
+          value: button.value,
+          visible: button.offsetHeight > 0,
+          kind: button.className,
+          background: style.backgroundColor,
+        };
+      }),
+    );
+    expect(buttons.map((b) => [b.value, b.kind, b.visible])).toEqual([
+      ['approve', 'primary', true],
+      ['deny', 'secondary', true],
+    ]);
+    expect(buttons[0]!.text).toContain('Approve');
+    expect(buttons[1]!.text).toContain('Deny');
+    expect(buttons[0]!.background).not.toBe(buttons[1]!.background);
+    expect(await page.$$('script')).toHaveLength(0);
+    expect(elsewhere(requested)).toEqual([]);
+
+    // Approving in the browser (no JavaScript): the thank-you page says what happens next.
+    await Promise.all([page.waitForNavigation(), page.click('button[value=approve]')]);
+    const after = await bodyText(page);
+    expect(after.trimStart().startsWith('KS Cloud')).toBe(true);
+    expect(after).toContain('Approval recorded');
+    expect(after).toContain('What happens next');
+    expect(after).toContain(sites[0]!.name);
+    expect(after).toContain(deadlineText);
+    expect(await page.$$('script')).toHaveLength(0);
+    expect(elsewhere(requested)).toEqual([]);
+    await page.close();
+
+    // Deny on the other site's page: the request ends, and the page says so.
+    const other = await open(`/consents/${await consentToken(sys, request.id, sites[1]!.id)}`);
+    await Promise.all([other.page.waitForNavigation(), other.page.click('button[value=deny]')]);
+    const denied = await bodyText(other.page);
+    expect(denied).toContain('Denial recorded');
+    expect(denied).toContain('nothing');
+    expect(elsewhere(other.requested)).toEqual([]);
+    await other.page.close();
   });
 
   it('/docs lists the operations of the OpenAPI document, loading nothing from elsewhere', async () => {

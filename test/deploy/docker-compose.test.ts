@@ -442,9 +442,16 @@ describe('temporal-setup: search attributes', () => {
     expect(setupText()).toContain('temporal operator search-attribute create');
   });
 
-  it('names the five product attributes', () => {
+  it('names the product attributes: the five of API.md and SiteIds', () => {
     expect(SEARCH_ATTRIBUTE_KEYS.map((key) => key.name).sort()).toEqual(
-      ['DeletionStatus', 'RolloutStatus', 'SiteId', 'SubscriptionEndsAt', 'SubscriptionStatus'].sort(),
+      [
+        'DeletionStatus',
+        'RolloutStatus',
+        'SiteId',
+        'SiteIds',
+        'SubscriptionEndsAt',
+        'SubscriptionStatus',
+      ].sort(),
     );
   });
 

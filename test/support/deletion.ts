@@ -24,7 +24,11 @@ export async function fileDeletion(sys: TestSystem, supportToken: string, email:
     body: { email },
   });
   expect(res.status).toBe(202);
-  return (await res.json()) as { id: string; status: string };
+  return (await res.json()) as {
+    id: string;
+    status: string;
+    blockingSites: { siteId: string; name: string }[];
+  };
 }
 
 /** The token in the consent email of `kind` for (request, site), once it has been sent. */
@@ -61,6 +65,9 @@ export async function deletionStatus(sys: TestSystem, supportToken: string, id: 
     status: string;
     sites: { siteId: string; decision: string }[];
     blockingSiteIds: string[];
+    blockingSites: { siteId: string; name: string }[];
+    consentDeadline: string;
+    deadlineAt: string;
     finishedAt: string | null;
   };
 }

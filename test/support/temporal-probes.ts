@@ -7,6 +7,7 @@ import {
   DeletionStatus,
   RolloutStatus,
   SiteId,
+  SiteIds,
   SubscriptionEndsAt,
   SubscriptionStatus,
 } from '../../workflows/search-attributes';
@@ -29,7 +30,7 @@ export function refusesConnections(address: string): Promise<boolean> {
 }
 
 /**
- * Starts a workflow (no worker needed) carrying all five attributes and reads them back: the
+ * Starts a workflow (no worker needed) carrying every product attribute and reads them back: the
  * server rejects unregistered attributes, so this proves registration on any server, including
  * the Java test server, which does not implement `listSearchAttributes`.
  */
@@ -43,6 +44,7 @@ export async function expectSearchAttributesAccepted(client: Client): Promise<vo
       { key: SubscriptionEndsAt, value: ENDS_AT },
       { key: DeletionStatus, value: 'none' },
       { key: RolloutStatus, value: 'done' },
+      { key: SiteIds, value: ['site-1', 'site-2'] },
     ],
   });
   const { typedSearchAttributes } = await handle.describe();
@@ -51,6 +53,7 @@ export async function expectSearchAttributesAccepted(client: Client): Promise<vo
   expect(typedSearchAttributes.get(SubscriptionEndsAt)?.toISOString()).toBe(ENDS_AT.toISOString());
   expect(typedSearchAttributes.get(DeletionStatus)).toBe('none');
   expect(typedSearchAttributes.get(RolloutStatus)).toBe('done');
+  expect(typedSearchAttributes.get(SiteIds)).toEqual(['site-1', 'site-2']);
   await handle.terminate('probe done');
 }
 

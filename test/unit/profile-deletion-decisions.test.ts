@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { DAY_MS, deletionPlan, nextStep, type SiteConsent } from '../../domain/profile-deletion';
+import {
+  consentDeadlineMs,
+  DAY_MS,
+  deletionPlan,
+  maskEmail,
+  nextStep,
+  ownedSites,
+  type SiteConsent,
+} from '../../domain/profile-deletion';
+import { describeDeletion, waitTimerSummary } from '../../workflows/profile-deletion/state-view';
 
 const T0 = Date.UTC(2030, 0, 1);
 const plan = deletionPlan(T0);
@@ -56,5 +65,92 @@ describe('profile deletion next step', () => {
     });
     // A reminder never sent (worker down for weeks) is not sent after the deadline.
     expect(step(sites('pending'), plan.deadlineAtMs)).toEqual({ kind: 'finish', status: 'timed_out' });
+  });
+});
+
+describe('one deadline, masked emails, owners', () => {
+  it('the consent deadline is when the links expire, an hour before the request times out', () => {
+    expect(consentDeadlineMs(plan.deadlineAtMs)).toBe(plan.tokenExpiresAtMs);
+    expect(plan.deadlineAtMs - plan.tokenExpiresAtMs).toBe(3_600_000);
+  });
+  it('masks an email to its first character and its domain', () => {
+    expect(maskEmail('jane.doe@example.com')).toBe('j•••@example.com');
+    expect(maskEmail('j@example.com')).toBe('j•••@example.com');
+    // The last @ separates the domain (a quoted local part may hold one).
+    expect(maskEmail('"a@b"@example.com')).toBe('"•••@example.com');
+    expect(maskEmail('😀smile@example.com')).toBe('😀•••@example.com');
+    expect(maskEmail('no-at-sign')).toBe('•••');
+  });
+  it('only an owner membership blocks (D6)', () => {
+    expect(
+      ownedSites([
+        { siteId: 'a', role: 'admin' },
+        { siteId: 'b', role: 'owner' },
+        { siteId: 'c', role: 'user' },
+      ]),
+    ).toEqual(['b']);
+  });
+});
+
+describe('the state query', () => {
+  const state = (over: Partial<Parameters<typeof describeDeletion>[0]> = {}) => ({
+    requestId: 'r-1',
+    status: 'awaiting_consent' as const,
+    sites: sites('approved', 'pending'),
+    blockingSiteIds: [],
+    plan,
+    reminded: false,
+    ...over,
+  });
+  const at = (nowMs: number, doing?: string) => ({
+    nowMs,
+    filedAtMs: T0,
+    filedBy: { role: 'support' as const, profileId: 'p-support' },
+    doing,
+  });
+  const iso = (ms: number) => new Date(ms).toISOString();
+
+  it('answers ISO times, who filed, each site with its answer-by, and waits for the reminder', () => {
+    expect(describeDeletion(state(), at(T0 + 1000))).toEqual({
+      requestId: 'r-1',
+      status: 'awaiting_consent',
+      now: iso(T0 + 1000),
+      request: { filedAt: iso(T0), filedBy: { role: 'support', profileId: 'p-support' } },
+      sites: [
+        { siteId: 'site-0', decision: 'approved', answerBy: iso(plan.tokenExpiresAtMs) },
+        { siteId: 'site-1', decision: 'pending', answerBy: iso(plan.tokenExpiresAtMs) },
+      ],
+      blockingSiteIds: [],
+      plan: {
+        reminderAt: iso(T0 + 7 * DAY_MS),
+        consentDeadline: iso(T0 + 30 * DAY_MS - 3_600_000),
+        timesOutAt: iso(T0 + 30 * DAY_MS),
+      },
+      reminded: false,
+      activity: 'Waiting for answers or the reminder',
+      waitingFor: { what: 'answers or the reminder', until: iso(plan.remindAtMs) },
+    });
+  });
+  it('after the reminder it waits for the deadline', () => {
+    const view = describeDeletion(state({ reminded: true }), at(plan.remindAtMs + 1));
+    expect(view.waitingFor).toEqual({ what: 'answers or the deadline', until: iso(plan.deadlineAtMs) });
+  });
+  it('a step in progress is said as such, with no wait', () => {
+    const view = describeDeletion(state(), at(T0, 'Consent email to the owner of site site-1'));
+    expect(view.activity).toBe('Consent email to the owner of site site-1');
+    expect(view.waitingFor).toBeUndefined();
+  });
+  it('an ended request waits for nothing', () => {
+    const view = describeDeletion(
+      state({ status: 'blocked_owner', sites: [], blockingSiteIds: ['s'] }),
+      at(T0),
+    );
+    expect(view.activity).toBe('Ended: blocked_owner');
+    expect(view.waitingFor).toBeUndefined();
+    expect(view.blockingSiteIds).toEqual(['s']);
+  });
+  it('timer summaries name the sites by id', () => {
+    expect(waitTimerSummary(false, ['a', 'b'])).toBe('7-day consent reminder for sites a, b');
+    expect(waitTimerSummary(true, ['a'])).toBe('Consent deadline for site a');
   });
 });

@@ -10,13 +10,16 @@ import { describe, expect, inject, it } from 'vitest';
  * - `consent-two-writers`: before patch `consent-signal-wakes`, when the workflow wrote each
  *   signalled answer again (`recordConsent`); two sites approve, one denies, nobody answers
  *   (reminder, then timed out), support cancels after an approval, the person owns a site.
+ * - `before-described`: before patches `deletion-described` (the `SiteIds` search attribute, summaries
+ *   on activities and timers) and `deletion-blocked-at-filing` (a request the filing blocked only
+ *   tells support); the same five runs.
  */
 const dir = new URL('./histories/', import.meta.url);
 const files = (await readdir(dir)).filter((f) => /^profile-deletion-.*\.binpb$/.test(f)).sort();
 
 describe('profile-deletion histories of earlier code', () => {
   it('has histories to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(5);
+    expect(files.length).toBeGreaterThanOrEqual(10);
   });
 
   it.each(files)('%s replays', async (file) => {

@@ -1,11 +1,12 @@
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { FiledBy } from '../../domain/profile-deletion';
 import { profileDeletionWorkflowId } from '../ids';
 import {
   type ConsentSignal,
   cancelSignal,
   consentSignal,
   deletionStateQuery,
-  type ProfileDeletionState,
+  type ProfileDeletionStateView,
 } from '../profile-deletion/messages';
 import { profileDeletionWorkflow } from '../profile-deletion/workflow';
 
@@ -17,12 +18,23 @@ export async function startProfileDeletion(
   temporal: Client,
   taskQueue: string,
   requestId: string,
+  filedBy: FiledBy,
 ): Promise<void> {
   await temporal.workflow.start(profileDeletionWorkflow, {
     workflowId: profileDeletionWorkflowId(requestId),
     taskQueue,
-    args: [{ requestId }],
+    args: [{ requestId, filedBy }],
     workflowIdConflictPolicy: 'USE_EXISTING',
+    // Temporal user metadata (O1): what support reads in the Web UI's list and its User Metadata tab.
+    staticSummary: `Profile deletion request ${requestId}`,
+    staticDetails: [
+      `Deletion request \`${requestId}\` (SPEC D1–D10), filed by support:`,
+      '- a profile that owns a site is blocked (D6) and support is told what to do;',
+      '- otherwise every site’s owner is emailed a single-use consent link, reminded at day 7 (D2–D4);',
+      '- any denial ends it as denied, no full set of answers by day 30 as timed out (D4, D5);',
+      '- every approval deletes the profile in one transaction (D7);',
+      '- search attribute `SiteIds`: every site it asks or waits on; query `state`: answers, plan and next step (ISO times).',
+    ].join('\n'),
   });
 }
 
@@ -48,6 +60,6 @@ export function signalCancel(temporal: Client, requestId: string): Promise<void>
   return ignoreClosed(temporal.workflow.getHandle(profileDeletionWorkflowId(requestId)).signal(cancelSignal));
 }
 
-export function queryProfileDeletion(temporal: Client, requestId: string): Promise<ProfileDeletionState> {
+export function queryProfileDeletion(temporal: Client, requestId: string): Promise<ProfileDeletionStateView> {
   return temporal.workflow.getHandle(profileDeletionWorkflowId(requestId)).query(deletionStateQuery);
 }

@@ -4,13 +4,20 @@ import {
   log,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { ProfileDeletionActivities } from '../../activities/profile-deletion';
-import { type DeletionStatus, deletionPlan, nextStep, type RequestView } from '../../domain/profile-deletion';
+import {
+  type DeletionStatus,
+  deletionPlan,
+  type FiledBy,
+  nextStep,
+  type RequestView,
+} from '../../domain/profile-deletion';
 import { ACTIVITY_OPTIONS } from '../activity-options';
-import { DeletionStatus as DeletionStatusKey } from '../search-attributes';
+import { DeletionStatus as DeletionStatusKey, SiteIds } from '../search-attributes';
 import {
   type ConsentSignal,
   cancelSignal,
@@ -18,13 +25,14 @@ import {
   deletionStateQuery,
   type ProfileDeletionState,
 } from './messages';
+import { describeDeletion, waitTimerSummary } from './state-view';
 
 /** Ids only (D10): activities look the profile up. */
 export interface ProfileDeletionInput {
   requestId: string;
+  /** Absent on runs started before it was passed: support filed them (D1). */
+  filedBy?: FiledBy;
 }
-
-const acts = proxyActivities<ProfileDeletionActivities>(ACTIVITY_OPTIONS);
 
 /**
  * One writer per consent (issue 12): the consent page records the answer in the database, and its
@@ -32,17 +40,19 @@ const acts = proxyActivities<ProfileDeletionActivities>(ACTIVITY_OPTIONS);
  * also wrote each signalled answer through `recordConsent`.
  */
 const CONSENT_SIGNAL_WAKES = 'consent-signal-wakes';
-
 /**
- * `profile-deletion-<requestId>` (SPEC 3.5): asks every site's owner, reminds once at day 7, gives up
- * at day 30, and deletes once every site approved. Decisions arrive as `consent` signals after the
- * consent page recorded them, as wake-ups: the database is the truth, re-read at each signal and at the
- * deadline.
+ * Issue 16: the `SiteIds` search attribute (every site the request asks or waits on) and summaries on
+ * activities and timers. Runs from before replay without either.
  */
+const DESCRIBED = 'deletion-described';
+/** Issue 16: a request the filing found blocked (D6) is only told to support. */
+const BLOCKED_AT_FILING = 'deletion-blocked-at-filing';
+
 export async function profileDeletionWorkflow(
   input: ProfileDeletionInput,
 ): Promise<{ status: DeletionStatus }> {
-  const plan = deletionPlan(Date.now());
+  const filedAtMs = Date.now();
+  const plan = deletionPlan(filedAtMs);
   const state: ProfileDeletionState = {
     requestId: input.requestId,
     status: 'awaiting_consent',
@@ -53,6 +63,8 @@ export async function profileDeletionWorkflow(
   };
   const inbox: ConsentSignal[] = [];
   let cancelRequested = false;
+  /** The step in progress, in words (the query and the Web UI's current details show it). */
+  let doing: string | undefined;
   // Registered before the first await, so a signal sent with the start is not lost.
   setHandler(consentSignal, (s) => {
     if (typeof s?.siteId === 'string' && (s.decision === 'approved' || s.decision === 'denied'))
@@ -61,45 +73,101 @@ export async function profileDeletionWorkflow(
   setHandler(cancelSignal, () => {
     cancelRequested = true;
   });
-  setHandler(deletionStateQuery, () => state);
+  setHandler(deletionStateQuery, () =>
+    describeDeletion(state, {
+      nowMs: Date.now(),
+      filedAtMs,
+      filedBy: input.filedBy ?? { role: 'support' },
+      doing,
+    }),
+  );
+  const described = patched(DESCRIBED);
+
+  /** Activities with a summary for the timeline (Temporal user metadata); ids only. */
+  const acts = (summary: string) =>
+    proxyActivities<ProfileDeletionActivities>(
+      described ? { ...ACTIVITY_OPTIONS, summary } : ACTIVITY_OPTIONS,
+    );
+  /** Runs one step of activities, saying what it does while it runs. */
+  async function run<T>(summary: string, work: () => Promise<T>): Promise<T> {
+    doing = summary;
+    setCurrentDetails(summary);
+    try {
+      return await work();
+    } finally {
+      doing = undefined;
+    }
+  }
 
   const publish = () => upsertSearchAttributes([{ key: DeletionStatusKey, value: state.status }]);
+  /** `SiteIds`: support finds every deletion touching a site (`SiteIds = '<siteId>'`). Only grows. */
+  const siteIdsShown = new Set<string>();
+  const showSites = (siteIds: readonly string[]) => {
+    if (!described || siteIds.every((id) => siteIdsShown.has(id))) return;
+    for (const id of siteIds) siteIdsShown.add(id);
+    upsertSearchAttributes([{ key: SiteIds, value: [...siteIdsShown].sort() }]);
+  };
   const adopt = (v: RequestView) => {
     state.sites = v.consents;
     state.status = v.status;
   };
+  const tellSupport = (outcome: 'blocked_owner' | 'denied' | 'timed_out', siteIds: string[]) =>
+    run(`Email support: ${outcome}`, () =>
+      acts(`Email support: ${outcome}`).notifySupport({ requestId: input.requestId, outcome, siteIds }),
+    );
   const finish = async (status: 'blocked_owner' | 'denied' | 'timed_out' | 'canceled', siteIds: string[]) => {
-    const result = await acts.finishDeletionRequest({ requestId: input.requestId, status });
+    const result = await run(`Record the end: ${status}`, () =>
+      acts(`Record the end: ${status}`).finishDeletionRequest({ requestId: input.requestId, status }),
+    );
     state.status = result.status;
     publish();
     log.info('deletion request ended', { requestId: input.requestId, status: result.status, siteIds });
     // Support hears only of the outcome this workflow made; a cancel came from support itself.
-    if (result.status === status && status !== 'canceled') {
-      await acts.notifySupport({ requestId: input.requestId, outcome: status, siteIds });
-    }
+    if (result.status === status && status !== 'canceled') await tellSupport(status, siteIds);
   };
   const askSites = (siteIds: string[], kind: 'request' | 'reminder') =>
-    Promise.all(
-      siteIds.map((siteId) =>
-        acts.sendConsentLink({
-          requestId: input.requestId,
-          siteId,
-          kind,
-          tokenExpiresAtMs: plan.tokenExpiresAtMs,
-        }),
-      ),
+    run(
+      `${kind === 'request' ? 'Consent emails' : 'Consent reminders'} to the owners of ${siteIds.join(', ')}`,
+      () =>
+        Promise.all(
+          siteIds.map((siteId) =>
+            acts(
+              `${kind === 'request' ? 'Consent email' : 'Consent reminder'} to the owner of site ${siteId}`,
+            ).sendConsentLink({
+              requestId: input.requestId,
+              siteId,
+              kind,
+              tokenExpiresAtMs: plan.tokenExpiresAtMs,
+            }),
+          ),
+        ),
+    );
+  const reload = () =>
+    run('Reload the answers', () =>
+      acts('Reload the answers').loadDeletionRequest({ requestId: input.requestId }),
     );
   const done = async () => {
+    setCurrentDetails(`Ended: ${state.status}`);
     await condition(allHandlersFinished);
     return { status: state.status };
   };
 
   publish();
-  const opened = await acts.openDeletionRequest({
-    requestId: input.requestId,
-    deadlineAtMs: plan.deadlineAtMs,
-  });
+  const opened = await run('Open the request: the sites to ask', () =>
+    acts('Open the request: the sites to ask').openDeletionRequest({
+      requestId: input.requestId,
+      deadlineAtMs: plan.deadlineAtMs,
+    }),
+  );
   adopt(opened);
+  showSites([...opened.consents.map((c) => c.siteId), ...opened.ownedSiteIds]);
+  if (opened.status === 'blocked_owner' && patched(BLOCKED_AT_FILING)) {
+    // Blocked when it was filed (D6): the filing answered so; support hears what to do.
+    state.blockingSiteIds = opened.ownedSiteIds;
+    publish();
+    await tellSupport('blocked_owner', opened.ownedSiteIds);
+    return done();
+  }
   if (opened.status !== 'awaiting_consent') {
     publish();
     return done();
@@ -120,12 +188,16 @@ export async function profileDeletionWorkflow(
       if (patched(CONSENT_SIGNAL_WAKES)) {
         // Every signal so far is answered by one read: answers that arrive during it wake it again.
         inbox.length = 0;
-        adopt(await acts.loadDeletionRequest({ requestId: input.requestId }));
+        adopt(await reload());
         continue;
       }
       const signal = inbox.shift() as ConsentSignal;
       if (state.sites.some((s) => s.siteId === signal.siteId && s.decision === 'pending')) {
-        adopt(await acts.recordConsent({ requestId: input.requestId, ...signal }));
+        adopt(
+          await run('Read the answer', () =>
+            acts('Read the answer').recordConsent({ requestId: input.requestId, ...signal }),
+          ),
+        );
       }
     }
     if (state.status !== 'awaiting_consent') {
@@ -143,7 +215,7 @@ export async function profileDeletionWorkflow(
     if (step.kind === 'finish') {
       if (step.status === 'timed_out') {
         // An answer recorded whose signal never arrived still counts.
-        adopt(await acts.loadDeletionRequest({ requestId: input.requestId }));
+        adopt(await reload());
         if (state.status !== 'awaiting_consent' || state.sites.every((s) => s.decision !== 'pending'))
           continue;
       }
@@ -154,7 +226,9 @@ export async function profileDeletionWorkflow(
       return done();
     }
     if (step.kind === 'delete') {
-      const outcome = await acts.deleteProfile({ requestId: input.requestId });
+      const outcome = await run('Delete the profile (D7)', () =>
+        acts('Delete the profile (D7)').deleteProfile({ requestId: input.requestId }),
+      );
       switch (outcome.kind) {
         case 'deleted':
           state.status = 'completed';
@@ -167,6 +241,7 @@ export async function profileDeletionWorkflow(
           return done();
         case 'owner':
           state.blockingSiteIds = outcome.siteIds;
+          showSites(outcome.siteIds);
           await finish('blocked_owner', outcome.siteIds);
           return done();
         case 'not_approved':
@@ -174,6 +249,7 @@ export async function profileDeletionWorkflow(
           continue;
         case 'unasked_sites':
           state.sites.push(...outcome.siteIds.map((siteId) => ({ siteId, decision: 'pending' as const })));
+          showSites(outcome.siteIds);
           await askSites(outcome.siteIds, 'request');
           continue;
       }
@@ -186,7 +262,12 @@ export async function profileDeletionWorkflow(
       continue;
     }
     if (step.kind === 'wait') {
-      await condition(() => inbox.length > 0 || cancelRequested, step.untilMs - Date.now());
+      const pending = state.sites.filter((s) => s.decision === 'pending').map((s) => s.siteId);
+      const summary = waitTimerSummary(state.reminded, pending);
+      setCurrentDetails(`Waiting for answers; then: ${summary}`);
+      const woken = () => inbox.length > 0 || cancelRequested;
+      if (described) await condition(woken, step.untilMs - Date.now(), { summary });
+      else await condition(woken, step.untilMs - Date.now());
     }
   }
 }
