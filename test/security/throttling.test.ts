@@ -175,10 +175,9 @@ describe('voucher redemptions (V12)', () => {
     );
     const t = tally(answers);
     expect(t[404]).toBeLessThanOrEqual(30);
-    // 48 updates at once on one site's workflow: the worker may fail one or two in the SDK (retryable
-    // 503, Retry-After); none is a 500, and none gets past the site's limit.
-    expect((t[404] ?? 0) + (t[429] ?? 0) + (t[503] ?? 0), JSON.stringify(t)).toBe(48);
-    expect(t[503] ?? 0, JSON.stringify(t)).toBeLessThanOrEqual(4);
+    // Up to 30 updates at once on one new workflow: each gets the workflow's answer (the client sends
+    // again what SDK core dropped: test/workflows/subscription-update-burst.test.ts), none a 5xx.
+    expect((t[404] ?? 0) + (t[429] ?? 0), JSON.stringify(t)).toBe(48);
     expect(t[429]).toBeGreaterThanOrEqual(18);
   });
 

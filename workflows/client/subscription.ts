@@ -1,4 +1,4 @@
-import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
+import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { RedeemResult } from '../../domain/subscription';
 import { subscriptionWorkflowId } from '../ids';
 import { SiteId, SubscriptionStatus } from '../search-attributes';
@@ -32,23 +32,40 @@ const startOptions = (taskQueue: string, siteId: string) => ({
   ].join('\n'),
 });
 
+/** Sends of one redemption when the update fails without the workflow's answer (see below). */
+const REDEEM_ATTEMPTS = 4;
+
 /**
  * A redemption through the site's workflow with update-with-start: the first voucher of a site
  * starts `subscription-<siteId>`, later ones reach the running one.
+ *
+ * Sent again when the update fails: the handler answers every refusal as a result, so a failed update
+ * is the SDK's, not the workflow's. Under a burst of updates whose handlers run local activities,
+ * SDK core 1.24 (the newest) admits a polled workflow task while the previous one is still being
+ * completed ("Trying to send a new WFT for a run which already has one!") and drops the updates it
+ * carried; the server then rejects them ("wasn't processed by worker"). Sending again is safe: the
+ * claim finds the term its `requestId` already wrote.
  */
-export function redeemVoucher(
+export async function redeemVoucher(
   temporal: Client,
   taskQueue: string,
   siteId: string,
   input: RedeemVoucherInput,
 ): Promise<RedeemResult> {
-  return temporal.workflow.executeUpdateWithStart(redeemVoucherUpdate, {
-    args: [input],
-    startWorkflowOperation: new WithStartWorkflowOperation(
-      subscriptionWorkflow,
-      startOptions(taskQueue, siteId),
-    ),
-  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await temporal.workflow.executeUpdateWithStart(redeemVoucherUpdate, {
+        args: [input],
+        startWorkflowOperation: new WithStartWorkflowOperation(
+          subscriptionWorkflow,
+          startOptions(taskQueue, siteId),
+        ),
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowUpdateFailedError) || attempt >= REDEEM_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
+    }
+  }
 }
 
 /** Starts the site's workflow if it is not running (site creation); a running one is left alone. */
