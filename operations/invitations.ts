@@ -12,12 +12,13 @@ import {
 } from '../db/queries/invitations';
 import { findMembership } from '../db/queries/memberships';
 import { findProfileById, insertProfile } from '../db/queries/profiles';
-import { findSiteOwner } from '../db/queries/sites';
+import { findSiteOwner, type Site } from '../db/queries/sites';
 import { lockSite } from '../db/queries/subscriptions';
 import { memberships } from '../db/schema';
 import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
 import { newToken } from '../domain/secrets';
+import { formatSiteDate } from '../emails/format';
 import { type Mailing, sendOrRefuse } from './mail';
 
 /** S7: a pending invitation expires after 14 days. */
@@ -39,7 +40,14 @@ export interface SentInvitation {
 export async function inviteToSite(
   tx: DbOrTx,
   mailing: Mailing,
-  input: { site: { id: string; name: string }; email: string; role: SiteRole; inviterId: string; now: Date },
+  input: {
+    /** A sandbox site's invitation says so, with the site's time (O2), as its other emails do. */
+    site: { id: string; name: string } & Partial<Pick<Site, 'sandbox' | 'clockOffsetSeconds' | 'timezone'>>;
+    email: string;
+    role: SiteRole;
+    inviterId: string;
+    now: Date;
+  },
 ): Promise<SentInvitation> {
   const { site, role, now } = input;
   if (await isMemberByEmail(tx, site.id, input.email)) throw new Refusal('already_member');
@@ -66,6 +74,16 @@ export async function inviteToSite(
       inviterName: inviter?.name ?? 'KS Cloud',
       acceptUrl: new URL(`/invitations/${token}`, mailing.publicBaseUrl).toString(),
       expiresAt: expiresAt.toISOString(),
+      ...(site.sandbox
+        ? {
+            sandbox: {
+              siteTime: formatSiteDate(
+                new Date(now.getTime() + (site.clockOffsetSeconds ?? 0) * 1000),
+                site.timezone ?? 'UTC',
+              ),
+            },
+          }
+        : {}),
     },
     idempotencyKey: `invitation:${invitation.id}`,
   });

@@ -50,7 +50,13 @@ export function invitePerson(
     } else if (locked?.subscriptionStatus !== 'active') {
       throw new Refusal('no_valid_subscription');
     }
-    return inviteToSite(tx, mailing, { site, email: input.email, role, inviterId: actorId, now });
+    return inviteToSite(tx, mailing, {
+      site: locked ?? site,
+      email: input.email,
+      role,
+      inviterId: actorId,
+      now,
+    });
   });
 }
 

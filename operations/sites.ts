@@ -14,9 +14,9 @@ import { type Mailing, sendOrRefuse } from './mail';
 import { endMembership } from './members';
 
 /**
- * A new site (A2, S1). An installer's site stays `installing` until released, and its owner is
- * invited (S7: whether or not `ownerEmail` has a profile, they become the owner only by accepting);
- * anyone else's site is their own.
+ * A new site (A2, S1, O2). An installer's site stays `installing` until released; support's sandbox
+ * site has its own test clock. Both invite the owner they name (S7: whether or not that email has a
+ * profile, they become the owner only by accepting); anyone else's site is their own.
  */
 export function createSite(
   db: Db,
@@ -25,32 +25,35 @@ export function createSite(
     name: string;
     timezone: string;
     creator: Pick<Profile, 'id'>;
-    /** Set when an installer creates the site for this owner. */
-    installerFor?: string | undefined;
+    /** Whose site it will be when the creator does not keep it: the owner's email, invited. */
+    for?: { kind: 'installer' | 'sandbox'; ownerEmail: string } | undefined;
     now: Date;
   },
 ): Promise<Site> {
-  const { creator, installerFor, now } = input;
+  const { creator, now } = input;
+  const invited = input.for;
+  const installing = invited?.kind === 'installer';
   return db.transaction(async (tx) => {
     const [row] = await tx
       .insert(sites)
       .values({
         name: input.name,
         timezone: input.timezone,
-        status: installerFor !== undefined ? 'installing' : 'active',
-        installerProfileId: installerFor !== undefined ? creator.id : null,
+        status: installing ? 'installing' : 'active',
+        installerProfileId: installing ? creator.id : null,
+        sandbox: invited?.kind === 'sandbox',
         createdAt: now,
       })
       .returning();
     if (!row) throw new Error('site insert returned nothing');
-    if (installerFor === undefined) {
+    if (invited === undefined) {
       await tx
         .insert(memberships)
         .values({ siteId: row.id, profileId: creator.id, role: 'owner', masterKey: true, joinedAt: now });
     } else {
       await inviteToSite(tx, mailing, {
         site: row,
-        email: installerFor,
+        email: invited.ownerEmail,
         role: 'owner',
         inviterId: creator.id,
         now,
@@ -61,26 +64,8 @@ export function createSite(
       at: now,
       type: 'site.created',
       actorProfileId: creator.id,
-      subjectProfileId: installerFor === undefined ? creator.id : null,
+      subjectProfileId: invited === undefined ? creator.id : null,
     });
-    return row;
-  });
-}
-
-/** O2: a sandbox site (its own test clock) owned by an existing profile. */
-export function createSandboxSite(
-  db: Db,
-  input: { name: string; timezone: string; ownerId: string },
-): Promise<Site> {
-  return db.transaction(async (tx) => {
-    const [row] = await tx
-      .insert(sites)
-      .values({ name: input.name, timezone: input.timezone, sandbox: true })
-      .returning();
-    if (!row) throw new Error('site insert returned nothing');
-    await tx
-      .insert(memberships)
-      .values({ siteId: row.id, profileId: input.ownerId, role: 'owner', masterKey: true });
     return row;
   });
 }

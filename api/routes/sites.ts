@@ -165,7 +165,7 @@ export function sitesRoutes(deps: AppDeps) {
         name: body.name,
         timezone: body.timezone ?? 'UTC',
         creator: me,
-        installerFor: isInstaller ? body.ownerEmail : undefined,
+        for: isInstaller && body.ownerEmail ? { kind: 'installer', ownerEmail: body.ownerEmail } : undefined,
         now: deps.now(),
       });
       await ensureSubscriptionWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);

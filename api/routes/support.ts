@@ -1,9 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { findProfileByEmail } from '../../db/queries/profiles';
 import { findSite } from '../../db/queries/sites';
 import { listTerms } from '../../db/queries/subscriptions';
 import { issueVouchers } from '../../db/queries/vouchers';
-import { createSandboxSite } from '../../operations/sites';
+import { createSite } from '../../operations/sites';
 import { advanceSandboxClock, ensureSubscriptionWorkflow } from '../../workflows/client/subscription';
 import type { AppDeps } from '../deps';
 import { notFound, problem } from '../problem';
@@ -86,8 +85,9 @@ const createSandbox = createRoute({
   path: '/sites',
   tags: ['Support'],
   summary:
-    'Create a sandbox site (test clock, O2) owned by an existing profile; ' +
-    '404 profile_not_found when no profile has that email',
+    'Create a sandbox site (test clock, O2) and invite ownerEmail to own it (S7, A2: the owner joins ' +
+    'by accepting the emailed invitation; an email without a profile sets a name and password ' +
+    'there). The same answer whether or not the email has a profile (A4).',
   security: [{ bearer: [] }],
   request: jsonBody(
     z.object({
@@ -111,7 +111,7 @@ const createSandbox = createRoute({
         },
       },
     },
-    ...problemResponses(...SUPPORT_PROBLEMS, 'malformed_json', 'profile_not_found'),
+    ...problemResponses(...SUPPORT_PROBLEMS, 'malformed_json', 'email_unavailable'),
   },
 });
 
@@ -136,6 +136,7 @@ const clock = createRoute({
 
 export function supportRoutes(deps: AppDeps) {
   const { db } = deps;
+  const mailing = { mailer: deps.mailer, publicBaseUrl: deps.env.PUBLIC_BASE_URL };
   return createRouter()
     .openapi(issue, async (c) => {
       const body = c.req.valid('json');
@@ -180,16 +181,12 @@ export function supportRoutes(deps: AppDeps) {
     })
     .openapi(createSandbox, async (c) => {
       const body = c.req.valid('json');
-      const owner = await findProfileByEmail(db, body.ownerEmail);
-      if (!owner) {
-        throw problem('profile_not_found', 'No profile has this email; the owner must sign up first.', {
-          errors: [{ path: 'body.ownerEmail', message: 'no profile has this email' }],
-        });
-      }
-      const site = await createSandboxSite(db, {
+      const site = await createSite(db, mailing, {
         name: body.name,
         timezone: body.timezone ?? 'UTC',
-        ownerId: owner.id,
+        creator: c.get('profile'),
+        for: { kind: 'sandbox', ownerEmail: body.ownerEmail },
+        now: deps.now(),
       });
       await ensureSubscriptionWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
       return c.json({ id: site.id, name: site.name, status: site.status, sandbox: true as const }, 201);

@@ -1,5 +1,5 @@
 import { Button, Text } from '@react-email/components';
-import { buttonStyle, Layout } from './layout';
+import { buttonStyle, Layout, type SandboxNotice, sandboxSubject } from './layout';
 
 export interface InvitationProps {
   siteName: string;
@@ -8,9 +8,11 @@ export interface InvitationProps {
   acceptUrl: string;
   /** ISO time after which the link no longer works (S7: 14 days). */
   expiresAt: string;
+  sandbox?: SandboxNotice;
 }
 
-export const subject = (p: InvitationProps) => `You are invited to ${p.siteName} on KS Cloud`;
+export const subject = (p: InvitationProps) =>
+  `${sandboxSubject(p)}You are invited to ${p.siteName} on KS Cloud`;
 
 const AS: Record<InvitationProps['role'], string> = {
   owner: 'its owner',
@@ -26,7 +28,7 @@ const day = (iso: string) =>
 /** One email whether or not the address has a profile: the page behind the link tells them apart (S7). */
 export default function Invitation(p: InvitationProps) {
   return (
-    <Layout preview={`${p.inviterName} invited you to ${p.siteName}`}>
+    <Layout preview={`${p.inviterName} invited you to ${p.siteName}`} sandbox={p.sandbox}>
       <Text>
         {p.inviterName} invited you to the site {p.siteName} on KS Cloud as {AS[p.role]}.
       </Text>

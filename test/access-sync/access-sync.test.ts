@@ -11,6 +11,7 @@ import { RETAINED_VERSIONS } from '../../domain/access-sync';
 import { MAX_LINE_BYTES, serialize } from '../../gateway/protocol';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { eventually, LOOPBACK_FLEET_GUARD, rawClient } from '../gateway/helpers';
+import { sandboxSite } from '../support/sandbox';
 import { startTestSystem, type TestSystem } from '../support/system';
 import {
   api,
@@ -319,12 +320,7 @@ describe('access rights reach the locks (K7)', () => {
   it('an unsubscribed IQ is sent nothing and expiry sends nothing; after a redemption fills the slots it catches up', async () => {
     const support = await sys.signIn({ platformRole: 'support' });
     const owner = await sys.signIn();
-    const created = await a.ok('POST', '/support/sites', support.token, {
-      name: `Sandbox ${randomUUID().slice(0, 6)}`,
-      ownerEmail: owner.email,
-      sandbox: true,
-    });
-    const siteId = created.id as string;
+    const siteId = (await sandboxSite(sys, support.token, owner)).id;
     const { voucher } = await import('../support/fixtures');
     const first = await voucher(sys, { usersLimit: 5, iqsLimit: 1, durationDays: 1 });
     await a.ok('POST', `/sites/${siteId}/subscription/redemptions`, owner.token, { code: first.code });

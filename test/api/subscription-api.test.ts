@@ -310,8 +310,9 @@ describe('support API', () => {
       token: support.token,
       body: { name: 'Sandbox', ownerEmail: `${randomUUID()}@example.test`, sandbox: true },
     });
-    expect(nobody.status).toBe(404);
-    expect(((await nobody.json()) as { code: string }).code).toBe('profile_not_found');
+    // A4, S7: an email without a profile is invited like any other (test/security/membership-without-consent).
+    expect(nobody.status).toBe(201);
+    expect(await nobody.json()).toMatchObject({ name: 'Sandbox', status: 'active', sandbox: true });
 
     const created = await sys.request('POST', '/support/sites', {
       token: support.token,

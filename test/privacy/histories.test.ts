@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { events, iqs, locks, sites } from '../../db/schema';
 import { answer, consentToken, deletionStatus, fileDeletion } from '../support/deletion';
 import { addMember, createSite, voucher } from '../support/fixtures';
+import { sandboxSite } from '../support/sandbox';
 import { siteMail } from '../support/site-mail';
 import { startTestSystem, type TestSystem } from '../support/system';
 
@@ -68,13 +69,7 @@ function texts(value: unknown, out: string[] = [], seen = new Set<unknown>()): s
 describe('no personal data in workflow histories (D10)', () => {
   it('subscription (redemption, reminders on a sandbox clock, expiry)', async () => {
     const owner = await person('subowner');
-    const created = await call('POST', '/support/sites', support.token, {
-      name: `Privacy sandbox ${tag}`,
-      ownerEmail: owner.email,
-      sandbox: true,
-    });
-    expect(created.status).toBe(201);
-    const siteId = created.body.id as string;
+    const siteId = (await sandboxSite(sys, support.token, owner, { name: `Privacy sandbox ${tag}` })).id;
     sandboxSiteId = siteId;
     const v = await voucher(sys, { durationDays: 30 });
     const redeemed = await call('POST', `/sites/${siteId}/subscription/redemptions`, owner.token, {
@@ -100,6 +95,7 @@ describe('no personal data in workflow histories (D10)', () => {
       });
     }
     expect(await siteMail(sys, name)).toEqual([
+      'invitation',
       'redemption-receipt',
       'subscription-reminder28',
       'subscription-reminder7',

@@ -209,6 +209,96 @@ describe('invited is not a member', () => {
   });
 });
 
+describe('support’s sandbox sites (O2): the named owner is invited, never made owner', () => {
+  const createSandbox = (
+    supportToken: string,
+    ownerEmail: string,
+    name = `Sandbox ${randomUUID().slice(0, 6)}`,
+  ) => t.http('POST', '/support/sites', { token: supportToken, body: { name, ownerEmail, sandbox: true } });
+  const membersOf = (siteId: string) =>
+    t.sys.db.select().from(memberships).where(eq(memberships.siteId, siteId));
+
+  it('a registered owner: no member at all (support neither), 404 everywhere for them, until they accept', async () => {
+    const support = await t.sys.signIn({ platformRole: 'support' });
+    const owner = await t.sys.signIn();
+    const siteId = expectAnswer(await createSandbox(support.token, owner.email), 201).body.id as string;
+    expect(await membersOf(siteId)).toEqual([]);
+    const ids: SiteIds = {
+      siteId,
+      iqId: randomUUID(),
+      lockId: randomUUID(),
+      profileId: owner.id,
+      accessId: randomUUID(),
+      invitationId: randomUUID(),
+    };
+    for (const caller of [owner, support]) {
+      const answers = await everySiteEndpoint(t, caller, ids);
+      expect(answers).toEqual(notFoundEverywhere(answers));
+    }
+    const me = expectAnswer(await t.http('GET', '/me', { token: owner.token }), 200).body as {
+      memberships: unknown[];
+    };
+    expect(me.memberships).toEqual([]);
+    // The invitation says what it is: to own a sandbox site.
+    const [mail] = (await t.sys.mailbox()).filter((m) => m.to === owner.email && m.template === 'invitation');
+    expect(mail?.subject).toMatch(/^\[Sandbox\] You are invited to /);
+    expect(mail?.text).toContain('as its owner');
+
+    await acceptAsProfile(t, owner.email);
+    expect(await membersOf(siteId)).toMatchObject([{ profileId: owner.id, role: 'owner', masterKey: true }]);
+    expectAnswer(await t.http('GET', `/sites/${siteId}`, { token: owner.token }), 200);
+    // Accepted once: the link is spent, and support still is no member.
+    expectAnswer(await t.http('POST', await invitationLink(t, owner.email), { form: {} }), 410);
+    expect((await membersOf(siteId)).map((m) => m.profileId)).toEqual([owner.id]);
+  });
+
+  it('an email without a profile: no account and no member until the invitation is accepted with a name and password', async () => {
+    const support = await t.sys.signIn({ platformRole: 'support' });
+    const email = newEmail('sandbox-owner');
+    const siteId = expectAnswer(await createSandbox(support.token, email), 201).body.id as string;
+    expect(await membersOf(siteId)).toEqual([]);
+    expect(await t.sys.db.select().from(profiles).where(eq(profiles.email, email))).toEqual([]);
+    const link = await invitationLink(t, email);
+    // Reading the page, and posting it without an account's fields (the form again, 400), make nobody.
+    expectAnswer(await t.http('GET', link), 200);
+    const asked = expectAnswer(await t.http('POST', link, { form: {} }), 400);
+    expect(asked.text).toContain('name="password"');
+    expect(await membersOf(siteId)).toEqual([]);
+    expectAnswer(
+      await t.http('POST', link, { form: { name: 'Sandy', password: 'a long enough password' } }),
+      200,
+    );
+    const [profile] = await t.sys.db.select().from(profiles).where(eq(profiles.email, email));
+    expect(await membersOf(siteId)).toMatchObject([
+      { profileId: profile!.id, role: 'owner', masterKey: true },
+    ]);
+  });
+
+  it('A4: the answer is the same whether or not ownerEmail has a profile (status, headers, body but the new id)', async () => {
+    const support = await t.sys.signIn({ platformRole: 'support' });
+    const registered = await t.sys.signIn();
+    const visible = (a: Awaited<ReturnType<typeof t.http>>) => ({
+      status: a.status,
+      body: { ...a.body, id: typeof a.body.id === 'string' ? 'the new site' : a.body.id },
+      headers: [...a.headers].filter(([k]) => !['date', 'x-request-id', 'content-length'].includes(k)),
+    });
+    const name = `Same ${randomUUID().slice(0, 6)}`;
+    const answers = [];
+    for (const email of [registered.email, newEmail('unknown'), registered.email.toUpperCase()]) {
+      answers.push(await createSandbox(support.token, email, name));
+    }
+    for (const a of answers) expect(visible(a)).toEqual(visible(answers[0]!));
+    expect(answers[0]!.status).toBe(201);
+    expect(Object.keys(answers[0]!.body).sort()).toEqual(['id', 'name', 'sandbox', 'status']);
+    // Both addresses got the same email (the page behind the link tells them apart, S7).
+    const mail = (await t.sys.mailbox()).filter(
+      (m) => m.template === 'invitation' && m.subject.includes(name),
+    );
+    expect(mail).toHaveLength(3);
+    expect(new Set(mail.map((m) => m.subject)).size).toBe(1);
+  });
+});
+
 describe('a link joins its own email to its own site, with its own role', () => {
   it('someone else posting the link (signed in, with fields of their own) joins nobody but the invited person', async () => {
     const owner = await t.sys.signIn();

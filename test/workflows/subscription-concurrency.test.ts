@@ -25,6 +25,7 @@ import { carryOverSeconds, DAY_MS } from '../../domain/subscription';
 import { querySubscriptionState } from '../../workflows/client/subscription';
 import { subscriptionWorkflowId } from '../../workflows/ids';
 import { voucher } from '../support/fixtures';
+import { sandboxSite } from '../support/sandbox';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 const RUNS = Number(process.env.KS_PROPERTY_RUNS ?? 20);
@@ -101,12 +102,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runScenario(bursts: Timed[][]) {
   const owner = await sys.signIn();
-  const created = await sys.request('POST', '/support/sites', {
-    token: support.token,
-    body: { name: `Prop ${randomUUID().slice(0, 8)}`, ownerEmail: owner.email, sandbox: true },
-  });
-  expect(created.status).toBe(201);
-  const siteId = ((await created.json()) as { id: string }).id;
+  const siteId = (await sandboxSite(sys, support.token, owner, { name: `Prop ${randomUUID().slice(0, 8)}` }))
+    .id;
   const answers: Answer[] = [];
   const keyed: Array<{ key: string; code: string; voucherId: string }> = [];
   const durations = new Map<string, number>();

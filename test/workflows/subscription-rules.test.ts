@@ -7,6 +7,7 @@ import { querySubscriptionState, redeemVoucher } from '../../workflows/client/su
 import { subscriptionWorkflowId } from '../../workflows/ids';
 import { subscriptionWorkflow } from '../../workflows/subscription/workflow';
 import { addIq, addMember, createSite, DAY, giveAccess, voucher } from '../support/fixtures';
+import { sandboxSite } from '../support/sandbox';
 import { expectSiteMail } from '../support/site-mail';
 import { startTestSystem, type TestSystem } from '../support/system';
 
@@ -197,26 +198,21 @@ describe('subscription rules on the time-skipping server', () => {
     const support = await sys.signIn({ platformRole: 'support' });
     const owner = await sys.signIn();
     const name = `Sandbox ${randomUUID().slice(0, 8)}`;
-    const created = await sys.request('POST', '/support/sites', {
-      token: support.token,
-      body: { name, ownerEmail: owner.email, sandbox: true },
-    });
-    expect(created.status).toBe(201);
-    const { id: siteId } = (await created.json()) as { id: string };
+    const { id: siteId } = await sandboxSite(sys, support.token, owner, { name });
     const code = (await voucher(sys, { durationDays: 365 })).code;
     const redeemed = await sys.request('POST', `/sites/${siteId}/subscription/redemptions`, {
       token: owner.token,
       body: { code },
     });
     expect(redeemed.status).toBe(200);
-    await expectSiteMail(sys, name, ['redemption-receipt']);
+    await expectSiteMail(sys, name, ['invitation', 'redemption-receipt']);
 
     const moved = await sys.request('POST', `/support/sites/${siteId}/clock`, {
       token: support.token,
       body: { advanceSeconds: 338 * 86_400 },
     });
     expect(moved.status).toBe(200);
-    await expectSiteMail(sys, name, ['redemption-receipt', 'subscription-reminder28']);
+    await expectSiteMail(sys, name, ['invitation', 'redemption-receipt', 'subscription-reminder28']);
     // The email is recorded inside the activity; the workflow counts it once the activity completes.
     await vi.waitFor(
       async () => {
@@ -230,7 +226,7 @@ describe('subscription rules on the time-skipping server', () => {
     // The emails say they come from a sandbox and show its time: the reminder's is 338 days on.
     const { term } = (await redeemed.json()) as { term: { startsAt: string; endsAt: string } };
     const mails = (await sys.mailbox()).filter((m) => m.subject.includes(name));
-    expect(mails.map((m) => m.subject.startsWith('[Sandbox] '))).toEqual([true, true]);
+    expect(mails.map((m) => m.subject.startsWith('[Sandbox] '))).toEqual([true, true, true]);
     const siteTime = (text: string) => {
       const [, day, month, year, hh, mm] =
         /Site time when it was sent: (\d{1,2}) (\w+) (\d{4}) at (\d\d):(\d\d) \(UTC\)/.exec(
@@ -238,7 +234,9 @@ describe('subscription rules on the time-skipping server', () => {
         ) ?? [];
       return Date.parse(`${day} ${month} ${year} ${hh}:${mm} UTC`);
     };
-    const [receipt, reminder] = mails.map((m) => siteTime(m.text));
+    const [invited, receipt, reminder] = mails.map((m) => siteTime(m.text));
+    // The invitation shows the site's time too (the API's clock: this server's time runs on its own).
+    expect(Number.isNaN(invited)).toBe(false);
     expect(Math.abs(receipt! - Date.parse(term.startsAt))).toBeLessThan(5 * 60_000);
     const reminderMoment = Date.parse(term.endsAt) - 28 * DAY;
     expect(reminder).toBeGreaterThanOrEqual(reminderMoment - 60_000);
