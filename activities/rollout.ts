@@ -19,17 +19,24 @@ import {
   afterInProgressTimeout,
   type Counts,
   DEFAULT_POLICY,
+  freeSlots,
   insideWindow,
   msUntilWindowOpens,
   offlineDeadlinePassed,
   type RolloutPolicy,
   shouldAbort,
+  waveEnded,
 } from '../domain/rollout';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from '../gateway/client';
 
 /** How often a wave looks at its IQs: the database is the source of truth, so the loop is a poll. */
 const POLL_MS = 500;
+/**
+ * The same for a sliding wave: a slot freed waits for the next look before it is filled again, so
+ * the poll's period is paid once per update instead of once per wave.
+ */
+const SLIDING_POLL_MS = 200;
 /** Failed IQs the report lists; the rest are one API call away. */
 const REPORT_FAILURES = 100;
 
@@ -40,14 +47,25 @@ export interface WaveInput {
   policy: RolloutPolicy;
   /** Workflow time the wave started: the offline deadline counts from here. */
   startedAtMs: number;
+  /**
+   * Issue 15 (absent in waves started by earlier code, which wait for all their IQs): the wave looks
+   * after every position before `to` (retries of earlier waves and updates still in flight), fills
+   * the sliding window (`freeSlots`) and hands back as `waveEnded` says.
+   */
+  sliding?: { last: boolean };
 }
 
 export type WaveResult =
   | { outcome: 'done' | 'threshold' | 'aborted'; counts: Counts }
   /** Paused with nothing in flight: the wave waits for a wake-up signal instead of polling. */
   | { outcome: 'paused'; counts: Counts }
-  /** Every remaining IQ is outside its window: sleep (in workflow time) until one opens. */
-  | { outcome: 'wait'; waitMs: number; counts: Counts };
+  /** A sliding wave whose IQs all started: the next wave fills the slots they free. */
+  | { outcome: 'admitted'; counts: Counts }
+  /**
+   * Every remaining IQ is outside its window: sleep (in workflow time) until one opens, or until the
+   * offline deadline when that comes first (`until`, absent in results of earlier code: the window).
+   */
+  | { outcome: 'wait'; waitMs: number; until?: 'window' | 'offline_deadline'; counts: Counts };
 
 /**
  * The activity's clock follows the server's: the attempt's scheduled time minus when it began here.
@@ -143,13 +161,15 @@ export function createRolloutActivities(deps: {
     async runRolloutWave(input: WaveInput): Promise<WaveResult> {
       const ctx = Context.current();
       const now = serverClock();
-      const { policy, rolloutId, from, to } = input;
+      const { policy, rolloutId, from, to, sliding } = input;
+      // A sliding wave looks after every position before its end; a wave of earlier code, its own.
+      const scope = sliding ? 0 : from;
       for (;;) {
         const { rollout, release } = await load(rolloutId);
         const at = now();
         await markReportedVersion(db, rolloutId, release.version, at);
 
-        const inFlight = await inProgressOfWave(db, rolloutId, from, to);
+        const inFlight = await inProgressOfWave(db, rolloutId, scope, to);
         const expired = inFlight.filter(
           (t) =>
             t.startedAt && at.getTime() - t.startedAt.getTime() >= policy.inProgressTimeoutSeconds * 1000,
@@ -173,7 +193,7 @@ export function createRolloutActivities(deps: {
         }
         const running = inFlight.length - expired.length;
 
-        let queued = await queuedOfWave(db, rolloutId, from, to);
+        let queued = await queuedOfWave(db, rolloutId, scope, to);
         if (offlineDeadlinePassed(at.getTime(), input.startedAtMs, policy.offlineDeadlineSeconds)) {
           const offline = queued.filter((t) => !t.online).map((t) => t.iqId);
           if (offline.length > 0)
@@ -186,7 +206,22 @@ export function createRolloutActivities(deps: {
         if (rollout.status === 'aborted' || rollout.status === 'completed')
           return { outcome: 'aborted', counts };
         if (shouldAbort(counts, policy)) return { outcome: 'threshold', counts };
-        if (queued.length === 0 && running === 0) return { outcome: 'done', counts };
+        // The canary and the last wave end when all is finished; a sliding wave between, once started.
+        const last = !sliding || sliding.last;
+        const waitsForAll = from === 0 || last;
+        const ended = (queuedNow: typeof queued, runningNow: number) =>
+          waveEnded({
+            canary: from === 0,
+            last,
+            queuedInWave: queuedNow.filter((t) => t.position >= from).length,
+            queued: queuedNow.length,
+            running: runningNow,
+          });
+        // Paused, a wave watches what is in flight to its end (support sees the rollout come to rest).
+        const resting = rollout.status !== 'paused' || running === 0;
+        if (ended(queued, running) && (waitsForAll || resting)) {
+          return { outcome: waitsForAll ? 'done' : 'admitted', counts };
+        }
 
         if (rollout.status === 'paused') {
           if (running === 0) return { outcome: 'paused', counts };
@@ -197,10 +232,14 @@ export function createRolloutActivities(deps: {
             const waits = queued.map((t) => msUntilWindowOpens(window, t.timezone, at));
             const deadline = input.startedAtMs + policy.offlineDeadlineSeconds * 1000 - at.getTime();
             const offline = queued.some((t) => !t.online);
-            const waitMs = Math.max(POLL_MS, Math.min(...waits, ...(offline ? [deadline] : [])));
-            return { outcome: 'wait', waitMs, counts };
+            const windowMs = Math.min(...waits);
+            const until = offline && deadline < windowMs ? 'offline_deadline' : 'window';
+            const waitMs = Math.max(POLL_MS, until === 'window' ? windowMs : deadline);
+            return { outcome: 'wait', waitMs, until, counts };
           }
-          const slots = Math.max(0, policy.maxConcurrent - running);
+          const slots = sliding
+            ? freeSlots(running, counts.succeeded + counts.failed, policy)
+            : Math.max(0, policy.maxConcurrent - running);
           const startable = open.filter((t) => t.online).slice(0, slots);
           const started = await startUpdates(
             db,
@@ -231,9 +270,13 @@ export function createRolloutActivities(deps: {
                 : [],
             ),
           );
+          // Every IQ of the wave started: hand back now, so the next wave admits into freed slots.
+          const startedIds = new Set(started.map((s) => s.iqId));
+          const left = queued.filter((t) => !startedIds.has(t.iqId));
+          if (!waitsForAll && ended(left, running + started.length)) return { outcome: 'admitted', counts };
         }
         ctx.heartbeat();
-        await ctx.sleep(POLL_MS);
+        await ctx.sleep(sliding ? SLIDING_POLL_MS : POLL_MS);
       }
     },
   };

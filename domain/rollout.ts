@@ -106,6 +106,69 @@ export function waveSizes(total: number, policy: Parameters<typeof waveSize>[1])
 }
 
 /**
+ * The sliding window (issue 15): how many IQs may be updating at once, given how many have finished
+ * (succeeded or failed: what is known of the release). It starts at the canary and grows by the
+ * growth factor each time as many IQs have finished as every step before it admitted, like the waves
+ * it replaces: with the defaults 5 until 5 finished, 10 until 15, 20 until 35…, never above
+ * maxConcurrent. A timed-out IQ never tried the firmware: it tells nothing and grows nothing.
+ */
+export function windowLimit(finished: number, policy: Parameters<typeof waveSize>[1]): number {
+  return waveSize(waveOfPosition(finished, policy), policy);
+}
+
+/** How many more IQs may start now: what the window holds beyond those updating. */
+export const freeSlots = (running: number, finished: number, policy: Parameters<typeof waveSize>[1]) =>
+  Math.max(0, windowLimit(finished, policy) - running);
+
+/**
+ * When a wave hands back to the rollout (issue 15). A wave is a slice of the queued positions, sized
+ * as before (the canary, then × growthFactor up to maxConcurrent); the window admits its IQs as
+ * slots free. The canary ends only once every IQ in it finished (F4: alone, and checked before
+ * anything else starts); a later wave ends once none of its IQs waits to start, and the next wave
+ * admits into the slots its updates free while they finish; the last wave ends once every IQ of the
+ * rollout finished.
+ */
+export function waveEnded(wave: {
+  canary: boolean;
+  last: boolean;
+  /** IQs of this wave still queued (offline, outside their window, or not admitted yet). */
+  queuedInWave: number;
+  /** Every queued IQ this wave looks after (its own and earlier waves' retries). */
+  queued: number;
+  running: number;
+}): boolean {
+  if (wave.canary || wave.last) return wave.queued === 0 && wave.running === 0;
+  return wave.queuedInWave === 0;
+}
+
+/**
+ * The policy's own minimum: how long the rollout takes when every update takes `updateMs` and
+ * nothing else costs time, under the window's rules (the canary alone, then the window growing with
+ * finished IQs). Benchmarks compare the real time with it.
+ */
+export function idealDurationMs(
+  planned: number,
+  policy: Parameters<typeof waveSize>[1],
+  updateMs: number,
+): number {
+  let started = 0;
+  let finished = 0;
+  let at = 0;
+  const ends: number[] = [];
+  while (finished < planned) {
+    const canaryOpen = finished < Math.min(planned, waveSize(0, policy));
+    const cap = canaryOpen ? Math.min(planned, waveSize(0, policy)) : planned;
+    const admit = Math.min(freeSlots(started - finished, finished, policy), cap - started);
+    for (let i = 0; i < admit; i++) ends.push(at + updateMs);
+    started += admit;
+    // Every update started together ends together: jump to the next end and count them.
+    at = ends[finished]!;
+    while (finished < started && ends[finished]! <= at) finished++;
+  }
+  return at;
+}
+
+/**
  * Abort when the failure rate over finished updates exceeds the threshold, once enough finished.
  * Only `failed` counts as finished-with-failure: a timed-out IQ was offline and never tried the
  * firmware, so it says nothing about the release.

@@ -296,11 +296,12 @@ export async function rolloutStatusLog(db: DbOrTx, rolloutId: string) {
     .orderBy(asc(rolloutStatusChanges.id));
 }
 
-/** A wave's queued IQs, with what deciding whether to start them needs. */
+/** Queued IQs of the positions [from, to), in order, with what deciding whether to start them needs. */
 export async function queuedOfWave(db: DbOrTx, rolloutId: string, from: number, to: number) {
   return db
     .select({
       iqId: rolloutTargets.iqId,
+      position: rolloutTargets.position,
       online: iqs.online,
       instance: iqs.gatewayInstance,
       timezone: sites.timezone,

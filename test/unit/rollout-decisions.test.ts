@@ -3,13 +3,17 @@ import {
   afterControl,
   afterInProgressTimeout,
   DEFAULT_POLICY,
+  freeSlots,
+  idealDurationMs,
   insideWindow,
   msUntilWindowOpens,
   offlineDeadlinePassed,
   shouldAbort,
+  waveEnded,
   waveOfPosition,
   waveSize,
   waveSizes,
+  windowLimit,
 } from '../../domain/rollout';
 
 const MIN = 60_000;
@@ -199,5 +203,129 @@ describe('controls (F5)', () => {
     ['completed', 'abort', 'completed'],
   ] as const)('%s, then %s: %s', (status, control, next) => {
     expect(afterControl(status, control)).toBe(next);
+  });
+});
+
+describe('the sliding window (F4, issue 15)', () => {
+  it('starts at the canary and grows by the factor as IQs finish, up to maxConcurrent', () => {
+    const limits = [0, 4, 5, 14, 15, 34, 35, 74, 75, 154, 155, 314, 315, 634, 635, 10_000].map((n) =>
+      windowLimit(n, { ...DEFAULT_POLICY, maxConcurrent: 500 }),
+    );
+    expect(limits).toEqual([5, 5, 10, 10, 20, 20, 40, 40, 80, 80, 160, 160, 320, 320, 500, 500]);
+    // Each step's limit is the size of the wave the finished count has reached.
+    for (let finished = 0; finished < 300; finished++) {
+      expect(windowLimit(finished, DEFAULT_POLICY)).toBe(
+        waveSize(waveOfPosition(finished, DEFAULT_POLICY), DEFAULT_POLICY),
+      );
+    }
+  });
+
+  it('free slots are the limit beyond those updating, never negative', () => {
+    expect(freeSlots(0, 0, DEFAULT_POLICY)).toBe(5);
+    expect(freeSlots(3, 0, DEFAULT_POLICY)).toBe(2);
+    expect(freeSlots(5, 0, DEFAULT_POLICY)).toBe(0);
+    expect(freeSlots(2, 5, DEFAULT_POLICY)).toBe(8);
+    // Window shrank below those running (a finished count cannot fall, but a policy can be smaller).
+    expect(freeSlots(60, 10_000, DEFAULT_POLICY)).toBe(0);
+  });
+
+  it.each([
+    {
+      name: 'canary with one updating',
+      canary: true,
+      last: false,
+      queuedInWave: 0,
+      queued: 0,
+      running: 1,
+      ended: false,
+    },
+    {
+      name: 'canary all finished',
+      canary: true,
+      last: false,
+      queuedInWave: 0,
+      queued: 0,
+      running: 0,
+      ended: true,
+    },
+    {
+      name: 'canary with one offline',
+      canary: true,
+      last: false,
+      queuedInWave: 1,
+      queued: 1,
+      running: 0,
+      ended: false,
+    },
+    {
+      name: 'middle wave all started',
+      canary: false,
+      last: false,
+      queuedInWave: 0,
+      queued: 0,
+      running: 40,
+      ended: true,
+    },
+    {
+      name: 'middle wave all started, an earlier retry queued',
+      canary: false,
+      last: false,
+      queuedInWave: 0,
+      queued: 1,
+      running: 3,
+      ended: true,
+    },
+    {
+      name: 'middle wave with one to start',
+      canary: false,
+      last: false,
+      queuedInWave: 1,
+      queued: 1,
+      running: 0,
+      ended: false,
+    },
+    {
+      name: 'last wave updating',
+      canary: false,
+      last: true,
+      queuedInWave: 0,
+      queued: 0,
+      running: 2,
+      ended: false,
+    },
+    {
+      name: 'last wave, an earlier retry queued',
+      canary: false,
+      last: true,
+      queuedInWave: 0,
+      queued: 1,
+      running: 0,
+      ended: false,
+    },
+    {
+      name: 'last wave all finished',
+      canary: false,
+      last: true,
+      queuedInWave: 0,
+      queued: 0,
+      running: 0,
+      ended: true,
+    },
+  ])('a wave ends: $name → $ended', ({ ended, ...wave }) => {
+    expect(waveEnded(wave)).toBe(ended);
+  });
+
+  it('the ideal duration equals waves × update time when every update takes as long', () => {
+    const bench = { ...DEFAULT_POLICY, maxConcurrent: 500 };
+    expect(idealDurationMs(10_000, bench, 2_000)).toBe(52_000);
+    for (const [total, policy] of [
+      [200, DEFAULT_POLICY],
+      [3, DEFAULT_POLICY],
+      [1_000, { ...DEFAULT_POLICY, canarySize: 2, growthFactor: 1.5, maxConcurrent: 37 }],
+      [10, { ...DEFAULT_POLICY, maxConcurrent: 3 }],
+    ] as const) {
+      expect(idealDurationMs(total, policy, 1_000)).toBe(waveSizes(total, policy).length * 1_000);
+    }
+    expect(idealDurationMs(0, DEFAULT_POLICY, 1_000)).toBe(0);
   });
 });

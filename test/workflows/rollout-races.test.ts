@@ -32,7 +32,11 @@ import { startTestSystem, type TestSystem } from '../support/system';
 const RUNS = Number(process.env.KS_ROLLOUT_RACE_RUNS ?? 12);
 const SEED = process.env.KS_ROLLOUT_RACE_SEED ? Number(process.env.KS_ROLLOUT_RACE_SEED) : undefined;
 const IQS = 10;
-/** Waves of 2, 4 and 4: a wave ends as its last IQ succeeds, at 2, 6 and 10 successes. */
+/**
+ * Waves of 2, 4 and 4 in a window of 2, then 4: the canary ends at 2 successes and wave 1 starts its
+ * four IQs at once; wave 2 starts each of its IQs as one of those succeeds (up to 6 successes); the
+ * rollout ends at 10.
+ */
 const POLICY = {
   canarySize: 2,
   growthFactor: 2,
@@ -82,7 +86,7 @@ interface Control {
 const control: fc.Arbitrary<Control> = fc.record({
   action: fc.constantFrom<RolloutControl>('pause', 'pause', 'resume', 'resume', 'abort'),
   via: fc.constantFrom<'api' | 'signal'>('api', 'signal'),
-  // Mostly a wave's end, where the next wave starts.
+  // Mostly where a wave ends or starts.
   afterSucceeded: fc.oneof(fc.constantFrom(...WAVE_ENDS), fc.integer({ min: 0, max: IQS })),
   delayMs: fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 600 })),
   together: fc.boolean(),

@@ -10,13 +10,17 @@ import { describe, expect, inject, it } from 'vitest';
  * - `status-side-writer`: before the status had one writer (a side coroutine wrote a second copy);
  *   a pause and resume in the first wave, an abort in the first wave, a continue-as-new after each
  *   wave; the rollouts and their wave child workflows.
+ * - `before-sliding-window`: waves that waited for their slowest IQ, and a maintenance-window wait
+ *   whose timer had no summary (before `rollout-sliding-window` and `rollout-wait-summary`): the same
+ *   three runs, and a fourth waiting for its window to open.
  */
 const dir = new URL('./histories/', import.meta.url);
 const files = (await readdir(dir)).filter((f) => /^rollout-.*\.binpb$/.test(f)).sort();
 
 describe('rollout histories of earlier code', () => {
   it('has histories to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(8);
+    expect(files.length).toBeGreaterThanOrEqual(19);
+    expect(files.some((f) => f.startsWith('rollout-before-sliding-window-window'))).toBe(true);
   });
 
   it.each(files)('%s replays', async (file) => {

@@ -86,6 +86,20 @@ describe('maintenance window on the time-skipping server (F7)', () => {
 
     // Awaiting the result lets the server skip to the window's opening.
     const end = await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).result();
+    // The wait is a timer that says in the Web UI what it waits for and until when (issue 16): the
+    // window's opening, in ISO workflow time, within the minute the window starts.
+    const events = (await sys.temporal.workflow.getHandle(`${rolloutWorkflowId(id)}-wave-0`).fetchHistory())
+      .events!;
+    const timers = events.filter((e) => e.timerStartedEventAttributes);
+    expect(timers.length).toBeGreaterThanOrEqual(1);
+    const summary = JSON.parse(
+      Buffer.from(timers[0]!.userMetadata!.summary!.data!).toString('utf8'),
+    ) as string;
+    const until = /^waiting for maintenance window until (\S+)$/.exec(summary)?.[1];
+    expect(until, summary).toBeDefined();
+    expect(new Date(until!).toISOString()).toBe(until);
+    expect(hhmm(Date.parse(until!), timezone)).toBe(window.start);
+    expect(Date.parse(until!) - now).toBeGreaterThan(2 * HOUR);
     expect(end).toMatchObject({ status: 'completed', counts: { succeeded: 5 } });
     const done = await sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, id));
     for (const t of done) {

@@ -3,7 +3,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertRollout } from '../../db/queries/rollouts';
 import { iqs, rolloutTargets } from '../../db/schema';
-import { DEFAULT_POLICY } from '../../domain/rollout';
+import { DEFAULT_POLICY, windowLimit } from '../../domain/rollout';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
@@ -293,9 +293,13 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       target: { siteIds: [site.siteId] },
       policy: { ...fast, minFinishedBeforeAbort: 5, failureThresholdPercent: 10 },
     });
-    expect(await result(id)).toMatchObject({ status: 'aborted', abortReason: 'failure_threshold', wave: 2 });
+    const end = (await result(id)) as { wave: number };
+    expect(end).toMatchObject({ status: 'aborted', abortReason: 'failure_threshold' });
+    // The canary ended, wave 1 started all its IQs and handed back; the failures were seen after it
+    // (by the workflow's check) or in wave 2 (which had no free slot to start anything in).
+    expect([2, 3]).toContain(end.wave);
     const p = await progress(id);
-    // Canary: 5 succeeded; wave 2 (positions 5–14): 2 failed fast, its 8 good IQs were still installing.
+    // Canary: 5 succeeded; wave 1 (positions 5–14): 2 failed fast, its 8 good IQs were still installing.
     expect(p).toMatchObject({
       status: 'aborted',
       abortReason: 'failure_threshold',
@@ -415,6 +419,45 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     expect(mail!.text).not.toContain(passing!.credentials.serial);
     a2.socket.destroy();
     b2.socket.destroy();
+  });
+
+  it('slides: the canary runs alone, a slow IQ holds back no later wave, the window grows with finished IQs (issue 15)', async () => {
+    const site = await seedSite(40);
+    // Rollout order is by IQ id: position 2 (wave 1's first IQ) takes 8 s, every other IQ 300 ms.
+    const [slow] = site.iqs.slice(2, 3);
+    await connect([slow!.credentials], { durationMs: 8_000 });
+    await connect(
+      site.iqs.filter((i) => i !== slow).map((i) => i.credentials),
+      { durationMs: 300 },
+    );
+    const rel = await release();
+    const policy = { ...fast, canarySize: 2, growthFactor: 2, maxConcurrent: 8 };
+    const id = await startRollout({ releaseId: rel.id, target: { siteIds: [site.siteId] }, policy });
+    // Waves of 2, 4, 8, 8, 8, 8, 2.
+    expect(await result(id)).toMatchObject({ status: 'completed', wave: 7, counts: { succeeded: 40 } });
+    const rows = (await targets(id)).map((t) => ({
+      position: t.position,
+      started: t.startedAt!.getTime(),
+      finished: t.finishedAt!.getTime(),
+    }));
+    const at = (position: number) => rows.find((r) => r.position === position)!;
+    // The canary alone: nothing else started before both canary IQs finished.
+    const canaryDone = Math.max(at(0).finished, at(1).finished);
+    expect(rows.filter((r) => r.position >= 2).every((r) => r.started >= canaryDone)).toBe(true);
+    // Sliding: all of wave 2 (positions 6–13) started while the slow IQ of wave 1 was still updating.
+    const slowRow = at(2);
+    for (let position = 6; position < 14; position++) {
+      expect(at(position).started, `position ${position}`).toBeLessThan(slowRow.finished);
+    }
+    // At every start, the IQs updating (started, not yet finished) fit the window that the IQs
+    // finished by then allow (the activity records both with the same clock reading per look).
+    for (const r of rows) {
+      const updating = rows.filter((o) => o.started <= r.started && r.started < o.finished).length;
+      const finished = rows.filter((o) => o.finished <= r.started).length;
+      expect(updating, `at position ${r.position}`).toBeLessThanOrEqual(
+        windowLimit(finished, { ...DEFAULT_POLICY, ...policy }),
+      );
+    }
   });
 
   it('continues as new between waves and carries its progress (N5)', async () => {

@@ -10,7 +10,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { RolloutActivities, WaveResult } from '../../activities/rollout';
+import type { RolloutActivities, WaveInput, WaveResult } from '../../activities/rollout';
 import { emptyCounts, type RolloutPolicy, shouldAbort, waveSize } from '../../domain/rollout';
 import { ACTIVITY_OPTIONS } from '../activity-options';
 import { shouldContinueAsNew } from '../continue-as-new';
@@ -45,6 +45,12 @@ const waveWorkflowId = (rolloutId: string, wave: number) => `rollout-${rolloutId
  * `rollout-<rolloutId>` (F3–F5): plans waves over the queued IQs and runs each as a child workflow,
  * checking the failure rate after each. Per-IQ work happens in the wave's activity, so the histories
  * grow with the number of waves, not of IQs; continue-as-new keeps even a long run of waves bounded.
+ *
+ * Since `rollout-sliding-window` (issue 15) the waves slide: the canary still runs alone and ends
+ * when all its IQs finished, but a later wave hands back once all its IQs started, and the next one
+ * fills the slots they free as they finish, within a window that grows with the IQs finished
+ * (`windowLimit`); the last wave ends when everything finished. Runs of earlier code keep waves that
+ * wait for their slowest IQ.
  */
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutProgress> {
   const { rolloutId } = input;
@@ -86,8 +92,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     progress.planned = resolved.counts.queued;
   }
 
+  const sliding = patched('rollout-sliding-window');
   while (progress.nextPosition < progress.planned) {
-    await condition(() => progress.status !== 'paused');
+    // A sliding wave starts even while paused: it watches the updates still in flight to their end.
+    if (!sliding) await condition(() => progress.status !== 'paused');
     if (aborted()) break;
     const from = progress.nextPosition;
     const to = Math.min(progress.planned, from + waveSize(progress.wave, policy));
@@ -95,7 +103,16 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const result: WaveResult = await executeChild(rolloutWaveWorkflow, {
       workflowId: currentWave,
       staticSummary: `wave ${progress.wave}: IQs ${from + 1}–${to} of ${progress.planned}`,
-      args: [{ rolloutId, from, to, policy, startedAtMs: Date.now() }],
+      args: [
+        {
+          rolloutId,
+          from,
+          to,
+          policy,
+          startedAtMs: Date.now(),
+          ...(sliding ? { sliding: { last: to === progress.planned } } : {}),
+        },
+      ],
     });
     currentWave = undefined;
     progress.counts = result.counts;
@@ -135,20 +152,21 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   return progress;
 }
 
-export interface WaveWorkflowInput {
-  rolloutId: string;
-  from: number;
-  to: number;
-  policy: RolloutPolicy;
-  startedAtMs: number;
-}
+/** The wait's summary in the Web UI's timeline (issue 16): what it waits for, until when (ISO). */
+const waitSummary = (result: Extract<WaveResult, { outcome: 'wait' }>) => {
+  const until = new Date(Date.now() + result.waitMs).toISOString();
+  return result.until === 'offline_deadline'
+    ? `waiting for offline IQs until their deadline ${until}`
+    : `waiting for maintenance window until ${until}`;
+};
 
 /**
  * One wave (`rollout-<rolloutId>-wave-<n>`): a long activity updates its IQs in batches and
  * heartbeats. It returns to this workflow only to wait: for a maintenance window to open (a durable
- * timer, so it survives restarts and can be skipped in tests) or, when paused, for the parent's wake.
+ * timer, so it survives restarts and can be skipped in tests; since `rollout-wait-summary` the timer
+ * says what it waits for and until when) or, when paused, for the parent's wake.
  */
-export async function rolloutWaveWorkflow(input: WaveWorkflowInput): Promise<WaveResult> {
+export async function rolloutWaveWorkflow(input: WaveInput): Promise<WaveResult> {
   let wakes = 0;
   setHandler(wakeSignal, () => {
     wakes++;
@@ -167,7 +185,10 @@ export async function rolloutWaveWorkflow(input: WaveWorkflowInput): Promise<Wav
     const seen = wakes;
     const result = await wave.runRolloutWave(input);
     if (result.outcome === 'paused') await condition(() => wakes > seen);
-    else if (result.outcome === 'wait') await condition(() => wakes > seen, result.waitMs);
-    else return result;
+    else if (result.outcome === 'wait') {
+      if (patched('rollout-wait-summary'))
+        await condition(() => wakes > seen, result.waitMs, { summary: waitSummary(result) });
+      else await condition(() => wakes > seen, result.waitMs);
+    } else return result;
   }
 }

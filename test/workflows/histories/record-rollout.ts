@@ -5,9 +5,9 @@
  *
  *   npx tsx test/workflows/histories/record-rollout.ts <label>
  *
- * Three runs over 12 simulated IQs on real TCP (a dev server, PostgreSQL, a gateway and a worker in
+ * Four runs over 12 simulated IQs on real TCP (a dev server, PostgreSQL, a gateway and a worker in
  * this process): paused in its first wave then resumed; aborted in its first wave; continued as new
- * after every wave. Each workflow of a run (the rollout and, where it has them, its waves) is written
+ * after every wave; waiting for a maintenance window that opens one to two minutes later (UTC). Each workflow of a run (the rollout and, where it has them, its waves) is written
  * as `rollout-<label>-<run>[-<workflow>].binpb` (binary protobuf: see subscription-replay.test.ts).
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -109,6 +109,7 @@ try {
     run: string,
     steer: (handle: ReturnType<Client['workflow']['getHandle']>, rolloutId: string) => Promise<void>,
     maxHistoryEvents?: number,
+    window?: { start: string; end: string },
   ) {
     const site = await seedSiteWithIqs(db, 12, { name: `Record ${run}` });
     const fleet = await startFleet({
@@ -128,7 +129,7 @@ try {
     const rollout = await insertRollout(db, {
       releaseId: release!.id,
       target: { siteIds: [site.siteId] },
-      policy,
+      policy: window ? { ...policy, maintenanceWindow: window } : policy,
     });
     const workflowId = rolloutWorkflowId(rollout.id);
     const first = await client.workflow.start(rolloutWorkflow, {
@@ -173,6 +174,10 @@ try {
     await handle.signal(abortSignal);
   });
   await record('continue-as-new', async () => {}, 10);
+  // A window opening at the second minute boundary from now (UTC, the seeded site's zone).
+  const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+  const opens = Date.now() + 120_000;
+  await record('window', async () => {}, undefined, { start: hhmm(opens), end: hhmm(opens + 600_000) });
 
   worker.shutdown();
   await running;
