@@ -396,7 +396,8 @@ export async function runDeletion(
 
 const ROLLOUT_IQS = 12;
 const ROLLOUT_POLICY = {
-  canarySize: 5,
+  // Waves of 2, 4 and 6: the canary, a sliding wave that hands back once its IQs started, the last.
+  canarySize: 2,
   growthFactor: 2,
   maxConcurrent: 20,
   minFinishedBeforeAbort: 100,
@@ -407,7 +408,7 @@ const ROLLOUT_POLICY = {
 let releases = 0;
 
 /**
- * Firmware rollout over 12 simulated IQs (waves of 5 and 7) through a gateway in this process:
+ * Firmware rollout over 12 simulated IQs (waves of 2, 4 and 6) through a gateway in this process:
  * define a release, start the rollout through the API, wait for the workflow's result. The summary:
  * every target's final state and attempts, the update commands each IQ received, the report email.
  */

@@ -9,8 +9,9 @@
  * `after:<activity>:<n>` (side effects committed, the server not told) and `provider:<key>:<n>` (the
  * email provider accepted the email, the mailer has not recorded it sent).
  *
- * Rollouts (runRollout: 12 simulated IQs, two waves, a gateway in the test process): before and after
- * each of its activities; an undisturbed run sends each IQ exactly one update command.
+ * Rollouts (runRollout: 12 simulated IQs, three waves, a gateway in the test process): before and
+ * after each of its activities, after the sliding middle wave handed back and before the last; an
+ * undisturbed run sends each IQ exactly one update command.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/database';
@@ -73,6 +74,8 @@ const WORKFLOWS: Record<
       'after:resolveRolloutTargets:1',
       'before:runRolloutWave:1',
       'after:runRolloutWave:1',
+      'after:runRolloutWave:2',
+      'before:runRolloutWave:3',
       'before:finishRollout:1',
       'after:finishRollout:1',
       'before:sendRolloutReport:1',
