@@ -7,6 +7,8 @@ const info = {
   version: '0.1.0',
   description:
     'Cloud access control: sites, IQs and locks, prepaid subscriptions, profile deletion, firmware rollout.',
+  // No licence has been granted for the API or its code (the repository carries none).
+  license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
 };
 
 const methods = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
@@ -16,7 +18,12 @@ const methods = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as 
  * gives on any route with a body (413 past the size limit), so clients and fuzzers see them documented.
  */
 export function openApiDocument(app: OpenAPIHono<AppEnv>) {
-  const doc = app.getOpenAPI31Document({ openapi: '3.1.0', info });
+  const doc = app.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info,
+    // Relative: the host that serves the document, whichever deployment, port or proxy that is.
+    servers: [{ url: '/', description: 'The host serving this document' }],
+  });
   for (const item of Object.values(doc.paths ?? {})) {
     for (const method of methods) {
       const operation = item[method];

@@ -1,5 +1,6 @@
 // Schemas and OpenAPI pieces shared by the routers in routes/.
 import { z } from '@hono/zod-openapi';
+import { type Problem, problemBody } from './problem';
 import { PROBLEMS, type ProblemCode } from './problem-codes';
 
 export const EmailField = z.email('must be an email address').max(320);
@@ -52,13 +53,19 @@ const retryAfter = {
 
 type ProblemResponse = {
   description: string;
-  content: typeof problemContent;
+  content: {
+    'application/problem+json': {
+      schema: typeof ProblemSchema;
+      examples: Record<string, { summary: string; value: Problem }>;
+    };
+  };
   headers?: typeof retryAfter;
 };
 
 /**
  * The problem+json answers a route documents: the codes it can answer (catalogue:
- * problem-codes.ts), grouped by their status. 429 and 503 document Retry-After.
+ * problem-codes.ts), grouped by their status, each with an example body as the API answers it.
+ * 429 and 503 document Retry-After.
  */
 export function problemResponses(...codes: ProblemCode[]): Record<number, ProblemResponse> {
   const byStatus = new Map<number, ProblemCode[]>();
@@ -71,7 +78,17 @@ export function problemResponses(...codes: ProblemCode[]): Record<number, Proble
       status,
       {
         description: listed.join(', '),
-        content: problemContent,
+        content: {
+          'application/problem+json': {
+            schema: ProblemSchema,
+            examples: Object.fromEntries(
+              listed.map((code) => [
+                code,
+                { summary: code, value: problemBody(status, code, PROBLEMS[code].detail) },
+              ]),
+            ),
+          },
+        },
         ...(status === 429 || status === 503 ? { headers: retryAfter } : {}),
       },
     ]),

@@ -29,10 +29,12 @@ const SignupEmail = z.string().trim().toLowerCase().max(320).pipe(z.email('must 
 const signup = createRoute({
   method: 'post',
   path: '/signup',
+  operationId: 'signUp',
   tags: ['Accounts'],
   summary:
     'Sign up. The same answer for a new and a taken email (A4): a new one gets a confirmation email, ' +
     'a taken one an "you already have an account" email',
+  security: [],
   request: jsonBody(
     z.object({ email: SignupEmail, password: PasswordField, name: z.string().trim().min(1).max(200) }),
   ),
@@ -53,8 +55,10 @@ const signup = createRoute({
 const confirmPage = createRoute({
   method: 'get',
   path: '/confirm/{token}',
+  operationId: 'getEmailConfirmationPage',
   tags: ['Accounts'],
   summary: 'Page with a button that confirms the email address (changes nothing by itself)',
+  security: [],
   request: { params: TokenParam },
   responses: linkPageResponses('HTML page with a confirm button'),
 });
@@ -62,8 +66,10 @@ const confirmPage = createRoute({
 const confirm = createRoute({
   method: 'post',
   path: '/confirm/{token}',
+  operationId: 'confirmEmail',
   tags: ['Accounts'],
   summary: 'Confirm the email address',
+  security: [],
   request: { params: TokenParam },
   responses: linkPageResponses('HTML page: confirmed'),
 });
@@ -71,13 +77,32 @@ const confirm = createRoute({
 const login = createRoute({
   method: 'post',
   path: '/login',
+  operationId: 'logIn',
   tags: ['Accounts'],
   summary: 'Log in with email and password',
-  request: jsonBody(z.object({ email: z.string().min(1).max(320), password: z.string().min(1).max(1024) })),
+  security: [],
+  request: jsonBody(
+    z
+      .object({ email: z.string().min(1).max(320), password: z.string().min(1).max(1024) })
+      .openapi({ example: { email: 'ann@example.com', password: 'correct horse battery staple' } }),
+  ),
   responses: {
     200: {
-      description: 'Logged in',
-      content: { 'application/json': { schema: z.object({ token: z.string(), profile: ProfileSchema }) } },
+      description: 'Logged in: send the token as `Authorization: Bearer <token>`',
+      content: {
+        'application/json': {
+          schema: z.object({ token: z.string(), profile: ProfileSchema }).openapi({
+            example: {
+              token: 'kZ3v9QmT1xWc7LpR2sYb8NfH4dJ6gA0eUoKq5iVtXyM',
+              profile: {
+                id: '0b9c8d7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e',
+                email: 'ann@example.com',
+                name: 'Ann Example',
+              },
+            },
+          }),
+        },
+      },
     },
     ...problemResponses(
       'validation_failed',
@@ -93,6 +118,7 @@ const login = createRoute({
 const logout = createRoute({
   method: 'post',
   path: '/logout',
+  operationId: 'logOut',
   tags: ['Accounts'],
   summary: 'End the session of this bearer token (it answers 401 from now on)',
   security: [{ bearer: [] }],
@@ -102,8 +128,10 @@ const logout = createRoute({
 const resetRequest = createRoute({
   method: 'post',
   path: '/password-reset',
+  operationId: 'requestPasswordReset',
   tags: ['Accounts'],
   summary: 'Email a password-reset link (same answer whether or not the email exists)',
+  security: [],
   request: jsonBody(z.object({ email: z.string().min(1).max(320) })),
   responses: {
     202: { description: 'Accepted' },
@@ -114,8 +142,10 @@ const resetRequest = createRoute({
 const resetPage = createRoute({
   method: 'get',
   path: '/password-reset/{token}',
+  operationId: 'getPasswordResetPage',
   tags: ['Accounts'],
   summary: 'Page with a form to choose a new password',
+  security: [],
   request: { params: TokenParam },
   responses: linkPageResponses('HTML page with a new-password form'),
 });
@@ -124,8 +154,10 @@ const resetForm = z.object({ password: PasswordField });
 const reset = createRoute({
   method: 'post',
   path: '/password-reset/{token}',
+  operationId: 'resetPassword',
   tags: ['Accounts'],
   summary: 'Set a new password with a reset token (JSON answers 204; the HTML form answers a page)',
+  security: [],
   request: {
     params: TokenParam,
     // Not `required`: with it, @hono/zod-openapi runs the JSON and the form validator on every request,

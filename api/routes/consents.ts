@@ -26,8 +26,10 @@ const TokenParam = z.object({ token: z.string() });
 const show = createRoute({
   method: 'get',
   path: '/{token}',
+  operationId: 'getConsentPage',
   tags: ['Profile deletion'],
   summary: 'Page naming the request and the site, with Approve and Deny buttons (changes nothing; HEAD too)',
+  security: [],
   request: { params: TokenParam },
   responses: {
     200: { description: 'HTML page', content: htmlContent },
@@ -39,8 +41,10 @@ const show = createRoute({
 const decide = createRoute({
   method: 'post',
   path: '/{token}',
+  operationId: 'answerConsent',
   tags: ['Profile deletion'],
   summary: 'Record the site owner’s decision (once); a used or expired link answers 410',
+  security: [],
   request: {
     params: TokenParam,
     body: {

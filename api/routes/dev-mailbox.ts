@@ -19,10 +19,12 @@ const MailboxEntry = z.object({
 const list = createRoute({
   method: 'get',
   path: '/',
+  operationId: 'listDevMailbox',
   tags: ['Development'],
   summary: 'Emails the system sent, newest first (development mode only)',
   description:
     'JSON for tools; a browser (an `Accept` header preferring `text/html`) gets an HTML index linking each email.',
+  security: [],
   responses: {
     200: {
       description: 'Mailbox',
@@ -31,14 +33,18 @@ const list = createRoute({
         'text/html': { schema: z.string() },
       },
     },
+    // Like every route: a query that is not valid UTF-8 or holds NUL (N2).
+    ...problemResponses('validation_failed'),
   },
 });
 
 const show = createRoute({
   method: 'get',
   path: '/{id}',
+  operationId: 'getDevMailboxEmail',
   tags: ['Development'],
   summary: 'The rendered HTML of one email (development mode only)',
+  security: [],
   request: { params: z.object({ id: z.uuid() }) },
   responses: {
     200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } },

@@ -41,6 +41,7 @@ const EventSchema = z
 const list = createRoute({
   method: 'get',
   path: '/{siteId}/events',
+  operationId: 'listSiteEvents',
   tags: ['Events'],
   summary: 'The site’s audit trail, newest first; pass nextCursor back as cursor for older events',
   security: [{ bearer: [] }],
@@ -73,6 +74,7 @@ const Notifications = z.object({ eventTypes: z.array(z.enum(NOTIFIABLE_EVENT_TYP
 const notifications = createRoute({
   method: 'put',
   path: '/{siteId}/notifications',
+  operationId: 'setSiteNotifications',
   tags: ['Events'],
   summary: 'Choose which event types email the owner (K6, owner only); replaces the previous choice',
   security: [{ bearer: [] }],

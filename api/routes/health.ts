@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import type { AppDeps } from '../deps';
 import { createRouter } from '../router';
+import { problemResponses } from '../schemas';
 
 const Health = z.object({
   status: z.enum(['ok', 'degraded']),
@@ -9,25 +10,31 @@ const Health = z.object({
   temporal: z.boolean(),
 });
 
+// Like every route: 400 for a query that is not valid UTF-8 or holds NUL (N2).
 const readinessResponses = {
   200: { description: 'All reachable', content: { 'application/json': { schema: Health } } },
   503: { description: 'Something is unreachable', content: { 'application/json': { schema: Health } } },
+  ...problemResponses('validation_failed'),
 } as const;
 
 /** Readiness (API.md's `GET /health`): send traffic here only while PostgreSQL and Temporal answer. */
 const health = createRoute({
   method: 'get',
   path: '/health',
+  operationId: 'getHealth',
   tags: ['Operations'],
   summary: 'Readiness: 200 when PostgreSQL and Temporal are reachable, 503 otherwise',
+  security: [],
   responses: readinessResponses,
 });
 
 const ready = createRoute({
   method: 'get',
   path: '/health/ready',
+  operationId: 'getReadiness',
   tags: ['Operations'],
   summary: 'Readiness, as GET /health',
+  security: [],
   responses: readinessResponses,
 });
 
@@ -35,13 +42,16 @@ const ready = createRoute({
 const live = createRoute({
   method: 'get',
   path: '/health/live',
+  operationId: 'getLiveness',
   tags: ['Operations'],
   summary: 'Liveness: 200 while the process serves requests, whatever its dependencies do',
+  security: [],
   responses: {
     200: {
       description: 'The process is up',
       content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
     },
+    ...problemResponses('validation_failed'),
   },
 });
 

@@ -12,11 +12,13 @@ import { htmlContent, PasswordField, problemContent, problemResponses, TokenPara
 const invitationPage = createRoute({
   method: 'get',
   path: '/{token}',
+  operationId: 'getInvitationPage',
   tags: ['Accounts'],
   summary:
     'The invitation page (S7): the site, who invited whom, the role, what accepting means and the ' +
     'deadline, with an Accept form (name and password too when the email has no profile yet). ' +
     'Changes nothing.',
+  security: [],
   request: { params: TokenParam },
   responses: {
     200: { description: 'HTML page with the form', content: htmlContent },
@@ -38,10 +40,12 @@ const accountFields = z.object({
 const accept = createRoute({
   method: 'post',
   path: '/{token}',
+  operationId: 'acceptInvitation',
   tags: ['Accounts'],
   summary:
     'Accept an invitation: the person joins that one site with the invited role; an email without a ' +
     'profile gets a confirmed profile with the name and password given. The link works once.',
+  security: [],
   request: {
     params: TokenParam,
     body: { required: true, content: { 'application/x-www-form-urlencoded': { schema: AcceptForm } } },

@@ -8,6 +8,7 @@ import { siteAccess } from '../site-access';
 const reset = createRoute({
   method: 'post',
   path: '/{siteId}/iqs/{iqId}/reset',
+  operationId: 'resetIq',
   tags: ['IQs'],
   summary:
     'Reset an IQ (K3, owner only): every PIN on it needs activation again (a PIN reset re-activates ' +

@@ -61,6 +61,7 @@ const IqParams = SiteIdParam.extend({ iqId: z.uuid() });
 const register = createRoute({
   method: 'post',
   path: '/{siteId}/iqs',
+  operationId: 'registerIq',
   tags: ['IQs and locks'],
   summary:
     'Register an IQ. The device secret is shown once (only its SHA-256 is kept); the IQ is subscribed when an IQ slot is free (V9). Installation work needs no subscription while the site never had one; an expired site answers 403 no_valid_subscription (V7).',
@@ -82,6 +83,7 @@ const register = createRoute({
 const list = createRoute({
   method: 'get',
   path: '/{siteId}/iqs',
+  operationId: 'listIqs',
   tags: ['IQs and locks'],
   summary:
     'The site’s IQs with their subscription, connection state, firmware, and access list versions (current and acknowledged)',
@@ -96,6 +98,7 @@ const list = createRoute({
 const update = createRoute({
   method: 'patch',
   path: '/{siteId}/iqs/{iqId}',
+  operationId: 'updateIq',
   tags: ['IQs and locks'],
   summary: 'Rename an IQ or give it / take its slot; the connected IQ is told its new state',
   security: [{ bearer: [] }],

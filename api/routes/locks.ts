@@ -18,6 +18,7 @@ const LockParams = SiteIdParam.extend({ lockId: z.uuid() });
 const create = createRoute({
   method: 'post',
   path: '/{siteId}/locks',
+  operationId: 'createLock',
   tags: ['IQs and locks'],
   summary: 'Add a lock (door) to one of the site’s IQs; there is no limit per site (S2)',
   security: [{ bearer: [] }],
@@ -35,6 +36,7 @@ const create = createRoute({
 const list = createRoute({
   method: 'get',
   path: '/{siteId}/locks',
+  operationId: 'listLocks',
   tags: ['IQs and locks'],
   summary: 'The site’s locks',
   security: [{ bearer: [] }],
@@ -48,6 +50,7 @@ const list = createRoute({
 const open = createRoute({
   method: 'post',
   path: '/{siteId}/locks/{lockId}/open',
+  operationId: 'openLock',
   tags: ['IQs and locks'],
   summary:
     'Open a lock remotely (K4). Needs an active `remote` access method (a PIN, tag or mobile key opens at ' +

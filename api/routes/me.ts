@@ -25,6 +25,7 @@ const MeSchema = ProfileSchema.extend({
 const getMe = createRoute({
   method: 'get',
   path: '/',
+  operationId: 'getMe',
   tags: ['Accounts'],
   summary: 'The caller’s profile and memberships',
   security: [{ bearer: [] }],
@@ -42,6 +43,7 @@ const PatchMe = z
 const patchMe = createRoute({
   method: 'patch',
   path: '/',
+  operationId: 'updateMe',
   tags: ['Accounts'],
   summary: 'Change the caller’s name (an email cannot be changed: 422 email_immutable)',
   security: [{ bearer: [] }],
@@ -55,6 +57,7 @@ const patchMe = createRoute({
 const changePasswordRoute = createRoute({
   method: 'post',
   path: '/password',
+  operationId: 'changePassword',
   tags: ['Accounts'],
   summary: 'Change the caller’s password: every other session of the profile ends; a new token is returned',
   security: [{ bearer: [] }],

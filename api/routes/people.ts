@@ -69,6 +69,7 @@ const personContent = { 'application/json': { schema: PersonSchema } };
 const listRoute = createRoute({
   method: 'get',
   path: '/{siteId}/people',
+  operationId: 'listPeople',
   tags: ['People'],
   summary: 'Members of the site with their live access methods, then its pending invitations',
   security: [{ bearer: [] }],
@@ -85,6 +86,7 @@ const listRoute = createRoute({
 const addRoute = createRoute({
   method: 'post',
   path: '/{siteId}/people',
+  operationId: 'addPerson',
   tags: ['People'],
   summary:
     'Invite a person by email (S7): the same answer whether or not the email has a profile; they ' +
@@ -113,6 +115,7 @@ const addRoute = createRoute({
 const withdrawRoute = createRoute({
   method: 'delete',
   path: '/{siteId}/invitations/{invitationId}',
+  operationId: 'withdrawInvitation',
   tags: ['People'],
   summary:
     'Withdraw a pending or expired invitation; its link answers 410 from now on. The owner’s ' +
@@ -137,6 +140,7 @@ const PatchPerson = z
 const patchRoute = createRoute({
   method: 'patch',
   path: '/{siteId}/people/{profileId}',
+  operationId: 'updatePerson',
   tags: ['People'],
   summary:
     'Change a member: subscribed (V8 refusals: 403 forbidden, 403 no_valid_subscription, 422 ' +
@@ -161,6 +165,7 @@ const patchRoute = createRoute({
 const removeRoute = createRoute({
   method: 'delete',
   path: '/{siteId}/people/{profileId}',
+  operationId: 'removePerson',
   tags: ['People'],
   summary:
     'Remove a member (owner, admin), or leave the site (the member themself, S8); either way their ' +
@@ -201,6 +206,7 @@ const GrantSchema = z.object({
 const addAccessRoute = createRoute({
   method: 'post',
   path: '/{siteId}/people/{profileId}/access',
+  operationId: 'grantAccess',
   tags: ['People'],
   summary:
     'Give a member an access method. A PIN (6 digits, for one IQ of this site) is shown once. A ' +
@@ -223,6 +229,7 @@ const addAccessRoute = createRoute({
 const revokeRoute = createRoute({
   method: 'delete',
   path: '/{siteId}/people/{profileId}/access/{accessId}',
+  operationId: 'revokeAccess',
   tags: ['People'],
   summary: 'Revoke one access method',
   security: [{ bearer: [] }],
@@ -236,6 +243,7 @@ const revokeRoute = createRoute({
 const pinResetRoute = createRoute({
   method: 'post',
   path: '/{siteId}/people/{profileId}/pin-reset',
+  operationId: 'resetPin',
   tags: ['People'],
   summary:
     'Replace the member’s PIN on one IQ (K2; also re-activates it after an IQ reset, K3). The new PIN ' +

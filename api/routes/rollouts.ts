@@ -161,6 +161,7 @@ const Created = {
 const createRelease = createRoute({
   method: 'post',
   path: '/firmware-releases',
+  operationId: 'createFirmwareRelease',
   tags: ['Support'],
   summary: 'Define a firmware release (F3); 409 release_exists when the model has this version',
   security: [{ bearer: [] }],
@@ -174,6 +175,7 @@ const createRelease = createRoute({
 const createRollout = createRoute({
   method: 'post',
   path: '/rollouts',
+  operationId: 'startRollout',
   tags: ['Support'],
   summary: 'Start a rollout of a release over a target (F3, F4); workflow rollout-<id>',
   security: [{ bearer: [] }],
@@ -187,6 +189,7 @@ const createRollout = createRoute({
 const listReleasesRoute = createRoute({
   method: 'get',
   path: '/firmware-releases',
+  operationId: 'listFirmwareReleases',
   tags: ['Support'],
   summary: `Firmware releases, newest first (F3; at most ${MAX_RELEASES_LISTED})`,
   security: [{ bearer: [] }],
@@ -210,6 +213,7 @@ const listReleasesRoute = createRoute({
 const listRolloutsRoute = createRoute({
   method: 'get',
   path: '/rollouts',
+  operationId: 'listRollouts',
   tags: ['Support'],
   summary: 'Rollouts, newest first (F5); pass nextCursor back as cursor for older ones',
   security: [{ bearer: [] }],
@@ -251,6 +255,7 @@ const listRolloutsRoute = createRoute({
 const readRollout = createRoute({
   method: 'get',
   path: '/rollouts/{id}',
+  operationId: 'getRollout',
   tags: ['Support'],
   summary: `A rollout’s release, wave, counts per state and the failed IQs with their error (F5; at most ${MAX_FAILURES_LISTED})`,
   security: [{ bearer: [] }],
@@ -291,6 +296,7 @@ const control = (action: RolloutControl, summary: string) =>
   createRoute({
     method: 'post',
     path: `/rollouts/{id}/${action}`,
+    operationId: `${action}Rollout`,
     tags: ['Support'],
     summary: `${summary}; answered once recorded; 409 rollout_finished once it ended`,
     security: [{ bearer: [] }],

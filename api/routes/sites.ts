@@ -27,7 +27,17 @@ const SiteSchema = z
     releasedAt: z.iso.datetime().nullable(),
     role: z.enum(['owner', 'admin', 'user', 'installer']),
   })
-  .openapi('Site');
+  .openapi('Site', {
+    example: {
+      id: '6f2d3c1e-4b5a-4e8f-9c7d-1a2b3c4d5e6f',
+      name: 'Head office',
+      timezone: 'Europe/Vienna',
+      status: 'active',
+      subscriptionStatus: 'active',
+      releasedAt: '2026-02-11T14:03:00.000Z',
+      role: 'owner',
+    },
+  });
 
 type SiteRoleView = z.infer<typeof SiteSchema>['role'];
 
@@ -49,6 +59,7 @@ const siteResponse = (description: string) => ({
 const createSiteRoute = createRoute({
   method: 'post',
   path: '/',
+  operationId: 'createSite',
   tags: ['Sites'],
   summary:
     'Create a site. An installer names ownerEmail (not their own): the site stays installing until ' +
@@ -77,6 +88,7 @@ const createSiteRoute = createRoute({
 const listSitesRoute = createRoute({
   method: 'get',
   path: '/',
+  operationId: 'listSites',
   tags: ['Sites'],
   summary: 'The caller’s sites: memberships, and an installer’s sites not yet released',
   security: [{ bearer: [] }],
@@ -89,6 +101,7 @@ const listSitesRoute = createRoute({
 const getSite = createRoute({
   method: 'get',
   path: '/{siteId}',
+  operationId: 'getSite',
   tags: ['Sites'],
   summary: 'A site of the caller (readable without a valid subscription, so its state can be seen)',
   security: [{ bearer: [] }],
@@ -102,6 +115,7 @@ const getSite = createRoute({
 const release = createRoute({
   method: 'post',
   path: '/{siteId}/release',
+  operationId: 'releaseSite',
   tags: ['Sites'],
   summary:
     'The installer hands the site over (S1): any membership and access method the installer holds ' +
@@ -119,6 +133,7 @@ const release = createRoute({
 const transfer = createRoute({
   method: 'post',
   path: '/{siteId}/ownership',
+  operationId: 'transferOwnership',
   tags: ['Sites'],
   summary:
     'Transfer ownership to an admin of the site (S3): the old owner becomes admin without the master ' +

@@ -59,13 +59,30 @@ const RedemptionSchema = z
     carriedOverSeconds: z.number().int(),
     previousTerm: TermSchema.optional(),
   })
-  .openapi('Redemption');
+  .openapi('Redemption', {
+    example: {
+      term: {
+        startsAt: '2026-03-02T09:15:00.000Z',
+        endsAt: '2027-04-01T09:15:00.000Z',
+        usersLimit: 25,
+        iqsLimit: 5,
+      },
+      carriedOverSeconds: 2_592_000,
+      previousTerm: {
+        startsAt: '2025-04-01T09:15:00.000Z',
+        endsAt: '2026-03-02T09:15:00.000Z',
+        usersLimit: 25,
+        iqsLimit: 5,
+      },
+    },
+  });
 
 type RedemptionBody = z.infer<typeof RedemptionSchema>;
 
 const getSubscription = createRoute({
   method: 'get',
   path: '/{siteId}/subscription',
+  operationId: 'getSubscription',
   tags: ['Subscription'],
   summary: 'The site’s subscription status, its current (or last) term and the slots in use',
   security: [{ bearer: [] }],
@@ -79,6 +96,7 @@ const getSubscription = createRoute({
 const redeem = createRoute({
   method: 'post',
   path: '/{siteId}/subscription/redemptions',
+  operationId: 'redeemVoucher',
   tags: ['Subscription'],
   summary:
     'Redeem a voucher: ends the current term now and starts a new one with the carried-over time. ' +
@@ -86,7 +104,20 @@ const redeem = createRoute({
   security: [{ bearer: [] }],
   request: {
     params: SiteIdParam,
-    headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
+    headers: z.object({
+      'idempotency-key': z
+        .string()
+        .min(1)
+        .max(200)
+        .optional()
+        .openapi({
+          description:
+            'Any string of 1–200 characters the client chooses per redemption (a UUID serves). A retry ' +
+            'with the same key, caller and site replays the first answer instead of redeeming again; ' +
+            'the same key with another code answers 422 idempotency_key_reused.',
+          example: '3f1c2a9e-8d47-4b6a-9a0e-2c5d7f41b9e3',
+        }),
+    }),
     ...jsonBody(
       z.object({
         // One message per mistake: an empty code is told it is empty, not also that it is too short.
@@ -98,6 +129,10 @@ const redeem = createRoute({
               isBlankVoucherCode(String(issue.input))
                 ? 'is empty: type the 20 letters and digits printed on the voucher'
                 : 'is not a voucher code (20 letters and digits; dashes and spaces are ignored)',
+          })
+          .openapi({
+            description: 'The code printed on the voucher; case, dashes and spaces do not matter',
+            example: 'K7QM-3XRT-9VWD-HB2N-F6PJ',
           }),
       }),
     ),

@@ -39,6 +39,7 @@ const RequestSchema = z.object({
 const file = createRoute({
   method: 'post',
   path: '/profile-deletions',
+  operationId: 'fileProfileDeletion',
   tags: ['Support'],
   summary:
     'File a deletion request for the profile with this email (D1); an open request for it is answered ' +
@@ -62,6 +63,7 @@ const file = createRoute({
 const read = createRoute({
   method: 'get',
   path: '/profile-deletions/{id}',
+  operationId: 'getProfileDeletion',
   tags: ['Support'],
   summary: 'A deletion request and each site’s decision',
   security: [{ bearer: [] }],
@@ -75,6 +77,7 @@ const read = createRoute({
 const cancel = createRoute({
   method: 'post',
   path: '/profile-deletions/{id}/cancel',
+  operationId: 'cancelProfileDeletion',
   tags: ['Support'],
   summary: 'Cancel an open deletion request; its links stop working. 409 deletion_finished once it ended',
   security: [{ bearer: [] }],

@@ -30,6 +30,7 @@ const IssueVouchers = z.object({
 const issue = createRoute({
   method: 'post',
   path: '/vouchers',
+  operationId: 'issueVouchers',
   tags: ['Support'],
   summary: 'Issue vouchers; the codes are shown once and only their hashes are kept',
   security: [{ bearer: [] }],
@@ -50,6 +51,7 @@ const issue = createRoute({
 const history = createRoute({
   method: 'get',
   path: '/sites/{siteId}/subscription-history',
+  operationId: 'getSubscriptionHistory',
   tags: ['Support'],
   summary: 'Every term of a site, oldest first (owners cannot see this, V11)',
   security: [{ bearer: [] }],
@@ -83,6 +85,7 @@ const history = createRoute({
 const createSandbox = createRoute({
   method: 'post',
   path: '/sites',
+  operationId: 'createSandboxSite',
   tags: ['Support'],
   summary:
     'Create a sandbox site (test clock, O2) and invite ownerEmail to own it (S7, A2: the owner joins ' +
@@ -118,6 +121,7 @@ const createSandbox = createRoute({
 const clock = createRoute({
   method: 'post',
   path: '/sites/{siteId}/clock',
+  operationId: 'advanceSandboxClock',
   tags: ['Support'],
   summary: 'Move a sandbox site’s clock forward; reminders and expiry happen as at that time',
   security: [{ bearer: [] }],

@@ -1,0 +1,41 @@
+import { Client, Connection } from '@temporalio/client';
+import { pino } from 'pino';
+import { createApp } from '../api/app';
+import { connectDatabase } from '../db/client';
+import { noopGatewayClient } from '../gateway/client';
+import { createNotificationRelay } from '../outbox/notification-relay';
+
+/**
+ * The document the API serves at /openapi.json, built from `createApp` in this process with nothing
+ * started or connected: the database and Temporal clients are lazy and never used (building the
+ * document reads the routes only). Development mode serves the superset (it adds /dev/mailbox).
+ */
+export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
+  const taskQueue = 'ks-cloud';
+  const database = connectDatabase('postgres://openapi@127.0.0.1:1/none', { max: 1 });
+  const connection = Connection.lazy({ address: '127.0.0.1:1' });
+  const temporal = new Client({ connection });
+  try {
+    const app = createApp({
+      db: database.db,
+      temporal,
+      mailer: { send: () => Promise.reject(new Error('no email while building the document')) },
+      gateway: noopGatewayClient,
+      notifications: createNotificationRelay({ db: database.db, temporal, taskQueue }),
+      env: {
+        KS_MODE: 'development',
+        PUBLIC_BASE_URL: 'http://localhost:3000',
+        TOKEN_SECRET: 'document-only-secret-that-signs-nothing-at-all',
+        TEMPORAL_TASK_QUEUE: taskQueue,
+      },
+      now: () => new Date(),
+      logger: pino({ level: 'silent' }),
+    });
+    const res = await app.request('/openapi.json');
+    if (res.status !== 200) throw new Error(`/openapi.json answered ${res.status}`);
+    return (await res.json()) as Record<string, unknown>;
+  } finally {
+    await connection.close();
+    await database.close();
+  }
+}
