@@ -27,8 +27,13 @@ export interface RedeemInput {
   /** Unique per redemption request; a retry finds the term it already wrote. */
   requestId: string;
   actorProfileId: string;
-  /** The site's time (sandbox clocks run ahead). */
-  nowMs: number;
+  /**
+   * The site's time (sandbox clocks run ahead); absent, it is `realNowMs` plus the site's clock offset
+   * as read under its lock (a workflow's first redemption, before it has loaded the site).
+   */
+  nowMs?: number;
+  /** Real time as the workflow saw it (time-skipping servers move it), when `nowMs` is absent. */
+  realNowMs?: number;
 }
 
 export const toTermView = (t: Term): TermView => ({
@@ -48,7 +53,12 @@ export const limitsOf = (t: { usersLimit: number; iqsLimit: number }) => ({
  * A redemption's outcome and the site's subscription right after it, as committed; `expiredTermId`
  * when the redemption found the current term past its end and expired it first (V6).
  */
-export type RedeemOutcome = RedeemResult & { site?: SiteSubscription; expiredTermId?: string };
+export type RedeemOutcome = RedeemResult & {
+  site?: SiteSubscription;
+  expiredTermId?: string;
+  /** The site's sandbox flag and clock, read under its lock: a workflow's load comes with its claim. */
+  clock?: { sandbox: boolean; clockOffsetMs: number };
+};
 
 /**
  * V3, V4, V10 in one transaction: the voucher is claimed and the new term written together, so a
@@ -59,6 +69,8 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
   return db.transaction(async (tx) => {
     const site = await lockSite(tx, input.siteId);
     if (!site) return { ok: false, code: 'site_not_found' };
+    const clock = { sandbox: site.sandbox, clockOffsetMs: site.clockOffsetSeconds * 1000 };
+    const nowMs = input.nowMs ?? (input.realNowMs ?? Date.now()) + clock.clockOffsetMs;
     const stored = async (): Promise<SiteSubscription> => {
       const term = await findCurrentTerm(tx, input.siteId);
       return { status: site.subscriptionStatus, ...(term ? { term: toTermView(term) } : {}) };
@@ -73,9 +85,10 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
         carriedOverSeconds: already.carriedOverSeconds,
         ...(previous ? { previousTerm: toTermView(previous) } : {}),
         site: await stored(),
+        clock,
       };
     }
-    const now = new Date(input.nowMs);
+    const now = new Date(nowMs);
     const voucher = await claimVoucher(tx, input.codeHash, input.siteId, now);
     if (!voucher) {
       const existing = await findVoucherByHash(tx, input.codeHash);
@@ -84,19 +97,19 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
         : existing.redeemedAt
           ? 'voucher_already_redeemed'
           : 'voucher_expired';
-      return { ok: false, code, site: await stored() };
+      return { ok: false, code, site: await stored(), clock };
     }
     const current = await findCurrentTerm(tx, input.siteId);
     // A term already past its end (its expiry was still to come) expires first: the same order as
     // if the expiry had happened at the end date, before this redemption.
     const ended =
-      site.subscriptionStatus === 'active' && current && current.endsAt.getTime() <= input.nowMs
+      site.subscriptionStatus === 'active' && current && current.endsAt.getTime() <= nowMs
         ? current
         : undefined;
     if (ended) await expireInTransaction(tx, input.siteId, ended);
     const wasActive = site.subscriptionStatus === 'active' && !!current && !ended;
     const carry = carryOverSeconds({
-      nowMs: input.nowMs,
+      nowMs,
       current:
         wasActive && current ? { endsAtMs: current.endsAt.getTime(), ...limitsOf(current) } : undefined,
       next: { usersLimit: voucher.usersLimit, iqsLimit: voucher.iqsLimit },
@@ -111,9 +124,7 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
         voucherId: voucher.id,
         requestId: input.requestId,
         startsAt: now,
-        endsAt: new Date(
-          newTermEnd({ nowMs: input.nowMs, durationDays: voucher.durationDays, carrySeconds: carry }),
-        ),
+        endsAt: new Date(newTermEnd({ nowMs, durationDays: voucher.durationDays, carrySeconds: carry })),
         usersLimit: voucher.usersLimit,
         iqsLimit: voucher.iqsLimit,
         carriedOverSeconds: carry,
@@ -147,6 +158,7 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
       ...(wasActive && current ? { previousTerm: toTermView(current) } : {}),
       site: { status: 'active', term: toTermView(term) },
       ...(ended ? { expiredTermId: ended.id } : {}),
+      clock,
     };
   });
 }

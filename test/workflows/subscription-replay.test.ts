@@ -12,6 +12,8 @@ import { describe, inject, it } from 'vitest';
  * - `subscription-5c0c1a6-*`: recorded with the code before the serialized, step-driven workflow
  *   (patch `subscription-steps`) by `histories/record-subscription.ts` (what each holds is there):
  *   concurrent redemptions, the sandbox clock, reminders, expiry, continue-as-new.
+ * - `subscription-65d86c0-*`: the same scenarios recorded before a run's first redemption loaded the
+ *   site with its claim (patch `redemption-claim-loads`): a load, then the claim.
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */

@@ -32,6 +32,11 @@ export type { SubscriptionWorkflowInput } from './messages';
 
 /** The serialized, step-driven workflow; runs recorded before it replay on `legacySubscriptionRun`. */
 const SERIALIZED_STEPS = 'subscription-steps';
+/**
+ * A run's first redemption loads the site with its claim (one local activity before the answer, not
+ * two); runs recorded before it load first, then claim.
+ */
+const CLAIM_LOADS = 'redemption-claim-loads';
 
 /** Activities with a summary for the timeline (Temporal user metadata); ids and numbers only. */
 const activity = (summary: string) =>
@@ -48,12 +53,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * One writer at a time: redemptions, clock moves and the expiry each hold `serial` while they change
  * the database, and the workflow then adopts what the database committed (status and current term),
  * so its term is the database's in commit order (N7). A redemption is claimed by a local activity, so
- * an update-with-start is answered in the workflow's first task; its receipt and IQ push follow in the
- * loop. The loop only carries out `nextStep`: receipts, expired email, expiry, reminders, a fresh
+ * an update-with-start is answered in the workflow's first task (a run's first claim also loads the
+ * site: one local activity before the answer); its receipt and IQ push follow in the loop. The loop only carries out `nextStep`: receipts, expired email, expiry, reminders, a fresh
  * history, or a wait that any change cuts short.
  */
 export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Promise<void> {
   if (!patched(SERIALIZED_STEPS)) return legacySubscriptionRun(input);
+  // Decided once, at the run's start: a run recorded before the patch keeps its order throughout.
+  const claimLoads = patched(CLAIM_LOADS);
 
   // Handlers are registered before the first await: an update-with-start arrives in the first activation.
   const state: SubscriptionState = {
@@ -126,10 +133,16 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     redeemVoucherUpdate,
     (req) =>
       serial.runExclusive(async () => {
-        await ensureLoaded();
-        const { site, expiredTermId, ...result } = await local(
+        if (!claimLoads) await ensureLoaded();
+        // Not loaded yet: the claim reads the site's clock under its lock and reports it with the rest.
+        const { site, expiredTermId, clock, ...result } = await local(
           'Claim the voucher and start the term',
-        ).redeemVoucher({ siteId, ...req, nowMs: siteNow() });
+        ).redeemVoucher({ siteId, ...req, ...(loaded ? { nowMs: siteNow() } : { realNowMs: Date.now() }) });
+        if (clock && !loaded) {
+          state.sandbox = clock.sandbox;
+          state.clockOffsetMs = clock.clockOffsetMs;
+          loaded = true;
+        }
         if (site) adopt(site);
         if (expiredTermId) expired(expiredTermId);
         if (result.ok) {
@@ -178,6 +191,9 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     },
   );
 
+  // An update-with-start's redemption goes first and loads with its claim: its handler takes `serial`
+  // in this activation, and a condition resumes only once the activation's jobs are all applied.
+  if (claimLoads) await condition(() => true);
   await serial.runExclusive(ensureLoaded);
   publish();
 
