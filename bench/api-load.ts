@@ -1,33 +1,52 @@
 /**
- * bench/api-load (issue 7 item 5): many concurrent clients drive the main read and write endpoints
- * for a fixed time against a real stack (PostgreSQL, Temporal dev server or cluster, worker, HTTP API on a free
- * port: bench/local-stack.ts); prints throughput, p50/p99 latency and errors (must be zero) per
- * endpoint and for a mix. In the same run, a bare Hono route doing one `select 1` through the same
- * pool, served by @hono/node-server, gives the floor; the ratio says what the product costs on top.
- * Clients are keep-alive fetch loops in this process (the same client for the product and the floor).
+ * bench/api-load (issue 15): the main read and write endpoints under many concurrent clients, for a
+ * fixed time each, against a real stack (PostgreSQL, Temporal dev server or cluster, worker, HTTP API
+ * on a free port: bench/local-stack.ts), and in the same run the floor: a bare Hono route doing one
+ * `select 1` through the same pool, served by @hono/node-server in the same process. The load comes
+ * from a separate process (bench/api-load-client.ts), one run per scenario; every client speaks from
+ * an address of its own through the trusted-proxy mechanism (TRUSTED_PROXIES 127.0.0.1 and
+ * X-Forwarded-For), so per-address throttles see one client each.
  *
- * Run: npx tsx bench/api-load.ts [secondsPerScenario=8] [clients=64] [--server dev|cluster]
+ * Printed per scenario: throughput, p50/p99, failures, the ratio of its throughput to the floor's and
+ * with --count-sql, the SQL statements per request (counted by the stack's pool, in a run of their own:
+ * counting costs every query a stack trace). Then the login storm: GET /me p99 while
+ * `stormLogins` more clients log in, against its p99 alone.
+ *
+ * Run: npx tsx bench/api-load.ts [secondsPerScenario=8] [clients=64] [stormLogins=32] [--server dev|cluster] [--count-sql]
+ * Last line: RESULT api-load reads=<lowest GET ratio> mix=<mix ratio> loginp99ratio=<GET /me p99 during the storm / alone>
  */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
-
 import { Hono } from 'hono';
 import { hashPassword } from '../api/auth/passwords';
 import { issueBearerToken } from '../api/auth/tokens';
 import { events, memberships, profiles, sites } from '../db/schema';
 import { freePort } from '../infra/free-port';
+import { type ApiLoadJob, READS, SCENARIOS } from './api-load-scenarios';
 import { startLocalStack } from './local-stack';
-import { summarize } from './stats';
 import { benchOptions } from './temporal-server';
 
-const { server, args } = benchOptions();
+const { server, args: allArgs } = benchOptions();
+/** --count-sql: SQL statements per request, in a run of its own (counting slows every query a little). */
+const countSql = allArgs.includes('--count-sql');
+const args = allArgs.filter((a) => a !== '--count-sql');
 const seconds = Number(args[0] ?? 8);
 const clients = Number(args[1] ?? 64);
+const stormLogins = Number(args[2] ?? 32);
 const SITES = clients;
 const MEMBERS_PER_SITE = 10;
 const EVENTS_PER_SITE = 200;
 const PASSWORD = 'bench-password-123';
 
-const stack = await startLocalStack({ server });
+const stack = await startLocalStack({
+  server,
+  trustedProxies: ['127.0.0.1'],
+  countStatements: countSql,
+});
 const { db } = stack.database;
 console.log(`[api-load] stack at ${stack.url}; ${clients} clients, ${seconds} s per scenario`);
 
@@ -97,108 +116,112 @@ bare.get('/bare', async (c) => {
 });
 const barePort = await freePort();
 const bareServer = serve({ fetch: bare.fetch, port: barePort, hostname: '127.0.0.1' });
-const bareUrl = `http://127.0.0.1:${barePort}`;
 
-interface Request {
-  method: string;
-  path: string;
-  body?: unknown;
-}
-type Scenario = (client: number, n: number) => Request;
-
-const json = (r: Request, token?: string): RequestInit => ({
-  method: r.method,
-  headers: {
-    ...(token ? { authorization: `Bearer ${token}` } : {}),
-    ...(r.body !== undefined ? { 'content-type': 'application/json' } : {}),
-  },
-  ...(r.body !== undefined ? { body: JSON.stringify(r.body) } : {}),
-});
-
-const scenarios: Record<string, Scenario> = {
-  'POST /auth/login': (c) => ({
-    method: 'POST',
-    path: '/auth/login',
-    body: { email: owners[c]!.email, password: PASSWORD },
-  }),
-  'GET /me': () => ({ method: 'GET', path: '/me' }),
-  'GET /sites/{id}/subscription': (c) => ({ method: 'GET', path: `/sites/${siteRows[c]!.id}/subscription` }),
-  'GET /sites/{id}/events': (c) => ({ method: 'GET', path: `/sites/${siteRows[c]!.id}/events?limit=50` }),
-  'GET /sites/{id}/people': (c) => ({ method: 'GET', path: `/sites/${siteRows[c]!.id}/people` }),
-  'PATCH /me': (c, n) => ({ method: 'PATCH', path: '/me', body: { name: `Owner ${c} v${n}` } }),
-  'PUT /sites/{id}/notifications': (c, n) => ({
-    method: 'PUT',
-    path: `/sites/${siteRows[c]!.id}/notifications`,
-    body: { eventTypes: n % 2 ? ['tamper'] : ['tamper', 'lock.open_refused'] },
-  }),
+const workDir = await mkdtemp(join(tmpdir(), 'bench-api-load-'));
+const job: ApiLoadJob = {
+  url: stack.url,
+  floorUrl: `http://127.0.0.1:${barePort}`,
+  clients,
+  stormLogins,
+  password: PASSWORD,
+  owners: owners.map((o, i) => ({ email: o.email, token: tokens[i]!, siteId: siteRows[i]!.id })),
 };
-const mixNames = Object.keys(scenarios).filter((n) => n !== 'POST /auth/login');
-// Mostly reads, some writes: me 20%, subscription 20%, events 20%, people 20%, PATCH me 10%, PUT notifications 10%.
-const mixWeights = [2, 2, 2, 2, 1, 1];
-const mixTable = mixNames.flatMap((name, i) => Array<string>(mixWeights[i]!).fill(name));
-scenarios.mix = (c, n) => scenarios[mixTable[(n + c) % mixTable.length]!]!(c, n);
+const jobPath = join(workDir, 'job.json');
+await writeFile(jobPath, JSON.stringify(job), { mode: 0o600 });
 
-async function drive(base: string, scenario: Scenario, durationS: number, auth: boolean) {
-  const latencies: number[] = [];
-  const errors = new Map<string, number>();
-  const deadline = performance.now() + durationS * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      for (let n = 0; performance.now() < deadline; n++) {
-        const r = scenario(c, n);
-        const t0 = performance.now();
-        try {
-          const res = await fetch(base + r.path, json(r, auth ? tokens[c] : undefined));
-          await res.arrayBuffer();
-          latencies.push(performance.now() - t0);
-          if (res.status >= 400) {
-            const key = `${r.method} ${r.path.replace(/[0-9a-f-]{36}/g, '{id}')} → ${res.status}`;
-            errors.set(key, (errors.get(key) ?? 0) + 1);
-          }
-        } catch (error) {
-          const key = `network: ${(error as Error).message}`;
-          errors.set(key, (errors.get(key) ?? 0) + 1);
-        }
-      }
-    }),
+interface Figures {
+  count: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  failed: Record<string, number>;
+}
+
+/** Runs the load generator in its own process for one scenario and returns what it measured. */
+async function load(scenario: string, durationS: number) {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./api-load-client.ts', import.meta.url)),
+      jobPath,
+      scenario,
+      String(durationS),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  return { ...summarize(latencies, performance.now() - started), errors };
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`load generator (${scenario}) exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as {
+    groups: Record<string, Figures>;
+    cpuSeconds: number;
+  };
 }
 
-const fmt = (s: Awaited<ReturnType<typeof drive>>) =>
+const failures = (f: Figures) => Object.values(f.failed).reduce((a, b) => a + b, 0);
+const fmt = (s: Figures) =>
   `${s.perSecond.toFixed(0).padStart(6)} req/s   p50 ${s.p50.toFixed(1).padStart(6)} ms   p99 ${s.p99.toFixed(1).padStart(6)} ms   ` +
-  `${String(s.count).padStart(7)} requests   errors ${[...s.errors.values()].reduce((a, b) => a + b, 0)}`;
+  `${String(s.count).padStart(7)} requests   failed ${failures(s)}`;
 
-// Warm up both servers (JIT, pools, prepared statements).
-await drive(stack.url, scenarios.mix!, 2, true);
-await drive(bareUrl, () => ({ method: 'GET', path: '/bare' }), 2, false);
+try {
+  // Warm up both servers (JIT, pools, prepared statements).
+  await load('mix', 2);
+  await load('floor', 2);
 
-const results: Array<[string, Awaited<ReturnType<typeof drive>>]> = [];
-const floor = await drive(bareUrl, () => ({ method: 'GET', path: '/bare' }), seconds, false);
-results.push(['bare Hono + select 1 (floor)', floor]);
-for (const [name, scenario] of Object.entries(scenarios)) {
-  results.push([name, await drive(stack.url, scenario, seconds, name !== 'POST /auth/login')]);
+  const results: Array<[string, Figures, number]> = [];
+  for (const name of ['floor', ...SCENARIOS, 'mix']) {
+    const before = stack.served.statements;
+    const figures = (await load(name, seconds)).groups[name]!;
+    // The pool's statements while this scenario ran (the worker's sweeps add a few), per request.
+    const perRequest = (stack.served.statements - before) / Math.max(1, figures.count);
+    results.push([name === 'floor' ? 'bare Hono + select 1 (floor)' : name, figures, perRequest]);
+  }
+  const storm = (await load('login-storm', seconds)).groups;
+  const floor = results[0]![1];
+  const ratio = (name: string) => results.find(([n]) => n === name)![1].perSecond / floor.perSecond;
+
+  console.log(
+    `\n[api-load] ${clients} concurrent clients, ${seconds} s each, load from a separate process, Node ${process.version}, ${stack.temporalServer}`,
+  );
+  console.log(`${'scenario'.padEnd(34)} throughput, latency, failures${' '.repeat(36)}ratio  SQL/req`);
+  let totalFailures = 0;
+  const print = (name: string, s: Figures, extra: string) => {
+    totalFailures += failures(s);
+    console.log(`${name.padEnd(34)} ${fmt(s)}   ${extra}`);
+    for (const [key, count] of Object.entries(s.failed)) console.log(`    ${count} × ${key}`);
+  };
+  for (const [name, s, perRequest] of results) {
+    print(
+      name,
+      s,
+      `${(s.perSecond / floor.perSecond).toFixed(3)}  ${countSql ? perRequest.toFixed(2) : '-'}`,
+    );
+  }
+  const alone = results.find(([n]) => n === 'GET /me')![1];
+  const during = storm['GET /me']!;
+  const loginRatio = during.p99 / alone.p99;
+  console.log(`\nlogin storm: GET /me on ${clients} clients while ${stormLogins} clients log in`);
+  print('  GET /me during the storm', during, '');
+  print('  POST /auth/login (the storm)', storm['POST /auth/login']!, '');
+  console.log(
+    `  GET /me p99 ${during.p99.toFixed(1)} ms vs ${alone.p99.toFixed(1)} ms alone: ${loginRatio.toFixed(2)} ×`,
+  );
+  console.log(
+    `\n[api-load] server-side: ${stack.served.requests} requests answered, ${stack.served.serverErrors} with 5xx; ` +
+      `failures seen by clients: ${totalFailures}`,
+  );
+  if (totalFailures > 0 || stack.served.serverErrors > 0) process.exitCode = 1;
+  const reads = Math.min(...READS.map(ratio));
+  console.log(
+    `RESULT api-load reads=${reads.toFixed(3)} mix=${ratio('mix').toFixed(3)} loginp99ratio=${loginRatio.toFixed(2)}`,
+  );
+} finally {
+  bareServer.close();
+  await stack.stop();
+  await rm(workDir, { recursive: true, force: true });
 }
-
-console.log(
-  `\n[api-load] ${clients} concurrent clients, ${seconds} s each, Node ${process.version}, ${stack.temporalServer}`,
-);
-console.log(
-  `${'scenario'.padEnd(34)} throughput, latency, errors                                 ratio to floor`,
-);
-let totalErrors = 0;
-for (const [name, s] of results) {
-  const errs = [...s.errors.values()].reduce((a, b) => a + b, 0);
-  totalErrors += errs;
-  console.log(`${name.padEnd(34)} ${fmt(s)}   ${(s.perSecond / floor.perSecond).toFixed(3)}`);
-  for (const [key, count] of s.errors) console.log(`    ${count} × ${key}`);
-}
-console.log(
-  `\n[api-load] server-side: ${stack.served.requests} requests answered, ${stack.served.serverErrors} with 5xx; ` +
-    `errors seen by clients: ${totalErrors}`,
-);
-
-bareServer.close();
-await stack.stop();
-process.exit(totalErrors === 0 && stack.served.serverErrors === 0 ? 0 : 1);

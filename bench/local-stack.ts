@@ -7,7 +7,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { applyMigrations, connectDatabase, type Database } from '../db/client';
 import { createMailer } from '../emails/mailer';
-import { noopGatewayClient } from '../gateway/client';
+import { type GatewayClient, noopGatewayClient } from '../gateway/client';
 import { ensureDatabase } from '../infra/create-database';
 import { freePort } from '../infra/free-port';
 import { logger } from '../observability/logger';
@@ -26,8 +26,8 @@ export interface LocalStack {
   tokenSecret: string;
   /** The Temporal server it runs on, in words. */
   temporalServer: string;
-  /** Requests the HTTP server answered, and how many of them with a 5xx. */
-  served: { requests: number; serverErrors: number; byStatus: Map<number, number> };
+  /** Requests the HTTP server answered, how many of them with a 5xx, and the SQL statements of its pool (with countStatements). */
+  served: { requests: number; serverErrors: number; statements: number; byStatus: Map<number, number> };
   stop(): Promise<void>;
 }
 
@@ -39,19 +39,36 @@ let runtimeInstalled = false;
  * a free port, all on throwaway data. Counts every answer it serves.
  */
 export async function startLocalStack(
-  opts: { taskQueue?: string; mode?: 'development' | 'production'; server?: BenchServer } = {},
+  opts: {
+    taskQueue?: string;
+    mode?: 'development' | 'production';
+    server?: BenchServer;
+    /** TRUSTED_PROXIES of the API: a load generator on 127.0.0.1 may then name its clients' addresses. */
+    trustedProxies?: readonly string[];
+    /**
+     * Count the pool's SQL statements in `served.statements` (postgres.js debug mode, which also
+     * captures a stack per query: figures of such a run are for where the time goes, not for ratios).
+     */
+    countStatements?: boolean;
+    /** The API's gateway client (IQ commands); none connected when omitted. */
+    gateway?: (database: Database) => GatewayClient;
+  } = {},
 ) {
   if (!runtimeInstalled) {
     const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
     Runtime.install({ logger: quiet as never });
     runtimeInstalled = true;
   }
+  const served = { requests: 0, serverErrors: 0, statements: 0, byStatus: new Map<number, number>() };
   const workDir = await mkdtemp(join(tmpdir(), 'ks-stack-'));
   await chmod(workDir, 0o755);
   const infra = await startBenchInfrastructure(opts.server ?? 'dev', workDir);
   const url = await ensureDatabase(infra.postgresUrl, 'stack');
   await applyMigrations(url);
-  const database = connectDatabase(url, { max: 40 });
+  const database = connectDatabase(url, {
+    max: 40,
+    ...(opts.countStatements ? { onQuery: () => served.statements++ } : {}),
+  });
   const connection = await Connection.connect({ address: infra.temporalAddress });
   const temporal = new Client({ connection });
   const native = await NativeConnection.connect({ address: infra.temporalAddress });
@@ -76,7 +93,8 @@ export async function startLocalStack(
     db: database.db,
     temporal,
     mailer,
-    gateway: noopGatewayClient,
+    gateway: opts.gateway?.(database) ?? noopGatewayClient,
+    ...(opts.trustedProxies ? { trustedProxies: opts.trustedProxies } : {}),
     notifications,
     env: {
       KS_MODE: opts.mode ?? 'development',
@@ -88,7 +106,6 @@ export async function startLocalStack(
     // A line per request would swamp the figures (LOG_LEVEL=info brings them back).
     logger: logger.child({}, { level: process.env.LOG_LEVEL ?? 'warn' }),
   });
-  const served = { requests: 0, serverErrors: 0, byStatus: new Map<number, number>() };
   const port = await freePort();
   const server = serve({
     port,

@@ -15,8 +15,15 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export function connectDatabase(url: string, opts: { max?: number } = {}): Database {
-  const sql = postgres(url, { max: opts.max ?? 10, onnotice: () => {} });
+export function connectDatabase(
+  url: string,
+  opts: { max?: number; /** Called with each statement sent (benchmarks count them). */ onQuery?: () => void } = {},
+): Database {
+  const sql = postgres(url, {
+    max: opts.max ?? 10,
+    onnotice: () => {},
+    ...(opts.onQuery ? { debug: opts.onQuery } : {}),
+  });
   const db = drizzle(sql, { schema, casing: 'snake_case' });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
@@ -12,7 +13,13 @@ import {
 } from '../db/queries/iqs';
 import { errorField, logger } from '../observability/logger';
 import { createAccessBatches } from './access-batches';
-import { type Command, isValidInstanceId, listenForCommands, replyToOpen } from './command-bus';
+import {
+  type Command,
+  isValidInstanceId,
+  listenForCommands,
+  type OpenOutcome,
+  replyToOpen,
+} from './command-bus';
 import { DeviceConnection, type GatewayContext } from './connection';
 import { DEFAULT_HELLO_GUARD, HelloGuard, type HelloGuardOptions } from './hello-guard';
 import { createGatewayMetrics } from './metrics';
@@ -43,6 +50,8 @@ export interface GatewayOptions {
 export interface RunningGateway {
   ports: number[];
   instanceId: string;
+  /** Opens a lock through the IQ's connection on this instance (the bus's open commands come here). */
+  openLock(target: { iqId: string; lockId: string; requestId?: string }): Promise<OpenOutcome>;
   stop(): Promise<void>;
 }
 
@@ -129,6 +138,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   return {
     ports: servers.map((s) => (s.address() as { port: number }).port),
     instanceId,
+    openLock: (target) => openLock(ctx, target.requestId ?? randomUUID(), target.iqId, target.lockId),
     async stop() {
       clearInterval(flush);
       // A server closes only once its connections have: stop accepting, then end them, then wait.
@@ -157,15 +167,21 @@ function listen(port: number, host: string, onSocket: (socket: Socket) => void):
   });
 }
 
+/** An IQ this instance does not hold is offline from here. */
+function openLock(
+  ctx: GatewayContext,
+  requestId: string,
+  iqId: string,
+  lockId: string,
+): Promise<OpenOutcome> {
+  const connection = ctx.registry.get(iqId);
+  return connection ? connection.open(requestId, lockId) : Promise.resolve({ outcome: 'offline' });
+}
+
 async function handleCommand(ctx: GatewayContext, sql: postgres.Sql, command: Command) {
   switch (command.kind) {
-    case 'open': {
-      const connection = ctx.registry.get(command.iqId);
-      const outcome = connection
-        ? await connection.open(command.requestId, command.lockId)
-        : ({ outcome: 'offline' } as const);
-      return replyToOpen(sql, command, outcome);
-    }
+    case 'open':
+      return replyToOpen(sql, command, await openLock(ctx, command.requestId, command.iqId, command.lockId));
     case 'sync-subscription': {
       const here = command.iqIds.filter((id) => ctx.registry.has(id));
       const flags = await subscribedFlags(ctx.db, here);

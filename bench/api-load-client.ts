@@ -1,0 +1,87 @@
+/**
+ * The load generator of bench/api-load, run as its own process (never beside the system under test):
+ * `node --import tsx bench/api-load-client.ts <job.json> <scenario> <seconds>`. Keep-alive fetch loops,
+ * one per client, for `seconds`; prints one JSON line with each group's throughput, p50, p99 and
+ * failures. Every client speaks from an address of its own through the trusted proxy (the stack trusts
+ * 127.0.0.1, which sends X-Forwarded-For), so per-address throttles count one client each, as they
+ * would for people behind a load balancer: the bench measures speed, not the limiter.
+ *
+ * Scenarios: each of `SCENARIOS` alone on `clients` clients; `floor` (the bare route); `mix`;
+ * `login-storm` (GET /me on `clients` clients while `stormLogins` more clients log in, in a loop).
+ */
+import { readFile } from 'node:fs/promises';
+import { type ApiLoadJob, type Scenario, scenarios } from './api-load-scenarios';
+import { summarize } from './stats';
+
+/** A distinct private address per client, as the trusted proxy would name it. */
+const addressOf = (client: number) => `10.${(client >> 16) & 255}.${(client >> 8) & 255}.${client & 255}`;
+
+async function drive(
+  base: string,
+  scenario: Scenario,
+  opts: { clients: number; firstClient: number; deadline: number; tokens: string[] },
+) {
+  const latencies: number[] = [];
+  const failed: Record<string, number> = {};
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: opts.clients }, async (_, i) => {
+      const c = opts.firstClient + i;
+      for (let n = 0; performance.now() < opts.deadline; n++) {
+        const r = scenario(c, n);
+        const headers: Record<string, string> = { 'x-forwarded-for': addressOf(c) };
+        if (r.auth) headers.authorization = `Bearer ${opts.tokens[c % opts.tokens.length]}`;
+        if (r.body !== undefined) headers['content-type'] = 'application/json';
+        const t0 = performance.now();
+        try {
+          const res = await fetch(base + r.path, {
+            method: r.method,
+            headers,
+            ...(r.body !== undefined ? { body: JSON.stringify(r.body) } : {}),
+          });
+          const text = await res.text();
+          latencies.push(performance.now() - t0);
+          if (res.status >= 400) {
+            const code = (JSON.parse(text) as { code?: string }).code ?? '';
+            const key = `${r.method} ${r.path.replace(/[0-9a-f-]{36}/g, '{id}')} → ${res.status} ${code}`;
+            failed[key] = (failed[key] ?? 0) + 1;
+          }
+        } catch (error) {
+          const key = `network: ${(error as Error).message}`;
+          failed[key] = (failed[key] ?? 0) + 1;
+        }
+      }
+    }),
+  );
+  return { ...summarize(latencies, performance.now() - started), failed };
+}
+
+const [jobPath, name, secondsArg] = process.argv.slice(2);
+if (!jobPath || !name || !secondsArg)
+  throw new Error('usage: api-load-client.ts <job.json> <scenario> <seconds>');
+const job = JSON.parse(await readFile(jobPath, 'utf8')) as ApiLoadJob;
+const deadline = performance.now() + Number(secondsArg) * 1000;
+const tokens = job.owners.map((o) => o.token);
+const all = scenarios(job);
+const run = (base: string, scenario: Scenario, clients: number, firstClient = 0) =>
+  drive(base, scenario, { clients, firstClient, deadline, tokens });
+
+let groups: Record<string, Awaited<ReturnType<typeof drive>>>;
+if (name === 'floor') {
+  groups = {
+    floor: await run(job.floorUrl, () => ({ method: 'GET', path: '/bare', auth: false }), job.clients),
+  };
+} else if (name === 'login-storm') {
+  // The logins come from clients (and addresses) of their own, after the readers' range.
+  const [me, logins] = await Promise.all([
+    run(job.url, all['GET /me']!, job.clients),
+    run(job.url, all['POST /auth/login']!, job.stormLogins, job.clients),
+  ]);
+  groups = { 'GET /me': me, 'POST /auth/login': logins };
+} else {
+  const scenario = all[name];
+  if (!scenario) throw new Error(`no scenario "${name}"`);
+  groups = { [name]: await run(job.url, scenario, job.clients) };
+}
+const cpu = process.cpuUsage();
+console.log(JSON.stringify({ groups, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));

@@ -1,0 +1,355 @@
+/**
+ * bench/remote-open (issue 15): remote openings, HTTP → API → gateway → IQ → answer, against a floor
+ * of HTTP plus one TCP hop to the same simulated IQ, with `iqs` simulated IQs online.
+ *
+ * Processes: this one runs the product (PostgreSQL, the Temporal dev server, a worker and the HTTP
+ * API with the real gateway client: commands over PostgreSQL LISTEN/NOTIFY); the device gateway runs
+ * in a process of its own (gateway/server.ts, the real one) beside the floor's bare Hono route; the
+ * simulated IQs (iq-sim, the real device protocol over TCP) in a third; the load in a fourth.
+ *
+ *   product: `POST /sites/:siteId/locks/:lockId/open` with each client's bearer token: real
+ *            authentication, site access, the K4 checks (subscription, membership, a remote access
+ *            method, the IQ subscribed and online), the bus to the gateway holding the IQ, the IQ's
+ *            answer, the event recorded.
+ *   floor:   `POST /open/:iqId/:lockId` on a bare Hono route in the gateway's process, which sends the
+ *            one framed `open` message on the IQ's connection and answers with its `open-result`.
+ *
+ * Both phases open the same locks with the same number of clients for the same time; each client
+ * is a member of one site holding a remote access method, and opens that site's locks in turn.
+ *
+ * Run: npx tsx bench/remote-open.ts [iqs=1000] [clients=32] [seconds=10] [--server dev|cluster]
+ * Last line: RESULT remote-open p50ratio=<product p50 / floor p50> p99ratio=<…p99…> iqs=<IQs online>
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { issueBearerToken } from '../api/auth/tokens';
+import { connectDatabase } from '../db/client';
+import { accessMethods, iqs, locks, memberships, profiles, sites } from '../db/schema';
+import { hashDeviceSecret } from '../domain/secrets';
+import { createGatewayClient } from '../gateway/client';
+import { startGateway } from '../gateway/server';
+import { freePort } from '../infra/free-port';
+import { type Fleet, startFleet } from '../iq-sim/fleet';
+import type { IqCredentials } from '../iq-sim/iq';
+import { startLocalStack } from './local-stack';
+import { summarize } from './stats';
+import { type BenchServer, benchOptions } from './temporal-server';
+
+const SITE_SIZE = 100;
+const HEARTBEAT_SECONDS = 30;
+
+interface LoadJob {
+  apiUrl: string;
+  floorUrl: string;
+  seconds: number;
+  /** One per client: its token, its site and the locks (with their IQs) it opens in turn. */
+  clients: Array<{ token: string; siteId: string; targets: Array<{ lockId: string; iqId: string }> }>;
+}
+
+/** The real gateway, and the floor's bare route beside it on the same connections. */
+async function gatewayProcess(url: string, port: number) {
+  const database = connectDatabase(url, { max: 10 });
+  const gateway = await startGateway({
+    db: database.db,
+    sql: database.sql,
+    ports: [port],
+    instanceId: `bench-gw-${randomBytes(3).toString('hex')}`,
+    heartbeatSeconds: HEARTBEAT_SECONDS,
+    host: '127.0.0.1',
+    // Every simulated IQ connects from 127.0.0.1.
+    guard: { maxConnectionsPerAddress: 100_000, maxFailedHellos: 100_000 },
+  });
+  const floor = new Hono();
+  floor.post('/open/:iqId/:lockId', async (c) => {
+    const answer = await gateway.openLock({ iqId: c.req.param('iqId'), lockId: c.req.param('lockId') });
+    return answer.outcome === 'opened' ? c.json({ result: 'opened' }) : c.json(answer, 409);
+  });
+  const floorPort = await freePort();
+  const floorServer = serve({ fetch: floor.fetch, port: floorPort, hostname: '127.0.0.1' });
+  process.on('message', async (message: string) => {
+    if (message === 'stop') {
+      floorServer.close();
+      await gateway.stop();
+      await database.close();
+      process.exit(0);
+    }
+  });
+  process.send?.({ ready: { instanceId: gateway.instanceId, floorUrl: `http://127.0.0.1:${floorPort}` } });
+}
+
+/** The simulated IQs, in a process apart from everything they are measured against. */
+async function fleetProcess(credentialsFile: string, port: number) {
+  const credentials = JSON.parse(await readFile(credentialsFile, 'utf8')) as IqCredentials[];
+  const fleets: Fleet[] = [];
+  for (let i = 0; i < credentials.length; i += 500) {
+    fleets.push(
+      await startFleet({
+        credentials: credentials.slice(i, i + 500),
+        ports: [port],
+        host: '127.0.0.1',
+        connectTimeoutMs: 120_000,
+      }),
+    );
+  }
+  process.on('message', async (message: string) => {
+    if (message === 'stop') {
+      await Promise.all(fleets.map((f) => f.stop()));
+      process.exit(0);
+    }
+  });
+  process.send?.({
+    connected: fleets.reduce((n, f) => n + f.online.length, 0),
+    failed: fleets.reduce((n, f) => n + f.failed.length, 0),
+  });
+}
+
+/** The load generator: keep-alive fetch loops, one per client, for the job's time. */
+async function loadProcess(jobFile: string, phase: 'product' | 'floor') {
+  const job = JSON.parse(await readFile(jobFile, 'utf8')) as LoadJob;
+  const latencies: number[] = [];
+  const failed: Record<string, number> = {};
+  const started = performance.now();
+  const deadline = started + job.seconds * 1000;
+  await Promise.all(
+    job.clients.map(async (client, c) => {
+      for (let n = c; performance.now() < deadline; n++) {
+        const target = client.targets[n % client.targets.length]!;
+        const t0 = performance.now();
+        try {
+          const res =
+            phase === 'product'
+              ? await fetch(`${job.apiUrl}/sites/${client.siteId}/locks/${target.lockId}/open`, {
+                  method: 'POST',
+                  headers: { authorization: `Bearer ${client.token}` },
+                })
+              : await fetch(`${job.floorUrl}/open/${target.iqId}/${target.lockId}`, { method: 'POST' });
+          const body = (await res.json()) as { result?: string; code?: string; outcome?: string };
+          latencies.push(performance.now() - t0);
+          if (res.status !== 200 || body.result !== 'opened') {
+            const key = `${res.status} ${body.code ?? body.outcome ?? ''}`.trim();
+            failed[key] = (failed[key] ?? 0) + 1;
+          }
+        } catch (error) {
+          const key = `network: ${(error as Error).message}`;
+          failed[key] = (failed[key] ?? 0) + 1;
+        }
+      }
+    }),
+  );
+  // Keep-alive sockets would hold the process open: it ends once the parent has the figures.
+  process.send?.({ result: { ...summarize(latencies, performance.now() - started), failed } }, () =>
+    process.exit(0),
+  );
+}
+
+class Child {
+  private readonly waiting = new Set<(m: Record<string, unknown>) => void>();
+  constructor(readonly process: ChildProcess) {
+    process.on('message', (m: Record<string, unknown>) => {
+      for (const w of this.waiting) w(m);
+    });
+  }
+  next<T>(key: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const w = (m: Record<string, unknown>) => {
+        if (key in m) {
+          this.waiting.delete(w);
+          this.process.off('exit', onExit);
+          resolve(m[key] as T);
+        }
+      };
+      const onExit = (code: number | null) => reject(new Error(`child exited with ${code} before "${key}"`));
+      this.waiting.add(w);
+      this.process.once('exit', onExit);
+    });
+  }
+  async stop() {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
+    const exited = new Promise((r) => this.process.once('exit', r));
+    this.process.send('stop');
+    await exited;
+  }
+}
+
+const self = fileURLToPath(import.meta.url);
+const spawnChild = (args: string[]) => new Child(fork(self, args, { execArgv: ['--import', 'tsx'] }));
+
+async function bench(total: number, clientCount: number, seconds: number, server: BenchServer) {
+  // The API's commands go over the bus (PostgreSQL LISTEN/NOTIFY) to the gateway process.
+  const bus: { client?: ReturnType<typeof createGatewayClient> } = {};
+  const stack = await startLocalStack({
+    mode: 'production',
+    server,
+    gateway: (database) => {
+      bus.client = createGatewayClient({ db: database.db, sql: database.sql });
+      return bus.client;
+    },
+  });
+  const { db } = stack.database;
+  const credentialsFile = join(tmpdir(), `ks-bench-remote-open-${randomUUID()}.json`);
+  const jobFile = join(tmpdir(), `ks-bench-remote-open-job-${randomUUID()}.json`);
+  const children: Child[] = [];
+  try {
+    console.log(`[remote-open] on ${stack.temporalServer}; seeding ${total} IQs in sites of ${SITE_SIZE}…`);
+    const siteCount = Math.ceil(total / SITE_SIZE);
+    const siteRows = await db
+      .insert(sites)
+      .values(
+        Array.from({ length: siteCount }, (_, i) => ({
+          name: `Bench ${i}`,
+          subscriptionStatus: 'active' as const,
+        })),
+      )
+      .returning({ id: sites.id });
+    const credentials: IqCredentials[] = [];
+    const targetsOfSite: Array<Array<{ lockId: string; iqId: string }>> = [];
+    for (const [s, site] of siteRows.entries()) {
+      const count = Math.min(SITE_SIZE, total - s * SITE_SIZE);
+      const batch = Array.from({ length: count }, () => ({
+        serial: `RO-${randomUUID()}`,
+        secret: randomBytes(24).toString('base64url'),
+      }));
+      const rows = await db
+        .insert(iqs)
+        .values(
+          batch.map((b) => ({
+            siteId: site.id,
+            serial: b.serial,
+            model: 'IQ2',
+            secretHash: hashDeviceSecret(b.secret),
+            subscribed: true,
+          })),
+        )
+        .returning({ id: iqs.id });
+      const lockRows = await db
+        .insert(locks)
+        .values(rows.map((r) => ({ siteId: site.id, iqId: r.id, name: 'Door' })))
+        .returning({ id: locks.id, iqId: locks.iqId });
+      targetsOfSite.push(lockRows.map((l) => ({ lockId: l.id, iqId: l.iqId })));
+      for (const b of batch) credentials.push({ ...b, model: 'IQ2', firmware: '1.0.0' });
+    }
+    // One member per client, each at a site of its own turn, subscribed, with a remote access method.
+    const members = await db
+      .insert(profiles)
+      .values(
+        Array.from({ length: clientCount }, (_, i) => ({
+          email: `opener${i}@bench.test`,
+          name: `Opener ${i}`,
+          passwordHash: 'x',
+          emailConfirmedAt: new Date(),
+        })),
+      )
+      .returning({ id: profiles.id });
+    const siteOf = (i: number) => siteRows[i % siteRows.length]!.id;
+    await db.insert(memberships).values(
+      members.map((m, i) => ({
+        siteId: siteOf(i),
+        profileId: m.id,
+        role: 'user' as const,
+        subscribed: true,
+        subscribedAt: new Date(),
+      })),
+    );
+    await db
+      .insert(accessMethods)
+      .values(members.map((m, i) => ({ siteId: siteOf(i), profileId: m.id, kind: 'remote' as const })));
+    const tokens = await Promise.all(members.map((m) => issueBearerToken(db, m.id, new Date())));
+    await writeFile(credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
+
+    const port = await freePort();
+    const gateway = spawnChild(['--gateway', stack.databaseUrl, String(port)]);
+    children.push(gateway);
+    const { instanceId, floorUrl } = await gateway.next<{ instanceId: string; floorUrl: string }>('ready');
+    console.log('[remote-open] connecting the fleet (its own process)…');
+    const fleet = spawnChild(['--fleet', credentialsFile, String(port)]);
+    children.push(fleet);
+    const connected = await fleet.next<number>('connected');
+    // Online in the database too (the API's K4 check reads the row), and every access list sent.
+    for (let i = 0; ; i++) {
+      const [row] = await stack.database.sql`
+        select count(*)::int as n from iqs where online and gateway_instance = ${instanceId}`;
+      if (row!.n === total) break;
+      if (i > 1200) throw new Error(`only ${row!.n}/${total} IQs online after 2 minutes`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    console.log(`[remote-open] ${connected} IQs online on gateway ${instanceId}`);
+
+    const job: LoadJob = {
+      apiUrl: stack.url,
+      floorUrl,
+      seconds,
+      clients: members.map((_, i) => ({
+        token: tokens[i]!,
+        siteId: siteOf(i),
+        targets: targetsOfSite[i % siteRows.length]!,
+      })),
+    };
+    await writeFile(jobFile, JSON.stringify(job), { mode: 0o600 });
+    type Figures = ReturnType<typeof summarize> & { failed: Record<string, number> };
+    const load = async (phase: 'product' | 'floor', warmUpSeconds?: number) => {
+      if (warmUpSeconds !== undefined) {
+        await writeFile(jobFile, JSON.stringify({ ...job, seconds: warmUpSeconds }), { mode: 0o600 });
+      }
+      const child = spawnChild(['--load', jobFile, phase]);
+      const result = await child.next<Figures>('result');
+      await new Promise((r) => (child.process.exitCode === null ? child.process.once('exit', r) : r(null)));
+      if (warmUpSeconds !== undefined) await writeFile(jobFile, JSON.stringify(job), { mode: 0o600 });
+      return result;
+    };
+    // Warm up both paths (JIT, pools, prepared statements), then measure the floor, then the product.
+    await load('floor', 2);
+    await load('product', 2);
+    const floor = await load('floor');
+    const product = await load('product');
+
+    const line = (name: string, s: Figures) => {
+      const failures = Object.values(s.failed).reduce((a, b) => a + b, 0);
+      console.log(
+        `  ${name.padEnd(44)} ${s.perSecond.toFixed(0).padStart(6)}/s  p50 ${s.p50.toFixed(1).padStart(7)} ms  ` +
+          `p99 ${s.p99.toFixed(1).padStart(7)} ms  ${String(s.count).padStart(7)} opens  failed ${failures}`,
+      );
+      for (const [key, n] of Object.entries(s.failed)) console.log(`      ${n} × ${key}`);
+      return failures;
+    };
+    console.log(
+      `\n[remote-open] ${connected} IQs online, ${clientCount} concurrent clients, ${seconds} s each, ` +
+        `Node ${process.version}, ${stack.temporalServer}`,
+    );
+    const failures =
+      line('floor: bare HTTP + one TCP hop to the IQ', floor) +
+      line('POST /sites/:id/locks/:lockId/open', product);
+    const p50ratio = product.p50 / floor.p50;
+    const p99ratio = product.p99 / floor.p99;
+    console.log(
+      `  throughput ratio ${(product.perSecond / floor.perSecond).toFixed(3)}, p50 ratio ${p50ratio.toFixed(2)}, p99 ratio ${p99ratio.toFixed(2)}`,
+    );
+    console.log(
+      `[remote-open] server-side: ${stack.served.requests} API requests answered, ${stack.served.serverErrors} with 5xx`,
+    );
+    if (failures > 0 || stack.served.serverErrors > 0) process.exitCode = 1;
+    console.log(
+      `RESULT remote-open p50ratio=${p50ratio.toFixed(2)} p99ratio=${p99ratio.toFixed(2)} iqs=${connected}`,
+    );
+  } finally {
+    for (const child of children.reverse()) await child.stop().catch(() => child.process.kill('SIGKILL'));
+    await bus.client?.close();
+    await rm(credentialsFile, { force: true });
+    await rm(jobFile, { force: true });
+    await stack.stop();
+  }
+}
+
+const role = process.argv[2];
+if (role === '--gateway') await gatewayProcess(process.argv[3]!, Number(process.argv[4]));
+else if (role === '--fleet') await fleetProcess(process.argv[3]!, Number(process.argv[4]));
+else if (role === '--load') await loadProcess(process.argv[3]!, process.argv[4] as 'product' | 'floor');
+else {
+  const { server, args } = benchOptions();
+  await bench(Number(args[0] ?? 1_000), Number(args[1] ?? 32), Number(args[2] ?? 10), server);
+}
