@@ -2,6 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { Env } from '../config/env';
 import type { Db } from '../db/client';
+import type { Membership } from '../db/queries/memberships';
+import type { Site } from '../db/queries/sites';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from '../gateway/client';
 import type { HttpMetrics } from '../observability/http-metrics';
@@ -46,5 +48,10 @@ export interface AppEnv {
     sessionId: string;
     /** The client's address (socket, or a trusted proxy's word); undefined for in-process calls. */
     clientAddress: string | undefined;
+    /**
+     * The site a `/sites/:siteId` request names and the caller's membership there, read with the
+     * session (require-auth.ts); siteAccess decides on them. Unset on other paths.
+     */
+    siteOfPath?: { siteId: string; site: Site | undefined; membership: Membership | undefined };
   } & RequestIdVariables;
 }

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { findMembership } from '../db/queries/memberships';
+import { findMembership, type Membership } from '../db/queries/memberships';
 import { findSite, type Site } from '../db/queries/sites';
 import type { AppDeps, AppEnv } from './deps';
 import { forbidden, notFound, problem } from './problem';
@@ -17,13 +17,14 @@ export async function siteAccess(
   c: Context<AppEnv>,
   siteId: string,
   opts: { roles: readonly SiteAccessRole[]; allowWithoutSubscription?: boolean },
-): Promise<{ site: Site; role: SiteAccessRole }> {
+): Promise<{ site: Site; role: SiteAccessRole; membership: Membership | undefined }> {
   const callerId = c.get('profile').id;
-  // Both reads at once: every site request pays for them (issue 15).
-  const [site, membership] = await Promise.all([
-    findSite(deps.db, siteId),
-    findMembership(deps.db, siteId, callerId),
-  ]);
+  // Read with the session when the path names this site (issue 15); otherwise both at once.
+  const preloaded = c.get('siteOfPath');
+  const [site, membership] =
+    preloaded?.siteId === siteId.toLowerCase()
+      ? [preloaded.site, preloaded.membership]
+      : await Promise.all([findSite(deps.db, siteId), findMembership(deps.db, siteId, callerId)]);
   if (!site) throw notFound('site');
   const held: SiteAccessRole[] = [];
   if (membership) held.push(membership.role);
@@ -34,7 +35,7 @@ export async function siteAccess(
   if (site.subscriptionStatus !== 'active' && !opts.allowWithoutSubscription) {
     throw problem('no_valid_subscription');
   }
-  return { site, role };
+  return { site, role, membership };
 }
 
 /** Platform-wide roles (support) are checked apart from site roles. */

@@ -15,16 +15,54 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** Statements with at most this many parameters are prepared once per connection and reused. */
+const MAX_PREPARED_PARAMETERS = 32;
+
+/**
+ * Drizzle asks postgres.js for an unnamed statement for every query it builds (`prepare: false`
+ * unless the query is given a name), and postgres.js then sends a parameterized statement to be
+ * parsed in a round trip of its own before executing it: two round trips, and a parse and a plan in
+ * PostgreSQL, for every query (issue 15). Through this client postgres.js prepares each statement
+ * once per connection and then only binds and executes it (its default for its own tagged queries).
+ * Statements with many parameters (bulk inserts, long IN lists) stay unnamed, so what each
+ * connection keeps stays bounded by the query shapes of the code.
+ */
+function preparing<T extends postgres.Sql | postgres.TransactionSql>(sql: T): T {
+  return new Proxy(sql, {
+    get(target, property, receiver) {
+      if (property === 'unsafe') {
+        return (query: string, parameters?: unknown[], options?: postgres.UnsafeQueryOptions) =>
+          target.unsafe(query, parameters as never, {
+            ...options,
+            prepare: (parameters?.length ?? 0) <= MAX_PREPARED_PARAMETERS,
+          });
+      }
+      if (property === 'begin' || property === 'savepoint') {
+        // A transaction's (or savepoint's) own handle prepares its statements the same way.
+        const open = Reflect.get(target, property, receiver) as (...args: unknown[]) => unknown;
+        return (...args: unknown[]) => {
+          const body = args.pop() as (tx: postgres.TransactionSql) => unknown;
+          return open(...args, (tx: postgres.TransactionSql) => body(preparing(tx)));
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
+
 export function connectDatabase(
   url: string,
-  opts: { max?: number; /** Called with each statement sent (benchmarks count them). */ onQuery?: () => void } = {},
+  opts: {
+    max?: number /** Called with each statement sent (benchmarks count them). */;
+    onQuery?: () => void;
+  } = {},
 ): Database {
   const sql = postgres(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
     ...(opts.onQuery ? { debug: opts.onQuery } : {}),
   });
-  const db = drizzle(sql, { schema, casing: 'snake_case' });
+  const db = drizzle(preparing(sql), { schema, casing: 'snake_case' });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };
 }
 

@@ -10,8 +10,11 @@ export type UpdateCommand = Extract<Command, { kind: 'update' }>;
 export interface GatewayClient {
   /** Tell the site's connected IQs their subscribed flag changed (each gateway pushes only real changes). */
   subscriptionChanged(siteId: string): Promise<void>;
-  /** Open a lock through its IQ's connection and wait for the IQ's answer. */
-  openLock(target: { iqId: string; lockId: string }): Promise<OpenOutcome>;
+  /**
+   * Open a lock through its IQ's connection and wait for the IQ's answer. `instance`: the gateway
+   * instance the caller just read as holding the IQ (null: none), which spares reading it again.
+   */
+  openLock(target: { iqId: string; lockId: string; instance?: string | null }): Promise<OpenOutcome>;
   /** F2: name a firmware file to each IQ through the instance holding it (fire-and-forget). */
   sendUpdates(updates: Array<{ instance: string; command: UpdateCommand }>): Promise<void>;
 }
@@ -52,8 +55,8 @@ export function createGatewayClient(deps: {
       }
       await Promise.all(sends);
     },
-    async openLock(target) {
-      const instance = await findIqConnection(deps.db, target.iqId);
+    async openLock({ instance: known, ...target }) {
+      const instance = known === undefined ? await findIqConnection(deps.db, target.iqId) : known;
       if (!instance) return { outcome: 'offline' };
       return bus.open(instance, target, timeoutMs);
     },

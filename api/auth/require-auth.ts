@@ -1,14 +1,33 @@
 import { createMiddleware } from 'hono/factory';
 import type { AppDeps, AppEnv } from '../deps';
 import { problem } from '../problem';
-import { resolveBearerToken } from './tokens';
+import { resolveBearerToken, resolveBearerTokenAtSite } from './tokens';
 
-/** Resolves the bearer token to its session and confirmed profile (one query) or answers 401. */
+/** `/sites/<uuid>` and below: the site a request names (any hex UUID shape PostgreSQL can read). */
+const SITE_PATH = /^\/sites\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:\/|$)/i;
+
+/**
+ * Resolves the bearer token to its session and confirmed profile or answers 401, in one query. A
+ * request under `/sites/:siteId` reads the site and the caller's membership in the same query, which
+ * siteAccess then decides on (issue 15: one round trip instead of three before the route's own).
+ */
 export function requireAuth(deps: AppDeps) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    const caller = match?.[1] ? await resolveBearerToken(deps.db, match[1], deps.now()) : undefined;
+    const token = match?.[1];
+    const siteId = SITE_PATH.exec(c.req.path)?.[1]?.toLowerCase();
+    let caller: Awaited<ReturnType<typeof resolveBearerToken>>;
+    if (token && siteId) {
+      const found = await resolveBearerTokenAtSite(deps.db, token, deps.now(), siteId);
+      if (found) {
+        const { site, membership, ...rest } = found;
+        caller = rest;
+        c.set('siteOfPath', { siteId, site, membership });
+      }
+    } else if (token) {
+      caller = await resolveBearerToken(deps.db, token, deps.now());
+    }
     if (!caller) throw problem('unauthorized', undefined, { headers: { 'www-authenticate': 'Bearer' } });
     const { sessionId, ...profile } = caller;
     c.set('profile', profile);

@@ -1,5 +1,5 @@
 import type { Db, DbOrTx } from '../../db/client';
-import { findSessionCaller, insertSession } from '../../db/queries/sessions';
+import { findSessionCaller, findSessionCallerAtSite, insertSession } from '../../db/queries/sessions';
 import { hashToken, newToken } from '../../domain/secrets';
 import { changePassword } from '../../operations/accounts';
 
@@ -21,6 +21,12 @@ export async function issueBearerToken(db: DbOrTx, profileId: string, now: Date)
 export async function resolveBearerToken(db: DbOrTx, token: string, now: Date) {
   if (!TOKEN_SHAPE.test(token)) return undefined;
   return findSessionCaller(db, hashToken(token), now);
+}
+
+/** The caller a bearer token names with the site `siteId` and their membership there (one query). */
+export async function resolveBearerTokenAtSite(db: DbOrTx, token: string, now: Date, siteId: string) {
+  if (!TOKEN_SHAPE.test(token)) return undefined;
+  return findSessionCallerAtSite(db, hashToken(token), now, siteId);
 }
 
 /** A5: the caller's new password; every session of the profile ends and a new one is opened. */

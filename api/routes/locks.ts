@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { findSiteLock, type Lock, listLocks } from '../../db/queries/locks';
+import { findOpenTarget, type Lock, listLocks } from '../../db/queries/locks';
 import { recordEventForOwner } from '../../db/queries/notification-outbox';
-import { addLock, type OpenRefusal, openRefusal } from '../../operations/locks';
+import { type OpenRefusal, openRefusal } from '../../domain/remote-open';
+import { addLock } from '../../operations/locks';
 import type { AppDeps, AppEnv } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
@@ -130,16 +131,28 @@ export function lockRoutes(deps: AppDeps) {
     .openapi(open, async (c) => {
       const { siteId, lockId } = c.req.valid('param');
       // Members only; a stranger's attempt at an unknown site or lock is a 404 and no site's event.
-      const { site } = await siteAccess(deps, c, siteId, {
+      const { site, membership } = await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'user'],
         allowWithoutSubscription: true,
       });
-      const lock = await findSiteLock(db, siteId, lockId);
-      if (!lock) throw notFound('lock');
-      const refusal = await openRefusal(db, { site, lock, callerId: c.get('profile').id });
+      // K4's facts in one statement (issue 15): the lock, its IQ, the caller's remote access method.
+      const target = await findOpenTarget(db, { siteId, lockId, callerId: c.get('profile').id });
+      if (!target) throw notFound('lock');
+      const { lock } = target;
+      const refusal = openRefusal({
+        siteActive: site.subscriptionStatus === 'active',
+        memberSubscribed: membership?.subscribed === true,
+        remoteAccess: target.remoteAccess,
+        iqSubscribed: target.iqSubscribed === true,
+        iqOnline: target.iqOnline === true,
+      });
       if (refusal) return refuse(c, lock, refusal);
 
-      const answer = await deps.gateway.openLock({ iqId: lock.iqId, lockId: lock.id });
+      const answer = await deps.gateway.openLock({
+        iqId: lock.iqId,
+        lockId: lock.id,
+        instance: target.gatewayInstance,
+      });
       if (answer.outcome === 'opened') {
         await record(c, lock, 'lock.opened');
         return c.json({ result: 'opened' as const }, 200);

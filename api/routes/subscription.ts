@@ -162,12 +162,12 @@ export function subscriptionRoutes(deps: AppDeps) {
         roles: ['owner', 'admin'],
         allowWithoutSubscription: true,
       });
-      const term = await findCurrentTerm(db, siteId);
+      const [term, usage] = await Promise.all([findCurrentTerm(db, siteId), slotUsage(db, siteId)]);
       return c.json(
         {
           status: site.subscriptionStatus,
           ...(term ? { term: termJson(term) } : {}),
-          usage: await slotUsage(db, siteId),
+          usage,
         },
         200,
       );

@@ -1,5 +1,6 @@
-import { and, desc, eq, inArray, lt } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
+import { preparedPer } from '../prepared';
 import { events, iqs, locks, profiles } from '../schema';
 
 export type NewEvent = typeof events.$inferInsert;
@@ -9,23 +10,33 @@ export async function recordEvent(db: DbOrTx, event: NewEvent): Promise<void> {
   await db.insert(events).values(event);
 }
 
+const eventsPage = (withCursor: boolean) =>
+  preparedPer((db) =>
+    db
+      .select()
+      .from(events)
+      .where(
+        and(
+          eq(events.siteId, sql.placeholder('siteId')),
+          withCursor ? lt(events.seq, sql.placeholder('beforeSeq')) : undefined,
+        ),
+      )
+      .orderBy(desc(events.seq))
+      .limit(sql.placeholder('limit'))
+      .prepare(withCursor ? 'events_page_after' : 'events_page'),
+  );
+const firstPage = eventsPage(false);
+const laterPage = eventsPage(true);
+
 /** A site's audit trail, newest first; `beforeSeq` pages back from a cursor. */
-export async function listEvents(
+export function listEvents(
   db: DbOrTx,
   siteId: string,
   page: { beforeSeq: number | undefined; limit: number },
 ) {
-  return db
-    .select()
-    .from(events)
-    .where(
-      and(
-        eq(events.siteId, siteId),
-        page.beforeSeq === undefined ? undefined : lt(events.seq, page.beforeSeq),
-      ),
-    )
-    .orderBy(desc(events.seq))
-    .limit(page.limit);
+  return page.beforeSeq === undefined
+    ? firstPage(db).execute({ siteId, limit: page.limit })
+    : laterPage(db).execute({ siteId, limit: page.limit, beforeSeq: page.beforeSeq });
 }
 
 /** Events of a site by id, oldest first, with the names an owner reads: lock, IQ, actor. */

@@ -1,6 +1,7 @@
 import { and, eq, isNull, or, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
-import { accessMethods, locks } from '../schema';
+import { preparedPer } from '../prepared';
+import { accessMethods, iqs, locks } from '../schema';
 
 export type Lock = typeof locks.$inferSelect;
 
@@ -23,23 +24,43 @@ export async function findSiteLock(db: DbOrTx, siteId: string, lockId: string): 
 }
 
 /**
- * K4, decided: opening from afar needs an active `remote` access method at the site (one bound to an
- * IQ counts for that IQ's locks only). A PIN, tag or mobile key opens at the door, not through the
- * cloud, so they do not count here.
+ * What a remote opening (K4) needs to know of a lock of this site, in one statement: the lock, its
+ * IQ's subscribed and online flags and the gateway instance holding it, and whether the caller holds
+ * an active remote access method for it. K4, decided: opening from afar needs an active `remote`
+ * access method at the site (one bound to an IQ counts for that IQ's locks only); a PIN, tag or
+ * mobile key opens at the door, not through the cloud. Undefined for another site's lock (N4).
  */
-export async function hasRemoteAccess(db: DbOrTx, siteId: string, profileId: string, iqId: string) {
-  const [row] = await db
+export async function findOpenTarget(
+  db: DbOrTx,
+  input: { siteId: string; lockId: string; callerId: string },
+) {
+  const [row] = await openTarget(db).execute(input);
+  return row;
+}
+
+const openTarget = preparedPer((db) => {
+  const remote = db
     .select({ found: sql<number>`1` })
     .from(accessMethods)
     .where(
       and(
-        eq(accessMethods.siteId, siteId),
-        eq(accessMethods.profileId, profileId),
+        eq(accessMethods.siteId, locks.siteId),
+        eq(accessMethods.profileId, sql.placeholder('callerId')),
         eq(accessMethods.kind, 'remote'),
         eq(accessMethods.status, 'active'),
-        or(isNull(accessMethods.iqId), eq(accessMethods.iqId, iqId)),
+        or(isNull(accessMethods.iqId), eq(accessMethods.iqId, locks.iqId)),
       ),
-    )
-    .limit(1);
-  return row !== undefined;
-}
+    );
+  return db
+    .select({
+      lock: locks,
+      iqSubscribed: iqs.subscribed,
+      iqOnline: iqs.online,
+      gatewayInstance: iqs.gatewayInstance,
+      remoteAccess: sql<boolean>`exists (${remote})`,
+    })
+    .from(locks)
+    .leftJoin(iqs, and(eq(iqs.id, locks.iqId), eq(iqs.siteId, locks.siteId)))
+    .where(and(eq(locks.siteId, sql.placeholder('siteId')), eq(locks.id, sql.placeholder('lockId'))))
+    .prepare('open_target');
+});

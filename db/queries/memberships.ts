@@ -1,5 +1,6 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
+import { preparedPer } from '../prepared';
 import { memberships, sites } from '../schema';
 
 export type Membership = typeof memberships.$inferSelect;
@@ -16,9 +17,8 @@ export async function findMembership(
   return row;
 }
 
-/** The caller's sites with their role in each, for /me and GET /sites. */
-export async function listMembershipsOfProfile(db: DbOrTx, profileId: string) {
-  return db
+const membershipsOfProfile = preparedPer((db) =>
+  db
     .select({
       siteId: sites.id,
       siteName: sites.name,
@@ -28,6 +28,12 @@ export async function listMembershipsOfProfile(db: DbOrTx, profileId: string) {
     })
     .from(memberships)
     .innerJoin(sites, eq(sites.id, memberships.siteId))
-    .where(eq(memberships.profileId, profileId))
-    .orderBy(sites.name);
+    .where(eq(memberships.profileId, sql.placeholder('profileId')))
+    .orderBy(sites.name)
+    .prepare('memberships_of_profile'),
+);
+
+/** The caller's sites with their role in each, for /me and GET /sites. */
+export function listMembershipsOfProfile(db: DbOrTx, profileId: string) {
+  return membershipsOfProfile(db).execute({ profileId });
 }

@@ -1,45 +1,68 @@
-import { and, asc, eq, inArray, ne, or } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, or, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
+import { preparedPer } from '../prepared';
 import { accessMethods, memberships, profiles } from '../schema';
 import { findCurrentTerm, slotUsage } from './subscriptions';
 
 export type AccessMethod = typeof accessMethods.$inferSelect;
 
+/** The site's members (one when `withProfile`), and their live access methods, each built once. */
+const peopleQueries = (withProfile: boolean) => ({
+  members: preparedPer((db) =>
+    db
+      .select({
+        profileId: memberships.profileId,
+        name: profiles.name,
+        email: profiles.email,
+        role: memberships.role,
+        subscribed: memberships.subscribed,
+        masterKey: memberships.masterKey,
+      })
+      .from(memberships)
+      .innerJoin(profiles, eq(profiles.id, memberships.profileId))
+      .where(
+        and(
+          eq(memberships.siteId, sql.placeholder('siteId')),
+          withProfile ? eq(memberships.profileId, sql.placeholder('profileId')) : undefined,
+        ),
+      )
+      .orderBy(asc(memberships.joinedAt), asc(memberships.profileId))
+      .prepare(withProfile ? 'person' : 'people'),
+  ),
+  methods: preparedPer((db) =>
+    db
+      .select({
+        id: accessMethods.id,
+        profileId: accessMethods.profileId,
+        kind: accessMethods.kind,
+        iqId: accessMethods.iqId,
+        tagUid: accessMethods.tagUid,
+        status: accessMethods.status,
+      })
+      .from(accessMethods)
+      .where(
+        and(
+          eq(accessMethods.siteId, sql.placeholder('siteId')),
+          ne(accessMethods.status, 'revoked'),
+          withProfile ? eq(accessMethods.profileId, sql.placeholder('profileId')) : undefined,
+        ),
+      )
+      .orderBy(asc(accessMethods.createdAt))
+      .prepare(withProfile ? 'person_access' : 'people_access'),
+  ),
+});
+const everyone = peopleQueries(false);
+const onePerson = peopleQueries(true);
+
 /** Members of a site with their live (not revoked) access methods; one member when `profileId` is given. */
 export async function listPeople(db: DbOrTx, siteId: string, profileId?: string) {
+  const queries = profileId === undefined ? everyone : onePerson;
+  const values = profileId === undefined ? { siteId } : { siteId, profileId };
   // Both reads at once (issue 15: the people read was the slowest GET); neither depends on the other.
-  const membersQuery = db
-    .select({
-      profileId: memberships.profileId,
-      name: profiles.name,
-      email: profiles.email,
-      role: memberships.role,
-      subscribed: memberships.subscribed,
-      masterKey: memberships.masterKey,
-    })
-    .from(memberships)
-    .innerJoin(profiles, eq(profiles.id, memberships.profileId))
-    .where(and(eq(memberships.siteId, siteId), profileId ? eq(memberships.profileId, profileId) : undefined))
-    .orderBy(asc(memberships.joinedAt), asc(memberships.profileId));
-  const methodsQuery = db
-    .select({
-      id: accessMethods.id,
-      profileId: accessMethods.profileId,
-      kind: accessMethods.kind,
-      iqId: accessMethods.iqId,
-      tagUid: accessMethods.tagUid,
-      status: accessMethods.status,
-    })
-    .from(accessMethods)
-    .where(
-      and(
-        eq(accessMethods.siteId, siteId),
-        ne(accessMethods.status, 'revoked'),
-        profileId ? eq(accessMethods.profileId, profileId) : undefined,
-      ),
-    )
-    .orderBy(asc(accessMethods.createdAt));
-  const [members, methods] = await Promise.all([membersQuery, methodsQuery]);
+  const [members, methods] = await Promise.all([
+    queries.members(db).execute(values),
+    queries.methods(db).execute(values),
+  ]);
   return members.map((m) => ({
     ...m,
     access: methods.filter((a) => a.profileId === m.profileId).map(({ profileId: _, ...a }) => a),

@@ -1,18 +1,24 @@
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
+import { preparedPer } from '../prepared';
 import { iqs, memberships, sites, subscriptionTerms, vouchers } from '../schema';
 
 export type Term = typeof subscriptionTerms.$inferSelect;
 export type Voucher = typeof vouchers.$inferSelect;
 
-/** The term in force or last in force: the newest one not replaced by a later redemption. */
-export async function findCurrentTerm(db: DbOrTx, siteId: string): Promise<Term | undefined> {
-  const [row] = await db
+const currentTerm = preparedPer((db) =>
+  db
     .select()
     .from(subscriptionTerms)
-    .where(and(eq(subscriptionTerms.siteId, siteId), isNull(subscriptionTerms.replacedAt)))
+    .where(and(eq(subscriptionTerms.siteId, sql.placeholder('siteId')), isNull(subscriptionTerms.replacedAt)))
     .orderBy(desc(subscriptionTerms.startsAt))
-    .limit(1);
+    .limit(1)
+    .prepare('current_term'),
+);
+
+/** The term in force or last in force: the newest one not replaced by a later redemption. */
+export async function findCurrentTerm(db: DbOrTx, siteId: string): Promise<Term | undefined> {
+  const [row] = await currentTerm(db).execute({ siteId });
   return row;
 }
 
@@ -64,16 +70,26 @@ export async function findVoucherByHash(db: DbOrTx, codeHash: string): Promise<V
 }
 
 /** Seats in use now: subscribed members and subscribed IQs of the site. */
-export async function slotUsage(db: DbOrTx, siteId: string): Promise<{ users: number; iqs: number }> {
-  const [users] = await db
+// Both counts in one statement (issue 15: the subscription read pays one round trip for them).
+const usage = preparedPer((db) => {
+  const siteId = sql.placeholder('siteId');
+  const users = db
     .select({ n: sql<number>`count(*)::int` })
     .from(memberships)
     .where(and(eq(memberships.siteId, siteId), eq(memberships.subscribed, true)));
-  const [devices] = await db
+  const devices = db
     .select({ n: sql<number>`count(*)::int` })
     .from(iqs)
     .where(and(eq(iqs.siteId, siteId), eq(iqs.subscribed, true)));
-  return { users: users?.n ?? 0, iqs: devices?.n ?? 0 };
+  return db
+    .select({ users: sql<number>`(${users})`, iqs: sql<number>`(${devices})` })
+    .from(sql`(select 1) as one`)
+    .prepare('slot_usage');
+});
+
+export async function slotUsage(db: DbOrTx, siteId: string): Promise<{ users: number; iqs: number }> {
+  const [row] = await usage(db).execute({ siteId });
+  return { users: Number(row?.users ?? 0), iqs: Number(row?.iqs ?? 0) };
 }
 
 /** Serializes slot and term changes of one site (redemption, expiry, toggles) on its row. */
