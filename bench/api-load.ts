@@ -7,7 +7,9 @@
  * an address of its own through the trusted-proxy mechanism (TRUSTED_PROXIES 127.0.0.1 and
  * X-Forwarded-For), so per-address throttles see one client each.
  *
- * Printed per scenario: throughput, p50/p99, failures, the ratio of its throughput to the floor's and
+ * Each scenario runs right after a floor run of its own (the machine's other load changes from
+ * minute to minute, not within a pair). Printed per scenario: throughput, p50/p99, failures, the
+ * ratio of its throughput to that floor's and
  * with --count-sql, the SQL statements per request (counted by the stack's pool, in a run of their own:
  * counting costs every query a stack trace). Then the login storm: GET /me p99 while
  * `stormLogins` more clients log in, against its p99 alone.
@@ -173,39 +175,49 @@ try {
   await load('mix', 2);
   await load('floor', 2);
 
-  const results: Array<[string, Figures, number]> = [];
-  for (const name of ['floor', ...SCENARIOS, 'mix']) {
+  // Each scenario right after a floor run of its own, and the ratio to that floor: on a machine
+  // shared with other work, the load changes from minute to minute, not within a pair.
+  const results: Array<{ name: string; figures: Figures; floor: Figures; perRequest: number }> = [];
+  for (const name of [...SCENARIOS, 'mix']) {
+    const floor = (await load('floor', seconds)).groups.floor!;
     const before = stack.served.statements;
     const figures = (await load(name, seconds)).groups[name]!;
     // The pool's statements while this scenario ran (the worker's sweeps add a few), per request.
     const perRequest = (stack.served.statements - before) / Math.max(1, figures.count);
-    results.push([name === 'floor' ? 'bare Hono + select 1 (floor)' : name, figures, perRequest]);
+    results.push({ name, figures, floor, perRequest });
   }
+  // GET /me alone, then the same with the login storm beside it.
+  const alone = (await load('GET /me', seconds)).groups['GET /me']!;
   const storm = (await load('login-storm', seconds)).groups;
-  const floor = results[0]![1];
-  const ratio = (name: string) => results.find(([n]) => n === name)![1].perSecond / floor.perSecond;
+  const ratio = (name: string) => {
+    const r = results.find((x) => x.name === name)!;
+    return r.figures.perSecond / r.floor.perSecond;
+  };
 
   console.log(
     `\n[api-load] ${clients} concurrent clients, ${seconds} s each, load from a separate process, Node ${process.version}, ${stack.temporalServer}`,
   );
-  console.log(`${'scenario'.padEnd(34)} throughput, latency, failures${' '.repeat(36)}ratio  SQL/req`);
+  console.log(
+    `${'scenario'.padEnd(34)} throughput, latency, failures${' '.repeat(36)}ratio to the floor run just before  SQL/req`,
+  );
   let totalFailures = 0;
   const print = (name: string, s: Figures, extra: string) => {
     totalFailures += failures(s);
     console.log(`${name.padEnd(34)} ${fmt(s)}   ${extra}`);
     for (const [key, count] of Object.entries(s.failed)) console.log(`    ${count} × ${key}`);
   };
-  for (const [name, s, perRequest] of results) {
+  for (const { name, figures, floor, perRequest } of results) {
+    print('  floor (bare Hono + select 1)', floor, '');
     print(
       name,
-      s,
-      `${(s.perSecond / floor.perSecond).toFixed(3)}  ${countSql ? perRequest.toFixed(2) : '-'}`,
+      figures,
+      `${(figures.perSecond / floor.perSecond).toFixed(3)}  ${countSql ? perRequest.toFixed(2) : '-'}`,
     );
   }
-  const alone = results.find(([n]) => n === 'GET /me')![1];
   const during = storm['GET /me']!;
   const loginRatio = during.p99 / alone.p99;
   console.log(`\nlogin storm: GET /me on ${clients} clients while ${stormLogins} clients log in`);
+  print('  GET /me alone (just before)', alone, '');
   print('  GET /me during the storm', during, '');
   print('  POST /auth/login (the storm)', storm['POST /auth/login']!, '');
   console.log(
