@@ -53,14 +53,15 @@ function preparing<T extends postgres.Sql | postgres.TransactionSql>(sql: T): T 
 export function connectDatabase(
   url: string,
   opts: {
-    max?: number /** Called with each statement sent (benchmarks count them). */;
-    onQuery?: () => void;
+    max?: number;
+    /** Called with each statement's text as it is sent (benchmarks count them; tests compare them). */
+    onQuery?: (statement: string) => void;
   } = {},
 ): Database {
   const sql = postgres(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
-    ...(opts.onQuery ? { debug: opts.onQuery } : {}),
+    ...(opts.onQuery ? { debug: (_connection: number, statement: string) => opts.onQuery?.(statement) } : {}),
   });
   const db = drizzle(preparing(sql), { schema, casing: 'snake_case' });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };

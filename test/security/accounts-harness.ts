@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createApp } from '../../api/app';
+import { connectDatabase } from '../../db/client';
 import { createMailer } from '../../emails/mailer';
 import { noopGatewayClient } from '../../gateway/client';
 import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
@@ -27,11 +28,17 @@ export interface AccountsSecurity {
 }
 
 export async function startAccountsSecurity(
-  opts: { trustedProxies?: string[]; mode?: 'development' | 'production' } = {},
+  opts: {
+    trustedProxies?: string[];
+    mode?: 'development' | 'production';
+    /** Given, the API gets a pool of its own that reports each statement it sends. */
+    onQuery?: (statement: string) => void;
+  } = {},
 ): Promise<AccountsSecurity> {
   const sys = await startTestSystem({});
+  const own = opts.onQuery ? connectDatabase(sys.databaseUrl, { onQuery: opts.onQuery }) : undefined;
   const app = createApp({
-    db: sys.db,
+    db: own?.db ?? sys.db,
     temporal: sys.temporal,
     mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }),
     gateway: noopGatewayClient,
@@ -77,6 +84,7 @@ export async function startAccountsSecurity(
     },
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await own?.close();
       await sys.close();
     },
   };
