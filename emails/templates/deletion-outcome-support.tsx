@@ -29,7 +29,7 @@ const sitesHeading: Record<DeletionSupportOutcome, string> = {
 const todo: Record<DeletionSupportOutcome, string[]> = {
   blocked_owner: [
     'Tell the person that each site below needs a new owner before their profile can be deleted.',
-    'The person, as owner, hands each site to one of its admins: POST /sites/<siteId>/ownership with {"profileId": "<admin>"} (an owner who has no admin first invites one).',
+    'The person, as owner, hands each site to one of its admins: POST /sites/{siteId}/ownership with {"profileId": "{the admin’s profile id}"} (an owner who has no admin first invites one).',
     'Once they own no site, file the deletion again: POST /support/profile-deletions with their email.',
   ],
   denied: [
@@ -37,7 +37,7 @@ const todo: Record<DeletionSupportOutcome, string[]> = {
     'The request has ended. If the person asks again later, file a new request: every site is asked again.',
   ],
   timed_out: [
-    'Reach the owners of the sites below (GET /sites/<siteId>/people names the owner), and tell the person.',
+    'Reach the owners of the sites below (GET /sites/{siteId}/people names the owner), and tell the person.',
     'File the deletion again when the owners are ready to answer: each gets a new link and 30 days.',
   ],
 };
