@@ -389,7 +389,7 @@ describe('profile deletion', () => {
     // What to do, and the request to read: ids only, the person's name and email stay out.
     expect(told[0]?.text).toContain(owned);
     expect(told[0]?.text).toContain('What to do');
-    expect(told[0]?.text).toContain(`POST /sites/${'<siteId>'}/ownership`);
+    expect(told[0]?.text).toContain('POST /sites/{siteId}/ownership');
     expect(told[0]?.text).toContain('file the deletion again');
     expect(told[0]?.text).toContain(`${TEST_BASE_URL}/support/profile-deletions/${request.id}`);
     expect(told[0]?.html).toContain(`href="${TEST_BASE_URL}/support/profile-deletions/${request.id}"`);
