@@ -178,7 +178,10 @@ async function runScenario(bursts: Timed[][]) {
   }
   await restarting;
   interleavings++;
-  await vi.waitFor(() => checkInvariants(siteId, answers, durations), { timeout: 45_000, interval: 250 });
+  // Eventually, not at once: a restart can abandon an email activity mid-attempt, which is retried
+  // only after its minute-long start-to-close timeout (workflows/activity-options.ts), and retries back
+  // off up to a minute; 150 s covers both on a loaded machine.
+  await vi.waitFor(() => checkInvariants(siteId, answers, durations), { timeout: 150_000, interval: 250 });
 }
 
 interface TermRow {
