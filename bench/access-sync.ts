@@ -27,13 +27,13 @@ import { issueBearerToken } from '../api/auth/tokens';
 import { syncAccessLists } from '../db/queries/access-lists';
 import { issueVouchers } from '../db/queries/vouchers';
 import * as schema from '../db/schema';
-import { accessMethods, iqs, locks, memberships, profiles, sites } from '../db/schema';
-import { hashDeviceSecret } from '../domain/secrets';
+import { accessMethods, memberships, profiles, sites } from '../db/schema';
 import { startGateway } from '../gateway/server';
 import { freePort } from '../infra/free-port';
 import { type Fleet, startFleet } from '../iq-sim/fleet';
 import type { IqCredentials } from '../iq-sim/iq';
 import { startLocalStack } from './local-stack';
+import { seedIqsWithLocks } from './seed-iqs';
 import { type BenchServer, benchOptions } from './temporal-server';
 
 const SITE_SIZE = 100;
@@ -195,23 +195,7 @@ async function bench(total: number, behind: number, changes: number, server: Ben
     const members: Array<{ siteId: string; profileIds: string[] }> = [];
     for (const [s, site] of siteRows.entries()) {
       const count = Math.min(SITE_SIZE, total - s * SITE_SIZE);
-      const batch = Array.from({ length: count }, () => ({
-        serial: `B-${randomUUID()}`,
-        secret: randomBytes(24).toString('base64url'),
-      }));
-      const rows = await db
-        .insert(iqs)
-        .values(
-          batch.map((b) => ({
-            siteId: site.id,
-            serial: b.serial,
-            model: 'IQ2',
-            secretHash: hashDeviceSecret(b.secret),
-            subscribed: true,
-          })),
-        )
-        .returning({ id: iqs.id });
-      await db.insert(locks).values(rows.map((r) => ({ siteId: site.id, iqId: r.id, name: 'Door' })));
+      const seeded = await seedIqsWithLocks(db, site.id, count, 'B');
       const people = await db
         .insert(profiles)
         .values(
@@ -242,7 +226,7 @@ async function bench(total: number, behind: number, changes: number, server: Ben
       );
       await db.transaction((tx) => syncAccessLists(tx, { siteId: site.id }));
       members.push({ siteId: site.id, profileIds: people.map((p) => p.id) });
-      for (const b of batch) credentials.push({ ...b, model: 'IQ2', firmware: '1.0.0' });
+      credentials.push(...seeded.credentials);
     }
     await writeFile(credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
     const url = stack.databaseUrl;

@@ -30,14 +30,14 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { issueBearerToken } from '../api/auth/tokens';
 import { connectDatabase } from '../db/client';
-import { accessMethods, iqs, locks, memberships, profiles, sites } from '../db/schema';
-import { hashDeviceSecret } from '../domain/secrets';
+import { accessMethods, memberships, profiles, sites } from '../db/schema';
 import { createGatewayClient } from '../gateway/client';
 import { startGateway } from '../gateway/server';
 import { freePort } from '../infra/free-port';
 import { type Fleet, startFleet } from '../iq-sim/fleet';
 import type { IqCredentials } from '../iq-sim/iq';
 import { startLocalStack } from './local-stack';
+import { seedIqsWithLocks } from './seed-iqs';
 import { summarize } from './stats';
 import { type BenchServer, benchOptions } from './temporal-server';
 
@@ -211,28 +211,9 @@ async function bench(total: number, clientCount: number, seconds: number, server
     const targetsOfSite: Array<Array<{ lockId: string; iqId: string }>> = [];
     for (const [s, site] of siteRows.entries()) {
       const count = Math.min(SITE_SIZE, total - s * SITE_SIZE);
-      const batch = Array.from({ length: count }, () => ({
-        serial: `RO-${randomUUID()}`,
-        secret: randomBytes(24).toString('base64url'),
-      }));
-      const rows = await db
-        .insert(iqs)
-        .values(
-          batch.map((b) => ({
-            siteId: site.id,
-            serial: b.serial,
-            model: 'IQ2',
-            secretHash: hashDeviceSecret(b.secret),
-            subscribed: true,
-          })),
-        )
-        .returning({ id: iqs.id });
-      const lockRows = await db
-        .insert(locks)
-        .values(rows.map((r) => ({ siteId: site.id, iqId: r.id, name: 'Door' })))
-        .returning({ id: locks.id, iqId: locks.iqId });
-      targetsOfSite.push(lockRows.map((l) => ({ lockId: l.id, iqId: l.iqId })));
-      for (const b of batch) credentials.push({ ...b, model: 'IQ2', firmware: '1.0.0' });
+      const seeded = await seedIqsWithLocks(db, site.id, count, 'RO');
+      targetsOfSite.push(seeded.locks);
+      credentials.push(...seeded.credentials);
     }
     // One member per client, each at a site of its own turn, subscribed, with a remote access method.
     const members = await db
