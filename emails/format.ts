@@ -1,9 +1,14 @@
+/** One formatter per time zone: building an Intl.DateTimeFormat costs far more than using one. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
 /** A date as the site's people read it: in the site's own time zone. */
 export function formatSiteDate(at: Date, timeZone: string): string {
-  return (
-    new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone }).format(at) +
-    ` (${timeZone})`
-  );
+  let format = formatters.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone });
+    formatters.set(timeZone, format);
+  }
+  return `${format.format(at)} (${timeZone})`;
 }
 
 const unit = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;

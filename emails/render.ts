@@ -1,4 +1,5 @@
-import { render, toPlainText } from '@react-email/render';
+import { plainTextSelectors, render } from '@react-email/render';
+import { compile } from 'html-to-text';
 import { createElement } from 'react';
 import { type TemplateName, type TemplateProps, templates } from './templates';
 
@@ -7,6 +8,13 @@ export interface RenderedEmail {
   html: string;
   text: string;
 }
+
+/**
+ * React Email's `toPlainText` with its own options, compiled once: `toPlainText` compiles its
+ * selectors on every call, which cost more CPU than rendering the email (issue 15's profile of a
+ * redemption's receipt).
+ */
+const toPlainText = compile({ wordwrap: false, selectors: plainTextSelectors });
 
 export async function renderEmail<N extends TemplateName>(
   name: N,

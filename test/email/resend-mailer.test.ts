@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { toPlainText } from '@react-email/render';
 import { Resend } from 'resend';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMailer, EmailDeliveryError, type Mailer } from '../../emails/mailer';
@@ -213,6 +214,8 @@ describe('templates', () => {
     }
 
     expect(text.trim().length).toBeGreaterThan(0);
+    // The converter compiled once converts as React Email's own toPlainText does.
+    expect(text).toBe(toPlainText(html));
     expect(text).not.toMatch(/<\/?[a-z][^>]*>/i);
     expect(text).not.toMatch(/&(lt|gt|amp|quot|#\d+);/);
     for (const [, url] of html.matchAll(/<a\b[^>]*\bhref="(https?:[^"]*)"/gi)) {
