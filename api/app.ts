@@ -6,7 +6,7 @@ import { errorField, logger as processLogger } from '../observability/logger';
 import { requireAuth } from './auth/require-auth';
 import { clientAddressReader } from './client-address';
 import type { AppDeps, AppEnv } from './deps';
-import { inputChecks } from './middleware/input-checks';
+import { hasNoBody, inputChecks } from './middleware/input-checks';
 import { requestTelemetry } from './middleware/request-telemetry';
 import { openApiDocument } from './openapi';
 import { notFound, problem, problemResponse, toProblem } from './problem';
@@ -56,14 +56,15 @@ export function createApp(deps: AppDeps) {
   });
   app.use(requestId());
   app.use(requestTelemetry({ logger, metrics: deps.metrics }));
-  app.use(
-    bodyLimit({
-      maxSize: 256 * 1024,
-      onError: () => {
-        throw problem('payload_too_large');
-      },
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: 256 * 1024,
+    onError: () => {
+      throw problem('payload_too_large');
+    },
+  });
+  // A GET or HEAD request has no body (a Fetch API Request cannot hold one), and asking for it would
+  // build the whole Request from Node's message for nothing (issue 15: 5% of a GET's CPU).
+  app.use((c, next) => (hasNoBody(c.req.method) ? next() : limitBody(c, next)));
   app.use(inputChecks);
 
   // A5: everything but the public prefixes needs a bearer token; support's routes need the role too.

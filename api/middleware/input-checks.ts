@@ -14,6 +14,9 @@ import {
   TEXT_PROBLEMS,
 } from './text-checks';
 
+/** GET and HEAD requests have no body: the Fetch API's Request cannot hold one. */
+export const hasNoBody = (method: string) => method === 'GET' || method === 'HEAD';
+
 /** `params.<name>` of the first bad path segment, named by the pattern of the route it matched. */
 function findPathProblem(c: Context<AppEnv>, pathname: string): FoundProblem | undefined {
   const segments = pathname.split('/');
@@ -88,7 +91,7 @@ export const inputChecks = createMiddleware<AppEnv>(async (c, next) => {
   const pathname = new URL(url).pathname;
   let found = findPathProblem(c, pathname);
   if (!found && queryAt >= 0) found = findPairsProblem(url.slice(queryAt + 1).split('#')[0]!, 'query');
-  if (!found) {
+  if (!found && !hasNoBody(c.req.method)) {
     const type = (c.req.header('content-type') ?? '').toLowerCase();
     if (type.includes('json')) found = await findJsonBodyProblem(c);
     else if (type.includes('form')) found = await findFormProblem(c, type);
