@@ -10,10 +10,27 @@ export async function recordEvent(db: DbOrTx, event: NewEvent): Promise<void> {
   await db.insert(events).values(event);
 }
 
+/**
+ * Each event as the API answers it (API.md's Event), built by PostgreSQL as JSON text: mapping ten
+ * columns of every row to an object, its time to a Date and back, then the page to JSON cost a GET of
+ * the audit trail more CPU than its query (issue 15). `at` in UTC to the millisecond, as
+ * Date#toISOString writes it; `data` as stored.
+ */
+const eventJson = sql<string>`json_build_object(
+  'id', ${events.id},
+  'at', to_char(${events.at} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+  'type', ${events.type},
+  'actor', json_build_object('kind', ${events.actorKind}, 'profileId', ${events.actorProfileId}),
+  'subjectProfileId', ${events.subjectProfileId},
+  'lockId', ${events.lockId},
+  'iqId', ${events.iqId},
+  'data', ${events.data}
+)::text`;
+
 const eventsPage = (withCursor: boolean) =>
   preparedPer((db) =>
     db
-      .select()
+      .select({ seq: events.seq, json: eventJson })
       .from(events)
       .where(
         and(
@@ -23,17 +40,17 @@ const eventsPage = (withCursor: boolean) =>
       )
       .orderBy(desc(events.seq))
       .limit(sql.placeholder('limit'))
-      .prepare(withCursor ? 'events_page_after' : 'events_page'),
+      .prepare(withCursor ? 'events_page_json_after' : 'events_page_json'),
   );
 const firstPage = eventsPage(false);
 const laterPage = eventsPage(true);
 
-/** A site's audit trail, newest first; `beforeSeq` pages back from a cursor. */
-export function listEvents(
+/** A site's audit trail, newest first, each event's seq and API JSON; `beforeSeq` pages back from a cursor. */
+export function listEventsJson(
   db: DbOrTx,
   siteId: string,
   page: { beforeSeq: number | undefined; limit: number },
-) {
+): Promise<Array<{ seq: number; json: string }>> {
   return page.beforeSeq === undefined
     ? firstPage(db).execute({ siteId, limit: page.limit })
     : laterPage(db).execute({ siteId, limit: page.limit, beforeSeq: page.beforeSeq });

@@ -1,0 +1,66 @@
+/**
+ * Answers PostgreSQL writes as JSON text (issue 15) are what the API wrote from the rows before:
+ * every field, times as Date#toISOString writes them (UTC, milliseconds, microseconds dropped), null
+ * fields as null, `data` as stored (nested, non-ASCII, quotes and escapes included).
+ */
+import { desc, eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../db/client';
+import { listEventsJson } from '../../db/queries/events';
+import { events, profiles, sites } from '../../db/schema';
+import { createTestDatabase } from '../support/database';
+
+let database: Database;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database?.close();
+});
+
+describe('the events page as JSON (db/queries/events.ts)', () => {
+  it('holds each event as the API answered it from the row', async () => {
+    const { db } = database;
+    const [site] = await db.insert(sites).values({ name: 'JSON site' }).returning({ id: sites.id });
+    const [actor] = await db
+      .insert(profiles)
+      .values({ email: 'json@answers.test', name: 'J', passwordHash: 'x' })
+      .returning({ id: profiles.id });
+    const siteId = site!.id;
+    await db.insert(events).values([
+      { siteId, type: 'plain', actorProfileId: actor!.id, data: null },
+      {
+        siteId,
+        type: 'lock.opened',
+        actorKind: 'device',
+        lockId: siteId,
+        iqId: actor!.id,
+        subjectProfileId: actor!.id,
+        data: { text: 'Ünïcødé "quoted" \\ back\nline 😀', n: 1.5, big: 12345678901, list: [1, null, { a: true }] },
+      },
+    ]);
+    // Microseconds that Date drops, a time before 1970's millisecond rounding edge, and a new year's UTC.
+    await db.execute(sql`update events set at = '2026-12-31 23:59:59.999999+01' where type = 'plain'`);
+    await db.execute(sql`update events set at = '1999-01-02 03:04:05.0006+00' where type = 'lock.opened'`);
+
+    const rows = await db.select().from(events).where(eq(events.siteId, siteId)).orderBy(desc(events.seq));
+    const expected = rows.map((e) => ({
+      id: e.id,
+      at: e.at.toISOString(),
+      type: e.type,
+      actor: { kind: e.actorKind, profileId: e.actorProfileId },
+      subjectProfileId: e.subjectProfileId,
+      lockId: e.lockId,
+      iqId: e.iqId,
+      data: e.data,
+    }));
+    const page = await listEventsJson(db, siteId, { beforeSeq: undefined, limit: 10 });
+    expect(page.map((e) => e.seq)).toEqual(rows.map((e) => e.seq));
+    expect(page.map((e) => JSON.parse(e.json))).toEqual(expected);
+    expect(expected.map((e) => e.at)).toEqual(['1999-01-02T03:04:05.000Z', '2026-12-31T22:59:59.999Z']);
+
+    const older = await listEventsJson(db, siteId, { beforeSeq: rows[0]!.seq, limit: 10 });
+    expect(older.map((e) => JSON.parse(e.json))).toEqual(expected.slice(1));
+  });
+});
