@@ -37,7 +37,12 @@ describe('the events page as JSON (db/queries/events.ts)', () => {
         lockId: siteId,
         iqId: actor!.id,
         subjectProfileId: actor!.id,
-        data: { text: 'Ünïcødé "quoted" \\ back\nline 😀', n: 1.5, big: 12345678901, list: [1, null, { a: true }] },
+        data: {
+          text: 'Ünïcødé "quoted" \\ back\nline 😀',
+          n: 1.5,
+          big: 12345678901,
+          list: [1, null, { a: true }],
+        },
       },
     ]);
     // Microseconds that Date drops, a time before 1970's millisecond rounding edge, and a new year's UTC.
