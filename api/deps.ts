@@ -53,5 +53,7 @@ export interface AppEnv {
      * session (require-auth.ts); siteAccess decides on them. Unset on other paths.
      */
     siteOfPath?: { siteId: string; site: Site | undefined; membership: Membership | undefined };
+    /** GET /me: the caller's memberships as its JSON, read with the session (require-auth.ts). */
+    membershipsJson?: string;
   } & RequestIdVariables;
 }

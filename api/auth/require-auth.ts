@@ -1,7 +1,7 @@
 import { createMiddleware } from 'hono/factory';
 import type { AppDeps, AppEnv } from '../deps';
 import { problem } from '../problem';
-import { resolveBearerToken, resolveBearerTokenAtSite } from './tokens';
+import { resolveBearerToken, resolveBearerTokenAtSite, resolveBearerTokenWithMemberships } from './tokens';
 
 /** `/sites/<uuid>` and below: the site a request names (any hex UUID shape PostgreSQL can read). */
 const SITE_PATH = /^\/sites\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:\/|$)/i;
@@ -9,7 +9,8 @@ const SITE_PATH = /^\/sites\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 /**
  * Resolves the bearer token to its session and confirmed profile or answers 401, in one query. A
  * request under `/sites/:siteId` reads the site and the caller's membership in the same query, which
- * siteAccess then decides on (issue 15: one round trip instead of three before the route's own).
+ * siteAccess then decides on (issue 15: one round trip instead of three before the route's own); GET /me
+ * reads the caller's memberships in it.
  */
 export function requireAuth(deps: AppDeps) {
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -24,6 +25,14 @@ export function requireAuth(deps: AppDeps) {
         const { site, membership, ...rest } = found;
         caller = rest;
         c.set('siteOfPath', { siteId, site, membership });
+      }
+    } else if (token && c.req.method === 'GET' && c.req.path === '/me') {
+      // GET /me answers the caller's memberships: read with the session (issue 15).
+      const found = await resolveBearerTokenWithMemberships(deps.db, token, deps.now());
+      if (found) {
+        const { membershipsJson, ...rest } = found;
+        caller = rest;
+        c.set('membershipsJson', membershipsJson);
       }
     } else if (token) {
       caller = await resolveBearerToken(deps.db, token, deps.now());

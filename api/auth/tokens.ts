@@ -1,5 +1,10 @@
 import type { Db, DbOrTx } from '../../db/client';
-import { findSessionCaller, findSessionCallerAtSite, insertSession } from '../../db/queries/sessions';
+import {
+  findSessionCaller,
+  findSessionCallerAtSite,
+  findSessionCallerWithMemberships,
+  insertSession,
+} from '../../db/queries/sessions';
 import { hashToken, newToken } from '../../domain/secrets';
 import { changePassword } from '../../operations/accounts';
 
@@ -21,6 +26,12 @@ export async function issueBearerToken(db: DbOrTx, profileId: string, now: Date)
 export async function resolveBearerToken(db: DbOrTx, token: string, now: Date) {
   if (!TOKEN_SHAPE.test(token)) return undefined;
   return findSessionCaller(db, hashToken(token), now);
+}
+
+/** The caller a bearer token names with their memberships as /me's JSON (one query). */
+export async function resolveBearerTokenWithMemberships(db: DbOrTx, token: string, now: Date) {
+  if (!TOKEN_SHAPE.test(token)) return undefined;
+  return findSessionCallerWithMemberships(db, hashToken(token), now);
 }
 
 /** The caller a bearer token names with the site `siteId` and their membership there (one query). */

@@ -1,9 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { listMembershipsOfProfile } from '../../db/queries/memberships';
+import type { Context } from 'hono';
+import { membershipsOfProfileJson } from '../../db/queries/memberships';
 import { findProfileById, updateProfile } from '../../db/queries/profiles';
 import { hashPassword, verifyPassword } from '../auth/passwords';
 import { changeOwnPassword } from '../auth/tokens';
-import type { AppDeps, AuthProfile } from '../deps';
+import type { AppDeps, AppEnv, AuthProfile } from '../deps';
+import { jsonText } from '../json-text';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import { jsonBody, PasswordField, ProfileSchema, problemResponses } from '../schemas';
@@ -80,18 +82,20 @@ const changePasswordRoute = createRoute({
 
 export function meRoutes(deps: AppDeps) {
   const { db } = deps;
-  const me = async (profile: AuthProfile) => ({
-    id: profile.id,
-    email: profile.email,
-    name: profile.name,
-    platformRole: profile.platformRole,
-    memberships: await listMembershipsOfProfile(db, profile.id),
-  });
+  /** /me's answer; the memberships come as JSON text from PostgreSQL (issue 15). */
+  const me = (c: Context<AppEnv>, profile: AuthProfile, membershipsJson: string) => {
+    const { id, email, name, platformRole } = profile;
+    const fields = JSON.stringify({ id, email, name, platformRole });
+    return jsonText<z.infer<typeof MeSchema>>(c, `${fields.slice(0, -1)},"memberships":${membershipsJson}}`);
+  };
 
   return (
     createRouter()
-      // The profile came with the session (one query); only the memberships are read here.
-      .openapi(getMe, async (c) => c.json(await me(c.get('profile')), 200))
+      // The profile and, on GET /me, its memberships came with the session (one query).
+      .openapi(getMe, async (c) => {
+        const profile = c.get('profile');
+        return me(c, profile, c.get('membershipsJson') ?? (await membershipsOfProfileJson(db, profile.id)));
+      })
       .openapi(patchMe, async (c) => {
         const body = c.req.valid('json');
         if ('email' in body) {
@@ -103,7 +107,8 @@ export function meRoutes(deps: AppDeps) {
         const updated =
           body.name === undefined ? undefined : await updateProfile(db, caller.id, { name: body.name });
         if (body.name !== undefined && !updated) throw notFound('profile');
-        return c.json(await me({ ...caller, ...(updated ? { name: updated.name } : {}) }), 200);
+        const profile = { ...caller, ...(updated ? { name: updated.name } : {}) };
+        return me(c, profile, await membershipsOfProfileJson(db, caller.id));
       })
       .openapi(changePasswordRoute, async (c) => {
         const { currentPassword, newPassword } = c.req.valid('json');

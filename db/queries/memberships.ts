@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { memberships, sites } from '../schema';
@@ -33,7 +33,36 @@ const membershipsOfProfile = preparedPer((db) =>
     .prepare('memberships_of_profile'),
 );
 
-/** The caller's sites with their role in each, for /me and GET /sites. */
+/** The caller's sites with their role in each, for GET /sites. */
 export function listMembershipsOfProfile(db: DbOrTx, profileId: string) {
   return membershipsOfProfile(db).execute({ profileId });
+}
+
+/**
+ * The memberships of the profile `profileId` (a column or a placeholder) as /me answers them, a JSON
+ * array PostgreSQL writes (issue 15), ordered by site name as listMembershipsOfProfile.
+ */
+export const membershipsJsonOf = (profileId: SQLWrapper) => sql<string>`(
+  select coalesce(json_agg(json_build_object(
+    'siteId', ${sites.id},
+    'siteName', ${sites.name},
+    'role', ${memberships.role},
+    'subscribed', ${memberships.subscribed},
+    'masterKey', ${memberships.masterKey}
+  ) order by ${sites.name}), '[]')::text
+  from ${memberships} inner join ${sites} on ${sites.id} = ${memberships.siteId}
+  where ${memberships.profileId} = ${profileId}
+)`;
+
+const membershipsJson = preparedPer((db) =>
+  db
+    .select({ json: membershipsJsonOf(sql.placeholder('profileId')) })
+    .from(sql`(select 1) as one`)
+    .prepare('memberships_json_of_profile'),
+);
+
+/** The caller's memberships as /me's JSON array (membershipsJsonOf). */
+export async function membershipsOfProfileJson(db: DbOrTx, profileId: string): Promise<string> {
+  const [row] = await membershipsJson(db).execute({ profileId });
+  return row!.json;
 }

@@ -2,6 +2,7 @@ import { and, eq, gt, isNotNull, lte, ne, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { memberships, profiles, sessions, sites } from '../schema';
+import { membershipsJsonOf } from './memberships';
 
 export async function insertSession(
   db: DbOrTx,
@@ -40,6 +41,24 @@ const sessionCaller = preparedPer((db) =>
  */
 export async function findSessionCaller(db: DbOrTx, tokenHash: string, now: Date) {
   const [row] = await sessionCaller(db).execute({ tokenHash, now: now.toISOString() });
+  return row;
+}
+
+const sessionCallerWithMemberships = preparedPer((db) =>
+  db
+    .select({ ...callerFields, membershipsJson: membershipsJsonOf(profiles.id) })
+    .from(sessions)
+    .innerJoin(profiles, eq(profiles.id, sessions.profileId))
+    .where(liveSession)
+    .prepare('session_caller_memberships'),
+);
+
+/**
+ * The caller of a bearer token (as findSessionCaller) with their memberships as /me answers them
+ * (membershipsJsonOf), in the same statement: GET /me in one round trip (issue 15).
+ */
+export async function findSessionCallerWithMemberships(db: DbOrTx, tokenHash: string, now: Date) {
+  const [row] = await sessionCallerWithMemberships(db).execute({ tokenHash, now: now.toISOString() });
   return row;
 }
 

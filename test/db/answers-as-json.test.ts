@@ -7,7 +7,14 @@ import { desc, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
 import { listEventsJson } from '../../db/queries/events';
-import { events, profiles, sites } from '../../db/schema';
+import { listMembershipsOfProfile, membershipsOfProfileJson } from '../../db/queries/memberships';
+import {
+  findSessionCaller,
+  findSessionCallerWithMemberships,
+  insertSession,
+} from '../../db/queries/sessions';
+import { events, memberships, profiles, sites } from '../../db/schema';
+import { hashToken } from '../../domain/secrets';
 import { createTestDatabase } from '../support/database';
 
 let database: Database;
@@ -67,5 +74,56 @@ describe('the events page as JSON (db/queries/events.ts)', () => {
 
     const older = await listEventsJson(db, siteId, { beforeSeq: rows[0]!.seq, limit: 10 });
     expect(older.map((e) => JSON.parse(e.json))).toEqual(expected.slice(1));
+  });
+});
+
+describe("/me's memberships as JSON (db/queries/memberships.ts, sessions.ts)", () => {
+  it('are the memberships the route listed, with the session or alone; none is []', async () => {
+    const { db } = database;
+    const [caller, loner] = await db
+      .insert(profiles)
+      .values([
+        { email: 'me@answers.test', name: 'Me', passwordHash: 'x', emailConfirmedAt: new Date() },
+        { email: 'loner@answers.test', name: 'Lone', passwordHash: 'x', emailConfirmedAt: new Date() },
+      ])
+      .returning({ id: profiles.id });
+    const siteRows = await db
+      .insert(sites)
+      .values([{ name: 'Zeta "Z" Ärea' }, { name: 'alpha' }, { name: 'Mid' }])
+      .returning({ id: sites.id });
+    await db.insert(memberships).values([
+      { siteId: siteRows[0]!.id, profileId: caller!.id, role: 'owner', masterKey: true },
+      { siteId: siteRows[1]!.id, profileId: caller!.id, role: 'user', subscribed: true },
+      { siteId: siteRows[2]!.id, profileId: caller!.id, role: 'admin' },
+      { siteId: siteRows[2]!.id, profileId: loner!.id, role: 'user' },
+    ]);
+    const listed = await listMembershipsOfProfile(db, caller!.id);
+    expect(listed).toHaveLength(3);
+    expect(JSON.parse(await membershipsOfProfileJson(db, caller!.id))).toEqual(listed);
+
+    const token = 'a'.repeat(43);
+    const now = new Date();
+    await insertSession(db, {
+      tokenHash: hashToken(token),
+      profileId: caller!.id,
+      expiresAt: new Date(now.getTime() + 60_000),
+    });
+    const { membershipsJson, ...withSession } = (await findSessionCallerWithMemberships(
+      db,
+      hashToken(token),
+      now,
+    ))!;
+    expect(withSession).toEqual(await findSessionCaller(db, hashToken(token), now));
+    expect(JSON.parse(membershipsJson)).toEqual(listed);
+    // An expired session names nobody, memberships or not.
+    expect(
+      await findSessionCallerWithMemberships(db, hashToken(token), new Date(now.getTime() + 61_000)),
+    ).toBe(undefined);
+
+    const [nobody] = await db
+      .insert(profiles)
+      .values({ email: 'none@answers.test', name: 'N', passwordHash: 'x' })
+      .returning({ id: profiles.id });
+    expect(await membershipsOfProfileJson(db, nobody!.id)).toBe('[]');
   });
 });
