@@ -14,6 +14,8 @@ export interface ActivityDeps {
   publicBaseUrl: string;
   /** SUPPORT_EMAIL: outcomes that need support. */
   supportEmail: string;
+  /** The worker's redemption relay, kicked after a claim queued its announcement. */
+  redemptions?: { handOver(): Promise<unknown> };
 }
 
 /** Every activity the worker registers, built from its dependencies (tests pass local ones). */

@@ -24,9 +24,22 @@ interface SiteEmailInput {
   termId: string;
   /** The site's time as the workflow saw it; absent in calls recorded by earlier workflow code. */
   nowMs?: number;
+  /**
+   * The redemption relay's receipt, sent right after the claim: the site's time is its term's start
+   * (the relay has no workflow clock; a time-skipping server's runs ahead of the real one).
+   */
+  atTermStart?: boolean;
 }
 
-export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gateway: GatewayClient }) {
+export interface SubscriptionActivityDeps {
+  db: Db;
+  mailer: Mailer;
+  gateway: GatewayClient;
+  /** The worker's redemption relay (outbox/redemption-relay.ts): kicked once a claim queued an announcement. */
+  redemptions?: { handOver(): Promise<unknown> };
+}
+
+export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
   const { db, mailer, gateway } = deps;
 
   /** The site, its term and where its admin emails go (S5); undefined when there is no one to tell. */
@@ -36,7 +49,9 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
     const [to, term] = await Promise.all([findSiteOwnerAddress(db, site.id), findTerm(db, input.termId)]);
     if (!to || !term) return undefined;
     const date = (at: Date) => formatSiteDate(at, site.timezone);
-    const nowMs = input.nowMs ?? Date.now() + site.clockOffsetSeconds * 1000;
+    const nowMs =
+      input.nowMs ??
+      (input.atTermStart ? term.startsAt.getTime() : Date.now() + site.clockOffsetSeconds * 1000);
     return {
       site,
       term,
@@ -108,6 +123,8 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
     async redeemVoucher(input: RedeemInput): Promise<RedeemOutcome> {
       const outcome = await redeemVoucher(db, input);
       if (outcome.ok) log.info('voucher redeemed', { siteId: input.siteId, termId: outcome.term.id });
+      // Not awaited: the answer does not wait for the receipt; a failed round leaves it to the sweep.
+      if (outcome.ok && input.announce) void deps.redemptions?.handOver();
       return outcome;
     },
 
@@ -183,3 +200,14 @@ export function createSubscriptionActivities(deps: { db: Db; mailer: Mailer; gat
 }
 
 export type SubscriptionActivities = ReturnType<typeof createSubscriptionActivities>;
+
+/**
+ * What the worker's redemption relay does for a queued announcement, off Temporal: the site's IQs
+ * learn the new state, then the receipt goes out (the same as the `announceRedemption` activity that
+ * runs of earlier workflow code call).
+ */
+export function createRedemptionAnnouncer(deps: Omit<SubscriptionActivityDeps, 'redemptions'>) {
+  const { announceRedemption } = createSubscriptionActivities(deps);
+  return (row: { siteId: string; termId: string }) =>
+    announceRedemption({ siteId: row.siteId, termId: row.termId, atTermStart: true });
+}

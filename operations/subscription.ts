@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
 import { syncAccessLists } from '../db/queries/access-lists';
 import { recordEvent } from '../db/queries/events';
+import { queueRedemptionAnnouncement } from '../db/queries/redemption-announcements';
 import { fillSlots, trimSlots, unsubscribeEverything } from '../db/queries/slots';
 import {
   claimVoucher,
@@ -34,6 +35,11 @@ export interface RedeemInput {
   nowMs?: number;
   /** Real time as the workflow saw it (time-skipping servers move it), when `nowMs` is absent. */
   realNowMs?: number;
+  /**
+   * Queue the new term's receipt and IQ push in this transaction (redemption_announcements) for the
+   * worker's relay; absent when the calling workflow announces them itself (runs of earlier code).
+   */
+  announce?: boolean;
 }
 
 export const toTermView = (t: Term): TermView => ({
@@ -137,8 +143,9 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
     else await fillSlots(tx, input.siteId, limits, now);
     await tx.update(sites).set({ subscriptionStatus: 'active' }).where(eq(sites.id, input.siteId));
     // K7: slots decide which members' credentials the IQs hold; after an expiry each IQ catches
-    // up to what the database says now (the IQs subscribed again are told by the workflow).
+    // up to what the database says now (the IQs subscribed again are told after the commit).
     await syncAccessLists(tx, { siteId: input.siteId });
+    if (input.announce) await queueRedemptionAnnouncement(tx, { termId: term.id, siteId: input.siteId });
     await recordEvent(tx, {
       siteId: input.siteId,
       at: now,

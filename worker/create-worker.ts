@@ -8,7 +8,9 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from '../activities';
+import { createRedemptionAnnouncer } from '../activities/subscription';
 import { withoutQueryParams } from '../db/errors';
+import { createRedemptionRelay } from '../outbox/redemption-relay';
 
 /** Failed activities end up in workflow histories: keep the bound values of failed queries out. */
 class ScrubQueryParams implements ActivityInboundCallsInterceptor {
@@ -43,7 +45,13 @@ export function createWorker(opts: {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: createActivities(opts.deps),
+    // Without a relay of the process's own (worker/main.ts: it also sweeps), the claims kick this one.
+    activities: createActivities({
+      ...opts.deps,
+      redemptions:
+        opts.deps.redemptions ??
+        createRedemptionRelay({ db: opts.deps.db, announce: createRedemptionAnnouncer(opts.deps) }),
+    }),
     interceptors: { activity: [() => ({ inbound: new ScrubQueryParams() })] },
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
     ...opts.tuning,

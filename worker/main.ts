@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { createRedemptionAnnouncer } from '../activities/subscription';
 import { loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
@@ -9,6 +10,7 @@ import { createGatewayClient } from '../gateway/client';
 import { errorField, logger, setLogProcess } from '../observability/logger';
 import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
+import { createRedemptionRelay } from '../outbox/redemption-relay';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
 
@@ -16,6 +18,8 @@ import { installRuntime } from './runtime';
 const NOTIFICATION_SWEEP_MS = 10_000;
 /** How often account emails the API could not send at once (provider away) are tried again (A4). */
 const ACCOUNT_MAIL_SWEEP_MS = 5_000;
+/** How often redemption receipts and IQ pushes a failed or interrupted round left queued are tried again. */
+const REDEMPTION_SWEEP_MS = 5_000;
 
 const env = loadEnvOrExit();
 setLogProcess('worker');
@@ -25,6 +29,13 @@ const database = connectDatabase(env.DATABASE_URL);
 const connection = await NativeConnection.connect(target.connectionOptions);
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
 const mailer = createMailerFromEnv(env, database.db);
+// The claims kick it; the sweep takes what a stopped process or a failed send left queued.
+const redemptions = createRedemptionRelay({
+  db: database.db,
+  announce: createRedemptionAnnouncer({ db: database.db, mailer, gateway }),
+});
+redemptions.start(REDEMPTION_SWEEP_MS);
+void redemptions.handOver();
 const worker = await createWorker({
   connection,
   namespace: target.namespace,
@@ -36,6 +47,7 @@ const worker = await createWorker({
     gateway,
     publicBaseUrl: env.PUBLIC_BASE_URL,
     supportEmail: env.SUPPORT_EMAIL,
+    redemptions,
   },
 });
 // The API and the gateway hand over the notifications they queue at once; the worker sweeps what
@@ -69,6 +81,7 @@ logger.info(
 await worker.run();
 await notifications.stop();
 await accountMail.stop();
+await redemptions.stop();
 clearInterval(throttleSweep);
 await clientConnection.close();
 await connection.close();

@@ -49,3 +49,20 @@ export const subscriptionTerms = pgTable(
     index('subscription_terms_site_idx').on(t.siteId, t.startsAt),
   ],
 );
+
+/**
+ * A redemption's announcement (the receipt email, the IQ push) queued in the transaction that wrote
+ * its term and sent by the worker's relay afterwards, off Temporal: one row per term, so one receipt
+ * per term (its idempotency key `receipt:<termId>` covers a relay that dies after sending). Ids only.
+ */
+export const redemptionAnnouncements = pgTable(
+  'redemption_announcements',
+  {
+    termId: uuid()
+      .primaryKey()
+      .references(() => subscriptionTerms.id, { onDelete: 'cascade' }),
+    siteId: uuid().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('redemption_announcements_created_idx').on(t.createdAt)],
+);

@@ -15,15 +15,19 @@
  *                                 has not heard of it (the worst point for exactly-once)
  *     provider:<keyPrefix>:<n>    the email provider accepted an email whose idempotency key starts
  *                                 with keyPrefix, before the mailer recorded it sent
+ *     before|after:redemptionRelay:<n>  the redemption relay claimed a queued announcement / sent it,
+ *                                 before deleting its row
  *
  * Before dying it writes `[crash] <point>` to stderr so the harness can tell a crash from a bug.
  */
 import { writeSync } from 'node:fs';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { Resend } from 'resend';
+import { createRedemptionAnnouncer } from '../../activities/subscription';
 import { connectDatabase } from '../../db/client';
 import { createMailer } from '../../emails/mailer';
 import { createGatewayClient } from '../../gateway/client';
+import { createRedemptionRelay } from '../../outbox/redemption-relay';
 import { createWorker } from '../../worker/create-worker';
 
 // The harness holds our stdin open: when it ends, the test process is gone and so are we.
@@ -94,6 +98,20 @@ if (env.RESEND_API_KEY) {
 }
 const mailer = createMailer({ db: database.db, from: 'KS Cloud <faults@ks.test>', resend });
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
+// The redemption relay as worker/main.ts runs it (kicked by claims, and a sweep), with its own
+// boundaries: before:redemptionRelay (a queued row claimed, nothing sent) and after:redemptionRelay
+// (IQ push and receipt done, the row not yet deleted).
+const announce = createRedemptionAnnouncer({ db: database.db, mailer, gateway });
+const redemptions = createRedemptionRelay({
+  db: database.db,
+  announce: async (row) => {
+    checkpoint('before', 'redemptionRelay');
+    await announce(row);
+    checkpoint('after', 'redemptionRelay');
+  },
+});
+redemptions.start(1_000);
+void redemptions.handOver();
 const connection = await NativeConnection.connect({ address: required('TEMPORAL_ADDRESS') });
 const sticky = env.KS_STICKY_TIMEOUT_MS ? Number(env.KS_STICKY_TIMEOUT_MS) : undefined;
 const worker = await createWorker({
@@ -106,12 +124,14 @@ const worker = await createWorker({
     gateway,
     publicBaseUrl: env.PUBLIC_BASE_URL ?? 'http://ks.test',
     supportEmail: env.SUPPORT_EMAIL ?? 'support@ks.test',
+    redemptions,
   },
   workflowBundle: { codePath: required('KS_WORKFLOW_BUNDLE') },
   tuning: sticky === undefined ? { maxCachedWorkflows: 0 } : { stickyQueueScheduleToStartTimeout: sticky },
 });
 console.log('[worker-entry] ready');
 await worker.run();
+await redemptions.stop();
 await connection.close();
 await gateway.close();
 await database.close();

@@ -14,6 +14,9 @@ import { describe, inject, it } from 'vitest';
  *   concurrent redemptions, the sandbox clock, reminders, expiry, continue-as-new.
  * - `subscription-65d86c0-*`: the same scenarios recorded before a run's first redemption loaded the
  *   site with its claim (patch `redemption-claim-loads`): a load, then the claim.
+ * - `subscription-cb12c44-*`: the same scenarios recorded before a redemption's receipt and IQ push
+ *   were queued in its claim's transaction for the worker's relay (patch `redemption-receipts-queued`):
+ *   the `announceRedemption` activity after each answer.
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */

@@ -37,6 +37,11 @@ const SERIALIZED_STEPS = 'subscription-steps';
  * two); runs recorded before it load first, then claim.
  */
 const CLAIM_LOADS = 'redemption-claim-loads';
+/**
+ * A redemption's receipt and IQ push are queued in its claim's transaction and sent by the worker's
+ * relay: nothing follows the answer on Temporal. Runs recorded before it announce with an activity.
+ */
+const RECEIPTS_QUEUED = 'redemption-receipts-queued';
 
 /** Activities with a summary for the timeline (Temporal user metadata); ids and numbers only. */
 const activity = (summary: string) =>
@@ -54,13 +59,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * the database, and the workflow then adopts what the database committed (status and current term),
  * so its term is the database's in commit order (N7). A redemption is claimed by a local activity, so
  * an update-with-start is answered in the workflow's first task (a run's first claim also loads the
- * site: one local activity before the answer); its receipt and IQ push follow in the loop. The loop only carries out `nextStep`: receipts, expired email, expiry, reminders, a fresh
- * history, or a wait that any change cuts short.
+ * site: one local activity before the answer); its receipt and IQ push are queued in the claim's
+ * transaction and sent by the worker's relay (outbox/redemption-relay.ts), so no task follows the
+ * answer. The loop only carries out `nextStep`: receipts (of runs recorded before that), expired
+ * email, expiry, reminders, a fresh history, or a wait that any change cuts short.
  */
 export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Promise<void> {
   if (!patched(SERIALIZED_STEPS)) return legacySubscriptionRun(input);
   // Decided once, at the run's start: a run recorded before the patch keeps its order throughout.
   const claimLoads = patched(CLAIM_LOADS);
+  const receiptsQueued = patched(RECEIPTS_QUEUED);
 
   // Handlers are registered before the first await: an update-with-start arrives in the first activation.
   const state: SubscriptionState = {
@@ -137,7 +145,12 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
         // Not loaded yet: the claim reads the site's clock under its lock and reports it with the rest.
         const { site, expiredTermId, clock, ...result } = await local(
           'Claim the voucher and start the term',
-        ).redeemVoucher({ siteId, ...req, ...(loaded ? { nowMs: siteNow() } : { realNowMs: Date.now() }) });
+        ).redeemVoucher({
+          siteId,
+          ...req,
+          ...(loaded ? { nowMs: siteNow() } : { realNowMs: Date.now() }),
+          ...(receiptsQueued ? { announce: true } : {}),
+        });
         if (clock && !loaded) {
           state.sandbox = clock.sandbox;
           state.clockOffsetMs = clock.clockOffsetMs;
@@ -147,7 +160,8 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
         if (expiredTermId) expired(expiredTermId);
         if (result.ok) {
           // A retried request answers with the term it made then; its receipt goes out once (mailer key).
-          if (!receiptsDue.includes(result.term.id)) receiptsDue.push(result.term.id);
+          // Queued receipts were queued with the term, once, and go out through the relay.
+          if (!receiptsQueued && !receiptsDue.includes(result.term.id)) receiptsDue.push(result.term.id);
           version++;
           log.info('redemption answered', {
             siteId,

@@ -1,0 +1,27 @@
+import { asc, eq } from 'drizzle-orm';
+import type { DbOrTx } from '../client';
+import { redemptionAnnouncements } from '../schema';
+
+export type RedemptionAnnouncement = typeof redemptionAnnouncements.$inferSelect;
+
+/** Queues a new term's announcement; called in the transaction that wrote the term. */
+export async function queueRedemptionAnnouncement(
+  tx: DbOrTx,
+  values: { termId: string; siteId: string },
+): Promise<void> {
+  await tx.insert(redemptionAnnouncements).values(values);
+}
+
+/** The oldest queued announcements, locked for this transaction; rows another relay holds are skipped. */
+export function claimRedemptionAnnouncements(tx: DbOrTx, limit: number): Promise<RedemptionAnnouncement[]> {
+  return tx
+    .select()
+    .from(redemptionAnnouncements)
+    .orderBy(asc(redemptionAnnouncements.createdAt), asc(redemptionAnnouncements.termId))
+    .limit(limit)
+    .for('update', { skipLocked: true });
+}
+
+export async function deleteRedemptionAnnouncement(tx: DbOrTx, termId: string): Promise<void> {
+  await tx.delete(redemptionAnnouncements).where(eq(redemptionAnnouncements.termId, termId));
+}
