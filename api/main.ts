@@ -1,7 +1,7 @@
 import { serve } from '@hono/node-server';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { collectDefaultMetrics } from 'prom-client';
-import { loadEnvOrExit } from '../config/env';
+import { commandSecretOrExit, loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
@@ -25,7 +25,11 @@ const connection = Connection.lazy({
   interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 4 }))],
 });
 const temporal = new Client({ connection, namespace: target.namespace });
-const gateway = createGatewayClient({ db: database.db, sql: database.sql });
+const gateway = createGatewayClient({
+  db: database.db,
+  sql: database.sql,
+  commandSecret: commandSecretOrExit(env),
+});
 const notifications = createNotificationRelay({
   db: database.db,
   temporal,

@@ -3,13 +3,13 @@
  * of HTTP plus one TCP hop to the same simulated IQ, with `iqs` simulated IQs online.
  *
  * Processes: this one runs the product (PostgreSQL, the Temporal dev server, a worker and the HTTP
- * API with the real gateway client: commands over PostgreSQL LISTEN/NOTIFY); the device gateway runs
- * in a process of its own (gateway/server.ts, the real one) beside the floor's bare Hono route; the
+ * API with the real gateway client: an open goes to the command endpoint of the gateway instance
+ * holding the IQ, HTTP with keep-alive); the device gateway runs in a process of its own (gateway/server.ts, the real one) beside the floor's bare Hono route; the
  * simulated IQs (iq-sim, the real device protocol over TCP) in a third; the load in a fourth.
  *
  *   product: `POST /sites/:siteId/locks/:lockId/open` with each client's bearer token: real
  *            authentication, site access, the K4 checks (subscription, membership, a remote access
- *            method, the IQ subscribed and online), the bus to the gateway holding the IQ, the IQ's
+ *            method, the IQ subscribed and online), the command to the gateway holding the IQ, the IQ's
  *            answer, the event recorded.
  *   floor:   `POST /open/:iqId/:lockId` on a bare Hono route in the gateway's process, which sends the
  *            one framed `open` message on the IQ's connection and answers with its `open-result`.
@@ -36,6 +36,7 @@ import { startGateway } from '../gateway/server';
 import { freePort } from '../infra/free-port';
 import { type Fleet, startFleet } from '../iq-sim/fleet';
 import type { IqCredentials } from '../iq-sim/iq';
+import { cpuSeconds } from './cpu';
 import { startLocalStack } from './local-stack';
 import { seedIqsWithLocks } from './seed-iqs';
 import { summarize } from './stats';
@@ -181,7 +182,8 @@ const self = fileURLToPath(import.meta.url);
 const spawnChild = (args: string[]) => new Child(fork(self, args, { execArgv: ['--import', 'tsx'] }));
 
 async function bench(total: number, clientCount: number, seconds: number, server: BenchServer) {
-  // The API's commands go over the bus (PostgreSQL LISTEN/NOTIFY) to the gateway process.
+  // The API's opens go to the gateway process's command endpoint, with the secret the child inherits.
+  process.env.GATEWAY_COMMAND_SECRET ??= randomBytes(32).toString('base64url');
   const bus: { client?: ReturnType<typeof createGatewayClient> } = {};
   const stack = await startLocalStack({
     mode: 'production',
@@ -272,8 +274,27 @@ async function bench(total: number, clientCount: number, seconds: number, server
       })),
     };
     await writeFile(jobFile, JSON.stringify(job), { mode: 0o600 });
+    // CPU per open of each part (the load moves latencies on a shared machine; this it moves less).
+    const [{ port: pgPort }] = (await stack.database.sql`select inet_server_port() as port`) as unknown as [
+      { port: number },
+    ];
+    const cpuNow = () => ({
+      ...cpuSeconds({
+        gateway: new RegExp(`remote-open\\.ts --gateway \\S+ ${port}\\b`),
+        postgres: new RegExp(`^\\S*postgres -D .* -p ${pgPort}\\b`),
+      }),
+      api: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    });
     type Figures = ReturnType<typeof summarize> & { failed: Record<string, number> };
-    const load = async (phase: 'product' | 'floor', warmUpSeconds?: number) => {
+    type Cpu = Record<string, number>;
+    const measured = async (phase: 'product' | 'floor') => {
+      const before: Cpu = cpuNow();
+      const figures = await load(phase);
+      const after: Cpu = cpuNow();
+      const cpu = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+      return { ...figures, cpu };
+    };
+    const load = async (phase: 'product' | 'floor', warmUpSeconds?: number): Promise<Figures> => {
       if (warmUpSeconds !== undefined) {
         await writeFile(jobFile, JSON.stringify({ ...job, seconds: warmUpSeconds }), { mode: 0o600 });
       }
@@ -286,15 +307,17 @@ async function bench(total: number, clientCount: number, seconds: number, server
     // Warm up both paths (JIT, pools, prepared statements), then measure the floor, then the product.
     await load('floor', 2);
     await load('product', 2);
-    const floor = await load('floor');
-    const product = await load('product');
+    const floor = await measured('floor');
+    const product = await measured('product');
 
-    const line = (name: string, s: Figures) => {
+    const line = (name: string, s: Figures & { cpu: Cpu }) => {
       const failures = Object.values(s.failed).reduce((a, b) => a + b, 0);
       console.log(
         `  ${name.padEnd(44)} ${s.perSecond.toFixed(0).padStart(6)}/s  p50 ${s.p50.toFixed(1).padStart(7)} ms  ` +
           `p99 ${s.p99.toFixed(1).padStart(7)} ms  ${String(s.count).padStart(7)} opens  failed ${failures}`,
       );
+      const perOpen = Object.entries(s.cpu).map(([k, v]) => `${k} ${((v * 1000) / s.count).toFixed(2)}`);
+      console.log(`      CPU ms per open: ${perOpen.join(', ')}`);
       for (const [key, n] of Object.entries(s.failed)) console.log(`      ${n} × ${key}`);
       return failures;
     };

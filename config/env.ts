@@ -85,6 +85,24 @@ export const envSchema = z
       .int('must be a positive integer')
       .min(1, 'must be a positive integer')
       .default(10),
+    /**
+     * The secret the API presents to the device gateways' internal command endpoints (remote
+     * openings); the API and every gateway need the same one. `npm start` and `start:cluster` make one
+     * per run for their own processes.
+     */
+    GATEWAY_COMMAND_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** Where a gateway's command endpoint listens: loopback unless set (e.g. 0.0.0.0 in containers). */
+    GATEWAY_COMMAND_HOST: z
+      .string()
+      .refine((h) => isIP(h) !== 0 || /^[A-Za-z0-9.-]+$/.test(h), 'must be an IP address or a host name')
+      .default('127.0.0.1'),
+    /** The command endpoint's port; any free one when unset (the instance's row names it). */
+    GATEWAY_COMMAND_PORT: port.optional(),
+    /** The host name the API reaches the endpoint by; default the address above, or the machine's name. */
+    GATEWAY_COMMAND_ADVERTISED_HOST: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+$/, 'must be a host name or an IPv4 address')
+      .optional(),
     TEMPORAL_TASK_QUEUE: z.string().min(1).default('ks-cloud'),
     LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
     /**
@@ -140,6 +158,15 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
 }
 
 /** For entry points: validate or exit with a single line (no stack trace). */
+/** The API and the gateways cannot do without the command secret; the other processes never use it. */
+export function commandSecretOrExit(env: Env): string {
+  if (env.GATEWAY_COMMAND_SECRET) return env.GATEWAY_COMMAND_SECRET;
+  console.error(
+    'Configuration error: GATEWAY_COMMAND_SECRET is missing (the API and the device gateways share it)',
+  );
+  process.exit(1);
+}
+
 export function loadEnvOrExit(source: Record<string, string | undefined> = process.env): Env {
   try {
     return parseEnv(source);

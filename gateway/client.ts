@@ -1,20 +1,25 @@
 import type postgres from 'postgres';
 import type { Db } from '../db/client';
-import { connectedIqsOfSite, findIqConnection } from '../db/queries/iqs';
+import { connectedIqsOfSite, findIqCommandUrl } from '../db/queries/iqs';
 import { type Command, createCommandClient, MAX_SYNC_IQS, type OpenOutcome } from './command-bus';
+import { createDirectOpener, defaultCommandSecret } from './command-http';
 
 export type { OpenOutcome };
 export type UpdateCommand = Extract<Command, { kind: 'update' }>;
 
-/** What the API and the activities ask of the device gateway (through the command bus). */
+/**
+ * What the API and the activities ask of the device gateway: openings go straight to the command
+ * endpoint of the instance holding the IQ (gateway/command-http.ts), the rest through the command bus.
+ */
 export interface GatewayClient {
   /** Tell the site's connected IQs their subscribed flag changed (each gateway pushes only real changes). */
   subscriptionChanged(siteId: string): Promise<void>;
   /**
-   * Open a lock through its IQ's connection and wait for the IQ's answer. `instance`: the gateway
-   * instance the caller just read as holding the IQ (null: none), which spares reading it again.
+   * Open a lock through its IQ's connection and wait for the IQ's answer. `commandUrl`: the command
+   * endpoint of the instance the caller just read as holding the IQ (null: none), which spares
+   * reading it again.
    */
-  openLock(target: { iqId: string; lockId: string; instance?: string | null }): Promise<OpenOutcome>;
+  openLock(target: { iqId: string; lockId: string; commandUrl?: string | null }): Promise<OpenOutcome>;
   /** F2: name a firmware file to each IQ through the instance holding it (fire-and-forget). */
   sendUpdates(updates: Array<{ instance: string; command: UpdateCommand }>): Promise<void>;
 }
@@ -30,18 +35,23 @@ export const noopGatewayClient: GatewayClient = {
 
 /**
  * The gateway's IQ-side timeout for an open answer; the client waits a little longer so the gateway's
- * own `timeout` reply, not a lost NOTIFY, is what normally ends a silent IQ's request.
+ * own `timeout` reply, not a lost request, is what normally ends a silent IQ's request.
  */
 export const DEVICE_OPEN_TIMEOUT_MS = 5_000;
-const BUS_SLACK_MS = 2_000;
+const REQUEST_SLACK_MS = 2_000;
 
 export function createGatewayClient(deps: {
   db: Db;
   sql: postgres.Sql;
   openTimeoutMs?: number;
+  /** The gateways' command secret; default: GATEWAY_COMMAND_SECRET or this process's own. */
+  commandSecret?: string;
 }): GatewayClient & { close(): Promise<void> } {
   const bus = createCommandClient(deps.sql);
-  const timeoutMs = (deps.openTimeoutMs ?? DEVICE_OPEN_TIMEOUT_MS) + BUS_SLACK_MS;
+  const direct = createDirectOpener(
+    deps.commandSecret ?? defaultCommandSecret(),
+    (deps.openTimeoutMs ?? DEVICE_OPEN_TIMEOUT_MS) + REQUEST_SLACK_MS,
+  );
   return {
     async subscriptionChanged(siteId) {
       const byInstance = await connectedIqsOfSite(deps.db, siteId);
@@ -55,14 +65,17 @@ export function createGatewayClient(deps: {
       }
       await Promise.all(sends);
     },
-    async openLock({ instance: known, ...target }) {
-      const instance = known === undefined ? await findIqConnection(deps.db, target.iqId) : known;
-      if (!instance) return { outcome: 'offline' };
-      return bus.open(instance, target, timeoutMs);
+    async openLock({ commandUrl: known, ...target }) {
+      const commandUrl = known === undefined ? await findIqCommandUrl(deps.db, target.iqId) : known;
+      if (!commandUrl) return { outcome: 'offline' };
+      return direct.open(commandUrl, target);
     },
     async sendUpdates(updates) {
       await Promise.all(updates.map((u) => bus.send(u.instance, u.command)));
     },
-    close: () => bus.close(),
+    async close() {
+      direct.close();
+      await bus.close();
+    },
   };
 }

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { sql } from 'drizzle-orm';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { loadEnvOrExit } from '../config/env';
+import { commandSecretOrExit, loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { errorField, logger, setLogProcess } from '../observability/logger';
@@ -53,6 +53,12 @@ const gateway = await startGateway({
     windowMs: 60_000,
   },
   metrics: registry,
+  command: {
+    host: env.GATEWAY_COMMAND_HOST,
+    port: env.GATEWAY_COMMAND_PORT ?? 0,
+    advertisedHost: env.GATEWAY_COMMAND_ADVERTISED_HOST,
+    secret: commandSecretOrExit(env),
+  },
 });
 let metricsServer: MetricsServer | undefined;
 if (env.METRICS_PORT !== undefined) {
@@ -69,7 +75,7 @@ if (env.METRICS_PORT !== undefined) {
   });
 }
 logger.info(
-  { instanceId, ports: gateway.ports, metricsPort: metricsServer?.port },
+  { instanceId, ports: gateway.ports, commandUrl: gateway.commandUrl, metricsPort: metricsServer?.port },
   `instance ${instanceId} listening on TCP ${gateway.ports.join(', ')}`,
 );
 

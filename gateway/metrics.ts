@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 export interface GatewayMetrics {
-  /** A bus command from the API or a worker (open, sync-subscription, update). */
+  /** A command from the API (open, on the command endpoint) or a worker (bus: sync-subscription, update, access-sync). */
   command(kind: string): void;
   /** A message an IQ sent (`invalid` when it did not parse). */
   received(type: string): void;
@@ -21,7 +21,7 @@ export function createGatewayMetrics(registry: Registry, connectedIqs: () => num
   });
   const commands = new Counter({
     name: 'gateway_commands_total',
-    help: 'Commands this instance received on its bus channel, by kind',
+    help: 'Commands this instance received (open on its command endpoint, the rest on its bus channel), by kind',
     labelNames: ['kind'],
     registers: [registry],
   });

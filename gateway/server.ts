@@ -4,6 +4,11 @@ import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
 import type { Db } from '../db/client';
 import {
+  registerGatewayInstance,
+  removeGatewayInstance,
+  touchGatewayInstance,
+} from '../db/queries/gateway-instances';
+import {
   iqsBehindOnAccess,
   markInstanceOffline,
   markIqOffline,
@@ -13,13 +18,9 @@ import {
 } from '../db/queries/iqs';
 import { errorField, logger } from '../observability/logger';
 import { createAccessBatches } from './access-batches';
-import {
-  type Command,
-  isValidInstanceId,
-  listenForCommands,
-  type OpenOutcome,
-  replyToOpen,
-} from './command-bus';
+import { type Command, isValidInstanceId, listenForCommands, type OpenOutcome } from './command-bus';
+import { serveCommands } from './command-endpoint';
+import { defaultCommandSecret } from './command-http';
 import { DeviceConnection, type GatewayContext } from './connection';
 import { DEFAULT_HELLO_GUARD, HelloGuard, type HelloGuardOptions } from './hello-guard';
 import { createGatewayMetrics } from './metrics';
@@ -45,12 +46,20 @@ export interface GatewayOptions {
   guard?: Partial<HelloGuardOptions>;
   /** Where this instance's Prometheus metrics go (connected IQs, commands, messages); none when omitted. */
   metrics?: Registry;
+  /**
+   * The internal command endpoint (remote openings): its address (default loopback), port (default
+   * any free one; the instance's row names the one it got), the host name callers use (default the
+   * address) and the shared secret (default: GATEWAY_COMMAND_SECRET or this process's own).
+   */
+  command?: { host?: string; port?: number; advertisedHost?: string | undefined; secret?: string };
 }
 
 export interface RunningGateway {
   ports: number[];
   instanceId: string;
-  /** Opens a lock through the IQ's connection on this instance (the bus's open commands come here). */
+  /** Where this instance's command endpoint is reached (http://host:port). */
+  commandUrl: string;
+  /** Opens a lock through the IQ's connection on this instance (the command endpoint's opens come here). */
   openLock(target: { iqId: string; lockId: string; requestId?: string }): Promise<OpenOutcome>;
   stop(): Promise<void>;
 }
@@ -89,9 +98,20 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
 
   // Rows left "online" by an earlier run under this id are stale: none of those sockets exist now.
   await markInstanceOffline(db, instanceId);
+  const commands = await serveCommands({
+    host: opts.command?.host ?? '127.0.0.1',
+    port: opts.command?.port ?? 0,
+    advertisedHost: opts.command?.advertisedHost,
+    secret: opts.command?.secret ?? defaultCommandSecret(),
+    open: ({ iqId, lockId }) => {
+      ctx.metrics?.command('open');
+      return openLock(ctx, randomUUID(), iqId, lockId);
+    },
+  });
+  await registerGatewayInstance(db, instanceId, commands.url);
   const unlisten = await listenForCommands(sql, instanceId, (command) => {
     ctx.metrics?.command(command.kind);
-    handleCommand(ctx, sql, command).catch((error: unknown) => {
+    handleCommand(ctx, command).catch((error: unknown) => {
       logger.error({ kind: command.kind, err: errorField(error) }, 'bus command failed');
     });
   });
@@ -127,6 +147,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       .write(async () => {
         await touchIqs(db, ids, instanceId);
         await sweepStaleIqs(db, 4 * heartbeatSeconds);
+        await touchGatewayInstance(db, instanceId, 4 * heartbeatSeconds);
         // K7: a version whose bus message was lost (a dropped LISTEN connection) still goes out.
         for (const { id, version } of await iqsBehindOnAccess(db, instanceId)) {
           ctx.registry.get(id)?.accessChanged(version);
@@ -138,15 +159,20 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   return {
     ports: servers.map((s) => (s.address() as { port: number }).port),
     instanceId,
+    commandUrl: commands.url,
     openLock: (target) => openLock(ctx, target.requestId ?? randomUUID(), target.iqId, target.lockId),
     async stop() {
       clearInterval(flush);
+      // Callers find no endpoint from now on: their opens answer offline, as the IQs will be.
+      await removeGatewayInstance(db, instanceId);
       // A server closes only once its connections have: stop accepting, then end them, then wait.
       const stopped = Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
       const closing = [...connections.values()];
       for (const connection of connections.keys()) connection.destroy();
       await Promise.all(closing);
       await stopped;
+      // After the connections: opens that were waiting on them have answered `offline`.
+      await commands.close();
       await ctx.accessBatches.flushed();
       await unlisten();
       await ctx.write(() => markInstanceOffline(db, instanceId));
@@ -178,10 +204,8 @@ function openLock(
   return connection ? connection.open(requestId, lockId) : Promise.resolve({ outcome: 'offline' });
 }
 
-async function handleCommand(ctx: GatewayContext, sql: postgres.Sql, command: Command) {
+async function handleCommand(ctx: GatewayContext, command: Command) {
   switch (command.kind) {
-    case 'open':
-      return replyToOpen(sql, command, await openLock(ctx, command.requestId, command.iqId, command.lockId));
     case 'sync-subscription': {
       const here = command.iqIds.filter((id) => ctx.registry.has(id));
       const flags = await subscribedFlags(ctx.db, here);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseEnv } from '../config/env';
@@ -70,6 +71,8 @@ async function main() {
     DATABASE_URL: databaseUrl,
     PUBLIC_BASE_URL: process.env.PUBLIC_BASE_URL ?? `http://localhost:${port}`,
     TOKEN_SECRET: process.env.TOKEN_SECRET ?? (await tokenSecret(dataDir)),
+    // The API's key to the gateways' internal command endpoints: this run's processes only.
+    GATEWAY_COMMAND_SECRET: process.env.GATEWAY_COMMAND_SECRET ?? randomBytes(32).toString('base64url'),
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: temporal.namespace,
   };

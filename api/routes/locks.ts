@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { recordLockOpened } from '../../db/queries/events';
 import { findOpenTarget, type Lock, listLocks } from '../../db/queries/locks';
 import { recordEventForOwner } from '../../db/queries/notification-outbox';
 import { type OpenRefusal, openRefusal } from '../../domain/remote-open';
@@ -151,10 +152,15 @@ export function lockRoutes(deps: AppDeps) {
       const answer = await deps.gateway.openLock({
         iqId: lock.iqId,
         lockId: lock.id,
-        instance: target.gatewayInstance,
+        commandUrl: target.commandUrl,
       });
       if (answer.outcome === 'opened') {
-        await record(c, lock, 'lock.opened');
+        await recordLockOpened(db, {
+          siteId: lock.siteId,
+          actorProfileId: c.get('profile').id,
+          lockId: lock.id,
+          iqId: lock.iqId,
+        });
         return c.json({ result: 'opened' as const }, 200);
       }
       if (answer.outcome === 'refused') {

@@ -10,6 +10,27 @@ export async function recordEvent(db: DbOrTx, event: NewEvent): Promise<void> {
   await db.insert(events).values(event);
 }
 
+/** A remote opening the IQ confirmed (K4), recorded before the answer: one statement built once. */
+export async function recordLockOpened(
+  db: DbOrTx,
+  event: { siteId: string; actorProfileId: string; lockId: string; iqId: string },
+): Promise<void> {
+  await lockOpened(db).execute(event);
+}
+
+const lockOpened = preparedPer((db) =>
+  db
+    .insert(events)
+    .values({
+      siteId: sql.placeholder('siteId'),
+      type: 'lock.opened',
+      actorProfileId: sql.placeholder('actorProfileId'),
+      lockId: sql.placeholder('lockId'),
+      iqId: sql.placeholder('iqId'),
+    })
+    .prepare('record_lock_opened'),
+);
+
 /**
  * Each event as the API answers it (API.md's Event), built by PostgreSQL as JSON text: mapping ten
  * columns of every row to an object, its time to a Date and back, then the page to JSON cost a GET of

@@ -1,6 +1,6 @@
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
-import { iqs } from '../schema';
+import { gatewayInstances, iqs } from '../schema';
 
 export type Iq = typeof iqs.$inferSelect;
 export type NewIq = typeof iqs.$inferInsert;
@@ -128,12 +128,14 @@ export async function connectedIqsOfSite(db: DbOrTx, siteId: string): Promise<Ma
 }
 
 /** The gateway instance holding the IQ's connection, or undefined while it is offline. */
-export async function findIqConnection(db: DbOrTx, iqId: string): Promise<string | undefined> {
+/** The command endpoint of the gateway instance holding the IQ's connection; undefined when none does. */
+export async function findIqCommandUrl(db: DbOrTx, iqId: string): Promise<string | undefined> {
   const [row] = await db
-    .select({ online: iqs.online, instance: iqs.gatewayInstance })
+    .select({ online: iqs.online, commandUrl: gatewayInstances.commandUrl })
     .from(iqs)
+    .innerJoin(gatewayInstances, eq(gatewayInstances.id, iqs.gatewayInstance))
     .where(eq(iqs.id, iqId));
-  return row?.online && row.instance ? row.instance : undefined;
+  return row?.online ? row.commandUrl : undefined;
 }
 
 export async function subscribedFlags(db: DbOrTx, iqIds: string[]): Promise<Map<string, boolean>> {

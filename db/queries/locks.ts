@@ -1,7 +1,7 @@
 import { and, eq, isNull, or, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
-import { accessMethods, iqs, locks } from '../schema';
+import { accessMethods, gatewayInstances, iqs, locks } from '../schema';
 
 export type Lock = typeof locks.$inferSelect;
 
@@ -25,7 +25,7 @@ export async function findSiteLock(db: DbOrTx, siteId: string, lockId: string): 
 
 /**
  * What a remote opening (K4) needs to know of a lock of this site, in one statement: the lock, its
- * IQ's subscribed and online flags and the gateway instance holding it, and whether the caller holds
+ * IQ's subscribed and online flags and the command endpoint of the gateway instance holding it, and whether the caller holds
  * an active remote access method for it. K4, decided: opening from afar needs an active `remote`
  * access method at the site (one bound to an IQ counts for that IQ's locks only); a PIN, tag or
  * mobile key opens at the door, not through the cloud. Undefined for another site's lock (N4).
@@ -56,11 +56,13 @@ const openTarget = preparedPer((db) => {
       lock: locks,
       iqSubscribed: iqs.subscribed,
       iqOnline: iqs.online,
-      gatewayInstance: iqs.gatewayInstance,
+      /** The command endpoint of the gateway instance holding the IQ (null: none that is running). */
+      commandUrl: gatewayInstances.commandUrl,
       remoteAccess: sql<boolean>`exists (${remote})`,
     })
     .from(locks)
     .leftJoin(iqs, and(eq(iqs.id, locks.iqId), eq(iqs.siteId, locks.siteId)))
+    .leftJoin(gatewayInstances, eq(gatewayInstances.id, iqs.gatewayInstance))
     .where(and(eq(locks.siteId, sql.placeholder('siteId')), eq(locks.id, sql.placeholder('lockId'))))
     .prepare('open_target');
 });

@@ -100,3 +100,15 @@ export const rolloutTargets = pgTable(
     index('rollout_targets_in_progress_iq_idx').on(t.iqId).where(sql`${t.state} = 'in_progress'`),
   ],
 );
+
+/**
+ * The running device-gateway instances and where each serves its internal command endpoint (the
+ * direct request/reply path for remote openings): `iqs.gatewayInstance` names the row. Written at the
+ * instance's start, touched each heartbeat, deleted at its stop.
+ */
+export const gatewayInstances = pgTable('gateway_instances', {
+  id: text().primaryKey(),
+  /** http://host:port of the instance's command endpoint (loopback unless configured otherwise). */
+  commandUrl: text().notNull(),
+  heartbeatAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+});

@@ -19,7 +19,7 @@ const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 const APP_SERVICES = ['api', 'worker', 'gateway', 'migrate'] as const;
 const LONG_RUNNING_APP_SERVICES = ['api', 'worker', 'gateway'] as const;
-const SECRETS = ['TOKEN_SECRET', 'RESEND_API_KEY'] as const;
+const SECRETS = ['TOKEN_SECRET', 'RESEND_API_KEY', 'GATEWAY_COMMAND_SECRET'] as const;
 
 /**
  * What a deployer puts in `.env`: the value the test substitutes for a required interpolation
@@ -30,6 +30,7 @@ const SAMPLE_DEPLOYMENT_ENV: Readonly<Record<string, string>> = {
   POSTGRES_PASSWORD: 'sample-postgres-password',
   PUBLIC_BASE_URL: 'https://cloud.example.com',
   TOKEN_SECRET: 'sample-token-secret-that-is-long-enough-0123456789',
+  GATEWAY_COMMAND_SECRET: 'sample-command-secret-that-is-long-enough-0123',
   RESEND_API_KEY: 're_sample_key',
 };
 

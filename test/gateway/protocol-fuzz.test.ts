@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createGatewayClient } from '../../gateway/client';
+import { defaultCommandSecret } from '../../gateway/command-http';
 import { EVENT_KINDS, MAX_LINE_BYTES } from '../../gateway/protocol';
 import { freePort } from '../../infra/free-port';
 import { type SimulatedIq, startSimulatedIq } from '../../iq-sim/iq';
@@ -158,6 +159,7 @@ beforeAll(async () => {
       DATABASE_URL: database.url,
       PUBLIC_BASE_URL: 'http://fuzz.test',
       TOKEN_SECRET: 'fuzz-secret-fuzz-secret-fuzz-secret-0000',
+      GATEWAY_COMMAND_SECRET: defaultCommandSecret(),
       GATEWAY_PORTS: ports.join(','),
       // Every socket here comes from 127.0.0.1: the hello throttle (tested in gateway-guard.test.ts)
       // would turn most mutated lines into a refused hello instead of exercising the parser.

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { defaultCommandSecret } from '../../gateway/command-http';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const entry = fileURLToPath(new URL('../faults/worker-entry.ts', import.meta.url));
@@ -185,6 +186,8 @@ export class GatewayProcess {
       DATABASE_URL: this.opts.databaseUrl,
       PUBLIC_BASE_URL: 'http://ks.test',
       TOKEN_SECRET: 'gateway-process-secret-that-is-long-enough-0123456789',
+      // The test process's gateway clients open locks on it with their own secret.
+      GATEWAY_COMMAND_SECRET: defaultCommandSecret(),
       GATEWAY_PORTS: this.opts.ports.join(','),
       // Every simulated IQ connects from 127.0.0.1 (hello-guard.ts keeps the production cap low).
       GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: '50000',
