@@ -16,7 +16,7 @@ export interface AppDeps {
   db: Db;
   temporal: Client;
   mailer: Mailer;
-  /** Commands for IQs (open, subscription push) through the device gateway's bus. */
+  /** Commands for IQs: opens to the command endpoint of the gateway instance holding the IQ, pushes over the bus. */
   gateway: GatewayClient;
   /** Hands the owner notifications a request queued to Temporal (K6); its owner stops it. */
   notifications: NotificationRelay;
