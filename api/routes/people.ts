@@ -1,13 +1,13 @@
 import { randomInt } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import { listPendingInvitations } from '../../db/queries/invitations';
-import { listPeople } from '../../db/queries/people';
+import { listPeople, listPeopleJson } from '../../db/queries/people';
 import type { SiteRole } from '../../db/schema/sites';
 import { grantAccess, resetPin, revokeAccessMethod } from '../../operations/access';
 import { withdrawInvitation } from '../../operations/invitations';
 import { changeMember, invitePerson, leaveSite, removeMember } from '../../operations/members';
 import { hashPassword } from '../auth/passwords';
 import type { AppDeps } from '../deps';
+import { jsonText } from '../json-text';
 import { notFound } from '../problem';
 import { createRouter } from '../router';
 import { EmailField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
@@ -61,6 +61,8 @@ const invitedJson = (i: { invitationId: string; email: string; role: SiteRole; e
   expiresAt: i.expiresAt.toISOString(),
 });
 
+const PeopleList = z.array(z.union([PersonSchema, InvitedSchema]));
+
 const PersonParams = SiteIdParam.extend({ profileId: z.uuid() });
 const InvitationParams = SiteIdParam.extend({ invitationId: z.uuid() });
 const AccessParams = PersonParams.extend({ accessId: z.uuid() });
@@ -77,7 +79,7 @@ const listRoute = createRoute({
   responses: {
     200: {
       description: 'Members (status member) and pending invitations (status invited)',
-      content: { 'application/json': { schema: z.array(z.union([PersonSchema, InvitedSchema])) } },
+      content: { 'application/json': { schema: PeopleList } },
     },
     ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription'),
   },
@@ -279,14 +281,7 @@ export function peopleRoutes(deps: AppDeps) {
     .openapi(listRoute, async (c) => {
       const { siteId } = c.req.valid('param');
       await siteAccess(deps, c, siteId, { roles: MANAGERS });
-      const [members, invited] = await Promise.all([
-        listPeople(db, siteId),
-        listPendingInvitations(db, siteId, deps.now()),
-      ]);
-      return c.json(
-        [...members.map((m) => ({ status: 'member' as const, ...m })), ...invited.map(invitedJson)],
-        200,
-      );
+      return jsonText<z.infer<typeof PeopleList>>(c, await listPeopleJson(db, siteId, deps.now()));
     })
     .openapi(addRoute, async (c) => {
       const { siteId } = c.req.valid('param');

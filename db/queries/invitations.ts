@@ -1,7 +1,6 @@
-import { and, asc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, lte, sql } from 'drizzle-orm';
 import { hashToken } from '../../domain/secrets';
 import type { DbOrTx } from '../client';
-import { preparedPer } from '../prepared';
 import { memberships, profiles, siteInvitations, sites } from '../schema';
 import type { SiteRole } from '../schema/sites';
 import { normalizeEmail } from './profiles';
@@ -44,31 +43,6 @@ export async function deleteExpiredInvitations(db: DbOrTx, siteId: string, now: 
 }
 
 const pending = (now: Date) => and(isNull(siteInvitations.acceptedAt), gt(siteInvitations.expiresAt, now));
-
-const pendingInvitations = preparedPer((db) =>
-  db
-    .select({
-      invitationId: siteInvitations.id,
-      email: siteInvitations.email,
-      role: siteInvitations.role,
-      expiresAt: siteInvitations.expiresAt,
-    })
-    .from(siteInvitations)
-    .where(
-      and(
-        eq(siteInvitations.siteId, sql.placeholder('siteId')),
-        isNull(siteInvitations.acceptedAt),
-        gt(siteInvitations.expiresAt, sql.placeholder('now')),
-      ),
-    )
-    .orderBy(asc(siteInvitations.createdAt), asc(siteInvitations.id))
-    .prepare('pending_invitations'),
-);
-
-/** The site's pending invitations, oldest first (GET people). */
-export function listPendingInvitations(db: DbOrTx, siteId: string, now: Date) {
-  return pendingInvitations(db).execute({ siteId, now: now.toISOString() });
-}
 
 /** A pending invitation of the site (not accepted; expired or not), locked for the change. */
 export async function lockOpenInvitation(db: DbOrTx, siteId: string, invitationId: string) {

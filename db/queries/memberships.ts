@@ -40,18 +40,16 @@ export function listMembershipsOfProfile(db: DbOrTx, profileId: string) {
 
 /**
  * The memberships of the profile `profileId` (a column or a placeholder) as /me answers them, a JSON
- * array PostgreSQL writes (issue 15), ordered by site name as listMembershipsOfProfile.
+ * array PostgreSQL writes (issue 15), ordered by site name as listMembershipsOfProfile. Written in
+ * SQL with aliases: drizzle leaves columns in a template unqualified outside a join, which a
+ * correlated subquery would read as its own.
  */
 export const membershipsJsonOf = (profileId: SQLWrapper) => sql<string>`(
   select coalesce(json_agg(json_build_object(
-    'siteId', ${sites.id},
-    'siteName', ${sites.name},
-    'role', ${memberships.role},
-    'subscribed', ${memberships.subscribed},
-    'masterKey', ${memberships.masterKey}
-  ) order by ${sites.name}), '[]')::text
-  from ${memberships} inner join ${sites} on ${sites.id} = ${memberships.siteId}
-  where ${memberships.profileId} = ${profileId}
+    'siteId', s.id, 'siteName', s.name, 'role', m.role, 'subscribed', m.subscribed, 'masterKey', m.master_key
+  ) order by s.name), '[]')::text
+  from memberships m inner join sites s on s.id = m.site_id
+  where m.profile_id = ${profileId}
 )`;
 
 const membershipsJson = preparedPer((db) =>

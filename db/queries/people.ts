@@ -71,6 +71,53 @@ export async function listPeople(db: DbOrTx, siteId: string, profileId?: string)
 
 export type Person = Awaited<ReturnType<typeof listPeople>>[number];
 
+/**
+ * GET people's answer as JSON text PostgreSQL writes (issue 15: three statements and their row
+ * mapping were one): the members as listPeople gives them, each `status: member` with their live
+ * access methods, then the pending invitations (not accepted, not expired at `now`), oldest first,
+ * times as Date#toISOString writes them. Written in SQL with aliases (see membershipsJsonOf).
+ */
+const peopleJson = preparedPer((db) =>
+  db
+    .select({
+      members: sql<string>`(
+        select coalesce(json_agg(json_build_object(
+          'status', 'member', 'profileId', m.profile_id, 'name', p.name, 'email', p.email, 'role', m.role,
+          'subscribed', m.subscribed, 'masterKey', m.master_key,
+          'access', (
+            select coalesce(json_agg(json_build_object(
+              'id', a.id, 'kind', a.kind, 'iqId', a.iq_id, 'tagUid', a.tag_uid, 'status', a.status
+            ) order by a.created_at), '[]')
+            from access_methods a
+            where a.site_id = m.site_id and a.profile_id = m.profile_id and a.status <> 'revoked'
+          )
+        ) order by m.joined_at, m.profile_id), '[]')::text
+        from memberships m inner join profiles p on p.id = m.profile_id
+        where m.site_id = ${sql.placeholder('siteId')}
+      )`,
+      invited: sql<string>`(
+        select coalesce(json_agg(json_build_object(
+          'status', 'invited', 'invitationId', i.id, 'email', i.email, 'role', i.role,
+          'expiresAt', to_char(i.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+        ) order by i.created_at, i.id), '[]')::text
+        from site_invitations i
+        where i.site_id = ${sql.placeholder('siteId')} and i.accepted_at is null
+          and i.expires_at > ${sql.placeholder('now')}
+      )`,
+    })
+    .from(sql`(select 1) as one`)
+    .prepare('people_json'),
+);
+
+/** GET people's answer (peopleJson): the site's members, then its pending invitations, as one JSON array. */
+export async function listPeopleJson(db: DbOrTx, siteId: string, now: Date): Promise<string> {
+  const [row] = await peopleJson(db).execute({ siteId, now: now.toISOString() });
+  const { members, invited } = row!;
+  if (invited === '[]') return members;
+  if (members === '[]') return invited;
+  return `${members.slice(0, -1)},${invited.slice(1)}`;
+}
+
 export async function hasValidAccess(db: DbOrTx, siteId: string, profileId: string): Promise<boolean> {
   const [row] = await db
     .select({ id: accessMethods.id })

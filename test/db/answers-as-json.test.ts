@@ -3,17 +3,18 @@
  * every field, times as Date#toISOString writes them (UTC, milliseconds, microseconds dropped), null
  * fields as null, `data` as stored (nested, non-ASCII, quotes and escapes included).
  */
-import { desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
 import { listEventsJson } from '../../db/queries/events';
 import { listMembershipsOfProfile, membershipsOfProfileJson } from '../../db/queries/memberships';
+import { listPeople, listPeopleJson } from '../../db/queries/people';
 import {
   findSessionCaller,
   findSessionCallerWithMemberships,
   insertSession,
 } from '../../db/queries/sessions';
-import { events, memberships, profiles, sites } from '../../db/schema';
+import { accessMethods, events, memberships, profiles, siteInvitations, sites } from '../../db/schema';
 import { hashToken } from '../../domain/secrets';
 import { createTestDatabase } from '../support/database';
 
@@ -125,5 +126,95 @@ describe("/me's memberships as JSON (db/queries/memberships.ts, sessions.ts)", (
       .values({ email: 'none@answers.test', name: 'N', passwordHash: 'x' })
       .returning({ id: profiles.id });
     expect(await membershipsOfProfileJson(db, nobody!.id)).toBe('[]');
+  });
+});
+
+describe('GET people as JSON (db/queries/people.ts)', () => {
+  it('is the members with their live access, then the pending invitations, as the route listed them', async () => {
+    const { db } = database;
+    const [site] = await db.insert(sites).values({ name: 'People JSON' }).returning({ id: sites.id });
+    const siteId = site!.id;
+    const now = new Date('2026-06-01T12:00:00.000Z');
+    const expectFor = async () => {
+      const members = (await listPeople(db, siteId)).map((m) => ({ status: 'member', ...m }));
+      const invited = (
+        await db
+          .select()
+          .from(siteInvitations)
+          .where(
+            and(
+              eq(siteInvitations.siteId, siteId),
+              isNull(siteInvitations.acceptedAt),
+              gt(siteInvitations.expiresAt, now),
+            ),
+          )
+          .orderBy(asc(siteInvitations.createdAt), asc(siteInvitations.id))
+      ).map((i) => ({
+        status: 'invited',
+        invitationId: i.id,
+        email: i.email,
+        role: i.role,
+        expiresAt: i.expiresAt.toISOString(),
+      }));
+      const text = await listPeopleJson(db, siteId, now);
+      expect(JSON.parse(text)).toEqual([...members, ...invited]);
+      return { members, invited };
+    };
+    // Nobody yet: an empty array.
+    expect(await listPeopleJson(db, siteId, now)).toBe('[]');
+
+    // Invitations only: pending ones, not the expired or accepted one.
+    await db.insert(siteInvitations).values([
+      {
+        siteId,
+        email: 'pending1@answers.test',
+        role: 'user',
+        expiresAt: new Date('2026-06-10T00:00:00.123456Z'),
+      },
+      { siteId, email: 'expired@answers.test', role: 'user', expiresAt: new Date('2026-05-01T00:00:00Z') },
+      {
+        siteId,
+        email: 'accepted@answers.test',
+        role: 'admin',
+        expiresAt: new Date('2026-06-10T00:00:00Z'),
+        acceptedAt: new Date('2026-05-20T00:00:00Z'),
+      },
+    ]);
+    expect((await expectFor()).invited.map((i) => i.email)).toEqual(['pending1@answers.test']);
+
+    // Members with access methods (a revoked one left out), and invitations after them.
+    const people = await db
+      .insert(profiles)
+      .values(
+        ['Owner', 'Ädmin "A"', 'User'].map((name, i) => ({
+          email: `p${i}@answers.test`,
+          name,
+          passwordHash: 'x',
+        })),
+      )
+      .returning({ id: profiles.id });
+    await db.insert(memberships).values([
+      { siteId, profileId: people[0]!.id, role: 'owner', masterKey: true, subscribed: true },
+      { siteId, profileId: people[1]!.id, role: 'admin' },
+      { siteId, profileId: people[2]!.id, role: 'user', subscribed: true },
+    ]);
+    await db.insert(accessMethods).values([
+      { siteId, profileId: people[0]!.id, kind: 'tag', tagUid: '04:A1' },
+      { siteId, profileId: people[0]!.id, kind: 'mobile_key', status: 'needs_activation' },
+      { siteId, profileId: people[2]!.id, kind: 'remote' },
+      { siteId, profileId: people[2]!.id, kind: 'tag', tagUid: 'gone', status: 'revoked' },
+    ]);
+    await db.insert(siteInvitations).values({ siteId, email: 'pending2@answers.test', role: 'admin' });
+    const { members, invited } = await expectFor();
+    expect(Object.fromEntries(members.map((m) => [m.name, m.access.length]))).toEqual({
+      Owner: 2,
+      'Ädmin "A"': 0,
+      User: 1,
+    });
+    expect(invited).toHaveLength(2);
+
+    // Members only.
+    await db.delete(siteInvitations).where(eq(siteInvitations.siteId, siteId));
+    expect((await expectFor()).invited).toEqual([]);
   });
 });
