@@ -10,7 +10,7 @@
  */
 import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,12 +26,13 @@ import { createMailer } from '../emails/mailer';
 import { createGatewayClient } from '../gateway/client';
 import { startGateway } from '../gateway/server';
 import { ensureDatabase } from '../infra/create-database';
-import { startFleet } from '../iq-sim/fleet';
+import { type Fleet, startFleet } from '../iq-sim/fleet';
 import type { IqCredentials } from '../iq-sim/iq';
 import { createWorker } from '../worker/create-worker';
 import { startRollout } from '../workflows/client/rollout';
 import { rolloutWorkflowId } from '../workflows/ids';
 import type { RolloutProgress } from '../workflows/rollout/messages';
+import { rates, startSampler, windowProfile } from './rollout-profile';
 import { type BenchServer, benchOptions, startBenchInfrastructure } from './temporal-server';
 
 const HEARTBEAT_SECONDS = 30;
@@ -58,6 +59,28 @@ if (process.argv[2] === '--gateway') {
     }
   });
   process.send?.({ port: gateway.ports[0] });
+} else if (process.argv[2] === '--fleet') {
+  // The simulated IQs' own process: the devices are the load, not part of the system measured.
+  const [port, updateMs, file] = process.argv.slice(3);
+  const credentials = JSON.parse(await readFile(file!, 'utf8')) as IqCredentials[];
+  const fleets: Fleet[] = [];
+  for (let i = 0; i < credentials.length; i += 500) {
+    fleets.push(
+      await startFleet({
+        credentials: credentials.slice(i, i + 500),
+        ports: [Number(port)],
+        host: '127.0.0.1',
+        update: { durationMs: Number(updateMs) },
+      }),
+    );
+  }
+  process.on('message', async (message: string) => {
+    if (message === 'stop') {
+      await Promise.all(fleets.map((f) => f.stop()));
+      process.exit(0);
+    }
+  });
+  process.send?.({ failed: fleets.reduce((n, f) => n + f.failed.length, 0) });
 } else {
   const { server, args } = benchOptions();
   const result = await bench(
@@ -88,16 +111,16 @@ async function bench(
     const { db } = database;
 
     const child = fork(fileURLToPath(import.meta.url), ['--gateway', url], { execArgv: ['--import', 'tsx'] });
-    const ask = <T>(message: string, key: string) =>
+    const ask = <T>(message: string, key: string, from = child) =>
       new Promise<T>((resolve) => {
         const on = (m: Record<string, T>) => {
           if (key in m) {
-            child.off('message', on);
+            from.off('message', on);
             resolve(m[key]!);
           }
         };
-        child.on('message', on);
-        if (message) child.send(message);
+        from.on('message', on);
+        if (message) from.send(message);
       });
     const port = await ask<number>('', 'port');
 
@@ -122,18 +145,16 @@ async function bench(
       for (const b of batch) credentials.push({ ...b, model: 'IQ2', firmware: '1.0.0' });
     }
     console.log('connecting the fleet…');
-    const fleets = [];
-    for (let i = 0; i < total; i += 500) {
-      fleets.push(
-        await startFleet({
-          credentials: credentials.slice(i, i + 500),
-          ports: [port],
-          host: '127.0.0.1',
-          update: { durationMs: updateMs },
-        }),
-      );
-    }
-    const failedToConnect = fleets.reduce((n, f) => n + f.failed.length, 0);
+    const credentialsFile = join(workDir, 'fleet.json');
+    await writeFile(credentialsFile, JSON.stringify(credentials));
+    const fleet = fork(
+      fileURLToPath(import.meta.url),
+      ['--fleet', String(port), String(updateMs), credentialsFile],
+      {
+        execArgv: ['--import', 'tsx'],
+      },
+    );
+    const failedToConnect = await ask<number>('', 'failed', fleet);
     const rssConnected = await ask<number>('rss', 'rss');
 
     const connection = await Connection.connect({ address: infra.temporalAddress });
@@ -164,15 +185,25 @@ async function bench(
     });
     const rollout = await insertRollout(db, { releaseId: release!.id, target: { model: 'IQ2' }, policy });
     let peakRss = rssConnected;
-    const sampler = setInterval(async () => {
+    const rssSampler = setInterval(async () => {
       peakRss = Math.max(peakRss, await ask<number>('rss', 'rss'));
     }, 1_000);
     const t0 = performance.now();
+    const startedAt = new Date();
+    const sampler = startSampler({
+      db,
+      t0,
+      temporalPort: infra.temporalAddress.split(':').at(-1)!,
+      postgresPort: new URL(infra.postgresUrl).port,
+      pids: { gateway: child.pid, simulator: fleet.pid },
+    });
     await startRollout(temporal, 'bench', rollout.id);
     const handle = temporal.workflow.getHandle(rolloutWorkflowId(rollout.id));
     const end = (await handle.result()) as RolloutProgress;
     const wallMs = performance.now() - t0;
-    clearInterval(sampler);
+    clearInterval(rssSampler);
+    const load = rates(await sampler.stop());
+    const window = await windowProfile(db, rollout.id, startedAt, wallMs, policy, updateMs);
 
     const waves = waveSizes(end.planned, policy).length;
     const minimumMs = idealDurationMs(end.planned, policy, updateMs);
@@ -194,6 +225,23 @@ async function bench(
           group by date_trunc('second', started_at)) s) as peak`);
 
     console.log(
+      'second  admitted  inFlight  window  done   tx/s  cpu (cores): ' +
+        Object.keys(load.cpuSecondsTotal).join(' '),
+    );
+    for (const w of window.perSecond) {
+      const l = load.perSecond.find((r) => r.second === w.second);
+      console.log(
+        [w.second, w.admitted, w.inFlight, w.window, w.done, l?.tps ?? '']
+          .map((v, i) => String(v).padStart(i === 0 ? 6 : 8))
+          .join('') +
+          (l
+            ? `   ${Object.values(l.cpu)
+                .map((c) => c.toFixed(2))
+                .join(' ')}`
+            : ''),
+      );
+    }
+    console.log(
       JSON.stringify(
         {
           temporal: infra.description,
@@ -213,6 +261,9 @@ async function bench(
             connected: +(rssConnected / 2 ** 20).toFixed(0),
             peak: +(peakRss / 2 ** 20).toFixed(0),
           },
+          window: window.summary,
+          cpuSeconds: load.cpuSecondsTotal,
+          transactionsPerSecond: load.transactionsPerSecond,
           commands: sent?.commands,
           commandsPerSecond: {
             average: +((sent?.commands ?? 0) / (wallMs / 1000)).toFixed(1),
@@ -226,7 +277,8 @@ async function bench(
 
     worker.shutdown();
     await running;
-    await Promise.all(fleets.map((f) => f.stop()));
+    fleet.send('stop');
+    await new Promise((r) => fleet.once('exit', r));
     child.send('stop');
     await new Promise((r) => child.once('exit', r));
     await gatewayClient.close();

@@ -35,8 +35,8 @@ export interface GatewayContext {
   registry: Map<string, DeviceConnection>;
   /** IQs heard from since the last flush of lastSeenAt. */
   seen: Set<string>;
-  /** Serialized writes of this instance's IQ rows, so a flush never re-marks an IQ that just closed online. */
-  write<T>(task: () => Promise<T>): Promise<T>;
+  /** Writes of one IQ's row, in order per IQ (gateway/write-lanes.ts). */
+  write<T>(iqId: string, task: () => Promise<T>): Promise<T>;
   markOffline(iqId: string): Promise<void>;
   /** Called after a device event was queued for the owner's notification (K6): hand it over. */
   onNotificationQueued?: (() => void) | undefined;
@@ -207,7 +207,7 @@ export class DeviceConnection {
     registry.set(row.id, this);
     // Read with the row's lock, after registering: a subscription or access change committed after
     // this reaches this connection through the bus; one committed before is in what this returns.
-    const state = await this.ctx.write(() =>
+    const state = await this.ctx.write(row.id, () =>
       markIqOnline(db, row.id, instanceId, hello.firmware, hello.accessVersion),
     );
     this.resetLiveness();

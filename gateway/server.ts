@@ -25,6 +25,7 @@ import { DeviceConnection, type GatewayContext } from './connection';
 import { DEFAULT_HELLO_GUARD, HelloGuard, type HelloGuardOptions } from './hello-guard';
 import { createGatewayMetrics } from './metrics';
 import { serialize } from './protocol';
+import { createWriteLanes } from './write-lanes';
 
 export interface GatewayOptions {
   db: Db;
@@ -72,7 +73,7 @@ const DEFAULT_ACCESS_ACK_TIMEOUT_MS = 10_000;
 export async function startGateway(opts: GatewayOptions): Promise<RunningGateway> {
   if (!isValidInstanceId(opts.instanceId)) throw new Error('instanceId: letters, digits, _ and - (≤40)');
   const { db, sql, instanceId, heartbeatSeconds } = opts;
-  let writes: Promise<unknown> = Promise.resolve();
+  const lanes = createWriteLanes();
   const ctx: GatewayContext = {
     db,
     instanceId,
@@ -86,12 +87,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     ),
     registry: new Map(),
     seen: new Set(),
-    write<T>(task: () => Promise<T>) {
-      const next = writes.then(task);
-      writes = next.catch(() => {});
-      return next;
-    },
-    markOffline: (iqId) => ctx.write(() => markIqOffline(db, iqId, instanceId)),
+    write: lanes.one,
+    markOffline: (iqId) => lanes.one(iqId, () => markIqOffline(db, iqId, instanceId)),
     onNotificationQueued: opts.onNotificationQueued,
   };
   if (opts.metrics) ctx.metrics = createGatewayMetrics(opts.metrics, () => ctx.registry.size);
@@ -143,8 +140,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const flush = setInterval(() => {
     const ids = [...ctx.seen];
     ctx.seen.clear();
-    ctx
-      .write(async () => {
+    lanes
+      .all(async () => {
         await touchIqs(db, ids, instanceId);
         await sweepStaleIqs(db, 4 * heartbeatSeconds);
         await touchGatewayInstance(db, instanceId, 4 * heartbeatSeconds);
@@ -175,7 +172,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       await commands.close();
       await ctx.accessBatches.flushed();
       await unlisten();
-      await ctx.write(() => markInstanceOffline(db, instanceId));
+      await lanes.all(() => markInstanceOffline(db, instanceId));
     },
   };
 }
