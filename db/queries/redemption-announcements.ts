@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, inArray } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { redemptionAnnouncements } from '../schema';
 
@@ -22,6 +22,7 @@ export function claimRedemptionAnnouncements(tx: DbOrTx, limit: number): Promise
     .for('update', { skipLocked: true });
 }
 
-export async function deleteRedemptionAnnouncement(tx: DbOrTx, termId: string): Promise<void> {
-  await tx.delete(redemptionAnnouncements).where(eq(redemptionAnnouncements.termId, termId));
+export async function deleteRedemptionAnnouncements(tx: DbOrTx, termIds: string[]): Promise<void> {
+  if (termIds.length === 0) return;
+  await tx.delete(redemptionAnnouncements).where(inArray(redemptionAnnouncements.termId, termIds));
 }
