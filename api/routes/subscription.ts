@@ -2,11 +2,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
-import { findCurrentTerm, slotUsage } from '../../db/queries/subscriptions';
+import { termJsonAndUsage } from '../../db/queries/subscriptions';
 import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, isBlankVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import { redeemVoucher } from '../../workflows/client/subscription';
 import type { AppDeps } from '../deps';
+import { jsonText } from '../json-text';
 import { ApiProblem, notFound, type Problem, problem, problemBody } from '../problem';
 import { createRouter } from '../router';
 import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
@@ -162,14 +163,12 @@ export function subscriptionRoutes(deps: AppDeps) {
         roles: ['owner', 'admin'],
         allowWithoutSubscription: true,
       });
-      const [term, usage] = await Promise.all([findCurrentTerm(db, siteId), slotUsage(db, siteId)]);
-      return c.json(
-        {
-          status: site.subscriptionStatus,
-          ...(term ? { term: termJson(term) } : {}),
-          usage,
-        },
-        200,
+      const { term, usage } = await termJsonAndUsage(db, siteId);
+      // The term comes as JSON text from the database (db/queries/subscriptions.ts).
+      const status = JSON.stringify(site.subscriptionStatus);
+      return jsonText<z.infer<typeof SubscriptionSchema>>(
+        c,
+        `{"status":${status}${term === null ? '' : `,"term":${term}`},"usage":${JSON.stringify(usage)}}`,
       );
     })
     .openapi(redeem, async (c) => {

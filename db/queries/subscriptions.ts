@@ -92,6 +92,38 @@ export async function slotUsage(db: DbOrTx, siteId: string): Promise<{ users: nu
   return { users: Number(row?.users ?? 0), iqs: Number(row?.iqs ?? 0) };
 }
 
+/**
+ * GET subscription's term and usage in one statement (issue 15: they were two, the term mapped row by
+ * row): the current term (findCurrentTerm's) as the API's JSON text, times as Date#toISOString writes
+ * them, or null; and the seats in use (slotUsage's counts).
+ */
+const termAndUsage = preparedPer((db) =>
+  db
+    .select({
+      term: sql<string | null>`(
+        select json_build_object(
+          'startsAt', to_char(t.starts_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+          'endsAt', to_char(t.ends_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+          'usersLimit', t.users_limit,
+          'iqsLimit', t.iqs_limit
+        )::text
+        from subscription_terms t
+        where t.site_id = ${sql.placeholder('siteId')} and t.replaced_at is null
+        order by t.starts_at desc limit 1
+      )`,
+      users: sql<number>`(select count(*)::int from memberships m where m.site_id = ${sql.placeholder('siteId')} and m.subscribed)`,
+      iqs: sql<number>`(select count(*)::int from iqs i where i.site_id = ${sql.placeholder('siteId')} and i.subscribed)`,
+    })
+    .from(sql`(select 1) as one`)
+    .prepare('term_and_usage'),
+);
+
+/** The current term as the API's JSON text (or null) and the seats in use, in one statement. */
+export async function termJsonAndUsage(db: DbOrTx, siteId: string) {
+  const [row] = await termAndUsage(db).execute({ siteId });
+  return { term: row!.term, usage: { users: Number(row!.users), iqs: Number(row!.iqs) } };
+}
+
 /** Serializes slot and term changes of one site (redemption, expiry, toggles) on its row. */
 export async function lockSite(db: DbOrTx, siteId: string) {
   const [row] = await db.select().from(sites).where(eq(sites.id, siteId)).for('update');

@@ -14,7 +14,18 @@ import {
   findSessionCallerWithMemberships,
   insertSession,
 } from '../../db/queries/sessions';
-import { accessMethods, events, memberships, profiles, siteInvitations, sites } from '../../db/schema';
+import { findCurrentTerm, slotUsage, termJsonAndUsage } from '../../db/queries/subscriptions';
+import {
+  accessMethods,
+  events,
+  iqs,
+  memberships,
+  profiles,
+  siteInvitations,
+  sites,
+  subscriptionTerms,
+  vouchers,
+} from '../../db/schema';
 import { hashToken } from '../../domain/secrets';
 import { createTestDatabase } from '../support/database';
 
@@ -216,5 +227,96 @@ describe('GET people as JSON (db/queries/people.ts)', () => {
     // Members only.
     await db.delete(siteInvitations).where(eq(siteInvitations.siteId, siteId));
     expect((await expectFor()).invited).toEqual([]);
+  });
+});
+
+describe('GET subscription as JSON (db/queries/subscriptions.ts)', () => {
+  it('is the current term as the route wrote it (or none) and the seats in use', async () => {
+    const { db } = database;
+    const [site] = await db.insert(sites).values({ name: 'Term JSON' }).returning({ id: sites.id });
+    const siteId = site!.id;
+    const expected = async () => {
+      const term = await findCurrentTerm(db, siteId);
+      return {
+        term: term
+          ? {
+              startsAt: term.startsAt.toISOString(),
+              endsAt: term.endsAt.toISOString(),
+              usersLimit: term.usersLimit,
+              iqsLimit: term.iqsLimit,
+            }
+          : null,
+        usage: await slotUsage(db, siteId),
+      };
+    };
+    const actual = async () => {
+      const { term, usage } = await termJsonAndUsage(db, siteId);
+      return { term: term === null ? null : JSON.parse(term), usage };
+    };
+    expect(await actual()).toEqual({ term: null, usage: { users: 0, iqs: 0 } });
+
+    const voucherRows = await db
+      .insert(vouchers)
+      .values(
+        [1, 2, 3].map((i) => ({
+          codeHash: `term-json-${i}`,
+          durationDays: 30,
+          usersLimit: 5 * i,
+          iqsLimit: i,
+        })),
+      )
+      .returning({ id: vouchers.id });
+    await db.insert(subscriptionTerms).values([
+      {
+        siteId,
+        voucherId: voucherRows[0]!.id,
+        requestId: 'term-json-request-0',
+        startsAt: new Date('2026-01-01T00:00:00Z'),
+        endsAt: new Date('2026-02-01T00:00:00Z'),
+        usersLimit: 5,
+        iqsLimit: 1,
+      },
+      {
+        siteId,
+        voucherId: voucherRows[1]!.id,
+        requestId: 'term-json-request-1',
+        startsAt: new Date('2026-03-01T10:11:12.345Z'),
+        endsAt: new Date('2027-03-01T10:11:12.345Z'),
+        usersLimit: 10,
+        iqsLimit: 2,
+      },
+      {
+        siteId,
+        voucherId: voucherRows[2]!.id,
+        requestId: 'term-json-request-2',
+        startsAt: new Date('2026-04-01T00:00:00Z'),
+        endsAt: new Date('2026-05-01T00:00:00Z'),
+        usersLimit: 15,
+        iqsLimit: 3,
+        replacedAt: new Date('2026-03-15T00:00:00Z'),
+      },
+    ]);
+    const [a, b] = await db
+      .insert(profiles)
+      .values([1, 2].map((i) => ({ email: `seat${i}@answers.test`, name: 'S', passwordHash: 'x' })))
+      .returning({ id: profiles.id });
+    await db.insert(memberships).values([
+      { siteId, profileId: a!.id, role: 'owner', subscribed: true },
+      { siteId, profileId: b!.id, role: 'user', subscribed: false },
+    ]);
+    await db
+      .insert(iqs)
+      .values({ siteId, serial: 'TERM-JSON-1', name: 'IQ', model: 'IQ2', secretHash: 'x', subscribed: true });
+    const found = await actual();
+    expect(found).toEqual(await expected());
+    expect(found).toEqual({
+      term: {
+        startsAt: '2026-03-01T10:11:12.345Z',
+        endsAt: '2027-03-01T10:11:12.345Z',
+        usersLimit: 10,
+        iqsLimit: 2,
+      },
+      usage: { users: 1, iqs: 1 },
+    });
   });
 });
