@@ -7,7 +7,7 @@ import {
 } from '../db/queries/notification-outbox';
 import { errorField, logger } from '../observability/logger';
 import { signalNotificationEvent } from '../workflows/client/notifications';
-import { createRelayLoop, type RelayLoop } from './relay-loop';
+import { createRelayLoop, drainBatches, type RelayLoop } from './relay-loop';
 
 /** Rows handed over per transaction. */
 const BATCH = 100;
@@ -66,19 +66,9 @@ export function createNotificationRelay(deps: {
       return { handed: handed.length, more: !failed && rows.length === BATCH };
     });
 
-  const run = async () => {
-    let total = 0;
-    try {
-      for (;;) {
-        const { handed, more } = await batch();
-        total += handed;
-        if (!more) return total;
-      }
-    } catch (error) {
-      logger.warn({ err: errorField(error) }, 'owner notification hand-over failed');
-      return total;
-    }
-  };
-
-  return createRelayLoop(run);
+  return createRelayLoop(
+    drainBatches(batch, (error) =>
+      logger.warn({ err: errorField(error) }, 'owner notification hand-over failed'),
+    ),
+  );
 }

@@ -6,7 +6,7 @@ import {
 } from '../db/queries/redemption-announcements';
 import { EmailDeliveryError } from '../emails/mailer';
 import { errorField, logger } from '../observability/logger';
-import { createRelayLoop, type RelayLoop } from './relay-loop';
+import { createRelayLoop, drainBatches, type RelayLoop } from './relay-loop';
 
 /** Rows claimed, and announced side by side, per transaction (a slow email provider is waited for once). */
 const BATCH = 32;
@@ -48,17 +48,9 @@ export function createRedemptionRelay(deps: {
       return { handed: handed.length, more: rows.length === BATCH && handed.length === rows.length };
     });
 
-  return createRelayLoop(async () => {
-    let total = 0;
-    try {
-      for (;;) {
-        const { handed, more } = await batch();
-        total += handed;
-        if (!more) return total;
-      }
-    } catch (error) {
-      logger.warn({ err: errorField(error) }, 'redemption announcements stay queued');
-      return total;
-    }
-  });
+  return createRelayLoop(
+    drainBatches(batch, (error) =>
+      logger.warn({ err: errorField(error) }, 'redemption announcements stay queued'),
+    ),
+  );
 }

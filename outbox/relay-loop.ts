@@ -44,3 +44,26 @@ export function createRelayLoop(round: () => Promise<number>): RelayLoop {
   };
   return loop;
 }
+
+/**
+ * A round that hands over batch after batch while the last one was full and wholly handed; a failure
+ * ends the round (told to `onFailure`), leaving its rows queued for the next. Never throws.
+ */
+export function drainBatches(
+  batch: () => Promise<{ handed: number; more: boolean }>,
+  onFailure: (error: unknown) => void,
+): () => Promise<number> {
+  return async () => {
+    let total = 0;
+    try {
+      for (;;) {
+        const { handed, more } = await batch();
+        total += handed;
+        if (!more) return total;
+      }
+    } catch (error) {
+      onFailure(error);
+      return total;
+    }
+  };
+}
