@@ -157,7 +157,6 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   throw new ConfigError(`Configuration error: ${parts.join('; ')}`.replace(/\s+/g, ' '));
 }
 
-/** For entry points: validate or exit with a single line (no stack trace). */
 /** The API and the gateways cannot do without the command secret; the other processes never use it. */
 export function commandSecretOrExit(env: Env): string {
   if (env.GATEWAY_COMMAND_SECRET) return env.GATEWAY_COMMAND_SECRET;
@@ -167,6 +166,7 @@ export function commandSecretOrExit(env: Env): string {
   process.exit(1);
 }
 
+/** For entry points: validate or exit with a single line (no stack trace). */
 export function loadEnvOrExit(source: Record<string, string | undefined> = process.env): Env {
   try {
     return parseEnv(source);

@@ -75,7 +75,6 @@ export function createGatewayClient(deps: {
     },
     async close() {
       direct.close();
-      await bus.close();
     },
   };
 }

@@ -75,13 +75,11 @@ export async function listenForCommands(
 
 export interface CommandClient {
   send(instanceId: string, command: Command): Promise<void>;
-  close(): Promise<void>;
 }
 
 export function createCommandClient(sql: postgres.Sql): CommandClient {
   return {
     send: (instanceId, command) =>
       sql.notify(commandChannel(instanceId), JSON.stringify(command)).then(() => {}),
-    async close() {},
   };
 }

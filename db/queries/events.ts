@@ -2,6 +2,7 @@ import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { events, iqs, locks, profiles } from '../schema';
+import { isoTime } from './json-sql';
 
 export type NewEvent = typeof events.$inferInsert;
 
@@ -39,7 +40,7 @@ const lockOpened = preparedPer((db) =>
  */
 const eventJson = sql<string>`json_build_object(
   'id', ${events.id},
-  'at', to_char(${events.at} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+  'at', ${isoTime(events.at)},
   'type', ${events.type},
   'actor', json_build_object('kind', ${events.actorKind}, 'profileId', ${events.actorProfileId}),
   'subjectProfileId', ${events.subjectProfileId},

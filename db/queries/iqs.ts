@@ -127,7 +127,6 @@ export async function connectedIqsOfSite(db: DbOrTx, siteId: string): Promise<Ma
   return byInstance;
 }
 
-/** The gateway instance holding the IQ's connection, or undefined while it is offline. */
 /** The command endpoint of the gateway instance holding the IQ's connection; undefined when none does. */
 export async function findIqCommandUrl(db: DbOrTx, iqId: string): Promise<string | undefined> {
   const [row] = await db

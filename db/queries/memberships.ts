@@ -2,6 +2,7 @@ import { and, eq, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { memberships, sites } from '../schema';
+import { oneRow } from './json-sql';
 
 export type Membership = typeof memberships.$inferSelect;
 
@@ -55,7 +56,7 @@ export const membershipsJsonOf = (profileId: SQLWrapper) => sql<string>`(
 const membershipsJson = preparedPer((db) =>
   db
     .select({ json: membershipsJsonOf(sql.placeholder('profileId')) })
-    .from(sql`(select 1) as one`)
+    .from(oneRow())
     .prepare('memberships_json_of_profile'),
 );
 

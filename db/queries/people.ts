@@ -2,6 +2,7 @@ import { and, asc, eq, inArray, ne, or, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { accessMethods, memberships, profiles } from '../schema';
+import { isoTime, oneRow } from './json-sql';
 import { findCurrentTerm, slotUsage } from './subscriptions';
 
 export type AccessMethod = typeof accessMethods.$inferSelect;
@@ -98,14 +99,14 @@ const peopleJson = preparedPer((db) =>
       invited: sql<string>`(
         select coalesce(json_agg(json_build_object(
           'status', 'invited', 'invitationId', i.id, 'email', i.email, 'role', i.role,
-          'expiresAt', to_char(i.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+          'expiresAt', ${isoTime(sql.raw('i.expires_at'))}
         ) order by i.created_at, i.id), '[]')::text
         from site_invitations i
         where i.site_id = ${sql.placeholder('siteId')} and i.accepted_at is null
           and i.expires_at > ${sql.placeholder('now')}
       )`,
     })
-    .from(sql`(select 1) as one`)
+    .from(oneRow())
     .prepare('people_json'),
 );
 

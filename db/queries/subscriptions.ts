@@ -1,7 +1,8 @@
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, type Placeholder, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { iqs, memberships, sites, subscriptionTerms, vouchers } from '../schema';
+import { isoTime, oneRow } from './json-sql';
 
 export type Term = typeof subscriptionTerms.$inferSelect;
 export type Voucher = typeof vouchers.$inferSelect;
@@ -69,23 +70,25 @@ export async function findVoucherByHash(db: DbOrTx, codeHash: string): Promise<V
   return row;
 }
 
-/** Seats in use now: subscribed members and subscribed IQs of the site. */
-// Both counts in one statement (issue 15: the subscription read pays one round trip for them).
-const usage = preparedPer((db) => {
-  const siteId = sql.placeholder('siteId');
-  const users = db
+/** Seats in use now: subscribed members and subscribed IQs of the site, as two counting subqueries. */
+const seatCounts = (db: DbOrTx, siteId: Placeholder) => ({
+  users: sql<number>`(${db
     .select({ n: sql<number>`count(*)::int` })
     .from(memberships)
-    .where(and(eq(memberships.siteId, siteId), eq(memberships.subscribed, true)));
-  const devices = db
+    .where(and(eq(memberships.siteId, siteId), eq(memberships.subscribed, true)))})`,
+  iqs: sql<number>`(${db
     .select({ n: sql<number>`count(*)::int` })
     .from(iqs)
-    .where(and(eq(iqs.siteId, siteId), eq(iqs.subscribed, true)));
-  return db
-    .select({ users: sql<number>`(${users})`, iqs: sql<number>`(${devices})` })
-    .from(sql`(select 1) as one`)
-    .prepare('slot_usage');
+    .where(and(eq(iqs.siteId, siteId), eq(iqs.subscribed, true)))})`,
 });
+
+// Both counts in one statement (issue 15: the subscription read pays one round trip for them).
+const usage = preparedPer((db) =>
+  db
+    .select(seatCounts(db, sql.placeholder('siteId')))
+    .from(oneRow())
+    .prepare('slot_usage'),
+);
 
 export async function slotUsage(db: DbOrTx, siteId: string): Promise<{ users: number; iqs: number }> {
   const [row] = await usage(db).execute({ siteId });
@@ -95,15 +98,15 @@ export async function slotUsage(db: DbOrTx, siteId: string): Promise<{ users: nu
 /**
  * GET subscription's term and usage in one statement (issue 15: they were two, the term mapped row by
  * row): the current term (findCurrentTerm's) as the API's JSON text, times as Date#toISOString writes
- * them, or null; and the seats in use (slotUsage's counts).
+ * them, or null; and the seats in use (seatCounts, as slotUsage).
  */
 const termAndUsage = preparedPer((db) =>
   db
     .select({
       term: sql<string | null>`(
         select json_build_object(
-          'startsAt', to_char(t.starts_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-          'endsAt', to_char(t.ends_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+          'startsAt', ${isoTime(sql.raw('t.starts_at'))},
+          'endsAt', ${isoTime(sql.raw('t.ends_at'))},
           'usersLimit', t.users_limit,
           'iqsLimit', t.iqs_limit
         )::text
@@ -111,10 +114,9 @@ const termAndUsage = preparedPer((db) =>
         where t.site_id = ${sql.placeholder('siteId')} and t.replaced_at is null
         order by t.starts_at desc limit 1
       )`,
-      users: sql<number>`(select count(*)::int from memberships m where m.site_id = ${sql.placeholder('siteId')} and m.subscribed)`,
-      iqs: sql<number>`(select count(*)::int from iqs i where i.site_id = ${sql.placeholder('siteId')} and i.subscribed)`,
+      ...seatCounts(db, sql.placeholder('siteId')),
     })
-    .from(sql`(select 1) as one`)
+    .from(oneRow())
     .prepare('term_and_usage'),
 );
 

@@ -35,7 +35,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   files?.close();
-  await bus?.close();
   await gateway?.stop();
   await database?.close();
 });
