@@ -4,7 +4,7 @@ import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../infra/free-port';
@@ -79,15 +79,27 @@ async function shardOwners(): Promise<string[]> {
 
 const hostIp = (name: string) => cluster.hosts().find((h) => h.name === name)!.ip;
 
-/** Starts workflows (no worker needed) whose ids spread over every shard, and terminates them. */
+/**
+ * Starts workflows (no worker needed) whose ids spread over every shard, and terminates them. While
+ * shards move between hosts a start can time out as it would for any client; each is retried under
+ * its own id (already started counts as started) for up to a minute, the cluster's recovery window.
+ */
 async function startWorkflowsOnEveryShard(): Promise<void> {
   await Promise.all(
     Array.from({ length: 32 }, async () => {
-      const handle = await client.workflow.start(clusterProbe, {
-        taskQueue: 'cluster-probe',
-        workflowId: `probe-${randomUUID()}`,
-      });
-      await handle.terminate('probe done');
+      const workflowId = `probe-${randomUUID()}`;
+      await eventually(async () => {
+        try {
+          await client.workflow.start(clusterProbe, { taskQueue: 'cluster-probe', workflowId });
+        } catch (error) {
+          if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+        }
+      }, 60_000);
+      const handle = client.workflow.getHandle(workflowId);
+      await eventually(async () => {
+        // A retried terminate may find its first attempt done.
+        if ((await handle.describe()).status.name !== 'TERMINATED') await handle.terminate('probe done');
+      }, 60_000);
     }),
   );
 }

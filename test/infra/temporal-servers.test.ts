@@ -15,13 +15,18 @@ import {
 const SERVER_TIMEOUT_MS = 120_000;
 describe('time-skipping test server', () => {
   it(
-    'registers the search attributes and stops listening on teardown',
+    'registers the search attributes, skips time, and stops listening on teardown',
     async () => {
       const env = await createTimeSkippingEnv();
       try {
         expect(env.supportsTimeSkipping).toBe(true);
         // The Java test server answers UNIMPLEMENTED here; the probe workflow checks instead.
         await expect(listedSearchAttributes(env.connection, 'default')).rejects.toThrow(/UNIMPLEMENTED/);
+        // Time moves by skipping: a day passes at once (before the probe, whose workflow task no
+        // worker takes, holds time still).
+        const before = await env.currentTimeMs();
+        await env.sleep(86_400_000);
+        expect((await env.currentTimeMs()) - before).toBeGreaterThanOrEqual(86_400_000);
         await expectSearchAttributesAccepted(env.client);
       } finally {
         await env.teardown();

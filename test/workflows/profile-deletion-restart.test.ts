@@ -36,10 +36,12 @@ it('a worker down between the approvals and the deletion deletes once and says g
   const request = await fileDeletion(sys, support.token, person.email);
   const tokens = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
   expect((await answer(sys, tokens[0]!, 'approve')).status).toBe(200);
-  await vi.waitFor(async () =>
-    expect((await queryProfileDeletion(sys.temporal, request.id)).sites).toContainEqual(
-      expect.objectContaining({ siteId: sites[0]!.id, decision: 'approved' }),
-    ),
+  await vi.waitFor(
+    async () =>
+      expect((await queryProfileDeletion(sys.temporal, request.id)).sites).toContainEqual(
+        expect.objectContaining({ siteId: sites[0]!.id, decision: 'approved' }),
+      ),
+    { timeout: 15_000 },
   );
 
   await sys.stopWorker();

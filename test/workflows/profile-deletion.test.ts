@@ -192,10 +192,12 @@ describe('profile deletion', () => {
     const request = await fileDeletion(sys, support.token, person.email);
     const first = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
     expect((await answer(sys, first[0]!, 'approve')).status).toBe(200);
-    await vi.waitFor(async () =>
-      expect((await queryProfileDeletion(sys.temporal, request.id)).sites).toContainEqual(
-        expect.objectContaining({ siteId: sites[0]!.id, decision: 'approved' }),
-      ),
+    await vi.waitFor(
+      async () =>
+        expect((await queryProfileDeletion(sys.temporal, request.id)).sites).toContainEqual(
+          expect.objectContaining({ siteId: sites[0]!.id, decision: 'approved' }),
+        ),
+      { timeout: 15_000 },
     );
     const reminders = async () =>
       (await sys.mailbox())
@@ -231,13 +233,15 @@ describe('profile deletion', () => {
     await handle(request.id).signal(consentSignal, { siteId: sites[0]!.id, decision: 'approved' });
     await handle(request.id).signal(consentSignal, { siteId: sites[1]!.id, decision: 'denied' });
     expect((await answer(sys, tokens[1]!, 'approve')).status).toBe(200);
-    await vi.waitFor(async () =>
-      expect((await queryProfileDeletion(sys.temporal, request.id)).sites).toEqual(
-        expect.arrayContaining([
-          expect.objectContaining({ siteId: sites[0]!.id, decision: 'pending' }),
-          expect.objectContaining({ siteId: sites[1]!.id, decision: 'approved' }),
-        ]),
-      ),
+    await vi.waitFor(
+      async () =>
+        expect((await queryProfileDeletion(sys.temporal, request.id)).sites).toEqual(
+          expect.arrayContaining([
+            expect.objectContaining({ siteId: sites[0]!.id, decision: 'pending' }),
+            expect.objectContaining({ siteId: sites[1]!.id, decision: 'approved' }),
+          ]),
+        ),
+      { timeout: 15_000 },
     );
     const stored = await deletionStatus(sys, support.token, request.id);
     expect(stored.status).toBe('awaiting_consent');

@@ -62,8 +62,9 @@ describe('subscription lifecycle on the time-skipping server', () => {
       'subscription-reminder1',
       'subscription-expired',
     ]);
-    await vi.waitFor(async () =>
-      expect((await querySubscriptionState(sys.temporal, site.id)).status).toBe('expired'),
+    await vi.waitFor(
+      async () => expect((await querySubscriptionState(sys.temporal, site.id)).status).toBe('expired'),
+      { timeout: 15_000 },
     );
     const after = await querySubscriptionState(sys.temporal, site.id);
     expect(after.status).toBe('expired');

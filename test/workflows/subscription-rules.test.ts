@@ -157,8 +157,9 @@ describe('subscription rules on the time-skipping server', () => {
       'subscription-reminder1',
       'subscription-expired',
     ]);
-    await vi.waitFor(async () =>
-      expect((await querySubscriptionState(sys.temporal, site.id)).status).toBe('expired'),
+    await vi.waitFor(
+      async () => expect((await querySubscriptionState(sys.temporal, site.id)).status).toBe('expired'),
+      { timeout: 15_000 },
     );
     expect(await subscribedMembers()).toEqual([]);
     expect(await subscribedIqs()).toEqual([]);
@@ -304,8 +305,10 @@ describe('subscription rules on the time-skipping server', () => {
       'subscription-reminder28',
       'subscription-reminder7',
     ]);
-    await vi.waitFor(async () =>
-      expect((await sys.temporal.workflow.getHandle(workflowId).describe()).runId).not.toBe(firstRunId),
+    await vi.waitFor(
+      async () =>
+        expect((await sys.temporal.workflow.getHandle(workflowId).describe()).runId).not.toBe(firstRunId),
+      { timeout: 15_000 },
     );
     const firstRun = await sys.temporal.workflow.getHandle(workflowId, firstRunId).describe();
     expect(firstRun.status.name).toBe('CONTINUED_AS_NEW');
