@@ -179,20 +179,3 @@ export function transferOwnership(
     }
   });
 }
-
-/** K6: the event types that email the owner; replaces the previous choice. */
-export function chooseNotifications(
-  db: Db,
-  input: { siteId: string; eventTypes: string[]; actorId: string; now: Date },
-): Promise<void> {
-  return db.transaction(async (tx) => {
-    await tx.update(sites).set({ notifyEventTypes: input.eventTypes }).where(eq(sites.id, input.siteId));
-    await recordEvent(tx, {
-      siteId: input.siteId,
-      at: input.now,
-      type: 'site.notifications_changed',
-      actorProfileId: input.actorId,
-      data: { eventTypes: input.eventTypes },
-    });
-  });
-}

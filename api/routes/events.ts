@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { listEventsJson } from '../../db/queries/events';
-import { chooseNotifications } from '../../operations/sites';
+import { setNotificationChoice } from '../../db/queries/sites';
 import type { AppDeps } from '../deps';
 import { jsonText } from '../json-text';
 import { createRouter } from '../router';
@@ -109,7 +109,7 @@ export function eventRoutes(deps: AppDeps) {
       const { siteId } = c.req.valid('param');
       const eventTypes = [...new Set(c.req.valid('json').eventTypes)].sort();
       await siteAccess(deps, c, siteId, { roles: ['owner'] });
-      await chooseNotifications(db, { siteId, eventTypes, actorId: c.get('profile').id, now: deps.now() });
+      await setNotificationChoice(db, { siteId, eventTypes, actorId: c.get('profile').id, now: deps.now() });
       return c.json({ eventTypes }, 200);
     });
 }

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { membershipsOfProfileJson } from '../../db/queries/memberships';
-import { findProfileById, updateProfile } from '../../db/queries/profiles';
+import { findProfileById, renameProfile } from '../../db/queries/profiles';
 import { hashPassword, verifyPassword } from '../auth/passwords';
 import { changeOwnPassword } from '../auth/tokens';
 import type { AppDeps, AppEnv, AuthProfile } from '../deps';
@@ -104,11 +104,10 @@ export function meRoutes(deps: AppDeps) {
           });
         }
         const caller = c.get('profile');
-        const updated =
-          body.name === undefined ? undefined : await updateProfile(db, caller.id, { name: body.name });
-        if (body.name !== undefined && !updated) throw notFound('profile');
-        const profile = { ...caller, ...(updated ? { name: updated.name } : {}) };
-        return me(c, profile, await membershipsOfProfileJson(db, caller.id));
+        if (body.name === undefined) return me(c, caller, await membershipsOfProfileJson(db, caller.id));
+        const renamed = await renameProfile(db, caller.id, body.name);
+        if (!renamed) throw notFound('profile');
+        return me(c, { ...caller, name: renamed.name }, renamed.membershipsJson);
       })
       .openapi(changePasswordRoute, async (c) => {
         const { currentPassword, newPassword } = c.req.valid('json');

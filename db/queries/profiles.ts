@@ -1,6 +1,8 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
+import { preparedPer } from '../prepared';
 import { profiles } from '../schema';
+import { membershipsJsonOf } from './memberships';
 
 export type Profile = typeof profiles.$inferSelect;
 
@@ -38,5 +40,27 @@ export async function updateProfile(
   values: Partial<Pick<Profile, 'name' | 'passwordHash' | 'emailConfirmedAt' | 'platformRole'>>,
 ): Promise<Profile | undefined> {
   const [row] = await db.update(profiles).set(values).where(eq(profiles.id, id)).returning();
+  return row;
+}
+
+const renamed = preparedPer((db) =>
+  db
+    .update(profiles)
+    .set({ name: sql`${sql.placeholder('name')}` })
+    .where(eq(profiles.id, sql.placeholder('id')))
+    .returning({ name: profiles.name, membershipsJson: membershipsJsonOf(sql.placeholder('id')) })
+    .prepare('rename_profile'),
+);
+
+/**
+ * PATCH /me: the profile's new name, and its memberships as /me answers them (membershipsJsonOf), in
+ * one statement (issue 15). Undefined when the profile is gone.
+ */
+export async function renameProfile(
+  db: DbOrTx,
+  id: string,
+  name: string,
+): Promise<{ name: string; membershipsJson: string } | undefined> {
+  const [row] = await renamed(db).execute({ id, name });
   return row;
 }

@@ -1,12 +1,34 @@
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
-import { memberships, profiles, siteInvitations, sites } from '../schema';
+import { events, memberships, profiles, siteInvitations, sites } from '../schema';
 
 export type Site = typeof sites.$inferSelect;
 
 export async function findSite(db: DbOrTx, siteId: string): Promise<Site | undefined> {
   const [row] = await db.select().from(sites).where(eq(sites.id, siteId));
   return row;
+}
+
+/**
+ * K6: the event types that email the owner, replacing the previous choice, and the
+ * `site.notifications_changed` event that records it, in one statement: both rows commit together,
+ * in one round trip (issue 15: the transaction of two statements was four).
+ */
+export async function setNotificationChoice(
+  db: DbOrTx,
+  input: { siteId: string; eventTypes: string[]; actorId: string; now: Date },
+): Promise<void> {
+  const eventTypes = sql.param(input.eventTypes);
+  await db.execute(sql`
+    with chosen as (
+      update ${sites} set notify_event_types = ${eventTypes}::text[]
+      where id = ${input.siteId}::uuid
+      returning id
+    )
+    insert into ${events} (site_id, at, type, actor_profile_id, data)
+    select id, ${input.now.toISOString()}::timestamptz, 'site.notifications_changed', ${input.actorId}::uuid,
+      jsonb_build_object('eventTypes', ${eventTypes}::text[])
+    from chosen`);
 }
 
 /** Where admin emails go (S5): the owner's address. Undefined while an invited owner has no profile. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAccountMailRelay } from '../../outbox/account-mail-relay';
+import { addMember, createSite } from '../support/fixtures';
 import { failingMailer, productionApp } from '../support/production-app';
 import { startTestSystem, TEST_BASE_URL, type TestSystem } from '../support/system';
 
@@ -386,13 +387,26 @@ describe('/me', () => {
     await expectProblem(await sys.request('GET', '/me', { token: me.token }), 401, 'unauthorized');
   });
 
-  it('PATCH changes the name', async () => {
+  it('PATCH changes the name and answers the profile as GET /me does, memberships included', async () => {
     const me = await sys.signIn({ name: 'Old Name' });
+    const other = await sys.signIn();
+    const owned = await createSite(sys, me.id);
+    const joined = await createSite(sys, other.id);
+    await addMember(sys, joined.id, me.id, { role: 'admin' });
     const res = await sys.request('PATCH', '/me', { token: me.token, body: { name: '  New Name ' } });
     expect(res.status).toBe(200);
-    expect(await json(res)).toMatchObject({ id: me.id, name: 'New Name' });
+    const patched = await json<{ name: string; memberships: Array<{ siteId: string; role: string }> }>(res);
+    expect(patched).toMatchObject({ id: me.id, name: 'New Name' });
+    expect(patched.memberships.map((m) => [m.siteId, m.role]).sort()).toEqual(
+      [
+        [owned.id, 'owner'],
+        [joined.id, 'admin'],
+      ].sort(),
+    );
     const again = await json(await sys.request('GET', '/me', { token: me.token }));
-    expect(again.name).toBe('New Name');
+    expect(again).toEqual(patched);
+    // Without a name the profile is answered unchanged.
+    expect(await json(await sys.request('PATCH', '/me', { token: me.token, body: {} }))).toEqual(patched);
   });
 
   it('PATCH with an email field answers 422 email_immutable and changes nothing', async () => {

@@ -720,5 +720,17 @@ describe('events and notifications', () => {
     expect(row?.notifyEventTypes).toEqual(['lock.open_refused', 'tamper']);
     await expectProblem(await put(owner.token, ['fire']), 400, 'validation_failed');
     await expectProblem(await put(admin.token, ['tamper']), 403, 'forbidden');
+    // An empty choice is a choice too; each saved choice, and only those, is in the audit trail.
+    expect(await json(await put(owner.token, []))).toEqual({ eventTypes: [] });
+    const [cleared] = await sys.db.select().from(sites).where(eq(sites.id, site.id));
+    expect(cleared?.notifyEventTypes).toEqual([]);
+    const trail = await json<{
+      events: Array<{ type: string; actor: { profileId: string }; data: unknown }>;
+    }>(await sys.request('GET', `/sites/${site.id}/events?limit=3`, { token: owner.token }));
+    expect(trail.events.map((e) => [e.type, e.actor.profileId, e.data])).toEqual([
+      ['site.notifications_changed', owner.id, { eventTypes: [] }],
+      ['site.notifications_changed', owner.id, { eventTypes: ['lock.open_refused', 'tamper'] }],
+      ['member.invited', owner.id, expect.anything()],
+    ]);
   });
 });
