@@ -22,7 +22,15 @@ export interface AccountsSecurity {
   http(
     method: string,
     path: string,
-    opts?: { token?: string; body?: unknown; raw?: Uint8Array | string; type?: string; from?: string },
+    opts?: {
+      token?: string;
+      body?: unknown;
+      raw?: Uint8Array | string;
+      type?: string;
+      from?: string;
+      /** Send the body chunked, of no declared length. */
+      chunked?: boolean;
+    },
   ): Promise<Answer>;
   close(): Promise<void>;
 }
@@ -58,7 +66,7 @@ export async function startAccountsSecurity(
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     sys,
-    async http(method, path, { token, body, raw, type, from } = {}) {
+    async http(method, path, { token, body, raw, type, from, chunked } = {}) {
       const headers: Record<string, string> = {};
       if (token) headers.authorization = `Bearer ${token}`;
       if (from) headers['x-forwarded-for'] = from;
@@ -70,11 +78,19 @@ export async function startAccountsSecurity(
         payload = JSON.stringify(body);
         headers['content-type'] = 'application/json';
       }
+      const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
+      const stream = () =>
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            if (bytes) controller.enqueue(bytes);
+            controller.close();
+          },
+        });
       const res = await fetch(baseUrl + path, {
         method,
         headers,
-        ...(payload === undefined ? {} : { body: payload }),
-      });
+        ...(payload === undefined ? {} : chunked ? { body: stream(), duplex: 'half' } : { body: payload }),
+      } as RequestInit);
       const text = await res.text();
       let parsed: Answer['body'] = {};
       try {

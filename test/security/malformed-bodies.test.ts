@@ -107,3 +107,29 @@ describe('invalid UTF-8 and lone surrogates', () => {
     expect(res.body.code).toBe('validation_failed');
   });
 });
+
+describe('bodies past 256 KiB', () => {
+  const json = (bytes: number) => `{"email":"${'a'.repeat(bytes - 27)}","password":"x"}`;
+
+  it('a declared length past the limit → 413 payload_too_large; up to it, the route reads it', async () => {
+    expect(json(256 * 1024)).toHaveLength(256 * 1024);
+    const at = await s.http('POST', '/auth/login', { raw: json(256 * 1024) });
+    expect(at.status).toBe(400);
+    expect(at.body.code).toBe('validation_failed');
+    const past = await s.http('POST', '/auth/login', { raw: json(256 * 1024 + 1) });
+    expect(past.status).toBe(413);
+    expect(past.body.code).toBe('payload_too_large');
+    const me = await s.sys.signIn();
+    const patch = await s.http('PATCH', '/me', { token: me.token, raw: json(300 * 1024) });
+    expect(patch.body.code).toBe('payload_too_large');
+  });
+
+  it('a chunked body (no declared length) is counted as it is read', async () => {
+    const at = await s.http('POST', '/auth/login', { raw: json(256 * 1024), chunked: true });
+    expect(at.status).toBe(400);
+    expect(at.body.code).toBe('validation_failed');
+    const past = await s.http('POST', '/auth/login', { raw: json(256 * 1024 + 1), chunked: true });
+    expect(past.status).toBe(413);
+    expect(past.body.code).toBe('payload_too_large');
+  });
+});
