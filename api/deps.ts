@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { Env } from '../config/env';
 import type { Db } from '../db/client';
+import type { OpenTarget } from '../db/queries/locks';
 import type { Membership } from '../db/queries/memberships';
 import type { Site } from '../db/queries/sites';
 import type { Mailer } from '../emails/mailer';
@@ -53,6 +54,8 @@ export interface AppEnv {
      * session (require-auth.ts); siteAccess decides on them. Unset on other paths.
      */
     siteOfPath?: { siteId: string; site: Site | undefined; membership: Membership | undefined };
+    /** POST …/locks/:lockId/open: what the opening needs to know of the lock, read with the session. */
+    openTargetOfPath?: { lockId: string; target: OpenTarget | undefined };
     /** GET /me: the caller's memberships as its JSON, read with the session (require-auth.ts). */
     membershipsJson?: string;
   } & RequestIdVariables;

@@ -1,16 +1,24 @@
 import { createMiddleware } from 'hono/factory';
 import type { AppDeps, AppEnv } from '../deps';
 import { problem } from '../problem';
-import { resolveBearerToken, resolveBearerTokenAtSite, resolveBearerTokenWithMemberships } from './tokens';
+import {
+  resolveBearerToken,
+  resolveBearerTokenAtSite,
+  resolveBearerTokenOpeningLock,
+  resolveBearerTokenWithMemberships,
+} from './tokens';
 
 /** `/sites/<uuid>` and below: the site a request names (any hex UUID shape PostgreSQL can read). */
 const SITE_PATH = /^\/sites\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:\/|$)/i;
+/** `/sites/<uuid>/locks/<uuid>/open`: the lock a remote opening names. */
+const LOCK_OPEN_PATH =
+  /^\/sites\/[^/]+\/locks\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/open$/i;
 
 /**
  * Resolves the bearer token to its session and confirmed profile or answers 401, in one query. A
  * request under `/sites/:siteId` reads the site and the caller's membership in the same query, which
  * siteAccess then decides on (issue 15: one round trip instead of three before the route's own); GET /me
- * reads the caller's memberships in it.
+ * reads the caller's memberships in it, and a remote opening the lock's K4 facts.
  */
 export function requireAuth(deps: AppDeps) {
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -19,7 +27,17 @@ export function requireAuth(deps: AppDeps) {
     const token = match?.[1];
     const siteId = SITE_PATH.exec(c.req.path)?.[1]?.toLowerCase();
     let caller: Awaited<ReturnType<typeof resolveBearerToken>>;
-    if (token && siteId) {
+    const lockId = c.req.method === 'POST' ? LOCK_OPEN_PATH.exec(c.req.path)?.[1]?.toLowerCase() : undefined;
+    if (token && siteId && lockId) {
+      // A remote opening: the lock's K4 facts with the session too.
+      const found = await resolveBearerTokenOpeningLock(deps.db, token, deps.now(), { siteId, lockId });
+      if (found) {
+        const { site, membership, openTarget, ...rest } = found;
+        caller = rest;
+        c.set('siteOfPath', { siteId, site, membership });
+        c.set('openTargetOfPath', { lockId, target: openTarget });
+      }
+    } else if (token && siteId) {
       const found = await resolveBearerTokenAtSite(deps.db, token, deps.now(), siteId);
       if (found) {
         const { site, membership, ...rest } = found;

@@ -2,6 +2,7 @@ import type { Db, DbOrTx } from '../../db/client';
 import {
   findSessionCaller,
   findSessionCallerAtSite,
+  findSessionCallerOpeningLock,
   findSessionCallerWithMemberships,
   insertSession,
 } from '../../db/queries/sessions';
@@ -38,6 +39,17 @@ export async function resolveBearerTokenWithMemberships(db: DbOrTx, token: strin
 export async function resolveBearerTokenAtSite(db: DbOrTx, token: string, now: Date, siteId: string) {
   if (!TOKEN_SHAPE.test(token)) return undefined;
   return findSessionCallerAtSite(db, hashToken(token), now, siteId);
+}
+
+/** The caller a bearer token names with the site, their membership and a remote opening's facts (one query). */
+export async function resolveBearerTokenOpeningLock(
+  db: DbOrTx,
+  token: string,
+  now: Date,
+  at: { siteId: string; lockId: string },
+) {
+  if (!TOKEN_SHAPE.test(token)) return undefined;
+  return findSessionCallerOpeningLock(db, hashToken(token), now, at);
 }
 
 /** A5: the caller's new password; every session of the profile ends and a new one is opened. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { recordLockOpened } from '../../db/queries/events';
-import { findOpenTarget, type Lock, listLocks } from '../../db/queries/locks';
+import { findOpenTarget, type Lock, listLocks, type OpenTarget } from '../../db/queries/locks';
 import { recordEventForOwner } from '../../db/queries/notification-outbox';
 import { type OpenRefusal, openRefusal } from '../../domain/remote-open';
 import { addLock } from '../../operations/locks';
@@ -90,7 +90,12 @@ export function lockRoutes(deps: AppDeps) {
 
   // K6: a refused opening the owner chose is queued with its event and handed to the site's
   // notifications workflow without holding up the answer.
-  const record = async (c: Context<AppEnv>, lock: Lock, type: string, data?: Record<string, unknown>) => {
+  const record = async (
+    c: Context<AppEnv>,
+    lock: OpenTarget['lock'],
+    type: string,
+    data?: Record<string, unknown>,
+  ) => {
     const queued = await recordEventForOwner(db, {
       id: randomUUID(),
       siteId: lock.siteId,
@@ -104,7 +109,7 @@ export function lockRoutes(deps: AppDeps) {
     if (queued) void deps.notifications.handOver();
   };
 
-  const refuse = async (c: Context<AppEnv>, lock: Lock, code: RefusalCode): Promise<never> => {
+  const refuse = async (c: Context<AppEnv>, lock: OpenTarget['lock'], code: RefusalCode): Promise<never> => {
     await record(c, lock, 'lock.open_refused', { reason: code });
     throw problem(code, REFUSAL_DETAILS[code]);
   };
@@ -136,8 +141,13 @@ export function lockRoutes(deps: AppDeps) {
         roles: ['owner', 'admin', 'user'],
         allowWithoutSubscription: true,
       });
-      // K4's facts in one statement (issue 15): the lock, its IQ, the caller's remote access method.
-      const target = await findOpenTarget(db, { siteId, lockId, callerId: c.get('profile').id });
+      // K4's facts (the lock, its IQ, the caller's remote access method) came with the session (issue
+      // 15); read here only for a path require-auth did not recognize as an opening.
+      const preloaded = c.get('openTargetOfPath');
+      const target =
+        preloaded?.lockId === lockId.toLowerCase()
+          ? preloaded.target
+          : await findOpenTarget(db, { siteId, lockId, callerId: c.get('profile').id });
       if (!target) throw notFound('lock');
       const { lock } = target;
       const refusal = openRefusal({

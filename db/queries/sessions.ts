@@ -2,6 +2,7 @@ import { and, eq, gt, isNotNull, lte, ne, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { memberships, profiles, sessions, sites } from '../schema';
+import { openTargetOf } from './locks';
 import { membershipsJsonOf } from './memberships';
 
 export async function insertSession(
@@ -86,6 +87,51 @@ export async function findSessionCallerAtSite(db: DbOrTx, tokenHash: string, now
   if (!row) return undefined;
   const { site, membership, ...caller } = row;
   return { ...caller, site: site ?? undefined, membership: membership ?? undefined };
+}
+
+const sessionCallerOpeningLock = preparedPer((db) =>
+  db
+    .select({
+      ...callerFields,
+      site: sites,
+      membership: memberships,
+      openTarget: openTargetOf({
+        siteId: sql.placeholder('siteId'),
+        lockId: sql.placeholder('lockId'),
+        callerId: sql`${profiles.id}`,
+      }),
+    })
+    .from(sessions)
+    .innerJoin(profiles, eq(profiles.id, sessions.profileId))
+    .leftJoin(sites, eq(sites.id, sql.placeholder('siteId')))
+    .leftJoin(
+      memberships,
+      and(eq(memberships.siteId, sql.placeholder('siteId')), eq(memberships.profileId, profiles.id)),
+    )
+    .where(liveSession)
+    .prepare('session_caller_opening_lock'),
+);
+
+/**
+ * findSessionCallerAtSite and, in the same statement, what a remote opening of `lockId` needs to know
+ * (openTargetOf; undefined for another site's lock): a remote opening's authentication, site access
+ * and K4 facts in one round trip (issue 15).
+ */
+export async function findSessionCallerOpeningLock(
+  db: DbOrTx,
+  tokenHash: string,
+  now: Date,
+  at: { siteId: string; lockId: string },
+) {
+  const [row] = await sessionCallerOpeningLock(db).execute({ tokenHash, now: now.toISOString(), ...at });
+  if (!row) return undefined;
+  const { site, membership, openTarget, ...caller } = row;
+  return {
+    ...caller,
+    site: site ?? undefined,
+    membership: membership ?? undefined,
+    openTarget: openTarget ?? undefined,
+  };
 }
 
 export async function deleteSession(db: DbOrTx, sessionId: string): Promise<void> {

@@ -7,10 +7,13 @@ import { and, asc, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
 import { listEventsJson } from '../../db/queries/events';
+import { findOpenTarget } from '../../db/queries/locks';
 import { listMembershipsOfProfile, membershipsOfProfileJson } from '../../db/queries/memberships';
 import { listPeople, listPeopleJson } from '../../db/queries/people';
 import {
   findSessionCaller,
+  findSessionCallerAtSite,
+  findSessionCallerOpeningLock,
   findSessionCallerWithMemberships,
   insertSession,
 } from '../../db/queries/sessions';
@@ -18,7 +21,9 @@ import { findCurrentTerm, slotUsage, termJsonAndUsage } from '../../db/queries/s
 import {
   accessMethods,
   events,
+  gatewayInstances,
   iqs,
+  locks,
   memberships,
   profiles,
   siteInvitations,
@@ -318,5 +323,89 @@ describe('GET subscription as JSON (db/queries/subscriptions.ts)', () => {
       },
       usage: { users: 1, iqs: 1 },
     });
+  });
+});
+
+describe("a remote opening's facts (db/queries/locks.ts, sessions.ts)", () => {
+  it('are read alone or with the session alike; another site has no such lock', async () => {
+    const { db } = database;
+    const [caller] = await db
+      .insert(profiles)
+      .values({ email: 'opener@answers.test', name: 'O', passwordHash: 'x', emailConfirmedAt: new Date() })
+      .returning({ id: profiles.id });
+    const callerId = caller!.id;
+    const [site, other] = await db
+      .insert(sites)
+      .values([{ name: 'Open site', subscriptionStatus: 'active' }, { name: 'Other site' }])
+      .returning({ id: sites.id });
+    const siteId = site!.id;
+    await db.insert(memberships).values({ siteId, profileId: callerId, role: 'user', subscribed: true });
+    await db.insert(gatewayInstances).values({ id: 'gw-answers', commandUrl: 'http://127.0.0.1:1' });
+    const [held, offline] = await db
+      .insert(iqs)
+      .values([
+        {
+          siteId,
+          serial: 'OPEN-1',
+          model: 'IQ2',
+          secretHash: 'x',
+          subscribed: true,
+          online: true,
+          gatewayInstance: 'gw-answers',
+        },
+        { siteId, serial: 'OPEN-2', model: 'IQ2', secretHash: 'x' },
+      ])
+      .returning({ id: iqs.id });
+    const [front, back] = await db
+      .insert(locks)
+      .values([
+        { siteId, iqId: held!.id, name: 'Front "door"' },
+        { siteId, iqId: offline!.id, name: 'Back' },
+      ])
+      .returning();
+    // A remote method bound to the first IQ: it opens that IQ's locks only.
+    await db.insert(accessMethods).values({ siteId, profileId: callerId, kind: 'remote', iqId: held!.id });
+
+    const token = 'o'.repeat(43);
+    const now = new Date();
+    await insertSession(db, {
+      tokenHash: hashToken(token),
+      profileId: callerId,
+      expiresAt: new Date(now.getTime() + 60_000),
+    });
+    const both = async (at: { siteId: string; lockId: string }) => {
+      const alone = await findOpenTarget(db, { ...at, callerId });
+      const { openTarget, ...withSession } = (await findSessionCallerOpeningLock(
+        db,
+        hashToken(token),
+        now,
+        at,
+      ))!;
+      expect(withSession).toEqual(await findSessionCallerAtSite(db, hashToken(token), now, at.siteId));
+      expect(openTarget).toEqual(alone);
+      return alone;
+    };
+    expect(await both({ siteId, lockId: front!.id })).toEqual({
+      lock: { id: front!.id, siteId, iqId: held!.id, name: 'Front "door"' },
+      iqSubscribed: true,
+      iqOnline: true,
+      commandUrl: 'http://127.0.0.1:1',
+      remoteAccess: true,
+    });
+    expect(await both({ siteId, lockId: back!.id })).toEqual({
+      lock: { id: back!.id, siteId, iqId: offline!.id, name: 'Back' },
+      iqSubscribed: false,
+      iqOnline: false,
+      commandUrl: null,
+      remoteAccess: false,
+    });
+    expect(await both({ siteId: other!.id, lockId: front!.id })).toBeUndefined();
+    // An expired session names nobody, whatever the lock.
+    expect(
+      await findSessionCallerOpeningLock(db, hashToken(token), new Date(now.getTime() + 120_000), {
+        siteId,
+        lockId: front!.id,
+      }),
+    ).toBeUndefined();
   });
 });
