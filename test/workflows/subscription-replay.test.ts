@@ -17,6 +17,9 @@ import { describe, inject, it } from 'vitest';
  * - `subscription-cb12c44-*`: the same scenarios recorded before a redemption's receipt and IQ push
  *   were queued in its claim's transaction for the worker's relay (patch `redemption-receipts-queued`):
  *   the `announceRedemption` activity after each answer.
+ * - `subscription-caf2a67-*`: the same scenarios recorded before a new run recorded one patch marker
+ *   (`subscription-since-receipts-queued`) instead of the three above (each with its own upsert of
+ *   TemporalChangeVersion).
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */

@@ -42,6 +42,12 @@ const CLAIM_LOADS = 'redemption-claim-loads';
  * relay: nothing follows the answer on Temporal. Runs recorded before it announce with an activity.
  */
 const RECEIPTS_QUEUED = 'redemption-receipts-queued';
+/**
+ * A run that has all three patches above from its start records this one marker instead (issue 15:
+ * each marker comes with an upsert of TemporalChangeVersion, a history event and a visibility write
+ * per new site); runs recorded before it find their own markers as they were.
+ */
+const SINCE_RECEIPTS_QUEUED = 'subscription-since-receipts-queued';
 
 /** Activities with a summary for the timeline (Temporal user metadata); ids and numbers only. */
 const activity = (summary: string) =>
@@ -65,10 +71,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * email, expiry, reminders, a fresh history, or a wait that any change cuts short.
  */
 export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Promise<void> {
-  if (!patched(SERIALIZED_STEPS)) return legacySubscriptionRun(input);
+  const current = patched(SINCE_RECEIPTS_QUEUED);
+  if (!current && !patched(SERIALIZED_STEPS)) return legacySubscriptionRun(input);
   // Decided once, at the run's start: a run recorded before the patch keeps its order throughout.
-  const claimLoads = patched(CLAIM_LOADS);
-  const receiptsQueued = patched(RECEIPTS_QUEUED);
+  const claimLoads = current || patched(CLAIM_LOADS);
+  const receiptsQueued = current || patched(RECEIPTS_QUEUED);
 
   // Handlers are registered before the first await: an update-with-start arrives in the first activation.
   const state: SubscriptionState = {
