@@ -1,19 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
 import { syncAccessLists } from '../db/queries/access-lists';
 import { recordEvent } from '../db/queries/events';
-import { queueRedemptionAnnouncement } from '../db/queries/redemption-announcements';
 import { fillSlots, trimSlots, unsubscribeEverything } from '../db/queries/slots';
 import {
-  claimVoucher,
+  claimForRequest,
   findCurrentTerm,
   findTerm,
-  findTermByRequest,
   findVoucherByHash,
   lockSite,
   type Term,
+  writeRedeemedTerm,
 } from '../db/queries/subscriptions';
-import { sites, subscriptionTerms } from '../db/schema';
+import { sites } from '../db/schema';
 import {
   carryOverSeconds,
   newTermEnd,
@@ -77,25 +77,30 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
     if (!site) return { ok: false, code: 'site_not_found' };
     const clock = { sandbox: site.sandbox, clockOffsetMs: site.clockOffsetSeconds * 1000 };
     const nowMs = input.nowMs ?? (input.realNowMs ?? Date.now()) + clock.clockOffsetMs;
-    const stored = async (): Promise<SiteSubscription> => {
-      const term = await findCurrentTerm(tx, input.siteId);
-      return { status: site.subscriptionStatus, ...(term ? { term: toTermView(term) } : {}) };
+    const now = new Date(nowMs);
+    // Read under the site lock: a concurrent attempt of the same request has committed by now, and
+    // the claim is made only when this request made no term yet.
+    const { requested, voucher, current } = await claimForRequest(tx, {
+      siteId: input.siteId,
+      codeHash: input.codeHash,
+      requestId: input.requestId,
+      now,
+    });
+    const stored: SiteSubscription = {
+      status: site.subscriptionStatus,
+      ...(current ? { term: toTermView(current) } : {}),
     };
-    // Looked up under the site lock: a concurrent attempt of the same request has committed by now.
-    const already = await findTermByRequest(tx, input.requestId);
-    if (already) {
-      const previous = already.previousTermId ? await findTerm(tx, already.previousTermId) : undefined;
+    if (requested) {
+      const previous = requested.previousTermId ? await findTerm(tx, requested.previousTermId) : undefined;
       return {
         ok: true,
-        term: toTermView(already),
-        carriedOverSeconds: already.carriedOverSeconds,
+        term: toTermView(requested),
+        carriedOverSeconds: requested.carriedOverSeconds,
         ...(previous ? { previousTerm: toTermView(previous) } : {}),
-        site: await stored(),
+        site: stored,
         clock,
       };
     }
-    const now = new Date(nowMs);
-    const voucher = await claimVoucher(tx, input.codeHash, input.siteId, now);
     if (!voucher) {
       const existing = await findVoucherByHash(tx, input.codeHash);
       const code = !existing
@@ -103,9 +108,8 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
         : existing.redeemedAt
           ? 'voucher_already_redeemed'
           : 'voucher_expired';
-      return { ok: false, code, site: await stored(), clock };
+      return { ok: false, code, site: stored, clock };
     }
-    const current = await findCurrentTerm(tx, input.siteId);
     // A term already past its end (its expiry was still to come) expires first: the same order as
     // if the expiry had happened at the end date, before this redemption.
     const ended =
@@ -120,50 +124,36 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
         wasActive && current ? { endsAtMs: current.endsAt.getTime(), ...limitsOf(current) } : undefined,
       next: { usersLimit: voucher.usersLimit, iqsLimit: voucher.iqsLimit },
     });
-    if (current && wasActive) {
-      await tx.update(subscriptionTerms).set({ replacedAt: now }).where(eq(subscriptionTerms.id, current.id));
-    }
-    const [term] = await tx
-      .insert(subscriptionTerms)
-      .values({
-        siteId: input.siteId,
-        voucherId: voucher.id,
-        requestId: input.requestId,
-        startsAt: now,
-        endsAt: new Date(newTermEnd({ nowMs, durationDays: voucher.durationDays, carrySeconds: carry })),
-        usersLimit: voucher.usersLimit,
-        iqsLimit: voucher.iqsLimit,
-        carriedOverSeconds: carry,
-        previousTermId: wasActive ? current?.id : null,
-      })
-      .returning();
-    if (!term) throw new Error('term insert returned nothing');
-    const limits = limitsOf(term);
-    if (wasActive) await trimSlots(tx, input.siteId, limits);
-    else await fillSlots(tx, input.siteId, limits, now);
-    await tx.update(sites).set({ subscriptionStatus: 'active' }).where(eq(sites.id, input.siteId));
+    const term: TermView = {
+      id: randomUUID(),
+      startsAtMs: nowMs,
+      endsAtMs: newTermEnd({ nowMs, durationDays: voucher.durationDays, carrySeconds: carry }),
+      ...limitsOf(voucher),
+    };
+    if (wasActive) await trimSlots(tx, input.siteId, limitsOf(term));
+    else await fillSlots(tx, input.siteId, limitsOf(term), now);
+    await writeRedeemedTerm(tx, {
+      id: term.id,
+      siteId: input.siteId,
+      voucherId: voucher.id,
+      requestId: input.requestId,
+      startsAt: now,
+      endsAt: new Date(term.endsAtMs),
+      ...limitsOf(term),
+      carriedOverSeconds: carry,
+      replacesTermId: wasActive ? current?.id : undefined,
+      announce: input.announce === true,
+      actorProfileId: input.actorProfileId,
+    });
     // K7: slots decide which members' credentials the IQs hold; after an expiry each IQ catches
     // up to what the database says now (the IQs subscribed again are told after the commit).
-    await syncAccessLists(tx, { siteId: input.siteId });
-    if (input.announce) await queueRedemptionAnnouncement(tx, { termId: term.id, siteId: input.siteId });
-    await recordEvent(tx, {
-      siteId: input.siteId,
-      at: now,
-      type: 'subscription.redeemed',
-      actorProfileId: input.actorProfileId,
-      data: {
-        termId: term.id,
-        voucherId: voucher.id,
-        endsAt: term.endsAt.toISOString(),
-        carriedOverSeconds: carry,
-      },
-    });
+    await syncAccessLists(tx, { siteId: input.siteId }, { subscriptionStatus: 'active' });
     return {
       ok: true,
-      term: toTermView(term),
+      term,
       carriedOverSeconds: carry,
       ...(wasActive && current ? { previousTerm: toTermView(current) } : {}),
-      site: { status: 'active', term: toTermView(term) },
+      site: { status: 'active', term },
       ...(ended ? { expiredTermId: ended.id } : {}),
       clock,
     };

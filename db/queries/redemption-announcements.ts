@@ -4,14 +4,6 @@ import { redemptionAnnouncements } from '../schema';
 
 export type RedemptionAnnouncement = typeof redemptionAnnouncements.$inferSelect;
 
-/** Queues a new term's announcement; called in the transaction that wrote the term. */
-export async function queueRedemptionAnnouncement(
-  tx: DbOrTx,
-  values: { termId: string; siteId: string },
-): Promise<void> {
-  await tx.insert(redemptionAnnouncements).values(values);
-}
-
 /** The oldest queued announcements, locked for this transaction; rows another relay holds are skipped. */
 export function claimRedemptionAnnouncements(tx: DbOrTx, limit: number): Promise<RedemptionAnnouncement[]> {
   return tx

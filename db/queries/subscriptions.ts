@@ -23,11 +23,6 @@ export async function findCurrentTerm(db: DbOrTx, siteId: string): Promise<Term 
   return row;
 }
 
-export async function findTermByRequest(db: DbOrTx, requestId: string): Promise<Term | undefined> {
-  const [row] = await db.select().from(subscriptionTerms).where(eq(subscriptionTerms.requestId, requestId));
-  return row;
-}
-
 export async function findTerm(db: DbOrTx, termId: string): Promise<Term | undefined> {
   const [row] = await db.select().from(subscriptionTerms).where(eq(subscriptionTerms.id, termId));
   return row;
@@ -41,28 +36,129 @@ export async function listTerms(db: DbOrTx, siteId: string): Promise<Term[]> {
     .orderBy(subscriptionTerms.startsAt);
 }
 
+/** A term or voucher as `row_to_json` writes it (snake_case, times as text). */
+type RowJson = Record<string, string | number | null>;
+const timeOf = (value: string | number | null | undefined) => (value == null ? null : new Date(value));
+
+const termOfJson = (j: RowJson | null): Term | undefined =>
+  j
+    ? {
+        id: j.id as string,
+        siteId: j.site_id as string,
+        voucherId: j.voucher_id as string,
+        startsAt: timeOf(j.starts_at)!,
+        endsAt: timeOf(j.ends_at)!,
+        usersLimit: j.users_limit as number,
+        iqsLimit: j.iqs_limit as number,
+        carriedOverSeconds: Number(j.carried_over_seconds),
+        previousTermId: j.previous_term_id as string | null,
+        requestId: j.request_id as string,
+        replacedAt: timeOf(j.replaced_at),
+        createdAt: timeOf(j.created_at)!,
+      }
+    : undefined;
+
+const voucherOfJson = (j: RowJson | null): Voucher | undefined =>
+  j
+    ? {
+        id: j.id as string,
+        codeHash: j.code_hash as string,
+        usersLimit: j.users_limit as number,
+        iqsLimit: j.iqs_limit as number,
+        durationDays: j.duration_days as number,
+        redeemBy: timeOf(j.redeem_by),
+        createdBy: j.created_by as string | null,
+        createdAt: timeOf(j.created_at)!,
+        redeemedAt: timeOf(j.redeemed_at),
+        redeemedSiteId: j.redeemed_site_id as string | null,
+      }
+    : undefined;
+
 /**
- * Claims a voucher for a site: a single conditional UPDATE, so of two concurrent claims exactly one
- * gets the row. Returns undefined when the code is unknown, used or past its redeem-by date.
+ * A redemption's reads and its claim in one statement, run under the site's lock (issue 15: they
+ * were three): the term this request already made, if any; else the voucher claimed for the site (a
+ * conditional UPDATE, so of two concurrent claims exactly one gets the row; none when the code is
+ * unknown, used or past its redeem-by date); and the site's current term (findCurrentTerm's).
  */
-export async function claimVoucher(
-  db: DbOrTx,
-  codeHash: string,
-  siteId: string,
-  now: Date,
-): Promise<Voucher | undefined> {
-  const [row] = await db
-    .update(vouchers)
-    .set({ redeemedAt: now, redeemedSiteId: siteId })
-    .where(
-      and(
-        eq(vouchers.codeHash, codeHash),
-        isNull(vouchers.redeemedAt),
-        sql`(${vouchers.redeemBy} is null or ${vouchers.redeemBy} > ${now.toISOString()}::timestamptz)`,
-      ),
-    )
-    .returning();
-  return row;
+export async function claimForRequest(
+  tx: DbOrTx,
+  input: { siteId: string; codeHash: string; requestId: string; now: Date },
+): Promise<{ requested?: Term; voucher?: Voucher; current?: Term }> {
+  const now = input.now.toISOString();
+  const [row] = await tx.execute<{
+    voucher: RowJson | null;
+    requested: RowJson | null;
+    current: RowJson | null;
+  }>(sql`
+    with claimed as (
+      update vouchers v set redeemed_at = ${now}::timestamptz, redeemed_site_id = ${input.siteId}::uuid
+      where v.code_hash = ${input.codeHash} and v.redeemed_at is null
+        and (v.redeem_by is null or v.redeem_by > ${now}::timestamptz)
+        and not exists (select 1 from subscription_terms r where r.request_id = ${input.requestId})
+      returning v.*)
+    select
+      (select row_to_json(c) from claimed c) as voucher,
+      (select row_to_json(r) from subscription_terms r where r.request_id = ${input.requestId}) as requested,
+      (select row_to_json(t) from subscription_terms t
+        where t.site_id = ${input.siteId}::uuid and t.replaced_at is null
+        order by t.starts_at desc limit 1) as current`);
+  const requested = termOfJson(row?.requested ?? null);
+  const voucher = voucherOfJson(row?.voucher ?? null);
+  const current = termOfJson(row?.current ?? null);
+  return {
+    ...(requested ? { requested } : {}),
+    ...(voucher ? { voucher } : {}),
+    ...(current ? { current } : {}),
+  };
+}
+
+/**
+ * A redemption's writes after its claim, in one statement (issue 15: they were four or five): the
+ * replaced term ends now (V3), the new term is written, the site is active, the term's receipt and
+ * IQ push are queued for the worker's relay (when `announce`), and the audit trail records it.
+ */
+export async function writeRedeemedTerm(
+  tx: DbOrTx,
+  t: {
+    id: string;
+    siteId: string;
+    voucherId: string;
+    requestId: string;
+    startsAt: Date;
+    endsAt: Date;
+    usersLimit: number;
+    iqsLimit: number;
+    carriedOverSeconds: number;
+    /** The term this one replaces (an active one), ended at `startsAt`. */
+    replacesTermId: string | undefined;
+    announce: boolean;
+    actorProfileId: string;
+  },
+): Promise<void> {
+  const startsAt = t.startsAt.toISOString();
+  const data = {
+    termId: t.id,
+    voucherId: t.voucherId,
+    endsAt: t.endsAt.toISOString(),
+    carriedOverSeconds: t.carriedOverSeconds,
+  };
+  await tx.execute(sql`
+    with replaced as (
+      update subscription_terms set replaced_at = ${startsAt}::timestamptz
+      where id = ${t.replacesTermId ?? null}::uuid),
+    term as (
+      insert into subscription_terms (id, site_id, voucher_id, request_id, starts_at, ends_at, users_limit,
+        iqs_limit, carried_over_seconds, previous_term_id)
+      values (${t.id}::uuid, ${t.siteId}::uuid, ${t.voucherId}::uuid, ${t.requestId}, ${startsAt}::timestamptz,
+        ${data.endsAt}::timestamptz, ${t.usersLimit}::int, ${t.iqsLimit}::int, ${t.carriedOverSeconds}::bigint,
+        ${t.replacesTermId ?? null}::uuid)),
+    site as (update sites set subscription_status = 'active' where id = ${t.siteId}::uuid),
+    announced as (
+      insert into redemption_announcements (term_id, site_id)
+      select ${t.id}::uuid, ${t.siteId}::uuid where ${t.announce}::boolean)
+    insert into events (site_id, at, type, actor_profile_id, data)
+    values (${t.siteId}::uuid, ${startsAt}::timestamptz, 'subscription.redeemed', ${t.actorProfileId}::uuid,
+      ${JSON.stringify(data)}::jsonb)`);
 }
 
 export async function findVoucherByHash(db: DbOrTx, codeHash: string): Promise<Voucher | undefined> {
