@@ -1,5 +1,11 @@
 import { createHmac } from 'node:crypto';
-import { clearThrottle, refundThrottle, type ThrottleKey, takeThrottle } from '../db/queries/throttles';
+import {
+  clearThrottle,
+  refundThrottle,
+  settleThrottles,
+  type ThrottleKey,
+  takeThrottle,
+} from '../db/queries/throttles';
 import { THROTTLES, type ThrottleName, waitInWords } from '../domain/throttling';
 import { addressBucket } from './client-address';
 import type { AppDeps } from './deps';
@@ -52,6 +58,13 @@ export async function takeAttempt(deps: Pick<AppDeps, 'db' | 'now'>, keys: reado
 /** Gives a counted attempt back (it was no failure). */
 export const giveBack = (deps: Pick<AppDeps, 'db'>, keys: readonly ThrottleKey[]) =>
   refundThrottle(deps.db, keys);
+
+/**
+ * A success, in one statement: forgets what was counted on the actor's key (their failures must not
+ * hold them up any longer) and gives the counted attempt back on the shared keys (it was no failure).
+ */
+export const succeeded = (deps: Pick<AppDeps, 'db'>, actor: ThrottleKey, shared: readonly ThrottleKey[]) =>
+  settleThrottles(deps.db, { clear: [actor], refund: shared });
 
 /** Forgets what was counted on a key (a success clears the actor's failures: V12). */
 export const forget = (deps: Pick<AppDeps, 'db'>, key: ThrottleKey) => clearThrottle(deps.db, key.key);

@@ -12,7 +12,7 @@ import { ApiProblem, notFound, type Problem, problem, problemBody } from '../pro
 import { createRouter } from '../router';
 import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
-import { addressKey, forget, giveBack, takeAttempt, throttleKey } from '../throttle';
+import { addressKey, succeeded, takeAttempt, throttleKey } from '../throttle';
 
 const TermSchema = z
   .object({
@@ -230,8 +230,7 @@ export function subscriptionRoutes(deps: AppDeps) {
         throw refused;
       }
       // A success clears the actor's failures (one admin's typos must not hold them up any longer).
-      await forget(deps, actor);
-      await giveBack(deps, shared);
+      await succeeded(deps, actor, shared);
       const body: RedemptionBody = {
         term: termViewJson(result.term),
         carriedOverSeconds: result.carriedOverSeconds,

@@ -39,26 +39,37 @@ export function takeThrottle(db: Db, keys: readonly ThrottleKey[], now: Date): P
       now.getTime(),
     );
     if (decision.allowed) {
-      for (const { key, tatMs } of decision.tats) {
-        await tx
-          .update(throttles)
-          .set({ tat: new Date(tatMs) })
-          .where(eq(throttles.key, key));
-      }
+      // Every key's new instant in one statement (issue 15: a redemption paid one per key).
+      const tats = decision.tats.map(({ key, tatMs }) => ({ key, tat: new Date(tatMs).toISOString() }));
+      await tx.execute(sql`
+        update throttles t set tat = x.tat
+        from jsonb_to_recordset(${JSON.stringify(tats)}::jsonb) as x(key text, tat timestamptz)
+        where t.key = x.key`);
     }
     return decision;
   });
 }
 
-/** Gives one attempt back on each key (a counted try that turned out to be no failure). */
-export async function refundThrottle(db: DbOrTx, keys: readonly ThrottleKey[]): Promise<void> {
-  for (const { key, policy } of keys) {
-    await db
-      .update(throttles)
-      .set({ tat: sql`${throttles.tat} - ${emissionMs(policy)} * interval '1 millisecond'` })
-      .where(eq(throttles.key, key));
-  }
+/**
+ * What a try that turned out to be no failure leaves counted, in one statement: everything on the
+ * `clear` keys is forgotten and one attempt is given back on each `refund` key.
+ */
+export async function settleThrottles(
+  db: DbOrTx,
+  keys: { clear?: readonly ThrottleKey[]; refund?: readonly ThrottleKey[] },
+): Promise<void> {
+  const cleared = (keys.clear ?? []).map((k) => k.key);
+  const refunds = (keys.refund ?? []).map((k) => ({ key: k.key, ms: emissionMs(k.policy) }));
+  await db.execute(sql`
+    with cleared as (delete from throttles where key in (select jsonb_array_elements_text(${JSON.stringify(cleared)}::jsonb)))
+    update throttles t set tat = t.tat - x.ms * interval '1 millisecond'
+    from jsonb_to_recordset(${JSON.stringify(refunds)}::jsonb) as x(key text, ms float8)
+    where t.key = x.key`);
 }
+
+/** Gives one attempt back on each key (a counted try that turned out to be no failure). */
+export const refundThrottle = (db: DbOrTx, keys: readonly ThrottleKey[]) =>
+  settleThrottles(db, { refund: keys });
 
 /** Forgets everything counted on a key. */
 export async function clearThrottle(db: DbOrTx, key: string): Promise<void> {
