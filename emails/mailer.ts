@@ -46,7 +46,7 @@ export function createMailer(deps: { db: Db; from: string; resend?: Resend | und
   return {
     async send(email) {
       const rendered = await renderEmail(email.template, email.props);
-      await db
+      const [inserted] = await db
         .insert(sentEmails)
         .values({
           idempotencyKey: email.idempotencyKey,
@@ -54,11 +54,12 @@ export function createMailer(deps: { db: Db; from: string; resend?: Resend | und
           template: email.template,
           ...rendered,
         })
-        .onConflictDoNothing({ target: sentEmails.idempotencyKey });
-      const [row] = await db
-        .select()
-        .from(sentEmails)
-        .where(eq(sentEmails.idempotencyKey, email.idempotencyKey));
+        .onConflictDoNothing({ target: sentEmails.idempotencyKey })
+        .returning();
+      // Read back only when the key was there already (a retry): a new email's row is the insert's.
+      const [row] = inserted
+        ? [inserted]
+        : await db.select().from(sentEmails).where(eq(sentEmails.idempotencyKey, email.idempotencyKey));
       if (!row) throw new EmailDeliveryError(`email row vanished for key ${email.idempotencyKey}`);
       if (row.status === 'sent') return { id: row.id, duplicate: true };
 

@@ -18,38 +18,43 @@ const hasValidAccess = sql<boolean>`exists (select 1 from access_methods am wher
  * and two writes whatever the size of the site.
  */
 export async function fillSlots(tx: DbOrTx, siteId: string, limits: Limits, now: Date) {
-  const members = await tx
-    .select({
-      profileId: memberships.profileId,
-      role: memberships.role,
-      joinedAt: memberships.joinedAt,
-      hasValidAccess,
-    })
-    .from(memberships)
-    .where(eq(memberships.siteId, siteId));
-  const devices = await tx
-    .select({ iqId: iqs.id, registeredAt: iqs.registeredAt })
-    .from(iqs)
-    .where(eq(iqs.siteId, siteId));
+  // The members and the IQs in one read, the flags of both in one write (issue 15: two of each).
+  const candidates = await tx.execute<{
+    profile_id: string | null;
+    role: 'owner' | 'admin' | 'user';
+    joined_at: Date | string;
+    has_valid_access: boolean;
+    iq_id: string | null;
+    registered_at: Date | string;
+  }>(sql`
+    select memberships.profile_id, memberships.role, memberships.joined_at, ${hasValidAccess} as has_valid_access,
+      null::uuid as iq_id, null::timestamptz as registered_at
+    from memberships where memberships.site_id = ${siteId}::uuid
+    union all
+    select null, null, null, null, i.id, i.registered_at from iqs i where i.site_id = ${siteId}::uuid`);
   const chosen = slotFillOrder({
     ...limits,
-    members: members.map((m) => ({ ...m, joinedAtMs: m.joinedAt.getTime() })),
-    iqs: devices.map((d) => ({ iqId: d.iqId, registeredAtMs: d.registeredAt.getTime() })),
+    members: candidates
+      .filter((c) => c.profile_id !== null)
+      .map((m) => ({
+        profileId: m.profile_id!,
+        role: m.role,
+        hasValidAccess: m.has_valid_access,
+        joinedAtMs: new Date(m.joined_at).getTime(),
+      })),
+    iqs: candidates
+      .filter((c) => c.iq_id !== null)
+      .map((d) => ({ iqId: d.iq_id!, registeredAtMs: new Date(d.registered_at).getTime() })),
   });
-  await tx
-    .update(memberships)
-    .set({
-      subscribed: inArraySql(memberships.profileId, chosen.memberIds),
-      subscribedAt: sql`case when ${inArraySql(memberships.profileId, chosen.memberIds)} then ${now.toISOString()}::timestamptz else null end`,
-    })
-    .where(eq(memberships.siteId, siteId));
-  await tx
-    .update(iqs)
-    .set({
-      subscribed: inArraySql(iqs.id, chosen.iqIds),
-      subscribedAt: sql`case when ${inArraySql(iqs.id, chosen.iqIds)} then ${now.toISOString()}::timestamptz else null end`,
-    })
-    .where(eq(iqs.siteId, siteId));
+  const at = now.toISOString();
+  await tx.execute(sql`
+    with members as (
+      update memberships set subscribed = ${inArraySql(memberships.profileId, chosen.memberIds)},
+        subscribed_at = case when ${inArraySql(memberships.profileId, chosen.memberIds)} then ${at}::timestamptz else null end
+      where memberships.site_id = ${siteId}::uuid)
+    update iqs set subscribed = ${inArraySql(iqs.id, chosen.iqIds)},
+      subscribed_at = case when ${inArraySql(iqs.id, chosen.iqIds)} then ${at}::timestamptz else null end
+    where iqs.site_id = ${siteId}::uuid`);
   return { users: chosen.memberIds.length, iqs: chosen.iqIds.length };
 }
 
