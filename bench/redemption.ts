@@ -17,6 +17,8 @@
  * cluster of `start:cluster` instead of the dev server: bench/local-stack.ts).
  * Last line: RESULT redemption server=<dev|cluster> ratio=<throughput ratio> p99ratio=<p99 / floor p99>
  */
+// First: NODE_ENV as deployed, before anything loads React.
+import './production-env';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -202,7 +204,7 @@ try {
   const ratio = a.perSecond / b.perSecond;
   const p99ratio = a.p99 / b.p99;
   console.log(
-    `bench/redemption: ${total} redemptions, ${clients} concurrent clients, ${stack.temporalServer}`,
+    `bench/redemption: ${total} redemptions, ${clients} concurrent clients, ${stack.temporalServer}, NODE_ENV=${process.env.NODE_ENV}`,
   );
   console.log(
     `  redemption over HTTP:    ${a.perSecond.toFixed(1)}/s  p50 ${a.p50.toFixed(0)} ms  p99 ${a.p99.toFixed(0)} ms  non-200: ${product.failures}${failedKinds(product.failed)}`,
