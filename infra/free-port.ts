@@ -1,7 +1,34 @@
 import { createServer } from 'node:net';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
-export function freePort(): Promise<number> {
+/**
+ * Ports handed out here lie below Linux's ephemeral range (32768–60999), where the OS picks ports for
+ * `listen(0)` and for the local end of every outgoing connection: a port picked there and released
+ * can be taken by any connection before its server binds it (seen as EADDRINUSE when many processes
+ * run at once), one picked here only by another caller of this function.
+ */
+const LOW = 21_000;
+const HIGH = 32_700;
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (await canListen(port)) return port;
+  }
+  return osPickedPort();
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** The OS's pick, when the range above is full. */
+function osPickedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
