@@ -1,4 +1,4 @@
-import { and, eq, gt, isNotNull, lte, ne, sql } from 'drizzle-orm';
+import { and, eq, gt, isNotNull, lte, ne, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { memberships, profiles, sessions, sites } from '../schema';
@@ -63,9 +63,13 @@ export async function findSessionCallerWithMemberships(db: DbOrTx, tokenHash: st
   return row;
 }
 
-const sessionCallerAtSite = preparedPer((db) =>
+/**
+ * A live session's caller with the site named by the `siteId` placeholder and their membership there,
+ * plus `extra` columns read in the same statement.
+ */
+const callerAtSite = <Extra extends Record<string, SQL>>(db: DbOrTx, extra: Extra) =>
   db
-    .select({ ...callerFields, site: sites, membership: memberships })
+    .select({ ...callerFields, site: sites, membership: memberships, ...extra })
     .from(sessions)
     .innerJoin(profiles, eq(profiles.id, sessions.profileId))
     .leftJoin(sites, eq(sites.id, sql.placeholder('siteId')))
@@ -73,9 +77,9 @@ const sessionCallerAtSite = preparedPer((db) =>
       memberships,
       and(eq(memberships.siteId, sql.placeholder('siteId')), eq(memberships.profileId, profiles.id)),
     )
-    .where(liveSession)
-    .prepare('session_caller_at_site'),
-);
+    .where(liveSession);
+
+const sessionCallerAtSite = preparedPer((db) => callerAtSite(db, {}).prepare('session_caller_at_site'));
 
 /**
  * The caller of a bearer token (as findSessionCaller) with, in the same statement, the site a request
@@ -90,26 +94,13 @@ export async function findSessionCallerAtSite(db: DbOrTx, tokenHash: string, now
 }
 
 const sessionCallerOpeningLock = preparedPer((db) =>
-  db
-    .select({
-      ...callerFields,
-      site: sites,
-      membership: memberships,
-      openTarget: openTargetOf({
-        siteId: sql.placeholder('siteId'),
-        lockId: sql.placeholder('lockId'),
-        callerId: sql`${profiles.id}`,
-      }),
-    })
-    .from(sessions)
-    .innerJoin(profiles, eq(profiles.id, sessions.profileId))
-    .leftJoin(sites, eq(sites.id, sql.placeholder('siteId')))
-    .leftJoin(
-      memberships,
-      and(eq(memberships.siteId, sql.placeholder('siteId')), eq(memberships.profileId, profiles.id)),
-    )
-    .where(liveSession)
-    .prepare('session_caller_opening_lock'),
+  callerAtSite(db, {
+    openTarget: openTargetOf({
+      siteId: sql.placeholder('siteId'),
+      lockId: sql.placeholder('lockId'),
+      callerId: sql`${profiles.id}`,
+    }),
+  }).prepare('session_caller_opening_lock'),
 );
 
 /**
