@@ -1,11 +1,5 @@
 import { createHmac } from 'node:crypto';
-import {
-  clearThrottle,
-  refundThrottle,
-  settleThrottles,
-  type ThrottleKey,
-  takeThrottle,
-} from '../db/queries/throttles';
+import { clearThrottle, settleThrottles, type ThrottleKey, takeThrottle } from '../db/queries/throttles';
 import { THROTTLES, type ThrottleName, waitInWords } from '../domain/throttling';
 import { addressBucket } from './client-address';
 import type { AppDeps } from './deps';
@@ -54,10 +48,6 @@ export async function takeAttempt(deps: Pick<AppDeps, 'db' | 'now'>, keys: reado
     { headers: { 'retry-after': String(seconds) } },
   );
 }
-
-/** Gives a counted attempt back (it was no failure). */
-export const giveBack = (deps: Pick<AppDeps, 'db'>, keys: readonly ThrottleKey[]) =>
-  refundThrottle(deps.db, keys);
 
 /**
  * A success, in one statement: forgets what was counted on the actor's key (their failures must not

@@ -21,7 +21,7 @@ import {
   problemResponses,
   TokenParam,
 } from '../schemas';
-import { addressKey, forget, giveBack, takeAttempt, throttleKey } from '../throttle';
+import { addressKey, succeeded, takeAttempt, throttleKey } from '../throttle';
 
 /** Sign-up email, trimmed and lower-cased before it is checked: " Ann@X.org " is ann@x.org. */
 const SignupEmail = z.string().trim().toLowerCase().max(320).pipe(z.email('must be an email address'));
@@ -236,8 +236,7 @@ export function authRoutes(deps: AppDeps) {
       }
       if (!(await verifyPassword(password, profile.passwordHash))) throw problem('invalid_credentials');
       // The right password: the account's failures are forgotten and this try is no failure.
-      await forget(deps, account);
-      await giveBack(deps, address);
+      await succeeded(deps, account, address);
       if (!profile.emailConfirmedAt) throw problem('email_not_confirmed');
       const token = await issueBearerToken(db, profile.id, deps.now());
       return c.json({ token, profile: { id: profile.id, email: profile.email, name: profile.name } }, 200);
