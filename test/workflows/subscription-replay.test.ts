@@ -20,6 +20,8 @@ import { describe, inject, it } from 'vitest';
  * - `subscription-caf2a67-*`: the same scenarios recorded before a new run recorded one patch marker
  *   (`subscription-since-receipts-queued`) instead of the three above (each with its own upsert of
  *   TemporalChangeVersion).
+ * - `subscription-3139a9c-*`: the same scenarios recorded before a run started by the clients said
+ *   in its input that it is of the current code (`current`) instead of recording that marker.
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */

@@ -7,6 +7,7 @@ import {
   type RedeemVoucherInput,
   redeemVoucherUpdate,
   type SubscriptionStateView,
+  type SubscriptionWorkflowInput,
   subscriptionStateQuery,
 } from '../subscription/messages';
 import { subscriptionWorkflow } from '../subscription/workflow';
@@ -14,7 +15,8 @@ import { subscriptionWorkflow } from '../subscription/workflow';
 const startOptions = (taskQueue: string, siteId: string) => ({
   workflowId: subscriptionWorkflowId(siteId),
   taskQueue,
-  args: [{ siteId }] as [{ siteId: string }],
+  // `current`: the run needs no patch marker to know its code (a history event and a visibility write).
+  args: [{ siteId, current: true }] as [SubscriptionWorkflowInput],
   workflowIdConflictPolicy: 'USE_EXISTING' as const,
   // What a site without a workflow has: the workflow updates them only when they change.
   typedSearchAttributes: [

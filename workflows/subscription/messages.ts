@@ -29,6 +29,11 @@ export interface SubscriptionWorkflowInput {
   carried?: SubscriptionState;
   /** Tests lower it to exercise continue-as-new; otherwise the server's suggestion decides. */
   maxHistoryEvents?: number;
+  /**
+   * Set by the clients that start it (workflows/client/subscription.ts): the run is of the current
+   * code from its start and records no patch marker. Runs started without it decide by their markers.
+   */
+  current?: true;
 }
 
 /**

@@ -45,7 +45,8 @@ const RECEIPTS_QUEUED = 'redemption-receipts-queued';
 /**
  * A run that has all three patches above from its start records this one marker instead (issue 15:
  * each marker comes with an upsert of TemporalChangeVersion, a history event and a visibility write
- * per new site); runs recorded before it find their own markers as they were.
+ * per new site); runs recorded before it find their own markers as they were. A run started with
+ * `input.current` records none: its start says the same.
  */
 const SINCE_RECEIPTS_QUEUED = 'subscription-since-receipts-queued';
 
@@ -71,7 +72,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * email, expiry, reminders, a fresh history, or a wait that any change cuts short.
  */
 export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Promise<void> {
-  const current = patched(SINCE_RECEIPTS_QUEUED);
+  const current = input.current === true || patched(SINCE_RECEIPTS_QUEUED);
   if (!current && !patched(SERIALIZED_STEPS)) return legacySubscriptionRun(input);
   // Decided once, at the run's start: a run recorded before the patch keeps its order throughout.
   const claimLoads = current || patched(CLAIM_LOADS);
