@@ -2,8 +2,8 @@ import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { findSite, findSiteOwnerAddress } from '../db/queries/sites';
-import { findCurrentTerm, findTerm } from '../db/queries/subscriptions';
+import { findSite } from '../db/queries/sites';
+import { findCurrentTerm, findTermEmailFacts } from '../db/queries/subscriptions';
 import { sites } from '../db/schema';
 import { explainCarryOver, type ReminderOffsetDays, reminderIdempotencyKey } from '../domain/subscription';
 import { formatSiteDate } from '../emails/format';
@@ -44,17 +44,17 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
 
   /** The site, its term and where its admin emails go (S5); undefined when there is no one to tell. */
   async function emailContext(input: SiteEmailInput) {
-    const site = await findSite(db, input.siteId);
-    if (!site) throw ApplicationFailure.nonRetryable(`site ${input.siteId} does not exist`, 'SiteNotFound');
-    const [to, term] = await Promise.all([findSiteOwnerAddress(db, site.id), findTerm(db, input.termId)]);
+    const facts = await findTermEmailFacts(db, input);
+    if (!facts) throw ApplicationFailure.nonRetryable(`site ${input.siteId} does not exist`, 'SiteNotFound');
+    const { site, to, term, previous } = facts;
     if (!to || !term) return undefined;
     const date = (at: Date) => formatSiteDate(at, site.timezone);
     const nowMs =
       input.nowMs ??
       (input.atTermStart ? term.startsAt.getTime() : Date.now() + site.clockOffsetSeconds * 1000);
     return {
-      site,
       term,
+      previous,
       to,
       date,
       common: {
@@ -67,8 +67,7 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
   async function sendReceipt(input: SiteEmailInput) {
     const ctx = await emailContext(input);
     if (!ctx) return { sent: false };
-    const { term, date } = ctx;
-    const previous = term.previousTermId ? await findTerm(db, term.previousTermId) : undefined;
+    const { term, previous, date } = ctx;
     const explained = explainCarryOver({
       nowMs: term.startsAt.getTime(),
       ...(previous ? { previous: { endsAtMs: previous.endsAt.getTime(), ...limitsOf(previous) } } : {}),

@@ -1,6 +1,6 @@
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
-import { events, memberships, profiles, siteInvitations, sites } from '../schema';
+import { events, memberships, profiles, sites } from '../schema';
 
 export type Site = typeof sites.$inferSelect;
 
@@ -55,27 +55,4 @@ export async function listSitesOfProfile(db: DbOrTx, profileId: string) {
     .where(and(eq(sites.installerProfileId, profileId), isNull(sites.releasedAt)))
     .orderBy(sites.name);
   return { member, installing };
-}
-
-/**
- * Where admin emails go (S5): the owner's address; while the owner an installer named has not
- * joined yet, the address of the open owner invitation (the one the owner must sign up with, A2).
- * Undefined for a site with neither.
- */
-export async function findSiteOwnerAddress(db: DbOrTx, siteId: string): Promise<string | undefined> {
-  const owner = await findSiteOwner(db, siteId);
-  if (owner) return owner.email;
-  const [invitation] = await db
-    .select({ email: siteInvitations.email })
-    .from(siteInvitations)
-    .where(
-      and(
-        eq(siteInvitations.siteId, siteId),
-        eq(siteInvitations.role, 'owner'),
-        isNull(siteInvitations.acceptedAt),
-      ),
-    )
-    .orderBy(desc(siteInvitations.createdAt))
-    .limit(1);
-  return invitation?.email;
 }

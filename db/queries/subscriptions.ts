@@ -74,6 +74,65 @@ const voucherOfJson = (j: RowJson | null): Voucher | undefined =>
       }
     : undefined;
 
+/** What an email about a site's term is written from (S5). */
+export interface TermEmailFacts {
+  site: { id: string; name: string; timezone: string; sandbox: boolean; clockOffsetSeconds: number };
+  /** Where admin emails go: the owner's address, else the open owner invitation's; none without either. */
+  to?: string;
+  term?: Term;
+  /** The term it replaced (a receipt explains the carry-over, V4). */
+  previous?: Term;
+}
+
+/**
+ * The site, where its admin emails go, the term and the term it replaced, in one statement (issue 15:
+ * they were three or four, for every receipt, reminder and expired email); undefined without the site.
+ * The address is the owner's; while the owner an installer named has not joined yet, the address of
+ * the newest open owner invitation (the one the owner must sign up with, A2).
+ */
+export async function findTermEmailFacts(
+  db: DbOrTx,
+  input: { siteId: string; termId: string },
+): Promise<TermEmailFacts | undefined> {
+  const [row] = await db.execute<{
+    id: string;
+    name: string;
+    timezone: string;
+    sandbox: boolean;
+    clock_offset_seconds: string | number;
+    to: string | null;
+    term: RowJson | null;
+    previous: RowJson | null;
+  }>(sql`
+    select s.id, s.name, s.timezone, s.sandbox, s.clock_offset_seconds,
+      coalesce(
+        (select p.email from memberships m join profiles p on p.id = m.profile_id
+          where m.site_id = s.id and m.role = 'owner' limit 1),
+        (select i.email from site_invitations i
+          where i.site_id = s.id and i.role = 'owner' and i.accepted_at is null
+          order by i.created_at desc limit 1)) as to,
+      (select row_to_json(t) from subscription_terms t where t.id = ${input.termId}::uuid) as term,
+      (select row_to_json(pt) from subscription_terms t
+        join subscription_terms pt on pt.id = t.previous_term_id
+        where t.id = ${input.termId}::uuid) as previous
+    from sites s where s.id = ${input.siteId}::uuid`);
+  if (!row) return undefined;
+  const term = termOfJson(row.term);
+  const previous = termOfJson(row.previous);
+  return {
+    site: {
+      id: row.id,
+      name: row.name,
+      timezone: row.timezone,
+      sandbox: row.sandbox,
+      clockOffsetSeconds: Number(row.clock_offset_seconds),
+    },
+    ...(row.to ? { to: row.to } : {}),
+    ...(term ? { term } : {}),
+    ...(previous ? { previous } : {}),
+  };
+}
+
 /**
  * A redemption's reads and its claim in one statement, run under the site's lock (issue 15: they
  * were three): the term this request already made, if any; else the voucher claimed for the site (a
