@@ -2,7 +2,6 @@ import { sql } from 'drizzle-orm';
 import {
   type AccessGrant,
   type AccessStep,
-  type CredentialKind,
   canonicalGrant,
   diffAccessList,
   fullListSteps,
@@ -49,61 +48,51 @@ function narrowing(scope: AccessScope, iqColumn: string, memberColumn: string) {
  * key and PIN (a PIN on its own IQ only) of a subscribed member, for that IQ's locks. An IQ without
  * locks holds nothing; `remote` opens through the cloud and is no IQ credential.
  */
-async function desiredEntries(tx: DbOrTx, scope: AccessScope): Promise<EntryRow[]> {
-  const rows = await tx.execute<{
-    iq_id: string;
-    credential_id: string;
-    member_id: string;
-    kind: CredentialKind;
-    tag_uid: string | null;
-    device_pin_hash: string | null;
-    lock_ids: string[];
-  }>(sql`
-    select i.id as iq_id, am.id as credential_id, am.profile_id as member_id, am.kind, am.tag_uid,
-      am.device_pin_hash, l.lock_ids
-    from iqs i
-    cross join lateral (select json_agg(k.id) as lock_ids from locks k where k.iq_id = i.id) l
-    join access_methods am on am.site_id = i.site_id and am.status = 'active'
-    join memberships m on m.site_id = am.site_id and m.profile_id = am.profile_id and m.subscribed
-    where i.site_id = ${scope.siteId}::uuid and l.lock_ids is not null
-      and (am.kind in ('tag', 'mobile_key')
-        or (am.kind = 'pin' and am.iq_id = i.id and am.device_pin_hash is not null))
-      ${narrowing(scope, 'i.id', 'am.profile_id')}`);
-  return rows.map((r) => ({
-    iq_id: r.iq_id,
-    credential_id: r.credential_id,
-    grant: canonicalGrant({
-      credentialId: r.credential_id,
-      memberId: r.member_id,
-      kind: r.kind,
-      lockIds: r.lock_ids,
-      tagUid: r.tag_uid,
-      pinHash: r.device_pin_hash,
-    }),
-  }));
-}
+const desiredEntries = (scope: AccessScope) => sql`
+  select i.id as iq_id, am.id as credential_id,
+    jsonb_build_object('credentialId', am.id, 'memberId', am.profile_id, 'kind', am.kind,
+      'lockIds', l.lock_ids, 'tagUid', am.tag_uid, 'pinHash', am.device_pin_hash) as grant
+  from iqs i
+  cross join lateral (select jsonb_agg(k.id) as lock_ids from locks k where k.iq_id = i.id) l
+  join access_methods am on am.site_id = i.site_id and am.status = 'active'
+  join memberships m on m.site_id = am.site_id and m.profile_id = am.profile_id and m.subscribed
+  where i.site_id = ${scope.siteId}::uuid and l.lock_ids is not null
+    and (am.kind in ('tag', 'mobile_key')
+      or (am.kind = 'pin' and am.iq_id = i.id and am.device_pin_hash is not null))
+    ${narrowing(scope, 'i.id', 'am.profile_id')}`;
 
 /**
  * V6: while a site has no active term its IQs keep what they hold (expiry unsubscribes every member,
  * and that must change nothing on the locks); they only lose credentials that are no longer an active
  * method of a member (revoked, the member removed or deleted). They gain nothing until a term starts.
  */
-async function keptEntries(tx: DbOrTx, scope: AccessScope): Promise<EntryRow[]> {
-  return tx.execute<EntryRow>(sql`
-    select e.iq_id, e.credential_id, e.entry as grant
-    from iq_access_entries e
-    join iqs i on i.id = e.iq_id
-    join access_methods am on am.id = e.credential_id and am.status = 'active'
-    join memberships m on m.site_id = am.site_id and m.profile_id = am.profile_id
-    where i.site_id = ${scope.siteId}::uuid ${narrowing(scope, 'e.iq_id', 'e.member_id')}`);
-}
+const keptEntries = (scope: AccessScope) => sql`
+  select e.iq_id, e.credential_id, e.entry as grant
+  from iq_access_entries e
+  join iqs i on i.id = e.iq_id
+  join access_methods am on am.id = e.credential_id and am.status = 'active'
+  join memberships m on m.site_id = am.site_id and m.profile_id = am.profile_id
+  where i.site_id = ${scope.siteId}::uuid ${narrowing(scope, 'e.iq_id', 'e.member_id')}`;
 
-async function currentEntries(tx: DbOrTx, scope: AccessScope): Promise<EntryRow[]> {
-  return tx.execute<EntryRow>(sql`
-    select e.iq_id, e.credential_id, e.entry as grant
-    from iq_access_entries e
-    join iqs i on i.id = e.iq_id
-    where i.site_id = ${scope.siteId}::uuid ${narrowing(scope, 'e.iq_id', 'e.member_id')}`);
+const currentEntries = (scope: AccessScope) => sql`
+  select e.iq_id, e.credential_id, e.entry as grant
+  from iq_access_entries e
+  join iqs i on i.id = e.iq_id
+  where i.site_id = ${scope.siteId}::uuid ${narrowing(scope, 'e.iq_id', 'e.member_id')}`;
+
+/**
+ * What the IQs in scope should hold (desired while the site is active, else kept) and what they hold,
+ * in one statement (issue 15: two per change of access rights, a redemption's claim among them).
+ */
+async function desiredAndCurrent(tx: DbOrTx, scope: AccessScope, active: boolean) {
+  const rows = await tx.execute<EntryRow & { desired: boolean }>(sql`
+    select true as desired, d.* from (${active ? desiredEntries(scope) : keptEntries(scope)}) d
+    union all
+    select false, c.* from (${currentEntries(scope)}) c`);
+  return {
+    desired: byIq(rows.filter((r) => r.desired)),
+    current: byIq(rows.filter((r) => !r.desired)),
+  };
 }
 
 /** By IQ and credential; grants read back from jsonb (which orders keys its own way) made canonical again. */
@@ -134,10 +123,7 @@ export async function syncAccessLists(
 ): Promise<AccessBump[]> {
   const site = locked ?? (await lockSite(tx, scope.siteId));
   if (!site) return [];
-  const desired = byIq(
-    site.subscriptionStatus === 'active' ? await desiredEntries(tx, scope) : await keptEntries(tx, scope),
-  );
-  const current = byIq(await currentEntries(tx, scope));
+  const { desired, current } = await desiredAndCurrent(tx, scope, site.subscriptionStatus === 'active');
 
   const changes: Array<{ iqId: string; steps: AccessStep[]; grants: AccessGrant[]; revokes: string[] }> = [];
   for (const iqId of new Set([...desired.keys(), ...current.keys()])) {
