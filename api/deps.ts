@@ -2,7 +2,6 @@ import type { Client } from '@temporalio/client';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { Env } from '../config/env';
 import type { Db } from '../db/client';
-import type { OpenTarget } from '../db/queries/locks';
 import type { Membership } from '../db/queries/memberships';
 import type { Site } from '../db/queries/sites';
 import type { Mailer } from '../emails/mailer';
@@ -11,6 +10,7 @@ import type { HttpMetrics } from '../observability/http-metrics';
 import type { Logger } from '../observability/logger';
 import type { NotificationRelay } from '../outbox/notification-relay';
 import type { RelayLoop } from '../outbox/relay-loop';
+import type { ReadWithSession } from './auth/reads-with-session';
 
 /** What the HTTP API needs from the outside world; tests pass real local instances. */
 export interface AppDeps {
@@ -51,12 +51,16 @@ export interface AppEnv {
     clientAddress: string | undefined;
     /**
      * The site a `/sites/:siteId` request names and the caller's membership there, read with the
-     * session (require-auth.ts); siteAccess decides on them. Unset on other paths.
+     * session (require-auth.ts); siteAccess decides on them, and hands out `read` (what the route
+     * declared in reads-with-session.ts) only once the caller's access is decided. Unset on other paths.
      */
-    siteOfPath?: { siteId: string; site: Site | undefined; membership: Membership | undefined };
-    /** POST …/locks/:lockId/open: what the opening needs to know of the lock, read with the session. */
-    openTargetOfPath?: { lockId: string; target: OpenTarget | undefined };
-    /** GET /me: the caller's memberships as its JSON, read with the session (require-auth.ts). */
-    membershipsJson?: string;
+    siteOfPath?: {
+      siteId: string;
+      site: Site | undefined;
+      membership: Membership | undefined;
+      read?: ReadWithSession;
+    };
+    /** Outside `/sites/:siteId`: what the route declared in reads-with-session.ts, read with the session. */
+    readWithSession?: ReadWithSession;
   } & RequestIdVariables;
 }

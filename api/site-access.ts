@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { findMembership, type Membership } from '../db/queries/memberships';
 import { findSite, type Site } from '../db/queries/sites';
+import type { ReadWithSession } from './auth/reads-with-session';
 import type { AppDeps, AppEnv } from './deps';
 import { forbidden, notFound, problem } from './problem';
 
@@ -17,14 +18,20 @@ export async function siteAccess(
   c: Context<AppEnv>,
   siteId: string,
   opts: { roles: readonly SiteAccessRole[]; allowWithoutSubscription?: boolean },
-): Promise<{ site: Site; role: SiteAccessRole; membership: Membership | undefined }> {
+): Promise<{
+  site: Site;
+  role: SiteAccessRole;
+  membership: Membership | undefined;
+  /** What the route declared to read with the session (readOf), when the path named this site. */
+  read: ReadWithSession | undefined;
+}> {
   const callerId = c.get('profile').id;
   // Read with the session when the path names this site (issue 15); otherwise both at once.
   const preloaded = c.get('siteOfPath');
-  const [site, membership] =
-    preloaded?.siteId === siteId.toLowerCase()
-      ? [preloaded.site, preloaded.membership]
-      : await Promise.all([findSite(deps.db, siteId), findMembership(deps.db, siteId, callerId)]);
+  const atPath = preloaded?.siteId === siteId.toLowerCase() ? preloaded : undefined;
+  const [site, membership] = atPath
+    ? [atPath.site, atPath.membership]
+    : await Promise.all([findSite(deps.db, siteId), findMembership(deps.db, siteId, callerId)]);
   if (!site) throw notFound('site');
   const held: SiteAccessRole[] = [];
   if (membership) held.push(membership.role);
@@ -35,7 +42,8 @@ export async function siteAccess(
   if (site.subscriptionStatus !== 'active' && !opts.allowWithoutSubscription) {
     throw problem('no_valid_subscription');
   }
-  return { site, role, membership };
+  // Only now, the caller's access to this site decided, may the route use what was read with it.
+  return { site, role, membership, read: atPath?.read };
 }
 
 /** Platform-wide roles (support) are checked apart from site roles. */

@@ -1,13 +1,12 @@
 import type { Db, DbOrTx } from '../../db/client';
-import {
-  findSessionCaller,
-  findSessionCallerAtSite,
-  findSessionCallerOpeningLock,
-  findSessionCallerWithMemberships,
-  insertSession,
-} from '../../db/queries/sessions';
+import type { Membership } from '../../db/queries/memberships';
+import { insertSession, sessionCallerAtSiteReading, sessionCallerReading } from '../../db/queries/sessions';
+import type { Site } from '../../db/queries/sites';
 import { hashToken, newToken } from '../../domain/secrets';
 import { changePassword } from '../../operations/accounts';
+import type { AppEnv, AuthProfile } from '../deps';
+import type { SignInRead } from './read-of-request';
+import { READS_WITH_SESSION, type ReadName, type ReadWithSession } from './reads-with-session';
 
 const TOKEN_TTL_MS = 12 * 60 * 60 * 1000;
 /** What newToken makes: 43 URL-safe characters. Anything else is refused before the database. */
@@ -23,33 +22,73 @@ export async function issueBearerToken(db: DbOrTx, profileId: string, now: Date)
   return token;
 }
 
-/** The caller a bearer token names, or undefined (unknown, expired, logged out, unconfirmed). */
-export async function resolveBearerToken(db: DbOrTx, token: string, now: Date) {
-  if (!TOKEN_SHAPE.test(token)) return undefined;
-  return findSessionCaller(db, hashToken(token), now);
+/** Each declared read's sign-in statement (reads-with-session.ts), and the two plain ones. */
+const declaredStatements = Object.fromEntries(
+  Object.entries(READS_WITH_SESSION).map(([name, declared]) => [
+    name,
+    declared.path.startsWith('/sites/:siteId/')
+      ? sessionCallerAtSiteReading(`session_read_${name}`, declared.columns)
+      : sessionCallerReading(`session_read_${name}`, declared.columns),
+  ]),
+) as Record<
+  ReadName,
+  (
+    db: DbOrTx,
+    tokenHash: string,
+    now: Date,
+    values: Record<string, unknown>,
+  ) => Promise<SignInRow | undefined>
+>;
+const callerAtSite = sessionCallerAtSiteReading('session_caller_at_site', {});
+const callerAlone = sessionCallerReading('session_caller', {});
+
+type SignInRow = AuthProfile & {
+  sessionId: string;
+  site?: Site | undefined;
+  membership?: Membership | undefined;
+} & Record<string, unknown>;
+
+/** A bearer token's caller and what its sign-in statement read besides (signInReadOf). */
+export interface SignedIn {
+  caller: AuthProfile & { sessionId: string };
+  siteOfPath?: AppEnv['Variables']['siteOfPath'];
+  /** Outside a site path: what the route declared (a site route's is kept in siteOfPath). */
+  read?: ReadWithSession;
 }
 
-/** The caller a bearer token names with their memberships as /me's JSON (one query). */
-export async function resolveBearerTokenWithMemberships(db: DbOrTx, token: string, now: Date) {
-  if (!TOKEN_SHAPE.test(token)) return undefined;
-  return findSessionCallerWithMemberships(db, hashToken(token), now);
-}
-
-/** The caller a bearer token names with the site `siteId` and their membership there (one query). */
-export async function resolveBearerTokenAtSite(db: DbOrTx, token: string, now: Date, siteId: string) {
-  if (!TOKEN_SHAPE.test(token)) return undefined;
-  return findSessionCallerAtSite(db, hashToken(token), now, siteId);
-}
-
-/** The caller a bearer token names with the site, their membership and a remote opening's facts (one query). */
-export async function resolveBearerTokenOpeningLock(
+/**
+ * The caller a bearer token names and, in the same statement, what `plan` reads; undefined for an
+ * unknown, expired or logged-out token or an unconfirmed profile, whatever the plan.
+ */
+export async function resolveBearerToken(
   db: DbOrTx,
   token: string,
   now: Date,
-  at: { siteId: string; lockId: string },
-) {
+  plan: SignInRead,
+): Promise<SignedIn | undefined> {
   if (!TOKEN_SHAPE.test(token)) return undefined;
-  return findSessionCallerOpeningLock(db, hashToken(token), now, at);
+  const tokenHash = hashToken(token);
+  if (plan.kind === 'caller') {
+    const caller = await callerAlone(db, tokenHash, now);
+    return caller && { caller };
+  }
+  if (plan.kind === 'site') {
+    const row = await callerAtSite(db, tokenHash, now, { siteId: plan.siteId });
+    if (!row) return undefined;
+    const { site, membership, ...caller } = row;
+    return { caller, siteOfPath: { siteId: plan.siteId, site, membership } };
+  }
+  const row = await declaredStatements[plan.name](db, tokenHash, now, plan.values);
+  if (!row) return undefined;
+  const { sessionId, id, email, name, platformRole, site, membership } = row;
+  const read = {
+    name: plan.name,
+    row: Object.fromEntries(Object.keys(READS_WITH_SESSION[plan.name].columns).map((c) => [c, row[c]])),
+  } as ReadWithSession;
+  const caller = { sessionId, id, email, name, platformRole };
+  return plan.siteId === undefined
+    ? { caller, read }
+    : { caller, siteOfPath: { siteId: plan.siteId, site, membership, read } };
 }
 
 /** A5: the caller's new password; every session of the profile ends and a new one is opened. */

@@ -1,7 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { listEventsJson } from '../../db/queries/events';
+import { eventsPageJson } from '../../db/queries/events';
 import { setNotificationChoice } from '../../db/queries/sites';
+import { readOf } from '../auth/reads-with-session';
 import type { AppDeps } from '../deps';
+import { EventsQuery, encodeCursor, eventsPageOfQuery } from '../events-page';
 import { jsonText } from '../json-text';
 import { createRouter } from '../router';
 import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
@@ -15,13 +17,6 @@ export const NOTIFIABLE_EVENT_TYPES = [
   'low_battery',
   'intrusion',
 ] as const;
-
-// The cursor is the last seq seen, base64url-wrapped so clients treat it as opaque.
-const encodeCursor = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64url');
-const decodeCursor = (cursor: string) => {
-  const match = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  return match ? Number(match[1]) : undefined;
-};
 
 const EventSchema = z
   .object({
@@ -50,14 +45,7 @@ const list = createRoute({
   security: [{ bearer: [] }],
   request: {
     params: SiteIdParam,
-    query: z.object({
-      cursor: z
-        .string()
-        .max(64)
-        .refine((c) => decodeCursor(c) !== undefined, { message: 'is not a cursor from this API' })
-        .optional(),
-      limit: z.coerce.number().int().min(1).max(200).default(50),
-    }),
+    query: EventsQuery,
   },
   responses: {
     200: {
@@ -93,16 +81,15 @@ export function eventRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(list, async (c) => {
       const { siteId } = c.req.valid('param');
-      const { cursor, limit } = c.req.valid('query');
-      await siteAccess(deps, c, siteId, { roles: ['owner', 'admin'] });
-      const before = cursor === undefined ? undefined : decodeCursor(cursor);
-      const rows = await listEventsJson(db, siteId, { beforeSeq: before, limit: limit + 1 });
-      const page = rows.slice(0, limit);
-      const nextCursor = rows.length > limit ? encodeCursor(page.at(-1)!.seq) : null;
+      const page = eventsPageOfQuery(c.req.valid('query'));
+      const { read } = await siteAccess(deps, c, siteId, { roles: ['owner', 'admin'] });
+      // Read with the session (api/auth/reads-with-session.ts), or here when it was not.
+      const { eventsJson, nextSeq } = readOf(read, 'events') ?? (await eventsPageJson(db, siteId, page));
+      const nextCursor = nextSeq === null ? null : encodeCursor(nextSeq);
       // The events come as JSON text from the database (db/queries/events.ts): the page is joined, not rebuilt.
       return jsonText<z.infer<typeof EventsPage>>(
         c,
-        `{"events":[${page.map((e) => e.json).join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`,
+        `{"events":[${eventsJson}],"nextCursor":${JSON.stringify(nextCursor)}}`,
       );
     })
     .openapi(notifications, async (c) => {

@@ -6,6 +6,7 @@ import { findOpenTarget, type Lock, listLocks, type OpenTarget } from '../../db/
 import { recordEventForOwner } from '../../db/queries/notification-outbox';
 import { type OpenRefusal, openRefusal } from '../../domain/remote-open';
 import { addLock } from '../../operations/locks';
+import { readOf } from '../auth/reads-with-session';
 import type { AppDeps, AppEnv } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
@@ -137,17 +138,16 @@ export function lockRoutes(deps: AppDeps) {
     .openapi(open, async (c) => {
       const { siteId, lockId } = c.req.valid('param');
       // Members only; a stranger's attempt at an unknown site or lock is a 404 and no site's event.
-      const { site, membership } = await siteAccess(deps, c, siteId, {
+      const { site, membership, read } = await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'user'],
         allowWithoutSubscription: true,
       });
-      // K4's facts (the lock, its IQ, the caller's remote access method) came with the session (issue
-      // 15); read here only for a path require-auth did not recognize as an opening.
-      const preloaded = c.get('openTargetOfPath');
-      const target =
-        preloaded?.lockId === lockId.toLowerCase()
-          ? preloaded.target
-          : await findOpenTarget(db, { siteId, lockId, callerId: c.get('profile').id });
+      // K4's facts (the lock, its IQ, the caller's remote access method) came with the session
+      // (api/auth/reads-with-session.ts); read here only when they did not.
+      const opening = readOf(read, 'lockOpen');
+      const target = opening
+        ? opening.openTarget
+        : await findOpenTarget(db, { siteId, lockId, callerId: c.get('profile').id });
       if (!target) throw notFound('lock');
       const { lock } = target;
       const refusal = openRefusal({

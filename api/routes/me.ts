@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { membershipsOfProfileJson } from '../../db/queries/memberships';
 import { findProfileById, renameProfile } from '../../db/queries/profiles';
 import { hashPassword, verifyPassword } from '../auth/passwords';
+import { readOf } from '../auth/reads-with-session';
 import { changeOwnPassword } from '../auth/tokens';
 import type { AppDeps, AppEnv, AuthProfile } from '../deps';
 import { jsonText } from '../json-text';
@@ -91,10 +92,11 @@ export function meRoutes(deps: AppDeps) {
 
   return (
     createRouter()
-      // The profile and, on GET /me, its memberships came with the session (one query).
+      // The profile and its memberships came with the session (reads-with-session.ts: one statement).
       .openapi(getMe, async (c) => {
         const profile = c.get('profile');
-        return me(c, profile, c.get('membershipsJson') ?? (await membershipsOfProfileJson(db, profile.id)));
+        const read = readOf(c.get('readWithSession'), 'me');
+        return me(c, profile, read?.membershipsJson ?? (await membershipsOfProfileJson(db, profile.id)));
       })
       .openapi(patchMe, async (c) => {
         const body = c.req.valid('json');

@@ -1,11 +1,12 @@
 import { randomInt } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import { listPeople, listPeopleJson } from '../../db/queries/people';
+import { listPeople, listPeopleJson, peopleJsonText } from '../../db/queries/people';
 import type { SiteRole } from '../../db/schema/sites';
 import { grantAccess, resetPin, revokeAccessMethod } from '../../operations/access';
 import { withdrawInvitation } from '../../operations/invitations';
 import { changeMember, invitePerson, leaveSite, removeMember } from '../../operations/members';
 import { hashPassword } from '../auth/passwords';
+import { readOf } from '../auth/reads-with-session';
 import type { AppDeps } from '../deps';
 import { jsonText } from '../json-text';
 import { notFound } from '../problem';
@@ -280,8 +281,13 @@ export function peopleRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(listRoute, async (c) => {
       const { siteId } = c.req.valid('param');
-      await siteAccess(deps, c, siteId, { roles: MANAGERS });
-      return jsonText<z.infer<typeof PeopleList>>(c, await listPeopleJson(db, siteId, deps.now()));
+      const { read } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
+      // Read with the session (api/auth/reads-with-session.ts), or here when it was not.
+      const people = readOf(read, 'people');
+      return jsonText<z.infer<typeof PeopleList>>(
+        c,
+        people ? peopleJsonText(people) : await listPeopleJson(db, siteId, deps.now()),
+      );
     })
     .openapi(addRoute, async (c) => {
       const { siteId } = c.req.valid('param');

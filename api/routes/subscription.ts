@@ -2,10 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
-import { termJsonAndUsage } from '../../db/queries/subscriptions';
+import { termJsonAndSeats } from '../../db/queries/subscriptions';
 import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, isBlankVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import { redeemVoucher } from '../../workflows/client/subscription';
+import { readOf } from '../auth/reads-with-session';
 import type { AppDeps } from '../deps';
 import { jsonText } from '../json-text';
 import { ApiProblem, notFound, type Problem, problem, problemBody } from '../problem';
@@ -159,16 +160,18 @@ export function subscriptionRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(getSubscription, async (c) => {
       const { siteId } = c.req.valid('param');
-      const { site } = await siteAccess(deps, c, siteId, {
+      const { site, read } = await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin'],
         allowWithoutSubscription: true,
       });
-      const { term, usage } = await termJsonAndUsage(db, siteId);
+      // Read with the session (api/auth/reads-with-session.ts), or here when it was not.
+      const { term, users, iqs } = readOf(read, 'subscription') ?? (await termJsonAndSeats(db, siteId));
       // The term comes as JSON text from the database (db/queries/subscriptions.ts).
       const status = JSON.stringify(site.subscriptionStatus);
+      const usage = JSON.stringify({ users, iqs });
       return jsonText<z.infer<typeof SubscriptionSchema>>(
         c,
-        `{"status":${status}${term === null ? '' : `,"term":${term}`},"usage":${JSON.stringify(usage)}}`,
+        `{"status":${status}${term === null ? '' : `,"term":${term}`},"usage":${usage}}`,
       );
     })
     .openapi(redeem, async (c) => {

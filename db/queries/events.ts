@@ -1,8 +1,8 @@
-import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { events, iqs, locks, profiles } from '../schema';
-import { isoTime } from './json-sql';
+import { isoTime, oneRow } from './json-sql';
 
 export type NewEvent = typeof events.$inferInsert;
 
@@ -36,46 +36,71 @@ const lockOpened = preparedPer((db) =>
  * Each event as the API answers it (API.md's Event), built by PostgreSQL as JSON text: mapping ten
  * columns of every row to an object, its time to a Date and back, then the page to JSON cost a GET of
  * the audit trail more CPU than its query (issue 15). `at` in UTC to the millisecond, as
- * Date#toISOString writes it; `data` as stored.
+ * Date#toISOString writes it; `data` as stored. Written with the alias `e` (see membershipsJsonOf).
  */
-const eventJson = sql<string>`json_build_object(
-  'id', ${events.id},
-  'at', ${isoTime(events.at)},
-  'type', ${events.type},
-  'actor', json_build_object('kind', ${events.actorKind}, 'profileId', ${events.actorProfileId}),
-  'subjectProfileId', ${events.subjectProfileId},
-  'lockId', ${events.lockId},
-  'iqId', ${events.iqId},
-  'data', ${events.data}
+const eventJson = sql`json_build_object(
+  'id', e.id,
+  'at', ${isoTime(sql.raw('e.at'))},
+  'type', e.type,
+  'actor', json_build_object('kind', e.actor_kind, 'profileId', e.actor_profile_id),
+  'subjectProfileId', e.subject_profile_id,
+  'lockId', e.lock_id,
+  'iqId', e.iq_id,
+  'data', e.data
 )::text`;
 
-const eventsPage = (withCursor: boolean) =>
-  preparedPer((db) =>
-    db
-      .select({ seq: events.seq, json: eventJson })
-      .from(events)
-      .where(
-        and(
-          eq(events.siteId, sql.placeholder('siteId')),
-          withCursor ? lt(events.seq, sql.placeholder('beforeSeq')) : undefined,
-        ),
-      )
-      .orderBy(desc(events.seq))
-      .limit(sql.placeholder('limit'))
-      .prepare(withCursor ? 'events_page_json_after' : 'events_page_json'),
-  );
-const firstPage = eventsPage(false);
-const laterPage = eventsPage(true);
+/** Placeholders (or columns) of a page of a site's audit trail; no `beforeSeq` (null) is the newest page. */
+export interface EventsPageAt {
+  siteId: SQLWrapper;
+  beforeSeq: SQLWrapper;
+  limit: SQLWrapper;
+}
 
-/** A site's audit trail, newest first, each event's seq and API JSON; `beforeSeq` pages back from a cursor. */
-export function listEventsJson(
+/** The site's events before `beforeSeq`, newest first, at most `rows` of them (the index's order). */
+const newestEvents = (at: EventsPageAt, columns: SQL, rows: SQL) => sql`
+  select ${columns} from events e
+  where e.site_id = ${at.siteId} and e.seq < coalesce(${at.beforeSeq}::bigint, 9223372036854775807)
+  order by e.seq desc limit ${rows}`;
+
+/**
+ * A page of the audit trail as two values a statement can read beside others (the caller's session:
+ * api/auth/reads-with-session.ts): `eventsJson`, the page's events as API JSON joined by commas, newest
+ * first; `nextSeq`, the seq of its last event when older ones follow (null: none), what the route's
+ * cursor wraps.
+ */
+export const eventsPageOf = (at: EventsPageAt) => ({
+  eventsJson: sql<string>`(
+    select coalesce(string_agg(p.json, ',' order by p.seq desc), '')
+    from (${newestEvents(at, sql`e.seq, ${eventJson} as json`, sql`${at.limit}::int`)}) p
+  )`,
+  // bigint comes from the driver as text; null stays null (drizzle decodes only values).
+  nextSeq: sql`(
+    select case when count(*) > ${at.limit}::int then (array_agg(p.seq order by p.seq desc))[${at.limit}::int] end
+    from (${newestEvents(at, sql`e.seq`, sql`${at.limit}::int + 1`)}) p
+  )`.mapWith({ mapFromDriverValue: (seq: string): number | null => Number(seq) }),
+});
+
+const eventsPage = preparedPer((db) =>
+  db
+    .select(
+      eventsPageOf({
+        siteId: sql.placeholder('siteId'),
+        beforeSeq: sql.placeholder('beforeSeq'),
+        limit: sql.placeholder('limit'),
+      }),
+    )
+    .from(oneRow())
+    .prepare('events_page_json'),
+);
+
+/** A page of a site's audit trail (eventsPageOf); `beforeSeq` pages back from a cursor. */
+export async function eventsPageJson(
   db: DbOrTx,
   siteId: string,
-  page: { beforeSeq: number | undefined; limit: number },
-): Promise<Array<{ seq: number; json: string }>> {
-  return page.beforeSeq === undefined
-    ? firstPage(db).execute({ siteId, limit: page.limit })
-    : laterPage(db).execute({ siteId, limit: page.limit, beforeSeq: page.beforeSeq });
+  page: { beforeSeq: number | null; limit: number },
+): Promise<{ eventsJson: string; nextSeq: number | null }> {
+  const [row] = await eventsPage(db).execute({ siteId, ...page });
+  return row!;
 }
 
 /** Events of a site by id, oldest first, with the names an owner reads: lock, IQ, actor. */

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, or, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { accessMethods, memberships, profiles } from '../schema';
@@ -73,50 +73,57 @@ export async function listPeople(db: DbOrTx, siteId: string, profileId?: string)
 export type Person = Awaited<ReturnType<typeof listPeople>>[number];
 
 /**
- * GET people's answer as JSON text PostgreSQL writes (issue 15: three statements and their row
- * mapping were one): the members as listPeople gives them, each `status: member` with their live
- * access methods, then the pending invitations (not accepted, not expired at `now`), oldest first,
- * times as Date#toISOString writes them. Written in SQL with aliases (see membershipsJsonOf).
+ * GET people's answer as values a statement can read beside others (the caller's session:
+ * api/auth/reads-with-session.ts), JSON text PostgreSQL writes (issue 15: three statements and their
+ * row mapping were one): `members`, the site's members as listPeople gives them, each `status: member`
+ * with their live access methods; `invited`, the pending invitations (not accepted, not expired at
+ * `now`), oldest first, times as Date#toISOString writes them. peopleJsonText joins the two. Written in
+ * SQL with aliases (see membershipsJsonOf).
  */
+export const peopleJsonOf = (at: { siteId: SQLWrapper; now: SQLWrapper }) => ({
+  members: sql<string>`(
+    select coalesce(json_agg(json_build_object(
+      'status', 'member', 'profileId', m.profile_id, 'name', p.name, 'email', p.email, 'role', m.role,
+      'subscribed', m.subscribed, 'masterKey', m.master_key,
+      'access', (
+        select coalesce(json_agg(json_build_object(
+          'id', a.id, 'kind', a.kind, 'iqId', a.iq_id, 'tagUid', a.tag_uid, 'status', a.status
+        ) order by a.created_at), '[]')
+        from access_methods a
+        where a.site_id = m.site_id and a.profile_id = m.profile_id and a.status <> 'revoked'
+      )
+    ) order by m.joined_at, m.profile_id), '[]')::text
+    from memberships m inner join profiles p on p.id = m.profile_id
+    where m.site_id = ${at.siteId}
+  )`,
+  invited: sql<string>`(
+    select coalesce(json_agg(json_build_object(
+      'status', 'invited', 'invitationId', i.id, 'email', i.email, 'role', i.role,
+      'expiresAt', ${isoTime(sql.raw('i.expires_at'))}
+    ) order by i.created_at, i.id), '[]')::text
+    from site_invitations i
+    where i.site_id = ${at.siteId} and i.accepted_at is null and i.expires_at > ${at.now}
+  )`,
+});
+
+/** GET people's answer (peopleJsonOf's two arrays): the members, then the pending invitations, as one array. */
+export function peopleJsonText({ members, invited }: { members: string; invited: string }): string {
+  if (invited === '[]') return members;
+  if (members === '[]') return invited;
+  return `${members.slice(0, -1)},${invited.slice(1)}`;
+}
+
 const peopleJson = preparedPer((db) =>
   db
-    .select({
-      members: sql<string>`(
-        select coalesce(json_agg(json_build_object(
-          'status', 'member', 'profileId', m.profile_id, 'name', p.name, 'email', p.email, 'role', m.role,
-          'subscribed', m.subscribed, 'masterKey', m.master_key,
-          'access', (
-            select coalesce(json_agg(json_build_object(
-              'id', a.id, 'kind', a.kind, 'iqId', a.iq_id, 'tagUid', a.tag_uid, 'status', a.status
-            ) order by a.created_at), '[]')
-            from access_methods a
-            where a.site_id = m.site_id and a.profile_id = m.profile_id and a.status <> 'revoked'
-          )
-        ) order by m.joined_at, m.profile_id), '[]')::text
-        from memberships m inner join profiles p on p.id = m.profile_id
-        where m.site_id = ${sql.placeholder('siteId')}
-      )`,
-      invited: sql<string>`(
-        select coalesce(json_agg(json_build_object(
-          'status', 'invited', 'invitationId', i.id, 'email', i.email, 'role', i.role,
-          'expiresAt', ${isoTime(sql.raw('i.expires_at'))}
-        ) order by i.created_at, i.id), '[]')::text
-        from site_invitations i
-        where i.site_id = ${sql.placeholder('siteId')} and i.accepted_at is null
-          and i.expires_at > ${sql.placeholder('now')}
-      )`,
-    })
+    .select(peopleJsonOf({ siteId: sql.placeholder('siteId'), now: sql.placeholder('now') }))
     .from(oneRow())
     .prepare('people_json'),
 );
 
-/** GET people's answer (peopleJson): the site's members, then its pending invitations, as one JSON array. */
+/** GET people's answer (peopleJsonText), in one statement. */
 export async function listPeopleJson(db: DbOrTx, siteId: string, now: Date): Promise<string> {
   const [row] = await peopleJson(db).execute({ siteId, now: now.toISOString() });
-  const { members, invited } = row!;
-  if (invited === '[]') return members;
-  if (members === '[]') return invited;
-  return `${members.slice(0, -1)},${invited.slice(1)}`;
+  return peopleJsonText(row!);
 }
 
 export async function hasValidAccess(db: DbOrTx, siteId: string, profileId: string): Promise<boolean> {

@@ -2,8 +2,8 @@ import { and, eq, gt, isNotNull, lte, ne, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { memberships, profiles, sessions, sites } from '../schema';
-import { openTargetOf } from './locks';
-import { membershipsJsonOf } from './memberships';
+import type { Membership } from './memberships';
+import type { Site } from './sites';
 
 export async function insertSession(
   db: DbOrTx,
@@ -27,101 +27,72 @@ const callerFields = {
   platformRole: profiles.platformRole,
 };
 
-const sessionCaller = preparedPer((db) =>
-  db
-    .select(callerFields)
-    .from(sessions)
-    .innerJoin(profiles, eq(profiles.id, sessions.profileId))
-    .where(liveSession)
-    .prepare('session_caller'),
-);
+type Columns = Record<string, SQL>;
+/** A sign-in statement's row: the caller, and the extra columns by name (their types are the declaration's). */
+type CallerRow = {
+  sessionId: string;
+  id: string;
+  email: string;
+  name: string;
+  platformRole: 'installer' | 'support' | null;
+} & Record<string, unknown>;
 
 /**
- * The signed-in caller of a bearer token, in one indexed lookup: the live session joined with its
- * confirmed profile. Undefined for an unknown, expired or logged-out token.
+ * The sign-in statement, built once per name: the live session of the `tokenHash` placeholder (not
+ * expired at `now`) joined with its confirmed profile, in one indexed lookup, plus `extra` columns read
+ * in the same statement (the caller's id in them: `profiles.id`). Its run answers undefined for an
+ * unknown, expired or logged-out token.
  */
-export async function findSessionCaller(db: DbOrTx, tokenHash: string, now: Date) {
-  const [row] = await sessionCaller(db).execute({ tokenHash, now: now.toISOString() });
-  return row;
+export function sessionCallerReading(name: string, extra: Columns) {
+  const statement = preparedPer((db) =>
+    db
+      .select({ ...callerFields, ...extra })
+      .from(sessions)
+      .innerJoin(profiles, eq(profiles.id, sessions.profileId))
+      .where(liveSession)
+      .prepare(name),
+  );
+  return async (
+    db: DbOrTx,
+    tokenHash: string,
+    now: Date,
+    values: Record<string, unknown> = {},
+  ): Promise<CallerRow | undefined> => {
+    const [row] = await statement(db).execute({ ...values, tokenHash, now: now.toISOString() });
+    return row as CallerRow | undefined;
+  };
 }
 
-const sessionCallerWithMemberships = preparedPer((db) =>
-  db
-    .select({ ...callerFields, membershipsJson: membershipsJsonOf(profiles.id) })
-    .from(sessions)
-    .innerJoin(profiles, eq(profiles.id, sessions.profileId))
-    .where(liveSession)
-    .prepare('session_caller_memberships'),
-);
-
 /**
- * The caller of a bearer token (as findSessionCaller) with their memberships as /me answers them
- * (membershipsJsonOf), in the same statement: GET /me in one round trip (issue 15).
+ * sessionCallerReading and, in the same statement, the site of the `siteId` placeholder and the
+ * caller's membership there (each undefined when there is none): a site request's authentication and
+ * the facts its site access decides on in one round trip (issue 15).
  */
-export async function findSessionCallerWithMemberships(db: DbOrTx, tokenHash: string, now: Date) {
-  const [row] = await sessionCallerWithMemberships(db).execute({ tokenHash, now: now.toISOString() });
-  return row;
-}
-
-/**
- * A live session's caller with the site named by the `siteId` placeholder and their membership there,
- * plus `extra` columns read in the same statement.
- */
-const callerAtSite = <Extra extends Record<string, SQL>>(db: DbOrTx, extra: Extra) =>
-  db
-    .select({ ...callerFields, site: sites, membership: memberships, ...extra })
-    .from(sessions)
-    .innerJoin(profiles, eq(profiles.id, sessions.profileId))
-    .leftJoin(sites, eq(sites.id, sql.placeholder('siteId')))
-    .leftJoin(
-      memberships,
-      and(eq(memberships.siteId, sql.placeholder('siteId')), eq(memberships.profileId, profiles.id)),
-    )
-    .where(liveSession);
-
-const sessionCallerAtSite = preparedPer((db) => callerAtSite(db, {}).prepare('session_caller_at_site'));
-
-/**
- * The caller of a bearer token (as findSessionCaller) with, in the same statement, the site a request
- * names and the caller's membership there (each undefined when there is none): a site request's
- * authentication and site access in one round trip (issue 15).
- */
-export async function findSessionCallerAtSite(db: DbOrTx, tokenHash: string, now: Date, siteId: string) {
-  const [row] = await sessionCallerAtSite(db).execute({ tokenHash, now: now.toISOString(), siteId });
-  if (!row) return undefined;
-  const { site, membership, ...caller } = row;
-  return { ...caller, site: site ?? undefined, membership: membership ?? undefined };
-}
-
-const sessionCallerOpeningLock = preparedPer((db) =>
-  callerAtSite(db, {
-    openTarget: openTargetOf({
-      siteId: sql.placeholder('siteId'),
-      lockId: sql.placeholder('lockId'),
-      callerId: sql`${profiles.id}`,
-    }),
-  }).prepare('session_caller_opening_lock'),
-);
-
-/**
- * findSessionCallerAtSite and, in the same statement, what a remote opening of `lockId` needs to know
- * (openTargetOf; undefined for another site's lock): a remote opening's authentication, site access
- * and K4 facts in one round trip (issue 15).
- */
-export async function findSessionCallerOpeningLock(
-  db: DbOrTx,
-  tokenHash: string,
-  now: Date,
-  at: { siteId: string; lockId: string },
-) {
-  const [row] = await sessionCallerOpeningLock(db).execute({ tokenHash, now: now.toISOString(), ...at });
-  if (!row) return undefined;
-  const { site, membership, openTarget, ...caller } = row;
-  return {
-    ...caller,
-    site: site ?? undefined,
-    membership: membership ?? undefined,
-    openTarget: openTarget ?? undefined,
+export function sessionCallerAtSiteReading(name: string, extra: Columns) {
+  const statement = preparedPer((db) =>
+    db
+      .select({ ...callerFields, site: sites, membership: memberships, ...extra })
+      .from(sessions)
+      .innerJoin(profiles, eq(profiles.id, sessions.profileId))
+      .leftJoin(sites, eq(sites.id, sql.placeholder('siteId')))
+      .leftJoin(
+        memberships,
+        and(eq(memberships.siteId, sql.placeholder('siteId')), eq(memberships.profileId, profiles.id)),
+      )
+      .where(liveSession)
+      .prepare(name),
+  );
+  return async (
+    db: DbOrTx,
+    tokenHash: string,
+    now: Date,
+    values: { siteId: string } & Record<string, unknown>,
+  ): Promise<(CallerRow & { site: Site | undefined; membership: Membership | undefined }) | undefined> => {
+    const [row] = (await statement(db).execute({ ...values, tokenHash, now: now.toISOString() })) as Array<
+      CallerRow & { site: Site | null; membership: Membership | null }
+    >;
+    if (!row) return undefined;
+    return { ...row, site: row.site ?? undefined, membership: row.membership ?? undefined };
   };
 }
 

@@ -1,7 +1,7 @@
-import { and, desc, eq, isNull, type Placeholder, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
-import { iqs, memberships, sites, subscriptionTerms, vouchers } from '../schema';
+import { sites, subscriptionTerms, vouchers } from '../schema';
 import { isoTime, oneRow } from './json-sql';
 
 export type Term = typeof subscriptionTerms.$inferSelect;
@@ -225,22 +225,19 @@ export async function findVoucherByHash(db: DbOrTx, codeHash: string): Promise<V
   return row;
 }
 
-/** Seats in use now: subscribed members and subscribed IQs of the site, as two counting subqueries. */
-const seatCounts = (db: DbOrTx, siteId: Placeholder) => ({
-  users: sql<number>`(${db
-    .select({ n: sql<number>`count(*)::int` })
-    .from(memberships)
-    .where(and(eq(memberships.siteId, siteId), eq(memberships.subscribed, true)))})`,
-  iqs: sql<number>`(${db
-    .select({ n: sql<number>`count(*)::int` })
-    .from(iqs)
-    .where(and(eq(iqs.siteId, siteId), eq(iqs.subscribed, true)))})`,
+/**
+ * Seats in use now: subscribed members and subscribed IQs of the site `siteId` (a placeholder or a
+ * column), as two counting subqueries. Written in SQL with aliases (see membershipsJsonOf).
+ */
+const seatCounts = (siteId: SQLWrapper) => ({
+  users: sql<number>`(select count(*)::int from memberships m where m.site_id = ${siteId} and m.subscribed)`,
+  iqs: sql<number>`(select count(*)::int from iqs q where q.site_id = ${siteId} and q.subscribed)`,
 });
 
 // Both counts in one statement (issue 15: the subscription read pays one round trip for them).
 const usage = preparedPer((db) =>
   db
-    .select(seatCounts(db, sql.placeholder('siteId')))
+    .select(seatCounts(sql.placeholder('siteId')))
     .from(oneRow())
     .prepare('slot_usage'),
 );
@@ -251,34 +248,37 @@ export async function slotUsage(db: DbOrTx, siteId: string): Promise<{ users: nu
 }
 
 /**
- * GET subscription's term and usage in one statement (issue 15: they were two, the term mapped row by
+ * GET subscription's term and seats as values a statement can read beside others (the caller's
+ * session: api/auth/reads-with-session.ts; issue 15: they were two statements, the term mapped row by
  * row): the current term (findCurrentTerm's) as the API's JSON text, times as Date#toISOString writes
  * them, or null; and the seats in use (seatCounts, as slotUsage).
  */
-const termAndUsage = preparedPer((db) =>
+export const termAndSeatsOf = (siteId: SQLWrapper) => ({
+  term: sql<string | null>`(
+    select json_build_object(
+      'startsAt', ${isoTime(sql.raw('t.starts_at'))},
+      'endsAt', ${isoTime(sql.raw('t.ends_at'))},
+      'usersLimit', t.users_limit,
+      'iqsLimit', t.iqs_limit
+    )::text
+    from subscription_terms t
+    where t.site_id = ${siteId} and t.replaced_at is null
+    order by t.starts_at desc limit 1
+  )`,
+  ...seatCounts(siteId),
+});
+
+const termAndSeats = preparedPer((db) =>
   db
-    .select({
-      term: sql<string | null>`(
-        select json_build_object(
-          'startsAt', ${isoTime(sql.raw('t.starts_at'))},
-          'endsAt', ${isoTime(sql.raw('t.ends_at'))},
-          'usersLimit', t.users_limit,
-          'iqsLimit', t.iqs_limit
-        )::text
-        from subscription_terms t
-        where t.site_id = ${sql.placeholder('siteId')} and t.replaced_at is null
-        order by t.starts_at desc limit 1
-      )`,
-      ...seatCounts(db, sql.placeholder('siteId')),
-    })
+    .select(termAndSeatsOf(sql.placeholder('siteId')))
     .from(oneRow())
     .prepare('term_and_usage'),
 );
 
 /** The current term as the API's JSON text (or null) and the seats in use, in one statement. */
-export async function termJsonAndUsage(db: DbOrTx, siteId: string) {
-  const [row] = await termAndUsage(db).execute({ siteId });
-  return { term: row!.term, usage: { users: Number(row!.users), iqs: Number(row!.iqs) } };
+export async function termJsonAndSeats(db: DbOrTx, siteId: string) {
+  const [row] = await termAndSeats(db).execute({ siteId });
+  return row!;
 }
 
 /** Serializes slot and term changes of one site (redemption, expiry, toggles) on its row. */

@@ -1,23 +1,22 @@
 /**
  * Answers PostgreSQL writes as JSON text (issue 15) are what the API wrote from the rows before:
  * every field, times as Date#toISOString writes them (UTC, milliseconds, microseconds dropped), null
- * fields as null, `data` as stored (nested, non-ASCII, quotes and escapes included).
+ * fields as null, `data` as stored (nested, non-ASCII, quotes and escapes included). Each read a
+ * route declares with the sign-in statement (api/auth/reads-with-session.ts) reads there what the
+ * route's own statement reads alone.
  */
 import { and, asc, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../db/client';
-import { listEventsJson } from '../../db/queries/events';
+import { signInReadOf } from '../../api/auth/read-of-request';
+import { type ReadName, readOf } from '../../api/auth/reads-with-session';
+import { resolveBearerToken } from '../../api/auth/tokens';
+import type { Database, DbOrTx } from '../../db/client';
+import { eventsPageJson } from '../../db/queries/events';
 import { findOpenTarget } from '../../db/queries/locks';
 import { listMembershipsOfProfile, membershipsOfProfileJson } from '../../db/queries/memberships';
-import { listPeople, listPeopleJson } from '../../db/queries/people';
-import {
-  findSessionCaller,
-  findSessionCallerAtSite,
-  findSessionCallerOpeningLock,
-  findSessionCallerWithMemberships,
-  insertSession,
-} from '../../db/queries/sessions';
-import { findCurrentTerm, slotUsage, termJsonAndUsage } from '../../db/queries/subscriptions';
+import { listPeople, listPeopleJson, peopleJsonText } from '../../db/queries/people';
+import { insertSession } from '../../db/queries/sessions';
+import { findCurrentTerm, slotUsage, termJsonAndSeats } from '../../db/queries/subscriptions';
 import {
   accessMethods,
   events,
@@ -42,6 +41,41 @@ beforeAll(async () => {
 afterAll(async () => {
   await database?.close();
 });
+
+/** A confirmed profile with a session (of `token`, 60 s from `now`) and its id. */
+async function signedInProfile(db: DbOrTx, email: string, token: string, now: Date) {
+  const [profile] = await db
+    .insert(profiles)
+    .values({ email, name: 'Signed in', passwordHash: 'x', emailConfirmedAt: new Date() })
+    .returning({ id: profiles.id });
+  await insertSession(db, {
+    tokenHash: hashToken(token),
+    profileId: profile!.id,
+    expiresAt: new Date(now.getTime() + 60_000),
+  });
+  return profile!.id;
+}
+
+/**
+ * What the sign-in statement of `method path` reads with `token`'s session: the caller, and the
+ * declaration `name`'s columns (undefined when it read another's or none).
+ */
+async function readWithSession<N extends ReadName>(
+  db: DbOrTx,
+  token: string,
+  now: Date,
+  request: { method: string; path: string; query?: Record<string, string> },
+  name: N,
+) {
+  const plan = signInReadOf(request.method, request.path, () => request.query ?? {});
+  const signedIn = await resolveBearerToken(db, token, now, plan);
+  if (!signedIn) return undefined;
+  return {
+    caller: signedIn.caller,
+    siteOfPath: signedIn.siteOfPath,
+    row: readOf(signedIn.read ?? signedIn.siteOfPath?.read, name),
+  };
+}
 
 describe('the events page as JSON (db/queries/events.ts)', () => {
   it('holds each event as the API answered it from the row', async () => {
@@ -84,13 +118,53 @@ describe('the events page as JSON (db/queries/events.ts)', () => {
       iqId: e.iqId,
       data: e.data,
     }));
-    const page = await listEventsJson(db, siteId, { beforeSeq: undefined, limit: 10 });
-    expect(page.map((e) => e.seq)).toEqual(rows.map((e) => e.seq));
-    expect(page.map((e) => JSON.parse(e.json))).toEqual(expected);
+    const page = await eventsPageJson(db, siteId, { beforeSeq: null, limit: 10 });
+    expect(JSON.parse(`[${page.eventsJson}]`)).toEqual(expected);
+    expect(page.nextSeq).toBe(null);
     expect(expected.map((e) => e.at)).toEqual(['1999-01-02T03:04:05.000Z', '2026-12-31T22:59:59.999Z']);
 
-    const older = await listEventsJson(db, siteId, { beforeSeq: rows[0]!.seq, limit: 10 });
-    expect(older.map((e) => JSON.parse(e.json))).toEqual(expected.slice(1));
+    const older = await eventsPageJson(db, siteId, { beforeSeq: rows[0]!.seq, limit: 10 });
+    expect(JSON.parse(`[${older.eventsJson}]`)).toEqual(expected.slice(1));
+    expect(older.nextSeq).toBe(null);
+    // A full page names its last event's seq when older ones follow; the last page names none.
+    const newest = await eventsPageJson(db, siteId, { beforeSeq: null, limit: 1 });
+    expect(JSON.parse(`[${newest.eventsJson}]`)).toEqual(expected.slice(0, 1));
+    expect(newest.nextSeq).toBe(rows[0]!.seq);
+    expect((await eventsPageJson(db, siteId, { beforeSeq: rows[0]!.seq, limit: 1 })).nextSeq).toBe(null);
+    const none = await db.insert(sites).values({ name: 'No events' }).returning({ id: sites.id });
+    expect(await eventsPageJson(db, none[0]!.id, { beforeSeq: null, limit: 10 })).toEqual({
+      eventsJson: '',
+      nextSeq: null,
+    });
+
+    // Read with the session (an owner's GET of the path), the same page, for the same query.
+    const token = 'e'.repeat(43);
+    const now = new Date();
+    const ownerId = await signedInProfile(db, 'events-owner@answers.test', token, now);
+    await db.insert(memberships).values({ siteId, profileId: ownerId, role: 'owner' });
+    const path = `/sites/${siteId}/events`;
+    const cursor = Buffer.from(`seq:${rows[0]!.seq}`).toString('base64url');
+    for (const [query, alone] of [
+      [{}, { beforeSeq: null, limit: 50 }],
+      [{ limit: '1' }, { beforeSeq: null, limit: 1 }],
+      [
+        { cursor, limit: '10' },
+        { beforeSeq: rows[0]!.seq, limit: 10 },
+      ],
+    ] as const) {
+      const read = await readWithSession(db, token, now, { method: 'GET', path, query }, 'events');
+      expect(read?.row).toEqual(await eventsPageJson(db, siteId, alone));
+    }
+    // A query the route refuses reads no page (the route answers 400).
+    const refused = await readWithSession(
+      db,
+      token,
+      now,
+      { method: 'GET', path, query: { limit: '0' } },
+      'events',
+    );
+    expect(refused?.row).toBeUndefined();
+    expect(refused?.siteOfPath?.membership?.role).toBe('owner');
   });
 });
 
@@ -125,17 +199,23 @@ describe("/me's memberships as JSON (db/queries/memberships.ts, sessions.ts)", (
       profileId: caller!.id,
       expiresAt: new Date(now.getTime() + 60_000),
     });
-    const { membershipsJson, ...withSession } = (await findSessionCallerWithMemberships(
-      db,
-      hashToken(token),
-      now,
-    ))!;
-    expect(withSession).toEqual(await findSessionCaller(db, hashToken(token), now));
-    expect(JSON.parse(membershipsJson)).toEqual(listed);
-    // An expired session names nobody, memberships or not.
-    expect(
-      await findSessionCallerWithMemberships(db, hashToken(token), new Date(now.getTime() + 61_000)),
-    ).toBe(undefined);
+    const me = { method: 'GET', path: '/me' };
+    const read = (await readWithSession(db, token, now, me, 'me'))!;
+    expect(read.caller).toEqual({
+      sessionId: expect.any(String),
+      id: caller!.id,
+      email: 'me@answers.test',
+      name: 'Me',
+      platformRole: null,
+    });
+    expect(JSON.parse(read.row!.membershipsJson)).toEqual(listed);
+    // Another path reads the caller alone; an expired session names nobody, memberships or not.
+    expect(await readWithSession(db, token, now, { method: 'PATCH', path: '/me' }, 'me')).toEqual({
+      caller: read.caller,
+      siteOfPath: undefined,
+      row: undefined,
+    });
+    expect(await readWithSession(db, token, new Date(now.getTime() + 61_000), me, 'me')).toBe(undefined);
 
     const [nobody] = await db
       .insert(profiles)
@@ -151,6 +231,8 @@ describe('GET people as JSON (db/queries/people.ts)', () => {
     const [site] = await db.insert(sites).values({ name: 'People JSON' }).returning({ id: sites.id });
     const siteId = site!.id;
     const now = new Date('2026-06-01T12:00:00.000Z');
+    const token = 'p'.repeat(43);
+    await signedInProfile(db, 'people-reader@answers.test', token, now);
     const expectFor = async () => {
       const members = (await listPeople(db, siteId)).map((m) => ({ status: 'member', ...m }));
       const invited = (
@@ -174,6 +256,15 @@ describe('GET people as JSON (db/queries/people.ts)', () => {
       }));
       const text = await listPeopleJson(db, siteId, now);
       expect(JSON.parse(text)).toEqual([...members, ...invited]);
+      // Read with an owner's session, the same text.
+      const read = await readWithSession(
+        db,
+        token,
+        now,
+        { method: 'GET', path: `/sites/${siteId}/people` },
+        'people',
+      );
+      expect(peopleJsonText(read!.row!)).toBe(text);
       return { members, invited };
     };
     // Nobody yet: an empty array.
@@ -254,9 +345,18 @@ describe('GET subscription as JSON (db/queries/subscriptions.ts)', () => {
         usage: await slotUsage(db, siteId),
       };
     };
+    const token = 's'.repeat(43);
+    const now = new Date();
+    await signedInProfile(db, 'term-reader@answers.test', token, now);
     const actual = async () => {
-      const { term, usage } = await termJsonAndUsage(db, siteId);
-      return { term: term === null ? null : JSON.parse(term), usage };
+      const alone = await termJsonAndSeats(db, siteId);
+      const path = `/sites/${siteId}/subscription`;
+      // Read with a session, the same values.
+      expect((await readWithSession(db, token, now, { method: 'GET', path }, 'subscription'))?.row).toEqual(
+        alone,
+      );
+      const { term, users, iqs } = alone;
+      return { term: term === null ? null : JSON.parse(term), usage: { users, iqs } };
     };
     expect(await actual()).toEqual({ term: null, usage: { users: 0, iqs: 0 } });
 
@@ -375,13 +475,12 @@ describe("a remote opening's facts (db/queries/locks.ts, sessions.ts)", () => {
     });
     const both = async (at: { siteId: string; lockId: string }) => {
       const alone = await findOpenTarget(db, { ...at, callerId });
-      const { openTarget, ...withSession } = (await findSessionCallerOpeningLock(
-        db,
-        hashToken(token),
-        now,
-        at,
-      ))!;
-      expect(withSession).toEqual(await findSessionCallerAtSite(db, hashToken(token), now, at.siteId));
+      const opening = { method: 'POST', path: `/sites/${at.siteId}/locks/${at.lockId.toUpperCase()}/open` };
+      const read = (await readWithSession(db, token, now, opening, 'lockOpen'))!;
+      const { caller: signedIn, siteOfPath } = read;
+      expect(signedIn.id).toBe(callerId);
+      expect(siteOfPath?.siteId).toBe(at.siteId);
+      const openTarget = read.row!.openTarget ?? undefined;
       expect(openTarget).toEqual(alone);
       return alone;
     };
@@ -401,11 +500,15 @@ describe("a remote opening's facts (db/queries/locks.ts, sessions.ts)", () => {
     });
     expect(await both({ siteId: other!.id, lockId: front!.id })).toBeUndefined();
     // An expired session names nobody, whatever the lock.
+    const path = `/sites/${siteId}/locks/${front!.id}/open`;
     expect(
-      await findSessionCallerOpeningLock(db, hashToken(token), new Date(now.getTime() + 120_000), {
-        siteId,
-        lockId: front!.id,
-      }),
+      await readWithSession(
+        db,
+        token,
+        new Date(now.getTime() + 120_000),
+        { method: 'POST', path },
+        'lockOpen',
+      ),
     ).toBeUndefined();
   });
 });
