@@ -1,12 +1,10 @@
 import { createMiddleware } from 'hono/factory';
-import { requestId } from 'hono/request-id';
-import { secureHeaders } from 'hono/secure-headers';
 import { errorField, logger as processLogger } from '../observability/logger';
 import { requireAuth } from './auth/require-auth';
-import { clientAddressReader } from './client-address';
 import type { AppDeps, AppEnv } from './deps';
 import { limitBody } from './middleware/body-limit';
 import { inputChecks } from './middleware/input-checks';
+import { requestAndAnswerHeaders } from './middleware/request-and-answer-headers';
 import { requestTelemetry } from './middleware/request-telemetry';
 import { openApiDocument } from './openapi';
 import { notFound, problemResponse, toProblem } from './problem';
@@ -34,27 +32,12 @@ import { requirePlatformRole } from './site-access';
 export function createApp(deps: AppDeps) {
   const app = createRouter();
   const logger = deps.logger ?? processLogger;
-  // API.md: every answer says nosniff; HSTS only in production (development runs on plain http).
-  // Pages that set their own CSP, referrer policy or caching keep theirs.
   app.use(
-    secureHeaders({
-      strictTransportSecurity:
-        deps.env.KS_MODE === 'production' ? 'max-age=31536000; includeSubDomains' : false,
-      xFrameOptions: 'DENY',
-      overwrite: false,
+    requestAndAnswerHeaders({
+      production: deps.env.KS_MODE === 'production',
+      trustedProxies: deps.trustedProxies ?? [],
     }),
   );
-  // Answers carry personal data (profiles, people, events) unless they say otherwise: none is cached.
-  app.use(async (c, next) => {
-    await next();
-    if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', 'no-store');
-  });
-  const clientAddress = clientAddressReader(deps.trustedProxies ?? []);
-  app.use(async (c, next) => {
-    c.set('clientAddress', clientAddress(c));
-    await next();
-  });
-  app.use(requestId());
   app.use(requestTelemetry({ logger, metrics: deps.metrics }));
   app.use(limitBody);
   app.use(inputChecks);

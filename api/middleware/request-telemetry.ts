@@ -8,7 +8,7 @@ import type { AppEnv } from '../deps';
 const UNMATCHED = '(unmatched)';
 
 /**
- * One log line and one metrics observation per request: the request id (hono's requestId middleware
+ * One log line and one metrics observation per request: the request id (request-and-answer-headers.ts
  * runs first), the method, the route *pattern* (`/sites/:siteId`, never the path with its ids, nor
  * the query string), the status and the duration. Nothing about the caller.
  */
