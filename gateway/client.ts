@@ -71,7 +71,7 @@ export function createGatewayClient(deps: {
       return direct.open(commandUrl, target);
     },
     async sendUpdates(updates) {
-      await Promise.all(updates.map((u) => bus.send(u.instance, u.command)));
+      await bus.sendMany(updates.map((u) => ({ instanceId: u.instance, command: u.command })));
     },
     async close() {
       direct.close();

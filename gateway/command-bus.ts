@@ -75,11 +75,19 @@ export async function listenForCommands(
 
 export interface CommandClient {
   send(instanceId: string, command: Command): Promise<void>;
+  /** Many commands in one statement (one notification each, in order): a wave's starts in one round trip. */
+  sendMany(commands: Array<{ instanceId: string; command: Command }>): Promise<void>;
 }
 
 export function createCommandClient(sql: postgres.Sql): CommandClient {
   return {
     send: (instanceId, command) =>
       sql.notify(commandChannel(instanceId), JSON.stringify(command)).then(() => {}),
+    async sendMany(commands) {
+      if (commands.length === 0) return;
+      const channels = commands.map((c) => commandChannel(c.instanceId));
+      const payloads = commands.map((c) => JSON.stringify(c.command));
+      await sql`select pg_notify(c, p) from unnest(${channels}::text[], ${payloads}::text[]) with ordinality as x(c, p, n) order by n`;
+    },
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Db } from '../db/client';
-import { recordEvent } from '../db/queries/events';
+import { recordUpdateStatus } from '../db/queries/events';
 import { findIqBySerial, markIqOnline, subscribedFlags } from '../db/queries/iqs';
 import { findSiteLock } from '../db/queries/locks';
 import { recordDeviceEventForOwner } from '../db/queries/notification-outbox';
@@ -244,10 +244,8 @@ export class DeviceConnection {
         );
       }
       case 'update-status':
-        await recordEvent(this.ctx.db, {
+        await recordUpdateStatus(this.ctx.db, {
           siteId: iq.siteId,
-          type: 'iq.update_status',
-          actorKind: 'device',
           iqId: iq.id,
           data: {
             updateId: message.updateId,

@@ -1,5 +1,6 @@
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
+import { preparedPer } from '../prepared';
 import { gatewayInstances, iqs } from '../schema';
 
 export type Iq = typeof iqs.$inferSelect;
@@ -23,8 +24,17 @@ export async function findSiteIq(db: DbOrTx, siteId: string, iqId: string): Prom
   return row;
 }
 
+/** Read at every hello (the gateway): built once. */
+const iqBySerial = preparedPer((db) =>
+  db
+    .select()
+    .from(iqs)
+    .where(eq(iqs.serial, sql.placeholder('serial')))
+    .prepare('iq_by_serial'),
+);
+
 export async function findIqBySerial(db: DbOrTx, serial: string): Promise<Iq | undefined> {
-  const [row] = await db.select().from(iqs).where(eq(iqs.serial, serial));
+  const [row] = await iqBySerial(db).execute({ serial });
   return row;
 }
 
@@ -51,34 +61,44 @@ export async function markIqOnline(
   reportedAccessVersion: number | undefined,
 ): Promise<{ subscribed: boolean; accessVersion: number; accessAcked: number }> {
   const reported = reportedAccessVersion ?? -1;
-  const [row] = await db
+  const [row] = await iqOnline(db).execute({ iqId, instance, firmware, reported });
+  return row ?? { subscribed: false, accessVersion: 0, accessAcked: 0 };
+}
+
+const iqOnline = preparedPer((db) =>
+  db
     .update(iqs)
     .set({
       online: true,
-      firmware,
+      firmware: sql`${sql.placeholder('firmware')}`,
       lastSeenAt: sql`now()`,
-      gatewayInstance: instance,
-      accessAcked: sql`case when ${reported}::int between 0 and ${iqs.accessVersion} then ${reported}::int else 0 end`,
+      gatewayInstance: sql`${sql.placeholder('instance')}`,
+      accessAcked: sql`case when ${sql.placeholder('reported')}::int between 0 and ${iqs.accessVersion} then ${sql.placeholder('reported')}::int else 0 end`,
     })
-    .where(eq(iqs.id, iqId))
+    .where(eq(iqs.id, sql.placeholder('iqId')))
     .returning({
       subscribed: iqs.subscribed,
       accessVersion: iqs.accessVersion,
       accessAcked: iqs.accessAcked,
-    });
-  return row ?? { subscribed: false, accessVersion: 0, accessAcked: 0 };
-}
+    })
+    .prepare('iq_online'),
+);
 
 /**
  * The connection ended. Guarded by the instance: when the IQ already reconnected to another instance,
  * that instance owns the row and a late close here must not mark it offline.
  */
 export async function markIqOffline(db: DbOrTx, iqId: string, instance: string) {
-  await db
+  await iqOffline(db).execute({ iqId, instance });
+}
+
+const iqOffline = preparedPer((db) =>
+  db
     .update(iqs)
     .set({ online: false, gatewayInstance: null })
-    .where(and(eq(iqs.id, iqId), eq(iqs.gatewayInstance, instance)));
-}
+    .where(and(eq(iqs.id, sql.placeholder('iqId')), eq(iqs.gatewayInstance, sql.placeholder('instance'))))
+    .prepare('iq_offline'),
+);
 
 /**
  * One statement for every IQ an instance heard from since the last flush. It also takes back rows a
