@@ -5,15 +5,16 @@ import {
   endTimedOutAttempts,
   findRolloutWithRelease,
   finishRollout,
-  inProgressOfWave,
+  lookAtWave,
   markReportedVersion,
-  markTimedOut,
   queuedOfWave,
   resolveTargets,
   rolloutCounts,
   rolloutFailures,
   setRolloutStatus,
+  startNextUpdates,
   startUpdates,
+  timeOutOfflineQueued,
 } from '../db/queries/rollouts';
 import {
   afterInProgressTimeout,
@@ -34,9 +35,10 @@ import type { GatewayClient } from '../gateway/client';
 const POLL_MS = 500;
 /**
  * The same for a sliding wave: a slot freed waits for the next look before it is filled again, so
- * the poll's period is paid once per update instead of once per wave.
+ * the poll's period is paid once per update instead of once per wave. A look is a few indexed
+ * statements (lookAtWave, startNextUpdates), cheap enough to take ten times a second.
  */
-const SLIDING_POLL_MS = 200;
+const SLIDING_POLL_MS = 100;
 /** Failed IQs the report lists; the rest are one API call away. */
 const REPORT_FAILURES = 100;
 
@@ -164,89 +166,103 @@ export function createRolloutActivities(deps: {
       const { policy, rolloutId, from, to, sliding } = input;
       // A sliding wave looks after every position before its end; a wave of earlier code, its own.
       const scope = sliding ? 0 : from;
+      const window = policy.maintenanceWindow;
+      // The canary and the last wave end when all is finished; a sliding wave between, once started.
+      const last = !sliding || sliding.last;
+      const waitsForAll = from === 0 || last;
+      const ended = (queued: { queuedInWave: number; queued: number }, running: number) =>
+        waveEnded({ canary: from === 0, last, ...queued, running });
+      // The release does not change; the rollout's status is read at every look.
+      const { release } = await load(rolloutId);
+      // Each look is a few statements: the wave polls, so what it reads stays small (issue 15).
+      const look = async (at: Date) => {
+        const seen = await lookAtWave(db, {
+          rolloutId,
+          scope,
+          from,
+          to,
+          expiredBefore: new Date(at.getTime() - policy.inProgressTimeoutSeconds * 1000),
+        });
+        if (!seen) throw ApplicationFailure.nonRetryable('rollout not found', 'RolloutNotFound');
+        return seen;
+      };
       for (;;) {
-        const { rollout, release } = await load(rolloutId);
         const at = now();
         await markReportedVersion(db, rolloutId, release.version, at);
-
-        const inFlight = await inProgressOfWave(db, rolloutId, scope, to);
-        const expired = inFlight.filter(
-          (t) =>
-            t.startedAt && at.getTime() - t.startedAt.getTime() >= policy.inProgressTimeoutSeconds * 1000,
-        );
-        for (const outcome of ['retry', 'fail'] as const) {
-          const these = expired.filter((t) => afterInProgressTimeout(t.attempts, policy.retries) === outcome);
-          if (these.length > 0) {
+        let seen = await look(at);
+        if (seen.expired.length > 0) {
+          for (const outcome of ['retry', 'fail'] as const) {
+            const these = seen.expired.filter(
+              (t) => afterInProgressTimeout(t.attempts, policy.retries) === outcome,
+            );
+            if (these.length === 0) continue;
             ctx.log.info('updates in progress past their timeout', {
               rolloutId,
               outcome,
               iqIds: these.map((t) => t.iqId),
             });
+            await endTimedOutAttempts(
+              db,
+              rolloutId,
+              these.map((t) => ({ iqId: t.iqId, updateId: t.updateId ?? '' })),
+              outcome,
+              at,
+            );
           }
-          await endTimedOutAttempts(
-            db,
-            rolloutId,
-            these.map((t) => ({ iqId: t.iqId, updateId: t.updateId ?? '' })),
-            outcome,
-            at,
-          );
+          seen = await look(at);
         }
-        const running = inFlight.length - expired.length;
-
-        let queued = await queuedOfWave(db, rolloutId, scope, to);
         if (offlineDeadlinePassed(at.getTime(), input.startedAtMs, policy.offlineDeadlineSeconds)) {
-          const offline = queued.filter((t) => !t.online).map((t) => t.iqId);
-          if (offline.length > 0)
+          const offline = await timeOutOfflineQueued(db, rolloutId, { scope, to }, at);
+          if (offline.length > 0) {
             ctx.log.info('IQs still offline at the deadline', { rolloutId, iqIds: offline });
-          await markTimedOut(db, rolloutId, offline, at);
-          queued = queued.filter((t) => t.online);
+            seen = await look(at);
+          }
         }
+        const { status, counts } = seen;
+        // What the look saw past its timeout is retried or failed above: it is no longer running.
+        const running = seen.inFlight;
 
-        const counts = await rolloutCounts(db, rolloutId);
-        if (rollout.status === 'aborted' || rollout.status === 'completed')
-          return { outcome: 'aborted', counts };
+        if (status === 'aborted' || status === 'completed') return { outcome: 'aborted', counts };
         if (shouldAbort(counts, policy)) return { outcome: 'threshold', counts };
-        // The canary and the last wave end when all is finished; a sliding wave between, once started.
-        const last = !sliding || sliding.last;
-        const waitsForAll = from === 0 || last;
-        const ended = (queuedNow: typeof queued, runningNow: number) =>
-          waveEnded({
-            canary: from === 0,
-            last,
-            queuedInWave: queuedNow.filter((t) => t.position >= from).length,
-            queued: queuedNow.length,
-            running: runningNow,
-          });
         // Paused, a wave watches what is in flight to its end (support sees the rollout come to rest).
-        const resting = rollout.status !== 'paused' || running === 0;
-        if (ended(queued, running) && (waitsForAll || resting)) {
+        const resting = status !== 'paused' || running === 0;
+        if (ended(seen, running) && (waitsForAll || resting)) {
           return { outcome: waitsForAll ? 'done' : 'admitted', counts };
         }
 
-        if (rollout.status === 'paused') {
+        if (status === 'paused') {
           if (running === 0) return { outcome: 'paused', counts };
         } else {
-          const window = policy.maintenanceWindow;
-          const open = queued.filter((t) => insideWindow(window, t.timezone, at));
-          if (open.length === 0 && running === 0) {
-            const waits = queued.map((t) => msUntilWindowOpens(window, t.timezone, at));
-            const deadline = input.startedAtMs + policy.offlineDeadlineSeconds * 1000 - at.getTime();
-            const offline = queued.some((t) => !t.online);
-            const windowMs = Math.min(...waits);
-            const until = offline && deadline < windowMs ? 'offline_deadline' : 'window';
-            const waitMs = Math.max(POLL_MS, until === 'window' ? windowMs : deadline);
-            return { outcome: 'wait', waitMs, until, counts };
-          }
           const slots = sliding
             ? freeSlots(running, counts.succeeded + counts.failed, policy)
             : Math.max(0, policy.maxConcurrent - running);
-          const startable = open.filter((t) => t.online).slice(0, slots);
-          const started = await startUpdates(
-            db,
-            rolloutId,
-            startable.map((t) => t.iqId),
-            at,
-          );
+          let started: Array<{ iqId: string; updateId: string; instance: string | null; position: number }>;
+          if (window === undefined) {
+            started = await startNextUpdates(db, rolloutId, { scope, to, limit: slots }, at);
+          } else {
+            // A window is judged in each site's time zone: the queued IQs are read with theirs.
+            const queued = await queuedOfWave(db, rolloutId, scope, to);
+            const open = queued.filter((t) => insideWindow(window, t.timezone, at));
+            if (open.length === 0 && running === 0) {
+              const waits = queued.map((t) => msUntilWindowOpens(window, t.timezone, at));
+              const deadline = input.startedAtMs + policy.offlineDeadlineSeconds * 1000 - at.getTime();
+              const offline = queued.some((t) => !t.online);
+              const windowMs = Math.min(...waits);
+              const until = offline && deadline < windowMs ? 'offline_deadline' : 'window';
+              const waitMs = Math.max(POLL_MS, until === 'window' ? windowMs : deadline);
+              return { outcome: 'wait', waitMs, until, counts };
+            }
+            const startable = open.filter((t) => t.online).slice(0, slots);
+            const positions = new Map(startable.map((t) => [t.iqId, t.position]));
+            started = (
+              await startUpdates(
+                db,
+                rolloutId,
+                startable.map((t) => t.iqId),
+                at,
+              )
+            ).map((s) => ({ ...s, position: positions.get(s.iqId) ?? -1 }));
+          }
           if (started.length > 0) {
             ctx.log.info('updates started', { rolloutId, iqIds: started.map((s) => s.iqId) });
           }
@@ -271,8 +287,10 @@ export function createRolloutActivities(deps: {
             ),
           );
           // Every IQ of the wave started: hand back now, so the next wave admits into freed slots.
-          const startedIds = new Set(started.map((s) => s.iqId));
-          const left = queued.filter((t) => !startedIds.has(t.iqId));
+          const left = {
+            queued: seen.queued - started.length,
+            queuedInWave: seen.queuedInWave - started.filter((s) => s.position >= from).length,
+          };
           if (!waitsForAll && ended(left, running + started.length)) return { outcome: 'admitted', counts };
         }
         ctx.heartbeat();

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Counts, RolloutPolicy, RolloutStatus, TargetState } from '../../domain/rollout';
 import { emptyCounts } from '../../domain/rollout';
 import type { Db, DbOrTx, Tx } from '../client';
+import { preparedPer } from '../prepared';
 import { firmwareReleases, iqs, rolloutStatusChanges, rollouts, rolloutTargets, sites } from '../schema';
 
 export type FirmwareRelease = typeof firmwareReleases.$inferSelect;
@@ -105,6 +106,9 @@ export async function resolveTargets(db: DbOrTx, rolloutId: string): Promise<voi
         ${target.siteIds ? sql`and i.site_id = any(${uuidArray(target.siteIds)})` : sql``}
         ${target.iqIds ? sql`and i.id = any(${uuidArray(target.iqIds)})` : sql``}`);
   });
+  // The waves' statements are planned on the table's statistics: without fresh ones a new rollout's
+  // thousands of queued rows are planned as one, and a look reads every row once per chosen IQ.
+  await db.execute(sql`analyze rollout_targets`);
 }
 
 const stateKey: Record<TargetState, keyof Counts> = {
@@ -319,22 +323,55 @@ export async function queuedOfWave(db: DbOrTx, rolloutId: string, from: number, 
     .orderBy(asc(rolloutTargets.position));
 }
 
-export async function inProgressOfWave(db: DbOrTx, rolloutId: string, from: number, to: number) {
-  return db
-    .select({
-      iqId: rolloutTargets.iqId,
-      attempts: rolloutTargets.attempts,
-      updateId: rolloutTargets.updateId,
-      startedAt: rolloutTargets.startedAt,
-    })
-    .from(rolloutTargets)
-    .where(
-      and(
-        eq(rolloutTargets.rolloutId, rolloutId),
-        eq(rolloutTargets.state, 'in_progress'),
-        sql`${rolloutTargets.position} >= ${from} and ${rolloutTargets.position} < ${to}`,
-      ),
-    );
+/**
+ * What a wave's look decides on, in one read: the rollout's status, its counts, and for the positions
+ * [scope, to) the updates in flight, those past their timeout (started at or before `expiredBefore`)
+ * and the IQs still queued (`queuedInWave`: those from `from` on). Undefined for an unknown rollout.
+ */
+export async function lookAtWave(
+  db: DbOrTx,
+  at: { rolloutId: string; scope: number; from: number; to: number; expiredBefore: Date },
+) {
+  const { rolloutId, scope, from, to } = at;
+  // Each part is read through an index but the counts (a group by of the rollout's targets).
+  const [row] = await db.execute<{
+    status: RolloutStatus;
+    states: Array<{ state: TargetState; n: number }>;
+    in_flight: number;
+    queued: number;
+    queued_in_wave: number;
+    expired: Array<{ iqId: string; attempts: number; updateId: string | null }>;
+  }>(sql`
+    select r.status,
+      coalesce((
+        select json_agg(c) from (
+          select state, count(*)::int as n from rollout_targets where rollout_id = r.id group by state) c
+      ), '[]') as states,
+      (select count(*)::int from rollout_targets
+        where rollout_id = r.id and state = 'in_progress' and position >= ${scope} and position < ${to}) as in_flight,
+      q.queued, q.queued_in_wave,
+      coalesce((
+        select json_agg(json_build_object('iqId', t.iq_id, 'attempts', t.attempts, 'updateId', t.update_id))
+        from rollout_targets t
+        where t.rollout_id = r.id and t.state = 'in_progress' and t.position >= ${scope} and t.position < ${to}
+          and t.started_at <= ${at.expiredBefore.toISOString()}::timestamptz), '[]') as expired
+    from rollouts r,
+      lateral (
+        select count(*)::int as queued, (count(*) filter (where position >= ${from}))::int as queued_in_wave
+        from rollout_targets
+        where rollout_id = r.id and state = 'queued' and position >= ${scope} and position < ${to}) q
+    where r.id = ${rolloutId}`);
+  if (!row) return undefined;
+  const counts = emptyCounts();
+  for (const s of row.states) counts[stateKey[s.state]] = s.n;
+  return {
+    status: row.status,
+    counts,
+    inFlight: row.in_flight,
+    queued: row.queued,
+    queuedInWave: row.queued_in_wave,
+    expired: row.expired,
+  };
 }
 
 /**
@@ -360,6 +397,65 @@ export async function startUpdates(db: DbOrTx, rolloutId: string, iqIds: string[
 }
 
 /**
+ * startUpdates for the first `limit` online queued IQs of the positions [scope, to), in position
+ * order, chosen in the same statement (no maintenance window to judge them by). Each comes back
+ * with its position.
+ */
+export async function startNextUpdates(
+  db: DbOrTx,
+  rolloutId: string,
+  at: { scope: number; to: number; limit: number },
+  now: Date,
+) {
+  if (at.limit <= 0) return [];
+  const rows = await db.execute<{
+    iq_id: string;
+    update_id: string;
+    instance: string | null;
+    position: number;
+  }>(sql`
+    with running as (
+      select id from rollouts where id = ${rolloutId} and status = 'running' for share),
+    next as (
+      -- The queued positions in order, each IQ's online flag looked up as the scan goes, so the
+      -- scan stops at the limit.
+      select t.iq_id from rollout_targets t
+      where t.rollout_id = (select id from running) and t.state = 'queued'
+        and t.position >= ${at.scope} and t.position < ${at.to}
+        and (select i.online from iqs i where i.id = t.iq_id)
+      order by t.position limit ${at.limit}),
+    started as (
+      update rollout_targets t set state = 'in_progress', attempts = t.attempts + 1,
+        update_id = ${`${rolloutId}:`} || (t.attempts + 1), started_at = ${now.toISOString()}::timestamptz, error = null
+      -- By primary key: the chosen ids are read once, whatever the planner makes of the rest.
+      where t.rollout_id = ${rolloutId} and t.iq_id = any(array(select iq_id from next)) and t.state = 'queued'
+      returning t.iq_id, t.update_id, t.position)
+    select s.iq_id, s.update_id, s.position, i.gateway_instance as instance
+    from started s join iqs i on i.id = s.iq_id`);
+  return rows.map((r) => ({
+    iqId: r.iq_id,
+    updateId: r.update_id,
+    instance: r.instance,
+    position: r.position,
+  }));
+}
+
+/** Queued IQs of the positions [scope, to) still offline at the deadline: timed out, their ids returned. */
+export async function timeOutOfflineQueued(
+  db: DbOrTx,
+  rolloutId: string,
+  at: { scope: number; to: number },
+  now: Date,
+): Promise<string[]> {
+  const rows = await db.execute<{ iq_id: string }>(sql`
+    update rollout_targets t set state = 'timed_out', finished_at = ${now.toISOString()}::timestamptz
+    where t.rollout_id = ${rolloutId} and t.state = 'queued' and t.position >= ${at.scope} and t.position < ${at.to}
+      and not exists (select 1 from iqs i where i.id = t.iq_id and i.online)
+    returning t.iq_id`);
+  return rows.map((r) => r.iq_id);
+}
+
+/**
  * F6: success is the IQ back on the release's version after one of our sends. One conditional
  * UPDATE keyed by (rollout, IQ, version): a finished target is never touched, so a late or repeated
  * report changes nothing and nothing is sent again.
@@ -367,9 +463,8 @@ export async function startUpdates(db: DbOrTx, rolloutId: string, iqIds: string[
 export async function markReportedVersion(db: DbOrTx, rolloutId: string, version: string, now: Date) {
   const rows = await db.execute(sql`
     update rollout_targets t set state = 'succeeded', finished_at = ${now.toISOString()}::timestamptz, error = null
-    from iqs i
-    where t.rollout_id = ${rolloutId} and t.state in ('queued', 'in_progress') and t.attempts > 0
-      and i.id = t.iq_id and i.firmware = ${version}
+    where t.rollout_id = ${rolloutId} and (t.state = 'in_progress' or (t.state = 'queued' and t.attempts > 0))
+      and (select i.firmware from iqs i where i.id = t.iq_id) = ${version}
     returning t.iq_id`);
   return rows.length;
 }
@@ -413,22 +508,6 @@ export async function endTimedOutAttempts(
       and t.state = 'in_progress'`);
 }
 
-/** Queued IQs that stayed offline past the deadline. */
-export async function markTimedOut(db: DbOrTx, rolloutId: string, iqIds: string[], now: Date) {
-  if (iqIds.length === 0) return;
-  await db
-    .update(rolloutTargets)
-    .set({ state: 'timed_out', finishedAt: now })
-    .where(
-      and(
-        eq(rolloutTargets.rolloutId, rolloutId),
-        sql`${rolloutTargets.iqId} = any(${uuidArray(iqIds)})`,
-        eq(rolloutTargets.state, 'queued'),
-        sql`not exists (select 1 from ${iqs} where ${iqs.id} = ${rolloutTargets.iqId} and ${iqs.online})`,
-      ),
-    );
-}
-
 /**
  * The update an IQ should be running: its attempt in progress in a running rollout, unless it
  * already reports the release's version. Sent again when the IQ says hello, so an update whose
@@ -436,7 +515,13 @@ export async function markTimedOut(db: DbOrTx, rolloutId: string, iqIds: string[
  * updateId instead of waiting out the in-progress timeout and costing a retry.
  */
 export async function updateInFlight(db: DbOrTx, iqId: string, firmware: string) {
-  const [row] = await db
+  const [row] = await inFlightOfIq(db).execute({ iqId, firmware });
+  return row?.updateId ? { ...row, updateId: row.updateId } : undefined;
+}
+
+/** Read at every hello (the gateway): built once. */
+const inFlightOfIq = preparedPer((db) =>
+  db
     .select({
       updateId: rolloutTargets.updateId,
       version: firmwareReleases.version,
@@ -449,13 +534,13 @@ export async function updateInFlight(db: DbOrTx, iqId: string, firmware: string)
     .innerJoin(firmwareReleases, eq(firmwareReleases.id, rollouts.releaseId))
     .where(
       and(
-        eq(rolloutTargets.iqId, iqId),
+        eq(rolloutTargets.iqId, sql.placeholder('iqId')),
         eq(rolloutTargets.state, 'in_progress'),
         eq(rollouts.status, 'running'),
-        sql`${firmwareReleases.version} <> ${firmware}`,
+        sql`${firmwareReleases.version} <> ${sql.placeholder('firmware')}`,
       ),
     )
     .orderBy(sql`${rolloutTargets.startedAt} desc`)
-    .limit(1);
-  return row?.updateId ? { ...row, updateId: row.updateId } : undefined;
-}
+    .limit(1)
+    .prepare('update_in_flight_of_iq'),
+);

@@ -98,6 +98,14 @@ export const rolloutTargets = pgTable(
     index('rollout_targets_state_idx').on(t.rolloutId, t.state),
     // An IQ's update in flight, looked up on every hello (updateInFlight).
     index('rollout_targets_in_progress_iq_idx').on(t.iqId).where(sql`${t.state} = 'in_progress'`),
+    // The next queued IQs in position order, read by every look of a wave (startNextUpdates).
+    index('rollout_targets_queued_position_idx')
+      .on(t.rolloutId, t.position)
+      .where(sql`${t.state} = 'queued'`),
+    // Queued again after a timed-out attempt: a look still checks their version (markReportedVersion).
+    index('rollout_targets_retried_idx')
+      .on(t.rolloutId)
+      .where(sql`${t.state} = 'queued' and ${t.attempts} > 0`),
   ],
 );
 

@@ -1,0 +1,2 @@
+CREATE INDEX "rollout_targets_queued_position_idx" ON "rollout_targets" USING btree ("rollout_id","position") WHERE "rollout_targets"."state" = 'queued';--> statement-breakpoint
+CREATE INDEX "rollout_targets_retried_idx" ON "rollout_targets" USING btree ("rollout_id") WHERE "rollout_targets"."state" = 'queued' and "rollout_targets"."attempts" > 0;
