@@ -15,7 +15,8 @@ import { subscriptionWorkflow } from '../subscription/workflow';
 const startOptions = (taskQueue: string, siteId: string) => ({
   workflowId: subscriptionWorkflowId(siteId),
   taskQueue,
-  // `current`: the run needs no patch marker to know its code (a history event and a visibility write).
+  // `current`: the run needs no marker for the changes up to subscription-since-receipts-queued
+  // (each marker costs a history event and a visibility write).
   args: [{ siteId, current: true }] as [SubscriptionWorkflowInput],
   workflowIdConflictPolicy: 'USE_EXISTING' as const,
   // What a site without a workflow has: the workflow updates them only when they change.

@@ -30,8 +30,10 @@ export interface SubscriptionWorkflowInput {
   /** Tests lower it to exercise continue-as-new; otherwise the server's suggestion decides. */
   maxHistoryEvents?: number;
   /**
-   * Set by the clients that start it (workflows/client/subscription.ts): the run is of the current
-   * code from its start and records no patch marker. Runs started without it decide by their markers.
+   * Set by the clients that start it (workflows/client/subscription.ts): the run has, from its start,
+   * every change up to the `subscription-since-receipts-queued` patch, and records no marker for
+   * them. Runs started without it decide by their markers. It says nothing of later changes: each of
+   * those still takes its own patched() marker.
    */
   current?: true;
 }
