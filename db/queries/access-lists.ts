@@ -298,17 +298,20 @@ export async function recordAccessAcks(
       select x.id, x.version from jsonb_to_recordset(${json(acks.map((a) => ({ id: a.iqId, version: a.version })))})
         as x(id uuid, version int)
     ),
+    -- Each IQ by primary key from an id array: joined with the records, a few acks were planned as
+    -- a scan of every IQ (a function's rows are guessed at 100), 29 ms a batch in bench/rollout.
     free as (
-      select i.id from iqs i join wanted w on w.id = i.id order by i.id for update of i skip locked
+      select i.id from iqs i where i.id = any(array(select id from wanted)) order by i.id for update of i skip locked
     ),
     written as (
       update iqs set access_acked = greatest(iqs.access_acked, w.version)
       from wanted w
-      where iqs.id = w.id and iqs.id in (select id from free) and iqs.access_version >= w.version
+      where iqs.id = any(array(select id from free)) and iqs.id = w.id and iqs.access_version >= w.version
       returning iqs.id
     )
     select i.id from iqs i join wanted w on w.id = i.id
-    where i.id not in (select id from free) and i.access_version >= w.version`);
+    where i.id = any(array(select id from wanted)) and i.id <> all(array(select id from free))
+      and i.access_version >= w.version`);
   return held.map((r) => r.id);
 }
 
