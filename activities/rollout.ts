@@ -253,15 +253,12 @@ export function createRolloutActivities(deps: {
               return { outcome: 'wait', waitMs, until, counts };
             }
             const startable = open.filter((t) => t.online).slice(0, slots);
-            const positions = new Map(startable.map((t) => [t.iqId, t.position]));
-            started = (
-              await startUpdates(
-                db,
-                rolloutId,
-                startable.map((t) => t.iqId),
-                at,
-              )
-            ).map((s) => ({ ...s, position: positions.get(s.iqId) ?? -1 }));
+            started = await startUpdates(
+              db,
+              rolloutId,
+              startable.map((t) => t.iqId),
+              at,
+            );
           }
           if (started.length > 0) {
             ctx.log.info('updates started', { rolloutId, iqIds: started.map((s) => s.iqId) });

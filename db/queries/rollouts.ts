@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import type { Counts, RolloutPolicy, RolloutStatus, TargetState } from '../../domain/rollout';
 import { emptyCounts } from '../../domain/rollout';
 import type { Db, DbOrTx, Tx } from '../client';
@@ -375,39 +375,13 @@ export async function lookAtWave(
 }
 
 /**
- * Queued → in progress while the rollout is running, one more attempt and a fresh updateId `<rolloutId>:<attempt>` (the id names
- * the rollout, so a device's report finds its target by primary key). Returns what was started and
- * the gateway instance holding each IQ (null: it went offline meanwhile, the timeout retries it).
+ * Queued → in progress while the rollout is running, for the IQs `chosen` selects (a query of
+ * `iq_id`s, given the running rollout's id as `(select id from running)`): one more attempt and a
+ * fresh updateId `<rolloutId>:<attempt>` (the id names the rollout, so a device's report finds its
+ * target by primary key). Returns what was started, with its position and the gateway instance
+ * holding each IQ (null: it went offline meanwhile, the timeout retries it).
  */
-export async function startUpdates(db: DbOrTx, rolloutId: string, iqIds: string[], now: Date) {
-  if (iqIds.length === 0) return [];
-  const rows = await db.execute<{ iq_id: string; update_id: string; instance: string | null }>(sql`
-    with running as (
-      -- In the same statement, holding the row shared: a pause or abort (which locks it for update)
-      -- is recorded before this start or after it, and once recorded nothing new starts.
-      select id from rollouts where id = ${rolloutId} and status = 'running' for share),
-    started as (
-      update rollout_targets set state = 'in_progress', attempts = attempts + 1,
-        update_id = ${`${rolloutId}:`} || (attempts + 1), started_at = ${now.toISOString()}::timestamptz, error = null
-      where rollout_id = (select id from running) and iq_id = any(${uuidArray(iqIds)}) and state = 'queued'
-      returning iq_id, update_id)
-    select s.iq_id, s.update_id, i.gateway_instance as instance
-    from started s join iqs i on i.id = s.iq_id`);
-  return rows.map((r) => ({ iqId: r.iq_id, updateId: r.update_id, instance: r.instance }));
-}
-
-/**
- * startUpdates for the first `limit` online queued IQs of the positions [scope, to), in position
- * order, chosen in the same statement (no maintenance window to judge them by). Each comes back
- * with its position.
- */
-export async function startNextUpdates(
-  db: DbOrTx,
-  rolloutId: string,
-  at: { scope: number; to: number; limit: number },
-  now: Date,
-) {
-  if (at.limit <= 0) return [];
+async function startChosen(db: DbOrTx, rolloutId: string, chosen: SQL, now: Date) {
   const rows = await db.execute<{
     iq_id: string;
     update_id: string;
@@ -415,20 +389,14 @@ export async function startNextUpdates(
     position: number;
   }>(sql`
     with running as (
+      -- In the same statement, holding the row shared: a pause or abort (which locks it for update)
+      -- is recorded before this start or after it, and once recorded nothing new starts.
       select id from rollouts where id = ${rolloutId} and status = 'running' for share),
-    next as (
-      -- The queued positions in order, each IQ's online flag looked up as the scan goes, so the
-      -- scan stops at the limit.
-      select t.iq_id from rollout_targets t
-      where t.rollout_id = (select id from running) and t.state = 'queued'
-        and t.position >= ${at.scope} and t.position < ${at.to}
-        and (select i.online from iqs i where i.id = t.iq_id)
-      order by t.position limit ${at.limit}),
     started as (
       update rollout_targets t set state = 'in_progress', attempts = t.attempts + 1,
         update_id = ${`${rolloutId}:`} || (t.attempts + 1), started_at = ${now.toISOString()}::timestamptz, error = null
       -- By primary key: the chosen ids are read once, whatever the planner makes of the rest.
-      where t.rollout_id = ${rolloutId} and t.iq_id = any(array(select iq_id from next)) and t.state = 'queued'
+      where t.rollout_id = (select id from running) and t.iq_id = any(array(${chosen})) and t.state = 'queued'
       returning t.iq_id, t.update_id, t.position)
     select s.iq_id, s.update_id, s.position, i.gateway_instance as instance
     from started s join iqs i on i.id = s.iq_id`);
@@ -438,6 +406,36 @@ export async function startNextUpdates(
     instance: r.instance,
     position: r.position,
   }));
+}
+
+/** startChosen for these IQs. */
+export async function startUpdates(db: DbOrTx, rolloutId: string, iqIds: string[], now: Date) {
+  if (iqIds.length === 0) return [];
+  return startChosen(db, rolloutId, sql`select unnest(${uuidArray(iqIds)})`, now);
+}
+
+/**
+ * startChosen for the first `limit` online queued IQs of the positions [scope, to), in position
+ * order, chosen in the same statement (no maintenance window to judge them by): the queued positions
+ * in order, each IQ's online flag looked up as the scan goes, so the scan stops at the limit.
+ */
+export async function startNextUpdates(
+  db: DbOrTx,
+  rolloutId: string,
+  at: { scope: number; to: number; limit: number },
+  now: Date,
+) {
+  if (at.limit <= 0) return [];
+  return startChosen(
+    db,
+    rolloutId,
+    sql`select t.iq_id from rollout_targets t
+      where t.rollout_id = (select id from running) and t.state = 'queued'
+        and t.position >= ${at.scope} and t.position < ${at.to}
+        and (select i.online from iqs i where i.id = t.iq_id)
+      order by t.position limit ${at.limit}`,
+    now,
+  );
 }
 
 /** Queued IQs of the positions [scope, to) still offline at the deadline: timed out, their ids returned. */
