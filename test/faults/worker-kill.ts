@@ -27,31 +27,42 @@ export function describeWorkerKills(opts: {
   /** What an undisturbed run must end in: the reference the kill runs are compared with. */
   checkUndisturbed: (summary: unknown) => void;
 }) {
-  const { name, run, points } = opts;
-  let ctx: FaultContext;
+  const { name, points } = opts;
   let standIn: ResendStandIn;
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
   let baseline: RunResult | undefined;
+
+  /**
+   * Each run on a database of its own: the worker's relays sweep every queued row of their database,
+   * so with one shared database a run's receipt could be sent by the worker of a run beside it, and
+   * the kill planned at that send would never happen in the run's own worker.
+   */
+  const run = async (crash?: string): Promise<RunResult> => {
+    const database = await createTestDatabase();
+    let ctx: FaultContext | undefined;
+    try {
+      ctx = await faultContext({
+        database,
+        temporalAddress: inject('devServerAddress'),
+        workflowBundlePath: inject('workflowBundlePath'),
+        standIn,
+      });
+      return await opts.run(ctx, crash);
+    } finally {
+      await ctx?.close();
+      await database.close();
+    }
+  };
 
   beforeAll(async () => {
     standIn = await startResendStandIn();
-    database = await createTestDatabase();
-    ctx = await faultContext({
-      database,
-      temporalAddress: inject('devServerAddress'),
-      workflowBundlePath: inject('workflowBundlePath'),
-      standIn,
-    });
   });
   afterAll(async () => {
-    await ctx?.close();
-    await database?.close();
     await standIn?.close();
   });
 
   describe(`a ${name} worker process killed at each activity boundary`, () => {
     it('undisturbed run: the end state to compare with', async () => {
-      baseline = await run(ctx);
+      baseline = await run();
       opts.checkUndisturbed(baseline.summary);
       console.log(`[faults] undisturbed ${name}: ${baseline.ms} ms`);
     }, 120_000);
@@ -65,7 +76,7 @@ export function describeWorkerKills(opts: {
       const results = await pool(runs, WIDTH, async (point) => {
         const t = Date.now();
         try {
-          return await run(ctx, point);
+          return await run(point);
         } finally {
           if (process.env.KS_FAULT_TRACE)
             console.log(
