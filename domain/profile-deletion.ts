@@ -114,6 +114,20 @@ export function nextStep(input: {
   return { kind: 'wait', untilMs: input.reminded ? plan.deadlineAtMs : plan.remindAtMs };
 }
 
+/**
+ * The end a deadline gives, decided again from the answers stored when the request is closed (N7): an
+ * answer can be recorded after the workflow last read them (a consent page in flight at the deadline).
+ * A denial ends it `denied`; every site approved keeps it open (`awaiting_consent`) for the deletion;
+ * otherwise it timed out. The same order as `nextStep`.
+ */
+export function deadlineOutcome(
+  decisions: readonly ConsentDecision[],
+): 'denied' | 'awaiting_consent' | 'timed_out' {
+  if (decisions.includes('denied')) return 'denied';
+  if (decisions.every((d) => d === 'approved')) return 'awaiting_consent';
+  return 'timed_out';
+}
+
 /** Email idempotency keys carry ids of the request and the site only (D10). */
 export const consentEmailKey = (kind: 'request' | 'reminder', requestId: string, siteId: string) =>
   `deletion-consent-${kind}:${requestId}:${siteId}`;

@@ -1,4 +1,5 @@
 import { and, eq, exists, gt, inArray, isNull, sql } from 'drizzle-orm';
+import { deadlineOutcome } from '../../domain/profile-deletion';
 import type { DbOrTx, Tx } from '../client';
 import { deletionConsents, deletionRequests, memberships, profiles, sentEmails, sites } from '../schema';
 
@@ -172,7 +173,11 @@ export async function recordConsentByToken(
 
 /**
  * Ends an open request with `status` and kills its links. Answers the status the request has
- * afterwards: another path (a support cancel, the deletion) may have ended it first.
+ * afterwards: another path (a support cancel, the deletion) may have ended it first, and a deadline
+ * yields to the answers stored by then (`deadlineOutcome`): `denied`, or still `awaiting_consent`
+ * when every site approved. The request's row is locked first (the order of a cancel and the
+ * deletion), then its answers: a consent page's answer in flight is waited for and counted, and one
+ * that comes after finds its link dead.
  */
 export async function finishDeletionRequest(
   db: DbOrTx,
@@ -181,12 +186,25 @@ export async function finishDeletionRequest(
   now: Date,
 ): Promise<DeletionStatus | undefined> {
   return db.transaction(async (tx) => {
+    const [request] = await tx
+      .select({ status: deletionRequests.status })
+      .from(deletionRequests)
+      .where(eq(deletionRequests.id, requestId))
+      .for('update');
+    if (request?.status !== 'awaiting_consent') return request?.status;
+    const answers = await tx
+      .select({ decision: deletionConsents.decision })
+      .from(deletionConsents)
+      .where(eq(deletionConsents.requestId, requestId))
+      .for('update');
+    const end = status === 'timed_out' ? deadlineOutcome(answers.map((a) => a.decision)) : status;
+    if (end === 'awaiting_consent') return end;
     await tx
       .update(deletionRequests)
-      .set({ status, finishedAt: now })
-      .where(and(eq(deletionRequests.id, requestId), eq(deletionRequests.status, 'awaiting_consent')));
+      .set({ status: end, finishedAt: now })
+      .where(eq(deletionRequests.id, requestId));
     await killTokens(tx, requestId);
-    return (await findDeletionRequest(tx, requestId))?.status;
+    return end;
   });
 }
 

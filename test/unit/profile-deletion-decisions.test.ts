@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   consentDeadlineMs,
   DAY_MS,
+  deadlineOutcome,
   deletionPlan,
   maskEmail,
   nextStep,
@@ -65,6 +66,31 @@ describe('profile deletion next step', () => {
     });
     // A reminder never sent (worker down for weeks) is not sent after the deadline.
     expect(step(sites('pending'), plan.deadlineAtMs)).toEqual({ kind: 'finish', status: 'timed_out' });
+  });
+});
+
+describe('the end a deadline gives, decided again when the request is closed', () => {
+  it('an answer stored after the last read counts: a denial denies, every approval keeps it open', () => {
+    expect(deadlineOutcome(['approved', 'pending'])).toBe('timed_out');
+    expect(deadlineOutcome(['pending', 'denied'])).toBe('denied');
+    expect(deadlineOutcome(['approved', 'denied'])).toBe('denied');
+    expect(deadlineOutcome(['approved', 'approved'])).toBe('awaiting_consent');
+  });
+  it('agrees with the next step at the deadline for every set of up to three answers', () => {
+    const decisions = ['pending', 'approved', 'denied'] as const;
+    const all = (n: number): SiteConsent['decision'][][] =>
+      n === 0 ? [[]] : all(n - 1).flatMap((rest) => decisions.map((d) => [d, ...rest]));
+    const seen = new Set<string>();
+    for (let n = 0; n <= 3; n++) {
+      for (const combo of all(n)) {
+        const next = step(sites(...combo), plan.deadlineAtMs, { reminded: true });
+        const end = deadlineOutcome(combo);
+        seen.add(end);
+        if (next.kind === 'delete') expect(end).toBe('awaiting_consent');
+        else expect(next).toEqual({ kind: 'finish', status: end });
+      }
+    }
+    expect([...seen].sort()).toEqual(['awaiting_consent', 'denied', 'timed_out']);
   });
 });
 

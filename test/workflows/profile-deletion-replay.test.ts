@@ -13,13 +13,18 @@ import { describe, expect, inject, it } from 'vitest';
  * - `before-described`: before patches `deletion-described` (the `SiteIds` search attribute, summaries
  *   on activities and timers) and `deletion-blocked-at-filing` (a request the filing blocked only
  *   tells support); the same five runs.
+ * - `before-deadline-recheck`: before patch `deletion-deadline-rechecked`, with the finish that decides
+ *   the deadline's end again from the stored answers (it came with the patch); the same five runs, and
+ *   two whose answers land after the workflow's last read: a denial (the finish answered `denied`,
+ *   support was not told) and the last approval (it answered `awaiting_consent` and the run ended so).
+ *   Replaying them without the patch's marker must give the same commands.
  */
 const dir = new URL('./histories/', import.meta.url);
 const files = (await readdir(dir)).filter((f) => /^profile-deletion-.*\.binpb$/.test(f)).sort();
 
 describe('profile-deletion histories of earlier code', () => {
   it('has histories to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(10);
+    expect(files.length).toBeGreaterThanOrEqual(17);
   });
 
   it.each(files)('%s replays', async (file) => {

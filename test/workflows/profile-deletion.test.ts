@@ -225,6 +225,66 @@ describe('profile deletion', () => {
     expect(await profileExists(person.id)).toBe(true);
   });
 
+  /**
+   * N7: the deadline's end, with an owner's answer landing after the workflow last read the answers.
+   * The test holds the request's row so the end's activity waits on it past the workflow's read, and
+   * the page answers meanwhile, through the reminder's link (the API's clock is behind the skipped
+   * one: that link is still live).
+   */
+  async function answerWhileTheDeadlineCloses(
+    requestId: string,
+    siteId: string,
+    decision: 'approve' | 'deny',
+  ) {
+    let status = 0;
+    let sleeping: Promise<void> | undefined;
+    await sys.sql.begin(async (tx) => {
+      await tx`select 1 from deletion_requests where id = ${requestId} for update`;
+      // Time skips to the deadline and stands still while the end's activity waits: the rest of the
+      // sleep passes after the commit.
+      sleeping = env.sleep(30 * DAY + 60_000);
+      await vi.waitFor(
+        async () => {
+          const [row] = await sys.sql`
+            select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'
+              and query like '%deletion_requests%'`;
+          expect(row?.n).toBe(1);
+        },
+        { timeout: 30_000, interval: 50 },
+      );
+      status = (await answer(sys, await consentToken(sys, requestId, siteId, 'reminder'), decision)).status;
+    });
+    await sleeping;
+    return status;
+  }
+
+  it('a denial recorded while the deadline closes the request ends it denied, and support hears of the denial', async () => {
+    const { person, sites } = await personInSites(sys, 2);
+    const request = await fileDeletion(sys, support.token, person.email);
+    const links = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    expect((await answer(sys, links[0]!, 'approve')).status).toBe(200);
+    expect(await answerWhileTheDeadlineCloses(request.id, sites[1]!.id, 'deny')).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'denied' });
+    expect((await deletionStatus(sys, support.token, request.id)).status).toBe('denied');
+    const told = await supportMail(request.id);
+    expect(told.map((m) => m.template)).toEqual(['deletion-outcome-support']);
+    expect(told[0]?.text).toContain(sites[1]!.id);
+    expect(told[0]?.text).not.toContain(sites[0]!.id);
+    expect(await profileExists(person.id)).toBe(true);
+  });
+
+  it('the last approval recorded while the deadline closes the request deletes the profile', async () => {
+    const { person, sites } = await personInSites(sys, 2);
+    const request = await fileDeletion(sys, support.token, person.email);
+    const links = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    expect((await answer(sys, links[0]!, 'approve')).status).toBe(200);
+    expect(await answerWhileTheDeadlineCloses(request.id, sites[1]!.id, 'approve')).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect(await profileExists(person.id)).toBe(false);
+    expect(await supportMail(request.id)).toEqual([]);
+  });
+
   it('the consent page is the one writer: a bare `consent` signal records nothing, the page’s answer is adopted', async () => {
     const { person, sites } = await personInSites(sys, 2);
     const request = await fileDeletion(sys, support.token, person.email);

@@ -47,6 +47,13 @@ const CONSENT_SIGNAL_WAKES = 'consent-signal-wakes';
 const DESCRIBED = 'deletion-described';
 /** Issue 16: a request the filing found blocked (D6) is only told to support. */
 const BLOCKED_AT_FILING = 'deletion-blocked-at-filing';
+/**
+ * N7: the deadline's end is decided again when the request is closed (`finishDeletionRequest`), from
+ * the answers stored by then: a denial recorded after the workflow's last read ends it `denied` (and
+ * support hears of a denial), every approval keeps it open for the deletion. Before, such a denial
+ * was overwritten by `timed_out`.
+ */
+const DEADLINE_RECHECKED = 'deletion-deadline-rechecked';
 
 export async function profileDeletionWorkflow(
   input: ProfileDeletionInput,
@@ -115,15 +122,35 @@ export async function profileDeletionWorkflow(
     run(`Email support: ${outcome}`, () =>
       acts(`Email support: ${outcome}`).notifySupport({ requestId: input.requestId, outcome, siteIds }),
     );
-  const finish = async (status: 'blocked_owner' | 'denied' | 'timed_out' | 'canceled', siteIds: string[]) => {
+  const reload = () =>
+    run('Reload the answers', () =>
+      acts('Reload the answers').loadDeletionRequest({ requestId: input.requestId }),
+    );
+  /** Records the end; false when the request stays open (every site approved by the deadline). */
+  const finish = async (
+    status: 'blocked_owner' | 'denied' | 'timed_out' | 'canceled',
+    siteIds: string[],
+  ): Promise<boolean> => {
     const result = await run(`Record the end: ${status}`, () =>
       acts(`Record the end: ${status}`).finishDeletionRequest({ requestId: input.requestId, status }),
     );
-    state.status = result.status;
+    const answeredAtDeadline =
+      status === 'timed_out' &&
+      (result.status === 'denied' || result.status === 'awaiting_consent') &&
+      patched(DEADLINE_RECHECKED);
+    if (answeredAtDeadline) {
+      adopt(await reload());
+      if (state.status === 'awaiting_consent') return false;
+    } else state.status = result.status;
     publish();
-    log.info('deletion request ended', { requestId: input.requestId, status: result.status, siteIds });
+    log.info('deletion request ended', { requestId: input.requestId, status: state.status, siteIds });
+    if (answeredAtDeadline && state.status === 'denied') {
+      const denied = state.sites.filter((s) => s.decision === 'denied').map((s) => s.siteId);
+      await tellSupport('denied', denied);
+    }
     // Support hears only of the outcome this workflow made; a cancel came from support itself.
-    if (result.status === status && status !== 'canceled') await tellSupport(status, siteIds);
+    else if (result.status === status && status !== 'canceled') await tellSupport(status, siteIds);
+    return true;
   };
   const askSites = (siteIds: string[], kind: 'request' | 'reminder') =>
     run(
@@ -141,10 +168,6 @@ export async function profileDeletionWorkflow(
             }),
           ),
         ),
-    );
-  const reload = () =>
-    run('Reload the answers', () =>
-      acts('Reload the answers').loadDeletionRequest({ requestId: input.requestId }),
     );
   const done = async () => {
     setCurrentDetails(`Ended: ${state.status}`);
@@ -222,8 +245,8 @@ export async function profileDeletionWorkflow(
       const siteIds = state.sites
         .filter((s) => s.decision === (step.status === 'denied' ? 'denied' : 'pending'))
         .map((s) => s.siteId);
-      await finish(step.status, siteIds);
-      return done();
+      if (await finish(step.status, siteIds)) return done();
+      continue;
     }
     if (step.kind === 'delete') {
       const outcome = await run('Delete the profile (D7)', () =>

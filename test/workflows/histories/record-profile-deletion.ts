@@ -8,15 +8,16 @@
  * Five requests on the time-skipping server, a PostgreSQL and a worker in this process, answered
  * through the HTTP API's consent pages and support endpoints: two sites approve; one approves and the
  * other denies; nobody answers (reminder, then timed out); support cancels; the person owns a site
- * (blocked). Each is written as `profile-deletion-<label>-<run>.binpb` (binary protobuf: see
- * subscription-replay.test.ts).
+ * (blocked); and two whose answers land while the deadline closes the request, after the workflow's
+ * last read (N7): a denial, and the last approval. Each is written as
+ * `profile-deletion-<label>-<run>.binpb` (binary protobuf: see subscription-replay.test.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protos from '@temporalio/proto';
-import { Runtime } from '@temporalio/worker';
+import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { sql as raw } from 'drizzle-orm';
 import { createApp } from '../../../api/app';
 import { hashPassword } from '../../../api/auth/passwords';
@@ -57,6 +58,30 @@ try {
   const mailer = createMailer({ db, from: 'record@ks.test' });
   const gateway = createGatewayClient({ db, sql: database.sql });
   const taskQueue = 'record';
+  // A consent page's answer landing between the workflow's last read and the deadline's end, stood
+  // in for by recording it (for every site still pending) just before the end's activity runs.
+  const atDeadline = new Map<string, 'approved' | 'denied'>();
+  const create = Worker.create.bind(Worker);
+  Worker.create = (options: WorkerOptions) => {
+    const activities = options.activities as Record<string, (input: never) => Promise<unknown>>;
+    const finish = activities.finishDeletionRequest!;
+    return create({
+      ...options,
+      activities: {
+        ...activities,
+        finishDeletionRequest: async (input: { requestId: string; status: string }) => {
+          const decision = atDeadline.get(input.requestId);
+          if (decision && input.status === 'timed_out') {
+            await db.execute(
+              raw`update deletion_consents set decision = ${decision}, decided_at = now(), token_used_at = now()
+                  where request_id = ${input.requestId} and decision = 'pending'`,
+            );
+          }
+          return finish(input as never);
+        },
+      },
+    });
+  };
   const worker = await createWorker({
     connection: env.nativeConnection,
     namespace: 'default',
@@ -177,6 +202,16 @@ try {
     if (res.status !== 200) throw new Error(`cancel answered ${res.status}`);
   });
   await record('blocked-owner', async () => {}, true);
+  await record('denied-at-deadline', async (id, [a, b]) => {
+    atDeadline.set(id, 'denied');
+    await token(id, a!);
+    await token(id, b!);
+  });
+  await record('approved-at-deadline', async (id, [a, b]) => {
+    atDeadline.set(id, 'approved');
+    await answer(id, a!, 'approve');
+    await token(id, b!);
+  });
 
   await notifications.stop();
   worker.shutdown();
