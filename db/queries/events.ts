@@ -2,7 +2,7 @@ import { and, eq, inArray, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { events, iqs, locks, profiles } from '../schema';
-import { isoTime, oneRow } from './json-sql';
+import { jsonObjectText, oneRow } from './json-sql';
 
 export type NewEvent = typeof events.$inferInsert;
 
@@ -66,16 +66,23 @@ const updateStatus = preparedPer((db) =>
  * the audit trail more CPU than its query (issue 15). `at` in UTC to the millisecond, as
  * Date#toISOString writes it; `data` as stored. Written with the alias `e` (see membershipsJsonOf).
  */
-const eventJson = sql`json_build_object(
-  'id', e.id,
-  'at', ${isoTime(sql.raw('e.at'))},
-  'type', e.type,
-  'actor', json_build_object('kind', e.actor_kind, 'profileId', e.actor_profile_id),
-  'subjectProfileId', e.subject_profile_id,
-  'lockId', e.lock_id,
-  'iqId', e.iq_id,
-  'data', e.data
-)::text`;
+const eventJson = jsonObjectText([
+  ['id', 'uuid', sql.raw('e.id')],
+  ['at', 'time', sql.raw('e.at')],
+  ['type', 'text', sql.raw('e.type')],
+  [
+    'actor',
+    'object',
+    jsonObjectText([
+      ['kind', 'text', sql.raw('e.actor_kind')],
+      ['profileId', 'uuid', sql.raw('e.actor_profile_id')],
+    ]),
+  ],
+  ['subjectProfileId', 'uuid', sql.raw('e.subject_profile_id')],
+  ['lockId', 'uuid', sql.raw('e.lock_id')],
+  ['iqId', 'uuid', sql.raw('e.iq_id')],
+  ['data', 'json', sql.raw('e.data')],
+]);
 
 /** Placeholders (or columns) of a page of a site's audit trail; no `beforeSeq` (null) is the newest page. */
 export interface EventsPageAt {

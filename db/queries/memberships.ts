@@ -2,7 +2,7 @@ import { and, eq, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { memberships, sites } from '../schema';
-import { oneRow } from './json-sql';
+import { jsonArrayText, jsonObjectText, oneRow } from './json-sql';
 
 export type Membership = typeof memberships.$inferSelect;
 
@@ -46,9 +46,16 @@ export function listMembershipsOfProfile(db: DbOrTx, profileId: string) {
  * correlated subquery would read as its own.
  */
 export const membershipsJsonOf = (profileId: SQLWrapper) => sql<string>`(
-  select coalesce(json_agg(json_build_object(
-    'siteId', s.id, 'siteName', s.name, 'role', m.role, 'subscribed', m.subscribed, 'masterKey', m.master_key
-  ) order by s.name), '[]')::text
+  select ${jsonArrayText(
+    jsonObjectText([
+      ['siteId', 'uuid', sql.raw('s.id')],
+      ['siteName', 'text', sql.raw('s.name')],
+      ['role', 'text', sql.raw('m.role')],
+      ['subscribed', 'json', sql.raw('m.subscribed')],
+      ['masterKey', 'json', sql.raw('m.master_key')],
+    ]),
+    sql.raw('s.name'),
+  )}
   from memberships m inner join sites s on s.id = m.site_id
   where m.profile_id = ${profileId}
 )`;

@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, ne, or, type SQLWrapper, sql } from 'drizzle-orm
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { accessMethods, memberships, profiles } from '../schema';
-import { isoTime, oneRow } from './json-sql';
+import { jsonArrayText, jsonObjectText, oneRow } from './json-sql';
 import { findCurrentTerm, slotUsage } from './subscriptions';
 
 export type AccessMethod = typeof accessMethods.$inferSelect;
@@ -82,25 +82,50 @@ export type Person = Awaited<ReturnType<typeof listPeople>>[number];
  */
 export const peopleJsonOf = (at: { siteId: SQLWrapper; now: SQLWrapper }) => ({
   members: sql<string>`(
-    select coalesce(json_agg(json_build_object(
-      'status', 'member', 'profileId', m.profile_id, 'name', p.name, 'email', p.email, 'role', m.role,
-      'subscribed', m.subscribed, 'masterKey', m.master_key,
-      'access', (
-        select coalesce(json_agg(json_build_object(
-          'id', a.id, 'kind', a.kind, 'iqId', a.iq_id, 'tagUid', a.tag_uid, 'status', a.status
-        ) order by a.created_at), '[]')
-        from access_methods a
-        where a.site_id = m.site_id and a.profile_id = m.profile_id and a.status <> 'revoked'
-      )
-    ) order by m.joined_at, m.profile_id), '[]')::text
+    select ${jsonArrayText(
+      jsonObjectText([
+        ['status', 'text', sql`'member'`],
+        ['profileId', 'uuid', sql.raw('m.profile_id')],
+        ['name', 'text', sql.raw('p.name')],
+        ['email', 'text', sql.raw('p.email')],
+        ['role', 'text', sql.raw('m.role')],
+        ['subscribed', 'json', sql.raw('m.subscribed')],
+        ['masterKey', 'json', sql.raw('m.master_key')],
+        [
+          'access',
+          'object',
+          sql`(
+            select ${jsonArrayText(
+              jsonObjectText([
+                ['id', 'uuid', sql.raw('a.id')],
+                ['kind', 'text', sql.raw('a.kind')],
+                ['iqId', 'uuid', sql.raw('a.iq_id')],
+                ['tagUid', 'text', sql.raw('a.tag_uid')],
+                ['status', 'text', sql.raw('a.status')],
+              ]),
+              sql.raw('a.created_at'),
+            )}
+            from access_methods a
+            where a.site_id = m.site_id and a.profile_id = m.profile_id and a.status <> 'revoked'
+          )`,
+        ],
+      ]),
+      sql.raw('m.joined_at, m.profile_id'),
+    )}
     from memberships m inner join profiles p on p.id = m.profile_id
     where m.site_id = ${at.siteId}
   )`,
   invited: sql<string>`(
-    select coalesce(json_agg(json_build_object(
-      'status', 'invited', 'invitationId', i.id, 'email', i.email, 'role', i.role,
-      'expiresAt', ${isoTime(sql.raw('i.expires_at'))}
-    ) order by i.created_at, i.id), '[]')::text
+    select ${jsonArrayText(
+      jsonObjectText([
+        ['status', 'text', sql`'invited'`],
+        ['invitationId', 'uuid', sql.raw('i.id')],
+        ['email', 'text', sql.raw('i.email')],
+        ['role', 'text', sql.raw('i.role')],
+        ['expiresAt', 'time', sql.raw('i.expires_at')],
+      ]),
+      sql.raw('i.created_at, i.id'),
+    )}
     from site_invitations i
     where i.site_id = ${at.siteId} and i.accepted_at is null and i.expires_at > ${at.now}
   )`,
