@@ -3,7 +3,7 @@ import { type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 // Pieces of the statements whose answers PostgreSQL writes as the API's JSON (issue 15).
 
 /** A time as the API's JSON writes it (Date#toISOString: UTC, to the millisecond). */
-export const isoTime = (time: SQLWrapper): SQL =>
+const isoTime = (time: SQLWrapper): SQL =>
   sql`to_char(${time} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /** How a JSON field's SQL value is written; each is `null` when the value is SQL NULL. */
@@ -14,7 +14,7 @@ export type JsonKind =
   | 'text'
   /** A time, as isoTime writes it. */
   | 'time'
-  /** A value whose text is JSON already: json or jsonb as stored, a boolean. */
+  /** A value whose text is JSON already: json or jsonb as stored, a boolean, an integer. */
   | 'json'
   /** An object jsonObjectText wrote. */
   | 'object';

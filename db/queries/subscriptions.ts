@@ -2,7 +2,7 @@ import { and, desc, eq, isNull, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { sites, subscriptionTerms, vouchers } from '../schema';
-import { isoTime, oneRow } from './json-sql';
+import { jsonObjectText, oneRow } from './json-sql';
 
 export type Term = typeof subscriptionTerms.$inferSelect;
 export type Voucher = typeof vouchers.$inferSelect;
@@ -255,12 +255,12 @@ export async function slotUsage(db: DbOrTx, siteId: string): Promise<{ users: nu
  */
 export const termAndSeatsOf = (siteId: SQLWrapper) => ({
   term: sql<string | null>`(
-    select json_build_object(
-      'startsAt', ${isoTime(sql.raw('t.starts_at'))},
-      'endsAt', ${isoTime(sql.raw('t.ends_at'))},
-      'usersLimit', t.users_limit,
-      'iqsLimit', t.iqs_limit
-    )::text
+    select ${jsonObjectText([
+      ['startsAt', 'time', sql.raw('t.starts_at')],
+      ['endsAt', 'time', sql.raw('t.ends_at')],
+      ['usersLimit', 'json', sql.raw('t.users_limit')],
+      ['iqsLimit', 'json', sql.raw('t.iqs_limit')],
+    ])}
     from subscription_terms t
     where t.site_id = ${siteId} and t.replaced_at is null
     order by t.starts_at desc limit 1
