@@ -1,11 +1,11 @@
-import { eq, lt, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import {
   decideAttempt,
   emissionMs,
   type ThrottleDecision,
   type ThrottlePolicy,
 } from '../../domain/throttling';
-import type { Db, DbOrTx } from '../client';
+import type { Db, DbOrTx, Tx } from '../client';
 import { throttles } from '../schema';
 
 export interface ThrottleKey {
@@ -17,9 +17,23 @@ export interface ThrottleKey {
 const NOTHING_COUNTED = new Date(0);
 
 /**
- * One attempt against every key, checked and counted atomically: the keys' rows are locked (in key
- * order, so concurrent attempts never deadlock) and only then read, decided and written, so of a
- * burst sent at once exactly `limit` attempts get through. A refused attempt counts on no key.
+ * The keys' rows, each created when missing (counting nothing) or locked as it is, in one statement
+ * and in key order (code-unit order, as `sort` gives it): the one order every take and settle locks
+ * in, so two that share keys wait in turn and never crosswise (40P01). A settle that locked only the
+ * rows there were could meet one a take created meanwhile, out of that order.
+ */
+function lockKeys(tx: Tx, keys: readonly string[]) {
+  return tx
+    .insert(throttles)
+    .values([...new Set(keys)].sort().map((key) => ({ key, tat: NOTHING_COUNTED })))
+    .onConflictDoUpdate({ target: throttles.key, set: { tat: sql`${throttles.tat}` } })
+    .returning();
+}
+
+/**
+ * One attempt against every key, checked and counted atomically: the keys' rows are locked
+ * (lockKeys) and only then read, decided and written, so of a burst sent at once exactly `limit`
+ * attempts get through. A refused attempt counts on no key.
  */
 export function takeThrottle(db: Db, keys: readonly ThrottleKey[], now: Date): Promise<ThrottleDecision> {
   const sorted = [...new Map(keys.map((k) => [k.key, k])).values()].sort((a, b) =>
@@ -27,12 +41,10 @@ export function takeThrottle(db: Db, keys: readonly ThrottleKey[], now: Date): P
   );
   if (sorted.length === 0) return Promise.resolve({ allowed: true, tats: [] });
   return db.transaction(async (tx) => {
-    // Insert-or-lock in one statement: a missing row is created, an existing one locked as it is.
-    const rows = await tx
-      .insert(throttles)
-      .values(sorted.map((k) => ({ key: k.key, tat: NOTHING_COUNTED })))
-      .onConflictDoUpdate({ target: throttles.key, set: { tat: sql`${throttles.tat}` } })
-      .returning();
+    const rows = await lockKeys(
+      tx,
+      sorted.map((k) => k.key),
+    );
     const held = new Map(rows.map((r) => [r.key, r.tat.getTime()]));
     const decision = decideAttempt(
       sorted.map((k) => ({ key: k.key, policy: k.policy, tatMs: held.get(k.key) })),
@@ -51,8 +63,10 @@ export function takeThrottle(db: Db, keys: readonly ThrottleKey[], now: Date): P
 }
 
 /**
- * What a try that turned out to be no failure leaves counted, in one statement: everything on the
- * `clear` keys is forgotten and one attempt is given back on each `refund` key.
+ * What a try that turned out to be no failure leaves counted: everything on the `clear` keys is
+ * forgotten and one attempt is given back on each `refund` key. The rows are locked first, as a take
+ * locks them (lockKeys): a settle racing takes or settles on the same keys (a burst of redemptions of
+ * one code, one of them the success) waits its turn instead of deadlocking.
  */
 export async function settleThrottles(
   db: DbOrTx,
@@ -60,11 +74,15 @@ export async function settleThrottles(
 ): Promise<void> {
   const cleared = (keys.clear ?? []).map((k) => k.key);
   const refunds = (keys.refund ?? []).map((k) => ({ key: k.key, ms: emissionMs(k.policy) }));
-  await db.execute(sql`
-    with cleared as (delete from throttles where key in (select jsonb_array_elements_text(${JSON.stringify(cleared)}::jsonb)))
-    update throttles t set tat = t.tat - x.ms * interval '1 millisecond'
-    from jsonb_to_recordset(${JSON.stringify(refunds)}::jsonb) as x(key text, ms float8)
-    where t.key = x.key`);
+  if (cleared.length + refunds.length === 0) return;
+  await db.transaction(async (tx) => {
+    await lockKeys(tx, [...cleared, ...refunds.map((r) => r.key)]);
+    await tx.execute(sql`
+      with cleared as (delete from throttles where key in (select jsonb_array_elements_text(${JSON.stringify(cleared)}::jsonb)))
+      update throttles t set tat = t.tat - x.ms * interval '1 millisecond'
+      from jsonb_to_recordset(${JSON.stringify(refunds)}::jsonb) as x(key text, ms float8)
+      where t.key = x.key`);
+  });
 }
 
 /** Gives one attempt back on each key (a counted try that turned out to be no failure). */
@@ -76,8 +94,15 @@ export async function clearThrottle(db: DbOrTx, key: string): Promise<void> {
   await db.delete(throttles).where(eq(throttles.key, key));
 }
 
-/** Rows whose every attempt has long been given back; a take that races this one recreates its row. */
+/**
+ * Rows whose every attempt has long been given back; a take that races this one recreates its row.
+ * Rows a take or settle holds are skipped (they are being written, and the next sweep sees them): the
+ * sweep never waits on a row, so it cannot deadlock with them.
+ */
 export async function pruneThrottles(db: DbOrTx, before: Date): Promise<number> {
-  const gone = await db.delete(throttles).where(lt(throttles.tat, before)).returning({ key: throttles.key });
+  const gone = await db.execute<{ key: string }>(sql`
+    delete from throttles where key in (
+      select key from throttles where tat < ${before.toISOString()}::timestamptz for update skip locked)
+    returning key`);
   return gone.length;
 }
