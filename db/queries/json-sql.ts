@@ -37,7 +37,7 @@ const jsonValue = (kind: JsonKind, value: SQL): SQL => {
 };
 
 /**
- * A JSON object as text, written by concatenation: \`json_build_object\` works out how to write each
+ * A JSON object as text, written by concatenation: `json_build_object` works out how to write each
  * argument's type on every row, which cost a page of 50 events most of its statement (issue 15: 855
  * against 447 µs a page). Keys are plain names (no quoting needed); values by their kind.
  */
