@@ -5,7 +5,7 @@
  *
  *   npx tsx test/workflows/histories/record-profile-deletion.ts <label>
  *
- * Five requests on the time-skipping server, a PostgreSQL and a worker in this process, answered
+ * Seven requests on the time-skipping server, a PostgreSQL and a worker in this process, answered
  * through the HTTP API's consent pages and support endpoints: two sites approve; one approves and the
  * other denies; nobody answers (reminder, then timed out); support cancels; the person owns a site
  * (blocked); and two whose answers land while the deadline closes the request, after the workflow's
