@@ -2,7 +2,7 @@ import { and, eq, inArray, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { events, iqs, locks, profiles } from '../schema';
-import { jsonObjectText, oneRow } from './json-sql';
+import { oneRow } from './json-sql';
 
 export type NewEvent = typeof events.$inferInsert;
 
@@ -60,30 +60,6 @@ const updateStatus = preparedPer((db) =>
     .prepare('record_update_status'),
 );
 
-/**
- * Each event as the API answers it (API.md's Event), built by PostgreSQL as JSON text: mapping ten
- * columns of every row to an object, its time to a Date and back, then the page to JSON cost a GET of
- * the audit trail more CPU than its query (issue 15). `at` in UTC to the millisecond, as
- * Date#toISOString writes it; `data` as stored. Written with the alias `e` (see membershipsJsonOf).
- */
-const eventJson = jsonObjectText([
-  ['id', 'uuid', sql.raw('e.id')],
-  ['at', 'time', sql.raw('e.at')],
-  ['type', 'text', sql.raw('e.type')],
-  [
-    'actor',
-    'object',
-    jsonObjectText([
-      ['kind', 'text', sql.raw('e.actor_kind')],
-      ['profileId', 'uuid', sql.raw('e.actor_profile_id')],
-    ]),
-  ],
-  ['subjectProfileId', 'uuid', sql.raw('e.subject_profile_id')],
-  ['lockId', 'uuid', sql.raw('e.lock_id')],
-  ['iqId', 'uuid', sql.raw('e.iq_id')],
-  ['data', 'json', sql.raw('e.data')],
-]);
-
 /** Placeholders (or columns) of a page of a site's audit trail; no `beforeSeq` (null) is the newest page. */
 export interface EventsPageAt {
   siteId: SQLWrapper;
@@ -99,14 +75,14 @@ const newestEvents = (at: EventsPageAt, columns: SQL, rows: SQL) => sql`
 
 /**
  * A page of the audit trail as two values a statement can read beside others (the caller's session:
- * api/auth/reads-with-session.ts): `eventsJson`, the page's events as API JSON joined by commas, newest
- * first; `nextSeq`, the seq of its last event when older ones follow (null: none), what the route's
+ * api/auth/reads-with-session.ts): `eventsJson`, the page's events as their stored API JSON
+ * (events.api_json) joined by commas, newest first; `nextSeq`, the seq of its last event when older ones follow (null: none), what the route's
  * cursor wraps.
  */
 export const eventsPageOf = (at: EventsPageAt) => ({
   eventsJson: sql<string>`(
     select coalesce(string_agg(p.json, ',' order by p.seq desc), '')
-    from (${newestEvents(at, sql`e.seq, ${eventJson} as json`, sql`${at.limit}::int`)}) p
+    from (${newestEvents(at, sql`e.seq, e.api_json as json`, sql`${at.limit}::int`)}) p
   )`,
   // bigint comes from the driver as text; null stays null (drizzle decodes only values).
   nextSeq: sql`(

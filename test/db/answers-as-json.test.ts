@@ -131,6 +131,16 @@ describe('the events page as JSON (db/queries/events.ts)', () => {
     expect(JSON.parse(`[${newest.eventsJson}]`)).toEqual(expected.slice(0, 1));
     expect(newest.nextSeq).toBe(rows[0]!.seq);
     expect((await eventsPageJson(db, siteId, { beforeSeq: rows[0]!.seq, limit: 1 })).nextSeq).toBe(null);
+    // The stored answer is the row's: D7's unlinking of an actor is answered as it is written.
+    await db
+      .update(events)
+      .set({ actorProfileId: null, actorKind: 'deleted-profile' })
+      .where(eq(events.type, 'plain'));
+    const unlinked = await eventsPageJson(db, siteId, { beforeSeq: null, limit: 10 });
+    expect(JSON.parse(`[${unlinked.eventsJson}]`)).toEqual([
+      expected[0],
+      { ...expected[1], actor: { kind: 'deleted-profile', profileId: null } },
+    ]);
     const none = await db.insert(sites).values({ name: 'No events' }).returning({ id: sites.id });
     expect(await eventsPageJson(db, none[0]!.id, { beforeSeq: null, limit: 10 })).toEqual({
       eventsJson: '',
