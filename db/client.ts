@@ -15,6 +15,9 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** How drizzle names the columns in SQL: each TypeScript key in snake_case. */
+export const COLUMN_CASING = 'snake_case';
+
 /** Statements with at most this many parameters are prepared once per connection and reused. */
 const MAX_PREPARED_PARAMETERS = 32;
 
@@ -63,7 +66,7 @@ export function connectDatabase(
     onnotice: () => {},
     ...(opts.onQuery ? { debug: (_connection: number, statement: string) => opts.onQuery?.(statement) } : {}),
   });
-  const db = drizzle(preparing(sql), { schema, casing: 'snake_case' });
+  const db = drizzle(preparing(sql), { schema, casing: COLUMN_CASING });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };
 }
 

@@ -1,4 +1,5 @@
 import { and, eq, gt, isNotNull, lte, ne, type SQL, sql } from 'drizzle-orm';
+import type { SelectedFields } from 'drizzle-orm/pg-core';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { memberships, profiles, sessions, sites } from '../schema';
@@ -28,6 +29,7 @@ const callerFields = {
 };
 
 type Columns = Record<string, SQL>;
+
 /** A sign-in statement's row: the caller, and the extra columns by name (their types are the declaration's). */
 type CallerRow = {
   sessionId: string;
@@ -37,6 +39,10 @@ type CallerRow = {
   platformRole: 'installer' | 'support' | null;
 } & Record<string, unknown>;
 
+/** Each sign-in statement's rows: sessions joined with their profiles, selecting `fields`. */
+const signedIn = (db: DbOrTx, fields: SelectedFields) =>
+  db.select(fields).from(sessions).$dynamic().innerJoin(profiles, eq(profiles.id, sessions.profileId));
+
 /**
  * The sign-in statement, built once per name: the live session of the `tokenHash` placeholder (not
  * expired at `now`) joined with its confirmed profile, in one indexed lookup, plus `extra` columns read
@@ -45,10 +51,7 @@ type CallerRow = {
  */
 export function sessionCallerReading(name: string, extra: Columns) {
   const statement = preparedPer((db) =>
-    db
-      .select({ ...callerFields, ...extra })
-      .from(sessions)
-      .innerJoin(profiles, eq(profiles.id, sessions.profileId))
+    signedIn(db, { ...callerFields, ...extra })
       .where(liveSession)
       .prepare(name),
   );
@@ -70,10 +73,7 @@ export function sessionCallerReading(name: string, extra: Columns) {
  */
 export function sessionCallerAtSiteReading(name: string, extra: Columns) {
   const statement = preparedPer((db) =>
-    db
-      .select({ ...callerFields, site: sites, membership: memberships, ...extra })
-      .from(sessions)
-      .innerJoin(profiles, eq(profiles.id, sessions.profileId))
+    signedIn(db, { ...callerFields, site: sites, membership: memberships, ...extra })
       .leftJoin(sites, eq(sites.id, sql.placeholder('siteId')))
       .leftJoin(
         memberships,

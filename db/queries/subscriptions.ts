@@ -3,6 +3,7 @@ import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { sites, subscriptionTerms, vouchers } from '../schema';
 import { jsonObjectText, oneRow } from './json-sql';
+import { type RowJson, rowOfJson } from './row-json';
 
 export type Term = typeof subscriptionTerms.$inferSelect;
 export type Voucher = typeof vouchers.$inferSelect;
@@ -36,43 +37,8 @@ export async function listTerms(db: DbOrTx, siteId: string): Promise<Term[]> {
     .orderBy(subscriptionTerms.startsAt);
 }
 
-/** A term or voucher as `row_to_json` writes it (snake_case, times as text). */
-type RowJson = Record<string, string | number | null>;
-const timeOf = (value: string | number | null | undefined) => (value == null ? null : new Date(value));
-
-const termOfJson = (j: RowJson | null): Term | undefined =>
-  j
-    ? {
-        id: j.id as string,
-        siteId: j.site_id as string,
-        voucherId: j.voucher_id as string,
-        startsAt: timeOf(j.starts_at)!,
-        endsAt: timeOf(j.ends_at)!,
-        usersLimit: j.users_limit as number,
-        iqsLimit: j.iqs_limit as number,
-        carriedOverSeconds: Number(j.carried_over_seconds),
-        previousTermId: j.previous_term_id as string | null,
-        requestId: j.request_id as string,
-        replacedAt: timeOf(j.replaced_at),
-        createdAt: timeOf(j.created_at)!,
-      }
-    : undefined;
-
-const voucherOfJson = (j: RowJson | null): Voucher | undefined =>
-  j
-    ? {
-        id: j.id as string,
-        codeHash: j.code_hash as string,
-        usersLimit: j.users_limit as number,
-        iqsLimit: j.iqs_limit as number,
-        durationDays: j.duration_days as number,
-        redeemBy: timeOf(j.redeem_by),
-        createdBy: j.created_by as string | null,
-        createdAt: timeOf(j.created_at)!,
-        redeemedAt: timeOf(j.redeemed_at),
-        redeemedSiteId: j.redeemed_site_id as string | null,
-      }
-    : undefined;
+const termOfJson = (j: RowJson | null): Term | undefined => (j ? rowOfJson(subscriptionTerms, j) : undefined);
+const voucherOfJson = (j: RowJson | null): Voucher | undefined => (j ? rowOfJson(vouchers, j) : undefined);
 
 /** What an email about a site's term is written from (S5). */
 export interface TermEmailFacts {
