@@ -83,6 +83,16 @@ export interface FiledBy {
 export const ownedSites = (memberships: readonly { siteId: string; role: string }[]) =>
   memberships.filter((m) => m.role === 'owner').map((m) => m.siteId);
 
+/**
+ * What the sites' answers decide by themselves: a denial wins over approvals; every site approved (or
+ * none to ask: D2 asks every site, there is none) lets the deletion run; else they are still open.
+ */
+function answersVerdict(decisions: readonly ConsentDecision[]): 'denied' | 'approved' | 'open' {
+  if (decisions.includes('denied')) return 'denied';
+  if (decisions.every((d) => d === 'approved')) return 'approved';
+  return 'open';
+}
+
 export type NextStep =
   | { kind: 'finish'; status: 'denied' | 'timed_out' | 'canceled' }
   /** Every site approved (or there is none to ask): run the deletion. */
@@ -91,10 +101,8 @@ export type NextStep =
   | { kind: 'wait'; untilMs: number };
 
 /**
- * What the request does next. Order matters: a cancel wins over everything; a denial over approvals
- * and the deadline; answers that are all in win over a deadline that passed meanwhile. A profile in
- * no site has no owner to ask: the empty set of consents counts as all approved (D2 asks every site;
- * there is none).
+ * What the request does next. Order matters: a cancel wins over everything; then what the answers
+ * decide (answersVerdict), so answers that are all in win over a deadline that passed meanwhile.
  */
 export function nextStep(input: {
   consents: readonly SiteConsent[];
@@ -105,8 +113,9 @@ export function nextStep(input: {
 }): NextStep {
   const { consents, nowMs, plan } = input;
   if (input.canceled) return { kind: 'finish', status: 'canceled' };
-  if (consents.some((c) => c.decision === 'denied')) return { kind: 'finish', status: 'denied' };
-  if (consents.every((c) => c.decision === 'approved')) return { kind: 'delete' };
+  const verdict = answersVerdict(consents.map((c) => c.decision));
+  if (verdict === 'denied') return { kind: 'finish', status: 'denied' };
+  if (verdict === 'approved') return { kind: 'delete' };
   if (nowMs >= plan.deadlineAtMs) return { kind: 'finish', status: 'timed_out' };
   if (!input.reminded && nowMs >= plan.remindAtMs) {
     return { kind: 'remind', siteIds: consents.filter((c) => c.decision === 'pending').map((c) => c.siteId) };
@@ -118,14 +127,13 @@ export function nextStep(input: {
  * The end a deadline gives, decided again from the answers stored when the request is closed (N7): an
  * answer can be recorded after the workflow last read them (a consent page in flight at the deadline).
  * A denial ends it `denied`; every site approved keeps it open (`awaiting_consent`) for the deletion;
- * otherwise it timed out. The same order as `nextStep`.
+ * otherwise it timed out: the answers decide as they do in `nextStep` (answersVerdict).
  */
 export function deadlineOutcome(
   decisions: readonly ConsentDecision[],
 ): 'denied' | 'awaiting_consent' | 'timed_out' {
-  if (decisions.includes('denied')) return 'denied';
-  if (decisions.every((d) => d === 'approved')) return 'awaiting_consent';
-  return 'timed_out';
+  const verdict = answersVerdict(decisions);
+  return verdict === 'denied' ? 'denied' : verdict === 'approved' ? 'awaiting_consent' : 'timed_out';
 }
 
 /** Email idempotency keys carry ids of the request and the site only (D10). */
