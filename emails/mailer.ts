@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Resend } from 'resend';
-import type { Db } from '../db/client';
+import type { Db, DbOrTx } from '../db/client';
 import { sentEmails } from '../db/schema';
 import { renderEmail } from './render';
 import type { TemplateName, TemplateProps } from './templates';
@@ -20,7 +20,12 @@ export interface SendResult {
 }
 
 export interface Mailer {
-  send<N extends TemplateName>(email: OutgoingEmail<N>): Promise<SendResult>;
+  /**
+   * `within`: the transaction of the change that sends it, which then writes the email's record too.
+   * A transaction must never wait on a connection of its own pool: under load the pool's other
+   * connections may all be queued behind statements that wait for the transaction's locks.
+   */
+  send<N extends TemplateName>(email: OutgoingEmail<N>, within?: DbOrTx): Promise<SendResult>;
 }
 
 export class EmailDeliveryError extends Error {
@@ -42,9 +47,10 @@ export class EmailDeliveryError extends Error {
  * client (development) the recorded row is the delivery: /dev/mailbox reads it.
  */
 export function createMailer(deps: { db: Db; from: string; resend?: Resend | undefined }): Mailer {
-  const { db, from, resend } = deps;
+  const { from, resend } = deps;
   return {
-    async send(email) {
+    async send(email, within) {
+      const db = within ?? deps.db;
       const rendered = await renderEmail(email.template, email.props);
       const [inserted] = await db
         .insert(sentEmails)

@@ -173,12 +173,16 @@ export function resetPin(
     );
     await syncAccessLists(tx, { siteId, profileId });
     const profile = await findProfileById(tx, profileId);
-    await sendOrRefuse(mailer, {
-      to: profile!.email,
-      template: 'pin-reset',
-      props: { name: profile!.name, siteName: site.name, iqName: iq.name ?? iq.serial, pin: input.pin },
-      idempotencyKey: `pin-reset:${result.id}`,
-    });
+    await sendOrRefuse(
+      mailer,
+      {
+        to: profile!.email,
+        template: 'pin-reset',
+        props: { name: profile!.name, siteName: site.name, iqName: iq.name ?? iq.serial, pin: input.pin },
+        idempotencyKey: `pin-reset:${result.id}`,
+      },
+      tx,
+    );
     return result;
   });
 }

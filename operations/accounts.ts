@@ -82,12 +82,15 @@ export async function deliverAccountEmail(
     if (profile.emailConfirmedAt) return 'already_confirmed';
     const expiresAt = new Date(now.getTime() + CONFIRM_TTL_MS);
     await storeEmailToken(tx, { kind: 'confirm_email', token: row.token, profileId: profile.id, expiresAt });
-    await mailing.mailer.send({
-      to: profile.email,
-      template: 'confirm-email',
-      props: { name: profile.name, confirmUrl: link('/auth/confirm/') },
-      idempotencyKey,
-    });
+    await mailing.mailer.send(
+      {
+        to: profile.email,
+        template: 'confirm-email',
+        props: { name: profile.name, confirmUrl: link('/auth/confirm/') },
+        idempotencyKey,
+      },
+      tx,
+    );
     return 'sent';
   }
 
@@ -105,19 +108,25 @@ export async function deliverAccountEmail(
     await storeEmailToken(tx, { kind: 'password_reset', token: row.token, profileId: profile.id, expiresAt });
   }
   if (row.kind === 'password_reset') {
-    await mailing.mailer.send({
-      to: profile.email,
-      template: 'password-reset',
-      props: { name: profile.name, resetUrl: link('/auth/password-reset/') },
-      idempotencyKey,
-    });
+    await mailing.mailer.send(
+      {
+        to: profile.email,
+        template: 'password-reset',
+        props: { name: profile.name, resetUrl: link('/auth/password-reset/') },
+        idempotencyKey,
+      },
+      tx,
+    );
   } else {
-    await mailing.mailer.send({
-      to: profile.email,
-      template: 'account-exists',
-      props: { name: profile.name, setPasswordUrl: wantsLink ? link('/auth/password-reset/') : null },
-      idempotencyKey,
-    });
+    await mailing.mailer.send(
+      {
+        to: profile.email,
+        template: 'account-exists',
+        props: { name: profile.name, setPasswordUrl: wantsLink ? link('/auth/password-reset/') : null },
+        idempotencyKey,
+      },
+      tx,
+    );
   }
   return 'sent';
 }

@@ -65,28 +65,32 @@ export async function inviteToSite(
   });
   if (!invitation) throw new Refusal('already_invited');
   const inviter = await findProfileById(tx, input.inviterId);
-  await sendOrRefuse(mailing.mailer, {
-    to: invitation.email,
-    template: 'invitation',
-    props: {
-      siteName: site.name,
-      role,
-      inviterName: inviter?.name ?? 'KS Cloud',
-      acceptUrl: new URL(`/invitations/${token}`, mailing.publicBaseUrl).toString(),
-      expiresAt: expiresAt.toISOString(),
-      ...(site.sandbox
-        ? {
-            sandbox: {
-              siteTime: formatSiteDate(
-                new Date(now.getTime() + (site.clockOffsetSeconds ?? 0) * 1000),
-                site.timezone ?? 'UTC',
-              ),
-            },
-          }
-        : {}),
+  await sendOrRefuse(
+    mailing.mailer,
+    {
+      to: invitation.email,
+      template: 'invitation',
+      props: {
+        siteName: site.name,
+        role,
+        inviterName: inviter?.name ?? 'KS Cloud',
+        acceptUrl: new URL(`/invitations/${token}`, mailing.publicBaseUrl).toString(),
+        expiresAt: expiresAt.toISOString(),
+        ...(site.sandbox
+          ? {
+              sandbox: {
+                siteTime: formatSiteDate(
+                  new Date(now.getTime() + (site.clockOffsetSeconds ?? 0) * 1000),
+                  site.timezone ?? 'UTC',
+                ),
+              },
+            }
+          : {}),
+      },
+      idempotencyKey: `invitation:${invitation.id}`,
     },
-    idempotencyKey: `invitation:${invitation.id}`,
-  });
+    tx,
+  );
   // The event names the role, never the email (no personal data in the audit trail).
   await recordEvent(tx, {
     siteId: site.id,

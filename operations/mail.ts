@@ -1,3 +1,4 @@
+import type { DbOrTx } from '../db/client';
 import { Refusal } from '../domain/reasons';
 import type { Mailer, OutgoingEmail } from '../emails/mailer';
 import type { TemplateName } from '../emails/templates';
@@ -11,16 +12,17 @@ export interface Mailing {
 }
 
 /**
- * Sends an email a change depends on (an invitation, a new PIN). Called inside the change's
- * transaction: when the email cannot go out, the refusal rolls the change back and the caller may
- * retry.
+ * Sends an email a change depends on (an invitation, a new PIN) inside the change's transaction `tx`,
+ * which also writes the email's record: when the email cannot go out, the refusal rolls the change
+ * back and the caller may retry.
  */
 export async function sendOrRefuse<N extends TemplateName>(
   mailer: Mailer,
   email: OutgoingEmail<N>,
+  tx: DbOrTx,
 ): Promise<void> {
   try {
-    await mailer.send(email);
+    await mailer.send(email, tx);
   } catch (error) {
     logger.error({ template: email.template, err: errorField(error) }, 'email not sent');
     throw new Refusal('email_unavailable');

@@ -164,18 +164,22 @@ export function transferOwnership(
       [former, 'former-owner'],
       [next, 'new-owner'],
     ] as const) {
-      await sendOrRefuse(mailer, {
-        to: recipient.email,
-        template: 'ownership-transferred',
-        props: {
-          siteName: site.name,
-          recipientName: recipient.name,
-          newOwnerName: next.name,
-          formerOwnerName: former.name,
-          recipientIs,
+      await sendOrRefuse(
+        mailer,
+        {
+          to: recipient.email,
+          template: 'ownership-transferred',
+          props: {
+            siteName: site.name,
+            recipientName: recipient.name,
+            newOwnerName: next.name,
+            formerOwnerName: former.name,
+            recipientIs,
+          },
+          idempotencyKey: `ownership:${siteId}:${profileId}:${now.getTime()}:${recipientIs}`,
         },
-        idempotencyKey: `ownership:${siteId}:${profileId}:${now.getTime()}:${recipientIs}`,
-      });
+        tx,
+      );
     }
   });
 }

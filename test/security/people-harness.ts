@@ -36,8 +36,10 @@ export interface PeopleSecurity {
   close(): Promise<void>;
 }
 
-export async function startPeopleSecurity(opts: { gateway?: boolean } = {}): Promise<PeopleSecurity> {
-  const sys = await startTestSystem({});
+export async function startPeopleSecurity(
+  opts: { gateway?: boolean; appPoolSize?: number } = {},
+): Promise<PeopleSecurity> {
+  const sys = await startTestSystem(opts.appPoolSize === undefined ? {} : { appPoolSize: opts.appPoolSize });
   const server = serve({ fetch: sys.app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -5,6 +5,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { createApp } from '../../api/app';
 import { hashPassword } from '../../api/auth/passwords';
+import { connectDatabase } from '../../db/client';
 import { insertProfile, updateProfile } from '../../db/queries/profiles';
 import { createMailer, type Mailer } from '../../emails/mailer';
 import type { GatewayClient } from '../../gateway/client';
@@ -72,8 +73,15 @@ export async function startTestSystem(opts: {
    * time-skipping server, whose locked clock would never time out a dead worker's sticky queue.
    */
   uncachedWorker?: boolean;
+  /**
+   * A pool of its own for the app and its relays, of this many connections (the API is a process of
+   * its own in production); the worker keeps the system's.
+   */
+  appPoolSize?: number;
 }): Promise<TestSystem> {
   const database = await createTestDatabase();
+  const appDatabase =
+    opts.appPoolSize === undefined ? database : connectDatabase(database.url, { max: opts.appPoolSize });
   const taskQueue = `test-${randomUUID()}`;
   const ownConnection = opts.env
     ? undefined
@@ -82,9 +90,9 @@ export async function startTestSystem(opts: {
   const nativeConnection = opts.env
     ? opts.env.nativeConnection
     : await NativeConnection.connect({ address: inject('devServerAddress') });
-  const mailer = opts.mailer
-    ? opts.mailer(database.db)
-    : createMailer({ db: database.db, from: 'KS Cloud <test@ks.test>' });
+  const mailerOf = (db: TestSystem['db']) =>
+    opts.mailer ? opts.mailer(db) : createMailer({ db, from: 'KS Cloud <test@ks.test>' });
+  const mailer = mailerOf(database.db);
   const now = opts.now ?? (() => new Date());
   // The real bus client: with no gateway running it finds no IQ online, so it changes nothing.
   const busClient = opts.gateway ? undefined : createGatewayClient({ db: database.db, sql: database.sql });
@@ -108,16 +116,17 @@ export async function startTestSystem(opts: {
   let worker = await newWorker();
   let running = worker.run();
 
-  const notifications = createNotificationRelay({ db: database.db, temporal, taskQueue });
+  const appMailer = appDatabase === database ? mailer : mailerOf(appDatabase.db);
+  const notifications = createNotificationRelay({ db: appDatabase.db, temporal, taskQueue });
   const accountMail = createAccountMailRelay({
-    db: database.db,
-    mailing: { mailer, publicBaseUrl: TEST_BASE_URL },
+    db: appDatabase.db,
+    mailing: { mailer: appMailer, publicBaseUrl: TEST_BASE_URL },
     now,
   });
   const app = createApp({
-    db: database.db,
+    db: appDatabase.db,
     temporal,
-    mailer,
+    mailer: appMailer,
     gateway,
     notifications,
     accountMail,
@@ -187,6 +196,7 @@ export async function startTestSystem(opts: {
       await ownConnection?.close();
       if (!opts.env) await nativeConnection.close();
       await busClient?.close();
+      if (appDatabase !== database) await appDatabase.close();
       await database.close();
     },
   };
