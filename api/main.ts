@@ -16,7 +16,7 @@ import { createApp } from './app';
 const env = loadEnvOrExit();
 setLogProcess('api');
 const target = temporalTarget();
-const database = connectDatabase(env.DATABASE_URL, { max: 20 });
+const database = connectDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE });
 // Lazy: the API starts (and /health says what is missing) even while Temporal is still coming up.
 // Four attempts (about a second) instead of the SDK's ten (about 20 s): while Temporal is away a
 // request is answered 503 with Retry-After soon, rather than held open while the client retries.

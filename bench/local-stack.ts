@@ -5,6 +5,7 @@ import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
+import { defaultDatabasePoolSize } from '../config/env';
 import { applyMigrations, connectDatabase, type Database } from '../db/client';
 import { createMailer } from '../emails/mailer';
 import { type GatewayClient, noopGatewayClient } from '../gateway/client';
@@ -66,7 +67,8 @@ export async function startLocalStack(
   const url = await ensureDatabase(infra.postgresUrl, 'stack');
   await applyMigrations(url);
   const database = connectDatabase(url, {
-    max: 40,
+    // As the product's processes run: API and worker share this one pool here.
+    max: defaultDatabasePoolSize(),
     ...(opts.countStatements ? { onQuery: () => served.statements++ } : {}),
   });
   const connection = await Connection.connect({ address: infra.temporalAddress });

@@ -16,7 +16,7 @@ const HEARTBEAT_SECONDS = 30;
 
 const env = loadEnvOrExit();
 setLogProcess('gateway');
-const database = connectDatabase(env.DATABASE_URL);
+const database = connectDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE });
 // Temporal only for owner notifications (K6); lazy, so the gateway serves IQs while Temporal is away.
 const target = temporalTarget();
 const temporal = new Client({

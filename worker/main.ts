@@ -25,7 +25,7 @@ const env = loadEnvOrExit();
 setLogProcess('worker');
 installRuntime({ logger, metricsPort: env.METRICS_PORT });
 const target = temporalTarget();
-const database = connectDatabase(env.DATABASE_URL);
+const database = connectDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE });
 const connection = await NativeConnection.connect(target.connectionOptions);
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
 const mailer = createMailerFromEnv(env, database.db);

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseEnv } from '../../config/env';
+import { ConfigError, defaultDatabasePoolSize, parseEnv } from '../../config/env';
 
 const valid = {
   KS_MODE: 'development',
@@ -49,6 +50,17 @@ describe('parseEnv', () => {
       }
     },
   );
+
+  it('keeps twice the cores in connections to PostgreSQL by default, at least 4; DATABASE_POOL_SIZE sets it', () => {
+    expect(defaultDatabasePoolSize()).toBe(Math.max(4, 2 * availableParallelism()));
+    expect(parseEnv(valid).DATABASE_POOL_SIZE).toBe(defaultDatabasePoolSize());
+    expect(parseEnv({ ...valid, DATABASE_POOL_SIZE: '12' }).DATABASE_POOL_SIZE).toBe(12);
+    for (const bad of ['3', '0', '1001', '6.5', 'few']) {
+      expect(refusal({ ...valid, DATABASE_POOL_SIZE: bad })).toBe(
+        'Configuration error: DATABASE_POOL_SIZE must be an integer from 4 to 1000',
+      );
+    }
+  });
 
   it('names a missing variable', () => {
     const { DATABASE_URL: _, ...rest } = valid;
