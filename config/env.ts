@@ -7,14 +7,17 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 /** Up to three outbox relays per process each hold a connection while they send: one more stays free. */
 const MIN_DATABASE_POOL_SIZE = 4;
+/** Every process keeps its own pool, and PostgreSQL serves 100 connections unless told otherwise. */
+const MAX_DEFAULT_DATABASE_POOL_SIZE = 10;
 /**
  * Connections each process keeps to PostgreSQL by default: twice this machine's cores (PostgreSQL's
- * rule of thumb for busy connections), at least MIN_DATABASE_POOL_SIZE. Few connections, each
- * carrying the statements sent meanwhile in one pipeline, outrun many mostly idle ones: a statement
- * sent to an idle backend must first wake it (issue 15: on the 2-core bench machine, 4 connections
- * instead of 40 made GET events 1.3 times as fast).
+ * rule of thumb for busy connections), from 4 to 10. Few connections, each carrying the statements
+ * sent meanwhile in one pipeline, outrun many mostly idle ones: a statement sent to an idle backend
+ * must first wake it (issue 15: on the 2-core bench machine, 4 connections instead of 40 made GET
+ * events 1.3 times as fast).
  */
-export const defaultDatabasePoolSize = () => Math.max(MIN_DATABASE_POOL_SIZE, 2 * availableParallelism());
+export const defaultDatabasePoolSize = () =>
+  Math.min(MAX_DEFAULT_DATABASE_POOL_SIZE, Math.max(MIN_DATABASE_POOL_SIZE, 2 * availableParallelism()));
 
 /**
  * The process configuration, validated once at start. Temporal's connection is not here: it follows

@@ -51,8 +51,8 @@ describe('parseEnv', () => {
     },
   );
 
-  it('keeps twice the cores in connections to PostgreSQL by default, at least 4; DATABASE_POOL_SIZE sets it', () => {
-    expect(defaultDatabasePoolSize()).toBe(Math.max(4, 2 * availableParallelism()));
+  it('keeps twice the cores in connections to PostgreSQL by default, 4 to 10; DATABASE_POOL_SIZE sets it', () => {
+    expect(defaultDatabasePoolSize()).toBe(Math.min(10, Math.max(4, 2 * availableParallelism())));
     expect(parseEnv(valid).DATABASE_POOL_SIZE).toBe(defaultDatabasePoolSize());
     expect(parseEnv({ ...valid, DATABASE_POOL_SIZE: '12' }).DATABASE_POOL_SIZE).toBe(12);
     for (const bad of ['3', '0', '1001', '6.5', 'few']) {
