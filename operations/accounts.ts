@@ -13,6 +13,7 @@ import { deleteSessionsOfProfile, insertSession } from '../db/queries/sessions';
 import { emailTokens } from '../db/schema';
 import { newToken } from '../domain/secrets';
 import { ACCOUNT_EMAILS_PER_HOUR } from '../domain/throttling';
+import type { TemplateName, TemplateProps } from '../emails/templates';
 import type { Mailing } from './mail';
 
 const CONFIRM_TTL_MS = 48 * 3600_000;
@@ -77,20 +78,15 @@ export async function deliverAccountEmail(
   if (!profile) return 'no_profile';
   const idempotencyKey = `${row.kind}:${row.id}`;
   const link = (path: string) => new URL(`${path}${row.token}`, mailing.publicBaseUrl).toString();
+  // Its record is written in the relay's transaction, which holds the row (emails/mailer.ts).
+  const send = <N extends TemplateName>(template: N, props: TemplateProps<N>) =>
+    mailing.mailer.send({ to: profile.email, template, props, idempotencyKey }, tx);
 
   if (row.kind === 'confirm_email') {
     if (profile.emailConfirmedAt) return 'already_confirmed';
     const expiresAt = new Date(now.getTime() + CONFIRM_TTL_MS);
     await storeEmailToken(tx, { kind: 'confirm_email', token: row.token, profileId: profile.id, expiresAt });
-    await mailing.mailer.send(
-      {
-        to: profile.email,
-        template: 'confirm-email',
-        props: { name: profile.name, confirmUrl: link('/auth/confirm/') },
-        idempotencyKey,
-      },
-      tx,
-    );
+    await send('confirm-email', { name: profile.name, confirmUrl: link('/auth/confirm/') });
     return 'sent';
   }
 
@@ -108,25 +104,12 @@ export async function deliverAccountEmail(
     await storeEmailToken(tx, { kind: 'password_reset', token: row.token, profileId: profile.id, expiresAt });
   }
   if (row.kind === 'password_reset') {
-    await mailing.mailer.send(
-      {
-        to: profile.email,
-        template: 'password-reset',
-        props: { name: profile.name, resetUrl: link('/auth/password-reset/') },
-        idempotencyKey,
-      },
-      tx,
-    );
+    await send('password-reset', { name: profile.name, resetUrl: link('/auth/password-reset/') });
   } else {
-    await mailing.mailer.send(
-      {
-        to: profile.email,
-        template: 'account-exists',
-        props: { name: profile.name, setPasswordUrl: wantsLink ? link('/auth/password-reset/') : null },
-        idempotencyKey,
-      },
-      tx,
-    );
+    await send('account-exists', {
+      name: profile.name,
+      setPasswordUrl: wantsLink ? link('/auth/password-reset/') : null,
+    });
   }
   return 'sent';
 }
