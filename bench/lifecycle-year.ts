@@ -9,6 +9,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime } from '@temporalio/worker';
+import { defaultDatabasePoolSize } from '../config/env';
 import { applyMigrations, connectDatabase } from '../db/client';
 import { issueVouchers } from '../db/queries/vouchers';
 import { memberships, profiles, sites } from '../db/schema';
@@ -71,7 +72,7 @@ const env = await createTimeSkippingEnv();
 try {
   const url = await ensureDatabase(pg.url, 'bench');
   await applyMigrations(url);
-  const database = connectDatabase(url);
+  const database = connectDatabase(url, { max: defaultDatabasePoolSize() });
   const db = database.db;
   const worker = await createWorker({
     connection: env.nativeConnection,

@@ -5,6 +5,7 @@ import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
+import { defaultDatabasePoolSize } from '../config/env';
 import { applyMigrations, connectDatabase, type Database } from '../db/client';
 import { createMailer } from '../emails/mailer';
 import { type GatewayClient, noopGatewayClient } from '../gateway/client';
@@ -65,8 +66,9 @@ export async function startLocalStack(
   const infra = await startBenchInfrastructure(opts.server ?? 'dev', workDir);
   const url = await ensureDatabase(infra.postgresUrl, 'stack');
   await applyMigrations(url);
-  // A product process's pool (API and worker share it here).
   const database = connectDatabase(url, {
+    // As the product's processes run: API and worker share this one pool here.
+    max: defaultDatabasePoolSize(),
     ...(opts.countStatements ? { onQuery: () => served.statements++ } : {}),
   });
   const connection = await Connection.connect({ address: infra.temporalAddress });

@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { issueBearerToken } from '../api/auth/tokens';
+import { defaultDatabasePoolSize } from '../config/env';
 import { connectDatabase } from '../db/client';
 import { accessMethods, memberships, profiles, sites } from '../db/schema';
 import { createGatewayClient } from '../gateway/client';
@@ -55,7 +56,7 @@ interface LoadJob {
 
 /** The real gateway, and the floor's bare route beside it on the same connections. */
 async function gatewayProcess(url: string, port: number) {
-  const database = connectDatabase(url);
+  const database = connectDatabase(url, { max: defaultDatabasePoolSize() });
   const gateway = await startGateway({
     db: database.db,
     sql: database.sql,

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { sql as raw } from 'drizzle-orm';
+import { defaultDatabasePoolSize } from '../config/env';
 import { applyMigrations, connectDatabase } from '../db/client';
 import { insertRelease, insertRollout } from '../db/queries/rollouts';
 import { iqs, sites } from '../db/schema';
@@ -39,7 +40,7 @@ const HEARTBEAT_SECONDS = 30;
 
 // The gateway's own process: started by the bench with the database URL, reports its RSS on request.
 if (process.argv[2] === '--gateway') {
-  const database = connectDatabase(process.argv[3]!);
+  const database = connectDatabase(process.argv[3]!, { max: defaultDatabasePoolSize() });
   const gateway = await startGateway({
     db: database.db,
     sql: database.sql,
@@ -107,7 +108,7 @@ async function bench(
   try {
     const url = await ensureDatabase(infra.postgresUrl, 'bench');
     await applyMigrations(url);
-    const database = connectDatabase(url);
+    const database = connectDatabase(url, { max: defaultDatabasePoolSize() });
     const { db } = database;
 
     const child = fork(fileURLToPath(import.meta.url), ['--gateway', url], { execArgv: ['--import', 'tsx'] });

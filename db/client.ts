@@ -2,7 +2,6 @@ import { fileURLToPath } from 'node:url';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import { defaultDatabasePoolSize } from '../config/env';
 import * as schema from './schema';
 
 export type Db = PostgresJsDatabase<typeof schema>;
@@ -57,14 +56,13 @@ function preparing<T extends postgres.Sql | postgres.TransactionSql>(sql: T): T 
 export function connectDatabase(
   url: string,
   opts: {
-    /** Connections of the pool; default: a product process's (DATABASE_POOL_SIZE's default). */
     max?: number;
     /** Called with each statement's text as it is sent (benchmarks count them; tests compare them). */
     onQuery?: (statement: string) => void;
   } = {},
 ): Database {
   const sql = postgres(url, {
-    max: opts.max ?? defaultDatabasePoolSize(),
+    max: opts.max ?? 10,
     onnotice: () => {},
     ...(opts.onQuery ? { debug: (_connection: number, statement: string) => opts.onQuery?.(statement) } : {}),
   });

@@ -24,6 +24,7 @@ import { writeSync } from 'node:fs';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { Resend } from 'resend';
 import { createRedemptionAnnouncer } from '../../activities/subscription';
+import { defaultDatabasePoolSize } from '../../config/env';
 import { connectDatabase } from '../../db/client';
 import { createMailer } from '../../emails/mailer';
 import { createGatewayClient } from '../../gateway/client';
@@ -80,7 +81,8 @@ Worker.create = (options: WorkerOptions) => {
   return create({ ...options, activities });
 };
 
-const database = connectDatabase(required('DATABASE_URL'));
+// As many connections as the worker process keeps (DATABASE_POOL_SIZE's default).
+const database = connectDatabase(required('DATABASE_URL'), { max: defaultDatabasePoolSize() });
 let resend: Resend | undefined;
 if (env.RESEND_API_KEY) {
   // The SDK reads RESEND_BASE_URL when the client is constructed.

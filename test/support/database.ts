@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { defaultDatabasePoolSize } from '../../config/env';
 import { connectDatabase, type Database } from '../../db/client';
 import { ensureDatabase } from '../../infra/create-database';
 
@@ -10,5 +11,5 @@ import { ensureDatabase } from '../../infra/create-database';
 export async function createTestDatabase(): Promise<Database & { url: string }> {
   const name = `t_${randomBytes(6).toString('hex')}`;
   const url = await ensureDatabase(inject('postgresUrl'), name, inject('templateDatabase'));
-  return { ...connectDatabase(url), url };
+  return { ...connectDatabase(url, { max: defaultDatabasePoolSize() }), url };
 }
