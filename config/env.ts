@@ -9,6 +9,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 const MIN_DATABASE_POOL_SIZE = 4;
 /** Every process keeps its own pool, and PostgreSQL serves 100 connections unless told otherwise. */
 const MAX_DEFAULT_DATABASE_POOL_SIZE = 10;
+const MAX_DATABASE_POOL_SIZE = 1000;
+const POOL_SIZE_RANGE = `must be an integer from ${MIN_DATABASE_POOL_SIZE} to ${MAX_DATABASE_POOL_SIZE}`;
 /**
  * Connections each process keeps to PostgreSQL by default: twice this machine's cores (PostgreSQL's
  * rule of thumb for busy connections), from 4 to 10. Few connections, each carrying the statements
@@ -36,10 +38,10 @@ export const envSchema = z
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }),
     /** Connections to DATABASE_URL this process keeps (defaultDatabasePoolSize). */
     DATABASE_POOL_SIZE: z.coerce
-      .number({ error: 'must be an integer from 4 to 1000' })
-      .int('must be an integer from 4 to 1000')
-      .min(MIN_DATABASE_POOL_SIZE, 'must be an integer from 4 to 1000')
-      .max(1000, 'must be an integer from 4 to 1000')
+      .number({ error: POOL_SIZE_RANGE })
+      .int(POOL_SIZE_RANGE)
+      .min(MIN_DATABASE_POOL_SIZE, POOL_SIZE_RANGE)
+      .max(MAX_DATABASE_POOL_SIZE, POOL_SIZE_RANGE)
       .default(defaultDatabasePoolSize),
     PUBLIC_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }),
     TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
