@@ -1,5 +1,6 @@
 import { and, eq, inArray, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
-import type { DbOrTx } from '../client';
+import type { Db, DbOrTx } from '../client';
+import { groupedWrites } from '../grouped-writes';
 import { preparedPer } from '../prepared';
 import { events, iqs, locks, profiles } from '../schema';
 import { oneRow } from './json-sql';
@@ -11,26 +12,40 @@ export async function recordEvent(db: DbOrTx, event: NewEvent): Promise<void> {
   await db.insert(events).values(event);
 }
 
-/** A remote opening the IQ confirmed (K4), recorded before the answer: one statement built once. */
-export async function recordLockOpened(
-  db: DbOrTx,
-  event: { siteId: string; actorProfileId: string; lockId: string; iqId: string },
-): Promise<void> {
-  await lockOpened(db).execute(event);
+type LockOpened = { siteId: string; actorProfileId: string; lockId: string; iqId: string };
+
+/**
+ * A remote opening the IQ confirmed (K4), recorded before the answer. Openings recorded at the same
+ * time go into one statement (db/grouped-writes.ts): one row per opening, each caller answered once
+ * its own row is stored.
+ */
+export async function recordLockOpened(db: Db, event: LockOpened): Promise<void> {
+  await lockOpenedWriterOf(db)(event);
 }
 
-const lockOpened = preparedPer((db) =>
-  db
-    .insert(events)
-    .values({
-      siteId: sql.placeholder('siteId'),
-      type: 'lock.opened',
-      actorProfileId: sql.placeholder('actorProfileId'),
-      lockId: sql.placeholder('lockId'),
-      iqId: sql.placeholder('iqId'),
-    })
-    .prepare('record_lock_opened'),
-);
+/** Most openings one statement writes (its four arrays of uuids stay a few tens of KiB). */
+const MAX_OPENINGS_PER_WRITE = 500;
+
+const uuidArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
+
+const writeLockOpened = async (db: Db, rows: LockOpened[]) => {
+  await db.execute(sql`
+    insert into events (site_id, type, actor_profile_id, lock_id, iq_id)
+    select site_id, 'lock.opened', actor_profile_id, lock_id, iq_id
+    from unnest(${uuidArray(rows.map((r) => r.siteId))}, ${uuidArray(rows.map((r) => r.actorProfileId))},
+      ${uuidArray(rows.map((r) => r.lockId))}, ${uuidArray(rows.map((r) => r.iqId))})
+      as r(site_id, actor_profile_id, lock_id, iq_id)`);
+};
+
+const lockOpenedWriters = new WeakMap<Db, (event: LockOpened) => Promise<void>>();
+const lockOpenedWriterOf = (db: Db) => {
+  let writer = lockOpenedWriters.get(db);
+  if (!writer) {
+    writer = groupedWrites((rows: LockOpened[]) => writeLockOpened(db, rows), MAX_OPENINGS_PER_WRITE);
+    lockOpenedWriters.set(db, writer);
+  }
+  return writer;
+};
 
 /**
  * An IQ's report on its update (F6), which the gateway records at every step of every update: one
