@@ -10,6 +10,7 @@ import {
 } from '../../domain/access-sync';
 import { accessSyncNotifications } from '../../domain/gateway-bus';
 import type { Db, DbOrTx } from '../client';
+import { uuidArray } from './sql-arrays';
 import { lockSite } from './subscriptions';
 
 /**
@@ -34,8 +35,6 @@ interface EntryRow extends Record<string, unknown> {
   credential_id: string;
   grant: AccessGrant;
 }
-
-const uuidArray = (ids: readonly string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
 
 /** `and` the scope's narrowing onto a query whose IQ column is `iqColumn` and member column `memberColumn`. */
 function narrowing(scope: AccessScope, iqColumn: string, memberColumn: string) {

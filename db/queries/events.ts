@@ -4,6 +4,7 @@ import { groupedWrites } from '../grouped-writes';
 import { preparedPer } from '../prepared';
 import { events, iqs, locks, profiles } from '../schema';
 import { oneRow } from './json-sql';
+import { uuidArray } from './sql-arrays';
 
 export type NewEvent = typeof events.$inferInsert;
 
@@ -26,9 +27,7 @@ export async function recordLockOpened(db: Db, event: LockOpened): Promise<void>
 /** Most openings one statement writes (its four arrays of uuids stay a few tens of KiB). */
 const MAX_OPENINGS_PER_WRITE = 500;
 
-const uuidArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
-
-const writeLockOpened = async (db: Db, rows: LockOpened[]) => {
+const writeLockOpened = async (db: DbOrTx, rows: LockOpened[]) => {
   await db.execute(sql`
     insert into events (site_id, type, actor_profile_id, lock_id, iq_id)
     select site_id, 'lock.opened', actor_profile_id, lock_id, iq_id
@@ -37,15 +36,10 @@ const writeLockOpened = async (db: Db, rows: LockOpened[]) => {
       as r(site_id, actor_profile_id, lock_id, iq_id)`);
 };
 
-const lockOpenedWriters = new WeakMap<Db, (event: LockOpened) => Promise<void>>();
-const lockOpenedWriterOf = (db: Db) => {
-  let writer = lockOpenedWriters.get(db);
-  if (!writer) {
-    writer = groupedWrites((rows: LockOpened[]) => writeLockOpened(db, rows), MAX_OPENINGS_PER_WRITE);
-    lockOpenedWriters.set(db, writer);
-  }
-  return writer;
-};
+/** One writer per database handle, as its prepared queries are. */
+const lockOpenedWriterOf = preparedPer((db) =>
+  groupedWrites((rows: LockOpened[]) => writeLockOpened(db, rows), MAX_OPENINGS_PER_WRITE),
+);
 
 /**
  * An IQ's report on its update (F6), which the gateway records at every step of every update: one

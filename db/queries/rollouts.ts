@@ -4,6 +4,7 @@ import { emptyCounts } from '../../domain/rollout';
 import type { Db, DbOrTx, Tx } from '../client';
 import { preparedPer } from '../prepared';
 import { firmwareReleases, iqs, rolloutStatusChanges, rollouts, rolloutTargets, sites } from '../schema';
+import { uuidArray } from './sql-arrays';
 
 export type FirmwareRelease = typeof firmwareReleases.$inferSelect;
 export type Rollout = typeof rollouts.$inferSelect;
@@ -75,8 +76,6 @@ export async function findRolloutWithRelease(db: DbOrTx, id: string) {
     .where(eq(rollouts.id, id));
   return row;
 }
-
-const uuidArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
 
 /**
  * F3: the target's IQs of the release's model become rollout_targets once (a retried activity finds
