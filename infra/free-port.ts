@@ -9,13 +9,27 @@ import { createServer } from 'node:net';
 const LOW = 21_000;
 const HIGH = 32_700;
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
+/** Ports this process handed out: each goes to one caller, even before that caller binds it. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, never one this process handed out before, nor
+ * one of `avoid`: ports configured for servers not listening yet (a launcher's gateway ports, which
+ * another process picked), which a free-looking port may be.
+ */
+export async function freePort(opts: { avoid?: Iterable<number> } = {}): Promise<number> {
+  const avoid = new Set(opts.avoid);
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (handedOut.has(port) || avoid.has(port)) continue;
+    // Taken before the check, so calls made at the same time never get the same port.
+    handedOut.add(port);
     if (await canListen(port)) return port;
+    handedOut.delete(port);
   }
-  return osPickedPort();
+  const port = await osPickedPort();
+  handedOut.add(port);
+  return port;
 }
 
 function canListen(port: number): Promise<boolean> {

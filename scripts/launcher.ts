@@ -116,6 +116,20 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * The ports this run's servers will bind, as the environment names them (the API's, TEMPORAL_PORT,
+ * TEMPORAL_UI_PORT, GATEWAY_PORTS): a port picked for anything else, PostgreSQL's or a metrics
+ * listener's, must be none of them, since they are free until their servers start.
+ */
+export function configuredPorts(apiPorts: readonly number[]): number[] {
+  const named = [
+    process.env.TEMPORAL_PORT ?? '7233',
+    process.env.TEMPORAL_UI_PORT ?? '8233',
+    ...(process.env.GATEWAY_PORTS ?? '40000,40001').split(','),
+  ];
+  return [...apiPorts, ...named.map(Number).filter(Number.isInteger)];
+}
+
 /** The bearer-token secret of this data directory, created on first start. */
 export async function tokenSecret(dataDir: string): Promise<string> {
   const file = join(dataDir, 'token-secret');

@@ -10,6 +10,7 @@ import { startTemporalCluster } from '../infra/temporal-cluster';
 import { writeWorkflowBundle } from '../worker/bundle';
 import {
   banner,
+  configuredPorts,
   createLauncher,
   seedDemoData,
   tokenSecret,
@@ -40,7 +41,10 @@ async function main() {
     say(`using PostgreSQL at ${withoutPassword(databaseUrl)}`);
   } else {
     say('starting PostgreSQL (embedded)…');
-    const pg = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres') });
+    const pg = await startEmbeddedPostgres({
+      dataDir: join(dataDir, 'postgres'),
+      port: await freePort({ avoid: configuredPorts(apiPorts) }),
+    });
     launcher.onStop(pg.stop);
     databaseUrl = await ensureDatabase(pg.url, 'ks_cloud');
   }
@@ -79,7 +83,7 @@ async function main() {
   const env = parseEnv(childEnv);
   const metrics: string[] = [];
   const run = async (name: string, entry: string, extra: Record<string, string>) => {
-    const metricsPort = await freePort();
+    const metricsPort = await freePort({ avoid: configuredPorts(apiPorts) });
     metrics.push(`${name} :${metricsPort}`);
     // A process that dies is started again, as compose's `restart: unless-stopped` would.
     launcher.runChild(

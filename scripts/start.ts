@@ -5,10 +5,12 @@ import { parseEnv } from '../config/env';
 import { applyMigrations } from '../db/client';
 import { ensureDatabase } from '../infra/create-database';
 import { startEmbeddedPostgres } from '../infra/embedded-postgres';
+import { freePort } from '../infra/free-port';
 import { startDevServer } from '../infra/temporal-servers';
 import { writeWorkflowBundle } from '../worker/bundle';
 import {
   banner,
+  configuredPorts,
   createLauncher,
   seedDemoData,
   tokenSecret,
@@ -30,7 +32,10 @@ async function main() {
   const port = Number(process.env.PORT ?? 3000);
 
   say('starting PostgreSQL (embedded)…');
-  const pg = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres') });
+  const pg = await startEmbeddedPostgres({
+    dataDir: join(dataDir, 'postgres'),
+    port: await freePort({ avoid: configuredPorts([port]) }),
+  });
   launcher.onStop(pg.stop);
   const databaseUrl = await ensureDatabase(pg.url, 'ks_cloud');
   await applyMigrations(databaseUrl);

@@ -1,6 +1,12 @@
 import { createServer } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../infra/free-port';
+import { configuredPorts } from '../../scripts/launcher';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+});
 
 describe('freePort', () => {
   it('hands out bindable ports below the ephemeral range, where no outgoing connection takes them', async () => {
@@ -15,5 +21,33 @@ describe('freePort', () => {
       });
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('never hands the same port to two callers, one after the other or at the same time', async () => {
+    // 300 random picks among 11,700 ports would repeat one about 98 times in 100.
+    const ports: number[] = [];
+    for (let i = 0; i < 300; i++) ports.push(await freePort());
+    ports.push(...(await Promise.all(Array.from({ length: 100 }, () => freePort()))));
+    expect(new Set(ports).size).toBe(400);
+  });
+
+  it('skips the ports it is told to avoid (configured for servers that have not bound them yet)', async () => {
+    const random = vi.spyOn(Math, 'random');
+    // The first two picks land on the avoided ports, the third on neither.
+    const at = (port: number) => (port - 21_000 + 0.5) / (32_700 - 21_000);
+    random.mockReturnValueOnce(at(31_001)).mockReturnValueOnce(at(31_002)).mockReturnValueOnce(at(31_003));
+    expect(await freePort({ avoid: [31_001, 31_002] })).toBe(31_003);
+  });
+});
+
+describe('configuredPorts', () => {
+  it('names the API ports, Temporal’s, its UI’s and the gateway’s, with their defaults', () => {
+    vi.stubEnv('TEMPORAL_PORT', '23001');
+    vi.stubEnv('TEMPORAL_UI_PORT', '23002');
+    vi.stubEnv('GATEWAY_PORTS', '23003,23004');
+    expect(configuredPorts([23000])).toEqual([23000, 23001, 23002, 23003, 23004]);
+    vi.unstubAllEnvs();
+    for (const key of ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'GATEWAY_PORTS']) vi.stubEnv(key, undefined);
+    expect(configuredPorts([3000, 3001])).toEqual([3000, 3001, 7233, 8233, 40000, 40001]);
   });
 });
