@@ -6,6 +6,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { envSchema } from '../config/env';
 import { connectDatabase } from '../db/client';
 import { DEMO_ACCOUNTS, DEMO_PASSWORD, seedDemo } from './seed-demo';
 
@@ -117,17 +118,15 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /**
- * The ports this run's servers will bind, as the environment names them (the API's, TEMPORAL_PORT,
- * TEMPORAL_UI_PORT, GATEWAY_PORTS): a port picked for anything else, PostgreSQL's or a metrics
- * listener's, must be none of them, since they are free until their servers start.
+ * The ports this run's servers bind, as the environment names them (or their defaults); GATEWAY_PORTS
+ * read as the gateway reads it (none when invalid: the children's own validation reports it). `all`
+ * is free until those servers start, so no other port picked (PostgreSQL's, the metrics') may be one.
  */
-export function configuredPorts(apiPorts: readonly number[]): number[] {
-  const named = [
-    process.env.TEMPORAL_PORT ?? '7233',
-    process.env.TEMPORAL_UI_PORT ?? '8233',
-    ...(process.env.GATEWAY_PORTS ?? '40000,40001').split(','),
-  ];
-  return [...apiPorts, ...named.map(Number).filter(Number.isInteger)];
+export function serverPorts(apiPorts: readonly number[]) {
+  const temporal = Number(process.env.TEMPORAL_PORT ?? 7233);
+  const temporalUi = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
+  const gateway = envSchema.shape.GATEWAY_PORTS.safeParse(process.env.GATEWAY_PORTS).data ?? [];
+  return { temporal, temporalUi, all: [...apiPorts, temporal, temporalUi, ...gateway] };
 }
 
 /** The bearer-token secret of this data directory, created on first start. */

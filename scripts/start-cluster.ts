@@ -10,9 +10,9 @@ import { startTemporalCluster } from '../infra/temporal-cluster';
 import { writeWorkflowBundle } from '../worker/bundle';
 import {
   banner,
-  configuredPorts,
   createLauncher,
   seedDemoData,
+  serverPorts,
   tokenSecret,
   waitForHealth,
   waitForWorkerPolling,
@@ -35,6 +35,7 @@ async function main() {
   await mkdir(dataDir, { recursive: true });
   const port = Number(process.env.PORT ?? 3000);
   const apiPorts = Array.from({ length: PROCESSES_OF_EACH }, (_, i) => port + i);
+  const ports = serverPorts(apiPorts);
 
   let databaseUrl = process.env.DATABASE_URL;
   if (databaseUrl) {
@@ -43,7 +44,7 @@ async function main() {
     say('starting PostgreSQL (embedded)…');
     const pg = await startEmbeddedPostgres({
       dataDir: join(dataDir, 'postgres'),
-      port: await freePort({ avoid: configuredPorts(apiPorts) }),
+      port: await freePort({ avoid: ports.all }),
     });
     launcher.onStop(pg.stop);
     databaseUrl = await ensureDatabase(pg.url, 'ks_cloud');
@@ -54,8 +55,8 @@ async function main() {
     // Temporal's databases live on the same server, beside the application's.
     postgresUrl: databaseUrl,
     dir: join(dataDir, 'temporal'),
-    port: Number(process.env.TEMPORAL_PORT ?? 7233),
-    uiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
+    port: ports.temporal,
+    uiPort: ports.temporalUi,
     supervise: true,
     log: say,
   });
@@ -83,7 +84,7 @@ async function main() {
   const env = parseEnv(childEnv);
   const metrics: string[] = [];
   const run = async (name: string, entry: string, extra: Record<string, string>) => {
-    const metricsPort = await freePort({ avoid: configuredPorts(apiPorts) });
+    const metricsPort = await freePort({ avoid: ports.all });
     metrics.push(`${name} :${metricsPort}`);
     // A process that dies is started again, as compose's `restart: unless-stopped` would.
     launcher.runChild(

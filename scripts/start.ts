@@ -10,9 +10,9 @@ import { startDevServer } from '../infra/temporal-servers';
 import { writeWorkflowBundle } from '../worker/bundle';
 import {
   banner,
-  configuredPorts,
   createLauncher,
   seedDemoData,
+  serverPorts,
   tokenSecret,
   waitForHealth,
   waitForWorkerPolling,
@@ -30,11 +30,12 @@ async function main() {
   const started = Date.now();
   await mkdir(dataDir, { recursive: true });
   const port = Number(process.env.PORT ?? 3000);
+  const ports = serverPorts([port]);
 
   say('starting PostgreSQL (embedded)…');
   const pg = await startEmbeddedPostgres({
     dataDir: join(dataDir, 'postgres'),
-    port: await freePort({ avoid: configuredPorts([port]) }),
+    port: await freePort({ avoid: ports.all }),
   });
   launcher.onStop(pg.stop);
   const databaseUrl = await ensureDatabase(pg.url, 'ks_cloud');
@@ -42,8 +43,8 @@ async function main() {
 
   say('starting the Temporal development server…');
   const temporal = await startDevServer({
-    port: Number(process.env.TEMPORAL_PORT ?? 7233),
-    uiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
+    port: ports.temporal,
+    uiPort: ports.temporalUi,
     dbFilename: join(dataDir, 'temporal.sqlite'),
   });
   launcher.onStop(temporal.stop);

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../infra/free-port';
-import { configuredPorts } from '../../scripts/launcher';
+import { serverPorts } from '../../scripts/launcher';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -40,14 +40,18 @@ describe('freePort', () => {
   });
 });
 
-describe('configuredPorts', () => {
+describe('serverPorts', () => {
   it('names the API ports, Temporal’s, its UI’s and the gateway’s, with their defaults', () => {
     vi.stubEnv('TEMPORAL_PORT', '23001');
     vi.stubEnv('TEMPORAL_UI_PORT', '23002');
     vi.stubEnv('GATEWAY_PORTS', '23003,23004');
-    expect(configuredPorts([23000])).toEqual([23000, 23001, 23002, 23003, 23004]);
+    expect(serverPorts([23000])).toEqual({
+      temporal: 23001,
+      temporalUi: 23002,
+      all: [23000, 23001, 23002, 23003, 23004],
+    });
     vi.unstubAllEnvs();
     for (const key of ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'GATEWAY_PORTS']) vi.stubEnv(key, undefined);
-    expect(configuredPorts([3000, 3001])).toEqual([3000, 3001, 7233, 8233, 40000, 40001]);
+    expect(serverPorts([3000, 3001]).all).toEqual([3000, 3001, 7233, 8233, 40000, 40001]);
   });
 });
