@@ -4,11 +4,10 @@
  * lost (every IQ ends holding what the database says) and nothing applied twice (an IQ's version only
  * ever steps by one, or jumps with a full list).
  */
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { SimulatedIq } from '../../iq-sim/iq';
 import { startTestSystem, type TestSystem } from '../support/system';
-import { GatewayProcess } from '../support/worker-process';
+import { gatewayProcesses } from '../support/worker-process';
 import {
   api,
   expectHoldsWhatTheDatabaseSays,
@@ -20,7 +19,11 @@ import {
 
 let sys: TestSystem;
 let a: ReturnType<typeof api>;
-const gateways: GatewayProcess[] = [];
+const gateways = gatewayProcesses(() => ({
+  databaseUrl: sys.databaseUrl,
+  temporalAddress: inject('devServerAddress'),
+  taskQueue: sys.taskQueue,
+}));
 const sims: Array<ReturnType<typeof simulator>> = [];
 
 beforeAll(async () => {
@@ -29,37 +32,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(sims.map((s) => s.stopAll()));
-  await Promise.all(gateways.map((g) => g.kill()));
+  await gateways.killAll();
   await sys?.close();
 });
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve) => {
-          const server = createServer();
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
-}
-
-function gatewayProcess(ports: number[], label: string) {
-  const gateway = new GatewayProcess({
-    databaseUrl: sys.databaseUrl,
-    temporalAddress: inject('devServerAddress'),
-    taskQueue: sys.taskQueue,
-    ports,
-    label,
-  });
-  gateways.push(gateway);
-  return gateway;
-}
 
 /** Every version step the IQ takes: +1 for a delta it applied, any jump only with a full list. */
 function watchSteps(iq: SimulatedIq) {
@@ -83,8 +58,8 @@ function watchSteps(iq: SimulatedIq) {
 
 describe('a gateway killed between send and ack', () => {
   it('loses no change and applies none twice: the IQ says what it holds when it reconnects', async () => {
-    const ports = await freePorts(1);
-    const gateway = gatewayProcess(ports, 'gw');
+    const ports = await gateways.freePorts(1);
+    const gateway = gateways.create(ports, 'gw');
     await gateway.start();
     const s = simulator({ ports, ackDelayMs: 3_000 });
     sims.push(s);
@@ -120,9 +95,9 @@ describe('a gateway killed between send and ack', () => {
   }, 90_000);
 
   it('two instances, one killed for good while changes go on: its IQs fail over and every IQ ends in sync', async () => {
-    const [portA, portB] = await freePorts(2);
-    const gwA = gatewayProcess([portA!], 'gw-a');
-    const gwB = gatewayProcess([portB!], 'gw-b');
+    const [portA, portB] = await gateways.freePorts(2);
+    const gwA = gateways.create([portA!], 'gw-a');
+    const gwB = gateways.create([portB!], 'gw-b');
     await Promise.all([gwA.start(), gwB.start()]);
     const { siteId, owner } = await a.site();
     const iqs = [];

@@ -11,7 +11,6 @@
  * retries, and no IQ may be sent an update once it is on the release's version.
  */
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { iqs, rolloutTargets } from '../../db/schema';
@@ -20,7 +19,7 @@ import type { IqCredentials, SimulatedIq } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
 import { eventually, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
-import { GatewayProcess } from '../support/worker-process';
+import { gatewayProcesses } from '../support/worker-process';
 
 const FLEET = 40;
 const POLICY = {
@@ -40,7 +39,11 @@ const UPDATE = { durationMs: 1_500 };
 let sys: TestSystem;
 let support: { token: string };
 const fleets: Fleet[] = [];
-const gateways: GatewayProcess[] = [];
+const gateways = gatewayProcesses(() => ({
+  databaseUrl: sys.databaseUrl,
+  temporalAddress: inject('devServerAddress'),
+  taskQueue: sys.taskQueue,
+}));
 
 beforeAll(async () => {
   sys = await startTestSystem({});
@@ -48,7 +51,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(fleets.map((f) => f.stop()));
-  await Promise.all(gateways.map((g) => g.kill()));
+  await gateways.killAll();
   await sys?.close();
 });
 
@@ -60,34 +63,6 @@ const call = async (method: string, path: string, body?: unknown) => {
   });
   return { status: res.status, body: (await res.json()) as Body };
 };
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve) => {
-          const server = createServer();
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
-}
-
-function gatewayProcess(ports: number[], label: string) {
-  const gateway = new GatewayProcess({
-    databaseUrl: sys.databaseUrl,
-    temporalAddress: inject('devServerAddress'),
-    taskQueue: sys.taskQueue,
-    ports,
-    label,
-  });
-  gateways.push(gateway);
-  return gateway;
-}
 
 async function seedSite(count: number) {
   const { siteId, iqs: seeded } = await seedSiteWithIqs(sys.db, count, { name: 'Gateway fault test' });
@@ -174,8 +149,8 @@ async function expectAllSucceeded(id: string, version: string, siteId: string, l
 describe('a gateway process killed mid-rollout', () => {
   it('restarted on the same ports: the IQs reconnect and every IQ ends succeeded', async () => {
     const started = Date.now();
-    const ports = await freePorts(2);
-    const gateway = gatewayProcess(ports, 'gw');
+    const ports = await gateways.freePorts(2);
+    const gateway = gateways.create(ports, 'gw');
     await gateway.start();
     const site = await seedSite(FLEET);
     const fleet = await connect(site.credentials, ports);
@@ -205,9 +180,9 @@ describe('a gateway process killed mid-rollout', () => {
 
   it('one of two instances killed for good: its IQs reconnect to the other', async () => {
     const started = Date.now();
-    const [portA, portB] = await freePorts(2);
-    const a = gatewayProcess([portA!], 'gw-a');
-    const b = gatewayProcess([portB!], 'gw-b');
+    const [portA, portB] = await gateways.freePorts(2);
+    const a = gateways.create([portA!], 'gw-a');
+    const b = gateways.create([portB!], 'gw-b');
     await Promise.all([a.start(), b.start()]);
     const site = await seedSite(FLEET);
     // Half the IQs prefer each instance; every IQ knows both ports.

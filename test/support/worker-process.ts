@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { defaultCommandSecret } from '../../gateway/command-http';
+import { freePort } from '../../infra/free-port';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const entry = fileURLToPath(new URL('../faults/worker-entry.ts', import.meta.url));
@@ -248,4 +249,24 @@ export class GatewayProcess {
   log(): string {
     return this.output.join('\n');
   }
+}
+
+/**
+ * The gateway processes of one test file, on the test system's database, dev server and task queue,
+ * each on fixed ports a restart keeps. The ports come from infra/free-port.ts, below the ephemeral
+ * range: a port the OS picked for `listen(0)` and released can be taken by any outgoing connection
+ * before the gateway binds it.
+ */
+export function gatewayProcesses(system: () => Omit<GatewayProcessOptions, 'ports' | 'label'>) {
+  const started: GatewayProcess[] = [];
+  return {
+    freePorts: (count: number) => Promise.all(Array.from({ length: count }, () => freePort())),
+    /** A gateway process (not started yet) listening on `ports`. */
+    create(ports: number[], label: string): GatewayProcess {
+      const gateway = new GatewayProcess({ ...system(), ports, label });
+      started.push(gateway);
+      return gateway;
+    },
+    killAll: () => Promise.all(started.map((g) => g.kill())),
+  };
 }
