@@ -112,7 +112,11 @@ export const peopleJsonOf = (at: { siteId: SQLWrapper; now: SQLWrapper }) => ({
       ]),
       sql.raw('m.joined_at, m.profile_id'),
     )}
-    from memberships m inner join profiles p on p.id = m.profile_id
+    from memberships m
+      -- Each member's profile by its key, at any size of the table (offset 0 keeps the planner from
+      -- turning it into a join): while profiles is small, the join hashed the whole table for every
+      -- request, about 15 % of this statement's CPU (issue 15).
+      cross join lateral (select name, email from profiles where id = m.profile_id offset 0) p
     where m.site_id = ${at.siteId}
   )`,
   invited: sql<string>`(
