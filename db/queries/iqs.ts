@@ -2,6 +2,7 @@ import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { gatewayInstances, iqs } from '../schema';
+import { uuidArray } from './sql-arrays';
 
 export type Iq = typeof iqs.$inferSelect;
 export type NewIq = typeof iqs.$inferInsert;
@@ -111,7 +112,7 @@ export async function touchIqs(db: DbOrTx, iqIds: string[], instance: string) {
     .set({ lastSeenAt: sql`now()`, online: true, gatewayInstance: instance })
     .where(
       unlockedRows(
-        sql`id = any(${idArray(iqIds)}) and (gateway_instance = ${instance} or gateway_instance is null)`,
+        sql`id = any(${uuidArray(iqIds)}) and (gateway_instance = ${instance} or gateway_instance is null)`,
       ),
     );
 }
@@ -134,7 +135,6 @@ export async function sweepStaleIqs(db: DbOrTx, silentSeconds: number) {
  */
 const unlockedRows = (where: ReturnType<typeof sql>) =>
   sql<boolean>`${iqs.id} in (select id from iqs where ${where} for update skip locked)`;
-const idArray = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
 
 /** Where the connected IQs of a site are: instance → IQ ids. */
 export async function connectedIqsOfSite(db: DbOrTx, siteId: string): Promise<Map<string, string[]>> {
@@ -171,7 +171,7 @@ export function isSerialTaken(error: unknown): boolean {
 }
 
 // `= any($1::uuid[])`: one parameter however many IQs an instance holds (an IN list has a parameter limit).
-const anyId = (ids: string[]) => sql<boolean>`${iqs.id} = any(${`{${ids.join(',')}}`}::uuid[])`;
+const anyId = (ids: string[]) => sql<boolean>`${iqs.id} = any(${uuidArray(ids)})`;
 
 /** An instance stopping (or starting again under the same id) lets go of every IQ it held. */
 export async function markInstanceOffline(db: DbOrTx, instance: string) {

@@ -2,6 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { slotFillOrder, trimToLimits } from '../../domain/subscription';
 import type { DbOrTx } from '../client';
 import { iqs, memberships } from '../schema';
+import { uuidArray } from './sql-arrays';
 
 interface Limits {
   usersLimit: number;
@@ -111,5 +112,5 @@ export async function unsubscribeEverything(tx: DbOrTx, siteId: string) {
 
 // `= any($1::uuid[])` keeps one statement for any number of ids (an IN list would grow the SQL text).
 function inArraySql(column: typeof memberships.profileId | typeof iqs.id, ids: string[]) {
-  return sql<boolean>`${column} = any(${`{${ids.join(',')}}`}::uuid[])`;
+  return sql<boolean>`${column} = any(${uuidArray(ids)})`;
 }
