@@ -4,7 +4,7 @@
  *
  * Processes: this one runs the product (PostgreSQL, the Temporal dev server, a worker and the HTTP
  * API with the real gateway client: an open goes to the command endpoint of the gateway instance
- * holding the IQ, HTTP with keep-alive); the device gateway runs in a process of its own (gateway/server.ts, the real one) beside the floor's bare Hono route; the
+ * holding the IQ, over the one connection this API keeps to it); the device gateway runs in a process of its own (gateway/server.ts, the real one) beside the floor's bare Hono route; the
  * simulated IQs (iq-sim, the real device protocol over TCP) in a third; the load in a fourth.
  *
  *   product: `POST /sites/:siteId/locks/:lockId/open` with each client's bearer token: real

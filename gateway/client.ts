@@ -2,14 +2,14 @@ import type postgres from 'postgres';
 import type { Db } from '../db/client';
 import { connectedIqsOfSite, findIqCommandUrl } from '../db/queries/iqs';
 import { type Command, createCommandClient, MAX_SYNC_IQS, type OpenOutcome } from './command-bus';
-import { createDirectOpener, defaultCommandSecret } from './command-http';
+import { createDirectOpener, defaultCommandSecret } from './command-channel';
 
 export type { OpenOutcome };
 export type UpdateCommand = Extract<Command, { kind: 'update' }>;
 
 /**
  * What the API and the activities ask of the device gateway: openings go straight to the command
- * endpoint of the instance holding the IQ (gateway/command-http.ts), the rest through the command bus.
+ * endpoint of the instance holding the IQ (gateway/command-channel.ts), the rest through the command bus.
  */
 export interface GatewayClient {
   /** Tell the site's connected IQs their subscribed flag changed (each gateway pushes only real changes). */

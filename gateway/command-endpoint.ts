@@ -1,37 +1,61 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { errorField, logger } from '../observability/logger';
 import type { OpenOutcome } from './command-bus';
+import { LineReader } from './line-reader';
 
 /**
  * The gateway instance's internal command endpoint (issue 15): request/reply commands (a remote
- * opening) come here directly over HTTP with keep-alive, one round trip, instead of a NOTIFY each way
- * through PostgreSQL. Fire-and-forget commands (access sync, subscription flags, updates) stay on the
- * bus. Every request carries the shared secret (GATEWAY_COMMAND_SECRET) as a bearer token; the
- * endpoint binds loopback unless configured otherwise.
+ * opening) come here directly, one round trip, instead of a NOTIFY each way through PostgreSQL.
+ * Fire-and-forget commands (access sync, subscription flags, updates) stay on the bus.
+ *
+ * The channel is TCP with one JSON object per line, as the device protocol is: a caller keeps one
+ * connection per instance and has many opens in flight on it, each answered under its id, which
+ * costs a fraction of an HTTP exchange per open. Before anything else the caller proves it holds the
+ * shared secret (GATEWAY_COMMAND_SECRET): the endpoint's first line is a fresh nonce and the caller's
+ * first line its HMAC, so the secret never crosses the wire and a recorded proof opens nothing on
+ * another connection. The endpoint binds loopback unless configured otherwise.
+ *
+ *   endpoint → caller   {"nonce":"<random>"}
+ *   caller → endpoint   {"proof":"<HMAC-SHA256(secret, nonce), base64url>"}
+ *   caller → endpoint   {"id":7,"iqId":"<uuid>","lockId":"<uuid>"}           (any number, any time)
+ *   endpoint → caller   {"id":7,"outcome":"opened"}                          (in the order IQs answer)
+ *   endpoint → caller   {"error":"unauthorized"|"bad_request"|"too_large"}   then it closes
  */
 
-export const OPEN_PATH = '/open';
-export const OpenRequestSchema = z.object({ iqId: z.uuid(), lockId: z.uuid() });
+export const COMMAND_URL_SCHEME = 'tcp:';
+export const ChallengeSchema = z.object({ nonce: z.string().min(1).max(100) });
+const ProofSchema = z.object({ proof: z.string().max(100) });
+export const OpenRequestSchema = z.object({
+  id: z.number().int().nonnegative(),
+  iqId: z.uuid(),
+  lockId: z.uuid(),
+});
 export const OpenReplySchema = z.discriminatedUnion('outcome', [
   z.object({ outcome: z.literal('opened') }),
   z.object({ outcome: z.literal('refused'), reason: z.string().max(200) }),
   z.object({ outcome: z.literal('offline') }),
   z.object({ outcome: z.literal('timeout') }),
 ]);
+export const EndpointErrorSchema = z.object({ error: z.string().max(100) });
 
 /** The shared secret must be this long (like TOKEN_SECRET). */
 export const MIN_COMMAND_SECRET_LENGTH = 32;
-const MAX_BODY_BYTES = 1024;
-/** Longer than any client keeps an idle connection (gateway/command-http.ts), so the client closes first. */
-const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** Longer than any line either side sends; more is a caller that does not speak the protocol. */
+export const MAX_COMMAND_LINE_BYTES = 1024;
+/** A connection that has not proven the secret by then is closed. */
+const PROOF_DEADLINE_MS = 5_000;
+
+/** What a caller holding `secret` answers to `nonce`. */
+export const commandProof = (secret: string, nonce: string) =>
+  createHmac('sha256', secret).update(nonce).digest('base64url');
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export interface CommandEndpoint {
-  /** Where callers reach it: http://host:port. */
+  /** Where callers reach it: tcp://host:port. */
   url: string;
   close(): Promise<void>;
 }
@@ -42,52 +66,71 @@ export async function serveCommands(opts: {
   /** The host name callers use; by default the bound address, or this machine's name when bound to all. */
   advertisedHost?: string | undefined;
   secret: string;
-  open(target: z.infer<typeof OpenRequestSchema>): Promise<OpenOutcome>;
+  open(target: { iqId: string; lockId: string }): Promise<OpenOutcome>;
 }): Promise<CommandEndpoint> {
   if (opts.secret.length < MIN_COMMAND_SECRET_LENGTH) {
     throw new Error(`the command secret must be at least ${MIN_COMMAND_SECRET_LENGTH} characters`);
   }
-  const expected = digest(`Bearer ${opts.secret}`);
-  const authorized = (req: IncomingMessage) =>
-    timingSafeEqual(digest(req.headers.authorization ?? ''), expected);
-
-  const answer = (res: ServerResponse, status: number, body: unknown) => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
-  };
-
-  const server: Server = createServer((req, res) => {
-    if (req.method !== 'POST' || req.url !== OPEN_PATH) return answer(res, 404, { error: 'not_found' });
-    if (!authorized(req)) return answer(res, 401, { error: 'unauthorized' });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-      else if (!res.headersSent) {
-        // The rest is read and dropped; the connection closes after the answer.
-        res.setHeader('connection', 'close');
-        answer(res, 413, { error: 'too_large' });
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    socket.on('error', () => {});
+    const nonce = randomBytes(32).toString('base64url');
+    // Compared as digests: equal lengths whatever the caller sent, in constant time.
+    const expected = digest(commandProof(opts.secret, nonce));
+    const reader = new LineReader(MAX_COMMAND_LINE_BYTES);
+    let proven = false;
+    let closing = false;
+    const send = (message: object) => {
+      if (!closing && socket.writable) socket.write(`${JSON.stringify(message)}\n`);
+    };
+    const refuse = (error: 'unauthorized' | 'bad_request' | 'too_large') => {
+      if (closing) return;
+      send({ error });
+      closing = true;
+      clearTimeout(deadline);
+      // Whatever else it sends is read and dropped; the connection ends once the answer is out.
+      socket.end(() => socket.destroy());
+    };
+    const deadline = setTimeout(() => refuse('unauthorized'), PROOF_DEADLINE_MS);
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      sockets.delete(socket);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (closing) return;
+      const lines = reader.push(chunk);
+      if (lines === 'overflow') return refuse('too_large');
+      for (const line of lines) {
+        let message: unknown;
+        try {
+          message = JSON.parse(line);
+        } catch {
+          return refuse('bad_request');
+        }
+        if (!proven) {
+          const proof = ProofSchema.safeParse(message).data;
+          if (!proof || !timingSafeEqual(digest(proof.proof), expected)) return refuse('unauthorized');
+          proven = true;
+          clearTimeout(deadline);
+          continue;
+        }
+        const request = OpenRequestSchema.safeParse(message).data;
+        if (!request) return refuse('bad_request');
+        const { id, ...target } = request;
+        opts.open(target).then(
+          (outcome) => send({ id, ...outcome }),
+          (error: unknown) => {
+            logger.error({ err: errorField(error) }, 'open command failed');
+            send({ id, outcome: 'timeout' });
+          },
+        );
       }
     });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) return;
-      let target: z.infer<typeof OpenRequestSchema> | undefined;
-      try {
-        target = OpenRequestSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8'))).data;
-      } catch {}
-      if (!target) return answer(res, 400, { error: 'bad_request' });
-      opts.open(target).then(
-        (outcome) => answer(res, 200, outcome),
-        (error: unknown) => {
-          logger.error({ err: errorField(error) }, 'open command failed');
-          answer(res, 200, { outcome: 'timeout' });
-        },
-      );
-    });
+    send({ nonce });
   });
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
@@ -100,11 +143,11 @@ export async function serveCommands(opts: {
   const wildcard = opts.host === '0.0.0.0' || opts.host === '::';
   const host = opts.advertisedHost ?? (wildcard ? hostname() : opts.host);
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `${COMMAND_URL_SCHEME}//${host.includes(':') ? `[${host}]` : host}:${port}`,
     close: () =>
       new Promise((done) => {
         server.close(() => done());
-        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
       }),
   };
 }

@@ -19,8 +19,8 @@ import {
 import { errorField, logger } from '../observability/logger';
 import { createAccessBatches } from './access-batches';
 import { type Command, isValidInstanceId, listenForCommands, type OpenOutcome } from './command-bus';
+import { defaultCommandSecret } from './command-channel';
 import { serveCommands } from './command-endpoint';
-import { defaultCommandSecret } from './command-http';
 import { DeviceConnection, type GatewayContext } from './connection';
 import { DEFAULT_HELLO_GUARD, HelloGuard, type HelloGuardOptions } from './hello-guard';
 import { createGatewayMetrics } from './metrics';
@@ -58,7 +58,7 @@ export interface GatewayOptions {
 export interface RunningGateway {
   ports: number[];
   instanceId: string;
-  /** Where this instance's command endpoint is reached (http://host:port). */
+  /** Where this instance's command endpoint is reached (tcp://host:port). */
   commandUrl: string;
   /** Opens a lock through the IQ's connection on this instance (the command endpoint's opens come here). */
   openLock(target: { iqId: string; lockId: string; requestId?: string }): Promise<OpenOutcome>;

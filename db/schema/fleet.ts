@@ -116,7 +116,7 @@ export const rolloutTargets = pgTable(
  */
 export const gatewayInstances = pgTable('gateway_instances', {
   id: text().primaryKey(),
-  /** http://host:port of the instance's command endpoint (loopback unless configured otherwise). */
+  /** tcp://host:port of the instance's command endpoint (loopback unless configured otherwise). */
   commandUrl: text().notNull(),
   heartbeatAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
 });

@@ -450,7 +450,7 @@ describe("a remote opening's facts (db/queries/locks.ts, sessions.ts)", () => {
       .returning({ id: sites.id });
     const siteId = site!.id;
     await db.insert(memberships).values({ siteId, profileId: callerId, role: 'user', subscribed: true });
-    await db.insert(gatewayInstances).values({ id: 'gw-answers', commandUrl: 'http://127.0.0.1:1' });
+    await db.insert(gatewayInstances).values({ id: 'gw-answers', commandUrl: 'tcp://127.0.0.1:1' });
     const [held, offline] = await db
       .insert(iqs)
       .values([
@@ -498,7 +498,7 @@ describe("a remote opening's facts (db/queries/locks.ts, sessions.ts)", () => {
       lock: { id: front!.id, siteId, iqId: held!.id, name: 'Front "door"' },
       iqSubscribed: true,
       iqOnline: true,
-      commandUrl: 'http://127.0.0.1:1',
+      commandUrl: 'tcp://127.0.0.1:1',
       remoteAccess: true,
     });
     expect(await both({ siteId, lockId: back!.id })).toEqual({

@@ -5,14 +5,15 @@
  * timeout), never a failure.
  */
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase, type Database } from '../../db/client';
 import { gatewayInstances, iqs } from '../../db/schema';
 import { createGatewayClient } from '../../gateway/client';
-import { defaultCommandSecret } from '../../gateway/command-http';
+import { defaultCommandSecret } from '../../gateway/command-channel';
+import { commandProof } from '../../gateway/command-endpoint';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { type SimulatedIq, startSimulatedIq } from '../../iq-sim/iq';
 import { createTestDatabase } from '../support/database';
@@ -70,7 +71,7 @@ describe('gateway command endpoint', () => {
   it('registers each running instance with its loopback address, and forgets it at its stop', async () => {
     const rows = await database.db.select().from(gatewayInstances);
     expect(rows.find((r) => r.id === 'cmd-a')?.commandUrl).toBe(a.commandUrl);
-    expect(a.commandUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(a.commandUrl).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
     const c = await startGateway({
       db: database.db,
       sql: database.sql,
@@ -84,18 +85,55 @@ describe('gateway command endpoint', () => {
     expect((await database.db.select().from(gatewayInstances)).map((r) => r.id)).not.toContain('cmd-c');
   });
 
-  it('serves only callers with the shared secret: nothing reaches the IQ otherwise', async () => {
+  it('serves only callers that prove the shared secret: nothing reaches the IQ otherwise', async () => {
     const { iq, lock, device } = await onlineIq(a);
-    const body = JSON.stringify({ iqId: iq.id, lockId: lock.id });
-    const post = (headers: Record<string, string>, text = body) =>
-      fetch(`${a.commandUrl}/open`, { method: 'POST', headers, body: text });
-    expect((await post({})).status).toBe(401);
-    expect((await post({ authorization: 'Bearer not-the-secret-not-the-secret-000' })).status).toBe(401);
-    expect((await post({ authorization: defaultCommandSecret() })).status).toBe(401);
-    const bearer = { authorization: `Bearer ${defaultCommandSecret()}` };
-    expect((await post(bearer, '{"iqId":"x"}')).status).toBe(400);
-    expect((await post(bearer, 'x'.repeat(5_000))).status).toBe(413);
-    expect((await fetch(`${a.commandUrl}/open`, { headers: bearer })).status).toBe(404);
+    const request = (id: number) => `${JSON.stringify({ id, iqId: iq.id, lockId: lock.id })}\n`;
+    // What the endpoint says to a hand-written caller, up to its close (or 1.5 s of silence).
+    const talk = async (answer: (nonce: string) => string) => {
+      const { port } = new URL(a.commandUrl);
+      const socket = connect({ host: '127.0.0.1', port: Number(port) });
+      socket.setEncoding('utf8');
+      let text = '';
+      let answered = false;
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+        if (!answered && text.includes('\n')) {
+          answered = true;
+          socket.write(answer(JSON.parse(text.split('\n')[0]!).nonce));
+        }
+      });
+      await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 1_500))]);
+      socket.destroy();
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .slice(1)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    };
+    const proof = (nonce: string, secret = defaultCommandSecret()) =>
+      `${JSON.stringify({ proof: commandProof(secret, nonce) })}\n`;
+
+    // Requests without a proof, with another secret's proof, with the secret itself, with a proof
+    // recorded on another connection: refused, and the connection closed.
+    expect(await talk(() => request(1))).toEqual([{ error: 'unauthorized' }]);
+    expect(await talk((n) => proof(n, 'another-secret-another-secret-another') + request(1))).toEqual([
+      { error: 'unauthorized' },
+    ]);
+    expect(await talk(() => `${JSON.stringify({ proof: defaultCommandSecret() })}\n${request(1)}`)).toEqual([
+      { error: 'unauthorized' },
+    ]);
+    let recorded = '';
+    await talk((n) => {
+      recorded = proof(n);
+      return '';
+    });
+    expect(await talk(() => recorded + request(1))).toEqual([{ error: 'unauthorized' }]);
+    // Proven, but not the protocol: a malformed request, a line over the limit, text that is not JSON.
+    expect(await talk((n) => `${proof(n)}{"id":1,"iqId":"x"}\n${request(2)}`)).toEqual([
+      { error: 'bad_request' },
+    ]);
+    expect(await talk((n) => proof(n) + 'x'.repeat(5_000))).toEqual([{ error: 'too_large' }]);
+    expect(await talk((n) => `${proof(n)}not json\n`)).toEqual([{ error: 'bad_request' }]);
     expect(opens(device)).toBe(0);
 
     // A client with another secret gets the unknown outcome, not an error, and opens nothing.
@@ -109,12 +147,30 @@ describe('gateway command endpoint', () => {
     await stranger.close();
     expect(opens(device)).toBe(0);
 
-    const answer = await post(bearer);
-    expect(answer.status).toBe(200);
-    expect(await answer.json()).toEqual({ outcome: 'opened' });
-    expect(opens(device)).toBe(1);
+    // The proof, then requests on the same connection: each answered under its own id.
+    expect(await talk((n) => proof(n) + request(7) + request(8))).toEqual(
+      expect.arrayContaining([
+        { id: 7, outcome: 'opened' },
+        { id: 8, outcome: 'opened' },
+      ]),
+    );
+    expect(opens(device)).toBe(2);
     await device.stop();
   });
+
+  it('closes a connection that proves nothing within its deadline', async () => {
+    const { port } = new URL(a.commandUrl);
+    const socket = connect({ host: '127.0.0.1', port: Number(port) });
+    socket.setEncoding('utf8');
+    let text = '';
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    const started = Date.now();
+    await once(socket, 'close');
+    expect(Date.now() - started).toBeGreaterThan(4_000);
+    expect(text.split('\n')[1]).toBe('{"error":"unauthorized"}');
+  }, 10_000);
 
   it('answers offline for an instance that is gone without saying so, and for an IQ that moved', async () => {
     // An instance that crashed: its row and its IQ's row still name it, nothing listens at its address.
@@ -125,16 +181,22 @@ describe('gateway command endpoint', () => {
     await new Promise((done) => closed.close(done));
     await database.db
       .insert(gatewayInstances)
-      .values({ id: 'cmd-dead', commandUrl: `http://127.0.0.1:${port}` });
+      .values({ id: 'cmd-dead', commandUrl: `tcp://127.0.0.1:${port}` });
     const started = Date.now();
     expect(
-      await client.openLock({ iqId: iq.id, lockId: lock.id, commandUrl: `http://127.0.0.1:${port}` }),
+      await client.openLock({ iqId: iq.id, lockId: lock.id, commandUrl: `tcp://127.0.0.1:${port}` }),
     ).toEqual({ outcome: 'offline' });
     expect(Date.now() - started).toBeLessThan(2_000);
     // The IQ's row read before it moved names the other instance: that one does not hold it.
     expect(await client.openLock({ iqId: iq.id, lockId: lock.id, commandUrl: b.commandUrl })).toEqual({
       outcome: 'offline',
     });
+    // A row in a format this client does not speak (an instance of an older release): nothing sent.
+    expect(await client.openLock({ iqId: iq.id, lockId: lock.id, commandUrl: 'http://127.0.0.1:1' })).toEqual(
+      {
+        outcome: 'offline',
+      },
+    );
     expect(opens(device)).toBe(0);
     // Its row now: found by the client itself, opened.
     expect(await client.openLock({ iqId: iq.id, lockId: lock.id })).toEqual({ outcome: 'opened' });
@@ -147,7 +209,7 @@ describe('gateway command endpoint', () => {
 
   it('answers timeout when the instance takes the request and never answers', async () => {
     const { iq, lock, device } = await onlineIq(a);
-    const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const url = `tcp://127.0.0.1:${(silent.address() as { port: number }).port}`;
     expect(await client.openLock({ iqId: iq.id, lockId: lock.id, commandUrl: url })).toEqual({
       outcome: 'timeout',
     });

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createGatewayClient } from '../../gateway/client';
-import { defaultCommandSecret } from '../../gateway/command-http';
+import { defaultCommandSecret } from '../../gateway/command-channel';
 import { EVENT_KINDS, MAX_LINE_BYTES } from '../../gateway/protocol';
 import { freePort } from '../../infra/free-port';
 import { type SimulatedIq, startSimulatedIq } from '../../iq-sim/iq';

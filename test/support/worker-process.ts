@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { defaultCommandSecret } from '../../gateway/command-http';
+import { defaultCommandSecret } from '../../gateway/command-channel';
 import { freePort } from '../../infra/free-port';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
