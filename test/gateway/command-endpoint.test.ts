@@ -26,6 +26,7 @@ let b: RunningGateway;
 let client: ReturnType<typeof createGatewayClient>;
 /** Accepts connections and never answers: a hung instance. */
 let silent: Server;
+let silentConnections = 0;
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -40,7 +41,9 @@ beforeAll(async () => {
   a = await startGateway({ ...common, ports: [0], instanceId: 'cmd-a' });
   b = await startGateway({ ...common, ports: [0], instanceId: 'cmd-b' });
   client = createGatewayClient({ db: apiDatabase.db, sql: apiDatabase.sql, openTimeoutMs: 500 });
-  silent = createServer(() => {}).listen(0, '127.0.0.1');
+  silent = createServer(() => {
+    silentConnections++;
+  }).listen(0, '127.0.0.1');
   await once(silent, 'listening');
 });
 
@@ -210,10 +213,44 @@ describe('gateway command endpoint', () => {
   it('answers timeout when the instance takes the request and never answers', async () => {
     const { iq, lock, device } = await onlineIq(a);
     const url = `tcp://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const before = silentConnections;
+    // Two opens waiting on the one connection: both end unknown when it times out.
+    expect(
+      await Promise.all([
+        client.openLock({ iqId: iq.id, lockId: lock.id, commandUrl: url }),
+        client.openLock({ iqId: iq.id, lockId: lock.id, commandUrl: url }),
+      ]),
+    ).toEqual([{ outcome: 'timeout' }, { outcome: 'timeout' }]);
+    expect(silentConnections - before).toBe(1);
+    // The stuck connection is dropped: the next open tries a fresh one.
     expect(await client.openLock({ iqId: iq.id, lockId: lock.id, commandUrl: url })).toEqual({
       outcome: 'timeout',
     });
+    expect(silentConnections - before).toBe(2);
+    expect(opens(device)).toBe(0);
     await device.stop();
+  });
+
+  it('answers each open on a shared connection with its own IQ’s answer, in the order the IQs answer', async () => {
+    const slow = await seedIq(database.db);
+    const slowDevice = await startSimulatedIq({ ...slow.credentials, ports: a.ports, latencyMs: 400 });
+    await eventually(async () => expect((await iqRow(database.db, slow.iq.id)).online).toBe(true));
+    const fast = await onlineIq(a);
+    const order: string[] = [];
+    const opened = (name: string, target: { iq: { id: string }; lock: { id: string } }) =>
+      client
+        .openLock({ iqId: target.iq.id, lockId: target.lock.id, commandUrl: a.commandUrl })
+        .then((answer) => {
+          order.push(name);
+          return answer;
+        });
+    const [slowAnswer, fastAnswer] = await Promise.all([opened('slow', slow), opened('fast', fast)]);
+    expect([slowAnswer, fastAnswer]).toEqual([{ outcome: 'opened' }, { outcome: 'opened' }]);
+    expect(order).toEqual(['fast', 'slow']);
+    expect(opens(slowDevice)).toBe(1);
+    expect(opens(fast.device)).toBe(1);
+    await slowDevice.stop();
+    await fast.device.stop();
   });
 
   it('answers every concurrent open by where the caller believes the IQ is, over shared connections', async () => {
