@@ -91,8 +91,10 @@ export async function serveCommands(opts: {
       send({ error });
       closing = true;
       clearTimeout(deadline);
-      // Whatever else it sends is read and dropped; the connection ends once the answer is out.
-      socket.end(() => socket.destroy());
+      // Whatever else it sends is dropped; the connection ends once the answer is out, or after a
+      // second for a caller that does not read it.
+      socket.end();
+      setTimeout(() => socket.destroy(), 1_000).unref();
     };
     const deadline = setTimeout(() => refuse('unauthorized'), PROOF_DEADLINE_MS);
     socket.on('close', () => {
