@@ -105,13 +105,19 @@ describe('gateway command endpoint', () => {
           socket.write(answer(JSON.parse(text.split('\n')[0]!).nonce));
         }
       });
-      await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 1_500))]);
+      const closed = await Promise.race([
+        once(socket, 'close').then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 1_500)),
+      ]);
       socket.destroy();
-      return text
+      const lines = text
         .split('\n')
         .filter(Boolean)
         .slice(1)
         .map((l) => JSON.parse(l) as Record<string, unknown>);
+      // A refusal ends the connection (the endpoint's side), whatever the caller does next.
+      if (lines.some((l) => 'error' in l)) expect(closed).toBe(true);
+      return lines;
     };
     const proof = (nonce: string, secret = defaultCommandSecret()) =>
       `${JSON.stringify({ proof: commandProof(secret, nonce) })}\n`;
