@@ -1,11 +1,16 @@
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
-import type { Db } from '../db/client';
+import type { Db, DbOrTx } from '../db/client';
 import { findSite } from '../db/queries/sites';
 import { findCurrentTerm, findTermEmailFacts } from '../db/queries/subscriptions';
 import { sites } from '../db/schema';
-import { explainCarryOver, type ReminderOffsetDays, reminderIdempotencyKey } from '../domain/subscription';
+import {
+  explainCarryOver,
+  type ReminderOffsetDays,
+  reminderIdempotencyKey,
+  type SubscriptionChanged,
+} from '../domain/subscription';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from '../gateway/client';
@@ -43,8 +48,8 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
   const { db, mailer, gateway } = deps;
 
   /** The site, its term and where its admin emails go (S5); undefined when there is no one to tell. */
-  async function emailContext(input: SiteEmailInput) {
-    const facts = await findTermEmailFacts(db, input);
+  async function emailContext(input: SiteEmailInput, within: DbOrTx = db) {
+    const facts = await findTermEmailFacts(within, input);
     if (!facts) throw ApplicationFailure.nonRetryable(`site ${input.siteId} does not exist`, 'SiteNotFound');
     const { site, to, term, previous } = facts;
     if (!to || !term) return undefined;
@@ -64,8 +69,8 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
     };
   }
 
-  async function sendReceipt(input: SiteEmailInput) {
-    const ctx = await emailContext(input);
+  async function sendReceipt(input: SiteEmailInput, within?: DbOrTx) {
+    const ctx = await emailContext(input, within);
     if (!ctx) return { sent: false };
     const { term, previous, date } = ctx;
     const explained = explainCarryOver({
@@ -73,31 +78,34 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
       ...(previous ? { previous: { endsAtMs: previous.endsAt.getTime(), ...limitsOf(previous) } } : {}),
       next: limitsOf(term),
     });
-    await mailer.send({
-      to: ctx.to,
-      template: 'redemption-receipt',
-      props: {
-        ...ctx.common,
-        endsOn: date(term.endsAt),
-        usersLimit: term.usersLimit,
-        iqsLimit: term.iqsLimit,
-        voucherSeconds: Math.round(
-          (term.endsAt.getTime() - term.startsAt.getTime()) / 1000 - term.carriedOverSeconds,
-        ),
-        carriedSeconds: term.carriedOverSeconds,
-        ...(previous
-          ? {
-              previous: {
-                remainingSeconds: explained.remainingSeconds,
-                usersLimit: previous.usersLimit,
-                iqsLimit: previous.iqsLimit,
-                ...(explained.scaledBy ? { scaledBy: explained.scaledBy } : {}),
-              },
-            }
-          : {}),
+    await mailer.send(
+      {
+        to: ctx.to,
+        template: 'redemption-receipt',
+        props: {
+          ...ctx.common,
+          endsOn: date(term.endsAt),
+          usersLimit: term.usersLimit,
+          iqsLimit: term.iqsLimit,
+          voucherSeconds: Math.round(
+            (term.endsAt.getTime() - term.startsAt.getTime()) / 1000 - term.carriedOverSeconds,
+          ),
+          carriedSeconds: term.carriedOverSeconds,
+          ...(previous
+            ? {
+                previous: {
+                  remainingSeconds: explained.remainingSeconds,
+                  usersLimit: previous.usersLimit,
+                  iqsLimit: previous.iqsLimit,
+                  ...(explained.scaledBy ? { scaledBy: explained.scaledBy } : {}),
+                },
+              }
+            : {}),
+        },
+        idempotencyKey: `receipt:${term.id}`,
       },
-      idempotencyKey: `receipt:${term.id}`,
-    });
+      within,
+    );
     return { sent: true };
   }
 
@@ -112,6 +120,7 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
         sandbox: site.sandbox,
         clockOffsetMs: site.clockOffsetSeconds * 1000,
         ...(term ? { term: toTermView(term) } : {}),
+        version: site.subscriptionVersion,
       };
     },
 
@@ -128,12 +137,16 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
     },
 
     /** Sends the receipt of a redemption (S5: to the owner's address, V4 explained). */
-    sendRedemptionReceipt: sendReceipt,
+    sendRedemptionReceipt: (input: SiteEmailInput) => sendReceipt(input),
 
-    /** After a redemption was answered: the site's IQs learn the new state at once, then the receipt. */
-    async announceRedemption(input: SiteEmailInput) {
-      await gateway.subscriptionChanged(input.siteId);
-      return sendReceipt(input);
+    /**
+     * After a redemption was answered: the site's IQs learn the new state at once, then the receipt.
+     * `within`: a relay's transaction, which holds its row (Temporal passes none): every statement
+     * runs on its connection, so the relay never waits on its own pool.
+     */
+    async announceRedemption(input: SiteEmailInput, within?: DbOrTx) {
+      await gateway.subscriptionChanged(input.siteId, within);
+      return sendReceipt(input, within);
     },
 
     async sendReminder(input: SiteEmailInput & { offsetDays: ReminderOffsetDays }) {
@@ -201,12 +214,24 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
 export type SubscriptionActivities = ReturnType<typeof createSubscriptionActivities>;
 
 /**
- * What the worker's redemption relay does for a queued announcement, off Temporal: the site's IQs
- * learn the new state, then the receipt goes out (the same as the `announceRedemption` activity that
- * runs of earlier workflow code call).
+ * What a redemption relay (the API's, kicked by its claims; the worker's, sweeping) does for a queued
+ * announcement: the site's workflow is told, the site's IQs learn the new state, then the receipt
+ * goes out (the last two as the `announceRedemption` activity that runs of earlier workflow code call).
  */
-export function createRedemptionAnnouncer(deps: Omit<SubscriptionActivityDeps, 'redemptions'>) {
+export function createRedemptionAnnouncer(
+  deps: Omit<SubscriptionActivityDeps, 'redemptions'> & {
+    /** Tells the site's workflow (workflows/client/subscription.ts `subscriptionTeller`). */
+    tell: (siteId: string, changed: SubscriptionChanged) => Promise<void>;
+  },
+) {
   const { announceRedemption } = createSubscriptionActivities(deps);
-  return (row: { siteId: string; termId: string }) =>
-    announceRedemption({ siteId: row.siteId, termId: row.termId, atTermStart: true });
+  return async (
+    row: { siteId: string; termId: string; workflowSignal: SubscriptionChanged | null },
+    tx: DbOrTx,
+  ) => {
+    // First the workflow, which owns the term from now on (reminders, expiry); the row stays queued
+    // until all three are done.
+    if (row.workflowSignal) await deps.tell(row.siteId, row.workflowSignal);
+    return announceRedemption({ siteId: row.siteId, termId: row.termId, atTermStart: true }, tx);
+  };
 }

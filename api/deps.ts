@@ -23,6 +23,11 @@ export interface AppDeps {
   notifications: NotificationRelay;
   /** Sends queued sign-up and reset emails (A4): kicked after such a request; the worker sweeps too. */
   accountMail?: RelayLoop;
+  /**
+   * Announces claimed redemptions (outbox/redemption-relay.ts): kicked after each; the worker sweeps
+   * too. One without a sweep is made from these deps when omitted.
+   */
+  redemptions?: RelayLoop;
   env: Pick<Env, 'KS_MODE' | 'PUBLIC_BASE_URL' | 'TOKEN_SECRET' | 'TEMPORAL_TASK_QUEUE'>;
   /** Real time; tests may shift it. Sandbox sites add their own offset on top. */
   now: () => Date;

@@ -1,6 +1,7 @@
 import { serve } from '@hono/node-server';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { collectDefaultMetrics } from 'prom-client';
+import { createRedemptionAnnouncer } from '../activities/subscription';
 import { commandSecretOrExit, loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
@@ -11,6 +12,8 @@ import { logger, setLogProcess } from '../observability/logger';
 import { type MetricsServer, serveMetrics } from '../observability/metrics-server';
 import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
+import { createRedemptionRelay } from '../outbox/redemption-relay';
+import { subscriptionTeller } from '../workflows/client/subscription';
 import { createApp } from './app';
 
 const env = loadEnvOrExit();
@@ -41,6 +44,17 @@ const accountMail = createAccountMailRelay({
   db: database.db,
   mailing: { mailer, publicBaseUrl: env.PUBLIC_BASE_URL },
 });
+// Kicked after each claimed redemption: tells the site's workflow, pushes to its IQs, sends the
+// receipt; the worker sweeps what this one could not.
+const redemptions = createRedemptionRelay({
+  db: database.db,
+  announce: createRedemptionAnnouncer({
+    db: database.db,
+    mailer,
+    gateway,
+    tell: subscriptionTeller(temporal, env.TEMPORAL_TASK_QUEUE),
+  }),
+});
 const metrics = createHttpMetrics();
 collectDefaultMetrics({ register: metrics.registry });
 const app = createApp({
@@ -50,6 +64,7 @@ const app = createApp({
   gateway,
   notifications,
   accountMail,
+  redemptions,
   trustedProxies: env.TRUSTED_PROXIES,
   env,
   now: () => new Date(),
@@ -75,6 +90,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       await metricsServer?.close();
       await notifications.stop();
       await accountMail.stop();
+      await redemptions.stop();
       await connection.close();
       await gateway.close();
       await database.close();

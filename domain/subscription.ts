@@ -25,6 +25,20 @@ export interface TermView {
 export interface SiteSubscription {
   status: SubscriptionStatus;
   term?: TermView;
+  /** sites.subscription_version as committed: of two states, the higher came later. */
+  version?: number;
+}
+
+/**
+ * What a site's workflow is told of a change it did not make itself: a redemption the API claimed.
+ * Ids, times and numbers only.
+ */
+export interface SubscriptionChanged {
+  site: SiteSubscription & { version: number };
+  /** The site's clock as committed, for a run that has not loaded the site yet. */
+  clock: { sandbox: boolean; clockOffsetMs: number };
+  /** A term the redemption found past its end and expired first: its expired email is still to send. */
+  expiredTermId?: string;
 }
 
 /** What a redemption came to (V3, V4): the new term, or why there is none. */

@@ -1,7 +1,13 @@
 import type postgres from 'postgres';
-import type { Db } from '../db/client';
+import type { Db, DbOrTx } from '../db/client';
 import { connectedIqsOfSite, findIqCommandUrl } from '../db/queries/iqs';
-import { type Command, createCommandClient, MAX_SYNC_IQS, type OpenOutcome } from './command-bus';
+import {
+  type Command,
+  createCommandClient,
+  MAX_SYNC_IQS,
+  type OpenOutcome,
+  sendManyWithin,
+} from './command-bus';
 import { createDirectOpener, defaultCommandSecret } from './command-channel';
 
 export type { OpenOutcome };
@@ -13,7 +19,7 @@ export type UpdateCommand = Extract<Command, { kind: 'update' }>;
  */
 export interface GatewayClient {
   /** Tell the site's connected IQs their subscribed flag changed (each gateway pushes only real changes). */
-  subscriptionChanged(siteId: string): Promise<void>;
+  subscriptionChanged(siteId: string, within?: DbOrTx): Promise<void>;
   /**
    * Open a lock through its IQ's connection and wait for the IQ's answer. `commandUrl`: the command
    * endpoint of the instance the caller just read as holding the IQ (null: none), which spares
@@ -53,17 +59,20 @@ export function createGatewayClient(deps: {
     (deps.openTimeoutMs ?? DEVICE_OPEN_TIMEOUT_MS) + REQUEST_SLACK_MS,
   );
   return {
-    async subscriptionChanged(siteId) {
-      const byInstance = await connectedIqsOfSite(deps.db, siteId);
-      const sends: Promise<void>[] = [];
-      for (const [instance, iqIds] of byInstance) {
+    async subscriptionChanged(siteId, within) {
+      const byInstance = await connectedIqsOfSite(within ?? deps.db, siteId);
+      const commands: Array<{ instanceId: string; command: Command }> = [];
+      for (const [instanceId, iqIds] of byInstance) {
         for (let i = 0; i < iqIds.length; i += MAX_SYNC_IQS) {
-          sends.push(
-            bus.send(instance, { kind: 'sync-subscription', iqIds: iqIds.slice(i, i + MAX_SYNC_IQS) }),
-          );
+          commands.push({
+            instanceId,
+            command: { kind: 'sync-subscription', iqIds: iqIds.slice(i, i + MAX_SYNC_IQS) },
+          });
         }
       }
-      await Promise.all(sends);
+      // Within a transaction (a relay's, which holds its rows): sent as it commits, on its connection.
+      if (within) await sendManyWithin(within, commands);
+      else await bus.sendMany(commands);
     },
     async openLock({ commandUrl: known, ...target }) {
       const commandUrl = known === undefined ? await findIqCommandUrl(deps.db, target.iqId) : known;

@@ -1,5 +1,7 @@
+import { sql as drizzleSql } from 'drizzle-orm';
 import type postgres from 'postgres';
 import { z } from 'zod';
+import type { DbOrTx } from '../db/client';
 import { commandChannel, MAX_SYNC_IQS } from '../domain/gateway-bus';
 
 export { isValidInstanceId, MAX_SYNC_IQS } from '../domain/gateway-bus';
@@ -77,6 +79,21 @@ export interface CommandClient {
   send(instanceId: string, command: Command): Promise<void>;
   /** Many commands in one statement (one notification each, in order): a wave's starts in one round trip. */
   sendMany(commands: Array<{ instanceId: string; command: Command }>): Promise<void>;
+}
+
+/** Commands sent by a transaction (one statement): they go out when it commits, none if it rolls back. */
+export async function sendManyWithin(
+  tx: DbOrTx,
+  commands: Array<{ instanceId: string; command: Command }>,
+): Promise<void> {
+  if (commands.length === 0) return;
+  const rows = commands.map((c) => ({
+    channel: commandChannel(c.instanceId),
+    payload: JSON.stringify(c.command),
+  }));
+  await tx.execute(drizzleSql`
+    select pg_notify(x.channel, x.payload)
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(channel text, payload text)`);
 }
 
 export function createCommandClient(sql: postgres.Sql): CommandClient {

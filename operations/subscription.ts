@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
 import { syncAccessLists } from '../db/queries/access-lists';
 import { recordEvent } from '../db/queries/events';
@@ -71,24 +71,29 @@ export type RedeemOutcome = RedeemResult & {
  * voucher is never consumed without its term; the site row lock orders concurrent redemptions.
  * The answer carries the site's subscription as committed, so its caller adopts it in commit order.
  */
-export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome> {
+export function redeemVoucher(
+  db: Db,
+  input: RedeemInput,
+  /** Real time, read under the site's lock when the input brings none (the API's clock). */
+  clock: () => number = Date.now,
+): Promise<RedeemOutcome> {
   return db.transaction(async (tx) => {
     const site = await lockSite(tx, input.siteId);
     if (!site) return { ok: false, code: 'site_not_found' };
-    const clock = { sandbox: site.sandbox, clockOffsetMs: site.clockOffsetSeconds * 1000 };
-    const nowMs = input.nowMs ?? (input.realNowMs ?? Date.now()) + clock.clockOffsetMs;
-    const now = new Date(nowMs);
+    const siteClock = { sandbox: site.sandbox, clockOffsetMs: site.clockOffsetSeconds * 1000 };
+    const nowMs = input.nowMs ?? (input.realNowMs ?? clock()) + siteClock.clockOffsetMs;
     // Read under the site lock: a concurrent attempt of the same request has committed by now, and
     // the claim is made only when this request made no term yet.
     const { requested, voucher, current } = await claimForRequest(tx, {
       siteId: input.siteId,
       codeHash: input.codeHash,
       requestId: input.requestId,
-      now,
+      now: new Date(nowMs),
     });
     const stored: SiteSubscription = {
       status: site.subscriptionStatus,
       ...(current ? { term: toTermView(current) } : {}),
+      version: site.subscriptionVersion,
     };
     if (requested) {
       const previous = requested.previousTermId ? await findTerm(tx, requested.previousTermId) : undefined;
@@ -98,7 +103,7 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
         carriedOverSeconds: requested.carriedOverSeconds,
         ...(previous ? { previousTerm: toTermView(previous) } : {}),
         site: stored,
-        clock,
+        clock: siteClock,
       };
     }
     if (!voucher) {
@@ -108,30 +113,40 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
         : existing.redeemedAt
           ? 'voucher_already_redeemed'
           : 'voucher_expired';
-      return { ok: false, code, site: stored, clock };
+      return { ok: false, code, site: stored, clock: siteClock };
     }
+    // Terms chain in commit order whatever the callers' clocks (APIs on several hosts): none starts
+    // before the current one did.
+    const startMs = Math.max(nowMs, current?.startsAt.getTime() ?? nowMs);
+    const now = new Date(startMs);
     // A term already past its end (its expiry was still to come) expires first: the same order as
     // if the expiry had happened at the end date, before this redemption.
     const ended =
-      site.subscriptionStatus === 'active' && current && current.endsAt.getTime() <= nowMs
+      site.subscriptionStatus === 'active' && current && current.endsAt.getTime() <= startMs
         ? current
         : undefined;
-    if (ended) await expireInTransaction(tx, input.siteId, ended);
+    let version = site.subscriptionVersion;
+    if (ended) {
+      await expireInTransaction(tx, input.siteId, ended);
+      version++;
+    }
     const wasActive = site.subscriptionStatus === 'active' && !!current && !ended;
     const carry = carryOverSeconds({
-      nowMs,
+      nowMs: startMs,
       current:
         wasActive && current ? { endsAtMs: current.endsAt.getTime(), ...limitsOf(current) } : undefined,
       next: { usersLimit: voucher.usersLimit, iqsLimit: voucher.iqsLimit },
     });
     const term: TermView = {
       id: randomUUID(),
-      startsAtMs: nowMs,
-      endsAtMs: newTermEnd({ nowMs, durationDays: voucher.durationDays, carrySeconds: carry }),
+      startsAtMs: startMs,
+      endsAtMs: newTermEnd({ nowMs: startMs, durationDays: voucher.durationDays, carrySeconds: carry }),
       ...limitsOf(voucher),
     };
     if (wasActive) await trimSlots(tx, input.siteId, limitsOf(term));
     else await fillSlots(tx, input.siteId, limitsOf(term), now);
+    // writeRedeemedTerm bumps the version once more.
+    const committed = { status: 'active' as const, term, version: version + 1 };
     await writeRedeemedTerm(tx, {
       id: term.id,
       siteId: input.siteId,
@@ -142,7 +157,9 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
       ...limitsOf(term),
       carriedOverSeconds: carry,
       replacesTermId: wasActive ? current?.id : undefined,
-      announce: input.announce === true,
+      announce: input.announce
+        ? { site: committed, clock: siteClock, ...(ended ? { expiredTermId: ended.id } : {}) }
+        : undefined,
       actorProfileId: input.actorProfileId,
     });
     // K7: slots decide which members' credentials the IQs hold; after an expiry each IQ catches
@@ -153,9 +170,9 @@ export function redeemVoucher(db: Db, input: RedeemInput): Promise<RedeemOutcome
       term,
       carriedOverSeconds: carry,
       ...(wasActive && current ? { previousTerm: toTermView(current) } : {}),
-      site: { status: 'active', term },
+      site: committed,
       ...(ended ? { expiredTermId: ended.id } : {}),
-      clock,
+      clock: siteClock,
     };
   });
 }
@@ -172,15 +189,18 @@ export function expireTerm(
   return db.transaction(async (tx) => {
     const locked = await lockSite(tx, input.siteId);
     const current = await findCurrentTerm(tx, input.siteId);
+    const version = locked?.subscriptionVersion ?? 0;
     const stored: SiteSubscription = {
       status: locked?.subscriptionStatus ?? 'none',
       ...(current ? { term: toTermView(current) } : {}),
+      version,
     };
     if (!current || current.id !== input.termId || current.endsAt.getTime() > input.nowMs) {
       return { expired: false, site: stored };
     }
-    if (locked?.subscriptionStatus !== 'expired') await expireInTransaction(tx, input.siteId, current);
-    return { expired: true, site: { ...stored, status: 'expired' } };
+    if (locked?.subscriptionStatus === 'expired') return { expired: true, site: stored };
+    await expireInTransaction(tx, input.siteId, current);
+    return { expired: true, site: { ...stored, status: 'expired', version: version + 1 } };
   });
 }
 
@@ -190,7 +210,10 @@ export function expireTerm(
  */
 async function expireInTransaction(tx: Tx, siteId: string, term: Term) {
   await unsubscribeEverything(tx, siteId);
-  await tx.update(sites).set({ subscriptionStatus: 'expired' }).where(eq(sites.id, siteId));
+  await tx
+    .update(sites)
+    .set({ subscriptionStatus: 'expired', subscriptionVersion: sql`${sites.subscriptionVersion} + 1` })
+    .where(eq(sites.id, siteId));
   await recordEvent(tx, {
     siteId,
     at: term.endsAt,

@@ -1,4 +1,4 @@
-import type { Db } from '../db/client';
+import type { Db, Tx } from '../db/client';
 import {
   claimRedemptionAnnouncements,
   deleteRedemptionAnnouncements,
@@ -13,20 +13,23 @@ const BATCH = 32;
 
 /**
  * Sends what a redemption announces once its term is committed (redemption_announcements, queued
- * in the claim's transaction): the IQ push and the receipt (`announce`, built by the worker from
- * the subscription activities). The claim kicks it in the worker; the worker also sweeps, for rows a
- * stopped process or a failed send left queued. Claimed rows stay locked (other relays skip them)
- * until they are announced and deleted in the same transaction; a relay that dies after sending
- * leaves them queued and the next round sends again, which the receipt's idempotency key turns into
- * no second email. A row whose announcement failed stays queued for the next round.
+ * in the claim's transaction): the telling of the site's workflow, the IQ push and the receipt
+ * (`announce`, activities/subscription.ts `createRedemptionAnnouncer`). The API kicks its own after
+ * each claim; the worker's sweeps, for rows a stopped process or a failed send left queued. Claimed
+ * rows stay locked (other relays skip them) until they are announced and deleted in the same
+ * transaction, whose connection `announce` runs its statements on (no second connection of the pool
+ * is waited for while the rows are held). A relay that dies after sending leaves them queued and the
+ * next round sends again: the workflow adopts no telling twice, and the receipt's idempotency key
+ * makes the provider drop a second email. A row whose announcement failed stays queued.
  */
 export function createRedemptionRelay(deps: {
   db: Db;
-  announce: (row: RedemptionAnnouncement) => Promise<unknown>;
+  /** Runs its statements on `tx`, the relay's transaction that holds the row. */
+  announce: (row: RedemptionAnnouncement, tx: Tx) => Promise<unknown>;
 }): RelayLoop {
-  const announced = async (row: RedemptionAnnouncement) => {
+  const announced = async (row: RedemptionAnnouncement, tx: Tx) => {
     try {
-      await deps.announce(row);
+      await deps.announce(row, tx);
       return true;
     } catch (error) {
       // The provider refused the receipt's content: sending it again cannot succeed.
@@ -42,7 +45,7 @@ export function createRedemptionRelay(deps: {
   const batch = () =>
     deps.db.transaction(async (tx) => {
       const rows = await claimRedemptionAnnouncements(tx, BATCH);
-      const done = await Promise.all(rows.map(announced));
+      const done = await Promise.all(rows.map((row) => announced(row, tx)));
       const handed = rows.filter((_, i) => done[i]).map((row) => row.termId);
       await deleteRedemptionAnnouncements(tx, handed);
       return { handed: handed.length, more: rows.length === BATCH && handed.length === rows.length };

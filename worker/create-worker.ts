@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
 import type { Next } from '@temporalio/common';
 import {
   type ActivityExecuteInput,
@@ -11,6 +12,7 @@ import { type ActivityDeps, createActivities } from '../activities';
 import { createRedemptionAnnouncer } from '../activities/subscription';
 import { withoutQueryParams } from '../db/errors';
 import { createRedemptionRelay } from '../outbox/redemption-relay';
+import { subscriptionTeller } from '../workflows/client/subscription';
 
 /** Failed activities end up in workflow histories: keep the bound values of failed queries out. */
 class ScrubQueryParams implements ActivityInboundCallsInterceptor {
@@ -50,7 +52,16 @@ export function createWorker(opts: {
       ...opts.deps,
       redemptions:
         opts.deps.redemptions ??
-        createRedemptionRelay({ db: opts.deps.db, announce: createRedemptionAnnouncer(opts.deps) }),
+        createRedemptionRelay({
+          db: opts.deps.db,
+          announce: createRedemptionAnnouncer({
+            ...opts.deps,
+            tell: subscriptionTeller(
+              new Client({ connection: opts.connection, namespace: opts.namespace }),
+              opts.taskQueue,
+            ),
+          }),
+        }),
     }),
     interceptors: { activity: [() => ({ inbound: new ScrubQueryParams() })] },
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),

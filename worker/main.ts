@@ -11,6 +11,7 @@ import { errorField, logger, setLogProcess } from '../observability/logger';
 import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createRedemptionRelay } from '../outbox/redemption-relay';
+import { subscriptionTeller } from '../workflows/client/subscription';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
 
@@ -29,10 +30,18 @@ const database = connectDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE
 const connection = await NativeConnection.connect(target.connectionOptions);
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
 const mailer = createMailerFromEnv(env, database.db);
-// The claims kick it; the sweep takes what a stopped process or a failed send left queued.
+// The API's claims kick their own; this one's sweep takes what a stopped process or a failed send left
+// queued (and the claims of workflows recorded before, kicked here).
+const clientConnection = Connection.lazy(target.connectionOptions);
+const temporal = new Client({ connection: clientConnection, namespace: target.namespace });
 const redemptions = createRedemptionRelay({
   db: database.db,
-  announce: createRedemptionAnnouncer({ db: database.db, mailer, gateway }),
+  announce: createRedemptionAnnouncer({
+    db: database.db,
+    mailer,
+    gateway,
+    tell: subscriptionTeller(temporal, env.TEMPORAL_TASK_QUEUE),
+  }),
 });
 redemptions.start(REDEMPTION_SWEEP_MS);
 void redemptions.handOver();
@@ -52,10 +61,9 @@ const worker = await createWorker({
 });
 // The API and the gateway hand over the notifications they queue at once; the worker sweeps what
 // they could not (Temporal away, or a process stopped in between).
-const clientConnection = Connection.lazy(target.connectionOptions);
 const notifications = createNotificationRelay({
   db: database.db,
-  temporal: new Client({ connection: clientConnection, namespace: target.namespace }),
+  temporal,
   taskQueue: env.TEMPORAL_TASK_QUEUE,
 });
 notifications.start(NOTIFICATION_SWEEP_MS);

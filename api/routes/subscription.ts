@@ -1,11 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { createRedemptionAnnouncer } from '../../activities/subscription';
 import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
 import { termJsonAndSeats } from '../../db/queries/subscriptions';
 import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, isBlankVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
-import { redeemVoucher } from '../../workflows/client/subscription';
+import { redeemVoucher } from '../../operations/subscription';
+import { createRedemptionRelay } from '../../outbox/redemption-relay';
+import { subscriptionTeller } from '../../workflows/client/subscription';
 import { readOf } from '../auth/reads-with-session';
 import type { AppDeps } from '../deps';
 import { jsonText } from '../json-text';
@@ -156,6 +159,15 @@ const redeem = createRoute({
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export function subscriptionRoutes(deps: AppDeps) {
+  const redemptions =
+    deps.redemptions ??
+    createRedemptionRelay({
+      db: deps.db,
+      announce: createRedemptionAnnouncer({
+        ...deps,
+        tell: subscriptionTeller(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE),
+      }),
+    });
   const { db } = deps;
   return createRouter()
     .openapi(getSubscription, async (c) => {
@@ -213,11 +225,21 @@ export function subscriptionRoutes(deps: AppDeps) {
 
       // A retried request with the same key reaches the same term: the activity finds it by requestId.
       const requestId = key === undefined ? randomUUID() : `key:${sha256(`${scope}\n${key}`)}`;
-      const result = await redeemVoucher(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, siteId, {
-        codeHash,
-        requestId,
-        actorProfileId: caller,
-      });
+      // Claimed here, under the site's lock (N7); the term's announcement, queued with it, tells the
+      // site's workflow, which takes it from there (reminders, expiry).
+      const {
+        site: _site,
+        clock: _clock,
+        expiredTermId: _expired,
+        ...result
+      } = await redeemVoucher(
+        db,
+        { siteId, codeHash, requestId, actorProfileId: caller, announce: true },
+        // The app's clock (tests may move it), read under the site's lock.
+        () => deps.now().getTime(),
+      );
+      // Not awaited: the answer does not wait for the announcement; the worker sweeps what fails.
+      if (result.ok) void redemptions.handOver();
       if (!result.ok) {
         if (result.code === 'site_not_found') throw notFound('site');
         const refused = problem(result.code);

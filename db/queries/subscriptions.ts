@@ -1,4 +1,5 @@
 import { and, desc, eq, isNull, type SQLWrapper, sql } from 'drizzle-orm';
+import type { SubscriptionChanged } from '../../domain/subscription';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { sites, subscriptionTerms, vouchers } from '../schema';
@@ -156,7 +157,8 @@ export async function writeRedeemedTerm(
     carriedOverSeconds: number;
     /** The term this one replaces (an active one), ended at `startsAt`. */
     replacesTermId: string | undefined;
-    announce: boolean;
+    /** Queue the receipt, the IQ push and this telling of the site's workflow (redemption_announcements). */
+    announce: SubscriptionChanged | undefined;
     actorProfileId: string;
   },
 ): Promise<void> {
@@ -177,10 +179,13 @@ export async function writeRedeemedTerm(
       values (${t.id}::uuid, ${t.siteId}::uuid, ${t.voucherId}::uuid, ${t.requestId}, ${startsAt}::timestamptz,
         ${data.endsAt}::timestamptz, ${t.usersLimit}::int, ${t.iqsLimit}::int, ${t.carriedOverSeconds}::bigint,
         ${t.replacesTermId ?? null}::uuid)),
-    site as (update sites set subscription_status = 'active' where id = ${t.siteId}::uuid),
+    site as (
+      update sites set subscription_status = 'active', subscription_version = subscription_version + 1
+      where id = ${t.siteId}::uuid),
     announced as (
-      insert into redemption_announcements (term_id, site_id)
-      select ${t.id}::uuid, ${t.siteId}::uuid where ${t.announce}::boolean)
+      insert into redemption_announcements (term_id, site_id, workflow_signal)
+      select ${t.id}::uuid, ${t.siteId}::uuid, ${t.announce ? JSON.stringify(t.announce) : null}::jsonb
+      where ${t.announce !== undefined}::boolean)
     insert into events (site_id, at, type, actor_profile_id, data)
     values (${t.siteId}::uuid, ${startsAt}::timestamptz, 'subscription.redeemed', ${t.actorProfileId}::uuid,
       ${JSON.stringify(data)}::jsonb)`);

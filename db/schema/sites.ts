@@ -30,6 +30,12 @@ export const sites = pgTable('sites', {
   /** Sandbox test clock (O2): seconds the site's time runs ahead of real time. Always 0 on real sites. */
   clockOffsetSeconds: bigint({ mode: 'number' }).notNull().default(0),
   subscriptionStatus: subscriptionStatus().notNull().default('none'),
+  /**
+   * Bumped, under the site's lock, by every change of the subscription's status or current term (a
+   * redemption, an expiry): the site's workflow adopts what it is told in this order, whatever order
+   * the telling arrives in.
+   */
+  subscriptionVersion: integer().notNull().default(0),
   /** Event types that email the owner (K6). */
   notifyEventTypes: text().array().notNull().default(sql`'{}'::text[]`),
   createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),

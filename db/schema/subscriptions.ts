@@ -1,4 +1,15 @@
-import { bigint, index, integer, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import type { SubscriptionChanged } from '../../domain/subscription';
 import { profiles } from './accounts';
 import { sites } from './sites';
 
@@ -62,6 +73,11 @@ export const redemptionAnnouncements = pgTable(
       .primaryKey()
       .references(() => subscriptionTerms.id, { onDelete: 'cascade' }),
     siteId: uuid().notNull(),
+    /**
+     * What the site's workflow is told of this redemption (ids, times, the subscription version); null
+     * on rows queued by releases that claimed inside the workflow, which knew it already.
+     */
+    workflowSignal: jsonb().$type<SubscriptionChanged>(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('redemption_announcements_created_idx').on(t.createdAt)],

@@ -21,6 +21,7 @@
  * Before dying it writes `[crash] <point>` to stderr so the harness can tell a crash from a bug.
  */
 import { writeSync } from 'node:fs';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { Resend } from 'resend';
 import { createRedemptionAnnouncer } from '../../activities/subscription';
@@ -30,6 +31,7 @@ import { createMailer } from '../../emails/mailer';
 import { createGatewayClient } from '../../gateway/client';
 import { createRedemptionRelay } from '../../outbox/redemption-relay';
 import { createWorker } from '../../worker/create-worker';
+import { subscriptionTeller } from '../../workflows/client/subscription';
 
 // The harness holds our stdin open: when it ends, the test process is gone and so are we.
 process.stdin.on('end', () => process.kill(process.pid, 'SIGKILL'));
@@ -102,19 +104,27 @@ const mailer = createMailer({ db: database.db, from: 'KS Cloud <faults@ks.test>'
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
 // The redemption relay as worker/main.ts runs it (kicked by claims, and a sweep), with its own
 // boundaries: before:redemptionRelay (a queued row claimed, nothing sent) and after:redemptionRelay
-// (IQ push and receipt done, the row not yet deleted).
-const announce = createRedemptionAnnouncer({ db: database.db, mailer, gateway });
+// (workflow told, IQ push and receipt done, the row not yet deleted).
+const connection = await NativeConnection.connect({ address: required('TEMPORAL_ADDRESS') });
+const announce = createRedemptionAnnouncer({
+  db: database.db,
+  mailer,
+  gateway,
+  tell: subscriptionTeller(
+    new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default' }),
+    required('TEMPORAL_TASK_QUEUE'),
+  ),
+});
 const redemptions = createRedemptionRelay({
   db: database.db,
-  announce: async (row) => {
+  announce: async (row, tx) => {
     checkpoint('before', 'redemptionRelay');
-    await announce(row);
+    await announce(row, tx);
     checkpoint('after', 'redemptionRelay');
   },
 });
 redemptions.start(1_000);
 void redemptions.handOver();
-const connection = await NativeConnection.connect({ address: required('TEMPORAL_ADDRESS') });
 const sticky = env.KS_STICKY_TIMEOUT_MS ? Number(env.KS_STICKY_TIMEOUT_MS) : undefined;
 const worker = await createWorker({
   connection,

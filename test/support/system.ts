@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
+import { createRedemptionAnnouncer } from '../../activities/subscription';
 import { createApp } from '../../api/app';
 import { hashPassword } from '../../api/auth/passwords';
 import { connectDatabase } from '../../db/client';
@@ -12,8 +13,10 @@ import type { GatewayClient } from '../../gateway/client';
 import { createGatewayClient } from '../../gateway/client';
 import { createAccountMailRelay } from '../../outbox/account-mail-relay';
 import { createNotificationRelay, type NotificationRelay } from '../../outbox/notification-relay';
+import { createRedemptionRelay } from '../../outbox/redemption-relay';
 import type { RelayLoop } from '../../outbox/relay-loop';
 import { createWorker } from '../../worker/create-worker';
+import { subscriptionTeller } from '../../workflows/client/subscription';
 import { createTestDatabase } from './database';
 
 export const TEST_TOKEN_SECRET = 'test-secret-that-is-long-enough-0123456789';
@@ -32,6 +35,8 @@ export interface TestSystem {
   notifications: NotificationRelay;
   /** The app's relay of queued sign-up and reset emails (A4): `await handOver()` before reading them. */
   accountMail: RelayLoop;
+  /** The app's relay of claimed redemptions (tells the workflow, pushes, sends the receipt). */
+  redemptions: RelayLoop;
   /** Starts the worker (again) after `stopWorker`. */
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
@@ -78,6 +83,12 @@ export async function startTestSystem(opts: {
    * its own in production); the worker keeps the system's.
    */
   appPoolSize?: number;
+  /**
+   * On a time-skipping server, the app's clock follows the server's (skipped) time, read before each
+   * request, as a deployed API's clock and Temporal's agree: for tests whose HTTP redemptions start
+   * terms that the workflow times. Sessions age with it (12-hour tokens end across a skipped day).
+   */
+  followServerClock?: boolean;
 }): Promise<TestSystem> {
   const database = await createTestDatabase();
   const appDatabase =
@@ -93,7 +104,8 @@ export async function startTestSystem(opts: {
   const mailerOf = (db: TestSystem['db']) =>
     opts.mailer ? opts.mailer(db) : createMailer({ db, from: 'KS Cloud <test@ks.test>' });
   const mailer = mailerOf(database.db);
-  const now = opts.now ?? (() => new Date());
+  let skewMs = 0;
+  const now = opts.now ?? (() => new Date(Date.now() + skewMs));
   // The real bus client: with no gateway running it finds no IQ online, so it changes nothing.
   const busClient = opts.gateway ? undefined : createGatewayClient({ db: database.db, sql: database.sql });
   const gateway = opts.gateway ?? busClient!;
@@ -123,6 +135,15 @@ export async function startTestSystem(opts: {
     mailing: { mailer: appMailer, publicBaseUrl: TEST_BASE_URL },
     now,
   });
+  const redemptions = createRedemptionRelay({
+    db: appDatabase.db,
+    announce: createRedemptionAnnouncer({
+      db: appDatabase.db,
+      mailer: appMailer,
+      gateway,
+      tell: subscriptionTeller(temporal, taskQueue),
+    }),
+  });
   const app = createApp({
     db: appDatabase.db,
     temporal,
@@ -130,6 +151,7 @@ export async function startTestSystem(opts: {
     gateway,
     notifications,
     accountMail,
+    redemptions,
     env: {
       KS_MODE: 'development',
       PUBLIC_BASE_URL: TEST_BASE_URL,
@@ -151,6 +173,7 @@ export async function startTestSystem(opts: {
     app,
     notifications,
     accountMail,
+    redemptions,
     async startWorker() {
       worker = await newWorker();
       running = worker.run();
@@ -160,6 +183,7 @@ export async function startTestSystem(opts: {
       await running;
     },
     async request(method, path, { token, body, headers } = {}) {
+      if (opts.followServerClock && opts.env) skewMs = (await opts.env.currentTimeMs()) - Date.now();
       const init: RequestInit = { method, headers: { ...headers } };
       if (token) (init.headers as Record<string, string>).authorization = `Bearer ${token}`;
       if (body !== undefined) {
@@ -192,6 +216,7 @@ export async function startTestSystem(opts: {
     async close() {
       await notifications.stop();
       await accountMail.stop();
+      await redemptions.stop();
       await system.stopWorker();
       await ownConnection?.close();
       if (!opts.env) await nativeConnection.close();

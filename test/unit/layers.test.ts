@@ -32,8 +32,10 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
   workflows: { may: ['domain'], types: ['activities'] },
   'workflows/client': { may: ['domain', 'workflows'] },
   outbox: { may: ['db', 'domain', 'emails', 'observability', 'operations', 'workflows/client'] },
+  // activities: the redemption announcer its relay runs (the receipt, the IQ push), as the worker's does.
   api: {
     may: [
+      'activities',
       'config',
       'db',
       'domain',
@@ -45,7 +47,10 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
       'workflows/client',
     ],
   },
-  worker: { may: ['activities', 'config', 'db', 'emails', 'gateway', 'observability', 'outbox'] },
+  // workflows/client: its redemption relay tells the sites' workflows.
+  worker: {
+    may: ['activities', 'config', 'db', 'emails', 'gateway', 'observability', 'outbox', 'workflows/client'],
+  },
   infra: { may: ['workflows'] },
 };
 

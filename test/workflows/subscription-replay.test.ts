@@ -22,6 +22,9 @@ import { describe, inject, it } from 'vitest';
  *   TemporalChangeVersion).
  * - `subscription-3139a9c-*`: the same scenarios recorded before a run started by the clients said
  *   in its input that it is of the current code (`current`) instead of recording that marker.
+ * - `subscription-f1d25fe-*`: the same scenarios recorded before the API claimed redemptions itself
+ *   and a relay told the workflow (signal `subscriptionChanged`, adopted by subscription version):
+ *   the workflow's adopt then took every state it was given.
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */

@@ -16,12 +16,21 @@ let sys: TestSystem;
 
 beforeAll(async () => {
   env = await createTimeSkippingEnv();
-  sys = await startTestSystem({ env });
+  sys = await startTestSystem({ env, followServerClock: true });
 });
 afterAll(async () => {
   await sys?.close();
   await env?.teardown();
 });
+
+/** A fresh token for a profile `sys.signIn` made (its password). */
+async function signInAgain(email: string) {
+  const res = await sys.request('POST', '/auth/login', {
+    body: { email, password: 'correct horse battery' },
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
 
 async function redeemDirect(siteId: string, actorProfileId: string, code: { codeHash: string }) {
   const result = await redeemVoucher(sys.temporal, sys.taskQueue, siteId, {
@@ -174,18 +183,22 @@ describe('subscription rules on the time-skipping server', () => {
       'subscription-expired',
     ]);
 
+    // Thirteen days on (the app's clock follows the server's), the 12-hour sessions have ended.
+    const [earlyUserToken, adminToken, ownerToken] = await Promise.all(
+      [earlyUser, admin, owner].map((p) => signInAgain(p.email)),
+    );
     // V7: while expired a user member is refused, an admin may still view and redeem.
     const code = (await voucher(sys, { usersLimit: 3, iqsLimit: 2, durationDays: 30 })).code;
     const refused = await sys.request('POST', `/sites/${site.id}/subscription/redemptions`, {
-      token: earlyUser.token,
+      token: earlyUserToken,
       body: { code },
     });
     expect(refused.status).toBe(403);
     expect(((await refused.json()) as { code: string }).code).toBe('forbidden');
-    const view = await sys.request('GET', `/sites/${site.id}/subscription`, { token: admin.token });
+    const view = await sys.request('GET', `/sites/${site.id}/subscription`, { token: adminToken });
     expect(((await view.json()) as { status: string }).status).toBe('expired');
     const redeemed = await sys.request('POST', `/sites/${site.id}/subscription/redemptions`, {
-      token: admin.token,
+      token: adminToken,
       body: { code },
     });
     expect(redeemed.status).toBe(200);
@@ -194,7 +207,7 @@ describe('subscription rules on the time-skipping server', () => {
     // V10: owner, then admins, then others by join date; IQs by registration.
     expect(await subscribedMembers()).toEqual([owner.id, admin.id, earlyUser.id].sort());
     expect(await subscribedIqs()).toEqual([oldestIq.iq.id, middleIq.iq.id].sort());
-    const after = await sys.request('GET', `/sites/${site.id}/subscription`, { token: owner.token });
+    const after = await sys.request('GET', `/sites/${site.id}/subscription`, { token: ownerToken });
     expect(await after.json()).toMatchObject({ status: 'active', usage: { users: 3, iqs: 2 } });
   });
 

@@ -1,5 +1,5 @@
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { RedeemResult } from '../../domain/subscription';
+import type { RedeemResult, SubscriptionChanged } from '../../domain/subscription';
 import { subscriptionWorkflowId } from '../ids';
 import { SiteId, SubscriptionStatus } from '../search-attributes';
 import {
@@ -8,6 +8,7 @@ import {
   redeemVoucherUpdate,
   type SubscriptionStateView,
   type SubscriptionWorkflowInput,
+  subscriptionChangedSignal,
   subscriptionStateQuery,
 } from '../subscription/messages';
 import { subscriptionWorkflow } from '../subscription/workflow';
@@ -35,12 +36,16 @@ const startOptions = (taskQueue: string, siteId: string) => ({
   ].join('\n'),
 });
 
+/** How long telling a workflow waits for Temporal. */
+const TELL_DEADLINE_MS = 5_000;
+
 /** Sends of one redemption when the update fails without the workflow's answer (see below). */
 const REDEEM_ATTEMPTS = 4;
 
 /**
- * A redemption through the site's workflow with update-with-start: the first voucher of a site
- * starts `subscription-<siteId>`, later ones reach the running one.
+ * A redemption through the site's workflow with update-with-start (API.md's update `redeemVoucher`,
+ * used by the demo seed and outside tools; the HTTP API claims itself and tells the workflow): the
+ * first voucher of a site starts `subscription-<siteId>`, later ones reach the running one.
  *
  * Sent again when the update fails: the handler answers every refusal as a result, so a failed update
  * is the SDK's, not the workflow's. Under a burst of updates whose handlers run local activities,
@@ -69,6 +74,24 @@ export async function redeemVoucher(
       await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
     }
   }
+}
+
+/**
+ * Tells a site's workflow of a redemption the API claimed (started first if it is not running), for
+ * the redemption relay: a signal is durable once this returns, and the workflow adopts it only if it
+ * is newer than what it holds, so telling again or out of order is harmless.
+ */
+export function subscriptionTeller(temporal: Client, taskQueue: string) {
+  return async (siteId: string, changed: SubscriptionChanged): Promise<void> => {
+    // The relay holds its rows' locks meanwhile: an outage holds them no longer than this.
+    await temporal.withDeadline(Date.now() + TELL_DEADLINE_MS, () =>
+      temporal.workflow.signalWithStart(subscriptionWorkflow, {
+        ...startOptions(taskQueue, siteId),
+        signal: subscriptionChangedSignal,
+        signalArgs: [changed],
+      }),
+    );
+  };
 }
 
 /** Starts the site's workflow if it is not running (site creation); a running one is left alone. */

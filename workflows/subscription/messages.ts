@@ -1,9 +1,10 @@
 // The messages of `subscription-<siteId>`, shared by the workflow and its clients. The names are
 // the wire names recorded in histories: never rename them.
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   RedeemResult,
   ReminderOffsetDays,
+  SubscriptionChanged,
   SubscriptionStatus,
   TermView,
 } from '../../domain/subscription';
@@ -68,6 +69,11 @@ export interface RedeemVoucherInput {
   actorProfileId: string;
 }
 
+/**
+ * A redemption the API claimed (issue 15), sent by the redemption relay once committed: the workflow
+ * adopts the state when it is newer than what it holds (sent again or out of order, it is not).
+ */
+export const subscriptionChangedSignal = defineSignal<[SubscriptionChanged]>('subscriptionChanged');
 export const redeemVoucherUpdate = defineUpdate<RedeemResult, [RedeemVoucherInput]>('redeemVoucher');
 /** O2: moves a sandbox site's clock forward. */
 export const advanceClockUpdate = defineUpdate<{ nowMs: number }, [{ seconds: number }]>('advanceClock');

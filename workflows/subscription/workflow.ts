@@ -24,6 +24,7 @@ import {
   redeemVoucherUpdate,
   type SubscriptionState,
   type SubscriptionWorkflowInput,
+  subscriptionChangedSignal,
   subscriptionStateQuery,
 } from './messages';
 import { describeState, stepSummary, timerSummary, waitSummary } from './state-view';
@@ -62,13 +63,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /**
  * `subscription-<siteId>`: owns a site's terms over time (V3–V6, O2).
  *
- * One writer at a time: redemptions, clock moves and the expiry each hold `serial` while they change
- * the database, and the workflow then adopts what the database committed (status and current term),
- * so its term is the database's in commit order (N7). A redemption is claimed by a local activity, so
- * an update-with-start is answered in the workflow's first task (a run's first claim also loads the
- * site: one local activity before the answer); its receipt and IQ push are queued in the claim's
- * transaction and sent by the worker's relay (outbox/redemption-relay.ts), so no task follows the
- * answer. The loop only carries out `nextStep`: receipts (of runs recorded before that), expired
+ * The database orders changes: every redemption and expiry takes the site's row lock and bumps
+ * sites.subscription_version, and the workflow adopts what was committed (status, current term) only
+ * when its version is newer than what it holds, so its term is the database's whatever order it
+ * hears in (N7). The HTTP API claims redemptions itself; the claim's transaction queues the telling
+ * (signal `subscriptionChanged`) with the receipt and IQ push, and a relay sends them
+ * (outbox/redemption-relay.ts): one workflow task per redemption, none waited for by the answer.
+ * The update `redeemVoucher` (API.md; the demo seed, outside tools) claims by a local activity and
+ * is answered in the task that received it. Within the workflow, update redemptions, clock moves and
+ * its own expiry hold `serial`.
+ * The loop only carries out `nextStep`: receipts (of runs recorded before that), expired
  * email, expiry, reminders, a fresh history, or a wait that any change cuts short.
  */
 export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Promise<void> {
@@ -117,8 +121,17 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     ]);
   };
 
-  /** The database's word after a change: its status and current term (V5: a new term, new reminders). */
+  /** The highest sites.subscription_version adopted in this run. */
+  let adoptedVersion = -1;
+  /**
+   * The database's word after a change: its status and current term (V5: a new term, new reminders).
+   * A state no newer than one already adopted (told again, or overtaken) changes nothing.
+   */
   const adopt = (stored: SiteSubscription) => {
+    if (stored.version !== undefined) {
+      if (stored.version <= adoptedVersion) return;
+      adoptedVersion = stored.version;
+    }
     if (stored.term?.id !== state.term?.id) state.remindersSent = [];
     state.status = stored.status;
     if (stored.term) state.term = stored.term;
@@ -142,6 +155,22 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     adopt(stored);
     loaded = true;
   };
+
+  // A redemption the API claimed, told by the relay. A first run (nothing carried) takes the site's
+  // clock from it: every change before that run was a claim, whose telling arrives here too, so the
+  // newest telling is the database's state. A continued run still loads (an expiry it made itself
+  // may be newer than a telling that arrives late).
+  setHandler(subscriptionChangedSignal, ({ site, clock, expiredTermId }) => {
+    if (!loaded && !input.carried) {
+      state.sandbox = clock.sandbox;
+      state.clockOffsetMs = clock.clockOffsetMs;
+      loaded = true;
+    }
+    adopt(site);
+    // Even when a newer state came first (another telling, the workflow's own reading): the email's
+    // idempotency key makes a second telling of it send nothing more.
+    if (expiredTermId && !expiredEmailsDue.includes(expiredTermId)) expired(expiredTermId);
+  });
 
   setHandler(subscriptionStateQuery, () => describeState(state, siteNow(), step));
 

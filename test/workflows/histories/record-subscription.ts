@@ -12,18 +12,29 @@
  *   <prefix>-sandbox-run2: the run after it, waiting (expired).
  *   <prefix>-burst: two redemptions at once as the first thing a site's workflow sees (both by
  *     update-with-start), their receipts, then waiting for the first reminder.
+ *   <prefix>-told: a sandbox site without a workflow whose redemptions are claimed as the API claims
+ *     them and told by a redemption relay: two claims at once (the first telling starts the
+ *     workflow), the clock moved 3 days (28-day reminder), the same two tellings again, a third
+ *     claim, then the clock moved past the end (expiry, expired email), up to continue-as-new.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import proto from '@temporalio/proto';
+import { createRedemptionAnnouncer } from '../../../activities/subscription';
 import { startLocalStack } from '../../../bench/local-stack';
 import { issueVouchers } from '../../../db/queries/vouchers';
 import { accessMethods, iqs, memberships, profiles, sites } from '../../../db/schema';
+import type { SubscriptionChanged } from '../../../domain/subscription';
 import { hashVoucherCode, normalizeVoucherCode } from '../../../domain/voucher-codes';
+import { createMailer } from '../../../emails/mailer';
+import { noopGatewayClient } from '../../../gateway/client';
+import { redeemVoucher as claimRedemption } from '../../../operations/subscription';
+import { createRedemptionRelay } from '../../../outbox/redemption-relay';
 import {
   advanceSandboxClock,
   ensureSubscriptionWorkflow,
   redeemVoucher,
+  subscriptionTeller,
 } from '../../../workflows/client/subscription';
 import { subscriptionWorkflowId } from '../../../workflows/ids';
 
@@ -111,6 +122,49 @@ try {
   // The loop is back to waiting for the first reminder once the second receipt's push is done.
   await new Promise((r) => setTimeout(r, 2000));
   await save('burst', subscriptionWorkflowId(burst.siteId));
+
+  // The API's path: claimed in PostgreSQL, told by a relay.
+  const relay = createRedemptionRelay({
+    db,
+    announce: createRedemptionAnnouncer({
+      db,
+      mailer: createMailer({ db, from: 'record@ks.test' }),
+      gateway: noopGatewayClient,
+      tell: subscriptionTeller(temporal, taskQueue),
+    }),
+  });
+  const told = await site(true);
+  const toldId = subscriptionWorkflowId(told.siteId);
+  const claim = async (codeHash: string) => {
+    const result = await claimRedemption(db, {
+      siteId: told.siteId,
+      codeHash,
+      requestId: randomUUID(),
+      actorProfileId: told.ownerId,
+      announce: true,
+    });
+    if (!result.ok) throw new Error(`claim refused: ${result.code}`);
+    return result;
+  };
+  const [c1, c2] = await Promise.all([claim(await code(30, 2)), claim(await code(30))]);
+  await relay.handOver();
+  await sent(`receipt:${c2.term.id}`);
+  const toldRun = (await temporal.workflow.getHandle(toldId).describe()).runId;
+  await advanceSandboxClock(temporal, taskQueue, told.siteId, 3 * DAY_S);
+  await sent(`reminder:${c2.term.id}:28d`);
+  // Both told again: neither is newer than what the workflow holds, so nothing changes.
+  const tell = subscriptionTeller(temporal, taskQueue);
+  await tell(told.siteId, { site: c1.site!, clock: c1.clock! } as SubscriptionChanged);
+  await tell(told.siteId, { site: c2.site!, clock: c2.clock! } as SubscriptionChanged);
+  const c3 = await claim(await code(60));
+  await relay.handOver();
+  await sent(`receipt:${c3.term.id}`);
+  await advanceSandboxClock(temporal, taskQueue, told.siteId, 200 * DAY_S);
+  await waitFor(
+    'the next run',
+    async () => (await temporal.workflow.getHandle(toldId).describe()).runId !== toldRun,
+  );
+  await save('told', toldId, toldRun);
 } finally {
   await stack.stop();
 }

@@ -1,0 +1,218 @@
+/**
+ * Redemptions claimed by the API (issue 15): the claim commits under the site's lock and queues, with
+ * its term, what the site's workflow is to be told; a redemption relay tells it with signalWithStart.
+ * - Generated deliveries of a chain's tellings (out of order, repeated, several at once, some never)
+ *   leave the workflow with the newest delivered state (sites.subscription_version), and a workflow
+ *   started by a telling takes the site's clock from it instead of loading the site.
+ * - With Temporal away, a redemption is still answered, the telling stays queued, and a relay that
+ *   reaches Temporal later tells the workflow, once, with the receipt sent once.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { eq } from 'drizzle-orm';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createRedemptionAnnouncer } from '../../activities/subscription';
+import { createApp } from '../../api/app';
+import { findCurrentTerm } from '../../db/queries/subscriptions';
+import { redemptionAnnouncements } from '../../db/schema';
+import type { SubscriptionChanged } from '../../domain/subscription';
+import { createMailer } from '../../emails/mailer';
+import { createGatewayClient } from '../../gateway/client';
+import { freePort } from '../../infra/free-port';
+import { redeemVoucher } from '../../operations/subscription';
+import { createRedemptionRelay } from '../../outbox/redemption-relay';
+import { querySubscriptionState, subscriptionTeller } from '../../workflows/client/subscription';
+import { subscriptionWorkflowId } from '../../workflows/ids';
+import { createSite, voucher } from '../support/fixtures';
+import { siteMail } from '../support/site-mail';
+import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
+
+const EventType = proto.temporal.api.enums.v1.EventType;
+const RUNS = Number(process.env.KS_PROPERTY_RUNS ?? 12);
+
+let sys: TestSystem;
+
+beforeAll(async () => {
+  sys = await startTestSystem({});
+});
+afterAll(async () => {
+  await sys?.close();
+});
+
+/** `k` redemptions of one site claimed as the API claims them; what each queued for its workflow. */
+async function claimedChain(k: number) {
+  const owner = await sys.signIn();
+  const site = await createSite(sys, owner.id);
+  const tellings: SubscriptionChanged[] = [];
+  for (let i = 0; i < k; i++) {
+    const code = await voucher(sys, { durationDays: 30 + i });
+    const result = await redeemVoucher(sys.db, {
+      siteId: site.id,
+      codeHash: code.codeHash,
+      requestId: randomUUID(),
+      actorProfileId: owner.id,
+      announce: true,
+    });
+    if (!result.ok) throw new Error(`claim refused: ${result.code}`);
+    const [row] = await sys.db
+      .delete(redemptionAnnouncements)
+      .where(eq(redemptionAnnouncements.termId, result.term.id))
+      .returning();
+    tellings.push(row!.workflowSignal!);
+  }
+  return { siteId: site.id, tellings };
+}
+
+/** The workflow's history once it has completed a task after its `signals`-th signal. */
+async function historyAfterSignals(siteId: string, signals: number) {
+  const handle = sys.temporal.workflow.getHandle(subscriptionWorkflowId(siteId));
+  return vi.waitFor(
+    async () => {
+      const events = (await handle.fetchHistory()).events ?? [];
+      const signalled = events.flatMap((e, i) =>
+        e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED ? [i] : [],
+      );
+      expect(signalled).toHaveLength(signals);
+      const last = signalled.at(-1)!;
+      expect(
+        events.slice(last).some((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+      ).toBe(true);
+      return events;
+    },
+    { timeout: 20_000, interval: 100 },
+  );
+}
+
+describe('the subscription workflow told of claimed redemptions', () => {
+  it('generated deliveries of a chain’s tellings leave the workflow with the newest one delivered', async () => {
+    const delivery = fc.record({ pick: fc.nat(), together: fc.boolean(), delayMs: fc.nat(30) });
+    const scenario = fc.record({
+      length: fc.integer({ min: 2, max: 4 }),
+      deliveries: fc.array(delivery, { minLength: 1, maxLength: 8 }),
+    });
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ length, deliveries }) => {
+        const { siteId, tellings } = await claimedChain(length);
+        const tell = subscriptionTeller(sys.temporal, sys.taskQueue);
+        const sent = deliveries.map((d) => ({ ...d, telling: tellings[d.pick % length]! }));
+        // A delivery `together` with the one before goes out at the same time; the others after it.
+        let previous: Promise<void> = Promise.resolve();
+        const all: Promise<void>[] = [];
+        for (const d of sent) {
+          const after = d.together ? Promise.resolve() : previous;
+          previous = after
+            .then(() => new Promise((r) => setTimeout(r, d.delayMs)))
+            .then(() => tell(siteId, d.telling));
+          all.push(previous);
+        }
+        await Promise.all(all);
+
+        const events = await historyAfterSignals(siteId, sent.length);
+        const newest = sent.reduce((a, b) => (b.telling.site.version > a.telling.site.version ? b : a));
+        const state = await querySubscriptionState(sys.temporal, siteId);
+        expect(state.status).toBe('active');
+        expect(state.term?.id).toBe(newest.telling.site.term!.id);
+        expect(new Date(state.term!.endsAt).getTime()).toBe(newest.telling.site.term!.endsAtMs);
+        // Started by a telling, the run took the clock from it: no local activity loaded the site.
+        expect(
+          events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'),
+        ).toEqual([]);
+        runs++;
+      }),
+      { numRuns: RUNS, endOnFailure: true },
+    );
+    console.log(`[told] ${runs} generated deliveries`);
+    expect(runs).toBe(RUNS);
+  });
+
+  it('a claim whose clock runs behind (another API host) starts its term where the current one started, not before', async () => {
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    const claim = async (clockMs: number) => {
+      const code = await voucher(sys, { durationDays: 30 });
+      const result = await redeemVoucher(
+        sys.db,
+        { siteId: site.id, codeHash: code.codeHash, requestId: randomUUID(), actorProfileId: owner.id },
+        () => clockMs,
+      );
+      if (!result.ok) throw new Error(`claim refused: ${result.code}`);
+      return result;
+    };
+    const first = await claim(Date.now());
+    const second = await claim(first.term.startsAtMs - 5_000);
+    expect(second.term.startsAtMs).toBe(first.term.startsAtMs);
+    expect(second.previousTerm?.id).toBe(first.term.id);
+    expect(second.site?.version).toBe((first.site?.version ?? 0) + 1);
+    const third = await claim(first.term.startsAtMs + 60_000);
+    expect(third.term.startsAtMs).toBe(first.term.startsAtMs + 60_000);
+  });
+
+  it('Temporal away when a redemption is claimed: answered, the telling stays queued, and a relay that reaches Temporal tells the workflow once', async () => {
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    const code = await voucher(sys, { durationDays: 30 });
+    // The same API, but its Temporal client points at a port where nothing listens.
+    const deadTemporal = new Client({
+      connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }),
+    });
+    const mailer = createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' });
+    const gateway = createGatewayClient({ db: sys.db, sql: sys.sql });
+    const deps = { db: sys.db, mailer, gateway };
+    const deadRelay = createRedemptionRelay({
+      db: sys.db,
+      announce: createRedemptionAnnouncer({ ...deps, tell: subscriptionTeller(deadTemporal, sys.taskQueue) }),
+    });
+    const app = createApp({
+      db: sys.db,
+      temporal: deadTemporal,
+      mailer,
+      gateway,
+      notifications: sys.notifications,
+      redemptions: deadRelay,
+      env: {
+        KS_MODE: 'development',
+        PUBLIC_BASE_URL: TEST_BASE_URL,
+        TOKEN_SECRET: TEST_TOKEN_SECRET,
+        TEMPORAL_TASK_QUEUE: sys.taskQueue,
+      },
+      now: () => new Date(),
+    });
+    const res = await app.request(`/sites/${site.id}/subscription/redemptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ code: code.code }),
+    });
+    expect(res.status).toBe(200);
+    const term = (await findCurrentTerm(sys.db, site.id))!;
+    expect(((await res.json()) as { term: { endsAt: string } }).term.endsAt).toBe(term.endsAt.toISOString());
+
+    // Its own relay could not tell the workflow (stop waits for that round to give up): the row
+    // stays queued, no workflow exists, no receipt went out.
+    await deadRelay.stop();
+    const queued = await sys.db
+      .select()
+      .from(redemptionAnnouncements)
+      .where(eq(redemptionAnnouncements.siteId, site.id));
+    expect(queued).toEqual([expect.objectContaining({ termId: term.id })]);
+    await expect(
+      sys.temporal.workflow.getHandle(subscriptionWorkflowId(site.id)).describe(),
+    ).rejects.toThrow();
+    expect(await siteMail(sys, site.name)).toEqual([]);
+
+    // A relay that reaches Temporal (the worker's sweep) tells it; the next round finds nothing.
+    expect(await sys.redemptions.handOver()).toBeGreaterThanOrEqual(1);
+    expect(
+      await sys.db.select().from(redemptionAnnouncements).where(eq(redemptionAnnouncements.siteId, site.id)),
+    ).toEqual([]);
+    await historyAfterSignals(site.id, 1);
+    const state = await querySubscriptionState(sys.temporal, site.id);
+    expect(state).toMatchObject({ status: 'active', term: { id: term.id } });
+    await sys.redemptions.handOver();
+    await historyAfterSignals(site.id, 1);
+    expect(await siteMail(sys, site.name)).toEqual(['redemption-receipt']);
+    await gateway.close();
+  });
+});
