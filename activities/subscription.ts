@@ -5,12 +5,7 @@ import type { Db, DbOrTx } from '../db/client';
 import { findSite } from '../db/queries/sites';
 import { findCurrentTerm, findTermEmailFacts } from '../db/queries/subscriptions';
 import { sites } from '../db/schema';
-import {
-  explainCarryOver,
-  type ReminderOffsetDays,
-  reminderIdempotencyKey,
-  type SubscriptionChanged,
-} from '../domain/subscription';
+import { explainCarryOver, type ReminderOffsetDays, reminderIdempotencyKey } from '../domain/subscription';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from '../gateway/client';
@@ -215,23 +210,11 @@ export type SubscriptionActivities = ReturnType<typeof createSubscriptionActivit
 
 /**
  * What a redemption relay (the API's, kicked by its claims; the worker's, sweeping) does for a queued
- * announcement: the site's workflow is told, the site's IQs learn the new state, then the receipt
- * goes out (the last two as the `announceRedemption` activity that runs of earlier workflow code call).
+ * announcement once it has told the site's workflow: the site's IQs learn the new state, then the
+ * receipt goes out (as the `announceRedemption` activity that runs of earlier workflow code call).
  */
-export function createRedemptionAnnouncer(
-  deps: Omit<SubscriptionActivityDeps, 'redemptions'> & {
-    /** Tells the site's workflow (workflows/client/subscription.ts `subscriptionTeller`). */
-    tell: (siteId: string, changed: SubscriptionChanged) => Promise<void>;
-  },
-) {
+export function createRedemptionAnnouncer(deps: Omit<SubscriptionActivityDeps, 'redemptions'>) {
   const { announceRedemption } = createSubscriptionActivities(deps);
-  return async (
-    row: { siteId: string; termId: string; workflowSignal: SubscriptionChanged | null },
-    tx: DbOrTx,
-  ) => {
-    // First the workflow, which owns the term from now on (reminders, expiry); the row stays queued
-    // until all three are done.
-    if (row.workflowSignal) await deps.tell(row.siteId, row.workflowSignal);
-    return announceRedemption({ siteId: row.siteId, termId: row.termId, atTermStart: true }, tx);
-  };
+  return (row: { siteId: string; termId: string }, tx: DbOrTx) =>
+    announceRedemption({ siteId: row.siteId, termId: row.termId, atTermStart: true }, tx);
 }

@@ -13,7 +13,6 @@ import { type MetricsServer, serveMetrics } from '../observability/metrics-serve
 import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createRedemptionRelay } from '../outbox/redemption-relay';
-import { subscriptionTeller } from '../workflows/client/subscription';
 import { createApp } from './app';
 
 const env = loadEnvOrExit();
@@ -48,12 +47,9 @@ const accountMail = createAccountMailRelay({
 // receipt; the worker sweeps what this one could not.
 const redemptions = createRedemptionRelay({
   db: database.db,
-  announce: createRedemptionAnnouncer({
-    db: database.db,
-    mailer,
-    gateway,
-    tell: subscriptionTeller(temporal, env.TEMPORAL_TASK_QUEUE),
-  }),
+  temporal,
+  taskQueue: env.TEMPORAL_TASK_QUEUE,
+  announce: createRedemptionAnnouncer({ db: database.db, mailer, gateway }),
 });
 const metrics = createHttpMetrics();
 collectDefaultMetrics({ register: metrics.registry });

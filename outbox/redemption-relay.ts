@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Db, Tx } from '../db/client';
 import {
   claimRedemptionAnnouncements,
@@ -6,6 +7,7 @@ import {
 } from '../db/queries/redemption-announcements';
 import { EmailDeliveryError } from '../emails/mailer';
 import { errorField, logger } from '../observability/logger';
+import { subscriptionTeller } from '../workflows/client/subscription';
 import { createRelayLoop, drainBatches, type RelayLoop } from './relay-loop';
 
 /** Rows claimed, and announced side by side, per transaction (a slow email provider is waited for once). */
@@ -13,8 +15,8 @@ const BATCH = 32;
 
 /**
  * Sends what a redemption announces once its term is committed (redemption_announcements, queued
- * in the claim's transaction): the telling of the site's workflow, the IQ push and the receipt
- * (`announce`, activities/subscription.ts `createRedemptionAnnouncer`). The API kicks its own after
+ * in the claim's transaction): the telling of the site's workflow its row holds (signalWithStart),
+ * then the IQ push and the receipt (`announce`, activities/subscription.ts `createRedemptionAnnouncer`). The API kicks its own after
  * each claim; the worker's sweeps, for rows a stopped process or a failed send left queued. Claimed
  * rows stay locked (other relays skip them) until they are announced and deleted in the same
  * transaction, whose connection `announce` runs its statements on (no second connection of the pool
@@ -24,11 +26,18 @@ const BATCH = 32;
  */
 export function createRedemptionRelay(deps: {
   db: Db;
+  /** Where the sites' workflows are told. */
+  temporal: Client;
+  taskQueue: string;
   /** Runs its statements on `tx`, the relay's transaction that holds the row. */
   announce: (row: RedemptionAnnouncement, tx: Tx) => Promise<unknown>;
 }): RelayLoop {
+  const tell = subscriptionTeller(deps.temporal, deps.taskQueue);
   const announced = async (row: RedemptionAnnouncement, tx: Tx) => {
     try {
+      // First the workflow, which owns the term from now on (reminders, expiry); the row stays
+      // queued until the telling, the push and the receipt are all done.
+      if (row.workflowSignal) await tell(row.siteId, row.workflowSignal);
       await deps.announce(row, tx);
       return true;
     } catch (error) {

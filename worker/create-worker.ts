@@ -12,7 +12,6 @@ import { type ActivityDeps, createActivities } from '../activities';
 import { createRedemptionAnnouncer } from '../activities/subscription';
 import { withoutQueryParams } from '../db/errors';
 import { createRedemptionRelay } from '../outbox/redemption-relay';
-import { subscriptionTeller } from '../workflows/client/subscription';
 
 /** Failed activities end up in workflow histories: keep the bound values of failed queries out. */
 class ScrubQueryParams implements ActivityInboundCallsInterceptor {
@@ -54,13 +53,9 @@ export function createWorker(opts: {
         opts.deps.redemptions ??
         createRedemptionRelay({
           db: opts.deps.db,
-          announce: createRedemptionAnnouncer({
-            ...opts.deps,
-            tell: subscriptionTeller(
-              new Client({ connection: opts.connection, namespace: opts.namespace }),
-              opts.taskQueue,
-            ),
-          }),
+          temporal: new Client({ connection: opts.connection, namespace: opts.namespace }),
+          taskQueue: opts.taskQueue,
+          announce: createRedemptionAnnouncer(opts.deps),
         }),
     }),
     interceptors: { activity: [() => ({ inbound: new ScrubQueryParams() })] },

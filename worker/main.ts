@@ -11,7 +11,6 @@ import { errorField, logger, setLogProcess } from '../observability/logger';
 import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createRedemptionRelay } from '../outbox/redemption-relay';
-import { subscriptionTeller } from '../workflows/client/subscription';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
 
@@ -36,12 +35,9 @@ const clientConnection = Connection.lazy(target.connectionOptions);
 const temporal = new Client({ connection: clientConnection, namespace: target.namespace });
 const redemptions = createRedemptionRelay({
   db: database.db,
-  announce: createRedemptionAnnouncer({
-    db: database.db,
-    mailer,
-    gateway,
-    tell: subscriptionTeller(temporal, env.TEMPORAL_TASK_QUEUE),
-  }),
+  temporal,
+  taskQueue: env.TEMPORAL_TASK_QUEUE,
+  announce: createRedemptionAnnouncer({ db: database.db, mailer, gateway }),
 });
 redemptions.start(REDEMPTION_SWEEP_MS);
 void redemptions.handOver();

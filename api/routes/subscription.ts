@@ -8,7 +8,6 @@ import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, isBlankVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import { redeemVoucher } from '../../operations/subscription';
 import { createRedemptionRelay } from '../../outbox/redemption-relay';
-import { subscriptionTeller } from '../../workflows/client/subscription';
 import { readOf } from '../auth/reads-with-session';
 import type { AppDeps } from '../deps';
 import { jsonText } from '../json-text';
@@ -163,10 +162,9 @@ export function subscriptionRoutes(deps: AppDeps) {
     deps.redemptions ??
     createRedemptionRelay({
       db: deps.db,
-      announce: createRedemptionAnnouncer({
-        ...deps,
-        tell: subscriptionTeller(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE),
-      }),
+      temporal: deps.temporal,
+      taskQueue: deps.env.TEMPORAL_TASK_QUEUE,
+      announce: createRedemptionAnnouncer(deps),
     });
   const { db } = deps;
   return createRouter()

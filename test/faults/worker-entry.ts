@@ -31,7 +31,6 @@ import { createMailer } from '../../emails/mailer';
 import { createGatewayClient } from '../../gateway/client';
 import { createRedemptionRelay } from '../../outbox/redemption-relay';
 import { createWorker } from '../../worker/create-worker';
-import { subscriptionTeller } from '../../workflows/client/subscription';
 
 // The harness holds our stdin open: when it ends, the test process is gone and so are we.
 process.stdin.on('end', () => process.kill(process.pid, 'SIGKILL'));
@@ -103,20 +102,14 @@ if (env.RESEND_API_KEY) {
 const mailer = createMailer({ db: database.db, from: 'KS Cloud <faults@ks.test>', resend });
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
 // The redemption relay as worker/main.ts runs it (kicked by claims, and a sweep), with its own
-// boundaries: before:redemptionRelay (a queued row claimed, nothing sent) and after:redemptionRelay
-// (workflow told, IQ push and receipt done, the row not yet deleted).
+// boundaries: before:redemptionRelay (a queued row claimed and its workflow told, no push or receipt
+// sent) and after:redemptionRelay (IQ push and receipt done, the row not yet deleted).
 const connection = await NativeConnection.connect({ address: required('TEMPORAL_ADDRESS') });
-const announce = createRedemptionAnnouncer({
-  db: database.db,
-  mailer,
-  gateway,
-  tell: subscriptionTeller(
-    new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default' }),
-    required('TEMPORAL_TASK_QUEUE'),
-  ),
-});
+const announce = createRedemptionAnnouncer({ db: database.db, mailer, gateway });
 const redemptions = createRedemptionRelay({
   db: database.db,
+  temporal: new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default' }),
+  taskQueue: required('TEMPORAL_TASK_QUEUE'),
   announce: async (row, tx) => {
     checkpoint('before', 'redemptionRelay');
     await announce(row, tx);

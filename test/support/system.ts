@@ -16,7 +16,6 @@ import { createNotificationRelay, type NotificationRelay } from '../../outbox/no
 import { createRedemptionRelay } from '../../outbox/redemption-relay';
 import type { RelayLoop } from '../../outbox/relay-loop';
 import { createWorker } from '../../worker/create-worker';
-import { subscriptionTeller } from '../../workflows/client/subscription';
 import { createTestDatabase } from './database';
 
 export const TEST_TOKEN_SECRET = 'test-secret-that-is-long-enough-0123456789';
@@ -137,12 +136,9 @@ export async function startTestSystem(opts: {
   });
   const redemptions = createRedemptionRelay({
     db: appDatabase.db,
-    announce: createRedemptionAnnouncer({
-      db: appDatabase.db,
-      mailer: appMailer,
-      gateway,
-      tell: subscriptionTeller(temporal, taskQueue),
-    }),
+    temporal,
+    taskQueue,
+    announce: createRedemptionAnnouncer({ db: appDatabase.db, mailer: appMailer, gateway }),
   });
   const app = createApp({
     db: appDatabase.db,

@@ -47,10 +47,7 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
       'workflows/client',
     ],
   },
-  // workflows/client: its redemption relay tells the sites' workflows.
-  worker: {
-    may: ['activities', 'config', 'db', 'emails', 'gateway', 'observability', 'outbox', 'workflows/client'],
-  },
+  worker: { may: ['activities', 'config', 'db', 'emails', 'gateway', 'observability', 'outbox'] },
   infra: { may: ['workflows'] },
 };
 

@@ -160,10 +160,11 @@ describe('the subscription workflow told of claimed redemptions', () => {
     });
     const mailer = createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' });
     const gateway = createGatewayClient({ db: sys.db, sql: sys.sql });
-    const deps = { db: sys.db, mailer, gateway };
     const deadRelay = createRedemptionRelay({
       db: sys.db,
-      announce: createRedemptionAnnouncer({ ...deps, tell: subscriptionTeller(deadTemporal, sys.taskQueue) }),
+      temporal: deadTemporal,
+      taskQueue: sys.taskQueue,
+      announce: createRedemptionAnnouncer({ db: sys.db, mailer, gateway }),
     });
     const app = createApp({
       db: sys.db,

@@ -126,11 +126,12 @@ try {
   // The API's path: claimed in PostgreSQL, told by a relay.
   const relay = createRedemptionRelay({
     db,
+    temporal,
+    taskQueue,
     announce: createRedemptionAnnouncer({
       db,
       mailer: createMailer({ db, from: 'record@ks.test' }),
       gateway: noopGatewayClient,
-      tell: subscriptionTeller(temporal, taskQueue),
     }),
   });
   const told = await site(true);
