@@ -1,11 +1,14 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every KS Cloud process; docker-compose.yml picks the entry point per service:
-#   api      tsx api/main.ts        (the default CMD)
-#   worker   tsx worker/main.ts
-#   gateway  tsx gateway/main.ts
+#   api      node --import tsx api/main.ts        (the default CMD)
+#   worker   node --import tsx worker/main.ts
+#   gateway  node --import tsx gateway/main.ts
 #   migrate  npx tsx scripts/migrate.ts
-# The app runs TypeScript through tsx (a runtime dependency): there is no build step.
+# The app runs TypeScript through tsx (a runtime dependency): there is no build step. The long-running
+# processes load it with `node --import tsx`, not the `tsx` command: that command runs the app as its
+# child and SIGKILLs it when the app has not acknowledged a SIGTERM within 60 ms (a busy event loop),
+# which would cut the worker's drain short.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -34,4 +37,4 @@ COPY . .
 # `node` (uid 1000) comes with the official image; HOME=/home/node is writable for npx/npm logs.
 USER node
 EXPOSE 3000 40000 40001
-CMD ["tsx", "api/main.ts"]
+CMD ["node", "--import", "tsx", "api/main.ts"]

@@ -306,8 +306,8 @@ async function bench(total: number, clientCount: number, seconds: number, server
       return result;
     };
     // Warm up both paths (JIT, pools, prepared statements), then measure the floor, then the product.
-    await load('floor', 2);
-    await load('product', 2);
+    await load('floor', 5);
+    await load('product', 5);
     const floor = await measured('floor');
     const product = await measured('product');
 
