@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { errorField, logger } from '../observability/logger';
+import { batchedLines } from './batched-lines';
 import type { OpenOutcome } from './command-bus';
 import {
   ChallengeSchema,
@@ -54,6 +55,7 @@ interface Waiting {
 
 class Channel {
   private readonly socket: Socket;
+  private readonly lines: ReturnType<typeof batchedLines>;
   private readonly waiting = new Map<number, Waiting>();
   private readonly reader = new LineReader(MAX_COMMAND_LINE_BYTES);
   /** Requests made before the endpoint's nonce came; they follow the proof. */
@@ -71,6 +73,7 @@ class Channel {
     this.socket = connect({ ...address, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
     // An idle channel does not keep the process alive; one with opens waiting does.
     this.socket.unref();
+    this.lines = batchedLines(this.socket);
     this.socket.on('connect', () => {
       this.connected = true;
     });
@@ -95,7 +98,7 @@ class Channel {
       this.socket.ref();
       const line = `${JSON.stringify({ id, iqId: target.iqId, lockId: target.lockId })}\n`;
       if (this.queued) this.queued.push(line);
-      else this.socket.write(line);
+      else this.lines.write(line);
     });
   }
 

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { errorField, logger } from '../observability/logger';
+import { batchedLines } from './batched-lines';
 import type { OpenOutcome } from './command-bus';
 import { LineReader } from './line-reader';
 
@@ -83,12 +84,15 @@ export async function serveCommands(opts: {
     const reader = new LineReader(MAX_COMMAND_LINE_BYTES);
     let proven = false;
     let closing = false;
+    const answers = batchedLines(socket);
     const send = (message: object) => {
-      if (!closing && socket.writable) socket.write(`${JSON.stringify(message)}\n`);
+      if (!closing && socket.writable) answers.write(`${JSON.stringify(message)}\n`);
     };
     const refuse = (error: 'unauthorized' | 'bad_request' | 'too_large') => {
       if (closing) return;
-      send({ error });
+      // After the answers already given, at once: the connection ends right after.
+      answers.flush();
+      if (socket.writable) socket.write(`${JSON.stringify({ error })}\n`);
       closing = true;
       clearTimeout(deadline);
       // Whatever else it sends is dropped; the connection ends once the answer is out, or after a
