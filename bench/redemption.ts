@@ -10,7 +10,8 @@
  * pushes, receipts), and counts that time in the product's throughput; so the floor runs on a quiet
  * system. One owner, site and voucher per redemption: each starts its site's workflow.
  *
- * Where the time goes, printed after the figures: CPU per call by part of the system; from a sample
+ * Where the time goes, printed after the figures: CPU per call by part of the system, and per second
+ * with no load (measured for 5 s before the product's phase); from a sample
  * of the workflows' histories (each checked to hold the database's term), the workflow tasks, local
  * activities, activities, signals and updates per redemption; then the claim's database time alone
  * (the claim called directly, as many at once as there are clients).
@@ -200,6 +201,17 @@ try {
     calls: calls.slice(0, n).map((c, i) => ({ siteId: c.siteId, token: tokens[i]!, code: c.code })),
   });
 
+  // What the system spends with no load at all (polls, timers, relays' sweeps): a phase that runs
+  // longer carries more of it per call.
+  const IDLE_SECONDS = 5;
+  const idleBefore = cpuNow();
+  await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+  const idleAfter = cpuNow();
+  const idlePerSecond = Object.entries(idleAfter).map(
+    ([name, seconds]) =>
+      `${name} ${(((seconds - (idleBefore[name as keyof typeof idleBefore] ?? 0)) * 1000) / IDLE_SECONDS).toFixed(1)}`,
+  );
+
   // Drained: everything the answers caused (the workflows told, the IQ pushes, the receipts) is done.
   let drainMs = 0;
   const product = await measured(job(total), 'product', async (r) => {
@@ -232,6 +244,10 @@ try {
     console.log(`    ${name.padEnd(18)} ${per(product).padStart(10)} ${per(floor).padStart(8)}`);
   }
   console.log(`  drained ${drainMs.toFixed(0)} ms after the last answer (counted in the throughput)`);
+  console.log(
+    `  idle, before the load: CPU ms per second: ${idlePerSecond.join(', ')}; the phases lasted ` +
+      `${((product.wallMs + drainMs) / 1000).toFixed(1)} s (redemption) and ${(floor.wallMs / 1000).toFixed(1)} s (floor)`,
+  );
   const sample = calls.slice(0, Math.min(32, total));
   const anatomies = await Promise.all(sample.map((c) => anatomy(c.siteId)));
   const mean = (f: (x: (typeof anatomies)[number]) => number) =>
