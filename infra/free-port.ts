@@ -32,7 +32,8 @@ export async function freePort(opts: { avoid?: Iterable<number> } = {}): Promise
   return port;
 }
 
-function canListen(port: number): Promise<boolean> {
+/** Whether a server could listen on `port` at 127.0.0.1 just now. */
+export function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.unref();

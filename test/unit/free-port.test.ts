@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { freePort } from '../../infra/free-port';
+import { canListen, freePort } from '../../infra/free-port';
 import { serverPorts } from '../../scripts/launcher';
 
 /** Every port this file was handed: freePort never hands one out twice in a process. */
@@ -10,12 +10,6 @@ const handed = async (opts?: Parameters<typeof freePort>[0]) => {
   given.add(port);
   return port;
 };
-const bindable = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -49,7 +43,7 @@ describe('freePort', () => {
     // A third port that nothing holds now and that this file was not handed before (other tests'
     // servers run beside this one, and the tests above were handed 420 random ports).
     let third = 31_003;
-    while (given.has(third) || !(await bindable(third))) third++;
+    while (given.has(third) || !(await canListen(third))) third++;
     const random = vi.spyOn(Math, 'random');
     // The first two picks land on the avoided ports, the third on neither.
     const at = (port: number) => (port - 21_000 + 0.5) / (32_700 - 21_000);
