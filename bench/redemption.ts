@@ -70,6 +70,14 @@ const cpuNow = () => ({
   }),
   'API and workers': (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
 });
+/** CPU seconds of each part since `before` (a cpuNow()). */
+const cpuSince = (before: ReturnType<typeof cpuNow>): Record<string, number> =>
+  Object.fromEntries(
+    Object.entries(cpuNow()).map(([name, seconds]) => [
+      name,
+      seconds - (before[name as keyof typeof before] ?? 0),
+    ]),
+  );
 const noopWorker = await Worker.create({
   connection: stack.native,
   taskQueue: NOOP_QUEUE,
@@ -142,13 +150,7 @@ async function measured(
   const before = cpuNow();
   const result = await load(job, phase);
   await settled(result);
-  const after = cpuNow();
-  const cpu: Record<string, number> = Object.fromEntries(
-    Object.entries(after).map(([name, seconds]) => [
-      name,
-      seconds - (before[name as keyof typeof before] ?? 0),
-    ]),
-  );
+  const cpu = cpuSince(before);
   cpu['load generator'] = result.cpuSeconds;
   return { ...result, cpu };
 }
@@ -206,10 +208,8 @@ try {
   const IDLE_SECONDS = 5;
   const idleBefore = cpuNow();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-  const idleAfter = cpuNow();
-  const idlePerSecond = Object.entries(idleAfter).map(
-    ([name, seconds]) =>
-      `${name} ${(((seconds - (idleBefore[name as keyof typeof idleBefore] ?? 0)) * 1000) / IDLE_SECONDS).toFixed(1)}`,
+  const idlePerSecond = Object.entries(cpuSince(idleBefore)).map(
+    ([name, seconds]) => `${name} ${((seconds * 1000) / IDLE_SECONDS).toFixed(1)}`,
   );
 
   // Drained: everything the answers caused (the workflows told, the IQ pushes, the receipts) is done.

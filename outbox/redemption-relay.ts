@@ -16,8 +16,8 @@ const BATCH = 32;
 /**
  * Sends what a redemption announces once its term is committed (redemption_announcements, queued
  * in the claim's transaction): the telling of the site's workflow its row holds (signalWithStart),
- * then the IQ push and the receipt (`announce`, activities/subscription.ts `createRedemptionAnnouncer`). The API kicks its own after
- * each claim; the worker's sweeps, for rows a stopped process or a failed send left queued. Claimed
+ * then the IQ push and the receipt (`announce`, activities/subscription.ts
+ * `createRedemptionAnnouncer`). The API kicks its own after each claim; the worker's sweeps, for rows a stopped process or a failed send left queued. Claimed
  * rows stay locked (other relays skip them) until they are announced and deleted in the same
  * transaction, whose connection `announce` runs its statements on (no second connection of the pool
  * is waited for while the rows are held). A relay that dies after sending leaves them queued and the
