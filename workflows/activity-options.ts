@@ -10,9 +10,9 @@ export const ACTIVITY_OPTIONS = {
 } as const satisfies ActivityOptions;
 
 /**
- * Short database work run inside the workflow task (a redemption's claim, a run's first load), so the
- * task that received an update can answer it. Retried like the others; past a minute of retries the
- * SDK waits between attempts with timers.
+ * Short database work run inside the workflow task (a run's first load), with no round trip through
+ * the server. Retried like the others; past a minute of retries the SDK waits between attempts with
+ * timers.
  */
 export const LOCAL_ACTIVITY_OPTIONS = {
   startToCloseTimeout: '30 seconds',

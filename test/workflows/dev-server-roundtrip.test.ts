@@ -79,8 +79,8 @@ describe('subscription workflow on the dev server (real time)', () => {
       const payload = e.userMetadata?.summary;
       return payload?.data ? [JSON.parse(Buffer.from(payload.data).toString('utf8')) as string] : [];
     });
-    // The first claim loads the site with it: one local activity before the answer, and the receipt
-    // and IQ push go through the worker's relay: no activity after it (issue 15).
+    // The first claim loads the site with it: one activity before the answer, and the receipt and IQ
+    // push go through the worker's relay: no activity after it (issue 15).
     expect(summaries).toEqual([
       `Subscription of site ${site.id}`,
       'Claim the voucher and start the term',

@@ -25,6 +25,8 @@ import { describe, inject, it } from 'vitest';
  * - `subscription-f1d25fe-*`: the same scenarios recorded before the API claimed redemptions itself
  *   and a relay told the workflow (signal `subscriptionChanged`, adopted by subscription version):
  *   the workflow's adopt then took every state it was given.
+ * - `subscription-f3af453-*`: the same scenarios (and `told`, the API's path) recorded before an
+ *   update's claim ran as an activity (patch `redemption-claim-by-activity`): a local activity.
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */

@@ -1,10 +1,13 @@
 /**
  * A burst of update-with-starts on one new `subscription-<siteId>` (the per-site burst of
  * test/security/throttling.test.ts without the API in front): every redemption gets the workflow's
- * answer. Under such bursts SDK core 1.24 loses a workflow task whose updates the server then rejects
- * ("wasn't processed by worker"): handlers that await a local activity are enough, a handler that
- * answers at once never sees it. The client sends a failed redemption again (workflows/client/
- * subscription.ts); this test fails without that.
+ * answer, and no workflow task fails. Under such bursts SDK core 1.24 can lose a workflow task:
+ * - the server then rejects the updates it carried ("wasn't processed by worker"): the client sends a
+ *   failed redemption again (workflows/client/subscription.ts);
+ * - when the handlers claimed by a local activity, a result from the lost task shaped commands that
+ *   replay could not produce: the next task failed on a nondeterminism error, for good, and later
+ *   updates were refused ("Workflow Task in failed state"). The claim is an activity since
+ *   (patch `redemption-claim-by-activity`).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
@@ -16,7 +19,7 @@ import { subscriptionWorkflowId } from '../../workflows/ids';
 import { createSite, voucher } from '../support/fixtures';
 import { startTestSystem, type TestSystem } from '../support/system';
 
-const ROUNDS = 3;
+const ROUNDS = 5;
 const BURST = 30;
 const VALID = 4;
 
@@ -76,6 +79,13 @@ describe('a burst of redemptions on one new subscription workflow', () => {
         async () => expect((await querySubscriptionState(sys.temporal, site.id)).term?.id).toBe(current!.id),
         { timeout: 30_000, interval: 200 },
       );
+      const { events } = await sys.temporal.workflow
+        .getHandle(subscriptionWorkflowId(site.id))
+        .fetchHistory();
+      const failedTasks = (events ?? []).flatMap((e) =>
+        e.workflowTaskFailedEventAttributes ? [e.workflowTaskFailedEventAttributes.failure?.message] : [],
+      );
+      expect(failedTasks, `round ${round}`).toEqual([]);
     }
   }, 300_000);
 });

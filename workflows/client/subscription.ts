@@ -48,11 +48,11 @@ const REDEEM_ATTEMPTS = 4;
  * first voucher of a site starts `subscription-<siteId>`, later ones reach the running one.
  *
  * Sent again when the update fails: the handler answers every refusal as a result, so a failed update
- * is the SDK's, not the workflow's. Under a burst of updates whose handlers run local activities,
- * SDK core 1.24 (the newest) admits a polled workflow task while the previous one is still being
- * completed ("Trying to send a new WFT for a run which already has one!") and drops the updates it
- * carried; the server then rejects them ("wasn't processed by worker"). Sending again is safe: the
- * claim finds the term its `requestId` already wrote.
+ * is the SDK's, not the workflow's. Under a burst of updates SDK core 1.24 (the newest) can admit a
+ * polled workflow task while the previous one is still being completed ("Trying to send a new WFT for
+ * a run which already has one!") and drop the updates it carried; the server then rejects them
+ * ("wasn't processed by worker"). Sending again is safe: the claim finds the term its `requestId`
+ * already wrote.
  */
 export async function redeemVoucher(
   temporal: Client,

@@ -34,8 +34,8 @@ export type { SubscriptionWorkflowInput } from './messages';
 /** The serialized, step-driven workflow; runs recorded before it replay on `legacySubscriptionRun`. */
 const SERIALIZED_STEPS = 'subscription-steps';
 /**
- * A run's first redemption loads the site with its claim (one local activity before the answer, not
- * two); runs recorded before it load first, then claim.
+ * A run's first redemption loads the site with its claim (one call before the answer, not two);
+ * runs recorded before it load first, then claim.
  */
 const CLAIM_LOADS = 'redemption-claim-loads';
 /**
@@ -50,11 +50,19 @@ const RECEIPTS_QUEUED = 'redemption-receipts-queued';
  * `input.current` records none: its start says the same.
  */
 const SINCE_RECEIPTS_QUEUED = 'subscription-since-receipts-queued';
+/**
+ * An update's claim runs as an activity, not a local one. Under a burst of updates SDK core 1.24 can
+ * take a newly polled workflow task for a run while it still completes the previous one, and lose
+ * that task: a local activity's result then shapes commands that the history cannot replay (the run
+ * stays stuck on a nondeterminism error), whereas an activity's result reaches the workflow only
+ * through its history. Runs recorded before it claim by a local activity.
+ */
+const CLAIM_BY_ACTIVITY = 'redemption-claim-by-activity';
 
 /** Activities with a summary for the timeline (Temporal user metadata); ids and numbers only. */
 const activity = (summary: string) =>
   proxyActivities<SubscriptionActivities>({ ...ACTIVITY_OPTIONS, summary });
-/** Local activities run inside the workflow task: a redemption is answered in the task that received it. */
+/** Local activities run inside the workflow task: a run's first load needs no round trip of its own. */
 const local = (summary: string) =>
   proxyLocalActivities<SubscriptionActivities>({ ...LOCAL_ACTIVITY_OPTIONS, summary });
 
@@ -69,9 +77,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * hears in (N7). The HTTP API claims redemptions itself; the claim's transaction queues the telling
  * (signal `subscriptionChanged`) with the receipt and IQ push, and a relay sends them
  * (outbox/redemption-relay.ts): one workflow task per redemption, none waited for by the answer.
- * The update `redeemVoucher` (API.md; the demo seed, outside tools) claims by a local activity and
- * is answered in the task that received it. Within the workflow, update redemptions, clock moves and
- * its own expiry hold `serial`.
+ * The update `redeemVoucher` (API.md; the demo seed, outside tools) claims by an activity and is
+ * answered when it returns. Within the workflow, update redemptions, clock moves and its own expiry
+ * hold `serial`.
  * The loop only carries out `nextStep`: receipts (of runs recorded before that), expired
  * email, expiry, reminders, a fresh history, or a wait that any change cuts short.
  */
@@ -180,7 +188,8 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
       serial.runExclusive(async () => {
         if (!claimLoads) await ensureLoaded();
         // Not loaded yet: the claim reads the site's clock under its lock and reports it with the rest.
-        const { site, expiredTermId, clock, ...result } = await local(
+        const claim = patched(CLAIM_BY_ACTIVITY) ? activity : local;
+        const { site, expiredTermId, clock, ...result } = await claim(
           'Claim the voucher and start the term',
         ).redeemVoucher({
           siteId,

@@ -14,14 +14,16 @@
  *     update-with-start), their receipts, then waiting for the first reminder.
  *   <prefix>-told: a sandbox site without a workflow whose redemptions are claimed as the API claims
  *     them and told by a redemption relay: two claims at once (the first telling starts the
- *     workflow), the clock moved 3 days (28-day reminder), the same two tellings again, a third
- *     claim, then the clock moved past the end (expiry, expired email), up to continue-as-new.
+ *     workflow), the clock moved to the 28-day reminder, the same two tellings again, a third
+ *     claim, then the clock moved past the end (expiry, expired email), up to continue-as-new. The
+ *     clock moves to the current term's dates: which claim committed second decides them (V5).
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import proto from '@temporalio/proto';
 import { createRedemptionAnnouncer } from '../../../activities/subscription';
 import { startLocalStack } from '../../../bench/local-stack';
+import { findCurrentTerm } from '../../../db/queries/subscriptions';
 import { issueVouchers } from '../../../db/queries/vouchers';
 import { accessMethods, iqs, memberships, profiles, sites } from '../../../db/schema';
 import type { SubscriptionChanged } from '../../../domain/subscription';
@@ -33,6 +35,7 @@ import { createRedemptionRelay } from '../../../outbox/redemption-relay';
 import {
   advanceSandboxClock,
   ensureSubscriptionWorkflow,
+  querySubscriptionState,
   redeemVoucher,
   subscriptionTeller,
 } from '../../../workflows/client/subscription';
@@ -88,6 +91,12 @@ async function waitFor(what: string, check: () => Promise<boolean>) {
 const sent = (key: string) =>
   waitFor(key, async () => (await sql`select 1 from sent_emails where idempotency_key = ${key}`).length > 0);
 
+/** Moves a sandbox site's clock to a day past `atMs` (site time). */
+async function moveClockPast(siteId: string, atMs: number) {
+  const nowMs = Date.parse((await querySubscriptionState(temporal, siteId)).now);
+  await advanceSandboxClock(temporal, taskQueue, siteId, Math.ceil((atMs - nowMs) / 1000) + DAY_S);
+}
+
 async function save(name: string, workflowId: string, runId?: string) {
   const history = await temporal.workflow.getHandle(workflowId, runId).fetchHistory();
   const bytes = proto.temporal.api.history.v1.History.encode(history).finish();
@@ -113,6 +122,12 @@ try {
     async () => (await temporal.workflow.getHandle(workflowId).describe()).runId !== firstRun,
   );
   await save('sandbox-run1', workflowId, firstRun);
+  // The next run once it waits: its first workflow task completed.
+  await waitFor('the next run to wait', async () =>
+    (await temporal.workflow.getHandle(workflowId).fetchHistory()).events!.some(
+      (e) => e.workflowTaskCompletedEventAttributes,
+    ),
+  );
   await save('sandbox-run2', workflowId);
 
   const burst = await site(false);
@@ -151,8 +166,11 @@ try {
   await relay.handOver();
   await sent(`receipt:${c2.term.id}`);
   const toldRun = (await temporal.workflow.getHandle(toldId).describe()).runId;
-  await advanceSandboxClock(temporal, taskQueue, told.siteId, 3 * DAY_S);
-  await sent(`reminder:${c2.term.id}:28d`);
+  // The claim that committed second holds the current term, with what it carried over (V5): how far
+  // its 28-day reminder is depends on which one that was.
+  const current = await findCurrentTerm(db, told.siteId);
+  await moveClockPast(told.siteId, current!.endsAt.getTime() - 28 * DAY_S * 1000);
+  await sent(`reminder:${current!.id}:28d`);
   // Both told again: neither is newer than what the workflow holds, so nothing changes.
   const tell = subscriptionTeller(temporal, taskQueue);
   await tell(told.siteId, { site: c1.site!, clock: c1.clock! } as SubscriptionChanged);
@@ -160,7 +178,7 @@ try {
   const c3 = await claim(await code(60));
   await relay.handOver();
   await sent(`receipt:${c3.term.id}`);
-  await advanceSandboxClock(temporal, taskQueue, told.siteId, 200 * DAY_S);
+  await moveClockPast(told.siteId, (await findCurrentTerm(db, told.siteId))!.endsAt.getTime());
   await waitFor(
     'the next run',
     async () => (await temporal.workflow.getHandle(toldId).describe()).runId !== toldRun,
