@@ -6,8 +6,11 @@
  * 127.0.0.1, which sends X-Forwarded-For), so per-address throttles count one client each, as they
  * would for people behind a load balancer: the bench measures speed, not the limiter.
  *
- * Scenarios: each of `SCENARIOS` alone on `clients` clients; `floor` (the bare route); `mix`;
+ * Scenarios: each of `SCENARIOS` alone on `clients` clients; `mix`;
  * `login-storm` (GET /me on `clients` clients while `stormLogins` more clients log in, in a loop).
+ * `<scenario>+floor`: the scenario and the floor (the bare route), `seconds` each, in `slices` pairs
+ * of slices whose order alternates (floor first, then the scenario first, ...): a machine whose speed
+ * drifts during the run weighs on both alike. Both are reported, each over all of its slices.
  */
 import { readFile } from 'node:fs/promises';
 import { type ApiLoadJob, type Scenario, scenarios } from './api-load-scenarios';
@@ -16,11 +19,17 @@ import { summarize } from './stats';
 /** A distinct private address per client, as the trusted proxy would name it. */
 const addressOf = (client: number) => `10.${(client >> 16) & 255}.${(client >> 8) & 255}.${client & 255}`;
 
+interface Driven {
+  latencies: number[];
+  wallMs: number;
+  failed: Record<string, number>;
+}
+
 async function drive(
   base: string,
   scenario: Scenario,
   opts: { clients: number; firstClient: number; deadline: number; tokens: string[] },
-) {
+): Promise<Driven> {
   const latencies: number[] = [];
   const failed: Record<string, number> = {};
   const started = performance.now();
@@ -53,35 +62,66 @@ async function drive(
       }
     }),
   );
-  return { ...summarize(latencies, performance.now() - started), failed };
+  return { latencies, wallMs: performance.now() - started, failed };
 }
 
-const [jobPath, name, secondsArg] = process.argv.slice(2);
+/** One group's figures over the slices it ran in. */
+function figures(parts: Driven[]) {
+  const failed: Record<string, number> = {};
+  for (const part of parts) {
+    for (const [key, count] of Object.entries(part.failed)) failed[key] = (failed[key] ?? 0) + count;
+  }
+  const wallMs = parts.reduce((sum, part) => sum + part.wallMs, 0);
+  return {
+    ...summarize(
+      parts.flatMap((part) => part.latencies),
+      wallMs,
+    ),
+    failed,
+  };
+}
+
+const [jobPath, name, secondsArg, slicesArg] = process.argv.slice(2);
 if (!jobPath || !name || !secondsArg)
-  throw new Error('usage: api-load-client.ts <job.json> <scenario> <seconds>');
+  throw new Error('usage: api-load-client.ts <job.json> <scenario>[+floor] <seconds> [slices]');
 const job = JSON.parse(await readFile(jobPath, 'utf8')) as ApiLoadJob;
-const deadline = performance.now() + Number(secondsArg) * 1000;
+const seconds = Number(secondsArg);
 const tokens = job.owners.map((o) => o.token);
 const all = scenarios(job);
-const run = (base: string, scenario: Scenario, clients: number, firstClient = 0) =>
-  drive(base, scenario, { clients, firstClient, deadline, tokens });
+const run = (base: string, scenario: Scenario, clients: number, forSeconds = seconds, firstClient = 0) =>
+  drive(base, scenario, { clients, firstClient, deadline: performance.now() + forSeconds * 1000, tokens });
+/** The floor: the bare route beside the stack (bench/api-load.ts). */
+const bare: Scenario = () => ({ method: 'GET', path: '/bare', auth: false });
+const named = (scenarioName: string) => {
+  const scenario = all[scenarioName];
+  if (!scenario) throw new Error(`no scenario "${scenarioName}"`);
+  return scenario;
+};
 
-let groups: Record<string, Awaited<ReturnType<typeof drive>>>;
-if (name === 'floor') {
-  groups = {
-    floor: await run(job.floorUrl, () => ({ method: 'GET', path: '/bare', auth: false }), job.clients),
-  };
-} else if (name === 'login-storm') {
+let groups: Record<string, ReturnType<typeof figures>>;
+if (name === 'login-storm') {
   // The logins come from clients (and addresses) of their own, after the readers' range.
   const [me, logins] = await Promise.all([
     run(job.url, all['GET /me']!, job.clients),
-    run(job.url, all['POST /auth/login']!, job.stormLogins, job.clients),
+    run(job.url, all['POST /auth/login']!, job.stormLogins, seconds, job.clients),
   ]);
-  groups = { 'GET /me': me, 'POST /auth/login': logins };
+  groups = { 'GET /me': figures([me]), 'POST /auth/login': figures([logins]) };
+} else if (name.endsWith('+floor')) {
+  const scenarioName = name.slice(0, -'+floor'.length);
+  const scenario = named(scenarioName);
+  const slices = Number(slicesArg ?? 4);
+  const slice = seconds / slices;
+  const product: Driven[] = [];
+  const floors: Driven[] = [];
+  for (let i = 0; i < slices; i++) {
+    const inProduct = () => run(job.url, scenario, job.clients, slice).then((d) => product.push(d));
+    const inFloor = () => run(job.floorUrl, bare, job.clients, slice).then((d) => floors.push(d));
+    if (i % 2 === 0) await inFloor().then(inProduct);
+    else await inProduct().then(inFloor);
+  }
+  groups = { floor: figures(floors), [scenarioName]: figures(product) };
 } else {
-  const scenario = all[name];
-  if (!scenario) throw new Error(`no scenario "${name}"`);
-  groups = { [name]: await run(job.url, scenario, job.clients) };
+  groups = { [name]: figures([await run(job.url, named(name), job.clients)]) };
 }
 const cpu = process.cpuUsage();
 console.log(JSON.stringify({ groups, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));

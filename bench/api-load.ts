@@ -7,9 +7,10 @@
  * an address of its own through the trusted-proxy mechanism (TRUSTED_PROXIES 127.0.0.1 and
  * X-Forwarded-For), so per-address throttles see one client each.
  *
- * Each scenario runs right after a floor run of its own (the machine's other load changes from
- * minute to minute, not within a pair). Printed per scenario: throughput, p50/p99, failures, the
- * ratio of its throughput to that floor's and
+ * Each scenario runs with a floor run of its own, in slices of about 2 s alternating with the floor's
+ * (floor then scenario, scenario then floor, ...): the machine's speed drifts within a minute, and
+ * whichever phase ran second would otherwise carry the drift alone. Printed per scenario:
+ * throughput, p50/p99, failures, the ratio of its throughput to its floor's and
  * with --count-sql, the SQL statements per request (counted by the stack's pool, in a run of their own:
  * counting costs every query a stack trace). Then the login storm: GET /me p99 while
  * `stormLogins` more clients log in, against its p99 alone.
@@ -140,7 +141,7 @@ interface Figures {
 }
 
 /** Runs the load generator in its own process for one scenario and returns what it measured. */
-async function load(scenario: string, durationS: number) {
+async function load(scenario: string, durationS: number, slices?: number) {
   const child = spawn(
     process.execPath,
     [
@@ -150,6 +151,7 @@ async function load(scenario: string, durationS: number) {
       jobPath,
       scenario,
       String(durationS),
+      ...(slices === undefined ? [] : [String(slices)]),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -172,19 +174,18 @@ const fmt = (s: Figures) =>
 
 try {
   // Warm up both servers (JIT, pools, prepared statements).
-  await load('mix', 2);
-  await load('floor', 2);
+  await load('mix+floor', 2, 1);
 
-  // Each scenario right after a floor run of its own, and the ratio to that floor: on a machine
-  // shared with other work, the load changes from minute to minute, not within a pair.
+  // Each scenario with a floor run of its own, their slices alternating, and the ratio to that floor.
   const results: Array<{ name: string; figures: Figures; floor: Figures; perRequest: number }> = [];
   for (const name of [...SCENARIOS, 'mix']) {
-    const floor = (await load('floor', seconds)).groups.floor!;
     const before = stack.served.statements;
-    const figures = (await load(name, seconds)).groups[name]!;
-    // The pool's statements while this scenario ran (the worker's sweeps add a few), per request.
-    const perRequest = (stack.served.statements - before) / Math.max(1, figures.count);
-    results.push({ name, figures, floor, perRequest });
+    const { groups } = await load(`${name}+floor`, seconds, Math.max(1, Math.round(seconds / 2)));
+    const figures = groups[name]!;
+    // The pool's statements while this scenario ran (the worker's sweeps add a few, and the bare
+    // route one per request, which is taken off), per request.
+    const perRequest = (stack.served.statements - before - groups.floor!.count) / Math.max(1, figures.count);
+    results.push({ name, figures, floor: groups.floor!, perRequest });
   }
   // GET /me alone, then the same with the login storm beside it.
   const alone = (await load('GET /me', seconds)).groups['GET /me']!;
@@ -198,7 +199,7 @@ try {
     `\n[api-load] ${clients} concurrent clients, ${seconds} s each, load from a separate process, Node ${process.version}, ${stack.temporalServer}`,
   );
   console.log(
-    `${'scenario'.padEnd(34)} throughput, latency, failures${' '.repeat(36)}ratio to the floor run just before  SQL/req`,
+    `${'scenario'.padEnd(34)} throughput, latency, failures${' '.repeat(36)}ratio to its floor (alternating)  SQL/req`,
   );
   let totalFailures = 0;
   const print = (name: string, s: Figures, extra: string) => {
