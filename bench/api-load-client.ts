@@ -8,9 +8,9 @@
  *
  * Scenarios: each of `SCENARIOS` alone on `clients` clients; `mix`;
  * `login-storm` (GET /me on `clients` clients while `stormLogins` more clients log in, in a loop).
- * `<scenario>+floor`: the scenario and the floor (the bare route), `seconds` each, in `slices` pairs
- * of slices whose order alternates (floor first, then the scenario first, ...): a machine whose speed
- * drifts during the run weighs on both alike. Both are reported, each over all of its slices.
+ * `<scenario>+floor`: the scenario and the floor (the bare route), `seconds` each, in pairs of slices
+ * of about 2 s whose order alternates (floor first, then the scenario first, ...): a machine whose
+ * speed drifts during the run weighs on both alike. Both are reported, each over all of its slices.
  */
 import { readFile } from 'node:fs/promises';
 import { type ApiLoadJob, type Scenario, scenarios } from './api-load-scenarios';
@@ -81,9 +81,9 @@ function figures(parts: Driven[]) {
   };
 }
 
-const [jobPath, name, secondsArg, slicesArg] = process.argv.slice(2);
+const [jobPath, name, secondsArg] = process.argv.slice(2);
 if (!jobPath || !name || !secondsArg)
-  throw new Error('usage: api-load-client.ts <job.json> <scenario>[+floor] <seconds> [slices]');
+  throw new Error('usage: api-load-client.ts <job.json> <scenario>[+floor] <seconds>');
 const job = JSON.parse(await readFile(jobPath, 'utf8')) as ApiLoadJob;
 const seconds = Number(secondsArg);
 const tokens = job.owners.map((o) => o.token);
@@ -109,7 +109,7 @@ if (name === 'login-storm') {
 } else if (name.endsWith('+floor')) {
   const scenarioName = name.slice(0, -'+floor'.length);
   const scenario = named(scenarioName);
-  const slices = Number(slicesArg ?? 4);
+  const slices = Math.max(1, Math.round(seconds / 2));
   const slice = seconds / slices;
   const product: Driven[] = [];
   const floors: Driven[] = [];

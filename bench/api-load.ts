@@ -141,7 +141,7 @@ interface Figures {
 }
 
 /** Runs the load generator in its own process for one scenario and returns what it measured. */
-async function load(scenario: string, durationS: number, slices?: number) {
+async function load(scenario: string, durationS: number) {
   const child = spawn(
     process.execPath,
     [
@@ -151,7 +151,6 @@ async function load(scenario: string, durationS: number, slices?: number) {
       jobPath,
       scenario,
       String(durationS),
-      ...(slices === undefined ? [] : [String(slices)]),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -174,13 +173,13 @@ const fmt = (s: Figures) =>
 
 try {
   // Warm up both servers (JIT, pools, prepared statements).
-  await load('mix+floor', 2, 1);
+  await load('mix+floor', 2);
 
   // Each scenario with a floor run of its own, their slices alternating, and the ratio to that floor.
   const results: Array<{ name: string; figures: Figures; floor: Figures; perRequest: number }> = [];
   for (const name of [...SCENARIOS, 'mix']) {
     const before = stack.served.statements;
-    const { groups } = await load(`${name}+floor`, seconds, Math.max(1, Math.round(seconds / 2)));
+    const { groups } = await load(`${name}+floor`, seconds);
     const figures = groups[name]!;
     // The pool's statements while this scenario ran (the worker's sweeps add a few, and the bare
     // route one per request, which is taken off), per request.
