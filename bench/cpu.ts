@@ -50,3 +50,26 @@ export function cpuSeconds(patterns: Record<string, RegExp>): Record<string, num
     ]),
   );
 }
+
+/**
+ * CPU seconds so far of this process's threads, added up by thread name: `main`, then by Linux's
+ * `comm` (`node` for worker threads and V8's, `tokio-runtime-w` for Temporal's core,
+ * `libuv-worker` for the thread pool). Linux only: undefined elsewhere.
+ */
+export function threadCpuSeconds(): Record<string, number> | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const byName: Record<string, number> = {};
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = Number(tid) === process.pid ? 'main' : comm;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+      byName[name] = (byName[name] ?? 0) + seconds;
+    } catch {
+      // The thread ended while we read.
+    }
+  }
+  return byName;
+}

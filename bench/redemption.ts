@@ -42,7 +42,7 @@ import { createMailer } from '../emails/mailer';
 import { noopGatewayClient } from '../gateway/client';
 import { querySubscriptionState } from '../workflows/client/subscription';
 import { subscriptionWorkflowId } from '../workflows/ids';
-import { cpuSeconds } from './cpu';
+import { cpuSeconds, threadCpuSeconds } from './cpu';
 import { startLocalStack } from './local-stack';
 import type { RedemptionJob } from './redemption-load';
 import { runConcurrent, summarize } from './stats';
@@ -69,6 +69,11 @@ const cpuNow = () => ({
     postgres: new RegExp(`^\\S*postgres -D .* -p ${pgPort}\\b`),
   }),
   'API and workers': (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+  // Its threads: `main` (the API, the relays, activities), `node` (workflow threads and V8's own),
+  // `tokio-runtime-w` and the like (Temporal's core).
+  ...Object.fromEntries(
+    Object.entries(threadCpuSeconds() ?? {}).map(([name, seconds]) => [`  thread ${name}`, seconds]),
+  ),
 });
 /** CPU seconds of each part since `before` (a cpuNow()). */
 const cpuSince = (before: ReturnType<typeof cpuNow>): Record<string, number> =>
@@ -208,9 +213,9 @@ try {
   const IDLE_SECONDS = 5;
   const idleBefore = cpuNow();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-  const idlePerSecond = Object.entries(cpuSince(idleBefore)).map(
-    ([name, seconds]) => `${name} ${((seconds * 1000) / IDLE_SECONDS).toFixed(1)}`,
-  );
+  const idlePerSecond = Object.entries(cpuSince(idleBefore))
+    .filter(([name]) => !name.startsWith(' '))
+    .map(([name, seconds]) => `${name} ${((seconds * 1000) / IDLE_SECONDS).toFixed(1)}`);
 
   // Drained: everything the answers caused (the workflows told, the IQ pushes, the receipts) is done.
   let drainMs = 0;
@@ -238,10 +243,12 @@ try {
   console.log(`  throughput ratio ${ratio.toFixed(2)}, p99 ratio ${p99ratio.toFixed(2)}`);
 
   // Where the time goes: CPU by part of the system (the product's includes its receipts and pushes).
-  console.log(`  CPU ms per call       ${'redemption'.padStart(10)} ${'floor'.padStart(8)}`);
-  for (const name of Object.keys(product.cpu)) {
+  const names = Object.keys(product.cpu);
+  const width = Math.max(...names.map((name) => name.length));
+  console.log(`  ${'CPU ms per call'.padEnd(width + 2)} ${'redemption'.padStart(10)} ${'floor'.padStart(8)}`);
+  for (const name of names) {
     const per = (x: typeof product) => (((x.cpu[name] ?? 0) * 1000) / total).toFixed(1);
-    console.log(`    ${name.padEnd(18)} ${per(product).padStart(10)} ${per(floor).padStart(8)}`);
+    console.log(`    ${name.padEnd(width)} ${per(product).padStart(10)} ${per(floor).padStart(8)}`);
   }
   console.log(`  drained ${drainMs.toFixed(0)} ms after the last answer (counted in the throughput)`);
   console.log(
