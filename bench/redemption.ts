@@ -40,6 +40,7 @@ import { memberships, profiles, sites } from '../db/schema';
 import { hashVoucherCode, normalizeVoucherCode } from '../domain/voucher-codes';
 import { createMailer } from '../emails/mailer';
 import { noopGatewayClient } from '../gateway/client';
+import { POLLING } from '../worker/create-worker';
 import { querySubscriptionState } from '../workflows/client/subscription';
 import { subscriptionWorkflowId } from '../workflows/ids';
 import { cpuSeconds, threadCpuSeconds } from './cpu';
@@ -86,6 +87,8 @@ const cpuSince = (before: ReturnType<typeof cpuNow>): Record<string, number> =>
 const noopWorker = await Worker.create({
   connection: stack.native,
   taskQueue: NOOP_QUEUE,
+  // Polling as the product's worker polls.
+  ...POLLING,
   workflowsPath: fileURLToPath(new URL('./noop/workflow.ts', import.meta.url)),
 });
 const noopRun = noopWorker.run();
