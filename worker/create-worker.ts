@@ -27,15 +27,14 @@ class ScrubQueryParams implements ActivityInboundCallsInterceptor {
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 /**
- * How the worker polls (every worker of the product, and the benches' floor workers): as many polls
- * as the server's feedback asks for, instead of the SDK's fixed ten, of which two wait on the task
- * queue and eight on the worker's sticky queue. With the fixed split, a burst of new workflows (each
- * first task comes through the task queue: redemptions' update-with-starts, a rollout's IQs) ended
- * with its last tasks waiting about 2 s for a poll (issue 15: 512 no-op update-with-starts from 32
- * clients, p99 2.8 s and 50 a second; with autoscaling polls, p99 0.6 s and 95 a second). The price:
+ * How the worker polls (every worker of the product, and bench/redemption's floor worker): as many
+ * polls as the server's feedback asks for, instead of the SDK's fixed ten, of which two wait on the
+ * task queue and eight on the worker's sticky queue. With the fixed split, a burst of new workflows
+ * (each first task comes through the task queue: redemptions' update-with-starts, a rollout's IQs)
+ * ended with its last tasks waiting about 2 s for a poll (issue 15: 512 no-op update-with-starts from
+ * 32 clients, p99 2.8 s and 50 a second; with autoscaling polls, p99 0.6 s and 95 a second). The price:
  * polls that cycle while the worker idles, about 12 ms of CPU a second on the cluster instead of 2.5
- * (ten fixed polls split half and half between the queues cost as much: the task queue's polls are
- * what cycle).
+ * (ten fixed polls split half and half between the queues cost as much).
  */
 export const POLLING = {
   workflowTaskPollerBehavior: { type: 'autoscaling' },
