@@ -5,10 +5,12 @@
  *
  * The system under test runs in this process (bench/local-stack: PostgreSQL, the Temporal server,
  * the product's worker and API, and the no-op workflow's worker); the load comes from a separate
- * process (bench/redemption-load.ts), once for the product and once for the floor. After the
- * product's last answer it waits until everything the answers caused is done (workflows told, IQ
- * pushes, receipts), and counts that time in the product's throughput; so the floor runs on a quiet
- * system. One owner, site and voucher per redemption: each starts its site's workflow.
+ * process (bench/redemption-load.ts), once per round: up to 4 rounds of each, product and floor in
+ * turn (product first, then floor first, ...), so that the machine's drift weighs on both alike.
+ * After a product round's last answer it waits until everything the answers caused is done
+ * (workflows told, IQ pushes, receipts), and counts that time in the product's throughput; so the
+ * floor runs on a quiet system. One owner, site and voucher per redemption: each starts its site's
+ * workflow.
  *
  * Where the time goes, printed after the figures: CPU per call by part of the system, and per second
  * with no load (measured for 5 s before the product's phase); from a sample
@@ -63,10 +65,11 @@ const temporalPort = temporalAddress.split(':').at(-1);
 /** CPU seconds so far of the Temporal server, PostgreSQL and this process (API and workers). */
 const cpuNow = () => ({
   ...cpuSeconds({
-    // The dev server is one process; the cluster's services are not told apart here.
-    ...(SERVER === 'dev'
-      ? { temporal: new RegExp(`^\\S*temporal server start-dev .*--port ${temporalPort}\\b`) }
-      : {}),
+    // The dev server is one process; the cluster's services (a process each) are added up.
+    temporal:
+      SERVER === 'dev'
+        ? new RegExp(`^\\S*temporal server start-dev .*--port ${temporalPort}\\b`)
+        : /\/temporal-server --root \S+ .*\bstart --service /,
     postgres: new RegExp(`^\\S*postgres -D .* -p ${pgPort}\\b`),
   }),
   'API and workers': (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
@@ -203,39 +206,103 @@ async function anatomy(siteId: string) {
 try {
   const calls = await seed(total, 'p');
   const tokens = await Promise.all(calls.map((c) => issueBearerToken(db, c.ownerId, new Date())));
-  const job = (n: number): RedemptionJob => ({
+  const whole: RedemptionJob = {
     url: stack.url,
     temporalAddress,
     noopTaskQueue: NOOP_QUEUE,
     clients,
-    calls: calls.slice(0, n).map((c, i) => ({ siteId: c.siteId, token: tokens[i]!, code: c.code })),
-  });
+    calls: calls.map((c, i) => ({ siteId: c.siteId, token: tokens[i]!, code: c.code })),
+  };
 
   // What the system spends with no load at all (polls, timers, relays' sweeps): a phase that runs
   // longer carries more of it per call.
   const IDLE_SECONDS = 5;
   const idleBefore = cpuNow();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-  const idlePerSecond = Object.entries(cpuSince(idleBefore))
-    .filter(([name]) => !name.startsWith(' '))
-    .map(([name, seconds]) => `${name} ${((seconds * 1000) / IDLE_SECONDS).toFixed(1)}`);
+  const idle = Object.entries(cpuSince(idleBefore)).filter(([name]) => !name.startsWith(' '));
+  const idlePerSecond = idle.map(
+    ([name, seconds]) => `${name} ${((seconds * 1000) / IDLE_SECONDS).toFixed(1)}`,
+  );
+  /** CPU seconds a second of the whole system at rest (the load generator aside). */
+  const idleRate = idle.reduce((sum, [, seconds]) => sum + seconds, 0) / IDLE_SECONDS;
+  /**
+   * Waits until the system is back at rest: the work a round left behind (the Temporal server's
+   * queues: timers, visibility, transfers; the relays) is done in that round's time, not in the next.
+   * Resolves with the instant the first half-second at rest began.
+   */
+  const quiet = async () => {
+    for (let i = 0; i < 60; i++) {
+      const from = performance.now();
+      const before = cpuNow();
+      await new Promise((r) => setTimeout(r, 500));
+      const seconds = (performance.now() - from) / 1000;
+      const rate = Object.entries(cpuSince(before))
+        .filter(([name]) => !name.startsWith(' '))
+        .reduce((sum, [, cpu]) => sum + cpu / seconds, 0);
+      if (rate <= idleRate * 1.5 + 0.05) return from;
+    }
+    return performance.now();
+  };
 
-  // Drained: everything the answers caused (the workflows told, the IQ pushes, the receipts) is done.
-  let drainMs = 0;
-  const product = await measured(job(total), 'product', async (r) => {
-    const from = performance.now();
-    await waitForReceipts(total - r.failures);
-    drainMs = performance.now() - from;
-  });
-  const floor = await measured(job(total), 'floor', async () => {});
+  // In rounds, product and floor in turn (product first, then floor first, ...): the machine's speed
+  // drifts within a minute, and a phase run whole after the other would carry the drift alone. Each
+  // product round has sites of its own. Every round ends drained, in its own time: a product round
+  // once everything its answers caused (the workflows told, the IQ pushes, the receipts) is done, and
+  // any round once the system is back at rest (quiet).
+  const ROUNDS = Math.max(1, Math.min(4, Math.floor(total / clients / 2)));
+  type Measured = Awaited<ReturnType<typeof measured>>;
+  const rounds: Record<'product' | 'floor', Measured[]> = { product: [], floor: [] };
+  const drainMs = { product: 0, floor: 0 };
+  let receipts = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const from = Math.floor((r * total) / ROUNDS);
+    const to = Math.floor(((r + 1) * total) / ROUNDS);
+    const roundJob = { ...whole, calls: whole.calls.slice(from, to) };
+    const productRound = async () =>
+      rounds.product.push(
+        await measured(roundJob, 'product', async (result) => {
+          const started = performance.now();
+          receipts += roundJob.calls.length - result.failures;
+          await waitForReceipts(receipts);
+          drainMs.product += (await quiet()) - started;
+        }),
+      );
+    const floorRound = async () =>
+      rounds.floor.push(
+        await measured(roundJob, 'floor', async () => {
+          const started = performance.now();
+          drainMs.floor += (await quiet()) - started;
+        }),
+      );
+    if (r % 2 === 0) await productRound().then(floorRound);
+    else await floorRound().then(productRound);
+  }
+  /** One phase over its rounds: every latency, the wall time, failures and CPU added up. */
+  const merged = (parts: Measured[]) => {
+    const failed: Record<string, number> = {};
+    const cpu: Record<string, number> = {};
+    for (const part of parts) {
+      for (const [k, n] of Object.entries(part.failed)) failed[k] = (failed[k] ?? 0) + n;
+      for (const [k, n] of Object.entries(part.cpu)) cpu[k] = (cpu[k] ?? 0) + n;
+    }
+    return {
+      latencies: parts.flatMap((part) => part.latencies),
+      wallMs: parts.reduce((sum, part) => sum + part.wallMs, 0),
+      failures: parts.reduce((sum, part) => sum + part.failures, 0),
+      failed,
+      cpu,
+    };
+  };
+  const product = merged(rounds.product);
+  const floor = merged(rounds.floor);
 
   // Throughput counts the drain: work deferred past the last answer is not free.
-  const a = summarize(product.latencies, product.wallMs + drainMs);
-  const b = summarize(floor.latencies, floor.wallMs);
+  const a = summarize(product.latencies, product.wallMs + drainMs.product);
+  const b = summarize(floor.latencies, floor.wallMs + drainMs.floor);
   const ratio = a.perSecond / b.perSecond;
   const p99ratio = a.p99 / b.p99;
   console.log(
-    `bench/redemption: ${total} redemptions, ${clients} concurrent clients, ${stack.temporalServer}, NODE_ENV=${process.env.NODE_ENV}`,
+    `bench/redemption: ${total} redemptions, ${clients} concurrent clients, in ${ROUNDS} rounds each, ${stack.temporalServer}, NODE_ENV=${process.env.NODE_ENV}`,
   );
   console.log(
     `  redemption over HTTP:    ${a.perSecond.toFixed(1)}/s  p50 ${a.p50.toFixed(0)} ms  p99 ${a.p99.toFixed(0)} ms  non-200: ${product.failures}${failedKinds(product.failed)}`,
@@ -253,10 +320,14 @@ try {
     const per = (x: typeof product) => (((x.cpu[name] ?? 0) * 1000) / total).toFixed(1);
     console.log(`    ${name.padEnd(width)} ${per(product).padStart(10)} ${per(floor).padStart(8)}`);
   }
-  console.log(`  drained ${drainMs.toFixed(0)} ms after the last answer (counted in the throughput)`);
+  console.log(
+    `  drained ${drainMs.product.toFixed(0)} ms (redemption) and ${drainMs.floor.toFixed(0)} ms (floor) after ` +
+      `the rounds' last answers (counted in the throughput)`,
+  );
   console.log(
     `  idle, before the load: CPU ms per second: ${idlePerSecond.join(', ')}; the phases lasted ` +
-      `${((product.wallMs + drainMs) / 1000).toFixed(1)} s (redemption) and ${(floor.wallMs / 1000).toFixed(1)} s (floor)`,
+      `${((product.wallMs + drainMs.product) / 1000).toFixed(1)} s (redemption) and ` +
+      `${((floor.wallMs + drainMs.floor) / 1000).toFixed(1)} s (floor)`,
   );
   const sample = calls.slice(0, Math.min(32, total));
   const anatomies = await Promise.all(sample.map((c) => anatomy(c.siteId)));
@@ -276,8 +347,8 @@ try {
     mailer: createMailer({ db, from: 'bench@ks.test' }),
     gateway: noopGatewayClient,
   });
-  const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
-  const env = new MockActivityEnvironment(undefined, { logger: quiet });
+  const silent = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
+  const env = new MockActivityEnvironment(undefined, { logger: silent });
   const claims = await runConcurrent(alone.length, clients, async (i) => {
     const c = alone[i]!;
     const result: Awaited<ReturnType<typeof acts.redeemVoucher>> = await env.run(acts.redeemVoucher, {

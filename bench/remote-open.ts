@@ -14,8 +14,10 @@
  *   floor:   `POST /open/:iqId/:lockId` on a bare Hono route in the gateway's process, which sends the
  *            one framed `open` message on the IQ's connection and answers with its `open-result`.
  *
- * Both phases open the same locks with the same number of clients for the same time; each client
- * is a member of one site holding a remote access method, and opens that site's locks in turn.
+ * Both phases open the same locks with the same number of clients for the same time, in turns of
+ * about 2 s (one load process runs them all); each client is a member of one site holding a remote
+ * access method, and opens that site's locks in turn. Printed per phase with its CPU per open by
+ * process (the parts' CPU over that phase's turns; the load generator's by itself).
  *
  * Run: npx tsx bench/remote-open.ts [iqs=1000] [clients=32] [seconds=10] [--server dev|cluster]
  * Last line: RESULT remote-open p50ratio=<product p50 / floor p50> p99ratio=<…p99…> iqs=<IQs online>
@@ -49,7 +51,9 @@ const HEARTBEAT_SECONDS = 30;
 interface LoadJob {
   apiUrl: string;
   floorUrl: string;
-  seconds: number;
+  /** The phases in the order they run, each for sliceSeconds. */
+  slices: Array<'product' | 'floor'>;
+  sliceSeconds: number;
   /** One per client: its token, its site and the locks (with their IQs) it opens in turn. */
   clients: Array<{ token: string; siteId: string; targets: Array<{ lockId: string; iqId: string }> }>;
 }
@@ -111,43 +115,72 @@ async function fleetProcess(credentialsFile: string, port: number) {
   });
 }
 
-/** The load generator: keep-alive fetch loops, one per client, for the job's time. */
-async function loadProcess(jobFile: string, phase: 'product' | 'floor') {
+type Phase = 'product' | 'floor';
+
+/**
+ * The load generator: keep-alive fetch loops, one per client, through the job's slices in turn, each
+ * slice one phase for `sliceSeconds`. At each slice's start and at the end it tells the parent (which
+ * reads the other processes' CPU then) and waits for its go; its own CPU it counts per phase itself.
+ */
+async function loadProcess(jobFile: string) {
   const job = JSON.parse(await readFile(jobFile, 'utf8')) as LoadJob;
-  const latencies: number[] = [];
-  const failed: Record<string, number> = {};
-  const started = performance.now();
-  const deadline = started + job.seconds * 1000;
-  await Promise.all(
-    job.clients.map(async (client, c) => {
-      for (let n = c; performance.now() < deadline; n++) {
-        const target = client.targets[n % client.targets.length]!;
-        const t0 = performance.now();
-        try {
-          const res =
-            phase === 'product'
-              ? await fetch(`${job.apiUrl}/sites/${client.siteId}/locks/${target.lockId}/open`, {
-                  method: 'POST',
-                  headers: { authorization: `Bearer ${client.token}` },
-                })
-              : await fetch(`${job.floorUrl}/open/${target.iqId}/${target.lockId}`, { method: 'POST' });
-          const body = (await res.json()) as { result?: string; code?: string; outcome?: string };
-          latencies.push(performance.now() - t0);
-          if (res.status !== 200 || body.result !== 'opened') {
-            const key = `${res.status} ${body.code ?? body.outcome ?? ''}`.trim();
-            failed[key] = (failed[key] ?? 0) + 1;
+  const latencies: Record<Phase, number[]> = { product: [], floor: [] };
+  const failed: Record<Phase, Record<string, number>> = { product: {}, floor: {} };
+  const wallMs: Record<Phase, number> = { product: 0, floor: 0 };
+  const cpu: Record<Phase, number> = { product: 0, floor: 0 };
+  const goes: Array<() => void> = [];
+  process.on('message', (message: string) => {
+    if (message === 'go') goes.shift()?.();
+  });
+  const mark = (at: Phase | 'end') =>
+    new Promise<void>((resolve) => {
+      goes.push(resolve);
+      process.send?.({ mark: at });
+    });
+  for (const phase of job.slices) {
+    await mark(phase);
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    const deadline = started + job.sliceSeconds * 1000;
+    await Promise.all(
+      job.clients.map(async (client, c) => {
+        for (let n = c; performance.now() < deadline; n++) {
+          const target = client.targets[n % client.targets.length]!;
+          const t0 = performance.now();
+          try {
+            const res =
+              phase === 'product'
+                ? await fetch(`${job.apiUrl}/sites/${client.siteId}/locks/${target.lockId}/open`, {
+                    method: 'POST',
+                    headers: { authorization: `Bearer ${client.token}` },
+                  })
+                : await fetch(`${job.floorUrl}/open/${target.iqId}/${target.lockId}`, { method: 'POST' });
+            const body = (await res.json()) as { result?: string; code?: string; outcome?: string };
+            latencies[phase].push(performance.now() - t0);
+            if (res.status !== 200 || body.result !== 'opened') {
+              const key = `${res.status} ${body.code ?? body.outcome ?? ''}`.trim();
+              failed[phase][key] = (failed[phase][key] ?? 0) + 1;
+            }
+          } catch (error) {
+            const key = `network: ${(error as Error).message}`;
+            failed[phase][key] = (failed[phase][key] ?? 0) + 1;
           }
-        } catch (error) {
-          const key = `network: ${(error as Error).message}`;
-          failed[key] = (failed[key] ?? 0) + 1;
         }
-      }
-    }),
+      }),
+    );
+    wallMs[phase] += performance.now() - started;
+    const { user, system } = process.cpuUsage(cpuBefore);
+    cpu[phase] += (user + system) / 1e6;
+  }
+  await mark('end');
+  const result = Object.fromEntries(
+    (['product', 'floor'] as const).map((phase) => [
+      phase,
+      { ...summarize(latencies[phase], wallMs[phase]), failed: failed[phase], loadCpu: cpu[phase] },
+    ]),
   );
   // Keep-alive sockets would hold the process open: it ends once the parent has the figures.
-  process.send?.({ result: { ...summarize(latencies, performance.now() - started), failed } }, () =>
-    process.exit(0),
-  );
+  process.send?.({ result }, () => process.exit(0));
 }
 
 class Child {
@@ -267,7 +300,8 @@ async function bench(total: number, clientCount: number, seconds: number, server
     const job: LoadJob = {
       apiUrl: stack.url,
       floorUrl,
-      seconds,
+      slices: [],
+      sliceSeconds: 0,
       clients: members.map((_, i) => ({
         token: tokens[i]!,
         siteId: siteOf(i),
@@ -282,34 +316,48 @@ async function bench(total: number, clientCount: number, seconds: number, server
     const cpuNow = () => ({
       ...cpuSeconds({
         gateway: new RegExp(`remote-open\\.ts --gateway \\S+ ${port}\\b`),
+        fleet: new RegExp(`remote-open\\.ts --fleet \\S+ ${port}\\b`),
         postgres: new RegExp(`^\\S*postgres -D .* -p ${pgPort}\\b`),
       }),
       api: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     });
-    type Figures = ReturnType<typeof summarize> & { failed: Record<string, number> };
+    type Figures = ReturnType<typeof summarize> & { failed: Record<string, number>; loadCpu: number };
     type Cpu = Record<string, number>;
-    const measured = async (phase: 'product' | 'floor') => {
-      const before: Cpu = cpuNow();
-      const figures = await load(phase);
-      const after: Cpu = cpuNow();
-      const cpu = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-      return { ...figures, cpu };
-    };
-    const load = async (phase: 'product' | 'floor', warmUpSeconds?: number): Promise<Figures> => {
-      if (warmUpSeconds !== undefined) {
-        await writeFile(jobFile, JSON.stringify({ ...job, seconds: warmUpSeconds }), { mode: 0o600 });
-      }
-      const child = spawnChild(['--load', jobFile, phase]);
-      const result = await child.next<Figures>('result');
+    /** Runs the slices in one load process; each phase's figures, with every part's CPU over its slices. */
+    const run = async (slices: Phase[], sliceSeconds: number) => {
+      await writeFile(jobFile, JSON.stringify({ ...job, slices, sliceSeconds }), { mode: 0o600 });
+      const child = spawnChild(['--load', jobFile]);
+      const cpu: Record<Phase, Cpu> = { product: {}, floor: {} };
+      let current: Phase | undefined;
+      let before: Cpu = cpuNow();
+      child.process.on('message', (message: { mark?: Phase | 'end' }) => {
+        if (message.mark === undefined) return;
+        const now: Cpu = cpuNow();
+        if (current) {
+          for (const [k, v] of Object.entries(now))
+            cpu[current][k] = (cpu[current][k] ?? 0) + v - (before[k] ?? 0);
+        }
+        before = now;
+        current = message.mark === 'end' ? undefined : message.mark;
+        child.process.send('go');
+      });
+      const result = await child.next<Record<Phase, Figures>>('result');
       await new Promise((r) => (child.process.exitCode === null ? child.process.once('exit', r) : r(null)));
-      if (warmUpSeconds !== undefined) await writeFile(jobFile, JSON.stringify(job), { mode: 0o600 });
-      return result;
+      const withCpu = (phase: Phase) => ({
+        ...result[phase],
+        cpu: { ...cpu[phase], load: result[phase].loadCpu },
+      });
+      return { floor: withCpu('floor'), product: withCpu('product') };
     };
-    // Warm up both paths (JIT, pools, prepared statements), then measure the floor, then the product.
-    await load('floor', 5);
-    await load('product', 5);
-    const floor = await measured('floor');
-    const product = await measured('product');
+    // The machine's speed drifts within a minute: floor and product run in turns of about 2 s (floor
+    // first, then product first, ...), so that drift weighs on both alike, as in bench/api-load.
+    const pairs = Math.max(1, Math.round(seconds / 2));
+    const slices = Array.from({ length: pairs }, (_, i): Phase[] =>
+      i % 2 === 0 ? ['floor', 'product'] : ['product', 'floor'],
+    ).flat();
+    // Warm up both paths (JIT, pools, prepared statements), then measure.
+    await run(['floor', 'product'], 5);
+    const { floor, product } = await run(slices, seconds / pairs);
 
     const line = (name: string, s: Figures & { cpu: Cpu }) => {
       const failures = Object.values(s.failed).reduce((a, b) => a + b, 0);
@@ -353,7 +401,7 @@ async function bench(total: number, clientCount: number, seconds: number, server
 const role = process.argv[2];
 if (role === '--gateway') await gatewayProcess(process.argv[3]!, Number(process.argv[4]));
 else if (role === '--fleet') await fleetProcess(process.argv[3]!, Number(process.argv[4]));
-else if (role === '--load') await loadProcess(process.argv[3]!, process.argv[4] as 'product' | 'floor');
+else if (role === '--load') await loadProcess(process.argv[3]!);
 else {
   const { server, args } = benchOptions();
   await bench(Number(args[0] ?? 1_000), Number(args[1] ?? 32), Number(args[2] ?? 10), server);
