@@ -5,12 +5,14 @@
  *
  * The system under test runs in this process (bench/local-stack: PostgreSQL, the Temporal server,
  * the product's worker and API, and the no-op workflow's worker); the load comes from a separate
- * process (bench/redemption-load.ts), once per round: up to 4 rounds of each, product and floor in
- * turn (product first, then floor first, ...), so that the machine's drift weighs on both alike.
- * After a product round's last answer it waits until everything the answers caused is done
- * (workflows told, IQ pushes, receipts), and counts that time in the product's throughput; so the
- * floor runs on a quiet system. One owner, site and voucher per redemption: each starts its site's
- * workflow.
+ * process (bench/redemption-load.ts), once per round: one round of each by default, the product's
+ * first; with --rounds N, N of each taken in turn (product first, then floor first, ...), so that the
+ * machine's drift weighs on both alike, but every round's start and end is a burst's, whose tail the
+ * floor pays more for (its throughput waits on the server's matching, not on the CPU). After a
+ * product round's last answer it waits until everything the answers caused is done (workflows told,
+ * IQ pushes, receipts), and every round until the system is back at rest (the server's queues, the
+ * relays), and counts that time in the round's throughput; so each round starts on a quiet system.
+ * One owner, site and voucher per redemption: each starts its site's workflow.
  *
  * Where the time goes, printed after the figures: CPU per call by part of the system, and per second
  * with no load (measured for 5 s before the product's phase); from a sample
@@ -18,8 +20,8 @@
  * activities, activities, signals and updates per redemption; then the claim's database time alone
  * (the claim called directly, as many at once as there are clients).
  *
- * Run: npx tsx bench/redemption.ts [redemptions=512] [clients=32] [--server dev|cluster] (the
- * cluster of `start:cluster` instead of the dev server: bench/local-stack.ts).
+ * Run: npx tsx bench/redemption.ts [redemptions=512] [clients=32] [--rounds N] [--server dev|cluster]
+ * (the cluster of `start:cluster` instead of the dev server: bench/local-stack.ts).
  * Last line: RESULT redemption server=<dev|cluster> ratio=<throughput ratio> p99ratio=<p99 / floor p99>
  */
 // First: NODE_ENV as deployed, before anything loads React.
@@ -51,7 +53,12 @@ import type { RedemptionJob } from './redemption-load';
 import { runConcurrent, summarize } from './stats';
 import { benchOptions } from './temporal-server';
 
-const { server: SERVER, args } = benchOptions();
+const { server: SERVER, args: allArgs } = benchOptions();
+const roundsAt = allArgs.indexOf('--rounds');
+/** --rounds N: product and floor each in N rounds, taken in turn (1: each whole, the product's first). */
+const ROUNDS = roundsAt >= 0 ? Number(allArgs[roundsAt + 1]) : 1;
+const args = roundsAt >= 0 ? allArgs.filter((_, i) => i !== roundsAt && i !== roundsAt + 1) : allArgs;
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds must be a positive integer');
 const total = Number(args[0] ?? 512);
 const clients = Number(args[1] ?? 32);
 const NOOP_QUEUE = 'bench-noop';
@@ -244,12 +251,10 @@ try {
     return performance.now();
   };
 
-  // In rounds, product and floor in turn (product first, then floor first, ...): the machine's speed
-  // drifts within a minute, and a phase run whole after the other would carry the drift alone. Each
-  // product round has sites of its own. Every round ends drained, in its own time: a product round
-  // once everything its answers caused (the workflows told, the IQ pushes, the receipts) is done, and
-  // any round once the system is back at rest (quiet).
-  const ROUNDS = Math.max(1, Math.min(4, Math.floor(total / clients / 2)));
+  // In ROUNDS rounds, product and floor in turn (product first, then floor first, ...). Each product
+  // round has sites of its own. Every round ends drained, in its own time: a product round once
+  // everything its answers caused (the workflows told, the IQ pushes, the receipts) is done, and any
+  // round once the system is back at rest (quiet).
   type Measured = Awaited<ReturnType<typeof measured>>;
   const rounds: Record<'product' | 'floor', Measured[]> = { product: [], floor: [] };
   const drainMs = { product: 0, floor: 0 };
@@ -320,6 +325,17 @@ try {
     const per = (x: typeof product) => (((x.cpu[name] ?? 0) * 1000) / total).toFixed(1);
     console.log(`    ${name.padEnd(width)} ${per(product).padStart(10)} ${per(floor).padStart(8)}`);
   }
+  // The parts' CPU per call, threads aside (they are the API's share told apart). On a saturated
+  // machine this ratio is what the throughput ratio tends to, and a stall that leaves the CPU idle
+  // (one phase waiting on the server's polls) does not move it.
+  const allCpu = (x: typeof product) =>
+    Object.entries(x.cpu)
+      .filter(([name]) => !name.startsWith(' '))
+      .reduce((sum, [, seconds]) => sum + (seconds * 1000) / total, 0);
+  console.log(
+    `    ${'all parts'.padEnd(width)} ${allCpu(product).toFixed(1).padStart(10)} ${allCpu(floor).toFixed(1).padStart(8)}` +
+      `  (floor / redemption: ${(allCpu(floor) / allCpu(product)).toFixed(2)})`,
+  );
   console.log(
     `  drained ${drainMs.product.toFixed(0)} ms (redemption) and ${drainMs.floor.toFixed(0)} ms (floor) after ` +
       `the rounds' last answers (counted in the throughput)`,
