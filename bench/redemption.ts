@@ -68,15 +68,11 @@ const stack = await startLocalStack({ mode: 'production', server: SERVER });
 const { db, sql } = stack.database;
 const temporalAddress = (stack.temporal.connection as Connection).options.address;
 const [{ port: pgPort }] = (await sql`select inet_server_port() as port`) as unknown as [{ port: number }];
-const temporalPort = temporalAddress.split(':').at(-1);
 /** CPU seconds so far of the Temporal server, PostgreSQL and this process (API and workers). */
 const cpuNow = () => ({
   ...cpuSeconds({
     // The dev server is one process; the cluster's services (a process each) are added up.
-    temporal:
-      SERVER === 'dev'
-        ? new RegExp(`^\\S*temporal server start-dev .*--port ${temporalPort}\\b`)
-        : /\/temporal-server --root \S+ .*\bstart --service /,
+    temporal: stack.temporalProcesses,
     postgres: new RegExp(`^\\S*postgres -D .* -p ${pgPort}\\b`),
   }),
   'API and workers': (process.cpuUsage().user + process.cpuUsage().system) / 1e6,

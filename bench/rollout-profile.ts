@@ -32,7 +32,8 @@ function cpuOfPid(pid: number | undefined): number {
 export function startSampler(opts: {
   db: Db;
   t0: number;
-  temporalPort: string;
+  /** The Temporal server's processes (BenchInfrastructure.processes). */
+  temporalProcesses: RegExp;
   postgresPort: string;
   pids: Record<string, number | undefined>;
 }) {
@@ -47,7 +48,7 @@ export function startSampler(opts: {
       transactions: Number(row?.n ?? 0),
       cpu: {
         ...(cpuSeconds({
-          temporal: new RegExp(`^\\S*temporal server start-dev .*--port ${opts.temporalPort}\\b`),
+          temporal: opts.temporalProcesses,
           postgres: new RegExp(`^\\S*postgres -D .* -p ${opts.postgresPort}\\b`),
         }) ?? {}),
         ...Object.fromEntries(Object.entries(opts.pids).map(([name, pid]) => [name, cpuOfPid(pid)])),

@@ -194,7 +194,7 @@ async function bench(
     const sampler = startSampler({
       db,
       t0,
-      temporalPort: infra.temporalAddress.split(':').at(-1)!,
+      temporalProcesses: infra.processes,
       postgresPort: new URL(infra.postgresUrl).port,
       pids: { gateway: child.pid, simulator: fleet.pid },
     });

@@ -32,8 +32,12 @@ export interface BenchInfrastructure {
   temporalAddress: string;
   /** What the figures ran on, for the printout. */
   description: string;
+  /** The command lines of this Temporal's processes (bench/cpu.ts reads their CPU by it). */
+  processes: RegExp;
   stop(): Promise<void>;
 }
+
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * PostgreSQL (embedded, in `dir`) and the chosen Temporal: the dev server (SQLite in memory), or the
@@ -53,6 +57,7 @@ export async function startBenchInfrastructure(
       postgresUrl: pg.url,
       temporalAddress: dev.address,
       description: 'Temporal dev server (SQLite)',
+      processes: new RegExp(`^\\S*temporal server start-dev .*--port ${dev.address.split(':').at(-1)}\\b`),
       async stop() {
         await dev.stop();
         await pg.stop();
@@ -61,16 +66,15 @@ export async function startBenchInfrastructure(
   }
   const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg') });
   try {
-    const cluster = await startTemporalCluster({
-      postgresUrl: pg.url,
-      dir: join(dir, 'temporal'),
-      headless: true,
-    });
+    const clusterDir = join(dir, 'temporal');
+    const cluster = await startTemporalCluster({ postgresUrl: pg.url, dir: clusterDir, headless: true });
     const history = cluster.hosts().filter((h) => h.service === 'history').length;
     return {
       postgresUrl: pg.url,
       temporalAddress: cluster.address,
       description: `Temporal cluster (1.29.1 on PostgreSQL, SQL visibility, history on ${history} hosts)`,
+      // One process per service, each with its configuration under the cluster's directory.
+      processes: new RegExp(` --root ${escaped(join(clusterDir, 'config'))}/`),
       async stop() {
         await cluster.stop();
         await pg.stop();

@@ -34,13 +34,10 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', impo
  * ended with its last tasks waiting about 2 s for a poll (issue 15: 512 no-op update-with-starts from
  * 32 clients, p99 2.8 s and 50 a second; with autoscaling polls, p99 0.6 s and 95 a second). The price:
  * polls that cycle while the worker idles, about 12 ms of CPU a second on the cluster instead of 2.5
- * (ten fixed polls split half and half between the queues cost as much). At least four workflow task
- * polls, one per partition of a task queue (the server's default of four): scaled down to one after
- * an idle spell, a burst's first tasks queued in the partitions that had no poll waited about 2 s
- * (bench/redemption's floor in rounds: p99 2.3–2.4 s; with four, 0.6–0.9 s).
+ * (ten fixed polls split half and half between the queues cost as much).
  */
 export const POLLING = {
-  workflowTaskPollerBehavior: { type: 'autoscaling', minimum: 4 },
+  workflowTaskPollerBehavior: { type: 'autoscaling' },
   activityTaskPollerBehavior: { type: 'autoscaling' },
 } as const satisfies Pick<WorkerOptions, 'workflowTaskPollerBehavior' | 'activityTaskPollerBehavior'>;
 
