@@ -14,7 +14,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type ApiLoadJob, type Scenario, scenarios } from './api-load-scenarios';
-import { summarize } from './stats';
+import { summarize, turns } from './stats';
 
 /** A distinct private address per client, as the trusted proxy would name it. */
 const addressOf = (client: number) => `10.${(client >> 16) & 255}.${(client >> 8) & 255}.${client & 255}`;
@@ -109,15 +109,12 @@ if (name === 'login-storm') {
 } else if (name.endsWith('+floor')) {
   const scenarioName = name.slice(0, -'+floor'.length);
   const scenario = named(scenarioName);
-  const slices = Math.max(1, Math.round(seconds / 2));
-  const slice = seconds / slices;
+  const { order, turnSeconds } = turns(seconds, 'floor' as const, 'product' as const);
   const product: Driven[] = [];
   const floors: Driven[] = [];
-  for (let i = 0; i < slices; i++) {
-    const inProduct = () => run(job.url, scenario, job.clients, slice).then((d) => product.push(d));
-    const inFloor = () => run(job.floorUrl, bare, job.clients, slice).then((d) => floors.push(d));
-    if (i % 2 === 0) await inFloor().then(inProduct);
-    else await inProduct().then(inFloor);
+  for (const phase of order) {
+    if (phase === 'floor') floors.push(await run(job.floorUrl, bare, job.clients, turnSeconds));
+    else product.push(await run(job.url, scenario, job.clients, turnSeconds));
   }
   groups = { floor: figures(floors), [scenarioName]: figures(product) };
 } else {

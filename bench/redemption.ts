@@ -82,6 +82,9 @@ const cpuNow = () => ({
     Object.entries(threadCpuSeconds() ?? {}).map(([name, seconds]) => [`  thread ${name}`, seconds]),
   ),
 });
+/** The parts of a cpuNow() or cpuSince(), without the API's threads (their share told apart). */
+const partsOf = (cpu: Record<string, number>) =>
+  Object.entries(cpu).filter(([name]) => !name.startsWith(' '));
 /** CPU seconds of each part since `before` (a cpuNow()). */
 const cpuSince = (before: ReturnType<typeof cpuNow>): Record<string, number> =>
   Object.fromEntries(
@@ -222,7 +225,7 @@ try {
   const IDLE_SECONDS = 5;
   const idleBefore = cpuNow();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-  const idle = Object.entries(cpuSince(idleBefore)).filter(([name]) => !name.startsWith(' '));
+  const idle = partsOf(cpuSince(idleBefore));
   const idlePerSecond = idle.map(
     ([name, seconds]) => `${name} ${((seconds * 1000) / IDLE_SECONDS).toFixed(1)}`,
   );
@@ -239,9 +242,7 @@ try {
       const before = cpuNow();
       await new Promise((r) => setTimeout(r, 500));
       const seconds = (performance.now() - from) / 1000;
-      const rate = Object.entries(cpuSince(before))
-        .filter(([name]) => !name.startsWith(' '))
-        .reduce((sum, [, cpu]) => sum + cpu / seconds, 0);
+      const rate = partsOf(cpuSince(before)).reduce((sum, [, cpu]) => sum + cpu / seconds, 0);
       if (rate <= idleRate * 1.5 + 0.05) return from;
     }
     return performance.now();
@@ -325,9 +326,7 @@ try {
   // machine this ratio is what the throughput ratio tends to, and a stall that leaves the CPU idle
   // (one phase waiting on the server's polls) does not move it.
   const allCpu = (x: typeof product) =>
-    Object.entries(x.cpu)
-      .filter(([name]) => !name.startsWith(' '))
-      .reduce((sum, [, seconds]) => sum + (seconds * 1000) / total, 0);
+    partsOf(x.cpu).reduce((sum, [, seconds]) => sum + (seconds * 1000) / total, 0);
   console.log(
     `    ${'all parts'.padEnd(width)} ${allCpu(product).toFixed(1).padStart(10)} ${allCpu(floor).toFixed(1).padStart(8)}` +
       `  (floor / redemption: ${(allCpu(floor) / allCpu(product)).toFixed(2)})`,

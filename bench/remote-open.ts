@@ -42,7 +42,7 @@ import type { IqCredentials } from '../iq-sim/iq';
 import { cpuSeconds } from './cpu';
 import { startLocalStack } from './local-stack';
 import { seedIqsWithLocks } from './seed-iqs';
-import { summarize } from './stats';
+import { summarize, turns } from './stats';
 import { type BenchServer, benchOptions } from './temporal-server';
 
 const SITE_SIZE = 100;
@@ -349,15 +349,10 @@ async function bench(total: number, clientCount: number, seconds: number, server
       });
       return { floor: withCpu('floor'), product: withCpu('product') };
     };
-    // The machine's speed drifts within a minute: floor and product run in turns of about 2 s (floor
-    // first, then product first, ...), so that drift weighs on both alike, as in bench/api-load.
-    const pairs = Math.max(1, Math.round(seconds / 2));
-    const slices = Array.from({ length: pairs }, (_, i): Phase[] =>
-      i % 2 === 0 ? ['floor', 'product'] : ['product', 'floor'],
-    ).flat();
-    // Warm up both paths (JIT, pools, prepared statements), then measure.
+    // Warm up both paths (JIT, pools, prepared statements), then measure floor and product in turns.
     await run(['floor', 'product'], 5);
-    const { floor, product } = await run(slices, seconds / pairs);
+    const { order, turnSeconds } = turns<Phase>(seconds, 'floor', 'product');
+    const { floor, product } = await run(order, turnSeconds);
 
     const line = (name: string, s: Figures & { cpu: Cpu }) => {
       const failures = Object.values(s.failed).reduce((a, b) => a + b, 0);

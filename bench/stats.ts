@@ -21,3 +21,13 @@ export async function runConcurrent(total: number, concurrency: number, call: (i
   );
   return { latencies, wallMs: performance.now() - started };
 }
+
+/**
+ * Two phases of `seconds` each, in turns of about 2 s: first then second, second then first, ...
+ * The machine's speed drifts within a minute; taken in turns, the drift weighs on both alike.
+ */
+export function turns<T>(seconds: number, first: T, second: T) {
+  const pairs = Math.max(1, Math.round(seconds / 2));
+  const order = Array.from({ length: pairs }, (_, i) => (i % 2 === 0 ? [first, second] : [second, first]));
+  return { order: order.flat(), turnSeconds: seconds / pairs };
+}
