@@ -38,11 +38,15 @@ const COUNTED: Record<ThrottleName, string> = {
 export async function takeAttempt(deps: Pick<AppDeps, 'db' | 'now'>, keys: readonly ThrottleKey[]) {
   const now = deps.now();
   const decision = await takeThrottle(deps.db, keys, now);
-  if (decision.allowed) return;
-  const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-  const name = decision.key.slice(0, decision.key.indexOf(':')) as ThrottleName;
+  if (!decision.allowed) throw tooManyAttempts(decision, now);
+}
+
+/** The 429 for an attempt refused at `now` on `key`, which allows the next one in `retryAfterMs`. */
+export function tooManyAttempts(refusal: { key: string; retryAfterMs: number }, now: Date) {
+  const seconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
+  const name = refusal.key.slice(0, refusal.key.indexOf(':')) as ThrottleName;
   const at = new Date(now.getTime() + seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
-  throw problem(
+  return problem(
     'too_many_attempts',
     `${COUNTED[name]}; try again in ${waitInWords(seconds * 1000)} (at ${at}).`,
     { headers: { 'retry-after': String(seconds) } },

@@ -71,6 +71,28 @@ export function decideAttempt(cells: readonly ThrottleCell[], nowMs: number): Th
   return refused ? { allowed: false, ...refused } : { allowed: true, tats };
 }
 
+/**
+ * What an attempt leaves counted once its outcome is known, exactly as if it had been counted
+ * (`taken`, an allowed decision's instants) and then settled: a failure keeps every new instant; a
+ * success forgets the `clear` keys and gives the attempt back on the `refund` keys. Lets a caller
+ * count, act and settle in one transaction and one write.
+ */
+export function settleAttempt(
+  taken: ReadonlyArray<{ key: string; tatMs: number }>,
+  succeeded: boolean,
+  keys: { clear: readonly string[]; refund: ReadonlyArray<{ key: string; policy: ThrottlePolicy }> },
+): { tats: Array<{ key: string; tatMs: number }>; cleared: string[] } {
+  if (!succeeded) return { tats: [...taken], cleared: [] };
+  const back = new Map(keys.refund.map((k) => [k.key, emissionMs(k.policy)]));
+  const cleared = new Set(keys.clear);
+  return {
+    tats: taken
+      .filter((t) => !cleared.has(t.key))
+      .map((t) => ({ key: t.key, tatMs: t.tatMs - (back.get(t.key) ?? 0) })),
+    cleared: [...cleared],
+  };
+}
+
 /** A wait in words, for the detail of a 429: "45 seconds", "3 minutes", "1 hour". */
 export function waitInWords(ms: number): string {
   const seconds = Math.max(1, Math.ceil(ms / 1000));

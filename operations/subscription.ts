@@ -13,6 +13,12 @@ import {
   type Term,
   writeRedeemedTerm,
 } from '../db/queries/subscriptions';
+import {
+  AttemptRefused,
+  decideInTransaction,
+  type ThrottleKey,
+  writeThrottles,
+} from '../db/queries/throttles';
 import { sites } from '../db/schema';
 import {
   carryOverSeconds,
@@ -21,6 +27,7 @@ import {
   type SiteSubscription,
   type TermView,
 } from '../domain/subscription';
+import { settleAttempt } from '../domain/throttling';
 
 export interface RedeemInput {
   siteId: string;
@@ -67,114 +74,147 @@ export type RedeemOutcome = RedeemResult & {
 };
 
 /**
+ * V12 for a redemption asked over HTTP: its attempt is counted on every key before the code is looked
+ * up, and settled by the outcome (a success forgets the actor's failures and gives the attempt back
+ * on the shared keys), all in the claim's transaction.
+ */
+export interface RedeemThrottle {
+  actor: ThrottleKey;
+  shared: readonly ThrottleKey[];
+  now: Date;
+}
+
+/**
  * V3, V4, V10 in one transaction: the voucher is claimed and the new term written together, so a
  * voucher is never consumed without its term; the site row lock orders concurrent redemptions.
  * The answer carries the site's subscription as committed, so its caller adopts it in commit order.
+ * With `throttle`, the attempt is counted and settled in the same transaction (issue 15: they were
+ * two transactions of their own), or refused with AttemptRefused before anything is looked up.
  */
 export function redeemVoucher(
   db: Db,
   input: RedeemInput,
   /** Real time, read under the site's lock when the input brings none (the API's clock). */
   clock: () => number = Date.now,
+  throttle?: RedeemThrottle,
 ): Promise<RedeemOutcome> {
   return db.transaction(async (tx) => {
     const site = await lockSite(tx, input.siteId);
     if (!site) return { ok: false, code: 'site_not_found' };
-    const siteClock = { sandbox: site.sandbox, clockOffsetMs: site.clockOffsetSeconds * 1000 };
-    const nowMs = input.nowMs ?? (input.realNowMs ?? clock()) + siteClock.clockOffsetMs;
-    // Read under the site lock: a concurrent attempt of the same request has committed by now, and
-    // the claim is made only when this request made no term yet.
-    const { requested, voucher, current } = await claimForRequest(tx, {
-      siteId: input.siteId,
-      codeHash: input.codeHash,
-      requestId: input.requestId,
-      now: new Date(nowMs),
-    });
-    const stored: SiteSubscription = {
-      status: site.subscriptionStatus,
-      ...(current ? { term: toTermView(current) } : {}),
-      version: site.subscriptionVersion,
-    };
-    if (requested) {
-      const previous = requested.previousTermId ? await findTerm(tx, requested.previousTermId) : undefined;
-      return {
-        ok: true,
-        term: toTermView(requested),
-        carriedOverSeconds: requested.carriedOverSeconds,
-        ...(previous ? { previousTerm: toTermView(previous) } : {}),
-        site: stored,
-        clock: siteClock,
-      };
-    }
-    if (!voucher) {
-      const existing = await findVoucherByHash(tx, input.codeHash);
-      const code = !existing
-        ? 'voucher_not_found'
-        : existing.redeemedAt
-          ? 'voucher_already_redeemed'
-          : 'voucher_expired';
-      return { ok: false, code, site: stored, clock: siteClock };
-    }
-    // Terms chain in commit order whatever the callers' clocks (APIs on several hosts): none starts
-    // before the current one did.
-    const startMs = Math.max(nowMs, current?.startsAt.getTime() ?? nowMs);
-    const now = new Date(startMs);
-    // A term already past its end (its expiry was still to come) expires first: the same order as
-    // if the expiry had happened at the end date, before this redemption.
-    const ended =
-      site.subscriptionStatus === 'active' && current && current.endsAt.getTime() <= startMs
-        ? current
-        : undefined;
-    let version = site.subscriptionVersion;
-    if (ended) {
-      await expireInTransaction(tx, input.siteId, ended);
-      version++;
-    }
-    const wasActive = site.subscriptionStatus === 'active' && !!current && !ended;
-    const carry = carryOverSeconds({
-      nowMs: startMs,
-      current:
-        wasActive && current ? { endsAtMs: current.endsAt.getTime(), ...limitsOf(current) } : undefined,
-      next: { usersLimit: voucher.usersLimit, iqsLimit: voucher.iqsLimit },
-    });
-    const term: TermView = {
-      id: randomUUID(),
-      startsAtMs: startMs,
-      endsAtMs: newTermEnd({ nowMs: startMs, durationDays: voucher.durationDays, carrySeconds: carry }),
-      ...limitsOf(voucher),
-    };
-    if (wasActive) await trimSlots(tx, input.siteId, limitsOf(term));
-    else await fillSlots(tx, input.siteId, limitsOf(term), now);
-    // writeRedeemedTerm bumps the version once more.
-    const committed = { status: 'active' as const, term, version: version + 1 };
-    await writeRedeemedTerm(tx, {
-      id: term.id,
-      siteId: input.siteId,
-      voucherId: voucher.id,
-      requestId: input.requestId,
-      startsAt: now,
-      endsAt: new Date(term.endsAtMs),
-      ...limitsOf(term),
-      carriedOverSeconds: carry,
-      replacesTermId: wasActive ? current?.id : undefined,
-      announce: input.announce
-        ? { site: committed, clock: siteClock, ...(ended ? { expiredTermId: ended.id } : {}) }
-        : undefined,
-      actorProfileId: input.actorProfileId,
-    });
-    // K7: slots decide which members' credentials the IQs hold; after an expiry each IQ catches
-    // up to what the database says now (the IQs subscribed again are told after the commit).
-    await syncAccessLists(tx, { siteId: input.siteId }, { subscriptionStatus: 'active' });
+    if (!throttle) return claimAndWrite(tx, site, input, clock);
+    // Keys after the site: every redemption locks in this order, and nothing locks a site while
+    // it holds a throttle key.
+    const attempt = await decideInTransaction(tx, [throttle.actor, ...throttle.shared], throttle.now);
+    if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs);
+    const outcome = await claimAndWrite(tx, site, input, clock);
+    await writeThrottles(
+      tx,
+      settleAttempt(attempt.tats, outcome.ok, { clear: [throttle.actor.key], refund: throttle.shared }),
+    );
+    return outcome;
+  });
+}
+
+/** The claim and the new term's writes, in `tx`, which holds the site's row lock (`site`). */
+async function claimAndWrite(
+  tx: Tx,
+  site: typeof sites.$inferSelect,
+  input: RedeemInput,
+  clock: () => number,
+): Promise<RedeemOutcome> {
+  const siteClock = { sandbox: site.sandbox, clockOffsetMs: site.clockOffsetSeconds * 1000 };
+  const nowMs = input.nowMs ?? (input.realNowMs ?? clock()) + siteClock.clockOffsetMs;
+  // Read under the site lock: a concurrent attempt of the same request has committed by now, and
+  // the claim is made only when this request made no term yet.
+  const { requested, voucher, current } = await claimForRequest(tx, {
+    siteId: input.siteId,
+    codeHash: input.codeHash,
+    requestId: input.requestId,
+    now: new Date(nowMs),
+  });
+  const stored: SiteSubscription = {
+    status: site.subscriptionStatus,
+    ...(current ? { term: toTermView(current) } : {}),
+    version: site.subscriptionVersion,
+  };
+  if (requested) {
+    const previous = requested.previousTermId ? await findTerm(tx, requested.previousTermId) : undefined;
     return {
       ok: true,
-      term,
-      carriedOverSeconds: carry,
-      ...(wasActive && current ? { previousTerm: toTermView(current) } : {}),
-      site: committed,
-      ...(ended ? { expiredTermId: ended.id } : {}),
+      term: toTermView(requested),
+      carriedOverSeconds: requested.carriedOverSeconds,
+      ...(previous ? { previousTerm: toTermView(previous) } : {}),
+      site: stored,
       clock: siteClock,
     };
+  }
+  if (!voucher) {
+    const existing = await findVoucherByHash(tx, input.codeHash);
+    const code = !existing
+      ? 'voucher_not_found'
+      : existing.redeemedAt
+        ? 'voucher_already_redeemed'
+        : 'voucher_expired';
+    return { ok: false, code, site: stored, clock: siteClock };
+  }
+  // Terms chain in commit order whatever the callers' clocks (APIs on several hosts): none starts
+  // before the current one did.
+  const startMs = Math.max(nowMs, current?.startsAt.getTime() ?? nowMs);
+  const now = new Date(startMs);
+  // A term already past its end (its expiry was still to come) expires first: the same order as
+  // if the expiry had happened at the end date, before this redemption.
+  const ended =
+    site.subscriptionStatus === 'active' && current && current.endsAt.getTime() <= startMs
+      ? current
+      : undefined;
+  let version = site.subscriptionVersion;
+  if (ended) {
+    await expireInTransaction(tx, input.siteId, ended);
+    version++;
+  }
+  const wasActive = site.subscriptionStatus === 'active' && !!current && !ended;
+  const carry = carryOverSeconds({
+    nowMs: startMs,
+    current: wasActive && current ? { endsAtMs: current.endsAt.getTime(), ...limitsOf(current) } : undefined,
+    next: { usersLimit: voucher.usersLimit, iqsLimit: voucher.iqsLimit },
   });
+  const term: TermView = {
+    id: randomUUID(),
+    startsAtMs: startMs,
+    endsAtMs: newTermEnd({ nowMs: startMs, durationDays: voucher.durationDays, carrySeconds: carry }),
+    ...limitsOf(voucher),
+  };
+  if (wasActive) await trimSlots(tx, input.siteId, limitsOf(term));
+  else await fillSlots(tx, input.siteId, limitsOf(term), now);
+  // writeRedeemedTerm bumps the version once more.
+  const committed = { status: 'active' as const, term, version: version + 1 };
+  await writeRedeemedTerm(tx, {
+    id: term.id,
+    siteId: input.siteId,
+    voucherId: voucher.id,
+    requestId: input.requestId,
+    startsAt: now,
+    endsAt: new Date(term.endsAtMs),
+    ...limitsOf(term),
+    carriedOverSeconds: carry,
+    replacesTermId: wasActive ? current?.id : undefined,
+    announce: input.announce
+      ? { site: committed, clock: siteClock, ...(ended ? { expiredTermId: ended.id } : {}) }
+      : undefined,
+    actorProfileId: input.actorProfileId,
+  });
+  // K7: slots decide which members' credentials the IQs hold; after an expiry each IQ catches
+  // up to what the database says now (the IQs subscribed again are told after the commit).
+  await syncAccessLists(tx, { siteId: input.siteId }, { subscriptionStatus: 'active' });
+  return {
+    ok: true,
+    term,
+    carriedOverSeconds: carry,
+    ...(wasActive && current ? { previousTerm: toTermView(current) } : {}),
+    site: committed,
+    ...(ended ? { expiredTermId: ended.id } : {}),
+    clock: siteClock,
+  };
 }
 
 /**

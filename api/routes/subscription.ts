@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { createRedemptionAnnouncer } from '../../activities/subscription';
 import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
 import { termJsonAndSeats } from '../../db/queries/subscriptions';
+import { AttemptRefused } from '../../db/queries/throttles';
 import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, isBlankVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import { redeemVoucher } from '../../operations/subscription';
@@ -15,7 +16,7 @@ import { ApiProblem, notFound, type Problem, problem, problemBody } from '../pro
 import { createRouter } from '../router';
 import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
-import { addressKey, succeeded, takeAttempt, throttleKey } from '../throttle';
+import { addressKey, throttleKey, tooManyAttempts } from '../throttle';
 
 const TermSchema = z
   .object({
@@ -212,14 +213,18 @@ export function subscriptionRoutes(deps: AppDeps) {
       }
 
       // V12: counted before the code is looked up, atomically on every key, so of a burst of wrong
-      // codes sent at once no more than the limit reach the lookup; a success gives its try back.
+      // codes sent at once no more than the limit reach the lookup; a success gives its try back and
+      // clears the actor's failures (one admin's typos must not hold them up any longer). Counted and
+      // settled in the claim's transaction.
       const secret = deps.env.TOKEN_SECRET;
-      const actor = throttleKey(secret, 'redeemActor', caller);
-      const shared = [
-        throttleKey(secret, 'redeemSite', siteId),
-        ...addressKey(secret, 'redeemAddress', c.get('clientAddress')),
-      ];
-      await takeAttempt(deps, [actor, ...shared]);
+      const throttle = {
+        actor: throttleKey(secret, 'redeemActor', caller),
+        shared: [
+          throttleKey(secret, 'redeemSite', siteId),
+          ...addressKey(secret, 'redeemAddress', c.get('clientAddress')),
+        ],
+        now: deps.now(),
+      };
 
       // A retried request with the same key reaches the same term: the activity finds it by requestId.
       const requestId = key === undefined ? randomUUID() : `key:${sha256(`${scope}\n${key}`)}`;
@@ -235,7 +240,10 @@ export function subscriptionRoutes(deps: AppDeps) {
         { siteId, codeHash, requestId, actorProfileId: caller, announce: true },
         // The app's clock (tests may move it), read under the site's lock.
         () => deps.now().getTime(),
-      );
+        throttle,
+      ).catch((error: unknown) => {
+        throw error instanceof AttemptRefused ? tooManyAttempts(error, throttle.now) : error;
+      });
       // Not awaited: the answer does not wait for the announcement; the worker sweeps what fails.
       if (result.ok) void redemptions.handOver();
       if (!result.ok) {
@@ -252,8 +260,6 @@ export function subscriptionRoutes(deps: AppDeps) {
         }
         throw refused;
       }
-      // A success clears the actor's failures (one admin's typos must not hold them up any longer).
-      await succeeded(deps, actor, shared);
       const body: RedemptionBody = {
         term: termViewJson(result.term),
         carriedOverSeconds: result.carriedOverSeconds,

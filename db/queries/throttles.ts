@@ -30,34 +30,66 @@ function lockKeys(tx: Tx, keys: readonly string[]) {
     .returning();
 }
 
+/** An attempt the keys refused; thrown inside a transaction, it rolls back what the caller began. */
+export class AttemptRefused extends Error {
+  constructor(
+    readonly key: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(`attempt refused on ${key.slice(0, key.indexOf(':'))}`);
+  }
+}
+
 /**
- * One attempt against every key, checked and counted atomically: the keys' rows are locked
- * (lockKeys) and only then read, decided and written, so of a burst sent at once exactly `limit`
- * attempts get through. A refused attempt counts on no key.
+ * One attempt against every key, decided in the caller's transaction: the keys' rows are locked
+ * (lockKeys) and only then read and decided, so of a burst sent at once exactly `limit` attempts get
+ * through. Nothing is counted yet: the caller writes the decision (writeThrottles) before it commits.
  */
-export function takeThrottle(db: Db, keys: readonly ThrottleKey[], now: Date): Promise<ThrottleDecision> {
-  const sorted = [...new Map(keys.map((k) => [k.key, k])).values()].sort((a, b) =>
+export async function decideInTransaction(
+  tx: Tx,
+  keys: readonly ThrottleKey[],
+  now: Date,
+): Promise<ThrottleDecision> {
+  // In key order: of two keys that wait as long, a refusal always names the same one.
+  const unique = [...new Map(keys.map((k) => [k.key, k])).values()].sort((a, b) =>
     a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
   );
-  if (sorted.length === 0) return Promise.resolve({ allowed: true, tats: [] });
+  if (unique.length === 0) return { allowed: true, tats: [] };
+  const rows = await lockKeys(
+    tx,
+    unique.map((k) => k.key),
+  );
+  const held = new Map(rows.map((r) => [r.key, r.tat.getTime()]));
+  return decideAttempt(
+    unique.map((k) => ({ key: k.key, policy: k.policy, tatMs: held.get(k.key) })),
+    now.getTime(),
+  );
+}
+
+/** Each key's new instant and the `cleared` keys forgotten, in one statement, on rows the caller locked. */
+export async function writeThrottles(
+  tx: Tx,
+  write: { tats: ReadonlyArray<{ key: string; tatMs: number }>; cleared?: readonly string[] },
+): Promise<void> {
+  const cleared = write.cleared ?? [];
+  if (write.tats.length + cleared.length === 0) return;
+  const tats = write.tats.map(({ key, tatMs }) => ({ key, tat: new Date(tatMs).toISOString() }));
+  await tx.execute(sql`
+    with cleared as (delete from throttles where key in (select jsonb_array_elements_text(${JSON.stringify(cleared)}::jsonb)))
+    update throttles t set tat = x.tat
+    from jsonb_to_recordset(${JSON.stringify(tats)}::jsonb) as x(key text, tat timestamptz)
+    where t.key = x.key`);
+}
+
+/**
+ * One attempt against every key, checked and counted atomically in a transaction of its own
+ * (decideInTransaction, then writeThrottles when allowed). A refused attempt counts on no key.
+ */
+export function takeThrottle(db: Db, keys: readonly ThrottleKey[], now: Date): Promise<ThrottleDecision> {
+  if (keys.length === 0) return Promise.resolve({ allowed: true, tats: [] });
   return db.transaction(async (tx) => {
-    const rows = await lockKeys(
-      tx,
-      sorted.map((k) => k.key),
-    );
-    const held = new Map(rows.map((r) => [r.key, r.tat.getTime()]));
-    const decision = decideAttempt(
-      sorted.map((k) => ({ key: k.key, policy: k.policy, tatMs: held.get(k.key) })),
-      now.getTime(),
-    );
-    if (decision.allowed) {
-      // Every key's new instant in one statement (issue 15: a redemption paid one per key).
-      const tats = decision.tats.map(({ key, tatMs }) => ({ key, tat: new Date(tatMs).toISOString() }));
-      await tx.execute(sql`
-        update throttles t set tat = x.tat
-        from jsonb_to_recordset(${JSON.stringify(tats)}::jsonb) as x(key text, tat timestamptz)
-        where t.key = x.key`);
-    }
+    const decision = await decideInTransaction(tx, keys, now);
+    if (decision.allowed) await writeThrottles(tx, { tats: decision.tats });
     return decision;
   });
 }
