@@ -25,6 +25,7 @@ import { redeemVoucher } from '../../operations/subscription';
 import { createRedemptionRelay } from '../../outbox/redemption-relay';
 import { querySubscriptionState, subscriptionTeller } from '../../workflows/client/subscription';
 import { subscriptionWorkflowId } from '../../workflows/ids';
+import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../../workflows/search-attributes';
 import { createSite, voucher } from '../support/fixtures';
 import { siteMail } from '../support/site-mail';
 import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
@@ -116,6 +117,14 @@ describe('the subscription workflow told of claimed redemptions', () => {
         expect(state.status).toBe('active');
         expect(state.term?.id).toBe(newest.telling.site.term!.id);
         expect(new Date(state.term!.endsAt).getTime()).toBe(newest.telling.site.term!.endsAtMs);
+        // Its search attributes say the same, whichever telling started it.
+        const { typedSearchAttributes } = await sys.temporal.workflow
+          .getHandle(subscriptionWorkflowId(siteId))
+          .describe();
+        expect(typedSearchAttributes.get(SubscriptionStatus)).toBe('active');
+        expect(typedSearchAttributes.get(SubscriptionEndsAt)?.getTime()).toBe(
+          newest.telling.site.term!.endsAtMs,
+        );
         // Started by a telling, the run took the clock from it: no local activity loaded the site.
         expect(
           events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'),
@@ -126,6 +135,22 @@ describe('the subscription workflow told of claimed redemptions', () => {
     );
     console.log(`[told] ${runs} generated deliveries`);
     expect(runs).toBe(RUNS);
+  });
+
+  it('a site’s first telling starts its workflow with the search attributes of its term: no upsert of its own', async () => {
+    const { siteId, tellings } = await claimedChain(1);
+    await subscriptionTeller(sys.temporal, sys.taskQueue)(siteId, tellings[0]!);
+    const events = await historyAfterSignals(siteId, 1);
+    const upserts = events.filter(
+      (e) => e.eventType === EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+    );
+    expect(upserts).toEqual([]);
+    const { typedSearchAttributes } = await sys.temporal.workflow
+      .getHandle(subscriptionWorkflowId(siteId))
+      .describe();
+    expect(typedSearchAttributes.get(SiteId)).toBe(siteId);
+    expect(typedSearchAttributes.get(SubscriptionStatus)).toBe('active');
+    expect(typedSearchAttributes.get(SubscriptionEndsAt)?.getTime()).toBe(tellings[0]!.site.term!.endsAtMs);
   });
 
   it('a claim whose clock runs behind (another API host) starts its term where the current one started, not before', async () => {

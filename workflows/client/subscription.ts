@@ -1,7 +1,7 @@
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { RedeemResult, SubscriptionChanged } from '../../domain/subscription';
+import type { RedeemResult, SiteSubscription, SubscriptionChanged } from '../../domain/subscription';
 import { subscriptionWorkflowId } from '../ids';
-import { SiteId, SubscriptionStatus } from '../search-attributes';
+import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../search-attributes';
 import {
   advanceClockUpdate,
   type RedeemVoucherInput,
@@ -13,17 +13,23 @@ import {
 } from '../subscription/messages';
 import { subscriptionWorkflow } from '../subscription/workflow';
 
-const startOptions = (taskQueue: string, siteId: string) => ({
+/**
+ * How a site's workflow is started when none runs. `site`, the state a telling brings: the run starts
+ * with the search attributes it will publish once it adopts it, so it needs no upsert of its own (issue
+ * 15: an upsert is a history event and a visibility write per new site). A running workflow ignores them.
+ */
+const startOptions = (taskQueue: string, siteId: string, site: SiteSubscription = { status: 'none' }) => ({
   workflowId: subscriptionWorkflowId(siteId),
   taskQueue,
   // `current`: the run needs no marker for the changes up to subscription-since-receipts-queued
   // (each marker costs a history event and a visibility write).
   args: [{ siteId, current: true }] as [SubscriptionWorkflowInput],
   workflowIdConflictPolicy: 'USE_EXISTING' as const,
-  // What a site without a workflow has: the workflow updates them only when they change.
+  // The workflow updates them only when they change from these.
   typedSearchAttributes: [
     { key: SiteId, value: siteId },
-    { key: SubscriptionStatus, value: 'none' },
+    { key: SubscriptionStatus, value: site.status },
+    ...(site.term ? [{ key: SubscriptionEndsAt, value: new Date(site.term.endsAtMs) }] : []),
   ],
   // Temporal user metadata (O1): what support reads in the Web UI's list and its User Metadata tab.
   staticSummary: `Subscription of site ${siteId}`,
@@ -86,7 +92,7 @@ export function subscriptionTeller(temporal: Client, taskQueue: string) {
     // The relay holds its rows' locks meanwhile: an outage holds them no longer than this.
     await temporal.withDeadline(Date.now() + TELL_DEADLINE_MS, () =>
       temporal.workflow.signalWithStart(subscriptionWorkflow, {
-        ...startOptions(taskQueue, siteId),
+        ...startOptions(taskQueue, siteId, changed.site),
         signal: subscriptionChangedSignal,
         signalArgs: [changed],
       }),
