@@ -52,19 +52,22 @@ export function createMailer(deps: { db: Db; from: string; resend?: Resend | und
     async send(email, within) {
       const db = within ?? deps.db;
       const rendered = await renderEmail(email.template, email.props);
+      const values = {
+        idempotencyKey: email.idempotencyKey,
+        toAddress: email.to.toLowerCase(),
+        template: email.template,
+        ...rendered,
+      };
+      // Only the id comes back: the body is what was just written (issue 15: returning the row sent
+      // its HTML and text back to be parsed again).
       const [inserted] = await db
         .insert(sentEmails)
-        .values({
-          idempotencyKey: email.idempotencyKey,
-          toAddress: email.to.toLowerCase(),
-          template: email.template,
-          ...rendered,
-        })
+        .values(values)
         .onConflictDoNothing({ target: sentEmails.idempotencyKey })
-        .returning();
-      // Read back only when the key was there already (a retry): a new email's row is the insert's.
+        .returning({ id: sentEmails.id });
+      // Read back only when the key was there already (a retry): its first rendering is what is sent.
       const [row] = inserted
-        ? [inserted]
+        ? [{ ...values, id: inserted.id, status: 'pending' as const }]
         : await db.select().from(sentEmails).where(eq(sentEmails.idempotencyKey, email.idempotencyKey));
       if (!row) throw new EmailDeliveryError(`email row vanished for key ${email.idempotencyKey}`);
       if (row.status === 'sent') return { id: row.id, duplicate: true };
