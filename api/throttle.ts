@@ -54,7 +54,7 @@ export function tooManyAttempts(refusal: { key: string; retryAfterMs: number }, 
 }
 
 /**
- * A success, in one statement: forgets what was counted on the actor's key (their failures must not
+ * A success, in one transaction: forgets what was counted on the actor's key (their failures must not
  * hold them up any longer) and gives the counted attempt back on the shared keys (it was no failure).
  */
 export const succeeded = (deps: Pick<AppDeps, 'db'>, actor: ThrottleKey, shared: readonly ThrottleKey[]) =>

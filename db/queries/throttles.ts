@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import {
   decideAttempt,
-  emissionMs,
+  settleAttempt,
   type ThrottleDecision,
   type ThrottlePolicy,
 } from '../../domain/throttling';
@@ -104,16 +104,14 @@ export async function settleThrottles(
   db: DbOrTx,
   keys: { clear?: readonly ThrottleKey[]; refund?: readonly ThrottleKey[] },
 ): Promise<void> {
-  const cleared = (keys.clear ?? []).map((k) => k.key);
-  const refunds = (keys.refund ?? []).map((k) => ({ key: k.key, ms: emissionMs(k.policy) }));
-  if (cleared.length + refunds.length === 0) return;
+  const clear = (keys.clear ?? []).map((k) => k.key);
+  const refund = keys.refund ?? [];
+  if (clear.length + refund.length === 0) return;
   await db.transaction(async (tx) => {
-    await lockKeys(tx, [...cleared, ...refunds.map((r) => r.key)]);
-    await tx.execute(sql`
-      with cleared as (delete from throttles where key in (select jsonb_array_elements_text(${JSON.stringify(cleared)}::jsonb)))
-      update throttles t set tat = t.tat - x.ms * interval '1 millisecond'
-      from jsonb_to_recordset(${JSON.stringify(refunds)}::jsonb) as x(key text, ms float8)
-      where t.key = x.key`);
+    const rows = await lockKeys(tx, [...clear, ...refund.map((k) => k.key)]);
+    // The locked rows' instants, settled as a redemption's claim settles its own (settleAttempt).
+    const held = rows.map((r) => ({ key: r.key, tatMs: r.tat.getTime() }));
+    await writeThrottles(tx, settleAttempt(held, true, { clear, refund }));
   });
 }
 
