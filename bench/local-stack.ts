@@ -27,8 +27,9 @@ export interface LocalStack {
   tokenSecret: string;
   /** The Temporal server it runs on, in words. */
   temporalServer: string;
-  /** The command lines of that server's processes (bench/cpu.ts). */
+  /** The command lines of that server's processes, and of PostgreSQL's (bench/cpu.ts). */
   temporalProcesses: RegExp;
+  postgresProcesses: RegExp;
   /** Requests the HTTP server answered, how many of them with a 5xx, and the SQL statements of its pool (with countStatements). */
   served: { requests: number; serverErrors: number; statements: number; byStatus: Map<number, number> };
   stop(): Promise<void>;
@@ -132,7 +133,8 @@ export async function startLocalStack(
     native,
     tokenSecret,
     temporalServer: infra.description,
-    temporalProcesses: infra.processes,
+    temporalProcesses: infra.temporalProcesses,
+    postgresProcesses: infra.postgresProcesses,
     served,
     async stop() {
       server.close();

@@ -67,13 +67,12 @@ const EventType = proto.temporal.api.enums.v1.EventType;
 const stack = await startLocalStack({ mode: 'production', server: SERVER });
 const { db, sql } = stack.database;
 const temporalAddress = (stack.temporal.connection as Connection).options.address;
-const [{ port: pgPort }] = (await sql`select inet_server_port() as port`) as unknown as [{ port: number }];
 /** CPU seconds so far of the Temporal server, PostgreSQL and this process (API and workers). */
 const cpuNow = () => ({
   ...cpuSeconds({
     // The dev server is one process; the cluster's services (a process each) are added up.
     temporal: stack.temporalProcesses,
-    postgres: new RegExp(`^\\S*postgres -D .* -p ${pgPort}\\b`),
+    postgres: stack.postgresProcesses,
   }),
   'API and workers': (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
   // Its threads: `main` (the API, the relays, activities), `node` (workflow threads and V8's own),

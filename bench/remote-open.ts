@@ -310,14 +310,11 @@ async function bench(total: number, clientCount: number, seconds: number, server
     };
     await writeFile(jobFile, JSON.stringify(job), { mode: 0o600 });
     // CPU per open of each part (the load moves latencies on a shared machine; this it moves less).
-    const [{ port: pgPort }] = (await stack.database.sql`select inet_server_port() as port`) as unknown as [
-      { port: number },
-    ];
     const cpuNow = () => ({
       ...cpuSeconds({
         gateway: new RegExp(`remote-open\\.ts --gateway \\S+ ${port}\\b`),
         fleet: new RegExp(`remote-open\\.ts --fleet \\S+ ${port}\\b`),
-        postgres: new RegExp(`^\\S*postgres -D .* -p ${pgPort}\\b`),
+        postgres: stack.postgresProcesses,
       }),
       api: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     });

@@ -32,9 +32,9 @@ function cpuOfPid(pid: number | undefined): number {
 export function startSampler(opts: {
   db: Db;
   t0: number;
-  /** The Temporal server's processes (BenchInfrastructure.processes). */
+  /** The Temporal server's and PostgreSQL's processes (BenchInfrastructure). */
   temporalProcesses: RegExp;
-  postgresPort: string;
+  postgresProcesses: RegExp;
   pids: Record<string, number | undefined>;
 }) {
   const samples: Sample[] = [];
@@ -49,7 +49,7 @@ export function startSampler(opts: {
       cpu: {
         ...(cpuSeconds({
           temporal: opts.temporalProcesses,
-          postgres: new RegExp(`^\\S*postgres -D .* -p ${opts.postgresPort}\\b`),
+          postgres: opts.postgresProcesses,
         }) ?? {}),
         ...Object.fromEntries(Object.entries(opts.pids).map(([name, pid]) => [name, cpuOfPid(pid)])),
         worker: (own.user + own.system) / 1e6,

@@ -194,8 +194,8 @@ async function bench(
     const sampler = startSampler({
       db,
       t0,
-      temporalProcesses: infra.processes,
-      postgresPort: new URL(infra.postgresUrl).port,
+      temporalProcesses: infra.temporalProcesses,
+      postgresProcesses: infra.postgresProcesses,
       pids: { gateway: child.pid, simulator: fleet.pid },
     });
     await startRollout(temporal, 'bench', rollout.id);

@@ -33,11 +33,15 @@ export interface BenchInfrastructure {
   /** What the figures ran on, for the printout. */
   description: string;
   /** The command lines of this Temporal's processes (bench/cpu.ts reads their CPU by it). */
-  processes: RegExp;
+  temporalProcesses: RegExp;
+  /** The command lines of the PostgreSQL server's processes (its backends are counted with it). */
+  postgresProcesses: RegExp;
   stop(): Promise<void>;
 }
 
 const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+const postgresProcessesOf = (url: string) => new RegExp(`^\\S*postgres -D .* -p ${new URL(url).port}\\b`);
 
 /**
  * PostgreSQL (embedded, in `dir`) and the chosen Temporal: the dev server (SQLite in memory), or the
@@ -57,7 +61,10 @@ export async function startBenchInfrastructure(
       postgresUrl: pg.url,
       temporalAddress: dev.address,
       description: 'Temporal dev server (SQLite)',
-      processes: new RegExp(`^\\S*temporal server start-dev .*--port ${dev.address.split(':').at(-1)}\\b`),
+      postgresProcesses: postgresProcessesOf(pg.url),
+      temporalProcesses: new RegExp(
+        `^\\S*temporal server start-dev .*--port ${dev.address.split(':').at(-1)}\\b`,
+      ),
       async stop() {
         await dev.stop();
         await pg.stop();
@@ -74,7 +81,8 @@ export async function startBenchInfrastructure(
       temporalAddress: cluster.address,
       description: `Temporal cluster (1.29.1 on PostgreSQL, SQL visibility, history on ${history} hosts)`,
       // One process per service, each with its configuration under the cluster's directory.
-      processes: new RegExp(` --root ${escaped(join(clusterDir, 'config'))}/`),
+      postgresProcesses: postgresProcessesOf(pg.url),
+      temporalProcesses: new RegExp(` --root ${escaped(join(clusterDir, 'config'))}/`),
       async stop() {
         await cluster.stop();
         await pg.stop();
