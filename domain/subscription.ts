@@ -255,7 +255,7 @@ export function reminderIdempotencyKey(termId: string, offsetDays: ReminderOffse
   return `reminder:${termId}:${offsetDays}d`;
 }
 
-const ROLE_RANK: Record<SiteRole, number> = { owner: 0, admin: 1, user: 2 };
+const ROLE_RANK: Readonly<Record<SiteRole, number>> = { owner: 0, admin: 1, user: 2 };
 
 /**
  * V10, a term starting on a site with no term or an expired one: who gets a slot, in fill order.

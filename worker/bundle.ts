@@ -1,7 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowsPath } from './create-worker';
+import { WORKFLOW_BUNDLER_OPTIONS, workflowsPath } from './create-worker';
 
 /**
  * Bundles the workflow code once into `path` (what WORKFLOW_BUNDLE names), so that every worker
@@ -17,7 +17,7 @@ export async function writeWorkflowBundle(path: string): Promise<void> {
     error: console.error,
     log: quiet,
   };
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger });
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger, ...WORKFLOW_BUNDLER_OPTIONS });
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, code);

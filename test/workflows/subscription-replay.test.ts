@@ -27,6 +27,9 @@ import { describe, inject, it } from 'vitest';
  *   the workflow's adopt then took every state it was given.
  * - `subscription-f3af453-*`: the same scenarios (and `told`, the API's path) recorded before an
  *   update's claim ran as an activity (patch `redemption-claim-by-activity`): a local activity.
+ * - `subscription-92b350a-*`: the same scenarios recorded before a run whose start brought its state
+ *   (a telling) went to its first step without taking `serial` when no update held it (no marker:
+ *   the commands are the same), and before the workflow modules were preloaded.
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */

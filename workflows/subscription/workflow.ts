@@ -254,7 +254,10 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   // An update-with-start's redemption goes first and loads with its claim: its handler takes `serial`
   // in this activation, and a condition resumes only once the activation's jobs are all applied.
   if (claimLoads) await condition(() => true);
-  await serial.runExclusive(ensureLoaded);
+  // A telling that started the run brought its state: with no update holding `serial`, nothing can
+  // run between here and the first step, so taking the lock would emit the same commands, only with
+  // six more promises (issue 15: each costs the SDK a captured stack) in every new site's first task.
+  if (!loaded || serial.isLocked()) await serial.runExclusive(ensureLoaded);
   publish();
 
   for (;;) {
