@@ -59,12 +59,14 @@ export function createMailer(deps: { db: Db; from: string; resend?: Resend | und
         ...rendered,
       };
       // Only the id comes back: the body is what was just written (issue 15: returning the row sent
-      // its HTML and text back to be parsed again).
+      // its HTML and text back to be parsed again). Without a provider the row is the delivery, so a
+      // new one is written as sent at once (issue 15: one statement instead of an insert and an update).
       const [inserted] = await db
         .insert(sentEmails)
-        .values(values)
+        .values(resend ? values : { ...values, status: 'sent', sentAt: new Date(), attempts: 1 })
         .onConflictDoNothing({ target: sentEmails.idempotencyKey })
         .returning({ id: sentEmails.id });
+      if (inserted && !resend) return { id: inserted.id, duplicate: false };
       // Read back only when the key was there already (a retry): its first rendering is what is sent.
       const [row] = inserted
         ? [{ ...values, id: inserted.id, status: 'pending' as const }]

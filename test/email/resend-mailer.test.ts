@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { toPlainText } from '@react-email/render';
 import { Resend } from 'resend';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { connectDatabase } from '../../db/client';
 import { createMailer, EmailDeliveryError, type Mailer } from '../../emails/mailer';
 import { renderEmail } from '../../emails/render';
 import { type TemplateName, templates } from '../../emails/templates';
@@ -188,6 +189,38 @@ describe('the Resend mailer against a local endpoint', () => {
     } finally {
       quiet.mockRestore();
     }
+  });
+});
+
+describe('without a provider (development)', () => {
+  it('the recorded row is the delivery: written as sent in one statement, a repeat sends nothing', async () => {
+    const statements: string[] = [];
+    const counted = connectDatabase(database.url, {
+      max: 1,
+      onQuery: (q) => q.includes('sent_emails') && statements.push(q),
+    });
+    const local = createMailer({ db: counted.db, from: FROM });
+    const first = await local.send(confirm('confirm-email:local'));
+    expect(statements, statements.join('\n')).toHaveLength(1);
+    const second = await local.send(confirm('confirm-email:local'));
+    await counted.close();
+    expect(first.duplicate).toBe(false);
+    expect(second).toEqual({ id: first.id, duplicate: true });
+    const rows = await rowsFor('confirm-email:local');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'sent', attempts: 1, provider_message_id: null });
+    expect(rows[0]!.sent_at).not.toBeNull();
+    expect(seen).toEqual([]);
+  });
+
+  it('a row a provider left pending (deployed without one since) is delivered by the next send', async () => {
+    const key = 'confirm-email:left-pending';
+    answers = [{ status: 500, body: { statusCode: 500, name: 'application_error', message: 'down' } }];
+    await expect(mailer.send(confirm(key))).rejects.toBeInstanceOf(EmailDeliveryError);
+    expect(await rowsFor(key)).toMatchObject([{ status: 'pending', attempts: 1 }]);
+    const local = createMailer({ db: database.db, from: FROM });
+    expect((await local.send(confirm(key))).duplicate).toBe(false);
+    expect(await rowsFor(key)).toMatchObject([{ status: 'sent', attempts: 2 }]);
   });
 });
 
