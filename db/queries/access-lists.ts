@@ -10,7 +10,8 @@ import {
 } from '../../domain/access-sync';
 import { accessSyncNotifications } from '../../domain/gateway-bus';
 import type { Db, DbOrTx } from '../client';
-import { uuidArray } from './sql-arrays';
+import { rawStatement, type ValueOf } from '../prepared';
+import { uuidArray, uuidArrayText } from './sql-arrays';
 import { lockSite } from './subscriptions';
 
 /**
@@ -36,10 +37,22 @@ interface EntryRow extends Record<string, unknown> {
   grant: AccessGrant;
 }
 
+/** Which narrowings a scope has: each shape of statement is built once (rawStatement). */
+interface ScopeShape {
+  byIqs: boolean;
+  byMember: boolean;
+}
+
+interface ScopeValues extends Record<string, unknown> {
+  siteId: string;
+  iqIds: string | null;
+  profileId: string | null;
+}
+
 /** `and` the scope's narrowing onto a query whose IQ column is `iqColumn` and member column `memberColumn`. */
-function narrowing(scope: AccessScope, iqColumn: string, memberColumn: string) {
-  return sql`${scope.iqIds ? sql`and ${sql.raw(iqColumn)} = any(${uuidArray(scope.iqIds)})` : sql``}
-    ${scope.profileId ? sql`and ${sql.raw(memberColumn)} = ${scope.profileId}::uuid` : sql``}`;
+function narrowing(shape: ScopeShape, v: ValueOf<ScopeValues>, iqColumn: string, memberColumn: string) {
+  return sql`${shape.byIqs ? sql`and ${sql.raw(iqColumn)} = any(${v('iqIds')}::uuid[])` : sql``}
+    ${shape.byMember ? sql`and ${sql.raw(memberColumn)} = ${v('profileId')}::uuid` : sql``}`;
 }
 
 /**
@@ -47,7 +60,7 @@ function narrowing(scope: AccessScope, iqColumn: string, memberColumn: string) {
  * key and PIN (a PIN on its own IQ only) of a subscribed member, for that IQ's locks. An IQ without
  * locks holds nothing; `remote` opens through the cloud and is no IQ credential.
  */
-const desiredEntries = (scope: AccessScope) => sql`
+const desiredEntries = (shape: ScopeShape, v: ValueOf<ScopeValues>) => sql`
   select i.id as iq_id, am.id as credential_id,
     jsonb_build_object('credentialId', am.id, 'memberId', am.profile_id, 'kind', am.kind,
       'lockIds', l.lock_ids, 'tagUid', am.tag_uid, 'pinHash', am.device_pin_hash) as grant
@@ -55,39 +68,61 @@ const desiredEntries = (scope: AccessScope) => sql`
   cross join lateral (select jsonb_agg(k.id) as lock_ids from locks k where k.iq_id = i.id) l
   join access_methods am on am.site_id = i.site_id and am.status = 'active'
   join memberships m on m.site_id = am.site_id and m.profile_id = am.profile_id and m.subscribed
-  where i.site_id = ${scope.siteId}::uuid and l.lock_ids is not null
+  where i.site_id = ${v('siteId')}::uuid and l.lock_ids is not null
     and (am.kind in ('tag', 'mobile_key')
       or (am.kind = 'pin' and am.iq_id = i.id and am.device_pin_hash is not null))
-    ${narrowing(scope, 'i.id', 'am.profile_id')}`;
+    ${narrowing(shape, v, 'i.id', 'am.profile_id')}`;
 
 /**
  * V6: while a site has no active term its IQs keep what they hold (expiry unsubscribes every member,
  * and that must change nothing on the locks); they only lose credentials that are no longer an active
  * method of a member (revoked, the member removed or deleted). They gain nothing until a term starts.
  */
-const keptEntries = (scope: AccessScope) => sql`
+const keptEntries = (shape: ScopeShape, v: ValueOf<ScopeValues>) => sql`
   select e.iq_id, e.credential_id, e.entry as grant
   from iq_access_entries e
   join iqs i on i.id = e.iq_id
   join access_methods am on am.id = e.credential_id and am.status = 'active'
   join memberships m on m.site_id = am.site_id and m.profile_id = am.profile_id
-  where i.site_id = ${scope.siteId}::uuid ${narrowing(scope, 'e.iq_id', 'e.member_id')}`;
+  where i.site_id = ${v('siteId')}::uuid ${narrowing(shape, v, 'e.iq_id', 'e.member_id')}`;
 
-const currentEntries = (scope: AccessScope) => sql`
+const currentEntries = (shape: ScopeShape, v: ValueOf<ScopeValues>) => sql`
   select e.iq_id, e.credential_id, e.entry as grant
   from iq_access_entries e
   join iqs i on i.id = e.iq_id
-  where i.site_id = ${scope.siteId}::uuid ${narrowing(scope, 'e.iq_id', 'e.member_id')}`;
+  where i.site_id = ${v('siteId')}::uuid ${narrowing(shape, v, 'e.iq_id', 'e.member_id')}`;
+
+type EntriesStatement = (db: DbOrTx, values: ScopeValues) => Promise<Array<EntryRow & { desired: boolean }>>;
+
+/** One statement per shape of scope and status, built at its first use. */
+const desiredAndCurrentStatements = new Map<string, EntriesStatement>();
+
+function desiredAndCurrentStatement(shape: ScopeShape, active: boolean): EntriesStatement {
+  const key = `${active}:${shape.byIqs}:${shape.byMember}`;
+  let statement = desiredAndCurrentStatements.get(key);
+  if (!statement) {
+    statement = rawStatement<ScopeValues, EntryRow & { desired: boolean }>(
+      (v) => sql`
+        select true as desired, d.* from (${active ? desiredEntries(shape, v) : keptEntries(shape, v)}) d
+        union all
+        select false, c.* from (${currentEntries(shape, v)}) c`,
+    );
+    desiredAndCurrentStatements.set(key, statement);
+  }
+  return statement;
+}
 
 /**
  * What the IQs in scope should hold (desired while the site is active, else kept) and what they hold,
  * in one statement (issue 15: two per change of access rights, a redemption's claim among them).
  */
 async function desiredAndCurrent(tx: DbOrTx, scope: AccessScope, active: boolean) {
-  const rows = await tx.execute<EntryRow & { desired: boolean }>(sql`
-    select true as desired, d.* from (${active ? desiredEntries(scope) : keptEntries(scope)}) d
-    union all
-    select false, c.* from (${currentEntries(scope)}) c`);
+  const shape = { byIqs: scope.iqIds !== undefined, byMember: scope.profileId !== undefined };
+  const rows = await desiredAndCurrentStatement(shape, active)(tx, {
+    siteId: scope.siteId,
+    iqIds: scope.iqIds ? uuidArrayText(scope.iqIds) : null,
+    profileId: scope.profileId ?? null,
+  });
   return {
     desired: byIq(rows.filter((r) => r.desired)),
     current: byIq(rows.filter((r) => !r.desired)),

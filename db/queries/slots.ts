@@ -1,38 +1,53 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { slotFillOrder, trimToLimits } from '../../domain/subscription';
 import type { DbOrTx } from '../client';
+import { rawStatement } from '../prepared';
 import { iqs, memberships } from '../schema';
-import { uuidArray } from './sql-arrays';
+import { uuidArray, uuidArrayText } from './sql-arrays';
 
 interface Limits {
   usersLimit: number;
   iqsLimit: number;
 }
 
-// Spelled out with aliases: drizzle renders interpolated columns of a single-table select without
-// their table, which made the correlation compare access_methods' columns with themselves.
-const hasValidAccess = sql<boolean>`exists (select 1 from access_methods am where am.site_id = memberships.site_id
-  and am.profile_id = memberships.profile_id and am.status = 'active')`;
+interface Candidate {
+  profile_id: string | null;
+  role: 'owner' | 'admin' | 'user';
+  joined_at: Date | string;
+  has_valid_access: boolean;
+  iq_id: string | null;
+  registered_at: Date | string;
+}
+
+// The members and the IQs in one read, the flags of both in one write (issue 15: two of each).
+const candidatesStatement = rawStatement<{ siteId: string }, Candidate>(
+  (v) => sql`
+    select m.profile_id, m.role, m.joined_at,
+      exists (select 1 from access_methods am where am.site_id = m.site_id
+        and am.profile_id = m.profile_id and am.status = 'active') as has_valid_access,
+      null::uuid as iq_id, null::timestamptz as registered_at
+    from memberships m where m.site_id = ${v('siteId')}::uuid
+    union all
+    select null, null, null, null, i.id, i.registered_at from iqs i where i.site_id = ${v('siteId')}::uuid`,
+);
+
+const flagsStatement = rawStatement<{ siteId: string; memberIds: string; iqIds: string; at: string }>(
+  (v) => sql`
+    with members as (
+      update memberships set subscribed = profile_id = any(${v('memberIds')}::uuid[]),
+        subscribed_at = case when profile_id = any(${v('memberIds')}::uuid[]) then ${v('at')}::timestamptz end
+      where site_id = ${v('siteId')}::uuid)
+    update iqs set subscribed = id = any(${v('iqIds')}::uuid[]),
+      subscribed_at = case when id = any(${v('iqIds')}::uuid[]) then ${v('at')}::timestamptz end
+    where site_id = ${v('siteId')}::uuid`,
+);
 
 /**
- * V10, a term after none or after expiry: slots fill up to the limits in the decided order. Two reads
- * and two writes whatever the size of the site.
+ * V10, a term after none or after expiry: slots fill up to the limits in the decided order. Two
+ * statements whatever the size of the site.
  */
 export async function fillSlots(tx: DbOrTx, siteId: string, limits: Limits, now: Date) {
-  // The members and the IQs in one read, the flags of both in one write (issue 15: two of each).
-  const candidates = await tx.execute<{
-    profile_id: string | null;
-    role: 'owner' | 'admin' | 'user';
-    joined_at: Date | string;
-    has_valid_access: boolean;
-    iq_id: string | null;
-    registered_at: Date | string;
-  }>(sql`
-    select memberships.profile_id, memberships.role, memberships.joined_at, ${hasValidAccess} as has_valid_access,
-      null::uuid as iq_id, null::timestamptz as registered_at
-    from memberships where memberships.site_id = ${siteId}::uuid
-    union all
-    select null, null, null, null, i.id, i.registered_at from iqs i where i.site_id = ${siteId}::uuid`);
+  const candidates = await candidatesStatement(tx, { siteId });
   const chosen = slotFillOrder({
     ...limits,
     members: candidates
@@ -47,15 +62,12 @@ export async function fillSlots(tx: DbOrTx, siteId: string, limits: Limits, now:
       .filter((c) => c.iq_id !== null)
       .map((d) => ({ iqId: d.iq_id!, registeredAtMs: new Date(d.registered_at).getTime() })),
   });
-  const at = now.toISOString();
-  await tx.execute(sql`
-    with members as (
-      update memberships set subscribed = ${inArraySql(memberships.profileId, chosen.memberIds)},
-        subscribed_at = case when ${inArraySql(memberships.profileId, chosen.memberIds)} then ${at}::timestamptz else null end
-      where memberships.site_id = ${siteId}::uuid)
-    update iqs set subscribed = ${inArraySql(iqs.id, chosen.iqIds)},
-      subscribed_at = case when ${inArraySql(iqs.id, chosen.iqIds)} then ${at}::timestamptz else null end
-    where iqs.site_id = ${siteId}::uuid`);
+  await flagsStatement(tx, {
+    siteId,
+    memberIds: uuidArrayText(chosen.memberIds),
+    iqIds: uuidArrayText(chosen.iqIds),
+    at: now.toISOString(),
+  });
   return { users: chosen.memberIds.length, iqs: chosen.iqIds.length };
 }
 

@@ -1,7 +1,7 @@
 import { and, desc, eq, isNull, type SQLWrapper, sql } from 'drizzle-orm';
 import type { SubscriptionChanged } from '../../domain/subscription';
 import type { DbOrTx } from '../client';
-import { preparedPer } from '../prepared';
+import { preparedPer, rawStatement } from '../prepared';
 import { sites, subscriptionTerms, vouchers } from '../schema';
 import { jsonObjectText, oneRow } from './json-sql';
 import { type RowJson, rowOfJson } from './row-json';
@@ -41,6 +41,34 @@ export async function listTerms(db: DbOrTx, siteId: string): Promise<Term[]> {
 const termOfJson = (j: RowJson | null): Term | undefined => (j ? rowOfJson(subscriptionTerms, j) : undefined);
 const voucherOfJson = (j: RowJson | null): Voucher | undefined => (j ? rowOfJson(vouchers, j) : undefined);
 
+const termEmailFactsStatement = rawStatement<
+  { siteId: string; termId: string },
+  {
+    id: string;
+    name: string;
+    timezone: string;
+    sandbox: boolean;
+    clock_offset_seconds: string | number;
+    to: string | null;
+    term: RowJson | null;
+    previous: RowJson | null;
+  }
+>(
+  (v) => sql`
+    select s.id, s.name, s.timezone, s.sandbox, s.clock_offset_seconds,
+      coalesce(
+        (select p.email from memberships m join profiles p on p.id = m.profile_id
+          where m.site_id = s.id and m.role = 'owner' limit 1),
+        (select i.email from site_invitations i
+          where i.site_id = s.id and i.role = 'owner' and i.accepted_at is null
+          order by i.created_at desc limit 1)) as to,
+      (select row_to_json(t) from subscription_terms t where t.id = ${v('termId')}::uuid) as term,
+      (select row_to_json(pt) from subscription_terms t
+        join subscription_terms pt on pt.id = t.previous_term_id
+        where t.id = ${v('termId')}::uuid) as previous
+    from sites s where s.id = ${v('siteId')}::uuid`,
+);
+
 /** What an email about a site's term is written from (S5). */
 export interface TermEmailFacts {
   site: { id: string; name: string; timezone: string; sandbox: boolean; clockOffsetSeconds: number };
@@ -61,28 +89,7 @@ export async function findTermEmailFacts(
   db: DbOrTx,
   input: { siteId: string; termId: string },
 ): Promise<TermEmailFacts | undefined> {
-  const [row] = await db.execute<{
-    id: string;
-    name: string;
-    timezone: string;
-    sandbox: boolean;
-    clock_offset_seconds: string | number;
-    to: string | null;
-    term: RowJson | null;
-    previous: RowJson | null;
-  }>(sql`
-    select s.id, s.name, s.timezone, s.sandbox, s.clock_offset_seconds,
-      coalesce(
-        (select p.email from memberships m join profiles p on p.id = m.profile_id
-          where m.site_id = s.id and m.role = 'owner' limit 1),
-        (select i.email from site_invitations i
-          where i.site_id = s.id and i.role = 'owner' and i.accepted_at is null
-          order by i.created_at desc limit 1)) as to,
-      (select row_to_json(t) from subscription_terms t where t.id = ${input.termId}::uuid) as term,
-      (select row_to_json(pt) from subscription_terms t
-        join subscription_terms pt on pt.id = t.previous_term_id
-        where t.id = ${input.termId}::uuid) as previous
-    from sites s where s.id = ${input.siteId}::uuid`);
+  const [row] = await termEmailFactsStatement(db, input);
   if (!row) return undefined;
   const term = termOfJson(row.term);
   const previous = termOfJson(row.previous);
@@ -100,6 +107,25 @@ export async function findTermEmailFacts(
   };
 }
 
+const claimStatement = rawStatement<
+  { siteId: string; codeHash: string; requestId: string; now: string },
+  { voucher: RowJson | null; requested: RowJson | null; current: RowJson | null }
+>(
+  (v) => sql`
+    with claimed as (
+      update vouchers v set redeemed_at = ${v('now')}::timestamptz, redeemed_site_id = ${v('siteId')}::uuid
+      where v.code_hash = ${v('codeHash')} and v.redeemed_at is null
+        and (v.redeem_by is null or v.redeem_by > ${v('now')}::timestamptz)
+        and not exists (select 1 from subscription_terms r where r.request_id = ${v('requestId')})
+      returning v.*)
+    select
+      (select row_to_json(c) from claimed c) as voucher,
+      (select row_to_json(r) from subscription_terms r where r.request_id = ${v('requestId')}) as requested,
+      (select row_to_json(t) from subscription_terms t
+        where t.site_id = ${v('siteId')}::uuid and t.replaced_at is null
+        order by t.starts_at desc limit 1) as current`,
+);
+
 /**
  * A redemption's reads and its claim in one statement, run under the site's lock (issue 15: they
  * were three): the term this request already made, if any; else the voucher claimed for the site (a
@@ -110,24 +136,12 @@ export async function claimForRequest(
   tx: DbOrTx,
   input: { siteId: string; codeHash: string; requestId: string; now: Date },
 ): Promise<{ requested?: Term; voucher?: Voucher; current?: Term }> {
-  const now = input.now.toISOString();
-  const [row] = await tx.execute<{
-    voucher: RowJson | null;
-    requested: RowJson | null;
-    current: RowJson | null;
-  }>(sql`
-    with claimed as (
-      update vouchers v set redeemed_at = ${now}::timestamptz, redeemed_site_id = ${input.siteId}::uuid
-      where v.code_hash = ${input.codeHash} and v.redeemed_at is null
-        and (v.redeem_by is null or v.redeem_by > ${now}::timestamptz)
-        and not exists (select 1 from subscription_terms r where r.request_id = ${input.requestId})
-      returning v.*)
-    select
-      (select row_to_json(c) from claimed c) as voucher,
-      (select row_to_json(r) from subscription_terms r where r.request_id = ${input.requestId}) as requested,
-      (select row_to_json(t) from subscription_terms t
-        where t.site_id = ${input.siteId}::uuid and t.replaced_at is null
-        order by t.starts_at desc limit 1) as current`);
+  const [row] = await claimStatement(tx, {
+    siteId: input.siteId,
+    codeHash: input.codeHash,
+    requestId: input.requestId,
+    now: input.now.toISOString(),
+  });
   const requested = termOfJson(row?.requested ?? null);
   const voucher = voucherOfJson(row?.voucher ?? null);
   const current = termOfJson(row?.current ?? null);
@@ -137,6 +151,43 @@ export async function claimForRequest(
     ...(current ? { current } : {}),
   };
 }
+
+const redeemedTermStatement = rawStatement<{
+  termId: string;
+  siteId: string;
+  voucherId: string;
+  requestId: string;
+  startsAt: string;
+  endsAt: string;
+  usersLimit: number;
+  iqsLimit: number;
+  carriedOverSeconds: number;
+  replacesTermId: string | null;
+  announcement: string | null;
+  actorProfileId: string;
+  data: string;
+}>(
+  (v) => sql`
+    with replaced as (
+      update subscription_terms set replaced_at = ${v('startsAt')}::timestamptz
+      where id = ${v('replacesTermId')}::uuid),
+    term as (
+      insert into subscription_terms (id, site_id, voucher_id, request_id, starts_at, ends_at, users_limit,
+        iqs_limit, carried_over_seconds, previous_term_id)
+      values (${v('termId')}::uuid, ${v('siteId')}::uuid, ${v('voucherId')}::uuid, ${v('requestId')},
+        ${v('startsAt')}::timestamptz, ${v('endsAt')}::timestamptz, ${v('usersLimit')}::int, ${v('iqsLimit')}::int,
+        ${v('carriedOverSeconds')}::bigint, ${v('replacesTermId')}::uuid)),
+    site as (
+      update sites set subscription_status = 'active', subscription_version = subscription_version + 1
+      where id = ${v('siteId')}::uuid),
+    announced as (
+      insert into redemption_announcements (term_id, site_id, workflow_signal)
+      select ${v('termId')}::uuid, ${v('siteId')}::uuid, ${v('announcement')}::jsonb
+      where ${v('announcement')}::jsonb is not null)
+    insert into events (site_id, at, type, actor_profile_id, data)
+    values (${v('siteId')}::uuid, ${v('startsAt')}::timestamptz, 'subscription.redeemed', ${v('actorProfileId')}::uuid,
+      ${v('data')}::jsonb)`,
+);
 
 /**
  * A redemption's writes after its claim, in one statement (issue 15: they were four or five): the
@@ -162,33 +213,27 @@ export async function writeRedeemedTerm(
     actorProfileId: string;
   },
 ): Promise<void> {
-  const startsAt = t.startsAt.toISOString();
-  const data = {
+  const endsAt = t.endsAt.toISOString();
+  await redeemedTermStatement(tx, {
     termId: t.id,
+    siteId: t.siteId,
     voucherId: t.voucherId,
-    endsAt: t.endsAt.toISOString(),
+    requestId: t.requestId,
+    startsAt: t.startsAt.toISOString(),
+    endsAt,
+    usersLimit: t.usersLimit,
+    iqsLimit: t.iqsLimit,
     carriedOverSeconds: t.carriedOverSeconds,
-  };
-  await tx.execute(sql`
-    with replaced as (
-      update subscription_terms set replaced_at = ${startsAt}::timestamptz
-      where id = ${t.replacesTermId ?? null}::uuid),
-    term as (
-      insert into subscription_terms (id, site_id, voucher_id, request_id, starts_at, ends_at, users_limit,
-        iqs_limit, carried_over_seconds, previous_term_id)
-      values (${t.id}::uuid, ${t.siteId}::uuid, ${t.voucherId}::uuid, ${t.requestId}, ${startsAt}::timestamptz,
-        ${data.endsAt}::timestamptz, ${t.usersLimit}::int, ${t.iqsLimit}::int, ${t.carriedOverSeconds}::bigint,
-        ${t.replacesTermId ?? null}::uuid)),
-    site as (
-      update sites set subscription_status = 'active', subscription_version = subscription_version + 1
-      where id = ${t.siteId}::uuid),
-    announced as (
-      insert into redemption_announcements (term_id, site_id, workflow_signal)
-      select ${t.id}::uuid, ${t.siteId}::uuid, ${t.announce ? JSON.stringify(t.announce) : null}::jsonb
-      where ${t.announce !== undefined}::boolean)
-    insert into events (site_id, at, type, actor_profile_id, data)
-    values (${t.siteId}::uuid, ${startsAt}::timestamptz, 'subscription.redeemed', ${t.actorProfileId}::uuid,
-      ${JSON.stringify(data)}::jsonb)`);
+    replacesTermId: t.replacesTermId ?? null,
+    announcement: t.announce ? JSON.stringify(t.announce) : null,
+    actorProfileId: t.actorProfileId,
+    data: JSON.stringify({
+      termId: t.id,
+      voucherId: t.voucherId,
+      endsAt,
+      carriedOverSeconds: t.carriedOverSeconds,
+    }),
+  });
 }
 
 export async function findVoucherByHash(db: DbOrTx, codeHash: string): Promise<Voucher | undefined> {

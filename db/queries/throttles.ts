@@ -6,6 +6,7 @@ import {
   type ThrottlePolicy,
 } from '../../domain/throttling';
 import type { Db, DbOrTx, Tx } from '../client';
+import { rawStatement } from '../prepared';
 import { throttles } from '../schema';
 
 export interface ThrottleKey {
@@ -66,6 +67,14 @@ export async function decideInTransaction(
   );
 }
 
+const writeStatement = rawStatement<{ cleared: string; tats: string }>(
+  (v) => sql`
+    with cleared as (delete from throttles where key in (select jsonb_array_elements_text(${v('cleared')}::jsonb)))
+    update throttles t set tat = x.tat
+    from jsonb_to_recordset(${v('tats')}::jsonb) as x(key text, tat timestamptz)
+    where t.key = x.key`,
+);
+
 /** Each key's new instant and the `cleared` keys forgotten, in one statement, on rows the caller locked. */
 export async function writeThrottles(
   tx: Tx,
@@ -74,11 +83,7 @@ export async function writeThrottles(
   const cleared = write.cleared ?? [];
   if (write.tats.length + cleared.length === 0) return;
   const tats = write.tats.map(({ key, tatMs }) => ({ key, tat: new Date(tatMs).toISOString() }));
-  await tx.execute(sql`
-    with cleared as (delete from throttles where key in (select jsonb_array_elements_text(${JSON.stringify(cleared)}::jsonb)))
-    update throttles t set tat = x.tat
-    from jsonb_to_recordset(${JSON.stringify(tats)}::jsonb) as x(key text, tat timestamptz)
-    where t.key = x.key`);
+  await writeStatement(tx, { cleared: JSON.stringify(cleared), tats: JSON.stringify(tats) });
 }
 
 /**

@@ -6,6 +6,7 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase, type Database } from '../../db/client';
+import { rawStatement } from '../../db/prepared';
 import { profiles } from '../../db/schema';
 import { createTestDatabase } from '../support/database';
 
@@ -66,5 +67,44 @@ describe('prepared statements (db/client.ts)', () => {
     // A small insert is prepared like any other statement.
     await database.db.insert(profiles).values({ ...rows[0]!, email: 'one@prep.test' });
     expect(await prepared('insert into "profiles"')).toHaveLength(1);
+  });
+});
+
+describe('raw statements built once (db/prepared.ts rawStatement)', () => {
+  it('builds its text once, binds each run its values, and runs on the handle it is given', async () => {
+    let builds = 0;
+    const named = rawStatement<{ email: string; name: string }, { name: string }>((v) => {
+      builds++;
+      return sql`select name from profiles where email = ${v('email')} or name = ${v('name')} /* raw-once */`;
+    });
+    await database.db.insert(profiles).values({ email: 'raw@prep.test', name: 'Raw', passwordHash: 'x' });
+    expect(await named(database.db, { email: 'raw@prep.test', name: 'nobody' })).toEqual([{ name: 'Raw' }]);
+    expect(await named(database.db, { email: 'nobody@prep.test', name: 'Raw' })).toEqual([{ name: 'Raw' }]);
+    // In a transaction it runs on the transaction's connection: it sees the row not yet committed.
+    await database.db
+      .transaction(async (tx) => {
+        await tx
+          .insert(profiles)
+          .values({ email: 'uncommitted@prep.test', name: 'Later', passwordHash: 'x' });
+        expect(await named(tx, { email: 'uncommitted@prep.test', name: 'nobody' })).toEqual([
+          { name: 'Later' },
+        ]);
+        tx.rollback();
+      })
+      .catch(() => {});
+    expect(await named(database.db, { email: 'uncommitted@prep.test', name: 'nobody' })).toEqual([]);
+    expect(builds).toBe(1);
+    // One prepared statement, run by name each time.
+    expect(await prepared('raw-once')).toEqual([{ statement: expect.stringContaining('$2'), runs: 4 }]);
+  });
+
+  it('refuses a run without one of its values before anything is sent', async () => {
+    const statement = rawStatement<{ id: string }>(
+      (v) => sql`select ${v('id')}::uuid as id /* raw-missing */`,
+    );
+    await expect(statement(database.db, {} as { id: string })).rejects.toThrow(
+      'No value for placeholder "id"',
+    );
+    expect(await prepared('raw-missing')).toEqual([]);
   });
 });
