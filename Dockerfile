@@ -20,6 +20,8 @@ ARG NPM_VERSION=11.19.1
 RUN npm install --global "npm@${NPM_VERSION}" && npm --version
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The patches of dependencies that npm ci's postinstall applies (patch-package; see patches/).
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime ------------------------------------------------------------------------------------
