@@ -28,10 +28,10 @@ export type ValueOf<Values> = (name: keyof Values & string) => Placeholder;
 /**
  * A raw statement (what `db.execute(sql`…`)` runs) whose text drizzle builds once, at its first run,
  * instead of at every run (issue 15: in a redemption's transaction, where `preparedPer` reuses
- * nothing, building the statements cost drizzle more CPU than sending them, and a third of the API
- * process's garbage). `build` writes it with `value(name)` where each value goes; the function
- * returned binds `values` and runs it on any handle, a transaction's included, as `execute` would.
- * Values are bound as given (no column encoding): times as ISO strings.
+ * nothing, each statement was built anew, and drizzle made about a third of the API process's
+ * garbage). `build` writes it with `value(name)` where each value goes; the function returned binds
+ * `values` and runs it on any handle, a transaction's included, as `execute` would. Values are bound
+ * as given (no column encoding): times as ISO strings.
  */
 export function rawStatement<Values extends Record<string, unknown>, Row = Record<string, unknown>>(
   build: (value: ValueOf<Values>) => SQL,

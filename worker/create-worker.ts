@@ -29,7 +29,7 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', impo
 /**
  * The workflow modules are evaluated once per workflow thread, not once per workflow (issue 15: a
  * redemption's new workflow spent about 0.6 ms evaluating them). Safe because no module of the
- * workflow code keeps state of its own (test/unit/workflow-module-state.test.ts); the SDK freezes
+ * workflow code keeps state of its own (test/workflows/preloaded-modules.test.ts); the SDK freezes
  * what they export.
  */
 export const WORKFLOW_BUNDLER_OPTIONS = { preloadModules: [workflowsPath] };
