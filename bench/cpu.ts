@@ -53,23 +53,40 @@ export function cpuSeconds(patterns: Record<string, RegExp>): Record<string, num
 
 /**
  * CPU seconds so far of this process's threads, added up by thread name: `main`, then by Linux's
- * `comm` (`node` for worker threads and V8's, `tokio-runtime-w` for Temporal's core,
- * `libuv-worker` for the thread pool). Linux only: undefined elsewhere.
+ * `comm` (`tokio-runtime-w` for Temporal's core, `libuv-worker` for the thread pool). Threads named
+ * `node` are told apart by when they started: those started with the process are V8's own (garbage
+ * collection, compilers), added up as `node (V8)`; those started later are worker threads (Temporal's
+ * workflow threads), each on its own as `node worker N` in the order they started. Linux only:
+ * undefined elsewhere.
  */
 export function threadCpuSeconds(): Record<string, number> | undefined {
   if (process.platform !== 'linux') return undefined;
+  const fieldsOf = (stat: string) => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Field 22 of stat (the 20th after the command): when the process or thread started, in ticks.
+  const processStart = Number(fieldsOf(readFileSync('/proc/self/stat', 'utf8'))[19]);
   const byName: Record<string, number> = {};
+  const workers: Array<{ start: number; tid: number; seconds: number }> = [];
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const name = Number(tid) === process.pid ? 'main' : comm;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const fields = fieldsOf(stat);
       const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-      byName[name] = (byName[name] ?? 0) + seconds;
+      const start = Number(fields[19]);
+      if (Number(tid) === process.pid) byName.main = seconds;
+      else if (comm === 'node' && start - processStart > TICKS_PER_SECOND) {
+        workers.push({ start, tid: Number(tid), seconds });
+      } else {
+        const name = comm === 'node' ? 'node (V8)' : comm;
+        byName[name] = (byName[name] ?? 0) + seconds;
+      }
     } catch {
       // The thread ended while we read.
     }
   }
+  workers.sort((a, b) => a.start - b.start || a.tid - b.tid);
+  workers.forEach((w, i) => {
+    byName[`node worker ${i + 1}`] = w.seconds;
+  });
   return byName;
 }

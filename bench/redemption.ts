@@ -75,8 +75,9 @@ const cpuNow = () => ({
     postgres: stack.postgresProcesses,
   }),
   'API and workers': (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-  // Its threads: `main` (the API, the relays, activities), `node` (workflow threads and V8's own),
-  // `tokio-runtime-w` and the like (Temporal's core).
+  // Its threads: `main` (the API, the relays, activities), `node (V8)` (V8's own), `node worker N`
+  // (the workflow threads: the product's worker's, then the floor's), `tokio-runtime-w` and the like
+  // (Temporal's core).
   ...Object.fromEntries(
     Object.entries(threadCpuSeconds() ?? {}).map(([name, seconds]) => [`  thread ${name}`, seconds]),
   ),
