@@ -22,8 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
 import { issueBearerToken } from '../api/auth/tokens';
+import { postgresAt } from '../db/connection-url';
 import { syncAccessLists } from '../db/queries/access-lists';
 import { issueVouchers } from '../db/queries/vouchers';
 import * as schema from '../db/schema';
@@ -46,7 +46,7 @@ async function gatewayProcess(url: string, port: number) {
   let statements = 0;
   /** Statements by their first words, to see where the count comes from. */
   const byKind = new Map<string, number>();
-  const sql = postgres(url, {
+  const sql = postgresAt(url, {
     max: 10,
     onnotice: () => {},
     debug: (_connection, query) => {

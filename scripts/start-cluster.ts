@@ -137,8 +137,9 @@ async function main() {
           `${env.GATEWAY_PORTS.map((p, i) => `TCP ${p} (gateway-${i + 1})`).join(', ')}   (simulated IQs: npm run iq-sim -- --help)`,
         ],
         ['Metrics', `${metrics.join(', ')}   (GET /metrics)`],
-        // The embedded cluster's password guards nothing (the URL pastes into psql); a given one stays hidden.
-        ['PostgreSQL', process.env.DATABASE_URL ? withoutPassword(databaseUrl) : `psql ${databaseUrl}`],
+        // The embedded cluster's password guards nothing (the URL pastes into psql, quoted for its `?host=`);
+        // a given one stays hidden.
+        ['PostgreSQL', process.env.DATABASE_URL ? withoutPassword(databaseUrl) : `psql '${databaseUrl}'`],
       ],
       gatewayPorts: env.GATEWAY_PORTS,
       demo,

@@ -95,8 +95,9 @@ async function main() {
       rows: [
         ['Temporal UI', `${temporal.uiUrl}   (gRPC ${temporal.address})`],
         ['IQ gateway', `TCP ${env.GATEWAY_PORTS.join(', ')}   (simulated IQs: npm run iq-sim -- --help)`],
-        // The embedded cluster is local and its password guards nothing: the URL pastes into psql.
-        ['PostgreSQL', `psql ${databaseUrl}`],
+        // The embedded cluster is local and its password guards nothing: the URL pastes into psql (quoted:
+        // its `?host=` names the socket directory, and a shell would read `?` as a pattern).
+        ['PostgreSQL', `psql '${databaseUrl}'`],
       ],
       gatewayPorts: env.GATEWAY_PORTS,
       demo,

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresAt } from '../../db/connection-url';
 import { freePort } from '../../infra/free-port';
 import { startFleet } from '../../iq-sim/fleet';
 import { groupMembers, pressCtrlC as pressCtrlCToGroup, processesUsing } from '../support/process-group';
@@ -88,7 +88,7 @@ const demoSiteId = (output: string) => /Demo site: ([0-9a-f-]{36})/.exec(output)
 const bannerCodes = (output: string) =>
   /Unredeemed vouchers[^\n]*:\n((?: {2}\S+\n)*)/.exec(output)?.[1]?.trim().split(/\s+/) ?? [];
 /** The URL after `psql` on the banner's PostgreSQL row. */
-const bannerPsqlUrl = (output: string) => /PostgreSQL\s+psql (postgres:\/\/\S+)/.exec(output)?.[1];
+const bannerPsqlUrl = (output: string) => /PostgreSQL\s+psql '(postgres:\/\/[^'\s]+)'/.exec(output)?.[1];
 let redeemedAtFirstStart: string | undefined;
 
 beforeAll(async () => {
@@ -121,7 +121,7 @@ describe('npm start', { timeout: START_TIMEOUT_MS }, () => {
     // The URL shown pastes into psql: it carries what a client needs to connect.
     const psqlUrl = bannerPsqlUrl(running.output());
     expect(psqlUrl).toBeDefined();
-    const pg = postgres(psqlUrl!, { max: 1 });
+    const pg = postgresAt(psqlUrl!, { max: 1 });
     try {
       const [row] = await pg`select count(*)::int as n from sites where id = ${siteId!}`;
       expect(row?.n).toBe(1);

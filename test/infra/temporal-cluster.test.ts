@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { postgresAt } from '../../db/connection-url';
 import { freePort } from '../../infra/free-port';
 import { provisionTemporalCli, provisionTemporalSqlTool } from '../../infra/temporal-binaries';
 import {
@@ -59,8 +60,8 @@ beforeAll(async () => {
     u.pathname = `/${database}`;
     return u.toString();
   };
-  temporalDb = postgres(url(databases.temporal), { max: 1, onnotice: () => {} });
-  visibilityDb = postgres(url(databases.visibility), { max: 1, onnotice: () => {} });
+  temporalDb = postgresAt(url(databases.temporal), { max: 1, onnotice: () => {} });
+  visibilityDb = postgresAt(url(databases.visibility), { max: 1, onnotice: () => {} });
 });
 
 afterAll(async () => {
