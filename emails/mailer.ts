@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Resend } from 'resend';
 import type { Db, DbOrTx } from '../db/client';
+import { insertEmailOnce } from '../db/queries/sent-emails';
 import { sentEmails } from '../db/schema';
 import { renderEmail } from './render';
 import type { TemplateName, TemplateProps } from './templates';
@@ -61,15 +62,11 @@ export function createMailer(deps: { db: Db; from: string; resend?: Resend | und
       // Only the id comes back: the body is what was just written (issue 15: returning the row sent
       // its HTML and text back to be parsed again). Without a provider the row is the delivery, so a
       // new one is written as sent at once (issue 15: one statement instead of an insert and an update).
-      const [inserted] = await db
-        .insert(sentEmails)
-        .values(resend ? values : { ...values, status: 'sent', sentAt: new Date(), attempts: 1 })
-        .onConflictDoNothing({ target: sentEmails.idempotencyKey })
-        .returning({ id: sentEmails.id });
-      if (inserted && !resend) return { id: inserted.id, duplicate: false };
+      const inserted = await insertEmailOnce(db, resend ? values : { ...values, sentAt: new Date() });
+      if (inserted && !resend) return { id: inserted, duplicate: false };
       // Read back only when the key was there already (a retry): its first rendering is what is sent.
       const [row] = inserted
-        ? [{ ...values, id: inserted.id, status: 'pending' as const }]
+        ? [{ ...values, id: inserted, status: 'pending' as const }]
         : await db.select().from(sentEmails).where(eq(sentEmails.idempotencyKey, email.idempotencyKey));
       if (!row) throw new EmailDeliveryError(`email row vanished for key ${email.idempotencyKey}`);
       if (row.status === 'sent') return { id: row.id, duplicate: true };
