@@ -42,9 +42,11 @@ export async function startEmbeddedPostgres(opts: {
   const port = opts.port ?? (await freePort());
   const log = opts.log ?? (() => {});
   // Clients on this host connect through the socket (cheaper than TCP); TCP stays for the rest (the
-  // Temporal cluster's Go server, a URL shown to a person).
+  // Temporal cluster's Go server). None when the socket's path would be too long, or the directory's
+  // name holds what PostgreSQL's list of socket directories reads as a separator or a quote.
   const dataDir = resolve(opts.dataDir);
-  const socketDir = `${dataDir}/.s.PGSQL.${port}`.length <= MAX_SOCKET_PATH ? dataDir : undefined;
+  const socketDir =
+    `${dataDir}/.s.PGSQL.${port}`.length <= MAX_SOCKET_PATH && !/[,"'\\]/.test(dataDir) ? dataDir : undefined;
   await mkdir(join(opts.dataDir, '..'), { recursive: true });
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,

@@ -4,9 +4,13 @@
  * setting. The embedded PostgreSQL's URL names its socket, so the product's processes on its host
  * connect through it (issue 15); the same URL without the parameter still connects over TCP.
  */
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { connectDatabase, type Database } from '../../db/client';
 import { MAX_SOCKET_PATH, postgresAt, postgresConnection } from '../../db/connection-url';
+import { startEmbeddedPostgres } from '../../infra/embedded-postgres';
 
 describe('postgresConnection', () => {
   it('leaves a URL without `host` as it is', () => {
@@ -57,6 +61,27 @@ describe('the embedded PostgreSQL’s URL', () => {
     const tcp = new URL(inject('postgresUrl'));
     tcp.searchParams.delete('host');
     expect(await serverAddress(tcp.toString())).toBe('127.0.0.1/32');
+  });
+
+  it('a data directory too deep for a socket’s path: no socket, the URL is TCP’s and connects', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'ks-deep-'));
+    try {
+      // Embedded PostgreSQL runs as the postgres user when the tests run as root.
+      await chmod(base, 0o755);
+      const deep = join(base, 'd'.repeat(60), 'e'.repeat(60));
+      await mkdir(deep, { recursive: true, mode: 0o755 });
+      await chmod(join(base, 'd'.repeat(60)), 0o755);
+      const pg = await startEmbeddedPostgres({ dataDir: join(deep, 'pg') });
+      try {
+        expect(new URL(pg.url).searchParams.has('host')).toBe(false);
+        expect(await serverAddress(pg.url)).toBe('127.0.0.1/32');
+      } finally {
+        await Promise.all(opened.splice(0).map((d) => d.close()));
+        await pg.stop();
+      }
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
   });
 
   it('postgres.js alone would send `host` to the server, which refuses it', async () => {
