@@ -48,7 +48,8 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
     ],
   },
   worker: { may: ['activities', 'config', 'db', 'emails', 'gateway', 'observability', 'outbox'] },
-  infra: { may: ['workflows'] },
+  // Beside the floors: the servers the product runs on; db for libpq's URL forms (db/connection-url.ts).
+  infra: { may: ['db', 'workflows'] },
 };
 
 /** The floors from the top down, as README's architecture table lists them: imports point down. */
