@@ -57,6 +57,17 @@ describe('the embedded PostgreSQL’s URL', () => {
     expect(await serverAddress(url)).toBeNull();
   });
 
+  it('the socket asks for the password as TCP does: a wrong one is refused', async () => {
+    const wrong = new URL(inject('postgresUrl'));
+    wrong.password = 'not-the-password';
+    const sql = postgresAt(wrong.toString(), { max: 1, onnotice: () => {} });
+    try {
+      await expect(sql`select 1`).rejects.toThrow(/password authentication failed/);
+    } finally {
+      await sql.end();
+    }
+  });
+
   it('without `host`, the same server over TCP on 127.0.0.1', async () => {
     const tcp = new URL(inject('postgresUrl'));
     tcp.searchParams.delete('host');

@@ -213,6 +213,15 @@ describe('without a provider (development)', () => {
     expect(seen).toEqual([]);
   });
 
+  it('the same key sent from many callers at once: one email, one row, the rest duplicates', async () => {
+    const local = createMailer({ db: database.db, from: FROM });
+    const key = 'confirm-email:at-once';
+    const sends = await Promise.all(Array.from({ length: 8 }, () => local.send(confirm(key))));
+    expect(sends.filter((s) => !s.duplicate)).toHaveLength(1);
+    expect(new Set(sends.map((s) => s.id)).size).toBe(1);
+    expect(await rowsFor(key)).toMatchObject([{ status: 'sent', attempts: 1 }]);
+  });
+
   it('a row a provider left pending (deployed without one since) is delivered by the next send', async () => {
     const key = 'confirm-email:left-pending';
     answers = [{ status: 500, body: { statusCode: 500, name: 'application_error', message: 'down' } }];
