@@ -5,11 +5,13 @@ import { createRedemptionAnnouncer } from '../activities/subscription';
 import { commandSecretOrExit, loadEnvOrExit } from '../config/env';
 import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
+import { outboxBacklogs } from '../db/queries/outboxes';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
 import { createGatewayClient } from '../gateway/client';
 import { createHttpMetrics } from '../observability/http-metrics';
 import { logger, setLogProcess } from '../observability/logger';
 import { type MetricsServer, serveMetrics } from '../observability/metrics-server';
+import { registerOutboxMetrics } from '../observability/outbox-metrics';
 import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createRedemptionRelay } from '../outbox/redemption-relay';
@@ -53,6 +55,7 @@ const redemptions = createRedemptionRelay({
 });
 const metrics = createHttpMetrics();
 collectDefaultMetrics({ register: metrics.registry });
+registerOutboxMetrics(metrics.registry, () => outboxBacklogs(database.db));
 const app = createApp({
   db: database.db,
   temporal,

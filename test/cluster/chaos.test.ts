@@ -663,8 +663,22 @@ describe.skipIf(!available)('the production topology loses any one part and keep
     for (const worker of ['worker-1', 'worker-2']) {
       expect(await scrape(worker)).toMatch(/^temporal_\w+\{[^}]*task_queue="ks-cloud"/m);
     }
+    // The relays recovered from the kills: every outbox empties once the chaos is over.
+    let backlog: string[] = [];
+    await eventually(async () => {
+      const text = await scrape('api-2');
+      backlog = [...text.matchAll(/^outbox_queued_rows\{outbox="(\w+)"\} (\S+)$/gm)].map(
+        (m) => `${m[1]} ${m[2]}`,
+      );
+      expect(backlog.sort()).toEqual([
+        'account_emails 0',
+        'notification_outbox 0',
+        'redemption_announcements 0',
+      ]);
+      expect(text).toMatch(/^outbox_oldest_row_age_seconds\{outbox="redemption_announcements"\} 0$/m);
+    }, 60_000);
     say(
-      `metrics: api-2 served ${served503} 503s; gateway-2 holds ${connected} IQs; workers export the SDK's temporal_* metrics`,
+      `metrics: api-2 served ${served503} 503s; gateway-2 holds ${connected} IQs; workers export the SDK's temporal_* metrics; outboxes: ${backlog.join(', ')}`,
     );
   });
 
