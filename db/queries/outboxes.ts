@@ -13,19 +13,21 @@ export interface OutboxBacklog {
   oldestAgeSeconds: number;
 }
 
+/** Each outbox's count and oldest `created_at` (each table has an index on it), one row per outbox. */
+const BACKLOGS = sql.raw(
+  OUTBOXES.map(
+    (table) =>
+      `select '${table}' as outbox, count(*)::int as queued, min(created_at) as oldest from ${table}`,
+  ).join(' union all '),
+);
+
 /**
- * Every outbox's backlog in one statement: the count and the oldest `created_at` (each table has an
- * index on it). Row locks do not block it, so a relay holding a batch is counted, not waited for.
+ * Every outbox's backlog in one statement. Row locks do not block it, so a relay holding a batch is
+ * counted, not waited for.
  */
 export async function outboxBacklogs(db: DbOrTx): Promise<OutboxBacklog[]> {
   const rows = await db.execute<{ outbox: Outbox; queued: number; age: number }>(sql`
-    select outbox, queued, coalesce(extract(epoch from now() - oldest), 0)::float8 as age from (
-      select 'redemption_announcements' as outbox, count(*)::int as queued, min(created_at) as oldest
-        from redemption_announcements
-      union all
-      select 'notification_outbox', count(*)::int, min(created_at) from notification_outbox
-      union all
-      select 'account_emails', count(*)::int, min(created_at) from account_emails
-    ) backlog`);
+    select outbox, queued, coalesce(extract(epoch from now() - oldest), 0)::float8 as age
+    from (${BACKLOGS}) backlog`);
   return rows.map((r) => ({ outbox: r.outbox, queued: r.queued, oldestAgeSeconds: Math.max(0, r.age) }));
 }

@@ -156,6 +156,33 @@ describe('outbox backlog', () => {
     }
   });
 
+  it('reads once while the database is slow, however many scrapes come meanwhile', async () => {
+    let reads = 0;
+    let answer: (rows: Awaited<ReturnType<typeof outboxBacklogs>>) => void = () => {};
+    const registry = new Registry();
+    registerOutboxMetrics(registry, () => {
+      reads++;
+      return new Promise((resolve) => {
+        answer = resolve;
+      });
+    });
+    const first = registry.metrics();
+    // Past the time a read is shared for, a flood of scrapes while the first read still waits.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const flood = Array.from({ length: 20 }, () => registry.metrics());
+    expect(reads).toBe(1);
+    answer([{ outbox: 'account_emails', queued: 3, oldestAgeSeconds: 7 }]);
+    for (const text of await Promise.all([first, ...flood])) {
+      expect(samplesOf(text, 'outbox_queued_rows')).toEqual({ account_emails: 3 });
+    }
+    // Once it has answered, a later scrape reads again.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const later = registry.metrics();
+    expect(reads).toBe(2);
+    answer([]);
+    expect(samplesOf(await later, 'outbox_queued_rows')).toEqual({});
+  });
+
   it('answers a scrape while the database does not: the other metrics, no outbox samples', async () => {
     // Nothing listens on this port.
     const url = new URL(database.url);
