@@ -167,7 +167,7 @@ describe('outbox backlog', () => {
       });
     });
     const first = registry.metrics();
-    // A second later, a flood of scrapes while the first read still waits.
+    // Past the time a read is shared for, a flood of scrapes while the first read still waits.
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     const flood = Array.from({ length: 20 }, () => registry.metrics());
     expect(reads).toBe(1);
