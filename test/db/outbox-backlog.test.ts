@@ -183,6 +183,22 @@ describe('outbox backlog', () => {
     expect(samplesOf(await later, 'outbox_queued_rows')).toEqual({});
   });
 
+  it('reads at most once a second under scrapes that follow each other', async () => {
+    let reads = 0;
+    const registry = new Registry();
+    registerOutboxMetrics(registry, async () => {
+      reads++;
+      return [{ outbox: 'notification_outbox', queued: reads, oldestAgeSeconds: 1 }];
+    });
+    // Each scrape waits for the one before (its read has answered): within the second, one read.
+    for (let i = 0; i < 30; i++) {
+      expect(samplesOf(await registry.metrics(), 'outbox_queued_rows')).toEqual({ notification_outbox: 1 });
+    }
+    expect(reads).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(samplesOf(await registry.metrics(), 'outbox_queued_rows')).toEqual({ notification_outbox: 2 });
+  });
+
   it('answers a scrape while the database does not: the other metrics, no outbox samples', async () => {
     // Nothing listens on this port.
     const url = new URL(database.url);
