@@ -297,8 +297,15 @@ export async function termJsonAndSeats(db: DbOrTx, siteId: string) {
   return row!;
 }
 
-/** Serializes slot and term changes of one site (redemption, expiry, toggles) on its row. */
-export async function lockSite(db: DbOrTx, siteId: string) {
-  const [row] = await db.select().from(sites).where(eq(sites.id, siteId)).for('update');
-  return row;
+const lockSiteStatement = rawStatement<{ siteId: string }, { site: RowJson }>(
+  (v) => sql`select row_to_json(s) as site from sites s where s.id = ${v('siteId')}::uuid for update`,
+);
+
+/**
+ * Serializes slot and term changes of one site (redemption, expiry, toggles) on its row. A raw
+ * statement (issue 15: drizzle built this select anew in every transaction that took the lock).
+ */
+export async function lockSite(db: DbOrTx, siteId: string): Promise<typeof sites.$inferSelect | undefined> {
+  const [row] = await lockSiteStatement(db, { siteId });
+  return row ? rowOfJson(sites, row.site) : undefined;
 }

@@ -23,13 +23,24 @@ const NOTHING_COUNTED = new Date(0);
  * in, so two that share keys wait in turn and never crosswise (40P01). A settle that locked only the
  * rows there were could meet one a take created meanwhile, out of that order.
  */
-function lockKeys(tx: Tx, keys: readonly string[]) {
-  return tx
-    .insert(throttles)
-    .values([...new Set(keys)].sort().map((key) => ({ key, tat: NOTHING_COUNTED })))
-    .onConflictDoUpdate({ target: throttles.key, set: { tat: sql`${throttles.tat}` } })
-    .returning();
+async function lockKeys(tx: Tx, keys: readonly string[]): Promise<Array<{ key: string; tat: Date }>> {
+  const rows = await lockKeysStatement(tx, {
+    keys: JSON.stringify([...new Set(keys)].sort()),
+    nothing: NOTHING_COUNTED.toISOString(),
+  });
+  return rows.map((r) => ({ key: r.key, tat: throttles.tat.mapFromDriverValue(r.tat) as Date }));
 }
+
+/** lockKeys' statement, built once (issue 15: drizzle built the insert anew in every transaction). */
+const lockKeysStatement = rawStatement<{ keys: string; nothing: string }, { key: string; tat: string }>(
+  (v) => sql`
+    insert into throttles (key, tat)
+    select k.key, ${v('nothing')}::timestamptz
+    from jsonb_array_elements_text(${v('keys')}::jsonb) with ordinality as k(key, n)
+    order by k.n
+    on conflict (key) do update set tat = throttles.tat
+    returning key, tat`,
+);
 
 /** An attempt the keys refused; thrown inside a transaction, it rolls back what the caller began. */
 export class AttemptRefused extends Error {
