@@ -47,7 +47,7 @@ import { noopGatewayClient } from '../gateway/client';
 import { POLLING } from '../worker/create-worker';
 import { querySubscriptionState } from '../workflows/client/subscription';
 import { subscriptionWorkflowId } from '../workflows/ids';
-import { cpuSeconds, threadCpuSeconds } from './cpu';
+import { cpuSampler, cpuSeconds, threadCpuSeconds } from './cpu';
 import { startLocalStack } from './local-stack';
 import type { RedemptionJob } from './redemption-load';
 import { runConcurrent, summarize } from './stats';
@@ -234,16 +234,22 @@ try {
   /**
    * Waits until the system is back at rest: the work a round left behind (the Temporal server's
    * queues: timers, visibility, transfers; the relays) is done in that round's time, not in the next.
-   * Resolves with the instant the first half-second at rest began.
+   * Resolves with the instant the first half-second at rest began, found to a tenth of a second (the
+   * CPU is read that often; half-seconds read one after another put the end up to 0.5 s late).
    */
   const quiet = async () => {
-    for (let i = 0; i < 60; i++) {
-      const from = performance.now();
-      const before = cpuNow();
-      await new Promise((r) => setTimeout(r, 500));
-      const seconds = (performance.now() - from) / 1000;
-      const rate = partsOf(cpuSince(before)).reduce((sum, [, cpu]) => sum + cpu / seconds, 0);
-      if (rate <= idleRate * 1.5 + 0.05) return from;
+    const sample = cpuSampler({ temporal: stack.temporalProcesses, postgres: stack.postgresProcesses });
+    /** CPU seconds so far of the parts (this process's own included) and when they were read. */
+    const readings: Array<{ at: number; cpu: number }> = [];
+    for (let i = 0; i < 300; i++) {
+      const own = process.cpuUsage();
+      const cpu = Object.values(sample()).reduce((a, b) => a + b, 0) + (own.user + own.system) / 1e6;
+      const at = performance.now();
+      readings.push({ at, cpu });
+      // The half-second that ends now.
+      const from = readings.at(-6);
+      if (from && (cpu - from.cpu) / ((at - from.at) / 1000) <= idleRate * 1.5 + 0.05) return from.at;
+      await new Promise((r) => setTimeout(r, 100));
     }
     return performance.now();
   };
