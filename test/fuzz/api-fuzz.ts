@@ -1,8 +1,8 @@
 /**
  * Property-based fuzzing of the HTTP API from its own /openapi.json with schemathesis, against the
  * real system (PostgreSQL, Temporal dev server, worker), authenticated as each role in turn. Fails on
- * any 5xx and on any answer that does not conform to the documented status codes, content types and
- * schemas (problem+json included).
+ * any 5xx, on any answer that does not conform to the documented status codes, content types and
+ * schemas (problem+json included), and on a role's run whose token stopped working on the way.
  * Run: npx tsx test/fuzz/api-fuzz.ts [--max-examples N]   (CI runs a short pass)
  */
 import { spawn } from 'node:child_process';
@@ -69,9 +69,8 @@ try {
   const config = join(workDir, 'schemathesis.toml');
   await writeFile(config, `[parameters]\n"path.siteId" = "${demo.siteId}"\n`);
 
-  for (const [role, token] of roles) {
-    const before = { ...stack.served };
-    const args = [
+  const fuzz = (token: string | undefined, filter: string[]) =>
+    runCli(st, [
       '--config-file',
       config,
       'run',
@@ -88,16 +87,34 @@ try {
       '--no-color',
       '--max-failures',
       '20',
+      ...filter,
       ...(token ? ['--header', `Authorization: Bearer ${token}`] : []),
-    ];
-    const { code, output } = await runCli(st, args);
+    ]);
+  for (const [role, token] of roles) {
+    const before = { ...stack.served, byStatus: new Map(stack.served.byStatus) };
+    // A role's token lives through its run: logOut ends it (A5), so it is fuzzed last, on its own;
+    // before, every operation fuzzed after it was answered 401 before it reached its route.
+    const passes = token
+      ? [
+          ['--exclude-operation-id', 'logOut'],
+          ['--include-operation-id', 'logOut'],
+        ]
+      : [[]];
+    const runs = [];
+    for (const filter of passes) runs.push(await fuzz(token, filter));
     const requests = stack.served.requests - before.requests;
     const errors = stack.served.serverErrors - before.serverErrors;
+    const unauthorized = (stack.served.byStatus.get(401) ?? 0) - (before.byStatus.get(401) ?? 0);
     console.log(
-      `fuzz as ${role.padEnd(9)}: ${requests} requests, ${errors} answered 5xx, schemathesis exit ${code}`,
+      `fuzz as ${role.padEnd(9)}: ${requests} requests, ${unauthorized} answered 401, ${errors} answered 5xx, ` +
+        `schemathesis exit ${runs.map((r) => r.code).join(' ')}`,
     );
-    if (code !== 0) {
-      failedRoles++;
+    // A token that died mid-run leaves the routes behind it unfuzzed, and the run would still pass.
+    const tokenDied = token !== undefined && unauthorized > requests / 10;
+    if (tokenDied) console.log(`  ${role}: more than a tenth of the requests answered 401, the token died`);
+    const failed = runs.filter((r) => r.code !== 0);
+    if (tokenDied || failed.length > 0) failedRoles++;
+    for (const { output } of failed) {
       const start = output.indexOf('FAILURES');
       const end = output.indexOf('SUMMARY');
       console.log(
@@ -114,7 +131,7 @@ try {
     `\napi-fuzz: ${stack.served.requests} requests in all, ${stack.served.serverErrors} answered 5xx`,
   );
   console.log(`  by status: ${statuses.map(([s, n]) => `${s}×${n}`).join(' ')}`);
-  console.log(`  roles with conformance failures: ${failedRoles}`);
+  console.log(`  roles with conformance failures or a dead token: ${failedRoles}`);
 } finally {
   await stack.stop();
   await rm(workDir, { recursive: true, force: true });
