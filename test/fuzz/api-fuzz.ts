@@ -10,10 +10,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { eq } from 'drizzle-orm';
 import { hashPassword } from '../../api/auth/passwords';
 import { startLocalStack } from '../../bench/local-stack';
 import { insertProfile } from '../../db/queries/profiles';
-import { memberships } from '../../db/schema';
+import { accessMethods, locks, memberships } from '../../db/schema';
 import { provisionSchemathesis } from '../../infra/schemathesis';
 import { DEMO_PASSWORD, seedDemo } from '../../scripts/seed-demo';
 
@@ -65,9 +66,43 @@ try {
     ['installer', await login('installer@example.com')],
     ['support', await login('support@example.com')],
   ];
-  // Site-scoped paths aim at the demo site, so the fuzzing reaches real authorization and validation.
+  const member = await insertProfile(stack.database.db, {
+    email: 'member@example.com',
+    name: 'Mia Member',
+    passwordHash: await hashPassword(DEMO_PASSWORD),
+    emailConfirmedAt: new Date(),
+  });
+  const [lock] = await stack.database.db.select().from(locks).where(eq(locks.siteId, demo.siteId)).limit(1);
   const config = join(workDir, 'schemathesis.toml');
-  await writeFile(config, `[parameters]\n"path.siteId" = "${demo.siteId}"\n`);
+  /**
+   * Paths aim at the demo site's own rows (its site, a lock and its IQ, a member who is none of the
+   * roles and an active access method of theirs), so the fuzzing reaches real authorization,
+   * validation and state instead of a 404 for an unknown id. Before each role's run the member and a
+   * fresh access method are put back, as a role before may have removed or revoked them.
+   */
+  const aimAtDemoRows = async () => {
+    await stack.database.db
+      .insert(memberships)
+      .values({ siteId: demo.siteId, profileId: member!.id, role: 'user' })
+      .onConflictDoNothing();
+    const [access] = await stack.database.db
+      .insert(accessMethods)
+      .values({ siteId: demo.siteId, profileId: member!.id, kind: 'remote' })
+      .returning({ id: accessMethods.id });
+    const pins = {
+      siteId: demo.siteId,
+      lockId: lock!.id,
+      iqId: lock!.iqId,
+      profileId: member!.id,
+      accessId: access!.id,
+    };
+    await writeFile(
+      config,
+      `[parameters]\n${Object.entries(pins)
+        .map(([name, id]) => `"path.${name}" = "${id}"\n`)
+        .join('')}`,
+    );
+  };
 
   const fuzz = (token: string | undefined, filter: string[]) =>
     runCli(st, [
@@ -91,6 +126,7 @@ try {
       ...(token ? ['--header', `Authorization: Bearer ${token}`] : []),
     ]);
   for (const [role, token] of roles) {
+    await aimAtDemoRows();
     const before = { ...stack.served, byStatus: new Map(stack.served.byStatus) };
     // A role's token lives through its run: logOut ends it (A5), so it is fuzzed last, on its own;
     // before, every operation fuzzed after it was answered 401 before it reached its route.
