@@ -129,7 +129,7 @@ try {
     await aimAtDemoRows();
     const before = { ...stack.served, byStatus: new Map(stack.served.byStatus) };
     // A role's token lives through its run: logOut ends it (A5), so it is fuzzed last, on its own;
-    // before, every operation fuzzed after it was answered 401 before it reached its route.
+    // fuzzed among the others, it left every operation after it answered 401 before its route.
     const passes = token
       ? [
           ['--exclude-operation-id', 'logOut'],
