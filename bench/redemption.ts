@@ -67,14 +67,20 @@ const EventType = proto.temporal.api.enums.v1.EventType;
 const stack = await startLocalStack({ mode: 'production', server: SERVER });
 const { db, sql } = stack.database;
 const temporalAddress = (stack.temporal.connection as Connection).options.address;
+/**
+ * The system's processes besides this one: the dev server is one process, the cluster's services (a
+ * process each) are added up.
+ */
+const SERVERS = { temporal: stack.temporalProcesses, postgres: stack.postgresProcesses };
+/** CPU seconds so far of this process: the API and the workers. */
+const ownCpu = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
 /** CPU seconds so far of the Temporal server, PostgreSQL and this process (API and workers). */
 const cpuNow = () => ({
-  ...cpuSeconds({
-    // The dev server is one process; the cluster's services (a process each) are added up.
-    temporal: stack.temporalProcesses,
-    postgres: stack.postgresProcesses,
-  }),
-  'API and workers': (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+  ...cpuSeconds(SERVERS),
+  'API and workers': ownCpu(),
   // Its threads: `main` (the API, the relays, activities), `node (V8)` (V8's own), `node worker N`
   // (the workflow threads: the product's worker's, then the floor's), `tokio-runtime-w` and the like
   // (Temporal's core).
@@ -238,12 +244,11 @@ try {
    * CPU is read that often; half-seconds read one after another put the end up to 0.5 s late).
    */
   const quiet = async () => {
-    const sample = cpuSampler({ temporal: stack.temporalProcesses, postgres: stack.postgresProcesses });
+    const sample = cpuSampler(SERVERS);
     /** CPU seconds so far of the parts (this process's own included) and when they were read. */
     const readings: Array<{ at: number; cpu: number }> = [];
     for (let i = 0; i < 300; i++) {
-      const own = process.cpuUsage();
-      const cpu = Object.values(sample()).reduce((a, b) => a + b, 0) + (own.user + own.system) / 1e6;
+      const cpu = Object.values(sample()).reduce((a, b) => a + b, 0) + ownCpu();
       const at = performance.now();
       readings.push({ at, cpu });
       // The half-second that ends now.
