@@ -30,6 +30,9 @@ import { describe, inject, it } from 'vitest';
  * - `subscription-92b350a-*`: the same scenarios recorded before a run whose start brought its state
  *   (a telling) went to its first step without taking `serial` when no update held it (no marker:
  *   the commands are the same), and before the workflow modules were preloaded.
+ * - `subscription-660cf92-*`: the same scenarios recorded before runs started with `leanWaits` waited
+ *   with `waitUntil` (workflows/wait.ts) instead of the SDK's condition with a timeout, and a lean run
+ *   whose telling brought its state went to its first step without a condition first.
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */

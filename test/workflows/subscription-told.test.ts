@@ -66,6 +66,17 @@ async function claimedChain(k: number) {
   return { siteId: site.id, tellings };
 }
 
+/** Timers a history started that neither fired nor were cancelled. */
+function pendingTimers(events: proto.temporal.api.history.v1.IHistoryEvent[]) {
+  const pending = new Set<string>();
+  for (const e of events) {
+    if (e.timerStartedEventAttributes) pending.add(e.timerStartedEventAttributes.timerId!);
+    if (e.timerFiredEventAttributes) pending.delete(e.timerFiredEventAttributes.timerId!);
+    if (e.timerCanceledEventAttributes) pending.delete(e.timerCanceledEventAttributes.timerId!);
+  }
+  return [...pending];
+}
+
 /** The workflow's history once it has completed a task after its `signals`-th signal. */
 async function historyAfterSignals(siteId: string, signals: number) {
   const handle = sys.temporal.workflow.getHandle(subscriptionWorkflowId(siteId));
@@ -125,6 +136,9 @@ describe('the subscription workflow told of claimed redemptions', () => {
         expect(typedSearchAttributes.get(SubscriptionEndsAt)?.getTime()).toBe(
           newest.telling.site.term!.endsAtMs,
         );
+        // It waits for the newest term's first reminder on one timer: a telling that woke it cancelled
+        // the timer it waited on (workflows/wait.ts), none is left to fire for nothing.
+        expect(pendingTimers(events)).toHaveLength(1);
         // Started by a telling, the run took the clock from it: no local activity loaded the site.
         expect(
           events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'),
@@ -135,6 +149,23 @@ describe('the subscription workflow told of claimed redemptions', () => {
     );
     console.log(`[told] ${runs} generated deliveries`);
     expect(runs).toBe(RUNS);
+  });
+
+  it('a telling that wakes the wait for a reminder cancels its timer, and the next wait starts one for the new term', async () => {
+    const { siteId, tellings } = await claimedChain(2);
+    const tell = subscriptionTeller(sys.temporal, sys.taskQueue);
+    await tell(siteId, tellings[0]!);
+    const first = await historyAfterSignals(siteId, 1);
+    expect(pendingTimers(first)).toHaveLength(1);
+    await tell(siteId, tellings[1]!);
+    const events = await historyAfterSignals(siteId, 2);
+    const cancelled = events.filter((e) => e.timerCanceledEventAttributes);
+    expect(cancelled.map((e) => e.timerCanceledEventAttributes!.timerId)).toEqual(pendingTimers(first));
+    expect(pendingTimers(events)).toHaveLength(1);
+    expect(pendingTimers(events)).not.toEqual(pendingTimers(first));
+    const state = await querySubscriptionState(sys.temporal, siteId);
+    expect(state.term?.id).toBe(tellings[1]!.site.term!.id);
+    expect(state.waitingFor?.what).toBe('reminder');
   });
 
   it('a site’s first telling starts its workflow with the search attributes of its term: no upsert of its own', async () => {

@@ -22,8 +22,8 @@ const startOptions = (taskQueue: string, siteId: string, site: SiteSubscription 
   workflowId: subscriptionWorkflowId(siteId),
   taskQueue,
   // `current`: the run needs no marker for the changes up to subscription-since-receipts-queued
-  // (each marker costs a history event and a visibility write).
-  args: [{ siteId, current: true }] as [SubscriptionWorkflowInput],
+  // (each marker costs a history event and a visibility write); `leanWaits`: how it waits.
+  args: [{ siteId, current: true, leanWaits: true }] as [SubscriptionWorkflowInput],
   workflowIdConflictPolicy: 'USE_EXISTING' as const,
   // The workflow updates them only when they change from these.
   typedSearchAttributes: [

@@ -34,9 +34,16 @@ export interface SubscriptionWorkflowInput {
    * Set by the clients that start it (workflows/client/subscription.ts): the run has, from its start,
    * every change up to the `subscription-since-receipts-queued` patch, and records no marker for
    * them. Runs started without it decide by their markers. It says nothing of later changes: each of
-   * those still takes its own patched() marker.
+   * those takes its own patched() marker or start flag (below).
    */
   current?: true;
+  /**
+   * Set by the clients that start it and by continue-as-new: from its start the run waits for a
+   * timer or a change with `waitUntil` (workflows/wait.ts), and a run whose telling brought its state
+   * goes to its first step without a condition first. Their commands may come in another order within
+   * an activation than those of the SDK's `condition`, which runs started without it keep to their end.
+   */
+  leanWaits?: true;
 }
 
 /**

@@ -18,6 +18,7 @@ import { nextStep, type SiteSubscription, type SubscriptionStep } from '../../do
 import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS } from '../activity-options';
 import { shouldContinueAsNew } from '../continue-as-new';
 import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../search-attributes';
+import { waitUntil } from '../wait';
 import { legacySubscriptionRun } from './legacy';
 import {
   advanceClockUpdate,
@@ -89,6 +90,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   // Decided once, at the run's start: a run recorded before the patch keeps its order throughout.
   const claimLoads = current || patched(CLAIM_LOADS);
   const receiptsQueued = current || patched(RECEIPTS_QUEUED);
+  const lean = input.leanWaits === true;
 
   // Handlers are registered before the first await: an update-with-start arrives in the first activation.
   const state: SubscriptionState = {
@@ -253,7 +255,10 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
 
   // An update-with-start's redemption goes first and loads with its claim: its handler takes `serial`
   // in this activation, and a condition resumes only once the activation's jobs are all applied.
-  if (claimLoads) await condition(() => true);
+  // A telling that started a lean run has brought its state by now (a signal that arrives with the
+  // start reaches its handler when the handler is set): an update beside it holds `serial` or
+  // adopts after the first step began, which its change wakes.
+  if (claimLoads && !(lean && loaded)) await condition(() => true);
   // A telling that started the run brought its state: with no update holding `serial`, nothing can
   // run between here and the first step, so taking the lock would emit the same commands, only with
   // six more promises (issue 15: each costs the SDK a captured stack) in every new site's first task.
@@ -316,14 +321,19 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
       }
       case 'continueAsNew':
         await condition(allHandlersFinished);
-        return continueAsNew<typeof subscriptionWorkflow>({ ...input, carried: state });
+        // The next run starts afresh: it waits the lean way whichever way this one did.
+        return continueAsNew<typeof subscriptionWorkflow>({ ...input, carried: state, leanWaits: true });
       case 'wait': {
         const wait = step.for;
         const seen = version;
         const woken = () => version !== seen || shouldContinueAsNew(input.maxHistoryEvents);
         setCurrentDetails(waitSummary(wait));
         if (wait.kind === 'redemption') await condition(woken);
-        else await condition(woken, Math.max(1, wait.atMs - siteNow()), { summary: timerSummary(wait) });
+        else {
+          const ms = Math.max(1, wait.atMs - siteNow());
+          const options = { summary: timerSummary(wait) };
+          await (lean ? waitUntil(woken, ms, options) : condition(woken, ms, options));
+        }
         break;
       }
     }
