@@ -2,6 +2,7 @@ import { plainTextSelectors } from '@react-email/render';
 import { compile } from 'html-to-text';
 import { createElement, type ReactElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
+import { createShapeRenderer } from './shapes';
 import { type TemplateName, type TemplateProps, templates } from './templates';
 
 export interface RenderedEmail {
@@ -33,16 +34,35 @@ function renderHtml(element: ReactElement): string {
   return DOCTYPE + renderToStaticMarkup(element).replace(/<!DOCTYPE.*?>/, '');
 }
 
-export async function renderEmail<N extends TemplateName>(
+type AnyTemplate = {
+  component: (p: Record<string, unknown>) => React.ReactElement;
+  subject: (p: Record<string, unknown>) => string;
+  slots?: readonly string[];
+};
+
+/** A template rendered by React, its text the HTML converted, as `render(…, { plainText: true })` does. */
+export async function renderDirectly<N extends TemplateName>(
   name: N,
   props: TemplateProps<N>,
 ): Promise<RenderedEmail> {
-  const { component, subject } = templates[name] as unknown as {
-    component: (p: TemplateProps<N>) => React.ReactElement;
-    subject: (p: TemplateProps<N>) => string;
-  };
-  const element = createElement(component as never, props as never);
-  // One React render: the text is the HTML converted, as `render(…, { plainText: true })` would do.
-  const html = renderHtml(element);
-  return { subject: subject(props), html, text: toPlainText(html) };
+  const { component, subject } = templates[name] as unknown as AnyTemplate;
+  const html = renderHtml(createElement(component as never, props as never));
+  return { subject: subject(props as never), html, text: toPlainText(html) };
+}
+
+/** Per template with slots, its shapes (emails/shapes.ts). */
+const shapeRenderers = new Map<TemplateName, ReturnType<typeof createShapeRenderer>>();
+
+export function renderEmail<N extends TemplateName>(
+  name: N,
+  props: TemplateProps<N>,
+): Promise<RenderedEmail> {
+  const { subject, slots } = templates[name] as unknown as AnyTemplate;
+  if (!slots) return renderDirectly(name, props);
+  let renderer = shapeRenderers.get(name);
+  if (!renderer) {
+    renderer = createShapeRenderer((p) => renderDirectly(name, p as never), slots, subject);
+    shapeRenderers.set(name, renderer);
+  }
+  return renderer.render(props as never);
 }

@@ -29,10 +29,16 @@ import SubscriptionReminder, {
 interface Template<P> {
   component: (props: P) => ReactElement;
   subject: (props: P) => string;
+  /** Props the component only ever shows as text: rendered once per shape and filled in (emails/shapes.ts). */
+  slots?: readonly (keyof P & string)[];
 }
 
-function template<P>(component: (props: P) => ReactElement, subject: (props: P) => string): Template<P> {
-  return { component, subject };
+function template<P>(
+  component: (props: P) => ReactElement,
+  subject: (props: P) => string,
+  slots?: readonly (keyof P & string)[],
+): Template<P> {
+  return slots ? { component, subject, slots } : { component, subject };
 }
 
 /** Every email the product sends, by the name stored with each sent message. */
@@ -40,7 +46,8 @@ export const templates = {
   'confirm-email': template(ConfirmEmail, confirmEmailSubject),
   'password-reset': template(PasswordReset, passwordResetSubject),
   'account-exists': template(AccountExists, accountExistsSubject),
-  'redemption-receipt': template(RedemptionReceipt, redemptionReceiptSubject),
+  // Sent for every redemption, in bursts when many are redeemed at once (issue 15).
+  'redemption-receipt': template(RedemptionReceipt, redemptionReceiptSubject, ['siteName', 'endsOn']),
   'subscription-reminder': template(SubscriptionReminder, subscriptionReminderSubject),
   'subscription-expired': template(SubscriptionExpired, subscriptionExpiredSubject),
   'deletion-consent-request': template(DeletionConsentRequest, deletionConsentRequestSubject),
