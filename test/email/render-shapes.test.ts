@@ -53,6 +53,20 @@ const receipt: fc.Arbitrary<ReceiptProps> = fc.record(
   { requiredKeys: ['siteName', 'endsOn', 'usersLimit', 'iqsLimit', 'voucherSeconds', 'carriedSeconds'] },
 );
 
+const renderReceipt = (props: ReceiptProps) => renderDirectly('redemption-receipt', props);
+/** A receipt's shapes of their own, to count its renderings. */
+const receiptShapes = () =>
+  createShapeRenderer(renderReceipt, ['siteName', 'endsOn'], templates['redemption-receipt'].subject);
+const receiptOf = (props: Partial<ReceiptProps>): ReceiptProps => ({
+  siteName: 'Head office',
+  endsOn: '5 December 2027 at 04:00 (UTC)',
+  usersLimit: 10,
+  iqsLimit: 2,
+  voucherSeconds: 365 * 86_400,
+  carriedSeconds: 0,
+  ...props,
+});
+
 describe('emails rendered by shape', () => {
   it('the receipt has slots', () => {
     expect(templates['redemption-receipt'].slots).toEqual(['siteName', 'endsOn']);
@@ -63,7 +77,7 @@ describe('emails rendered by shape', () => {
       fc.asyncProperty(receipt, async (props) => {
         const [filled, direct] = await Promise.all([
           renderEmail('redemption-receipt', props),
-          renderDirectly('redemption-receipt', props),
+          renderReceipt(props),
         ]);
         expect(filled).toEqual(direct);
       }),
@@ -72,58 +86,30 @@ describe('emails rendered by shape', () => {
   });
 
   it('receipts that differ only in their texts are rendered once, and filled alike', async () => {
-    const render = (p: ReceiptProps) => renderDirectly('redemption-receipt', p);
-    const shapes = createShapeRenderer(
-      render,
-      ['siteName', 'endsOn'],
-      templates['redemption-receipt'].subject,
-    );
-    const base = { usersLimit: 10, iqsLimit: 2, voucherSeconds: 365 * 86_400, carriedSeconds: 0 };
+    const shapes = receiptShapes();
     // Same lengths, other characters, markup among them.
     const names = ['Site <A1>', 'Site & B2', 'Site "C3"', "Site 'D4'", 'Büro Nord'];
     for (const siteName of names) {
-      const props = { ...base, siteName, endsOn: '5 December 2027 at 04:00 (UTC)' };
-      expect(await shapes.render(props)).toEqual(await render(props));
+      const props = receiptOf({ siteName });
+      expect(await shapes.render(props)).toEqual(await renderReceipt(props));
     }
     expect(shapes.stats).toEqual({ direct: 1, filled: names.length });
     // Another length is another shape; texts html-to-text would change are rendered directly.
-    await shapes.render({ ...base, siteName: 'Longer site name', endsOn: '5 December 2027 at 04:00 (UTC)' });
-    await shapes.render({ ...base, siteName: 'Two  spaces', endsOn: '5 December 2027 at 04:00 (UTC)' });
+    await shapes.render(receiptOf({ siteName: 'Longer site name' }));
+    await shapes.render(receiptOf({ siteName: 'Two  spaces' }));
     expect(shapes.stats).toEqual({ direct: 3, filled: names.length + 1 });
   });
 
   it('a prop that is no slot but holds a marker’s character is not taken for a marker', async () => {
-    const props = {
-      siteName: 'A',
-      endsOn: '5 December 2027 at 04:00 (UTC)',
-      usersLimit: 1,
-      iqsLimit: 1,
-      voucherSeconds: 86_400,
-      carriedSeconds: 0,
-      sandbox: { siteTime: 'at \ue100 o’clock' },
-    };
-    expect(await renderEmail('redemption-receipt', props)).toEqual(
-      await renderDirectly('redemption-receipt', props),
-    );
+    const props = receiptOf({ siteName: 'A', sandbox: { siteTime: 'at \ue100 o’clock' } });
+    expect(await renderEmail('redemption-receipt', props)).toEqual(await renderReceipt(props));
   });
 
   it('a text long enough to cut the preview through its marker is rendered directly', async () => {
-    const render = (p: ReceiptProps) => renderDirectly('redemption-receipt', p);
-    const shapes = createShapeRenderer(
-      render,
-      ['siteName', 'endsOn'],
-      templates['redemption-receipt'].subject,
-    );
-    const props = {
-      siteName: 'y'.repeat(200),
-      endsOn: '5 December 2027 at 04:00 (UTC)',
-      usersLimit: 1,
-      iqsLimit: 1,
-      voucherSeconds: 86_400,
-      carriedSeconds: 0,
-    };
-    expect(await shapes.render(props)).toEqual(await render(props));
-    expect(await shapes.render(props)).toEqual(await render(props));
+    const shapes = receiptShapes();
+    const props = receiptOf({ siteName: 'y'.repeat(200) });
+    expect(await shapes.render(props)).toEqual(await renderReceipt(props));
+    expect(await shapes.render(props)).toEqual(await renderReceipt(props));
     expect(shapes.stats).toEqual({ direct: 3, filled: 0 });
   });
 });
