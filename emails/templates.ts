@@ -29,7 +29,10 @@ import SubscriptionReminder, {
 interface Template<P> {
   component: (props: P) => ReactElement;
   subject: (props: P) => string;
-  /** Props the component only ever shows as text: rendered once per shape and filled in (emails/shapes.ts). */
+  /**
+   * Props the component only ever shows as text: rendered once per shape and filled in
+   * (emails/shapes.ts); test/email/render-shapes.test.ts generates the props of each such template.
+   */
   slots?: readonly (keyof P & string)[];
 }
 

@@ -68,8 +68,10 @@ const receiptOf = (props: Partial<ReceiptProps>): ReceiptProps => ({
 });
 
 describe('emails rendered by shape', () => {
-  it('the receipt has slots', () => {
+  it('the receipt has slots, and no other template: another one with slots needs its props generated here', () => {
     expect(templates['redemption-receipt'].slots).toEqual(['siteName', 'endsOn']);
+    const withSlots = Object.entries(templates).filter(([, t]) => 'slots' in t && t.slots);
+    expect(withSlots.map(([name]) => name)).toEqual(['redemption-receipt']);
   });
 
   it('a generated receipt comes out as its direct rendering, to the byte', async () => {
