@@ -11,11 +11,7 @@
  * direct rendering over generated props.
  */
 
-export interface Rendered {
-  subject: string;
-  html: string;
-  text: string;
-}
+import type { RenderedEmail } from './render';
 
 /** A rendering split at its markers: literal text, then the slot whose value goes there, and so on. */
 type Parts = Array<string | number>;
@@ -68,7 +64,7 @@ const fill = (parts: Parts, values: readonly string[]) =>
  * template only ever shows as text (never decides by, never changes).
  */
 export function createShapeRenderer<P extends object>(
-  render: (props: P) => Promise<Rendered>,
+  render: (props: P) => Promise<RenderedEmail>,
   slots: readonly (keyof P & string)[],
   subject: (props: P) => string,
 ) {
@@ -83,7 +79,7 @@ export function createShapeRenderer<P extends object>(
 
   return {
     stats,
-    async render(props: P): Promise<Rendered> {
+    async render(props: P): Promise<RenderedEmail> {
       const values = slots.map((slot): unknown => props[slot]);
       // A marker's character anywhere in the props (a slot or not) would be taken for a marker.
       if (!values.every(fillable) || MARKER_CHARS.test(JSON.stringify(props))) return direct(props);
