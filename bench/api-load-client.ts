@@ -14,10 +14,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type ApiLoadJob, type Scenario, scenarios } from './api-load-scenarios';
+import { clientAddress } from './client-addresses';
 import { summarize, turns } from './stats';
-
-/** A distinct private address per client, as the trusted proxy would name it. */
-const addressOf = (client: number) => `10.${(client >> 16) & 255}.${(client >> 8) & 255}.${client & 255}`;
 
 interface Driven {
   latencies: number[];
@@ -38,7 +36,7 @@ async function drive(
       const c = opts.firstClient + i;
       for (let n = 0; performance.now() < opts.deadline; n++) {
         const r = scenario(c, n);
-        const headers: Record<string, string> = { 'x-forwarded-for': addressOf(c) };
+        const headers: Record<string, string> = { 'x-forwarded-for': clientAddress(c) };
         if (r.auth) headers.authorization = `Bearer ${opts.tokens[c % opts.tokens.length]}`;
         if (r.body !== undefined) headers['content-type'] = 'application/json';
         const t0 = performance.now();

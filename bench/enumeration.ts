@@ -10,6 +10,7 @@
  * Last line: RESULT enumeration reset=<ratio> signup=<ratio> login=<ratio>
  */
 import { randomUUID } from 'node:crypto';
+import { clientAddress } from './client-addresses';
 import { startLocalStack } from './local-stack';
 import { benchOptions } from './temporal-server';
 
@@ -26,7 +27,7 @@ const post = async (path: string, body: unknown) => {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      'x-forwarded-for': `10.${(client >> 16) & 255}.${(client >> 8) & 255}.${client & 255}`,
+      'x-forwarded-for': clientAddress(client),
     },
     body: JSON.stringify(body),
   });

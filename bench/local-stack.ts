@@ -115,8 +115,10 @@ export async function startLocalStack(
   const server = serve({
     port,
     hostname: '127.0.0.1',
-    fetch: async (request) => {
-      const response = await app.fetch(request);
+    // The bindings (the Node request and answer) go on to the app, as api/main.ts serves it: the
+    // client's address (A6) and the answer's headers come from them.
+    fetch: async (request, bindings) => {
+      const response = await app.fetch(request, bindings);
       served.requests++;
       served.byStatus.set(response.status, (served.byStatus.get(response.status) ?? 0) + 1);
       if (response.status >= 500) served.serverErrors++;

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
+import { clientAddress } from './client-addresses';
 import { noopUpdate } from './noop/messages';
 import { noopWorkflow } from './noop/workflow';
 import { runConcurrent } from './stats';
@@ -44,7 +45,12 @@ if (phase === 'product') {
     try {
       const res = await fetch(`${job.url}/sites/${call.siteId}/subscription/redemptions`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${call.token}`, 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${call.token}`,
+          'content-type': 'application/json',
+          // Each call from a customer's own address (bench/redemption trusts 127.0.0.1 as a proxy).
+          'x-forwarded-for': clientAddress(i),
+        },
         body: JSON.stringify({ code: call.code }),
       });
       const body = (await res.json().catch(() => ({}))) as { code?: string };

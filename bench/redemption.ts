@@ -64,7 +64,8 @@ const clients = Number(args[1] ?? 32);
 const NOOP_QUEUE = 'bench-noop';
 const EventType = proto.temporal.api.enums.v1.EventType;
 
-const stack = await startLocalStack({ mode: 'production', server: SERVER });
+// The load's calls name their client's address through the proxy header, as behind a load balancer.
+const stack = await startLocalStack({ mode: 'production', server: SERVER, trustedProxies: ['127.0.0.1'] });
 const { db, sql } = stack.database;
 const temporalAddress = (stack.temporal.connection as Connection).options.address;
 /**
