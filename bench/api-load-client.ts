@@ -11,8 +11,11 @@
  * `<scenario>+floor`: the scenario and the floor (the bare route), `seconds` each, in pairs of slices
  * of about 2 s whose order alternates (floor first, then the scenario first, ...): a machine whose
  * speed drifts during the run weighs on both alike. Both are reported, each over all of its slices.
+ * Each slice's start and end go to stdout as a `boundary` line with this process's CPU so far, and
+ * the next slice waits for a line on stdin: the bench reads the other parts' CPU in between.
  */
 import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { type ApiLoadJob, type Scenario, scenarios } from './api-load-scenarios';
 import { clientAddress } from './client-addresses';
 import { summarize, turns } from './stats';
@@ -110,10 +113,21 @@ if (name === 'login-storm') {
   const { order, turnSeconds } = turns(seconds, 'floor' as const, 'product' as const);
   const product: Driven[] = [];
   const floors: Driven[] = [];
+  // Each slice's start and end told to the bench, which reads the parts' CPU there (and answers
+  // on stdin once it has): the CPU per request of each phase, as of the request counts.
+  const acks = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const boundary = async (edge: 'start' | 'end', phase: 'floor' | 'product') => {
+    const cpu = process.cpuUsage();
+    console.log(JSON.stringify({ boundary: edge, phase, loadCpuSeconds: (cpu.user + cpu.system) / 1e6 }));
+    await acks.next();
+  };
   for (const phase of order) {
+    await boundary('start', phase);
     if (phase === 'floor') floors.push(await run(job.floorUrl, bare, job.clients, turnSeconds));
     else product.push(await run(job.url, scenario, job.clients, turnSeconds));
+    await boundary('end', phase);
   }
+  process.stdin.destroy();
   groups = { floor: figures(floors), [scenarioName]: figures(product) };
 } else {
   groups = { [name]: figures([await run(job.url, named(name), job.clients)]) };

@@ -10,7 +10,9 @@
  * Each scenario runs with a floor run of its own, in slices of about 2 s alternating with the floor's
  * (floor then scenario, scenario then floor, ...): the machine's speed drifts within a minute, and
  * whichever phase ran second would otherwise carry the drift alone. Printed per scenario:
- * throughput, p50/p99, failures, the ratio of its throughput to its floor's and
+ * throughput, p50/p99, failures, the ratio of its throughput to its floor's, the CPU per request of
+ * each part (this process: the API with its worker and relay, and the floor's route; PostgreSQL; the
+ * Temporal server; the load generator), its own against its floor's, read at each slice's edges, and
  * with --count-sql, the SQL statements per request (counted by the stack's pool, in a run of their own:
  * counting costs every query a stack trace). Then the login storm: GET /me p99 while
  * `stormLogins` more clients log in, against its p99 alone.
@@ -30,6 +32,7 @@ import { issueBearerToken } from '../api/auth/tokens';
 import { events, memberships, profiles, sites } from '../db/schema';
 import { freePort } from '../infra/free-port';
 import { type ApiLoadJob, READS, SCENARIOS } from './api-load-scenarios';
+import { cpuSampler } from './cpu';
 import { startLocalStack } from './local-stack';
 import { benchOptions } from './temporal-server';
 
@@ -140,7 +143,17 @@ interface Figures {
   failed: Record<string, number>;
 }
 
-/** Runs the load generator in its own process for one scenario and returns what it measured. */
+/** CPU seconds of the parts: this process (the API, its worker and relay, and the floor's route), PostgreSQL, the Temporal server, the load generator. */
+const PARTS = ['api', 'postgres', 'temporal', 'load'] as const;
+type Cpu = Record<(typeof PARTS)[number], number>;
+const noCpu = (): Cpu => ({ api: 0, postgres: 0, temporal: 0, load: 0 });
+/** Reads PostgreSQL's and Temporal's processes (found once the pool's connections are open: after the warm-up). */
+let readServers: (() => Record<string, number>) | undefined;
+
+/**
+ * Runs the load generator in its own process for one scenario and returns what it measured, and for
+ * a `+floor` scenario each phase's CPU by part, read at each slice's start and end.
+ */
 async function load(scenario: string, durationS: number) {
   const child = spawn(
     process.execPath,
@@ -152,17 +165,49 @@ async function load(scenario: string, durationS: number) {
       scenario,
       String(durationS),
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['pipe', 'pipe', 'inherit'] },
   );
-  let out = '';
+  const cpu = { product: noCpu(), floor: noCpu() };
+  const reading = (loadCpuSeconds: number): Cpu => {
+    const own = process.cpuUsage();
+    const servers = readServers?.() ?? {};
+    return {
+      api: (own.user + own.system) / 1e6,
+      postgres: servers.postgres ?? 0,
+      temporal: servers.temporal ?? 0,
+      load: loadCpuSeconds,
+    };
+  };
+  let started: Cpu | undefined;
+  let pending = '';
+  let last = '';
   child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString('utf8');
+    pending += chunk.toString('utf8');
+    let end = pending.indexOf('\n');
+    while (end >= 0) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 1);
+      end = pending.indexOf('\n');
+      if (!line.startsWith('{"boundary"')) {
+        if (line.trim()) last = line;
+        continue;
+      }
+      const { boundary, phase, loadCpuSeconds } = JSON.parse(line) as {
+        boundary: 'start' | 'end';
+        phase: 'product' | 'floor';
+        loadCpuSeconds: number;
+      };
+      const now = reading(loadCpuSeconds);
+      if (boundary === 'start') started = now;
+      else if (started) for (const part of PARTS) cpu[phase][part] += now[part] - started[part];
+      child.stdin.write('\n');
+    }
   });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`load generator (${scenario}) exited with ${code}`);
-  return JSON.parse(out.trim().split('\n').at(-1)!) as {
-    groups: Record<string, Figures>;
-    cpuSeconds: number;
+  return {
+    ...(JSON.parse(last) as { groups: Record<string, Figures>; cpuSeconds: number }),
+    cpu,
   };
 }
 
@@ -174,17 +219,24 @@ const fmt = (s: Figures) =>
 try {
   // Warm up both servers (JIT, pools, prepared statements).
   await load('mix+floor', 2);
+  readServers = cpuSampler({ postgres: stack.postgresProcesses, temporal: stack.temporalProcesses });
 
   // Each scenario with a floor run of its own, their slices alternating, and the ratio to that floor.
-  const results: Array<{ name: string; figures: Figures; floor: Figures; perRequest: number }> = [];
+  const results: Array<{
+    name: string;
+    figures: Figures;
+    floor: Figures;
+    perRequest: number;
+    cpu: { product: Cpu; floor: Cpu };
+  }> = [];
   for (const name of [...SCENARIOS, 'mix']) {
     const before = stack.served.statements;
-    const { groups } = await load(`${name}+floor`, seconds);
+    const { groups, cpu } = await load(`${name}+floor`, seconds);
     const figures = groups[name]!;
     // The pool's statements while this scenario ran (the worker's sweeps add a few, and the bare
     // route one per request, which is taken off), per request.
     const perRequest = (stack.served.statements - before - groups.floor!.count) / Math.max(1, figures.count);
-    results.push({ name, figures, floor: groups.floor!, perRequest });
+    results.push({ name, figures, floor: groups.floor!, perRequest, cpu });
   }
   // GET /me alone, then the same with the login storm beside it.
   const alone = (await load('GET /me', seconds)).groups['GET /me']!;
@@ -206,12 +258,22 @@ try {
     console.log(`${name.padEnd(34)} ${fmt(s)}   ${extra}`);
     for (const [key, count] of Object.entries(s.failed)) console.log(`    ${count} × ${key}`);
   };
-  for (const { name, figures, floor, perRequest } of results) {
+  for (const { name, figures, floor, perRequest, cpu } of results) {
     print('  floor (bare Hono + select 1)', floor, '');
     print(
       name,
       figures,
       `${(figures.perSecond / floor.perSecond).toFixed(3)}  ${countSql ? perRequest.toFixed(2) : '-'}`,
+    );
+    // Where each request's CPU went, this scenario's against its floor's (µs over each phase's slices).
+    const per = (used: Cpu, f: Figures, part: (typeof PARTS)[number] | 'all') => {
+      const seconds = part === 'all' ? PARTS.reduce((sum, p) => sum + used[p], 0) : used[part];
+      return ((seconds * 1e6) / Math.max(1, f.count)).toFixed(0);
+    };
+    console.log(
+      `    CPU µs per request, this / floor: ${[...PARTS, 'all' as const]
+        .map((part) => `${part} ${per(cpu.product, figures, part)} / ${per(cpu.floor, floor, part)}`)
+        .join(', ')}`,
     );
   }
   const during = storm['GET /me']!;
