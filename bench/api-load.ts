@@ -143,11 +143,14 @@ interface Figures {
   failed: Record<string, number>;
 }
 
-/** CPU seconds of the parts: this process (the API, its worker and relay, and the floor's route), PostgreSQL, the Temporal server, the load generator. */
+/**
+ * CPU seconds of the parts: this process (the API, its worker and relay, and the floor's route),
+ * PostgreSQL, the Temporal server, the load generator.
+ */
 const PARTS = ['api', 'postgres', 'temporal', 'load'] as const;
 type Cpu = Record<(typeof PARTS)[number], number>;
 const noCpu = (): Cpu => ({ api: 0, postgres: 0, temporal: 0, load: 0 });
-/** Reads PostgreSQL's and Temporal's processes (found once the pool's connections are open: after the warm-up). */
+/** Reads PostgreSQL's and Temporal's CPU (their processes found after the warm-up, the pool's connections open). */
 let readServers: (() => Record<string, number>) | undefined;
 
 /**

@@ -116,7 +116,7 @@ export async function startLocalStack(
     port,
     hostname: '127.0.0.1',
     // The bindings (the Node request and answer) go on to the app, as api/main.ts serves it: the
-    // client's address (A6) and the answer's headers come from them.
+    // client's address (A6) comes from them.
     fetch: async (request, bindings) => {
       const response = await app.fetch(request, bindings);
       served.requests++;
