@@ -80,6 +80,47 @@ describe('security headers on every operation', () => {
     });
   }
 
+  it('JSON answers carry what acts on them; documents (pages, the docs) the page headers too', async () => {
+    const documentOnly = [
+      'cross-origin-opener-policy',
+      'origin-agent-cluster',
+      'referrer-policy',
+      'x-dns-prefetch-control',
+      'x-download-options',
+      'x-permitted-cross-domain-policies',
+      'x-xss-protection',
+    ];
+    // Its own caller: the owner's session ends in the test above.
+    const caller = await sys.signIn();
+    const answers = [
+      await sys.request('GET', '/me', { token: caller.token }),
+      await sys.request('GET', `/sites/${randomUUID()}`, { token: caller.token }),
+      await sys.request('POST', '/auth/logout', {}),
+      await sys.request('GET', '/docs'),
+      await sys.request('GET', `/auth/confirm/${randomUUID()}`),
+    ];
+    const shown = answers.map((res) => ({
+      type: (res.headers.get('content-type') ?? '').split(';')[0],
+      status: res.status,
+      frame: res.headers.get('x-frame-options'),
+      resource: res.headers.get('cross-origin-resource-policy'),
+      sniff: res.headers.get('x-content-type-options'),
+      document: documentOnly.filter((name) => res.headers.has(name)).length,
+    }));
+    const common = { frame: 'DENY', resource: 'same-origin', sniff: 'nosniff' };
+    expect(shown).toEqual([
+      { type: 'application/json', status: 200, ...common, document: 0 },
+      { type: 'application/problem+json', status: 404, ...common, document: 0 },
+      { type: 'application/problem+json', status: 401, ...common, document: 0 },
+      { type: 'text/html', status: 200, ...common, document: documentOnly.length },
+      { type: 'text/html', status: expect.any(Number), ...common, document: documentOnly.length },
+    ]);
+    for (const res of answers.slice(3)) {
+      expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    }
+  });
+
   it('production mode adds HSTS to every answer, errors included', async () => {
     const production = productionApp(sys, {
       mailer: createMailer({ db: sys.db, from: 'KS Cloud <no-reply@ks.test>' }),
