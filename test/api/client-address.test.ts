@@ -14,7 +14,10 @@ const request = (socket: string, forwardedFor?: string) =>
     req: { header: (name: string) => (name === 'x-forwarded-for' ? forwardedFor : undefined) },
   }) as unknown as Context;
 
-/** A deterministic stream of addresses, about a quarter of them in the trusted ranges below, which only their last bits tell apart. */
+/**
+ * A deterministic stream of addresses, about a quarter of them in the trusted ranges below, which
+ * only their last bits tell apart from the others.
+ */
 function* addresses(seed: number) {
   let x = seed;
   const next = () => {
