@@ -24,6 +24,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -182,31 +183,24 @@ async function load(scenario: string, durationS: number) {
     };
   };
   let started: Cpu | undefined;
-  let pending = '';
   let last = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    pending += chunk.toString('utf8');
-    let end = pending.indexOf('\n');
-    while (end >= 0) {
-      const line = pending.slice(0, end);
-      pending = pending.slice(end + 1);
-      end = pending.indexOf('\n');
-      if (!line.startsWith('{"boundary"')) {
-        if (line.trim()) last = line;
-        continue;
-      }
-      const { boundary, phase, loadCpuSeconds } = JSON.parse(line) as {
-        boundary: 'start' | 'end';
-        phase: 'product' | 'floor';
-        loadCpuSeconds: number;
-      };
-      const now = reading(loadCpuSeconds);
-      if (boundary === 'start') started = now;
-      else if (started) for (const part of PARTS) cpu[phase][part] += now[part] - started[part];
-      child.stdin.write('\n');
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (!line.startsWith('{"boundary"')) {
+      if (line.trim()) last = line;
+      return;
     }
+    const { boundary, phase, loadCpuSeconds } = JSON.parse(line) as {
+      boundary: 'start' | 'end';
+      phase: 'product' | 'floor';
+      loadCpuSeconds: number;
+    };
+    const now = reading(loadCpuSeconds);
+    if (boundary === 'start') started = now;
+    else if (started) for (const part of PARTS) cpu[phase][part] += now[part] - started[part];
+    child.stdin.write('\n');
   });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': it comes once stdout has ended, so its last line has been read.
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   if (code !== 0) throw new Error(`load generator (${scenario}) exited with ${code}`);
   return {
     ...(JSON.parse(last) as { groups: Record<string, Figures>; cpuSeconds: number }),
