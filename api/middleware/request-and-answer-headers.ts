@@ -7,8 +7,10 @@ import type { AppEnv } from '../deps';
 const PLAIN_ID = /^[\w\-=]{1,255}$/;
 
 /**
- * Every answer's security headers (API.md asks nosniff of every answer): those a JSON answer acts on,
- * OWASP's REST set (MIME sniffing, framing, cross-origin reads; HSTS in production is added below).
+ * Every answer's security headers (API.md asks nosniff of every answer): those a JSON answer acts on
+ * (MIME sniffing, framing, cross-origin reads; HSTS in production is added below). OWASP's REST
+ * Security Cheat Sheet lists these for API answers but CORP, and CSP `frame-ancestors 'none'` besides,
+ * which X-Frame-Options DENY stands for here.
  */
 const ANSWER_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['Cross-Origin-Resource-Policy', 'same-origin'],
