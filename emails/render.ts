@@ -2,14 +2,8 @@ import { plainTextSelectors } from '@react-email/render';
 import { compile } from 'html-to-text';
 import { createElement, type ReactElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
-import { createShapeRenderer } from './shapes';
+import { createShapeRenderer, type RenderedEmail } from './shapes';
 import { type TemplateName, type TemplateProps, templates } from './templates';
-
-export interface RenderedEmail {
-  subject: string;
-  html: string;
-  text: string;
-}
 
 /**
  * React Email's `toPlainText` with its own options, compiled once: `toPlainText` compiles its

@@ -11,7 +11,12 @@
  * direct rendering over generated props.
  */
 
-import type { RenderedEmail } from './render';
+/** An email as it is sent: its subject, HTML and plain text. */
+export interface RenderedEmail {
+  subject: string;
+  html: string;
+  text: string;
+}
 
 /** A rendering split at its markers: literal text, then the slot whose value goes there, and so on. */
 type Parts = Array<string | number>;
