@@ -2,8 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { Env } from '../config/env';
 import type { Db } from '../db/client';
-import type { Membership } from '../db/queries/memberships';
-import type { Site } from '../db/queries/sites';
+import type { MembershipFacts } from '../db/queries/memberships';
+import type { SiteFacts } from '../db/queries/sites';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from '../gateway/client';
 import type { HttpMetrics } from '../observability/http-metrics';
@@ -61,8 +61,8 @@ export interface AppEnv {
      */
     siteOfPath?: {
       siteId: string;
-      site: Site | undefined;
-      membership: Membership | undefined;
+      site: SiteFacts | undefined;
+      membership: MembershipFacts | undefined;
       read?: ReadWithSession;
     };
     /** Outside `/sites/:siteId`: what the route declared in reads-with-session.ts, read with the session. */

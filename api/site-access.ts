@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
-import { findMembership, type Membership } from '../db/queries/memberships';
-import { findSite, type Site } from '../db/queries/sites';
+import { findMembership, type MembershipFacts } from '../db/queries/memberships';
+import { findSite, type SiteFacts } from '../db/queries/sites';
 import type { ReadWithSession } from './auth/reads-with-session';
 import type { AppDeps, AppEnv } from './deps';
 import { forbidden, notFound, problem } from './problem';
@@ -19,9 +19,9 @@ export async function siteAccess(
   siteId: string,
   opts: { roles: readonly SiteAccessRole[]; allowWithoutSubscription?: boolean },
 ): Promise<{
-  site: Site;
+  site: SiteFacts;
   role: SiteAccessRole;
-  membership: Membership | undefined;
+  membership: MembershipFacts | undefined;
   /** What the route declared to read with the session (readOf), when the path named this site. */
   read: ReadWithSession | undefined;
 }> {

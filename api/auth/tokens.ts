@@ -1,7 +1,7 @@
 import type { Db, DbOrTx } from '../../db/client';
-import type { Membership } from '../../db/queries/memberships';
+import type { MembershipFacts } from '../../db/queries/memberships';
 import { insertSession, sessionCallerAtSiteReading, sessionCallerReading } from '../../db/queries/sessions';
-import type { Site } from '../../db/queries/sites';
+import type { SiteFacts } from '../../db/queries/sites';
 import { hashToken, newToken } from '../../domain/secrets';
 import { changePassword } from '../../operations/accounts';
 import type { AppEnv, AuthProfile } from '../deps';
@@ -44,8 +44,8 @@ const callerAlone = sessionCallerReading('session_caller', {});
 
 type SignInRow = AuthProfile & {
   sessionId: string;
-  site?: Site | undefined;
-  membership?: Membership | undefined;
+  site?: SiteFacts | undefined;
+  membership?: MembershipFacts | undefined;
 } & Record<string, unknown>;
 
 /** A bearer token's caller and what its sign-in statement read besides (signInReadOf). */

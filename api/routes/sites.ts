@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { findProfileById, normalizeEmail } from '../../db/queries/profiles';
-import { findSite, listSitesOfProfile, type Site } from '../../db/queries/sites';
+import { findSite, listSitesOfProfile, type SiteFacts } from '../../db/queries/sites';
 import { createSite, releaseSite, transferOwnership } from '../../operations/sites';
 import { ensureSubscriptionWorkflow } from '../../workflows/client/subscription';
 import type { AppDeps } from '../deps';
@@ -41,7 +41,7 @@ const SiteSchema = z
 
 type SiteRoleView = z.infer<typeof SiteSchema>['role'];
 
-const siteJson = (site: Site, role: SiteRoleView) => ({
+const siteJson = (site: SiteFacts, role: SiteRoleView) => ({
   id: site.id,
   name: site.name,
   timezone: site.timezone,

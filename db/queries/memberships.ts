@@ -6,6 +6,10 @@ import { jsonArrayText, jsonObjectText, oneRow } from './json-sql';
 
 export type Membership = typeof memberships.$inferSelect;
 
+/** What a request at a site reads of the caller's membership with the session: role and subscription. */
+export const membershipFactsColumns = { role: memberships.role, subscribed: memberships.subscribed };
+export type MembershipFacts = Pick<Membership, keyof typeof membershipFactsColumns>;
+
 export async function findMembership(
   db: DbOrTx,
   siteId: string,

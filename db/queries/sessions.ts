@@ -3,8 +3,8 @@ import type { SelectedFields } from 'drizzle-orm/pg-core';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { memberships, profiles, sessions, sites } from '../schema';
-import type { Membership } from './memberships';
-import type { Site } from './sites';
+import { type MembershipFacts, membershipFactsColumns } from './memberships';
+import { type SiteFacts, siteFactsColumns } from './sites';
 
 export async function insertSession(
   db: DbOrTx,
@@ -68,12 +68,12 @@ export function sessionCallerReading(name: string, extra: Columns) {
 
 /**
  * sessionCallerReading and, in the same statement, the site of the `siteId` placeholder and the
- * caller's membership there (each undefined when there is none): a site request's authentication and
+ * caller's membership there (their facts: siteFactsColumns, membershipFactsColumns) (each undefined when there is none): a site request's authentication and
  * the facts its site access decides on in one round trip (issue 15).
  */
 export function sessionCallerAtSiteReading(name: string, extra: Columns) {
   const statement = preparedPer((db) =>
-    signedIn(db, { ...callerFields, site: sites, membership: memberships, ...extra })
+    signedIn(db, { ...callerFields, site: siteFactsColumns, membership: membershipFactsColumns, ...extra })
       .leftJoin(sites, eq(sites.id, sql.placeholder('siteId')))
       .leftJoin(
         memberships,
@@ -87,9 +87,9 @@ export function sessionCallerAtSiteReading(name: string, extra: Columns) {
     tokenHash: string,
     now: Date,
     values: { siteId: string } & Record<string, unknown>,
-  ): Promise<(CallerRow & { site: Site | undefined; membership: Membership | undefined }) | undefined> => {
+  ): Promise<(CallerRow & { site: SiteFacts | undefined; membership: MembershipFacts | undefined }) | undefined> => {
     const [row] = (await statement(db).execute({ ...values, tokenHash, now: now.toISOString() })) as Array<
-      CallerRow & { site: Site | null; membership: Membership | null }
+      CallerRow & { site: SiteFacts | null; membership: MembershipFacts | null }
     >;
     if (!row) return undefined;
     return { ...row, site: row.site ?? undefined, membership: row.membership ?? undefined };

@@ -4,6 +4,25 @@ import { events, memberships, profiles, sites } from '../schema';
 
 export type Site = typeof sites.$inferSelect;
 
+/**
+ * What a request at a site reads of it with the caller's session (db/queries/sessions.ts): what site
+ * access decides on and what the routes answer or email (its name, time zone, sandbox clock), not the
+ * notification choice, subscription version or creation time (issue 15: each column read is
+ * PostgreSQL's output and the API's parsing, on every request at a site).
+ */
+export const siteFactsColumns = {
+  id: sites.id,
+  name: sites.name,
+  timezone: sites.timezone,
+  status: sites.status,
+  installerProfileId: sites.installerProfileId,
+  sandbox: sites.sandbox,
+  clockOffsetSeconds: sites.clockOffsetSeconds,
+  subscriptionStatus: sites.subscriptionStatus,
+  releasedAt: sites.releasedAt,
+};
+export type SiteFacts = Pick<Site, keyof typeof siteFactsColumns>;
+
 export async function findSite(db: DbOrTx, siteId: string): Promise<Site | undefined> {
   const [row] = await db.select().from(sites).where(eq(sites.id, siteId));
   return row;
