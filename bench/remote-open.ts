@@ -19,8 +19,13 @@
  * access method, and opens that site's locks in turn. Printed per phase with its CPU per open by
  * process (the parts' CPU over that phase's turns; the load generator's by itself).
  *
+ * `clients` may list several counts (`1,2,4,8,16,32`): each is measured in turn on the same stack,
+ * fleet and warm-up, and a table of the ratios by count follows (where the ratio stands as the load
+ * grows: a closed loop's p50 at saturation is its clients over its throughput).
+ *
  * Run: npx tsx bench/remote-open.ts [iqs=1000] [clients=32] [seconds=10] [--server dev|cluster]
  * Last line: RESULT remote-open p50ratio=<product p50 / floor p50> p99ratio=<…p99…> iqs=<IQs online>
+ * (with several counts, the last one's figures)
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -215,7 +220,8 @@ class Child {
 const self = fileURLToPath(import.meta.url);
 const spawnChild = (args: string[]) => new Child(fork(self, args, { execArgv: ['--import', 'tsx'] }));
 
-async function bench(total: number, clientCount: number, seconds: number, server: BenchServer) {
+async function bench(total: number, clientCounts: number[], seconds: number, server: BenchServer) {
+  const clientCount = Math.max(...clientCounts);
   // The API's opens go to the gateway process's command endpoint, with the secret the child inherits.
   process.env.GATEWAY_COMMAND_SECRET ??= randomBytes(32).toString('base64url');
   const bus: { client?: ReturnType<typeof createGatewayClient> } = {};
@@ -321,8 +327,12 @@ async function bench(total: number, clientCount: number, seconds: number, server
     type Figures = ReturnType<typeof summarize> & { failed: Record<string, number>; loadCpu: number };
     type Cpu = Record<string, number>;
     /** Runs the slices in one load process; each phase's figures, with every part's CPU over its slices. */
-    const run = async (slices: Phase[], sliceSeconds: number) => {
-      await writeFile(jobFile, JSON.stringify({ ...job, slices, sliceSeconds }), { mode: 0o600 });
+    const run = async (slices: Phase[], sliceSeconds: number, clients: number) => {
+      await writeFile(
+        jobFile,
+        JSON.stringify({ ...job, clients: job.clients.slice(0, clients), slices, sliceSeconds }),
+        { mode: 0o600 },
+      );
       const child = spawnChild(['--load', jobFile]);
       const cpu: Record<Phase, Cpu> = { product: {}, floor: {} };
       let current: Phase | undefined;
@@ -347,9 +357,8 @@ async function bench(total: number, clientCount: number, seconds: number, server
       return { floor: withCpu('floor'), product: withCpu('product') };
     };
     // Warm up both paths (JIT, pools, prepared statements), then measure floor and product in turns.
-    await run(['floor', 'product'], 5);
+    await run(['floor', 'product'], 5, clientCount);
     const { order, turnSeconds } = turns<Phase>(seconds, 'floor', 'product');
-    const { floor, product } = await run(order, turnSeconds);
 
     const line = (name: string, s: Figures & { cpu: Cpu }) => {
       const failures = Object.values(s.failed).reduce((a, b) => a + b, 0);
@@ -362,24 +371,41 @@ async function bench(total: number, clientCount: number, seconds: number, server
       for (const [key, n] of Object.entries(s.failed)) console.log(`      ${n} × ${key}`);
       return failures;
     };
-    console.log(
-      `\n[remote-open] ${connected} IQs online, ${clientCount} concurrent clients, ${seconds} s each, ` +
-        `Node ${process.version}, ${stack.temporalServer}`,
-    );
-    const failures =
-      line('floor: bare HTTP + one TCP hop to the IQ', floor) +
-      line('POST /sites/:id/locks/:lockId/open', product);
-    const p50ratio = product.p50 / floor.p50;
-    const p99ratio = product.p99 / floor.p99;
-    console.log(
-      `  throughput ratio ${(product.perSecond / floor.perSecond).toFixed(3)}, p50 ratio ${p50ratio.toFixed(2)}, p99 ratio ${p99ratio.toFixed(2)}`,
-    );
+    let failures = 0;
+    const byCount: Array<{ clients: number; floor: Figures; product: Figures }> = [];
+    for (const clients of clientCounts) {
+      const { floor, product } = await run(order, turnSeconds, clients);
+      console.log(
+        `\n[remote-open] ${connected} IQs online, ${clients} concurrent clients, ${seconds} s each, ` +
+          `Node ${process.version}, ${stack.temporalServer}`,
+      );
+      failures +=
+        line('floor: bare HTTP + one TCP hop to the IQ', floor) +
+        line('POST /sites/:id/locks/:lockId/open', product);
+      console.log(
+        `  throughput ratio ${(product.perSecond / floor.perSecond).toFixed(3)}, ` +
+          `p50 ratio ${(product.p50 / floor.p50).toFixed(2)}, p99 ratio ${(product.p99 / floor.p99).toFixed(2)}`,
+      );
+      byCount.push({ clients, floor, product });
+    }
+    if (byCount.length > 1) {
+      console.log('\n  clients  floor p50  product p50  p50 ratio  p99 ratio  throughput ratio');
+      for (const { clients, floor, product } of byCount) {
+        console.log(
+          `  ${String(clients).padStart(7)}  ${floor.p50.toFixed(1).padStart(6)} ms  ${product.p50.toFixed(1).padStart(8)} ms` +
+            `  ${(product.p50 / floor.p50).toFixed(2).padStart(9)}  ${(product.p99 / floor.p99).toFixed(2).padStart(9)}` +
+            `  ${(product.perSecond / floor.perSecond).toFixed(3).padStart(16)}`,
+        );
+      }
+    }
     console.log(
       `[remote-open] server-side: ${stack.served.requests} API requests answered, ${stack.served.serverErrors} with 5xx`,
     );
     if (failures > 0 || stack.served.serverErrors > 0) process.exitCode = 1;
+    const { floor, product } = byCount.at(-1)!;
     console.log(
-      `RESULT remote-open p50ratio=${p50ratio.toFixed(2)} p99ratio=${p99ratio.toFixed(2)} iqs=${connected}`,
+      `RESULT remote-open p50ratio=${(product.p50 / floor.p50).toFixed(2)} ` +
+        `p99ratio=${(product.p99 / floor.p99).toFixed(2)} iqs=${connected}`,
     );
   } finally {
     for (const child of children.reverse()) await child.stop().catch(() => child.process.kill('SIGKILL'));
@@ -396,5 +422,12 @@ else if (role === '--fleet') await fleetProcess(process.argv[3]!, Number(process
 else if (role === '--load') await loadProcess(process.argv[3]!);
 else {
   const { server, args } = benchOptions();
-  await bench(Number(args[0] ?? 1_000), Number(args[1] ?? 32), Number(args[2] ?? 10), server);
+  const clientCounts = (args[1] ?? '32').split(',').map(Number);
+  if (clientCounts.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error(
+      `bench/remote-open: clients must be whole numbers from 1, as one count or a list: ${args[1]}`,
+    );
+    process.exit(2);
+  }
+  await bench(Number(args[0] ?? 1_000), clientCounts, Number(args[2] ?? 10), server);
 }
