@@ -68,8 +68,10 @@ export function sessionCallerReading(name: string, extra: Columns) {
 
 /**
  * sessionCallerReading and, in the same statement, the site of the `siteId` placeholder and the
- * caller's membership there (their facts: siteFactsColumns, membershipFactsColumns) (each undefined when there is none): a site request's authentication and
- * the facts its site access decides on in one round trip (issue 15).
+ * caller's membership there (their facts: siteFactsColumns, membershipFactsColumns; each undefined
+ * when there is none): a site request's authentication and the facts its site access decides on in
+ * one round trip (issue 15). Drizzle answers null for a missing one by its first column, which is
+ * never null in a row of its own (the site's id, the membership's role).
  */
 export function sessionCallerAtSiteReading(name: string, extra: Columns) {
   const statement = preparedPer((db) =>
