@@ -20,8 +20,8 @@
  * process (the parts' CPU over that phase's turns; the load generator's by itself).
  *
  * `clients` may list several counts (`1,2,4,8,16,32`): each is measured in turn on the same stack,
- * fleet and warm-up, and a table of the ratios by count follows (where the ratio stands as the load
- * grows: a closed loop's p50 at saturation is its clients over its throughput).
+ * fleet and warm-up, and a table of the ratios by count follows: where the ratio stands as the load
+ * grows (once the machine is saturated, a closed loop's mean latency is its clients over its throughput).
  *
  * Run: npx tsx bench/remote-open.ts [iqs=1000] [clients=32] [seconds=10] [--server dev|cluster]
  * Last line: RESULT remote-open p50ratio=<product p50 / floor p50> p99ratio=<…p99…> iqs=<IQs online>
@@ -371,6 +371,11 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
       for (const [key, n] of Object.entries(s.failed)) console.log(`      ${n} × ${key}`);
       return failures;
     };
+    const ratiosOf = (floor: Figures, product: Figures) => ({
+      p50: (product.p50 / floor.p50).toFixed(2),
+      p99: (product.p99 / floor.p99).toFixed(2),
+      throughput: (product.perSecond / floor.perSecond).toFixed(3),
+    });
     let failures = 0;
     const byCount: Array<{ clients: number; floor: Figures; product: Figures }> = [];
     for (const clients of clientCounts) {
@@ -382,19 +387,19 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
       failures +=
         line('floor: bare HTTP + one TCP hop to the IQ', floor) +
         line('POST /sites/:id/locks/:lockId/open', product);
+      const ratios = ratiosOf(floor, product);
       console.log(
-        `  throughput ratio ${(product.perSecond / floor.perSecond).toFixed(3)}, ` +
-          `p50 ratio ${(product.p50 / floor.p50).toFixed(2)}, p99 ratio ${(product.p99 / floor.p99).toFixed(2)}`,
+        `  throughput ratio ${ratios.throughput}, p50 ratio ${ratios.p50}, p99 ratio ${ratios.p99}`,
       );
       byCount.push({ clients, floor, product });
     }
     if (byCount.length > 1) {
       console.log('\n  clients  floor p50  product p50  p50 ratio  p99 ratio  throughput ratio');
       for (const { clients, floor, product } of byCount) {
+        const ratios = ratiosOf(floor, product);
         console.log(
           `  ${String(clients).padStart(7)}  ${floor.p50.toFixed(1).padStart(6)} ms  ${product.p50.toFixed(1).padStart(8)} ms` +
-            `  ${(product.p50 / floor.p50).toFixed(2).padStart(9)}  ${(product.p99 / floor.p99).toFixed(2).padStart(9)}` +
-            `  ${(product.perSecond / floor.perSecond).toFixed(3).padStart(16)}`,
+            `  ${ratios.p50.padStart(9)}  ${ratios.p99.padStart(9)}  ${ratios.throughput.padStart(16)}`,
         );
       }
     }
@@ -402,11 +407,9 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
       `[remote-open] server-side: ${stack.served.requests} API requests answered, ${stack.served.serverErrors} with 5xx`,
     );
     if (failures > 0 || stack.served.serverErrors > 0) process.exitCode = 1;
-    const { floor, product } = byCount.at(-1)!;
-    console.log(
-      `RESULT remote-open p50ratio=${(product.p50 / floor.p50).toFixed(2)} ` +
-        `p99ratio=${(product.p99 / floor.p99).toFixed(2)} iqs=${connected}`,
-    );
+    const last = byCount.at(-1)!;
+    const ratios = ratiosOf(last.floor, last.product);
+    console.log(`RESULT remote-open p50ratio=${ratios.p50} p99ratio=${ratios.p99} iqs=${connected}`);
   } finally {
     for (const child of children.reverse()) await child.stop().catch(() => child.process.kill('SIGKILL'));
     await bus.client?.close();
