@@ -89,7 +89,9 @@ export function sessionCallerAtSiteReading(name: string, extra: Columns) {
     tokenHash: string,
     now: Date,
     values: { siteId: string } & Record<string, unknown>,
-  ): Promise<(CallerRow & { site: SiteFacts | undefined; membership: MembershipFacts | undefined }) | undefined> => {
+  ): Promise<
+    (CallerRow & { site: SiteFacts | undefined; membership: MembershipFacts | undefined }) | undefined
+  > => {
     const [row] = (await statement(db).execute({ ...values, tokenHash, now: now.toISOString() })) as Array<
       CallerRow & { site: SiteFacts | null; membership: MembershipFacts | null }
     >;
