@@ -366,6 +366,10 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
         `  ${name.padEnd(44)} ${s.perSecond.toFixed(0).padStart(6)}/s  p50 ${s.p50.toFixed(1).padStart(7)} ms  ` +
           `p99 ${s.p99.toFixed(1).padStart(7)} ms  ${String(s.count).padStart(7)} opens  failed ${failures}`,
       );
+      // A p50 between two modes moves far on a small shift of the mix (the floor's, with many clients).
+      console.log(
+        `      latency ms: p25 ${s.p25.toFixed(1)}, p50 ${s.p50.toFixed(1)}, p75 ${s.p75.toFixed(1)}, mean ${s.mean.toFixed(1)}`,
+      );
       const perOpen = Object.entries(s.cpu).map(([k, v]) => `${k} ${((v * 1000) / s.count).toFixed(2)}`);
       console.log(`      CPU ms per open: ${perOpen.join(', ')}`);
       for (const [key, n] of Object.entries(s.failed)) console.log(`      ${n} × ${key}`);

@@ -1,8 +1,16 @@
-/** Latency percentiles and throughput of a batch of timed calls. */
+/** Latency percentiles, mean and throughput of a batch of timed calls. */
 export function summarize(latenciesMs: number[], wallMs: number) {
   const sorted = [...latenciesMs].sort((a, b) => a - b);
   const pick = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-  return { count: sorted.length, perSecond: (sorted.length / wallMs) * 1000, p50: pick(50), p99: pick(99) };
+  return {
+    count: sorted.length,
+    perSecond: (sorted.length / wallMs) * 1000,
+    p25: pick(25),
+    p50: pick(50),
+    p75: pick(75),
+    p99: pick(99),
+    mean: sorted.length === 0 ? 0 : sorted.reduce((sum, x) => sum + x, 0) / sorted.length,
+  };
 }
 
 /** Runs `total` calls with `concurrency` in flight; returns each call's latency and the wall time. */
