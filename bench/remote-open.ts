@@ -4,8 +4,9 @@
  *
  * Processes: this one runs the product (PostgreSQL, the Temporal dev server, a worker and the HTTP
  * API with the real gateway client: an open goes to the command endpoint of the gateway instance
- * holding the IQ, over the one connection this API keeps to it); the device gateway runs in a process of its own (gateway/server.ts, the real one) beside the floor's bare Hono route; the
- * simulated IQs (iq-sim, the real device protocol over TCP) in a third; the load in a fourth.
+ * holding the IQ, over the one connection this API keeps to it); the device gateway runs in a process
+ * of its own (gateway/server.ts, the real one) beside the floor's bare Hono route; the simulated IQs
+ * (iq-sim, the real device protocol over TCP) in a third; the load in processes of their own.
  *
  *   product: `POST /sites/:siteId/locks/:lockId/open` with each client's bearer token: real
  *            authentication, site access, the K4 checks (subscription, membership, a remote access
@@ -15,22 +16,27 @@
  *            one framed `open` message on the IQ's connection and answers with its `open-result`.
  *
  * Both phases open the same locks with the same number of clients for the same time, in turns of
- * about 2 s (one load process runs them all); each client is a member of one site holding a remote
- * access method, and opens that site's locks in turn. Printed per phase with its CPU per open by
- * process (the parts' CPU over that phase's turns; the load generator's by itself).
+ * about 2 s; each client is a member of one site holding a remote access method, and opens that site's
+ * locks in turn. Printed per phase with its CPU per open by process (the parts' CPU over that phase's
+ * turns; the load generators' by themselves) and how busy each load generator's event loop was.
+ *
+ * The clients are dealt among `--loaders` load processes, one per core by default, which start each
+ * turn together: a generator whose event loop is saturated measures its own queue as latency. One
+ * process for 32 clients was busy 94 % of the floor's turns, and the floor's latencies fell in two modes
+ * with its p50 moving between them from run to run; with one per core, each about 70 %, one mode.
  *
  * `clients` may list several counts (`1,2,4,8,16,32`): each is measured in turn on the same stack,
  * fleet and warm-up, and a table of the ratios by count follows: where the ratio stands as the load
  * grows (once the machine is saturated, a closed loop's mean latency is its clients over its throughput).
  *
- * Run: npx tsx bench/remote-open.ts [iqs=1000] [clients=32] [seconds=10] [--server dev|cluster]
+ * Run: npx tsx bench/remote-open.ts [iqs=1000] [clients=32] [seconds=10] [--server dev|cluster] [--loaders N]
  * Last line: RESULT remote-open p50ratio=<product p50 / floor p50> p99ratio=<…p99…> iqs=<IQs online>
  * (with several counts, the last one's figures)
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
@@ -52,6 +58,15 @@ import { type BenchServer, benchOptions } from './temporal-server';
 
 const SITE_SIZE = 100;
 const HEARTBEAT_SECONDS = 30;
+
+/** What one load process measured of a phase. */
+interface Loaded {
+  latencies: number[];
+  wallMs: number;
+  busyMs: number;
+  failed: Record<string, number>;
+  loadCpu: number;
+}
 
 interface LoadJob {
   apiUrl: string;
@@ -133,6 +148,8 @@ async function loadProcess(jobFile: string) {
   const failed: Record<Phase, Record<string, number>> = { product: {}, floor: {} };
   const wallMs: Record<Phase, number> = { product: 0, floor: 0 };
   const cpu: Record<Phase, number> = { product: 0, floor: 0 };
+  /** Time this process's event loop spent busy (a saturated generator measures its own queue). */
+  const busyMs: Record<Phase, number> = { product: 0, floor: 0 };
   const goes: Array<() => void> = [];
   process.on('message', (message: string) => {
     if (message === 'go') goes.shift()?.();
@@ -145,6 +162,7 @@ async function loadProcess(jobFile: string) {
   for (const phase of job.slices) {
     await mark(phase);
     const cpuBefore = process.cpuUsage();
+    const eluBefore = performance.eventLoopUtilization();
     const started = performance.now();
     const deadline = started + job.sliceSeconds * 1000;
     await Promise.all(
@@ -176,14 +194,18 @@ async function loadProcess(jobFile: string) {
     wallMs[phase] += performance.now() - started;
     const { user, system } = process.cpuUsage(cpuBefore);
     cpu[phase] += (user + system) / 1e6;
+    const elu = performance.eventLoopUtilization(eluBefore);
+    busyMs[phase] += elu.active;
   }
   await mark('end');
-  const result = Object.fromEntries(
-    (['product', 'floor'] as const).map((phase) => [
-      phase,
-      { ...summarize(latencies[phase], wallMs[phase]), failed: failed[phase], loadCpu: cpu[phase] },
-    ]),
-  );
+  const loaded = (phase: Phase): Loaded => ({
+    latencies: latencies[phase],
+    wallMs: wallMs[phase],
+    busyMs: busyMs[phase],
+    failed: failed[phase],
+    loadCpu: cpu[phase],
+  });
+  const result: Record<Phase, Loaded> = { product: loaded('product'), floor: loaded('floor') };
   // Keep-alive sockets would hold the process open: it ends once the parent has the figures.
   process.send?.({ result }, () => process.exit(0));
 }
@@ -220,7 +242,13 @@ class Child {
 const self = fileURLToPath(import.meta.url);
 const spawnChild = (args: string[]) => new Child(fork(self, args, { execArgv: ['--import', 'tsx'] }));
 
-async function bench(total: number, clientCounts: number[], seconds: number, server: BenchServer) {
+async function bench(
+  total: number,
+  clientCounts: number[],
+  seconds: number,
+  server: BenchServer,
+  loaderCount: number,
+) {
   const clientCount = Math.max(...clientCounts);
   // The API's opens go to the gateway process's command endpoint, with the secret the child inherits.
   process.env.GATEWAY_COMMAND_SECRET ??= randomBytes(32).toString('base64url');
@@ -234,8 +262,9 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
     },
   });
   const { db } = stack.database;
-  const credentialsFile = join(tmpdir(), `ks-bench-remote-open-${randomUUID()}.json`);
-  const jobFile = join(tmpdir(), `ks-bench-remote-open-job-${randomUUID()}.json`);
+  // The IQs' secrets and the clients' tokens, for the child processes: readable by this user only.
+  const workDir = await mkdtemp(join(tmpdir(), 'ks-bench-remote-open-'));
+  const credentialsFile = join(workDir, 'iqs.json');
   const children: Child[] = [];
   try {
     console.log(`[remote-open] on ${stack.temporalServer}; seeding ${total} IQs in sites of ${SITE_SIZE}…`);
@@ -314,7 +343,6 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
         targets: targetsOfSite[i % siteRows.length]!,
       })),
     };
-    await writeFile(jobFile, JSON.stringify(job), { mode: 0o600 });
     // CPU per open of each part (the load moves latencies on a shared machine; this it moves less).
     const cpuNow = () => ({
       ...cpuSeconds({
@@ -324,36 +352,72 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
       }),
       api: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     });
-    type Figures = ReturnType<typeof summarize> & { failed: Record<string, number>; loadCpu: number };
+    type Figures = ReturnType<typeof summarize> & {
+      failed: Record<string, number>;
+      loadCpu: number;
+      /** Each load process's event loop: the share of the phase it was busy. */
+      loadBusy: number[];
+    };
     type Cpu = Record<string, number>;
-    /** Runs the slices in one load process; each phase's figures, with every part's CPU over its slices. */
+    /**
+     * Runs the slices in `loaderCount` load processes, the clients dealt among them; each slice starts when
+     * every process is at its edge. Each phase's figures over all of them, with every part's CPU over
+     * its slices.
+     */
     const run = async (slices: Phase[], sliceSeconds: number, clients: number) => {
-      await writeFile(
-        jobFile,
-        JSON.stringify({ ...job, clients: job.clients.slice(0, clients), slices, sliceSeconds }),
-        { mode: 0o600 },
+      const loaders = Math.min(loaderCount, clients);
+      const children = await Promise.all(
+        Array.from({ length: loaders }, async (_, l) => {
+          const file = join(workDir, `load-${l}.json`);
+          const mine = job.clients.slice(0, clients).filter((_, c) => c % loaders === l);
+          await writeFile(file, JSON.stringify({ ...job, clients: mine, slices, sliceSeconds }), {
+            mode: 0o600,
+          });
+          return spawnChild(['--load', file]);
+        }),
       );
-      const child = spawnChild(['--load', jobFile]);
       const cpu: Record<Phase, Cpu> = { product: {}, floor: {} };
       let current: Phase | undefined;
       let before: Cpu = cpuNow();
-      child.process.on('message', (message: { mark?: Phase | 'end' }) => {
-        if (message.mark === undefined) return;
-        const now: Cpu = cpuNow();
-        if (current) {
-          for (const [k, v] of Object.entries(now))
-            cpu[current][k] = (cpu[current][k] ?? 0) + v - (before[k] ?? 0);
-        }
-        before = now;
-        current = message.mark === 'end' ? undefined : message.mark;
-        child.process.send('go');
-      });
-      const result = await child.next<Record<Phase, Figures>>('result');
-      await new Promise((r) => (child.process.exitCode === null ? child.process.once('exit', r) : r(null)));
-      const withCpu = (phase: Phase) => ({
-        ...result[phase],
-        cpu: { ...cpu[phase], load: result[phase].loadCpu },
-      });
+      let marked = 0;
+      for (const child of children) {
+        child.process.on('message', (message: { mark?: Phase | 'end' }) => {
+          if (message.mark === undefined || ++marked < loaders) return;
+          marked = 0;
+          const now: Cpu = cpuNow();
+          if (current) {
+            for (const [k, v] of Object.entries(now))
+              cpu[current][k] = (cpu[current][k] ?? 0) + v - (before[k] ?? 0);
+          }
+          before = now;
+          current = message.mark === 'end' ? undefined : message.mark;
+          for (const other of children) other.process.send('go');
+        });
+      }
+      const results = await Promise.all(children.map((child) => child.next<Record<Phase, Loaded>>('result')));
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise((r) => (child.process.exitCode === null ? child.process.once('exit', r) : r(null))),
+        ),
+      );
+      const withCpu = (phase: Phase): Figures & { cpu: Cpu } => {
+        const failed: Record<string, number> = {};
+        for (const r of results)
+          for (const [k, n] of Object.entries(r[phase].failed)) failed[k] = (failed[k] ?? 0) + n;
+        const wallMs = Math.max(...results.map((r) => r[phase].wallMs));
+        const loadCpu = results.reduce((sum, r) => sum + r[phase].loadCpu, 0);
+        return {
+          ...summarize(
+            results.flatMap((r) => r[phase].latencies),
+            wallMs,
+          ),
+          failed,
+          loadCpu,
+          loadBusy: results.map((r) => r[phase].busyMs / r[phase].wallMs),
+          cpu: { ...cpu[phase], load: loadCpu },
+        };
+      };
       return { floor: withCpu('floor'), product: withCpu('product') };
     };
     // Warm up both paths (JIT, pools, prepared statements), then measure floor and product in turns.
@@ -372,6 +436,8 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
       );
       const perOpen = Object.entries(s.cpu).map(([k, v]) => `${k} ${((v * 1000) / s.count).toFixed(2)}`);
       console.log(`      CPU ms per open: ${perOpen.join(', ')}`);
+      const busy = s.loadBusy.map((b) => `${(b * 100).toFixed(0)} %`).join(', ');
+      console.log(`      load generators' event loops busy: ${busy}`);
       for (const [key, n] of Object.entries(s.failed)) console.log(`      ${n} × ${key}`);
       return failures;
     };
@@ -385,7 +451,8 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
     for (const clients of clientCounts) {
       const { floor, product } = await run(order, turnSeconds, clients);
       console.log(
-        `\n[remote-open] ${connected} IQs online, ${clients} concurrent clients, ${seconds} s each, ` +
+        `\n[remote-open] ${connected} IQs online, ${clients} concurrent clients from ${Math.min(loaderCount, clients)} ` +
+          `load processes, ${seconds} s each, ` +
           `Node ${process.version}, ${stack.temporalServer}`,
       );
       failures +=
@@ -417,8 +484,7 @@ async function bench(total: number, clientCounts: number[], seconds: number, ser
   } finally {
     for (const child of children.reverse()) await child.stop().catch(() => child.process.kill('SIGKILL'));
     await bus.client?.close();
-    await rm(credentialsFile, { force: true });
-    await rm(jobFile, { force: true });
+    await rm(workDir, { recursive: true, force: true });
     await stack.stop();
   }
 }
@@ -428,7 +494,10 @@ if (role === '--gateway') await gatewayProcess(process.argv[3]!, Number(process.
 else if (role === '--fleet') await fleetProcess(process.argv[3]!, Number(process.argv[4]));
 else if (role === '--load') await loadProcess(process.argv[3]!);
 else {
-  const { server, args } = benchOptions();
+  const { server, args: allArgs } = benchOptions();
+  const at = allArgs.indexOf('--loaders');
+  const loaders = at >= 0 ? Number(allArgs[at + 1]) : availableParallelism();
+  const args = at >= 0 ? allArgs.filter((_, i) => i !== at && i !== at + 1) : allArgs;
   const clientCounts = (args[1] ?? '32').split(',').map(Number);
   if (clientCounts.some((n) => !Number.isInteger(n) || n < 1)) {
     console.error(
@@ -436,5 +505,9 @@ else {
     );
     process.exit(2);
   }
-  await bench(Number(args[0] ?? 1_000), clientCounts, Number(args[2] ?? 10), server);
+  if (!Number.isInteger(loaders) || loaders < 1) {
+    console.error(`bench/remote-open: --loaders must be a whole number from 1: ${allArgs[at + 1]}`);
+    process.exit(2);
+  }
+  await bench(Number(args[0] ?? 1_000), clientCounts, Number(args[2] ?? 10), server, loaders);
 }
