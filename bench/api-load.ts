@@ -3,26 +3,27 @@
  * fixed time each, against a real stack (PostgreSQL, Temporal dev server or cluster, worker, HTTP API
  * on a free port: bench/local-stack.ts), and in the same run the floor: a bare Hono route doing one
  * `select 1` through the same pool, served by @hono/node-server in the same process. The load comes
- * from a separate process (bench/api-load-client.ts), one run per scenario; every client speaks from
- * an address of its own through the trusted-proxy mechanism (TRUSTED_PROXIES 127.0.0.1 and
- * X-Forwarded-For), so per-address throttles see one client each.
+ * from processes of their own (bench/api-load-client.ts), one run per scenario, the clients dealt among
+ * them (one for the throughput scenarios, one per core for the login storm: LOADERS below); every
+ * client speaks from an address of its own through the trusted-proxy mechanism (TRUSTED_PROXIES
+ * 127.0.0.1 and X-Forwarded-For), so per-address throttles see one client each.
  *
  * Each scenario runs with a floor run of its own, in slices of about 2 s alternating with the floor's
  * (floor then scenario, scenario then floor, ...): the machine's speed drifts within a minute, and
  * whichever phase ran second would otherwise carry the drift alone. Printed per scenario:
  * throughput, p50/p99, failures, the ratio of its throughput to its floor's, the CPU per request of
  * each part (this process: the API with its worker and relay, and the floor's route; PostgreSQL; the
- * Temporal server; the load generator), its own against its floor's, read at each slice's edges, and
- * with --count-sql, the SQL statements per request (counted by the stack's pool, in a run of their own:
+ * Temporal server; the load generators), its own against its floor's, read at each slice's edges, how
+ * busy the busiest generator's event loop was, and with --count-sql, the SQL statements per request (counted by the stack's pool, in a run of their own:
  * counting costs every query a stack trace). Then the login storm: GET /me p99 while
  * `stormLogins` more clients log in, against its p99 alone.
  *
- * Run: npx tsx bench/api-load.ts [secondsPerScenario=8] [clients=64] [stormLogins=32] [--server dev|cluster] [--count-sql]
+ * Run: npx tsx bench/api-load.ts [secondsPerScenario=8] [clients=64] [stormLogins=32] [--server dev|cluster] [--count-sql] [--loaders N]
  * Last line: RESULT api-load reads=<lowest GET ratio> mix=<mix ratio> loginp99ratio=<GET /me p99 during the storm / alone>
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -32,15 +33,30 @@ import { hashPassword } from '../api/auth/passwords';
 import { issueBearerToken } from '../api/auth/tokens';
 import { events, memberships, profiles, sites } from '../db/schema';
 import { freePort } from '../infra/free-port';
-import { type ApiLoadJob, READS, SCENARIOS } from './api-load-scenarios';
+import { type ApiLoadJob, type Driven, READS, SCENARIOS } from './api-load-scenarios';
 import { cpuSampler } from './cpu';
 import { startLocalStack } from './local-stack';
+import { summarize } from './stats';
 import { benchOptions } from './temporal-server';
 
 const { server, args: allArgs } = benchOptions();
 /** --count-sql: SQL statements per request, in a run of its own (counting slows every query a little). */
 const countSql = allArgs.includes('--count-sql');
-const args = allArgs.filter((a) => a !== '--count-sql');
+/**
+ * Load generator processes, the clients dealt among them. A throughput ratio takes the cheapest load
+ * that does not hold the floor back: one process (busy 99–100 % of the floors' time, yet two processes
+ * gave no faster floor: the machine is the limit, and two cost more per request); a latency
+ * takes one per core (a generator whose event loop is saturated measures its own queue): the login
+ * storm and its GET /me alone. `--loaders N` sets both.
+ */
+const loadersAt = allArgs.indexOf('--loaders');
+const loadersFlag = loadersAt >= 0 ? Number(allArgs[loadersAt + 1]) : undefined;
+if (loadersFlag !== undefined && (!Number.isInteger(loadersFlag) || loadersFlag < 1))
+  throw new Error('--loaders must be a whole number from 1');
+const LOADERS = { throughput: loadersFlag ?? 1, latency: loadersFlag ?? availableParallelism() };
+const args = allArgs.filter(
+  (a, i) => a !== '--count-sql' && (loadersAt < 0 || (i !== loadersAt && i !== loadersAt + 1)),
+);
 const seconds = Number(args[0] ?? 8);
 const clients = Number(args[1] ?? 64);
 const stormLogins = Number(args[2] ?? 32);
@@ -141,6 +157,8 @@ interface Figures {
   perSecond: number;
   p50: number;
   p99: number;
+  /** The share of the time the busiest load generator's event loop was busy. */
+  loadBusy: number;
   failed: Record<string, number>;
 }
 
@@ -155,21 +173,27 @@ const noCpu = (): Cpu => ({ api: 0, postgres: 0, temporal: 0, load: 0 });
 let readServers: (() => Record<string, number>) | undefined;
 
 /**
- * Runs the load generator in its own process for one scenario and returns what it measured, and for
- * a `+floor` scenario each phase's CPU by part, read at each slice's start and end.
+ * Runs the load generators (`loaders` processes, each with its share of the clients) for one scenario,
+ * started together, and returns what they measured, each group's figures over all of them, and for a
+ * `+floor` scenario each phase's CPU by part, read at each slice's start and end once every generator
+ * is there.
  */
-async function load(scenario: string, durationS: number) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./api-load-client.ts', import.meta.url)),
-      jobPath,
-      scenario,
-      String(durationS),
-    ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+async function load(scenario: string, durationS: number, loaders: number) {
+  const children = Array.from({ length: loaders }, (_, share) =>
+    spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./api-load-client.ts', import.meta.url)),
+        jobPath,
+        scenario,
+        String(durationS),
+        String(share),
+        String(loaders),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    ),
   );
   const cpu = { product: noCpu(), floor: noCpu() };
   const reading = (loadCpuSeconds: number): Cpu => {
@@ -183,31 +207,60 @@ async function load(scenario: string, durationS: number) {
     };
   };
   let started: Cpu | undefined;
-  let last = '';
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    if (!line.startsWith('{"boundary"')) {
-      if (line.trim()) last = line;
-      return;
-    }
-    const { boundary, phase, loadCpuSeconds } = JSON.parse(line) as {
-      boundary: 'start' | 'end';
-      phase: 'product' | 'floor';
-      loadCpuSeconds: number;
-    };
-    const now = reading(loadCpuSeconds);
-    if (boundary === 'start') started = now;
-    else if (started) for (const part of PARTS) cpu[phase][part] += now[part] - started[part];
-    child.stdin.write('\n');
+  // The generators' lines of the edge they are at (each waits for its answer before the next).
+  let waiting: Array<{ boundary?: 'start' | 'end'; phase?: 'product' | 'floor'; loadCpuSeconds?: number }> =
+    [];
+  const lasts = children.map(() => '');
+  const closed = children.map((child, i) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (!line.startsWith('{"boundary"') && !line.startsWith('{"ready"')) {
+        if (line.trim()) lasts[i] = line;
+        return;
+      }
+      waiting.push(JSON.parse(line));
+      if (waiting.length < children.length) return;
+      const { boundary, phase } = waiting[0]!;
+      if (boundary && phase) {
+        const now = reading(waiting.reduce((sum, w) => sum + (w.loadCpuSeconds ?? 0), 0));
+        if (boundary === 'start') started = now;
+        else if (started) for (const part of PARTS) cpu[phase][part] += now[part] - started[part];
+      }
+      waiting = [];
+      for (const other of children) other.stdin.write('\n');
+    });
+    // 'close', not 'exit': it comes once stdout has ended, so its last line has been read.
+    return new Promise<number | null>((resolve) => child.once('close', resolve));
   });
-  // 'close', not 'exit': it comes once stdout has ended, so its last line has been read.
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  if (code !== 0) throw new Error(`load generator (${scenario}) exited with ${code}`);
+  const codes = await Promise.all(closed);
+  if (codes.some((code) => code !== 0)) throw new Error(`load generators (${scenario}) exited with ${codes}`);
+  const measured = lasts.map((last) => JSON.parse(last) as { groups: Record<string, Driven> });
+  const groups = Object.fromEntries(
+    Object.keys(measured[0]!.groups).map((name) => [name, merged(measured.map((m) => m.groups[name]!))]),
+  );
+  return { groups, cpu };
+}
+
+/** A group's figures over every generator's share: all latencies, the longest wall, the busiest loop. */
+function merged(shares: Driven[]): Figures {
+  const failed: Record<string, number> = {};
+  for (const share of shares) {
+    for (const [key, count] of Object.entries(share.failed)) failed[key] = (failed[key] ?? 0) + count;
+  }
+  const { count, perSecond, p50, p99 } = summarize(
+    shares.flatMap((share) => share.latencies),
+    Math.max(...shares.map((share) => share.wallMs)),
+  );
   return {
-    ...(JSON.parse(last) as { groups: Record<string, Figures>; cpuSeconds: number }),
-    cpu,
+    count,
+    perSecond,
+    p50,
+    p99,
+    loadBusy: Math.max(...shares.map((share) => share.busyMs / share.wallMs)),
+    failed,
   };
 }
 
+const busy = (f: Figures) => `${(f.loadBusy * 100).toFixed(0)} %`;
 const failures = (f: Figures) => Object.values(f.failed).reduce((a, b) => a + b, 0);
 const fmt = (s: Figures) =>
   `${s.perSecond.toFixed(0).padStart(6)} req/s   p50 ${s.p50.toFixed(1).padStart(6)} ms   p99 ${s.p99.toFixed(1).padStart(6)} ms   ` +
@@ -215,7 +268,7 @@ const fmt = (s: Figures) =>
 
 try {
   // Warm up both servers (JIT, pools, prepared statements).
-  await load('mix+floor', 2);
+  await load('mix+floor', 2, LOADERS.throughput);
   readServers = cpuSampler({ postgres: stack.postgresProcesses, temporal: stack.temporalProcesses });
 
   // Each scenario with a floor run of its own, their slices alternating, and the ratio to that floor.
@@ -228,7 +281,7 @@ try {
   }> = [];
   for (const name of [...SCENARIOS, 'mix']) {
     const before = stack.served.statements;
-    const { groups, cpu } = await load(`${name}+floor`, seconds);
+    const { groups, cpu } = await load(`${name}+floor`, seconds, LOADERS.throughput);
     const figures = groups[name]!;
     // The pool's statements while this scenario ran (the worker's sweeps add a few, and the bare
     // route one per request, which is taken off), per request.
@@ -236,15 +289,15 @@ try {
     results.push({ name, figures, floor: groups.floor!, perRequest, cpu });
   }
   // GET /me alone, then the same with the login storm beside it.
-  const alone = (await load('GET /me', seconds)).groups['GET /me']!;
-  const storm = (await load('login-storm', seconds)).groups;
+  const alone = (await load('GET /me', seconds, LOADERS.latency)).groups['GET /me']!;
+  const storm = (await load('login-storm', seconds, LOADERS.latency)).groups;
   const ratio = (name: string) => {
     const r = results.find((x) => x.name === name)!;
     return r.figures.perSecond / r.floor.perSecond;
   };
 
   console.log(
-    `\n[api-load] ${clients} concurrent clients, ${seconds} s each, load from a separate process, Node ${process.version}, ${stack.temporalServer}`,
+    `\n[api-load] ${clients} concurrent clients, ${seconds} s each, load from ${LOADERS.throughput} process(es) of its own, Node ${process.version}, ${stack.temporalServer}`,
   );
   console.log(
     `${'scenario'.padEnd(34)} throughput, latency, failures${' '.repeat(36)}ratio to its floor (alternating)  SQL/req`,
@@ -270,14 +323,16 @@ try {
     console.log(
       `    CPU µs per request, this / floor: ${[...PARTS, 'all' as const]
         .map((part) => `${part} ${per(cpu.product, figures, part)} / ${per(cpu.floor, floor, part)}`)
-        .join(', ')}`,
+        .join(', ')}; load generator busy ${busy(figures)} / ${busy(floor)}`,
     );
   }
   const during = storm['GET /me']!;
   const loginRatio = during.p99 / alone.p99;
-  console.log(`\nlogin storm: GET /me on ${clients} clients while ${stormLogins} clients log in`);
-  print('  GET /me alone (just before)', alone, '');
-  print('  GET /me during the storm', during, '');
+  console.log(
+    `\nlogin storm: GET /me on ${clients} clients while ${stormLogins} clients log in, load from ${LOADERS.latency} process(es)`,
+  );
+  print('  GET /me alone (just before)', alone, `load generator busy ${busy(alone)}`);
+  print('  GET /me during the storm', during, `load generator busy ${busy(during)}`);
   print('  POST /auth/login (the storm)', storm['POST /auth/login']!, '');
   console.log(
     `  GET /me p99 ${during.p99.toFixed(1)} ms vs ${alone.p99.toFixed(1)} ms alone: ${loginRatio.toFixed(2)} ×`,
