@@ -297,7 +297,7 @@ try {
   };
 
   console.log(
-    `\n[api-load] ${clients} concurrent clients, ${seconds} s each, load from ${LOADERS.throughput} process(es) of its own, Node ${process.version}, ${stack.temporalServer}`,
+    `\n[api-load] ${clients} concurrent clients, ${seconds} s each, load from ${LOADERS.throughput} process${LOADERS.throughput === 1 ? '' : 'es'} of its own, Node ${process.version}, ${stack.temporalServer}`,
   );
   console.log(
     `${'scenario'.padEnd(34)} throughput, latency, failures${' '.repeat(36)}ratio to its floor (alternating)  SQL/req`,
@@ -329,7 +329,7 @@ try {
   const during = storm['GET /me']!;
   const loginRatio = during.p99 / alone.p99;
   console.log(
-    `\nlogin storm: GET /me on ${clients} clients while ${stormLogins} clients log in, load from ${LOADERS.latency} process(es)`,
+    `\nlogin storm: GET /me on ${clients} clients while ${stormLogins} clients log in, load from ${LOADERS.latency} process${LOADERS.latency === 1 ? '' : 'es'}`,
   );
   print('  GET /me alone (just before)', alone, `load generator busy ${busy(alone)}`);
   print('  GET /me during the storm', during, `load generator busy ${busy(during)}`);

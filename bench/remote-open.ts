@@ -450,9 +450,10 @@ async function bench(
     const byCount: Array<{ clients: number; floor: Figures; product: Figures }> = [];
     for (const clients of clientCounts) {
       const { floor, product } = await run(order, turnSeconds, clients);
+      const loaders = Math.min(loaderCount, clients);
       console.log(
-        `\n[remote-open] ${connected} IQs online, ${clients} concurrent clients from ${Math.min(loaderCount, clients)} ` +
-          `load processes, ${seconds} s each, ` +
+        `\n[remote-open] ${connected} IQs online, ${clients} concurrent clients from ${loaders} ` +
+          `load process${loaders === 1 ? '' : 'es'}, ${seconds} s each, ` +
           `Node ${process.version}, ${stack.temporalServer}`,
       );
       failures +=
