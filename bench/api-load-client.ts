@@ -1,12 +1,12 @@
 /**
  * A load generator of bench/api-load, run as a process of its own (never beside the system under
- * test): `node --import tsx bench/api-load-client.ts <job.json> <scenario> <seconds> <share> <shares>`.
+ * test): `node --import tsx bench/api-load-client.ts <job.json> <scenario> <seconds> [share shares]`.
  * It drives the clients whose number is `share` modulo `shares` (the bench runs `shares` of these
- * processes). Keep-alive fetch loops, one per client, for `seconds`; prints one JSON line
- * with each group's latencies, wall and busy time, and failures. Every client speaks from an address of
- * its own through the trusted proxy (the stack trusts 127.0.0.1, which sends X-Forwarded-For), so
- * per-address throttles count one client each, as they would for people behind a load balancer: the
- * bench measures speed, not the limiter.
+ * processes; one, all clients, by default). Keep-alive fetch loops, one per client, for `seconds`;
+ * prints one JSON line with each group's latencies, wall and busy time, and failures. Every client
+ * speaks from an address of its own through the trusted proxy (the stack trusts 127.0.0.1, which sends
+ * X-Forwarded-For), so per-address throttles count one client each, as they would for people behind a
+ * load balancer: the bench measures speed, not the limiter.
  *
  * Scenarios: each of `SCENARIOS` alone on `clients` clients; `mix`;
  * `login-storm` (GET /me on `clients` clients while `stormLogins` more clients log in, in a loop).

@@ -14,9 +14,9 @@
  * throughput, p50/p99, failures, the ratio of its throughput to its floor's, the CPU per request of
  * each part (this process: the API with its worker and relay, and the floor's route; PostgreSQL; the
  * Temporal server; the load generators), its own against its floor's, read at each slice's edges, how
- * busy the busiest generator's event loop was, and with --count-sql, the SQL statements per request (counted by the stack's pool, in a run of their own:
- * counting costs every query a stack trace). Then the login storm: GET /me p99 while
- * `stormLogins` more clients log in, against its p99 alone.
+ * busy the busiest generator's event loop was, and with --count-sql, the SQL statements per request
+ * (counted by the stack's pool, in a run of their own: counting costs every query a stack trace). Then
+ * the login storm: GET /me p99 while `stormLogins` more clients log in, against its p99 alone.
  *
  * Run: npx tsx bench/api-load.ts [secondsPerScenario=8] [clients=64] [stormLogins=32] [--server dev|cluster] [--count-sql] [--loaders N]
  * Last line: RESULT api-load reads=<lowest GET ratio> mix=<mix ratio> loginp99ratio=<GET /me p99 during the storm / alone>
@@ -53,12 +53,16 @@ const loadersAt = allArgs.indexOf('--loaders');
 const loadersFlag = loadersAt >= 0 ? Number(allArgs[loadersAt + 1]) : undefined;
 if (loadersFlag !== undefined && (!Number.isInteger(loadersFlag) || loadersFlag < 1))
   throw new Error('--loaders must be a whole number from 1');
-const LOADERS = { throughput: loadersFlag ?? 1, latency: loadersFlag ?? availableParallelism() };
 const args = allArgs.filter(
   (a, i) => a !== '--count-sql' && (loadersAt < 0 || (i !== loadersAt && i !== loadersAt + 1)),
 );
 const seconds = Number(args[0] ?? 8);
 const clients = Number(args[1] ?? 64);
+// Never more processes than clients: each drives at least one.
+const LOADERS = {
+  throughput: Math.min(loadersFlag ?? 1, clients),
+  latency: Math.min(loadersFlag ?? availableParallelism(), clients),
+};
 const stormLogins = Number(args[2] ?? 32);
 const SITES = clients;
 const MEMBERS_PER_SITE = 10;
@@ -228,8 +232,14 @@ async function load(scenario: string, durationS: number, loaders: number) {
       waiting = [];
       for (const other of children) other.stdin.write('\n');
     });
-    // 'close', not 'exit': it comes once stdout has ended, so its last line has been read.
-    return new Promise<number | null>((resolve) => child.once('close', resolve));
+    // 'close', not 'exit': it comes once stdout has ended, so its last line has been read. One that
+    // failed ends the others, which would wait for it at the next edge.
+    return new Promise<number | null>((resolve) =>
+      child.once('close', (code) => {
+        if (code !== 0) for (const other of children) other.kill();
+        resolve(code);
+      }),
+    );
   });
   const codes = await Promise.all(closed);
   if (codes.some((code) => code !== 0)) throw new Error(`load generators (${scenario}) exited with ${codes}`);
@@ -255,7 +265,7 @@ function merged(shares: Driven[]): Figures {
     perSecond,
     p50,
     p99,
-    loadBusy: Math.max(...shares.map((share) => share.busyMs / share.wallMs)),
+    loadBusy: Math.max(0, ...shares.filter((s) => s.wallMs > 0).map((s) => s.busyMs / s.wallMs)),
     failed,
   };
 }

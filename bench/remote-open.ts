@@ -23,7 +23,7 @@
  * The clients are dealt among `--loaders` load processes, one per core by default, which start each
  * turn together: a generator whose event loop is saturated measures its own queue as latency. One
  * process for 32 clients was busy 94 % of the floor's turns, and the floor's latencies fell in two modes
- * with its p50 moving between them from run to run; with one per core, each about 70 %, one mode.
+ * with its p50 moving between them from run to run; with one per core, each about 65–70 %, one mode.
  *
  * `clients` may list several counts (`1,2,4,8,16,32`): each is measured in turn on the same stack,
  * fleet and warm-up, and a table of the ratios by count follows: where the ratio stands as the load
@@ -360,9 +360,9 @@ async function bench(
     };
     type Cpu = Record<string, number>;
     /**
-     * Runs the slices in `loaderCount` load processes, the clients dealt among them; each slice starts when
-     * every process is at its edge. Each phase's figures over all of them, with every part's CPU over
-     * its slices.
+     * Runs the slices in `loaderCount` load processes (never more than clients), the clients dealt
+     * among them; each slice starts when every process is at its edge. Each phase's figures over all
+     * of them, with every part's CPU over its slices.
      */
     const run = async (slices: Phase[], sliceSeconds: number, clients: number) => {
       const loaders = Math.min(loaderCount, clients);
