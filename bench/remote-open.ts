@@ -381,6 +381,10 @@ async function bench(
       let before: Cpu = cpuNow();
       let marked = 0;
       for (const child of children) {
+        // One that failed ends the others, which would wait for it at the next edge.
+        child.process.once('exit', (code) => {
+          if (code !== 0) for (const other of children) other.process.kill();
+        });
         child.process.on('message', (message: { mark?: Phase | 'end' }) => {
           if (message.mark === undefined || ++marked < loaders) return;
           marked = 0;
@@ -418,7 +422,7 @@ async function bench(
           cpu: { ...cpu[phase], load: loadCpu },
         };
       };
-      return { floor: withCpu('floor'), product: withCpu('product') };
+      return { floor: withCpu('floor'), product: withCpu('product'), loaders };
     };
     // Warm up both paths (JIT, pools, prepared statements), then measure floor and product in turns.
     await run(['floor', 'product'], 5, clientCount);
@@ -449,8 +453,7 @@ async function bench(
     let failures = 0;
     const byCount: Array<{ clients: number; floor: Figures; product: Figures }> = [];
     for (const clients of clientCounts) {
-      const { floor, product } = await run(order, turnSeconds, clients);
-      const loaders = Math.min(loaderCount, clients);
+      const { floor, product, loaders } = await run(order, turnSeconds, clients);
       console.log(
         `\n[remote-open] ${connected} IQs online, ${clients} concurrent clients from ${loaders} ` +
           `load process${loaders === 1 ? '' : 'es'}, ${seconds} s each, ` +
