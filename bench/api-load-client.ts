@@ -22,7 +22,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { type ApiLoadJob, type Driven, type Scenario, scenarios } from './api-load-scenarios';
 import { clientAddress } from './client-addresses';
-import { turns } from './stats';
+import { sumCounts, turns } from './stats';
 
 async function drive(
   base: string,
@@ -71,15 +71,11 @@ async function drive(
 
 /** One group's slices as one. */
 function joined(parts: Driven[]): Driven {
-  const failed: Record<string, number> = {};
-  for (const part of parts) {
-    for (const [key, count] of Object.entries(part.failed)) failed[key] = (failed[key] ?? 0) + count;
-  }
   return {
     latencies: parts.flatMap((part) => part.latencies),
     wallMs: parts.reduce((sum, part) => sum + part.wallMs, 0),
     busyMs: parts.reduce((sum, part) => sum + part.busyMs, 0),
-    failed,
+    failed: sumCounts(parts.map((part) => part.failed)),
   };
 }
 

@@ -36,8 +36,8 @@ import { freePort } from '../infra/free-port';
 import { type ApiLoadJob, type Driven, READS, SCENARIOS } from './api-load-scenarios';
 import { cpuSampler } from './cpu';
 import { startLocalStack } from './local-stack';
-import { summarize } from './stats';
-import { benchOptions } from './temporal-server';
+import { sumCounts, summarize } from './stats';
+import { benchOptions, takeOption } from './temporal-server';
 
 const { server, args: allArgs } = benchOptions();
 /** --count-sql: SQL statements per request, in a run of its own (counting slows every query a little). */
@@ -49,13 +49,11 @@ const countSql = allArgs.includes('--count-sql');
  * takes one per core (a generator whose event loop is saturated measures its own queue): the login
  * storm and its GET /me alone. `--loaders N` sets both.
  */
-const loadersAt = allArgs.indexOf('--loaders');
-const loadersFlag = loadersAt >= 0 ? Number(allArgs[loadersAt + 1]) : undefined;
+const loadersOption = takeOption(allArgs, '--loaders');
+const loadersFlag = loadersOption.value === undefined ? undefined : Number(loadersOption.value);
 if (loadersFlag !== undefined && (!Number.isInteger(loadersFlag) || loadersFlag < 1))
   throw new Error('--loaders must be a whole number from 1');
-const args = allArgs.filter(
-  (a, i) => a !== '--count-sql' && (loadersAt < 0 || (i !== loadersAt && i !== loadersAt + 1)),
-);
+const args = loadersOption.rest.filter((a) => a !== '--count-sql');
 const seconds = Number(args[0] ?? 8);
 const clients = Number(args[1] ?? 64);
 // Never more processes than clients: each drives at least one.
@@ -252,10 +250,6 @@ async function load(scenario: string, durationS: number, loaders: number) {
 
 /** A group's figures over every generator's share: all latencies, the longest wall, the busiest loop. */
 function merged(shares: Driven[]): Figures {
-  const failed: Record<string, number> = {};
-  for (const share of shares) {
-    for (const [key, count] of Object.entries(share.failed)) failed[key] = (failed[key] ?? 0) + count;
-  }
   const { count, perSecond, p50, p99 } = summarize(
     shares.flatMap((share) => share.latencies),
     Math.max(...shares.map((share) => share.wallMs)),
@@ -266,7 +260,7 @@ function merged(shares: Driven[]): Figures {
     p50,
     p99,
     loadBusy: Math.max(0, ...shares.filter((s) => s.wallMs > 0).map((s) => s.busyMs / s.wallMs)),
-    failed,
+    failed: sumCounts(shares.map((share) => share.failed)),
   };
 }
 

@@ -50,14 +50,14 @@ import { subscriptionWorkflowId } from '../workflows/ids';
 import { cpuSampler, cpuSeconds, threadCpuSeconds } from './cpu';
 import { startLocalStack } from './local-stack';
 import type { RedemptionJob } from './redemption-load';
-import { runConcurrent, summarize } from './stats';
-import { benchOptions } from './temporal-server';
+import { runConcurrent, sumCounts, summarize } from './stats';
+import { benchOptions, takeOption } from './temporal-server';
 
 const { server: SERVER, args: allArgs } = benchOptions();
-const roundsAt = allArgs.indexOf('--rounds');
+const rounds = takeOption(allArgs, '--rounds');
 /** --rounds N: product and floor each in N rounds, taken in turn (1: each whole, the product's first). */
-const ROUNDS = roundsAt >= 0 ? Number(allArgs[roundsAt + 1]) : 1;
-const args = roundsAt >= 0 ? allArgs.filter((_, i) => i !== roundsAt && i !== roundsAt + 1) : allArgs;
+const ROUNDS = rounds.value === undefined ? 1 : Number(rounds.value);
+const args = rounds.rest;
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds must be a positive integer');
 const total = Number(args[0] ?? 512);
 const clients = Number(args[1] ?? 32);
@@ -293,12 +293,8 @@ try {
   }
   /** One phase over its rounds: every latency, the wall time, failures and CPU added up. */
   const merged = (parts: Measured[]) => {
-    const failed: Record<string, number> = {};
-    const cpu: Record<string, number> = {};
-    for (const part of parts) {
-      for (const [k, n] of Object.entries(part.failed)) failed[k] = (failed[k] ?? 0) + n;
-      for (const [k, n] of Object.entries(part.cpu)) cpu[k] = (cpu[k] ?? 0) + n;
-    }
+    const failed = sumCounts(parts.map((part) => part.failed));
+    const cpu = sumCounts(parts.map((part) => part.cpu));
     return {
       latencies: parts.flatMap((part) => part.latencies),
       wallMs: parts.reduce((sum, part) => sum + part.wallMs, 0),

@@ -53,8 +53,8 @@ import type { IqCredentials } from '../iq-sim/iq';
 import { cpuSeconds } from './cpu';
 import { startLocalStack } from './local-stack';
 import { seedIqsWithLocks } from './seed-iqs';
-import { summarize, turns } from './stats';
-import { type BenchServer, benchOptions } from './temporal-server';
+import { sumCounts, summarize, turns } from './stats';
+import { type BenchServer, benchOptions, takeOption } from './temporal-server';
 
 const SITE_SIZE = 100;
 const HEARTBEAT_SECONDS = 30;
@@ -406,9 +406,6 @@ async function bench(
         ),
       );
       const withCpu = (phase: Phase): Figures & { cpu: Cpu } => {
-        const failed: Record<string, number> = {};
-        for (const r of results)
-          for (const [k, n] of Object.entries(r[phase].failed)) failed[k] = (failed[k] ?? 0) + n;
         const wallMs = Math.max(...results.map((r) => r[phase].wallMs));
         const loadCpu = results.reduce((sum, r) => sum + r[phase].loadCpu, 0);
         return {
@@ -416,7 +413,7 @@ async function bench(
             results.flatMap((r) => r[phase].latencies),
             wallMs,
           ),
-          failed,
+          failed: sumCounts(results.map((r) => r[phase].failed)),
           loadCpu,
           loadBusy: results.map((r) => r[phase].busyMs / r[phase].wallMs),
           cpu: { ...cpu[phase], load: loadCpu },
@@ -499,9 +496,9 @@ else if (role === '--fleet') await fleetProcess(process.argv[3]!, Number(process
 else if (role === '--load') await loadProcess(process.argv[3]!);
 else {
   const { server, args: allArgs } = benchOptions();
-  const at = allArgs.indexOf('--loaders');
-  const loaders = at >= 0 ? Number(allArgs[at + 1]) : availableParallelism();
-  const args = at >= 0 ? allArgs.filter((_, i) => i !== at && i !== at + 1) : allArgs;
+  const loadersOption = takeOption(allArgs, '--loaders');
+  const loaders = loadersOption.value === undefined ? availableParallelism() : Number(loadersOption.value);
+  const args = loadersOption.rest;
   const clientCounts = (args[1] ?? '32').split(',').map(Number);
   if (clientCounts.some((n) => !Number.isInteger(n) || n < 1)) {
     console.error(
@@ -510,7 +507,7 @@ else {
     process.exit(2);
   }
   if (!Number.isInteger(loaders) || loaders < 1) {
-    console.error(`bench/remote-open: --loaders must be a whole number from 1: ${allArgs[at + 1]}`);
+    console.error(`bench/remote-open: --loaders must be a whole number from 1: ${loadersOption.value}`);
     process.exit(2);
   }
   await bench(Number(args[0] ?? 1_000), clientCounts, Number(args[2] ?? 10), server, loaders);

@@ -13,6 +13,13 @@ export function summarize(latenciesMs: number[], wallMs: number) {
   };
 }
 
+/** Records of counts (failures by kind, CPU seconds by part) added up key by key. */
+export function sumCounts(records: Iterable<Record<string, number>>): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const record of records) for (const [key, n] of Object.entries(record)) sum[key] = (sum[key] ?? 0) + n;
+  return sum;
+}
+
 /** Runs `total` calls with `concurrency` in flight; returns each call's latency and the wall time. */
 export async function runConcurrent(total: number, concurrency: number, call: (i: number) => Promise<void>) {
   const latencies: number[] = [];

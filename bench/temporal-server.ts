@@ -26,6 +26,19 @@ export function benchOptions(argv: string[] = process.argv.slice(2)): {
   return { server, args };
 }
 
+/**
+ * `name value` taken out of `args`: its value ('' when nothing follows it; undefined when the option is
+ * absent) and the other arguments in order.
+ */
+export function takeOption(
+  args: readonly string[],
+  name: string,
+): { value: string | undefined; rest: string[] } {
+  const at = args.indexOf(name);
+  if (at < 0) return { value: undefined, rest: [...args] };
+  return { value: args[at + 1] ?? '', rest: args.filter((_, i) => i !== at && i !== at + 1) };
+}
+
 export interface BenchInfrastructure {
   /** postgres:// URL of the server's `postgres` database (create the bench's own beside it). */
   postgresUrl: string;
