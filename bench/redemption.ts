@@ -12,7 +12,11 @@
  * product round's last answer it waits until everything the answers caused is done (workflows told,
  * IQ pushes, receipts), and every round until the system is back at rest (the server's queues, the
  * relays), and counts that time in the round's throughput; so each round starts on a quiet system.
- * One owner, site and voucher per redemption: each starts its site's workflow.
+ * One owner, site and voucher per redemption: each starts its site's workflow. Before any round, a
+ * warm-up of each phase (`--warmup`, 128 calls by default, on sites of their own), unmeasured and
+ * drained, as api-load and remote-open warm up: measured cold, each phase also paid for its first
+ * calls' compiling and connecting (V8's own threads 2.3 ms a redemption cold, 1.9 warm; 64 cold
+ * floor calls ran at a third of the product's pace).
  *
  * Where the time goes, printed after the figures: CPU per call by part of the system, and per second
  * with no load (measured for 5 s before the product's phase); from a sample
@@ -20,7 +24,7 @@
  * activities, activities, signals and updates per redemption; then the claim's database time alone
  * (the claim called directly, as many at once as there are clients).
  *
- * Run: npx tsx bench/redemption.ts [redemptions=512] [clients=32] [--rounds N] [--server dev|cluster]
+ * Run: npx tsx bench/redemption.ts [redemptions=512] [clients=32] [--rounds N] [--warmup N] [--server dev|cluster]
  * (the cluster of `start:cluster` instead of the dev server: bench/local-stack.ts).
  * Last line: RESULT redemption server=<dev|cluster> ratio=<throughput ratio> p99ratio=<p99 / floor p99>
  */
@@ -57,8 +61,16 @@ const { server: SERVER, args: allArgs } = benchOptions();
 const rounds = takeOption(allArgs, '--rounds');
 /** --rounds N: product and floor each in N rounds, taken in turn (1: each whole, the product's first). */
 const ROUNDS = rounds.value === undefined ? 1 : Number(rounds.value);
-const args = rounds.rest;
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds must be a positive integer');
+const warmup = takeOption(rounds.rest, '--warmup');
+/**
+ * --warmup N: N calls of each phase before any is measured, on sites of their own, each drained to
+ * rest (JIT, pools, prepared statements), as api-load warms up; 0 measures both cold.
+ */
+if (warmup.value !== undefined && !/^\d+$/.test(warmup.value))
+  throw new Error('--warmup must be a whole number from 0');
+const WARMUP = warmup.value === undefined ? 128 : Number(warmup.value);
+const args = warmup.rest;
 const total = Number(args[0] ?? 512);
 const clients = Number(args[1] ?? 32);
 const NOOP_QUEUE = 'bench-noop';
@@ -217,15 +229,20 @@ async function anatomy(siteId: string) {
 }
 
 try {
-  const calls = await seed(total, 'p');
-  const tokens = await Promise.all(calls.map((c) => issueBearerToken(db, c.ownerId, new Date())));
-  const whole: RedemptionJob = {
+  const seeded = await seed(WARMUP + total, 'p');
+  const tokens = await Promise.all(seeded.map((c) => issueBearerToken(db, c.ownerId, new Date())));
+  const jobOf = (from: number, to: number): RedemptionJob => ({
     url: stack.url,
     temporalAddress,
     noopTaskQueue: NOOP_QUEUE,
     clients,
-    calls: calls.map((c, i) => ({ siteId: c.siteId, token: tokens[i]!, code: c.code })),
-  };
+    calls: seeded
+      .slice(from, to)
+      .map((c, i) => ({ siteId: c.siteId, token: tokens[from + i]!, code: c.code })),
+  });
+  // The warm-up's calls first, then the measured ones.
+  const calls = seeded.slice(WARMUP);
+  const whole = jobOf(WARMUP, WARMUP + total);
 
   // What the system spends with no load at all (polls, timers, relays' sweeps): a phase that runs
   // longer carries more of it per call.
@@ -260,6 +277,17 @@ try {
     return performance.now();
   };
 
+  // The warm-up: each phase once, unmeasured, and drained as a measured round is.
+  let receipts = 0;
+  if (WARMUP > 0) {
+    const result = await load(jobOf(0, WARMUP), 'product');
+    receipts += WARMUP - result.failures;
+    await waitForReceipts(receipts);
+    await quiet();
+    await load(jobOf(0, WARMUP), 'floor');
+    await quiet();
+  }
+
   // In ROUNDS rounds, product and floor in turn (product first, then floor first, ...). Each product
   // round has sites of its own. Every round ends drained, in its own time: a product round once
   // everything its answers caused (the workflows told, the IQ pushes, the receipts) is done, and any
@@ -267,7 +295,6 @@ try {
   type Measured = Awaited<ReturnType<typeof measured>>;
   const rounds: Record<'product' | 'floor', Measured[]> = { product: [], floor: [] };
   const drainMs = { product: 0, floor: 0 };
-  let receipts = 0;
   for (let r = 0; r < ROUNDS; r++) {
     const from = Math.floor((r * total) / ROUNDS);
     const to = Math.floor(((r + 1) * total) / ROUNDS);
@@ -312,7 +339,7 @@ try {
   const ratio = a.perSecond / b.perSecond;
   const p99ratio = a.p99 / b.p99;
   console.log(
-    `bench/redemption: ${total} redemptions, ${clients} concurrent clients, in ${ROUNDS} rounds each, ${stack.temporalServer}, NODE_ENV=${process.env.NODE_ENV}`,
+    `bench/redemption: ${total} redemptions, ${clients} concurrent clients, in ${ROUNDS} rounds each after ${WARMUP} of each to warm up, ${stack.temporalServer}, NODE_ENV=${process.env.NODE_ENV}`,
   );
   console.log(
     `  redemption over HTTP:    ${a.perSecond.toFixed(1)}/s  p50 ${a.p50.toFixed(0)} ms  p99 ${a.p99.toFixed(0)} ms  non-200: ${product.failures}${failedKinds(product.failed)}`,
