@@ -20,9 +20,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { type ApiLoadJob, type Driven, type Scenario, scenarios } from './api-load-scenarios';
+import { type ApiLoadJob, type Scenario, scenarios } from './api-load-scenarios';
 import { clientAddress } from './client-addresses';
-import { sumCounts, turns } from './stats';
+import { type Driven, sumCounts, turns } from './stats';
 
 async function drive(
   base: string,

@@ -13,15 +13,6 @@ export interface ApiLoadJob {
   owners: Array<{ email: string; token: string; siteId: string }>;
 }
 
-/** What one load generator measured of one group of requests (its share of the clients). */
-export interface Driven {
-  latencies: number[];
-  wallMs: number;
-  /** How long its event loop was busy meanwhile (a saturated generator measures its own queue). */
-  busyMs: number;
-  failed: Record<string, number>;
-}
-
 export interface Request {
   method: string;
   path: string;

@@ -33,10 +33,10 @@ import { hashPassword } from '../api/auth/passwords';
 import { issueBearerToken } from '../api/auth/tokens';
 import { events, memberships, profiles, sites } from '../db/schema';
 import { freePort } from '../infra/free-port';
-import { type ApiLoadJob, type Driven, READS, SCENARIOS } from './api-load-scenarios';
+import { type ApiLoadJob, READS, SCENARIOS } from './api-load-scenarios';
 import { cpuSampler } from './cpu';
 import { startLocalStack } from './local-stack';
-import { sumCounts, summarize } from './stats';
+import { type Driven, mergeShares } from './stats';
 import { benchOptions, takeOption } from './temporal-server';
 
 const { server, args: allArgs } = benchOptions();
@@ -250,18 +250,8 @@ async function load(scenario: string, durationS: number, loaders: number) {
 
 /** A group's figures over every generator's share: all latencies, the longest wall, the busiest loop. */
 function merged(shares: Driven[]): Figures {
-  const { count, perSecond, p50, p99 } = summarize(
-    shares.flatMap((share) => share.latencies),
-    Math.max(...shares.map((share) => share.wallMs)),
-  );
-  return {
-    count,
-    perSecond,
-    p50,
-    p99,
-    loadBusy: Math.max(0, ...shares.filter((s) => s.wallMs > 0).map((s) => s.busyMs / s.wallMs)),
-    failed: sumCounts(shares.map((share) => share.failed)),
-  };
+  const { count, perSecond, p50, p99, failed, busy } = mergeShares(shares);
+  return { count, perSecond, p50, p99, loadBusy: Math.max(0, ...busy), failed };
 }
 
 const busy = (f: Figures) => `${(f.loadBusy * 100).toFixed(0)} %`;

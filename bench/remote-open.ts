@@ -53,20 +53,14 @@ import type { IqCredentials } from '../iq-sim/iq';
 import { cpuSeconds } from './cpu';
 import { startLocalStack } from './local-stack';
 import { seedIqsWithLocks } from './seed-iqs';
-import { sumCounts, summarize, turns } from './stats';
+import { type Driven, mergeShares, type summarize, turns } from './stats';
 import { type BenchServer, benchOptions, takeOption } from './temporal-server';
 
 const SITE_SIZE = 100;
 const HEARTBEAT_SECONDS = 30;
 
-/** What one load process measured of a phase. */
-interface Loaded {
-  latencies: number[];
-  wallMs: number;
-  busyMs: number;
-  failed: Record<string, number>;
-  loadCpu: number;
-}
+/** What one load process measured of a phase, with its CPU seconds. */
+type Loaded = Driven & { loadCpu: number };
 
 interface LoadJob {
   apiUrl: string;
@@ -406,18 +400,9 @@ async function bench(
         ),
       );
       const withCpu = (phase: Phase): Figures & { cpu: Cpu } => {
-        const wallMs = Math.max(...results.map((r) => r[phase].wallMs));
+        const { busy, ...figures } = mergeShares(results.map((r) => r[phase]));
         const loadCpu = results.reduce((sum, r) => sum + r[phase].loadCpu, 0);
-        return {
-          ...summarize(
-            results.flatMap((r) => r[phase].latencies),
-            wallMs,
-          ),
-          failed: sumCounts(results.map((r) => r[phase].failed)),
-          loadCpu,
-          loadBusy: results.map((r) => r[phase].busyMs / r[phase].wallMs),
-          cpu: { ...cpu[phase], load: loadCpu },
-        };
+        return { ...figures, loadCpu, loadBusy: busy, cpu: { ...cpu[phase], load: loadCpu } };
       };
       return { floor: withCpu('floor'), product: withCpu('product'), loaders };
     };

@@ -13,6 +13,30 @@ export function summarize(latenciesMs: number[], wallMs: number) {
   };
 }
 
+/** What one load generator process measured of one group of calls (its share of the clients). */
+export interface Driven {
+  latencies: number[];
+  wallMs: number;
+  /** How long its event loop was busy meanwhile (a saturated generator measures its own queue). */
+  busyMs: number;
+  failed: Record<string, number>;
+}
+
+/**
+ * One group's figures over the shares of load processes that ran side by side: every latency over the
+ * longest wall, the failures added up, and how busy each process's event loop was (0 for none run).
+ */
+export function mergeShares(shares: Driven[]) {
+  return {
+    ...summarize(
+      shares.flatMap((share) => share.latencies),
+      Math.max(...shares.map((share) => share.wallMs)),
+    ),
+    failed: sumCounts(shares.map((share) => share.failed)),
+    busy: shares.map((share) => (share.wallMs > 0 ? share.busyMs / share.wallMs : 0)),
+  };
+}
+
 /** Records of counts (failures by kind, CPU seconds by part) added up key by key. */
 export function sumCounts(records: Iterable<Record<string, number>>): Record<string, number> {
   const sum: Record<string, number> = {};
