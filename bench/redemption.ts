@@ -74,6 +74,7 @@ const args = warmup.rest;
 const total = Number(args[0] ?? 512);
 const clients = Number(args[1] ?? 32);
 const NOOP_QUEUE = 'bench-noop';
+type Phase = 'product' | 'floor';
 const EventType = proto.temporal.api.enums.v1.EventType;
 
 // The load's calls name their client's address through the proxy header, as behind a load balancer.
@@ -154,7 +155,7 @@ const failedKinds = (failed: Record<string, number>) =>
     : '';
 
 /** Runs the load generator in its own process and returns what it measured. */
-async function load(job: RedemptionJob, phase: 'product' | 'floor') {
+async function load(job: RedemptionJob, phase: Phase) {
   const path = join(workDir, `${phase}.json`);
   await writeFile(path, JSON.stringify(job));
   const child = spawn(
@@ -180,7 +181,7 @@ async function load(job: RedemptionJob, phase: 'product' | 'floor') {
 /** A phase of load, with the CPU seconds each part of the system spent on it (until `settled`). */
 async function measured(
   job: RedemptionJob,
-  phase: 'product' | 'floor',
+  phase: Phase,
   settled: (result: Awaited<ReturnType<typeof load>>) => Promise<void>,
 ) {
   const before = cpuNow();
@@ -277,15 +278,23 @@ try {
     return performance.now();
   };
 
-  // The warm-up: each phase once, unmeasured, and drained as a measured round is.
   let receipts = 0;
+  /**
+   * Waits until what a phase's calls caused is done (a product's receipts out) and the system is back
+   * at rest (quiet); resolves with the instant that rest began.
+   */
+  const drained = async (phase: Phase, job: RedemptionJob, result: Awaited<ReturnType<typeof load>>) => {
+    if (phase === 'product') {
+      receipts += job.calls.length - result.failures;
+      await waitForReceipts(receipts);
+    }
+    return quiet();
+  };
+
+  // The warm-up: each phase once, unmeasured, and drained as a measured round is.
   if (WARMUP > 0) {
-    const result = await load(jobOf(0, WARMUP), 'product');
-    receipts += WARMUP - result.failures;
-    await waitForReceipts(receipts);
-    await quiet();
-    await load(jobOf(0, WARMUP), 'floor');
-    await quiet();
+    const warm = jobOf(0, WARMUP);
+    for (const phase of ['product', 'floor'] as const) await drained(phase, warm, await load(warm, phase));
   }
 
   // In ROUNDS rounds, product and floor in turn (product first, then floor first, ...). Each product
@@ -293,28 +302,20 @@ try {
   // everything its answers caused (the workflows told, the IQ pushes, the receipts) is done, and any
   // round once the system is back at rest (quiet).
   type Measured = Awaited<ReturnType<typeof measured>>;
-  const rounds: Record<'product' | 'floor', Measured[]> = { product: [], floor: [] };
+  const rounds: Record<Phase, Measured[]> = { product: [], floor: [] };
   const drainMs = { product: 0, floor: 0 };
   for (let r = 0; r < ROUNDS; r++) {
     const from = Math.floor((r * total) / ROUNDS);
     const to = Math.floor(((r + 1) * total) / ROUNDS);
     const roundJob = { ...whole, calls: whole.calls.slice(from, to) };
-    const productRound = async () =>
-      rounds.product.push(
-        await measured(roundJob, 'product', async (result) => {
+    const round = (phase: Phase) => async () =>
+      rounds[phase].push(
+        await measured(roundJob, phase, async (result) => {
           const started = performance.now();
-          receipts += roundJob.calls.length - result.failures;
-          await waitForReceipts(receipts);
-          drainMs.product += (await quiet()) - started;
+          drainMs[phase] += (await drained(phase, roundJob, result)) - started;
         }),
       );
-    const floorRound = async () =>
-      rounds.floor.push(
-        await measured(roundJob, 'floor', async () => {
-          const started = performance.now();
-          drainMs.floor += (await quiet()) - started;
-        }),
-      );
+    const [productRound, floorRound] = [round('product'), round('floor')];
     if (r % 2 === 0) await productRound().then(floorRound);
     else await floorRound().then(productRound);
   }
