@@ -1,9 +1,11 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { access, chmod, cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
 import { DIE_WITH_PARENT, type Log } from './server-process';
@@ -18,6 +20,13 @@ const TEMPORAL_CLI_VERSION = '1.5.1';
 export const TEMPORAL_SERVER_VERSION = '1.29.1';
 export const TEMPORAL_UI_VERSION = '2.42.1';
 const TEST_SERVER_VERSION = '1.38.0';
+/** What the test server is built with (the patch says why). */
+const TEST_SERVER_PATCH = fileURLToPath(
+  new URL(`./temporal-test-server-${TEST_SERVER_VERSION}.patch`, import.meta.url),
+);
+/** The one class the patch changes (javac writes its inner classes beside it). */
+const PATCHED_SOURCE = 'io/temporal/internal/testservice/TestWorkflowMutableStateImpl.java';
+const PATCHED_CLASS = PATCHED_SOURCE.replace(/\.java$/, '.class');
 /** Last resort on machines with internet: the SDK downloads the server itself. */
 export const SDK_DOWNLOAD: EphemeralServerExecutable = { type: 'cached-download' };
 /** Where the versioned PostgreSQL schemas sit in the server module and in the cache (as in temporalio/admin-tools). */
@@ -121,20 +130,26 @@ export async function provisionTemporalSqlTool(log: Log = logToStderr): Promise<
 
 /**
  * The Java time-skipping test server: $TEMPORAL_TEST_SERVER_PATH, else a launcher for the cached
- * Maven jars, else jars fetched now with `mvn`, else the SDK's download.
+ * Maven jars with TEST_SERVER_PATCH's classes first, else both built now (`mvn`, `git apply`, `javac`),
+ * else the SDK's download (unpatched).
  */
 export async function provisionTestServer(log: Log = logToStderr): Promise<EphemeralServerExecutable> {
   if (process.env.TEMPORAL_TEST_SERVER_PATH) return existingPath(process.env.TEMPORAL_TEST_SERVER_PATH);
   if (!(await onPath('java'))) return SDK_DOWNLOAD;
   const dir = join(temporalCacheDir(), `test-server-${TEST_SERVER_VERSION}`);
   const lib = join(dir, 'lib');
-  if (!hasTestServerJars(lib)) {
-    if (!(await onPath('mvn'))) return SDK_DOWNLOAD;
+  const patch = await readFile(TEST_SERVER_PATCH, 'utf8');
+  // Named by the patch's hash: a changed patch is built afresh beside the old one.
+  const classes = join(dir, `patched-${createHash('sha256').update(patch).digest('hex').slice(0, 12)}`);
+  const built = () => hasTestServerJars(lib) && existsSync(join(classes, PATCHED_CLASS));
+  if (!built()) {
+    if (!(await onPath('mvn')) || !(await onPath('javac'))) return SDK_DOWNLOAD;
     await withLock(`${dir}.lock`, log, async () => {
       if (!hasTestServerJars(lib)) await fetchTestServerJars(dir, log);
+      if (!built()) await buildPatchedClasses(dir, lib, classes, log);
     });
   }
-  return existingPath(await writeTestServerLauncher(dir, lib));
+  return existingPath(await writeTestServerLauncher(dir, [classes, join(lib, '*')]));
 }
 
 function existingPath(path: string): EphemeralServerExecutable {
@@ -243,6 +258,61 @@ async function fetchTestServerJars(dir: string, log: Log): Promise<void> {
   }
 }
 
+/**
+ * The patched class, compiled against the fetched jars into `classes` (renamed into place last, so
+ * a partial build is never used): its source from the server's sources jar, TEST_SERVER_PATCH applied.
+ */
+async function buildPatchedClasses(dir: string, lib: string, classes: string, log: Log): Promise<void> {
+  log(`Building the Temporal test server's patched class into ${classes}...`);
+  const tmp = join(dir, `patch.tmp-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(join(tmp, 'classes'), { recursive: true });
+  try {
+    const artifact = `io.temporal:temporal-test-server:${TEST_SERVER_VERSION}:jar:sources`;
+    await run(
+      'mvn',
+      [
+        '-q',
+        '-B',
+        '-Dstyle.color=never',
+        'dependency:copy',
+        `-Dartifact=${artifact}`,
+        `-DoutputDirectory=${tmp}`,
+      ],
+      { cwd: dir },
+    );
+    await run('jar', ['xf', `temporal-test-server-${TEST_SERVER_VERSION}-sources.jar`, PATCHED_SOURCE], {
+      cwd: tmp,
+    });
+    // Outside any repository (the ceiling), git apply patches the files under its directory.
+    await run('git', ['apply', TEST_SERVER_PATCH], {
+      cwd: tmp,
+      env: { ...process.env, GIT_CEILING_DIRECTORIES: dir },
+    });
+    await run(
+      'javac',
+      [
+        '-nowarn',
+        '-Xlint:-options',
+        '--release',
+        '8',
+        '-encoding',
+        'UTF-8',
+        '-cp',
+        join(lib, '*'),
+        '-d',
+        'classes',
+        PATCHED_SOURCE,
+      ],
+      { cwd: tmp },
+    );
+    await rm(classes, { recursive: true, force: true });
+    await rename(join(tmp, 'classes'), classes);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
 function testServerPom(): string {
   return `<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -254,13 +324,16 @@ function testServerPom(): string {
 `;
 }
 
-/** The SDK runs `<launcher> <port>`; `exec` makes the SDK's kill reach java itself. */
-async function writeTestServerLauncher(dir: string, lib: string): Promise<string> {
+/**
+ * The SDK runs `<launcher> <port>`; `exec` makes the SDK's kill reach java itself. `classpath` in
+ * order: the patched classes come before the jars'.
+ */
+async function writeTestServerLauncher(dir: string, classpath: string[]): Promise<string> {
   const launcher = join(dir, 'test-server.sh');
   const script = `#!/bin/sh
 # Generated by infra/temporal-binaries.ts.
 # Client JIT and serial GC: the server must answer within the SDK's 5 s start window on a busy machine.
-${DIE_WITH_PARENT}exec java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp ${shellQuote(join(lib, '*'))} io.temporal.testserver.TestServer "$1" --enable-time-skipping
+${DIE_WITH_PARENT}exec java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp ${shellQuote(classpath.join(':'))} io.temporal.testserver.TestServer "$1" --enable-time-skipping
 `;
   const current = existsSync(launcher) ? await readFile(launcher, 'utf8') : undefined;
   if (current !== script) {
