@@ -25,8 +25,9 @@ const TEST_SERVER_PATCH = fileURLToPath(
   new URL(`./temporal-test-server-${TEST_SERVER_VERSION}.patch`, import.meta.url),
 );
 /** The one class the patch changes (javac writes its inner classes beside it). */
-const PATCHED_SOURCE = 'io/temporal/internal/testservice/TestWorkflowMutableStateImpl.java';
-const PATCHED_CLASS = PATCHED_SOURCE.replace(/\.java$/, '.class');
+const PATCHED = 'io/temporal/internal/testservice/TestWorkflowMutableStateImpl';
+const PATCHED_SOURCE = `${PATCHED}.java`;
+const PATCHED_CLASS = `${PATCHED}.class`;
 /** Last resort on machines with internet: the SDK downloads the server itself. */
 export const SDK_DOWNLOAD: EphemeralServerExecutable = { type: 'cached-download' };
 /** Where the versioned PostgreSQL schemas sit in the server module and in the cache (as in temporalio/admin-tools). */
