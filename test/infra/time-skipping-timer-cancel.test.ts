@@ -9,6 +9,7 @@
  * real one (the dev server).
  */
 import { randomUUID } from 'node:crypto';
+import { msNumberToTs } from '@temporalio/common/lib/time';
 import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
@@ -18,10 +19,11 @@ const { CommandType, EventType } = proto.temporal.api.enums.v1;
 type Command = proto.temporal.api.command.v1.ICommand;
 const NAMESPACE = 'default';
 const IDENTITY = 'timer-cancel-test';
-const TIMER_MS = 1_000;
+/** Long enough that the held task is taken before the timer fires, even on a busy machine. */
+const TIMER_MS = 3_000;
 
 /** The next workflow task of the queue (no worker runs: the test is the worker). */
-async function pollTask(env: TestWorkflowEnvironment, taskQueue: string): Promise<Uint8Array> {
+async function pollTask(env: TestWorkflowEnvironment, taskQueue: string) {
   // A long poll: the real server asks for a deadline.
   const task = await env.connection.withDeadline(Date.now() + 30_000, () =>
     env.connection.workflowService.pollWorkflowTaskQueue({
@@ -31,7 +33,7 @@ async function pollTask(env: TestWorkflowEnvironment, taskQueue: string): Promis
     }),
   );
   expect(task.taskToken?.length).toBeGreaterThan(0);
-  return task.taskToken!;
+  return { token: task.taskToken!, events: (task.history?.events ?? []).map((e) => e.eventType) };
 }
 
 async function complete(env: TestWorkflowEnvironment, taskToken: Uint8Array, commands: Command[]) {
@@ -55,10 +57,10 @@ async function timerFiresDuringTheTaskThatCancelsIt(env: TestWorkflowEnvironment
   const taskQueue = `timer-cancel-${randomUUID()}`;
   const workflowId = `timer-cancel-${randomUUID()}`;
   const handle = await env.client.workflow.start('timerCancelProbe', { taskQueue, workflowId });
-  await complete(env, await pollTask(env, taskQueue), [
+  await complete(env, (await pollTask(env, taskQueue)).token, [
     {
       commandType: CommandType.COMMAND_TYPE_START_TIMER,
-      startTimerCommandAttributes: { timerId: '1', startToFireTimeout: { nanos: TIMER_MS * 1_000_000 } },
+      startTimerCommandAttributes: { timerId: '1', startToFireTimeout: msNumberToTs(TIMER_MS) },
     },
   ]);
 
@@ -66,10 +68,11 @@ async function timerFiresDuringTheTaskThatCancelsIt(env: TestWorkflowEnvironment
   // test server skips no time while a workflow task is outstanding).
   await handle.signal('wake');
   const held = await pollTask(env, taskQueue);
+  expect(held.events).not.toContain(EventType.EVENT_TYPE_TIMER_FIRED);
   await new Promise((resolve) => setTimeout(resolve, TIMER_MS + 1_000));
 
   // Woken by the signal, the workflow cancels its timer, as `condition(fn, timeout)` does.
-  await complete(env, held, [
+  await complete(env, held.token, [
     { commandType: CommandType.COMMAND_TYPE_CANCEL_TIMER, cancelTimerCommandAttributes: { timerId: '1' } },
   ]);
   const types = await eventTypes(env, workflowId);
@@ -79,7 +82,7 @@ async function timerFiresDuringTheTaskThatCancelsIt(env: TestWorkflowEnvironment
   // Not stuck: another signal's task completes the workflow, and a result awaited (with time
   // skipping, on the test server) ends.
   await handle.signal('wake');
-  await complete(env, await pollTask(env, taskQueue), [
+  await complete(env, (await pollTask(env, taskQueue)).token, [
     {
       commandType: CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION,
       completeWorkflowExecutionCommandAttributes: {},
