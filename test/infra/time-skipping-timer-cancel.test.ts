@@ -21,6 +21,8 @@ const NAMESPACE = 'default';
 const IDENTITY = 'timer-cancel-test';
 /** Long enough that the held task is taken before the timer fires, even on a busy machine. */
 const TIMER_MS = 3_000;
+/** The workflow type: started by reference, never run (the test answers its tasks). */
+const timerCancelProbe = async () => {};
 
 /** The next workflow task of the queue (no worker runs: the test is the worker). */
 async function pollTask(env: TestWorkflowEnvironment, taskQueue: string) {
@@ -45,6 +47,16 @@ async function complete(env: TestWorkflowEnvironment, taskToken: Uint8Array, com
   });
 }
 
+/** Wakes the workflow with a signal its tasks will show (any name: no handler runs it). */
+async function wake(env: TestWorkflowEnvironment, workflowId: string) {
+  await env.connection.workflowService.signalWorkflowExecution({
+    namespace: NAMESPACE,
+    workflowExecution: { workflowId },
+    signalName: 'wake',
+    identity: IDENTITY,
+  });
+}
+
 async function eventTypes(env: TestWorkflowEnvironment, workflowId: string) {
   const { history } = await env.connection.workflowService.getWorkflowExecutionHistory({
     namespace: NAMESPACE,
@@ -56,7 +68,7 @@ async function eventTypes(env: TestWorkflowEnvironment, workflowId: string) {
 async function timerFiresDuringTheTaskThatCancelsIt(env: TestWorkflowEnvironment) {
   const taskQueue = `timer-cancel-${randomUUID()}`;
   const workflowId = `timer-cancel-${randomUUID()}`;
-  const handle = await env.client.workflow.start('timerCancelProbe', { taskQueue, workflowId });
+  const handle = await env.client.workflow.start(timerCancelProbe, { taskQueue, workflowId });
   await complete(env, (await pollTask(env, taskQueue)).token, [
     {
       commandType: CommandType.COMMAND_TYPE_START_TIMER,
@@ -66,7 +78,7 @@ async function timerFiresDuringTheTaskThatCancelsIt(env: TestWorkflowEnvironment
 
   // A signal wakes the workflow; its task is taken and held while the timer fires in real time (the
   // test server skips no time while a workflow task is outstanding).
-  await handle.signal('wake');
+  await wake(env, workflowId);
   const held = await pollTask(env, taskQueue);
   expect(held.events).not.toContain(EventType.EVENT_TYPE_TIMER_FIRED);
   await new Promise((resolve) => setTimeout(resolve, TIMER_MS + 1_000));
@@ -81,7 +93,7 @@ async function timerFiresDuringTheTaskThatCancelsIt(env: TestWorkflowEnvironment
 
   // Not stuck: another signal's task completes the workflow, and a result awaited (with time
   // skipping, on the test server) ends.
-  await handle.signal('wake');
+  await wake(env, workflowId);
   await complete(env, (await pollTask(env, taskQueue)).token, [
     {
       commandType: CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION,
