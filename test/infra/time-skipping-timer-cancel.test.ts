@@ -4,7 +4,7 @@
  * completion (`invalid history builder state for action`) and then held time still for good, which
  * hung test/workflows/profile-deletion-races (an answer waking `condition(woken, timeout)` as its
  * timer fired). infra/temporal-binaries.ts builds the test server with
- * patches/temporal-test-server-1.38.0.patch. This drives the race through the raw workflow service,
+ * infra/temporal-test-server-1.38.0.patch. This drives the race through the raw workflow service,
  * one step at a time so the order is certain, on the patched test server and, for reference, on the
  * real one (the dev server).
  */
