@@ -243,7 +243,6 @@ try {
   });
   // The warm-up's calls first, then the measured ones.
   const calls = seeded.slice(WARMUP);
-  const whole = jobOf(WARMUP, WARMUP + total);
 
   // What the system spends with no load at all (polls, timers, relays' sweeps): a phase that runs
   // longer carries more of it per call.
@@ -307,7 +306,7 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     const from = Math.floor((r * total) / ROUNDS);
     const to = Math.floor(((r + 1) * total) / ROUNDS);
-    const roundJob = { ...whole, calls: whole.calls.slice(from, to) };
+    const roundJob = jobOf(WARMUP + from, WARMUP + to);
     const round = (phase: Phase) => async () =>
       rounds[phase].push(
         await measured(roundJob, phase, async (result) => {

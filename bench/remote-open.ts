@@ -338,17 +338,15 @@ async function bench(
       })),
     };
     // CPU per open of each part (the load moves latencies on a shared machine; this it moves less).
+    const parts = {
+      gateway: new RegExp(`remote-open\\.ts --gateway \\S+ ${port}\\b`),
+      fleet: new RegExp(`remote-open\\.ts --fleet \\S+ ${port}\\b`),
+      postgres: stack.postgresProcesses,
+    };
     const cpuNow = () => {
       // One reading of this process (the API): its user and system time from the same instant.
       const own = process.cpuUsage();
-      return {
-        ...cpuSeconds({
-          gateway: new RegExp(`remote-open\\.ts --gateway \\S+ ${port}\\b`),
-          fleet: new RegExp(`remote-open\\.ts --fleet \\S+ ${port}\\b`),
-          postgres: stack.postgresProcesses,
-        }),
-        api: (own.user + own.system) / 1e6,
-      };
+      return { ...cpuSeconds(parts), api: (own.user + own.system) / 1e6 };
     };
     type Figures = ReturnType<typeof summarize> & {
       failed: Record<string, number>;
