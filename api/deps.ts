@@ -15,6 +15,15 @@ import type { ReadWithSession } from './auth/reads-with-session';
 /** What the HTTP API needs from the outside world; tests pass real local instances. */
 export interface AppDeps {
   db: Db;
+  /**
+   * One connection of its own for the sign-in statements of bounded reads (isBoundedRead: every
+   * authenticated request's first statement but those reading what grows with the data). The
+   * statements sent in one turn of the event loop go in one write, and its backend runs them back to
+   * back instead of each waking one of the pool's (issue 15; the README has the figures). Only reads
+   * without locking clauses go there: they wait on no row lock, so a transaction holding rows holds
+   * up no one behind them (test/api/sign-in-connection.test.ts). db when omitted.
+   */
+  signInDb?: Db;
   temporal: Client;
   mailer: Mailer;
   /** Commands for IQs: opens to the command endpoint of the gateway instance holding the IQ, pushes over the bus. */

@@ -21,6 +21,8 @@ const env = loadEnvOrExit();
 setLogProcess('api');
 const target = temporalTarget();
 const database = connectDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE });
+// Bounded sign-in statements on a connection of their own, pipelined (AppDeps.signInDb).
+const signIn = connectDatabase(env.DATABASE_URL, { max: 1 });
 // Lazy: the API starts (and /health says what is missing) even while Temporal is still coming up.
 // Four attempts (about a second) instead of the SDK's ten (about 20 s): while Temporal is away a
 // request is answered 503 with Retry-After soon, rather than held open while the client retries.
@@ -58,6 +60,7 @@ collectDefaultMetrics({ register: metrics.registry });
 registerOutboxMetrics(metrics.registry, () => outboxBacklogs(database.db));
 const app = createApp({
   db: database.db,
+  signInDb: signIn.db,
   temporal,
   mailer,
   gateway,
@@ -92,6 +95,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       await redemptions.stop();
       await connection.close();
       await gateway.close();
+      await signIn.close();
       await database.close();
       process.exit(0);
     });

@@ -69,11 +69,11 @@ export async function startLocalStack(
   const infra = await startBenchInfrastructure(opts.server ?? 'dev', workDir);
   const url = await ensureDatabase(infra.postgresUrl, 'stack');
   await applyMigrations(url);
-  const database = connectDatabase(url, {
-    // As the product's processes run: API and worker share this one pool here.
-    max: defaultDatabasePoolSize(),
-    ...(opts.countStatements ? { onQuery: () => served.statements++ } : {}),
-  });
+  const counting = opts.countStatements ? { onQuery: () => served.statements++ } : {};
+  // As the product's processes run: API and worker share this one pool here; the API's bounded
+  // sign-in statements take a connection of their own (AppDeps.signInDb), as api/main.ts gives it.
+  const database = connectDatabase(url, { max: defaultDatabasePoolSize(), ...counting });
+  const signIn = connectDatabase(url, { max: 1, ...counting });
   const connection = await Connection.connect({ address: infra.temporalAddress });
   const temporal = new Client({ connection });
   const native = await NativeConnection.connect({ address: infra.temporalAddress });
@@ -96,6 +96,7 @@ export async function startLocalStack(
   const notifications = createNotificationRelay({ db: database.db, temporal, taskQueue });
   const app = createApp({
     db: database.db,
+    signInDb: signIn.db,
     temporal,
     mailer,
     gateway: opts.gateway?.(database) ?? noopGatewayClient,
@@ -145,6 +146,7 @@ export async function startLocalStack(
       await running;
       await connection.close();
       await native.close();
+      await signIn.close();
       await database.close();
       await infra.stop();
       await rm(workDir, { recursive: true, force: true });

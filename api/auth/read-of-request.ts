@@ -61,3 +61,12 @@ export function signInReadOf(
   const siteId = SITE_PATH.exec(path)?.[1];
   return siteId ? { kind: 'site', siteId: siteId.toLowerCase() } : { kind: 'caller' };
 }
+
+/**
+ * Whether a sign-in statement making `read` is bounded by a rule, whatever the data: the caller alone
+ * or with the path's site and membership (indexed lookups of one row each), or a declaration marked
+ * bounded. Such statements take the sign-in connection (AppDeps.signInDb).
+ */
+export function isBoundedRead(read: SignInRead): boolean {
+  return read.kind !== 'declared' || READS_WITH_SESSION[read.name].bounded;
+}

@@ -28,6 +28,14 @@ export interface ReadWithSessionDeclaration {
   query?: (query: Record<string, string | string[]>) => Record<string, unknown> | undefined;
   /** Read in the sign-in statement: `now` is the request's time, `callerId` the caller's profile. */
   columns: Record<string, SQL>;
+  /**
+   * Whether what the columns read is bounded by a rule, whatever the data (a row, a page of at most
+   * 200 events): such a sign-in statement goes on the sign-in connection (AppDeps.signInDb), where
+   * every request waits for the statements sent before its own. A read that grows with the data (a
+   * site's people, its subscribed members counted, a person's memberships) goes to the pool, where it
+   * holds up no one else's.
+   */
+  bounded: boolean;
 }
 
 const placeholder = sql.placeholder;
@@ -36,8 +44,18 @@ const siteId = placeholder('siteId');
 const callerId = sql`${profiles.id}`;
 
 export const READS_WITH_SESSION = {
-  me: { method: 'GET', path: '/me', columns: { membershipsJson: membershipsJsonOf(callerId) } },
-  subscription: { method: 'GET', path: '/sites/:siteId/subscription', columns: termAndSeatsOf(siteId) },
+  me: {
+    method: 'GET',
+    path: '/me',
+    columns: { membershipsJson: membershipsJsonOf(callerId) },
+    bounded: false,
+  },
+  subscription: {
+    method: 'GET',
+    path: '/sites/:siteId/subscription',
+    columns: termAndSeatsOf(siteId),
+    bounded: false,
+  },
   events: {
     method: 'GET',
     path: '/sites/:siteId/events',
@@ -46,16 +64,19 @@ export const READS_WITH_SESSION = {
       return parsed.success ? eventsPageOfQuery(parsed.data) : undefined;
     },
     columns: eventsPageOf({ siteId, beforeSeq: placeholder('beforeSeq'), limit: placeholder('limit') }),
+    bounded: true,
   },
   people: {
     method: 'GET',
     path: '/sites/:siteId/people',
     columns: peopleJsonOf({ siteId, now: placeholder('now') }),
+    bounded: false,
   },
   lockOpen: {
     method: 'POST',
     path: '/sites/:siteId/locks/:lockId/open',
     columns: { openTarget: openTargetOf({ siteId, lockId: placeholder('lockId'), callerId }) },
+    bounded: true,
   },
 } satisfies Record<string, ReadWithSessionDeclaration>;
 

@@ -1,8 +1,8 @@
 import { createMiddleware } from 'hono/factory';
 import type { AppDeps, AppEnv } from '../deps';
 import { problem } from '../problem';
-import { signInReadOf } from './read-of-request';
-import { resolveBearerToken } from './tokens';
+import { isBoundedRead, signInReadOf } from './read-of-request';
+import { resolveBearerToken, type SignedIn } from './tokens';
 
 /**
  * Resolves the bearer token to its session and confirmed profile or answers 401, in one statement
@@ -10,6 +10,7 @@ import { resolveBearerToken } from './tokens';
  * three): under `/sites/:siteId` the site and the caller's membership, which siteAccess decides on,
  * and for a route in reads-with-session.ts the columns it declares. A site route's columns are kept
  * with the site (siteOfPath) and reach the route only through siteAccess, once access is decided.
+ * A statement of a bounded read goes on the sign-in connection when there is one (AppDeps.signInDb).
  */
 export function requireAuth(deps: AppDeps) {
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -23,9 +24,12 @@ export function requireAuth(deps: AppDeps) {
           values.length === 1 ? values[0]! : values,
         ]),
       );
-    const signedIn = token
-      ? await resolveBearerToken(deps.db, token, deps.now(), signInReadOf(c.req.method, c.req.path, query))
-      : undefined;
+    let signedIn: SignedIn | undefined;
+    if (token) {
+      const plan = signInReadOf(c.req.method, c.req.path, query);
+      const db = deps.signInDb && isBoundedRead(plan) ? deps.signInDb : deps.db;
+      signedIn = await resolveBearerToken(db, token, deps.now(), plan);
+    }
     if (!signedIn) throw problem('unauthorized', undefined, { headers: { 'www-authenticate': 'Bearer' } });
     const { caller, siteOfPath, read } = signedIn;
     const { sessionId, ...profile } = caller;

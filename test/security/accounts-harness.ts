@@ -10,7 +10,11 @@ export interface Answer {
   status: number;
   headers: Headers;
   text: string;
-  body: Record<string, unknown> & { code?: string; detail?: string; errors?: Array<{ path: string }> };
+  body: Record<string, unknown> & {
+    code?: string;
+    detail?: string;
+    errors?: Array<{ path: string }>;
+  };
 }
 
 /**
@@ -41,12 +45,18 @@ export async function startAccountsSecurity(
     mode?: 'development' | 'production';
     /** Given, the API gets a pool of its own that reports each statement it sends. */
     onQuery?: (statement: string) => void;
+    /** Given, the API also gets a sign-in connection (AppDeps.signInDb) that reports each statement. */
+    onSignInQuery?: (statement: string) => void;
   } = {},
 ): Promise<AccountsSecurity> {
   const sys = await startTestSystem({});
   const own = opts.onQuery ? connectDatabase(sys.databaseUrl, { onQuery: opts.onQuery }) : undefined;
+  const signIn = opts.onSignInQuery
+    ? connectDatabase(sys.databaseUrl, { max: 1, onQuery: opts.onSignInQuery })
+    : undefined;
   const app = createApp({
     db: own?.db ?? sys.db,
+    ...(signIn ? { signInDb: signIn.db } : {}),
     temporal: sys.temporal,
     mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }),
     gateway: noopGatewayClient,
@@ -101,6 +111,7 @@ export async function startAccountsSecurity(
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await own?.close();
+      await signIn?.close();
       await sys.close();
     },
   };

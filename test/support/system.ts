@@ -92,6 +92,8 @@ export async function startTestSystem(opts: {
   const database = await createTestDatabase();
   const appDatabase =
     opts.appPoolSize === undefined ? database : connectDatabase(database.url, { max: opts.appPoolSize });
+  // As the API runs: bounded sign-in statements on a connection of their own (AppDeps.signInDb).
+  const signInDatabase = connectDatabase(database.url, { max: 1 });
   const taskQueue = `test-${randomUUID()}`;
   const ownConnection = opts.env
     ? undefined
@@ -142,6 +144,7 @@ export async function startTestSystem(opts: {
   });
   const app = createApp({
     db: appDatabase.db,
+    signInDb: signInDatabase.db,
     temporal,
     mailer: appMailer,
     gateway,
@@ -218,6 +221,7 @@ export async function startTestSystem(opts: {
       if (!opts.env) await nativeConnection.close();
       await busClient?.close();
       if (appDatabase !== database) await appDatabase.close();
+      await signInDatabase.close();
       await database.close();
     },
   };

@@ -3,7 +3,7 @@
  * the declarations in api/auth/reads-with-session.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { signInReadOf } from '../../api/auth/read-of-request';
+import { isBoundedRead, signInReadOf } from '../../api/auth/read-of-request';
 
 const SITE = '0b3c6d1e-2f40-4a5b-8c9d-0e1f2a3b4c5d';
 const LOCK = 'aa3c6d1e-2f40-4a5b-8c9d-0e1f2a3b4c5d';
@@ -39,9 +39,13 @@ describe('the sign-in read of a request (signInReadOf)', () => {
       values: { siteId: SITE, beforeSeq: null, limit: 50 },
     });
     const cursor = Buffer.from('seq:41').toString('base64url');
-    expect(events({ cursor, limit: '7' })).toMatchObject({ values: { beforeSeq: 41, limit: 7 } });
+    expect(events({ cursor, limit: '7' })).toMatchObject({
+      values: { beforeSeq: 41, limit: 7 },
+    });
     // The path's site wins over a query key of the same name.
-    expect(events({ siteId: LOCK })).toMatchObject({ values: { siteId: SITE } });
+    expect(events({ siteId: LOCK })).toMatchObject({
+      values: { siteId: SITE },
+    });
     // Refused by the route (400): the site only, no page.
     for (const refused of [{ limit: '0' }, { limit: '201' }, { cursor: 'nope' }, { limit: ['5', '6'] }]) {
       expect(events(refused)).toEqual({ kind: 'site', siteId: SITE });
@@ -62,9 +66,18 @@ describe('the sign-in read of a request (signInReadOf)', () => {
       kind: 'site',
       siteId: SITE,
     });
-    expect(signInReadOf('GET', `/sites/${SITE}/locks`, noQuery)).toEqual({ kind: 'site', siteId: SITE });
-    expect(signInReadOf('GET', `/sites/${SITE}`, noQuery)).toEqual({ kind: 'site', siteId: SITE });
-    expect(signInReadOf('GET', `/sites/${SITE}/events/`, noQuery)).toEqual({ kind: 'site', siteId: SITE });
+    expect(signInReadOf('GET', `/sites/${SITE}/locks`, noQuery)).toEqual({
+      kind: 'site',
+      siteId: SITE,
+    });
+    expect(signInReadOf('GET', `/sites/${SITE}`, noQuery)).toEqual({
+      kind: 'site',
+      siteId: SITE,
+    });
+    expect(signInReadOf('GET', `/sites/${SITE}/events/`, noQuery)).toEqual({
+      kind: 'site',
+      siteId: SITE,
+    });
     expect(signInReadOf('POST', `/sites/${SITE}/locks/not-a-uuid/open`, noQuery)).toEqual({
       kind: 'site',
       siteId: SITE,
@@ -72,6 +85,21 @@ describe('the sign-in read of a request (signInReadOf)', () => {
     expect(signInReadOf('GET', '/me/', noQuery)).toEqual({ kind: 'caller' });
     expect(signInReadOf('PATCH', '/me', noQuery)).toEqual({ kind: 'caller' });
     expect(signInReadOf('GET', '/sites', noQuery)).toEqual({ kind: 'caller' });
-    expect(signInReadOf('GET', '/sites/not-a-uuid/events', noQuery)).toEqual({ kind: 'caller' });
+    expect(signInReadOf('GET', '/sites/not-a-uuid/events', noQuery)).toEqual({
+      kind: 'caller',
+    });
+  });
+
+  it('counts as bounded the caller, a site and the declarations of bounded size, not what grows with the data', () => {
+    const bounded = (method: string, path: string) => isBoundedRead(signInReadOf(method, path, noQuery));
+    expect(bounded('GET', '/sites')).toBe(true);
+    expect(bounded('PATCH', '/me')).toBe(true);
+    expect(bounded('GET', `/sites/${SITE}`)).toBe(true);
+    expect(bounded('GET', `/sites/${SITE}/events`)).toBe(true);
+    expect(bounded('POST', `/sites/${SITE}/locks/${LOCK}/open`)).toBe(true);
+    // A person's memberships, a site's people, its subscribed members counted.
+    expect(bounded('GET', '/me')).toBe(false);
+    expect(bounded('GET', `/sites/${SITE}/people`)).toBe(false);
+    expect(bounded('GET', `/sites/${SITE}/subscription`)).toBe(false);
   });
 });
