@@ -110,14 +110,29 @@ export function toProblem(error: unknown): ApiProblem {
   return problem('internal_error');
 }
 
+/** The driver's and the socket's codes of a connection to PostgreSQL lost or not made. */
+const CONNECTION_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
+
 /** Connection-level failures of PostgreSQL or Temporal: the request may succeed when retried. */
 function isUnavailable(error: unknown): boolean {
   // Drizzle wraps the driver's error: its code sits on the cause.
-  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  type Coded = { code?: unknown; syscall?: unknown; cause?: { code?: unknown; syscall?: unknown } } | null;
+  const e = error as Coded;
   const code = e?.code ?? e?.cause?.code;
+  const syscall = e?.syscall ?? e?.cause?.syscall;
   return (
     (typeof code === 'string' &&
-      (code.startsWith('08') || code === 'ECONNREFUSED' || code === 'CONNECTION_CLOSED')) ||
+      (code.startsWith('08') ||
+        CONNECTION_FAILURES.has(code) ||
+        // A Unix socket (the embedded server's) is gone while the server is down.
+        (code === 'ENOENT' && syscall === 'connect'))) ||
     (error instanceof Error && error.name === 'ServiceError') ||
     // An update that failed in the worker without the workflow's own answer (our handlers answer every
     // refusal as a result). Seen under bursts of updates on one new workflow: the SDK core reports

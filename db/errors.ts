@@ -22,6 +22,10 @@ export function withoutQueryParams(error: unknown): unknown {
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
   const reason = typeof cause?.message === 'string' ? cause.message : 'unknown';
   const failure = new QueryFailure(error.query, code, reason);
-  failure.stack = `${failure.name}: ${failure.message}\n${error.stack?.split('\n').slice(2).join('\n') ?? ''}`;
+  // The frames only: the wrapped error's stack begins with its message (the SQL, then the values,
+  // over as many lines as they hold), cut off whole; without it, no frames.
+  const header = `${error.name}: ${error.message}`;
+  const frames = error.stack?.startsWith(header) ? error.stack.slice(header.length) : '';
+  failure.stack = `${failure.name}: ${failure.message}${frames}`;
   return failure;
 }

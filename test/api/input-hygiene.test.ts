@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withoutQueryParams } from '../../db/errors';
 import { findProfileByEmail } from '../../db/queries/profiles';
@@ -57,5 +58,17 @@ describe('input PostgreSQL cannot store', () => {
     expect(scrubbed.message).toContain('22021');
     expect(scrubbed.message).toContain('from "profiles"');
     expect(`${scrubbed.message}\n${scrubbed.stack}`).not.toContain('secret.person');
+  });
+
+  it('nor those of a statement over several lines, whatever lines a value holds', async () => {
+    const value = 'secret.person\n    at trick (x.ts:1:1)\u0000@example.test';
+    const error = await sys.db.execute(sql`select\n  ${value}::text\n  as echoed`).catch((e: unknown) => e);
+    const scrubbed = withoutQueryParams(error) as Error;
+    expect(String(error)).toContain('secret.person');
+    expect(scrubbed.message).toContain('22021');
+    expect(scrubbed.message).toContain('as echoed');
+    expect(scrubbed.stack).toMatch(/^QueryFailure: query failed/);
+    expect(scrubbed.stack).toMatch(/\n\s+at /);
+    expect(`${scrubbed.message}\n${scrubbed.stack}`).not.toMatch(/secret\.person|trick/);
   });
 });
