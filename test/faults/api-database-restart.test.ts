@@ -4,24 +4,19 @@
  * the sign-in connection (AppDeps.signInDb, one connection) or the pool; once it is back both answer
  * as before, the one sign-in connection made again by postgres.js.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../api/app';
 import { issueBearerToken } from '../../api/auth/tokens';
-import { applyMigrations, connectDatabase } from '../../db/client';
+import { connectDatabase } from '../../db/client';
 import { insertProfile } from '../../db/queries/profiles';
 import { memberships, sites } from '../../db/schema';
 import { createMailer } from '../../emails/mailer';
 import { noopGatewayClient } from '../../gateway/client';
-import { ensureDatabase } from '../../infra/create-database';
-import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from '../../infra/embedded-postgres';
-import { freePort } from '../../infra/free-port';
 import { createNotificationRelay } from '../../outbox/notification-relay';
 import { TEST_BASE_URL, TEST_TOKEN_SECRET } from '../support/system';
+import { startRestartablePostgres } from './restartable-postgres';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -30,16 +25,9 @@ afterAll(async () => {
 
 describe('the API through a PostgreSQL restart', () => {
   it('answers 503 while it is down, on the sign-in connection and the pool alike, and 200 once it is back', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ks-faults-api-pg-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    // PostgreSQL runs as its own user when we are root; it must reach its data directory.
-    await chmod(dir, 0o755);
-    const dataDir = join(dir, 'data');
-    const port = await freePort();
-    let pg: EmbeddedPostgresHandle = await startEmbeddedPostgres({ dataDir, port });
-    cleanups.push(() => pg.stop());
-    const url = await ensureDatabase(pg.url, 'api_restart');
-    await applyMigrations(url);
+    const pg = await startRestartablePostgres('api_restart');
+    cleanups.push(() => pg.close());
+    const url = pg.url;
     const pool = connectDatabase(url, { max: 2 });
     const signIn = connectDatabase(url, { max: 1 });
     cleanups.push(
@@ -91,7 +79,7 @@ describe('the API through a PostgreSQL restart', () => {
     for (let round = 0; round < 3; round++) {
       expect(await answers()).toEqual(['503 temporarily_unavailable', '503 temporarily_unavailable']);
     }
-    pg = await startEmbeddedPostgres({ dataDir, port });
+    await pg.start();
     let after: string[] = [];
     for (let attempt = 0; attempt < 50; attempt++) {
       after = await answers();

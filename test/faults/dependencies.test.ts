@@ -4,18 +4,13 @@
  * (b) the email provider's endpoint refusing (500, 429) or losing its answer about half the time.
  * The gateway restarted during a rollout belongs with the rollout workflow (not built here yet).
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { applyMigrations, connectDatabase } from '../../db/client';
-import { ensureDatabase } from '../../infra/create-database';
-import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from '../../infra/embedded-postgres';
-import { freePort } from '../../infra/free-port';
+import { connectDatabase } from '../../db/client';
 import { createTestDatabase } from '../support/database';
 import { type FaultContext, faultContext, runDeletion, runSubscription } from './lifecycles';
 import { type Behaviour, type ResendStandIn, startResendStandIn } from './resend-stand-in';
+import { startRestartablePostgres } from './restartable-postgres';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -35,16 +30,9 @@ async function context(database: FaultContext['database'], standIn: ResendStandI
 
 describe('dependency faults', () => {
   it('PostgreSQL restarted twice while activities run: they retry and the lifecycle ends as undisturbed', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ks-faults-pg-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    // PostgreSQL runs as its own user when we are root; it must reach its data directory.
-    await chmod(dir, 0o755);
-    const dataDir = join(dir, 'data');
-    const port = await freePort();
-    let pg: EmbeddedPostgresHandle = await startEmbeddedPostgres({ dataDir, port });
-    cleanups.push(() => pg.stop());
-    const url = await ensureDatabase(pg.url, 'faults');
-    await applyMigrations(url);
+    const pg = await startRestartablePostgres('faults');
+    cleanups.push(() => pg.close());
+    const url = pg.url;
     const database = { ...connectDatabase(url), url };
     cleanups.push(() => database.close());
     const standIn = await startResendStandIn();
@@ -61,7 +49,7 @@ describe('dependency faults', () => {
         await pg.stop();
         const moving = advance();
         await sleep(3_000);
-        pg = await startEmbeddedPostgres({ dataDir, port });
+        await pg.start();
         await moving;
         outages.push(Date.now() - down);
       },
