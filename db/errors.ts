@@ -13,14 +13,18 @@ export class QueryFailure extends Error {
 }
 
 /**
- * Drizzle puts a failed query's parameters (emails, names) in the error message, which would reach
- * logs and workflow histories. Anything else passes through unchanged.
+ * Drizzle puts a failed query's parameters (emails, names) in the error message, and PostgreSQL's
+ * message of a refused value may quote it: both would reach logs and workflow histories. Anything
+ * else passes through unchanged.
  */
 export function withoutQueryParams(error: unknown): unknown {
   if (!(error instanceof DrizzleQueryError)) return error;
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const reason = typeof cause?.message === 'string' ? cause.message : 'unknown';
+  const message = typeof cause?.message === 'string' ? cause.message : 'unknown';
+  // A data exception's message may quote the refused value (`invalid input syntax for type uuid:
+  // "…"`): only what comes before the first quote or colon is kept.
+  const reason = code?.startsWith('22') ? `${message.split(/[":]/, 1)[0]!.trim()} …` : message;
   const failure = new QueryFailure(error.query, code, reason);
   // The frames only: the wrapped error's stack begins with its message (the SQL, then the values,
   // over as many lines as they hold), cut off whole; without it, no frames.

@@ -60,6 +60,16 @@ describe('input PostgreSQL cannot store', () => {
     expect(`${scrubbed.message}\n${scrubbed.stack}`).not.toContain('secret.person');
   });
 
+  it("nor a value that PostgreSQL's own message quotes (a data exception)", async () => {
+    const error = await sys.db
+      .execute(sql`select ${'secret.person@example.test'}::uuid`)
+      .catch((e: unknown) => e);
+    const scrubbed = withoutQueryParams(error) as Error;
+    expect(String((error as Error).cause)).toContain('secret.person');
+    expect(scrubbed.message).toContain('22P02');
+    expect(`${scrubbed.message}\n${scrubbed.stack}`).not.toContain('secret.person');
+  });
+
   it('nor those of a statement over several lines, whatever lines a value holds', async () => {
     const value = 'secret.person\n    at trick (x.ts:1:1)\u0000@example.test';
     const error = await sys.db.execute(sql`select\n  ${value}::text\n  as echoed`).catch((e: unknown) => e);
