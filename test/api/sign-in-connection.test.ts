@@ -1,9 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sites, subscriptionTerms, vouchers } from '../../db/schema';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type AccountsSecurity, startAccountsSecurity } from '../security/accounts-harness';
-import { addIq, createSite, DAY, giveAccess, voucher } from '../support/fixtures';
+import { addIq, createSite, giveAccess } from '../support/fixtures';
+import { activate } from '../support/people';
 
 /**
  * AppDeps.signInDb: the sign-in statements of bounded reads share one connection, so each waits for
@@ -34,36 +33,17 @@ async function siteWithLock() {
   return { owner, site, lock };
 }
 
-/** A term running from yesterday for a year. */
-async function subscribe(siteId: string) {
-  const v = await voucher(s.sys);
-  await s.sys.db
-    .update(vouchers)
-    .set({ redeemedAt: new Date(), redeemedSiteId: siteId })
-    .where(eq(vouchers.id, v.id));
-  await s.sys.db.insert(subscriptionTerms).values({
-    siteId,
-    voucherId: v.id,
-    requestId: randomUUID(),
-    startsAt: new Date(Date.now() - DAY),
-    endsAt: new Date(Date.now() + 365 * DAY),
-    usersLimit: 10,
-    iqsLimit: 5,
-  });
-  await s.sys.db.update(sites).set({ subscriptionStatus: 'active' }).where(eq(sites.id, siteId));
-}
-
 describe('the sign-in connection', () => {
   it('takes the sign-in statements of bounded reads, the pool those of reads that grow with the data', async () => {
     const { owner, site, lock } = await siteWithLock();
-    await subscribe(site.id);
+    await activate(s.sys, owner.token, site.id);
     const cases: Array<[method: string, path: string, status: number, where: 'sign-in' | 'pool']> = [
       ['GET', '/sites', 200, 'sign-in'],
       ['GET', `/sites/${site.id}`, 200, 'sign-in'],
       ['GET', `/sites/${site.id}/locks`, 200, 'sign-in'],
       ['GET', `/sites/${site.id}/events?limit=200`, 200, 'sign-in'],
-      // Refused (the owner holds no subscribed slot), and recorded as an event on the pool.
-      ['POST', `/sites/${site.id}/locks/${lock.id}/open`, 403, 'sign-in'],
+      // Refused (no gateway holds the IQ: 409 iq_offline), and recorded as an event on the pool.
+      ['POST', `/sites/${site.id}/locks/${lock.id}/open`, 409, 'sign-in'],
       ['GET', '/me', 200, 'pool'],
       ['GET', `/sites/${site.id}/people`, 200, 'pool'],
       ['GET', `/sites/${site.id}/subscription`, 200, 'pool'],
@@ -119,12 +99,15 @@ describe('the sign-in connection', () => {
       let openingSettled = false;
       const opening = s.http('POST', `/sites/${site.id}/locks/${lock.id}/open`, { token: owner.token });
       void opening.then(() => (openingSettled = true));
-      await waitFor(async () => {
-        const [row] = await s.sys.sql`
-          select count(*)::int as waiting from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock' and query ilike 'insert into "events"%'`;
-        return row!.waiting === 1;
-      });
+      await vi.waitFor(
+        async () => {
+          const [row] = await s.sys.sql`
+            select count(*)::int as waiting from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock' and query ilike 'insert into "events"%'`;
+          expect(row!.waiting).toBe(1);
+        },
+        { timeout: 10_000, interval: 20 },
+      );
 
       const burst = await withinSeconds(
         10,
@@ -152,14 +135,6 @@ describe('the sign-in connection', () => {
     }
   });
 });
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** The promise's value, or a failure naming what held it up, after `seconds`. */
 async function withinSeconds<T>(seconds: number, promise: Promise<T>): Promise<T> {
