@@ -8,7 +8,15 @@ export const PasswordField = z.string().min(10, 'must be at least 10 characters'
 export const TokenParam = z.object({ token: z.string().min(1).max(256) });
 export const ProfileSchema = z.object({ id: z.uuid(), email: z.string(), name: z.string() });
 
-export const SiteIdParam = z.object({ siteId: z.uuid() });
+/**
+ * An id the API takes (in a path, a query or a body): a UUID in any letter case, read in lower case,
+ * as PostgreSQL spells it, so that one id is one string wherever a string is a key (the site's
+ * workflow id, a throttle key, an idempotency scope). Taken as typed, `/support/sites/<ID>/clock`
+ * with the id in capitals started a second subscription workflow for the site.
+ */
+export const IdField = z.uuid().toLowerCase();
+
+export const SiteIdParam = z.object({ siteId: IdField });
 /**
  * What every route of one site can answer before its own work: a bad id or body, no token, a role
  * that may not, and 404 for a site that is unknown or not the caller's (N4). Routes that need a
@@ -18,7 +26,7 @@ export const SITE_PROBLEMS = ['validation_failed', 'unauthorized', 'forbidden', 
 /** What every support route can answer: a bad input, no token, a caller who is not support. */
 export const SUPPORT_PROBLEMS = ['validation_failed', 'unauthorized', 'forbidden'] as const;
 /** A support resource (deletion request, rollout) by its id. */
-export const IdParam = z.object({ id: z.uuid() });
+export const IdParam = z.object({ id: IdField });
 
 export const isTimeZone = (tz: string) => {
   try {

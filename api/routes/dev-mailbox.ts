@@ -6,7 +6,7 @@ import type { AppDeps } from '../deps';
 import { page } from '../pages';
 import { notFound } from '../problem';
 import { createRouter } from '../router';
-import { problemResponses } from '../schemas';
+import { IdField, problemResponses } from '../schemas';
 
 const MailboxEntry = z.object({
   id: z.uuid(),
@@ -45,7 +45,7 @@ const show = createRoute({
   tags: ['Development'],
   summary: 'The rendered HTML of one email (development mode only)',
   security: [],
-  request: { params: z.object({ id: z.uuid() }) },
+  request: { params: z.object({ id: IdField }) },
   responses: {
     200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } },
     ...problemResponses('validation_failed', 'not_found'),

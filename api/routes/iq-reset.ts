@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { resetIq } from '../../operations/iqs';
 import type { AppDeps } from '../deps';
 import { createRouter } from '../router';
-import { problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
+import { IdField, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
 
 const reset = createRoute({
@@ -14,7 +14,7 @@ const reset = createRoute({
     'Reset an IQ (K3, owner only): every PIN on it needs activation again (a PIN reset re-activates ' +
     'one). 409 iq_unsubscribed (K5).',
   security: [{ bearer: [] }],
-  request: { params: SiteIdParam.extend({ iqId: z.uuid() }) },
+  request: { params: SiteIdParam.extend({ iqId: IdField }) },
   responses: {
     200: {
       description: 'Reset',

@@ -5,7 +5,7 @@ import { errorField, logger } from '../../observability/logger';
 import { changeIq, registerIq } from '../../operations/iqs';
 import type { AppDeps } from '../deps';
 import { createRouter } from '../router';
-import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
+import { IdField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
 
 const IqSchema = z
@@ -56,7 +56,7 @@ const UpdateIq = z.object({
   name: z.string().trim().min(1).max(100).optional(),
 });
 
-const IqParams = SiteIdParam.extend({ iqId: z.uuid() });
+const IqParams = SiteIdParam.extend({ iqId: IdField });
 
 const register = createRoute({
   method: 'post',

@@ -10,13 +10,13 @@ import { readOf } from '../auth/reads-with-session';
 import type { AppDeps, AppEnv } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
+import { IdField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
 
 const LockSchema = z.object({ id: z.uuid(), iqId: z.uuid(), name: z.string() }).openapi('Lock');
 const lockJson = (lock: Lock) => ({ id: lock.id, iqId: lock.iqId, name: lock.name });
 
-const LockParams = SiteIdParam.extend({ lockId: z.uuid() });
+const LockParams = SiteIdParam.extend({ lockId: IdField });
 
 const create = createRoute({
   method: 'post',
@@ -27,7 +27,7 @@ const create = createRoute({
   security: [{ bearer: [] }],
   request: {
     params: SiteIdParam,
-    ...jsonBody(z.object({ iqId: z.uuid(), name: z.string().trim().min(1).max(100) })),
+    ...jsonBody(z.object({ iqId: IdField, name: z.string().trim().min(1).max(100) })),
   },
   responses: {
     201: { description: 'Created', content: { 'application/json': { schema: LockSchema } } },

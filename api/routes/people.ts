@@ -11,7 +11,7 @@ import type { AppDeps } from '../deps';
 import { jsonText } from '../json-text';
 import { notFound } from '../problem';
 import { createRouter } from '../router';
-import { EmailField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
+import { EmailField, IdField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { type SiteAccessRole, siteAccess } from '../site-access';
 
 /** S6, S7: owners and admins manage people; so does the installer until release, who sets the site up (S1). */
@@ -64,9 +64,9 @@ const invitedJson = (i: { invitationId: string; email: string; role: SiteRole; e
 
 const PeopleList = z.array(z.union([PersonSchema, InvitedSchema]));
 
-const PersonParams = SiteIdParam.extend({ profileId: z.uuid() });
-const InvitationParams = SiteIdParam.extend({ invitationId: z.uuid() });
-const AccessParams = PersonParams.extend({ accessId: z.uuid() });
+const PersonParams = SiteIdParam.extend({ profileId: IdField });
+const InvitationParams = SiteIdParam.extend({ invitationId: IdField });
+const AccessParams = PersonParams.extend({ accessId: IdField });
 const personContent = { 'application/json': { schema: PersonSchema } };
 
 const listRoute = createRoute({
@@ -185,7 +185,7 @@ const removeRoute = createRoute({
 const AddAccess = z
   .object({
     kind: z.enum(['tag', 'mobile_key', 'pin', 'remote']),
-    iqId: z.uuid().optional(),
+    iqId: IdField.optional(),
     tagUid: z.string().trim().min(1).max(100).optional(),
   })
   .superRefine((b, ctx) => {
@@ -252,7 +252,7 @@ const pinResetRoute = createRoute({
     'Replace the member’s PIN on one IQ (K2; also re-activates it after an IQ reset, K3). The new PIN ' +
     'is answered once and emailed to the member. 404 pin_not_found when they hold none there.',
   security: [{ bearer: [] }],
-  request: { params: PersonParams, ...jsonBody(z.object({ iqId: z.uuid() })) },
+  request: { params: PersonParams, ...jsonBody(z.object({ iqId: IdField })) },
   responses: {
     200: { description: 'New PIN', content: { 'application/json': { schema: GrantSchema } } },
     ...problemResponses(

@@ -24,7 +24,7 @@ import { controlRollout, startRollout } from '../../workflows/client/rollout';
 import type { AppDeps } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { IdParam, jsonBody, problemResponses, SUPPORT_PROBLEMS } from '../schemas';
+import { IdField, IdParam, jsonBody, problemResponses, SUPPORT_PROBLEMS } from '../schemas';
 
 const MAX_FAILURES_LISTED = 500;
 const MAX_LISTED_IDS = 10_000;
@@ -118,12 +118,12 @@ const Policy = z
   .strict();
 
 const CreateRollout = z.object({
-  releaseId: z.uuid(),
+  releaseId: IdField,
   target: z
     .object({
       model: z.string().trim().min(1).max(64).optional().describe('Must be the release’s model'),
-      siteIds: z.array(z.uuid()).min(1).max(MAX_LISTED_IDS).optional(),
-      iqIds: z.array(z.uuid()).min(1).max(MAX_LISTED_IDS).optional(),
+      siteIds: z.array(IdField).min(1).max(MAX_LISTED_IDS).optional(),
+      iqIds: z.array(IdField).min(1).max(MAX_LISTED_IDS).optional(),
     })
     .strict()
     .refine((t) => t.model || t.siteIds || t.iqIds, { message: 'name a model, sites or IQs' })

@@ -8,6 +8,7 @@ import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import {
   EmailField,
+  IdField,
   jsonBody,
   problemResponses,
   SITE_PROBLEMS,
@@ -139,7 +140,7 @@ const transfer = createRoute({
     'Transfer ownership to an admin of the site (S3): the old owner becomes admin without the master ' +
     'key, the new owner holds it; both are emailed. 422 not_an_admin.',
   security: [{ bearer: [] }],
-  request: { params: SiteIdParam, ...jsonBody(z.object({ profileId: z.uuid() })) },
+  request: { params: SiteIdParam, ...jsonBody(z.object({ profileId: IdField })) },
   responses: {
     200: siteResponse('Transferred; the caller’s role is now admin'),
     ...problemResponses(...SITE_PROBLEMS, 'malformed_json', 'not_an_admin', 'email_unavailable'),

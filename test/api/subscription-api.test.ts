@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sites, subscriptionTerms } from '../../db/schema';
 import { generateVoucherCode } from '../../domain/voucher-codes';
+import { subscriptionWorkflowId } from '../../workflows/ids';
 import { addIq, addMember, createSite, DAY, giveAccess, voucher } from '../support/fixtures';
 import { startTestSystem, type TestSystem } from '../support/system';
 
@@ -195,6 +197,10 @@ describe('subscription API', () => {
     const second = await redeem(owner.token, site.id, v.code, headers);
     expect(second.status).toBe(200);
     expect(await second.text()).toBe(firstBody);
+    // The site's id in capitals is the same site, and the same key's scope.
+    const shouted = await redeem(owner.token, site.id.toUpperCase(), v.code, headers);
+    expect(shouted.status).toBe(200);
+    expect(await shouted.text()).toBe(firstBody);
     expect(await termsOfVoucher(v.id)).toHaveLength(1);
     const siteTerms = await sys.db
       .select()
@@ -346,5 +352,33 @@ describe('support API', () => {
       body: { advanceSeconds: 3650 * 86_400 + 1 },
     });
     expect(tooFar.status).toBe(400);
+  });
+
+  it('moves a sandbox site’s one clock, in its one workflow, however its id is written', async () => {
+    const support = await sys.signIn({ platformRole: 'support' });
+    const owner = await sys.signIn();
+    const created = await sys.request('POST', '/support/sites', {
+      token: support.token,
+      body: { name: 'Sandbox', ownerEmail: owner.email, sandbox: true },
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const advance = (siteId: string, advanceSeconds: number) =>
+      sys.request('POST', `/support/sites/${siteId}/clock`, {
+        token: support.token,
+        body: { advanceSeconds },
+      });
+
+    expect((await advance(id.toUpperCase(), DAY / 1000)).status).toBe(200);
+    const moved = await advance(id, 60);
+    expect(moved.status).toBe(200);
+    const { now } = (await moved.json()) as { now: string };
+    expect(Date.parse(now) - Date.now()).toBeGreaterThan(DAY - 1000);
+    const [row] = await sys.sql`select clock_offset_seconds from sites where id = ${id}`;
+    expect(Number(row?.clock_offset_seconds)).toBe(DAY / 1000 + 60);
+    // No second workflow under the id as it was typed.
+    await expect(
+      sys.temporal.workflow.getHandle(subscriptionWorkflowId(id.toUpperCase())).describe(),
+    ).rejects.toThrow(WorkflowNotFoundError);
   });
 });

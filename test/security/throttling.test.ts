@@ -181,6 +181,24 @@ describe('voucher redemptions (V12)', () => {
     expect(t[429]).toBeGreaterThanOrEqual(18);
   });
 
+  it('per site however its id is written: four actors, each request with its own letter case, get 30 lookups', async () => {
+    const { owner, site } = await ownedSite();
+    const admins = await Promise.all([0, 1, 2].map(() => s.sys.signIn()));
+    for (const a of admins) await addMember(s.sys, site.id, a.id, { role: 'admin' });
+    const actors = [owner, ...admins];
+    // The i-th request capitalizes the id's letters that the bits of i pick.
+    const spelled = (i: number) => {
+      let letter = 0;
+      return site.id.replace(/[a-f]/g, (ch) => ((i >> (letter++ % 6)) & 1 ? ch.toUpperCase() : ch));
+    };
+    expect(new Set(Array.from({ length: 48 }, (_, i) => spelled(i))).size).toBeGreaterThan(1);
+    const answers = await burst(48, (i) =>
+      redeem(actors[i % 4]!.token, spelled(i), generateVoucherCode(), address()),
+    );
+    // Each actor may try 10 (40 in all): the site's 30 is what stops them.
+    expect(tally(answers)).toEqual({ 404: 30, 429: 18 });
+  });
+
   it('per address: one client across many sites and accounts gets 30 lookups', async () => {
     const from = address();
     const owners = await Promise.all(Array.from({ length: 5 }, () => ownedSite()));
