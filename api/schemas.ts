@@ -36,7 +36,27 @@ export const isTimeZone = (tz: string) => {
     return false;
   }
 };
-export const SiteNameField = z.string().trim().min(1).max(200);
+/** What may border a name and is dropped: spaces of every kind and the invisible characters copying brings. */
+const NAME_EDGES = /^[\s\p{Cf}]+|[\s\p{Cf}]+$/gu;
+/**
+ * Control characters (a line break would end an email's subject line) and the bidirectional marks,
+ * embeddings, overrides and isolates, which make a name read in another order than it is written
+ * (U+202E turns "Hannah\u202Efdp.exe" into what looks like "Hannahexe.pdf").
+ */
+const NAME_FORBIDDEN = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+/**
+ * A name people read, in emails and on pages (a person's, a site's, a lock's, an IQ's): trimmed of
+ * spaces and invisible characters at its ends; refused with control or bidirectional formatting
+ * characters, or when nothing visible is left. Checks only: its OpenAPI schema stays a string.
+ */
+export const displayName = (max: number) =>
+  z
+    .string()
+    .overwrite((s) => s.replace(NAME_EDGES, ''))
+    .min(1, 'is required')
+    .max(max)
+    .refine((s) => !NAME_FORBIDDEN.test(s), 'must not hold control or bidirectional formatting characters');
+export const SiteNameField = displayName(200);
 export const TimeZoneField = z.string().max(100).refine(isTimeZone, { message: 'is not an IANA time zone' });
 
 export const ProblemSchema = z

@@ -12,6 +12,7 @@ import { linkGonePage, page } from '../pages';
 import { problem } from '../problem';
 import { createRouter } from '../router';
 import {
+  displayName,
   htmlContent,
   jsonBody,
   linkPageResponses,
@@ -35,9 +36,7 @@ const signup = createRoute({
     'Sign up. The same answer for a new and a taken email (A4): a new one gets a confirmation email, ' +
     'a taken one an "you already have an account" email',
   security: [],
-  request: jsonBody(
-    z.object({ email: SignupEmail, password: PasswordField, name: z.string().trim().min(1).max(200) }),
-  ),
+  request: jsonBody(z.object({ email: SignupEmail, password: PasswordField, name: displayName(200) })),
   responses: {
     202: {
       description: 'Check your email',

@@ -7,7 +7,14 @@ import { hashPassword } from '../auth/passwords';
 import type { AppDeps } from '../deps';
 import { linkGonePage, page } from '../pages';
 import { createRouter } from '../router';
-import { htmlContent, PasswordField, problemContent, problemResponses, TokenParam } from '../schemas';
+import {
+  displayName,
+  htmlContent,
+  PasswordField,
+  problemContent,
+  problemResponses,
+  TokenParam,
+} from '../schemas';
 
 const invitationPage = createRoute({
   method: 'get',
@@ -33,7 +40,7 @@ const invitationPage = createRoute({
 // Lenient on purpose: a bad field answers the form again as a page, not a JSON problem.
 const AcceptForm = z.object({ name: z.string().optional(), password: z.string().optional() });
 const accountFields = z.object({
-  name: z.string().trim().min(1, 'is required').max(200),
+  name: displayName(200),
   password: PasswordField,
 });
 

@@ -5,7 +5,7 @@ import { errorField, logger } from '../../observability/logger';
 import { changeIq, registerIq } from '../../operations/iqs';
 import type { AppDeps } from '../deps';
 import { createRouter } from '../router';
-import { IdField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
+import { displayName, IdField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
 
 const IqSchema = z
@@ -48,12 +48,12 @@ const RegisterIq = z.object({
     .max(64)
     .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits, dot, colon, underscore and dash only'),
   model: z.string().trim().min(1).max(64),
-  name: z.string().trim().min(1).max(100).optional(),
+  name: displayName(100).optional(),
 });
 
 const UpdateIq = z.object({
   subscribed: z.boolean().optional(),
-  name: z.string().trim().min(1).max(100).optional(),
+  name: displayName(100).optional(),
 });
 
 const IqParams = SiteIdParam.extend({ iqId: IdField });

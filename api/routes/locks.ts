@@ -10,7 +10,7 @@ import { readOf } from '../auth/reads-with-session';
 import type { AppDeps, AppEnv } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { IdField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
+import { displayName, IdField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
 
 const LockSchema = z.object({ id: z.uuid(), iqId: z.uuid(), name: z.string() }).openapi('Lock');
@@ -27,7 +27,7 @@ const create = createRoute({
   security: [{ bearer: [] }],
   request: {
     params: SiteIdParam,
-    ...jsonBody(z.object({ iqId: IdField, name: z.string().trim().min(1).max(100) })),
+    ...jsonBody(z.object({ iqId: IdField, name: displayName(100) })),
   },
   responses: {
     201: { description: 'Created', content: { 'application/json': { schema: LockSchema } } },

@@ -9,7 +9,7 @@ import type { AppDeps, AppEnv, AuthProfile } from '../deps';
 import { jsonText } from '../json-text';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
-import { jsonBody, PasswordField, ProfileSchema, problemResponses } from '../schemas';
+import { displayName, jsonBody, PasswordField, ProfileSchema, problemResponses } from '../schemas';
 import { forget, takeAttempt, throttleKey } from '../throttle';
 
 const MeSchema = ProfileSchema.extend({
@@ -39,9 +39,7 @@ const getMe = createRoute({
 });
 
 // Emails never change (A3): an email field is refused explicitly rather than silently ignored.
-const PatchMe = z
-  .object({ name: z.string().trim().min(1).max(200).optional(), email: z.unknown().optional() })
-  .strict();
+const PatchMe = z.object({ name: displayName(200).optional(), email: z.unknown().optional() }).strict();
 
 const patchMe = createRoute({
   method: 'patch',

@@ -133,3 +133,64 @@ describe('bodies past 256 KiB', () => {
     expect(past.body.code).toBe('payload_too_large');
   });
 });
+
+describe('names people read (a person’s, a site’s, a lock’s, an IQ’s)', () => {
+  it.each([
+    ['a right-to-left override inside', 'Hannah\u202Efdp.exe'],
+    ['a bidirectional isolate', 'A\u2067B\u2069C'],
+    ['a left-to-right mark', 'Home\u200E1'],
+    ['a line break', 'Home\nBcc: someone@example.test'],
+    ['a tab', 'Home\t1'],
+    ['nothing visible (zero-width spaces)', '\u200B\u200B'],
+    ['spaces only (no-break and ideographic)', ' \u00A0\u3000 '],
+  ])('%s → 400 naming body.name on every route that takes one; nothing changes', async (_name, bad) => {
+    const me = await s.sys.signIn();
+    const site = await s.http('POST', '/sites', { token: me.token, body: { name: 'Names' } });
+    expect(site.status).toBe(201);
+    const siteId = site.body.id as string;
+    const iq = await s.http('POST', `/sites/${siteId}/iqs`, {
+      token: me.token,
+      body: {
+        serial: `NAMES-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+        model: 'IQ2',
+        name: 'Hall',
+      },
+    });
+    expect(iq.status).toBe(201);
+    const iqId = iq.body.id as string;
+    const refusedOn: Array<[string, string, Record<string, unknown>, string | undefined]> = [
+      [
+        'POST',
+        '/auth/signup',
+        { email: 'names-probe@example.test', password: 'long enough pw', name: bad },
+        undefined,
+      ],
+      ['PATCH', '/me', { name: bad }, me.token],
+      ['POST', '/sites', { name: bad }, me.token],
+      ['POST', `/sites/${siteId}/iqs`, { serial: 'NAMES-REFUSED', model: 'IQ2', name: bad }, me.token],
+      ['PATCH', `/sites/${siteId}/iqs/${iqId}`, { name: bad }, me.token],
+      ['POST', `/sites/${siteId}/locks`, { iqId, name: bad }, me.token],
+    ];
+    for (const [method, path, body, token] of refusedOn)
+      await expectRefused(await s.http(method, path, token ? { token, body } : { body }), 'body.name');
+
+    const [profile] = await s.sys.sql`select name from profiles where id = ${me.id}`;
+    expect(profile?.name).not.toBe(bad);
+    expect(await s.sys.sql`select 1 from profiles where email = 'names-probe@example.test'`).toHaveLength(0);
+    expect(await s.sys.sql`select name from iqs where site_id = ${siteId}`).toEqual([{ name: 'Hall' }]);
+    expect(await s.sys.sql`select 1 from locks where site_id = ${siteId}`).toHaveLength(0);
+  });
+
+  it('are kept without the spaces and invisible characters at their ends; any script, emoji and joiners pass', async () => {
+    const me = await s.sys.signIn();
+    const name = 'Zoë 👨‍👩‍👧 אבג नमस्ते';
+    const renamed = await s.http('PATCH', '/me', {
+      token: me.token,
+      body: { name: `\u200B\u00A0${name} \uFEFF` },
+    });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.name).toBe(name);
+    const [row] = await s.sys.sql`select name from profiles where id = ${me.id}`;
+    expect(row?.name).toBe(name);
+  });
+});
