@@ -28,14 +28,15 @@ export const SUPPORT_PROBLEMS = ['validation_failed', 'unauthorized', 'forbidden
 /** A support resource (deletion request, rollout) by its id. */
 export const IdParam = z.object({ id: IdField });
 
-export const isTimeZone = (tz: string) => {
+/** The zone's IANA name as Intl spells it (`europe/berlin` → `Europe/Berlin`); undefined for no zone. */
+const canonicalTimeZone = (tz: string): string | undefined => {
   try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
+    return new Intl.DateTimeFormat('en', { timeZone: tz }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return undefined;
   }
 };
+const isTimeZone = (tz: string) => canonicalTimeZone(tz) !== undefined;
 /** What may border a name and is dropped: spaces of every kind and the invisible characters copying brings. */
 const NAME_EDGES = /^[\s\p{Cf}]+|[\s\p{Cf}]+$/gu;
 /**
@@ -57,7 +58,12 @@ export const displayName = (max: number) =>
     .max(max)
     .refine((s) => !NAME_FORBIDDEN.test(s), 'must not hold control or bidirectional formatting characters');
 export const SiteNameField = displayName(200);
-export const TimeZoneField = z.string().max(100).refine(isTimeZone, { message: 'is not an IANA time zone' });
+/** A site's time zone, kept as Intl spells it: the emails and pages show it as written. */
+export const TimeZoneField = z
+  .string()
+  .max(100)
+  .overwrite((tz) => canonicalTimeZone(tz) ?? tz)
+  .refine(isTimeZone, { message: 'is not an IANA time zone' });
 
 export const ProblemSchema = z
   .object({

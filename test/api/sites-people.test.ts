@@ -75,6 +75,20 @@ describe('sites', () => {
       body: { name: 'Office', timezone: 'Europe/Berlin', ownerEmail: me.email.toUpperCase() },
     });
     expect(((await json<SiteBody>(zoned)) as SiteBody).timezone).toBe('Europe/Berlin');
+    // Kept as Intl spells the zone, whatever case it was typed in.
+    for (const [typed, kept] of [
+      ['europe/berlin', 'Europe/Berlin'],
+      ['utc', 'UTC'],
+      ['AMERICA/NEW_YORK', 'America/New_York'],
+    ]) {
+      const res = await sys.request('POST', '/sites', {
+        token: me.token,
+        body: { name: 'Zone', timezone: typed },
+      });
+      expect(res.status).toBe(201);
+      const zone = (await json<SiteBody>(res)).timezone;
+      expect(zone).toBe(kept);
+    }
 
     const badZone = await sys.request('POST', '/sites', {
       token: me.token,
@@ -88,7 +102,7 @@ describe('sites', () => {
     await expectProblem(forOther, 422, 'owner_email_not_allowed');
 
     const list = await json<SiteBody[]>(await sys.request('GET', '/sites', { token: me.token }));
-    expect(list.map((s) => s.name).sort()).toEqual(['Home', 'Office']);
+    expect(list.map((s) => s.name).sort()).toEqual(['Home', 'Office', 'Zone', 'Zone', 'Zone']);
     const one = await sys.request('GET', `/sites/${site.id}`, { token: me.token });
     expect(await json<SiteBody>(one)).toMatchObject({ id: site.id, role: 'owner' });
     // Another profile sees neither the site nor that it exists.
