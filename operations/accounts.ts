@@ -7,6 +7,7 @@ import {
   findProfileById,
   insertProfile,
   normalizeEmail,
+  setPasswordIfCurrent,
   updateProfile,
 } from '../db/queries/profiles';
 import { deleteSessionsOfProfile, insertSession } from '../db/queries/sessions';
@@ -149,20 +150,33 @@ export function resetPassword(
 }
 
 /**
- * A5: the signed-in caller changes their password (the current one already checked): every session
- * of the profile ends, the caller's too, and the new session's token is returned.
+ * A5: the signed-in caller changes their password (the current one already checked, against
+ * `currentPasswordHash`): every session of the profile ends, the caller's too, and the new session is
+ * opened. Only while the password is still the one checked: a reset or another change that came between
+ * wins, and this one changes nothing (false); two changes at once cannot both succeed.
  */
 export function changePassword(
   db: Db,
-  input: { profileId: string; passwordHash: string; tokenHash: string; expiresAt: Date },
-): Promise<void> {
+  input: {
+    profileId: string;
+    currentPasswordHash: string;
+    passwordHash: string;
+    tokenHash: string;
+    expiresAt: Date;
+  },
+): Promise<boolean> {
   return db.transaction(async (tx) => {
-    await updateProfile(tx, input.profileId, { passwordHash: input.passwordHash });
+    const changed = await setPasswordIfCurrent(tx, input.profileId, {
+      current: input.currentPasswordHash,
+      next: input.passwordHash,
+    });
+    if (!changed) return false;
     await deleteSessionsOfProfile(tx, input.profileId);
     await insertSession(tx, {
       tokenHash: input.tokenHash,
       profileId: input.profileId,
       expiresAt: input.expiresAt,
     });
+    return true;
   });
 }

@@ -1,6 +1,11 @@
 import type { Db, DbOrTx } from '../../db/client';
 import type { MembershipFacts } from '../../db/queries/memberships';
-import { insertSession, sessionCallerAtSiteReading, sessionCallerReading } from '../../db/queries/sessions';
+import {
+  insertSession,
+  insertSessionIfPasswordIs,
+  sessionCallerAtSiteReading,
+  sessionCallerReading,
+} from '../../db/queries/sessions';
 import type { SiteFacts } from '../../db/queries/sites';
 import { hashToken, newToken } from '../../domain/secrets';
 import { changePassword } from '../../operations/accounts';
@@ -20,6 +25,25 @@ export async function issueBearerToken(db: DbOrTx, profileId: string, now: Date)
   const { token, hash } = newToken();
   await insertSession(db, { tokenHash: hash, profileId, expiresAt: new Date(now.getTime() + TOKEN_TTL_MS) });
   return token;
+}
+
+/**
+ * A login's token (A5): issued only while the profile's password is still the one checked
+ * (`passwordHash`, the hash it was checked against); undefined when a reset or change came between.
+ */
+export async function issueBearerTokenIfPasswordIs(
+  db: DbOrTx,
+  profile: { id: string; passwordHash: string },
+  now: Date,
+): Promise<string | undefined> {
+  const { token, hash } = newToken();
+  const opened = await insertSessionIfPasswordIs(db, {
+    tokenHash: hash,
+    profileId: profile.id,
+    expiresAt: new Date(now.getTime() + TOKEN_TTL_MS),
+    passwordHash: profile.passwordHash,
+  });
+  return opened === undefined ? undefined : token;
 }
 
 /** Each declared read's sign-in statement (reads-with-session.ts), and the two plain ones. */
@@ -91,17 +115,21 @@ export async function resolveBearerToken(
     : { caller, siteOfPath: { siteId: plan.siteId, site, membership, read } };
 }
 
-/** A5: the caller's new password; every session of the profile ends and a new one is opened. */
+/**
+ * A5: the caller's new password; every session of the profile ends and a new one is opened. Undefined,
+ * and nothing changed, when the password is no longer the one checked (`currentPasswordHash`).
+ */
 export async function changeOwnPassword(
   db: Db,
-  input: { profileId: string; passwordHash: string; now: Date },
-): Promise<string> {
+  input: { profileId: string; currentPasswordHash: string; passwordHash: string; now: Date },
+): Promise<string | undefined> {
   const { token, hash } = newToken();
-  await changePassword(db, {
+  const changed = await changePassword(db, {
     profileId: input.profileId,
+    currentPasswordHash: input.currentPasswordHash,
     passwordHash: input.passwordHash,
     tokenHash: hash,
     expiresAt: new Date(input.now.getTime() + TOKEN_TTL_MS),
   });
-  return token;
+  return changed ? token : undefined;
 }

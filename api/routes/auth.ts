@@ -6,7 +6,7 @@ import { findProfileByEmail, normalizeEmail } from '../../db/queries/profiles';
 import { deleteSession } from '../../db/queries/sessions';
 import { confirmEmail, requestPasswordReset, resetPassword, signUp } from '../../operations/accounts';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords';
-import { issueBearerToken } from '../auth/tokens';
+import { issueBearerTokenIfPasswordIs } from '../auth/tokens';
 import type { AppDeps } from '../deps';
 import { linkGonePage, page } from '../pages';
 import { problem } from '../problem';
@@ -237,7 +237,10 @@ export function authRoutes(deps: AppDeps) {
       // The right password: the account's failures are forgotten and this try is no failure.
       await succeeded(deps, account, address);
       if (!profile.emailConfirmedAt) throw problem('email_not_confirmed');
-      const token = await issueBearerToken(db, profile.id, deps.now());
+      // Opened only while the password is still the one just checked (A5: a reset between the check and
+      // the session would otherwise leave this token alive after it).
+      const token = await issueBearerTokenIfPasswordIs(db, profile, deps.now());
+      if (token === undefined) throw problem('invalid_credentials');
       return c.json({ token, profile: { id: profile.id, email: profile.email, name: profile.name } }, 200);
     })
     .openapi(logout, async (c) => {

@@ -12,6 +12,12 @@ import { createRouter } from '../router';
 import { displayName, jsonBody, PasswordField, ProfileSchema, problemResponses } from '../schemas';
 import { forget, takeAttempt, throttleKey } from '../throttle';
 
+/** 401 for a current password that is wrong, or no longer the password (a reset or change came between). */
+const wrongCurrentPassword = () =>
+  problem('invalid_credentials', 'The current password is wrong.', {
+    errors: [{ path: 'body.currentPassword', message: 'is wrong' }],
+  });
+
 const MeSchema = ProfileSchema.extend({
   platformRole: z.enum(['installer', 'support']).nullable(),
   memberships: z.array(
@@ -117,16 +123,17 @@ export function meRoutes(deps: AppDeps) {
         await takeAttempt(deps, [account]);
         const profile = await findProfileById(db, caller.id);
         if (!profile || !(await verifyPassword(currentPassword, profile.passwordHash))) {
-          throw problem('invalid_credentials', 'The current password is wrong.', {
-            errors: [{ path: 'body.currentPassword', message: 'is wrong' }],
-          });
+          throw wrongCurrentPassword();
         }
         await forget(deps, account);
         const token = await changeOwnPassword(db, {
           profileId: caller.id,
+          currentPasswordHash: profile.passwordHash,
           passwordHash: await hashPassword(newPassword),
           now: deps.now(),
         });
+        // A reset or another change came between the check and now: the password checked is gone.
+        if (token === undefined) throw wrongCurrentPassword();
         return c.json({ token }, 200);
       })
   );

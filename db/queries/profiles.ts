@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { profiles } from '../schema';
@@ -41,6 +41,20 @@ export async function updateProfile(
 ): Promise<Profile | undefined> {
   const [row] = await db.update(profiles).set(values).where(eq(profiles.id, id)).returning();
   return row;
+}
+
+/** The profile's new password, set only while its password is still `current`; false when it was not. */
+export async function setPasswordIfCurrent(
+  db: DbOrTx,
+  id: string,
+  hashes: { current: string; next: string },
+): Promise<boolean> {
+  const [row] = await db
+    .update(profiles)
+    .set({ passwordHash: hashes.next })
+    .where(and(eq(profiles.id, id), eq(profiles.passwordHash, hashes.current)))
+    .returning({ id: profiles.id });
+  return row !== undefined;
 }
 
 const renamed = preparedPer((db) =>

@@ -100,6 +100,27 @@ export function sessionCallerAtSiteReading(name: string, extra: Columns) {
   };
 }
 
+/**
+ * A5: a login's session, opened only while the profile's password is still the one the login checked.
+ * The profile's row is read `for share`: a reset or change that is committing is waited for, and its new
+ * password then no longer matches (no session); one that comes after waits for this insert, and then
+ * ends the session with the others. Undefined when none was opened (the password changed meanwhile,
+ * or the profile is gone).
+ */
+export async function insertSessionIfPasswordIs(
+  db: DbOrTx,
+  values: { tokenHash: string; profileId: string; expiresAt: Date; passwordHash: string },
+): Promise<string | undefined> {
+  const [row] = await db.execute<{ id: string }>(sql`
+    insert into sessions (token_hash, profile_id, expires_at)
+    select ${values.tokenHash}, p.id, ${values.expiresAt.toISOString()}::timestamptz
+    from profiles p
+    where p.id = ${values.profileId} and p.password_hash = ${values.passwordHash}
+    for share
+    returning id`);
+  return row?.id;
+}
+
 export async function deleteSession(db: DbOrTx, sessionId: string): Promise<void> {
   await db.delete(sessions).where(eq(sessions.id, sessionId));
 }

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../api/auth/passwords';
 import { linkIn } from '../support/people';
 import { type AccountsSecurity, startAccountsSecurity } from './accounts-harness';
 
@@ -96,5 +98,157 @@ describe('token death', () => {
       where profile_id = ${person.id}`;
     expect(await me(token)).toBe(401);
     expect(await me(person.token)).toBe(401);
+  });
+});
+
+/**
+ * A reset's writes (the new password, every session ended), held uncommitted until `commit`: what a
+ * reset looks like to a request that read the profile a moment before it committed.
+ */
+async function heldReset(profileId: string, newPassword: string) {
+  const next = await hashPassword(newPassword);
+  let release!: () => void;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  let written!: () => void;
+  const ready = new Promise<void>((r) => {
+    written = r;
+  });
+  const done = s.sys.sql.begin(async (tx) => {
+    await tx`update profiles set password_hash = ${next} where id = ${profileId}`;
+    await tx`delete from sessions where profile_id = ${profileId}`;
+    written();
+    await released;
+  });
+  await ready;
+  return {
+    async commit() {
+      release();
+      await done;
+    },
+  };
+}
+
+/**
+ * Until `answer` settles or a statement of this database waits on a row lock (the held reset's): the
+ * loop ends either way, so nothing polls on once the test has moved on.
+ */
+async function untilAnsweredOrWaiting(answer: Promise<unknown>) {
+  let answered = false;
+  void answer.then(
+    () => {
+      answered = true;
+    },
+    () => {
+      answered = true;
+    },
+  );
+  for (let i = 0; i < 400 && !answered; i++) {
+    const [row] = await s.sys.sql`select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'`;
+    if ((row?.n as number) > 0) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('token death against a reset or change in flight (A5)', () => {
+  it('a login that checked the old password while a reset was committing gets no token', async () => {
+    const person = await s.sys.signIn();
+    const reset = await heldReset(person.id, 'a brand new password');
+    const answer = s.http('POST', '/auth/login', { body: { email: person.email, password: PASSWORD } });
+    await untilAnsweredOrWaiting(answer);
+    await reset.commit();
+    const a = await answer;
+    expect(a.status).toBe(401);
+    expect(a.body.code).toBe('invalid_credentials');
+    expect(await s.sys.sql`select 1 from sessions where profile_id = ${person.id}`).toHaveLength(0);
+    expect(await me(await login(person.email, 'a brand new password'))).toBe(200);
+  });
+
+  it('a change that checked the old password while a reset was committing changes nothing', async () => {
+    const person = await s.sys.signIn();
+    const reset = await heldReset(person.id, 'a brand new password');
+    const answer = s.http('POST', '/me/password', {
+      token: person.token,
+      body: { currentPassword: PASSWORD, newPassword: 'the thief’s own password' },
+    });
+    await untilAnsweredOrWaiting(answer);
+    await reset.commit();
+    const a = await answer;
+    expect(a.status).toBe(401);
+    expect(a.body.errors?.map((e) => e.path)).toEqual(['body.currentPassword']);
+    const thief = await s.http('POST', '/auth/login', {
+      body: { email: person.email, password: 'the thief’s own password' },
+    });
+    expect(thief.status).toBe(401);
+    expect(await me(await login(person.email, 'a brand new password'))).toBe(200);
+  });
+
+  it('logins, a change and a reset at once, in generated orders: no token outlives its password', async () => {
+    const RESET = 'the reset’s new password';
+    const CHANGED = 'the change’s new password';
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom('login', 'change', 'reset'), { minLength: 2, maxLength: 5 }),
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 5, maxLength: 5 }),
+        async (ops, delays) => {
+          // Each run from an address of its own: the runs' logins together would pass the address's limit.
+          runs++;
+          const from = `10.77.${runs >> 8}.${runs & 255}`;
+          const person = await s.sys.signIn();
+          let link: string | undefined;
+          if (ops.includes('reset')) {
+            await s.http('POST', '/auth/password-reset', { body: { email: person.email }, from });
+            link = await linkIn(s.sys, person.email, '/auth/password-reset/');
+          }
+          const issued = await Promise.all(
+            ops.map(async (op, i) => {
+              await new Promise((r) => setTimeout(r, delays[i] ?? 0));
+              if (op === 'login') {
+                const a = await s.http('POST', '/auth/login', {
+                  body: { email: person.email, password: PASSWORD },
+                  from,
+                });
+                return {
+                  op,
+                  status: a.status,
+                  password: PASSWORD,
+                  token: a.body.token as string | undefined,
+                };
+              }
+              if (op === 'change') {
+                const a = await s.http('POST', '/me/password', {
+                  token: person.token,
+                  body: { currentPassword: PASSWORD, newPassword: CHANGED },
+                  from,
+                });
+                return { op, status: a.status, password: CHANGED, token: a.body.token as string | undefined };
+              }
+              const a = await s.http('POST', link!, { body: { password: RESET }, from });
+              return { op, status: a.status, password: RESET, token: undefined };
+            }),
+          );
+          expect(issued.every((x) => x.status < 500)).toBe(true);
+          // The password the profile ends with: the one that logs in.
+          let final: string | undefined;
+          for (const candidate of [PASSWORD, CHANGED, RESET]) {
+            const a = await s.http('POST', '/auth/login', {
+              body: { email: person.email, password: candidate },
+              from,
+            });
+            if (a.status === 200) final = candidate;
+          }
+          expect(final).toBeDefined();
+          for (const x of issued.filter((y) => y.token !== undefined)) {
+            if (x.password !== final) expect(await me(x.token!), `${x.op} token after ${ops}`).toBe(401);
+          }
+          // Only one change can have been made with the first password.
+          expect(issued.filter((x) => x.op === 'change' && x.status === 200).length).toBeLessThanOrEqual(1);
+        },
+      ),
+      { numRuns: 12 },
+    );
   });
 });
