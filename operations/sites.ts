@@ -136,6 +136,10 @@ export function transferOwnership(
   const siteId = site.id;
   return db.transaction(async (tx) => {
     await lockSite(tx, siteId);
+    // Read under the site's lock, as the target is: a transfer that committed meanwhile (the caller's
+    // own, sent twice at once) has made the caller an admin, who may not transfer.
+    const caller = await findMembership(tx, siteId, ownerId);
+    if (caller?.role !== 'owner') throw new Refusal('forbidden', 'Only the site’s owner can transfer it.');
     const target = await findMembership(tx, siteId, profileId);
     if (target?.role !== 'admin') {
       throw new Refusal('not_an_admin', undefined, [

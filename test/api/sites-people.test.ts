@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessMethods, memberships, profiles, sites } from '../../db/schema';
 import { addMember, createSite, giveAccess } from '../support/fixtures';
@@ -265,6 +266,46 @@ describe('sites', () => {
     expect((await mailsTo(admin.email)).map((m) => m.template)).toContain('ownership-transferred');
     // The former owner is an admin now and cannot transfer again.
     await expectProblem(await transfer(owner.token, owner.id), 403, 'forbidden');
+  });
+
+  it('transfers sent at once to several admins: one is made, the rest 403, one owner (generated orders)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 5 }),
+        fc.array(fc.integer({ min: 0, max: 10 }), { minLength: 5, maxLength: 5 }),
+        async (count, delays) => {
+          const { owner, site } = await activeSite();
+          const admins = await Promise.all(Array.from({ length: count }, () => sys.signIn()));
+          for (const a of admins) await addMember(sys, site.id, a.id, { role: 'admin' });
+          const answers = await Promise.all(
+            admins.map(async (a, i) => {
+              await new Promise((r) => setTimeout(r, delays[i] ?? 0));
+              const res = await sys.request('POST', `/sites/${site.id}/ownership`, {
+                token: owner.token,
+                body: { profileId: a.id },
+              });
+              return {
+                profileId: a.id,
+                status: res.status,
+                code: res.ok ? undefined : (await json<{ code: string }>(res)).code,
+              };
+            }),
+          );
+          const made = answers.filter((a) => a.status === 200);
+          expect(made).toHaveLength(1);
+          expect(answers.filter((a) => a.status !== 200).map((a) => a.code)).toEqual(
+            Array(count - 1).fill('forbidden'),
+          );
+          const owners = await sys.db
+            .select()
+            .from(memberships)
+            .where(and(eq(memberships.siteId, site.id), eq(memberships.role, 'owner')));
+          expect(owners.map((m) => m.profileId)).toEqual([made[0]!.profileId]);
+          expect(await membership(site.id, owner.id)).toMatchObject({ role: 'admin', masterKey: false });
+        },
+      ),
+      { numRuns: 8 },
+    );
   });
 });
 
