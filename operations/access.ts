@@ -118,10 +118,12 @@ export function revokeAccessMethod(
 ): Promise<void> {
   const { siteId, profileId, now } = input;
   return db.transaction(async (tx) => {
+    // The site before the method's row, in the order every other change of the site takes them.
+    const site = await lockSite(tx, siteId);
     const method = await findAccessMethod(tx, siteId, profileId, input.accessId);
-    if (!method) throw new Refusal('not_found', 'No such access method.');
+    if (!site || !method) throw new Refusal('not_found', 'No such access method.');
     await revokeAccess(tx, [method.id], now);
-    await syncAccessLists(tx, { siteId, profileId });
+    await syncAccessLists(tx, { siteId, profileId }, site);
     await recordEvent(tx, {
       siteId,
       at: now,

@@ -298,12 +298,15 @@ export async function termJsonAndSeats(db: DbOrTx, siteId: string) {
 }
 
 const lockSiteStatement = rawStatement<{ siteId: string }, { site: RowJson }>(
-  (v) => sql`select row_to_json(s) as site from sites s where s.id = ${v('siteId')}::uuid for update`,
+  (v) => sql`select row_to_json(s) as site from sites s where s.id = ${v('siteId')}::uuid for no key update`,
 );
 
 /**
- * Serializes slot and term changes of one site (redemption, expiry, toggles) on its row. A raw
- * statement (issue 15: drizzle built this select anew in every transaction that took the lock).
+ * Serializes the changes of one site (redemption, expiry, slots, people, access, IQs) on its row;
+ * each takes it before any other row of the site. `for no key update`: the site's id never changes, so
+ * an insert that names the site (an event, an opening's) checks its key without waiting for the lock,
+ * and a transaction that inserted one first cannot deadlock with another on the lock. A raw statement
+ * (issue 15: drizzle built this select anew in every transaction that took the lock).
  */
 export async function lockSite(db: DbOrTx, siteId: string): Promise<typeof sites.$inferSelect | undefined> {
   const [row] = await lockSiteStatement(db, { siteId });
