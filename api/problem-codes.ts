@@ -73,6 +73,10 @@ export const PROBLEMS = {
     detail: 'This IQ is not subscribed and takes no change of access rights.',
   },
   pin_exists: { status: 409, detail: 'This member already has a PIN on this IQ; reset it instead.' },
+  tag_taken: {
+    status: 409,
+    detail: 'This tag is already an access method at this site; revoke that one first.',
+  },
   pin_not_found: { status: 404, detail: 'This member has no PIN on this IQ.' },
   serial_taken: { status: 409, detail: 'An IQ with this serial is already registered.' },
   user_unsubscribed: {

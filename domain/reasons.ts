@@ -21,6 +21,7 @@ export const REASON_CODES = [
   // Access methods, IQs and locks (K2–K5)
   'iq_unsubscribed',
   'pin_exists',
+  'tag_taken',
   'pin_not_found',
   'serial_taken',
   'user_unsubscribed',

@@ -6,6 +6,7 @@ import {
   autoSubscribe,
   findAccessMethod,
   hasValidAccess,
+  liveTagAt,
   pinsOnIq,
   revokeAccess,
 } from '../db/queries/people';
@@ -91,6 +92,12 @@ export function grantAccess(
   return db.transaction(async (tx) => {
     const site = (await lockSite(tx, siteId))!;
     const member = await memberOf(tx, siteId, profileId);
+    // One physical tag opens for one person: a UID already live at the site is refused.
+    if (input.kind === 'tag' && input.tagUid && (await liveTagAt(tx, siteId, input.tagUid))) {
+      throw new Refusal('tag_taken', undefined, [
+        { path: 'body.tagUid', message: 'is already held at this site' },
+      ]);
+    }
     let devicePin: string | undefined;
     if (input.iqId) {
       const iq = await subscribedIqOf(tx, siteId, input.iqId);

@@ -214,7 +214,7 @@ const addAccessRoute = createRoute({
   summary:
     'Give a member an access method. A PIN (6 digits, for one IQ of this site) is shown once. A ' +
     'member’s first valid method takes a free slot (V9). 409 iq_unsubscribed (K5), 409 pin_exists ' +
-    '(use pin-reset).',
+    '(use pin-reset), 409 tag_taken (a tag live at the site, whoever holds it).',
   security: [{ bearer: [] }],
   request: { params: PersonParams, ...jsonBody(AddAccess) },
   responses: {
@@ -225,6 +225,7 @@ const addAccessRoute = createRoute({
       'malformed_json',
       'iq_unsubscribed',
       'pin_exists',
+      'tag_taken',
     ),
   },
 });

@@ -217,6 +217,26 @@ export async function pinsOnIq(db: DbOrTx, siteId: string, profileId: string, iq
     );
 }
 
+/**
+ * Whether a live (not revoked) tag with this UID is an access method at the site, whoever holds it.
+ * Letter case aside: a reader may spell the same UID either way.
+ */
+export async function liveTagAt(db: DbOrTx, siteId: string, tagUid: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: accessMethods.id })
+    .from(accessMethods)
+    .where(
+      and(
+        eq(accessMethods.siteId, siteId),
+        eq(accessMethods.kind, 'tag'),
+        ne(accessMethods.status, 'revoked'),
+        sql`lower(${accessMethods.tagUid}) = lower(${tagUid})`,
+      ),
+    )
+    .limit(1);
+  return row !== undefined;
+}
+
 export async function revokeAccess(db: DbOrTx, ids: string[], now: Date): Promise<void> {
   if (ids.length === 0) return;
   await db

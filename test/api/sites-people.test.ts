@@ -476,6 +476,52 @@ describe('people', () => {
     expect((await membership(site.id, user.id))?.subscribed).toBe(false);
   });
 
+  it('a tag live at the site is one person’s: granted again (any holder, any letter case, or at once) 409 tag_taken', async () => {
+    const { owner, site } = await activeSite();
+    const user = await sys.signIn();
+    await addMember(sys, site.id, user.id, { access: false });
+    const first = await grant(owner.token, site.id, user.id, { kind: 'tag', tagUid: '04:a2:19:7f' });
+    expect(first.status).toBe(201);
+    for (const [holder, tagUid] of [
+      [user.id, '04:a2:19:7f'],
+      [owner.id, '04:A2:19:7F'],
+    ] as const) {
+      const again = await expectProblem(
+        await grant(owner.token, site.id, holder, { kind: 'tag', tagUid }),
+        409,
+        'tag_taken',
+      );
+      expect(again.errors?.map((e) => e.path)).toEqual(['body.tagUid']);
+    }
+    // Another site may hold the same tag; after a revoke the site may take it again.
+    const elsewhere = await activeSite();
+    expect(
+      (
+        await grant(elsewhere.owner.token, elsewhere.site.id, elsewhere.owner.id, {
+          kind: 'tag',
+          tagUid: '04:a2:19:7f',
+        })
+      ).status,
+    ).toBe(201);
+    const { id } = await json<{ id: string }>(first);
+    expect(
+      (
+        await sys.request('DELETE', `/sites/${site.id}/people/${user.id}/access/${id}`, {
+          token: owner.token,
+        })
+      ).status,
+    ).toBe(204);
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        grant(owner.token, site.id, owner.id, { kind: 'tag', tagUid: '04:A2:19:7F' }),
+      ),
+    );
+    expect(burst.map((r) => r.status).sort()).toEqual([201, ...Array(7).fill(409)]);
+    const live = await sys.sql`select 1 from access_methods
+      where site_id = ${site.id} and kind = 'tag' and status <> 'revoked'`;
+    expect(live).toHaveLength(1);
+  });
+
   it('PINs: shown once, stored as a hash, only on subscribed IQs of the site; reset emails the member', async () => {
     const { owner, site } = await activeSite();
     const user = await sys.signIn();
