@@ -155,20 +155,23 @@ export async function listPeopleJson(db: DbOrTx, siteId: string, now: Date): Pro
   return peopleJsonText(row!);
 }
 
-export async function hasValidAccess(db: DbOrTx, siteId: string, profileId: string): Promise<boolean> {
+/** Whether any access method matches every condition. */
+async function anyAccessMethod(db: DbOrTx, ...conditions: SQLWrapper[]): Promise<boolean> {
   const [row] = await db
     .select({ id: accessMethods.id })
     .from(accessMethods)
-    .where(
-      and(
-        eq(accessMethods.siteId, siteId),
-        eq(accessMethods.profileId, profileId),
-        eq(accessMethods.status, 'active'),
-      ),
-    )
+    .where(and(...conditions))
     .limit(1);
   return row !== undefined;
 }
+
+export const hasValidAccess = (db: DbOrTx, siteId: string, profileId: string): Promise<boolean> =>
+  anyAccessMethod(
+    db,
+    eq(accessMethods.siteId, siteId),
+    eq(accessMethods.profileId, profileId),
+    eq(accessMethods.status, 'active'),
+  );
 
 export async function setSubscribed(
   db: DbOrTx,
@@ -221,21 +224,14 @@ export async function pinsOnIq(db: DbOrTx, siteId: string, profileId: string, iq
  * Whether a live (not revoked) tag with this UID is an access method at the site, whoever holds it.
  * Letter case aside: a reader may spell the same UID either way.
  */
-export async function liveTagAt(db: DbOrTx, siteId: string, tagUid: string): Promise<boolean> {
-  const [row] = await db
-    .select({ id: accessMethods.id })
-    .from(accessMethods)
-    .where(
-      and(
-        eq(accessMethods.siteId, siteId),
-        eq(accessMethods.kind, 'tag'),
-        ne(accessMethods.status, 'revoked'),
-        sql`lower(${accessMethods.tagUid}) = lower(${tagUid})`,
-      ),
-    )
-    .limit(1);
-  return row !== undefined;
-}
+export const liveTagAt = (db: DbOrTx, siteId: string, tagUid: string): Promise<boolean> =>
+  anyAccessMethod(
+    db,
+    eq(accessMethods.siteId, siteId),
+    eq(accessMethods.kind, 'tag'),
+    ne(accessMethods.status, 'revoked'),
+    sql`lower(${accessMethods.tagUid}) = lower(${tagUid})`,
+  );
 
 export async function revokeAccess(db: DbOrTx, ids: string[], now: Date): Promise<void> {
   if (ids.length === 0) return;

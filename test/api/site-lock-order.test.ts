@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockSite } from '../../db/queries/subscriptions';
 import { accessMethods } from '../../db/schema';
 import { createSite } from '../support/fixtures';
+import { untilAnsweredOrWaiting } from '../support/lock-waits';
 import { activate, json, subscribedIq } from '../support/people';
 import { startTestSystem, type TestSystem } from '../support/system';
 
@@ -28,25 +29,6 @@ async function activeSite() {
   return { owner, site };
 }
 
-/** Until `answer` settles or a statement of this database waits on a lock; the loop ends either way. */
-async function untilAnsweredOrWaiting(answer: Promise<unknown>) {
-  let answered = false;
-  void answer.then(
-    () => {
-      answered = true;
-    },
-    () => {
-      answered = true;
-    },
-  );
-  for (let i = 0; i < 400 && !answered; i++) {
-    const [row] = await sys.sql`select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock'`;
-    if ((row?.n as number) > 0) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /**
  * Holds the site's lock while `request` starts, then runs `then` (a statement on a row of the site)
  * in the same transaction and commits: resolves with the request's answer, whether the holder
@@ -63,7 +45,7 @@ async function holdingTheSite(siteId: string, request: () => Promise<Response>, 
         answeredAt = performance.now();
         return res;
       });
-      await untilAnsweredOrWaiting(answer);
+      await untilAnsweredOrWaiting(sys.sql, answer);
       await tx.execute(sql.raw(then));
     })
     .then(

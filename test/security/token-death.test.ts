@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../api/auth/passwords';
+import { untilAnsweredOrWaiting } from '../support/lock-waits';
 import { linkIn } from '../support/people';
 import { type AccountsSecurity, startAccountsSecurity } from './accounts-harness';
 
@@ -130,34 +131,12 @@ async function heldReset(profileId: string, newPassword: string) {
   };
 }
 
-/**
- * Until `answer` settles or a statement of this database waits on a row lock (the held reset's): the
- * loop ends either way, so nothing polls on once the test has moved on.
- */
-async function untilAnsweredOrWaiting(answer: Promise<unknown>) {
-  let answered = false;
-  void answer.then(
-    () => {
-      answered = true;
-    },
-    () => {
-      answered = true;
-    },
-  );
-  for (let i = 0; i < 400 && !answered; i++) {
-    const [row] = await s.sys.sql`select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock'`;
-    if ((row?.n as number) > 0) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 describe('token death against a reset or change in flight (A5)', () => {
   it('a login that checked the old password while a reset was committing gets no token', async () => {
     const person = await s.sys.signIn();
     const reset = await heldReset(person.id, 'a brand new password');
     const answer = s.http('POST', '/auth/login', { body: { email: person.email, password: PASSWORD } });
-    await untilAnsweredOrWaiting(answer);
+    await untilAnsweredOrWaiting(s.sys.sql, answer);
     await reset.commit();
     const a = await answer;
     expect(a.status).toBe(401);
@@ -173,7 +152,7 @@ describe('token death against a reset or change in flight (A5)', () => {
       token: person.token,
       body: { currentPassword: PASSWORD, newPassword: 'the thief’s own password' },
     });
-    await untilAnsweredOrWaiting(answer);
+    await untilAnsweredOrWaiting(s.sys.sql, answer);
     await reset.commit();
     const a = await answer;
     expect(a.status).toBe(401);
