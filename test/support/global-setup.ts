@@ -31,7 +31,11 @@ export default async function setup(project: TestProject) {
   const bundlePath = join(workDir, 'workflow-bundle.js');
   const [pg, devServer] = await Promise.all([
     startEmbeddedPostgres({ dataDir: join(workDir, 'postgres') }),
-    startDevServer({ headless: true }),
+    // On a file, not in memory: the dev server's SQLite (Temporal 1.29.1, modernc.org/sqlite 1.34.1)
+    // can discard its one in-memory connection when a transaction's context is cancelled, and the
+    // whole database with it (temporalio/temporal#10427); a CI run of 48f19fd lost the namespace
+    // mid-run that way ("GetNamespace … interrupted (9)", then "Namespace default is not found").
+    startDevServer({ headless: true, dbFilename: join(workDir, 'temporal', 'dev-server.sqlite') }),
     writeWorkflowBundle(bundlePath),
   ]);
   const templateUrl = await ensureDatabase(pg.url, TEMPLATE_DATABASE);
