@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMember, createSite } from '../support/fixtures';
-import { activate, subscribedIq } from '../support/people';
+import { addMember } from '../support/fixtures';
+import { activeSite, subscribedIq } from '../support/people';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 /**
@@ -50,9 +50,7 @@ describe('one site’s changes at once (generated mixes and orders)', () => {
           maxLength: 32,
         }),
         async (steps) => {
-          const owner = await sys.signIn();
-          const site = await createSite(sys, owner.id);
-          await activate(sys, owner.token, site.id, USERS_LIMIT);
+          const { owner, site } = await activeSite(sys, USERS_LIMIT);
           const others = await Promise.all([0, 1, 2, 3].map(() => sys.signIn()));
           for (const [i, p] of others.entries())
             await addMember(sys, site.id, p.id, { role: i < 2 ? 'admin' : 'user' });

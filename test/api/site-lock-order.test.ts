@@ -3,9 +3,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockSite } from '../../db/queries/subscriptions';
 import { accessMethods } from '../../db/schema';
-import { createSite } from '../support/fixtures';
 import { untilAnsweredOrWaiting } from '../support/lock-waits';
-import { activate, json, subscribedIq } from '../support/people';
+import { activeSite, json, subscribedIq } from '../support/people';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 /**
@@ -21,13 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sys?.close();
 });
-
-async function activeSite() {
-  const owner = await sys.signIn();
-  const site = await createSite(sys, owner.id);
-  await activate(sys, owner.token, site.id);
-  return { owner, site };
-}
 
 /**
  * Holds the site's lock while `request` starts, then runs `then` (a statement on a row of the site)
@@ -61,7 +53,7 @@ async function holdingTheSite(siteId: string, request: () => Promise<Response>, 
 
 describe('the site first, then its rows', () => {
   it('an IQ’s slot toggle and a holder of the site that then takes the IQ’s row: both go through', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const iq = await subscribedIq(sys, site.id);
     const { committed, answer } = await holdingTheSite(
       site.id,
@@ -78,7 +70,7 @@ describe('the site first, then its rows', () => {
   });
 
   it('an access method revoked while a holder of the site takes the method’s row: both go through', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const [method] = await sys.db
       .insert(accessMethods)
       .values({ siteId: site.id, profileId: owner.id, kind: 'mobile_key' })
@@ -96,7 +88,7 @@ describe('the site first, then its rows', () => {
   });
 
   it('an event written for the site while its lock is held does not wait for it', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const iq = await subscribedIq(sys, site.id);
     const [lock] = await sys.sql`select id from locks where iq_id = ${iq.id}`;
     const { committed, answer, answeredWhileHeld } = await holdingTheSite(
@@ -119,7 +111,7 @@ describe('the site first, then its rows', () => {
         fc.integer({ min: 2, max: 4 }),
         fc.array(fc.integer({ min: 0, max: 10 }), { minLength: 4, maxLength: 4 }),
         async (count, delays) => {
-          const { owner, site } = await activeSite();
+          const { owner, site } = await activeSite(sys);
           // activate's term has 5 IQ slots: 4 taken, 1 free.
           for (let i = 0; i < 4; i++) await subscribedIq(sys, site.id);
           const racing = await Promise.all(

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessMethods, memberships, profiles, sites } from '../../db/schema';
 import { addMember, createSite, giveAccess } from '../support/fixtures';
-import { activate, expectProblem, form, json, linkIn, subscribedIq } from '../support/people';
+import { activate, activeSite, expectProblem, form, json, linkIn, subscribedIq } from '../support/people';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 let sys: TestSystem;
@@ -45,14 +45,6 @@ const methodsOf = (siteId: string, profileId: string) =>
     .select()
     .from(accessMethods)
     .where(and(eq(accessMethods.siteId, siteId), eq(accessMethods.profileId, profileId)));
-
-/** An owner with an active site (term with `usersLimit` users). */
-async function activeSite(usersLimit = 10) {
-  const owner = await sys.signIn();
-  const site = await createSite(sys, owner.id);
-  await activate(sys, owner.token, site.id, usersLimit);
-  return { owner, site };
-}
 
 const people = (token: string, siteId: string) => sys.request('GET', `/sites/${siteId}/people`, { token });
 const addPerson = (token: string, siteId: string, email: string, role: 'admin' | 'user' = 'user') =>
@@ -245,7 +237,7 @@ describe('sites', () => {
   });
 
   it('transfers ownership only to an admin; roles and the master key swap and both are emailed', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const admin = await sys.signIn();
     const user = await sys.signIn();
     await addMember(sys, site.id, admin.id, { role: 'admin' });
@@ -274,7 +266,7 @@ describe('sites', () => {
         fc.integer({ min: 2, max: 5 }),
         fc.array(fc.integer({ min: 0, max: 10 }), { minLength: 5, maxLength: 5 }),
         async (count, delays) => {
-          const { owner, site } = await activeSite();
+          const { owner, site } = await activeSite(sys);
           const admins = await Promise.all(Array.from({ length: count }, () => sys.signIn()));
           for (const a of admins) await addMember(sys, site.id, a.id, { role: 'admin' });
           const answers = await Promise.all(
@@ -311,7 +303,7 @@ describe('sites', () => {
 
 describe('people', () => {
   it('S7: adding by email always invites; the person is listed as invited and joins only by accepting', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const known = await sys.signIn();
     const added = await addPerson(owner.token, site.id, known.email.toUpperCase(), 'admin');
     expect(added.status).toBe(201);
@@ -376,7 +368,7 @@ describe('people', () => {
   });
 
   it('V8: each refusal to mark a member subscribed names its reason', async () => {
-    const { owner, site } = await activeSite(2);
+    const { owner, site } = await activeSite(sys, 2);
     const admin = await sys.signIn();
     const user = await sys.signIn();
     const other = await sys.signIn();
@@ -423,7 +415,7 @@ describe('people', () => {
   });
 
   it('two concurrent toggles cannot overbook the last slot', async () => {
-    const { owner, site } = await activeSite(1);
+    const { owner, site } = await activeSite(sys, 1);
     const a = await sys.signIn();
     const b = await sys.signIn();
     for (const m of [a, b]) await addMember(sys, site.id, m.id, { role: 'user' });
@@ -435,7 +427,7 @@ describe('people', () => {
   });
 
   it('master key only by the owner; the owner’s role is never changed here', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const admin = await sys.signIn();
     const user = await sys.signIn();
     await addMember(sys, site.id, admin.id, { role: 'admin' });
@@ -463,7 +455,7 @@ describe('people', () => {
   });
 
   it('V9: a first valid access method takes a free slot; without a free slot the member stays unsubscribed', async () => {
-    const { owner, site } = await activeSite(1);
+    const { owner, site } = await activeSite(sys, 1);
     const first = await json<{ subscribed: boolean }>(
       await grant(owner.token, site.id, owner.id, { kind: 'remote' }),
     );
@@ -477,7 +469,7 @@ describe('people', () => {
   });
 
   it('a tag live at the site is one person’s: granted again (any holder, any letter case, or at once) 409 tag_taken', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const user = await sys.signIn();
     await addMember(sys, site.id, user.id, { access: false });
     const first = await grant(owner.token, site.id, user.id, { kind: 'tag', tagUid: '04:a2:19:7f' });
@@ -494,7 +486,7 @@ describe('people', () => {
       expect(again.errors?.map((e) => e.path)).toEqual(['body.tagUid']);
     }
     // Another site may hold the same tag; after a revoke the site may take it again.
-    const elsewhere = await activeSite();
+    const elsewhere = await activeSite(sys);
     expect(
       (
         await grant(elsewhere.owner.token, elsewhere.site.id, elsewhere.owner.id, {
@@ -523,12 +515,12 @@ describe('people', () => {
   });
 
   it('PINs: shown once, stored as a hash, only on subscribed IQs of the site; reset emails the member', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const user = await sys.signIn();
     await addMember(sys, site.id, user.id, { access: false });
     const iq = await subscribedIq(sys, site.id);
     const offIq = await subscribedIq(sys, site.id, false);
-    const elsewhere = await activeSite();
+    const elsewhere = await activeSite(sys);
     const foreignIq = await subscribedIq(sys, elsewhere.site.id);
 
     const missing = await grant(owner.token, site.id, user.id, { kind: 'pin' });
@@ -593,7 +585,7 @@ describe('people', () => {
   });
 
   it('K3: the owner resets an IQ and every PIN on it needs activation; a PIN reset re-activates one', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const admin = await sys.signIn();
     await addMember(sys, site.id, admin.id, { role: 'admin' });
     const iq = await subscribedIq(sys, site.id);
@@ -617,7 +609,7 @@ describe('people', () => {
   });
 
   it('removing a member revokes their access at the site; the owner cannot be removed', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const admin = await sys.signIn();
     const user = await sys.signIn();
     await addMember(sys, site.id, admin.id, { role: 'admin' });
@@ -662,7 +654,7 @@ describe('people', () => {
   });
 
   it('S8: only the owner gives up the owner’s slot; an admin cannot unsubscribe the owner', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const admin = await sys.signIn();
     await addMember(sys, site.id, admin.id, { role: 'admin' });
     await giveAccess(sys, site.id, owner.id);
@@ -764,7 +756,7 @@ describe('people', () => {
 
 describe('events and notifications', () => {
   it('lists events newest first with an opaque cursor, ids only; the owner chooses notifications', async () => {
-    const { owner, site } = await activeSite();
+    const { owner, site } = await activeSite(sys);
     const admin = await sys.signIn();
     await addMember(sys, site.id, admin.id, { role: 'admin' });
     const user = await sys.signIn();

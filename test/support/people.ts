@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { expect } from 'vitest';
 import { iqs } from '../../db/schema';
-import { addIq, voucher } from './fixtures';
+import { addIq, createSite, voucher } from './fixtures';
 import { TEST_BASE_URL, type TestSystem } from './system';
 
 export async function json<T = Record<string, unknown>>(res: Response): Promise<T> {
@@ -25,6 +25,14 @@ export async function activate(sys: TestSystem, token: string, siteId: string, u
     body: { code: v.code },
   });
   expect(res.status).toBe(200);
+}
+
+/** A new owner with a site of their own, active (a redeemed term with `usersLimit` users). */
+export async function activeSite(sys: TestSystem, usersLimit = 10) {
+  const owner = await sys.signIn();
+  const site = await createSite(sys, owner.id);
+  await activate(sys, owner.token, site.id, usersLimit);
+  return { owner, site };
 }
 
 /** An IQ of the site, subscribed unless told otherwise. */
