@@ -28,7 +28,8 @@ export async function siteAccess(
   const callerId = c.get('profile').id;
   // Read with the session when the path names this site (issue 15); otherwise both at once.
   const preloaded = c.get('siteOfPath');
-  const atPath = preloaded?.siteId === siteId.toLowerCase() ? preloaded : undefined;
+  // Both lower-cased: the sign-in's from the path, the route's by IdField.
+  const atPath = preloaded?.siteId === siteId ? preloaded : undefined;
   const [site, membership] = atPath
     ? [atPath.site, atPath.membership]
     : await Promise.all([findSite(deps.db, siteId), findMembership(deps.db, siteId, callerId)]);
