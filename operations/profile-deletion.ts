@@ -135,6 +135,33 @@ export async function deleteProfileData(
   /** Runs once every check passed, under the request's lock: the goodbye goes out before the address goes. */
   beforeDelete: (profile: { email: string; name: string }) => Promise<void>,
 ): Promise<DeletionOutcome> {
+  // Each pass that finds the memberships moved rolls back and decides again on the new ones; a few
+  // in a row mean joins keep coming, and the activity's retry comes back later.
+  for (let pass = 1; ; pass++) {
+    try {
+      return await deleteOnce(db, requestId, now, beforeDelete);
+    } catch (error) {
+      if (!(error instanceof MembershipsMoved) || pass === 5) throw error;
+    }
+  }
+}
+
+/** A join, a leave or a role change committed between reading the memberships and locking their sites. */
+class MembershipsMoved extends Error {
+  constructor() {
+    super('the profile’s memberships changed while the deletion locked their sites');
+  }
+}
+
+const sameMemberships = (a: readonly { siteId: string; role: string }[], b: typeof a) =>
+  a.length === b.length && a.every((m, i) => m.siteId === b[i]?.siteId && m.role === b[i]?.role);
+
+function deleteOnce(
+  db: Db,
+  requestId: string,
+  now: Date,
+  beforeDelete: (profile: { email: string; name: string }) => Promise<void>,
+): Promise<DeletionOutcome> {
   return db.transaction(async (tx) => {
     // The row lock orders this against a support cancel and a second run.
     const [request] = await tx
@@ -161,15 +188,27 @@ export async function deleteProfileData(
     // Site locks before the profile's: the order every access change takes (site, then its rows).
     const siteIds = held.map((m) => m.siteId).sort();
     for (const siteId of siteIds) await lockSite(tx, siteId);
-    // Queued sign-up and reset emails to the person go unsent (D7). Before the profile's lock: a relay
-    // sending one holds its row and then takes the profile's key lock, so in this order the deletion
-    // waits for it (and redacts what it sent below) instead of deadlocking. An address never changes (A3).
+    // Queued sign-up and reset emails to the person go unsent (D7), and invitations to them go. Before
+    // the profile's lock: a relay sending an email, like an acceptance of an invitation, holds its
+    // row and then takes the profile's key lock, so in this order the deletion waits for it (and
+    // redacts what it sent below, or sees the site it joined) instead of deadlocking. An address never
+    // changes (A3).
     const [addressed] = await tx
       .select({ email: profiles.email })
       .from(profiles)
       .where(eq(profiles.id, profileId));
-    if (addressed) await deleteAccountEmailsTo(tx, addressed.email);
+    if (addressed) {
+      await deleteAccountEmailsTo(tx, addressed.email);
+      await tx
+        .delete(siteInvitations)
+        .where(sql`lower(${siteInvitations.email}) = ${addressed.email.toLowerCase()}`);
+    }
+    // With the profile's row locked no membership of it can be added (its key lock waits).
     const [profile] = await tx.select().from(profiles).where(eq(profiles.id, profileId)).for('update');
+    // The checks above read the memberships before these locks: a site joined meanwhile was never
+    // asked (D2) and is not locked, an ownership taken meanwhile must stop it (D6). Both show here
+    // (sorted by site, as profileMemberships reads them); the transaction then rolls back and starts again.
+    if (!sameMemberships(held, await profileMemberships(tx, profileId))) throw new MembershipsMoved();
     if (profile) {
       await beforeDelete(profile);
       const email = profile.email.toLowerCase();
@@ -215,7 +254,6 @@ export async function deleteProfileData(
       await tx.update(events).set({ subjectProfileId: null }).where(eq(events.subjectProfileId, profileId));
 
       await tx.delete(emailTokens).where(eq(emailTokens.profileId, profileId));
-      await tx.delete(siteInvitations).where(sql`lower(${siteInvitations.email}) = ${email}`);
       // Mail to the person leaves a redacted record (issue 16: the goodbye can be seen to have gone
       // out), with its template and nothing of them; mail never delivered goes whole. Mail to others
       // that named them keeps its record with the person redacted.

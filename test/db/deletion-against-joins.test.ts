@@ -1,0 +1,238 @@
+/**
+ * D2, D6 and K7 for the deletion's transaction (operations/profile-deletion.ts deleteProfileData)
+ * against changes of the person's memberships that commit while it waits for their sites' locks, on
+ * a real PostgreSQL. The deletion is held at its first site lock by a transaction of the test; then:
+ * - an invitation to another site is accepted: that site was never asked, so the person stays its
+ *   member, and the request asks it (`unasked_sites`);
+ * - the person is made owner of their other site: they stay owner and nothing is deleted (`owner`);
+ * - generated interleavings of joins, leaves and a transfer at once with the deletion: the person is
+ *   deleted only when every site they belong to at the end consented, and otherwise keeps every
+ *   membership they hold.
+ */
+import { randomUUID } from 'node:crypto';
+import { and, eq } from 'drizzle-orm';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../db/client';
+import { fileDeletionRequest, insertConsents } from '../../db/queries/deletions';
+import { insertInvitation } from '../../db/queries/invitations';
+import { insertProfile } from '../../db/queries/profiles';
+import { deletionConsents, memberships, profiles, sites } from '../../db/schema';
+import { newToken } from '../../domain/secrets';
+import { acceptInvitation } from '../../operations/invitations';
+import { deleteProfileData } from '../../operations/profile-deletion';
+import { createTestDatabase } from '../support/database';
+import { untilAnsweredOrWaiting } from '../support/lock-waits';
+
+let database: Database;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database?.close();
+});
+
+async function newProfile(name: string) {
+  const profile = await insertProfile(database.db, {
+    email: `${randomUUID()}@example.test`,
+    name,
+    passwordHash: 'unused',
+    emailConfirmedAt: new Date(),
+  });
+  return profile!;
+}
+
+/** A site with an owner of its own. */
+async function newSite() {
+  const owner = await newProfile('Site Owner');
+  const [site] = await database.db.insert(sites).values({ name: 'Site' }).returning({ id: sites.id });
+  await database.db
+    .insert(memberships)
+    .values({ siteId: site!.id, profileId: owner.id, role: 'owner', masterKey: true });
+  return { siteId: site!.id, ownerId: owner.id };
+}
+
+/**
+ * A person who is a user of `siteCount` sites, with an open deletion request that every one of them
+ * approved: what the deletion's activity finds when the last consent came.
+ */
+async function approvedRequest(siteCount: number) {
+  const person = await newProfile('Leaving Person');
+  const held = [];
+  for (let i = 0; i < siteCount; i++) held.push(await newSite());
+  await database.db
+    .insert(memberships)
+    .values(held.map((s) => ({ siteId: s.siteId, profileId: person.id, role: 'user' as const })));
+  const { request } = await fileDeletionRequest(database.db, person.id, new Date(Date.now() + 86_400_000));
+  await insertConsents(
+    database.db,
+    request.id,
+    held.map((s) => s.siteId),
+  );
+  await database.db
+    .update(deletionConsents)
+    .set({ decision: 'approved', decidedAt: new Date() })
+    .where(eq(deletionConsents.requestId, request.id));
+  return { person, requestId: request.id, siteIds: held.map((s) => s.siteId).sort() };
+}
+
+/** An open invitation of `email` to the site; its link's token. */
+async function invitation(site: { siteId: string; ownerId: string }, email: string, role: 'user' | 'admin') {
+  const { token, hash } = newToken();
+  const now = new Date();
+  await insertInvitation(database.db, {
+    siteId: site.siteId,
+    email,
+    role,
+    invitedBy: site.ownerId,
+    tokenHash: hash,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + 3_600_000),
+  });
+  return token;
+}
+
+const deletion = (requestId: string) => deleteProfileData(database.db, requestId, new Date(), async () => {});
+
+const membershipsOf = (profileId: string) =>
+  database.db
+    .select({ siteId: memberships.siteId, role: memberships.role })
+    .from(memberships)
+    .where(eq(memberships.profileId, profileId));
+
+const exists = async (profileId: string) =>
+  (await database.db.select({ id: profiles.id }).from(profiles).where(eq(profiles.id, profileId))).length ===
+  1;
+
+/**
+ * Runs the deletion while a transaction of the test holds the lock of the site it locks first, runs
+ * `meanwhile` once the deletion waits there, then lets it go; the deletion's outcome.
+ */
+async function deletionHeldAtItsFirstLock(
+  requestId: string,
+  firstSiteId: string,
+  meanwhile: () => Promise<unknown>,
+) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  let holding!: () => void;
+  const held = new Promise<void>((r) => {
+    holding = r;
+  });
+  const blocker = database.sql.begin(async (tx) => {
+    await tx`select id from sites where id = ${firstSiteId} for no key update`;
+    holding();
+    await released;
+  });
+  await held;
+  const outcome = deletion(requestId);
+  await untilAnsweredOrWaiting(database.sql, outcome);
+  await meanwhile();
+  release();
+  await blocker;
+  return outcome;
+}
+
+describe('a deletion against membership changes that commit while it waits for a site’s lock', () => {
+  it('a site joined meanwhile is asked, and its membership stays', async () => {
+    const { person, requestId, siteIds } = await approvedRequest(1);
+    const joined = await newSite();
+    const token = await invitation(joined, person.email, 'user');
+
+    const outcome = await deletionHeldAtItsFirstLock(requestId, siteIds[0]!, async () => {
+      expect((await acceptInvitation(database.db, { token, now: new Date() })).kind).toBe('joined');
+    });
+
+    expect(outcome).toEqual({ kind: 'unasked_sites', siteIds: [joined.siteId] });
+    expect(await exists(person.id)).toBe(true);
+    expect((await membershipsOf(person.id)).map((m) => m.siteId).sort()).toEqual(
+      [...siteIds, joined.siteId].sort(),
+    );
+    const asked = await database.db
+      .select({ decision: deletionConsents.decision })
+      .from(deletionConsents)
+      .where(and(eq(deletionConsents.requestId, requestId), eq(deletionConsents.siteId, joined.siteId)));
+    expect(asked).toEqual([{ decision: 'pending' }]);
+  });
+
+  it('an ownership taken meanwhile stops the deletion, and the site keeps its owner', async () => {
+    const { person, requestId, siteIds } = await approvedRequest(2);
+    const [first, second] = siteIds as [string, string];
+
+    const outcome = await deletionHeldAtItsFirstLock(requestId, first, async () => {
+      // As a transfer commits it (operations/sites.ts): the owner steps down, the person takes over.
+      await database.db.transaction(async (tx) => {
+        await tx
+          .update(memberships)
+          .set({ role: 'admin', masterKey: false })
+          .where(and(eq(memberships.siteId, second), eq(memberships.role, 'owner')));
+        await tx
+          .update(memberships)
+          .set({ role: 'owner', masterKey: true })
+          .where(and(eq(memberships.siteId, second), eq(memberships.profileId, person.id)));
+      });
+    });
+
+    expect(outcome).toEqual({ kind: 'owner', siteIds: [second] });
+    expect(await exists(person.id)).toBe(true);
+    expect(await membershipsOf(person.id)).toContainEqual({ siteId: second, role: 'owner' });
+  });
+
+  it('generated interleavings: deleted only with every site of the end consenting, else untouched', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          held: fc.integer({ min: 1, max: 3 }),
+          joins: fc.integer({ min: 0, max: 2 }),
+          leaves: fc.integer({ min: 0, max: 2 }),
+          delays: fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 5, maxLength: 5 }),
+        }),
+        async ({ held, joins, leaves, delays }) => {
+          const { person, requestId, siteIds } = await approvedRequest(held);
+          const joining = [];
+          for (let i = 0; i < joins; i++) {
+            const site = await newSite();
+            joining.push({ siteId: site.siteId, token: await invitation(site, person.email, 'user') });
+          }
+          const leaving = siteIds.slice(0, Math.min(leaves, held));
+          const pause = (i: number) => new Promise((r) => setTimeout(r, delays[i % delays.length]!));
+          const [outcome, ...answers] = await Promise.all([
+            pause(0).then(() => deletion(requestId)),
+            ...joining.map((j, i) =>
+              pause(i + 1).then(
+                async () => (await acceptInvitation(database.db, { token: j.token, now: new Date() })).kind,
+              ),
+            ),
+            ...leaving.map((siteId, i) =>
+              pause(i + 3).then(() =>
+                database.db
+                  .delete(memberships)
+                  .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, person.id))),
+              ),
+            ),
+          ]);
+          const joinAnswers = answers.slice(0, joining.length);
+
+          const now = await membershipsOf(person.id);
+          if (outcome.kind === 'deleted') {
+            // A join before the deletion's end makes a site that was not asked: none may have joined.
+            // One after it finds its invitation gone with the person.
+            expect(joinAnswers).toEqual(joining.map(() => 'gone'));
+            expect(await exists(person.id)).toBe(false);
+            expect(now).toEqual([]);
+          } else {
+            expect(outcome.kind).toBe('unasked_sites');
+            expect(joinAnswers.every((a) => a === 'joined')).toBe(true);
+            expect(await exists(person.id)).toBe(true);
+            const stays = [...siteIds.filter((s) => !leaving.includes(s)), ...joining.map((j) => j.siteId)];
+            expect(now.map((m) => m.siteId).sort()).toEqual(stays.sort());
+          }
+        },
+      ),
+      { numRuns: 40, endOnFailure: true },
+    );
+  });
+});
