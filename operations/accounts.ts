@@ -1,7 +1,13 @@
-import { and, eq, isNull } from 'drizzle-orm';
+
 import type { Db, DbOrTx } from '../db/client';
 import { type AccountEmail, countEmailsTo, queueAccountEmail } from '../db/queries/account-emails';
-import { consumeToken, findUsableToken, storeEmailToken } from '../db/queries/email-tokens';
+import {
+  consumeToken,
+  findUsableToken,
+  lockTokensOfProfile,
+  markTokensUsed,
+  storeEmailToken,
+} from '../db/queries/email-tokens';
 import {
   findProfileByEmail,
   findProfileById,
@@ -11,7 +17,6 @@ import {
   updateProfile,
 } from '../db/queries/profiles';
 import { deleteSessionsOfProfile, insertSession } from '../db/queries/sessions';
-import { emailTokens } from '../db/schema';
 import { newToken } from '../domain/secrets';
 import { ACCOUNT_EMAILS_PER_HOUR } from '../domain/throttling';
 import type { TemplateName, TemplateProps } from '../emails/templates';
@@ -128,17 +133,12 @@ export function resetPassword(
   const { now } = input;
   return db.transaction(async (tx) => {
     const row = await findUsableToken(tx, 'password_reset', input.token, now);
-    if (!row?.profileId || !(await consumeToken(tx, row.id, now))) return false;
-    await tx
-      .update(emailTokens)
-      .set({ usedAt: now })
-      .where(
-        and(
-          eq(emailTokens.profileId, row.profileId),
-          eq(emailTokens.kind, 'password_reset'),
-          isNull(emailTokens.usedAt),
-        ),
-      );
+    if (!row?.profileId) return false;
+    // This link and the profile's other live reset links, locked in one order: each dies with this
+    // one. Not among them: used by another request, or gone with the profile, meanwhile.
+    const live = await lockTokensOfProfile(tx, row.profileId, 'password_reset');
+    if (!live.includes(row.id)) return false;
+    await markTokensUsed(tx, live, now);
     const profile = await findProfileById(tx, row.profileId);
     await updateProfile(tx, row.profileId, {
       passwordHash: input.passwordHash,

@@ -16,11 +16,11 @@ import {
   profileMemberships,
   setDeadline,
 } from '../db/queries/deletions';
+import { deleteTokensOfProfile } from '../db/queries/email-tokens';
 import { lockSite } from '../db/queries/subscriptions';
 import {
   accessMethods,
   deletionRequests,
-  emailTokens,
   events,
   idempotencyRecords,
   memberships,
@@ -188,17 +188,18 @@ function deleteOnce(
     // Site locks before the profile's: the order every access change takes (site, then its rows).
     const siteIds = held.map((m) => m.siteId).sort();
     for (const siteId of siteIds) await lockSite(tx, siteId);
-    // Queued sign-up and reset emails to the person go unsent (D7), and invitations to them go. Before
-    // the profile's lock: a relay sending an email, like an acceptance of an invitation, holds its
-    // row and then takes the profile's key lock, so in this order the deletion waits for it (and
-    // redacts what it sent below, or sees the site it joined) instead of deadlocking. An address never
-    // changes (A3).
+    // What others lock before the profile's row goes before the deletion locks it: a relay sending a
+    // queued account email, an acceptance of an invitation and a followed link (a reset, a
+    // confirmation) each hold their row and then take the profile's, so in this order the deletion
+    // waits for them (and redacts what was sent below, or sees the site joined) instead of
+    // deadlocking. Queued account emails go unsent (D7). An address never changes (A3).
     const [addressed] = await tx
       .select({ email: profiles.email })
       .from(profiles)
       .where(eq(profiles.id, profileId));
     if (addressed) {
       await deleteAccountEmailsTo(tx, addressed.email);
+      await deleteTokensOfProfile(tx, profileId);
       await tx
         .delete(siteInvitations)
         .where(sql`lower(${siteInvitations.email}) = ${addressed.email.toLowerCase()}`);
@@ -253,7 +254,6 @@ function deleteOnce(
         .where(eq(events.actorProfileId, profileId));
       await tx.update(events).set({ subjectProfileId: null }).where(eq(events.subjectProfileId, profileId));
 
-      await tx.delete(emailTokens).where(eq(emailTokens.profileId, profileId));
       // Mail to the person leaves a redacted record (issue 16: the goodbye can be seen to have gone
       // out), with its template and nothing of them; mail never delivered goes whole. Mail to others
       // that named them keeps its record with the person redacted.

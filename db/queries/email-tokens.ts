@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull } from 'drizzle-orm';
 import { hashToken, newToken } from '../../domain/secrets';
 import type { DbOrTx } from '../client';
 import { emailTokens } from '../schema';
@@ -52,6 +52,41 @@ export async function findUsableToken(db: DbOrTx, kind: EmailTokenKind, token: s
       ),
     );
   return row;
+}
+
+/**
+ * Locks the profile's tokens, in id order: the unused ones of `kind`, or with `kind` omitted every one.
+ * Whoever changes several tokens of a profile (a reset kills its siblings, a deletion removes them
+ * all) takes them through here, in one order, so two at once wait in turn instead of deadlocking.
+ * The ids locked.
+ */
+export async function lockTokensOfProfile(
+  db: DbOrTx,
+  profileId: string,
+  kind?: EmailTokenKind,
+): Promise<string[]> {
+  const rows = await db
+    .select({ id: emailTokens.id })
+    .from(emailTokens)
+    .where(
+      kind
+        ? and(eq(emailTokens.profileId, profileId), eq(emailTokens.kind, kind), isNull(emailTokens.usedAt))
+        : eq(emailTokens.profileId, profileId),
+    )
+    .orderBy(asc(emailTokens.id))
+    .for('update');
+  return rows.map((r) => r.id);
+}
+
+/** Marks these tokens used. */
+export async function markTokensUsed(db: DbOrTx, ids: readonly string[], now: Date): Promise<void> {
+  if (ids.length > 0) await db.update(emailTokens).set({ usedAt: now }).where(inArray(emailTokens.id, ids));
+}
+
+/** Every token of the profile goes (D7), taken in lockTokensOfProfile's order. */
+export async function deleteTokensOfProfile(db: DbOrTx, profileId: string): Promise<void> {
+  const ids = await lockTokensOfProfile(db, profileId);
+  if (ids.length > 0) await db.delete(emailTokens).where(inArray(emailTokens.id, ids));
 }
 
 /** Marks the token used; false when another request used it first (single use under races). */

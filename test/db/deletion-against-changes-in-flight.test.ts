@@ -5,9 +5,11 @@
  * - an invitation to another site is accepted: that site was never asked, so the person stays its
  *   member, and the request asks it (`unasked_sites`);
  * - the person is made owner of their other site: they stay owner and nothing is deleted (`owner`);
- * - generated interleavings of joins, leaves and a transfer at once with the deletion: the person is
- *   deleted only when every site they belong to at the end consented, and otherwise keeps every
- *   membership they hold.
+ * - a password reset in flight (its link's row held, the profile not yet changed) is waited for
+ *   instead of deadlocking with the deletion;
+ * - generated interleavings of joins, leaves and resets at once with the deletion: none fails, the
+ *   person is deleted only when every site they belong to at the end consented, and otherwise keeps
+ *   every membership they hold.
  */
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
@@ -15,10 +17,12 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
 import { fileDeletionRequest, insertConsents } from '../../db/queries/deletions';
+import { issueEmailToken } from '../../db/queries/email-tokens';
 import { insertInvitation } from '../../db/queries/invitations';
 import { insertProfile } from '../../db/queries/profiles';
-import { deletionConsents, memberships, profiles, sites } from '../../db/schema';
-import { newToken } from '../../domain/secrets';
+import { deletionConsents, emailTokens, memberships, profiles, sites } from '../../db/schema';
+import { hashToken, newToken } from '../../domain/secrets';
+import { resetPassword } from '../../operations/accounts';
 import { acceptInvitation } from '../../operations/invitations';
 import { deleteProfileData } from '../../operations/profile-deletion';
 import { createTestDatabase } from '../support/database';
@@ -93,6 +97,10 @@ async function invitation(site: { siteId: string; ownerId: string }, email: stri
   return token;
 }
 
+/** A live password-reset link of the profile; its token. */
+const resetLink = (profileId: string) =>
+  issueEmailToken(database.db, { kind: 'password_reset', profileId, ttlMs: 3_600_000, now: new Date() });
+
 const deletion = (requestId: string) => deleteProfileData(database.db, requestId, new Date(), async () => {});
 
 const membershipsOf = (profileId: string) =>
@@ -136,7 +144,7 @@ async function deletionHeldAtItsFirstLock(
   return outcome;
 }
 
-describe('a deletion against membership changes that commit while it waits for a site’s lock', () => {
+describe('a deletion against changes that commit while it waits for a lock', () => {
   it('a site joined meanwhile is asked, and its membership stays', async () => {
     const { person, requestId, siteIds } = await approvedRequest(1);
     const joined = await newSite();
@@ -181,6 +189,41 @@ describe('a deletion against membership changes that commit while it waits for a
     expect(await membershipsOf(person.id)).toContainEqual({ siteId: second, role: 'owner' });
   });
 
+  it('a password reset in flight is waited for, not deadlocked with', async () => {
+    const { person, requestId } = await approvedRequest(1);
+    const followed = await resetLink(person.id);
+    const other = await resetLink(person.id);
+    // The reset holds its link's row and then waits at the person's other link, held here, before it
+    // changes the profile; the deletion comes meanwhile.
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    let holding!: () => void;
+    const held = new Promise<void>((r) => {
+      holding = r;
+    });
+    const blocker = database.sql.begin(async (tx) => {
+      await tx`select id from email_tokens where token_hash = ${hashToken(other)} for update`;
+      holding();
+      await released;
+    });
+    await held;
+    const resetting = resetPassword(database.db, { token: followed, passwordHash: 'new', now: new Date() });
+    await untilAnsweredOrWaiting(database.sql, resetting);
+    const deleting = deletion(requestId);
+    await untilAnsweredOrWaiting(database.sql, deleting);
+    release();
+    await blocker;
+
+    expect(await resetting).toBe(true);
+    expect(await deleting).toEqual({ kind: 'deleted' });
+    expect(await exists(person.id)).toBe(false);
+    expect(await database.db.select().from(emailTokens).where(eq(emailTokens.profileId, person.id))).toEqual(
+      [],
+    );
+  });
+
   it('generated interleavings: deleted only with every site of the end consenting, else untouched', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -188,9 +231,10 @@ describe('a deletion against membership changes that commit while it waits for a
           held: fc.integer({ min: 1, max: 3 }),
           joins: fc.integer({ min: 0, max: 2 }),
           leaves: fc.integer({ min: 0, max: 2 }),
+          resets: fc.integer({ min: 0, max: 2 }),
           delays: fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 5, maxLength: 5 }),
         }),
-        async ({ held, joins, leaves, delays }) => {
+        async ({ held, joins, leaves, resets, delays }) => {
           const { person, requestId, siteIds } = await approvedRequest(held);
           const joining = [];
           for (let i = 0; i < joins; i++) {
@@ -198,6 +242,8 @@ describe('a deletion against membership changes that commit while it waits for a
             joining.push({ siteId: site.siteId, token: await invitation(site, person.email, 'user') });
           }
           const leaving = siteIds.slice(0, Math.min(leaves, held));
+          const links = [];
+          for (let i = 0; i < resets; i++) links.push(await resetLink(person.id));
           const pause = (i: number) => new Promise((r) => setTimeout(r, delays[i % delays.length]!));
           const [outcome, ...answers] = await Promise.all([
             pause(0).then(() => deletion(requestId)),
@@ -211,6 +257,11 @@ describe('a deletion against membership changes that commit while it waits for a
                 database.db
                   .delete(memberships)
                   .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, person.id))),
+              ),
+            ),
+            ...links.map((token, i) =>
+              pause(i + 2).then(() =>
+                resetPassword(database.db, { token, passwordHash: 'new', now: new Date() }),
               ),
             ),
           ]);
