@@ -58,6 +58,11 @@ export const displayName = (max: number) =>
     .max(max)
     .refine((s) => !NAME_FORBIDDEN.test(s), 'must not hold control or bidirectional formatting characters');
 export const SiteNameField = displayName(200);
+/**
+ * A tag's UID as printed on it or as an IQ's reader reports it: held to a name's rules, since people
+ * read it in lists, IQs match tags by it, and an invisible character would make one tag two.
+ */
+export const TagUidField = displayName(100);
 /** A site's time zone, kept as Intl spells it: the emails and pages show it as written. */
 export const TimeZoneField = z
   .string()

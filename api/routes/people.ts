@@ -11,7 +11,15 @@ import type { AppDeps } from '../deps';
 import { jsonText } from '../json-text';
 import { notFound } from '../problem';
 import { createRouter } from '../router';
-import { EmailField, IdField, jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
+import {
+  EmailField,
+  IdField,
+  jsonBody,
+  problemResponses,
+  SITE_PROBLEMS,
+  SiteIdParam,
+  TagUidField,
+} from '../schemas';
 import { type SiteAccessRole, siteAccess } from '../site-access';
 
 /** S6, S7: owners and admins manage people; so does the installer until release, who sets the site up (S1). */
@@ -186,10 +194,11 @@ const AddAccess = z
   .object({
     kind: z.enum(['tag', 'mobile_key', 'pin', 'remote']),
     iqId: IdField.optional(),
-    tagUid: z.string().trim().min(1).max(100).optional(),
+    tagUid: TagUidField.optional(),
   })
   .superRefine((b, ctx) => {
-    if (b.kind === 'tag' && !b.tagUid)
+    // An empty UID (nothing visible) was refused by its own field already.
+    if (b.kind === 'tag' && b.tagUid === undefined)
       ctx.addIssue({ code: 'custom', path: ['tagUid'], message: 'is required for a tag' });
     if (b.kind !== 'tag' && b.tagUid)
       ctx.addIssue({ code: 'custom', path: ['tagUid'], message: 'is only for a tag' });

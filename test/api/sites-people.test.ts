@@ -514,6 +514,33 @@ describe('people', () => {
     expect(live).toHaveLength(1);
   });
 
+  it('a tag’s UID is held to a name’s rules: control and bidirectional characters 400, invisible edges dropped', async () => {
+    const { owner, site } = await activeSite(sys);
+    for (const bad of ['04:A2\n19', '04:A2\u202E91', '\u200B\u200B', '04\t19']) {
+      const refused = await expectProblem(
+        await grant(owner.token, site.id, owner.id, { kind: 'tag', tagUid: bad }),
+        400,
+        'validation_failed',
+      );
+      expect(refused.errors?.map((e) => e.path)).toEqual(['body.tagUid']);
+    }
+    expect(await sys.sql`select 1 from access_methods where site_id = ${site.id}`).toHaveLength(0);
+    // A UID copied with a zero-width space around it is the same tag, not a second one.
+    const first = await grant(owner.token, site.id, owner.id, {
+      kind: 'tag',
+      tagUid: '\u200B04:A2:19:7F\uFEFF',
+    });
+    expect(first.status).toBe(201);
+    expect(await sys.sql`select tag_uid from access_methods where site_id = ${site.id}`).toEqual([
+      { tag_uid: '04:A2:19:7F' },
+    ]);
+    await expectProblem(
+      await grant(owner.token, site.id, owner.id, { kind: 'tag', tagUid: '04:a2:19:7f\u200B' }),
+      409,
+      'tag_taken',
+    );
+  });
+
   it('PINs: shown once, stored as a hash, only on subscribed IQs of the site; reset emails the member', async () => {
     const { owner, site } = await activeSite(sys);
     const user = await sys.signIn();
