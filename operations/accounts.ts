@@ -1,4 +1,3 @@
-
 import type { Db, DbOrTx } from '../db/client';
 import { type AccountEmail, countEmailsTo, queueAccountEmail } from '../db/queries/account-emails';
 import {
