@@ -1,11 +1,12 @@
 import type { Context } from 'hono';
 import { findMembership, type MembershipFacts } from '../db/queries/memberships';
 import { findSite, type SiteFacts } from '../db/queries/sites';
+import { actingRole, type SiteActor, type SiteActorRole } from '../domain/site-roles';
 import type { ReadWithSession } from './auth/reads-with-session';
 import type { AppDeps, AppEnv } from './deps';
 import { forbidden, notFound, problem } from './problem';
 
-export type SiteAccessRole = 'owner' | 'admin' | 'user' | 'installer';
+export type SiteAccessRole = SiteActorRole;
 
 /**
  * The caller's site and their role there, or the refusal: 404 when the site is unknown or the
@@ -24,6 +25,8 @@ export async function siteAccess(
   membership: MembershipFacts | undefined;
   /** What the route declared to read with the session (readOf), when the path named this site. */
   read: ReadWithSession | undefined;
+  /** What was decided here (the caller, the roles allowed, the subscription), for the change to decide again under the site's lock. */
+  actor: SiteActor;
 }> {
   const callerId = c.get('profile').id;
   // Read with the session when the path names this site (issue 15); otherwise both at once.
@@ -34,17 +37,28 @@ export async function siteAccess(
     ? [atPath.site, atPath.membership]
     : await Promise.all([findSite(deps.db, siteId), findMembership(deps.db, siteId, callerId)]);
   if (!site) throw notFound('site');
-  const held: SiteAccessRole[] = [];
-  if (membership) held.push(membership.role);
-  if (site.installerProfileId === callerId && site.releasedAt === null) held.push('installer');
-  if (held.length === 0) throw notFound('site');
-  const role = held.find((r) => opts.roles.includes(r));
-  if (!role) throw forbidden();
+  const decided = actingRole(
+    {
+      callerId,
+      membershipRole: membership?.role,
+      installerProfileId: site.installerProfileId,
+      released: site.releasedAt !== null,
+    },
+    opts.roles,
+  );
+  if ('refusal' in decided) throw decided.refusal === 'not_found' ? notFound('site') : forbidden();
+  const { role } = decided;
   if (site.subscriptionStatus !== 'active' && !opts.allowWithoutSubscription) {
     throw problem('no_valid_subscription');
   }
   // Only now, the caller's access to this site decided, may the route use what was read with it.
-  return { site, role, membership, read: atPath?.read };
+  return {
+    site,
+    role,
+    membership,
+    read: atPath?.read,
+    actor: { id: callerId, roles: opts.roles, needsSubscription: !opts.allowWithoutSubscription },
+  };
 }
 
 /** Platform-wide roles (support) are checked apart from site roles. */

@@ -12,14 +12,15 @@ import {
 } from '../db/queries/people';
 import { findProfileById } from '../db/queries/profiles';
 import type { Site } from '../db/queries/sites';
-import { lockSite } from '../db/queries/subscriptions';
 import { accessMethods } from '../db/schema';
 import { devicePinHash } from '../domain/device-pin';
 import { Refusal } from '../domain/reasons';
+import type { SiteActor } from '../domain/site-roles';
 import type { Mailer } from '../emails/mailer';
 import { subscribedIqOf } from './iqs';
 import { sendOrRefuse } from './mail';
 import { memberOf } from './members';
+import { lockSiteAs } from './site-lock';
 
 export type AccessKind = 'tag' | 'mobile_key' | 'pin' | 'remote';
 
@@ -83,14 +84,15 @@ export function grantAccess(
     tagUid?: string | undefined;
     /** For a PIN: the PIN (shown once, never stored) and its scrypt hash. */
     pin?: { pin: string; hash: string } | undefined;
-    actorId: string;
+    actor: SiteActor;
     now: Date;
   },
 ) {
-  const { siteId, profileId, actorId, now, pin } = input;
+  const { siteId, profileId, now, pin } = input;
+  const actorId = input.actor.id;
   const id = randomUUID();
   return db.transaction(async (tx) => {
-    const site = (await lockSite(tx, siteId))!;
+    const { site } = await lockSiteAs(tx, siteId, input.actor);
     const member = await memberOf(tx, siteId, profileId);
     // One physical tag opens for one person: a UID already live at the site is refused.
     if (input.kind === 'tag' && input.tagUid && (await liveTagAt(tx, siteId, input.tagUid))) {
@@ -121,21 +123,21 @@ export function grantAccess(
 /** Revokes one live access method of the member. */
 export function revokeAccessMethod(
   db: Db,
-  input: { siteId: string; profileId: string; accessId: string; actorId: string; now: Date },
+  input: { siteId: string; profileId: string; accessId: string; actor: SiteActor; now: Date },
 ): Promise<void> {
   const { siteId, profileId, now } = input;
   return db.transaction(async (tx) => {
     // The site before the method's row, in the order every other change of the site takes them.
-    const site = await lockSite(tx, siteId);
+    const { site } = await lockSiteAs(tx, siteId, input.actor);
     const method = await findAccessMethod(tx, siteId, profileId, input.accessId);
-    if (!site || !method) throw new Refusal('not_found', 'No such access method.');
+    if (!method) throw new Refusal('not_found', 'No such access method.');
     await revokeAccess(tx, [method.id], now);
     await syncAccessLists(tx, { siteId, profileId }, site);
     await recordEvent(tx, {
       siteId,
       at: now,
       type: 'access.revoked',
-      actorProfileId: input.actorId,
+      actorProfileId: input.actor.id,
       subjectProfileId: profileId,
       iqId: method.iqId,
       data: { accessId: method.id, kind: method.kind },
@@ -156,14 +158,14 @@ export function resetPin(
     iqId: string;
     pin: string;
     pinHash: string;
-    actorId: string;
+    actor: SiteActor;
     now: Date;
   },
 ) {
   const { siteId, profileId, iqId, now } = input;
   const id = randomUUID();
   return db.transaction(async (tx) => {
-    const site = (await lockSite(tx, siteId))!;
+    const { site } = await lockSiteAs(tx, siteId, input.actor);
     const member = await memberOf(tx, siteId, profileId);
     const iq = await subscribedIqOf(tx, siteId, iqId);
     const old = await pinsOnIq(tx, siteId, profileId, iqId);
@@ -178,7 +180,7 @@ export function resetPin(
       site,
       member,
       { id, kind: 'pin', iqId, pinHash: input.pinHash, devicePinHash: devicePinHashOn(iq, id, input.pin) },
-      { actorId: input.actorId, now, type: 'access.pin_reset' },
+      { actorId: input.actor.id, now, type: 'access.pin_reset' },
     );
     await syncAccessLists(tx, { siteId, profileId });
     const profile = await findProfileById(tx, profileId);

@@ -18,8 +18,10 @@ import { memberships } from '../db/schema';
 import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
 import { newToken } from '../domain/secrets';
+import type { SiteActor } from '../domain/site-roles';
 import { formatSiteDate } from '../emails/format';
 import { type Mailing, sendOrRefuse } from './mail';
+import { lockSiteAs } from './site-lock';
 
 /** S7: a pending invitation expires after 14 days. */
 export const INVITATION_TTL_MS = 14 * 86_400_000;
@@ -130,26 +132,26 @@ export async function assertOwnerInvitationAllowed(
  */
 export function withdrawInvitation(
   db: Db,
-  input: { siteId: string; invitationId: string; actorId: string; actorRole: string; now: Date },
+  input: { siteId: string; invitationId: string; actor: SiteActor; now: Date },
 ): Promise<void> {
   const { siteId, now } = input;
   return db.transaction(async (tx) => {
-    const site = await lockSite(tx, siteId);
+    const { site, role: actorRole } = await lockSiteAs(tx, siteId, input.actor);
     const invitation = await lockOpenInvitation(tx, siteId, input.invitationId);
     if (!invitation) throw new Refusal('not_found', 'No such invitation.');
-    if (invitation.role === 'owner' && input.actorRole !== 'installer') {
+    if (invitation.role === 'owner' && actorRole !== 'installer') {
       throw new Refusal('forbidden', 'Only the installer withdraws the owner’s invitation.');
     }
     // V7: like any change of people it needs a valid subscription, but the owner's invitation is part
     // of the hand-over (installation work), which a site that never had a term takes.
-    const installing = invitation.role === 'owner' && site?.subscriptionStatus === 'none';
-    if (site?.subscriptionStatus !== 'active' && !installing) throw new Refusal('no_valid_subscription');
+    const installing = invitation.role === 'owner' && site.subscriptionStatus === 'none';
+    if (site.subscriptionStatus !== 'active' && !installing) throw new Refusal('no_valid_subscription');
     await deleteInvitation(tx, invitation.id);
     await recordEvent(tx, {
       siteId,
       at: now,
       type: 'member.invitation_withdrawn',
-      actorProfileId: input.actorId,
+      actorProfileId: input.actor.id,
       data: { invitationId: invitation.id, role: invitation.role },
     });
   });

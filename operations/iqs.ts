@@ -5,6 +5,8 @@ import { findSiteIq, insertIq, isSerialTaken, updateIq } from '../db/queries/iqs
 import { invalidatePinsOnIq } from '../db/queries/people';
 import { findCurrentTerm, lockSite, slotUsage } from '../db/queries/subscriptions';
 import { Refusal } from '../domain/reasons';
+import type { SiteActor } from '../domain/site-roles';
+import { lockSiteAs } from './site-lock';
 
 /** K5: an IQ of this site that takes access changes; an unknown IQ or another site's is not found. */
 export async function subscribedIqOf(tx: DbOrTx, siteId: string, iqId: string) {
@@ -40,14 +42,14 @@ export async function registerIq(
     model: string;
     name: string | null;
     secretHash: string;
-    actorId: string;
+    actor: SiteActor;
     now: Date;
   },
 ) {
   const { siteId } = input;
   try {
     return await db.transaction(async (tx) => {
-      assertInstallationAllowed(await lockSite(tx, siteId));
+      assertInstallationAllowed((await lockSiteAs(tx, siteId, input.actor)).site);
       const subscribed = (await freeIqSlot(tx, siteId)) === 'free';
       const row = await insertIq(tx, {
         siteId,
@@ -61,7 +63,7 @@ export async function registerIq(
       await recordEvent(tx, {
         siteId,
         type: 'iq.registered',
-        actorProfileId: input.actorId,
+        actorProfileId: input.actor.id,
         iqId: row.id,
         data: { subscribed },
       });
@@ -85,7 +87,7 @@ export function changeIq(
     iqId: string;
     subscribed?: boolean | undefined;
     name?: string | undefined;
-    actorId: string;
+    actor: SiteActor;
     now: Date;
   },
 ) {
@@ -94,7 +96,7 @@ export function changeIq(
     // The site first, as every change of a site's rows takes it: the free slot is counted under it
     // (two IQs subscribed at once cannot share the last one), and the IQ's row is taken after it, in
     // the order syncAccessLists takes them (the other order deadlocked with a member's slot toggle).
-    await lockSite(tx, siteId);
+    await lockSiteAs(tx, siteId, input.actor);
     const current = await findSiteIq(tx, siteId, iqId);
     if (!current) throw new Refusal('not_found', 'No such IQ.');
     const subscribed = input.subscribed;
@@ -118,7 +120,7 @@ export function changeIq(
       await recordEvent(tx, {
         siteId,
         type: subscribed ? 'iq.subscribed' : 'iq.unsubscribed',
-        actorProfileId: input.actorId,
+        actorProfileId: input.actor.id,
         iqId,
       });
     }
@@ -127,9 +129,9 @@ export function changeIq(
 }
 
 /** K3: every active PIN on the IQ needs activation again. Returns how many were invalidated. */
-export function resetIq(db: Db, input: { siteId: string; iqId: string; actorId: string; now: Date }) {
+export function resetIq(db: Db, input: { siteId: string; iqId: string; actor: SiteActor; now: Date }) {
   return db.transaction(async (tx) => {
-    await lockSite(tx, input.siteId);
+    await lockSiteAs(tx, input.siteId, input.actor);
     await subscribedIqOf(tx, input.siteId, input.iqId);
     const n = await invalidatePinsOnIq(tx, input.iqId);
     // K3, K7: the invalidated PINs leave the IQ's list.
@@ -138,7 +140,7 @@ export function resetIq(db: Db, input: { siteId: string; iqId: string; actorId: 
       siteId: input.siteId,
       at: input.now,
       type: 'iq.reset',
-      actorProfileId: input.actorId,
+      actorProfileId: input.actor.id,
       iqId: input.iqId,
       data: { pinsInvalidated: n },
     });

@@ -8,13 +8,12 @@ import { findCurrentTerm, lockSite, slotUsage } from '../db/queries/subscription
 import { memberships } from '../db/schema';
 import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
+import type { SiteActor } from '../domain/site-roles';
 import { subscribeRefusal } from '../domain/subscription';
 import { assertOwnerInvitationAllowed, inviteToSite, type SentInvitation } from './invitations';
 import { assertInstallationAllowed } from './iqs';
 import type { Mailing } from './mail';
-
-/** Who acts on a site's people: a site role, or the installer before release (S1). */
-export type ActorRole = 'owner' | 'admin' | 'user' | 'installer';
+import { lockSiteAs } from './site-lock';
 
 /** The member, or `not_found` for one who is not a member of this site. */
 export async function memberOf(tx: DbOrTx, siteId: string, profileId: string) {
@@ -35,26 +34,25 @@ export function invitePerson(
     site: { id: string; name: string };
     email: string;
     role: SiteRole;
-    actorId: string;
-    actorRole: ActorRole;
+    actor: SiteActor;
     now: Date;
   },
 ): Promise<SentInvitation> {
-  const { site, role, actorId, now } = input;
+  const { site, role, actor, now } = input;
   return db.transaction(async (tx) => {
-    const locked = await lockSite(tx, site.id);
+    const { site: locked, role: actorRole } = await lockSiteAs(tx, site.id, actor);
     if (role === 'owner') {
-      await assertOwnerInvitationAllowed(tx, { siteId: site.id, actorRole: input.actorRole, now });
+      await assertOwnerInvitationAllowed(tx, { siteId: site.id, actorRole, now });
       // The hand-over is installation work (A2, V7): a site that never had a term takes it.
       assertInstallationAllowed(locked);
-    } else if (locked?.subscriptionStatus !== 'active') {
+    } else if (locked.subscriptionStatus !== 'active') {
       throw new Refusal('no_valid_subscription');
     }
     return inviteToSite(tx, mailing, {
-      site: locked ?? site,
+      site: locked,
       email: input.email,
       role,
-      inviterId: actorId,
+      inviterId: actor.id,
       now,
     });
   });
@@ -76,14 +74,13 @@ export function changeMember(
     siteId: string;
     profileId: string;
     changes: MemberChanges;
-    actorId: string;
-    actorRole: ActorRole;
+    actor: SiteActor;
     now: Date;
   },
 ): Promise<void> {
-  const { siteId, profileId, changes, actorRole, now } = input;
+  const { siteId, profileId, changes, now } = input;
   return db.transaction(async (tx) => {
-    const site = (await lockSite(tx, siteId))!;
+    const { site, role: actorRole } = await lockSiteAs(tx, siteId, input.actor);
     const target = await memberOf(tx, siteId, profileId);
     if (changes.subscribed === true) {
       const term = await findCurrentTerm(tx, siteId);
@@ -140,7 +137,7 @@ export function changeMember(
       siteId,
       at: now,
       type: 'member.updated',
-      actorProfileId: input.actorId,
+      actorProfileId: input.actor.id,
       subjectProfileId: profileId,
       data: changes,
     });
@@ -182,14 +179,14 @@ export async function endMembership(
 /** S6: an owner or admin removes a member and their access methods at the site; never the owner. */
 export function removeMember(
   db: Db,
-  input: { siteId: string; profileId: string; actorId: string; now: Date },
+  input: { siteId: string; profileId: string; actor: SiteActor; now: Date },
 ): Promise<void> {
-  const { siteId, profileId } = input;
+  const { siteId, profileId, now } = input;
   return db.transaction(async (tx) => {
-    await lockSite(tx, siteId);
+    await lockSiteAs(tx, siteId, input.actor);
     const target = await memberOf(tx, siteId, profileId);
     if (target.role === 'owner') throw new Refusal('owner_cannot_leave');
-    await endMembership(tx, { ...input, type: 'member.removed' });
+    await endMembership(tx, { siteId, profileId, actorId: input.actor.id, now, type: 'member.removed' });
   });
 }
 

@@ -29,13 +29,8 @@ const reset = createRoute({
 export function iqResetRoutes(deps: AppDeps) {
   return createRouter().openapi(reset, async (c) => {
     const { siteId, iqId } = c.req.valid('param');
-    await siteAccess(deps, c, siteId, { roles: ['owner'] });
-    const pinsInvalidated = await resetIq(deps.db, {
-      siteId,
-      iqId,
-      actorId: c.get('profile').id,
-      now: deps.now(),
-    });
+    const { actor } = await siteAccess(deps, c, siteId, { roles: ['owner'] });
+    const pinsInvalidated = await resetIq(deps.db, { siteId, iqId, actor, now: deps.now() });
     return c.json({ iqId, pinsInvalidated }, 200);
   });
 }

@@ -116,7 +116,7 @@ export function iqRoutes(deps: AppDeps) {
       const { siteId } = c.req.valid('param');
       const input = c.req.valid('json');
       // Installation work: a site that never had a term takes it (without a slot); an expired one does not (V7).
-      await siteAccess(deps, c, siteId, {
+      const { actor } = await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'installer'],
         allowWithoutSubscription: true,
       });
@@ -127,7 +127,7 @@ export function iqRoutes(deps: AppDeps) {
         model: input.model,
         name: input.name ?? null,
         secretHash: hashDeviceSecret(deviceSecret),
-        actorId: c.get('profile').id,
+        actor,
         now: deps.now(),
       });
       return c.json({ id: iq.id, subscribed: iq.subscribed, deviceSecret }, 201);
@@ -140,12 +140,15 @@ export function iqRoutes(deps: AppDeps) {
     .openapi(update, async (c) => {
       const { siteId, iqId } = c.req.valid('param');
       const input = c.req.valid('json');
-      await siteAccess(deps, c, siteId, { roles: ['owner', 'admin'], allowWithoutSubscription: true });
+      const { actor } = await siteAccess(deps, c, siteId, {
+        roles: ['owner', 'admin'],
+        allowWithoutSubscription: true,
+      });
       const { iq, changed } = await changeIq(db, {
         siteId,
         iqId,
         ...input,
-        actorId: c.get('profile').id,
+        actor,
         now: deps.now(),
       });
       if (changed) {

@@ -120,11 +120,11 @@ export function lockRoutes(deps: AppDeps) {
       const { siteId } = c.req.valid('param');
       const { iqId, name } = c.req.valid('json');
       // Installation work (S1, V7): a site that never had a term takes it; an expired one does not.
-      await siteAccess(deps, c, siteId, {
+      const { actor } = await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'installer'],
         allowWithoutSubscription: true,
       });
-      const lock = await addLock(db, { siteId, iqId, name });
+      const lock = await addLock(db, { siteId, iqId, name, actor });
       return c.json(lockJson(lock), 201);
     })
     .openapi(list, async (c) => {

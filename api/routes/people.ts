@@ -303,51 +303,31 @@ export function peopleRoutes(deps: AppDeps) {
       const { siteId } = c.req.valid('param');
       const { email, role } = c.req.valid('json');
       // The subscription is checked by invitePerson: the owner's invitation is installation work (V7).
-      const { site, role: actorRole } = await siteAccess(deps, c, siteId, {
+      const { site, actor } = await siteAccess(deps, c, siteId, {
         roles: MANAGERS,
         allowWithoutSubscription: true,
       });
-      const invitation = await invitePerson(db, mailing, {
-        site,
-        email,
-        role,
-        actorId: c.get('profile').id,
-        actorRole,
-        now: deps.now(),
-      });
+      const invitation = await invitePerson(db, mailing, { site, email, role, actor, now: deps.now() });
       return c.json(invitedJson(invitation), 201);
     })
     .openapi(withdrawRoute, async (c) => {
       const { siteId, invitationId } = c.req.valid('param');
       // The subscription is checked by withdrawInvitation, which knows whose invitation it is (V7).
-      const { role: actorRole } = await siteAccess(deps, c, siteId, {
+      const { actor } = await siteAccess(deps, c, siteId, {
         roles: MANAGERS,
         allowWithoutSubscription: true,
       });
-      await withdrawInvitation(db, {
-        siteId,
-        invitationId,
-        actorId: c.get('profile').id,
-        actorRole,
-        now: deps.now(),
-      });
+      await withdrawInvitation(db, { siteId, invitationId, actor, now: deps.now() });
       return c.body(null, 204);
     })
     .openapi(patchRoute, async (c) => {
       const { siteId, profileId } = c.req.valid('param');
       // The subscription is checked by the change, in V8's order, under the site lock.
-      const { role: actorRole } = await siteAccess(deps, c, siteId, {
+      const { actor } = await siteAccess(deps, c, siteId, {
         roles: MANAGERS,
         allowWithoutSubscription: true,
       });
-      await changeMember(db, {
-        siteId,
-        profileId,
-        changes: c.req.valid('json'),
-        actorId: c.get('profile').id,
-        actorRole,
-        now: deps.now(),
-      });
+      await changeMember(db, { siteId, profileId, changes: c.req.valid('json'), actor, now: deps.now() });
       return c.json(await person(siteId, profileId), 200);
     })
     .openapi(removeRoute, async (c) => {
@@ -361,42 +341,36 @@ export function peopleRoutes(deps: AppDeps) {
         });
         await leaveSite(db, { siteId, profileId, now: deps.now() });
       } else {
-        await siteAccess(deps, c, siteId, { roles: MANAGERS });
-        await removeMember(db, { siteId, profileId, actorId: callerId, now: deps.now() });
+        const { actor } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
+        await removeMember(db, { siteId, profileId, actor, now: deps.now() });
       }
       return c.body(null, 204);
     })
     .openapi(addAccessRoute, async (c) => {
       const { siteId, profileId } = c.req.valid('param');
       const body = c.req.valid('json');
-      await siteAccess(deps, c, siteId, { roles: MANAGERS });
+      const { actor } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
       const pin = body.kind === 'pin' ? newPin() : undefined;
       const granted = await grantAccess(db, {
         siteId,
         profileId,
         ...body,
         pin: pin ? { pin, hash: await hashPassword(pin) } : undefined,
-        actorId: c.get('profile').id,
+        actor,
         now: deps.now(),
       });
       return c.json({ ...granted, ...(pin ? { pin } : {}) }, 201);
     })
     .openapi(revokeRoute, async (c) => {
       const { siteId, profileId, accessId } = c.req.valid('param');
-      await siteAccess(deps, c, siteId, { roles: MANAGERS });
-      await revokeAccessMethod(db, {
-        siteId,
-        profileId,
-        accessId,
-        actorId: c.get('profile').id,
-        now: deps.now(),
-      });
+      const { actor } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
+      await revokeAccessMethod(db, { siteId, profileId, accessId, actor, now: deps.now() });
       return c.body(null, 204);
     })
     .openapi(pinResetRoute, async (c) => {
       const { siteId, profileId } = c.req.valid('param');
       const { iqId } = c.req.valid('json');
-      await siteAccess(deps, c, siteId, { roles: MANAGERS });
+      const { actor } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
       const pin = newPin();
       const granted = await resetPin(db, deps.mailer, {
         siteId,
@@ -404,7 +378,7 @@ export function peopleRoutes(deps: AppDeps) {
         iqId,
         pin,
         pinHash: await hashPassword(pin),
-        actorId: c.get('profile').id,
+        actor,
         now: deps.now(),
       });
       return c.json({ ...granted, pin }, 200);

@@ -1,0 +1,33 @@
+/** The roles one acts with at a site: a membership's, or the installer's until release (S1). */
+export type SiteActorRole = 'owner' | 'admin' | 'user' | 'installer';
+
+/** Who acts on a site, the roles that may do what they ask, and whether it needs a valid subscription (V7). */
+export interface SiteActor {
+  id: string;
+  roles: readonly SiteActorRole[];
+  needsSubscription: boolean;
+}
+
+/**
+ * The role a caller acts with at a site, decided on the site's facts and the caller's membership
+ * there: not_found when they hold no role at all (N4: other sites' ids look like missing ones),
+ * forbidden when none they hold may do this. The API decides with it when a request comes, and every
+ * change of a site again under the site's lock, so a role lost meanwhile (a transfer, a removal, a
+ * release) no longer acts.
+ */
+export function actingRole(
+  facts: {
+    callerId: string;
+    membershipRole: Exclude<SiteActorRole, 'installer'> | undefined;
+    installerProfileId: string | null;
+    released: boolean;
+  },
+  allowed: readonly SiteActorRole[],
+): { role: SiteActorRole } | { refusal: 'not_found' | 'forbidden' } {
+  const held: SiteActorRole[] = [];
+  if (facts.membershipRole) held.push(facts.membershipRole);
+  if (facts.installerProfileId === facts.callerId && !facts.released) held.push('installer');
+  if (held.length === 0) return { refusal: 'not_found' };
+  const role = held.find((r) => allowed.includes(r));
+  return role ? { role } : { refusal: 'forbidden' };
+}

@@ -1,0 +1,35 @@
+import type { DbOrTx } from '../db/client';
+import { findMembership } from '../db/queries/memberships';
+import { lockSite } from '../db/queries/subscriptions';
+import { Refusal } from '../domain/reasons';
+import { actingRole, type SiteActor } from '../domain/site-roles';
+
+/**
+ * The site's lock, for a change an actor asked for, and the role they act with decided again under
+ * it (N7): the API decided on what it read before the lock, and a transfer, a removal, a release or
+ * an expiry that committed while this change waited for the lock has taken that role or the
+ * subscription away. Refused then as the API would have refused it: 404 `not_found` without any
+ * role, 403 `forbidden` without one that may do this, 403 `no_valid_subscription` (V7).
+ */
+export async function lockSiteAs(tx: DbOrTx, siteId: string, actor: SiteActor) {
+  const site = await lockSite(tx, siteId);
+  if (!site) throw new Refusal('not_found', 'No such site.');
+  const membership = await findMembership(tx, siteId, actor.id);
+  const decided = actingRole(
+    {
+      callerId: actor.id,
+      membershipRole: membership?.role,
+      installerProfileId: site.installerProfileId,
+      released: site.releasedAt !== null,
+    },
+    actor.roles,
+  );
+  if ('refusal' in decided) {
+    throw decided.refusal === 'not_found'
+      ? new Refusal('not_found', 'No such site.')
+      : new Refusal('forbidden');
+  }
+  if (actor.needsSubscription && site.subscriptionStatus !== 'active')
+    throw new Refusal('no_valid_subscription');
+  return { site, role: decided.role, membership };
+}

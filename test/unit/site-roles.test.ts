@@ -1,0 +1,70 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { actingRole, type SiteActorRole } from '../../domain/site-roles';
+
+const ME = 'caller';
+const facts = (over: Partial<Parameters<typeof actingRole>[0]> = {}) => ({
+  callerId: ME,
+  membershipRole: undefined,
+  installerProfileId: null,
+  released: false,
+  ...over,
+});
+
+describe('the role one acts with at a site (S1, N4)', () => {
+  it('a member acts with their membership’s role where it is allowed, else is forbidden', () => {
+    expect(actingRole(facts({ membershipRole: 'admin' }), ['owner', 'admin'])).toEqual({ role: 'admin' });
+    expect(actingRole(facts({ membershipRole: 'user' }), ['owner', 'admin'])).toEqual({
+      refusal: 'forbidden',
+    });
+  });
+
+  it('the installer acts as installer until release; after it, without a membership, the site is not found', () => {
+    const installing = facts({ installerProfileId: ME });
+    expect(actingRole(installing, ['owner', 'admin', 'installer'])).toEqual({ role: 'installer' });
+    expect(actingRole(installing, ['owner'])).toEqual({ refusal: 'forbidden' });
+    expect(actingRole({ ...installing, released: true }, ['installer'])).toEqual({ refusal: 'not_found' });
+    expect(actingRole(facts({ installerProfileId: 'someone else' }), ['installer'])).toEqual({
+      refusal: 'not_found',
+    });
+  });
+
+  it('an installer who is also a member acts with whichever of their roles is allowed', () => {
+    const both = facts({ membershipRole: 'user', installerProfileId: ME });
+    expect(actingRole(both, ['owner', 'admin', 'installer'])).toEqual({ role: 'installer' });
+    expect(actingRole(both, ['user'])).toEqual({ role: 'user' });
+  });
+
+  it('generated facts: a role comes back only when held and allowed; not_found only without any role', () => {
+    const roles = fc.constantFrom<SiteActorRole>('owner', 'admin', 'user', 'installer');
+    fc.assert(
+      fc.property(
+        fc.option(fc.constantFrom('owner', 'admin', 'user') as fc.Arbitrary<'owner' | 'admin' | 'user'>, {
+          nil: undefined,
+        }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.uniqueArray(roles, { maxLength: 4 }),
+        (membershipRole, installs, released, allowed) => {
+          const decided = actingRole(
+            facts({ membershipRole, installerProfileId: installs ? ME : 'other', released }),
+            allowed,
+          );
+          const held = [
+            ...(membershipRole ? [membershipRole] : []),
+            ...(installs && !released ? ['installer'] : []),
+          ];
+          if ('role' in decided) {
+            expect(held).toContain(decided.role);
+            expect(allowed).toContain(decided.role);
+          } else if (decided.refusal === 'not_found') {
+            expect(held).toEqual([]);
+          } else {
+            expect(held.length).toBeGreaterThan(0);
+            expect(held.some((r) => allowed.includes(r as SiteActorRole))).toBe(false);
+          }
+        },
+      ),
+    );
+  });
+});
