@@ -155,13 +155,16 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
 
     /** D7: the goodbye email, then the deletion, both under the request's lock (see deleteProfileData). */
     async deleteProfile(input: { requestId: string }): Promise<DeletionOutcome> {
-      const outcome = await deleteProfileData(db, input.requestId, new Date(), async (profile) => {
-        await mailer.send({
-          to: profile.email,
-          template: 'profile-deleted',
-          props: { name: profile.name },
-          idempotencyKey: goodbyeEmailKey(input.requestId),
-        });
+      const outcome = await deleteProfileData(db, input.requestId, new Date(), async (profile, tx) => {
+        await mailer.send(
+          {
+            to: profile.email,
+            template: 'profile-deleted',
+            props: { name: profile.name },
+            idempotencyKey: goodbyeEmailKey(input.requestId),
+          },
+          tx,
+        );
       });
       log.info('profile deletion', { requestId: input.requestId, outcome: outcome.kind });
       return outcome;

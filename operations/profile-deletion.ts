@@ -1,5 +1,5 @@
 import { and, eq, ne, or, sql } from 'drizzle-orm';
-import type { Db } from '../db/client';
+import type { Db, DbOrTx } from '../db/client';
 import { forgetMemberGrants, syncAccessLists } from '../db/queries/access-lists';
 import { deleteAccountEmailsTo } from '../db/queries/account-emails';
 import {
@@ -132,8 +132,12 @@ export async function deleteProfileData(
   db: Db,
   requestId: string,
   now: Date,
-  /** Runs once every check passed, under the request's lock: the goodbye goes out before the address goes. */
-  beforeDelete: (profile: { email: string; name: string }) => Promise<void>,
+  /**
+   * Runs once every check passed, under the request's lock: the goodbye goes out before the address
+   * goes. Its writes go through `tx`: a connection of the pool could be waiting for this
+   * transaction's locks, every one of them.
+   */
+  beforeDelete: (profile: { email: string; name: string }, tx: DbOrTx) => Promise<void>,
 ): Promise<DeletionOutcome> {
   // Each pass that finds the memberships moved rolls back and decides again on the new ones; a few
   // in a row mean joins keep coming, and the activity's retry comes back later.
@@ -160,7 +164,7 @@ function deleteOnce(
   db: Db,
   requestId: string,
   now: Date,
-  beforeDelete: (profile: { email: string; name: string }) => Promise<void>,
+  beforeDelete: (profile: { email: string; name: string }, tx: DbOrTx) => Promise<void>,
 ): Promise<DeletionOutcome> {
   return db.transaction(async (tx) => {
     // The row lock orders this against a support cancel and a second run.
@@ -211,7 +215,7 @@ function deleteOnce(
     // (sorted by site, as profileMemberships reads them); the transaction then rolls back and starts again.
     if (!sameMemberships(held, await profileMemberships(tx, profileId))) throw new MembershipsMoved();
     if (profile) {
-      await beforeDelete(profile);
+      await beforeDelete(profile, tx);
       const email = profile.email.toLowerCase();
       // Revoked and unlinked, not deleted: an IQ that reports an event with one of these credentials
       // is then recorded with the deletion placeholder (K8), and the credential leads to nobody.
