@@ -48,7 +48,10 @@ export type RedeemResult =
       ok: false;
       /** `site_not_found`: the site was deleted meanwhile; the API answers it as any unknown site. */
       code:
-        | Extract<ReasonCode, 'voucher_not_found' | 'voucher_already_redeemed' | 'voucher_expired'>
+        | Extract<
+            ReasonCode,
+            'voucher_not_found' | 'voucher_already_redeemed' | 'voucher_expired' | 'idempotency_key_reused'
+          >
         | 'site_not_found';
     };
 

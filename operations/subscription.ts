@@ -126,7 +126,7 @@ async function claimAndWrite(
   const nowMs = input.nowMs ?? (input.realNowMs ?? clock()) + siteClock.clockOffsetMs;
   // Read under the site lock: a concurrent attempt of the same request has committed by now, and
   // the claim is made only when this request made no term yet.
-  const { requested, voucher, current } = await claimForRequest(tx, {
+  const { requested, requestedWithOtherCode, voucher, current } = await claimForRequest(tx, {
     siteId: input.siteId,
     codeHash: input.codeHash,
     requestId: input.requestId,
@@ -137,6 +137,9 @@ async function claimAndWrite(
     ...(current ? { term: toTermView(current) } : {}),
     version: site.subscriptionVersion,
   };
+  // The same request (Idempotency-Key) sent at once with another code: the first one's term is not its answer.
+  if (requestedWithOtherCode)
+    return { ok: false, code: 'idempotency_key_reused', site: stored, clock: siteClock };
   if (requested) {
     const previous = requested.previousTermId ? await findTerm(tx, requested.previousTermId) : undefined;
     return {

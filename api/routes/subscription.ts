@@ -158,6 +158,11 @@ const redeem = createRoute({
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+const keyReused = () =>
+  problem('idempotency_key_reused', undefined, {
+    errors: [{ path: 'header.idempotency-key', message: 'was used with a different body' }],
+  });
+
 export function subscriptionRoutes(deps: AppDeps) {
   const redemptions =
     deps.redemptions ??
@@ -199,11 +204,7 @@ export function subscriptionRoutes(deps: AppDeps) {
       const scope = `${caller}:POST /sites/${siteId}/subscription/redemptions`;
       if (key !== undefined) {
         const record = await findIdempotencyRecord(db, scope, key);
-        if (record && record.requestHash !== codeHash) {
-          throw problem('idempotency_key_reused', undefined, {
-            errors: [{ path: 'header.idempotency-key', message: 'was used with a different body' }],
-          });
-        }
+        if (record && record.requestHash !== codeHash) throw keyReused();
         if (record?.status === 200) return c.json(redemptionJson(record.body as RedemptionBody), 200);
         if (record) {
           // The first answer as it was recorded, whatever the catalogue says today.
@@ -248,6 +249,9 @@ export function subscriptionRoutes(deps: AppDeps) {
       if (result.ok) void redemptions.handOver();
       if (!result.ok) {
         if (result.code === 'site_not_found') throw notFound('site');
+        // Sent at once with the same key and another code, which made the key's term: no record of
+        // this one, which would stand in for the first's answer.
+        if (result.code === 'idempotency_key_reused') throw keyReused();
         const refused = problem(result.code);
         if (key !== undefined) {
           await saveIdempotencyRecord(db, {

@@ -109,7 +109,12 @@ export async function findTermEmailFacts(
 
 const claimStatement = rawStatement<
   { siteId: string; codeHash: string; requestId: string; now: string },
-  { voucher: RowJson | null; requested: RowJson | null; current: RowJson | null }
+  {
+    voucher: RowJson | null;
+    requested: RowJson | null;
+    requested_with_code: boolean | null;
+    current: RowJson | null;
+  }
 >(
   (v) => sql`
     with claimed as (
@@ -121,6 +126,8 @@ const claimStatement = rawStatement<
     select
       (select row_to_json(c) from claimed c) as voucher,
       (select row_to_json(r) from subscription_terms r where r.request_id = ${v('requestId')}) as requested,
+      (select v.code_hash = ${v('codeHash')} from subscription_terms r join vouchers v on v.id = r.voucher_id
+        where r.request_id = ${v('requestId')}) as requested_with_code,
       (select row_to_json(t) from subscription_terms t
         where t.site_id = ${v('siteId')}::uuid and t.replaced_at is null
         order by t.starts_at desc limit 1) as current`,
@@ -128,14 +135,15 @@ const claimStatement = rawStatement<
 
 /**
  * A redemption's reads and its claim in one statement, run under the site's lock (issue 15: they
- * were three): the term this request already made, if any; else the voucher claimed for the site (a
+ * were three): the term this request already made, if any (and whether with another code: an
+ * Idempotency-Key sent again with another body); else the voucher claimed for the site (a
  * conditional UPDATE, so of two concurrent claims exactly one gets the row; none when the code is
  * unknown, used or past its redeem-by date); and the site's current term (findCurrentTerm's).
  */
 export async function claimForRequest(
   tx: DbOrTx,
   input: { siteId: string; codeHash: string; requestId: string; now: Date },
-): Promise<{ requested?: Term; voucher?: Voucher; current?: Term }> {
+): Promise<{ requested?: Term; requestedWithOtherCode?: true; voucher?: Voucher; current?: Term }> {
   const [row] = await claimStatement(tx, {
     siteId: input.siteId,
     codeHash: input.codeHash,
@@ -147,6 +155,7 @@ export async function claimForRequest(
   const current = termOfJson(row?.current ?? null);
   return {
     ...(requested ? { requested } : {}),
+    ...(requested && row?.requested_with_code === false ? { requestedWithOtherCode: true as const } : {}),
     ...(voucher ? { voucher } : {}),
     ...(current ? { current } : {}),
   };

@@ -219,6 +219,27 @@ describe('subscription API', () => {
     expect(theirs.status).toBe(409);
   });
 
+  it('one Idempotency-Key sent at once with two codes: one redeems, the other is idempotency_key_reused', async () => {
+    for (let round = 0; round < 5; round++) {
+      const { owner, site } = await ownedSite();
+      const codes = [await voucher(sys), await voucher(sys)];
+      const headers = { 'idempotency-key': `key-${randomUUID()}` };
+      const answers = await Promise.all(codes.map((v) => redeem(owner.token, site.id, v.code, headers)));
+      expect(answers.map((r) => r.status).sort()).toEqual([200, 422]);
+      const won = answers.findIndex((r) => r.status === 200);
+      const lost = 1 - won;
+      expect(((await answers[lost]!.json()) as { code: string }).code).toBe('idempotency_key_reused');
+      // The losing code is still unused; the key keeps the winner's answer.
+      expect(await termsOfVoucher(codes[won]!.id)).toHaveLength(1);
+      expect(await termsOfVoucher(codes[lost]!.id)).toHaveLength(0);
+      const body = await answers[won]!.text();
+      const again = await redeem(owner.token, site.id, codes[won]!.code, headers);
+      expect(again.status).toBe(200);
+      expect(await again.text()).toBe(body);
+      expect((await redeem(owner.token, site.id, codes[lost]!.code, headers)).status).toBe(422);
+    }
+  });
+
   it('two sites redeeming one code at once: exactly one 200 and one 409, one term', async () => {
     const a = await ownedSite();
     const b = await ownedSite();
