@@ -15,6 +15,7 @@ import {
   namedSites,
   profileMemberships,
   setDeadline,
+  sitesTouchedByDeletion,
 } from '../db/queries/deletions';
 import { deleteTokensOfProfile } from '../db/queries/email-tokens';
 import { lockSite } from '../db/queries/subscriptions';
@@ -189,18 +190,23 @@ function deleteOnce(
       return { kind: 'unasked_sites', siteIds: unasked };
     }
 
-    // Site locks before the profile's: the order every access change takes (site, then its rows).
     const siteIds = held.map((m) => m.siteId).sort();
-    for (const siteId of siteIds) await lockSite(tx, siteId);
+    const [addressed] = await tx
+      .select({ email: profiles.email })
+      .from(profiles)
+      .where(eq(profiles.id, profileId));
+    // Site locks before the profile's: the order every access change takes (site, then its rows).
+    // With the sites it belongs to, those whose rows it changes otherwise (it installs them, or an
+    // invitation there is to or from it): a withdrawal or a release there holds the site and then
+    // the invitation, and the site's installer link is cleared last, by the profile's own deletion.
+    for (const siteId of await sitesTouchedByDeletion(tx, profileId, addressed?.email ?? '')) {
+      await lockSite(tx, siteId);
+    }
     // What others lock before the profile's row goes before the deletion locks it: a relay sending a
     // queued account email, an acceptance of an invitation and a followed link (a reset, a
     // confirmation) each hold their row and then take the profile's, so in this order the deletion
     // waits for them (and redacts what was sent below, or sees the site joined) instead of
     // deadlocking. Queued account emails go unsent (D7). An address never changes (A3).
-    const [addressed] = await tx
-      .select({ email: profiles.email })
-      .from(profiles)
-      .where(eq(profiles.id, profileId));
     if (addressed) {
       await deleteAccountEmailsTo(tx, addressed.email);
       await deleteTokensOfProfile(tx, profileId);

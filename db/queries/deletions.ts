@@ -57,6 +57,24 @@ export async function profileMemberships(db: DbOrTx, profileId: string) {
     .orderBy(memberships.siteId);
 }
 
+/**
+ * Every site whose rows a profile's deletion changes, sorted (the order site locks are taken in):
+ * those it belongs to, those it installs (the installer link is cleared), and those of invitations
+ * to its address or sent by it (deleted, or their inviter cleared).
+ */
+export async function sitesTouchedByDeletion(
+  db: DbOrTx,
+  profileId: string,
+  email: string,
+): Promise<string[]> {
+  const rows = await db.execute<{ id: string }>(sql`
+    select site_id as id from memberships where profile_id = ${profileId}
+    union select id from sites where installer_profile_id = ${profileId}
+    union select site_id from site_invitations where lower(email) = ${email.toLowerCase()} or invited_by = ${profileId}
+    order by id`);
+  return rows.map((r) => r.id);
+}
+
 export async function insertConsents(db: DbOrTx, requestId: string, siteIds: readonly string[]) {
   if (siteIds.length === 0) return;
   await db

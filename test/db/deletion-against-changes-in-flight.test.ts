@@ -5,6 +5,8 @@
  * - an invitation to another site is accepted: that site was never asked, so the person stays its
  *   member, and the request asks it (`unasked_sites`);
  * - the person is made owner of their other site: they stay owner and nothing is deleted (`owner`);
+ * - a change at a site the person installs, holding it and then taking their invitation there, is
+ *   waited for (the deletion locks that site too, before the invitations);
  * - a password reset in flight (its link's row held, the profile not yet changed) is waited for
  *   instead of deadlocking with the deletion;
  * - generated interleavings of joins, leaves and resets at once with the deletion: none fails, the
@@ -147,10 +149,15 @@ async function deletionHeldAtItsFirstLock(
 describe('a deletion against changes that commit while it waits for a lock', () => {
   it('a site joined meanwhile is asked, and its membership stays', async () => {
     const { person, requestId, siteIds } = await approvedRequest(1);
-    const joined = await newSite();
+    // The deletion locks the invited site too (the invitation goes with the person), in site order:
+    // one that sorts after the person's own site is free while the deletion waits at that one. (One
+    // that sorts first is taken before the join: the generated interleavings below have both.)
+    let joined = await newSite();
+    while (joined.siteId < siteIds[0]!) joined = await newSite();
     const token = await invitation(joined, person.email, 'user');
+    const first = siteIds[0]!;
 
-    const outcome = await deletionHeldAtItsFirstLock(requestId, siteIds[0]!, async () => {
+    const outcome = await deletionHeldAtItsFirstLock(requestId, first, async () => {
       expect((await acceptInvitation(database.db, { token, now: new Date() })).kind).toBe('joined');
     });
 
@@ -187,6 +194,33 @@ describe('a deletion against changes that commit while it waits for a lock', () 
     expect(outcome).toEqual({ kind: 'owner', siteIds: [second] });
     expect(await exists(person.id)).toBe(true);
     expect(await membershipsOf(person.id)).toContainEqual({ siteId: second, role: 'owner' });
+  });
+
+  it('a site the person installs, held by a change there that then takes their invitation: waited for, not deadlocked with', async () => {
+    const { person, requestId } = await approvedRequest(1);
+    // The person installs a site they are no member of, where an invitation to them is open.
+    const installed = await newSite();
+    await database.db
+      .update(sites)
+      .set({ installerProfileId: person.id })
+      .where(eq(sites.id, installed.siteId));
+    await invitation(installed, person.email, 'admin');
+    // A withdrawal there: the site's lock, then the invitation's row.
+    const withdrawal = database.sql.begin(async (tx) => {
+      await tx`select id from sites where id = ${installed.siteId} for no key update`;
+      const deleting = deletion(requestId);
+      await untilAnsweredOrWaiting(database.sql, deleting);
+      await tx`select id from site_invitations where site_id = ${installed.siteId} for update`;
+      // Wrapped: a promise returned would be waited for before the commit it waits for.
+      return { deleting };
+    });
+    const { deleting } = await withdrawal;
+    expect(await deleting).toEqual({ kind: 'deleted' });
+    const [site] = await database.db
+      .select({ installer: sites.installerProfileId })
+      .from(sites)
+      .where(eq(sites.id, installed.siteId));
+    expect(site?.installer).toBeNull();
   });
 
   it('a password reset in flight is waited for, not deadlocked with', async () => {
