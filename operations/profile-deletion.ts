@@ -72,7 +72,8 @@ export function openDeletionRequest(
   input: { requestId: string; deadlineAt: Date },
 ): Promise<(RequestView & { ownedSiteIds: string[] }) | undefined> {
   return db.transaction(async (tx) => {
-    const request = await findDeletionRequest(tx, input.requestId);
+    // Locked: a cancel or an end committing meanwhile is waited for, and then no site is asked.
+    const request = await findDeletionRequest(tx, input.requestId, true);
     if (!request) return undefined;
     if (request.status !== 'awaiting_consent' || !request.profileId) {
       return {

@@ -31,8 +31,14 @@ export async function fileDeletionRequest(
   return { request: open, created: false };
 }
 
-export async function findDeletionRequest(db: DbOrTx, id: string): Promise<DeletionRequest | undefined> {
-  const [row] = await db.select().from(deletionRequests).where(eq(deletionRequests.id, id));
+export async function findDeletionRequest(
+  db: DbOrTx,
+  id: string,
+  /** Lock its row: the order of a cancel, the deadline's end and the deletion, which lock it first. */
+  lock = false,
+): Promise<DeletionRequest | undefined> {
+  const query = db.select().from(deletionRequests).where(eq(deletionRequests.id, id));
+  const [row] = await (lock ? query.for('update') : query);
   return row;
 }
 

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
 import {
+  cancelDeletionRequest,
   fileDeletionRequest,
   finishDeletionRequest,
   insertConsents,
@@ -21,8 +22,10 @@ import {
   setConsentToken,
 } from '../../db/queries/deletions';
 import { insertProfile } from '../../db/queries/profiles';
-import { deletionConsents, deletionRequests, sites } from '../../db/schema';
+import { deletionConsents, deletionRequests, memberships, sites } from '../../db/schema';
+import { openDeletionRequest } from '../../operations/profile-deletion';
 import { createTestDatabase } from '../support/database';
+import { untilAnsweredOrWaiting } from '../support/lock-waits';
 
 let database: Database;
 
@@ -145,6 +148,32 @@ describe('the deadline ends a request from the answers stored by then', () => {
       }
     });
     expect(await finishing).toBe('denied');
+  });
+});
+
+describe('the request opened while a cancel commits', () => {
+  it('is waited for: the cancel stands, no deadline is set and no site is asked', async () => {
+    const { db } = database;
+    const person = await insertProfile(db, {
+      email: `${randomUUID()}@example.test`,
+      name: 'Leaving Person',
+      passwordHash: 'unused',
+    });
+    const [site] = await db.insert(sites).values({ name: 'Site' }).returning({ id: sites.id });
+    await db.insert(memberships).values({ siteId: site!.id, profileId: person!.id, role: 'user' });
+    const { request } = await fileDeletionRequest(db, person!.id, new Date(Date.now() + 86_400_000));
+    const planned = new Date(Date.now() + 30 * 86_400_000);
+    let opening: ReturnType<typeof openDeletionRequest> | undefined;
+    await db.transaction(async (tx) => {
+      expect(await cancelDeletionRequest(tx, request.id, now())).toBe('canceled');
+      opening = openDeletionRequest(db, { requestId: request.id, deadlineAt: planned });
+      await untilAnsweredOrWaiting(database.sql, opening);
+    });
+    expect(await opening).toMatchObject({ status: 'canceled', consents: [] });
+    const [stored] = await db.select().from(deletionRequests).where(eq(deletionRequests.id, request.id));
+    expect(stored?.status).toBe('canceled');
+    expect(stored?.deadlineAt.getTime()).not.toBe(planned.getTime());
+    expect(await listConsents(db, request.id)).toEqual([]);
   });
 });
 
