@@ -28,7 +28,7 @@ import { resetPassword } from '../../operations/accounts';
 import { acceptInvitation } from '../../operations/invitations';
 import { deleteProfileData } from '../../operations/profile-deletion';
 import { createTestDatabase } from '../support/database';
-import { untilAnsweredOrWaiting } from '../support/lock-waits';
+import { heldTransaction, untilAnsweredOrWaiting } from '../support/lock-waits';
 
 let database: Database;
 
@@ -124,25 +124,14 @@ async function deletionHeldAtItsFirstLock(
   firstSiteId: string,
   meanwhile: () => Promise<unknown>,
 ) {
-  let release!: () => void;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let holding!: () => void;
-  const held = new Promise<void>((r) => {
-    holding = r;
-  });
-  const blocker = database.sql.begin(async (tx) => {
-    await tx`select id from sites where id = ${firstSiteId} for no key update`;
-    holding();
-    await released;
-  });
-  await held;
+  const blocker = await heldTransaction(
+    database.sql,
+    (tx) => tx`select id from sites where id = ${firstSiteId} for no key update`,
+  );
   const outcome = deletion(requestId);
   await untilAnsweredOrWaiting(database.sql, outcome);
   await meanwhile();
-  release();
-  await blocker;
+  await blocker.commit();
   return outcome;
 }
 
@@ -229,26 +218,15 @@ describe('a deletion against changes that commit while it waits for a lock', () 
     const other = await resetLink(person.id);
     // The reset holds its link's row and then waits at the person's other link, held here, before it
     // changes the profile; the deletion comes meanwhile.
-    let release!: () => void;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
-    let holding!: () => void;
-    const held = new Promise<void>((r) => {
-      holding = r;
-    });
-    const blocker = database.sql.begin(async (tx) => {
-      await tx`select id from email_tokens where token_hash = ${hashToken(other)} for update`;
-      holding();
-      await released;
-    });
-    await held;
+    const blocker = await heldTransaction(
+      database.sql,
+      (tx) => tx`select id from email_tokens where token_hash = ${hashToken(other)} for update`,
+    );
     const resetting = resetPassword(database.db, { token: followed, passwordHash: 'new', now: new Date() });
     await untilAnsweredOrWaiting(database.sql, resetting);
     const deleting = deletion(requestId);
     await untilAnsweredOrWaiting(database.sql, deleting);
-    release();
-    await blocker;
+    await blocker.commit();
 
     expect(await resetting).toBe(true);
     expect(await deleting).toEqual({ kind: 'deleted' });

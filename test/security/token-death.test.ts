@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../api/auth/passwords';
-import { untilAnsweredOrWaiting } from '../support/lock-waits';
+import { heldTransaction, untilAnsweredOrWaiting } from '../support/lock-waits';
 import { linkIn } from '../support/people';
 import { type AccountsSecurity, startAccountsSecurity } from './accounts-harness';
 
@@ -108,27 +108,10 @@ describe('token death', () => {
  */
 async function heldReset(profileId: string, newPassword: string) {
   const next = await hashPassword(newPassword);
-  let release!: () => void;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let written!: () => void;
-  const ready = new Promise<void>((r) => {
-    written = r;
-  });
-  const done = s.sys.sql.begin(async (tx) => {
+  return heldTransaction(s.sys.sql, async (tx) => {
     await tx`update profiles set password_hash = ${next} where id = ${profileId}`;
     await tx`delete from sessions where profile_id = ${profileId}`;
-    written();
-    await released;
   });
-  await ready;
-  return {
-    async commit() {
-      release();
-      await done;
-    },
-  };
 }
 
 describe('token death against a reset or change in flight (A5)', () => {

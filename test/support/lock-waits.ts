@@ -1,4 +1,4 @@
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 
 /**
  * Resolves once `answer` settles or a statement of this database waits on a lock, whichever comes
@@ -17,4 +17,31 @@ export async function untilAnsweredOrWaiting(sql: Sql, answer: Promise<unknown>)
     if ((row?.n as number) > 0) return;
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * Runs `statements` in a transaction of its own and keeps it open, its locks held, until `commit`:
+ * a change caught between its writes and its commit, as a request running beside it sees it.
+ */
+export async function heldTransaction(sql: Sql, statements: (tx: TransactionSql) => Promise<unknown>) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  let written!: () => void;
+  const ready = new Promise<void>((r) => {
+    written = r;
+  });
+  const done = sql.begin(async (tx) => {
+    await statements(tx);
+    written();
+    await released;
+  });
+  await Promise.race([ready, done]);
+  return {
+    async commit() {
+      release();
+      await done;
+    },
+  };
 }
