@@ -31,5 +31,5 @@ export async function lockSiteAs(tx: DbOrTx, siteId: string, actor: SiteActor) {
   }
   if (actor.needsSubscription && site.subscriptionStatus !== 'active')
     throw new Refusal('no_valid_subscription');
-  return { site, role: decided.role, membership };
+  return { site, role: decided.role };
 }
