@@ -1,33 +1,16 @@
-/**
- * D2, D6 and K7 for the deletion's transaction (operations/profile-deletion.ts deleteProfileData)
- * against changes of the person's memberships that commit while it waits for their sites' locks, on
- * a real PostgreSQL. The deletion is held at its first site lock by a transaction of the test; then:
- * - an invitation to another site is accepted: that site was never asked, so the person stays its
- *   member, and the request asks it (`unasked_sites`);
- * - the person is made owner of their other site: they stay owner and nothing is deleted (`owner`);
- * - a change at a site the person installs, holding it and then taking their invitation there, is
- *   waited for (the deletion locks that site too, before the invitations);
- * - a password reset in flight (its link's row held, the profile not yet changed) is waited for
- *   instead of deadlocking with the deletion;
- * - generated interleavings of joins, leaves and resets at once with the deletion: none fails, the
- *   person is deleted only when every site they belong to at the end consented, and otherwise keeps
- *   every membership they hold.
- */
-import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
-import { fileDeletionRequest, insertConsents } from '../../db/queries/deletions';
 import { issueEmailToken } from '../../db/queries/email-tokens';
 import { insertInvitation } from '../../db/queries/invitations';
-import { insertProfile } from '../../db/queries/profiles';
 import { deletionConsents, emailTokens, memberships, profiles, sites } from '../../db/schema';
 import { hashToken, newToken } from '../../domain/secrets';
 import { resetPassword } from '../../operations/accounts';
 import { acceptInvitation } from '../../operations/invitations';
 import { deleteProfileData } from '../../operations/profile-deletion';
 import { createTestDatabase } from '../support/database';
+import { approvedRequest as approvedRequestIn, newSite as newSiteIn } from '../support/deletion-rows';
 import { heldTransaction, untilAnsweredOrWaiting } from '../support/lock-waits';
 
 let database: Database;
@@ -39,49 +22,8 @@ afterAll(async () => {
   await database?.close();
 });
 
-async function newProfile(name: string) {
-  const profile = await insertProfile(database.db, {
-    email: `${randomUUID()}@example.test`,
-    name,
-    passwordHash: 'unused',
-    emailConfirmedAt: new Date(),
-  });
-  return profile!;
-}
-
-/** A site with an owner of its own. */
-async function newSite() {
-  const owner = await newProfile('Site Owner');
-  const [site] = await database.db.insert(sites).values({ name: 'Site' }).returning({ id: sites.id });
-  await database.db
-    .insert(memberships)
-    .values({ siteId: site!.id, profileId: owner.id, role: 'owner', masterKey: true });
-  return { siteId: site!.id, ownerId: owner.id };
-}
-
-/**
- * A person who is a user of `siteCount` sites, with an open deletion request that every one of them
- * approved: what the deletion's activity finds when the last consent came.
- */
-async function approvedRequest(siteCount: number) {
-  const person = await newProfile('Leaving Person');
-  const held = [];
-  for (let i = 0; i < siteCount; i++) held.push(await newSite());
-  await database.db
-    .insert(memberships)
-    .values(held.map((s) => ({ siteId: s.siteId, profileId: person.id, role: 'user' as const })));
-  const { request } = await fileDeletionRequest(database.db, person.id, new Date(Date.now() + 86_400_000));
-  await insertConsents(
-    database.db,
-    request.id,
-    held.map((s) => s.siteId),
-  );
-  await database.db
-    .update(deletionConsents)
-    .set({ decision: 'approved', decidedAt: new Date() })
-    .where(eq(deletionConsents.requestId, request.id));
-  return { person, requestId: request.id, siteIds: held.map((s) => s.siteId).sort() };
-}
+const newSite = () => newSiteIn(database.db);
+const approvedRequest = (siteCount: number) => approvedRequestIn(database.db, siteCount);
 
 /** An open invitation of `email` to the site; its link's token. */
 async function invitation(site: { siteId: string; ownerId: string }, email: string, role: 'user' | 'admin') {
