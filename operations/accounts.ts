@@ -1,5 +1,10 @@
 import type { Db, DbOrTx } from '../db/client';
-import { type AccountEmail, countEmailsTo, queueAccountEmail } from '../db/queries/account-emails';
+import {
+  type AccountEmail,
+  countEmailsTo,
+  lockAddressForSending,
+  queueAccountEmail,
+} from '../db/queries/account-emails';
 import {
   consumeToken,
   findUsableToken,
@@ -95,6 +100,8 @@ export async function deliverAccountEmail(
     return 'sent';
   }
 
+  // Another relay sending to this address now commits before this one counts.
+  await lockAddressForSending(tx, profile.email);
   const recent = await countEmailsTo(tx, {
     to: profile.email,
     templates: UNASKED_TEMPLATES,

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, inArray, ne } from 'drizzle-orm';
+import { and, asc, count, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { accountEmails, sentEmails } from '../schema';
 
@@ -36,6 +36,17 @@ export async function deleteAccountEmail(tx: DbOrTx, id: string): Promise<void> 
  */
 export async function deleteAccountEmailsTo(tx: DbOrTx, email: string): Promise<void> {
   await tx.delete(accountEmails).where(eq(accountEmails.email, email.toLowerCase()));
+}
+
+/**
+ * Holds the address for this transaction: relays sending to it at once (the API's and the worker's)
+ * take turns, so each counts the emails the others sent (A6's hourly cap). An advisory lock, not the
+ * profile's row, so that no login or change waits behind an email provider's answer.
+ */
+export async function lockAddressForSending(tx: DbOrTx, email: string): Promise<void> {
+  await tx.execute(
+    sql`select pg_advisory_xact_lock(hashtextextended(${`account-email:${email.toLowerCase()}`}, 0))`,
+  );
 }
 
 /** Emails of these templates recorded for an address since `since`, but the one with `exceptKey`. */
