@@ -4,14 +4,16 @@ import { recordEvent } from '../db/queries/events';
 import { deleteOpenInvitationsTo } from '../db/queries/invitations';
 import { findMembership } from '../db/queries/memberships';
 import { findProfileById, type Profile } from '../db/queries/profiles';
-import { findSiteOwner, type Site } from '../db/queries/sites';
+import { findSiteOwner, type Site, setNotificationChoice } from '../db/queries/sites';
 import { lockSite } from '../db/queries/subscriptions';
 import { memberships, sites } from '../db/schema';
 import { Refusal } from '../domain/reasons';
+import type { SiteActor } from '../domain/site-roles';
 import type { Mailer } from '../emails/mailer';
 import { inviteToSite } from './invitations';
 import { type Mailing, sendOrRefuse } from './mail';
 import { endMembership } from './members';
+import { lockSiteAs } from './site-lock';
 
 /**
  * A new site (A2, S1, O2). An installer's site stays `installing` until released; support's sandbox
@@ -185,5 +187,20 @@ export function transferOwnership(
         tx,
       );
     }
+  });
+}
+
+/**
+ * K6: the owner's choice of event types that email them, decided under the site's lock (N7): an
+ * ownership transferred while the choice waited for the lock leaves it to the new owner.
+ */
+export function chooseNotifications(
+  db: Db,
+  input: { siteId: string; eventTypes: string[]; actor: SiteActor; now: Date },
+): Promise<void> {
+  const { siteId, eventTypes, actor, now } = input;
+  return db.transaction(async (tx) => {
+    await lockSiteAs(tx, siteId, actor);
+    await setNotificationChoice(tx, { siteId, eventTypes, actorId: actor.id, now });
   });
 }

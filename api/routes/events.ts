@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { eventsPageJson } from '../../db/queries/events';
-import { setNotificationChoice } from '../../db/queries/sites';
+import { chooseNotifications } from '../../operations/sites';
 import { readOf } from '../auth/reads-with-session';
 import type { AppDeps } from '../deps';
 import { EventsQuery, encodeCursor, eventsPageOfQuery } from '../events-page';
@@ -95,8 +95,8 @@ export function eventRoutes(deps: AppDeps) {
     .openapi(notifications, async (c) => {
       const { siteId } = c.req.valid('param');
       const eventTypes = [...new Set(c.req.valid('json').eventTypes)].sort();
-      await siteAccess(deps, c, siteId, { roles: ['owner'] });
-      await setNotificationChoice(db, { siteId, eventTypes, actorId: c.get('profile').id, now: deps.now() });
+      const { actor } = await siteAccess(deps, c, siteId, { roles: ['owner'] });
+      await chooseNotifications(db, { siteId, eventTypes, actor, now: deps.now() });
       return c.json({ eventTypes }, 200);
     });
 }

@@ -10,11 +10,11 @@ import { startTestSystem, type TestSystem } from '../support/system';
 /**
  * N7 for who may change a site: the API decides the caller's role (and the site's subscription, V7)
  * when the request comes, and every change decides them again under the site's lock
- * (operations/site-lock.ts lockSiteAs). Each test holds the site's lock while an admin's request
- * waits for it, and in that transaction takes the admin's role away (removed, demoted to user) or
- * ends the subscription, as a removal, a change or an expiry commits it: the request is refused as
- * it would have been had it come after, and changes nothing (no event, no row). Before, it went
- * through with the role it no longer held.
+ * (operations/site-lock.ts lockSiteAs). Each test holds the site's lock while an admin's (or the
+ * owner's) request waits for it, and in that transaction takes their role away (removed, demoted to
+ * user, ownership transferred) or ends the subscription, as a removal, a change, a transfer or an
+ * expiry commits it: the request is refused as it would have been had it come after, and changes
+ * nothing (no event, no row). Before, it went through with the role it no longer held.
  */
 let sys: TestSystem;
 beforeAll(async () => {
@@ -92,14 +92,19 @@ async function siteState(siteId: string) {
  * Sends the admin's change while a transaction holds the site's lock; once the request waits for it,
  * runs `meanwhile` in that transaction and commits. The change's answer.
  */
-async function whileHeld(f: Fixture, change: [string, string, unknown?], meanwhile: string) {
+async function whileHeld(
+  f: Fixture,
+  change: [string, string, unknown?],
+  meanwhile: string | string[],
+  token = f.admin.token,
+) {
   const [method, path, body] = change;
   let answer: Promise<Response> | undefined;
   await sys.db.transaction(async (tx) => {
     await lockSite(tx, f.site.id);
-    answer = sys.request(method, path, { token: f.admin.token, ...(body ? { body } : {}) });
+    answer = sys.request(method, path, { token, ...(body ? { body } : {}) });
     await untilAnsweredOrWaiting(sys.sql, answer);
-    await tx.execute(sql.raw(meanwhile));
+    for (const statement of [meanwhile].flat()) await tx.execute(sql.raw(statement));
   });
   return answer!;
 }
@@ -143,6 +148,34 @@ describe('a change decides the caller’s role and the subscription again under 
     );
     await expectProblem(answer, 403, 'no_valid_subscription');
     expect(await siteState(f.site.id)).toEqual(before);
+  });
+
+  it('an owner whose ownership was transferred while their notification choice waited: 403, the choice unchanged', async () => {
+    const f = await siteWithAdmin();
+    const [{ notify_event_types: chosen } = {}] =
+      await sys.sql`select notify_event_types from sites where id = ${f.site.id}`;
+    const before = await siteState(f.site.id);
+    // As a transfer commits it: the owner made admin first (one owner at any moment), then the admin owner.
+    const transfer = [
+      `update memberships set role = 'admin', master_key = false where site_id = '${f.site.id}' and profile_id = '${f.owner.id}'`,
+      `update memberships set role = 'owner', master_key = true where site_id = '${f.site.id}' and profile_id = '${f.admin.id}'`,
+    ];
+    const answer = await whileHeld(
+      f,
+      ['PUT', `/sites/${f.site.id}/notifications`, { eventTypes: ['tamper'] }],
+      transfer,
+      f.owner.token,
+    );
+    await expectProblem(answer, 403, 'forbidden');
+    const [after] = await sys.sql`select notify_event_types from sites where id = ${f.site.id}`;
+    expect(after?.notify_event_types).toEqual(chosen);
+    expect((await siteState(f.site.id))?.events).toBe(before?.events);
+    // The new owner chooses.
+    const theirs = await sys.request('PUT', `/sites/${f.site.id}/notifications`, {
+      token: f.admin.token,
+      body: { eventTypes: ['tamper'] },
+    });
+    expect(theirs.status).toBe(200);
   });
 
   it('with the role kept, the same change waits for the lock and goes through', async () => {
