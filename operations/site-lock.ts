@@ -1,6 +1,8 @@
 import type { DbOrTx } from '../db/client';
 import { findMembership } from '../db/queries/memberships';
+import type { Site } from '../db/queries/sites';
 import { lockSite } from '../db/queries/subscriptions';
+import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
 import { actingRole, type SiteActor } from '../domain/site-roles';
 
@@ -14,11 +16,22 @@ import { actingRole, type SiteActor } from '../domain/site-roles';
 export async function lockSiteAs(tx: DbOrTx, siteId: string, actor: SiteActor) {
   const site = await lockSite(tx, siteId);
   if (!site) throw new Refusal('not_found', 'No such site.');
-  const membership = await findMembership(tx, siteId, actor.id);
+  return { site, role: roleUnderLock(site, (await findMembership(tx, siteId, actor.id))?.role, actor) };
+}
+
+/**
+ * lockSiteAs's decision, for a change that reads the caller's membership beside its other reads once
+ * it holds the site's lock (a redemption: issue 15).
+ */
+export function roleUnderLock(
+  site: Pick<Site, 'installerProfileId' | 'releasedAt' | 'subscriptionStatus'>,
+  membershipRole: SiteRole | undefined,
+  actor: SiteActor,
+) {
   const decided = actingRole(
     {
       callerId: actor.id,
-      membershipRole: membership?.role,
+      membershipRole,
       installerProfileId: site.installerProfileId,
       released: site.releasedAt !== null,
     },
@@ -31,5 +44,5 @@ export async function lockSiteAs(tx: DbOrTx, siteId: string, actor: SiteActor) {
   }
   if (actor.needsSubscription && site.subscriptionStatus !== 'active')
     throw new Refusal('no_valid_subscription');
-  return { site, role: decided.role };
+  return decided.role;
 }

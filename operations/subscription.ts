@@ -3,6 +3,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
 import { syncAccessLists } from '../db/queries/access-lists';
 import { recordEvent } from '../db/queries/events';
+import { findMembership } from '../db/queries/memberships';
 import { fillSlots, trimSlots, unsubscribeEverything } from '../db/queries/slots';
 import {
   claimForRequest,
@@ -20,6 +21,7 @@ import {
   writeThrottles,
 } from '../db/queries/throttles';
 import { sites } from '../db/schema';
+import type { SiteActor } from '../domain/site-roles';
 import {
   carryOverSeconds,
   newTermEnd,
@@ -28,6 +30,7 @@ import {
   type TermView,
 } from '../domain/subscription';
 import { settleAttempt } from '../domain/throttling';
+import { roleUnderLock } from './site-lock';
 
 export interface RedeemInput {
   siteId: string;
@@ -84,27 +87,40 @@ export interface RedeemThrottle {
   now: Date;
 }
 
+/** A redemption asked over HTTP: who asked (their role decided again under the site's lock, N7) and its throttle. */
+export interface AskedRedemption {
+  actor: SiteActor;
+  throttle: RedeemThrottle;
+}
+
 /**
  * V3, V4, V10 in one transaction: the voucher is claimed and the new term written together, so a
  * voucher is never consumed without its term; the site row lock orders concurrent redemptions.
  * The answer carries the site's subscription as committed, so its caller adopts it in commit order.
- * With `throttle`, the attempt is counted and settled in the same transaction (issue 15: they were
- * two transactions of their own), or refused with AttemptRefused before anything is looked up.
+ * With `asked`, the caller's role is decided again under the lock (a removal or a transfer that
+ * committed meanwhile refuses it, as lockSiteAs does) and the attempt is counted and settled in the
+ * same transaction (issue 15: they were two transactions of their own), or refused with
+ * AttemptRefused before anything is looked up.
  */
 export function redeemVoucher(
   db: Db,
   input: RedeemInput,
   /** Real time, read under the site's lock when the input brings none (the API's clock). */
   clock: () => number = Date.now,
-  throttle?: RedeemThrottle,
+  asked?: AskedRedemption,
 ): Promise<RedeemOutcome> {
   return db.transaction(async (tx) => {
     const site = await lockSite(tx, input.siteId);
     if (!site) return { ok: false, code: 'site_not_found' };
-    if (!throttle) return claimAndWrite(tx, site, input, clock);
+    if (!asked) return claimAndWrite(tx, site, input, clock);
+    const { actor, throttle } = asked;
     // Keys after the site: every redemption locks in this order, and nothing locks a site while
-    // it holds a throttle key.
-    const attempt = await decideInTransaction(tx, [throttle.actor, ...throttle.shared], throttle.now);
+    // it holds a throttle key. The caller's membership is read beside them (one wait, issue 15).
+    const [membership, attempt] = await Promise.all([
+      findMembership(tx, input.siteId, actor.id),
+      decideInTransaction(tx, [throttle.actor, ...throttle.shared], throttle.now),
+    ]);
+    roleUnderLock(site, membership?.role, actor);
     if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs);
     const outcome = await claimAndWrite(tx, site, input, clock);
     await writeThrottles(

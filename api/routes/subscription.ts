@@ -195,7 +195,7 @@ export function subscriptionRoutes(deps: AppDeps) {
       const { code } = c.req.valid('json');
       const key = c.req.valid('header')['idempotency-key'];
       const caller = c.get('profile').id;
-      await siteAccess(deps, c, siteId, {
+      const { actor } = await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'installer'],
         allowWithoutSubscription: true,
       });
@@ -241,7 +241,7 @@ export function subscriptionRoutes(deps: AppDeps) {
         { siteId, codeHash, requestId, actorProfileId: caller, announce: true },
         // The app's clock (tests may move it), read under the site's lock.
         () => deps.now().getTime(),
-        throttle,
+        { actor, throttle },
       ).catch((error: unknown) => {
         throw error instanceof AttemptRefused ? tooManyAttempts(error, throttle.now) : error;
       });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockSite } from '../../db/queries/subscriptions';
-import { addMember } from '../support/fixtures';
+import { addMember, voucher } from '../support/fixtures';
 import { untilAnsweredOrWaiting } from '../support/lock-waits';
 import { activeSite, expectProblem, subscribedIq } from '../support/people';
 import { startTestSystem, type TestSystem } from '../support/system';
@@ -45,7 +45,8 @@ async function siteWithAdmin() {
   });
   expect(invited.status).toBe(201);
   const { invitationId } = (await invited.json()) as { invitationId: string };
-  return { owner, admin, user, site, iq, accessId: access!.id as string, invitationId };
+  const { code } = await voucher(sys);
+  return { owner, admin, user, site, iq, accessId: access!.id as string, invitationId, code };
 }
 
 type Fixture = Awaited<ReturnType<typeof siteWithAdmin>>;
@@ -74,6 +75,7 @@ const CHANGES: Array<[string, (f: Fixture) => [string, string, unknown?]]> = [
   ],
   ['take an IQ’s slot', (f) => ['PATCH', `/sites/${f.site.id}/iqs/${f.iq.id}`, { subscribed: false }]],
   ['add a lock', (f) => ['POST', `/sites/${f.site.id}/locks`, { iqId: f.iq.id, name: 'Back door' }]],
+  ['redeem a voucher', (f) => ['POST', `/sites/${f.site.id}/subscription/redemptions`, { code: f.code }]],
 ];
 
 /** What a change would leave behind: the site's events, people, access methods, IQs, locks and invitations. */
@@ -84,6 +86,7 @@ async function siteState(siteId: string) {
     (select json_agg(a order by id) from (select id, status from access_methods where site_id = ${siteId}) a) as access,
     (select json_agg(i order by id) from (select id, subscribed, name from iqs where site_id = ${siteId}) i) as iqs,
     (select count(*) from locks where site_id = ${siteId})::int as locks,
+    (select count(*) from subscription_terms where site_id = ${siteId})::int as terms,
     (select count(*) from site_invitations where site_id = ${siteId})::int as invitations`;
   return row;
 }
