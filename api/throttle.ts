@@ -29,6 +29,7 @@ const COUNTED: Record<ThrottleName, string> = {
   redeemActor: 'Too many failed voucher redemptions by you',
   redeemAddress: 'Too many failed voucher redemptions from your network address',
   redeemSite: 'Too many failed voucher redemptions on this site',
+  inviteAddress: 'Too many invitations to this email from this site',
 };
 
 /**

@@ -32,6 +32,11 @@ export const THROTTLES = {
   redeemActor: { limit: 10, windowMs: 15 * MINUTE },
   redeemAddress: { limit: 30, windowMs: 15 * MINUTE },
   redeemSite: { limit: 30, windowMs: 15 * MINUTE },
+  /**
+   * Invitations from one site to one email, each of which emails that address (S7): room to correct
+   * a role or resend a lost one, but a loop of inviting and withdrawing cannot flood a mailbox.
+   */
+  inviteAddress: { limit: 5, windowMs: 24 * 60 * MINUTE },
 } as const satisfies Record<string, ThrottlePolicy>;
 
 export type ThrottleName = keyof typeof THROTTLES;

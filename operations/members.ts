@@ -5,6 +5,12 @@ import { recordEvent } from '../db/queries/events';
 import { findMembership } from '../db/queries/memberships';
 import { hasValidAccess, revokeMemberAccess, setSubscribed } from '../db/queries/people';
 import { findCurrentTerm, lockSite, slotUsage } from '../db/queries/subscriptions';
+import {
+  AttemptRefused,
+  decideInTransaction,
+  type ThrottleKey,
+  writeThrottles,
+} from '../db/queries/throttles';
 import { memberships } from '../db/schema';
 import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
@@ -35,12 +41,18 @@ export function invitePerson(
     email: string;
     role: SiteRole;
     actor: SiteActor;
+    /** The key counting this site's invitations to this email: counted when one is sent. */
+    throttle: ThrottleKey;
     now: Date;
   },
 ): Promise<SentInvitation> {
   const { site, role, actor, now } = input;
   return db.transaction(async (tx) => {
     const { site: locked, role: actorRole } = await lockSiteAs(tx, site.id, actor);
+    // Keys after the site, as redemptions take them; counted only with the invitation it sends (a
+    // refusal below rolls both back).
+    const attempt = await decideInTransaction(tx, [input.throttle], now);
+    if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs);
     if (role === 'owner') {
       await assertOwnerInvitationAllowed(tx, { siteId: site.id, actorRole, now });
       // The hand-over is installation work (A2, V7): a site that never had a term takes it.
@@ -48,13 +60,15 @@ export function invitePerson(
     } else if (locked.subscriptionStatus !== 'active') {
       throw new Refusal('no_valid_subscription');
     }
-    return inviteToSite(tx, mailing, {
+    const invitation = await inviteToSite(tx, mailing, {
       site: locked,
       email: input.email,
       role,
       inviterId: actor.id,
       now,
     });
+    await writeThrottles(tx, { tats: attempt.tats });
+    return invitation;
   });
 }
 

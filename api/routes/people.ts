@@ -1,6 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import { listPeople, listPeopleJson, peopleJsonText } from '../../db/queries/people';
+import { normalizeEmail } from '../../db/queries/profiles';
+import { AttemptRefused } from '../../db/queries/throttles';
 import type { SiteRole } from '../../db/schema/sites';
 import { grantAccess, resetPin, revokeAccessMethod } from '../../operations/access';
 import { withdrawInvitation } from '../../operations/invitations';
@@ -21,6 +23,7 @@ import {
   TagUidField,
 } from '../schemas';
 import { type SiteAccessRole, siteAccess } from '../site-access';
+import { throttleKey, tooManyAttempts } from '../throttle';
 
 /** S6, S7: owners and admins manage people; so does the installer until release, who sets the site up (S1). */
 const MANAGERS: SiteAccessRole[] = ['owner', 'admin', 'installer'];
@@ -102,7 +105,7 @@ const addRoute = createRoute({
   summary:
     'Invite a person by email (S7): the same answer whether or not the email has a profile; they ' +
     'become a member only by accepting the emailed link, within 14 days. 409 already_member, 409 ' +
-    'already_invited. Role owner: the installer only, before release, for a site without an owner ' +
+    'already_invited; 429 too_many_attempts past 5 invitations from the site to one email in a day. Role owner: the installer only, before release, for a site without an owner ' +
     '(A2; 409 site_has_owner); as installation work it needs no term on a site that never had one (V7).',
   security: [{ bearer: [] }],
   request: {
@@ -119,6 +122,7 @@ const addRoute = createRoute({
       'already_invited',
       'site_has_owner',
       'email_unavailable',
+      'too_many_attempts',
     ),
   },
 });
@@ -307,7 +311,18 @@ export function peopleRoutes(deps: AppDeps) {
         roles: MANAGERS,
         allowWithoutSubscription: true,
       });
-      const invitation = await invitePerson(db, mailing, { site, email, role, actor, now: deps.now() });
+      const now = deps.now();
+      // Keyed by the site and the typed email alike whether or not it has a profile (S7).
+      const throttle = throttleKey(
+        deps.env.TOKEN_SECRET,
+        'inviteAddress',
+        `${siteId}\n${normalizeEmail(email)}`,
+      );
+      const invitation = await invitePerson(db, mailing, { site, email, role, actor, throttle, now }).catch(
+        (error: unknown) => {
+          throw error instanceof AttemptRefused ? tooManyAttempts(error, now) : error;
+        },
+      );
       return c.json(invitedJson(invitation), 201);
     })
     .openapi(withdrawRoute, async (c) => {

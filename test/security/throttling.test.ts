@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateVoucherCode } from '../../domain/voucher-codes';
 import { addMember, createSite, voucher } from '../support/fixtures';
+import { activeSite } from '../support/people';
 import { type AccountsSecurity, type Answer, startAccountsSecurity, tally } from './accounts-harness';
 
 /**
@@ -207,5 +208,54 @@ describe('voucher redemptions (V12)', () => {
     );
     expect(tally(answers)).toEqual({ 404: 30, 429: 10 });
     for (const a of answers.filter((x) => x.status === 429)) expect(a.body.detail).toMatch(/network address/);
+  });
+});
+
+describe('invitations (S7): each emails the address, so one site may send one email only so many', () => {
+  const invite = (token: string, siteId: string, email: string) =>
+    s.http('POST', `/sites/${siteId}/people`, { token, body: { email, role: 'user' }, from: address() });
+  const withdraw = (token: string, siteId: string, invitationId: string) =>
+    s.http('DELETE', `/sites/${siteId}/invitations/${invitationId}`, { token, from: address() });
+  const invitationsTo = async (email: string) =>
+    (await s.sys.mailbox()).filter((m) => m.to === email && m.template === 'invitation').length;
+
+  it('inviting and withdrawing in a loop: 5 invitations in a day, however the email is written; then 429, nothing sent', async () => {
+    const { owner, site } = await activeSite(s.sys);
+    const victim = `${randomUUID()}@example.test`;
+    const capitalized = victim.replace(/^./, (ch) => ch.toUpperCase());
+    const spellings = [victim, victim.toUpperCase(), victim, capitalized, victim];
+    for (const typed of spellings) {
+      const sent = await invite(owner.token, site.id, typed);
+      expect(sent.status).toBe(201);
+      expect((await withdraw(owner.token, site.id, sent.body.invitationId as string)).status).toBe(204);
+    }
+    const refused = await invite(owner.token, site.id, victim);
+    expectThrottled(refused);
+    expect(refused.body.detail).toMatch(/invitations to this email from this site/);
+    expect(await invitationsTo(victim)).toBe(5);
+    const [open] = await s.sys
+      .sql`select count(*)::int as n from site_invitations where site_id = ${site.id}`;
+    expect(open?.n).toBe(0);
+
+    // Another email from this site, and this email from another site, are not held up.
+    expect((await invite(owner.token, site.id, `${randomUUID()}@example.test`)).status).toBe(201);
+    const other = await activeSite(s.sys);
+    expect((await invite(other.owner.token, other.site.id, victim)).status).toBe(201);
+  });
+
+  it('a burst of one invitation at once: one sent, the rest already_invited, and only the one sent is counted', async () => {
+    const { owner, site } = await activeSite(s.sys);
+    const email = `${randomUUID()}@example.test`;
+    const answers = await burst(8, () => invite(owner.token, site.id, email));
+    expect(tally(answers)).toEqual({ 201: 1, 409: 7 });
+    const sent = answers.find((a) => a.status === 201)!;
+    expect((await withdraw(owner.token, site.id, sent.body.invitationId as string)).status).toBe(204);
+    // Four more: the refusals counted nothing.
+    for (let i = 0; i < 4; i++) {
+      const again = await invite(owner.token, site.id, email);
+      expect(again.status).toBe(201);
+      expect((await withdraw(owner.token, site.id, again.body.invitationId as string)).status).toBe(204);
+    }
+    expectThrottled(await invite(owner.token, site.id, email));
   });
 });
