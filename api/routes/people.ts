@@ -105,8 +105,9 @@ const addRoute = createRoute({
   summary:
     'Invite a person by email (S7): the same answer whether or not the email has a profile; they ' +
     'become a member only by accepting the emailed link, within 14 days. 409 already_member, 409 ' +
-    'already_invited; 429 too_many_attempts past 5 invitations from the site to one email in a day. Role owner: the installer only, before release, for a site without an owner ' +
-    '(A2; 409 site_has_owner); as installation work it needs no term on a site that never had one (V7).',
+    'already_invited; 429 too_many_attempts past 5 invitations from the site to one email in a day. ' +
+    'Role owner: the installer only, before release, for a site without an owner (A2; 409 ' +
+    'site_has_owner); as installation work it needs no term on a site that never had one (V7).',
   security: [{ bearer: [] }],
   request: {
     params: SiteIdParam,
