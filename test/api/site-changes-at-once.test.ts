@@ -1,15 +1,16 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMember } from '../support/fixtures';
+import { addMember, voucher } from '../support/fixtures';
 import { activeSite, subscribedIq } from '../support/people';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 /**
  * N7 over HTTP: the changes an owner and its admins make to one site (slots, roles, master keys,
- * access methods, PIN and IQ resets, IQ slots, removals, ownership), sent at once in generated mixes
- * and orders, answer no 5xx (a deadlock between two of them was a 500) and leave the site in a state
- * a serial order could give: one owner holding the master key, no more subscribed members or IQs than
- * the term has slots, no live access method of someone who is not a member.
+ * access methods, PIN and IQ resets, IQ slots, removals, ownership, redemptions of smaller or larger
+ * vouchers) and its members' leaving, sent at once in generated mixes and orders, answer no 5xx (a
+ * deadlock between two of them was a 500) and leave the site in a state a serial order could give:
+ * one owner holding the master key, no more subscribed members or IQs than the current term has
+ * slots, no live access method of someone who is not a member.
  */
 let sys: TestSystem;
 beforeAll(async () => {
@@ -20,13 +21,14 @@ afterAll(async () => {
 });
 
 const USERS_LIMIT = 3;
-const IQS_LIMIT = 5; // activate's term
 
 type Op =
   | { kind: 'subscribe' | 'role' | 'masterKey' | 'remove' | 'transfer'; member: number; flag: boolean }
   | { kind: 'grant' | 'pinReset'; member: number; iq: number; flag: boolean }
   | { kind: 'revoke'; member: number }
-  | { kind: 'iqReset' | 'iqSlot' | 'open'; iq: number; flag: boolean };
+  | { kind: 'iqReset' | 'iqSlot' | 'open'; iq: number; flag: boolean }
+  | { kind: 'leave'; member: number }
+  | { kind: 'redeem'; usersLimit: number; iqsLimit: number };
 
 const member = fc.integer({ min: 0, max: 4 });
 const iq = fc.integer({ min: 0, max: 2 });
@@ -39,6 +41,12 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constantFrom('grant', 'pinReset' as const), member, iq, flag: fc.boolean() }),
   fc.record({ kind: fc.constant('revoke' as const), member }),
   fc.record({ kind: fc.constantFrom('iqReset', 'iqSlot', 'open' as const), iq, flag: fc.boolean() }),
+  fc.record({ kind: fc.constant('leave' as const), member }),
+  fc.record({
+    kind: fc.constant('redeem' as const),
+    usersLimit: fc.integer({ min: 1, max: 4 }),
+    iqsLimit: fc.integer({ min: 1, max: 3 }),
+  }),
 );
 
 describe('one site’s changes at once (generated mixes and orders)', () => {
@@ -99,6 +107,16 @@ describe('one site’s changes at once (generated mixes and orders)', () => {
                 return req('PATCH', `/iqs/${iqIds[o.iq]}`, { subscribed: o.flag });
               case 'open':
                 return req('POST', `/locks/${lockRow!.id}/open`);
+              case 'leave':
+                // By the member themselves (the owner is refused: S8).
+                return sys.request('DELETE', `${base}/people/${people[o.member]!.id}`, {
+                  token: people[o.member]!.token,
+                });
+              case 'redeem':
+                return (async () => {
+                  const { code } = await voucher(sys, { usersLimit: o.usersLimit, iqsLimit: o.iqsLimit });
+                  return req('POST', '/subscription/redemptions', { code });
+                })();
             }
           };
           const answers = await Promise.all(
@@ -117,9 +135,12 @@ describe('one site’s changes at once (generated mixes and orders)', () => {
           expect(owners[0]?.master_key).toBe(true);
           const [slots] = await sys.sql`select
               (select count(*)::int from memberships where site_id = ${site.id} and subscribed) as users,
-              (select count(*)::int from iqs where site_id = ${site.id} and subscribed) as iqs`;
-          expect(slots?.users).toBeLessThanOrEqual(USERS_LIMIT);
-          expect(slots?.iqs).toBeLessThanOrEqual(IQS_LIMIT);
+              (select count(*)::int from iqs where site_id = ${site.id} and subscribed) as iqs,
+              t.users_limit, t.iqs_limit
+            from subscription_terms t where t.site_id = ${site.id} and t.replaced_at is null
+            order by t.starts_at desc limit 1`;
+          expect(slots?.users).toBeLessThanOrEqual(slots?.users_limit);
+          expect(slots?.iqs).toBeLessThanOrEqual(slots?.iqs_limit);
           const strays = await sys.sql`select a.id from access_methods a
             where a.site_id = ${site.id} and a.status <> 'revoked'
               and not exists (select 1 from memberships m where m.site_id = a.site_id and m.profile_id = a.profile_id)`;
