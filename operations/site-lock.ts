@@ -14,9 +14,11 @@ import { actingRole, type SiteActor } from '../domain/site-roles';
  * role, 403 `forbidden` without one that may do this, 403 `no_valid_subscription` (V7).
  */
 export async function lockSiteAs(tx: DbOrTx, siteId: string, actor: SiteActor) {
-  const site = await lockSite(tx, siteId);
+  // Sent together (one round trip, issue 15): PostgreSQL runs the membership's read after the lock is
+  // granted, so it reads what committed while the lock was waited for.
+  const [site, membership] = await Promise.all([lockSite(tx, siteId), findMembership(tx, siteId, actor.id)]);
   if (!site) throw new Refusal('not_found', 'No such site.');
-  return { site, role: roleUnderLock(site, (await findMembership(tx, siteId, actor.id))?.role, actor) };
+  return { site, role: roleUnderLock(site, membership?.role, actor) };
 }
 
 /**

@@ -110,16 +110,21 @@ export function redeemVoucher(
   asked?: AskedRedemption,
 ): Promise<RedeemOutcome> {
   return db.transaction(async (tx) => {
-    const site = await lockSite(tx, input.siteId);
-    if (!site) return { ok: false, code: 'site_not_found' };
-    if (!asked) return claimAndWrite(tx, site, input, clock);
+    if (!asked) {
+      const site = await lockSite(tx, input.siteId);
+      return site ? claimAndWrite(tx, site, input, clock) : { ok: false, code: 'site_not_found' };
+    }
     const { actor, throttle } = asked;
-    // Keys after the site: every redemption locks in this order, and nothing locks a site while
-    // it holds a throttle key. The caller's membership is read beside them (one wait, issue 15).
-    const [membership, attempt] = await Promise.all([
+    // Sent together (one round trip, issue 15), run in this order: the site's lock, then the caller's
+    // membership as committed by then, then the keys (every redemption locks the site before its keys,
+    // and nothing locks a site while it holds a key). Keys of a site that is not there are created
+    // counting nothing.
+    const [site, membership, attempt] = await Promise.all([
+      lockSite(tx, input.siteId),
       findMembership(tx, input.siteId, actor.id),
       decideInTransaction(tx, [throttle.actor, ...throttle.shared], throttle.now),
     ]);
+    if (!site) return { ok: false, code: 'site_not_found' };
     roleUnderLock(site, membership?.role, actor);
     if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs);
     const outcome = await claimAndWrite(tx, site, input, clock);

@@ -1,8 +1,9 @@
-import { and, eq, type SQLWrapper, sql } from 'drizzle-orm';
+import { eq, type SQLWrapper, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
-import { preparedPer } from '../prepared';
+import { preparedPer, rawStatement } from '../prepared';
 import { memberships, sites } from '../schema';
 import { jsonArrayText, jsonObjectText, oneRow } from './json-sql';
+import { type RowJson, rowOfJson } from './row-json';
 
 export type Membership = typeof memberships.$inferSelect;
 
@@ -10,16 +11,22 @@ export type Membership = typeof memberships.$inferSelect;
 export const membershipFactsColumns = { role: memberships.role, subscribed: memberships.subscribed };
 export type MembershipFacts = Pick<Membership, keyof typeof membershipFactsColumns>;
 
+const membershipStatement = rawStatement<{ siteId: string; profileId: string }, { membership: RowJson }>(
+  (v) => sql`select row_to_json(m) as membership from memberships m
+    where m.site_id = ${v('siteId')}::uuid and m.profile_id = ${v('profileId')}::uuid`,
+);
+
+/**
+ * The profile's membership of the site, if any. A raw statement (issue 15: drizzle built this select
+ * anew at every call, in every change of a site's people).
+ */
 export async function findMembership(
   db: DbOrTx,
   siteId: string,
   profileId: string,
 ): Promise<Membership | undefined> {
-  const [row] = await db
-    .select()
-    .from(memberships)
-    .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
-  return row;
+  const [row] = await membershipStatement(db, { siteId, profileId });
+  return row ? rowOfJson(memberships, row.membership) : undefined;
 }
 
 const membershipsOfProfile = preparedPer((db) =>

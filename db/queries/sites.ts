@@ -1,6 +1,7 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
-import { events, memberships, profiles, sites } from '../schema';
+import { rawStatement } from '../prepared';
+import { memberships, profiles, sites } from '../schema';
 
 export type Site = typeof sites.$inferSelect;
 
@@ -31,23 +32,36 @@ export async function findSite(db: DbOrTx, siteId: string): Promise<Site | undef
 /**
  * K6: the event types that email the owner, replacing the previous choice, and the
  * `site.notifications_changed` event that records it, in one statement: both rows commit together,
- * in one round trip (issue 15: the transaction of two statements was four).
+ * in one round trip (issue 15: the transaction of two statements was four). Built once.
  */
+const notificationChoiceStatement = rawStatement<{
+  siteId: string;
+  eventTypes: string[];
+  actorId: string;
+  at: string;
+}>(
+  (v) => sql`
+    with chosen as (
+      update sites set notify_event_types = ${v('eventTypes')}::text[]
+      where id = ${v('siteId')}::uuid
+      returning id
+    )
+    insert into events (site_id, at, type, actor_profile_id, data)
+    select id, ${v('at')}::timestamptz, 'site.notifications_changed', ${v('actorId')}::uuid,
+      jsonb_build_object('eventTypes', ${v('eventTypes')}::text[])
+    from chosen`,
+);
+
 export async function setNotificationChoice(
   db: DbOrTx,
   input: { siteId: string; eventTypes: string[]; actorId: string; now: Date },
 ): Promise<void> {
-  const eventTypes = sql.param(input.eventTypes);
-  await db.execute(sql`
-    with chosen as (
-      update ${sites} set notify_event_types = ${eventTypes}::text[]
-      where id = ${input.siteId}::uuid
-      returning id
-    )
-    insert into ${events} (site_id, at, type, actor_profile_id, data)
-    select id, ${input.now.toISOString()}::timestamptz, 'site.notifications_changed', ${input.actorId}::uuid,
-      jsonb_build_object('eventTypes', ${eventTypes}::text[])
-    from chosen`);
+  await notificationChoiceStatement(db, {
+    siteId: input.siteId,
+    eventTypes: input.eventTypes,
+    actorId: input.actorId,
+    at: input.now.toISOString(),
+  });
 }
 
 /** Where admin emails go (S5): the owner's address. Undefined while an invited owner has no profile. */
