@@ -26,7 +26,6 @@ import { issueBearerToken } from '../api/auth/tokens';
 import { postgresAt } from '../db/connection-url';
 import { syncAccessLists } from '../db/queries/access-lists';
 import { issueVouchers } from '../db/queries/vouchers';
-import * as schema from '../db/schema';
 import { accessMethods, memberships, profiles, sites } from '../db/schema';
 import { startGateway } from '../gateway/server';
 import { freePort } from '../infra/free-port';
@@ -55,7 +54,7 @@ async function gatewayProcess(url: string, port: number) {
       byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
     },
   });
-  const db = drizzle(sql, { schema, casing: 'snake_case' });
+  const db = drizzle(sql, { casing: 'snake_case' });
   const instanceId = `bench-gw-${randomBytes(3).toString('hex')}`;
   const gateway = await startGateway({
     db,

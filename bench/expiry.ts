@@ -11,7 +11,6 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import { createSubscriptionActivities } from '../activities/subscription';
 import { applyMigrations } from '../db/client';
 import { postgresAt } from '../db/connection-url';
-import * as schema from '../db/schema';
 import type { Mailer } from '../emails/mailer';
 import { noopGatewayClient } from '../gateway/client';
 import { ensureDatabase } from '../infra/create-database';
@@ -35,7 +34,7 @@ try {
       if (counting) statements++;
     },
   });
-  const db = drizzle(sql, { schema, casing: 'snake_case' });
+  const db = drizzle(sql, { casing: 'snake_case' });
 
   const [site] =
     await sql`insert into sites (name, subscription_status) values ('Bench site', 'active') returning id`;

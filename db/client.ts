@@ -3,9 +3,7 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import type postgres from 'postgres';
 import { postgresAt } from './connection-url';
-import * as schema from './schema';
-
-export type Db = PostgresJsDatabase<typeof schema>;
+export type Db = PostgresJsDatabase;
 /** A database handle or an open transaction: query functions accept either. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 export type DbOrTx = Db | Tx;
@@ -67,7 +65,9 @@ export function connectDatabase(
     onnotice: () => {},
     ...(opts.onQuery ? { debug: (_connection: number, statement: string) => opts.onQuery?.(statement) } : {}),
   });
-  const db = drizzle(preparing(sql), { schema, casing: COLUMN_CASING });
+  // No schema: nothing here uses drizzle's relational queries, whose builders (one per table) drizzle
+  // would otherwise make again for every transaction (issue 15).
+  const db = drizzle(preparing(sql), { casing: COLUMN_CASING });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };
 }
 
