@@ -3,6 +3,7 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import type postgres from 'postgres';
 import { postgresAt } from './connection-url';
+
 export type Db = PostgresJsDatabase;
 /** A database handle or an open transaction: query functions accept either. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];

@@ -22,8 +22,8 @@ export async function lockSiteAs(tx: DbOrTx, siteId: string, actor: SiteActor) {
 }
 
 /**
- * lockSiteAs's decision, for a change that reads the caller's membership beside its other reads once
- * it holds the site's lock (a redemption: issue 15).
+ * lockSiteAs's decision, for a change that sends the membership's read with reads of its own after
+ * the site's lock (a redemption: issue 15).
  */
 export function roleUnderLock(
   site: Pick<Site, 'installerProfileId' | 'releasedAt' | 'subscriptionStatus'>,

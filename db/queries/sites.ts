@@ -29,11 +29,7 @@ export async function findSite(db: DbOrTx, siteId: string): Promise<Site | undef
   return row;
 }
 
-/**
- * K6: the event types that email the owner, replacing the previous choice, and the
- * `site.notifications_changed` event that records it, in one statement: both rows commit together,
- * in one round trip (issue 15: the transaction of two statements was four). Built once.
- */
+/** setNotificationChoice's statement, built once (issue 15). */
 const notificationChoiceStatement = rawStatement<{
   siteId: string;
   eventTypes: string[];
@@ -52,6 +48,11 @@ const notificationChoiceStatement = rawStatement<{
     from chosen`,
 );
 
+/**
+ * K6: the event types that email the owner, replacing the previous choice, and the
+ * `site.notifications_changed` event that records it, in one statement: both rows commit together,
+ * in one round trip (issue 15: the transaction of two statements was four).
+ */
 export async function setNotificationChoice(
   db: DbOrTx,
   input: { siteId: string; eventTypes: string[]; actorId: string; now: Date },
