@@ -92,8 +92,9 @@ async function siteState(siteId: string) {
 }
 
 /**
- * Sends the admin's change while a transaction holds the site's lock; once the request waits for it,
- * runs `meanwhile` in that transaction and commits. The change's answer.
+ * Sends the change (the admin's, or with `token` another's) while a transaction holds the site's
+ * lock; once the request waits for it, runs `meanwhile` in that transaction and commits. The change's
+ * answer.
  */
 async function whileHeld(
   f: Fixture,
