@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { findMembership, type MembershipFacts } from '../db/queries/memberships';
 import { findSite, type SiteFacts } from '../db/queries/sites';
-import { actingRole, type SiteActor, type SiteActorRole } from '../domain/site-roles';
+import { actorDecision, type SiteActor, type SiteActorRole } from '../domain/site-roles';
 import type { ReadWithSession } from './auth/reads-with-session';
 import type { AppDeps, AppEnv } from './deps';
 import { forbidden, notFound, problem } from './problem';
@@ -37,28 +37,19 @@ export async function siteAccess(
     ? [atPath.site, atPath.membership]
     : await Promise.all([findSite(deps.db, siteId), findMembership(deps.db, siteId, callerId)]);
   if (!site) throw notFound('site');
-  const decided = actingRole(
-    {
-      callerId,
-      membershipRole: membership?.role,
-      installerProfileId: site.installerProfileId,
-      released: site.releasedAt !== null,
-    },
-    opts.roles,
-  );
-  if ('refusal' in decided) throw decided.refusal === 'not_found' ? notFound('site') : forbidden();
-  const { role } = decided;
-  if (site.subscriptionStatus !== 'active' && !opts.allowWithoutSubscription) {
-    throw problem('no_valid_subscription');
-  }
-  // Only now, the caller's access to this site decided, may the route use what was read with it.
-  return {
-    site,
-    role,
-    membership,
-    read: atPath?.read,
-    actor: { id: callerId, roles: opts.roles, needsSubscription: !opts.allowWithoutSubscription },
+  const actor: SiteActor = {
+    id: callerId,
+    roles: opts.roles,
+    needsSubscription: !opts.allowWithoutSubscription,
   };
+  const decided = actorDecision(site, membership?.role, actor);
+  if ('refusal' in decided) {
+    if (decided.refusal === 'not_found') throw notFound('site');
+    throw decided.refusal === 'forbidden' ? forbidden() : problem('no_valid_subscription');
+  }
+  const { role } = decided;
+  // Only now, the caller's access to this site decided, may the route use what was read with it.
+  return { site, role, membership, read: atPath?.read, actor };
 }
 
 /** Platform-wide roles (support) are checked apart from site roles. */

@@ -31,3 +31,34 @@ export function actingRole(
   const role = held.find((r) => allowed.includes(r));
   return role ? { role } : { refusal: 'forbidden' };
 }
+
+/** What of a site its actors' roles are decided on. */
+export interface SiteRoleFacts {
+  installerProfileId: string | null;
+  releasedAt: Date | null;
+  subscriptionStatus: string;
+}
+
+/**
+ * actingRole, and then the site's subscription when the actor's change needs one (V7): the one
+ * decision the API makes when a request comes and every change makes again under the site's lock.
+ */
+export function actorDecision(
+  site: SiteRoleFacts,
+  membershipRole: Exclude<SiteActorRole, 'installer'> | undefined,
+  actor: SiteActor,
+): { role: SiteActorRole } | { refusal: 'not_found' | 'forbidden' | 'no_valid_subscription' } {
+  const decided = actingRole(
+    {
+      callerId: actor.id,
+      membershipRole,
+      installerProfileId: site.installerProfileId,
+      released: site.releasedAt !== null,
+    },
+    actor.roles,
+  );
+  if ('refusal' in decided) return decided;
+  return actor.needsSubscription && site.subscriptionStatus !== 'active'
+    ? { refusal: 'no_valid_subscription' }
+    : decided;
+}

@@ -1,10 +1,9 @@
 import type { DbOrTx } from '../db/client';
 import { findMembership } from '../db/queries/memberships';
-import type { Site } from '../db/queries/sites';
 import { lockSite } from '../db/queries/subscriptions';
 import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
-import { actingRole, type SiteActor } from '../domain/site-roles';
+import { actorDecision, type SiteActor, type SiteRoleFacts } from '../domain/site-roles';
 
 /**
  * The site's lock, for a change an actor asked for, and the role they act with decided again under
@@ -25,26 +24,12 @@ export async function lockSiteAs(tx: DbOrTx, siteId: string, actor: SiteActor) {
  * lockSiteAs's decision, for a change that sends the membership's read with reads of its own after
  * the site's lock (a redemption: issue 15).
  */
-export function roleUnderLock(
-  site: Pick<Site, 'installerProfileId' | 'releasedAt' | 'subscriptionStatus'>,
-  membershipRole: SiteRole | undefined,
-  actor: SiteActor,
-) {
-  const decided = actingRole(
-    {
-      callerId: actor.id,
-      membershipRole,
-      installerProfileId: site.installerProfileId,
-      released: site.releasedAt !== null,
-    },
-    actor.roles,
-  );
+export function roleUnderLock(site: SiteRoleFacts, membershipRole: SiteRole | undefined, actor: SiteActor) {
+  const decided = actorDecision(site, membershipRole, actor);
   if ('refusal' in decided) {
     throw decided.refusal === 'not_found'
       ? new Refusal('not_found', 'No such site.')
-      : new Refusal('forbidden');
+      : new Refusal(decided.refusal);
   }
-  if (actor.needsSubscription && site.subscriptionStatus !== 'active')
-    throw new Refusal('no_valid_subscription');
   return decided.role;
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { actingRole, type SiteActorRole } from '../../domain/site-roles';
+import { actingRole, actorDecision, type SiteActorRole } from '../../domain/site-roles';
 
 const ME = 'caller';
 const facts = (over: Partial<Parameters<typeof actingRole>[0]> = {}) => ({
@@ -66,5 +66,36 @@ describe('the role one acts with at a site (S1, N4)', () => {
         },
       ),
     );
+  });
+});
+
+describe('the decision on an actor: the role, then the subscription when the change needs one (V7)', () => {
+  const site = (subscriptionStatus: string) => ({
+    installerProfileId: null,
+    releasedAt: null,
+    subscriptionStatus,
+  });
+  const actor = (needsSubscription: boolean) => ({
+    id: ME,
+    roles: ['owner', 'admin'] as const,
+    needsSubscription,
+  });
+
+  it('a change that needs a subscription is refused no_valid_subscription without one, and goes through with one', () => {
+    expect(actorDecision(site('expired'), 'admin', actor(true))).toEqual({
+      refusal: 'no_valid_subscription',
+    });
+    expect(actorDecision(site('none'), 'admin', actor(true))).toEqual({ refusal: 'no_valid_subscription' });
+    expect(actorDecision(site('active'), 'admin', actor(true))).toEqual({ role: 'admin' });
+    expect(actorDecision(site('expired'), 'admin', actor(false))).toEqual({ role: 'admin' });
+  });
+
+  it('the role is decided first: without one, or without an allowed one, the subscription is not looked at', () => {
+    expect(actorDecision(site('expired'), undefined, actor(true))).toEqual({ refusal: 'not_found' });
+    expect(actorDecision(site('expired'), 'user', actor(true))).toEqual({ refusal: 'forbidden' });
+    const released = { installerProfileId: ME, releasedAt: new Date(), subscriptionStatus: 'active' };
+    expect(actorDecision(released, undefined, { ...actor(false), roles: ['installer'] })).toEqual({
+      refusal: 'not_found',
+    });
   });
 });
