@@ -1,5 +1,11 @@
 import { createHmac } from 'node:crypto';
-import { clearThrottle, settleThrottles, type ThrottleKey, takeThrottle } from '../db/queries/throttles';
+import {
+  AttemptRefused,
+  clearThrottle,
+  settleThrottles,
+  type ThrottleKey,
+  takeThrottle,
+} from '../db/queries/throttles';
 import { THROTTLES, type ThrottleName, waitInWords } from '../domain/throttling';
 import { addressBucket } from './client-address';
 import type { AppDeps } from './deps';
@@ -53,6 +59,16 @@ export function tooManyAttempts(refusal: { key: string; retryAfterMs: number }, 
     { headers: { 'retry-after': String(seconds) } },
   );
 }
+
+/**
+ * For the `.catch` of an operation that counts its attempt in its own transaction (a redemption, an
+ * invitation): the AttemptRefused it throws, decided at `now`, as the 429; anything else as it is.
+ */
+export const refusedAttemptAs429 =
+  (now: Date) =>
+  (error: unknown): never => {
+    throw error instanceof AttemptRefused ? tooManyAttempts(error, now) : error;
+  };
 
 /**
  * A success, in one transaction: forgets what was counted on the actor's key (their failures must not

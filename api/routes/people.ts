@@ -2,7 +2,6 @@ import { randomInt } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import { listPeople, listPeopleJson, peopleJsonText } from '../../db/queries/people';
 import { normalizeEmail } from '../../db/queries/profiles';
-import { AttemptRefused } from '../../db/queries/throttles';
 import type { SiteRole } from '../../db/schema/sites';
 import { grantAccess, resetPin, revokeAccessMethod } from '../../operations/access';
 import { withdrawInvitation } from '../../operations/invitations';
@@ -23,7 +22,7 @@ import {
   TagUidField,
 } from '../schemas';
 import { type SiteAccessRole, siteAccess } from '../site-access';
-import { throttleKey, tooManyAttempts } from '../throttle';
+import { refusedAttemptAs429, throttleKey } from '../throttle';
 
 /** S6, S7: owners and admins manage people; so does the installer until release, who sets the site up (S1). */
 const MANAGERS: SiteAccessRole[] = ['owner', 'admin', 'installer'];
@@ -320,9 +319,7 @@ export function peopleRoutes(deps: AppDeps) {
         `${siteId}\n${normalizeEmail(email)}`,
       );
       const invitation = await invitePerson(db, mailing, { site, email, role, actor, throttle, now }).catch(
-        (error: unknown) => {
-          throw error instanceof AttemptRefused ? tooManyAttempts(error, now) : error;
-        },
+        refusedAttemptAs429(now),
       );
       return c.json(invitedJson(invitation), 201);
     })

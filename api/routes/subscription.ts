@@ -4,7 +4,6 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { createRedemptionAnnouncer } from '../../activities/subscription';
 import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
 import { termJsonAndSeats } from '../../db/queries/subscriptions';
-import { AttemptRefused } from '../../db/queries/throttles';
 import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, isBlankVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import { redeemVoucher } from '../../operations/subscription';
@@ -16,7 +15,7 @@ import { ApiProblem, notFound, type Problem, problem, problemBody } from '../pro
 import { createRouter } from '../router';
 import { jsonBody, problemResponses, SITE_PROBLEMS, SiteIdParam } from '../schemas';
 import { siteAccess } from '../site-access';
-import { addressKey, throttleKey, tooManyAttempts } from '../throttle';
+import { addressKey, refusedAttemptAs429, throttleKey } from '../throttle';
 
 const TermSchema = z
   .object({
@@ -242,9 +241,7 @@ export function subscriptionRoutes(deps: AppDeps) {
         // The app's clock (tests may move it), read under the site's lock.
         () => deps.now().getTime(),
         { actor, throttle },
-      ).catch((error: unknown) => {
-        throw error instanceof AttemptRefused ? tooManyAttempts(error, throttle.now) : error;
-      });
+      ).catch(refusedAttemptAs429(throttle.now));
       // Not awaited: the answer does not wait for the announcement; the worker sweeps what fails.
       if (result.ok) void redemptions.handOver();
       if (!result.ok) {
