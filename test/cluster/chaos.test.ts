@@ -34,7 +34,7 @@ import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import { querySubscriptionState } from '../../workflows/client/subscription';
 import { eventually, seedSiteWithIqs } from '../gateway/helpers';
 import { createTestDatabase } from '../support/database';
-import { groupMembers, pressCtrlC, processesUsing } from '../support/process-group';
+import { groupMembers, pressCtrlC, processesLeftUsing } from '../support/process-group';
 
 const available = await clusterBinariesAvailable();
 
@@ -685,7 +685,7 @@ describe.skipIf(!available)('the production topology loses any one part and keep
   it('stops every process on Ctrl-C', async () => {
     await Promise.all(fleets.map((f) => f.stop()));
     expect(await pressCtrlC(cluster!.child.pid!, 90_000)).toBe('');
-    expect(processesUsing(dataDir)).toBe('');
+    expect(await processesLeftUsing(dataDir)).toBe('');
     console.log(`\nCluster chaos figures (SPEC N8):\n${figures.map((f) => `  ${f}`).join('\n')}\n`);
   }, 120_000);
 });

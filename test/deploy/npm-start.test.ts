@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresAt } from '../../db/connection-url';
 import { freePort } from '../../infra/free-port';
 import { startFleet } from '../../iq-sim/fleet';
-import { groupMembers, pressCtrlC as pressCtrlCToGroup, processesUsing } from '../support/process-group';
+import { groupMembers, pressCtrlC as pressCtrlCToGroup, processesLeftUsing } from '../support/process-group';
 
 /**
  * The README's first command, as a user runs it: `npm start` on a fresh data directory brings up
@@ -169,10 +169,18 @@ describe('npm start', { timeout: START_TIMEOUT_MS }, () => {
     }
 
     expect(await pressCtrlC(running)).toBe('');
-    expect(processesUsing(dataDir)).toBe('');
+    expect(await processesLeftUsing(dataDir)).toBe('');
     // Stopped by Ctrl-C, not because a child process died on its own.
     expect(running.output()).toContain('[start] stopping');
     expect(running.output()).not.toContain('stopping everything');
+    // PostgreSQL stopped last, cleanly: the worker, the API and the gateway had finished their work
+    // and closed their connections by then (Ctrl-C at the terminal reaches the launcher and its
+    // children, not the servers they use, which the launcher stops once its children are done).
+    const postgresLog = await readFile(join(dataDir, 'postgres.log'), 'utf8');
+    expect(postgresLog).toContain('database system is shut down');
+    expect(postgresLog).not.toContain('terminating connection due to administrator command');
+    const afterCtrlC = running.output().slice(running.output().indexOf('[start] stopping'));
+    expect(afterCtrlC).not.toMatch(/"level":"(warn|error|fatal)"/);
     await expect(api('/health')).rejects.toThrow();
   });
 
@@ -188,6 +196,6 @@ describe('npm start', { timeout: START_TIMEOUT_MS }, () => {
     const sites = await api(`/sites/${firstSiteId}/iqs`, {}, owner);
     expect(sites.status).toBe(200);
     expect(await pressCtrlC(running)).toBe('');
-    expect(processesUsing(dataDir)).toBe('');
+    expect(await processesLeftUsing(dataDir)).toBe('');
   });
 });

@@ -23,10 +23,23 @@ export async function pressCtrlC(pgid: number, timeoutMs = 60_000): Promise<stri
 }
 
 /** Processes whose command line names `text` (e.g. a data directory), one per line. */
-export function processesUsing(text: string): string {
+function processesUsing(text: string): string {
   try {
     return execFileSync('pgrep', ['-af', text], { encoding: 'utf8' }).trim();
   } catch {
     return '';
   }
+}
+
+/**
+ * What is left, once the time is up, of the processes whose command line names `text`: nothing, when
+ * everything stopped. The servers' watchers (infra/server-process.ts) poll each second, so they end
+ * up to a second after their server.
+ */
+export async function processesLeftUsing(text: string, timeoutMs = 5_000): Promise<string> {
+  for (let waited = 0; waited < timeoutMs; waited += 250) {
+    if (processesUsing(text) === '') return '';
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return processesUsing(text);
 }
