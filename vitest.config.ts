@@ -6,7 +6,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     globalSetup: ['test/support/global-setup.ts'],
-    setupFiles: ['test/support/quiet-logs.ts'],
+    setupFiles: ['test/support/quiet-logs.ts', 'test/support/no-deadlocks.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],

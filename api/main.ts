@@ -12,6 +12,7 @@ import { createHttpMetrics } from '../observability/http-metrics';
 import { logger, setLogProcess } from '../observability/logger';
 import { type MetricsServer, serveMetrics } from '../observability/metrics-server';
 import { registerOutboxMetrics } from '../observability/outbox-metrics';
+import { registerTransactionMetrics } from '../observability/transaction-metrics';
 import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createRedemptionRelay } from '../outbox/redemption-relay';
@@ -58,6 +59,7 @@ const redemptions = createRedemptionRelay({
 const metrics = createHttpMetrics();
 collectDefaultMetrics({ register: metrics.registry });
 registerOutboxMetrics(metrics.registry, () => outboxBacklogs(database.db));
+registerTransactionMetrics(metrics.registry);
 const app = createApp({
   db: database.db,
   signInDb: signIn.db,

@@ -42,15 +42,66 @@ function preparing<T extends postgres.Sql | postgres.TransactionSql>(sql: T): T 
       }
       if (property === 'begin' || property === 'savepoint') {
         // A transaction's (or savepoint's) own handle prepares its statements the same way.
-        const open = Reflect.get(target, property, receiver) as (...args: unknown[]) => unknown;
-        return (...args: unknown[]) => {
-          const body = args.pop() as (tx: postgres.TransactionSql) => unknown;
-          return open(...args, (tx: postgres.TransactionSql) => body(preparing(tx)));
+        const open = Reflect.get(target, property, receiver) as (...args: unknown[]) => Promise<unknown>;
+        const run = (args: unknown[]) => {
+          const body = args.at(-1) as (tx: postgres.TransactionSql) => unknown;
+          return open(...args.slice(0, -1), (tx: postgres.TransactionSql) => body(preparing(tx)));
         };
+        return property === 'begin' ? (...args: unknown[]) => runAgainWhenEnded(() => run(args)) : run;
       }
       return Reflect.get(target, property, receiver);
     },
   });
+}
+
+/**
+ * What PostgreSQL answers when it ended a transaction so that others could go on: a deadlock's victim
+ * (40P01), a serialization failure (40001). Everything it wrote is rolled back, and run again it
+ * normally goes through.
+ */
+const ENDED_TO_LET_OTHERS_ON = new Set(['40P01', '40001']);
+/** Runs of one transaction, the first included; then the failure is the caller's. */
+const TRANSACTION_RUNS = 3;
+const runAgain = new Map<string, number>();
+
+/**
+ * How many times this process ran a transaction again, by the SQLSTATE that ended it (the metrics;
+ * tests of lock orders, where any at all is a deadlock).
+ */
+export function transactionsRunAgain(): ReadonlyMap<string, number> {
+  return runAgain;
+}
+
+/**
+ * A transaction that PostgreSQL ended to let others go on runs again, whole, after a short random
+ * pause (so that two that deadlocked do not meet again in step): the request that made it is answered
+ * instead of failing (lock orders are kept so this is rare: PostgreSQL's log names each deadlock's
+ * statements). So a transaction's body must do nothing outside the database that a second run would
+ * do wrong; what the relays send inside theirs is taken once by its receiver.
+ */
+async function runAgainWhenEnded<T>(transaction: () => Promise<T>): Promise<T> {
+  for (let run = 1; ; run++) {
+    try {
+      return await transaction();
+    } catch (error) {
+      if (run >= TRANSACTION_RUNS || !endedToLetOthersOn(error)) throw error;
+      const state = sqlStateOf(error)!;
+      runAgain.set(state, (runAgain.get(state) ?? 0) + 1);
+      await new Promise((resume) => setTimeout(resume, run * (5 + Math.random() * 20)));
+    }
+  }
+}
+
+/** Whether PostgreSQL ended the transaction this failure came from so that others could go on (it runs again). */
+export function endedToLetOthersOn(error: unknown): boolean {
+  return ENDED_TO_LET_OTHERS_ON.has(sqlStateOf(error) ?? '');
+}
+
+/** The SQLSTATE of a failed statement (drizzle wraps the driver's error: the code sits on its cause). */
+function sqlStateOf(error: unknown): string | undefined {
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 export function connectDatabase(

@@ -8,6 +8,7 @@ import { temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { errorField, logger, setLogProcess } from '../observability/logger';
 import { type MetricsServer, serveMetrics } from '../observability/metrics-server';
+import { registerTransactionMetrics } from '../observability/transaction-metrics';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { startGateway } from './server';
 
@@ -63,6 +64,7 @@ const gateway = await startGateway({
 let metricsServer: MetricsServer | undefined;
 if (env.METRICS_PORT !== undefined) {
   collectDefaultMetrics({ register: registry });
+  registerTransactionMetrics(registry);
   // Ready while the database answers: without it no IQ can authenticate.
   metricsServer = await serveMetrics({
     registry,

@@ -1,4 +1,4 @@
-import type { DbOrTx } from '../db/client';
+import { type DbOrTx, endedToLetOthersOn } from '../db/client';
 import { Refusal } from '../domain/reasons';
 import type { Mailer, OutgoingEmail } from '../emails/mailer';
 import type { TemplateName } from '../emails/templates';
@@ -14,7 +14,8 @@ export interface Mailing {
 /**
  * Sends an email a change depends on (an invitation, a new PIN) inside the change's transaction `tx`,
  * which also writes the email's record: when the email cannot go out, the refusal rolls the change
- * back and the caller may retry.
+ * back and the caller may retry. A transaction PostgreSQL ended meanwhile is no refusal: it runs again
+ * (db/client.ts).
  */
 export async function sendOrRefuse<N extends TemplateName>(
   mailer: Mailer,
@@ -24,6 +25,7 @@ export async function sendOrRefuse<N extends TemplateName>(
   try {
     await mailer.send(email, tx);
   } catch (error) {
+    if (endedToLetOthersOn(error)) throw error;
     logger.error({ template: email.template, err: errorField(error) }, 'email not sent');
     throw new Refusal('email_unavailable');
   }
