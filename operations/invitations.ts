@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Db, DbOrTx } from '../db/client';
 import { recordEvent } from '../db/queries/events';
 import {
@@ -33,9 +34,20 @@ export interface SentInvitation {
   expiresAt: Date;
 }
 
+/** An invitation's id and single-use link, made before its transaction (inviteToSite). */
+export interface InvitationLink {
+  id: string;
+  token: string;
+  hash: string;
+}
+
+export const newInvitationLink = (): InvitationLink => ({ id: randomUUID(), ...newToken() });
+
 /**
  * Invites an email to a site (S7, A2): a pending invitation with its own single-use link, and its
- * email, in the caller's transaction. The same work whether or not the email has a profile, so the
+ * email, in the caller's transaction. The id and the link come made (`link`): a transaction that
+ * PostgreSQL ends after the email went out runs again (db/client.ts) and sends the same email under
+ * the same key, which the provider drops, instead of a second one whose first link would be dead. The same work whether or not the email has a profile, so the
  * answer tells nothing about it; no membership, slot or access method comes of it until the person
  * accepts. Refused `already_member` / `already_invited`.
  */
@@ -49,19 +61,20 @@ export async function inviteToSite(
     role: SiteRole;
     inviterId: string;
     now: Date;
+    link: InvitationLink;
   },
 ): Promise<SentInvitation> {
-  const { site, role, now } = input;
+  const { site, role, now, link } = input;
   if (await isMemberByEmail(tx, site.id, input.email)) throw new Refusal('already_member');
   await deleteExpiredInvitations(tx, site.id, now, input.email);
-  const { token, hash } = newToken();
   const expiresAt = new Date(now.getTime() + INVITATION_TTL_MS);
   const invitation = await insertInvitation(tx, {
+    id: link.id,
     siteId: site.id,
     email: input.email,
     role,
     invitedBy: input.inviterId,
-    tokenHash: hash,
+    tokenHash: link.hash,
     createdAt: now,
     expiresAt,
   });
@@ -76,7 +89,7 @@ export async function inviteToSite(
         siteName: site.name,
         role,
         inviterName: inviter?.name ?? 'KS Cloud',
-        acceptUrl: new URL(`/invitations/${token}`, mailing.publicBaseUrl).toString(),
+        acceptUrl: new URL(`/invitations/${link.token}`, mailing.publicBaseUrl).toString(),
         expiresAt: expiresAt.toISOString(),
         ...(site.sandbox
           ? {

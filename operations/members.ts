@@ -16,7 +16,12 @@ import type { SiteRole } from '../db/schema/sites';
 import { Refusal } from '../domain/reasons';
 import type { SiteActor } from '../domain/site-roles';
 import { subscribeRefusal } from '../domain/subscription';
-import { assertOwnerInvitationAllowed, inviteToSite, type SentInvitation } from './invitations';
+import {
+  assertOwnerInvitationAllowed,
+  inviteToSite,
+  newInvitationLink,
+  type SentInvitation,
+} from './invitations';
 import { assertInstallationAllowed } from './iqs';
 import type { Mailing } from './mail';
 import { lockSiteAs } from './site-lock';
@@ -47,6 +52,7 @@ export function invitePerson(
   },
 ): Promise<SentInvitation> {
   const { site, role, actor, now } = input;
+  const link = newInvitationLink();
   return db.transaction(async (tx) => {
     const { site: locked, role: actorRole } = await lockSiteAs(tx, site.id, actor);
     // Keys after the site, as redemptions take them; counted only with the invitation it sends (a
@@ -66,6 +72,7 @@ export function invitePerson(
       role,
       inviterId: actor.id,
       now,
+      link,
     });
     await writeThrottles(tx, { tats: attempt.tats });
     return invitation;

@@ -10,7 +10,7 @@ import { memberships, sites } from '../db/schema';
 import { Refusal } from '../domain/reasons';
 import type { SiteActor } from '../domain/site-roles';
 import type { Mailer } from '../emails/mailer';
-import { inviteToSite } from './invitations';
+import { inviteToSite, newInvitationLink } from './invitations';
 import { type Mailing, sendOrRefuse } from './mail';
 import { endMembership } from './members';
 import { lockSiteAs } from './site-lock';
@@ -35,6 +35,7 @@ export function createSite(
   const { creator, now } = input;
   const invited = input.for;
   const installing = invited?.kind === 'installer';
+  const link = newInvitationLink();
   return db.transaction(async (tx) => {
     const [row] = await tx
       .insert(sites)
@@ -59,6 +60,7 @@ export function createSite(
         role: 'owner',
         inviterId: creator.id,
         now,
+        link,
       });
     }
     await recordEvent(tx, {

@@ -11,6 +11,7 @@ export type Invitation = typeof siteInvitations.$inferSelect;
 export async function insertInvitation(
   db: DbOrTx,
   values: {
+    id: string;
     siteId: string;
     email: string;
     role: SiteRole;

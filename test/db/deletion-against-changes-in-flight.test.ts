@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +31,7 @@ async function invitation(site: { siteId: string; ownerId: string }, email: stri
   const { token, hash } = newToken();
   const now = new Date();
   await insertInvitation(database.db, {
+    id: randomUUID(),
     siteId: site.siteId,
     email,
     role,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { events, idempotencyRecords, memberships, siteInvitations } from '../../db/schema';
 import { createMailer, type Mailer } from '../../emails/mailer';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
-import { inviteToSite } from '../../operations/invitations';
+import { inviteToSite, newInvitationLink } from '../../operations/invitations';
 import { queryProfileDeletion } from '../../workflows/client/profile-deletion';
 import { profileDeletionWorkflowId } from '../../workflows/ids';
 import { consentSignal } from '../../workflows/profile-deletion/messages';
@@ -331,6 +331,7 @@ describe('profile deletion', () => {
         role: 'admin',
         inviterId: owner.id,
         now: new Date(),
+        link: newInvitationLink(),
       });
       inviting.push({ site, owner, link: await linkIn(sys, person.email, '/invitations/') });
     }
@@ -341,6 +342,7 @@ describe('profile deletion', () => {
       role: 'user',
       inviterId: person.id,
       now: new Date(),
+      link: newInvitationLink(),
     });
 
     const request = await fileDeletion(sys, support.token, person.email);
@@ -382,6 +384,7 @@ describe('profile deletion', () => {
         role: 'user',
         inviterId: owner.id,
         now: new Date(),
+        link: newInvitationLink(),
       },
     );
     const request = await fileDeletion(sys, support.token, person.email);
