@@ -47,7 +47,9 @@ function preparing<T extends postgres.Sql | postgres.TransactionSql>(sql: T): T 
           const body = args.at(-1) as (tx: postgres.TransactionSql) => unknown;
           return open(...args.slice(0, -1), (tx: postgres.TransactionSql) => body(preparing(tx)));
         };
-        return property === 'begin' ? (...args: unknown[]) => runAgainWhenEnded(() => run(args)) : run;
+        return property === 'begin'
+          ? (...args: unknown[]) => runAgainWhenEnded(() => run(args))
+          : (...args: unknown[]) => run(args);
       }
       return Reflect.get(target, property, receiver);
     },

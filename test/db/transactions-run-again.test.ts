@@ -93,4 +93,14 @@ describe('transactions PostgreSQL ends to let others on', () => {
     expect((failure as { cause?: { code?: string } }).cause?.code).toBe('23505');
     expect(runs).toBe(1);
   });
+
+  it('a transaction within a transaction (a savepoint) runs as before', async () => {
+    const outcome = await database.db.transaction((tx) =>
+      tx.transaction(async (inner) => {
+        await inner.execute(sql`update run_again_probe set n = n where id = 1`);
+        return 'inner';
+      }),
+    );
+    expect(outcome).toBe('inner');
+  });
 });
