@@ -3,6 +3,7 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import type postgres from 'postgres';
 import { postgresAt } from './connection-url';
+import { endedToLetOthersOn, sqlStateOf } from './errors';
 
 export type Db = PostgresJsDatabase;
 /** A database handle or an open transaction: query functions accept either. */
@@ -56,12 +57,6 @@ function preparing<T extends postgres.Sql | postgres.TransactionSql>(sql: T): T 
   });
 }
 
-/**
- * What PostgreSQL answers when it ended a transaction so that others could go on: a deadlock's victim
- * (40P01), a serialization failure (40001). Everything it wrote is rolled back, and run again it
- * normally goes through.
- */
-const ENDED_TO_LET_OTHERS_ON = new Set(['40P01', '40001']);
 /** Runs of one transaction, the first included; then the failure is the caller's. */
 const TRANSACTION_RUNS = 3;
 const runAgain = new Map<string, number>();
@@ -92,18 +87,6 @@ async function runAgainWhenEnded<T>(transaction: () => Promise<T>): Promise<T> {
       await new Promise((resume) => setTimeout(resume, run * (5 + Math.random() * 20)));
     }
   }
-}
-
-/** Whether PostgreSQL ended the transaction this failure came from so that others could go on (it runs again). */
-export function endedToLetOthersOn(error: unknown): boolean {
-  return ENDED_TO_LET_OTHERS_ON.has(sqlStateOf(error) ?? '');
-}
-
-/** The SQLSTATE of a failed statement (drizzle wraps the driver's error: the code sits on its cause). */
-function sqlStateOf(error: unknown): string | undefined {
-  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
-  const code = e?.code ?? e?.cause?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 export function connectDatabase(

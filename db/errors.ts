@@ -33,3 +33,22 @@ export function withoutQueryParams(error: unknown): unknown {
   failure.stack = `${failure.name}: ${failure.message}${frames}`;
   return failure;
 }
+
+/**
+ * What PostgreSQL answers when it ended a transaction so that others could go on: a deadlock's victim
+ * (40P01), a serialization failure (40001). Everything it wrote is rolled back, and run again it
+ * normally goes through (db/client.ts runs it again).
+ */
+const ENDED_TO_LET_OTHERS_ON = new Set(['40P01', '40001']);
+
+/** Whether PostgreSQL ended the transaction this failure came from so that others could go on (it runs again). */
+export function endedToLetOthersOn(error: unknown): boolean {
+  return ENDED_TO_LET_OTHERS_ON.has(sqlStateOf(error) ?? '');
+}
+
+/** The SQLSTATE of a failed statement (drizzle wraps the driver's error: the code sits on its cause). */
+export function sqlStateOf(error: unknown): string | undefined {
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}

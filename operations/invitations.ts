@@ -45,11 +45,12 @@ export const newInvitationLink = (): InvitationLink => ({ id: randomUUID(), ...n
 
 /**
  * Invites an email to a site (S7, A2): a pending invitation with its own single-use link, and its
- * email, in the caller's transaction. The id and the link come made (`link`): a transaction that
- * PostgreSQL ends after the email went out runs again (db/client.ts) and sends the same email under
- * the same key, which the provider drops, instead of a second one whose first link would be dead. The same work whether or not the email has a profile, so the
+ * email, in the caller's transaction. The same work whether or not the email has a profile, so the
  * answer tells nothing about it; no membership, slot or access method comes of it until the person
- * accepts. Refused `already_member` / `already_invited`.
+ * accepts. Refused `already_member` / `already_invited`. The id and the link come made (`link`): a
+ * transaction that PostgreSQL ends after the email went out runs again (db/client.ts) and sends the
+ * same email under the same key, which the provider drops, instead of a second one whose first
+ * link would be dead.
  */
 export async function inviteToSite(
   tx: DbOrTx,

@@ -1,4 +1,5 @@
-import { type DbOrTx, endedToLetOthersOn } from '../db/client';
+import type { DbOrTx } from '../db/client';
+import { endedToLetOthersOn } from '../db/errors';
 import { Refusal } from '../domain/reasons';
 import type { Mailer, OutgoingEmail } from '../emails/mailer';
 import type { TemplateName } from '../emails/templates';
