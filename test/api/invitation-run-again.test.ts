@@ -54,8 +54,13 @@ afterAll(async () => {
   await sys?.close();
 });
 
-/** The two runs sent one email: the same key and the same link, and the link opens the invitation. */
-async function expectOneEmailThatWorks() {
+/**
+ * `invite` is answered 201, and its two runs sent one email: the same key and the same link, and the
+ * link opens the invitation.
+ */
+async function expectOneEmailThatWorks(invite: () => Promise<Response>) {
+  sends = [];
+  expect((await invite()).status).toBe(201);
   expect(sends).toHaveLength(2);
   expect(sends[1]!.key).toBe(sends[0]!.key);
   expect(sends[1]!.acceptUrl).toBe(sends[0]!.acceptUrl);
@@ -68,25 +73,23 @@ describe('an invitation whose transaction runs again', () => {
   it('a member invited: one email, and its link works', async () => {
     allowTransactionsRunAgain();
     const { owner, site } = await activeSite(sys);
-    sends = [];
-    const res = await sys.request('POST', `/sites/${site.id}/people`, {
-      token: owner.token,
-      body: { email: `invitee-${randomUUID()}@example.test`, role: 'user' },
-    });
-    expect(res.status).toBe(201);
-    await expectOneEmailThatWorks();
+    await expectOneEmailThatWorks(() =>
+      sys.request('POST', `/sites/${site.id}/people`, {
+        token: owner.token,
+        body: { email: `invitee-${randomUUID()}@example.test`, role: 'user' },
+      }),
+    );
   });
 
   it('a site an installer creates for its owner: one email, and its link works', async () => {
     allowTransactionsRunAgain();
     const installer = await sys.signIn({ platformRole: 'installer' });
-    sends = [];
-    const res = await sys.request('POST', '/sites', {
-      token: installer.token,
-      body: { name: 'Workshop', ownerEmail: `owner-${randomUUID()}@example.test` },
-    });
-    expect(res.status).toBe(201);
-    await expectOneEmailThatWorks();
+    await expectOneEmailThatWorks(() =>
+      sys.request('POST', '/sites', {
+        token: installer.token,
+        body: { name: 'Workshop', ownerEmail: `owner-${randomUUID()}@example.test` },
+      }),
+    );
   });
 
   it('ended while its email was being recorded: no refusal, it runs again', async () => {
@@ -98,12 +101,11 @@ describe('an invitation whose transaction runs again', () => {
       create trigger end_first_run before insert on sent_emails
       for each row when (new.template = 'invitation') execute function end_first_run()`);
     await sys.sql`select setval('invited_event_runs', 2)`;
-    sends = [];
-    const res = await sys.request('POST', `/sites/${site.id}/people`, {
-      token: owner.token,
-      body: { email: `invitee-${randomUUID()}@example.test`, role: 'user' },
-    });
-    expect(res.status).toBe(201);
-    await expectOneEmailThatWorks();
+    await expectOneEmailThatWorks(() =>
+      sys.request('POST', `/sites/${site.id}/people`, {
+        token: owner.token,
+        body: { email: `invitee-${randomUUID()}@example.test`, role: 'user' },
+      }),
+    );
   });
 });
