@@ -41,6 +41,12 @@ export async function startEmbeddedPostgres(opts: {
   log?: (line: string) => void;
   /** PostgreSQL's own log lines are appended to this file too (its start, checkpoints, shutdown). */
   logFile?: string;
+  /**
+   * The data is someone's to keep (`npm start`'s .data): written through to disk (fsync on), so a
+   * crash of the machine loses no commit and corrupts nothing. Tests' and benchmarks' servers hold
+   * throwaway data and skip that (fsync off).
+   */
+  durable?: boolean;
 }): Promise<EmbeddedPostgresHandle> {
   const port = opts.port ?? (await freePort());
   const file = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
@@ -63,7 +69,8 @@ export async function startEmbeddedPostgres(opts: {
     persistent: true,
     createPostgresUser: userInfo().uid === 0,
     postgresFlags: [
-      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
+      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300'],
+      ...['-c', `fsync=${opts.durable ? 'on' : 'off'}`],
       ...['-c', `unix_socket_directories=${socketDir ?? ''}`],
     ],
     onLog: (message) => log(String(message).trimEnd()),

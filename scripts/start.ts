@@ -36,6 +36,7 @@ async function main() {
   const pg = await startEmbeddedPostgres({
     dataDir: join(dataDir, 'postgres'),
     logFile: join(dataDir, 'postgres.log'),
+    durable: true,
     port: await freePort({ avoid: ports.all }),
   });
   launcher.onStop(pg.stop);

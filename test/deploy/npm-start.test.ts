@@ -125,6 +125,9 @@ describe('npm start', { timeout: START_TIMEOUT_MS }, () => {
     try {
       const [row] = await pg`select count(*)::int as n from sites where id = ${siteId!}`;
       expect(row?.n).toBe(1);
+      // The user's data is written through to disk (the tests' own servers skip that).
+      const [durability] = await pg`select current_setting('fsync') as fsync`;
+      expect(durability?.fsync).toBe('on');
     } finally {
       await pg.end();
     }
