@@ -1,12 +1,24 @@
 import { execFileSync } from 'node:child_process';
 
-/** The processes of a process group, one per line (empty when none is left). */
-export function groupMembers(pgid: number): string {
+/** pgrep's matches, one per line (empty when none: pgrep exits 1 then). */
+function pgrep(args: string[]): string {
   try {
-    return execFileSync('pgrep', ['-a', '-g', String(pgid)], { encoding: 'utf8' }).trim();
+    return execFileSync('pgrep', args, { encoding: 'utf8' }).trim();
   } catch {
-    return ''; // pgrep exits 1 when nothing matches
+    return '';
   }
+}
+
+/** The processes of a process group, one per line (empty when none is left). */
+export const groupMembers = (pgid: number): string => pgrep(['-a', '-g', String(pgid)]);
+
+/** What `list` still names once it names nothing or the time is up, asking every 250 ms. */
+async function leftAfter(list: () => string, timeoutMs: number): Promise<string> {
+  for (let waited = 0; waited < timeoutMs; waited += 250) {
+    if (list() === '') return '';
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return list();
 }
 
 /**
@@ -15,31 +27,13 @@ export function groupMembers(pgid: number): string {
  */
 export async function pressCtrlC(pgid: number, timeoutMs = 60_000): Promise<string> {
   process.kill(-pgid, 'SIGINT');
-  for (let waited = 0; waited < timeoutMs; waited += 250) {
-    if (groupMembers(pgid) === '') return '';
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return groupMembers(pgid);
-}
-
-/** Processes whose command line names `text` (e.g. a data directory), one per line. */
-function processesUsing(text: string): string {
-  try {
-    return execFileSync('pgrep', ['-af', text], { encoding: 'utf8' }).trim();
-  } catch {
-    return '';
-  }
+  return leftAfter(() => groupMembers(pgid), timeoutMs);
 }
 
 /**
- * What is left, once the time is up, of the processes whose command line names `text`: nothing, when
- * everything stopped. The servers' watchers (infra/server-process.ts) poll each second, so they end
- * up to a second after their server.
+ * What is left, once the time is up, of the processes whose command line names `text` (e.g. a data
+ * directory): nothing, when everything stopped. The servers' watchers (infra/server-process.ts) poll
+ * each second, so they end up to a second after their server.
  */
-export async function processesLeftUsing(text: string, timeoutMs = 5_000): Promise<string> {
-  for (let waited = 0; waited < timeoutMs; waited += 250) {
-    if (processesUsing(text) === '') return '';
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return processesUsing(text);
-}
+export const processesLeftUsing = (text: string, timeoutMs = 5_000): Promise<string> =>
+  leftAfter(() => pgrep(['-af', text]), timeoutMs);
