@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { errorCodeOf } from '../db/errors';
 import { Refusal } from '../domain/reasons';
 import { PROBLEMS, type ProblemCode, type ProblemEntry, problemTitle } from './problem-codes';
 
@@ -122,10 +123,9 @@ const CONNECTION_FAILURES = new Set([
 
 /** Connection-level failures of PostgreSQL or Temporal: the request may succeed when retried. */
 function isUnavailable(error: unknown): boolean {
-  // Drizzle wraps the driver's error: its code sits on the cause.
-  type Coded = { code?: unknown; syscall?: unknown; cause?: { code?: unknown; syscall?: unknown } } | null;
-  const e = error as Coded;
-  const code = e?.code ?? e?.cause?.code;
+  const code = errorCodeOf(error);
+  // Drizzle wraps the driver's error: the socket's syscall sits on the cause too.
+  const e = error as { syscall?: unknown; cause?: { syscall?: unknown } } | null;
   const syscall = e?.syscall ?? e?.cause?.syscall;
   return (
     (typeof code === 'string' &&

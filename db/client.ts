@@ -3,7 +3,7 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import type postgres from 'postgres';
 import { postgresAt } from './connection-url';
-import { endedToLetOthersOn, sqlStateOf } from './errors';
+import { endedToLetOthersOn, errorCodeOf } from './errors';
 
 export type Db = PostgresJsDatabase;
 /** A database handle or an open transaction: query functions accept either. */
@@ -82,7 +82,7 @@ async function runAgainWhenEnded<T>(transaction: () => Promise<T>): Promise<T> {
       return await transaction();
     } catch (error) {
       if (run >= TRANSACTION_RUNS || !endedToLetOthersOn(error)) throw error;
-      const state = sqlStateOf(error)!;
+      const state = errorCodeOf(error)!;
       runAgain.set(state, (runAgain.get(state) ?? 0) + 1);
       await new Promise((resume) => setTimeout(resume, run * (5 + Math.random() * 20)));
     }

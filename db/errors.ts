@@ -43,11 +43,14 @@ const ENDED_TO_LET_OTHERS_ON = new Set(['40P01', '40001']);
 
 /** Whether PostgreSQL ended the transaction this failure came from so that others could go on (it runs again). */
 export function endedToLetOthersOn(error: unknown): boolean {
-  return ENDED_TO_LET_OTHERS_ON.has(sqlStateOf(error) ?? '');
+  return ENDED_TO_LET_OTHERS_ON.has(errorCodeOf(error) ?? '');
 }
 
-/** The SQLSTATE of a failed statement (drizzle wraps the driver's error: the code sits on its cause). */
-export function sqlStateOf(error: unknown): string | undefined {
+/**
+ * A failure's code: a failed statement's SQLSTATE, or the driver's or the socket's code of a lost
+ * connection (drizzle wraps the driver's error: the code sits on its cause).
+ */
+export function errorCodeOf(error: unknown): string | undefined {
   const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
   const code = e?.code ?? e?.cause?.code;
   return typeof code === 'string' ? code : undefined;
