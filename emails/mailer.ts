@@ -43,12 +43,27 @@ export class EmailDeliveryError extends Error {
 }
 
 /**
+ * The longest a send waits for the provider. Sends run inside transactions that hold rows and locks
+ * (a relay's claimed rows, a deletion's sites): a provider that accepts the connection and never
+ * answers would hold them for as long as fetch waits (minutes). Unanswered, the send fails as
+ * retryable and goes again under the same key, which the provider does not deliver twice.
+ */
+export const SEND_TIMEOUT_MS = 10_000;
+
+/**
  * Records every email under its idempotency key, then delivers it through Resend (with the same key,
  * so the provider drops a repeat after a crash between its answer and our commit). Without a Resend
  * client (development) the recorded row is the delivery: /dev/mailbox reads it.
  */
-export function createMailer(deps: { db: Db; from: string; resend?: Resend | undefined }): Mailer {
+export function createMailer(deps: {
+  db: Db;
+  from: string;
+  resend?: Resend | undefined;
+  /** How long the provider may take to answer one email (default SEND_TIMEOUT_MS). */
+  sendTimeoutMs?: number;
+}): Mailer {
   const { from, resend } = deps;
+  const sendTimeoutMs = deps.sendTimeoutMs ?? SEND_TIMEOUT_MS;
   return {
     async send(email, within) {
       const db = within ?? deps.db;
@@ -73,9 +88,10 @@ export function createMailer(deps: { db: Db; from: string; resend?: Resend | und
 
       let providerMessageId: string | null = null;
       if (resend) {
+        const signal = AbortSignal.timeout(sendTimeoutMs);
         const { data, error } = await resend.emails.send(
           { from, to: row.toAddress, subject: row.subject, html: row.html, text: row.text },
-          { idempotencyKey: email.idempotencyKey },
+          { idempotencyKey: email.idempotencyKey, signal },
         );
         if (error || !data) {
           await db
@@ -89,8 +105,12 @@ export function createMailer(deps: { db: Db; from: string; resend?: Resend | und
             status === 429 ||
             status >= 500 ||
             error?.name === 'concurrent_idempotent_requests';
+          const why =
+            status === null && signal.aborted
+              ? `no answer within ${sendTimeoutMs} ms`
+              : `${status ?? 'no status'} ${error?.name ?? 'no answer'}: ${error?.message ?? ''}`.trim();
           throw new EmailDeliveryError(
-            `email provider refused ${row.template} (${email.idempotencyKey}): ${status ?? 'no status'} ${error?.name ?? 'no answer'}: ${error?.message ?? ''}`.trim(),
+            `email provider refused ${row.template} (${email.idempotencyKey}): ${why}`,
             status,
             retryable,
           );

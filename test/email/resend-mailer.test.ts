@@ -17,13 +17,16 @@ interface Seen {
   body: { from: string; to: string | string[]; subject: string; html: string; text: string };
 }
 
-type Answer = { status: number; body: unknown };
+/** `afterMs`: the stand-in holds the request that long before it answers. */
+type Answer = { status: number; body: unknown; afterMs?: number };
 
 /** A stand-in for api.resend.com: records each request and answers from a queue (default 200). */
 let server: Server;
 let seen: Seen[] = [];
 let answers: Answer[] = [];
 let nextId = 0;
+/** Held requests answered so far. */
+let heldAnswered = 0;
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let mailer: Mailer;
@@ -45,6 +48,10 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
     req.method === 'POST' && req.url === '/emails'
       ? (answers.shift() ?? { status: 200, body: { id: `msg_${++nextId}` } })
       : { status: 404, body: { statusCode: 404, name: 'not_found', message: 'Route not found' } };
+  if (answer.afterMs) {
+    await new Promise((resolve) => setTimeout(resolve, answer.afterMs));
+    heldAnswered++;
+  }
   res.writeHead(answer.status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(answer.body));
 }
@@ -168,6 +175,34 @@ describe('the Resend mailer against a local endpoint', () => {
       const [{ count }] = (await database.sql`select count(*)::int as count from sent_emails
         where status = 'sent' and idempotency_key = ${key}`) as unknown as [{ count: number }];
       expect(count).toBe(1);
+    } finally {
+      quiet.mockRestore();
+    }
+  });
+
+  it('a provider that holds the request unanswered: the send ends at its timeout as retryable, and the retry goes out once', async () => {
+    const impatient = createMailer({
+      db: database.db,
+      from: FROM,
+      resend: new Resend('re_test_key'),
+      sendTimeoutMs: 300,
+    });
+    answers = [{ status: 200, body: { id: 'msg_late' }, afterMs: 5_000 }];
+    const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const key = 'confirm-email:unanswered';
+      const first = await impatient.send(confirm(key)).catch((e: unknown) => e);
+      // Given up while the provider still held the request.
+      expect(heldAnswered).toBe(0);
+      expect(first).toBeInstanceOf(EmailDeliveryError);
+      expect(first).toMatchObject({ statusCode: null, retryable: true });
+      expect((first as Error).message).toContain('no answer within 300 ms');
+      expect(await rowsFor(key)).toMatchObject([{ status: 'pending', attempts: 1 }]);
+
+      const second = await impatient.send(confirm(key));
+      expect(second.duplicate).toBe(false);
+      expect(seen.map((s) => s.idempotencyKey)).toEqual([key, key]);
+      expect(await rowsFor(key)).toMatchObject([{ status: 'sent', attempts: 2 }]);
     } finally {
       quiet.mockRestore();
     }
