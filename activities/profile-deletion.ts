@@ -22,7 +22,12 @@ import { newToken } from '../domain/secrets';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
 import type { DeletionSupportOutcome } from '../emails/templates/deletion-outcome-support';
-import { type DeletionOutcome, deleteProfileData, openDeletionRequest } from '../operations/profile-deletion';
+import {
+  type DeletionOutcome,
+  deleteProfileData,
+  openDeletionRequest,
+  sendGoodbye,
+} from '../operations/profile-deletion';
 
 export interface ProfileDeletionDeps {
   db: Db;
@@ -153,10 +158,14 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
       });
     },
 
-    /** D7: the goodbye email, then the deletion, both under the request's lock (see deleteProfileData). */
+    /**
+     * D7: the deletion, with its goodbye queued in the same transaction, and then the goodbye sent
+     * (see deleteProfileData and sendGoodbye). After a failed send, the retry finds the request
+     * completed and sends it then.
+     */
     async deleteProfile(input: { requestId: string }): Promise<DeletionOutcome> {
-      const outcome = await deleteProfileData(db, input.requestId, new Date(), async (profile, tx) => {
-        await mailer.send(
+      const outcome = await deleteProfileData(db, input.requestId, new Date(), (profile, tx) =>
+        mailer.queue(
           {
             to: profile.email,
             template: 'profile-deleted',
@@ -164,9 +173,14 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
             idempotencyKey: goodbyeEmailKey(input.requestId),
           },
           tx,
-        );
-      });
+        ),
+      );
       log.info('profile deletion', { requestId: input.requestId, outcome: outcome.kind });
+      if (outcome.kind === 'deleted' || (outcome.kind === 'not_open' && outcome.status === 'completed')) {
+        const goodbye = await sendGoodbye(db, mailer, input.requestId);
+        if (goodbye === 'refused')
+          log.error('goodbye email refused by the provider', { requestId: input.requestId });
+      }
       return outcome;
     },
   };

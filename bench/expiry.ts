@@ -11,7 +11,7 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import { createSubscriptionActivities } from '../activities/subscription';
 import { applyMigrations } from '../db/client';
 import { postgresAt } from '../db/connection-url';
-import type { Mailer } from '../emails/mailer';
+import { type Mailer, refusingMailer } from '../emails/mailer';
 import { noopGatewayClient } from '../gateway/client';
 import { ensureDatabase } from '../infra/create-database';
 import { startEmbeddedPostgres } from '../infra/embedded-postgres';
@@ -54,7 +54,10 @@ try {
     await sql`insert into subscription_terms (site_id, voucher_id, request_id, starts_at, ends_at, users_limit, iqs_limit)
     values (${siteId}, ${voucher!.id}, 'bench', now() - interval '365 days', now(), ${members}, ${devices}) returning id`;
 
-  const mailer: Mailer = { send: async () => ({ id: 'unused', duplicate: false }) };
+  const mailer: Mailer = {
+    ...refusingMailer('the expiry bench only sends'),
+    send: async () => ({ id: 'unused', duplicate: false }),
+  };
   const activities = createSubscriptionActivities({ db, mailer, gateway: noopGatewayClient });
   counting = true;
   const started = performance.now();

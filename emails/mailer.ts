@@ -14,6 +14,19 @@ export interface OutgoingEmail<N extends TemplateName = TemplateName> {
   idempotencyKey: string;
 }
 
+/** For processes and tests that must send nothing: every email is refused with `reason`. */
+export const refusingMailer = (reason: string): Mailer => ({
+  send: () => Promise.reject(new Error(reason)),
+  queue: () => Promise.reject(new Error(reason)),
+  sendQueued: () => Promise.reject(new Error(reason)),
+});
+
+/** What a send reads of an email's row. */
+type RecordedEmail = Pick<
+  typeof sentEmails.$inferSelect,
+  'id' | 'idempotencyKey' | 'toAddress' | 'template' | 'subject' | 'html' | 'text'
+>;
+
 export interface SendResult {
   id: string;
   /** True when this key had already been sent and nothing went out now. */
@@ -27,6 +40,15 @@ export interface Mailer {
    * connections may all be queued behind statements that wait for the transaction's locks.
    */
   send<N extends TemplateName>(email: OutgoingEmail<N>, within?: DbOrTx): Promise<SendResult>;
+  /**
+   * Writes the email's row in `within`, the transaction of the change it tells of, without sending it:
+   * the provider is not waited for while that transaction holds its locks, and a change rolled back
+   * sends nothing. sendQueued sends it once `within` has committed. Without a provider the row is the
+   * delivery. Undefined when the key had a row already.
+   */
+  queue<N extends TemplateName>(email: OutgoingEmail<N>, within: DbOrTx): Promise<SendResult | undefined>;
+  /** Sends the queued email of this key (once: a sent one is a duplicate); undefined when there is none. */
+  sendQueued(idempotencyKey: string): Promise<SendResult | undefined>;
 }
 
 export class EmailDeliveryError extends Error {
@@ -64,69 +86,98 @@ export function createMailer(deps: {
 }): Mailer {
   const { from, resend } = deps;
   const sendTimeoutMs = deps.sendTimeoutMs ?? SEND_TIMEOUT_MS;
+
+  /**
+   * The email's row under its key: its id when this call wrote it, undefined when the key had one.
+   * Without a provider the row is the delivery, so a new one is written as sent at once (issue 15:
+   * one statement instead of an insert and an update).
+   */
+  const record = async (db: DbOrTx, email: OutgoingEmail) => {
+    const rendered = await renderEmail(email.template, email.props);
+    const values = {
+      idempotencyKey: email.idempotencyKey,
+      toAddress: email.to.toLowerCase(),
+      template: email.template,
+      ...rendered,
+    };
+    const inserted = await insertEmailOnce(db, resend ? values : { ...values, sentAt: new Date() });
+    return { values, inserted };
+  };
+
+  const rowOf = async (db: DbOrTx, idempotencyKey: string) =>
+    (await db.select().from(sentEmails).where(eq(sentEmails.idempotencyKey, idempotencyKey)))[0];
+
+  /** Sends a pending row through the provider under its key and marks it sent. */
+  const deliver = async (db: DbOrTx, row: RecordedEmail): Promise<SendResult> => {
+    let providerMessageId: string | null = null;
+    if (resend) {
+      const signal = AbortSignal.timeout(sendTimeoutMs);
+      const { data, error } = await resend.emails.send(
+        { from, to: row.toAddress, subject: row.subject, html: row.html, text: row.text },
+        { idempotencyKey: row.idempotencyKey, signal },
+      );
+      if (error || !data) {
+        await db
+          .update(sentEmails)
+          .set({ attempts: sql`${sentEmails.attempts} + 1` })
+          .where(eq(sentEmails.id, row.id));
+        const status = error?.statusCode ?? null;
+        // 429, 5xx and a concurrent request with the same key pass; other 4xx (bad content) do not.
+        const retryable =
+          status === null ||
+          status === 429 ||
+          status >= 500 ||
+          error?.name === 'concurrent_idempotent_requests';
+        const why =
+          status === null && signal.aborted
+            ? `no answer within ${sendTimeoutMs} ms`
+            : `${status ?? 'no status'} ${error?.name ?? 'no answer'}: ${error?.message ?? ''}`.trim();
+        throw new EmailDeliveryError(
+          `email provider refused ${row.template} (${row.idempotencyKey}): ${why}`,
+          status,
+          retryable,
+        );
+      }
+      providerMessageId = data.id;
+    }
+    await db
+      .update(sentEmails)
+      .set({
+        status: 'sent',
+        sentAt: new Date(),
+        providerMessageId,
+        attempts: sql`${sentEmails.attempts} + 1`,
+      })
+      .where(and(eq(sentEmails.id, row.id), eq(sentEmails.status, 'pending')));
+    return { id: row.id, duplicate: false };
+  };
+
   return {
     async send(email, within) {
       const db = within ?? deps.db;
-      const rendered = await renderEmail(email.template, email.props);
-      const values = {
-        idempotencyKey: email.idempotencyKey,
-        toAddress: email.to.toLowerCase(),
-        template: email.template,
-        ...rendered,
-      };
-      // Only the id comes back: the body is what was just written (issue 15: returning the row sent
-      // its HTML and text back to be parsed again). Without a provider the row is the delivery, so a
-      // new one is written as sent at once (issue 15: one statement instead of an insert and an update).
-      const inserted = await insertEmailOnce(db, resend ? values : { ...values, sentAt: new Date() });
+      const { values, inserted } = await record(db, email);
       if (inserted && !resend) return { id: inserted, duplicate: false };
-      // Read back only when the key was there already (a retry): its first rendering is what is sent.
-      const [row] = inserted
-        ? [{ ...values, id: inserted, status: 'pending' as const }]
-        : await db.select().from(sentEmails).where(eq(sentEmails.idempotencyKey, email.idempotencyKey));
+      // Only the id came back: the body is what was just written (issue 15: returning the row sent
+      // its HTML and text back to be parsed again). Read back only when the key was there already
+      // (a retry): its first rendering is what is sent.
+      const row = inserted
+        ? { ...values, id: inserted, status: 'pending' as const }
+        : await rowOf(db, email.idempotencyKey);
       if (!row) throw new EmailDeliveryError(`email row vanished for key ${email.idempotencyKey}`);
       if (row.status === 'sent') return { id: row.id, duplicate: true };
+      return deliver(db, row);
+    },
 
-      let providerMessageId: string | null = null;
-      if (resend) {
-        const signal = AbortSignal.timeout(sendTimeoutMs);
-        const { data, error } = await resend.emails.send(
-          { from, to: row.toAddress, subject: row.subject, html: row.html, text: row.text },
-          { idempotencyKey: email.idempotencyKey, signal },
-        );
-        if (error || !data) {
-          await db
-            .update(sentEmails)
-            .set({ attempts: sql`${sentEmails.attempts} + 1` })
-            .where(eq(sentEmails.id, row.id));
-          const status = error?.statusCode ?? null;
-          // 429, 5xx and a concurrent request with the same key pass; other 4xx (bad content) do not.
-          const retryable =
-            status === null ||
-            status === 429 ||
-            status >= 500 ||
-            error?.name === 'concurrent_idempotent_requests';
-          const why =
-            status === null && signal.aborted
-              ? `no answer within ${sendTimeoutMs} ms`
-              : `${status ?? 'no status'} ${error?.name ?? 'no answer'}: ${error?.message ?? ''}`.trim();
-          throw new EmailDeliveryError(
-            `email provider refused ${row.template} (${email.idempotencyKey}): ${why}`,
-            status,
-            retryable,
-          );
-        }
-        providerMessageId = data.id;
-      }
-      await db
-        .update(sentEmails)
-        .set({
-          status: 'sent',
-          sentAt: new Date(),
-          providerMessageId,
-          attempts: sql`${sentEmails.attempts} + 1`,
-        })
-        .where(and(eq(sentEmails.id, row.id), eq(sentEmails.status, 'pending')));
-      return { id: row.id, duplicate: false };
+    async queue(email, within) {
+      const { inserted } = await record(within, email);
+      return inserted ? { id: inserted, duplicate: false } : undefined;
+    },
+
+    async sendQueued(idempotencyKey) {
+      const row = await rowOf(deps.db, idempotencyKey);
+      if (!row) return undefined;
+      if (row.status === 'sent') return { id: row.id, duplicate: true };
+      return deliver(deps.db, row);
     },
   };
 }

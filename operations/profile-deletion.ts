@@ -29,7 +29,8 @@ import {
   sentEmails,
   siteInvitations,
 } from '../db/schema';
-import { ownedSites, type RequestView } from '../domain/profile-deletion';
+import { goodbyeEmailKey, ownedSites, type RequestView } from '../domain/profile-deletion';
+import { EmailDeliveryError, type Mailer } from '../emails/mailer';
 
 /**
  * D1 and D6 at filing: the profile's open request if it has one; else, when the profile owns a site, a
@@ -120,6 +121,13 @@ const PLACEHOLDER = 'deleted-profile';
 /** Where mail to a deleted profile went, as its record says afterwards (the dev mailbox shows it). */
 export const DELETED_RECIPIENT = '[deleted profile]';
 const REDACTED_BODY = 'Sent to a profile that was deleted since; its content is erased';
+/** A sent email's record once its recipient's profile is gone: its template, and nothing of them. */
+const REDACTED_RECORD = {
+  toAddress: DELETED_RECIPIENT,
+  subject: DELETED_RECIPIENT,
+  html: sql<string>`'<p>' || ${REDACTED_BODY} || ' (' || ${sentEmails.template} || ').</p>'`,
+  text: sql<string>`${REDACTED_BODY} || ' (' || ${sentEmails.template} || ').'`,
+};
 
 /** A PostgreSQL regular expression that matches `s` literally. */
 const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -135,11 +143,12 @@ export async function deleteProfileData(
   requestId: string,
   now: Date,
   /**
-   * Runs once every check passed, under the request's lock: the goodbye goes out before the address
-   * goes. Its writes go through `tx`: a connection of the pool could be waiting for this
+   * Runs once every check passed, under the request's lock, before the address goes: queues the
+   * goodbye (Mailer.queue, key goodbyeEmailKey) in `tx`, its row kept whole until sendGoodbye sends it
+   * after the commit. Its writes go through `tx`: a connection of the pool could be waiting for this
    * transaction's locks, every one of them.
    */
-  beforeDelete: (profile: { email: string; name: string }, tx: DbOrTx) => Promise<void>,
+  beforeDelete: (profile: { email: string; name: string }, tx: DbOrTx) => Promise<unknown>,
 ): Promise<DeletionOutcome> {
   // Each pass that finds the memberships moved rolls back and decides again on the new ones; a few
   // in a row mean joins keep coming, and the activity's retry comes back later.
@@ -166,7 +175,7 @@ function deleteOnce(
   db: Db,
   requestId: string,
   now: Date,
-  beforeDelete: (profile: { email: string; name: string }, tx: DbOrTx) => Promise<void>,
+  beforeDelete: (profile: { email: string; name: string }, tx: DbOrTx) => Promise<unknown>,
 ): Promise<DeletionOutcome> {
   return db.transaction(async (tx) => {
     // The row lock orders this against a support cancel and a second run.
@@ -266,19 +275,21 @@ function deleteOnce(
       await tx.update(events).set({ subjectProfileId: null }).where(eq(events.subjectProfileId, profileId));
 
       // Mail to the person leaves a redacted record (issue 16: the goodbye can be seen to have gone
-      // out), with its template and nothing of them; mail never delivered goes whole. Mail to others
-      // that named them keeps its record with the person redacted.
-      await tx.delete(sentEmails).where(and(eq(sentEmails.toAddress, email), ne(sentEmails.status, 'sent')));
+      // out), with its template and nothing of them; mail never delivered goes whole. The goodbye
+      // queued above keeps its address until sendGoodbye has sent it. Mail to others that named them
+      // keeps its record with the person redacted.
+      const toThem = and(
+        eq(sentEmails.toAddress, email),
+        ne(sentEmails.idempotencyKey, goodbyeEmailKey(requestId)),
+      );
+      await tx.delete(sentEmails).where(and(toThem, ne(sentEmails.status, 'sent')));
       await tx
         .update(sentEmails)
         .set({
-          toAddress: DELETED_RECIPIENT,
-          subject: DELETED_RECIPIENT,
-          html: sql`'<p>' || ${REDACTED_BODY} || ' (' || ${sentEmails.template} || ').</p>'`,
-          text: sql`${REDACTED_BODY} || ' (' || ${sentEmails.template} || ').'`,
+          ...REDACTED_RECORD,
           idempotencyKey: sql`case when ${sentEmails.idempotencyKey} ~* ${linkPattern} then 'redacted:' || ${sentEmails.id} else ${sentEmails.idempotencyKey} end`,
         })
-        .where(eq(sentEmails.toAddress, email));
+        .where(toThem);
       await tx
         .update(sentEmails)
         .set({
@@ -309,4 +320,33 @@ function deleteOnce(
     await tx.delete(profiles).where(eq(profiles.id, profileId));
     return { kind: 'deleted' };
   });
+}
+
+/**
+ * D7 after the deletion's commit: sends the goodbye it queued, the provider waited for under no lock,
+ * then keeps only a redacted record of it (or none, when the provider refused its content: nothing
+ * would make another try succeed). A provider that fails otherwise throws, and the activity's retry
+ * comes back here (the deletion then finds its request completed). `none` for a request that queued
+ * no goodbye (its profile was gone before) or whose goodbye was handled already.
+ */
+export async function sendGoodbye(
+  db: Db,
+  mailer: Mailer,
+  requestId: string,
+): Promise<'sent' | 'refused' | 'none'> {
+  const key = goodbyeEmailKey(requestId);
+  let outcome: 'sent' | 'refused' | 'none';
+  try {
+    const sent = await mailer.sendQueued(key);
+    outcome = sent && !sent.duplicate ? 'sent' : 'none';
+  } catch (error) {
+    if (!(error instanceof EmailDeliveryError) || error.retryable) throw error;
+    outcome = 'refused';
+  }
+  await db.delete(sentEmails).where(and(eq(sentEmails.idempotencyKey, key), ne(sentEmails.status, 'sent')));
+  await db
+    .update(sentEmails)
+    .set(REDACTED_RECORD)
+    .where(and(eq(sentEmails.idempotencyKey, key), ne(sentEmails.toAddress, DELETED_RECIPIENT)));
+  return outcome;
 }

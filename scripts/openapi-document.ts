@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
 import { createApp } from '../api/app';
 import { connectDatabase } from '../db/client';
+import { refusingMailer } from '../emails/mailer';
 import { noopGatewayClient } from '../gateway/client';
 import { createNotificationRelay } from '../outbox/notification-relay';
 
@@ -22,7 +23,7 @@ export async function withRoutesOnlyApp<T>(
       createApp({
         db: database.db,
         temporal,
-        mailer: { send: () => Promise.reject(new Error('no email while reading the routes')) },
+        mailer: refusingMailer('no email while reading the routes'),
         gateway: noopGatewayClient,
         notifications: createNotificationRelay({ db: database.db, temporal, taskQueue }),
         env: {

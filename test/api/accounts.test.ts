@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { refusingMailer } from '../../emails/mailer';
 import { createAccountMailRelay } from '../../outbox/account-mail-relay';
 import { addMember, createSite } from '../support/fixtures';
-import { failingMailer, productionApp } from '../support/production-app';
+import { productionApp } from '../support/production-app';
 import { startTestSystem, TEST_BASE_URL, type TestSystem } from '../support/system';
 
 let sys: TestSystem;
@@ -73,7 +74,7 @@ async function signUpAndConfirm(email = newEmail(), name = 'Ann Example') {
 
 /** The same app in production mode, with a mailer whose provider always fails. */
 const productionAppWithFailingMailer = (reason: string) =>
-  productionApp(sys, { mailer: failingMailer(reason) });
+  productionApp(sys, { mailer: refusingMailer(reason) });
 
 describe('sign-up and confirmation', () => {
   const email = newEmail();
@@ -514,7 +515,7 @@ describe('development mailbox', () => {
     const down = createAccountMailRelay({
       db: sys.db,
       mailing: {
-        mailer: failingMailer('provider down'),
+        mailer: refusingMailer('provider down'),
         publicBaseUrl: TEST_BASE_URL,
       },
     });

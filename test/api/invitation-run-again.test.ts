@@ -22,6 +22,7 @@ beforeAll(async () => {
     mailer: (db) => {
       const provider = createMailer({ db, from: 'KS Cloud <test@ks.test>' });
       return {
+        ...provider,
         send(email, within) {
           if (email.template === 'invitation') {
             sends.push({

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
+import { refusingMailer } from '../../emails/mailer';
 import { noopGatewayClient } from '../../gateway/client';
 import { TEST_BASE_URL, TEST_TOKEN_SECRET } from '../support/system';
 
@@ -12,7 +13,7 @@ import { TEST_BASE_URL, TEST_TOKEN_SECRET } from '../support/system';
 const app = createApp({
   db: {} as never,
   temporal: {} as never,
-  mailer: { send: () => Promise.reject(new Error('no email here')) },
+  mailer: refusingMailer('no email here'),
   gateway: noopGatewayClient,
   notifications: {} as never,
   env: {

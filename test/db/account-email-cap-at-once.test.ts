@@ -73,6 +73,7 @@ describe('two relays sending reset emails to one address at once (A6)', () => {
     });
     let held = true;
     const slowMailer: Mailer = {
+      ...mailer,
       async send(outgoing, within) {
         const sent = await mailer.send(outgoing, within);
         if (held) {

@@ -1,11 +1,8 @@
 import { createApp } from '../../api/app';
 import type { AppDeps } from '../../api/deps';
-import type { Mailer } from '../../emails/mailer';
+import { refusingMailer } from '../../emails/mailer';
 import { noopGatewayClient } from '../../gateway/client';
 import { TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from './system';
-
-/** A mailer whose email provider refuses every email with `reason`. */
-export const failingMailer = (reason: string): Mailer => ({ send: () => Promise.reject(new Error(reason)) });
 
 /**
  * The test system's product as `KS_MODE=production` wires it: no `/dev/mailbox`, HSTS, and no relay
@@ -20,7 +17,7 @@ export function productionApp(
   return createApp({
     db: sys.db,
     temporal: sys.temporal,
-    mailer: failingMailer('no email from this app'),
+    mailer: refusingMailer('no email from this app'),
     gateway: noopGatewayClient,
     notifications: sys.notifications,
     env: {

@@ -53,10 +53,18 @@ beforeAll(async () => {
     now: () => new Date(Date.now() + offsetMs),
     mailer: (db) => {
       const inner = createMailer({ db, from: 'KS Cloud <test@ks.test>' });
+      const count = (key: string) => sent.set(key, (sent.get(key) ?? 0) + 1);
+      // The goodbye is queued in the deletion's transaction: without a provider, that row is its delivery.
       const counting: Mailer = {
+        ...inner,
         async send(email) {
           const result = await inner.send(email);
-          if (!result.duplicate) sent.set(email.idempotencyKey, (sent.get(email.idempotencyKey) ?? 0) + 1);
+          if (!result.duplicate) count(email.idempotencyKey);
+          return result;
+        },
+        async queue(email, within) {
+          const result = await inner.queue(email, within);
+          if (result) count(email.idempotencyKey);
           return result;
         },
       };

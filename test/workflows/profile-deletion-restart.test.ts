@@ -15,10 +15,12 @@ beforeAll(async () => {
   sys = await startTestSystem({
     mailer: (db) => {
       const inner = createMailer({ db, from: 'KS Cloud <test@ks.test>' });
+      // The goodbye is queued in the deletion's transaction: without a provider, that row is its delivery.
       const counting: Mailer = {
-        async send(email) {
-          const result = await inner.send(email);
-          if (email.template === 'profile-deleted' && !result.duplicate) goodbyes.push(email.to);
+        ...inner,
+        async queue(email, within) {
+          const result = await inner.queue(email, within);
+          if (email.template === 'profile-deleted' && result) goodbyes.push(email.to);
           return result;
         },
       };
