@@ -1,5 +1,3 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { eq, sql } from 'drizzle-orm';
 import { Resend } from 'resend';
@@ -12,6 +10,7 @@ import { createMailer, EmailDeliveryError } from '../../emails/mailer';
 import { DELETED_RECIPIENT } from '../../operations/profile-deletion';
 import { createTestDatabase } from '../support/database';
 import { approvedRequest } from '../support/deletion-rows';
+import { startResendEndpoint } from '../support/resend-endpoint';
 
 /**
  * D7 with an email provider: the goodbye is queued in the deletion's transaction and sent once it has
@@ -19,45 +18,21 @@ import { approvedRequest } from '../support/deletion-rows';
  * profile's row), and a provider that fails leaves the deletion standing.
  */
 
-type Answer = { status: number; body: unknown; held?: Promise<void> };
-
-/** A stand-in for api.resend.com: records each request's key and recipient and answers from a queue (default 200). */
-let server: Server;
-let seen: Array<{ key: string; to: string }> = [];
-let answers: Answer[] = [];
-let received: () => void = () => {};
+let endpoint: Awaited<ReturnType<typeof startResendEndpoint>>;
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
-const previousBaseUrl = process.env.RESEND_BASE_URL;
-
-async function handle(req: IncomingMessage, res: ServerResponse) {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { to: string | string[] };
-  seen.push({ key: String(req.headers['idempotency-key']), to: [body.to].flat()[0]! });
-  received();
-  const answer = answers.shift() ?? { status: 200, body: { id: `msg_${seen.length}` } };
-  await answer.held;
-  res.writeHead(answer.status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(answer.body));
-}
 
 beforeAll(async () => {
-  server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  // The SDK reads RESEND_BASE_URL when the client is constructed.
-  process.env.RESEND_BASE_URL = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = await startResendEndpoint();
   database = await createTestDatabase();
 });
 afterAll(async () => {
-  if (previousBaseUrl === undefined) delete process.env.RESEND_BASE_URL;
-  else process.env.RESEND_BASE_URL = previousBaseUrl;
-  await new Promise<void>((resolve) => server?.close(() => resolve()));
+  await endpoint?.close();
   await database?.close();
 });
-beforeEach(() => {
-  seen = [];
-  answers = [];
-});
+beforeEach(() => endpoint.reset());
+
+/** Each goodbye request's key and recipient, in order. */
+const seen = () => endpoint.seen.map((r) => ({ key: r.idempotencyKey, to: [r.body.to].flat()[0] }));
 
 const deleteProfile = (requestId: string) => {
   const activities = createProfileDeletionActivities({
@@ -80,12 +55,14 @@ describe('the goodbye email goes out after the deletion commits', () => {
   it('while the provider holds it, the profile is gone and the sites it left take changes', async () => {
     const { person, requestId, siteIds } = await approvedRequest(database.db, 2);
     let release!: () => void;
-    answers = [{ status: 200, body: { id: 'msg_held' }, held: new Promise<void>((r) => (release = r)) }];
-    const inProvider = new Promise<void>((r) => (received = r));
+    endpoint.answers = [
+      { status: 200, body: { id: 'msg_held' }, held: new Promise<void>((r) => (release = r)) },
+    ];
+    const inProvider = new Promise<void>((r) => (endpoint.onRequest = r));
 
     const deletion = deleteProfile(requestId);
     await inProvider;
-    expect(seen).toEqual([{ key: goodbyeEmailKey(requestId), to: person.email }]);
+    expect(seen()).toEqual([{ key: goodbyeEmailKey(requestId), to: person.email }]);
     // Committed before the provider was asked.
     expect(await profileRows(person.id)).toEqual([]);
     // A change at a site it left takes the site's lock at once (the deletion's transaction held it).
@@ -105,12 +82,14 @@ describe('the goodbye email goes out after the deletion commits', () => {
     expect(await goodbyeRows(requestId)).toMatchObject([{ to: DELETED_RECIPIENT, status: 'sent' }]);
     const [row] = await goodbyeRows(requestId);
     expect(row!.text).not.toContain('Leaving Person');
-    expect(seen).toHaveLength(1);
+    expect(seen()).toHaveLength(1);
   });
 
   it('a provider that fails leaves the deletion standing; the activity’s retry sends the goodbye once', async () => {
     const { person, requestId } = await approvedRequest(database.db, 1);
-    answers = [{ status: 500, body: { statusCode: 500, name: 'application_error', message: 'down' } }];
+    endpoint.answers = [
+      { status: 500, body: { statusCode: 500, name: 'application_error', message: 'down' } },
+    ];
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       const failed = await deleteProfile(requestId).catch((e: unknown) => e);
@@ -123,16 +102,16 @@ describe('the goodbye email goes out after the deletion commits', () => {
 
     // The retry: the request is completed, and its goodbye goes out under the same key.
     expect(await deleteProfile(requestId)).toEqual({ kind: 'not_open', status: 'completed' });
-    expect(seen.map((s) => s.key)).toEqual([goodbyeEmailKey(requestId), goodbyeEmailKey(requestId)]);
+    expect(seen().map((s) => s.key)).toEqual([goodbyeEmailKey(requestId), goodbyeEmailKey(requestId)]);
     expect(await goodbyeRows(requestId)).toMatchObject([{ to: DELETED_RECIPIENT, status: 'sent' }]);
     // Once sent, a further retry sends nothing.
     expect(await deleteProfile(requestId)).toEqual({ kind: 'not_open', status: 'completed' });
-    expect(seen).toHaveLength(2);
+    expect(seen()).toHaveLength(2);
   });
 
   it('a goodbye whose content the provider refuses ends the deletion with nothing of the person kept', async () => {
     const { person, requestId } = await approvedRequest(database.db, 1);
-    answers = [
+    endpoint.answers = [
       { status: 422, body: { statusCode: 422, name: 'validation_error', message: 'Invalid `to`.' } },
     ];
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
@@ -143,6 +122,6 @@ describe('the goodbye email goes out after the deletion commits', () => {
     }
     expect(await profileRows(person.id)).toEqual([]);
     expect(await goodbyeRows(requestId)).toEqual([]);
-    expect(seen).toHaveLength(1);
+    expect(seen()).toHaveLength(1);
   });
 });

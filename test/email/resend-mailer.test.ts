@@ -1,5 +1,3 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { toPlainText } from '@react-email/render';
 import { Resend } from 'resend';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -8,81 +6,27 @@ import { createMailer, EmailDeliveryError, type Mailer } from '../../emails/mail
 import { renderEmail } from '../../emails/render';
 import { type TemplateName, templates } from '../../emails/templates';
 import { createTestDatabase } from '../support/database';
+import { startResendEndpoint } from '../support/resend-endpoint';
 
-interface Seen {
-  method: string;
-  url: string;
-  idempotencyKey: string | undefined;
-  authorization: string | undefined;
-  body: { from: string; to: string | string[]; subject: string; html: string; text: string };
-}
-
-/** `afterMs`: the stand-in holds the request that long before it answers. */
-type Answer = { status: number; body: unknown; afterMs?: number };
-
-/** A stand-in for api.resend.com: records each request and answers from a queue (default 200). */
-let server: Server;
-let seen: Seen[] = [];
-let answers: Answer[] = [];
-let nextId = 0;
-/** Held requests answered so far. */
-let heldAnswered = 0;
-
+/** The stand-in for api.resend.com the real SDK talks to. */
+let endpoint: Awaited<ReturnType<typeof startResendEndpoint>>;
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let mailer: Mailer;
 const FROM = 'KS Cloud <no-reply@ks.test>';
-const previousBaseUrl = process.env.RESEND_BASE_URL;
-
-async function handle(req: IncomingMessage, res: ServerResponse) {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const raw = Buffer.concat(chunks).toString('utf8');
-  seen.push({
-    method: req.method ?? '',
-    url: req.url ?? '',
-    idempotencyKey: req.headers['idempotency-key'] as string | undefined,
-    authorization: req.headers.authorization,
-    body: raw ? JSON.parse(raw) : undefined,
-  });
-  const answer =
-    req.method === 'POST' && req.url === '/emails'
-      ? (answers.shift() ?? { status: 200, body: { id: `msg_${++nextId}` } })
-      : { status: 404, body: { statusCode: 404, name: 'not_found', message: 'Route not found' } };
-  if (answer.afterMs) {
-    await new Promise((resolve) => setTimeout(resolve, answer.afterMs));
-    heldAnswered++;
-  }
-  res.writeHead(answer.status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(answer.body));
-}
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    handle(req, res).catch((error) => {
-      res.writeHead(599);
-      res.end(String(error));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  // The SDK reads RESEND_BASE_URL when the client is constructed (resend/dist: getDefaultBaseUrl).
-  process.env.RESEND_BASE_URL = `http://127.0.0.1:${port}`;
+  endpoint = await startResendEndpoint();
   const resend = new Resend('re_test_key');
   database = await createTestDatabase();
   mailer = createMailer({ db: database.db, from: FROM, resend });
 });
 
 afterAll(async () => {
-  if (previousBaseUrl === undefined) delete process.env.RESEND_BASE_URL;
-  else process.env.RESEND_BASE_URL = previousBaseUrl;
-  await new Promise<void>((resolve) => server?.close(() => resolve()));
+  await endpoint?.close();
   await database?.close();
 });
 
-beforeEach(() => {
-  seen = [];
-  answers = [];
-});
+beforeEach(() => endpoint.reset());
 
 const confirm = (key: string, to = 'Ann@Example.test') =>
   ({
@@ -102,8 +46,8 @@ describe('the Resend mailer against a local endpoint', () => {
     const result = await mailer.send(confirm('confirm-email:one'));
     expect(result.duplicate).toBe(false);
 
-    expect(seen).toHaveLength(1);
-    const [request] = seen;
+    expect(endpoint.seen).toHaveLength(1);
+    const [request] = endpoint.seen;
     expect(request).toMatchObject({
       method: 'POST',
       url: '/emails',
@@ -129,12 +73,12 @@ describe('the Resend mailer against a local endpoint', () => {
     const second = await mailer.send(confirm('confirm-email:twice'));
     expect(first.duplicate).toBe(false);
     expect(second).toEqual({ id: first.id, duplicate: true });
-    expect(seen).toHaveLength(1);
+    expect(endpoint.seen).toHaveLength(1);
     expect(await rowsFor('confirm-email:twice')).toHaveLength(1);
   });
 
   it('after 500 and 429 the third attempt goes out once, always under the same key', async () => {
-    answers = [
+    endpoint.answers = [
       {
         status: 500,
         body: { statusCode: 500, name: 'application_error', message: 'An unexpected error occurred.' },
@@ -165,10 +109,10 @@ describe('the Resend mailer against a local endpoint', () => {
       const fourth = await mailer.send(confirm(key));
       expect(fourth.duplicate).toBe(true);
 
-      expect(seen).toHaveLength(3);
-      expect(seen.map((s) => s.idempotencyKey)).toEqual([key, key, key]);
+      expect(endpoint.seen).toHaveLength(3);
+      expect(endpoint.seen.map((s) => s.idempotencyKey)).toEqual([key, key, key]);
       // Every attempt carried the same email.
-      expect(new Set(seen.map((s) => JSON.stringify(s.body))).size).toBe(1);
+      expect(new Set(endpoint.seen.map((s) => JSON.stringify(s.body))).size).toBe(1);
       const rows = await rowsFor(key);
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ status: 'sent', attempts: 3 });
@@ -187,13 +131,13 @@ describe('the Resend mailer against a local endpoint', () => {
       resend: new Resend('re_test_key'),
       sendTimeoutMs: 300,
     });
-    answers = [{ status: 200, body: { id: 'msg_late' }, afterMs: 5_000 }];
+    endpoint.answers = [{ status: 200, body: { id: 'msg_late' }, afterMs: 5_000 }];
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       const key = 'confirm-email:unanswered';
       const first = await impatient.send(confirm(key)).catch((e: unknown) => e);
       // Given up while the provider still held the request.
-      expect(heldAnswered).toBe(0);
+      expect(endpoint.heldAnswered).toBe(0);
       expect(first).toBeInstanceOf(EmailDeliveryError);
       expect(first).toMatchObject({ statusCode: null, retryable: true });
       expect((first as Error).message).toContain('no answer within 300 ms');
@@ -201,7 +145,7 @@ describe('the Resend mailer against a local endpoint', () => {
 
       const second = await impatient.send(confirm(key));
       expect(second.duplicate).toBe(false);
-      expect(seen.map((s) => s.idempotencyKey)).toEqual([key, key]);
+      expect(endpoint.seen.map((s) => s.idempotencyKey)).toEqual([key, key]);
       expect(await rowsFor(key)).toMatchObject([{ status: 'sent', attempts: 2 }]);
     } finally {
       quiet.mockRestore();
@@ -209,7 +153,7 @@ describe('the Resend mailer against a local endpoint', () => {
   });
 
   it('a refusal of the content is not retryable', async () => {
-    answers = [
+    endpoint.answers = [
       {
         status: 422,
         body: { statusCode: 422, name: 'validation_error', message: 'Invalid `to` field.' },
@@ -245,7 +189,7 @@ describe('without a provider (development)', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 'sent', attempts: 1, provider_message_id: null });
     expect(rows[0]!.sent_at).not.toBeNull();
-    expect(seen).toEqual([]);
+    expect(endpoint.seen).toEqual([]);
   });
 
   it('the same key sent from many callers at once: one email, one row, the rest duplicates', async () => {
@@ -259,7 +203,9 @@ describe('without a provider (development)', () => {
 
   it('a row a provider left pending (deployed without one since) is delivered by the next send', async () => {
     const key = 'confirm-email:left-pending';
-    answers = [{ status: 500, body: { statusCode: 500, name: 'application_error', message: 'down' } }];
+    endpoint.answers = [
+      { status: 500, body: { statusCode: 500, name: 'application_error', message: 'down' } },
+    ];
     await expect(mailer.send(confirm(key))).rejects.toBeInstanceOf(EmailDeliveryError);
     expect(await rowsFor(key)).toMatchObject([{ status: 'pending', attempts: 1 }]);
     const local = createMailer({ db: database.db, from: FROM });
