@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Db, Tx } from '../db/client';
+import { endedToLetOthersOn } from '../db/errors';
 import {
   claimRedemptionAnnouncements,
   deleteRedemptionAnnouncements,
@@ -41,6 +42,9 @@ export function createRedemptionRelay(deps: {
       await deps.announce(row, tx);
       return true;
     } catch (error) {
+      // PostgreSQL ended the relay's transaction (a deadlock's victim): the batch runs again, whole
+      // (db/client.ts), so this row does not stay queued.
+      if (endedToLetOthersOn(error)) throw error;
       // The provider refused the receipt's content: sending it again cannot succeed.
       if (error instanceof EmailDeliveryError && !error.retryable) {
         logger.error({ termId: row.termId, err: errorField(error) }, 'redemption receipt refused');

@@ -21,12 +21,14 @@ import type { SubscriptionChanged } from '../../domain/subscription';
 import { createMailer } from '../../emails/mailer';
 import { createGatewayClient } from '../../gateway/client';
 import { freePort } from '../../infra/free-port';
+import { logger } from '../../observability/logger';
 import { redeemVoucher } from '../../operations/subscription';
 import { createRedemptionRelay } from '../../outbox/redemption-relay';
 import { querySubscriptionState, subscriptionTeller } from '../../workflows/client/subscription';
 import { subscriptionWorkflowId } from '../../workflows/ids';
 import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../../workflows/search-attributes';
 import { createSite, voucher } from '../support/fixtures';
+import { allowTransactionsRunAgain } from '../support/no-deadlocks';
 import { siteMail } from '../support/site-mail';
 import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
 
@@ -271,5 +273,58 @@ describe('the subscription workflow told of claimed redemptions', () => {
     await historyAfterSignals(site.id, 1);
     expect(await siteMail(sys, site.name)).toEqual(['redemption-receipt']);
     await gateway.close();
+  });
+
+  it('an announcement whose transaction PostgreSQL ends (a deadlock’s victim) runs again in the same round, and no row is said to stay queued', async () => {
+    allowTransactionsRunAgain();
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    const code = await voucher(sys, { durationDays: 30 });
+    // Claimed as the API claims it, its announcement queued for the relay.
+    const claimed = await redeemVoucher(sys.db, {
+      siteId: site.id,
+      codeHash: code.codeHash,
+      requestId: randomUUID(),
+      actorProfileId: owner.id,
+      announce: true,
+    });
+    if (!claimed.ok) throw new Error(`claim refused: ${claimed.code}`);
+    // The relay's first run is ended at the receipt's record, as PostgreSQL ends a deadlock's victim;
+    // a sequence counts the runs, since rollbacks do not undo it.
+    await sys.sql`create sequence receipt_runs`;
+    await sys.sql.unsafe(`
+      create function end_first_receipt_run() returns trigger language plpgsql as $$
+      begin
+        if nextval('receipt_runs') = 1 then
+          raise exception 'deadlock detected (a test''s)' using errcode = '40P01';
+        end if;
+        return new;
+      end $$`);
+    await sys.sql.unsafe(`
+      create trigger end_first_receipt_run before insert on sent_emails
+      for each row when (new.template = 'redemption-receipt') execute function end_first_receipt_run()`);
+    const warned = vi.spyOn(logger, 'warn');
+    let warnings: unknown[] = [];
+    try {
+      expect(await sys.redemptions.handOver()).toBe(1);
+    } finally {
+      warnings = warned.mock.calls.map((call) => call.at(-1));
+      warned.mockRestore();
+      await sys.sql.unsafe('drop trigger end_first_receipt_run on sent_emails');
+      await sys.sql.unsafe('drop function end_first_receipt_run');
+      await sys.sql`drop sequence receipt_runs`;
+    }
+    // It did not stay queued, so no warning says it did.
+    expect(warnings).not.toContain('redemption announcement stays queued');
+    expect(
+      await sys.db.select().from(redemptionAnnouncements).where(eq(redemptionAnnouncements.siteId, site.id)),
+    ).toEqual([]);
+    expect(await siteMail(sys, site.name)).toEqual(['redemption-receipt']);
+    // Told in both runs; the workflow adopts the term once.
+    await historyAfterSignals(site.id, 2);
+    expect(await querySubscriptionState(sys.temporal, site.id)).toMatchObject({
+      status: 'active',
+      term: { id: claimed.term.id },
+    });
   });
 });
