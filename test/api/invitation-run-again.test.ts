@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMailer } from '../../emails/mailer';
-import { allowTransactionsRunAgain } from '../support/no-deadlocks';
+import { allowTransactionsRunAgain, endOddRunsAsDeadlocked } from '../support/no-deadlocks';
 import { activeSite } from '../support/people';
 import { startTestSystem, type TestSystem } from '../support/system';
 
@@ -16,6 +16,7 @@ import { startTestSystem, type TestSystem } from '../support/system';
 let sys: TestSystem;
 /** Each invitation email the provider was asked to send: its key and its link. */
 let sends: Array<{ key: string; acceptUrl: string }> = [];
+let removeEventTrigger: () => Promise<void>;
 
 beforeAll(async () => {
   sys = await startTestSystem({
@@ -35,20 +36,12 @@ beforeAll(async () => {
       };
     },
   });
-  // Each invitation's first run is ended after its email, at its event's insert, as PostgreSQL ends
-  // a deadlock's victim (40P01); a sequence counts the runs, since rollbacks do not undo it.
-  await sys.sql`create sequence invited_event_runs`;
-  await sys.sql.unsafe(`
-    create function end_first_run() returns trigger language plpgsql as $$
-    begin
-      if nextval('invited_event_runs') % 2 = 1 then
-        raise exception 'deadlock detected (a test''s)' using errcode = '40P01';
-      end if;
-      return new;
-    end $$`);
-  await sys.sql.unsafe(`
-    create trigger end_first_run before insert on events
-    for each row when (new.type = 'member.invited') execute function end_first_run()`);
+  // Each invitation's first run is ended after its email, at its event's insert.
+  removeEventTrigger = await endOddRunsAsDeadlocked(sys.sql, {
+    name: 'end_invited_event',
+    table: 'events',
+    when: "new.type = 'member.invited'",
+  });
 });
 
 afterAll(async () => {
@@ -96,12 +89,13 @@ describe('an invitation whose transaction runs again', () => {
   it('ended while its email was being recorded: no refusal, it runs again', async () => {
     allowTransactionsRunAgain();
     const { owner, site } = await activeSite(sys);
-    await sys.sql`drop trigger end_first_run on events`;
+    await removeEventTrigger();
     // Now the email's own record ends the first run (sendOrRefuse once answered that 503 email_unavailable).
-    await sys.sql.unsafe(`
-      create trigger end_first_run before insert on sent_emails
-      for each row when (new.template = 'invitation') execute function end_first_run()`);
-    await sys.sql`select setval('invited_event_runs', 2)`;
+    await endOddRunsAsDeadlocked(sys.sql, {
+      name: 'end_invitation_record',
+      table: 'sent_emails',
+      when: "new.template = 'invitation'",
+    });
     await expectOneEmailThatWorks(() =>
       sys.request('POST', `/sites/${site.id}/people`, {
         token: owner.token,

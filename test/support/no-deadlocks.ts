@@ -1,3 +1,4 @@
+import type postgres from 'postgres';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { transactionsRunAgain } from '../../db/client';
 
@@ -24,3 +25,32 @@ afterEach(() => {
   if (!allowed)
     expect(runAgain() - before, 'transactions ended by PostgreSQL (a deadlock) and run again').toBe(0);
 });
+
+/**
+ * Ends the odd runs of the inserts into `at.table` that match `at.when` (SQL over `new`) as PostgreSQL
+ * ends a deadlock's victim (40P01): such a transaction's first run fails there and its run again goes
+ * through. A sequence counts the runs, since rollbacks do not undo it. `at.name` names the trigger,
+ * its function and the sequence. Resolves with what removes them.
+ */
+export async function endOddRunsAsDeadlocked(
+  sql: postgres.Sql,
+  at: { name: string; table: string; when: string },
+): Promise<() => Promise<void>> {
+  await sql.unsafe(`create sequence ${at.name}_runs`);
+  await sql.unsafe(`
+    create function ${at.name}() returns trigger language plpgsql as $$
+    begin
+      if nextval('${at.name}_runs') % 2 = 1 then
+        raise exception 'deadlock detected (a test''s)' using errcode = '40P01';
+      end if;
+      return new;
+    end $$`);
+  await sql.unsafe(`
+    create trigger ${at.name} before insert on ${at.table}
+    for each row when (${at.when}) execute function ${at.name}()`);
+  return async () => {
+    await sql.unsafe(`drop trigger ${at.name} on ${at.table}`);
+    await sql.unsafe(`drop function ${at.name}`);
+    await sql.unsafe(`drop sequence ${at.name}_runs`);
+  };
+}

@@ -28,7 +28,7 @@ import { querySubscriptionState, subscriptionTeller } from '../../workflows/clie
 import { subscriptionWorkflowId } from '../../workflows/ids';
 import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../../workflows/search-attributes';
 import { createSite, voucher } from '../support/fixtures';
-import { allowTransactionsRunAgain } from '../support/no-deadlocks';
+import { allowTransactionsRunAgain, endOddRunsAsDeadlocked } from '../support/no-deadlocks';
 import { siteMail } from '../support/site-mail';
 import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
 
@@ -289,20 +289,12 @@ describe('the subscription workflow told of claimed redemptions', () => {
       announce: true,
     });
     if (!claimed.ok) throw new Error(`claim refused: ${claimed.code}`);
-    // The relay's first run is ended at the receipt's record, as PostgreSQL ends a deadlock's victim;
-    // a sequence counts the runs, since rollbacks do not undo it.
-    await sys.sql`create sequence receipt_runs`;
-    await sys.sql.unsafe(`
-      create function end_first_receipt_run() returns trigger language plpgsql as $$
-      begin
-        if nextval('receipt_runs') = 1 then
-          raise exception 'deadlock detected (a test''s)' using errcode = '40P01';
-        end if;
-        return new;
-      end $$`);
-    await sys.sql.unsafe(`
-      create trigger end_first_receipt_run before insert on sent_emails
-      for each row when (new.template = 'redemption-receipt') execute function end_first_receipt_run()`);
+    // The relay's first run is ended at the receipt's record.
+    const removeTrigger = await endOddRunsAsDeadlocked(sys.sql, {
+      name: 'end_receipt_record',
+      table: 'sent_emails',
+      when: "new.template = 'redemption-receipt'",
+    });
     const warned = vi.spyOn(logger, 'warn');
     let warnings: unknown[] = [];
     try {
@@ -310,9 +302,7 @@ describe('the subscription workflow told of claimed redemptions', () => {
     } finally {
       warnings = warned.mock.calls.map((call) => call.at(-1));
       warned.mockRestore();
-      await sys.sql.unsafe('drop trigger end_first_receipt_run on sent_emails');
-      await sys.sql.unsafe('drop function end_first_receipt_run');
-      await sys.sql`drop sequence receipt_runs`;
+      await removeTrigger();
     }
     // It did not stay queued, so no warning says it did.
     expect(warnings).not.toContain('redemption announcement stays queued');
