@@ -343,10 +343,14 @@ export async function sendGoodbye(
     if (!(error instanceof EmailDeliveryError) || error.retryable) throw error;
     outcome = 'refused';
   }
-  await db.delete(sentEmails).where(and(eq(sentEmails.idempotencyKey, key), ne(sentEmails.status, 'sent')));
-  await db
-    .update(sentEmails)
-    .set(REDACTED_RECORD)
-    .where(and(eq(sentEmails.idempotencyKey, key), ne(sentEmails.toAddress, DELETED_RECIPIENT)));
+  if (outcome === 'refused') {
+    // Never sent: its row goes whole, as the deletion's unsent mail does.
+    await db.delete(sentEmails).where(eq(sentEmails.idempotencyKey, key));
+  } else {
+    await db
+      .update(sentEmails)
+      .set(REDACTED_RECORD)
+      .where(and(eq(sentEmails.idempotencyKey, key), ne(sentEmails.toAddress, DELETED_RECIPIENT)));
+  }
   return outcome;
 }
