@@ -1,9 +1,8 @@
 import { serve } from '@hono/node-server';
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { collectDefaultMetrics } from 'prom-client';
 import { createRedemptionAnnouncer } from '../activities/subscription';
 import { commandSecretOrExit, loadEnvOrExit } from '../config/env';
-import { temporalTarget } from '../config/temporal';
+import { apiTemporalClient, temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { outboxBacklogs } from '../db/queries/outboxes';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
@@ -24,14 +23,7 @@ const target = temporalTarget();
 const database = connectDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE });
 // Bounded sign-in statements on a connection of their own, pipelined (AppDeps.signInDb).
 const signIn = connectDatabase(env.DATABASE_URL, { max: 1 });
-// Lazy: the API starts (and /health says what is missing) even while Temporal is still coming up.
-// Four attempts (about a second) instead of the SDK's ten (about 20 s): while Temporal is away a
-// request is answered 503 with Retry-After soon, rather than held open while the client retries.
-const connection = Connection.lazy({
-  ...target.connectionOptions,
-  interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 4 }))],
-});
-const temporal = new Client({ connection, namespace: target.namespace });
+const temporal = apiTemporalClient(target);
 const gateway = createGatewayClient({
   db: database.db,
   sql: database.sql,
@@ -95,7 +87,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       await notifications.stop();
       await accountMail.stop();
       await redemptions.stop();
-      await connection.close();
+      await temporal.connection.close();
       await gateway.close();
       await signIn.close();
       await database.close();

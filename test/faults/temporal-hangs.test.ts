@@ -1,0 +1,99 @@
+/**
+ * A Temporal that takes the connection and never answers (a stuck frontend, a connection a network
+ * fault left half-open): the API answers 503 `temporarily_unavailable` once its call's deadline has
+ * passed (config/temporal.ts), where before it held the request for as long as the connection lived
+ * (grpc-js sets no deadline of its own). The client is the one api/main.ts makes, with a short deadline.
+ */
+import { createServer, type Socket } from 'node:net';
+import type { Client } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { App } from '../../api/app';
+import { apiTemporalClient, temporalTarget } from '../../config/temporal';
+import { createSite } from '../support/fixtures';
+import { productionApp } from '../support/production-app';
+import { startTestSystem, type TestSystem } from '../support/system';
+
+const DEADLINE_MS = 400;
+/** Far past the deadline, far short of the test's timeout: an answer later than this was held. */
+const HELD_MS = 6_000;
+
+let sys: TestSystem;
+let temporal: Client;
+let app: App;
+const held = new Set<Socket>();
+const hanging = createServer((socket) => {
+  held.add(socket);
+  socket.on('close', () => held.delete(socket));
+});
+
+beforeAll(async () => {
+  sys = await startTestSystem({});
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  const { port } = hanging.address() as { port: number };
+  temporal = apiTemporalClient(temporalTarget({ TEMPORAL_ADDRESS: `127.0.0.1:${port}` }), {
+    deadlineMs: DEADLINE_MS,
+  });
+  app = productionApp(sys, { temporal });
+});
+
+afterAll(async () => {
+  await temporal?.connection.close();
+  for (const socket of held) socket.destroy();
+  hanging.close();
+  await sys?.close();
+});
+
+/** The request's answer, or 'held' when none came within HELD_MS. */
+async function answerOf(request: Response | Promise<Response>) {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'held'>((resolve) => {
+    timer = setTimeout(() => resolve('held'), HELD_MS);
+  });
+  try {
+    const res = await Promise.race([request, late]);
+    if (res === 'held') return res;
+    return { status: res.status, code: ((await res.json()) as { code?: string }).code };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('the API against a Temporal that never answers', () => {
+  it('takes the connection and answers nothing: a call fails once its deadline has passed', async () => {
+    const call = temporal.workflow
+      .getHandle('any')
+      .describe()
+      .then(
+        () => 'answered',
+        (error: Error) => error.name,
+      );
+    await vi.waitFor(() => expect(held.size).toBeGreaterThan(0));
+    expect(await call).toBe('ServiceError');
+  });
+
+  it('creating a site (a workflow start) answers 503 temporarily_unavailable, not held', async () => {
+    const owner = await sys.signIn();
+    const answer = await answerOf(
+      app.request('/sites', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Held Site' }),
+      }),
+    );
+    expect(answer).toEqual({ status: 503, code: 'temporarily_unavailable' });
+  });
+
+  it('a sandbox’s clock (an update) answers 503 temporarily_unavailable, not held', async () => {
+    const support = await sys.signIn({ platformRole: 'support' });
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id, { sandbox: true });
+    const answer = await answerOf(
+      app.request(`/support/sites/${site.id}/clock`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${support.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ advanceSeconds: 60 }),
+      }),
+    );
+    expect(answer).toEqual({ status: 503, code: 'temporarily_unavailable' });
+  });
+});
