@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { findProfileById, normalizeEmail } from '../../db/queries/profiles';
 import { findSite, listSitesOfProfile, type SiteFacts } from '../../db/queries/sites';
 import { createSite, releaseSite, transferOwnership } from '../../operations/sites';
-import { ensureSubscriptionWorkflow } from '../../workflows/client/subscription';
+import { startNewSiteWorkflow } from '../../workflows/client/subscription';
 import type { AppDeps } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
@@ -184,7 +184,7 @@ export function sitesRoutes(deps: AppDeps) {
         for: isInstaller && body.ownerEmail ? { kind: 'installer', ownerEmail: body.ownerEmail } : undefined,
         now: deps.now(),
       });
-      await ensureSubscriptionWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
+      await startNewSiteWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
       return c.json(siteJson(site, isInstaller ? 'installer' : 'owner'), 201);
     })
     .openapi(listSitesRoute, async (c) => {

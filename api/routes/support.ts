@@ -3,7 +3,7 @@ import { findSite } from '../../db/queries/sites';
 import { listTerms } from '../../db/queries/subscriptions';
 import { issueVouchers } from '../../db/queries/vouchers';
 import { createSite } from '../../operations/sites';
-import { advanceSandboxClock, ensureSubscriptionWorkflow } from '../../workflows/client/subscription';
+import { advanceSandboxClock, startNewSiteWorkflow } from '../../workflows/client/subscription';
 import type { AppDeps } from '../deps';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
@@ -192,7 +192,7 @@ export function supportRoutes(deps: AppDeps) {
         for: { kind: 'sandbox', ownerEmail: body.ownerEmail },
         now: deps.now(),
       });
-      await ensureSubscriptionWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
+      await startNewSiteWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
       return c.json({ id: site.id, name: site.name, status: site.status, sandbox: true as const }, 201);
     })
     .openapi(clock, async (c) => {

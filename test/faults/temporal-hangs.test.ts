@@ -1,14 +1,17 @@
 /**
  * A Temporal that takes the connection and never answers (a stuck frontend, a connection a network
- * fault left half-open): the API answers 503 `temporarily_unavailable` once its call's deadline has
- * passed (config/temporal.ts), where before it held the request for as long as the connection lived
- * (grpc-js sets no deadline of its own). The client is the one api/main.ts makes, with a short deadline.
+ * fault left half-open): the API answers once its call's deadline has passed (config/temporal.ts),
+ * where before it held the request for as long as the connection lived (grpc-js sets no deadline of
+ * its own): 503 `temporarily_unavailable` where the request needs Temporal; a site's creation, which
+ * has committed by then, 201. The client is the one api/main.ts makes, with a short deadline.
  */
 import { createServer, type Socket } from 'node:net';
 import type { Client } from '@temporalio/client';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../api/app';
 import { apiTemporalClient, temporalTarget } from '../../config/temporal';
+import { sites } from '../../db/schema';
 import { createSite } from '../support/fixtures';
 import { productionApp } from '../support/production-app';
 import { startTestSystem, type TestSystem } from '../support/system';
@@ -71,16 +74,19 @@ describe('the API against a Temporal that never answers', () => {
     expect(await call).toBe('ServiceError');
   });
 
-  it('creating a site (a workflow start) answers 503 temporarily_unavailable, not held', async () => {
+  it('creating a site answers 201 and makes one site, its workflow left to its first redemption', async () => {
     const owner = await sys.signIn();
+    const name = `Held Site ${owner.id.slice(0, 8)}`;
     const answer = await answerOf(
       app.request('/sites', {
         method: 'POST',
         headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name: 'Held Site' }),
+        body: JSON.stringify({ name }),
       }),
     );
-    expect(answer).toEqual({ status: 503, code: 'temporarily_unavailable' });
+    // A 503 here told the client to retry a creation that had committed: a second site.
+    expect(answer).toMatchObject({ status: 201 });
+    expect(await sys.db.select().from(sites).where(eq(sites.name, name))).toHaveLength(1);
   });
 
   it('a sandbox’s clock (an update) answers 503 temporarily_unavailable, not held', async () => {
