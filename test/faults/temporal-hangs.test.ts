@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../api/app';
 import { apiTemporalClient, temporalTarget } from '../../config/temporal';
 import { sites } from '../../db/schema';
+import { createMailer } from '../../emails/mailer';
 import { createSite } from '../support/fixtures';
 import { productionApp } from '../support/production-app';
 import { startTestSystem, type TestSystem } from '../support/system';
@@ -85,6 +86,25 @@ describe('the API against a Temporal that never answers', () => {
       }),
     );
     // A 503 here told the client to retry a creation that had committed: a second site.
+    expect(answer).toMatchObject({ status: 201 });
+    expect(await sys.db.select().from(sites).where(eq(sites.name, name))).toHaveLength(1);
+  });
+
+  it('creating a sandbox site answers 201 and makes one site', async () => {
+    const support = await sys.signIn({ platformRole: 'support' });
+    const name = `Held Sandbox ${support.id.slice(0, 8)}`;
+    // This one invites its owner by email: a mailer that writes the email's row.
+    const inviting = productionApp(sys, {
+      temporal,
+      mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }),
+    });
+    const answer = await answerOf(
+      inviting.request('/support/sites', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${support.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name, ownerEmail: `owner-${support.id}@example.test`, sandbox: true }),
+      }),
+    );
     expect(answer).toMatchObject({ status: 201 });
     expect(await sys.db.select().from(sites).where(eq(sites.name, name))).toHaveLength(1);
   });
