@@ -3,17 +3,26 @@
  * fault left half-open): the API answers once its call's deadline has passed (config/temporal.ts),
  * where before it held the request for as long as the connection lived (grpc-js sets no deadline of
  * its own): 503 `temporarily_unavailable` where the request needs Temporal; a site's creation, which
- * has committed by then, 201. The client is the one api/main.ts makes, with a short deadline.
+ * has committed by then, 201. The client is the one api/main.ts makes, with a short deadline. The
+ * relays, which hold their rows meanwhile, give up at their own deadline whatever their client.
  */
+
+import { randomUUID } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
-import type { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createRedemptionAnnouncer } from '../../activities/subscription';
 import type { App } from '../../api/app';
 import { apiTemporalClient, temporalTarget } from '../../config/temporal';
-import { sites } from '../../db/schema';
+import { recordEvent } from '../../db/queries/events';
+import { notificationOutbox, sites } from '../../db/schema';
 import { createMailer } from '../../emails/mailer';
-import { createSite } from '../support/fixtures';
+import { noopGatewayClient } from '../../gateway/client';
+import { redeemVoucher } from '../../operations/subscription';
+import { createNotificationRelay } from '../../outbox/notification-relay';
+import { createRedemptionRelay } from '../../outbox/redemption-relay';
+import { createSite, voucher } from '../support/fixtures';
 import { productionApp } from '../support/production-app';
 import { startTestSystem, type TestSystem } from '../support/system';
 
@@ -30,11 +39,12 @@ const hanging = createServer((socket) => {
   socket.on('close', () => held.delete(socket));
 });
 
+const hangingAddress = () => `127.0.0.1:${(hanging.address() as { port: number }).port}`;
+
 beforeAll(async () => {
   sys = await startTestSystem({});
   await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
-  const { port } = hanging.address() as { port: number };
-  temporal = apiTemporalClient(temporalTarget({ TEMPORAL_ADDRESS: `127.0.0.1:${port}` }), {
+  temporal = apiTemporalClient(temporalTarget({ TEMPORAL_ADDRESS: hangingAddress() }), {
     deadlineMs: DEADLINE_MS,
   });
   app = productionApp(sys, { temporal });
@@ -47,19 +57,24 @@ afterAll(async () => {
   await sys?.close();
 });
 
-/** The request's answer, or 'held' when none came within HELD_MS. */
-async function answerOf(request: Response | Promise<Response>) {
+/** What `promise` settled to, or 'held' when it did not within HELD_MS. */
+async function within<T>(promise: Promise<T>): Promise<T | 'held'> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'held'>((resolve) => {
     timer = setTimeout(() => resolve('held'), HELD_MS);
   });
   try {
-    const res = await Promise.race([request, late]);
-    if (res === 'held') return res;
-    return { status: res.status, code: ((await res.json()) as { code?: string }).code };
+    return await Promise.race([promise, late]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The request's answer, or 'held' when none came within HELD_MS. */
+async function answerOf(request: Response | Promise<Response>) {
+  const res = await within(Promise.resolve(request));
+  if (res === 'held') return res;
+  return { status: res.status, code: ((await res.json()) as { code?: string }).code };
 }
 
 describe('the API against a Temporal that never answers', () => {
@@ -121,5 +136,57 @@ describe('the API against a Temporal that never answers', () => {
       }),
     );
     expect(answer).toEqual({ status: 503, code: 'temporarily_unavailable' });
+  });
+
+  it('the relays’ hand-overs give up at their own deadline, their rows left queued and unlocked', async () => {
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    const eventId = randomUUID();
+    await recordEvent(sys.db, {
+      id: eventId,
+      siteId: site.id,
+      type: 'lock.open_refused',
+      actorProfileId: owner.id,
+    });
+    await sys.db.insert(notificationOutbox).values({ eventId, siteId: site.id });
+    const code = await voucher(sys);
+    const claim = await redeemVoucher(sys.db, {
+      siteId: site.id,
+      codeHash: code.codeHash,
+      requestId: randomUUID(),
+      actorProfileId: owner.id,
+      announce: true,
+    });
+    if (!claim.ok) throw new Error(`claim refused: ${claim.code}`);
+
+    // No deadline of its client's own: the relays' are the only bound.
+    const silent = new Client({
+      connection: Connection.lazy({ address: hangingAddress(), interceptors: [] }),
+    });
+    const notifications = createNotificationRelay({ db: sys.db, temporal: silent, taskQueue: sys.taskQueue });
+    const redemptions = createRedemptionRelay({
+      db: sys.db,
+      temporal: silent,
+      taskQueue: sys.taskQueue,
+      announce: createRedemptionAnnouncer({
+        db: sys.db,
+        mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }),
+        gateway: noopGatewayClient,
+      }),
+    });
+    try {
+      expect(await Promise.all([within(notifications.handOver()), within(redemptions.handOver())])).toEqual([
+        0, 0,
+      ]);
+      // Still queued, and no lock left on them: another relay takes them at once.
+      const free = await sys.sql.begin(async (tx) => [
+        (await tx`select 1 from notification_outbox where event_id = ${eventId} for update nowait`).length,
+        (await tx`select 1 from redemption_announcements where site_id = ${site.id} for update nowait`)
+          .length,
+      ]);
+      expect(free).toEqual([1, 1]);
+    } finally {
+      await silent.connection.close();
+    }
   });
 });
