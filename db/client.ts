@@ -89,16 +89,27 @@ async function runAgainWhenEnded<T>(transaction: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * How long PostgreSQL lets a transaction of ours sit idle before it ends the session. A process that
+ * falls silent inside one (its host lost, a network partition) would otherwise hold its locks until
+ * the server's TCP keepalive noticed, about two hours by the operating system's defaults. The longest
+ * wait of our own between two statements of a transaction is an email's send (SEND_TIMEOUT_MS, 10 s).
+ */
+export const IDLE_IN_TRANSACTION_MS = 60_000;
+
 export function connectDatabase(
   url: string,
   opts: {
     max?: number;
     /** Called with each statement's text as it is sent (benchmarks count them; tests compare them). */
     onQuery?: (statement: string) => void;
+    /** Default IDLE_IN_TRANSACTION_MS; tests shorten it. */
+    idleInTransactionMs?: number;
   } = {},
 ): Database {
   const sql = postgresAt(url, {
     max: opts.max ?? 10,
+    connection: { idle_in_transaction_session_timeout: opts.idleInTransactionMs ?? IDLE_IN_TRANSACTION_MS },
     onnotice: () => {},
     ...(opts.onQuery ? { debug: (_connection: number, statement: string) => opts.onQuery?.(statement) } : {}),
   });
