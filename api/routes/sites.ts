@@ -2,8 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { findProfileById, normalizeEmail } from '../../db/queries/profiles';
 import { findSite, listSitesOfProfile, type SiteFacts } from '../../db/queries/sites';
 import { createSite, releaseSite, transferOwnership } from '../../operations/sites';
-import { startNewSiteWorkflow } from '../../workflows/client/subscription';
 import type { AppDeps } from '../deps';
+import { startNewSiteWorkflow } from '../new-site-workflow';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import {
@@ -184,7 +184,7 @@ export function sitesRoutes(deps: AppDeps) {
         for: isInstaller && body.ownerEmail ? { kind: 'installer', ownerEmail: body.ownerEmail } : undefined,
         now: deps.now(),
       });
-      await startNewSiteWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
+      await startNewSiteWorkflow(deps, site.id);
       return c.json(siteJson(site, isInstaller ? 'installer' : 'owner'), 201);
     })
     .openapi(listSitesRoute, async (c) => {

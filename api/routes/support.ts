@@ -3,8 +3,9 @@ import { findSite } from '../../db/queries/sites';
 import { listTerms } from '../../db/queries/subscriptions';
 import { issueVouchers } from '../../db/queries/vouchers';
 import { createSite } from '../../operations/sites';
-import { advanceSandboxClock, startNewSiteWorkflow } from '../../workflows/client/subscription';
+import { advanceSandboxClock } from '../../workflows/client/subscription';
 import type { AppDeps } from '../deps';
+import { startNewSiteWorkflow } from '../new-site-workflow';
 import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import {
@@ -192,7 +193,7 @@ export function supportRoutes(deps: AppDeps) {
         for: { kind: 'sandbox', ownerEmail: body.ownerEmail },
         now: deps.now(),
       });
-      await startNewSiteWorkflow(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, site.id);
+      await startNewSiteWorkflow(deps, site.id);
       return c.json({ id: site.id, name: site.name, status: site.status, sandbox: true as const }, 201);
     })
     .openapi(clock, async (c) => {

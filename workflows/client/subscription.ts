@@ -1,6 +1,5 @@
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { RedeemResult, SiteSubscription, SubscriptionChanged } from '../../domain/subscription';
-import { errorField, logger } from '../../observability/logger';
 import { subscriptionWorkflowId } from '../ids';
 import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../search-attributes';
 import {
@@ -99,27 +98,6 @@ export function subscriptionTeller(temporal: Client, taskQueue: string) {
       }),
     );
   };
-}
-
-/**
- * A new site's workflow, started as the site is created (API.md: by site creation or the first
- * redemption). The site is committed by then, so a Temporal away or silent does not fail its creation
- * (a client retrying a 503 would create a second site): its first redemption's telling starts it
- * (subscriptionTeller's signalWithStart), as a sandbox's clock does (advanceSandboxClock).
- */
-export async function startNewSiteWorkflow(
-  temporal: Client,
-  taskQueue: string,
-  siteId: string,
-): Promise<void> {
-  try {
-    await ensureSubscriptionWorkflow(temporal, taskQueue, siteId);
-  } catch (error) {
-    logger.warn(
-      { siteId, err: errorField(error) },
-      'site created; its subscription workflow starts with its first redemption',
-    );
-  }
 }
 
 /** Starts the site's workflow if it is not running; a running one is left alone. */
