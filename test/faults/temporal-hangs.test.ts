@@ -22,6 +22,7 @@ import { noopGatewayClient } from '../../gateway/client';
 import { redeemVoucher } from '../../operations/subscription';
 import { createNotificationRelay } from '../../outbox/notification-relay';
 import { createRedemptionRelay } from '../../outbox/redemption-relay';
+import { querySubscriptionState } from '../../workflows/client/subscription';
 import { createSite, voucher } from '../support/fixtures';
 import { productionApp } from '../support/production-app';
 import { startTestSystem, type TestSystem } from '../support/system';
@@ -90,7 +91,7 @@ describe('the API against a Temporal that never answers', () => {
     expect(await call).toBe('ServiceError');
   });
 
-  it('creating a site answers 201 and makes one site, its workflow left to its first redemption', async () => {
+  it('creating a site answers 201 and makes one site, whose first redemption starts its workflow', async () => {
     const owner = await sys.signIn();
     const name = `Held Site ${owner.id.slice(0, 8)}`;
     const answer = await answerOf(
@@ -102,7 +103,25 @@ describe('the API against a Temporal that never answers', () => {
     );
     // A 503 here told the client to retry a creation that had committed: a second site.
     expect(answer).toMatchObject({ status: 201 });
-    expect(await sys.db.select().from(sites).where(eq(sites.name, name))).toHaveLength(1);
+    const created = await sys.db.select().from(sites).where(eq(sites.name, name));
+    expect(created).toHaveLength(1);
+
+    // Its owner's first redemption, told by a relay that reaches Temporal, starts its workflow.
+    const siteId = created[0]!.id;
+    const code = await voucher(sys);
+    const claim = await redeemVoucher(sys.db, {
+      siteId,
+      codeHash: code.codeHash,
+      requestId: randomUUID(),
+      actorProfileId: owner.id,
+      announce: true,
+    });
+    if (!claim.ok) throw new Error(`claim refused: ${claim.code}`);
+    expect(await sys.redemptions.handOver()).toBe(1);
+    expect(await querySubscriptionState(sys.temporal, siteId)).toMatchObject({
+      status: 'active',
+      term: { id: claim.term.id },
+    });
   });
 
   it('creating a sandbox site answers 201 and makes one site', async () => {
