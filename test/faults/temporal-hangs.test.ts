@@ -17,7 +17,7 @@ import type { App } from '../../api/app';
 import { apiTemporalClient, temporalTarget } from '../../config/temporal';
 import { recordEvent } from '../../db/queries/events';
 import { notificationOutbox, sites } from '../../db/schema';
-import { createMailer } from '../../emails/mailer';
+import { createMailer, type Mailer } from '../../emails/mailer';
 import { noopGatewayClient } from '../../gateway/client';
 import { redeemVoucher } from '../../operations/subscription';
 import { createNotificationRelay } from '../../outbox/notification-relay';
@@ -34,6 +34,7 @@ const HELD_MS = 6_000;
 let sys: TestSystem;
 let temporal: Client;
 let app: App;
+let mailer: Mailer;
 const held = new Set<Socket>();
 const hanging = createServer((socket) => {
   held.add(socket);
@@ -49,6 +50,8 @@ beforeAll(async () => {
     deadlineMs: DEADLINE_MS,
   });
   app = productionApp(sys, { temporal });
+  // What sends the emails of the tests that send one (an owner's invitation, a receipt): rows, as in development.
+  mailer = createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' });
 });
 
 afterAll(async () => {
@@ -130,7 +133,7 @@ describe('the API against a Temporal that never answers', () => {
     // This one invites its owner by email: a mailer that writes the email's row.
     const inviting = productionApp(sys, {
       temporal,
-      mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }),
+      mailer,
     });
     const answer = await answerOf(
       inviting.request('/support/sites', {
@@ -189,7 +192,7 @@ describe('the API against a Temporal that never answers', () => {
       taskQueue: sys.taskQueue,
       announce: createRedemptionAnnouncer({
         db: sys.db,
-        mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }),
+        mailer,
         gateway: noopGatewayClient,
       }),
     });
