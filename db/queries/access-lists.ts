@@ -140,6 +140,11 @@ function byIq(rows: EntryRow[]): Map<string, Map<string, AccessGrant>> {
   return lists;
 }
 
+/**
+ * Rows as one JSON parameter. PostgreSQL guesses such rows at 100: joined with iqs or
+ * iq_access_entries, that was planned as a read of the whole table, so those statements also name
+ * the rows' keys as an array (`= any`) (test/db/access-sync-by-key).
+ */
 const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
 
 /**
@@ -178,7 +183,7 @@ export async function syncAccessLists(
   }>(sql`
     update iqs set access_version = iqs.access_version + x.n
     from jsonb_to_recordset(${json(changes.map((c) => ({ id: c.iqId, n: c.steps.length })))}) as x(id uuid, n int)
-    where iqs.id = x.id
+    where iqs.id = any(${uuidArray(changes.map((c) => c.iqId))}) and iqs.id = x.id
     returning iqs.id, iqs.access_version, iqs.online, iqs.subscribed, iqs.gateway_instance`);
   const versionOf = new Map(bumped.map((b) => [b.id, b.access_version]));
 
@@ -200,7 +205,8 @@ export async function syncAccessLists(
     await tx.execute(sql`
       delete from iq_access_entries e
       using jsonb_to_recordset(${json(revoked)}) as x(iq_id uuid, credential_id uuid)
-      where e.iq_id = x.iq_id and e.credential_id = x.credential_id`);
+      where e.iq_id = any(${uuidArray(revoked.map((r) => r.iq_id))})
+        and e.iq_id = x.iq_id and e.credential_id = x.credential_id`);
   }
   const granted = changes.flatMap((c) =>
     c.grants.map((g) => ({ iq_id: c.iqId, credential_id: g.credentialId, member_id: g.memberId, entry: g })),

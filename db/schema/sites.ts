@@ -108,7 +108,8 @@ export const locks = pgTable(
     name: text().notNull(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('locks_site_idx').on(t.siteId)],
+  // By IQ: every access change reads each IQ's locks (K7), and an IQ's deletion cascades to them.
+  (t) => [index('locks_site_idx').on(t.siteId), index('locks_iq_idx').on(t.iqId)],
 );
 
 export const accessKind = pgEnum('access_kind', ['tag', 'mobile_key', 'pin', 'remote']);

@@ -1,0 +1,1 @@
+CREATE INDEX "locks_iq_idx" ON "locks" USING btree ("iq_id");
