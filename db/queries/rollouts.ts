@@ -3,7 +3,15 @@ import type { Counts, RolloutPolicy, RolloutStatus, TargetState } from '../../do
 import { emptyCounts } from '../../domain/rollout';
 import type { Db, DbOrTx, Tx } from '../client';
 import { preparedPer } from '../prepared';
-import { firmwareReleases, iqs, rolloutStatusChanges, rollouts, rolloutTargets, sites } from '../schema';
+import {
+  firmwareReleases,
+  iqs,
+  rolloutStatusChanges,
+  rollouts,
+  rolloutTargetCounts,
+  rolloutTargets,
+  sites,
+} from '../schema';
 import { uuidArray } from './sql-arrays';
 
 export type FirmwareRelease = typeof firmwareReleases.$inferSelect;
@@ -120,12 +128,12 @@ const stateKey: Record<TargetState, keyof Counts> = {
   canceled: 'canceled',
 };
 
+/** The rollout's targets by state, as its triggers keep them (rollout_target_counts). */
 export async function rolloutCounts(db: DbOrTx, rolloutId: string): Promise<Counts> {
   const rows = await db
-    .select({ state: rolloutTargets.state, n: sql<number>`count(*)::int` })
-    .from(rolloutTargets)
-    .where(eq(rolloutTargets.rolloutId, rolloutId))
-    .groupBy(rolloutTargets.state);
+    .select({ state: rolloutTargetCounts.state, n: rolloutTargetCounts.n })
+    .from(rolloutTargetCounts)
+    .where(eq(rolloutTargetCounts.rolloutId, rolloutId));
   const counts = emptyCounts();
   for (const row of rows) counts[stateKey[row.state]] = row.n;
   return counts;
@@ -137,13 +145,12 @@ export async function countsOfRollouts(db: DbOrTx, rolloutIds: string[]): Promis
   if (rolloutIds.length === 0) return byRollout;
   const rows = await db
     .select({
-      rolloutId: rolloutTargets.rolloutId,
-      state: rolloutTargets.state,
-      n: sql<number>`count(*)::int`,
+      rolloutId: rolloutTargetCounts.rolloutId,
+      state: rolloutTargetCounts.state,
+      n: rolloutTargetCounts.n,
     })
-    .from(rolloutTargets)
-    .where(inArray(rolloutTargets.rolloutId, rolloutIds))
-    .groupBy(rolloutTargets.rolloutId, rolloutTargets.state);
+    .from(rolloutTargetCounts)
+    .where(inArray(rolloutTargetCounts.rolloutId, rolloutIds));
   for (const row of rows) {
     const counts = byRollout.get(row.rolloutId);
     if (counts) counts[stateKey[row.state]] = row.n;
@@ -332,7 +339,8 @@ export async function lookAtWave(
   at: { rolloutId: string; scope: number; from: number; to: number; expiredBefore: Date },
 ) {
   const { rolloutId, scope, from, to } = at;
-  // Each part is read through an index but the counts (a group by of the rollout's targets).
+  // Each part is read through an index: the counts are kept by the targets' triggers, and the rest is
+  // bounded by the wave's positions.
   const [row] = await db.execute<{
     status: RolloutStatus;
     states: Array<{ state: TargetState; n: number }>;
@@ -344,7 +352,7 @@ export async function lookAtWave(
     select r.status,
       coalesce((
         select json_agg(c) from (
-          select state, count(*)::int as n from rollout_targets where rollout_id = r.id group by state) c
+          select state, n from rollout_target_counts where rollout_id = r.id) c
       ), '[]') as states,
       (select count(*)::int from rollout_targets
         where rollout_id = r.id and state = 'in_progress' and position >= ${scope} and position < ${to}) as in_flight,

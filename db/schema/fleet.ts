@@ -110,6 +110,23 @@ export const rolloutTargets = pgTable(
 );
 
 /**
+ * How many of a rollout's targets are in each state, kept by triggers on rollout_targets in the
+ * statement that changes them (migration 0016): a wave's look reads them ten times a second, and
+ * counting the targets instead cost each look a read of all of them (issue 15).
+ */
+export const rolloutTargetCounts = pgTable(
+  'rollout_target_counts',
+  {
+    rolloutId: uuid()
+      .notNull()
+      .references(() => rollouts.id, { onDelete: 'cascade' }),
+    state: rolloutTargetState().notNull(),
+    n: integer().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.rolloutId, t.state] })],
+);
+
+/**
  * The running device-gateway instances and where each serves its internal command endpoint (the
  * direct request/reply path for remote openings): `iqs.gatewayInstance` names the row. Written at the
  * instance's start, touched each heartbeat, deleted at its stop.
