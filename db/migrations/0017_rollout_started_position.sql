@@ -1,0 +1,1 @@
+CREATE INDEX "rollout_targets_started_position_idx" ON "rollout_targets" USING btree ("rollout_id","position") WHERE "rollout_targets"."attempts" > 0;
