@@ -4,7 +4,7 @@
  * deltas) in the tables, makes no whole-table scan of iqs, locks, iq_access_entries or
  * iq_access_changes, when granting (versions bumped, deltas written, old ones pruned), revoking, and
  * when an IQ asks for the versions it missed. Watched through PostgreSQL's own count of the
- * connection's unreported scans (pg_stat_xact_user_tables), read before and after, on planned tables.
+ * connection's unreported scans (test/support/table-reads), on planned tables.
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database, Tx } from '../../db/client';
 import { accessStepsAfter, syncAccessLists } from '../../db/queries/access-lists';
 import { createTestDatabase } from '../support/database';
+import { readsDuring } from '../support/table-reads';
 
 const OTHER_IQS = 20_000;
 const WATCHED = ['iqs', 'locks', 'iq_access_entries', 'iq_access_changes'] as const;
@@ -55,24 +56,11 @@ afterAll(async () => {
   await database?.close();
 });
 
-/** The watched tables' scans this connection made and has not reported yet (at most once a second). */
-async function scans(tx: Tx) {
-  const rows = await tx.execute<{ relname: string; seq: number }>(sql`
-    select relname, seq_scan::int as seq from pg_stat_xact_user_tables
-    where relname = any(${`{${WATCHED.join(',')}}`}::text[])`);
-  return new Map(rows.map((r) => [r.relname, r.seq]));
-}
-
 /** Runs `work` in a transaction; the whole-table scans it made of each watched table. */
-async function wholeTableScans<T>(work: (tx: Tx) => Promise<T>) {
-  return database.db.transaction(async (tx) => {
-    const before = await scans(tx);
-    const result = await work(tx);
-    const after = await scans(tx);
-    const made = Object.fromEntries(WATCHED.map((t) => [t, (after.get(t) ?? 0) - (before.get(t) ?? 0)]));
-    return { result, made };
-  });
-}
+const wholeTableScans = async <T>(work: (tx: Tx) => Promise<T>) => {
+  const { result, wholeTableScans: made } = await readsDuring(database.db, WATCHED, work);
+  return { result, made };
+};
 
 const none = Object.fromEntries(WATCHED.map((t) => [t, 0]));
 

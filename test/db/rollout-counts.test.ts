@@ -33,6 +33,7 @@ import {
 } from '../../db/queries/rollouts';
 import { DEFAULT_POLICY } from '../../domain/rollout';
 import { createTestDatabase } from '../support/database';
+import { readsDuring } from '../support/table-reads';
 
 let database: Database;
 beforeAll(async () => {
@@ -96,23 +97,10 @@ async function keptCounts(rolloutId: string) {
 }
 
 /** What the rollout's workflow does, one activity at a time. */
-/**
- * Runs `read` in a transaction; with it, the rows and index entries of rollout_targets it read, from
- * PostgreSQL's counts of this connection's (unreported) reads before and after.
- */
+/** Runs `read` in a transaction; with it, the rows and index entries of rollout_targets it read. */
 async function readingTargets<T>(read: (tx: Tx) => Promise<T>) {
-  return database.db.transaction(async (tx) => {
-    const reads = async () => {
-      const [row] = await tx.execute<{ n: number }>(sql`
-        select (pg_stat_get_xact_tuples_returned('rollout_targets'::regclass) + coalesce((
-          select sum(pg_stat_get_xact_tuples_returned(indexrelid)) from pg_index
-          where indrelid = 'rollout_targets'::regclass), 0))::int as n`);
-      return row?.n ?? 0;
-    };
-    const before = await reads();
-    const result = await read(tx);
-    return { result, read: (await reads()) - before };
-  });
+  const { result, rowsRead } = await readsDuring(database.db, ['rollout_targets'], read);
+  return { result, read: rowsRead.rollout_targets! };
 }
 
 type Step =

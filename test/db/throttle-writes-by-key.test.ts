@@ -4,14 +4,15 @@
  * came as JSON rows, which PostgreSQL guesses at 100: joined with a table of a few thousand rows it
  * planned a scan of the whole table, twice per write (3 ms a login at 10,000 rows, 8.5 ms at 30,000,
  * each while the keys' rows are locked). Watched through PostgreSQL's own count of the transaction's
- * scans (pg_stat_xact_user_tables, before and after), on a planned table of 20,000 keys.
+ * scans (test/support/table-reads), on a planned table of 20,000 keys.
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database, Tx } from '../../db/client';
+import type { Database } from '../../db/client';
 import { decideInTransaction, type ThrottleKey, writeThrottles } from '../../db/queries/throttles';
 import { settleAttempt, type ThrottlePolicy } from '../../domain/throttling';
 import { createTestDatabase } from '../support/database';
+import { readsDuring } from '../support/table-reads';
 
 const OTHER_KEYS = 20_000;
 const policy: ThrottlePolicy = { limit: 5, windowMs: 60_000 };
@@ -29,22 +30,11 @@ afterAll(async () => {
   await database?.close();
 });
 
-/**
- * The scans of throttles this connection made and has not yet reported (PostgreSQL reports them at
- * most once a second): read before and after, the difference is what came between.
- */
-async function scans(tx: Tx) {
-  const [row] = await tx.execute<{ seq: number; idx: number }>(sql`
-    select seq_scan::int as seq, idx_scan::int as idx from pg_stat_xact_user_tables where relname = 'throttles'`);
-  return row ?? { seq: 0, idx: 0 };
-}
-
 describe('throttle writes with 20,000 other keys in the table', () => {
   it('a count and a settle touch the throttles by key only, and write what they decided', async () => {
     // More rounds than PostgreSQL plans custom before it may settle on a generic plan (5).
     for (let round = 0; round < 8; round++) {
-      const seen = await database.db.transaction(async (tx) => {
-        const before = await scans(tx);
+      const seen = await readsDuring(database.db, ['throttles'], async (tx) => {
         const decision = await decideInTransaction(tx, keys, new Date());
         if (!decision.allowed) throw new Error('the first attempts are allowed');
         await writeThrottles(tx, { tats: decision.tats });
@@ -55,17 +45,17 @@ describe('throttle writes with 20,000 other keys in the table', () => {
           refund: keys.slice(1),
         });
         await writeThrottles(tx, settled);
-        const after = await scans(tx);
-        return { scans: { seq: after.seq - before.seq, idx: after.idx - before.idx }, settled };
+        return settled;
       });
-      expect(seen.scans.seq, `round ${round}`).toBe(0);
-      expect(seen.scans.idx).toBeGreaterThan(0);
+      expect(seen.wholeTableScans.throttles, `round ${round}`).toBe(0);
+      expect(seen.indexScans.throttles).toBeGreaterThan(0);
+      const settled = seen.result;
 
       const rows = await database.db.execute<{ key: string; tat: Date }>(
         sql`select key, tat from throttles where key like 'test:%' order by key`,
       );
-      expect(rows.map((r) => r.key)).toEqual(seen.settled.tats.map((t) => t.key).sort());
-      for (const t of seen.settled.tats) {
+      expect(rows.map((r) => r.key)).toEqual(settled.tats.map((t) => t.key).sort());
+      for (const t of settled.tats) {
         const row = rows.find((r) => r.key === t.key)!;
         expect(new Date(row.tat).getTime()).toBe(t.tatMs);
       }
