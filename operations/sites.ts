@@ -194,7 +194,10 @@ export function transferOwnership(
 
 /**
  * K6: the owner's choice of event types that email them, decided under the site's lock (N7): an
- * ownership transferred while the choice waited for the lock leaves it to the new owner.
+ * ownership transferred while the choice waited for the lock leaves it to the new owner. The choice
+ * goes out with the lock and the membership's read (one round trip where it was two, issue 15):
+ * PostgreSQL writes it once the lock is granted, and a refusal decided under the lock rolls it back
+ * with the transaction.
  */
 export function chooseNotifications(
   db: Db,
@@ -202,7 +205,9 @@ export function chooseNotifications(
 ): Promise<void> {
   const { siteId, eventTypes, actor, now } = input;
   return db.transaction(async (tx) => {
-    await lockSiteAs(tx, siteId, actor);
-    await setNotificationChoice(tx, { siteId, eventTypes, actorId: actor.id, now });
+    await Promise.all([
+      lockSiteAs(tx, siteId, actor),
+      setNotificationChoice(tx, { siteId, eventTypes, actorId: actor.id, now }),
+    ]);
   });
 }

@@ -12,8 +12,10 @@ import { insertProfile } from '../../db/queries/profiles';
 import { memberships, sites } from '../../db/schema';
 import { THROTTLES } from '../../domain/throttling';
 import { lockSiteAs } from '../../operations/site-lock';
+import { chooseNotifications } from '../../operations/sites';
 import { redeemVoucher } from '../../operations/subscription';
 import { createTestDatabase } from '../support/database';
+import { heldTransaction, untilAnsweredOrWaiting } from '../support/lock-waits';
 
 let database: Database & { url: string };
 let watched: Database;
@@ -36,7 +38,9 @@ const kind = (statement: string) =>
       ? 'membership'
       : /insert into throttles/.test(statement)
         ? 'throttle keys'
-        : undefined;
+        : /update "?sites"? set "?notify_event_types/.test(statement)
+          ? 'notification choice'
+          : undefined;
 
 async function siteWithOwner() {
   const owner = await insertProfile(database.db, {
@@ -81,5 +85,49 @@ describe('statements sent together go out in lock order', () => {
     );
     expect(outcome).toMatchObject({ ok: false, code: 'voucher_not_found' });
     expect(sent.map(kind).filter(Boolean)).toEqual(['site lock', 'membership', 'throttle keys']);
+  });
+
+  it('the owner’s notification choice goes out with the lock, and a refusal under the lock rolls it back', async () => {
+    const { siteId, ownerId } = await siteWithOwner();
+    const owner = { id: ownerId, roles: ['owner'], needsSubscription: false } as const;
+    const choose = () =>
+      chooseNotifications(watched.db, { siteId, eventTypes: ['tamper'], actor: owner, now: new Date() });
+    const choice = async () => {
+      const [row] = await database.sql`select notify_event_types from sites where id = ${siteId}`;
+      const [events] = await database.sql`select count(*)::int as n from events
+        where site_id = ${siteId} and type = 'site.notifications_changed'`;
+      return { chosen: row?.notify_event_types as string[], events: events?.n as number };
+    };
+    const before = await choice();
+
+    // While another transaction holds the site's lock, the choice waits behind it, already sent:
+    // what went out by then went out without waiting for an answer.
+    let held = await heldTransaction(
+      database.sql,
+      (tx) => tx`select 1 from sites where id = ${siteId} for no key update`,
+    );
+    sent = [];
+    const chosen = choose();
+    await untilAnsweredOrWaiting(database.sql, chosen);
+    expect(sent.map(kind).filter(Boolean)).toEqual(['site lock', 'membership', 'notification choice']);
+    await held.commit();
+    await chosen;
+    expect(await choice()).toEqual({ chosen: ['tamper'], events: before.events + 1 });
+
+    // The owner made an admin while the next choice waited: refused under the lock, its write undone.
+    held = await heldTransaction(database.sql, async (tx) => {
+      await tx`select 1 from sites where id = ${siteId} for no key update`;
+      await tx`update memberships set role = 'admin' where site_id = ${siteId} and profile_id = ${ownerId}`;
+    });
+    const refused = chooseNotifications(watched.db, {
+      siteId,
+      eventTypes: ['lock.open_refused'],
+      actor: owner,
+      now: new Date(),
+    });
+    await untilAnsweredOrWaiting(database.sql, refused);
+    await held.commit();
+    await expect(refused).rejects.toMatchObject({ reason: 'forbidden' });
+    expect(await choice()).toEqual({ chosen: ['tamper'], events: before.events + 1 });
   });
 });
