@@ -90,8 +90,8 @@ describe('statements sent together go out in lock order', () => {
   it('the owner’s notification choice goes out with the lock, and a refusal under the lock rolls it back', async () => {
     const { siteId, ownerId } = await siteWithOwner();
     const owner = { id: ownerId, roles: ['owner'], needsSubscription: false } as const;
-    const choose = () =>
-      chooseNotifications(watched.db, { siteId, eventTypes: ['tamper'], actor: owner, now: new Date() });
+    const choose = (eventTypes: string[]) =>
+      chooseNotifications(watched.db, { siteId, eventTypes, actor: owner, now: new Date() });
     const choice = async () => {
       const [row] = await database.sql`select notify_event_types from sites where id = ${siteId}`;
       const [events] = await database.sql`select count(*)::int as n from events
@@ -107,7 +107,7 @@ describe('statements sent together go out in lock order', () => {
       (tx) => tx`select 1 from sites where id = ${siteId} for no key update`,
     );
     sent = [];
-    const chosen = choose();
+    const chosen = choose(['tamper']);
     await untilAnsweredOrWaiting(database.sql, chosen);
     expect(sent.map(kind).filter(Boolean)).toEqual(['site lock', 'membership', 'notification choice']);
     await held.commit();
@@ -119,12 +119,7 @@ describe('statements sent together go out in lock order', () => {
       await tx`select 1 from sites where id = ${siteId} for no key update`;
       await tx`update memberships set role = 'admin' where site_id = ${siteId} and profile_id = ${ownerId}`;
     });
-    const refused = chooseNotifications(watched.db, {
-      siteId,
-      eventTypes: ['lock.open_refused'],
-      actor: owner,
-      now: new Date(),
-    });
+    const refused = choose(['lock.open_refused']);
     await untilAnsweredOrWaiting(database.sql, refused);
     await held.commit();
     await expect(refused).rejects.toMatchObject({ reason: 'forbidden' });
