@@ -235,12 +235,16 @@ async function lockStatus(tx: Tx, rolloutId: string) {
   return row;
 }
 
-/** Appends to the rollout's status log, with the update commands started so far. */
+/**
+ * Appends to the rollout's status log, with the update commands started so far: summed over the
+ * targets ever started, read through their partial index (a pause early in a rollout of 10,000 IQs
+ * read all 10,000).
+ */
 async function logStatusChange(tx: Tx, rolloutId: string, status: RolloutStatus, reason: string | null) {
   await tx.execute(sql`
     insert into rollout_status_changes (rollout_id, status, reason, updates_started, at)
     select ${rolloutId}, ${status}::rollout_status, ${reason}, coalesce(sum(attempts), 0)::int, clock_timestamp()
-    from rollout_targets where rollout_id = ${rolloutId}`);
+    from rollout_targets where rollout_id = ${rolloutId} and attempts > 0`);
 }
 
 /**
@@ -248,7 +252,7 @@ async function logStatusChange(tx: Tx, rolloutId: string, status: RolloutStatus,
  * the status it has changes nothing (a retried activity logs its change once).
  */
 export async function setRolloutStatus(
-  db: Db,
+  db: DbOrTx,
   rolloutId: string,
   status: 'running' | 'paused' | 'aborted',
   abortReason?: string,

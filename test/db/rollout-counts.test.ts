@@ -9,7 +9,8 @@
  *   with each other: it takes them one at a time;
  * - a look at a wave of a rollout of 10,000 IQs reads none of the rollout's targets but the wave's
  *   (it counted every target, ten times a second: a rollout's cost grew with the square of its fleet),
- *   and support's view of it (how many it set out to update, the furthest position started) a few.
+ *   support's view of it (how many it set out to update, the furthest position started) a few, and a
+ *   pause's entry in its status log (the update commands started so far) only the targets started.
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -27,6 +28,7 @@ import {
   resolveTargets,
   rolloutCounts,
   rolloutPlan,
+  rolloutStatusLog,
   setRolloutStatus,
   startNextUpdates,
   timeOutOfflineQueued,
@@ -218,7 +220,7 @@ describe('rollout counts kept by triggers', () => {
     );
   });
 
-  it('a look at a wave, and support’s view, of a rollout of 10,000 IQs read few of its targets', async () => {
+  it('a look at a wave, support’s view and a pause of a rollout of 10,000 IQs read few of its targets', async () => {
     const { rolloutId } = await rolloutOf(10_000);
     await database.db.execute(sql`analyze rollout_targets`);
     await startNextUpdates(database.db, rolloutId, { scope: 0, to: 500, limit: 500 }, new Date());
@@ -247,5 +249,14 @@ describe('rollout counts kept by triggers', () => {
         max(position) filter (where attempts > 0) as furthest
       from rollout_targets where rollout_id = ${rolloutId}::uuid`);
     expect(plan.result).toEqual({ planned: truth!.planned, furthest: truth!.furthest });
+
+    // A pause logs the update commands started so far, from the targets started.
+    const pause = await readingTargets((tx) => setRolloutStatus(tx, rolloutId, 'paused'));
+    expect(pause.read).toBeLessThan(1_000);
+    const [logged] = await rolloutStatusLog(database.db, rolloutId);
+    const [started] = await database.db.execute<{ n: number }>(sql`
+      select sum(attempts)::int as n from rollout_targets where rollout_id = ${rolloutId}::uuid`);
+    expect(logged).toMatchObject({ status: 'paused', updatesStarted: started!.n });
+    expect(started!.n).toBeGreaterThan(0);
   });
 });
