@@ -106,7 +106,8 @@ export const rolloutTargets = pgTable(
     index('rollout_targets_retried_idx')
       .on(t.rolloutId)
       .where(sql`${t.state} = 'queued' and ${t.attempts} > 0`),
-    // The furthest position an update started at, which support's view of a rollout shows (rolloutPlan).
+    // The targets ever started: the furthest position an update started at, which support's view of a
+    // rollout shows (rolloutPlan), and the update commands a status change logs (logStatusChange).
     index('rollout_targets_started_position_idx').on(t.rolloutId, t.position).where(sql`${t.attempts} > 0`),
   ],
 );

@@ -98,13 +98,13 @@ async function keptCounts(rolloutId: string) {
   );
 }
 
-/** What the rollout's workflow does, one activity at a time. */
 /** Runs `read` in a transaction; with it, the rows and index entries of rollout_targets it read. */
 async function readingTargets<T>(read: (tx: Tx) => Promise<T>) {
   const { result, rowsRead } = await readsDuring(database.db, ['rollout_targets'], read);
   return { result, read: rowsRead.rollout_targets! };
 }
 
+/** What the rollout's workflow does, one activity at a time. */
 type Step =
   | { kind: 'start'; limit: number }
   | { kind: 'markReported' }
