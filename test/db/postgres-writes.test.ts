@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
+import { postgresConnection } from '../../db/connection-url';
 import { createTestDatabase } from '../support/database';
 
 let database: Database & { url: string };
@@ -21,22 +22,18 @@ afterAll(async () => {
   await database?.close();
 });
 
-/** A driver on one connection over TCP, and how many writes its socket was given. */
+/** A driver on one connection, as the product connects (postgresConnection), and how many writes its socket was given. */
 function countingDriver() {
-  const target = new URL(database.url);
+  const { url, path } = postgresConnection(database.url);
+  const { hostname, port } = new URL(url);
   const counted = { writes: 0 };
   // `socket` is read by the driver (connection.js, createSocket) though its types do not name it; an
   // object passed by name is not held to the type's known keys.
   const options = {
-    host: '127.0.0.1',
-    port: Number(target.port),
-    user: decodeURIComponent(target.username),
-    password: decodeURIComponent(target.password),
-    database: target.pathname.slice(1),
     max: 1,
     onnotice: () => {},
     socket: async () => {
-      const socket = connect(Number(target.port), '127.0.0.1');
+      const socket = path ? connect(path) : connect(Number(port), hostname);
       await once(socket, 'connect');
       const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
       socket.write = ((...args: unknown[]) => {
@@ -46,7 +43,7 @@ function countingDriver() {
       return socket;
     },
   };
-  return { sql: postgres(options), counted };
+  return { sql: postgres(url, options), counted };
 }
 
 it('sends the statements given in one turn in one write, each answered as its own', async () => {
