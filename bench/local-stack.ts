@@ -6,6 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { defaultDatabasePoolSize } from '../config/env';
+import { countedCalls } from '../config/temporal';
+import { quietWhenIdle } from '../config/temporal-call-context';
 import { applyMigrations, connectDatabase, type Database } from '../db/client';
 import { createMailer } from '../emails/mailer';
 import { type GatewayClient, noopGatewayClient } from '../gateway/client';
@@ -74,7 +76,9 @@ export async function startLocalStack(
   // sign-in statements take a connection of their own (AppDeps.signInDb), as api/main.ts gives it.
   const database = connectDatabase(url, { max: defaultDatabasePoolSize(), ...counting });
   const signIn = connectDatabase(url, { max: 1, ...counting });
-  const connection = await Connection.connect({ address: infra.temporalAddress });
+  // As the product's processes connect (config/temporal.ts): its call-context storage off while idle.
+  const connection = await Connection.connect(countedCalls({ address: infra.temporalAddress }));
+  quietWhenIdle(connection);
   const temporal = new Client({ connection });
   const native = await NativeConnection.connect({ address: infra.temporalAddress });
   const taskQueue = opts.taskQueue ?? 'stack';

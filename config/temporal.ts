@@ -1,6 +1,13 @@
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  type ConnectionOptions,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+} from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { countCalls, quietWhenIdle } from './temporal-call-context';
 
 export interface TemporalTarget {
   address: string;
@@ -37,19 +44,45 @@ const deadlineOf =
     new InterceptingCall(nextCall({ ...options, deadline: options.deadline ?? Date.now() + ms }));
 
 /**
+ * Options of a connection whose calls are counted (config/temporal-call-context.ts), with
+ * `interceptors` after the count (default: the SDK's own retries).
+ */
+export function countedCalls(
+  options: ConnectionOptions,
+  interceptors: Interceptor[] = [makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
+): ConnectionOptions {
+  return { ...options, interceptors: [countCalls, ...interceptors] };
+}
+
+/**
+ * A lazy connection (a process starts while Temporal is still coming up) whose call-context storage is
+ * off while none of its calls is open.
+ */
+export function quietLazyConnection(options: ConnectionOptions, interceptors?: Interceptor[]): Connection {
+  const connection = Connection.lazy(countedCalls(options, interceptors));
+  quietWhenIdle(connection);
+  return connection;
+}
+
+/** The worker's and the gateway's client, for their relays (each call's deadline is the relay's). */
+export function temporalClient(target: TemporalTarget): Client {
+  return new Client({
+    connection: quietLazyConnection(target.connectionOptions),
+    namespace: target.namespace,
+  });
+}
+
+/**
  * The API's Temporal client. Lazy: the API starts (and /health says what is missing) even while
  * Temporal is still coming up. Four attempts (about a second) instead of the SDK's ten (about 20 s),
  * each within the call's one deadline: while Temporal is away or silent, a request is answered 503
  * with Retry-After soon, rather than held open.
  */
 export function apiTemporalClient(target: TemporalTarget, opts: { deadlineMs?: number } = {}): Client {
-  const connection = Connection.lazy({
-    ...target.connectionOptions,
-    // The first is outermost: every attempt of the retries below shares the call's deadline.
-    interceptors: [
-      deadlineOf(opts.deadlineMs ?? API_TEMPORAL_DEADLINE_MS),
-      makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 4 })),
-    ],
-  });
+  // The deadline's interceptor comes first after the count: every attempt of the retries shares it.
+  const connection = quietLazyConnection(target.connectionOptions, [
+    deadlineOf(opts.deadlineMs ?? API_TEMPORAL_DEADLINE_MS),
+    makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 4 })),
+  ]);
   return new Client({ connection, namespace: target.namespace });
 }

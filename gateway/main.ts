@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Client, Connection } from '@temporalio/client';
 import { sql } from 'drizzle-orm';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { commandSecretOrExit, loadEnvOrExit } from '../config/env';
-import { temporalTarget } from '../config/temporal';
+import { temporalClient, temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { errorField, logger, setLogProcess } from '../observability/logger';
 import { type MetricsServer, serveMetrics } from '../observability/metrics-server';
@@ -20,10 +19,7 @@ setLogProcess('gateway');
 const database = connectDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE });
 // Temporal only for owner notifications (K6); lazy, so the gateway serves IQs while Temporal is away.
 const target = temporalTarget();
-const temporal = new Client({
-  connection: Connection.lazy(target.connectionOptions),
-  namespace: target.namespace,
-});
+const temporal = temporalClient(target);
 // Unique per process: the IQ rows name the instance that holds their connection.
 const instanceId = `${hostname()
   .replace(/[^A-Za-z0-9_-]/g, '')

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { withTemporalDeadline } from '../config/temporal-call-context';
 import type { Db } from '../db/client';
 import {
   claimQueuedNotifications,
@@ -34,7 +35,7 @@ export function createNotificationRelay(deps: {
   windowSeconds?: number;
 }): NotificationRelay {
   const signal = (row: QueuedNotification) =>
-    deps.temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
+    withTemporalDeadline(deps.temporal, SIGNAL_DEADLINE_MS, () =>
       signalNotificationEvent(deps.temporal, {
         taskQueue: deps.taskQueue,
         siteId: row.siteId,

@@ -1,8 +1,7 @@
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createRedemptionAnnouncer } from '../activities/subscription';
 import { loadEnvOrExit } from '../config/env';
-import { temporalTarget } from '../config/temporal';
+import { temporalClient, temporalTarget } from '../config/temporal';
 import { connectDatabase } from '../db/client';
 import { pruneThrottles } from '../db/queries/throttles';
 import { createMailerFromEnv } from '../emails/create-mailer-from-env';
@@ -31,8 +30,7 @@ const gateway = createGatewayClient({ db: database.db, sql: database.sql });
 const mailer = createMailerFromEnv(env, database.db);
 // The API's claims kick their own; this one's sweep takes what a stopped process or a failed send left
 // queued (and the claims of workflows recorded before, kicked here).
-const clientConnection = Connection.lazy(target.connectionOptions);
-const temporal = new Client({ connection: clientConnection, namespace: target.namespace });
+const temporal = temporalClient(target);
 const redemptions = createRedemptionRelay({
   db: database.db,
   temporal,
@@ -87,7 +85,7 @@ await notifications.stop();
 await accountMail.stop();
 await redemptions.stop();
 clearInterval(throttleSweep);
-await clientConnection.close();
+await temporal.connection.close();
 await connection.close();
 await gateway.close();
 await database.close();

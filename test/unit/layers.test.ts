@@ -30,8 +30,9 @@ const FLOORS: Record<string, { may: string[]; types?: string[] }> = {
   activities: { may: ['db', 'domain', 'emails', 'gateway', 'operations'] },
   // Workflow code runs in the sandbox: the rules and its own messages, and its activities' types.
   workflows: { may: ['domain'], types: ['activities'] },
-  'workflows/client': { may: ['domain', 'workflows'] },
-  outbox: { may: ['db', 'domain', 'emails', 'observability', 'operations', 'workflows/client'] },
+  // config: a deadline scope of Temporal calls (config/temporal-call-context.ts).
+  'workflows/client': { may: ['config', 'domain', 'workflows'] },
+  outbox: { may: ['config', 'db', 'domain', 'emails', 'observability', 'operations', 'workflows/client'] },
   // activities: the redemption announcer its relay runs (the receipt, the IQ push), as the worker's does.
   api: {
     may: [

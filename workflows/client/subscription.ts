@@ -1,4 +1,5 @@
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { withTemporalDeadline } from '../../config/temporal-call-context';
 import type { RedeemResult, SiteSubscription, SubscriptionChanged } from '../../domain/subscription';
 import { subscriptionWorkflowId } from '../ids';
 import { SiteId, SubscriptionEndsAt, SubscriptionStatus } from '../search-attributes';
@@ -90,7 +91,7 @@ export async function redeemVoucher(
 export function subscriptionTeller(temporal: Client, taskQueue: string) {
   return async (siteId: string, changed: SubscriptionChanged): Promise<void> => {
     // The relay holds its rows' locks meanwhile: an outage holds them no longer than this.
-    await temporal.withDeadline(Date.now() + TELL_DEADLINE_MS, () =>
+    await withTemporalDeadline(temporal, TELL_DEADLINE_MS, () =>
       temporal.workflow.signalWithStart(subscriptionWorkflow, {
         ...startOptions(taskQueue, siteId, changed.site),
         signal: subscriptionChangedSignal,
