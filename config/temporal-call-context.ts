@@ -27,8 +27,8 @@ function closed() {
 export const openCallContexts = () => open;
 
 /**
- * Counts a call from its start to its status, every attempt of a retry included: first among a
- * connection's interceptors.
+ * Counts a call from its start to its final status: first among a connection's interceptors, so the
+ * retries' attempts inside it count as the one call.
  */
 export const countCalls: Interceptor = (options, nextCall) => {
   opened();
