@@ -48,8 +48,15 @@ export const countCalls: Interceptor = (options, nextCall) => {
   });
 };
 
-/** Turns the connection's call-context storage off whenever nothing is open (its interceptors begin with countCalls). */
+/**
+ * Turns the connection's call-context storage off whenever nothing is open. Refuses a connection
+ * whose calls are not counted (countCalls first among its interceptors): its storage would be turned
+ * off under its calls.
+ */
 export function quietWhenIdle(connection: Connection): void {
+  if (connection.options.interceptors[0] !== countCalls) {
+    throw new Error('quietWhenIdle: the connection does not count its calls (countCalls first)');
+  }
   storages.add(connection.callContextStorage);
   // Connection.connect's own first call may have turned it on already.
   if (open === 0) connection.callContextStorage.disable();
