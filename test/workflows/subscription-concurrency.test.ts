@@ -16,7 +16,8 @@
  *
  * Runs: KS_PROPERTY_RUNS (default 20: about two minutes on two idle cores; each run is one sandbox
  * site, 1–4 bursts of 1–6 actions). A failing run is reported with fast-check's seed and path and
- * is not shrunk (a timing-dependent failure would take long to shrink).
+ * is not shrunk (a timing-dependent failure would take long to shrink); KS_PROPERTY_SEED (with
+ * KS_PROPERTY_PATH) replays one. Its report names what the site's workflow and emails were doing.
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
@@ -29,6 +30,8 @@ import { sandboxSite } from '../support/sandbox';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 const RUNS = Number(process.env.KS_PROPERTY_RUNS ?? 20);
+const SEED = process.env.KS_PROPERTY_SEED ? Number(process.env.KS_PROPERTY_SEED) : undefined;
+const PATH = process.env.KS_PROPERTY_PATH;
 
 const VOUCHERS = [
   { usersLimit: 2, iqsLimit: 1, durationDays: 1 },
@@ -181,7 +184,38 @@ async function runScenario(bursts: Timed[][]) {
   // Eventually, not at once: a restart can abandon an email activity mid-attempt, which is retried
   // only after its minute-long start-to-close timeout (workflows/activity-options.ts), and retries back
   // off up to a minute; 150 s covers both on a loaded machine.
-  await vi.waitFor(() => checkInvariants(siteId, answers, durations), { timeout: 150_000, interval: 250 });
+  await vi
+    .waitFor(() => checkInvariants(siteId, answers, durations), { timeout: 150_000, interval: 250 })
+    .catch(async (error: Error) => {
+      throw new Error(`${error.message}\n${await whatWasGoingOn(siteId)}`, { cause: error });
+    });
+}
+
+/** For a failure's report: the site's emails of its terms, and its workflow's pending work and failures. */
+async function whatWasGoingOn(siteId: string) {
+  const mail = await sys.sql`select e.template, e.idempotency_key, e.status, e.attempts from sent_emails e
+    join subscription_terms t on split_part(e.idempotency_key, ':', 2) = t.id::text
+    where t.site_id = ${siteId} order by e.created_at`;
+  const handle = sys.temporal.workflow.getHandle(subscriptionWorkflowId(siteId));
+  const workflow = await Promise.all([handle.describe(), handle.fetchHistory()]).then(
+    ([description, history]) => ({
+      status: description.status.name,
+      runId: description.runId,
+      pending: description.raw.pendingActivities?.map((a) => ({
+        type: a.activityType?.name,
+        attempt: a.attempt,
+        lastFailure: a.lastFailure?.message,
+      })),
+      // The current run's failed tasks and activities, by event id.
+      failures: (history.events ?? []).flatMap((event) => {
+        const failed = event.workflowTaskFailedEventAttributes ?? event.activityTaskFailedEventAttributes;
+        const timedOut = event.activityTaskTimedOutEventAttributes;
+        return failed || timedOut ? [`#${event.eventId} ${(failed ?? timedOut)?.failure?.message}`] : [];
+      }),
+    }),
+    (error: Error) => error.message,
+  );
+  return JSON.stringify({ mail, workflow }, null, 1);
 }
 
 interface TermRow {
@@ -325,7 +359,11 @@ async function checkInvariants(siteId: string, answers: Answer[], durations: Map
 describe('subscription workflow under concurrency (N7)', () => {
   it('generated interleavings of redemptions, retries, clock moves, expiry and worker restarts keep the workflow and the database one chain', async () => {
     const started = Date.now();
-    await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { numRuns: RUNS, endOnFailure: true });
+    await fc.assert(fc.asyncProperty(scenarioArb, runScenario), {
+      numRuns: RUNS,
+      endOnFailure: true,
+      ...(SEED === undefined ? {} : { seed: SEED, ...(PATH === undefined ? {} : { path: PATH }) }),
+    });
     console.log(`[N7] ${interleavings} interleavings in ${Math.round((Date.now() - started) / 1000)} s`);
     expect(interleavings).toBe(RUNS);
   }, 900_000);
