@@ -33,6 +33,9 @@ import { describe, inject, it } from 'vitest';
  * - `subscription-660cf92-*`: the same scenarios recorded before runs started with `leanWaits` waited
  *   with `waitUntil` (workflows/wait.ts) instead of the SDK's condition with a timeout, and a lean run
  *   whose telling brought its state went to its first step without a condition first.
+ * - `subscription-38e4897-overtaken`: recorded before a telling overtaken by a newer one woke the
+ *   wait for the term its claim expired (patch `overtaken-expiry-wakes`): the workflow waited on with
+ *   the expired email due until the next telling (the recorder's `overtaken` scenario).
  * Stored as binary protobuf: in this install the SDK's JSON history reader meets two copies of
  * protobufjs and throws "type must be a Type".
  */

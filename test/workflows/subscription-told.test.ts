@@ -3,7 +3,9 @@
  * its term, what the site's workflow is to be told; a redemption relay tells it with signalWithStart.
  * - Generated deliveries of a chain's tellings (out of order, repeated, several at once, some never)
  *   leave the workflow with the newest delivered state (sites.subscription_version), and a workflow
- *   started by a telling takes the site's clock from it instead of loading the site.
+ *   started by a telling takes the site's clock from it instead of loading the site. Some claims come
+ *   past the current term's end and expire it first (V6): every expired term told, in whatever order,
+ *   gets its expired email, even when a newer telling came first.
  * - With Temporal away, a redemption is still answered, the telling stays queued, and a relay that
  *   reaches Temporal later tells the workflow, once, with the receipt sent once.
  */
@@ -17,7 +19,7 @@ import { createRedemptionAnnouncer } from '../../activities/subscription';
 import { createApp } from '../../api/app';
 import { findCurrentTerm } from '../../db/queries/subscriptions';
 import { redemptionAnnouncements } from '../../db/schema';
-import type { SubscriptionChanged } from '../../domain/subscription';
+import { DAY_MS, type SubscriptionChanged } from '../../domain/subscription';
 import { createMailer } from '../../emails/mailer';
 import { createGatewayClient } from '../../gateway/client';
 import { freePort } from '../../infra/free-port';
@@ -44,20 +46,30 @@ afterAll(async () => {
   await sys?.close();
 });
 
-/** `k` redemptions of one site claimed as the API claims them; what each queued for its workflow. */
-async function claimedChain(k: number) {
+/**
+ * `k` redemptions of one site claimed as the API claims them; what each queued for its workflow. A
+ * claim marked `late` comes a day after the current term's end (by its clock) and expires it first.
+ */
+async function claimedChain(k: number, late: readonly boolean[] = []) {
   const owner = await sys.signIn();
   const site = await createSite(sys, owner.id);
   const tellings: SubscriptionChanged[] = [];
+  let clockMs = Date.now();
   for (let i = 0; i < k; i++) {
     const code = await voucher(sys, { durationDays: 30 + i });
-    const result = await redeemVoucher(sys.db, {
-      siteId: site.id,
-      codeHash: code.codeHash,
-      requestId: randomUUID(),
-      actorProfileId: owner.id,
-      announce: true,
-    });
+    const current = tellings.at(-1)?.site.term;
+    if (late[i] && current) clockMs = current.endsAtMs + DAY_MS;
+    const result = await redeemVoucher(
+      sys.db,
+      {
+        siteId: site.id,
+        codeHash: code.codeHash,
+        requestId: randomUUID(),
+        actorProfileId: owner.id,
+        announce: true,
+      },
+      () => clockMs,
+    );
     if (!result.ok) throw new Error(`claim refused: ${result.code}`);
     const [row] = await sys.db
       .delete(redemptionAnnouncements)
@@ -79,24 +91,48 @@ function pendingTimers(events: proto.temporal.api.history.v1.IHistoryEvent[]) {
   return [...pending];
 }
 
-/** The workflow's history once it has completed a task after its `signals`-th signal. */
+/** The histories of the workflow's runs, first to current (a run after an expiry continued as new). */
+async function runHistories(siteId: string) {
+  const workflowId = subscriptionWorkflowId(siteId);
+  const { raw } = await sys.temporal.workflow.getHandle(workflowId).describe();
+  const runs: proto.temporal.api.history.v1.IHistoryEvent[][] = [];
+  for (let runId = raw.workflowExecutionInfo?.firstRunId; runId; ) {
+    const events = (await sys.temporal.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    runs.push(events);
+    runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+  }
+  return runs;
+}
+
+/** The workflow's runs' histories once it has completed a task after its `signals`-th signal. */
 async function historyAfterSignals(siteId: string, signals: number) {
-  const handle = sys.temporal.workflow.getHandle(subscriptionWorkflowId(siteId));
   return vi.waitFor(
     async () => {
-      const events = (await handle.fetchHistory()).events ?? [];
-      const signalled = events.flatMap((e, i) =>
-        e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED ? [i] : [],
+      const runs = await runHistories(siteId);
+      const signalled = runs.flatMap((events, run) =>
+        events.flatMap((e, i) =>
+          e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED ? [{ run, i }] : [],
+        ),
       );
       expect(signalled).toHaveLength(signals);
       const last = signalled.at(-1)!;
       expect(
-        events.slice(last).some((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        runs[last.run]!.slice(last.i).some(
+          (e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        ),
       ).toBe(true);
-      return events;
+      return runs;
     },
     { timeout: 20_000, interval: 100 },
   );
+}
+
+/** The terms of `tellings` whose expired email went out, sorted. */
+async function expiredEmailed(tellings: readonly SubscriptionChanged[]) {
+  const keys = tellings.flatMap((t) => (t.site.term ? [`expired:${t.site.term.id}`] : []));
+  const rows = await sys.sql`select idempotency_key from sent_emails
+    where idempotency_key = any(${keys}::text[]) and status = 'sent'`;
+  return rows.map((r) => (r.idempotency_key as string).slice('expired:'.length)).sort();
 }
 
 describe('the subscription workflow told of claimed redemptions', () => {
@@ -104,12 +140,13 @@ describe('the subscription workflow told of claimed redemptions', () => {
     const delivery = fc.record({ pick: fc.nat(), together: fc.boolean(), delayMs: fc.nat(30) });
     const scenario = fc.record({
       length: fc.integer({ min: 2, max: 4 }),
+      late: fc.array(fc.boolean(), { maxLength: 4 }),
       deliveries: fc.array(delivery, { minLength: 1, maxLength: 8 }),
     });
     let runs = 0;
     await fc.assert(
-      fc.asyncProperty(scenario, async ({ length, deliveries }) => {
-        const { siteId, tellings } = await claimedChain(length);
+      fc.asyncProperty(scenario, async ({ length, late, deliveries }) => {
+        const { siteId, tellings } = await claimedChain(length, late);
         const tell = subscriptionTeller(sys.temporal, sys.taskQueue);
         const sent = deliveries.map((d) => ({ ...d, telling: tellings[d.pick % length]! }));
         // A delivery `together` with the one before goes out at the same time; the others after it.
@@ -124,27 +161,42 @@ describe('the subscription workflow told of claimed redemptions', () => {
         }
         await Promise.all(all);
 
-        const events = await historyAfterSignals(siteId, sent.length);
-        const newest = sent.reduce((a, b) => (b.telling.site.version > a.telling.site.version ? b : a));
-        const state = await querySubscriptionState(sys.temporal, siteId);
-        expect(state.status).toBe('active');
-        expect(state.term?.id).toBe(newest.telling.site.term!.id);
-        expect(new Date(state.term!.endsAt).getTime()).toBe(newest.telling.site.term!.endsAtMs);
-        // Its search attributes say the same, whichever telling started it.
-        const { typedSearchAttributes } = await sys.temporal.workflow
-          .getHandle(subscriptionWorkflowId(siteId))
-          .describe();
-        expect(typedSearchAttributes.get(SubscriptionStatus)).toBe('active');
-        expect(typedSearchAttributes.get(SubscriptionEndsAt)?.getTime()).toBe(
-          newest.telling.site.term!.endsAtMs,
-        );
-        // It waits for the newest term's first reminder on one timer: a telling that woke it cancelled
-        // the timer it waited on (workflows/wait.ts), none is left to fire for nothing.
-        expect(pendingTimers(events)).toHaveLength(1);
+        const [first = []] = await historyAfterSignals(siteId, sent.length);
         // Started by a telling, the run took the clock from it: no local activity loaded the site.
         expect(
-          events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'),
+          first.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'),
         ).toEqual([]);
+        // Every expired term told has its expired email, whichever telling came first (V6); a run that
+        // expired one continues as new.
+        const expired = [...new Set(sent.flatMap((d) => d.telling.expiredTermId ?? []))].sort();
+        await vi.waitFor(async () => expect(await expiredEmailed(tellings)).toEqual(expired), {
+          timeout: 20_000,
+          interval: 100,
+        });
+        // The newest state delivered, or, once a run continued as new, the database's: a continued
+        // run loads the site (every claim of the chain has committed by now).
+        const newest =
+          expired.length > 0
+            ? tellings.at(-1)!
+            : sent.reduce((a, b) => (b.telling.site.version > a.telling.site.version ? b : a)).telling;
+        await vi.waitFor(
+          async () => {
+            const state = await querySubscriptionState(sys.temporal, siteId);
+            expect(state.status).toBe('active');
+            expect(state.term?.id).toBe(newest.site.term!.id);
+            expect(new Date(state.term!.endsAt).getTime()).toBe(newest.site.term!.endsAtMs);
+            // Its search attributes say the same, whichever telling started it.
+            const { typedSearchAttributes } = await sys.temporal.workflow
+              .getHandle(subscriptionWorkflowId(siteId))
+              .describe();
+            expect(typedSearchAttributes.get(SubscriptionStatus)).toBe('active');
+            expect(typedSearchAttributes.get(SubscriptionEndsAt)?.getTime()).toBe(newest.site.term!.endsAtMs);
+            // It waits for the newest term's first reminder on one timer: a telling that woke it
+            // cancelled the timer it waited on (workflows/wait.ts), none is left to fire for nothing.
+            expect(pendingTimers((await runHistories(siteId)).at(-1)!)).toHaveLength(1);
+          },
+          { timeout: 20_000, interval: 100 },
+        );
         runs++;
       }),
       { numRuns: RUNS, endOnFailure: true },
@@ -157,10 +209,10 @@ describe('the subscription workflow told of claimed redemptions', () => {
     const { siteId, tellings } = await claimedChain(2);
     const tell = subscriptionTeller(sys.temporal, sys.taskQueue);
     await tell(siteId, tellings[0]!);
-    const first = await historyAfterSignals(siteId, 1);
+    const [first = []] = await historyAfterSignals(siteId, 1);
     expect(pendingTimers(first)).toHaveLength(1);
     await tell(siteId, tellings[1]!);
-    const events = await historyAfterSignals(siteId, 2);
+    const [events = []] = await historyAfterSignals(siteId, 2);
     const cancelled = events.filter((e) => e.timerCanceledEventAttributes);
     expect(cancelled.map((e) => e.timerCanceledEventAttributes!.timerId)).toEqual(pendingTimers(first));
     expect(pendingTimers(events)).toHaveLength(1);
@@ -170,10 +222,43 @@ describe('the subscription workflow told of claimed redemptions', () => {
     expect(state.waitingFor?.what).toBe('reminder');
   });
 
+  it('a telling overtaken by a newer one still has the term its claim expired emailed at once, and the run continues as new', async () => {
+    // The second claim comes past the first term's end: it expires that term, and the third follows it.
+    const { siteId, tellings } = await claimedChain(3, [false, true, false]);
+    const [, expiring, newest] = tellings as [SubscriptionChanged, SubscriptionChanged, SubscriptionChanged];
+    expect(expiring.expiredTermId).toBe(tellings[0]!.site.term!.id);
+    const tell = subscriptionTeller(sys.temporal, sys.taskQueue);
+    await tell(siteId, tellings[0]!);
+    await historyAfterSignals(siteId, 1);
+    await tell(siteId, newest);
+    await historyAfterSignals(siteId, 2);
+    // Told last, as a relay telling side by side can: its state is older than the workflow's.
+    await tell(siteId, expiring);
+    await vi.waitFor(async () => expect(await expiredEmailed(tellings)).toEqual([expiring.expiredTermId]), {
+      timeout: 20_000,
+      interval: 100,
+    });
+    await vi.waitFor(
+      async () => {
+        const runs = await runHistories(siteId);
+        expect(runs).toHaveLength(2);
+        // The first run asked for the patch where it mattered, and only there.
+        const markers = runs[0]!.flatMap((e) => e.markerRecordedEventAttributes?.markerName ?? []);
+        expect(markers).toEqual(['core_patch']);
+        expect(pendingTimers(runs[1]!)).toHaveLength(1);
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    expect(await querySubscriptionState(sys.temporal, siteId)).toMatchObject({
+      status: 'active',
+      term: { id: newest.site.term!.id },
+    });
+  });
+
   it('a site’s first telling starts its workflow with the search attributes of its term: no upsert of its own', async () => {
     const { siteId, tellings } = await claimedChain(1);
     await subscriptionTeller(sys.temporal, sys.taskQueue)(siteId, tellings[0]!);
-    const events = await historyAfterSignals(siteId, 1);
+    const [events = []] = await historyAfterSignals(siteId, 1);
     const upserts = events.filter(
       (e) => e.eventType === EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
     );

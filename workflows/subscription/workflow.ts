@@ -59,6 +59,13 @@ const SINCE_RECEIPTS_QUEUED = 'subscription-since-receipts-queued';
  * through its history. Runs recorded before it claim by a local activity.
  */
 const CLAIM_BY_ACTIVITY = 'redemption-claim-by-activity';
+/**
+ * A telling overtaken by a newer one (a relay tells side by side) changes no state, but the term its
+ * claim expired still has its expired email due: that ends a wait, as any change does. Runs recorded
+ * before it waited on until the next change or timer (weeks, at a new term's first reminder). Asked
+ * only when it decides something, so a run records its marker only then.
+ */
+const OVERTAKEN_EXPIRY_WAKES = 'overtaken-expiry-wakes';
 
 /** Activities with a summary for the timeline (Temporal user metadata); ids and numbers only. */
 const activity = (summary: string) =>
@@ -176,10 +183,14 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
       state.clockOffsetMs = clock.clockOffsetMs;
       loaded = true;
     }
+    const seen = version;
     adopt(site);
     // Even when a newer state came first (another telling, the workflow's own reading): the email's
     // idempotency key makes a second telling of it send nothing more.
-    if (expiredTermId && !expiredEmailsDue.includes(expiredTermId)) expired(expiredTermId);
+    if (expiredTermId && !expiredEmailsDue.includes(expiredTermId)) {
+      expired(expiredTermId);
+      if (version === seen && step?.kind === 'wait' && patched(OVERTAKEN_EXPIRY_WAKES)) version++;
+    }
   });
 
   setHandler(subscriptionStateQuery, () => describeState(state, siteNow(), step));

@@ -17,6 +17,11 @@
  *     workflow), the clock moved to the 28-day reminder, the same two tellings again, a third
  *     claim, then the clock moved past the end (expiry, expired email), up to continue-as-new. The
  *     clock moves to the current term's dates: which claim committed second decides them (V5).
+ *   <prefix>-overtaken: a sandbox site whose claims are told out of order, as a relay telling side by
+ *     side can: a claim, a second one past the first term's end (it expires that term), a third;
+ *     told first, third, then second (its state overtaken, its expired term still to email) while
+ *     the workflow waits for the third's reminder; then a fourth claim told, the expired email, up
+ *     to continue-as-new.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -184,6 +189,49 @@ try {
     async () => (await temporal.workflow.getHandle(toldId).describe()).runId !== toldRun,
   );
   await save('told', toldId, toldRun);
+
+  const late = await site(true);
+  const lateId = subscriptionWorkflowId(late.siteId);
+  const claimAt = async (clockMs: number, codeHash: string) => {
+    const result = await claimRedemption(
+      db,
+      { siteId: late.siteId, codeHash, requestId: randomUUID(), actorProfileId: late.ownerId },
+      () => clockMs,
+    );
+    if (!result.ok) throw new Error(`claim refused: ${result.code}`);
+    const { site, clock, expiredTermId } = result;
+    return { term: result.term, telling: { site, clock, expiredTermId } as SubscriptionChanged };
+  };
+  const o1 = await claimAt(Date.now(), await code(30));
+  const o2 = await claimAt(o1.term.endsAtMs + DAY_S * 1000, await code(30));
+  if (o2.telling.expiredTermId !== o1.term.id)
+    throw new Error('the second claim did not expire the first term');
+  const o3 = await claimAt(o2.term.startsAtMs, await code(60));
+  const signalsSettled = (n: number) =>
+    waitFor(`${n} signals handled`, async () => {
+      const events = (await temporal.workflow.getHandle(lateId).fetchHistory()).events!;
+      const last = events.findLastIndex((e) => e.workflowExecutionSignaledEventAttributes);
+      return (
+        events.filter((e) => e.workflowExecutionSignaledEventAttributes).length === n &&
+        events.slice(last).some((e) => e.workflowTaskCompletedEventAttributes)
+      );
+    });
+  await tell(late.siteId, o1.telling);
+  await signalsSettled(1);
+  const lateRun = (await temporal.workflow.getHandle(lateId).describe()).runId;
+  await tell(late.siteId, o3.telling);
+  await signalsSettled(2);
+  await tell(late.siteId, o2.telling);
+  await signalsSettled(3);
+  await new Promise((r) => setTimeout(r, 2000));
+  const o4 = await claimAt(o3.term.startsAtMs, await code(90));
+  await tell(late.siteId, o4.telling);
+  await sent(`expired:${o1.term.id}`);
+  await waitFor(
+    'the next run',
+    async () => (await temporal.workflow.getHandle(lateId).describe()).runId !== lateRun,
+  );
+  await save('overtaken', lateId, lateRun);
 } finally {
   await stack.stop();
 }
