@@ -20,8 +20,9 @@
  *   <prefix>-overtaken: a sandbox site whose claims are told out of order, as a relay telling side by
  *     side can: a claim, a second one past the first term's end (it expires that term), a third;
  *     told first, third, then second (its state overtaken, its expired term still to email) while
- *     the workflow waits for the third's reminder; then a fourth claim told, the expired email, up
- *     to continue-as-new.
+ *     the workflow waits for the third's reminder; then a fourth claim told; the expired email (on
+ *     code before patch `overtaken-expiry-wakes`, only after that fourth telling), up to
+ *     continue-as-new. The first run.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -207,18 +208,19 @@ try {
   if (o2.telling.expiredTermId !== o1.term.id)
     throw new Error('the second claim did not expire the first term');
   const o3 = await claimAt(o2.term.startsAtMs, await code(60));
+  await tell(late.siteId, o1.telling);
+  const lateRun = (await temporal.workflow.getHandle(lateId).describe()).runId;
+  // Read in that run: it may continue as new right after the third telling (the expired email sent).
   const signalsSettled = (n: number) =>
     waitFor(`${n} signals handled`, async () => {
-      const events = (await temporal.workflow.getHandle(lateId).fetchHistory()).events!;
+      const events = (await temporal.workflow.getHandle(lateId, lateRun).fetchHistory()).events!;
       const last = events.findLastIndex((e) => e.workflowExecutionSignaledEventAttributes);
       return (
         events.filter((e) => e.workflowExecutionSignaledEventAttributes).length === n &&
         events.slice(last).some((e) => e.workflowTaskCompletedEventAttributes)
       );
     });
-  await tell(late.siteId, o1.telling);
   await signalsSettled(1);
-  const lateRun = (await temporal.workflow.getHandle(lateId).describe()).runId;
   await tell(late.siteId, o3.telling);
   await signalsSettled(2);
   await tell(late.siteId, o2.telling);
