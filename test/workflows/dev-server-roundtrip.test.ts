@@ -62,6 +62,7 @@ describe('subscription workflow on the dev server (real time)', () => {
           nextReminderAt: reminder28,
           nextReminderDays: 28,
           receiptsDue: [],
+          expiredEmailsDue: [],
           activity: `Waiting for the 28-day reminder at ${reminder28} (site time)`,
           waitingFor: { what: 'reminder', until: reminder28 },
         }),

@@ -191,16 +191,24 @@ async function runScenario(bursts: Timed[][]) {
     });
 }
 
-/** For a failure's report: the site's emails of its terms, and its workflow's pending work and failures. */
+/**
+ * For a failure's report: the site's emails of its terms, and its workflow's state (what it does or
+ * waits for, what is due), pending work and failures.
+ */
 async function whatWasGoingOn(siteId: string) {
   const mail = await sys.sql`select e.template, e.idempotency_key, e.status, e.attempts from sent_emails e
     join subscription_terms t on split_part(e.idempotency_key, ':', 2) = t.id::text
     where t.site_id = ${siteId} order by e.created_at`;
   const handle = sys.temporal.workflow.getHandle(subscriptionWorkflowId(siteId));
-  const workflow = await Promise.all([handle.describe(), handle.fetchHistory()]).then(
-    ([description, history]) => ({
+  const workflow = await Promise.all([
+    handle.describe(),
+    handle.fetchHistory(),
+    querySubscriptionState(sys.temporal, siteId),
+  ]).then(
+    ([description, history, state]) => ({
       status: description.status.name,
       runId: description.runId,
+      state,
       pending: description.raw.pendingActivities?.map((a) => ({
         type: a.activityType?.name,
         attempt: a.attempt,

@@ -64,6 +64,8 @@ export interface SubscriptionStateView {
   nextReminderDays?: ReminderOffsetDays;
   /** Terms whose receipt and IQ push are still to do (the redemption was answered). */
   receiptsDue: string[];
+  /** Terms that expired and whose expired email is still to send (V6). */
+  expiredEmailsDue: string[];
   /** What the workflow does now, in words: a step in progress, or what it waits for and until when. */
   activity: string;
   waitingFor?: { what: 'reminder' | 'end of term' | 'redemption'; until?: string };

@@ -91,6 +91,7 @@ export function describeState(
     remindersSent: [...state.remindersSent],
     ...(next ? { nextReminderAt: iso(next.atMs), nextReminderDays: next.offsetDays } : {}),
     receiptsDue: [...(state.receiptsDue ?? [])],
+    expiredEmailsDue: [...(state.expiredEmailsDue ?? [])],
     activity: stepSummary(current),
     ...(current.kind === 'wait'
       ? {
