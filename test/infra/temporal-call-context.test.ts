@@ -14,7 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import fc from 'fast-check';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { countedCalls } from '../../config/temporal';
+import { countedCalls, quietLazyConnection } from '../../config/temporal';
 import { openCallContexts, quietWhenIdle, withTemporalDeadline } from '../../config/temporal-call-context';
 import { parse, sourceFiles, walk } from '../support/source-files';
 
@@ -130,10 +130,9 @@ describe('the Temporal client’s call context', () => {
   });
 
   it('is off again after a call that ends at its scope’s deadline', async () => {
-    const silent = Connection.lazy(
-      countedCalls({ address: `127.0.0.1:${(hanging.address() as { port: number }).port}` }),
-    );
-    quietWhenIdle(silent);
+    const silent = quietLazyConnection({
+      address: `127.0.0.1:${(hanging.address() as { port: number }).port}`,
+    });
     const unanswered = new Client({ connection: silent });
     try {
       await expect(
