@@ -43,9 +43,13 @@ const COUNTED: Record<ThrottleName, string> = {
  * `too_many_attempts` with Retry-After and a detail that says what is counted and when to retry.
  */
 export async function takeAttempt(deps: Pick<AppDeps, 'db' | 'now'>, keys: readonly ThrottleKey[]) {
-  const now = deps.now();
-  const decision = await takeThrottle(deps.db, keys, now);
-  if (!decision.allowed) throw tooManyAttempts(decision, now);
+  // The app's clock, read once the keys are locked (db/queries/throttles.ts ThrottleClock).
+  let decidedAt: Date | undefined;
+  const decision = await takeThrottle(deps.db, keys, () => {
+    decidedAt = deps.now();
+    return decidedAt;
+  });
+  if (!decision.allowed) throw tooManyAttempts(decision, decidedAt ?? deps.now());
 }
 
 /** The 429 for an attempt refused at `now` on `key`, which allows the next one in `retryAfterMs`. */

@@ -53,6 +53,15 @@ export class AttemptRefused extends Error {
 }
 
 /**
+ * The instant an attempt is decided at: a clock is read once the keys are locked, so a burst's
+ * attempts are decided at instants in the order they hold the lock. Read before (as each request
+ * read its own), one that waited longer could be decided at an earlier instant than the attempts
+ * counted before it, find them counted from after its own "now", and be refused: of a burst of
+ * exactly `limit`, one in a few rounds got `limit - 1`. A Date is that instant as given (tests).
+ */
+export type ThrottleClock = Date | (() => Date);
+
+/**
  * One attempt against every key, decided in the caller's transaction: the keys' rows are locked
  * (lockKeys) and only then read and decided, so of a burst sent at once exactly `limit` attempts get
  * through. Nothing is counted yet: the caller writes the decision (writeThrottles) before it commits.
@@ -60,7 +69,7 @@ export class AttemptRefused extends Error {
 export async function decideInTransaction(
   tx: Tx,
   keys: readonly ThrottleKey[],
-  now: Date,
+  now: ThrottleClock,
 ): Promise<ThrottleDecision> {
   // In key order: of two keys that wait as long, a refusal always names the same one.
   const unique = [...new Map(keys.map((k) => [k.key, k])).values()].sort((a, b) =>
@@ -74,7 +83,7 @@ export async function decideInTransaction(
   const held = new Map(rows.map((r) => [r.key, r.tat.getTime()]));
   return decideAttempt(
     unique.map((k) => ({ key: k.key, policy: k.policy, tatMs: held.get(k.key) })),
-    now.getTime(),
+    (typeof now === 'function' ? now() : now).getTime(),
   );
 }
 
@@ -107,7 +116,11 @@ export async function writeThrottles(
  * One attempt against every key, checked and counted atomically in a transaction of its own
  * (decideInTransaction, then writeThrottles when allowed). A refused attempt counts on no key.
  */
-export function takeThrottle(db: Db, keys: readonly ThrottleKey[], now: Date): Promise<ThrottleDecision> {
+export function takeThrottle(
+  db: Db,
+  keys: readonly ThrottleKey[],
+  now: ThrottleClock,
+): Promise<ThrottleDecision> {
   if (keys.length === 0) return Promise.resolve({ allowed: true, tats: [] });
   return db.transaction(async (tx) => {
     const decision = await decideInTransaction(tx, keys, now);

@@ -183,3 +183,25 @@ describe('a redemption settled in its claim leaves what a take and a settle leav
     expect(runs).toBe(30);
   });
 });
+
+describe('the instant an attempt is decided at', () => {
+  it('a clock is read only once the keys are locked, so a burst is decided in the order it holds the lock', async () => {
+    const key: ThrottleKey = { key: `loginAccount:${randomUUID()}`, policy };
+    await takeThrottle(database.db, [key], new Date());
+    let reads = 0;
+    const clock = () => {
+      reads++;
+      return new Date();
+    };
+    let waiting: Promise<unknown> | undefined;
+    // Another transaction holds the key's row: the take waits for it, and must not have read the clock.
+    await database.db.transaction(async (tx) => {
+      await tx.select().from(throttles).where(eq(throttles.key, key.key)).for('update');
+      waiting = takeThrottle(database.db, [key], clock);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(reads).toBe(0);
+    });
+    expect(await waiting).toMatchObject({ allowed: true });
+    expect(reads).toBe(1);
+  });
+});
