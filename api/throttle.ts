@@ -44,12 +44,8 @@ const COUNTED: Record<ThrottleName, string> = {
  */
 export async function takeAttempt(deps: Pick<AppDeps, 'db' | 'now'>, keys: readonly ThrottleKey[]) {
   // The app's clock, read once the keys are locked (db/queries/throttles.ts ThrottleClock).
-  let decidedAt: Date | undefined;
-  const decision = await takeThrottle(deps.db, keys, () => {
-    decidedAt = deps.now();
-    return decidedAt;
-  });
-  if (!decision.allowed) throw tooManyAttempts(decision, decidedAt ?? deps.now());
+  const decision = await takeThrottle(deps.db, keys, () => deps.now());
+  if (!decision.allowed) throw tooManyAttempts(decision, decision.at);
 }
 
 /** The 429 for an attempt refused at `now` on `key`, which allows the next one in `retryAfterMs`. */
@@ -66,13 +62,12 @@ export function tooManyAttempts(refusal: { key: string; retryAfterMs: number }, 
 
 /**
  * For the `.catch` of an operation that counts its attempt in its own transaction (a redemption, an
- * invitation): the AttemptRefused it throws, decided at `now`, as the 429; anything else as it is.
+ * invitation): the AttemptRefused it throws as the 429, from the instant it was decided at; anything
+ * else as it is.
  */
-export const refusedAttemptAs429 =
-  (now: Date) =>
-  (error: unknown): never => {
-    throw error instanceof AttemptRefused ? tooManyAttempts(error, now) : error;
-  };
+export const refusedAttemptAs429 = (error: unknown): never => {
+  throw error instanceof AttemptRefused ? tooManyAttempts(error, error.at) : error;
+};
 
 /**
  * A success, in one transaction: forgets what was counted on the actor's key (their failures must not

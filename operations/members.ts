@@ -48,17 +48,22 @@ export function invitePerson(
     actor: SiteActor;
     /** The key counting this site's invitations to this email: counted when one is sent. */
     throttle: ThrottleKey;
-    now: Date;
+    /**
+     * Read once the site and the key are locked: the invitation and its count are made at that
+     * instant, so invitations waiting for the same site are counted in the order they hold it.
+     */
+    clock: () => Date;
   },
 ): Promise<SentInvitation> {
-  const { site, role, actor, now } = input;
+  const { site, role, actor } = input;
   const link = newInvitationLink();
   return db.transaction(async (tx) => {
     const { site: locked, role: actorRole } = await lockSiteAs(tx, site.id, actor);
     // Keys after the site, as redemptions take them; counted only with the invitation it sends (a
     // refusal below rolls both back).
-    const attempt = await decideInTransaction(tx, [input.throttle], now);
-    if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs);
+    const attempt = await decideInTransaction(tx, [input.throttle], input.clock);
+    if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs, attempt.at);
+    const now = attempt.at;
     if (role === 'owner') {
       await assertOwnerInvitationAllowed(tx, { siteId: site.id, actorRole, now });
       // The hand-over is installation work (A2, V7): a site that never had a term takes it.

@@ -84,7 +84,6 @@ export type RedeemOutcome = RedeemResult & {
 export interface RedeemThrottle {
   actor: ThrottleKey;
   shared: readonly ThrottleKey[];
-  now: Date;
 }
 
 /** A redemption asked over HTTP: who asked (their role decided again under the site's lock, N7) and its throttle. */
@@ -122,11 +121,13 @@ export function redeemVoucher(
     const [site, membership, attempt] = await Promise.all([
       lockSite(tx, input.siteId),
       findMembership(tx, input.siteId, actor.id),
-      decideInTransaction(tx, [throttle.actor, ...throttle.shared], throttle.now),
+      // Decided at `clock` as read once the keys are locked, so attempts waiting for the same site
+      // or keys are decided in the order they hold them (ThrottleClock).
+      decideInTransaction(tx, [throttle.actor, ...throttle.shared], () => new Date(clock())),
     ]);
     if (!site) return { ok: false, code: 'site_not_found' };
     roleUnderLock(site, membership?.role, actor);
-    if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs);
+    if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs, attempt.at);
     const outcome = await claimAndWrite(tx, site, input, clock);
     await writeThrottles(
       tx,

@@ -311,16 +311,20 @@ export function peopleRoutes(deps: AppDeps) {
         roles: MANAGERS,
         allowWithoutSubscription: true,
       });
-      const now = deps.now();
       // Keyed by the site and the typed email alike whether or not it has a profile (S7).
       const throttle = throttleKey(
         deps.env.TOKEN_SECRET,
         'inviteAddress',
         `${siteId}\n${normalizeEmail(email)}`,
       );
-      const invitation = await invitePerson(db, mailing, { site, email, role, actor, throttle, now }).catch(
-        refusedAttemptAs429(now),
-      );
+      const invitation = await invitePerson(db, mailing, {
+        site,
+        email,
+        role,
+        actor,
+        throttle,
+        clock: () => deps.now(),
+      }).catch(refusedAttemptAs429);
       return c.json(invitedJson(invitation), 201);
     })
     .openapi(withdrawRoute, async (c) => {

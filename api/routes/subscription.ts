@@ -223,7 +223,6 @@ export function subscriptionRoutes(deps: AppDeps) {
           throttleKey(secret, 'redeemSite', siteId),
           ...addressKey(secret, 'redeemAddress', c.get('clientAddress')),
         ],
-        now: deps.now(),
       };
 
       // A retried request with the same key reaches the same term: the activity finds it by requestId.
@@ -238,10 +237,10 @@ export function subscriptionRoutes(deps: AppDeps) {
       } = await redeemVoucher(
         db,
         { siteId, codeHash, requestId, actorProfileId: caller, announce: true },
-        // The app's clock (tests may move it), read under the site's lock.
+        // The app's clock (tests may move it), read once the site and the throttle's keys are locked.
         () => deps.now().getTime(),
         { actor, throttle },
-      ).catch(refusedAttemptAs429(throttle.now));
+      ).catch(refusedAttemptAs429);
       // Not awaited: the answer does not wait for the announcement; the worker sweeps what fails.
       if (result.ok) void redemptions.handOver();
       if (!result.ok) {

@@ -47,6 +47,8 @@ export class AttemptRefused extends Error {
   constructor(
     readonly key: string,
     readonly retryAfterMs: number,
+    /** The instant it was decided at (its 429 says when to try again from there). */
+    readonly at: Date,
   ) {
     super(`attempt refused on ${key.slice(0, key.indexOf(':'))}`);
   }
@@ -61,6 +63,11 @@ export class AttemptRefused extends Error {
  */
 export type ThrottleClock = Date | (() => Date);
 
+/** A decision and the instant it was made at (the clock as read once the keys were locked). */
+export type TimedDecision = ThrottleDecision & { at: Date };
+
+const readClock = (now: ThrottleClock) => (typeof now === 'function' ? now() : now);
+
 /**
  * One attempt against every key, decided in the caller's transaction: the keys' rows are locked
  * (lockKeys) and only then read and decided, so of a burst sent at once exactly `limit` attempts get
@@ -70,21 +77,23 @@ export async function decideInTransaction(
   tx: Tx,
   keys: readonly ThrottleKey[],
   now: ThrottleClock,
-): Promise<ThrottleDecision> {
+): Promise<TimedDecision> {
   // In key order: of two keys that wait as long, a refusal always names the same one.
   const unique = [...new Map(keys.map((k) => [k.key, k])).values()].sort((a, b) =>
     a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
   );
-  if (unique.length === 0) return { allowed: true, tats: [] };
+  if (unique.length === 0) return { allowed: true, tats: [], at: readClock(now) };
   const rows = await lockKeys(
     tx,
     unique.map((k) => k.key),
   );
   const held = new Map(rows.map((r) => [r.key, r.tat.getTime()]));
-  return decideAttempt(
+  const at = readClock(now);
+  const decision = decideAttempt(
     unique.map((k) => ({ key: k.key, policy: k.policy, tatMs: held.get(k.key) })),
-    (typeof now === 'function' ? now() : now).getTime(),
+    at.getTime(),
   );
+  return { ...decision, at };
 }
 
 /**
@@ -120,8 +129,8 @@ export function takeThrottle(
   db: Db,
   keys: readonly ThrottleKey[],
   now: ThrottleClock,
-): Promise<ThrottleDecision> {
-  if (keys.length === 0) return Promise.resolve({ allowed: true, tats: [] });
+): Promise<TimedDecision> {
+  if (keys.length === 0) return Promise.resolve({ allowed: true, tats: [], at: readClock(now) });
   return db.transaction(async (tx) => {
     const decision = await decideInTransaction(tx, keys, now);
     if (decision.allowed) await writeThrottles(tx, { tats: decision.tats });

@@ -80,7 +80,7 @@ describe('statements sent together go out in lock order', () => {
       Date.now,
       {
         actor: { id: ownerId, roles: ['owner', 'admin', 'installer'], needsSubscription: false },
-        throttle: { actor: key('redeemActor'), shared: [key('redeemSite')], now: new Date() },
+        throttle: { actor: key('redeemActor'), shared: [key('redeemSite')] },
       },
     );
     expect(outcome).toMatchObject({ ok: false, code: 'voucher_not_found' });

@@ -15,6 +15,7 @@ import { eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
+import { insertProfile } from '../../db/queries/profiles';
 import {
   decideInTransaction,
   pruneThrottles,
@@ -23,11 +24,16 @@ import {
   takeThrottle,
   writeThrottles,
 } from '../../db/queries/throttles';
-import { throttles } from '../../db/schema';
-import { settleAttempt, THROTTLES, type ThrottlePolicy } from '../../domain/throttling';
+import { memberships, sites, throttles } from '../../db/schema';
+import { emissionMs, settleAttempt, THROTTLES, type ThrottlePolicy } from '../../domain/throttling';
+import { createMailer } from '../../emails/mailer';
+import { INVITATION_TTL_MS } from '../../operations/invitations';
+import { invitePerson } from '../../operations/members';
+import { redeemVoucher } from '../../operations/subscription';
 import { createTestDatabase } from '../support/database';
+import { heldTransaction, untilAnsweredOrWaiting } from '../support/lock-waits';
 
-let database: Database;
+let database: Database & { url: string };
 beforeAll(async () => {
   database = await createTestDatabase();
 });
@@ -203,5 +209,119 @@ describe('the instant an attempt is decided at', () => {
     });
     expect(await waiting).toMatchObject({ allowed: true });
     expect(reads).toBe(1);
+  });
+});
+
+describe('a redemption and an invitation are decided once their site is theirs', () => {
+  /** A site with an active subscription (invitations need one) and its owner, as a manager acting on it. */
+  async function activeSite() {
+    const owner = await insertProfile(database.db, {
+      email: `${randomUUID()}@example.test`,
+      name: 'Owner',
+      passwordHash: 'x',
+      emailConfirmedAt: new Date(),
+    });
+    const [site] = await database.db
+      .insert(sites)
+      .values({ name: 'Site', subscriptionStatus: 'active' })
+      .returning();
+    await database.db
+      .insert(memberships)
+      .values({ siteId: site!.id, profileId: owner!.id, role: 'owner', masterKey: true });
+    const actor = { id: owner!.id, roles: ['owner', 'admin'] as const, needsSubscription: false };
+    return { site: site!, actor };
+  }
+
+  const WAITED = Date.parse('2026-12-07T12:00:00Z');
+  /** When the site's lock is granted: a minute after the request came, while another change held it. */
+  const GRANTED = WAITED + 60_000;
+
+  /**
+   * Runs `change` while another transaction holds the site's lock, with a clock that reads WAITED
+   * until that transaction commits and GRANTED after; its outcome and the reads made while it waited.
+   */
+  async function behindTheSiteLock<T>(siteId: string, change: (clock: () => number) => Promise<T>) {
+    let granted = false;
+    let readsWhileWaiting = 0;
+    const clock = () => {
+      if (!granted) readsWhileWaiting++;
+      return granted ? GRANTED : WAITED;
+    };
+    const held = await heldTransaction(
+      database.sql,
+      (tx) => tx`select 1 from sites where id = ${siteId} for no key update`,
+    );
+    const outcome = change(clock);
+    outcome.catch(() => {});
+    await untilAnsweredOrWaiting(database.sql, outcome);
+    granted = true;
+    await held.commit();
+    return { outcome, readsWhileWaiting };
+  }
+
+  const redemptionKeys = () => ({
+    actor: { key: `redeemActor:${randomUUID()}`, policy: THROTTLES.redeemActor },
+    shared: [{ key: `redeemSite:${randomUUID()}`, policy: THROTTLES.redeemSite }],
+  });
+
+  it('a failed redemption counts from the instant it held the site', async () => {
+    const { site, actor } = await activeSite();
+    const throttle = redemptionKeys();
+    const { outcome, readsWhileWaiting } = await behindTheSiteLock(site.id, (clock) =>
+      redeemVoucher(
+        database.db,
+        { siteId: site.id, codeHash: 'no such code', requestId: randomUUID(), actorProfileId: actor.id },
+        clock,
+        { actor, throttle },
+      ),
+    );
+    expect(await outcome).toMatchObject({ ok: false, code: 'voucher_not_found' });
+    expect(readsWhileWaiting).toBe(0);
+    expect(await tatOf(throttle.shared[0]!.key)).toBe(GRANTED + emissionMs(THROTTLES.redeemSite));
+    expect(await tatOf(throttle.actor.key)).toBe(GRANTED + emissionMs(THROTTLES.redeemActor));
+  });
+
+  it('a refused redemption says when to try again from the instant it was decided at', async () => {
+    const { site, actor } = await activeSite();
+    const throttle = redemptionKeys();
+    // The actor's key full at GRANTED: one more is refused, and may come one emission later.
+    await database.db
+      .insert(throttles)
+      .values({ key: throttle.actor.key, tat: new Date(GRANTED + THROTTLES.redeemActor.windowMs) });
+    const { outcome } = await behindTheSiteLock(site.id, (clock) =>
+      redeemVoucher(
+        database.db,
+        { siteId: site.id, codeHash: 'no such code', requestId: randomUUID(), actorProfileId: actor.id },
+        clock,
+        { actor, throttle },
+      ),
+    );
+    await expect(outcome).rejects.toMatchObject({
+      key: throttle.actor.key,
+      at: new Date(GRANTED),
+      retryAfterMs: emissionMs(THROTTLES.redeemActor),
+    });
+  });
+
+  it('an invitation is made and counted at the instant it held the site', async () => {
+    const { site, actor } = await activeSite();
+    const throttle = { key: `inviteAddress:${randomUUID()}`, policy: THROTTLES.inviteAddress };
+    const mailing = {
+      mailer: createMailer({ db: database.db, from: 'KS Cloud <test@ks.test>' }),
+      publicBaseUrl: 'http://ks.test',
+    };
+    const { outcome, readsWhileWaiting } = await behindTheSiteLock(site.id, (clock) =>
+      invitePerson(database.db, mailing, {
+        site,
+        email: `${randomUUID()}@example.test`,
+        role: 'user',
+        actor,
+        throttle,
+        clock: () => new Date(clock()),
+      }),
+    );
+    expect((await outcome).expiresAt).toEqual(new Date(GRANTED + INVITATION_TTL_MS));
+    expect(readsWhileWaiting).toBe(0);
+    expect(await tatOf(throttle.key)).toBe(GRANTED + emissionMs(THROTTLES.inviteAddress));
   });
 });
