@@ -2,12 +2,11 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { defaultDatabasePoolSize } from '../config/env';
-import { countedCalls } from '../config/temporal';
-import { quietWhenIdle } from '../config/temporal-call-context';
+import { quietLazyConnection } from '../config/temporal';
 import { applyMigrations, connectDatabase, type Database } from '../db/client';
 import { createMailer } from '../emails/mailer';
 import { type GatewayClient, noopGatewayClient } from '../gateway/client';
@@ -77,8 +76,8 @@ export async function startLocalStack(
   const database = connectDatabase(url, { max: defaultDatabasePoolSize(), ...counting });
   const signIn = connectDatabase(url, { max: 1, ...counting });
   // As the product's processes connect (config/temporal.ts): its call-context storage off while idle.
-  const connection = await Connection.connect(countedCalls({ address: infra.temporalAddress }));
-  quietWhenIdle(connection);
+  const connection = quietLazyConnection({ address: infra.temporalAddress });
+  await connection.ensureConnected();
   const temporal = new Client({ connection });
   const native = await NativeConnection.connect({ address: infra.temporalAddress });
   const taskQueue = opts.taskQueue ?? 'stack';

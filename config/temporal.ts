@@ -47,7 +47,7 @@ const deadlineOf =
  * Options of a connection whose calls are counted (config/temporal-call-context.ts), with
  * `interceptors` after the count (default: the SDK's own retries).
  */
-export function countedCalls(
+function countedCalls(
   options: ConnectionOptions,
   interceptors: Interceptor[] = [makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
 ): ConnectionOptions {

@@ -14,7 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import fc from 'fast-check';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { countedCalls, quietLazyConnection } from '../../config/temporal';
+import { quietLazyConnection } from '../../config/temporal';
 import { openCallContexts, quietWhenIdle, withTemporalDeadline } from '../../config/temporal-call-context';
 import { parse, sourceFiles, walk } from '../support/source-files';
 
@@ -48,10 +48,8 @@ const hanging = createServer((socket) => {
 });
 
 beforeAll(async () => {
-  const connection = await Connection.connect(
-    countedCalls({ address: inject('devServerAddress') }, [recordCalls]),
-  );
-  quietWhenIdle(connection);
+  const connection = quietLazyConnection({ address: inject('devServerAddress') }, [recordCalls]);
+  await connection.ensureConnected();
   client = new Client({ connection });
   await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
 });
