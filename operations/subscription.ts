@@ -128,7 +128,8 @@ export function redeemVoucher(
     if (!site) return { ok: false, code: 'site_not_found' };
     roleUnderLock(site, membership?.role, actor);
     if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs, attempt.at);
-    const outcome = await claimAndWrite(tx, site, input, clock);
+    // The claim at the instant the attempt was decided at: one instant for the whole redemption.
+    const outcome = await claimAndWrite(tx, site, input, () => attempt.at.getTime());
     await writeThrottles(
       tx,
       settleAttempt(attempt.tats, outcome.ok, { clear: [throttle.actor.key], refund: throttle.shared }),
