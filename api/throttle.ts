@@ -45,17 +45,17 @@ const COUNTED: Record<ThrottleName, string> = {
 export async function takeAttempt(deps: Pick<AppDeps, 'db' | 'now'>, keys: readonly ThrottleKey[]) {
   // The app's clock, read once the keys are locked (db/queries/throttles.ts ThrottleClock).
   const decision = await takeThrottle(deps.db, keys, () => deps.now());
-  if (!decision.allowed) throw tooManyAttempts(decision, decision.at);
+  if (!decision.allowed) throw tooManyAttempts(decision);
 }
 
-/** The 429 for an attempt refused at `now` on `key`, which allows the next one in `retryAfterMs`. */
-export function tooManyAttempts(refusal: { key: string; retryAfterMs: number }, now: Date) {
+/** The 429 for an attempt refused on `key` at `at`, which allows the next one `retryAfterMs` later. */
+function tooManyAttempts(refusal: { key: string; retryAfterMs: number; at: Date }) {
   const seconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
   const name = refusal.key.slice(0, refusal.key.indexOf(':')) as ThrottleName;
-  const at = new Date(now.getTime() + seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const retryAt = new Date(refusal.at.getTime() + seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
   return problem(
     'too_many_attempts',
-    `${COUNTED[name]}; try again in ${waitInWords(seconds * 1000)} (at ${at}).`,
+    `${COUNTED[name]}; try again in ${waitInWords(seconds * 1000)} (at ${retryAt}).`,
     { headers: { 'retry-after': String(seconds) } },
   );
 }
@@ -66,7 +66,7 @@ export function tooManyAttempts(refusal: { key: string; retryAfterMs: number }, 
  * else as it is.
  */
 export const refusedAttemptAs429 = (error: unknown): never => {
-  throw error instanceof AttemptRefused ? tooManyAttempts(error, error.at) : error;
+  throw error instanceof AttemptRefused ? tooManyAttempts(error) : error;
 };
 
 /**
