@@ -8,13 +8,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase, type Database } from '../../db/client';
-import { insertProfile } from '../../db/queries/profiles';
-import { memberships, sites } from '../../db/schema';
 import { THROTTLES } from '../../domain/throttling';
 import { lockSiteAs } from '../../operations/site-lock';
 import { chooseNotifications } from '../../operations/sites';
 import { redeemVoucher } from '../../operations/subscription';
 import { createTestDatabase } from '../support/database';
+import { siteWithOwner } from '../support/fixtures';
 import { heldTransaction, untilAnsweredOrWaiting } from '../support/lock-waits';
 
 let database: Database & { url: string };
@@ -42,23 +41,15 @@ const kind = (statement: string) =>
           ? 'notification choice'
           : undefined;
 
-async function siteWithOwner() {
-  const owner = await insertProfile(database.db, {
-    email: `${randomUUID()}@example.test`,
-    name: 'Owner',
-    passwordHash: 'x',
-    emailConfirmedAt: new Date(),
-  });
-  const [site] = await database.db.insert(sites).values({ name: 'Site' }).returning();
-  await database.db
-    .insert(memberships)
-    .values({ siteId: site!.id, profileId: owner!.id, role: 'owner', masterKey: true });
-  return { siteId: site!.id, ownerId: owner!.id };
-}
+/** A site and its owner, as these tests name them. */
+const ownedSite = async () => {
+  const { site, ownerId } = await siteWithOwner(database);
+  return { siteId: site.id, ownerId };
+};
 
 describe('statements sent together go out in lock order', () => {
   it('a change under lockSiteAs: the site lock, then the membership', async () => {
-    const { siteId, ownerId } = await siteWithOwner();
+    const { siteId, ownerId } = await ownedSite();
     sent = [];
     const { role } = await watched.db.transaction((tx) =>
       lockSiteAs(tx, siteId, { id: ownerId, roles: ['owner'], needsSubscription: false }),
@@ -68,7 +59,7 @@ describe('statements sent together go out in lock order', () => {
   });
 
   it('a redemption asked over HTTP: the site lock, the membership, then the throttle keys', async () => {
-    const { siteId, ownerId } = await siteWithOwner();
+    const { siteId, ownerId } = await ownedSite();
     const key = (name: 'redeemActor' | 'redeemSite') => ({
       key: `${name}:${randomUUID()}`,
       policy: THROTTLES[name],
@@ -88,7 +79,7 @@ describe('statements sent together go out in lock order', () => {
   });
 
   it('the owner’s notification choice goes out with the lock, and a refusal under the lock rolls it back', async () => {
-    const { siteId, ownerId } = await siteWithOwner();
+    const { siteId, ownerId } = await ownedSite();
     const owner = { id: ownerId, roles: ['owner'], needsSubscription: false } as const;
     const choose = (eventTypes: string[]) =>
       chooseNotifications(watched.db, { siteId, eventTypes, actor: owner, now: new Date() });

@@ -15,7 +15,6 @@ import { eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
-import { insertProfile } from '../../db/queries/profiles';
 import {
   decideInTransaction,
   pruneThrottles,
@@ -24,13 +23,14 @@ import {
   takeThrottle,
   writeThrottles,
 } from '../../db/queries/throttles';
-import { memberships, sites, throttles } from '../../db/schema';
+import { throttles } from '../../db/schema';
 import { emissionMs, settleAttempt, THROTTLES, type ThrottlePolicy } from '../../domain/throttling';
 import { createMailer } from '../../emails/mailer';
 import { INVITATION_TTL_MS } from '../../operations/invitations';
 import { invitePerson } from '../../operations/members';
 import { redeemVoucher } from '../../operations/subscription';
 import { createTestDatabase } from '../support/database';
+import { siteWithOwner } from '../support/fixtures';
 import { heldTransaction, untilAnsweredOrWaiting } from '../support/lock-waits';
 
 let database: Database & { url: string };
@@ -215,21 +215,8 @@ describe('the instant an attempt is decided at', () => {
 describe('a redemption and an invitation are decided once their site is theirs', () => {
   /** A site with an active subscription (invitations need one) and its owner, as a manager acting on it. */
   async function activeSite() {
-    const owner = await insertProfile(database.db, {
-      email: `${randomUUID()}@example.test`,
-      name: 'Owner',
-      passwordHash: 'x',
-      emailConfirmedAt: new Date(),
-    });
-    const [site] = await database.db
-      .insert(sites)
-      .values({ name: 'Site', subscriptionStatus: 'active' })
-      .returning();
-    await database.db
-      .insert(memberships)
-      .values({ siteId: site!.id, profileId: owner!.id, role: 'owner', masterKey: true });
-    const actor = { id: owner!.id, roles: ['owner', 'admin'] as const, needsSubscription: false };
-    return { site: site!, actor };
+    const { site, ownerId } = await siteWithOwner(database, { subscriptionStatus: 'active' });
+    return { site, actor: { id: ownerId, roles: ['owner', 'admin'] as const, needsSubscription: false } };
   }
 
   const WAITED = Date.parse('2026-12-07T12:00:00Z');

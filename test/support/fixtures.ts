@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { insertProfile } from '../../db/queries/profiles';
 import { issueVouchers, type VoucherSpec } from '../../db/queries/vouchers';
 import { accessMethods, iqs, locks, memberships, sites } from '../../db/schema';
 import { hashVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
 import type { TestSystem } from './system';
 
-/** A released site owned by `ownerId`, optionally a sandbox. */
+/** A released site owned by `ownerId`, optionally a sandbox or with its subscription's status set. */
 export async function createSite(
-  sys: TestSystem,
+  sys: Pick<TestSystem, 'db'>,
   ownerId: string,
-  opts: { sandbox?: boolean; timezone?: string } = {},
+  opts: { sandbox?: boolean; timezone?: string; subscriptionStatus?: 'active' } = {},
 ) {
   const [site] = await sys.db
     .insert(sites)
@@ -16,12 +17,27 @@ export async function createSite(
       name: `Site ${randomUUID().slice(0, 8)}`,
       timezone: opts.timezone ?? 'UTC',
       sandbox: opts.sandbox ?? false,
+      ...(opts.subscriptionStatus ? { subscriptionStatus: opts.subscriptionStatus } : {}),
     })
     .returning();
   await sys.db
     .insert(memberships)
     .values({ siteId: site!.id, profileId: ownerId, role: 'owner', masterKey: true });
   return site!;
+}
+
+/** A site and its owner, a confirmed profile of its own, written straight to the database. */
+export async function siteWithOwner(
+  sys: Pick<TestSystem, 'db'>,
+  opts: Parameters<typeof createSite>[2] = {},
+) {
+  const owner = await insertProfile(sys.db, {
+    email: `${randomUUID()}@example.test`,
+    name: 'Owner',
+    passwordHash: 'x',
+    emailConfirmedAt: new Date(),
+  });
+  return { site: await createSite(sys, owner!.id, opts), ownerId: owner!.id };
 }
 
 export async function addMember(
