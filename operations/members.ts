@@ -6,8 +6,8 @@ import { findMembership } from '../db/queries/memberships';
 import { hasValidAccess, revokeMemberAccess, setSubscribed } from '../db/queries/people';
 import { findCurrentTerm, lockSite, slotUsage } from '../db/queries/subscriptions';
 import {
-  AttemptRefused,
   decideInTransaction,
+  refuseUnlessAllowed,
   type ThrottleKey,
   writeThrottles,
 } from '../db/queries/throttles';
@@ -62,7 +62,7 @@ export function invitePerson(
     // Keys after the site, as redemptions take them; counted only with the invitation it sends (a
     // refusal below rolls both back).
     const attempt = await decideInTransaction(tx, [input.throttle], input.clock);
-    if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs, attempt.at);
+    refuseUnlessAllowed(attempt);
     const now = attempt.at;
     if (role === 'owner') {
       await assertOwnerInvitationAllowed(tx, { siteId: site.id, actorRole, now });

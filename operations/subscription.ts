@@ -15,8 +15,8 @@ import {
   writeRedeemedTerm,
 } from '../db/queries/subscriptions';
 import {
-  AttemptRefused,
   decideInTransaction,
+  refuseUnlessAllowed,
   type ThrottleKey,
   writeThrottles,
 } from '../db/queries/throttles';
@@ -127,7 +127,7 @@ export function redeemVoucher(
     ]);
     if (!site) return { ok: false, code: 'site_not_found' };
     roleUnderLock(site, membership?.role, actor);
-    if (!attempt.allowed) throw new AttemptRefused(attempt.key, attempt.retryAfterMs, attempt.at);
+    refuseUnlessAllowed(attempt);
     // The claim at the instant the attempt was decided at: one instant for the whole redemption.
     const outcome = await claimAndWrite(tx, site, input, () => attempt.at.getTime());
     await writeThrottles(

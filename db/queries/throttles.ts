@@ -69,6 +69,16 @@ export type TimedDecision = ThrottleDecision & { at: Date };
 const readClock = (now: ThrottleClock) => (typeof now === 'function' ? now() : now);
 
 /**
+ * Goes on only with an allowed decision: a refused one is thrown as AttemptRefused (with the instant
+ * it was decided at), rolling back the transaction it was decided in.
+ */
+export function refuseUnlessAllowed(
+  decision: TimedDecision,
+): asserts decision is TimedDecision & { allowed: true } {
+  if (!decision.allowed) throw new AttemptRefused(decision.key, decision.retryAfterMs, decision.at);
+}
+
+/**
  * One attempt against every key, decided in the caller's transaction: the keys' rows are locked
  * (lockKeys) and only then read and decided, so of a burst sent at once exactly `limit` attempts get
  * through. Nothing is counted yet: the caller writes the decision (writeThrottles) before it commits.
