@@ -26,6 +26,8 @@ const MAX_ACK_TIMEOUT_MS = 5 * 60_000;
 export class AccessSender {
   private held: number | undefined;
   private sent: number | undefined;
+  /** The newest version sent on this connection, however often sent again since. */
+  private highestSent: number | undefined;
   private latest = 0;
   private subscribed = false;
   private running: Promise<void> = Promise.resolve();
@@ -67,7 +69,7 @@ export class AccessSender {
 
   /** The IQ acknowledged `version`. False when it acknowledges a version it was never given (a lie). */
   acked(version: number): boolean {
-    if (version > this.latest) return false;
+    if (version > this.latest || version > Math.max(this.held ?? 0, this.highestSent ?? 0)) return false;
     if (this.held === undefined || version > this.held) this.held = version;
     if (this.sent === undefined || this.held >= this.sent) {
       this.sent = this.held;
@@ -116,6 +118,7 @@ export class AccessSender {
         revokes: step.revokes,
       });
       this.sent = step.version;
+      this.highestSent = Math.max(this.highestSent ?? 0, step.version);
       if (step.version > this.latest) this.latest = step.version;
     }
     if (steps.length > 0) this.armAckTimer();
