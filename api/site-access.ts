@@ -18,7 +18,15 @@ export async function siteAccess(
   deps: Pick<AppDeps, 'db'>,
   c: Context<AppEnv>,
   siteId: string,
-  opts: { roles: readonly SiteAccessRole[]; allowWithoutSubscription?: boolean },
+  opts: {
+    roles: readonly SiteAccessRole[];
+    allowWithoutSubscription?: boolean;
+    /**
+     * Installation work (IQs and locks, V7): allowed without a term on a site that never had one,
+     * refused on an expired site as every other action is.
+     */
+    installationWork?: boolean;
+  },
 ): Promise<{
   site: SiteFacts;
   role: SiteAccessRole;
@@ -40,13 +48,14 @@ export async function siteAccess(
   const actor: SiteActor = {
     id: callerId,
     roles: opts.roles,
-    needsSubscription: !opts.allowWithoutSubscription,
+    needsSubscription: !opts.allowWithoutSubscription && !opts.installationWork,
   };
   const decided = actorDecision(site, membership?.role, actor);
   if ('refusal' in decided) {
     if (decided.refusal === 'not_found') throw notFound('site');
     throw decided.refusal === 'forbidden' ? forbidden() : problem('no_valid_subscription');
   }
+  if (opts.installationWork && site.subscriptionStatus === 'expired') throw problem('no_valid_subscription');
   const { role } = decided;
   // Only now, the caller's access to this site decided, may the route use what was read with it.
   return { site, role, membership, read: atPath?.read, actor };

@@ -91,7 +91,7 @@ const list = createRoute({
   request: { params: SiteIdParam },
   responses: {
     200: { description: 'IQs', content: { 'application/json': { schema: z.array(IqSchema) } } },
-    ...problemResponses(...SITE_PROBLEMS),
+    ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription'),
   },
 });
 
@@ -118,7 +118,7 @@ export function iqRoutes(deps: AppDeps) {
       // Installation work: a site that never had a term takes it (without a slot); an expired one does not (V7).
       const { actor } = await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'installer'],
-        allowWithoutSubscription: true,
+        installationWork: true,
       });
       const deviceSecret = newDeviceSecret();
       const iq = await registerIq(db, {
@@ -134,7 +134,7 @@ export function iqRoutes(deps: AppDeps) {
     })
     .openapi(list, async (c) => {
       const { siteId } = c.req.valid('param');
-      await siteAccess(deps, c, siteId, { roles: ['owner', 'admin'], allowWithoutSubscription: true });
+      await siteAccess(deps, c, siteId, { roles: ['owner', 'admin'], installationWork: true });
       return c.json((await listIqs(db, siteId)).map(iqJson), 200);
     })
     .openapi(update, async (c) => {
@@ -142,7 +142,7 @@ export function iqRoutes(deps: AppDeps) {
       const input = c.req.valid('json');
       const { actor } = await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin'],
-        allowWithoutSubscription: true,
+        installationWork: true,
       });
       const { iq, changed } = await changeIq(db, {
         siteId,

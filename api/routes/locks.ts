@@ -46,7 +46,7 @@ const list = createRoute({
   request: { params: SiteIdParam },
   responses: {
     200: { description: 'Locks', content: { 'application/json': { schema: z.array(LockSchema) } } },
-    ...problemResponses(...SITE_PROBLEMS),
+    ...problemResponses(...SITE_PROBLEMS, 'no_valid_subscription'),
   },
 });
 
@@ -122,7 +122,7 @@ export function lockRoutes(deps: AppDeps) {
       // Installation work (S1, V7): a site that never had a term takes it; an expired one does not.
       const { actor } = await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'installer'],
-        allowWithoutSubscription: true,
+        installationWork: true,
       });
       const lock = await addLock(db, { siteId, iqId, name, actor });
       return c.json(lockJson(lock), 201);
@@ -131,7 +131,7 @@ export function lockRoutes(deps: AppDeps) {
       const { siteId } = c.req.valid('param');
       await siteAccess(deps, c, siteId, {
         roles: ['owner', 'admin', 'user', 'installer'],
-        allowWithoutSubscription: true,
+        installationWork: true,
       });
       return c.json((await listLocks(db, siteId)).map(lockJson), 200);
     })

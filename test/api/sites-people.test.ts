@@ -697,7 +697,7 @@ describe('people', () => {
     expect((await patch(admin.token, site.id, admin.id, { subscribed: false })).status).toBe(200);
   });
 
-  it('V7: IQs and locks are registered without a term only on a site that never had one; an expired site answers 403', async () => {
+  it('V7: IQs and locks are registered, named and read without a term only on a site that never had one; an expired site answers 403', async () => {
     const owner = await sys.signIn();
     const site = await createSite(sys, owner.id);
     const register = () =>
@@ -715,6 +715,13 @@ describe('people', () => {
         body: { iqId: iq.id, name: 'Gate' },
       });
     expect((await addLock()).status).toBe(201);
+    // The rest of installation work too: naming the IQ, and reading the site's IQs and locks.
+    const rename = (name: string) =>
+      sys.request('PATCH', `/sites/${site.id}/iqs/${iq.id}`, { token: owner.token, body: { name } });
+    const read = (what: 'iqs' | 'locks') =>
+      sys.request('GET', `/sites/${site.id}/${what}`, { token: owner.token });
+    expect((await rename('Hall')).status).toBe(200);
+    expect([(await read('iqs')).status, (await read('locks')).status]).toEqual([200, 200]);
 
     await sys.db.update(sites).set({ subscriptionStatus: 'expired' }).where(eq(sites.id, site.id));
     const countIqs = async () =>
@@ -723,7 +730,11 @@ describe('people', () => {
       (await sys.sql`select count(*)::int as n from locks where site_id = ${site.id}`)[0]!.n as number;
     await expectProblem(await register(), 403, 'no_valid_subscription');
     await expectProblem(await addLock(), 403, 'no_valid_subscription');
+    await expectProblem(await rename('Renamed'), 403, 'no_valid_subscription');
+    await expectProblem(await read('iqs'), 403, 'no_valid_subscription');
+    await expectProblem(await read('locks'), 403, 'no_valid_subscription');
     expect([await countIqs(), await countLocks()]).toEqual([1, 1]);
+    expect((await sys.sql`select name from iqs where id = ${iq.id}`)[0]?.name).toBe('Hall');
     // Redeeming is still allowed, and brings installation back.
     await activate(sys, owner.token, site.id);
     expect((await register()).status).toBe(201);
