@@ -15,9 +15,9 @@ import {
 import {
   findProfileByEmail,
   findProfileById,
-  insertProfile,
   normalizeEmail,
   setPasswordIfCurrent,
+  signUpProfile,
   updateProfile,
 } from '../db/queries/profiles';
 import { deleteSessionsOfProfile, insertSession } from '../db/queries/sessions';
@@ -31,13 +31,14 @@ const RESET_TTL_MS = 3600_000;
 
 /**
  * A1, A4: a sign-up. A new email gets a profile and, off the request path, its confirmation email; a
- * taken one changes nothing and its owner is told by email ("you already have an account"). Both
- * do the same work here (one insert attempt, one queued email), so neither the answer nor its timing
- * tells whether the email has a profile.
+ * taken one keeps its account, its owner is told by email ("you already have an account"), and the
+ * sign-up's password is noted so that a login with it is answered as a new email's (not confirmed).
+ * Both do the same work here (one upsert, one queued email), so neither the answer nor its timing,
+ * nor a login after it, tells whether the email has a profile.
  */
 export function signUp(db: Db, input: { email: string; name: string; passwordHash: string }) {
   return db.transaction(async (tx) => {
-    const created = await insertProfile(tx, input);
+    const created = await signUpProfile(tx, input);
     await queueAccountEmail(tx, {
       kind: created ? 'confirm_email' : 'account_exists',
       email: normalizeEmail(input.email),
@@ -52,7 +53,7 @@ export function confirmEmail(db: Db, input: { token: string; now: Date }): Promi
   return db.transaction(async (tx) => {
     const row = await findUsableToken(tx, 'confirm_email', input.token, now);
     if (!row?.profileId || !(await consumeToken(tx, row.id, now))) return false;
-    await updateProfile(tx, row.profileId, { emailConfirmedAt: now });
+    await updateProfile(tx, row.profileId, { emailConfirmedAt: now, signupPasswordHash: null });
     return true;
   });
 }
@@ -148,6 +149,7 @@ export function resetPassword(
     const profile = await findProfileById(tx, row.profileId);
     await updateProfile(tx, row.profileId, {
       passwordHash: input.passwordHash,
+      signupPasswordHash: null,
       emailConfirmedAt: profile?.emailConfirmedAt ?? now,
     });
     await deleteSessionsOfProfile(tx, row.profileId);

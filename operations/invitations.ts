@@ -12,7 +12,8 @@ import {
   markInvitationAccepted,
 } from '../db/queries/invitations';
 import { findMembership } from '../db/queries/memberships';
-import { findProfileById, insertProfile } from '../db/queries/profiles';
+import { claimUnconfirmedProfile, findProfileById, insertProfile } from '../db/queries/profiles';
+import { deleteSessionsOfProfile } from '../db/queries/sessions';
 import { findSiteOwner, type Site } from '../db/queries/sites';
 import { lockSite } from '../db/queries/subscriptions';
 import { memberships } from '../db/schema';
@@ -205,17 +206,21 @@ export function acceptInvitation(
     const { invitation } = found;
     let profileId = found.profileId;
     let created = false;
-    if (!profileId) {
+    if (!profileId || !found.accountConfirmedAt) {
       if (!input.account) return { kind: 'needs_account' };
-      const profile = await insertProfile(tx, {
-        email: invitation.email,
-        name: input.account.name,
-        passwordHash: input.account.passwordHash,
-        emailConfirmedAt: now,
-      });
-      // A sign-up of the same email committed meanwhile: ask again, now as that account.
-      if (!profile) return { kind: 'needs_account' };
-      profileId = profile.id;
+      const account = { ...input.account, emailConfirmedAt: now };
+      if (profileId) {
+        // Signed up and never confirmed: whoever signed up did not prove the address, this link does
+        // (A1). The profile becomes the invited person's, with their name and password; the sign-up's
+        // password no longer opens it, and any session it had ends.
+        if (!(await claimUnconfirmedProfile(tx, profileId, account))) return { kind: 'needs_account' };
+        await deleteSessionsOfProfile(tx, profileId);
+      } else {
+        const profile = await insertProfile(tx, { email: invitation.email, ...account });
+        // A sign-up of the same email committed meanwhile: ask again.
+        if (!profile) return { kind: 'needs_account' };
+        profileId = profile.id;
+      }
       created = true;
     }
     const outcome = { siteName: found.siteName, email: invitation.email, role: invitation.role };

@@ -64,7 +64,8 @@ export function verifyPassword(password: string, stored: string): Promise<boolea
 /** A hash of no one's password: checking against it takes as long as a real check (A4). */
 const dummyHash = `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${randomBytes(16).toString('base64')}$${randomBytes(KEY_LENGTH).toString('base64')}`;
 
-/** Spends the same time as a real check, so a login for an unknown email is not faster. */
-export async function burnPasswordCheck(password: string): Promise<void> {
+/** Spends the same time as a real check, so a login for an unknown email is not faster; always false. */
+export async function burnPasswordCheck(password: string): Promise<false> {
   await verifyPassword(password, dummyHash);
+  return false;
 }

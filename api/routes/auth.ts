@@ -4,6 +4,7 @@ import { html } from 'hono/html';
 import { findUsableToken } from '../../db/queries/email-tokens';
 import { findProfileByEmail, normalizeEmail } from '../../db/queries/profiles';
 import { deleteSession } from '../../db/queries/sessions';
+import { decideLogin } from '../../domain/login';
 import { confirmEmail, requestPasswordReset, resetPassword, signUp } from '../../operations/accounts';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords';
 import { issueBearerTokenIfPasswordIs } from '../auth/tokens';
@@ -228,15 +229,14 @@ export function authRoutes(deps: AppDeps) {
       const address = addressKey(secret, 'loginAddress', c.get('clientAddress'));
       // A6: counted before the password is checked, atomically, so a burst gets no more tries.
       await takeAttempt(deps, [account, ...address]);
-      const profile = await findProfileByEmail(db, email);
-      if (!profile) {
-        await burnPasswordCheck(password);
-        throw problem('invalid_credentials');
-      }
-      if (!(await verifyPassword(password, profile.passwordHash))) throw problem('invalid_credentials');
+      const decided = await decideLogin(await findProfileByEmail(db, email), (hash) =>
+        hash === undefined ? burnPasswordCheck(password) : verifyPassword(password, hash),
+      );
+      // Not the account's password (a sign-up's included): the account's failures are not forgotten.
+      if ('refused' in decided) throw problem(decided.refused);
+      const profile = decided.signedIn;
       // The right password: the account's failures are forgotten and this try is no failure.
       await succeeded(deps, account, address);
-      if (!profile.emailConfirmedAt) throw problem('email_not_confirmed');
       // Opened only while the password is still the one just checked (A5: a reset between the check and
       // the session would otherwise leave this token alive after it).
       const token = await issueBearerTokenIfPasswordIs(db, profile, deps.now());

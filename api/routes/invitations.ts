@@ -110,11 +110,14 @@ function deadline(view: InvitationView) {
   return view.siteTimezone === 'UTC' ? format('UTC') : `${format(view.siteTimezone)} (${format('UTC')})`;
 }
 
+/** The email has no account yet, or one signed up and never confirmed (which accepting makes theirs). */
+const needsAccount = (view: InvitationView) => view.profileId === null || view.accountConfirmedAt === null;
+
 function invitationForm(c: Context, view: InvitationView, error?: string) {
   const { invitation } = view;
   const words = ROLE_WORDS[invitation.role];
   const inviter = view.inviterName ?? 'KS Cloud';
-  const newAccount = view.profileId === null;
+  const newAccount = needsAccount(view);
   return page(
     c,
     `Join ${view.siteName}`,
@@ -133,7 +136,7 @@ function invitationForm(c: Context, view: InvitationView, error?: string) {
       <form method="post">
         ${
           newAccount
-            ? html`<p>You have no KS Cloud account yet: choose your name and a password. Your account uses ${invitation.email}; it cannot be changed later.</p>
+            ? html`<p>Choose your name and a password for your KS Cloud account. It uses ${invitation.email}, which cannot be changed later.</p>
         <label for="name">Your name</label>
         <input id="name" name="name" required maxlength="200" autocomplete="name">
         <label for="password">Password (at least 10 characters)</label>
@@ -162,7 +165,7 @@ export function invitationRoutes(deps: AppDeps) {
       const view = await usableInvitation(db, token, deps.now());
       if (!view) return gone(c) as never;
       let account: { name: string; passwordHash: string } | undefined;
-      if (view.profileId === null) {
+      if (needsAccount(view)) {
         const fields = accountFields.safeParse(c.req.valid('form'));
         if (!fields.success) {
           const issue = fields.error.issues[0];

@@ -105,6 +105,8 @@ export async function findInvitationByToken(db: DbOrTx, token: string, now: Date
       siteTimezone: sites.timezone,
       inviterName: inviter,
       profileId: profiles.id,
+      /** Null for an email without a profile, or with one signed up and never confirmed. */
+      accountConfirmedAt: profiles.emailConfirmedAt,
     })
     .from(siteInvitations)
     .innerJoin(sites, eq(sites.id, siteInvitations.siteId))

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client';
 import { preparedPer } from '../prepared';
 import { profiles } from '../schema';
@@ -37,10 +37,52 @@ export async function insertProfile(
 export async function updateProfile(
   db: DbOrTx,
   id: string,
-  values: Partial<Pick<Profile, 'name' | 'passwordHash' | 'emailConfirmedAt' | 'platformRole'>>,
+  values: Partial<
+    Pick<Profile, 'name' | 'passwordHash' | 'signupPasswordHash' | 'emailConfirmedAt' | 'platformRole'>
+  >,
 ): Promise<Profile | undefined> {
   const [row] = await db.update(profiles).set(values).where(eq(profiles.id, id)).returning();
   return row;
+}
+
+/**
+ * A1, A4: a sign-up's one statement, alike for a new email and a taken one. A new email gets its
+ * profile (not confirmed); a taken one keeps its account, and only the sign-up's password is noted
+ * (signupPasswordHash), so a login with it is answered as for a new email. True when it made the
+ * profile. The note goes once the address's owner sets or confirms a password (a confirmation, a
+ * reset, a change, an invitation's account).
+ */
+export async function signUpProfile(
+  db: DbOrTx,
+  values: { email: string; name: string; passwordHash: string },
+): Promise<boolean> {
+  const [row] = await db
+    .insert(profiles)
+    .values({ ...values, email: normalizeEmail(values.email), signupPasswordHash: values.passwordHash })
+    .onConflictDoUpdate({
+      target: profiles.email,
+      set: { signupPasswordHash: sql`excluded.signup_password_hash` },
+    })
+    // xmax is 0 on a row this statement inserted, the updating transaction's id on one it updated.
+    .returning({ created: sql<boolean>`(xmax = 0)` });
+  return row?.created === true;
+}
+
+/**
+ * Gives a profile that was signed up but never confirmed the name and password of the person who
+ * proved the address (an invitation's link), and confirms it; false when it was confirmed meanwhile.
+ */
+export async function claimUnconfirmedProfile(
+  db: DbOrTx,
+  id: string,
+  values: { name: string; passwordHash: string; emailConfirmedAt: Date },
+): Promise<boolean> {
+  const [row] = await db
+    .update(profiles)
+    .set({ ...values, signupPasswordHash: null })
+    .where(and(eq(profiles.id, id), isNull(profiles.emailConfirmedAt)))
+    .returning({ id: profiles.id });
+  return row !== undefined;
 }
 
 /** The profile's new password, set only while its password is still `current`; false when it was not. */
@@ -51,7 +93,7 @@ export async function setPasswordIfCurrent(
 ): Promise<boolean> {
   const [row] = await db
     .update(profiles)
-    .set({ passwordHash: hashes.next })
+    .set({ passwordHash: hashes.next, signupPasswordHash: null })
     .where(and(eq(profiles.id, id), eq(profiles.passwordHash, hashes.current)))
     .returning({ id: profiles.id });
   return row !== undefined;

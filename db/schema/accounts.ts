@@ -10,6 +10,12 @@ export const profiles = pgTable(
     email: text().notNull(),
     name: text().notNull(),
     passwordHash: text().notNull(),
+    /**
+     * The password of the newest sign-up of this email not yet followed by its owner's confirmation or
+     * password (A4): a login with it is answered `email_not_confirmed` whether the sign-up made the
+     * profile or found it taken.
+     */
+    signupPasswordHash: text(),
     emailConfirmedAt: timestamp({ withTimezone: true }),
     platformRole: platformRole(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),

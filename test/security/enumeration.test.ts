@@ -67,6 +67,45 @@ describe('account enumeration', () => {
     expect(a.status).toBe(401);
   });
 
+  it('a login after one’s own sign-up answers alike for a taken and a new email, and forgives no failure', async () => {
+    const taken = await s.sys.signIn();
+    const newcomer = fresh();
+    const password = 'the prober’s own';
+    const answers: Answer[] = [];
+    for (const email of [taken.email, newcomer]) {
+      await s.http('POST', '/auth/signup', {
+        body: { email, password, name: 'Prober' },
+        from: '203.0.113.4',
+      });
+      answers.push(await s.http('POST', '/auth/login', { body: { email, password }, from: '203.0.113.5' }));
+      answers.push(
+        await s.http('POST', '/auth/login', { body: { email, password: 'another' }, from: '203.0.113.5' }),
+      );
+    }
+    const [takenRight, takenWrong, newRight, newWrong] = answers.map(visible);
+    expect(takenRight).toEqual(newRight);
+    expect(takenWrong).toEqual(newWrong);
+    expect([takenRight?.status, takenWrong?.status]).toEqual([403, 401]);
+    expect(answers[0]?.body.code).toBe('email_not_confirmed');
+    // The taken account is untouched: its owner signs in with their own password, not the prober's.
+    const ownLogin = (from: string) =>
+      s.http('POST', '/auth/login', {
+        body: { email: taken.email, password: 'correct horse battery' },
+        from,
+      });
+    expect((await ownLogin('203.0.113.6')).status).toBe(200);
+    // The sign-up's password is no right password: it forgives none of the guesses between (A6), so
+    // the account's tenth try locks it as ten guesses would.
+    for (let i = 0; i < 10; i++) {
+      const guess = i % 2 === 0 ? `guess ${i}` : password;
+      await s.http('POST', '/auth/login', {
+        body: { email: taken.email, password: guess },
+        from: `192.0.2.${i}`,
+      });
+    }
+    expect((await ownLogin('192.0.2.99')).status).toBe(429);
+  });
+
   it('timing: reset, sign-up and login send the same SQL, in the same order, for a known and an unknown email', async () => {
     // A4's timing clause held by what can be counted: the request path does the same database work
     // (and one password hash each, api/routes/auth.ts) whether or not the email has a profile. The

@@ -207,6 +207,43 @@ describe('invited is not a member', () => {
     expectAnswer(await t.http('POST', link, { form: {} }), 200);
     expect((await membershipOf(siteId, profile!.id))?.role).toBe('user');
   });
+
+  it('an email someone else signed up and never confirmed: accepting makes the account the invited person’s, not the sign-up’s', async () => {
+    const owner = await t.sys.signIn();
+    const siteId = await ownedActiveSite(t, owner);
+    const email = newEmail('squatted');
+    // A stranger signs the invited person's email up first, with a password of their own.
+    const squatter = { email, password: 'the squatter’s password' };
+    expectAnswer(await t.http('POST', '/auth/signup', { body: { ...squatter, name: 'Squatter' } }), 202);
+    // Its confirmation link goes to the invited person's mailbox (off the request path, A4).
+    let confirm = '';
+    await eventually(async () => {
+      const mail = (await t.sys.mailbox()).find((m) => m.to === email && m.template === 'confirm-email');
+      confirm = mail?.text.match(/\/auth\/confirm\/[A-Za-z0-9_-]+/)?.[0] ?? '';
+      expect(confirm).not.toBe('');
+    }, 30_000);
+    await invite(t, owner.token, siteId, email, 'admin');
+    const link = await invitationLink(t, email);
+    // The page asks for a name and a password, as for an email without an account.
+    expect(expectAnswer(await t.http('GET', link), 200).text).toContain('name="password"');
+    expectAnswer(await t.http('POST', link, { form: {} }), 400);
+    const [before] = await t.sys.db.select().from(profiles).where(eq(profiles.email, email));
+    expect(await membershipOf(siteId, before!.id)).toBeUndefined();
+    const invited = { email, password: 'the invited person’s own' };
+    expectAnswer(await t.http('POST', link, { form: { name: 'Invited', password: invited.password } }), 200);
+    // The profile is the invited person's: confirmed, their name, their password; an admin of the site.
+    const [after] = await t.sys.db.select().from(profiles).where(eq(profiles.email, email));
+    expect(after).toMatchObject({ id: before!.id, name: 'Invited' });
+    expect(after?.emailConfirmedAt).not.toBeNull();
+    expect((await membershipOf(siteId, after!.id))?.role).toBe('admin');
+    const signedIn = expectAnswer(await t.http('POST', '/auth/login', { body: invited }), 200);
+    expect((signedIn.body.profile as { id: string }).id).toBe(after!.id);
+    // The squatter's password opens nothing, even after the sign-up's confirmation link is followed.
+    expectAnswer(await t.http('POST', '/auth/login', { body: squatter }), 401, 'invalid_credentials');
+    expectAnswer(await t.http('POST', confirm, { form: {} }), 200);
+    expectAnswer(await t.http('POST', '/auth/login', { body: squatter }), 401, 'invalid_credentials');
+    expectAnswer(await t.http('POST', '/auth/login', { body: invited }), 200);
+  });
 });
 
 describe('support’s sandbox sites (O2): the named owner is invited, never made owner', () => {
