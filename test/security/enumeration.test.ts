@@ -108,8 +108,8 @@ describe('account enumeration', () => {
 
   it('timing: reset, sign-up and login send the same SQL, in the same order, for a known and an unknown email', async () => {
     // A4's timing clause held by what can be counted: the request path does the same database work
-    // (and one password hash each, api/routes/auth.ts) whether or not the email has a profile. The
-    // medians themselves are a benchmark's: bench/enumeration.ts.
+    // (and as many password checks: test/unit/login.test.ts) whether or not the email has a profile.
+    // The medians themselves are a benchmark's: bench/enumeration.ts.
     const known = (await s.sys.signIn()).email;
     const requests = [
       ['reset', (email: string) => ({ path: '/auth/password-reset', body: { email } })],
