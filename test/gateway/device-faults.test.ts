@@ -4,6 +4,7 @@
  * IQs keep working.
  */
 import { eq } from 'drizzle-orm';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client';
 import { iqs } from '../../db/schema';
@@ -18,6 +19,8 @@ let gateway: RunningGateway;
 let client: ReturnType<typeof createGatewayClient>;
 /** Reads of whole access lists the gateway made (a sync from scratch), counted off its statements. */
 let wholeListReads = 0;
+/** The gateway's messages by direction and type. */
+const metrics = new Registry();
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -41,6 +44,7 @@ beforeAll(async () => {
     helloTimeoutMs: 1_000,
     accessAckTimeoutMs: 200,
     guard: { maxConnectionsPerAddress: 100, maxFailedHellos: 100, windowMs: 60_000 },
+    metrics,
   });
   client = createGatewayClient({ db: database.db, sql: database.sql, openTimeoutMs: 3_000 });
 });
@@ -77,6 +81,33 @@ describe('a device that floods or does not read', () => {
     expect(outcomes.every((outcome) => outcome === 'opened')).toBe(true);
     expect(device.connected).toBe(true);
     await device.stop();
+  });
+
+  it('an IQ that stops reading its answers is not read either: what it sends waits in its own buffers', async () => {
+    const { credentials } = await seedIq(database.db, { subscribed: false });
+    const raw = await rawClient(port());
+    raw.write(hello(credentials, 0));
+    expect(await raw.next()).toMatchObject({ type: 'welcome' });
+    raw.socket.pause();
+    // Six megabytes of lines the gateway answers bad_message each (38 bytes an answer), none read.
+    const lines = 2_000_000;
+    raw.write('{}\n'.repeat(lines));
+    const handled = async () =>
+      ((await metrics.getSingleMetric('gateway_messages_total')?.get())?.values ?? []).find(
+        (v) => v.labels.direction === 'in' && v.labels.type === 'invalid',
+      )?.value ?? 0;
+    // Until the gateway stops taking lines: it stops once its answers back up.
+    let last = -1;
+    for (let now = await handled(); now !== last; now = await handled()) {
+      last = now;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // The answers the kernel's socket buffers hold, not the six megabytes' two million.
+    expect(last).toBeGreaterThan(0);
+    expect(last).toBeLessThan(lines / 2);
+    expect(raw.socket.writableLength).toBeGreaterThan(0);
+    expect(raw.socket.destroyed).toBe(false);
+    raw.socket.destroy();
   });
 });
 
