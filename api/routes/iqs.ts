@@ -47,7 +47,8 @@ const RegisterIq = z.object({
     .min(1)
     .max(64)
     .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits, dot, colon, underscore and dash only'),
-  model: z.string().trim().min(1).max(64),
+  // Shown to people as the IQ's model: held as its name is.
+  model: displayName(64),
   name: displayName(100).optional(),
 });
 

@@ -134,7 +134,7 @@ describe('bodies past 256 KiB', () => {
   });
 });
 
-describe('names people read (a person’s, a site’s, a lock’s, an IQ’s)', () => {
+describe('names people read (a person’s, a site’s, a lock’s, an IQ’s and its model)', () => {
   it.each([
     ['a right-to-left override inside', 'Hannah\u202Efdp.exe'],
     ['a bidirectional isolate', 'A\u2067B\u2069C'],
@@ -173,6 +173,14 @@ describe('names people read (a person’s, a site’s, a lock’s, an IQ’s)', 
     ];
     for (const [method, path, body, token] of refusedOn)
       await expectRefused(await s.http(method, path, token ? { token, body } : { body }), 'body.name');
+    // An IQ's model is shown to people as its name is.
+    await expectRefused(
+      await s.http('POST', `/sites/${siteId}/iqs`, {
+        token: me.token,
+        body: { serial: 'NAMES-MODEL', model: bad },
+      }),
+      'body.model',
+    );
 
     const [profile] = await s.sys.sql`select name from profiles where id = ${me.id}`;
     expect(profile?.name).not.toBe(bad);
