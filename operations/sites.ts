@@ -1,5 +1,6 @@
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { sentConsentLinksOfSite, setConsentToken } from '../db/queries/deletions';
 import { recordEvent } from '../db/queries/events';
 import { deleteOpenInvitationsTo } from '../db/queries/invitations';
 import { findMembership } from '../db/queries/memberships';
@@ -8,8 +9,9 @@ import { findSiteOwner, type Site, setNotificationChoice } from '../db/queries/s
 import { lockSite } from '../db/queries/subscriptions';
 import { memberships, sites } from '../db/schema';
 import { Refusal } from '../domain/reasons';
+import { newToken } from '../domain/secrets';
 import type { SiteActor } from '../domain/site-roles';
-import type { Mailer } from '../emails/mailer';
+import { formatSiteDate } from '../emails/format';
 import { inviteToSite, newInvitationLink } from './invitations';
 import { type Mailing, sendOrRefuse } from './mail';
 import { endMembership } from './members';
@@ -129,11 +131,13 @@ export function releaseSite(
 
 /**
  * S3: the owner hands the site to an admin: the old owner becomes admin without the master key, the
- * new owner holds it; both are emailed (without the emails, nothing changes).
+ * new owner holds it; both are emailed (without the emails, nothing changes). D2: the site's owner
+ * answers for it, so the deletion consent links the former owner was sent die, and the new owner is
+ * sent their own, expiring when those did.
  */
 export function transferOwnership(
   db: Db,
-  mailer: Mailer,
+  mailing: Mailing,
   input: { site: Pick<Site, 'id' | 'name'>; ownerId: string; profileId: string; now: Date },
 ): Promise<void> {
   const { site, ownerId, profileId, now } = input;
@@ -173,7 +177,7 @@ export function transferOwnership(
       [next, 'new-owner'],
     ] as const) {
       await sendOrRefuse(
-        mailer,
+        mailing.mailer,
         {
           to: recipient.email,
           template: 'ownership-transferred',
@@ -185,6 +189,32 @@ export function transferOwnership(
             recipientIs,
           },
           idempotencyKey: `ownership:${siteId}:${profileId}:${now.getTime()}:${recipientIs}`,
+        },
+        tx,
+      );
+    }
+    for (const link of await sentConsentLinksOfSite(tx, siteId)) {
+      if (!link.expiresAt) continue;
+      const { token, hash } = newToken();
+      await setConsentToken(tx, {
+        requestId: link.requestId,
+        siteId,
+        tokenHash: hash,
+        expiresAt: link.expiresAt,
+        reminded: false,
+        now,
+      });
+      await sendOrRefuse(
+        mailing.mailer,
+        {
+          to: next.email,
+          template: 'deletion-consent-request',
+          props: {
+            siteName: site.name,
+            consentUrl: new URL(`/consents/${token}`, mailing.publicBaseUrl).toString(),
+            answerBy: formatSiteDate(link.expiresAt, link.timezone),
+          },
+          idempotencyKey: `deletion-consent-transfer:${link.requestId}:${siteId}:${now.getTime()}`,
         },
         tx,
       );

@@ -221,12 +221,16 @@ export function sitesRoutes(deps: AppDeps) {
         roles: ['owner'],
         allowWithoutSubscription: true,
       });
-      await transferOwnership(db, deps.mailer, {
-        site,
-        ownerId: c.get('profile').id,
-        profileId,
-        now: deps.now(),
-      });
+      await transferOwnership(
+        db,
+        { mailer: deps.mailer, publicBaseUrl: deps.env.PUBLIC_BASE_URL },
+        {
+          site,
+          ownerId: c.get('profile').id,
+          profileId,
+          now: deps.now(),
+        },
+      );
       const updated = await findSite(db, siteId);
       return c.json(siteJson(updated!, 'admin'), 200);
     });

@@ -1,4 +1,4 @@
-import { and, eq, exists, gt, inArray, isNull, sql } from 'drizzle-orm';
+import { and, eq, exists, gt, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import { deadlineOutcome } from '../../domain/profile-deletion';
 import type { DbOrTx, Tx } from '../client';
 import { deletionConsents, deletionRequests, memberships, profiles, sentEmails, sites } from '../schema';
@@ -139,6 +139,29 @@ export async function setConsentToken(
     )
     .returning({ siteId: deletionConsents.siteId });
   return rows.length === 1;
+}
+
+/**
+ * D2: the links a site's owner was sent and has not answered, of open requests, with when each
+ * expires and the site's time zone: what an ownership transfer sends the new owner instead.
+ */
+export function sentConsentLinksOfSite(db: DbOrTx, siteId: string) {
+  return db
+    .select({
+      requestId: deletionConsents.requestId,
+      expiresAt: deletionConsents.tokenExpiresAt,
+      timezone: sites.timezone,
+    })
+    .from(deletionConsents)
+    .innerJoin(sites, eq(sites.id, deletionConsents.siteId))
+    .where(
+      and(
+        eq(deletionConsents.siteId, siteId),
+        eq(deletionConsents.decision, 'pending'),
+        isNotNull(deletionConsents.tokenHash),
+        requestIsOpen(),
+      ),
+    );
 }
 
 const requestIsOpen = () =>

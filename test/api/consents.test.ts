@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answer, consentToken, fileDeletion, personInSites } from '../support/deletion';
+import { addMember } from '../support/fixtures';
 import { startTestSystem, type TestSystem } from '../support/system';
 
 let sys: TestSystem;
@@ -67,6 +68,29 @@ describe('consent pages', () => {
       expect(part).not.toContain(person.name);
       expect(part).not.toContain(person.email);
     }
+  });
+
+  it('an ownership transfer: the former owner’s link dies, the new owner is sent one that records the answer', async () => {
+    const { request, sites, tokens } = await openRequest(1);
+    const site = sites[0]!;
+    const admin = await sys.signIn();
+    await addMember(sys, site.id, admin.id, { role: 'admin' });
+    const transferred = await sys.request('POST', `/sites/${site.id}/ownership`, {
+      token: site.owner.token,
+      body: { profileId: admin.id },
+    });
+    expect(transferred.status).toBe(200);
+    expect((await sys.request('GET', `/consents/${tokens[0]}`)).status).toBe(410);
+    expect((await answer(sys, tokens[0]!, 'approve')).status).toBe(410);
+    const mail = (await sys.mailbox()).find(
+      (m) => m.to === admin.email && m.template === 'deletion-consent-request',
+    );
+    const link = mail?.text.match(/\/consents\/([A-Za-z0-9_-]+)/)?.[1];
+    expect(link).toBeDefined();
+    expect((await answer(sys, link!, 'deny')).status).toBe(200);
+    const [row] = await sys.sql`select decision from deletion_consents
+      where request_id = ${request.id} and site_id = ${site.id}`;
+    expect(row?.decision).toBe('denied');
   });
 
   it('POST records the decision once; a second POST answers 410 and changes nothing', async () => {
