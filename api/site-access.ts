@@ -48,14 +48,14 @@ export async function siteAccess(
   const actor: SiteActor = {
     id: callerId,
     roles: opts.roles,
-    needsSubscription: !opts.allowWithoutSubscription && !opts.installationWork,
+    needsSubscription: !opts.allowWithoutSubscription,
+    ...(opts.installationWork ? { installationWork: true } : {}),
   };
   const decided = actorDecision(site, membership?.role, actor);
   if ('refusal' in decided) {
     if (decided.refusal === 'not_found') throw notFound('site');
     throw decided.refusal === 'forbidden' ? forbidden() : problem('no_valid_subscription');
   }
-  if (opts.installationWork && site.subscriptionStatus === 'expired') throw problem('no_valid_subscription');
   const { role } = decided;
   // Only now, the caller's access to this site decided, may the route use what was read with it.
   return { site, role, membership, read: atPath?.read, actor };

@@ -6,6 +6,11 @@ export interface SiteActor {
   id: string;
   roles: readonly SiteActorRole[];
   needsSubscription: boolean;
+  /**
+   * Installation work (IQs and locks, V7) instead: taken without a term by a site that never had one,
+   * refused by an expired site as every other action is.
+   */
+  installationWork?: boolean;
 }
 
 /**
@@ -58,7 +63,8 @@ export function actorDecision(
     actor.roles,
   );
   if ('refusal' in decided) return decided;
-  return actor.needsSubscription && site.subscriptionStatus !== 'active'
-    ? { refusal: 'no_valid_subscription' }
-    : decided;
+  const refused = actor.installationWork
+    ? site.subscriptionStatus === 'expired'
+    : actor.needsSubscription && site.subscriptionStatus !== 'active';
+  return refused ? { refusal: 'no_valid_subscription' } : decided;
 }

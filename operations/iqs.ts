@@ -96,7 +96,7 @@ export function changeIq(
     // The site first, as every change of a site's rows takes it: the free slot is counted under it
     // (two IQs subscribed at once cannot share the last one), and the IQ's row is taken after it, in
     // the order syncAccessLists takes them (the other order deadlocked with a member's slot toggle).
-    assertInstallationAllowed((await lockSiteAs(tx, siteId, input.actor)).site);
+    await lockSiteAs(tx, siteId, input.actor);
     const current = await findSiteIq(tx, siteId, iqId);
     if (!current) throw new Refusal('not_found', 'No such IQ.');
     const subscribed = input.subscribed;

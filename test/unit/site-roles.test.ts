@@ -90,6 +90,16 @@ describe('the decision on an actor: the role, then the subscription when the cha
     expect(actorDecision(site('expired'), 'admin', actor(false))).toEqual({ role: 'admin' });
   });
 
+  it('installation work goes through on a site that never had a term and an active one, not an expired one', () => {
+    const installing = { ...actor(false), installationWork: true };
+    expect(actorDecision(site('none'), 'admin', installing)).toEqual({ role: 'admin' });
+    expect(actorDecision(site('active'), 'admin', installing)).toEqual({ role: 'admin' });
+    expect(actorDecision(site('expired'), 'admin', installing)).toEqual({ refusal: 'no_valid_subscription' });
+    expect(actorDecision(site('expired'), 'admin', { ...installing, needsSubscription: true })).toEqual({
+      refusal: 'no_valid_subscription',
+    });
+  });
+
   it('the role is decided first: without one, or without an allowed one, the subscription is not looked at', () => {
     expect(actorDecision(site('expired'), undefined, actor(true))).toEqual({ refusal: 'not_found' });
     expect(actorDecision(site('expired'), 'user', actor(true))).toEqual({ refusal: 'forbidden' });
