@@ -174,6 +174,14 @@ export function withdrawInvitation(
 
 export type InvitationView = NonNullable<Awaited<ReturnType<typeof findInvitationByToken>>>;
 
+/**
+ * The email's confirmed account; undefined when accepting asks for a name and a password: the email
+ * has no account yet, or one signed up and never confirmed, which becomes the invited person's (the
+ * link proves the address).
+ */
+export const confirmedAccountOf = (view: Pick<InvitationView, 'profileId' | 'accountConfirmedAt'>) =>
+  view.accountConfirmedAt === null ? undefined : (view.profileId ?? undefined);
+
 /** What the invitation page shows; undefined for a used, withdrawn, expired or unknown link. */
 export const usableInvitation = (db: DbOrTx, token: string, now: Date) =>
   findInvitationByToken(db, token, now);
@@ -204,15 +212,16 @@ export function acceptInvitation(
     const found = await findInvitationByToken(tx, input.token, now, true);
     if (!found) return { kind: 'gone' };
     const { invitation } = found;
-    let profileId = found.profileId;
+    let profileId = confirmedAccountOf(found);
     let created = false;
-    if (!profileId || !found.accountConfirmedAt) {
+    if (!profileId) {
       if (!input.account) return { kind: 'needs_account' };
       const account = { ...input.account, emailConfirmedAt: now };
-      if (profileId) {
+      if (found.profileId) {
         // Signed up and never confirmed: whoever signed up did not prove the address, this link does
         // (A1). The profile becomes the invited person's, with their name and password; the sign-up's
         // password no longer opens it, and any session it had ends.
+        profileId = found.profileId;
         if (!(await claimUnconfirmedProfile(tx, profileId, account))) return { kind: 'needs_account' };
         await deleteSessionsOfProfile(tx, profileId);
       } else {

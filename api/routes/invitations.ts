@@ -2,7 +2,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { html } from 'hono/html';
 import type { SiteRole } from '../../db/schema/sites';
-import { acceptInvitation, type InvitationView, usableInvitation } from '../../operations/invitations';
+import {
+  acceptInvitation,
+  confirmedAccountOf,
+  type InvitationView,
+  usableInvitation,
+} from '../../operations/invitations';
 import { hashPassword } from '../auth/passwords';
 import type { AppDeps } from '../deps';
 import { linkGonePage, page } from '../pages';
@@ -110,14 +115,11 @@ function deadline(view: InvitationView) {
   return view.siteTimezone === 'UTC' ? format('UTC') : `${format(view.siteTimezone)} (${format('UTC')})`;
 }
 
-/** The email has no account yet, or one signed up and never confirmed (which accepting makes theirs). */
-const needsAccount = (view: InvitationView) => view.profileId === null || view.accountConfirmedAt === null;
-
 function invitationForm(c: Context, view: InvitationView, error?: string) {
   const { invitation } = view;
   const words = ROLE_WORDS[invitation.role];
   const inviter = view.inviterName ?? 'KS Cloud';
-  const newAccount = needsAccount(view);
+  const newAccount = !confirmedAccountOf(view);
   return page(
     c,
     `Join ${view.siteName}`,
@@ -165,7 +167,7 @@ export function invitationRoutes(deps: AppDeps) {
       const view = await usableInvitation(db, token, deps.now());
       if (!view) return gone(c) as never;
       let account: { name: string; passwordHash: string } | undefined;
-      if (needsAccount(view)) {
+      if (!confirmedAccountOf(view)) {
         const fields = accountFields.safeParse(c.req.valid('form'));
         if (!fields.success) {
           const issue = fields.error.issues[0];
