@@ -182,8 +182,9 @@ export class DeviceConnection {
   /**
    * Handles the lines read, one at a time and in order: a loop over an array, not a promise chain of
    * one link per line, where an error thrown while thousands of links wait costs V8 a walk of the
-   * chain (one write of 32,000 bad lines before any hello blocked the event loop for 26 s). A device that does not
-   * read what it is sent is not read either, and other connections get their turn every few lines.
+   * chain (one write of 32,000 bad lines before any hello blocked the event loop for 26 s). A device
+   * that does not read what it is sent is not read either, and other connections get their turn
+   * every few lines.
    */
   private async handleLines() {
     let handled = 0;
