@@ -47,9 +47,10 @@ export class AccessSender {
     this.setSubscribed(subscribed);
   }
 
-  /** An unsubscribed IQ is sent nothing; one subscribed again catches up. */
-  setSubscribed(subscribed: boolean) {
+  /** An unsubscribed IQ is sent nothing; one subscribed again catches up to `latest`, the stored version. */
+  setSubscribed(subscribed: boolean, latest = this.latest) {
     this.subscribed = subscribed;
+    if (latest > this.latest) this.latest = latest;
     if (subscribed) this.sync();
   }
 

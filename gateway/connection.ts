@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Db } from '../db/client';
 import { recordUpdateStatus } from '../db/queries/events';
-import { findIqBySerial, markIqOnline, subscribedFlags } from '../db/queries/iqs';
+import { findIqBySerial, markIqOnline, type SubscribedFlag, subscribedFlags } from '../db/queries/iqs';
 import { findSiteLock } from '../db/queries/locks';
 import { recordDeviceEventForOwner } from '../db/queries/notification-outbox';
 import { findIqCredential } from '../db/queries/people';
@@ -143,8 +143,12 @@ export class DeviceConnection {
     else this.heldUpdate = message;
   }
 
-  /** Pushes the flag when it differs from what the IQ last heard; an IQ subscribed again catches up (K7). */
-  pushSubscribed(subscribed: boolean) {
+  /**
+   * Pushes the flag when it differs from what the IQ last heard. An IQ subscribed again catches up
+   * (K7) to the stored version read with the flag: the changes made while it was unsubscribed were
+   * told to no connection, so nothing else would wake its sender before the next liveness flush.
+   */
+  pushSubscribed({ subscribed, accessVersion }: SubscribedFlag) {
     if (this.subscribed === undefined) {
       this.resyncAfterWelcome = true;
       return;
@@ -152,7 +156,7 @@ export class DeviceConnection {
     if (subscribed === this.subscribed) return;
     this.subscribed = subscribed;
     this.send({ type: 'subscription', subscribed });
-    this.access?.setSubscribed(subscribed);
+    this.access?.setSubscribed(subscribed, accessVersion);
   }
 
   /** K7: the IQ's access list has reached `version`. */
@@ -263,8 +267,8 @@ export class DeviceConnection {
     this.access.start(hello.accessVersion, state.accessVersion, state.subscribed);
     if (this.accessChangedBeforeStart !== undefined) this.access.changed(this.accessChangedBeforeStart);
     if (this.resyncAfterWelcome) {
-      const latest = (await subscribedFlags(db, [row.id])).get(row.id) ?? false;
-      this.pushSubscribed(latest);
+      const latest = (await subscribedFlags(db, [row.id])).get(row.id);
+      if (latest) this.pushSubscribed(latest);
     }
     const resumed = await updateInFlight(db, row.id, hello.firmware);
     if (resumed) this.sendUpdate({ type: 'update', ...resumed });

@@ -206,7 +206,7 @@ async function handleCommand(ctx: GatewayContext, command: Command) {
     case 'sync-subscription': {
       const here = command.iqIds.filter((id) => ctx.registry.has(id));
       const flags = await subscribedFlags(ctx.db, here);
-      for (const [iqId, subscribed] of flags) ctx.registry.get(iqId)?.pushSubscribed(subscribed);
+      for (const [iqId, flag] of flags) ctx.registry.get(iqId)?.pushSubscribed(flag);
       return;
     }
     case 'update': {

@@ -157,10 +157,19 @@ export async function findIqCommandUrl(db: DbOrTx, iqId: string): Promise<string
   return row?.online ? row.commandUrl : undefined;
 }
 
-export async function subscribedFlags(db: DbOrTx, iqIds: string[]): Promise<Map<string, boolean>> {
+export interface SubscribedFlag {
+  subscribed: boolean;
+  /** The IQ's stored access version: one subscribed again catches up to it (K7). */
+  accessVersion: number;
+}
+
+export async function subscribedFlags(db: DbOrTx, iqIds: string[]): Promise<Map<string, SubscribedFlag>> {
   if (iqIds.length === 0) return new Map();
-  const rows = await db.select({ id: iqs.id, subscribed: iqs.subscribed }).from(iqs).where(anyId(iqIds));
-  return new Map(rows.map((r) => [r.id, r.subscribed]));
+  const rows = await db
+    .select({ id: iqs.id, subscribed: iqs.subscribed, accessVersion: iqs.accessVersion })
+    .from(iqs)
+    .where(anyId(iqIds));
+  return new Map(rows.map(({ id, ...flag }) => [id, flag]));
 }
 
 /** Postgres' unique violation on the serial: the caller answers 409 serial_taken. */
