@@ -146,9 +146,17 @@ export function supportRoutes(deps: AppDeps) {
     .openapi(issue, async (c) => {
       const body = c.req.valid('json');
       const redeemBy = body.redeemBy === undefined ? undefined : new Date(body.redeemBy);
-      if (redeemBy && redeemBy <= deps.now()) {
-        throw problem('validation_failed', 'The request is invalid: body.redeemBy: is in the past', {
-          errors: [{ path: 'body.redeemBy', message: 'is in the past' }],
+      // Bounded ahead too: an instant past the year 9999 is no date PostgreSQL stores (a 500 before).
+      const wrong = !redeemBy
+        ? undefined
+        : redeemBy <= deps.now()
+          ? 'is in the past'
+          : redeemBy.getTime() > deps.now().getTime() + TEN_YEARS_SECONDS * 1000
+            ? 'is more than ten years ahead'
+            : undefined;
+      if (wrong) {
+        throw problem('validation_failed', `The request is invalid: body.redeemBy: ${wrong}`, {
+          errors: [{ path: 'body.redeemBy', message: wrong }],
         });
       }
       const vouchers = await issueVouchers(

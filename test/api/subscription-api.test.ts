@@ -323,6 +323,23 @@ describe('support API', () => {
       'body.usersLimit',
       'body.count',
     ]);
+    // A redemption deadline in the past, or past PostgreSQL's year 9999 (a 500 before), changes nothing.
+    const vouchersBefore = await sys.sql`select count(*)::int as n from vouchers`;
+    for (const redeemBy of [
+      new Date(Date.now() - 60_000).toISOString(),
+      '9999-12-31T23:59:59-14:00',
+      new Date(Date.now() + 3651 * 86_400_000).toISOString(),
+    ]) {
+      const late = await sys.request('POST', '/support/vouchers', {
+        token: support.token,
+        body: { usersLimit: 1, iqsLimit: 1, durationDays: 1, count: 1, redeemBy },
+      });
+      expect(late.status, redeemBy).toBe(400);
+      expect(((await late.json()) as { errors: Array<{ path: string }> }).errors.map((e) => e.path)).toEqual([
+        'body.redeemBy',
+      ]);
+    }
+    expect(await sys.sql`select count(*)::int as n from vouchers`).toEqual(vouchersBefore);
 
     const owner = await sys.signIn();
     const badZone = await sys.request('POST', '/support/sites', {
