@@ -5,7 +5,12 @@ import type { Db, DbOrTx } from '../db/client';
 import { findSite } from '../db/queries/sites';
 import { findCurrentTerm, findTermEmailFacts } from '../db/queries/subscriptions';
 import { sites } from '../db/schema';
-import { explainCarryOver, type ReminderOffsetDays, reminderIdempotencyKey } from '../domain/subscription';
+import {
+  explainCarryOver,
+  type ReminderOffsetDays,
+  reminderIdempotencyKey,
+  reminderToSend,
+} from '../domain/subscription';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
 import type { GatewayClient } from '../gateway/client';
@@ -57,6 +62,7 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
       previous,
       to,
       date,
+      nowMs,
       common: {
         siteName: site.name,
         ...(site.sandbox ? { sandbox: { siteTime: date(new Date(nowMs)) } } : {}),
@@ -147,13 +153,29 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
     async sendReminder(input: SiteEmailInput & { offsetDays: ReminderOffsetDays }) {
       const ctx = await emailContext(input);
       if (!ctx) return { sent: false };
+      // The workflow hears of a term the API claimed only once the relay told it: until then it may
+      // hold the replaced one (V5: its pending reminders are dropped).
+      const due = reminderToSend({
+        offsetDays: input.offsetDays,
+        nowMs: ctx.nowMs,
+        term: {
+          startsAtMs: ctx.term.startsAt.getTime(),
+          endsAtMs: ctx.term.endsAt.getTime(),
+          replaced: ctx.term.replacedAt !== null,
+        },
+      });
+      if (!due.send) {
+        log.info('reminder not sent', { siteId: input.siteId, termId: input.termId, reason: due.reason });
+        return { sent: false };
+      }
       await mailer.send({
         to: ctx.to,
         template: 'subscription-reminder',
         props: {
           ...ctx.common,
           endsOn: ctx.date(ctx.term.endsAt),
-          daysLeft: input.offsetDays,
+          offsetDays: input.offsetDays,
+          daysLeft: due.daysLeft,
           usersLimit: ctx.term.usersLimit,
           iqsLimit: ctx.term.iqsLimit,
         },

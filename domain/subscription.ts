@@ -166,6 +166,26 @@ export function pendingReminders(
   );
 }
 
+/**
+ * V5 as a reminder goes out: only for the site's current term and before its end, and only when no
+ * later reminder of the plan is due too (a workflow late by days, or a sandbox clock moved past
+ * several moments, sends the latest one, not each in turn with its own false count). The email then
+ * says the days truly left, counted up: a reminder on time says its offset.
+ */
+export function reminderToSend(input: {
+  offsetDays: ReminderOffsetDays;
+  nowMs: number;
+  term: { startsAtMs: number; endsAtMs: number; replaced: boolean };
+}): { send: true; daysLeft: number } | { send: false; reason: 'replaced' | 'ended' | 'overtaken' } {
+  const { offsetDays, nowMs, term } = input;
+  assertMoment('nowMs', nowMs);
+  if (term.replaced) return { send: false, reason: 'replaced' };
+  if (nowMs >= term.endsAtMs) return { send: false, reason: 'ended' };
+  const overtaken = reminderPlan(term).some((r) => r.offsetDays < offsetDays && r.atMs <= nowMs);
+  if (overtaken) return { send: false, reason: 'overtaken' };
+  return { send: true, daysLeft: Math.ceil((term.endsAtMs - nowMs) / DAY_MS) };
+}
+
 /** What the subscription workflow waits for when nothing is due. */
 export type SubscriptionWait =
   | { kind: 'reminder'; offsetDays: ReminderOffsetDays; atMs: number }

@@ -5,17 +5,20 @@ export interface SubscriptionReminderProps {
   siteName: string;
   sandbox?: SandboxNotice;
   endsOn: string;
-  daysLeft: 28 | 7 | 1;
+  /** Which of the three reminders (V5): what it says beyond the count. */
+  offsetDays: 28 | 7 | 1;
+  /** The days truly left, counted up: the offset when the reminder is on time, fewer when it is late. */
+  daysLeft: number;
   usersLimit: number;
   iqsLimit: number;
 }
 
-export const subject = (p: SubscriptionReminderProps) =>
-  p.daysLeft === 1
-    ? `${sandboxSubject(p)}Action needed: the subscription of ${p.siteName} ends in 1 day`
-    : `${sandboxSubject(p)}${p.siteName}: subscription ends in ${p.daysLeft} days`;
-
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+
+export const subject = (p: SubscriptionReminderProps) =>
+  p.offsetDays === 1
+    ? `${sandboxSubject(p)}Action needed: the subscription of ${p.siteName} ends in ${plural(p.daysLeft, 'day')}`
+    : `${sandboxSubject(p)}${p.siteName}: subscription ends in ${plural(p.daysLeft, 'day')}`;
 
 /** V6 in the words an owner needs. */
 function AtTheEnd() {
@@ -31,11 +34,12 @@ function AtTheEnd() {
 /** V5: three reminders, each saying how long is left, what happens then and what to do. */
 export default function SubscriptionReminder(p: SubscriptionReminderProps) {
   const limits = `${plural(p.usersLimit, 'user')} and ${plural(p.iqsLimit, 'IQ')}`;
-  if (p.daysLeft === 28) {
+  const left = plural(p.daysLeft, 'day');
+  if (p.offsetDays === 28) {
     return (
-      <Layout preview={`The subscription of ${p.siteName} ends in 28 days`} sandbox={p.sandbox}>
+      <Layout preview={`The subscription of ${p.siteName} ends in ${left}`} sandbox={p.sandbox}>
         <Text>
-          The subscription of {p.siteName} ends in 28 days, on <strong>{p.endsOn}</strong>.
+          The subscription of {p.siteName} ends in {left}, on <strong>{p.endsOn}</strong>.
         </Text>
         <AtTheEnd />
         <Text>
@@ -47,11 +51,12 @@ export default function SubscriptionReminder(p: SubscriptionReminderProps) {
       </Layout>
     );
   }
-  if (p.daysLeft === 7) {
+  if (p.offsetDays === 7) {
+    const week = p.daysLeft === 7 ? 'One week left' : `${left} left`;
     return (
-      <Layout preview={`One week left on the subscription of ${p.siteName}`} sandbox={p.sandbox}>
+      <Layout preview={`${week} on the subscription of ${p.siteName}`} sandbox={p.sandbox}>
         <Text>
-          One week left: the subscription of {p.siteName} ends in 7 days, on <strong>{p.endsOn}</strong>.
+          {week}: the subscription of {p.siteName} ends in {left}, on <strong>{p.endsOn}</strong>.
         </Text>
         <Text>
           If you have no voucher yet, get one now from your installer or reseller (for at least {limits}, as
@@ -63,9 +68,9 @@ export default function SubscriptionReminder(p: SubscriptionReminderProps) {
     );
   }
   return (
-    <Layout preview={`Last day: the subscription of ${p.siteName} ends in 1 day`} sandbox={p.sandbox}>
+    <Layout preview={`Last day: the subscription of ${p.siteName} ends in ${left}`} sandbox={p.sandbox}>
       <Text style={urgentStyle}>
-        Last day: the subscription of {p.siteName} ends in 1 day, on {p.endsOn}.
+        Last day: the subscription of {p.siteName} ends in {left}, on {p.endsOn}.
       </Text>
       <Text>
         Redeem a voucher today to keep the site running without interruption (owners and admins can, in the
@@ -83,6 +88,7 @@ export default function SubscriptionReminder(p: SubscriptionReminderProps) {
 SubscriptionReminder.PreviewProps = {
   siteName: 'Head office',
   endsOn: '14 January 2028 at 10:00 (Europe/Zurich)',
+  offsetDays: 7,
   daysLeft: 7,
   usersLimit: 10,
   iqsLimit: 2,

@@ -94,8 +94,8 @@ describe('redemption receipt', () => {
 });
 
 describe('subscription reminders', () => {
-  const render = (daysLeft: 28 | 7 | 1) =>
-    renderEmail('subscription-reminder', { ...base, usersLimit: 10, daysLeft });
+  const render = (offsetDays: 28 | 7 | 1, daysLeft: number = offsetDays) =>
+    renderEmail('subscription-reminder', { ...base, usersLimit: 10, offsetDays, daysLeft });
 
   it('each says how long is left, what happens at the end (V6) and what to do', async () => {
     for (const days of [28, 7, 1] as const) {
@@ -124,6 +124,14 @@ describe('subscription reminders', () => {
     expect(r1.html).toContain('color:#b42318');
     expect(r28.html).not.toContain('color:#b42318');
   });
+
+  it('a late one says the days truly left', async () => {
+    const late = await render(7, 2);
+    expect(late.subject).toBe('Head office: subscription ends in 2 days');
+    expect(words(late.text)).toContain('2 days left: the subscription of Head office ends in 2 days');
+    expect(words(late.text)).not.toContain('7 days');
+    expect(words(late.text)).not.toContain('One week');
+  });
 });
 
 describe('sandbox sites', () => {
@@ -132,7 +140,7 @@ describe('sandbox sites', () => {
   it('every subscription email says it is from a sandbox and shows the sandbox time', async () => {
     const mails = await Promise.all([
       renderEmail('redemption-receipt', { ...base, sandbox, voucherSeconds: DAY, carriedSeconds: 0 }),
-      renderEmail('subscription-reminder', { ...base, sandbox, daysLeft: 7 }),
+      renderEmail('subscription-reminder', { ...base, sandbox, offsetDays: 7, daysLeft: 7 }),
       renderEmail('subscription-expired', { siteName: 'Head office', endedOn: base.endsOn, sandbox }),
     ]);
     for (const mail of mails) {

@@ -9,6 +9,7 @@ import {
   pendingReminders,
   reminderIdempotencyKey,
   reminderPlan,
+  reminderToSend,
   type SiteRole,
   slotFillOrder,
   subscribeRefusal,
@@ -165,6 +166,52 @@ describe('pendingReminders (V5)', () => {
     { name: 'after the end nothing is sent', nowMs: endsAtMs + DAY_MS, sent: [28], offsets: [] },
   ])('$name → $offsets', ({ nowMs, sent, offsets }) => {
     expect(pendingReminders(plan, { nowMs, sent }).map((r) => r.offsetDays)).toEqual(offsets);
+  });
+});
+
+describe('reminderToSend (V5, as a reminder goes out)', () => {
+  const term = { startsAtMs: 0, endsAtMs: 60 * DAY_MS, replaced: false };
+  it('an on-time reminder says its offset; a late one the days truly left, counted up', () => {
+    expect(reminderToSend({ offsetDays: 28, nowMs: 32 * DAY_MS, term })).toEqual({
+      send: true,
+      daysLeft: 28,
+    });
+    expect(reminderToSend({ offsetDays: 28, nowMs: 32 * DAY_MS + 5_000, term })).toEqual({
+      send: true,
+      daysLeft: 28,
+    });
+    expect(reminderToSend({ offsetDays: 28, nowMs: 40 * DAY_MS, term })).toEqual({
+      send: true,
+      daysLeft: 20,
+    });
+    expect(reminderToSend({ offsetDays: 1, nowMs: 60 * DAY_MS - 1, term })).toEqual({
+      send: true,
+      daysLeft: 1,
+    });
+  });
+  it('a reminder whose later one is due too is overtaken; none after the end or for a replaced term', () => {
+    expect(reminderToSend({ offsetDays: 28, nowMs: 53 * DAY_MS, term })).toEqual({
+      send: false,
+      reason: 'overtaken',
+    });
+    expect(reminderToSend({ offsetDays: 7, nowMs: 59 * DAY_MS, term })).toEqual({
+      send: false,
+      reason: 'overtaken',
+    });
+    expect(reminderToSend({ offsetDays: 7, nowMs: 58 * DAY_MS, term })).toEqual({
+      send: true,
+      daysLeft: 2,
+    });
+    expect(reminderToSend({ offsetDays: 1, nowMs: 60 * DAY_MS, term })).toEqual({
+      send: false,
+      reason: 'ended',
+    });
+    expect(
+      reminderToSend({ offsetDays: 28, nowMs: 32 * DAY_MS, term: { ...term, replaced: true } }),
+    ).toEqual({
+      send: false,
+      reason: 'replaced',
+    });
   });
 });
 
