@@ -2,7 +2,8 @@ import { log } from '@temporalio/activity';
 import type { Db } from '../db/client';
 import { eventsWithNames } from '../db/queries/events';
 import { findSite, findSiteOwner } from '../db/queries/sites';
-import { matchesNotification, notificationChoiceOf, notificationEmailKey } from '../domain/notifications';
+import { notificationEmailKey } from '../domain/notification-emails';
+import { matchesNotification, notificationChoiceOf } from '../domain/notifications';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
 

@@ -100,8 +100,3 @@ export function afterStep(
     }
   }
 }
-
-/** Same key, same email: an immediate email per event, a digest per its first event. */
-export const notificationEmailKey = (
-  step: { kind: 'immediate'; eventId: string } | { kind: 'digest'; eventIds: string[] },
-) => (step.kind === 'immediate' ? `notification:${step.eventId}` : `notification-digest:${step.eventIds[0]}`);
