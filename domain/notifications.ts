@@ -55,7 +55,11 @@ export type NotifyStep =
 
 export const emptyNotifyState = (): NotifyState => ({ pending: [], overflow: 0 });
 
-/** Adds an event id; a repeated id (a retried signal) and ids beyond the digest's size only count once / are counted. */
+/**
+ * Adds an event id; a repeated id still pending (a retried signal) counts once, ids beyond the digest's
+ * size are counted. One already emailed, or held by an earlier run, is added again: the email activity
+ * leaves out what another email told of.
+ */
 export function addEvent(state: NotifyState, eventId: string): NotifyState {
   if (state.pending.includes(eventId)) return state;
   if (state.pending.length >= MAX_DIGEST_EVENTS) return { ...state, overflow: state.overflow + 1 };
@@ -100,8 +104,3 @@ export function afterStep(
     }
   }
 }
-
-/** Same key, same email: an immediate email per event, a digest per its first event. */
-export const notificationEmailKey = (
-  step: { kind: 'immediate'; eventId: string } | { kind: 'digest'; eventIds: string[] },
-) => (step.kind === 'immediate' ? `notification:${step.eventId}` : `notification-digest:${step.eventIds[0]}`);

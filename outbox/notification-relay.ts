@@ -24,8 +24,9 @@ export type NotificationRelay = RelayLoop;
 /**
  * K6 delivery: events are queued in the transaction that records them (recordEventForOwner); this
  * relay signals them with signalWithStart, so the workflow starts when it is not running. A crash
- * between the signal and the delete signals an event again; the workflow ignores a repeated id and
- * the email's idempotency key covers one already sent.
+ * between the signal and the delete, or a signal that reached Temporal but answered after its
+ * deadline, signals an event again: the workflow ignores an id it still holds, and the email activity
+ * skips one another email has claimed (notified_events), in this run or an earlier one.
  */
 export function createNotificationRelay(deps: {
   db: Db;

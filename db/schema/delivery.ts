@@ -73,3 +73,17 @@ export const notificationOutbox = pgTable(
   },
   (t) => [index('notification_outbox_created_idx').on(t.createdAt)],
 );
+
+/**
+ * Which email told the owner of each event (K6, N3): claimed in the transaction that queues that
+ * email, under its idempotency key. The relay may hand an event to the workflow again (a crash between
+ * its signal and its delete), and a workflow run keeps no memory of the runs before it: a claim keeps
+ * the event out of every other email, and lets a retry of the same email find its events. Ids only (D10).
+ */
+export const notifiedEvents = pgTable('notified_events', {
+  eventId: uuid()
+    .primaryKey()
+    .references(() => events.id, { onDelete: 'cascade' }),
+  emailKey: text().notNull(),
+  createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+});

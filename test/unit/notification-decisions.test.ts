@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NOTIFIABLE_EVENT_TYPES } from '../../api/routes/events';
+import { notificationEmailKey } from '../../domain/notification-emails';
 import {
   addEvent,
   afterStep,
@@ -10,7 +11,6 @@ import {
   type NotifyState,
   nextStep,
   notificationChoiceOf,
-  notificationEmailKey,
 } from '../../domain/notifications';
 
 const W = 600_000;
@@ -92,5 +92,16 @@ describe('when to send', () => {
     expect(notificationEmailKey({ kind: 'immediate', eventId: id(1) })).not.toBe(
       notificationEmailKey({ kind: 'digest', eventIds: [id(1)] }),
     );
+  });
+  it('a digest is keyed by its whole set of events: one sharing its first event is another email', () => {
+    const key = (...n: number[]) => notificationEmailKey({ kind: 'digest', eventIds: n.map(id) });
+    // Before: both were notification-digest:<first id>, and the mailer dropped the second.
+    expect(key(2, 4)).not.toBe(key(2, 3));
+    expect(key(2)).not.toBe(key(2, 3));
+    // The same set is the same email, whatever its order.
+    expect(key(3, 2)).toBe(key(2, 3));
+    // Short enough for the provider's idempotency key (256 characters) at a full digest.
+    const full = Array.from({ length: MAX_DIGEST_EVENTS }, (_, i) => i + 1);
+    expect(key(...full)).toMatch(/^notification-digest:[0-9a-f]{64}$/);
   });
 });

@@ -265,3 +265,102 @@ describe('owner notifications (K6)', () => {
     }
   });
 });
+
+/**
+ * N3 for K6: the relay signals a row and then deletes it in one transaction, so a crash between the
+ * two (or a signalWithStart that reached Temporal but answered after its deadline) leaves the row
+ * queued and the next sweep signals the event again. Each test puts the row back after a hand-over,
+ * as such a fault leaves it, and hands it over again.
+ */
+describe('an event handed over again (N3)', () => {
+  let repeatRelay: NotificationRelay;
+  beforeAll(() => {
+    repeatRelay = createNotificationRelay({
+      db: sys.db,
+      temporal: sys.temporal,
+      taskQueue: sys.taskQueue,
+      windowSeconds: 3,
+    });
+  });
+  afterAll(async () => {
+    await repeatRelay?.stop();
+  });
+
+  async function tamperSite() {
+    const { site, iq, lock } = await siteWithOwnerAndAdmin(['tamper']);
+    const record = async () => {
+      const id = randomUUID();
+      const queued = await recordEventForOwner(sys.db, {
+        id,
+        siteId: site.id,
+        type: 'lock.tamper',
+        actorKind: 'device',
+        iqId: iq.id,
+        lockId: lock.id,
+      });
+      expect(queued).toBe(true);
+      return id;
+    };
+    const queueAgain = (...eventIds: string[]) =>
+      sys.db.insert(notificationOutbox).values(eventIds.map((eventId) => ({ eventId, siteId: site.id })));
+    const mailCount = (n: number) =>
+      vi.waitFor(async () => expect(await mailOf(site.name)).toHaveLength(n), {
+        timeout: 15_000,
+        interval: 100,
+      });
+    const runEnds = () => sys.temporal.workflow.getHandle(notificationsWorkflowId(site.id)).result();
+    return { site, record, queueAgain, mailCount, runEnds };
+  }
+
+  it('within the window after its email: not emailed again', async () => {
+    const { site, record, queueAgain, mailCount, runEnds } = await tamperSite();
+    const e1 = await record();
+    expect(await repeatRelay.handOver()).toBe(1);
+    await mailCount(1);
+    await queueAgain(e1);
+    expect(await repeatRelay.handOver()).toBe(1);
+    await runEnds();
+    // Before: the repeat went into the window's digest, a second email of the one event.
+    expect((await mailOf(site.name)).map((m) => m.template)).toEqual(['event-notification']);
+  });
+
+  it('at the head of a later digest: the digest tells of the new event only, under a key of its own', async () => {
+    const { site, record, queueAgain, mailCount, runEnds } = await tamperSite();
+    await record();
+    expect(await repeatRelay.handOver()).toBe(1);
+    await mailCount(1);
+    const e2 = await record();
+    await record();
+    expect(await repeatRelay.handOver()).toBe(2);
+    await mailCount(2);
+    await queueAgain(e2);
+    await record(); // a new alarm
+    expect(await repeatRelay.handOver()).toBe(2);
+    await runEnds();
+    const mail = await mailOf(site.name);
+    // Before: the third digest took the key of the second (its first id, e2's) and was dropped as a
+    // duplicate, so the new alarm was never emailed.
+    expect(mail.map((m) => m.subject)).toEqual([
+      `${site.name}: Tamper alarm`,
+      `${site.name}: 2 events you asked to be told of`,
+      `${site.name}: 1 event you asked to be told of`,
+    ]);
+    expect(new Set(mail.map((m) => m.idempotencyKey)).size).toBe(3);
+  });
+
+  it('after the run ended, an event a digest told of starts a new run and is not emailed again', async () => {
+    const { site, record, queueAgain, mailCount, runEnds } = await tamperSite();
+    await record();
+    expect(await repeatRelay.handOver()).toBe(1);
+    await mailCount(1);
+    const e2 = await record();
+    expect(await repeatRelay.handOver()).toBe(1);
+    await runEnds();
+    expect((await mailOf(site.name)).map((m) => m.template)).toEqual(['event-notification', 'event-digest']);
+    // A new run, with nothing in memory: before, it emailed e2 at once, its second email.
+    await queueAgain(e2);
+    expect(await repeatRelay.handOver()).toBe(1);
+    await runEnds();
+    expect((await mailOf(site.name)).map((m) => m.template)).toEqual(['event-notification', 'event-digest']);
+  });
+});

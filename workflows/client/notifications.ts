@@ -6,7 +6,8 @@ import { SiteId } from '../search-attributes';
 
 /**
  * Hands one event to its site's `notifications-<siteId>` workflow with signalWithStart, so the
- * workflow starts when it is not running. A repeated event id is ignored by the workflow.
+ * workflow starts when it is not running. A repeated event id is emailed once: the workflow ignores
+ * one it still holds, the email activity one already told of (notified_events).
  */
 export async function signalNotificationEvent(
   temporal: Client,
