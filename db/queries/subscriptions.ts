@@ -236,12 +236,9 @@ export async function writeRedeemedTerm(
     replacesTermId: t.replacesTermId ?? null,
     announcement: t.announce ? JSON.stringify(t.announce) : null,
     actorProfileId: t.actorProfileId,
-    data: JSON.stringify({
-      termId: t.id,
-      voucherId: t.voucherId,
-      endsAt,
-      carriedOverSeconds: t.carriedOverSeconds,
-    }),
+    // The term by id only, as an expiry records it: owners and admins read the audit trail, and the
+    // terms' voucher, end and carry-over are the subscription history (V11: support's alone).
+    data: JSON.stringify({ termId: t.id }),
   });
 }
 

@@ -306,6 +306,14 @@ describe('support API', () => {
     expect(terms[1]?.replacedAt).toBeNull();
     expect(terms.map((t) => t.carriedOverSeconds)).toEqual([0, secondBody.carriedOverSeconds]);
 
+    // V11: the owner's audit trail says a voucher was redeemed, and names the term by id only.
+    const audit = await sys.request('GET', `/sites/${site.id}/events`, { token: owner.token });
+    const { events } = (await audit.json()) as { events: Array<{ type: string; data: unknown }> };
+    const redeemed = events.filter((e) => e.type === 'subscription.redeemed');
+    expect(redeemed).toHaveLength(2);
+    for (const e of redeemed) expect(Object.keys(e.data as object)).toEqual(['termId']);
+    expect(JSON.stringify(events)).not.toContain(vouchers[0]!.id);
+
     const unknown = await sys.request('GET', `/support/sites/${randomUUID()}/subscription-history`, {
       token: support.token,
     });
