@@ -206,12 +206,12 @@ describe('reminderToSend (V5, as a reminder goes out)', () => {
       send: false,
       reason: 'ended',
     });
-    expect(
-      reminderToSend({ offsetDays: 28, nowMs: 32 * DAY_MS, term: { ...term, replaced: true } }),
-    ).toEqual({
-      send: false,
-      reason: 'replaced',
-    });
+    expect(reminderToSend({ offsetDays: 28, nowMs: 32 * DAY_MS, term: { ...term, replaced: true } })).toEqual(
+      {
+        send: false,
+        reason: 'replaced',
+      },
+    );
   });
 });
 
