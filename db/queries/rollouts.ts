@@ -448,19 +448,33 @@ export async function startNextUpdates(
   );
 }
 
-/** Queued IQs of the positions [scope, to) still offline at the deadline: timed out, their ids returned. */
-export async function timeOutOfflineQueued(
+/** Queued IQs of the positions [scope, to) offline now, with the updates sent them so far. */
+export async function offlineQueued(db: DbOrTx, rolloutId: string, at: { scope: number; to: number }) {
+  const rows = await db.execute<{ iq_id: string; attempts: number }>(sql`
+    select t.iq_id, t.attempts from rollout_targets t
+    where t.rollout_id = ${rolloutId} and t.state = 'queued' and t.position >= ${at.scope} and t.position < ${at.to}
+      and not exists (select 1 from iqs i where i.id = t.iq_id and i.online)`);
+  return rows.map((r) => ({ iqId: r.iq_id, attempts: r.attempts }));
+}
+
+/**
+ * Queued targets past the offline deadline: `timed_out`, or failed with error `timeout`
+ * (atOfflineDeadline). Only those still queued and offline: one that came online meanwhile is started.
+ */
+export async function endOfflineQueued(
   db: DbOrTx,
   rolloutId: string,
-  at: { scope: number; to: number },
+  iqIds: string[],
+  outcome: 'timed_out' | 'fail',
   now: Date,
-): Promise<string[]> {
-  const rows = await db.execute<{ iq_id: string }>(sql`
-    update rollout_targets t set state = 'timed_out', finished_at = ${now.toISOString()}::timestamptz
-    where t.rollout_id = ${rolloutId} and t.state = 'queued' and t.position >= ${at.scope} and t.position < ${at.to}
-      and not exists (select 1 from iqs i where i.id = t.iq_id and i.online)
-    returning t.iq_id`);
-  return rows.map((r) => r.iq_id);
+) {
+  if (iqIds.length === 0) return;
+  await db.execute(sql`
+    update rollout_targets t set
+      state = ${outcome === 'fail' ? 'failed' : 'timed_out'}::rollout_target_state,
+      error = ${outcome === 'fail' ? 'timeout' : null}, finished_at = ${now.toISOString()}::timestamptz
+    where t.rollout_id = ${rolloutId} and t.iq_id = any(${uuidArray(iqIds)}) and t.state = 'queued'
+      and not exists (select 1 from iqs i where i.id = t.iq_id and i.online)`);
 }
 
 /**

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   afterControl,
   afterInProgressTimeout,
+  atOfflineDeadline,
   DEFAULT_POLICY,
   freeSlots,
   idealDurationMs,
@@ -90,6 +91,12 @@ describe('retries and deadlines (F4)', () => {
     { attempts: 3, retries: 2, next: 'fail' },
   ] as const)('attempt $attempts of 1 + $retries retries → $next', ({ attempts, retries, next }) => {
     expect(afterInProgressTimeout(attempts, retries)).toBe(next);
+  });
+
+  it('at the offline deadline an IQ never sent the update times out; one sent it fails (a bricked IQ)', () => {
+    expect(atOfflineDeadline(0)).toBe('timed_out');
+    expect(atOfflineDeadline(1)).toBe('fail');
+    expect(atOfflineDeadline(3)).toBe('fail');
   });
 
   it('an offline IQ times out at the deadline counted from its wave', () => {

@@ -1,0 +1,126 @@
+/**
+ * How a rollout ends for each IQ (F3, F4, F6) over the device gateway and the dev server: an IQ on the
+ * version by its turn is skipped and sent nothing, two rollouts of one release update an IQ once, an
+ * IQ that never comes back after its update is a failure the abort threshold sees, and the default
+ * policy's canary can abort a bad release.
+ */
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningGateway, startGateway } from '../../gateway/server';
+import type { Fleet } from '../../iq-sim/fleet';
+import type { IqCredentials } from '../../iq-sim/iq';
+import { rolloutWorkflowId } from '../../workflows/ids';
+import { LOOPBACK_FLEET_GUARD, rawClient, seedSiteWithIqs } from '../gateway/helpers';
+import { startTestSystem, type TestSystem } from '../support/system';
+
+let sys: TestSystem;
+let gateway: RunningGateway;
+let support: { token: string };
+const fleets: Fleet[] = [];
+
+beforeAll(async () => {
+  sys = await startTestSystem({});
+  gateway = await startGateway({
+    guard: LOOPBACK_FLEET_GUARD,
+    db: sys.db,
+    sql: sys.sql,
+    ports: [0],
+    instanceId: 'gw-rollout-targets',
+    heartbeatSeconds: 1,
+    host: '127.0.0.1',
+  });
+  support = await sys.signIn({ platformRole: 'support' });
+});
+afterAll(async () => {
+  await Promise.all(fleets.map((f) => f.stop()));
+  await gateway?.stop();
+  await sys?.close();
+});
+
+type Body = Record<string, unknown>;
+const call = async (method: string, path: string, body?: unknown) => {
+  const res = await sys.request(method, path, {
+    token: support.token,
+    ...(body !== undefined ? { body } : {}),
+  });
+  return { status: res.status, body: (await res.json()) as Body };
+};
+
+type Iq = { id: string; credentials: IqCredentials };
+async function seedSite(count: number) {
+  const { iqs: seeded } = await seedSiteWithIqs(sys.db, count, { name: 'Rollout targets' });
+  return seeded.sort((x, y) => (x.id < y.id ? -1 : 1));
+}
+
+let versions = 0;
+async function release() {
+  const version = `3.${versions++}.0`;
+  const res = await call('POST', '/support/firmware-releases', {
+    model: 'IQ2',
+    version,
+    url: `ftps://files.ks.test/iq2-${version}.bin`,
+    sha256: createHash('sha256').update(version).digest('hex'),
+    sizeBytes: 1024,
+  });
+  expect(res.status).toBe(201);
+  return { id: res.body.id as string, version };
+}
+
+async function startRollout(body: Body) {
+  const res = await call('POST', '/support/rollouts', body);
+  expect(res.status).toBe(201);
+  return res.body.id as string;
+}
+const result = (id: string) => sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).result();
+/** An IQ on a raw connection that says hello on `firmware` and keeps its heartbeat. */
+async function device(iq: Iq, firmware = '1.0.0') {
+  const raw = await rawClient(gateway.ports[0]!);
+  const beat = setInterval(() => raw.write('{"type":"heartbeat"}\n'), 300);
+  raw.socket.once('close', () => clearInterval(beat));
+  raw.write(`${JSON.stringify({ type: 'hello', ...iq.credentials, firmware, accessVersion: 0 })}\n`);
+  expect(await raw.next()).toMatchObject({ type: 'welcome' });
+  return raw;
+}
+type Device = Awaited<ReturnType<typeof device>>;
+/** The next update the gateway sends the IQ (other lines, such as access lists, passed over). */
+async function nextUpdate(raw: Device, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = (await raw.next(Math.max(1, deadline - Date.now()))) as { type: string; updateId: string };
+    if (line.type === 'update') return line;
+  }
+}
+describe('how a rollout ends for each IQ (F3, F4, F6)', () => {
+  it('IQs that never come back after their update fail with `timeout` and abort the rollout', async () => {
+    const seeded = await seedSite(4);
+    const rel = await release();
+    const conns = await Promise.all(seeded.map((iq) => device(iq)));
+    // Each IQ, once sent its update, goes away for good (the release bricks it).
+    for (const raw of conns) {
+      void nextUpdate(raw, 60_000).then(
+        () => raw.socket.destroy(),
+        () => {},
+      );
+    }
+    const id = await startRollout({
+      releaseId: rel.id,
+      target: { iqIds: seeded.map((iq) => iq.id) },
+      policy: {
+        canarySize: 2,
+        growthFactor: 1,
+        maxConcurrent: 2,
+        inProgressTimeoutSeconds: 2,
+        retries: 1,
+        offlineDeadlineSeconds: 3,
+        failureThresholdPercent: 10,
+        minFinishedBeforeAbort: 1,
+      },
+    });
+    expect(await result(id)).toMatchObject({ status: 'aborted', abortReason: 'failure_threshold' });
+    const view = (await call('GET', `/support/rollouts/${id}`)).body;
+    expect(view.counts).toMatchObject({ failed: 2, timedOut: 0, canceled: 2 });
+    expect(view.failures).toEqual(
+      seeded.slice(0, 2).map((iq) => expect.objectContaining({ iqId: iq.id, error: 'timeout', attempts: 1 })),
+    );
+  });
+});
