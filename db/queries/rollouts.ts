@@ -493,22 +493,20 @@ export async function markReportedVersion(db: DbOrTx, rolloutId: string, version
 
 /**
  * A failure the IQ reported for one update (gateway side). Only the attempt it names, and only while
- * in progress: a late report about an earlier attempt or a finished target changes nothing.
+ * in progress: a late report about an earlier attempt or a finished target changes nothing. Nor does
+ * one from an IQ that already said hello on the release's version (F6: that is its success, which
+ * the wave's next look records): an IQ sends failures it buffered before its reboot after that hello,
+ * and the gateway handles an IQ's lines in order, so the hello's write is committed by then.
  */
 export async function recordUpdateFailure(db: DbOrTx, iqId: string, updateId: string, error: string) {
   const rolloutId = /^([0-9a-f-]{36}):\d+$/i.exec(updateId)?.[1];
   if (!rolloutId) return;
-  await db
-    .update(rolloutTargets)
-    .set({ state: 'failed', error, finishedAt: sql`now()` })
-    .where(
-      and(
-        eq(rolloutTargets.rolloutId, rolloutId),
-        eq(rolloutTargets.iqId, iqId),
-        eq(rolloutTargets.updateId, updateId),
-        eq(rolloutTargets.state, 'in_progress'),
-      ),
-    );
+  await db.execute(sql`
+    update rollout_targets t set state = 'failed', error = ${error}, finished_at = now()
+    where t.rollout_id = ${rolloutId} and t.iq_id = ${iqId} and t.update_id = ${updateId} and t.state = 'in_progress'
+      and not exists (
+        select 1 from iqs i, rollouts r, firmware_releases f
+        where i.id = t.iq_id and r.id = t.rollout_id and f.id = r.release_id and i.firmware = f.version)`);
 }
 
 /** In-progress targets whose attempt timed out: back to queued (a retry) or failed. */
