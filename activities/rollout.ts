@@ -269,7 +269,7 @@ export function createRolloutActivities(deps: {
               const waitMs = Math.max(POLL_MS, until === 'window' ? windowMs : deadline);
               return { outcome: 'wait', waitMs, until, counts };
             }
-            const startable = open.filter((t) => t.online).slice(0, slots);
+            const startable = open.filter((t) => t.online && !t.updatingElsewhere).slice(0, slots);
             started = await startUpdates(
               db,
               rolloutId,

@@ -5,7 +5,9 @@
  * policy's canary can abort a bad release.
  */
 import { createHash } from 'node:crypto';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rolloutTargets } from '../../db/schema';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import type { Fleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
@@ -66,12 +68,18 @@ async function release() {
   return { id: res.body.id as string, version };
 }
 
+const fast = { inProgressTimeoutSeconds: 30, retries: 0, offlineDeadlineSeconds: 120 };
 async function startRollout(body: Body) {
   const res = await call('POST', '/support/rollouts', body);
   expect(res.status).toBe(201);
   return res.body.id as string;
 }
 const result = (id: string) => sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).result();
+const targetStates = async (rolloutId: string) =>
+  (await sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, rolloutId)))
+    .sort((x, y) => x.position - y.position)
+    .map((t) => [t.iqId, t.state, t.attempts, t.error]);
+
 /** An IQ on a raw connection that says hello on `firmware` and keeps its heartbeat. */
 async function device(iq: Iq, firmware = '1.0.0') {
   const raw = await rawClient(gateway.ports[0]!);
@@ -90,7 +98,54 @@ async function nextUpdate(raw: Device, timeoutMs: number) {
     if (line.type === 'update') return line;
   }
 }
+async function reconnect(raw: Device, iq: Iq, firmware: string) {
+  raw.socket.destroy();
+  await raw.closed;
+  return device(iq, firmware);
+}
+
 describe('how a rollout ends for each IQ (F3, F4, F6)', () => {
+  it('an IQ on the version by its turn is skipped and sent nothing; no success is counted for it', async () => {
+    const [first, second] = await seedSite(2);
+    const rel = await release();
+    const a = await device(first!);
+    let b = await device(second!);
+    const id = await startRollout({
+      releaseId: rel.id,
+      target: { iqIds: [first!.id, second!.id] },
+      policy: { ...fast, canarySize: 1, growthFactor: 1, maxConcurrent: 1 },
+    });
+    await nextUpdate(a, 15_000);
+    // While the canary runs, the second IQ comes back on the release's version by other means.
+    b = await reconnect(b, second!, rel.version);
+    const a2 = await reconnect(a, first!, rel.version);
+    expect(await result(id)).toMatchObject({ status: 'completed' });
+    await expect(nextUpdate(b, 300)).rejects.toThrow('no line from the gateway');
+    expect(await targetStates(id)).toEqual([
+      [first!.id, 'succeeded', 1, null],
+      [second!.id, 'skipped', 0, null],
+    ]);
+    a2.socket.destroy();
+    b.socket.destroy();
+  });
+
+  it('two rollouts of one release over one IQ: it is sent the update once, the second skips it', async () => {
+    const [iq] = await seedSite(1);
+    const rel = await release();
+    const a = await device(iq!);
+    const first = await startRollout({ releaseId: rel.id, target: { iqIds: [iq!.id] }, policy: fast });
+    expect(await nextUpdate(a, 15_000)).toMatchObject({ updateId: `${first}:1` });
+    const second = await startRollout({ releaseId: rel.id, target: { iqIds: [iq!.id] }, policy: fast });
+    // The second rollout looks at its IQ several times a second meanwhile.
+    await expect(nextUpdate(a, 2_000)).rejects.toThrow('no line from the gateway');
+    const a2 = await reconnect(a, iq!, rel.version);
+    await Promise.all([result(first), result(second)]);
+    expect(await targetStates(first)).toEqual([[iq!.id, 'succeeded', 1, null]]);
+    expect(await targetStates(second)).toEqual([[iq!.id, 'skipped', 0, null]]);
+    await expect(nextUpdate(a2, 300)).rejects.toThrow('no line from the gateway');
+    a2.socket.destroy();
+  });
+
   it('IQs that never come back after their update fail with `timeout` and abort the rollout', async () => {
     const seeded = await seedSite(4);
     const rel = await release();
