@@ -23,7 +23,8 @@ export const DEFAULT_POLICY: RolloutPolicy = {
   growthFactor: 2,
   maxConcurrent: 50,
   failureThresholdPercent: 10,
-  minFinishedBeforeAbort: 10,
+  // The canary's size: above it, the canary could never abort a bad release (F4).
+  minFinishedBeforeAbort: 5,
   inProgressTimeoutSeconds: 900,
   retries: 2,
   offlineDeadlineSeconds: 86_400,

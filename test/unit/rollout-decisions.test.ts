@@ -73,6 +73,13 @@ describe('abort decision (F4)', () => {
     expect(shouldAbort({ succeeded, failed }, policy)).toBe(abort);
   });
 
+  it('with the default policy a canary over the threshold aborts: its IQs are enough to judge', () => {
+    const canary = DEFAULT_POLICY.canarySize;
+    expect(DEFAULT_POLICY.minFinishedBeforeAbort).toBeLessThanOrEqual(canary);
+    expect(shouldAbort({ succeeded: canary - 1, failed: 1 }, DEFAULT_POLICY)).toBe(true);
+    expect(shouldAbort({ succeeded: 0, failed: canary }, DEFAULT_POLICY)).toBe(true);
+  });
+
   it('a 0 % threshold aborts on the first failure once the minimum finished', () => {
     expect(
       shouldAbort({ succeeded: 4, failed: 1 }, { failureThresholdPercent: 0, minFinishedBeforeAbort: 5 }),

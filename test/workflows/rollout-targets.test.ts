@@ -9,7 +9,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolloutTargets } from '../../db/schema';
 import { type RunningGateway, startGateway } from '../../gateway/server';
-import type { Fleet } from '../../iq-sim/fleet';
+import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
 import { LOOPBACK_FLEET_GUARD, rawClient, seedSiteWithIqs } from '../gateway/helpers';
@@ -177,5 +177,23 @@ describe('how a rollout ends for each IQ (F3, F4, F6)', () => {
     expect(view.failures).toEqual(
       seeded.slice(0, 2).map((iq) => expect.objectContaining({ iqId: iq.id, error: 'timeout', attempts: 1 })),
     );
+  });
+
+  it('with the default policy the canary alone aborts a release that fails every IQ', async () => {
+    const seeded = await seedSite(8);
+    const fleet = await startFleet({
+      credentials: seeded.map((iq) => iq.credentials),
+      ports: gateway.ports,
+      host: '127.0.0.1',
+      update: { durationMs: 50, failureRate: 1 },
+      connectTimeoutMs: 60_000,
+    });
+    fleets.push(fleet);
+    const rel = await release();
+    // No policy: every field takes its default.
+    const id = await startRollout({ releaseId: rel.id, target: { iqIds: seeded.map((iq) => iq.id) } });
+    expect(await result(id)).toMatchObject({ status: 'aborted', abortReason: 'failure_threshold' });
+    const view = (await call('GET', `/support/rollouts/${id}`)).body;
+    expect(view.counts).toMatchObject({ succeeded: 0, failed: 5, canceled: 3 });
   });
 });
