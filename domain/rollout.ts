@@ -30,6 +30,15 @@ export const DEFAULT_POLICY: RolloutPolicy = {
   offlineDeadlineSeconds: 86_400,
 };
 
+/**
+ * The id of an update command: `<rolloutId>:<attempt>`, so a device's report finds its target by
+ * primary key. Undefined for anything else, such as a made-up id (attempts count from 1, int4).
+ */
+export function parseUpdateId(updateId: string): { rolloutId: string; attempt: number } | undefined {
+  const m = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):([1-9]\d{0,8})$/.exec(updateId);
+  return m ? { rolloutId: m[1]!, attempt: Number(m[2]) } : undefined;
+}
+
 /** A rollout's status (F5). `completed` and `aborted` are final. */
 export type RolloutStatus = 'running' | 'paused' | 'completed' | 'aborted';
 

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import type { Counts, RolloutPolicy, RolloutStatus, TargetState } from '../../domain/rollout';
-import { emptyCounts } from '../../domain/rollout';
+import { emptyCounts, parseUpdateId } from '../../domain/rollout';
 import type { Db, DbOrTx, Tx } from '../client';
 import { preparedPer } from '../prepared';
 import {
@@ -535,7 +535,7 @@ export async function markReportedVersion(db: DbOrTx, rolloutId: string, version
  * and the gateway handles an IQ's lines in order, so the hello's write is committed by then.
  */
 export async function recordUpdateFailure(db: DbOrTx, iqId: string, updateId: string, error: string) {
-  const rolloutId = /^([0-9a-f-]{36}):\d+$/i.exec(updateId)?.[1];
+  const rolloutId = parseUpdateId(updateId)?.rolloutId;
   if (!rolloutId) return;
   await db.execute(sql`
     update rollout_targets t set state = 'failed', error = ${error}, finished_at = now()

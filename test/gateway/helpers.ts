@@ -79,10 +79,16 @@ export async function seedSiteWithIqs(
 }
 
 /**
- * A rollout of a new release of the IQ's model with the IQ's update in progress (its first attempt),
- * written straight to the database: what the gateway finds when a report names `updateId`.
+ * A rollout of a new release of the IQ's model that sent the IQ its update once, written straight to
+ * the database: what the gateway finds when a report names `updateId`. The update is in progress
+ * unless `state` says otherwise (an update in progress is sent again at the IQ's hello).
  */
-export async function seedUpdateInProgress(db: Db, iqId: string, model = 'IQ2') {
+export async function seedUpdateInProgress(
+  db: Db,
+  iqId: string,
+  opts: { model?: string; state?: 'in_progress' | 'canceled' } = {},
+) {
+  const model = opts.model ?? 'IQ2';
   const version = `9.${randomUUID()}`;
   const release = await insertRelease(db, {
     model,
@@ -101,7 +107,7 @@ export async function seedUpdateInProgress(db: Db, iqId: string, model = 'IQ2') 
     rolloutId: rollout.id,
     iqId,
     position: 0,
-    state: 'in_progress',
+    state: opts.state ?? 'in_progress',
     attempts: 1,
     updateId,
     startedAt: new Date(),

@@ -4,11 +4,12 @@
  * attempt, unless the IQ already said hello on the release's version (success, which a late report
  * never flips); a report naming an update the IQ was never sent is a lie, refused as `bad_message`.
  */
+import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client';
 import { markReportedVersion } from '../../db/queries/rollouts';
-import { rolloutTargets } from '../../db/schema';
+import { events, rolloutTargets } from '../../db/schema';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { createTestDatabase } from '../support/database';
 import { rawClient, seedIq, seedUpdateInProgress } from './helpers';
@@ -70,6 +71,15 @@ const target = async (rolloutId: string, iqId: string) => {
     .where(and(eq(rolloutTargets.rolloutId, rolloutId), eq(rolloutTargets.iqId, iqId)));
   return row!;
 };
+const reports = async (iqId: string) =>
+  (
+    await database.db
+      .select()
+      .from(events)
+      .where(and(eq(events.iqId, iqId), eq(events.type, 'iq.update_status')))
+      .orderBy(events.seq)
+  ).map((e) => e.data);
+
 describe('update-status reports (F6)', () => {
   it('a failure the IQ reports while on its old firmware fails that attempt', async () => {
     const seeded = await seedIq(database.db);
@@ -93,6 +103,33 @@ describe('update-status reports (F6)', () => {
     // The wave's next look records the success the hello reported.
     expect(await markReportedVersion(database.db, update.rolloutId, update.version, new Date())).toBe(1);
     expect(await target(update.rolloutId, seeded.iq.id)).toMatchObject({ state: 'succeeded', error: null });
+    raw.socket.destroy();
+  });
+
+  it('a report naming no update of this IQ is refused as bad_message and recorded nowhere', async () => {
+    const seeded = await seedIq(database.db);
+    const other = await seedIq(database.db);
+    const update = await seedUpdateInProgress(database.db, seeded.iq.id);
+    const othersUpdate = await seedUpdateInProgress(database.db, other.iq.id);
+    const raw = await connect(seeded, '1.0.0');
+    for (const lie of [
+      randomUUID(), // made up
+      othersUpdate.updateId, // another IQ's
+      `${update.rolloutId}:2`, // an attempt never sent
+      `${update.rolloutId}:0`,
+    ]) {
+      raw.write(statusLine(lie, 'failed', 'made up'));
+      expect(await answer(raw)).toEqual({ type: 'error', code: 'bad_message' });
+    }
+    // Error texts are bounded by the protocol (200 characters).
+    raw.write(statusLine(update.updateId, 'failed', 'x'.repeat(201)));
+    expect(await answer(raw)).toEqual({ type: 'error', code: 'bad_message' });
+    expect(await reports(seeded.iq.id)).toEqual([]);
+    expect(await target(othersUpdate.rolloutId, other.iq.id)).toMatchObject({ state: 'in_progress' });
+
+    raw.write(statusLine(update.updateId, 'downloading'));
+    await handled(raw, seeded);
+    expect(await reports(seeded.iq.id)).toEqual([{ updateId: update.updateId, state: 'downloading' }]);
     raw.socket.destroy();
   });
 });

@@ -9,6 +9,7 @@ import {
   insideWindow,
   msUntilWindowOpens,
   offlineDeadlinePassed,
+  parseUpdateId,
   shouldAbort,
   waveEnded,
   waveOfPosition,
@@ -341,5 +342,26 @@ describe('the sliding window (F4, issue 15)', () => {
       expect(idealDurationMs(total, policy, 1_000)).toBe(waveSizes(total, policy).length * 1_000);
     }
     expect(idealDurationMs(0, DEFAULT_POLICY, 1_000)).toBe(0);
+  });
+});
+
+describe('update ids (F6)', () => {
+  const rolloutId = '0b6c1f0e-2f5d-4c3a-9a57-1d2e3f405162';
+  it('names the rollout and the attempt', () => {
+    expect(parseUpdateId(`${rolloutId}:1`)).toEqual({ rolloutId, attempt: 1 });
+    expect(parseUpdateId(`${rolloutId}:12`)).toEqual({ rolloutId, attempt: 12 });
+  });
+
+  it.each([
+    ['made up', 'u1'],
+    ['a bare uuid', rolloutId],
+    ['attempt 0', `${rolloutId}:0`],
+    ['a leading zero', `${rolloutId}:01`],
+    ['an attempt past int4', `${rolloutId}:9999999999`],
+    ['not a uuid', `${'-'.repeat(36)}:1`],
+    ['upper case, never sent', `${rolloutId.toUpperCase()}:1`],
+    ['trailing text', `${rolloutId}:1 `],
+  ])('is not an update id: %s', (_, updateId) => {
+    expect(parseUpdateId(updateId)).toBeUndefined();
   });
 });
