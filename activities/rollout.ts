@@ -2,11 +2,13 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/client';
 import {
+  endOfflineQueued,
   endTimedOutAttempts,
   findRolloutWithRelease,
   finishRollout,
   lookAtWave,
   markReportedVersion,
+  offlineQueued,
   queuedOfWave,
   resolveTargets,
   rolloutCounts,
@@ -14,10 +16,10 @@ import {
   setRolloutStatus,
   startNextUpdates,
   startUpdates,
-  timeOutOfflineQueued,
 } from '../db/queries/rollouts';
 import {
   afterInProgressTimeout,
+  atOfflineDeadline,
   type Counts,
   DEFAULT_POLICY,
   freeSlots,
@@ -212,9 +214,24 @@ export function createRolloutActivities(deps: {
           seen = await look(at);
         }
         if (offlineDeadlinePassed(at.getTime(), input.startedAtMs, policy.offlineDeadlineSeconds)) {
-          const offline = await timeOutOfflineQueued(db, rolloutId, { scope, to }, at);
+          const offline = await offlineQueued(db, rolloutId, { scope, to });
           if (offline.length > 0) {
-            ctx.log.info('IQs still offline at the deadline', { rolloutId, iqIds: offline });
+            for (const outcome of ['timed_out', 'fail'] as const) {
+              const these = offline.filter((t) => atOfflineDeadline(t.attempts) === outcome);
+              if (these.length === 0) continue;
+              ctx.log.info('IQs still offline at the deadline', {
+                rolloutId,
+                outcome,
+                iqIds: these.map((t) => t.iqId),
+              });
+              await endOfflineQueued(
+                db,
+                rolloutId,
+                these.map((t) => t.iqId),
+                outcome,
+                at,
+              );
+            }
             seen = await look(at);
           }
         }
@@ -252,7 +269,7 @@ export function createRolloutActivities(deps: {
               const waitMs = Math.max(POLL_MS, until === 'window' ? windowMs : deadline);
               return { outcome: 'wait', waitMs, until, counts };
             }
-            const startable = open.filter((t) => t.online).slice(0, slots);
+            const startable = open.filter((t) => t.online && !t.updatingElsewhere).slice(0, slots);
             started = await startUpdates(
               db,
               rolloutId,

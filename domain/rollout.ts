@@ -23,11 +23,21 @@ export const DEFAULT_POLICY: RolloutPolicy = {
   growthFactor: 2,
   maxConcurrent: 50,
   failureThresholdPercent: 10,
-  minFinishedBeforeAbort: 10,
+  // The canary's size: above it, the canary could never abort a bad release (F4).
+  minFinishedBeforeAbort: 5,
   inProgressTimeoutSeconds: 900,
   retries: 2,
   offlineDeadlineSeconds: 86_400,
 };
+
+/**
+ * The id of an update command: `<rolloutId>:<attempt>`, so a device's report finds its target by
+ * primary key. Undefined for anything else, such as a made-up id (attempts count from 1, int4).
+ */
+export function parseUpdateId(updateId: string): { rolloutId: string; attempt: number } | undefined {
+  const m = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):([1-9]\d{0,8})$/.exec(updateId);
+  return m ? { rolloutId: m[1]!, attempt: Number(m[2]) } : undefined;
+}
 
 /** A rollout's status (F5). `completed` and `aborted` are final. */
 export type RolloutStatus = 'running' | 'paused' | 'completed' | 'aborted';
@@ -171,7 +181,7 @@ export function idealDurationMs(
 /**
  * Abort when the failure rate over finished updates exceeds the threshold, once enough finished.
  * Only `failed` counts as finished-with-failure: a timed-out IQ was offline and never tried the
- * firmware, so it says nothing about the release.
+ * firmware (atOfflineDeadline), so it says nothing about the release.
  */
 export function shouldAbort(
   counts: Pick<Counts, 'succeeded' | 'failed'>,
@@ -190,7 +200,16 @@ export function shouldAbort(
 export const afterInProgressTimeout = (attempts: number, retries: number): 'retry' | 'fail' =>
   attempts <= retries ? 'retry' : 'fail';
 
-/** An IQ still offline at the deadline (counted from when its wave started) ends `timed_out`. */
+/**
+ * An IQ still queued and offline at the deadline: one never sent the update stayed offline and ends
+ * `timed_out` (F4), which says nothing of the release. One sent it, queued again after its in-progress
+ * timeout, never came back from it: what a release that bricks IQs looks like, so it fails (error
+ * `timeout`) and counts toward the abort threshold.
+ */
+export const atOfflineDeadline = (attempts: number): 'timed_out' | 'fail' =>
+  attempts > 0 ? 'fail' : 'timed_out';
+
+/** The offline deadline, counted from when the IQ's wave started. */
 export const offlineDeadlinePassed = (nowMs: number, waveStartedAtMs: number, deadlineSeconds: number) =>
   nowMs >= waveStartedAtMs + deadlineSeconds * 1000;
 

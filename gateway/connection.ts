@@ -9,6 +9,7 @@ import { recordDeviceEventForOwner } from '../db/queries/notification-outbox';
 import { findIqCredential } from '../db/queries/people';
 import { recordUpdateFailure, updateInFlight } from '../db/queries/rollouts';
 import { deviceEventTime } from '../domain/device-events';
+import { parseUpdateId } from '../domain/rollout';
 import { deviceSecretMatches, hashDeviceSecret } from '../domain/secrets';
 import { errorField, logger } from '../observability/logger';
 import type { AccessBatches } from './access-batches';
@@ -287,25 +288,41 @@ export class DeviceConnection {
         );
       }
       case 'update-status':
-        await recordUpdateStatus(this.ctx.db, {
-          siteId: iq.siteId,
-          iqId: iq.id,
-          data: {
-            updateId: message.updateId,
-            state: message.state,
-            ...(message.error ? { error: message.error } : {}),
-          },
-        });
-        // F6: a failure ends that attempt's rollout target (idempotent: only while it is in progress).
-        if (message.state === 'failed') {
-          await recordUpdateFailure(this.ctx.db, iq.id, message.updateId, message.error ?? 'failed');
-        }
-        return;
+        return this.onUpdateStatus(iq, message);
       case 'event':
         return this.onDeviceEvent(iq, message);
       case 'access-ack':
         if (!this.access?.acked(message.version)) this.send({ type: 'error', code: 'bad_message' });
         return;
+    }
+  }
+
+  /**
+   * F6: the IQ's report on one of its updates, kept in the site's audit trail; a failure ends that
+   * attempt (idempotent: only while it is in progress). A report naming no update this IQ was sent
+   * is a lie, refused and recorded nowhere (its error text is bounded by the protocol's schema).
+   */
+  private async onUpdateStatus(
+    iq: Authenticated,
+    message: Extract<DeviceMessage, { type: 'update-status' }>,
+  ) {
+    const { db } = this.ctx;
+    const update = parseUpdateId(message.updateId);
+    const recorded =
+      update !== undefined &&
+      (await recordUpdateStatus(db, {
+        siteId: iq.siteId,
+        iqId: iq.id,
+        update,
+        data: {
+          updateId: message.updateId,
+          state: message.state,
+          ...(message.error ? { error: message.error } : {}),
+        },
+      }));
+    if (!recorded) return this.send({ type: 'error', code: 'bad_message' });
+    if (message.state === 'failed') {
+      await recordUpdateFailure(db, iq.id, message.updateId, message.error ?? 'failed');
     }
   }
 

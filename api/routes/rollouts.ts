@@ -85,7 +85,9 @@ const Policy = z
       .min(0)
       .max(1_000_000)
       .default(d.minFinishedBeforeAbort)
-      .describe('The failure rate is judged only once this many IQs succeeded or failed'),
+      .describe(
+        'The failure rate is judged only once this many IQs succeeded or failed; by default the canary’s size, so the canary alone can abort a bad release',
+      ),
     inProgressTimeoutSeconds: z
       .number()
       .int()

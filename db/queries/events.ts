@@ -1,7 +1,7 @@
 import { and, eq, inArray, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../client';
 import { groupedWrites } from '../grouped-writes';
-import { preparedPer } from '../prepared';
+import { preparedPer, rawStatement } from '../prepared';
 import { events, iqs, locks, profiles } from '../schema';
 import { oneRow } from './json-sql';
 import { uuidArray } from './sql-arrays';
@@ -42,31 +42,44 @@ const lockOpenedWriterOf = preparedPer((db) =>
 );
 
 /**
- * An IQ's report on its update (F6), which the gateway records at every step of every update: one
- * statement built once (issue 15: a rollout of 10,000 IQs writes 20,000 of them).
+ * An IQ's report on one of its own updates (F6), which the gateway records at every step of every
+ * update: kept only when the IQ is a target of the rollout the update's id names and was sent that
+ * attempt (a late report on an earlier one included); false, and nothing written, for any other id.
+ * One statement built once (issue 15: a rollout of 10,000 IQs writes 20,000 of them).
  */
 export async function recordUpdateStatus(
   db: DbOrTx,
-  event: { siteId: string; iqId: string; data: Record<string, unknown> },
-): Promise<void> {
-  await updateStatus(db).execute({
+  event: {
+    siteId: string;
+    iqId: string;
+    update: { rolloutId: string; attempt: number };
+    data: Record<string, unknown>;
+  },
+): Promise<boolean> {
+  const rows = await updateStatus(db, {
     siteId: event.siteId,
     iqId: event.iqId,
+    rolloutId: event.update.rolloutId,
+    attempt: event.update.attempt,
     data: JSON.stringify(event.data),
   });
+  return rows.length > 0;
 }
 
-const updateStatus = preparedPer((db) =>
-  db
-    .insert(events)
-    .values({
-      siteId: sql.placeholder('siteId'),
-      type: 'iq.update_status',
-      actorKind: 'device',
-      iqId: sql.placeholder('iqId'),
-      data: sql.placeholder('data'),
-    })
-    .prepare('record_update_status'),
+const updateStatus = rawStatement<{
+  siteId: string;
+  iqId: string;
+  rolloutId: string;
+  attempt: number;
+  data: string;
+}>(
+  (value) => sql`
+    insert into events (site_id, type, actor_kind, iq_id, data)
+    select ${value('siteId')}::uuid, 'iq.update_status', 'device', ${value('iqId')}::uuid, ${value('data')}::jsonb
+    where exists (select 1 from rollout_targets t
+      where t.rollout_id = ${value('rolloutId')}::uuid and t.iq_id = ${value('iqId')}::uuid
+        and t.attempts >= ${value('attempt')}::int)
+    returning 1 as recorded`,
 );
 
 /** Placeholders (or columns) of a page of a site's audit trail; no `beforeSeq` (null) is the newest page. */

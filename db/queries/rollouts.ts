@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import type { Counts, RolloutPolicy, RolloutStatus, TargetState } from '../../domain/rollout';
-import { emptyCounts } from '../../domain/rollout';
+import { emptyCounts, parseUpdateId } from '../../domain/rollout';
 import type { Db, DbOrTx, Tx } from '../client';
 import { preparedPer } from '../prepared';
 import {
@@ -309,6 +309,13 @@ export async function rolloutStatusLog(db: DbOrTx, rolloutId: string) {
     .orderBy(asc(rolloutStatusChanges.id));
 }
 
+/**
+ * Whether another rollout is updating the IQ of the target row `t` names (startChosen leaves it
+ * queued meanwhile), read through the index of updates in progress by IQ.
+ */
+const updatingElsewhere = (t: SQL) => sql`exists (select 1 from rollout_targets o
+  where o.iq_id = ${t}.iq_id and o.state = 'in_progress' and o.rollout_id <> ${t}.rollout_id)`;
+
 /** Queued IQs of the positions [from, to), in order, with what deciding whether to start them needs. */
 export async function queuedOfWave(db: DbOrTx, rolloutId: string, from: number, to: number) {
   return db
@@ -316,6 +323,7 @@ export async function queuedOfWave(db: DbOrTx, rolloutId: string, from: number, 
       iqId: rolloutTargets.iqId,
       position: rolloutTargets.position,
       online: iqs.online,
+      updatingElsewhere: sql<boolean>`${updatingElsewhere(sql`rollout_targets`)}`,
       instance: iqs.gatewayInstance,
       timezone: sites.timezone,
     })
@@ -390,32 +398,56 @@ export async function lookAtWave(
  * fresh updateId `<rolloutId>:<attempt>` (the id names the rollout, so a device's report finds its
  * target by primary key). Returns what was started, with its position and the gateway instance
  * holding each IQ (null: it went offline meanwhile, the timeout retries it).
+ *
+ * An IQ is updated once, whatever rollouts name it (F3, N7): one already on the release's version
+ * is not started, and `skipped` if it was never sent the update (one that was is a success, which
+ * markReportedVersion records); one another rollout is updating stays queued, to be skipped once
+ * that update brings it to the version, or started if it fails. The starts of every rollout take
+ * one lock in turn, and the statement reads after it: each sees the starts committed before it.
  */
 async function startChosen(db: DbOrTx, rolloutId: string, chosen: SQL, now: Date) {
-  const rows = await db.execute<{
-    iq_id: string;
-    update_id: string;
-    instance: string | null;
-    position: number;
-  }>(sql`
-    with running as (
-      -- In the same statement, holding the row shared: a pause or abort (which locks it for update)
-      -- is recorded before this start or after it, and once recorded nothing new starts.
-      select id from rollouts where id = ${rolloutId} and status = 'running' for share),
-    started as (
-      update rollout_targets t set state = 'in_progress', attempts = t.attempts + 1,
-        update_id = ${`${rolloutId}:`} || (t.attempts + 1), started_at = ${now.toISOString()}::timestamptz, error = null
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended('rollout-update-starts', 0))`);
+    const rows = await tx.execute<{
+      iq_id: string;
+      update_id: string;
+      instance: string | null;
+      position: number;
+    }>(sql`
+      with running as (
+        -- In the same statement, holding the row shared: a pause or abort (which locks it for update)
+        -- is recorded before this start or after it, and once recorded nothing new starts.
+        select id from rollouts where id = ${rolloutId} and status = 'running' for share),
+      release as (
+        select f.version from rollouts r join firmware_releases f on f.id = r.release_id
+        where r.id = (select id from running)),
       -- By primary key: the chosen ids are read once, whatever the planner makes of the rest.
-      where t.rollout_id = (select id from running) and t.iq_id = any(array(${chosen})) and t.state = 'queued'
-      returning t.iq_id, t.update_id, t.position)
-    select s.iq_id, s.update_id, s.position, i.gateway_instance as instance
-    from started s join iqs i on i.id = s.iq_id`);
-  return rows.map((r) => ({
-    iqId: r.iq_id,
-    updateId: r.update_id,
-    instance: r.instance,
-    position: r.position,
-  }));
+      picked as (select array(${chosen}) as ids),
+      candidates as (
+        select t.iq_id, t.attempts, i.firmware is not distinct from (select version from release) as on_version,
+          ${updatingElsewhere(sql`t`)} as updating_elsewhere
+        from rollout_targets t join iqs i on i.id = t.iq_id
+        where t.rollout_id = (select id from running) and t.iq_id = any((select ids from picked)::uuid[]) and t.state = 'queued'),
+      skipped as (
+        update rollout_targets t set state = 'skipped'
+        from candidates c
+        where t.rollout_id = (select id from running) and t.iq_id = c.iq_id and c.on_version and c.attempts = 0),
+      started as (
+        update rollout_targets t set state = 'in_progress', attempts = t.attempts + 1,
+          update_id = ${`${rolloutId}:`} || (t.attempts + 1), started_at = ${now.toISOString()}::timestamptz, error = null
+        from candidates c
+        where t.rollout_id = (select id from running) and t.iq_id = c.iq_id
+          and not c.on_version and not c.updating_elsewhere
+        returning t.iq_id, t.update_id, t.position)
+      select s.iq_id, s.update_id, s.position, i.gateway_instance as instance
+      from started s join iqs i on i.id = s.iq_id`);
+    return rows.map((r) => ({
+      iqId: r.iq_id,
+      updateId: r.update_id,
+      instance: r.instance,
+      position: r.position,
+    }));
+  });
 }
 
 /** startChosen for these IQs. */
@@ -427,7 +459,8 @@ export async function startUpdates(db: DbOrTx, rolloutId: string, iqIds: string[
 /**
  * startChosen for the first `limit` online queued IQs of the positions [scope, to), in position
  * order, chosen in the same statement (no maintenance window to judge them by): the queued positions
- * in order, each IQ's online flag looked up as the scan goes, so the scan stops at the limit.
+ * in order, each IQ's online flag looked up as the scan goes, so the scan stops at the limit; an IQ
+ * another rollout is updating takes no slot.
  */
 export async function startNextUpdates(
   db: DbOrTx,
@@ -443,28 +476,45 @@ export async function startNextUpdates(
       where t.rollout_id = (select id from running) and t.state = 'queued'
         and t.position >= ${at.scope} and t.position < ${at.to}
         and (select i.online from iqs i where i.id = t.iq_id)
+        and not ${updatingElsewhere(sql`t`)}
       order by t.position limit ${at.limit}`,
     now,
   );
 }
 
-/** Queued IQs of the positions [scope, to) still offline at the deadline: timed out, their ids returned. */
-export async function timeOutOfflineQueued(
-  db: DbOrTx,
-  rolloutId: string,
-  at: { scope: number; to: number },
-  now: Date,
-): Promise<string[]> {
-  const rows = await db.execute<{ iq_id: string }>(sql`
-    update rollout_targets t set state = 'timed_out', finished_at = ${now.toISOString()}::timestamptz
+/** Queued IQs of the positions [scope, to) offline now, with the updates sent them so far. */
+export async function offlineQueued(db: DbOrTx, rolloutId: string, at: { scope: number; to: number }) {
+  const rows = await db.execute<{ iq_id: string; attempts: number }>(sql`
+    select t.iq_id, t.attempts from rollout_targets t
     where t.rollout_id = ${rolloutId} and t.state = 'queued' and t.position >= ${at.scope} and t.position < ${at.to}
-      and not exists (select 1 from iqs i where i.id = t.iq_id and i.online)
-    returning t.iq_id`);
-  return rows.map((r) => r.iq_id);
+      and not exists (select 1 from iqs i where i.id = t.iq_id and i.online)`);
+  return rows.map((r) => ({ iqId: r.iq_id, attempts: r.attempts }));
 }
 
 /**
- * F6: success is the IQ back on the release's version after one of our sends. One conditional
+ * Queued targets past the offline deadline: `timed_out`, or failed with error `timeout`
+ * (atOfflineDeadline). Only those still queued and offline: one that came online meanwhile is started.
+ */
+export async function endOfflineQueued(
+  db: DbOrTx,
+  rolloutId: string,
+  iqIds: string[],
+  outcome: 'timed_out' | 'fail',
+  now: Date,
+) {
+  if (iqIds.length === 0) return;
+  await db.execute(sql`
+    update rollout_targets t set
+      state = ${outcome === 'fail' ? 'failed' : 'timed_out'}::rollout_target_state,
+      error = ${outcome === 'fail' ? 'timeout' : null}, finished_at = ${now.toISOString()}::timestamptz
+    where t.rollout_id = ${rolloutId} and t.iq_id = any(${uuidArray(iqIds)}) and t.state = 'queued'
+      and not exists (select 1 from iqs i where i.id = t.iq_id and i.online)`);
+}
+
+/**
+ * F6: success is the IQ back on the release's version after one of our sends: a send starts only for
+ * an IQ not on the version (startChosen), and only a hello sets the version, so the one seen here was
+ * reported after the send. One conditional
  * UPDATE keyed by (rollout, IQ, version): a finished target is never touched, so a late or repeated
  * report changes nothing and nothing is sent again.
  */
@@ -479,22 +529,20 @@ export async function markReportedVersion(db: DbOrTx, rolloutId: string, version
 
 /**
  * A failure the IQ reported for one update (gateway side). Only the attempt it names, and only while
- * in progress: a late report about an earlier attempt or a finished target changes nothing.
+ * in progress: a late report about an earlier attempt or a finished target changes nothing. Nor does
+ * one from an IQ that already said hello on the release's version (F6: that is its success, which
+ * the wave's next look records): an IQ sends failures it buffered before its reboot after that hello,
+ * and the gateway handles an IQ's lines in order, so the hello's write is committed by then.
  */
 export async function recordUpdateFailure(db: DbOrTx, iqId: string, updateId: string, error: string) {
-  const rolloutId = /^([0-9a-f-]{36}):\d+$/i.exec(updateId)?.[1];
+  const rolloutId = parseUpdateId(updateId)?.rolloutId;
   if (!rolloutId) return;
-  await db
-    .update(rolloutTargets)
-    .set({ state: 'failed', error, finishedAt: sql`now()` })
-    .where(
-      and(
-        eq(rolloutTargets.rolloutId, rolloutId),
-        eq(rolloutTargets.iqId, iqId),
-        eq(rolloutTargets.updateId, updateId),
-        eq(rolloutTargets.state, 'in_progress'),
-      ),
-    );
+  await db.execute(sql`
+    update rollout_targets t set state = 'failed', error = ${error}, finished_at = now()
+    where t.rollout_id = ${rolloutId} and t.iq_id = ${iqId} and t.update_id = ${updateId} and t.state = 'in_progress'
+      and not exists (
+        select 1 from iqs i, rollouts r, firmware_releases f
+        where i.id = t.iq_id and r.id = t.rollout_id and f.id = r.release_id and i.firmware = f.version)`);
 }
 
 /** In-progress targets whose attempt timed out: back to queued (a retry) or failed. */

@@ -18,12 +18,14 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database, Tx } from '../../db/client';
 import {
+  endOfflineQueued,
   endTimedOutAttempts,
   finishRollout,
   insertRelease,
   insertRollout,
   lookAtWave,
   markReportedVersion,
+  offlineQueued,
   recordUpdateFailure,
   resolveTargets,
   rolloutCounts,
@@ -31,9 +33,8 @@ import {
   rolloutStatusLog,
   setRolloutStatus,
   startNextUpdates,
-  timeOutOfflineQueued,
 } from '../../db/queries/rollouts';
-import { DEFAULT_POLICY } from '../../domain/rollout';
+import { atOfflineDeadline, DEFAULT_POLICY } from '../../domain/rollout';
 import { createTestDatabase } from '../support/database';
 import { readsDuring } from '../support/table-reads';
 
@@ -172,8 +173,14 @@ async function run(o: Op, rolloutId: string, siteId: string) {
           recordUpdateFailure(db, r.iq_id, r.update_id, 'flash failed'),
         ),
       );
-    case 'timeOutQueued':
-      return timeOutOfflineQueued(db, rolloutId, { scope: 0, to: SIZE }, now);
+    case 'timeOutQueued': {
+      const offline = await offlineQueued(db, rolloutId, { scope: 0, to: SIZE });
+      for (const outcome of ['timed_out', 'fail'] as const) {
+        const these = offline.filter((t) => atOfflineDeadline(t.attempts) === outcome).map((t) => t.iqId);
+        await endOfflineQueued(db, rolloutId, these, outcome, now);
+      }
+      return;
+    }
     case 'endTimedOut': {
       const attempts = some(await inFlight(), o.share).map((r) => ({ iqId: r.iq_id, updateId: r.update_id }));
       return endTimedOutAttempts(db, rolloutId, attempts, o.outcome, now);

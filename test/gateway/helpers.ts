@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../../db/client';
-import { iqs, locks, sites } from '../../db/schema';
+import { insertRelease, insertRollout } from '../../db/queries/rollouts';
+import { iqs, locks, rolloutTargets, sites } from '../../db/schema';
+import { DEFAULT_POLICY } from '../../domain/rollout';
 import { hashDeviceSecret } from '../../domain/secrets';
 import type { IqCredentials } from '../../iq-sim/iq';
 
@@ -74,6 +76,43 @@ export async function seedSiteWithIqs(
       credentials: { serial: row.serial, secret: secrets[i]!, model: 'IQ2', firmware: '1.0.0' },
     })),
   };
+}
+
+/**
+ * A rollout of a new release of the IQ's model that sent the IQ its update once, written straight to
+ * the database: what the gateway finds when a report names `updateId`. The update is in progress
+ * unless `state` says otherwise (an update in progress is sent again at the IQ's hello).
+ */
+export async function seedUpdateInProgress(
+  db: Db,
+  iqId: string,
+  opts: { model?: string; state?: 'in_progress' | 'canceled' } = {},
+) {
+  const model = opts.model ?? 'IQ2';
+  const version = `9.${randomUUID()}`;
+  const release = await insertRelease(db, {
+    model,
+    version,
+    url: `ftps://files.ks.test/${version}.bin`,
+    sha256: '0'.repeat(64),
+    sizeBytes: 1,
+  });
+  const rollout = await insertRollout(db, {
+    releaseId: release!.id,
+    target: { iqIds: [iqId] },
+    policy: DEFAULT_POLICY,
+  });
+  const updateId = `${rollout.id}:1`;
+  await db.insert(rolloutTargets).values({
+    rolloutId: rollout.id,
+    iqId,
+    position: 0,
+    state: opts.state ?? 'in_progress',
+    attempts: 1,
+    updateId,
+    startedAt: new Date(),
+  });
+  return { rolloutId: rollout.id, version, updateId };
 }
 
 export async function iqRow(db: Db, iqId: string) {

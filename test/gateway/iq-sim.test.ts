@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { and, eq } from 'drizzle-orm';
@@ -10,7 +10,7 @@ import { type RunningGateway, startGateway } from '../../gateway/server';
 import { startFleet } from '../../iq-sim/fleet';
 import { startSimulatedIq } from '../../iq-sim/iq';
 import { createTestDatabase } from '../support/database';
-import { eventually, iqRow, seedIq } from './helpers';
+import { eventually, iqRow, seedIq, seedUpdateInProgress } from './helpers';
 
 let database: Database;
 let gateway: RunningGateway;
@@ -49,6 +49,12 @@ const statuses = async (iqId: string) =>
       .orderBy(events.seq)
   ).map((e) => e.data);
 
+/**
+ * An update id the gateway takes reports on (it refuses made-up ones): a rollout's that sent the IQ
+ * an update, since ended (so its hello is not sent that update again).
+ */
+const sentUpdate = (iqId: string) => seedUpdateInProgress(database.db, iqId, { state: 'canceled' });
+
 describe('IQ simulator', () => {
   it('downloads, checks and installs an update, then comes back on the new version', async () => {
     const { iq, credentials } = await seedIq(database.db);
@@ -57,7 +63,7 @@ describe('IQ simulator', () => {
       ports: gateway.ports,
       update: { durationMs: 100 },
     });
-    const updateId = randomUUID();
+    const { updateId } = await sentUpdate(iq.id);
     await bus.send('gw-sim', {
       kind: 'update',
       iqId: iq.id,
@@ -85,7 +91,7 @@ describe('IQ simulator', () => {
       ports: gateway.ports,
       update: { durationMs: 50, failureRate: 1 },
     });
-    const bad = randomUUID();
+    const bad = (await sentUpdate(iq.id)).updateId;
     await bus.send('gw-sim', {
       kind: 'update',
       iqId: iq.id,
@@ -102,7 +108,7 @@ describe('IQ simulator', () => {
         error: 'checksum_mismatch',
       }),
     );
-    const flaky = randomUUID();
+    const flaky = (await sentUpdate(iq.id)).updateId;
     await bus.send('gw-sim', {
       kind: 'update',
       iqId: iq.id,

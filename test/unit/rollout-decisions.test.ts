@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
   afterControl,
   afterInProgressTimeout,
+  atOfflineDeadline,
   DEFAULT_POLICY,
   freeSlots,
   idealDurationMs,
   insideWindow,
   msUntilWindowOpens,
   offlineDeadlinePassed,
+  parseUpdateId,
   shouldAbort,
   waveEnded,
   waveOfPosition,
@@ -72,6 +74,13 @@ describe('abort decision (F4)', () => {
     expect(shouldAbort({ succeeded, failed }, policy)).toBe(abort);
   });
 
+  it('with the default policy a canary over the threshold aborts: its IQs are enough to judge', () => {
+    const canary = DEFAULT_POLICY.canarySize;
+    expect(DEFAULT_POLICY.minFinishedBeforeAbort).toBeLessThanOrEqual(canary);
+    expect(shouldAbort({ succeeded: canary - 1, failed: 1 }, DEFAULT_POLICY)).toBe(true);
+    expect(shouldAbort({ succeeded: 0, failed: canary }, DEFAULT_POLICY)).toBe(true);
+  });
+
   it('a 0 % threshold aborts on the first failure once the minimum finished', () => {
     expect(
       shouldAbort({ succeeded: 4, failed: 1 }, { failureThresholdPercent: 0, minFinishedBeforeAbort: 5 }),
@@ -90,6 +99,12 @@ describe('retries and deadlines (F4)', () => {
     { attempts: 3, retries: 2, next: 'fail' },
   ] as const)('attempt $attempts of 1 + $retries retries → $next', ({ attempts, retries, next }) => {
     expect(afterInProgressTimeout(attempts, retries)).toBe(next);
+  });
+
+  it('at the offline deadline an IQ never sent the update times out; one sent it fails (a bricked IQ)', () => {
+    expect(atOfflineDeadline(0)).toBe('timed_out');
+    expect(atOfflineDeadline(1)).toBe('fail');
+    expect(atOfflineDeadline(3)).toBe('fail');
   });
 
   it('an offline IQ times out at the deadline counted from its wave', () => {
@@ -327,5 +342,26 @@ describe('the sliding window (F4, issue 15)', () => {
       expect(idealDurationMs(total, policy, 1_000)).toBe(waveSizes(total, policy).length * 1_000);
     }
     expect(idealDurationMs(0, DEFAULT_POLICY, 1_000)).toBe(0);
+  });
+});
+
+describe('update ids (F6)', () => {
+  const rolloutId = '0b6c1f0e-2f5d-4c3a-9a57-1d2e3f405162';
+  it('names the rollout and the attempt', () => {
+    expect(parseUpdateId(`${rolloutId}:1`)).toEqual({ rolloutId, attempt: 1 });
+    expect(parseUpdateId(`${rolloutId}:12`)).toEqual({ rolloutId, attempt: 12 });
+  });
+
+  it.each([
+    ['made up', 'u1'],
+    ['a bare uuid', rolloutId],
+    ['attempt 0', `${rolloutId}:0`],
+    ['a leading zero', `${rolloutId}:01`],
+    ['an attempt past int4', `${rolloutId}:9999999999`],
+    ['not a uuid', `${'-'.repeat(36)}:1`],
+    ['upper case, never sent', `${rolloutId.toUpperCase()}:1`],
+    ['trailing text', `${rolloutId}:1 `],
+  ])('is not an update id: %s', (_, updateId) => {
+    expect(parseUpdateId(updateId)).toBeUndefined();
   });
 });
