@@ -287,7 +287,9 @@ export async function findAccessMethod(db: DbOrTx, siteId: string, profileId: st
 /**
  * K8: a credential an IQ may name in an event: one of its site's tags or mobile keys, or a PIN on this
  * IQ, whatever its status now (the lock reports what happened with what it held). Undefined for any
- * other id, another site's credential or a remote method: the IQ never held those.
+ * other id, another site's credential or a remote method: the IQ never held those. Whether this IQ's
+ * list ever held it is not asked: the versions it was sent are kept only so far back (RETAINED_VERSIONS),
+ * and an IQ that comes back after long offline uploads events of credentials revoked since.
  */
 export async function findIqCredential(
   db: DbOrTx,
