@@ -328,8 +328,8 @@ export class DeviceConnection {
 
   /**
    * K8: an event the IQ reports, stored once per (IQ, eventId) and acknowledged; a repeat is
-   * acknowledged and ignored. A lie (another IQ's lock, a credential this IQ could never have held, a time that
-   * cannot be) is refused and writes nothing.
+   * acknowledged and ignored. A lie (another IQ's lock, a credential this IQ could never have held,
+   * a time that cannot be) is refused and writes nothing.
    */
   private async onDeviceEvent(iq: Authenticated, message: Extract<DeviceMessage, { type: 'event' }>) {
     const { db } = this.ctx;
