@@ -301,36 +301,41 @@ export function slotFillOrder(
   assertCount('iqsLimit', input.iqsLimit);
   const memberIds = input.members
     .filter((m) => m.hasValidAccess)
-    .toSorted(
-      (a, b) =>
-        ROLE_RANK[a.role] - ROLE_RANK[b.role] ||
-        a.joinedAtMs - b.joinedAtMs ||
-        compareIds(a.profileId, b.profileId),
-    )
+    .toSorted(memberFillOrder)
     .slice(0, input.usersLimit)
     .map((m) => m.profileId);
   const iqIds = input.iqs
-    .toSorted((a, b) => a.registeredAtMs - b.registeredAtMs || compareIds(a.iqId, b.iqId))
+    .toSorted(iqFillOrder)
     .slice(0, input.iqsLimit)
     .map((iq) => iq.iqId);
   return { memberIds, iqIds };
 }
 
+type MemberOrderKey = { profileId: string; role: SiteRole; joinedAtMs: number };
+const memberFillOrder = (a: MemberOrderKey, b: MemberOrderKey) =>
+  ROLE_RANK[a.role] - ROLE_RANK[b.role] ||
+  a.joinedAtMs - b.joinedAtMs ||
+  compareIds(a.profileId, b.profileId);
+type IqOrderKey = { iqId: string; registeredAtMs: number };
+const iqFillOrder = (a: IqOrderKey, b: IqOrderKey) =>
+  a.registeredAtMs - b.registeredAtMs || compareIds(a.iqId, b.iqId);
+
 /**
  * Of `items`, those beyond `limit` when the earliest subscribed keep their slot, most recently
- * subscribed first. Items in `keep` always stay and take slots first.
+ * subscribed first. Items in `keep` always stay and take slots first. `subscribedFirst` orders them
+ * earliest first.
  */
 function overLimit<T>(
   items: readonly T[],
   limit: number,
-  subscribedAtMs: (item: T) => number,
+  subscribedFirst: (a: T, b: T) => number,
   id: (item: T) => string,
   keep: (item: T) => boolean,
 ): string[] {
   const kept = items.filter(keep).length;
   return items
     .filter((item) => !keep(item))
-    .toSorted((a, b) => subscribedAtMs(a) - subscribedAtMs(b) || compareIds(id(a), id(b)))
+    .toSorted(subscribedFirst)
     .slice(Math.max(0, limit - kept))
     .reverse()
     .map(id);
@@ -340,12 +345,18 @@ function overLimit<T>(
  * V10, a term replacing an active one: the subscribed members and IQs that lose their slot when
  * the new limits are lower, most recently subscribed first. The owner never loses a slot, so the
  * slots taken away come from the others even when the owner subscribed last (and the owner keeps
- * theirs even under a user limit of 0).
+ * theirs even under a user limit of 0). Slots filled at one instant (slotFillOrder, a term after none
+ * or after expiry) were taken in its order: that order breaks their tie, so the last filled go first.
  */
 export function trimToLimits(
   input: Limits & {
-    subscribedMembers: ReadonlyArray<{ profileId: string; role: SiteRole; subscribedAtMs: number }>;
-    subscribedIqs: ReadonlyArray<{ iqId: string; subscribedAtMs: number }>;
+    subscribedMembers: ReadonlyArray<{
+      profileId: string;
+      role: SiteRole;
+      joinedAtMs: number;
+      subscribedAtMs: number;
+    }>;
+    subscribedIqs: ReadonlyArray<{ iqId: string; registeredAtMs: number; subscribedAtMs: number }>;
   },
 ): { unsubscribeMemberIds: string[]; unsubscribeIqIds: string[] } {
   assertCount('usersLimit', input.usersLimit);
@@ -354,14 +365,14 @@ export function trimToLimits(
     unsubscribeMemberIds: overLimit(
       input.subscribedMembers,
       input.usersLimit,
-      (m) => m.subscribedAtMs,
+      (a, b) => a.subscribedAtMs - b.subscribedAtMs || memberFillOrder(a, b),
       (m) => m.profileId,
       (m) => m.role === 'owner',
     ),
     unsubscribeIqIds: overLimit(
       input.subscribedIqs,
       input.iqsLimit,
-      (iq) => iq.subscribedAtMs,
+      (a, b) => a.subscribedAtMs - b.subscribedAtMs || iqFillOrder(a, b),
       (iq) => iq.iqId,
       () => false,
     ),

@@ -77,22 +77,26 @@ export async function trimSlots(tx: DbOrTx, siteId: string, limits: Limits) {
     .select({
       profileId: memberships.profileId,
       role: memberships.role,
+      joinedAt: memberships.joinedAt,
       subscribedAt: memberships.subscribedAt,
     })
     .from(memberships)
     .where(and(eq(memberships.siteId, siteId), eq(memberships.subscribed, true)));
   const subscribedIqs = await tx
-    .select({ iqId: iqs.id, subscribedAt: iqs.subscribedAt })
+    .select({ iqId: iqs.id, registeredAt: iqs.registeredAt, subscribedAt: iqs.subscribedAt })
     .from(iqs)
     .where(and(eq(iqs.siteId, siteId), eq(iqs.subscribed, true)));
   const drop = trimToLimits({
     ...limits,
     subscribedMembers: subscribedMembers.map((m) => ({
-      ...m,
+      profileId: m.profileId,
+      role: m.role,
+      joinedAtMs: m.joinedAt.getTime(),
       subscribedAtMs: m.subscribedAt?.getTime() ?? 0,
     })),
     subscribedIqs: subscribedIqs.map((d) => ({
       iqId: d.iqId,
+      registeredAtMs: d.registeredAt.getTime(),
       subscribedAtMs: d.subscribedAt?.getTime() ?? 0,
     })),
   });

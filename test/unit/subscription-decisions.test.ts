@@ -286,6 +286,7 @@ describe('trimToLimits (V10, new term replacing an active one)', () => {
   const sub = (profileId: string, role: SiteRole, day: number) => ({
     profileId,
     role,
+    joinedAtMs: NOW,
     subscribedAtMs: NOW + day * DAY_MS,
   });
   // The owner subscribed last of all.
@@ -298,9 +299,9 @@ describe('trimToLimits (V10, new term replacing an active one)', () => {
     sub('u-tie-a', 'user', 4),
   ];
   const subscribedIqs = [
-    { iqId: 'iq-3', subscribedAtMs: NOW + 3 },
-    { iqId: 'iq-1', subscribedAtMs: NOW + 1 },
-    { iqId: 'iq-2', subscribedAtMs: NOW + 2 },
+    { iqId: 'iq-3', registeredAtMs: NOW, subscribedAtMs: NOW + 3 },
+    { iqId: 'iq-1', registeredAtMs: NOW, subscribedAtMs: NOW + 1 },
+    { iqId: 'iq-2', registeredAtMs: NOW, subscribedAtMs: NOW + 2 },
   ];
 
   it.each([
@@ -328,6 +329,35 @@ describe('trimToLimits (V10, new term replacing an active one)', () => {
     expect(
       trimToLimits({ usersLimit: 3, iqsLimit: 3, subscribedMembers: withoutOwner, subscribedIqs }),
     ).toEqual({ unsubscribeMemberIds: ['u-tie-b', 'u-tie-a'], unsubscribeIqIds: [] });
+  });
+
+  it('slots filled at one instant go in the reverse of the order they were filled in, not by id', () => {
+    // A term after none: every slot filled at NOW, in slotFillOrder's order (admins, then others by
+    // join date; IQs by registration). The ids sort the other way round.
+    const members = [
+      { profileId: 'a-owner', role: 'owner' as const, joinedAtMs: NOW - 30 * DAY_MS },
+      { profileId: 'z-admin', role: 'admin' as const, joinedAtMs: NOW - 10 * DAY_MS },
+      { profileId: 'b-user', role: 'user' as const, joinedAtMs: NOW - 5 * DAY_MS },
+    ];
+    const iqsOf = [
+      { iqId: 'z-first', registeredAtMs: NOW - 10 * DAY_MS },
+      { iqId: 'a-second', registeredAtMs: NOW - 5 * DAY_MS },
+    ];
+    const filled = slotFillOrder({
+      usersLimit: 3,
+      iqsLimit: 2,
+      members: members.map((m) => ({ ...m, hasValidAccess: true })),
+      iqs: iqsOf,
+    });
+    expect(filled).toEqual({ memberIds: ['a-owner', 'z-admin', 'b-user'], iqIds: ['z-first', 'a-second'] });
+    expect(
+      trimToLimits({
+        usersLimit: 2,
+        iqsLimit: 1,
+        subscribedMembers: members.map((m) => ({ ...m, subscribedAtMs: NOW })),
+        subscribedIqs: iqsOf.map((iq) => ({ ...iq, subscribedAtMs: NOW })),
+      }),
+    ).toEqual({ unsubscribeMemberIds: ['b-user'], unsubscribeIqIds: ['a-second'] });
   });
 });
 
