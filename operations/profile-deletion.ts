@@ -235,7 +235,7 @@ function deleteOnce(
       const email = profile.email.toLowerCase();
       // Revoked and unlinked, not deleted: an IQ that reports an event with one of these credentials
       // is then recorded with the deletion placeholder (K8), and the credential leads to nobody.
-      await tx
+      const credentialSites = await tx
         .update(accessMethods)
         .set({
           status: 'revoked',
@@ -245,12 +245,14 @@ function deleteOnce(
           pinHash: null,
           devicePinHash: null,
         })
-        .where(eq(accessMethods.profileId, profileId));
+        .where(eq(accessMethods.profileId, profileId))
+        .returning({ siteId: accessMethods.siteId });
       // Slots are the subscribed memberships: leaving frees them.
       await tx.delete(memberships).where(eq(memberships.profileId, profileId));
-      // K7: every IQ of those sites revokes the profile's credentials; its grants leave the deltas kept.
+      // K7: every IQ of those sites revokes the profile's credentials. Its grants leave the deltas
+      // kept wherever it held a credential: a site it left keeps them for RETAINED_VERSIONS versions.
       for (const siteId of siteIds) await syncAccessLists(tx, { siteId, profileId });
-      await forgetMemberGrants(tx, siteIds, profileId);
+      await forgetMemberGrants(tx, [...new Set(credentialSites.map((c) => c.siteId))], profileId);
 
       // Whole words only for the name: it is not unique, and other text must stay readable.
       const linkPattern = `${literal(profileId)}|${literal(email)}`;

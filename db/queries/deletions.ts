@@ -65,8 +65,9 @@ export async function profileMemberships(db: DbOrTx, profileId: string) {
 
 /**
  * Every site whose rows a profile's deletion changes, sorted (the order site locks are taken in):
- * those it belongs to, those it installs (the installer link is cleared), and those of invitations
- * to its address or sent by it (deleted, or their inviter cleared).
+ * those it belongs to, those it installs (the installer link is cleared), those of invitations
+ * to its address or sent by it (deleted, or their inviter cleared), and those where it holds or held
+ * a credential (unlinked, and its grants taken out of the IQs' retained deltas, at a site it left too).
  */
 export async function sitesTouchedByDeletion(
   db: DbOrTx,
@@ -77,6 +78,7 @@ export async function sitesTouchedByDeletion(
     select site_id as id from memberships where profile_id = ${profileId}
     union select id from sites where installer_profile_id = ${profileId}
     union select site_id from site_invitations where lower(email) = ${email.toLowerCase()} or invited_by = ${profileId}
+    union select site_id from access_methods where profile_id = ${profileId}
     order by id`);
   return rows.map((r) => r.id);
 }
