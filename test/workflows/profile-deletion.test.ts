@@ -3,6 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { events, idempotencyRecords, memberships, siteInvitations } from '../../db/schema';
+import { escapeHtml } from '../../domain/html';
 import { createMailer, type Mailer } from '../../emails/mailer';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { inviteToSite, newInvitationLink } from '../../operations/invitations';
@@ -10,7 +11,7 @@ import { queryProfileDeletion } from '../../workflows/client/profile-deletion';
 import { profileDeletionWorkflowId } from '../../workflows/ids';
 import { consentSignal } from '../../workflows/profile-deletion/messages';
 import { answer, consentToken, deletionStatus, fileDeletion, personInSites } from '../support/deletion';
-import { createSite, DAY } from '../support/fixtures';
+import { addMember, createSite, DAY } from '../support/fixtures';
 import { linkIn } from '../support/people';
 import { startTestSystem, TEST_BASE_URL, TEST_SUPPORT_EMAIL, type TestSystem } from '../support/system';
 
@@ -371,6 +372,44 @@ describe('profile deletion', () => {
       expect(accept.status).toBe(410);
     }
     expect(await traces([person.id, person.email, person.name])).toEqual([]);
+  });
+
+  it('whatever the characters of the name, mail to others and events keep none of it: subject, HTML, text, JSON (D7)', async () => {
+    const tag = randomUUID().slice(0, 8);
+    // React escapes ' & " < > in the HTML, JSON escapes ", and the name ends in no letter.
+    const name = `Éamon O'Brien-${tag} & "Co" <x> Jr.`;
+    const person = await sys.signIn({ email: `obrien-${tag}@example.test`, name });
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    await addMember(sys, site.id, person.id, { role: 'admin' });
+    const friend = `friend-${tag}@example.test`;
+    await inviteToSite(
+      sys.db,
+      { mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }), publicBaseUrl: TEST_BASE_URL },
+      { site, email: friend, role: 'user', inviterId: person.id, now: new Date(), link: newInvitationLink() },
+    );
+    const [invitation] = await sys.sql`select html, text from sent_emails where to_address = ${friend}`;
+    expect(invitation?.html).toContain(escapeHtml(name));
+    expect(invitation?.text).toContain(name);
+    await sys.db.insert(events).values({
+      siteId: site.id,
+      type: 'lock.opened',
+      actorProfileId: person.id,
+      data: { by: name, lock: 'Door' },
+    });
+
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect((await answer(sys, await consentToken(sys, request.id, site.id), 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect(
+      await traces([person.id, person.email, name, escapeHtml(name), JSON.stringify(name).slice(1, -1)]),
+    ).toEqual([]);
+    // The rest stays readable.
+    const [kept] = await sys.sql`select text from sent_emails where to_address = ${friend}`;
+    expect(kept?.text).toContain(`deleted-profile invited you to the site ${site.name}`);
+    const [opened] =
+      await sys.sql`select data from events where site_id = ${site.id} and type = 'lock.opened'`;
+    expect(opened?.data).toEqual({ by: 'deleted-profile', lock: 'Door' });
   });
 
   it('a person with only pending invitations is deleted at once, asking nobody', async () => {
