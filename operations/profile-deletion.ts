@@ -278,7 +278,9 @@ function deleteOnce(
       // Mail to the person leaves a redacted record (issue 16: the goodbye can be seen to have gone
       // out), with its template and nothing of them; mail never delivered goes whole. The goodbye
       // queued above keeps its address until sendGoodbye has sent it. Mail to others that named them
-      // keeps its record with the person redacted.
+      // keeps its record with the person redacted. A kept record's key that holds their id or email
+      // (`ownership:<site>:<their id>:…`) becomes one that only its own row's id keeps unique.
+      const keyWithoutThem = sql`case when ${sentEmails.idempotencyKey} ~* ${inText.link} then 'redacted:' || ${sentEmails.id} else ${sentEmails.idempotencyKey} end`;
       const toThem = and(
         eq(sentEmails.toAddress, email),
         ne(sentEmails.idempotencyKey, goodbyeEmailKey(requestId)),
@@ -288,7 +290,7 @@ function deleteOnce(
         .update(sentEmails)
         .set({
           ...REDACTED_RECORD,
-          idempotencyKey: sql`case when ${sentEmails.idempotencyKey} ~* ${inText.link} then 'redacted:' || ${sentEmails.id} else ${sentEmails.idempotencyKey} end`,
+          idempotencyKey: keyWithoutThem,
         })
         .where(toThem);
       await tx
@@ -297,11 +299,13 @@ function deleteOnce(
           subject: sql`regexp_replace(${sentEmails.subject}, ${inText.any}, ${PLACEHOLDER}, 'gi')`,
           html: sql`regexp_replace(${sentEmails.html}, ${inHtml.any}, ${PLACEHOLDER}, 'gi')`,
           text: sql`regexp_replace(${sentEmails.text}, ${inText.any}, ${PLACEHOLDER}, 'gi')`,
+          idempotencyKey: keyWithoutThem,
         })
         .where(
           and(
             ne(sentEmails.toAddress, email),
-            sql`(${sentEmails.subject} ~* ${inText.any} or ${sentEmails.html} ~* ${inHtml.any} or ${sentEmails.text} ~* ${inText.any})`,
+            sql`(${sentEmails.subject} ~* ${inText.any} or ${sentEmails.html} ~* ${inHtml.any} or ${sentEmails.text} ~* ${inText.any}
+              or ${sentEmails.idempotencyKey} ~* ${inText.link})`,
           ),
         );
       // Scopes are `<profileId>:<method> <path>`.

@@ -412,6 +412,34 @@ describe('profile deletion', () => {
     expect(opened?.data).toEqual({ by: 'deleted-profile', lock: 'Door' });
   });
 
+  it('mail to others keyed by the person’s id is kept under a key that leads to nobody, each still its own (D7)', async () => {
+    const { person, sites } = await personInSites(sys, 1);
+    const site = sites[0]!;
+    await sys.sql`update memberships set role = 'admin' where site_id = ${site.id} and profile_id = ${person.id}`;
+    for (const [from, to] of [
+      [site.owner, person],
+      [person, site.owner],
+    ] as const) {
+      const res = await sys.request('POST', `/sites/${site.id}/ownership`, {
+        token: from.token,
+        body: { profileId: to.id },
+      });
+      expect(res.status).toBeLessThan(300);
+    }
+    // The first transfer's email to the owner (then the former owner) is keyed by the person's id.
+    const keyed = await sys.sql`select id from sent_emails
+      where to_address = ${site.owner.email} and idempotency_key like ${`%${person.id}%`}`;
+    expect(keyed).toHaveLength(1);
+
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect((await answer(sys, await consentToken(sys, request.id, site.id), 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect(await traces([person.id, person.email, person.name])).toEqual([]);
+    const [kept] =
+      await sys.sql`select template, idempotency_key from sent_emails where id = ${keyed[0]!.id}`;
+    expect(kept).toEqual({ template: 'ownership-transferred', idempotency_key: `redacted:${keyed[0]!.id}` });
+  });
+
   it('a person with only pending invitations is deleted at once, asking nobody', async () => {
     const { person } = await personInSites(sys, 0);
     const owner = await sys.signIn();
