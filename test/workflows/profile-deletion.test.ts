@@ -228,6 +228,45 @@ describe('profile deletion', () => {
     expect(await profileExists(person.id)).toBe(true);
   });
 
+  it('the reminder goes to no site the person owns meanwhile; the owner they hand it back to answers (D6)', async () => {
+    const { person, sites } = await personInSites(sys, 2);
+    const [owned, other] = sites as [(typeof sites)[0], (typeof sites)[0]];
+    await sys.sql`update memberships set role = 'admin' where site_id = ${owned.id} and profile_id = ${person.id}`;
+    const request = await fileDeletion(sys, support.token, person.email);
+    await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    const transfer = async (from: { token: string }, to: { id: string }) =>
+      expect(
+        (
+          await sys.request('POST', `/sites/${owned.id}/ownership`, {
+            token: from.token,
+            body: { profileId: to.id },
+          })
+        ).status,
+      ).toBe(200);
+    await transfer(owned.owner, person);
+
+    await env.sleep(7 * DAY + 60_000);
+    const otherReminder = await consentToken(sys, request.id, other.id, 'reminder');
+    const toPerson = (await sys.mailbox()).filter(
+      (m) => m.to === person.email && m.template.startsWith('deletion-consent'),
+    );
+    expect(toPerson).toEqual([]);
+    expect((await sys.mailbox()).map((m) => m.idempotencyKey)).not.toContain(
+      `deletion-consent-reminder:${request.id}:${owned.id}`,
+    );
+
+    await transfer(person, owned.owner);
+    const handedBack = (await sys.mailbox()).find(
+      (m) =>
+        m.to === owned.owner.email && m.idempotencyKey.startsWith(`deletion-consent-transfer:${request.id}:`),
+    );
+    const link = handedBack?.text.match(/\/consents\/([A-Za-z0-9_-]+)/)?.[1];
+    expect(link).toBeDefined();
+    expect((await answer(sys, link!, 'approve')).status).toBe(200);
+    expect((await answer(sys, otherReminder, 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+  });
+
   /**
    * N7: the deadline's end, with an owner's answer landing after the workflow last read the answers.
    * The test holds the request's row so the end's activity waits on it past the workflow's read, and
