@@ -270,6 +270,18 @@ export async function finishDeletionRequest(
   });
 }
 
+/**
+ * D2 asks the sites the profile belongs to: a site it leaves (or is removed or released from) no
+ * longer has a say in its open deletion request. Its unanswered consent goes, and its link with it;
+ * the request then waits only on the sites it still belongs to (an answer already given stays).
+ */
+export async function dropConsentOfSiteLeft(tx: DbOrTx, siteId: string, profileId: string) {
+  await tx.execute(sql`
+    delete from deletion_consents c using deletion_requests r
+    where r.id = c.request_id and r.profile_id = ${profileId} and r.status = 'awaiting_consent'
+      and c.site_id = ${siteId} and c.decision = 'pending'`);
+}
+
 /** Every consent link of the request dies (D3): only one hash is kept per consent, and it goes. */
 export const killTokens = (tx: Tx, requestId: string) =>
   tx

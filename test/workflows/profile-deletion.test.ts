@@ -267,6 +267,24 @@ describe('profile deletion', () => {
     expect(await handle(request.id).result()).toEqual({ status: 'completed' });
   });
 
+  it('a site the person leaves no longer has a say: its link dies, and the sites they still belong to decide (D2)', async () => {
+    const { person, sites } = await personInSites(sys, 2);
+    const [kept, left] = sites as [(typeof sites)[0], (typeof sites)[0]];
+    const request = await fileDeletion(sys, support.token, person.email);
+    const [keptLink, leftLink] = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    const leave = await sys.request('DELETE', `/sites/${left.id}/people/${person.id}`, {
+      token: person.token,
+    });
+    expect(leave.status).toBe(204);
+    expect((await sys.request('GET', `/consents/${leftLink}`)).status).toBe(410);
+    expect((await answer(sys, leftLink!, 'deny')).status).toBe(410);
+    expect((await answer(sys, keptLink!, 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect((await deletionStatus(sys, support.token, request.id)).sites).toEqual([
+      { siteId: kept.id, decision: 'approved' },
+    ]);
+  });
+
   /**
    * N7: the deadline's end, with an owner's answer landing after the workflow last read the answers.
    * The test holds the request's row so the end's activity waits on it past the workflow's read, and
