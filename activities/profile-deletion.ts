@@ -97,6 +97,23 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
       }
       // The link expires at the request's consent deadline, the one "answer by" time people see.
       const expiresAt = new Date(consentDeadlineMs(ctx.deadlineAt.getTime()));
+      if (owner.profileId === ctx.subjectId) {
+        // D6: the site's owner is the person whose deletion it asks about (an ownership transferred
+        // to them): no link for them. The site is marked asked, so its next owner is sent one.
+        await setConsentToken(db, {
+          requestId: input.requestId,
+          siteId: input.siteId,
+          tokenHash: null,
+          expiresAt,
+          reminded: input.kind === 'reminder',
+          now: new Date(),
+        });
+        log.info('consent link not sent: the site is owned by the person whose deletion it asks about', {
+          requestId: input.requestId,
+          siteId: input.siteId,
+        });
+        return { sent: false };
+      }
       let consentUrl = '';
       if (!recorded) {
         const { token, hash } = newToken();

@@ -4,6 +4,8 @@
  * caller (in the workflow, the workflow clock).
  */
 
+import { escapeHtml } from './html';
+
 export type DeletionStatus =
   | 'awaiting_consent'
   | 'blocked_owner'
@@ -141,3 +143,49 @@ export const consentEmailKey = (kind: 'request' | 'reminder', requestId: string,
   `deletion-consent-${kind}:${requestId}:${siteId}`;
 export const outcomeEmailKey = (requestId: string) => `deletion-outcome:${requestId}`;
 export const goodbyeEmailKey = (requestId: string) => `profile-deleted:${requestId}`;
+
+/**
+ * Where the deletion finds the person in text it keeps (D7): as written (an email's subject and plain
+ * text, an idempotency key), in an email's HTML (escaped as React escapes text), or in events' data
+ * read as JSON text (escaped as a JSON string).
+ */
+export type StoredAs = 'text' | 'html' | 'json';
+
+const storedAs: Record<StoredAs, (s: string) => string> = {
+  text: (s) => s,
+  html: escapeHtml,
+  json: (s) => JSON.stringify(s).slice(1, -1),
+};
+
+/** A PostgreSQL regular expression that matches `s` literally. */
+const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A character that continues a word: a name ending in one must not be found inside a longer word. */
+const WORD_CHARACTER = /^[\p{L}\p{M}\p{N}_]$/u;
+/** PostgreSQL's word characters, the neighbours that would make such a match part of a longer word. */
+const NOT_AFTER_WORD = '(?<![[:alnum:]_])';
+const NOT_BEFORE_WORD = '(?![[:alnum:]_])';
+
+/**
+ * D7: PostgreSQL regular expressions (flags `gi`) that find the person in text stored `as`: `link`
+ * their id or email, `any` those or their name. The name is not unique, so only whole: not inside a
+ * longer word, which is checked only at an end where the name has a word character (`\m…\M` never
+ * found a name that ends in `.` or starts with `'`). Each is looked for as that text stores it
+ * (`O'Brien` is `O&#x27;Brien` in HTML): the raw form in JSON text could match across its quotes, and
+ * a placeholder put there would not be JSON any more.
+ */
+export function personPatterns(
+  person: { id: string; email: string; name: string },
+  as: StoredAs,
+): { link: string; any: string } {
+  const form = storedAs[as];
+  const link = `${literal(form(person.id))}|${literal(form(person.email))}`;
+  // An empty name would match between every two characters and put the placeholder everywhere.
+  if (person.name === '') return { link, any: link };
+  const chars = [...person.name];
+  const name =
+    (WORD_CHARACTER.test(chars[0]!) ? NOT_AFTER_WORD : '') +
+    literal(form(person.name)) +
+    (WORD_CHARACTER.test(chars.at(-1)!) ? NOT_BEFORE_WORD : '');
+  return { link, any: `${link}|${name}` };
+}

@@ -11,6 +11,8 @@
  * direct rendering over generated props.
  */
 
+import { escapeHtml } from '../domain/html';
+
 /** An email as it is sent: its subject, HTML and plain text. */
 export interface RenderedEmail {
   subject: string;
@@ -30,16 +32,6 @@ const MARKER_CHARS = /[\ue000-\ue1ff]/;
 const PLAIN = /^(?:[^\s\u200b]+ )*[^\s\u200b]+$/;
 /** Shapes kept per process, the oldest forgotten first. */
 const MAX_SHAPES = 256;
-
-const HTML_ESCAPES: Record<string, string> = {
-  '"': '&quot;',
-  '&': '&amp;',
-  "'": '&#x27;',
-  '<': '&lt;',
-  '>': '&gt;',
-};
-/** React's escaping of text and attribute values (react-dom/server's escapeTextForBrowser). */
-const escapeHtml = (text: string) => text.replace(/["&'<>]/g, (c) => HTML_ESCAPES[c]!);
 
 const markerOf = (slot: number, length: number) =>
   String.fromCharCode(MARKER_FIRST + slot) + FILLER.repeat(length - 1);

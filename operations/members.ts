@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client';
 import { syncAccessLists } from '../db/queries/access-lists';
+import { dropConsentOfSiteLeft } from '../db/queries/deletions';
 import { recordEvent } from '../db/queries/events';
 import { findMembership } from '../db/queries/memberships';
 import { hasValidAccess, revokeMemberAccess, setSubscribed } from '../db/queries/people';
@@ -172,8 +173,9 @@ export function changeMember(
 
 /**
  * Ends a membership in the caller's transaction (which holds the site lock): every access method of
- * the member at the site is revoked, the membership goes, the IQs' access lists follow (K7), and the
- * event is recorded. Returns the revoked access ids.
+ * the member at the site is revoked, the membership goes, the IQs' access lists follow (K7), the site
+ * stops having a say in the member's open deletion request (D2), and the event is recorded. Returns
+ * the revoked access ids.
  */
 export async function endMembership(
   tx: DbOrTx,
@@ -191,6 +193,7 @@ export async function endMembership(
     .delete(memberships)
     .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
   await syncAccessLists(tx, { siteId, profileId });
+  await dropConsentOfSiteLeft(tx, siteId, profileId);
   await recordEvent(tx, {
     siteId,
     at: now,

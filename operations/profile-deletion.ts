@@ -29,7 +29,7 @@ import {
   sentEmails,
   siteInvitations,
 } from '../db/schema';
-import { goodbyeEmailKey, ownedSites, type RequestView } from '../domain/profile-deletion';
+import { goodbyeEmailKey, ownedSites, personPatterns, type RequestView } from '../domain/profile-deletion';
 import { EmailDeliveryError, type Mailer } from '../emails/mailer';
 
 /**
@@ -128,9 +128,6 @@ const REDACTED_RECORD = {
   html: sql<string>`'<p>' || ${REDACTED_BODY} || ' (' || ${sentEmails.template} || ').</p>'`,
   text: sql<string>`${REDACTED_BODY} || ' (' || ${sentEmails.template} || ').'`,
 };
-
-/** A PostgreSQL regular expression that matches `s` literally. */
-const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * D7 in one transaction, idempotent (a second run finds no profile on the request and does nothing):
@@ -235,7 +232,7 @@ function deleteOnce(
       const email = profile.email.toLowerCase();
       // Revoked and unlinked, not deleted: an IQ that reports an event with one of these credentials
       // is then recorded with the deletion placeholder (K8), and the credential leads to nobody.
-      await tx
+      const credentialSites = await tx
         .update(accessMethods)
         .set({
           status: 'revoked',
@@ -245,26 +242,30 @@ function deleteOnce(
           pinHash: null,
           devicePinHash: null,
         })
-        .where(eq(accessMethods.profileId, profileId));
+        .where(eq(accessMethods.profileId, profileId))
+        .returning({ siteId: accessMethods.siteId });
       // Slots are the subscribed memberships: leaving frees them.
       await tx.delete(memberships).where(eq(memberships.profileId, profileId));
-      // K7: every IQ of those sites revokes the profile's credentials; its grants leave the deltas kept.
+      // K7: every IQ of those sites revokes the profile's credentials. Its grants leave the deltas
+      // kept wherever it held a credential: a site it left keeps them for RETAINED_VERSIONS versions.
       for (const siteId of siteIds) await syncAccessLists(tx, { siteId, profileId });
-      await forgetMemberGrants(tx, siteIds, profileId);
+      await forgetMemberGrants(tx, [...new Set(credentialSites.map((c) => c.siteId))], profileId);
 
-      // Whole words only for the name: it is not unique, and other text must stay readable.
-      const linkPattern = `${literal(profileId)}|${literal(email)}`;
-      const anyPattern = `${linkPattern}|\\m${literal(profile.name)}\\M`;
+      // The name only whole, and each as the column stores it (personPatterns).
+      const person = { id: profileId, email, name: profile.name };
+      const inJson = personPatterns(person, 'json');
+      const inText = personPatterns(person, 'text');
+      const inHtml = personPatterns(person, 'html');
       await tx
         .update(events)
-        .set({ data: sql`regexp_replace(${events.data}::text, ${anyPattern}, ${PLACEHOLDER}, 'gi')::jsonb` })
+        .set({ data: sql`regexp_replace(${events.data}::text, ${inJson.any}, ${PLACEHOLDER}, 'gi')::jsonb` })
         .where(
           and(
-            sql`${events.data}::text ~* ${anyPattern}`,
+            sql`${events.data}::text ~* ${inJson.any}`,
             or(
               eq(events.actorProfileId, profileId),
               eq(events.subjectProfileId, profileId),
-              sql`${events.data}::text ~* ${linkPattern}`,
+              sql`${events.data}::text ~* ${inJson.link}`,
             ),
           ),
         );
@@ -277,7 +278,9 @@ function deleteOnce(
       // Mail to the person leaves a redacted record (issue 16: the goodbye can be seen to have gone
       // out), with its template and nothing of them; mail never delivered goes whole. The goodbye
       // queued above keeps its address until sendGoodbye has sent it. Mail to others that named them
-      // keeps its record with the person redacted.
+      // keeps its record with the person redacted. A kept record's key that holds their id or email
+      // (`ownership:<site>:<their id>:…`) becomes one that only its own row's id keeps unique.
+      const keyWithoutThem = sql`case when ${sentEmails.idempotencyKey} ~* ${inText.link} then 'redacted:' || ${sentEmails.id} else ${sentEmails.idempotencyKey} end`;
       const toThem = and(
         eq(sentEmails.toAddress, email),
         ne(sentEmails.idempotencyKey, goodbyeEmailKey(requestId)),
@@ -287,20 +290,22 @@ function deleteOnce(
         .update(sentEmails)
         .set({
           ...REDACTED_RECORD,
-          idempotencyKey: sql`case when ${sentEmails.idempotencyKey} ~* ${linkPattern} then 'redacted:' || ${sentEmails.id} else ${sentEmails.idempotencyKey} end`,
+          idempotencyKey: keyWithoutThem,
         })
         .where(toThem);
       await tx
         .update(sentEmails)
         .set({
-          subject: sql`regexp_replace(${sentEmails.subject}, ${anyPattern}, ${PLACEHOLDER}, 'gi')`,
-          html: sql`regexp_replace(${sentEmails.html}, ${anyPattern}, ${PLACEHOLDER}, 'gi')`,
-          text: sql`regexp_replace(${sentEmails.text}, ${anyPattern}, ${PLACEHOLDER}, 'gi')`,
+          subject: sql`regexp_replace(${sentEmails.subject}, ${inText.any}, ${PLACEHOLDER}, 'gi')`,
+          html: sql`regexp_replace(${sentEmails.html}, ${inHtml.any}, ${PLACEHOLDER}, 'gi')`,
+          text: sql`regexp_replace(${sentEmails.text}, ${inText.any}, ${PLACEHOLDER}, 'gi')`,
+          idempotencyKey: keyWithoutThem,
         })
         .where(
           and(
             ne(sentEmails.toAddress, email),
-            sql`(${sentEmails.subject} ~* ${anyPattern} or ${sentEmails.html} ~* ${anyPattern} or ${sentEmails.text} ~* ${anyPattern})`,
+            sql`(${sentEmails.subject} ~* ${inText.any} or ${sentEmails.html} ~* ${inHtml.any} or ${sentEmails.text} ~* ${inText.any}
+              or ${sentEmails.idempotencyKey} ~* ${inText.link})`,
           ),
         );
       // Scopes are `<profileId>:<method> <path>`.

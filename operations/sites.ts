@@ -195,6 +195,20 @@ export function transferOwnership(
     }
     for (const link of await sentConsentLinksOfSite(tx, siteId)) {
       if (!link.expiresAt) continue;
+      if (link.subjectId === profileId) {
+        // D6: the new owner is the person whose deletion it asks about, who must not answer for the
+        // site; the former owner's link dies and the site's next owner is sent one. Still the owner
+        // when every other site approved, they block the deletion.
+        await setConsentToken(tx, {
+          requestId: link.requestId,
+          siteId,
+          tokenHash: null,
+          expiresAt: link.expiresAt,
+          reminded: false,
+          now,
+        });
+        continue;
+      }
       const { token, hash } = newToken();
       await setConsentToken(tx, {
         requestId: link.requestId,

@@ -356,9 +356,11 @@ export async function recordAccessAcks(
 }
 
 /**
- * D7: the deleted member's grants leave the retained deltas of their sites' IQs too (their revokes
- * stay: credential ids lead nowhere once the credential is unlinked). Called after syncAccessLists
- * revoked them, in the deletion's transaction.
+ * D7: the deleted member's grants leave the retained deltas of the IQs of `siteIds` (their revokes
+ * stay: credential ids lead nowhere once the credential is unlinked). A grant names its credential's
+ * member at its credential's site, so the sites of every credential the member ever held, those they
+ * left among them, are where their grants can be. Called in the deletion's transaction, after
+ * syncAccessLists revoked what the IQs of the sites they still belonged to held.
  */
 export async function forgetMemberGrants(tx: DbOrTx, siteIds: readonly string[], profileId: string) {
   if (siteIds.length === 0) return;

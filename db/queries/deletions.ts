@@ -65,8 +65,9 @@ export async function profileMemberships(db: DbOrTx, profileId: string) {
 
 /**
  * Every site whose rows a profile's deletion changes, sorted (the order site locks are taken in):
- * those it belongs to, those it installs (the installer link is cleared), and those of invitations
- * to its address or sent by it (deleted, or their inviter cleared).
+ * those it belongs to, those it installs (the installer link is cleared), those of invitations
+ * to its address or sent by it (deleted, or their inviter cleared), and those where it holds or held
+ * a credential (unlinked, and its grants taken out of the IQs' retained deltas, at a site it left too).
  */
 export async function sitesTouchedByDeletion(
   db: DbOrTx,
@@ -77,6 +78,7 @@ export async function sitesTouchedByDeletion(
     select site_id as id from memberships where profile_id = ${profileId}
     union select id from sites where installer_profile_id = ${profileId}
     union select site_id from site_invitations where lower(email) = ${email.toLowerCase()} or invited_by = ${profileId}
+    union select site_id from access_methods where profile_id = ${profileId}
     order by id`);
   return rows.map((r) => r.id);
 }
@@ -98,6 +100,7 @@ export async function consentContext(db: DbOrTx, requestId: string, siteId: stri
       siteName: sites.name,
       timezone: sites.timezone,
       deadlineAt: deletionRequests.deadlineAt,
+      subjectId: deletionRequests.profileId,
     })
     .from(deletionConsents)
     .innerJoin(deletionRequests, eq(deletionRequests.id, deletionConsents.requestId))
@@ -108,14 +111,16 @@ export async function consentContext(db: DbOrTx, requestId: string, siteId: stri
 
 /**
  * Replaces the site's link (the previous one dies: only one hash is stored per consent), only while
- * the site has not answered and the request is open. False when it may no longer answer.
+ * the site has not answered and the request is open. False when it may no longer answer. A null hash
+ * leaves the site with no link, its expiry kept: the mark that it was asked, so its next owner is sent
+ * one (sentConsentLinksOfSite).
  */
 export async function setConsentToken(
   db: DbOrTx,
   values: {
     requestId: string;
     siteId: string;
-    tokenHash: string;
+    tokenHash: string | null;
     expiresAt: Date;
     reminded: boolean;
     now: Date;
@@ -143,7 +148,9 @@ export async function setConsentToken(
 
 /**
  * D2: the links a site's owner was sent and has not answered, of open requests, with when each
- * expires and the site's time zone: what an ownership transfer sends the new owner instead.
+ * expires, the site's time zone and whose deletion it asks about: what an ownership transfer sends
+ * the new owner instead. A link that died with no other in its place (its request's subject owned
+ * the site) still has its expiry, and counts.
  */
 export function sentConsentLinksOfSite(db: DbOrTx, siteId: string) {
   return db
@@ -151,15 +158,17 @@ export function sentConsentLinksOfSite(db: DbOrTx, siteId: string) {
       requestId: deletionConsents.requestId,
       expiresAt: deletionConsents.tokenExpiresAt,
       timezone: sites.timezone,
+      subjectId: deletionRequests.profileId,
     })
     .from(deletionConsents)
     .innerJoin(sites, eq(sites.id, deletionConsents.siteId))
+    .innerJoin(deletionRequests, eq(deletionRequests.id, deletionConsents.requestId))
     .where(
       and(
         eq(deletionConsents.siteId, siteId),
         eq(deletionConsents.decision, 'pending'),
-        isNotNull(deletionConsents.tokenHash),
-        requestIsOpen(),
+        isNotNull(deletionConsents.tokenExpiresAt),
+        eq(deletionRequests.status, 'awaiting_consent'),
       ),
     );
 }
@@ -169,13 +178,19 @@ const requestIsOpen = () =>
     sql`(select 1 from ${deletionRequests} where ${deletionRequests.id} = ${deletionConsents.requestId} and ${deletionRequests.status} = 'awaiting_consent')`,
   );
 
-/** D3: the consent link with this hash, unused, unexpired, and its site not answered yet. */
+/**
+ * D3: the consent link with this hash, unused, unexpired, and its site not answered yet; and (D6) its
+ * site not owned by the person whose deletion it asks about: a link that reached them (sent before a
+ * transfer to them stopped sending one) would be their consent to their own deletion.
+ */
 const usableLink = (tokenHash: string, now: Date) =>
   and(
     eq(deletionConsents.tokenHash, tokenHash),
     isNull(deletionConsents.tokenUsedAt),
     gt(deletionConsents.tokenExpiresAt, now),
     eq(deletionConsents.decision, 'pending'),
+    sql`not exists (select 1 from memberships m join deletion_requests r on r.profile_id = m.profile_id
+      where r.id = deletion_consents.request_id and m.site_id = deletion_consents.site_id and m.role = 'owner')`,
   );
 
 /** What the consent page shows: the site, the person as its owner knows them, the filing, the deadline. */
@@ -253,6 +268,18 @@ export async function finishDeletionRequest(
     await killTokens(tx, requestId);
     return end;
   });
+}
+
+/**
+ * D2 asks the sites the profile belongs to: a site it leaves (or is removed or released from) no
+ * longer has a say in its open deletion request. Its unanswered consent goes, and its link with it;
+ * the request then waits only on the sites it still belongs to (an answer already given stays).
+ */
+export async function dropConsentOfSiteLeft(tx: DbOrTx, siteId: string, profileId: string) {
+  await tx.execute(sql`
+    delete from deletion_consents c using deletion_requests r
+    where r.id = c.request_id and r.profile_id = ${profileId} and r.status = 'awaiting_consent'
+      and c.site_id = ${siteId} and c.decision = 'pending'`);
 }
 
 /** Every consent link of the request dies (D3): only one hash is kept per consent, and it goes. */

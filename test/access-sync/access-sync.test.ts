@@ -317,6 +317,35 @@ describe('access rights reach the locks (K7)', () => {
     expect(kept[0]!.n).toBe(0);
   });
 
+  it('a profile deletion also takes the person’s grants out of the deltas kept at a site they left (D7)', async () => {
+    const { siteId, owner } = await a.site();
+    await a.iq(siteId, owner.token);
+    const support = await sys.signIn({ platformRole: 'support' });
+    const { personInSites, fileDeletion, consentToken, answer } = await import('../support/deletion');
+    const { person, sites } = await personInSites(sys, 1);
+    await (await import('../support/fixtures')).addMember(sys, siteId, person.id, { access: false });
+    const tag = await a.tag(siteId, owner.token, person.id);
+    // Leaving revokes the tag on the IQ; the delta that granted it stays among the versions kept.
+    expect(
+      (await sys.request('DELETE', `/sites/${siteId}/people/${person.id}`, { token: person.token })).status,
+    ).toBe(204);
+    const granted = await sys.sql`select count(*)::int as n from iq_access_changes
+      where grants::text like ${`%${tag.tagUid}%`} and grants::text like ${`%${person.id}%`}`;
+    expect(granted[0]!.n).toBe(1);
+
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect((await answer(sys, await consentToken(sys, request.id, sites[0]!.id), 'approve')).status).toBe(
+      200,
+    );
+    await eventually(async () => {
+      const [row] = await sys.sql`select status from deletion_requests where id = ${request.id}`;
+      expect(row?.status).toBe('completed');
+    }, 20_000);
+    const kept = await sys.sql`select count(*)::int as n from iq_access_changes
+      where grants::text like ${`%${tag.tagUid}%`} or grants::text like ${`%${person.id}%`}`;
+    expect(kept[0]!.n).toBe(0);
+  });
+
   it('an unsubscribed IQ is sent nothing and expiry sends nothing; after a redemption fills the slots it catches up', async () => {
     const support = await sys.signIn({ platformRole: 'support' });
     const owner = await sys.signIn();

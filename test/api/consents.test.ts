@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setConsentToken } from '../../db/queries/deletions';
+import { newToken } from '../../domain/secrets';
 import { answer, consentToken, fileDeletion, personInSites } from '../support/deletion';
 import { addMember } from '../support/fixtures';
 import { startTestSystem, type TestSystem } from '../support/system';
@@ -91,6 +93,48 @@ describe('consent pages', () => {
     const [row] = await sys.sql`select decision from deletion_consents
       where request_id = ${request.id} and site_id = ${site.id}`;
     expect(row?.decision).toBe('denied');
+  });
+
+  it('an ownership transfer to the person whose deletion it is sends them no link, and no link works for them; the next owner is asked (D6)', async () => {
+    const { person, request, sites, tokens } = await openRequest(2);
+    const site = sites[0]!;
+    await sys.sql`update memberships set role = 'admin' where site_id = ${site.id} and profile_id = ${person.id}`;
+    const toPerson = await sys.request('POST', `/sites/${site.id}/ownership`, {
+      token: site.owner.token,
+      body: { profileId: person.id },
+    });
+    expect(toPerson.status).toBe(200);
+    expect((await answer(sys, tokens[0]!, 'approve')).status).toBe(410);
+    const consentMail = async (to: string) =>
+      (await sys.mailbox()).filter((m) => m.to === to && m.template.startsWith('deletion-consent'));
+    expect(await consentMail(person.email)).toEqual([]);
+    // A link they hold while they own the site (as one sent before this rule) answers nothing.
+    const held = newToken();
+    await setConsentToken(sys.db, {
+      requestId: request.id,
+      siteId: site.id,
+      tokenHash: held.hash,
+      expiresAt: new Date(Date.now() + 86_400_000),
+      reminded: false,
+      now: new Date(),
+    });
+    expect((await sys.request('GET', `/consents/${held.token}`)).status).toBe(410);
+    expect((await answer(sys, held.token, 'approve')).status).toBe(410);
+
+    const admin = await sys.signIn();
+    await addMember(sys, site.id, admin.id, { role: 'admin' });
+    const onward = await sys.request('POST', `/sites/${site.id}/ownership`, {
+      token: person.token,
+      body: { profileId: admin.id },
+    });
+    expect(onward.status).toBe(200);
+    const [mail] = await consentMail(admin.email);
+    const link = mail?.text.match(/\/consents\/([A-Za-z0-9_-]+)/)?.[1];
+    expect(link).toBeDefined();
+    expect((await answer(sys, link!, 'approve')).status).toBe(200);
+    const [row] = await sys.sql`select decision from deletion_consents
+      where request_id = ${request.id} and site_id = ${site.id}`;
+    expect(row?.decision).toBe('approved');
   });
 
   it('POST records the decision once; a second POST answers 410 and changes nothing', async () => {

@@ -7,7 +7,9 @@ import {
   maskEmail,
   nextStep,
   ownedSites,
+  personPatterns,
   type SiteConsent,
+  type StoredAs,
 } from '../../domain/profile-deletion';
 import { describeDeletion, waitTimerSummary } from '../../workflows/profile-deletion/state-view';
 
@@ -178,5 +180,55 @@ describe('the state query', () => {
   it('timer summaries name the sites by id', () => {
     expect(waitTimerSummary(false, ['a', 'b'])).toBe('7-day consent reminder for sites a, b');
     expect(waitTimerSummary(true, ['a'])).toBe('Consent deadline for site a');
+  });
+});
+
+describe('the deleted person in text the deletion keeps (D7)', () => {
+  const person = (name: string) => ({
+    id: '0b0e2a58-3c4e-4d8e-9f00-6a1d2c3b4e5f',
+    email: 'p@example.test',
+    name,
+  });
+  /** What PostgreSQL replaces (flags `gi`), run as a JavaScript expression: its one POSIX class spelled out. */
+  const redacted = (name: string, as: StoredAs, text: string) =>
+    text.replace(
+      new RegExp(personPatterns(person(name), as).any.replaceAll('[[:alnum:]_]', '[\\p{L}\\p{N}_]'), 'giu'),
+      '·',
+    );
+
+  it('finds the name as each column stores it: raw in text, escaped in HTML and in JSON', () => {
+    const name = `Seán O'Brien & "Co" <x>`;
+    expect(redacted(name, 'text', `From ${name}.`)).toBe('From ·.');
+    expect(redacted(name, 'html', '<p>From Seán O&#x27;Brien &amp; &quot;Co&quot; &lt;x&gt;.</p>')).toBe(
+      '<p>From ·.</p>',
+    );
+    expect(redacted(name, 'json', JSON.stringify({ by: name }))).toBe('{"by":"·"}');
+    // Raw in JSON it would match across a string's quotes.
+    expect(personPatterns(person('a", "b'), 'json').any).not.toContain('a", "b');
+  });
+
+  it('finds a name that starts or ends with a character that is no letter, as a whole', () => {
+    expect(redacted('Ada Lovelace Jr.', 'text', 'Ada Lovelace Jr. and Ada Lovelace Jr.,')).toBe('· and ·,');
+    expect(redacted("'Ada'", 'text', "by 'Ada' and x'Ada'")).toBe('by · and x·');
+  });
+
+  it('leaves a name inside a longer word, and other text, alone', () => {
+    expect(redacted('Ann', 'text', 'Ann, Annabel, Joann and ann')).toBe('·, Annabel, Joann and ·');
+    expect(redacted('Élodie', 'text', 'Élodie, Élodies')).toBe('·, Élodies');
+  });
+
+  it('takes the name’s characters literally', () => {
+    expect(redacted('A.B (x)+', 'text', 'AxB (x)+, A.B (x)+, A.B xx')).toBe('AxB (x)+, ·, A.B xx');
+    expect(redacted('C:\\d[0]', 'json', JSON.stringify({ n: 'C:\\d[0]', m: 'C:d0' }))).toBe(
+      '{"n":"·","m":"C:d0"}',
+    );
+  });
+
+  it('finds the id and the email, and with an empty name nothing more', () => {
+    const { link, any } = personPatterns(person(''), 'text');
+    expect(any).toBe(link);
+    expect(
+      redacted('', 'text', 'key:0B0E2A58-3C4E-4D8E-9F00-6A1D2C3B4E5F to P@example.test, pXexample'),
+    ).toBe('key:· to ·, pXexample');
   });
 });

@@ -3,6 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { events, idempotencyRecords, memberships, siteInvitations } from '../../db/schema';
+import { escapeHtml } from '../../domain/html';
 import { createMailer, type Mailer } from '../../emails/mailer';
 import { createTimeSkippingEnv } from '../../infra/temporal-servers';
 import { inviteToSite, newInvitationLink } from '../../operations/invitations';
@@ -10,7 +11,7 @@ import { queryProfileDeletion } from '../../workflows/client/profile-deletion';
 import { profileDeletionWorkflowId } from '../../workflows/ids';
 import { consentSignal } from '../../workflows/profile-deletion/messages';
 import { answer, consentToken, deletionStatus, fileDeletion, personInSites } from '../support/deletion';
-import { createSite, DAY } from '../support/fixtures';
+import { addMember, createSite, DAY } from '../support/fixtures';
 import { linkIn } from '../support/people';
 import { startTestSystem, TEST_BASE_URL, TEST_SUPPORT_EMAIL, type TestSystem } from '../support/system';
 
@@ -227,6 +228,63 @@ describe('profile deletion', () => {
     expect(await profileExists(person.id)).toBe(true);
   });
 
+  it('the reminder goes to no site the person owns meanwhile; the owner they hand it back to answers (D6)', async () => {
+    const { person, sites } = await personInSites(sys, 2);
+    const [owned, other] = sites as [(typeof sites)[0], (typeof sites)[0]];
+    await sys.sql`update memberships set role = 'admin' where site_id = ${owned.id} and profile_id = ${person.id}`;
+    const request = await fileDeletion(sys, support.token, person.email);
+    await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    const transfer = async (from: { token: string }, to: { id: string }) =>
+      expect(
+        (
+          await sys.request('POST', `/sites/${owned.id}/ownership`, {
+            token: from.token,
+            body: { profileId: to.id },
+          })
+        ).status,
+      ).toBe(200);
+    await transfer(owned.owner, person);
+
+    await env.sleep(7 * DAY + 60_000);
+    const otherReminder = await consentToken(sys, request.id, other.id, 'reminder');
+    const toPerson = (await sys.mailbox()).filter(
+      (m) => m.to === person.email && m.template.startsWith('deletion-consent'),
+    );
+    expect(toPerson).toEqual([]);
+    expect((await sys.mailbox()).map((m) => m.idempotencyKey)).not.toContain(
+      `deletion-consent-reminder:${request.id}:${owned.id}`,
+    );
+
+    await transfer(person, owned.owner);
+    const handedBack = (await sys.mailbox()).find(
+      (m) =>
+        m.to === owned.owner.email && m.idempotencyKey.startsWith(`deletion-consent-transfer:${request.id}:`),
+    );
+    const link = handedBack?.text.match(/\/consents\/([A-Za-z0-9_-]+)/)?.[1];
+    expect(link).toBeDefined();
+    expect((await answer(sys, link!, 'approve')).status).toBe(200);
+    expect((await answer(sys, otherReminder, 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+  });
+
+  it('a site the person leaves no longer has a say: its link dies, and the sites they still belong to decide (D2)', async () => {
+    const { person, sites } = await personInSites(sys, 2);
+    const [kept, left] = sites as [(typeof sites)[0], (typeof sites)[0]];
+    const request = await fileDeletion(sys, support.token, person.email);
+    const [keptLink, leftLink] = await Promise.all(sites.map((s) => consentToken(sys, request.id, s.id)));
+    const leave = await sys.request('DELETE', `/sites/${left.id}/people/${person.id}`, {
+      token: person.token,
+    });
+    expect(leave.status).toBe(204);
+    expect((await sys.request('GET', `/consents/${leftLink}`)).status).toBe(410);
+    expect((await answer(sys, leftLink!, 'deny')).status).toBe(410);
+    expect((await answer(sys, keptLink!, 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect((await deletionStatus(sys, support.token, request.id)).sites).toEqual([
+      { siteId: kept.id, decision: 'approved' },
+    ]);
+  });
+
   /**
    * N7: the deadline's end, with an owner's answer landing after the workflow last read the answers.
    * The test holds the request's row so the end's activity waits on it past the workflow's read, and
@@ -371,6 +429,72 @@ describe('profile deletion', () => {
       expect(accept.status).toBe(410);
     }
     expect(await traces([person.id, person.email, person.name])).toEqual([]);
+  });
+
+  it('whatever the characters of the name, mail to others and events keep none of it: subject, HTML, text, JSON (D7)', async () => {
+    const tag = randomUUID().slice(0, 8);
+    // React escapes ' & " < > in the HTML, JSON escapes ", and the name ends in no letter.
+    const name = `Éamon O'Brien-${tag} & "Co" <x> Jr.`;
+    const person = await sys.signIn({ email: `obrien-${tag}@example.test`, name });
+    const owner = await sys.signIn();
+    const site = await createSite(sys, owner.id);
+    await addMember(sys, site.id, person.id, { role: 'admin' });
+    const friend = `friend-${tag}@example.test`;
+    await inviteToSite(
+      sys.db,
+      { mailer: createMailer({ db: sys.db, from: 'KS Cloud <test@ks.test>' }), publicBaseUrl: TEST_BASE_URL },
+      { site, email: friend, role: 'user', inviterId: person.id, now: new Date(), link: newInvitationLink() },
+    );
+    const [invitation] = await sys.sql`select html, text from sent_emails where to_address = ${friend}`;
+    expect(invitation?.html).toContain(escapeHtml(name));
+    expect(invitation?.text).toContain(name);
+    await sys.db.insert(events).values({
+      siteId: site.id,
+      type: 'lock.opened',
+      actorProfileId: person.id,
+      data: { by: name, lock: 'Door' },
+    });
+
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect((await answer(sys, await consentToken(sys, request.id, site.id), 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect(
+      await traces([person.id, person.email, name, escapeHtml(name), JSON.stringify(name).slice(1, -1)]),
+    ).toEqual([]);
+    // The rest stays readable.
+    const [kept] = await sys.sql`select text from sent_emails where to_address = ${friend}`;
+    expect(kept?.text).toContain(`deleted-profile invited you to the site ${site.name}`);
+    const [opened] =
+      await sys.sql`select data from events where site_id = ${site.id} and type = 'lock.opened'`;
+    expect(opened?.data).toEqual({ by: 'deleted-profile', lock: 'Door' });
+  });
+
+  it('mail to others keyed by the person’s id is kept under a key that leads to nobody, each still its own (D7)', async () => {
+    const { person, sites } = await personInSites(sys, 1);
+    const site = sites[0]!;
+    await sys.sql`update memberships set role = 'admin' where site_id = ${site.id} and profile_id = ${person.id}`;
+    for (const [from, to] of [
+      [site.owner, person],
+      [person, site.owner],
+    ] as const) {
+      const res = await sys.request('POST', `/sites/${site.id}/ownership`, {
+        token: from.token,
+        body: { profileId: to.id },
+      });
+      expect(res.status).toBeLessThan(300);
+    }
+    // The first transfer's email to the owner (then the former owner) is keyed by the person's id.
+    const keyed = await sys.sql`select id from sent_emails
+      where to_address = ${site.owner.email} and idempotency_key like ${`%${person.id}%`}`;
+    expect(keyed).toHaveLength(1);
+
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect((await answer(sys, await consentToken(sys, request.id, site.id), 'approve')).status).toBe(200);
+    expect(await handle(request.id).result()).toEqual({ status: 'completed' });
+    expect(await traces([person.id, person.email, person.name])).toEqual([]);
+    const [kept] =
+      await sys.sql`select template, idempotency_key from sent_emails where id = ${keyed[0]!.id}`;
+    expect(kept).toEqual({ template: 'ownership-transferred', idempotency_key: `redacted:${keyed[0]!.id}` });
   });
 
   it('a person with only pending invitations is deleted at once, asking nobody', async () => {
