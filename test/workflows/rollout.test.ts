@@ -460,6 +460,49 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     }
   });
 
+  it('slides past an offline IQ of a middle wave: later positions start as slots free, it waits out its deadline (F4)', async () => {
+    const site = await seedSite(20);
+    // Rollout order is by IQ id: position 2 (wave 1's first IQ) stays offline.
+    const [offline] = site.iqs.slice(2, 3);
+    await connect(
+      site.iqs.filter((i) => i !== offline).map((i) => i.credentials),
+      { durationMs: 200 },
+    );
+    const rel = await release();
+    const policy = { ...fast, canarySize: 2, growthFactor: 2, maxConcurrent: 8, offlineDeadlineSeconds: 12 };
+    const id = await startRollout({ releaseId: rel.id, target: { siteIds: [site.siteId] }, policy });
+    expect(await result(id)).toMatchObject({
+      status: 'completed',
+      counts: { succeeded: 19, timedOut: 1, failed: 0 },
+    });
+    const rows = await targets(id);
+    const at = (position: number) => rows.find((r) => r.position === position)!;
+    const canaryDone = Math.max(at(0).finishedAt!.getTime(), at(1).finishedAt!.getTime());
+    const timedOut = at(2);
+    expect(timedOut).toMatchObject({ iqId: offline!.id, state: 'timed_out', attempts: 0 });
+    // Before, waves 2 and 3 (positions 6–19) waited for the offline IQ's deadline to start at all.
+    const online = rows.filter((r) => r.position !== 2);
+    for (const r of online) {
+      expect(r.finishedAt!.getTime(), `position ${r.position}`).toBeLessThan(timedOut.finishedAt!.getTime());
+    }
+    // Its deadline is never shortened: it counts from its wave's start, after the canary finished.
+    expect(timedOut.finishedAt!.getTime() - canaryDone).toBeGreaterThanOrEqual(12_000);
+    // The canary still ran alone, and the window held at every start.
+    expect(online.filter((r) => r.position >= 2).every((r) => r.startedAt!.getTime() >= canaryDone)).toBe(
+      true,
+    );
+    for (const r of online) {
+      const started = r.startedAt!.getTime();
+      const updating = online.filter(
+        (o) => o.startedAt!.getTime() <= started && started < o.finishedAt!.getTime(),
+      ).length;
+      const finished = online.filter((o) => o.finishedAt!.getTime() <= started).length;
+      expect(updating, `at position ${r.position}`).toBeLessThanOrEqual(
+        windowLimit(finished, { ...DEFAULT_POLICY, ...policy }),
+      );
+    }
+  });
+
   it('continues as new between waves and carries its progress (N5)', async () => {
     const site = await seedSite(20);
     await connect(
