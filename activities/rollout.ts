@@ -49,7 +49,10 @@ export interface WaveInput {
   from: number;
   to: number;
   policy: RolloutPolicy;
-  /** Workflow time the wave started: the offline deadline counts from here. */
+  /**
+   * Workflow time the wave started: the offline deadline of the queued IQs it looks after counts
+   * from here (those a middle wave left queued are looked after by the waves after it).
+   */
   startedAtMs: number;
   /**
    * Issue 15 (absent in waves started by earlier code, which wait for all their IQs): the wave looks
@@ -172,7 +175,7 @@ export function createRolloutActivities(deps: {
       // The canary and the last wave end when all is finished; a sliding wave between, once started.
       const last = !sliding || sliding.last;
       const waitsForAll = from === 0 || last;
-      const ended = (queued: { queuedInWave: number; queued: number }, running: number) =>
+      const ended = (queued: { queuedInWave: number; queued: number; roomLeft?: boolean }, running: number) =>
         waveEnded({ canary: from === 0, last, ...queued, running });
       // The release does not change; the rollout's status is read at every look.
       const { release } = await load(rolloutId);
@@ -254,13 +257,17 @@ export function createRolloutActivities(deps: {
             ? freeSlots(running, counts.succeeded + counts.failed, policy)
             : Math.max(0, policy.maxConcurrent - running);
           let started: Array<{ iqId: string; updateId: string; instance: string | null; position: number }>;
+          // Fewer IQs able to start than free slots: none of the wave's positions can use them now.
+          let roomLeft: boolean;
           if (window === undefined) {
             started = await startNextUpdates(db, rolloutId, { scope, to, limit: slots }, at);
+            roomLeft = started.length < slots;
           } else {
             // A window is judged in each site's time zone: the queued IQs are read with theirs.
             const queued = await queuedOfWave(db, rolloutId, scope, to);
             const open = queued.filter((t) => insideWindow(window, t.timezone, at));
-            if (open.length === 0 && running === 0) {
+            // A middle wave hands back instead: a later position's site may be inside its window.
+            if (open.length === 0 && running === 0 && waitsForAll) {
               const waits = queued.map((t) => msUntilWindowOpens(window, t.timezone, at));
               const deadline = input.startedAtMs + policy.offlineDeadlineSeconds * 1000 - at.getTime();
               const offline = queued.some((t) => !t.online);
@@ -269,11 +276,12 @@ export function createRolloutActivities(deps: {
               const waitMs = Math.max(POLL_MS, until === 'window' ? windowMs : deadline);
               return { outcome: 'wait', waitMs, until, counts };
             }
-            const startable = open.filter((t) => t.online && !t.updatingElsewhere).slice(0, slots);
+            const startable = open.filter((t) => t.online && !t.updatingElsewhere);
+            roomLeft = startable.length < slots;
             started = await startUpdates(
               db,
               rolloutId,
-              startable.map((t) => t.iqId),
+              startable.slice(0, slots).map((t) => t.iqId),
               at,
             );
           }
@@ -300,10 +308,12 @@ export function createRolloutActivities(deps: {
                 : [],
             ),
           );
-          // Every IQ of the wave started: hand back now, so the next wave admits into freed slots.
+          // Every IQ of the wave that can start did: hand back now, so the next wave admits into
+          // freed slots (and those left queued wait for their turn without holding back the rest).
           const left = {
             queued: seen.queued - started.length,
             queuedInWave: seen.queuedInWave - started.filter((s) => s.position >= from).length,
+            roomLeft,
           };
           if (!waitsForAll && ended(left, running + started.length)) return { outcome: 'admitted', counts };
         }

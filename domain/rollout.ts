@@ -134,9 +134,11 @@ export const freeSlots = (running: number, finished: number, policy: Parameters<
  * When a wave hands back to the rollout (issue 15). A wave is a slice of the queued positions, sized
  * as before (the canary, then × growthFactor up to maxConcurrent); the window admits its IQs as
  * slots free. The canary ends only once every IQ in it finished (F4: alone, and checked before
- * anything else starts); a later wave ends once none of its IQs waits to start, and the next wave
- * admits into the slots its updates free while they finish; the last wave ends once every IQ of the
- * rollout finished.
+ * anything else starts); a later wave ends once none of its IQs waits to start, or once its last
+ * start left slots free (`roomLeft`: every IQ that could start has, and those still queued, offline
+ * or outside their maintenance window, are looked after by the waves after it, so they hold back no
+ * later position); the next wave admits into the slots its updates free while they finish; the last
+ * wave ends once every IQ of the rollout finished.
  */
 export function waveEnded(wave: {
   canary: boolean;
@@ -146,9 +148,11 @@ export function waveEnded(wave: {
   /** Every queued IQ this wave looks after (its own and earlier waves' retries). */
   queued: number;
   running: number;
+  /** The wave's last start found fewer IQs able to start than the window had free slots. */
+  roomLeft?: boolean;
 }): boolean {
   if (wave.canary || wave.last) return wave.queued === 0 && wave.running === 0;
-  return wave.queuedInWave === 0;
+  return wave.queuedInWave === 0 || wave.roomLeft === true;
 }
 
 /**
@@ -201,6 +205,7 @@ export const afterInProgressTimeout = (attempts: number, retries: number): 'retr
   attempts <= retries ? 'retry' : 'fail';
 
 /**
+/**
  * An IQ still queued and offline at the deadline: one never sent the update stayed offline and ends
  * `timed_out` (F4), which says nothing of the release. One sent it, queued again after its in-progress
  * timeout, never came back from it: what a release that bricks IQs looks like, so it fails (error
@@ -209,7 +214,11 @@ export const afterInProgressTimeout = (attempts: number, retries: number): 'retr
 export const atOfflineDeadline = (attempts: number): 'timed_out' | 'fail' =>
   attempts > 0 ? 'fail' : 'timed_out';
 
-/** The offline deadline, counted from when the IQ's wave started. */
+/**
+ * The offline deadline. It counts from when the wave looking after the IQ started: an IQ a middle
+ * wave left queued is looked after by the waves after it, so it never times out before its own
+ * wave's deadline, and at the latest at the last wave's.
+ */
 export const offlineDeadlinePassed = (nowMs: number, waveStartedAtMs: number, deadlineSeconds: number) =>
   nowMs >= waveStartedAtMs + deadlineSeconds * 1000;
 

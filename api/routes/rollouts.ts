@@ -12,6 +12,7 @@ import {
   rolloutCounts,
   rolloutFailures,
   rolloutPlan,
+  withdrawUnstartedRollout,
 } from '../../db/queries/rollouts';
 import {
   DEFAULT_POLICY,
@@ -388,7 +389,13 @@ export function rolloutRoutes(deps: AppDeps) {
         );
       }
       const rollout = await insertRollout(db, { releaseId, target, policy });
-      await startRollout(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, rollout.id);
+      try {
+        await startRollout(deps.temporal, deps.env.TEMPORAL_TASK_QUEUE, rollout.id);
+      } catch (error) {
+        // A 503 must leave no rollout behind: one that never runs would show `running` for good,
+        // refuse its controls, and the client's retry would make a second (N3).
+        if (await withdrawUnstartedRollout(db, rollout.id)) throw error;
+      }
       return c.json({ id: rollout.id }, 201);
     })
     .openapi(readRollout, async (c) => {

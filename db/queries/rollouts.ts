@@ -70,6 +70,30 @@ export async function insertRollout(
   return row!;
 }
 
+/**
+ * Takes back a rollout whose workflow could not be started (N3: the API's 503 leaves no rollout
+ * behind, so a client's retry makes the one rollout). Kept when its workflow has taken it up after
+ * all (a start that reached Temporal but whose answer was lost): its targets are resolved, or its
+ * status moved. Decided under the row's lock, which resolveTargets takes before it inserts the
+ * targets, so the two never cross; a workflow that starts after the delete finds no rollout and
+ * ends before any IQ is touched. True when the rollout is gone.
+ */
+export async function withdrawUnstartedRollout(db: Db, rolloutId: string): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const row = await lockStatus(tx, rolloutId);
+    if (!row) return true;
+    if (row.status !== 'running' || row.finishedAt) return false;
+    const [resolved] = await tx
+      .select({ iqId: rolloutTargets.iqId })
+      .from(rolloutTargets)
+      .where(eq(rolloutTargets.rolloutId, rolloutId))
+      .limit(1);
+    if (resolved) return false;
+    await tx.delete(rollouts).where(eq(rollouts.id, rolloutId));
+    return true;
+  });
+}
+
 export async function findRollout(db: DbOrTx, id: string): Promise<Rollout | undefined> {
   const [row] = await db.select().from(rollouts).where(eq(rollouts.id, id));
   return row;

@@ -1,15 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertRollout } from '../../db/queries/rollouts';
+import { insertRollout, resolveTargets, setRolloutStatus } from '../../db/queries/rollouts';
 import { iqs, rolloutTargets } from '../../db/schema';
 import { DEFAULT_POLICY, windowLimit } from '../../domain/rollout';
 import { type RunningGateway, startGateway } from '../../gateway/server';
 import { type Fleet, startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
-import { progressQuery } from '../../workflows/rollout/messages';
-import { rolloutWorkflow } from '../../workflows/rollout/workflow';
+import { progressQuery, wakeSignal } from '../../workflows/rollout/messages';
+import { rolloutWaveWorkflow, rolloutWorkflow } from '../../workflows/rollout/workflow';
 import { eventually, LOOPBACK_FLEET_GUARD, rawClient, seedSiteWithIqs } from '../gateway/helpers';
 import { startTestSystem, type TestSystem } from '../support/system';
 
@@ -460,6 +460,49 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     }
   });
 
+  it('slides past an offline IQ of a middle wave: later positions start as slots free, it waits out its deadline (F4)', async () => {
+    const site = await seedSite(20);
+    // Rollout order is by IQ id: position 2 (wave 1's first IQ) stays offline.
+    const [offline] = site.iqs.slice(2, 3);
+    await connect(
+      site.iqs.filter((i) => i !== offline).map((i) => i.credentials),
+      { durationMs: 200 },
+    );
+    const rel = await release();
+    const policy = { ...fast, canarySize: 2, growthFactor: 2, maxConcurrent: 8, offlineDeadlineSeconds: 12 };
+    const id = await startRollout({ releaseId: rel.id, target: { siteIds: [site.siteId] }, policy });
+    expect(await result(id)).toMatchObject({
+      status: 'completed',
+      counts: { succeeded: 19, timedOut: 1, failed: 0 },
+    });
+    const rows = await targets(id);
+    const at = (position: number) => rows.find((r) => r.position === position)!;
+    const canaryDone = Math.max(at(0).finishedAt!.getTime(), at(1).finishedAt!.getTime());
+    const timedOut = at(2);
+    expect(timedOut).toMatchObject({ iqId: offline!.id, state: 'timed_out', attempts: 0 });
+    // Before, waves 2 and 3 (positions 6–19) waited for the offline IQ's deadline to start at all.
+    const online = rows.filter((r) => r.position !== 2);
+    for (const r of online) {
+      expect(r.finishedAt!.getTime(), `position ${r.position}`).toBeLessThan(timedOut.finishedAt!.getTime());
+    }
+    // Its deadline is never shortened: it counts from its wave's start, after the canary finished.
+    expect(timedOut.finishedAt!.getTime() - canaryDone).toBeGreaterThanOrEqual(12_000);
+    // The canary still ran alone, and the window held at every start.
+    expect(online.filter((r) => r.position >= 2).every((r) => r.startedAt!.getTime() >= canaryDone)).toBe(
+      true,
+    );
+    for (const r of online) {
+      const started = r.startedAt!.getTime();
+      const updating = online.filter(
+        (o) => o.startedAt!.getTime() <= started && started < o.finishedAt!.getTime(),
+      ).length;
+      const finished = online.filter((o) => o.finishedAt!.getTime() <= started).length;
+      expect(updating, `at position ${r.position}`).toBeLessThanOrEqual(
+        windowLimit(finished, { ...DEFAULT_POLICY, ...policy }),
+      );
+    }
+  });
+
   it('continues as new between waves and carries its progress (N5)', async () => {
     const site = await seedSite(20);
     await connect(
@@ -482,6 +525,114 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     expect(await handle.result()).toMatchObject({ status: 'completed', wave: 5, counts: { succeeded: 20 } });
     expect((await handle.describe()).runId).not.toBe(first.firstExecutionRunId);
     expect((await handle.fetchHistory()).events!.length).toBeLessThan(60);
+  });
+
+  /** Every run of `workflowId` with its history's length, once visibility has them all closed. */
+  async function runsOf(workflowId: string, atLeast: number) {
+    let runs: Array<{ runId: string; historyLength: number }> = [];
+    await eventually(async () => {
+      runs = [];
+      for await (const run of sys.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+        expect(run.status.name).not.toBe('RUNNING');
+        runs.push({ runId: run.runId, historyLength: run.historyLength });
+      }
+      expect(runs.length).toBeGreaterThanOrEqual(atLeast);
+    }, 30_000);
+    return runs;
+  }
+
+  it('continues as new inside a wave while pauses and resumes grow its history (N5)', async () => {
+    const site = await seedSite(2);
+    // Position 0 stays offline: the canary waits for it (its deadline an hour away) until the abort.
+    const [offline, online] = site.iqs;
+    await connect([online!.credentials], { durationMs: 100 });
+    const rel = await release();
+    const rollout = await insertRollout(sys.db, {
+      releaseId: rel.id,
+      target: { siteIds: [site.siteId] },
+      policy: { ...DEFAULT_POLICY, ...fast, offlineDeadlineSeconds: 3600 },
+    });
+    const { id } = rollout;
+    const limit = 60;
+    await sys.temporal.workflow.start(rolloutWorkflow, {
+      workflowId: rolloutWorkflowId(id),
+      taskQueue: sys.taskQueue,
+      args: [{ rolloutId: id, maxHistoryEvents: limit }],
+    });
+    await eventually(async () => expect((await progress(id)).counts).toMatchObject({ succeeded: 1 }), 30_000);
+    // Each pause and resume adds about 30 events to the rollout's history: before, all in one run.
+    for (let cycle = 0; cycle < 10; cycle++) {
+      expect((await call('POST', `/support/rollouts/${id}/pause`)).status).toBe(200);
+      expect((await call('POST', `/support/rollouts/${id}/resume`)).status).toBe(200);
+    }
+    expect(await call('POST', `/support/rollouts/${id}/abort`)).toMatchObject({
+      status: 200,
+      body: { status: 'aborted' },
+    });
+    expect(await result(id)).toMatchObject({
+      status: 'aborted',
+      wave: 1,
+      counts: { succeeded: 1, canceled: 1, queued: 0, inProgress: 0 },
+    });
+    const [row] = await sys.db
+      .select()
+      .from(rolloutTargets)
+      .where(and(eq(rolloutTargets.rolloutId, id), eq(rolloutTargets.iqId, offline!.id)));
+    expect(row).toMatchObject({ state: 'canceled', attempts: 0 });
+    // Several runs, none far past the limit: a hand-over adds the wave's cancel and the controls
+    // that came while it stopped (one cycle or two on a busy machine).
+    const runs = await runsOf(rolloutWorkflowId(id), 3);
+    for (const run of runs) expect(run.historyLength, run.runId).toBeLessThan(2 * limit);
+    // The canary was started again by each run, and ran to its end once.
+    const waves = await runsOf(`${rolloutWorkflowId(id)}-wave-0`, runs.length);
+    for (const run of waves) expect(run.historyLength, run.runId).toBeLessThan(2 * limit);
+  });
+
+  it('a wave continues as new when its waits grow its history (N5)', async () => {
+    const site = await seedSite(1);
+    const rel = await release();
+    const policy = { ...DEFAULT_POLICY, ...fast, offlineDeadlineSeconds: 3600 };
+    const { id } = await insertRollout(sys.db, {
+      releaseId: rel.id,
+      target: { siteIds: [site.siteId] },
+      policy,
+    });
+    await resolveTargets(sys.db, id);
+    await setRolloutStatus(sys.db, id, 'paused');
+    const workflowId = `${rolloutWorkflowId(id)}-wave-0`;
+    const limit = 20;
+    const first = await sys.temporal.workflow.start(rolloutWaveWorkflow, {
+      workflowId,
+      taskQueue: sys.taskQueue,
+      args: [
+        {
+          rolloutId: id,
+          from: 0,
+          to: 1,
+          policy,
+          startedAtMs: Date.now(),
+          sliding: { last: true },
+          maxHistoryEvents: limit,
+        },
+      ],
+    });
+    const wave = sys.temporal.workflow.getHandle(workflowId);
+    // Paused with nothing in flight: each wake is a look and a wait, about 8 events.
+    for (let wake = 0; wake < 8; wake++) {
+      const before = await wave.describe();
+      await wave.signal(wakeSignal);
+      await eventually(async () => {
+        const now = await wave.describe();
+        expect(now.runId !== before.runId || now.historyLength > before.historyLength + 5).toBe(true);
+      });
+    }
+    expect((await wave.describe()).runId).not.toBe(first.firstExecutionRunId);
+    await setRolloutStatus(sys.db, id, 'aborted', 'support');
+    await wave.signal(wakeSignal);
+    expect(await wave.result()).toMatchObject({ outcome: 'aborted' });
+    // A look and a wait or two past the limit, the wakes that came meanwhile on a busy machine.
+    const runs = await runsOf(workflowId, 2);
+    for (const run of runs) expect(run.historyLength, run.runId).toBeLessThan(2 * limit);
   });
 
   it('lists rollouts newest first, by status, a page at a time (F5)', async () => {

@@ -3,12 +3,16 @@
  * that comes after it (test/workflows/rollout-replay.test.ts). Run it before changing
  * workflows/rollout/, on the code before the change:
  *
- *   npx tsx test/workflows/histories/record-rollout.ts <label>
+ *   npx tsx test/workflows/histories/record-rollout.ts <label> [run…]
  *
- * Four runs over 12 simulated IQs on real TCP (a dev server, PostgreSQL, a gateway and a worker in
- * this process): paused in its first wave then resumed; aborted in its first wave; continued as new
- * after every wave; waiting for a maintenance window that opens one to two minutes later (UTC). Each workflow of a run (the rollout and, where it has them, its waves) is written
- * as `rollout-<label>-<run>[-<workflow>].binpb` (binary protobuf: see subscription-replay.test.ts).
+ * Five runs over 12 simulated IQs on real TCP (a dev server, PostgreSQL, a gateway and a worker in
+ * this process): paused in its first wave then resumed (`pause-resume`); aborted in its first wave
+ * (`abort`); continued as new after every wave (`continue-as-new`); waiting for a maintenance window
+ * that opens one to two minutes later, UTC (`window`); paused and resumed six times through the
+ * `control` update while its canary waits for an offline IQ, with a history limit of 40 events
+ * (`pause-cycles`). Naming runs records only those. Each workflow of a run (the rollout and, where it
+ * has them, its waves) is written as `rollout-<label>-<run>[-<workflow>].binpb` (binary protobuf: see
+ * subscription-replay.test.ts).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -31,15 +35,19 @@ import { startDevServer } from '../../../infra/temporal-servers';
 import { startFleet } from '../../../iq-sim/fleet';
 import { createWorker } from '../../../worker/create-worker';
 import { rolloutWorkflowId } from '../../../workflows/ids';
-import { abortSignal, pauseSignal, resumeSignal } from '../../../workflows/rollout/messages';
+import { abortSignal, controlUpdate, pauseSignal, resumeSignal } from '../../../workflows/rollout/messages';
 import { rolloutWorkflow } from '../../../workflows/rollout/workflow';
 import { LOOPBACK_FLEET_GUARD, seedSiteWithIqs } from '../../gateway/helpers';
 
 const label = process.argv[2];
 if (!label || !/^[a-z0-9-]+$/.test(label)) {
-  console.error('usage: npx tsx test/workflows/histories/record-rollout.ts <label, e.g. status-side-writer>');
+  console.error(
+    'usage: npx tsx test/workflows/histories/record-rollout.ts <label, e.g. status-side-writer> [run…]',
+  );
   process.exit(2);
 }
+const chosen = process.argv.slice(3);
+const recording = (run: string) => chosen.length === 0 || chosen.includes(run);
 
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
 Runtime.install({ logger: quiet as never });
@@ -110,10 +118,14 @@ try {
     steer: (handle: ReturnType<Client['workflow']['getHandle']>, rolloutId: string) => Promise<void>,
     maxHistoryEvents?: number,
     window?: { start: string; end: string },
+    options: { offlineFirst?: boolean; offlineDeadlineSeconds?: number } = {},
   ) {
+    if (!recording(run)) return;
     const site = await seedSiteWithIqs(db, 12, { name: `Record ${run}` });
+    // Positions follow the IQs' ids: the first by id is the canary's first IQ.
+    const first = [...site.iqs].sort((a, b) => (a.id < b.id ? -1 : 1))[0]!;
     const fleet = await startFleet({
-      credentials: site.iqs.map((iq) => iq.credentials),
+      credentials: site.iqs.filter((iq) => !options.offlineFirst || iq !== first).map((iq) => iq.credentials),
       ports: gateway.ports,
       host: '127.0.0.1',
       update: { durationMs: 400 },
@@ -129,10 +141,14 @@ try {
     const rollout = await insertRollout(db, {
       releaseId: release!.id,
       target: { siteIds: [site.siteId] },
-      policy: window ? { ...policy, maintenanceWindow: window } : policy,
+      policy: {
+        ...policy,
+        ...(window ? { maintenanceWindow: window } : {}),
+        ...(options.offlineDeadlineSeconds ? { offlineDeadlineSeconds: options.offlineDeadlineSeconds } : {}),
+      },
     });
     const workflowId = rolloutWorkflowId(rollout.id);
-    const first = await client.workflow.start(rolloutWorkflow, {
+    const started = await client.workflow.start(rolloutWorkflow, {
       workflowId,
       taskQueue: 'record',
       args: [{ rolloutId: rollout.id, ...(maxHistoryEvents ? { maxHistoryEvents } : {}) }],
@@ -148,7 +164,7 @@ try {
       );
       console.log(`${file}: ${history.events?.length} events`);
     };
-    await save(workflowId, first.firstExecutionRunId, '');
+    await save(workflowId, started.firstExecutionRunId, '');
     for (let wave = 0; ; wave++) {
       const id = `${workflowId}-wave-${wave}`;
       try {
@@ -178,6 +194,19 @@ try {
   const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
   const opens = Date.now() + 120_000;
   await record('window', async () => {}, undefined, { start: hhmm(opens), end: hhmm(opens + 600_000) });
+  await record(
+    'pause-cycles',
+    async (handle, id) => {
+      await until(async () => (await succeeded(id)) >= 4, 'the canary’s online IQs');
+      for (let cycle = 0; cycle < 6; cycle++) {
+        await handle.executeUpdate(controlUpdate, { args: ['pause'] });
+        await handle.executeUpdate(controlUpdate, { args: ['resume'] });
+      }
+    },
+    40,
+    undefined,
+    { offlineFirst: true, offlineDeadlineSeconds: 20 },
+  );
 
   worker.shutdown();
   await running;
