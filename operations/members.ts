@@ -175,7 +175,7 @@ export function changeMember(
  * Ends a membership in the caller's transaction (which holds the site lock): every access method of
  * the member at the site is revoked, the membership goes, the IQs' access lists follow (K7), the site
  * stops having a say in the member's open deletion request (D2), and the event is recorded. Returns
- * the revoked access ids.
+ * the deletion requests whose workflows must hear of it (wakeDeletionsOfSiteLeft, once committed).
  */
 export async function endMembership(
   tx: DbOrTx,
@@ -193,7 +193,7 @@ export async function endMembership(
     .delete(memberships)
     .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
   await syncAccessLists(tx, { siteId, profileId });
-  await dropConsentOfSiteLeft(tx, siteId, profileId);
+  const deletionRequestIds = await dropConsentOfSiteLeft(tx, siteId, profileId);
   await recordEvent(tx, {
     siteId,
     at: now,
@@ -202,25 +202,34 @@ export async function endMembership(
     subjectProfileId: profileId,
     data: { revokedAccessIds: revoked },
   });
-  return revoked;
+  return deletionRequestIds;
 }
 
-/** S6: an owner or admin removes a member and their access methods at the site; never the owner. */
+/**
+ * S6: an owner or admin removes a member and their access methods at the site; never the owner.
+ * Returns the member's deletion requests to wake (endMembership).
+ */
 export function removeMember(
   db: Db,
   input: { siteId: string; profileId: string; actor: SiteActor; now: Date },
-): Promise<void> {
+): Promise<string[]> {
   const { siteId, profileId, now } = input;
   return db.transaction(async (tx) => {
     await lockSiteAs(tx, siteId, input.actor);
     const target = await memberOf(tx, siteId, profileId);
     if (target.role === 'owner') throw new Refusal('owner_cannot_leave');
-    await endMembership(tx, { siteId, profileId, actorId: input.actor.id, now, type: 'member.removed' });
+    return endMembership(tx, { siteId, profileId, actorId: input.actor.id, now, type: 'member.removed' });
   });
 }
 
-/** S8: a member other than the owner leaves the site; their access methods there are revoked. */
-export function leaveSite(db: Db, input: { siteId: string; profileId: string; now: Date }): Promise<void> {
+/**
+ * S8: a member other than the owner leaves the site; their access methods there are revoked. Returns
+ * the member's deletion requests to wake (endMembership).
+ */
+export function leaveSite(
+  db: Db,
+  input: { siteId: string; profileId: string; now: Date },
+): Promise<string[]> {
   const { siteId, profileId } = input;
   return db.transaction(async (tx) => {
     await lockSite(tx, siteId);
@@ -231,6 +240,6 @@ export function leaveSite(db: Db, input: { siteId: string; profileId: string; no
         'The owner cannot leave; transfer ownership to an admin first.',
       );
     }
-    await endMembership(tx, { siteId, profileId, type: 'member.left', actorId: profileId, now: input.now });
+    return endMembership(tx, { siteId, profileId, type: 'member.left', actorId: profileId, now: input.now });
   });
 }

@@ -85,7 +85,7 @@ export function createSite(
 export function releaseSite(
   db: Db,
   input: { siteId: string; installerId: string; now: Date },
-): Promise<Site> {
+): Promise<{ site: Site; deletionRequestIds: string[] }> {
   const { siteId, installerId, now } = input;
   return db.transaction(async (tx) => {
     const locked = await lockSite(tx, siteId);
@@ -106,15 +106,15 @@ export function releaseSite(
       .where(eq(sites.id, siteId))
       .returning();
     await recordEvent(tx, { siteId, at: now, type: 'site.released', actorProfileId: installerId });
-    if (await findMembership(tx, siteId, installerId)) {
-      await endMembership(tx, {
-        siteId,
-        profileId: installerId,
-        type: 'member.released',
-        actorId: installerId,
-        now,
-      });
-    }
+    const deletionRequestIds = (await findMembership(tx, siteId, installerId))
+      ? await endMembership(tx, {
+          siteId,
+          profileId: installerId,
+          type: 'member.released',
+          actorId: installerId,
+          now,
+        })
+      : [];
     const installer = await findProfileById(tx, installerId);
     for (const { id } of installer ? await deleteOpenInvitationsTo(tx, siteId, installer.email) : []) {
       await recordEvent(tx, {
@@ -125,7 +125,7 @@ export function releaseSite(
         data: { invitationId: id, reason: 'released' },
       });
     }
-    return row!;
+    return { site: row!, deletionRequestIds };
   });
 }
 

@@ -8,6 +8,7 @@ import { withdrawInvitation } from '../../operations/invitations';
 import { changeMember, invitePerson, leaveSite, removeMember } from '../../operations/members';
 import { hashPassword } from '../auth/passwords';
 import { readOf } from '../auth/reads-with-session';
+import { wakeDeletionsOfSiteLeft } from '../deletion-wake';
 import type { AppDeps } from '../deps';
 import { jsonText } from '../json-text';
 import { notFound } from '../problem';
@@ -356,10 +357,14 @@ export function peopleRoutes(deps: AppDeps) {
           roles: ['owner', 'admin', 'user'],
           allowWithoutSubscription: true,
         });
-        await leaveSite(db, { siteId, profileId, now: deps.now() });
+        await wakeDeletionsOfSiteLeft(
+          deps.temporal,
+          await leaveSite(db, { siteId, profileId, now: deps.now() }),
+        );
       } else {
         const { actor } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
-        await removeMember(db, { siteId, profileId, actor, now: deps.now() });
+        const requestIds = await removeMember(db, { siteId, profileId, actor, now: deps.now() });
+        await wakeDeletionsOfSiteLeft(deps.temporal, requestIds);
       }
       return c.body(null, 204);
     })

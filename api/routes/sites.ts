@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { findProfileById, normalizeEmail } from '../../db/queries/profiles';
 import { findSite, listSitesOfProfile, type SiteFacts } from '../../db/queries/sites';
 import { createSite, releaseSite, transferOwnership } from '../../operations/sites';
+import { wakeDeletionsOfSiteLeft } from '../deletion-wake';
 import type { AppDeps } from '../deps';
 import { startNewSiteWorkflow } from '../new-site-workflow';
 import { notFound, problem } from '../problem';
@@ -211,7 +212,8 @@ export function sitesRoutes(deps: AppDeps) {
       const callerId = c.get('profile').id;
       await siteAccess(deps, c, siteId, { roles: ['installer'], allowWithoutSubscription: true });
       const released = await releaseSite(db, { siteId, installerId: callerId, now: deps.now() });
-      return c.json(siteJson(released, 'installer'), 200);
+      await wakeDeletionsOfSiteLeft(deps.temporal, released.deletionRequestIds);
+      return c.json(siteJson(released.site, 'installer'), 200);
     })
     .openapi(transfer, async (c) => {
       const { siteId } = c.req.valid('param');

@@ -274,12 +274,15 @@ export async function finishDeletionRequest(
  * D2 asks the sites the profile belongs to: a site it leaves (or is removed or released from) no
  * longer has a say in its open deletion request. Its unanswered consent goes, and its link with it;
  * the request then waits only on the sites it still belongs to (an answer already given stays).
+ * Returns the requests whose consent went, for their workflows to hear of it.
  */
 export async function dropConsentOfSiteLeft(tx: DbOrTx, siteId: string, profileId: string) {
-  await tx.execute(sql`
+  const rows = await tx.execute<{ request_id: string }>(sql`
     delete from deletion_consents c using deletion_requests r
     where r.id = c.request_id and r.profile_id = ${profileId} and r.status = 'awaiting_consent'
-      and c.site_id = ${siteId} and c.decision = 'pending'`);
+      and c.site_id = ${siteId} and c.decision = 'pending'
+    returning c.request_id`);
+  return rows.map((r) => r.request_id);
 }
 
 /** Every consent link of the request dies (D3): only one hash is kept per consent, and it goes. */

@@ -285,6 +285,23 @@ describe('profile deletion', () => {
     ]);
   });
 
+  it('a site the person leaves after the others approved lets the deletion go on at once (D2)', async () => {
+    const { person, sites } = await personInSites(sys, 2);
+    const [kept, left] = sites as [(typeof sites)[0], (typeof sites)[0]];
+    const request = await fileDeletion(sys, support.token, person.email);
+    expect((await answer(sys, (await consentToken(sys, request.id, kept.id))!, 'approve')).status).toBe(200);
+    const leave = await sys.request('DELETE', `/sites/${left.id}/people/${person.id}`, {
+      token: person.token,
+    });
+    expect(leave.status).toBe(204);
+    // Time stands still here (only waiting on the workflow's result skips it): the leave's wake-up,
+    // not the deadline's reading, lets the deletion go on.
+    await vi.waitFor(
+      async () => expect((await deletionStatus(sys, support.token, request.id)).status).toBe('completed'),
+      { timeout: 20_000, interval: 200 },
+    );
+  });
+
   /**
    * N7: the deadline's end, with an owner's answer landing after the workflow last read the answers.
    * The test holds the request's row so the end's activity waits on it past the workflow's read, and

@@ -7,6 +7,7 @@ import {
   consentSignal,
   deletionStateQuery,
   type ProfileDeletionStateView,
+  sitesChangedSignal,
 } from '../profile-deletion/messages';
 import { profileDeletionWorkflow } from '../profile-deletion/workflow';
 
@@ -53,6 +54,15 @@ async function ignoreClosed(sent: Promise<void>): Promise<void> {
 export function signalConsent(temporal: Client, requestId: string, consent: ConsentSignal): Promise<void> {
   return ignoreClosed(
     temporal.workflow.getHandle(profileDeletionWorkflowId(requestId)).signal(consentSignal, consent),
+  );
+}
+
+/** D2: the person left a site these open requests asked; each workflow reloads its request. */
+export async function signalSitesChanged(temporal: Client, requestIds: readonly string[]): Promise<void> {
+  await Promise.all(
+    requestIds.map((id) =>
+      ignoreClosed(temporal.workflow.getHandle(profileDeletionWorkflowId(id)).signal(sitesChangedSignal)),
+    ),
   );
 }
 

@@ -59,5 +59,11 @@ export interface ConsentSignal {
 }
 
 export const consentSignal = defineSignal<[ConsentSignal]>('consent');
+/**
+ * Sent once the person left a site, or was removed or released from it (D2: that site has no say any
+ * more, its unanswered consent is gone from the database): a wake-up, on which the workflow reloads
+ * the request, so the sites' approvals already given let the deletion go on.
+ */
+export const sitesChangedSignal = defineSignal('sitesChanged');
 export const cancelSignal = defineSignal('cancel');
 export const deletionStateQuery = defineQuery<ProfileDeletionStateView>('state');

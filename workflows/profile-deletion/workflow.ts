@@ -24,6 +24,7 @@ import {
   consentSignal,
   deletionStateQuery,
   type ProfileDeletionState,
+  sitesChangedSignal,
 } from './messages';
 import { describeDeletion, waitTimerSummary } from './state-view';
 
@@ -79,6 +80,11 @@ export async function profileDeletionWorkflow(
   });
   setHandler(cancelSignal, () => {
     cancelRequested = true;
+  });
+  // No patch: runs recorded before this handler never had the signal, so nothing they replay changes.
+  let sitesChanged = false;
+  setHandler(sitesChangedSignal, () => {
+    sitesChanged = true;
   });
   setHandler(deletionStateQuery, () =>
     describeDeletion(state, {
@@ -207,6 +213,11 @@ export async function profileDeletionWorkflow(
   log.info('consent asked', { requestId: input.requestId, siteIds: state.sites.map((s) => s.siteId) });
 
   for (;;) {
+    if (sitesChanged) {
+      sitesChanged = false;
+      adopt(await reload());
+      continue;
+    }
     while (inbox.length > 0) {
       if (patched(CONSENT_SIGNAL_WAKES)) {
         // Every signal so far is answered by one read: answers that arrive during it wake it again.
@@ -288,7 +299,7 @@ export async function profileDeletionWorkflow(
       const pending = state.sites.filter((s) => s.decision === 'pending').map((s) => s.siteId);
       const summary = waitTimerSummary(state.reminded, pending);
       setCurrentDetails(`Waiting for answers; then: ${summary}`);
-      const woken = () => inbox.length > 0 || cancelRequested;
+      const woken = () => inbox.length > 0 || cancelRequested || sitesChanged;
       if (described) await condition(woken, step.untilMs - Date.now(), { summary });
       else await condition(woken, step.untilMs - Date.now());
     }
