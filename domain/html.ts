@@ -1,4 +1,4 @@
-const HTML_ESCAPES: Record<string, string> = {
+const HTML_ESCAPES: Readonly<Record<string, string>> = {
   '"': '&quot;',
   '&': '&amp;',
   "'": '&#x27;',

@@ -151,7 +151,7 @@ export const goodbyeEmailKey = (requestId: string) => `profile-deleted:${request
  */
 export type StoredAs = 'text' | 'html' | 'json';
 
-const storedAs: Record<StoredAs, (s: string) => string> = {
+const storedAs: Readonly<Record<StoredAs, (s: string) => string>> = {
   text: (s) => s,
   html: escapeHtml,
   json: (s) => JSON.stringify(s).slice(1, -1),
