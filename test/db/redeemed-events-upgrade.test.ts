@@ -4,41 +4,20 @@
  * id only, and other events keep their data. The database is first brought to the migration before
  * it with the committed files, as a deployment of the previous version left it.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { applyMigrations, connectDatabase, type Database } from '../../db/client';
-import { ensureDatabase } from '../../infra/create-database';
-
-const MIGRATIONS = fileURLToPath(new URL('../../db/migrations', import.meta.url));
-const MIGRATION = '0020_redeemed_events_term_only';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { applyMigrations, type Database } from '../../db/client';
+import { migratedBefore } from '../support/migrated-before';
 
 let url: string;
 let database: Database;
-let folder: string;
+let close: () => Promise<void> = async () => {};
 
 beforeAll(async () => {
-  url = await ensureDatabase(inject('postgresUrl'), `t_${randomBytes(6).toString('hex')}`);
-  folder = await mkdtemp(join(tmpdir(), 'migrations-before-0020-'));
-  await cp(MIGRATIONS, folder, { recursive: true });
-  const journalPath = join(folder, 'meta', '_journal.json');
-  const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { entries: Array<{ tag: string }> };
-  const at = journal.entries.findIndex((e) => e.tag === MIGRATION);
-  expect(at).toBeGreaterThan(0);
-  journal.entries = journal.entries.slice(0, at);
-  await writeFile(journalPath, JSON.stringify(journal));
-  database = connectDatabase(url, { max: 2 });
-  await migrate(database.db, { migrationsFolder: folder });
+  ({ url, database, close } = await migratedBefore('0020_redeemed_events_term_only'));
 });
-afterAll(async () => {
-  await database?.close();
-  if (folder) await rm(folder, { recursive: true, force: true });
-});
+afterAll(() => close());
 
 it('leaves each redemption’s event its term id only, and other events as they were', async () => {
   const { db } = database;

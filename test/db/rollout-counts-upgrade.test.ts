@@ -4,43 +4,21 @@
  * is first brought to migration 0015 with the committed files up to it, as a deployment of the
  * previous version left it.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { applyMigrations, connectDatabase, type Database } from '../../db/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyMigrations, type Database } from '../../db/client';
 import { markReportedVersion, rolloutCounts } from '../../db/queries/rollouts';
-import { ensureDatabase } from '../../infra/create-database';
-
-const MIGRATIONS = fileURLToPath(new URL('../../db/migrations', import.meta.url));
-const BEFORE = '0016_rollout_target_counts';
+import { migratedBefore } from '../support/migrated-before';
 
 let url: string;
 let database: Database;
-let folder: string;
+let close: () => Promise<void> = async () => {};
 
 beforeAll(async () => {
-  url = await ensureDatabase(inject('postgresUrl'), `t_${randomBytes(6).toString('hex')}`);
-  // The migrations as they were before 0016.
-  folder = await mkdtemp(join(tmpdir(), 'migrations-0015-'));
-  await cp(MIGRATIONS, folder, { recursive: true });
-  const journalPath = join(folder, 'meta', '_journal.json');
-  const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { entries: Array<{ tag: string }> };
-  const at = journal.entries.findIndex((e) => e.tag === BEFORE);
-  expect(at).toBeGreaterThan(0);
-  journal.entries = journal.entries.slice(0, at);
-  await writeFile(journalPath, JSON.stringify(journal));
-  database = connectDatabase(url, { max: 2 });
-  await migrate(database.db, { migrationsFolder: folder });
+  ({ url, database, close } = await migratedBefore('0016_rollout_target_counts'));
 });
-afterAll(async () => {
-  await database?.close();
-  if (folder) await rm(folder, { recursive: true, force: true });
-});
+afterAll(() => close());
 
 describe('migration 0016 on rollouts that exist', () => {
   it('counts each rollout’s targets as they stand, and keeps counting after', async () => {
