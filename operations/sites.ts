@@ -195,29 +195,19 @@ export function transferOwnership(
     }
     for (const link of await sentConsentLinksOfSite(tx, siteId)) {
       if (!link.expiresAt) continue;
-      if (link.subjectId === profileId) {
-        // D6: the new owner is the person whose deletion it asks about, who must not answer for the
-        // site; the former owner's link dies and the site's next owner is sent one. Still the owner
-        // when every other site approved, they block the deletion.
-        await setConsentToken(tx, {
-          requestId: link.requestId,
-          siteId,
-          tokenHash: null,
-          expiresAt: link.expiresAt,
-          reminded: false,
-          now,
-        });
-        continue;
-      }
-      const { token, hash } = newToken();
+      // D6: when the new owner is the person whose deletion it asks about, who must not answer for
+      // the site, the former owner's link dies all the same and none replaces it: the site's next
+      // owner is sent one. Still the owner when every other site approved, they block the deletion.
+      const fresh = link.subjectId === profileId ? undefined : newToken();
       await setConsentToken(tx, {
         requestId: link.requestId,
         siteId,
-        tokenHash: hash,
+        tokenHash: fresh?.hash ?? null,
         expiresAt: link.expiresAt,
         reminded: false,
         now,
       });
+      if (!fresh) continue;
       await sendOrRefuse(
         mailing.mailer,
         {
@@ -225,7 +215,7 @@ export function transferOwnership(
           template: 'deletion-consent-request',
           props: {
             siteName: site.name,
-            consentUrl: new URL(`/consents/${token}`, mailing.publicBaseUrl).toString(),
+            consentUrl: new URL(`/consents/${fresh.token}`, mailing.publicBaseUrl).toString(),
             answerBy: formatSiteDate(link.expiresAt, link.timezone),
           },
           idempotencyKey: `deletion-consent-transfer:${link.requestId}:${siteId}:${now.getTime()}`,
