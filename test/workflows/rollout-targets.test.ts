@@ -4,85 +4,32 @@
  * IQ that never comes back after its update is a failure the abort threshold sees, and the default
  * policy's canary can abort a bad release.
  */
-import { createHash } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rolloutTargets } from '../../db/schema';
-import { type RunningGateway, startGateway } from '../../gateway/server';
-import { type Fleet, startFleet } from '../../iq-sim/fleet';
+import { startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
-import { rolloutWorkflowId } from '../../workflows/ids';
-import { LOOPBACK_FLEET_GUARD, rawClient, seedSiteWithIqs } from '../gateway/helpers';
-import { startTestSystem, type TestSystem } from '../support/system';
+import { rawClient, seedSiteWithIqs } from '../gateway/helpers';
+import { rolloutHarness } from './rollout-harness';
 
-let sys: TestSystem;
-let gateway: RunningGateway;
-let support: { token: string };
-const fleets: Fleet[] = [];
-
-beforeAll(async () => {
-  sys = await startTestSystem({});
-  gateway = await startGateway({
-    guard: LOOPBACK_FLEET_GUARD,
-    db: sys.db,
-    sql: sys.sql,
-    ports: [0],
-    instanceId: 'gw-rollout-targets',
-    heartbeatSeconds: 1,
-    host: '127.0.0.1',
-  });
-  support = await sys.signIn({ platformRole: 'support' });
-});
-afterAll(async () => {
-  await Promise.all(fleets.map((f) => f.stop()));
-  await gateway?.stop();
-  await sys?.close();
-});
-
-type Body = Record<string, unknown>;
-const call = async (method: string, path: string, body?: unknown) => {
-  const res = await sys.request(method, path, {
-    token: support.token,
-    ...(body !== undefined ? { body } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Body };
-};
+const h = rolloutHarness({ instanceId: 'gw-rollout-targets', versionMajor: 3 });
+const { call, release, startRollout, result, fleets } = h;
 
 type Iq = { id: string; credentials: IqCredentials };
 async function seedSite(count: number) {
-  const { iqs: seeded } = await seedSiteWithIqs(sys.db, count, { name: 'Rollout targets' });
+  const { iqs: seeded } = await seedSiteWithIqs(h.sys.db, count, { name: 'Rollout targets' });
   return seeded.sort((x, y) => (x.id < y.id ? -1 : 1));
 }
 
-let versions = 0;
-async function release() {
-  const version = `3.${versions++}.0`;
-  const res = await call('POST', '/support/firmware-releases', {
-    model: 'IQ2',
-    version,
-    url: `ftps://files.ks.test/iq2-${version}.bin`,
-    sha256: createHash('sha256').update(version).digest('hex'),
-    sizeBytes: 1024,
-  });
-  expect(res.status).toBe(201);
-  return { id: res.body.id as string, version };
-}
-
 const fast = { inProgressTimeoutSeconds: 30, retries: 0, offlineDeadlineSeconds: 120 };
-async function startRollout(body: Body) {
-  const res = await call('POST', '/support/rollouts', body);
-  expect(res.status).toBe(201);
-  return res.body.id as string;
-}
-const result = (id: string) => sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).result();
 const targetStates = async (rolloutId: string) =>
-  (await sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, rolloutId)))
+  (await h.sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, rolloutId)))
     .sort((x, y) => x.position - y.position)
     .map((t) => [t.iqId, t.state, t.attempts, t.error]);
 
 /** An IQ on a raw connection that says hello on `firmware` and keeps its heartbeat. */
 async function device(iq: Iq, firmware = '1.0.0') {
-  const raw = await rawClient(gateway.ports[0]!);
+  const raw = await rawClient(h.gateway.ports[0]!);
   const beat = setInterval(() => raw.write('{"type":"heartbeat"}\n'), 300);
   raw.socket.once('close', () => clearInterval(beat));
   raw.write(`${JSON.stringify({ type: 'hello', ...iq.credentials, firmware, accessVersion: 0 })}\n`);
@@ -183,7 +130,7 @@ describe('how a rollout ends for each IQ (F3, F4, F6)', () => {
     const seeded = await seedSite(8);
     const fleet = await startFleet({
       credentials: seeded.map((iq) => iq.credentials),
-      ports: gateway.ports,
+      ports: h.gateway.ports,
       host: '127.0.0.1',
       update: { durationMs: 50, failureRate: 1 },
       connectTimeoutMs: 60_000,

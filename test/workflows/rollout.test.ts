@@ -1,54 +1,23 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { insertRollout, resolveTargets, setRolloutStatus } from '../../db/queries/rollouts';
 import { iqs, rolloutTargets } from '../../db/schema';
 import { DEFAULT_POLICY, windowLimit } from '../../domain/rollout';
-import { type RunningGateway, startGateway } from '../../gateway/server';
-import { type Fleet, startFleet } from '../../iq-sim/fleet';
+import { startFleet } from '../../iq-sim/fleet';
 import type { IqCredentials } from '../../iq-sim/iq';
 import { rolloutWorkflowId } from '../../workflows/ids';
 import { progressQuery, wakeSignal } from '../../workflows/rollout/messages';
 import { rolloutWaveWorkflow, rolloutWorkflow } from '../../workflows/rollout/workflow';
-import { eventually, LOOPBACK_FLEET_GUARD, rawClient, seedSiteWithIqs } from '../gateway/helpers';
-import { startTestSystem, type TestSystem } from '../support/system';
+import { eventually, rawClient, seedSiteWithIqs } from '../gateway/helpers';
+import { type Body, rolloutHarness } from './rollout-harness';
 
-let sys: TestSystem;
-let gateway: RunningGateway;
-let support: { token: string };
-const fleets: Fleet[] = [];
-
-beforeAll(async () => {
-  sys = await startTestSystem({});
-  gateway = await startGateway({
-    guard: LOOPBACK_FLEET_GUARD,
-    db: sys.db,
-    sql: sys.sql,
-    ports: [0],
-    instanceId: 'gw-rollout-test',
-    heartbeatSeconds: 1,
-    host: '127.0.0.1',
-  });
-  support = await sys.signIn({ platformRole: 'support' });
-});
-afterAll(async () => {
-  await Promise.all(fleets.map((f) => f.stop()));
-  await gateway?.stop();
-  await sys?.close();
-});
-
-type Body = Record<string, unknown>;
-const call = async (method: string, path: string, body?: unknown) => {
-  const res = await sys.request(method, path, {
-    token: support.token,
-    ...(body !== undefined ? { body } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Body };
-};
+const h = rolloutHarness({ instanceId: 'gw-rollout-test', versionMajor: 2 });
+const { call, release, startRollout, result, fleets } = h;
 
 /** `count` IQs at a new site, written straight to the database; credentials sorted by IQ id (= rollout order). */
 async function seedSite(count: number, timezone = 'UTC') {
-  const { siteId, iqs: seeded } = await seedSiteWithIqs(sys.db, count, { name: 'Rollout test', timezone });
+  const { siteId, iqs: seeded } = await seedSiteWithIqs(h.sys.db, count, { name: 'Rollout test', timezone });
   return { siteId, iqs: seeded.sort((x, y) => (x.id < y.id ? -1 : 1)) };
 }
 
@@ -56,7 +25,7 @@ async function connect(credentials: IqCredentials[], update: { durationMs: numbe
   // A loaded machine answers 200 hellos at once slowly: the IQs wait for their welcome longer.
   const fleet = await startFleet({
     credentials,
-    ports: gateway.ports,
+    ports: h.gateway.ports,
     host: '127.0.0.1',
     update,
     connectTimeoutMs: 60_000,
@@ -66,32 +35,11 @@ async function connect(credentials: IqCredentials[], update: { durationMs: numbe
   return fleet;
 }
 
-let versions = 0;
-async function release() {
-  const version = `2.${versions++}.0`;
-  const res = await call('POST', '/support/firmware-releases', {
-    model: 'IQ2',
-    version,
-    // Not fetched by the simulator (FTPS, as in production): the download is simulated as good.
-    url: `ftps://files.ks.test/iq2-${version}.bin`,
-    sha256: createHash('sha256').update(version).digest('hex'),
-    sizeBytes: 1024,
-  });
-  expect(res.status).toBe(201);
-  return { id: res.body.id as string, version };
-}
-
 const fast = { inProgressTimeoutSeconds: 20, retries: 0, offlineDeadlineSeconds: 60 };
 
-async function startRollout(body: Body) {
-  const res = await call('POST', '/support/rollouts', body);
-  expect(res.status).toBe(201);
-  return res.body.id as string;
-}
 const progress = async (id: string) => (await call('GET', `/support/rollouts/${id}`)).body;
-const result = (id: string) => sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).result();
 const targets = (rolloutId: string) =>
-  sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, rolloutId));
+  h.sys.db.select().from(rolloutTargets).where(eq(rolloutTargets.rolloutId, rolloutId));
 
 describe('firmware rollout over simulated IQs (F3–F7)', () => {
   it('defines releases once per model and version, for support only', async () => {
@@ -118,8 +66,8 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       { id: first.body.id, model: 'IQ9', version: '1.0.0', createdAt: expect.any(String) },
     ]);
     expect(new Date(releases[1]!.createdAt as string).toISOString()).toBe(releases[1]!.createdAt);
-    const other = await sys.signIn();
-    const res = await sys.request('POST', '/support/rollouts', {
+    const other = await h.sys.signIn();
+    const res = await h.sys.request('POST', '/support/rollouts', {
       token: other.token,
       body: { releaseId: randomUUID(), target: { model: 'IQ9' } },
     });
@@ -138,7 +86,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       'body.policy.maintenanceWindow.start',
       'body.target',
     ]);
-    const doc = (await (await sys.request('GET', '/openapi.json')).json()) as {
+    const doc = (await (await h.sys.request('GET', '/openapi.json')).json()) as {
       components?: unknown;
       paths: Record<string, { post: { requestBody: { content: { 'application/json': { schema: Body } } } } }>;
     };
@@ -196,24 +144,27 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     expect(new Date(started).toISOString()).toBe(read.startedAt);
     expect(Date.parse(read.finishedAt as string)).toBeGreaterThan(started);
     // The query answers ISO times too, and the release.
-    const queried = await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).query(progressQuery);
+    const queried = await h.sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).query(progressQuery);
     expect(queried).toMatchObject({ status: 'completed', release: releaseRef, wave: 7, planned: 200 });
     expect(new Date(queried.startedAt!).toISOString()).toBe(queried.startedAt);
     expect(new Date(queried.finishedAt!).toISOString()).toBe(queried.finishedAt);
     expect(Math.abs(Date.parse(queried.startedAt!) - started)).toBeLessThan(60_000);
     // Temporal user metadata: the workflow's and each wave's summary, and the activities'.
-    const described = await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).describe();
+    const described = await h.sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).describe();
     expect(await described.staticSummary()).toContain('Firmware rollout');
-    const canary = await sys.temporal.workflow.getHandle(`${rolloutWorkflowId(id)}-wave-0`).describe();
+    const canary = await h.sys.temporal.workflow.getHandle(`${rolloutWorkflowId(id)}-wave-0`).describe();
     expect(await canary.staticSummary()).toBe('wave 0: IQs 1–5 of 200');
     const history = JSON.stringify(
-      (await sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).fetchHistory()).events,
+      (await h.sys.temporal.workflow.getHandle(rolloutWorkflowId(id)).fetchHistory()).events,
     );
     expect(history).toContain('userMetadata');
-    const rows = await sys.db.select({ firmware: iqs.firmware }).from(iqs).where(eq(iqs.siteId, main.siteId));
+    const rows = await h.sys.db
+      .select({ firmware: iqs.firmware })
+      .from(iqs)
+      .where(eq(iqs.siteId, main.siteId));
     expect(new Set(rows.map((r) => r.firmware))).toEqual(new Set([rel.version]));
     expect(already.online.every((iq) => !iq.received.some((m) => m.type === 'update'))).toBe(true);
-    const mail = (await sys.mailbox()).filter((m) => m.template === 'rollout-report');
+    const mail = (await h.sys.mailbox()).filter((m) => m.template === 'rollout-report');
     expect(mail).toHaveLength(1);
     expect(mail[0]!.to).toBe('support@ks.test');
     expect(mail[0]!.text).toContain(id);
@@ -235,7 +186,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       status: 200,
       body: { id, status: 'paused' },
     });
-    const handle = sys.temporal.workflow.getHandle(rolloutWorkflowId(id));
+    const handle = h.sys.temporal.workflow.getHandle(rolloutWorkflowId(id));
     expect((await progress(id)).status).toBe('paused');
     expect((await handle.query(progressQuery)).status).toBe('paused');
     expect((await call('POST', `/support/rollouts/${id}/pause`)).body).toEqual({ id, status: 'paused' });
@@ -253,7 +204,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     // Findable as paused: by the search attribute in Temporal's visibility, and in the API's list.
     await eventually(async () => {
       const found: string[] = [];
-      for await (const w of sys.temporal.workflow.list({ query: `RolloutStatus = "paused"` })) {
+      for await (const w of h.sys.temporal.workflow.list({ query: `RolloutStatus = "paused"` })) {
         found.push(w.workflowId);
       }
       expect(found).toContain(rolloutWorkflowId(id));
@@ -315,7 +266,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     });
     expect(p.failures).toEqual(expect.arrayContaining([failure(bad[0]!), failure(bad[1]!)]));
     expect(p.failures).toHaveLength(2);
-    const [mail] = (await sys.mailbox()).filter((m) => m.idempotencyKey === `rollout-report:${id}`);
+    const [mail] = (await h.sys.mailbox()).filter((m) => m.idempotencyKey === `rollout-report:${id}`);
     expect(mail!.subject).toBe(
       `Firmware IQ2 ${rel.version} rollout aborted (failure_threshold) with 2 failures`,
     );
@@ -327,7 +278,9 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     const inFlight = site.iqs.slice(5, 15).filter((i) => !bad.includes(i));
     // Those 8 finish installing and come back on the new version: their targets stay canceled.
     await eventually(async () => {
-      const rows = await sys.db.select({ id: iqs.id, firmware: iqs.firmware, online: iqs.online }).from(iqs);
+      const rows = await h.sys.db
+        .select({ id: iqs.id, firmware: iqs.firmware, online: iqs.online })
+        .from(iqs);
       const back = rows.filter(
         (r) => inFlight.some((i) => i.id === r.id) && r.firmware === rel.version && r.online,
       );
@@ -353,7 +306,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     });
     expect(await result(id)).toMatchObject({ status: 'completed' });
     expect((await progress(id)).counts).toMatchObject({ succeeded: 2, timedOut: 1, failed: 0 });
-    const [row] = await sys.db
+    const [row] = await h.sys.db
       .select()
       .from(rolloutTargets)
       .where(and(eq(rolloutTargets.rolloutId, id), eq(rolloutTargets.iqId, offline!.id)));
@@ -367,7 +320,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     const hello = (i: (typeof site.iqs)[number], firmware: string) =>
       `${JSON.stringify({ type: 'hello', ...i.credentials, firmware, accessVersion: 0 })}\n`;
     const device = async (i: (typeof site.iqs)[number], firmware = '1.0.0') => {
-      const raw = await rawClient(gateway.ports[0]!);
+      const raw = await rawClient(h.gateway.ports[0]!);
       const beat = setInterval(() => raw.write('{"type":"heartbeat"}\n'), 300);
       raw.socket.once('close', () => clearInterval(beat));
       raw.write(hello(i, firmware));
@@ -411,7 +364,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     await expect(a2.next(500)).rejects.toThrow();
     await expect(b2.next(500)).rejects.toThrow();
     expect((await progress(id)).counts).toMatchObject({ succeeded: 1, failed: 1 });
-    const [mail] = (await sys.mailbox()).filter((m) => m.idempotencyKey === `rollout-report:${id}`);
+    const [mail] = (await h.sys.mailbox()).filter((m) => m.idempotencyKey === `rollout-report:${id}`);
     expect(mail!.text).toContain(`The rollout of firmware IQ2 ${rel.version} completed with 1 failure.`);
     expect(mail!.text).toContain(
       `${failing!.credentials.serial}, site ${site.siteId}: checksum_mismatch, 1 attempt`,
@@ -510,17 +463,17 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       { durationMs: 100 },
     );
     const rel = await release();
-    const rollout = await insertRollout(sys.db, {
+    const rollout = await insertRollout(h.sys.db, {
       releaseId: rel.id,
       target: { siteIds: [site.siteId] },
       policy: { ...DEFAULT_POLICY, ...fast, canarySize: 1 },
     });
-    const first = await sys.temporal.workflow.start(rolloutWorkflow, {
+    const first = await h.sys.temporal.workflow.start(rolloutWorkflow, {
       workflowId: rolloutWorkflowId(rollout.id),
-      taskQueue: sys.taskQueue,
+      taskQueue: h.sys.taskQueue,
       args: [{ rolloutId: rollout.id, maxHistoryEvents: 10 }],
     });
-    const handle = sys.temporal.workflow.getHandle(rolloutWorkflowId(rollout.id));
+    const handle = h.sys.temporal.workflow.getHandle(rolloutWorkflowId(rollout.id));
     // Waves 1, 2, 4, 8, 5: a new run after each.
     expect(await handle.result()).toMatchObject({ status: 'completed', wave: 5, counts: { succeeded: 20 } });
     expect((await handle.describe()).runId).not.toBe(first.firstExecutionRunId);
@@ -532,7 +485,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     let runs: Array<{ runId: string; historyLength: number }> = [];
     await eventually(async () => {
       runs = [];
-      for await (const run of sys.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      for await (const run of h.sys.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
         expect(run.status.name).not.toBe('RUNNING');
         runs.push({ runId: run.runId, historyLength: run.historyLength });
       }
@@ -547,16 +500,16 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     const [offline, online] = site.iqs;
     await connect([online!.credentials], { durationMs: 100 });
     const rel = await release();
-    const rollout = await insertRollout(sys.db, {
+    const rollout = await insertRollout(h.sys.db, {
       releaseId: rel.id,
       target: { siteIds: [site.siteId] },
       policy: { ...DEFAULT_POLICY, ...fast, offlineDeadlineSeconds: 3600 },
     });
     const { id } = rollout;
     const limit = 60;
-    await sys.temporal.workflow.start(rolloutWorkflow, {
+    await h.sys.temporal.workflow.start(rolloutWorkflow, {
       workflowId: rolloutWorkflowId(id),
-      taskQueue: sys.taskQueue,
+      taskQueue: h.sys.taskQueue,
       args: [{ rolloutId: id, maxHistoryEvents: limit }],
     });
     await eventually(async () => expect((await progress(id)).counts).toMatchObject({ succeeded: 1 }), 30_000);
@@ -575,7 +528,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       status: 'aborted',
       counts: { succeeded: 1, canceled: 1, queued: 0, inProgress: 0 },
     });
-    const [row] = await sys.db
+    const [row] = await h.sys.db
       .select()
       .from(rolloutTargets)
       .where(and(eq(rolloutTargets.rolloutId, id), eq(rolloutTargets.iqId, offline!.id)));
@@ -594,18 +547,18 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
     const site = await seedSite(1);
     const rel = await release();
     const policy = { ...DEFAULT_POLICY, ...fast, offlineDeadlineSeconds: 3600 };
-    const { id } = await insertRollout(sys.db, {
+    const { id } = await insertRollout(h.sys.db, {
       releaseId: rel.id,
       target: { siteIds: [site.siteId] },
       policy,
     });
-    await resolveTargets(sys.db, id);
-    await setRolloutStatus(sys.db, id, 'paused');
+    await resolveTargets(h.sys.db, id);
+    await setRolloutStatus(h.sys.db, id, 'paused');
     const workflowId = `${rolloutWorkflowId(id)}-wave-0`;
     const limit = 20;
-    const first = await sys.temporal.workflow.start(rolloutWaveWorkflow, {
+    const first = await h.sys.temporal.workflow.start(rolloutWaveWorkflow, {
       workflowId,
-      taskQueue: sys.taskQueue,
+      taskQueue: h.sys.taskQueue,
       args: [
         {
           rolloutId: id,
@@ -618,7 +571,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
         },
       ],
     });
-    const wave = sys.temporal.workflow.getHandle(workflowId);
+    const wave = h.sys.temporal.workflow.getHandle(workflowId);
     // Paused with nothing in flight: each wake is a look and a wait, about 8 events.
     for (let wake = 0; wake < 8; wake++) {
       const before = await wave.describe();
@@ -629,7 +582,7 @@ describe('firmware rollout over simulated IQs (F3–F7)', () => {
       });
     }
     expect((await wave.describe()).runId).not.toBe(first.firstExecutionRunId);
-    await setRolloutStatus(sys.db, id, 'aborted', 'support');
+    await setRolloutStatus(h.sys.db, id, 'aborted', 'support');
     await wave.signal(wakeSignal);
     expect(await wave.result()).toMatchObject({ outcome: 'aborted' });
     // A look and a wait or two past the limit, the wakes that came meanwhile on a busy machine.
