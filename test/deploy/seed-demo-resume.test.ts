@@ -34,30 +34,35 @@ const temporalAway = {
   },
 } as unknown as Client;
 
-const seed = (temporal: Client) =>
+const seed = (temporal: Client, dir = dataDir) =>
   seedDemo({
     db: sys.db,
     temporal,
     taskQueue: sys.taskQueue,
-    recordFile: join(dataDir, 'demo.json'),
-    planFile: join(dataDir, 'demo-plan.json'),
-    iqCredentialsFile: join(dataDir, 'demo-iqs.json'),
+    recordFile: join(dir, 'demo.json'),
+    planFile: join(dir, 'demo-plan.json'),
+    iqCredentialsFile: join(dir, 'demo-iqs.json'),
   });
 
-it('finishes on the next start what a start interrupted at the redemption left', async () => {
-  await expect(seed(temporalAway)).rejects.toThrow('Temporal is away');
-  const demo = await seed(sys.temporal);
-
-  const credentials = JSON.parse(await readFile(join(dataDir, 'demo-iqs.json'), 'utf8')) as Array<{
+/** The credentials file's secrets match the IQs' hashes, as the gateway checks a hello. */
+async function expectCredentialsOpen(dir: string, siteId: string) {
+  const credentials = JSON.parse(await readFile(join(dir, 'demo-iqs.json'), 'utf8')) as Array<{
     serial: string;
     secret: string;
   }>;
   expect(credentials).toHaveLength(2);
   for (const { serial, secret } of credentials) {
     const iq = await findIqBySerial(sys.db, serial);
-    expect(iq?.siteId).toBe(demo.siteId);
+    expect(iq?.siteId).toBe(siteId);
     expect(deviceSecretMatches(secret, iq!.secretHash)).toBe(true);
   }
+}
+
+it('finishes on the next start what a start interrupted at the redemption left', async () => {
+  await expect(seed(temporalAway)).rejects.toThrow('Temporal is away');
+  const demo = await seed(sys.temporal);
+
+  await expectCredentialsOpen(dataDir, demo.siteId);
   expect(await sys.db.select({ id: sites.id }).from(sites)).toEqual([{ id: demo.siteId }]);
   const issued = await sys.db.select().from(vouchers);
   expect(issued).toHaveLength(4);
@@ -70,4 +75,16 @@ it('finishes on the next start what a start interrupted at the redemption left',
 
   // A later start reads the record and writes nothing.
   expect(await seed(temporalAway)).toEqual(demo);
+});
+
+it('adopts a demo site an earlier seed left without a plan, its IQs given the new credentials', async () => {
+  const [site] = await sys.db.select({ id: sites.id }).from(sites);
+  const freshDir = await mkdtemp(join(tmpdir(), 'ks-seed-'));
+  try {
+    expect((await seed(sys.temporal, freshDir)).siteId).toBe(site!.id);
+    await expectCredentialsOpen(freshDir, site!.id);
+    expect(await sys.db.select({ id: sites.id }).from(sites)).toHaveLength(1);
+  } finally {
+    await rm(freshDir, { recursive: true, force: true });
+  }
 });
