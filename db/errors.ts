@@ -5,7 +5,7 @@ export class QueryFailure extends Error {
   constructor(
     readonly query: string,
     readonly code: string | undefined,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`query failed (${code ?? 'no code'}: ${reason}): ${query}`);
     this.name = 'QueryFailure';

@@ -174,6 +174,7 @@ export async function seedDemoData(opts: {
       temporal: new Client({ connection, namespace: opts.namespace }),
       taskQueue: opts.taskQueue,
       recordFile: join(opts.dataDir, 'demo.json'),
+      planFile: join(opts.dataDir, 'demo-plan.json'),
       iqCredentialsFile,
     });
     return { ...demo, iqCredentialsFile };

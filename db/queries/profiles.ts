@@ -1,5 +1,5 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
-import type { DbOrTx } from '../client';
+import type { DbOrTx, Tx } from '../client';
 import { preparedPer } from '../prepared';
 import { profiles } from '../schema';
 import { membershipsJsonOf } from './memberships';
@@ -13,6 +13,16 @@ export async function findProfileByEmail(db: DbOrTx, email: string): Promise<Pro
     .select()
     .from(profiles)
     .where(eq(profiles.email, normalizeEmail(email)));
+  return row;
+}
+
+/** The profile of the email, its row locked until the transaction ends (a change decided on what it read). */
+export async function lockProfileByEmail(tx: Tx, email: string): Promise<Profile | undefined> {
+  const [row] = await tx
+    .select()
+    .from(profiles)
+    .where(eq(profiles.email, normalizeEmail(email)))
+    .for('update');
   return row;
 }
 

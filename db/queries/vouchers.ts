@@ -21,6 +21,14 @@ export async function issueVouchers(db: DbOrTx, spec: VoucherSpec, count: number
   return rows.map((row, i) => ({ id: row.id, code: codes[i]! }));
 }
 
+/** Vouchers of these codes, each unless it exists already: the same batch written again adds none. */
+export async function insertVouchersOnce(db: DbOrTx, spec: VoucherSpec, codes: string[]): Promise<void> {
+  await db
+    .insert(vouchers)
+    .values(codes.map((code) => ({ ...spec, codeHash: hashVoucherCode(normalizeVoucherCode(code)!) })))
+    .onConflictDoNothing({ target: vouchers.codeHash });
+}
+
 /** Of these typed codes, those whose voucher exists and is not redeemed yet, in the order given. */
 export async function stillRedeemable(db: DbOrTx, codes: string[]): Promise<string[]> {
   const hashOf = new Map(codes.map((code) => [code, hashVoucherCode(normalizeVoucherCode(code) ?? code)]));

@@ -38,6 +38,7 @@ try {
     temporal: stack.temporal,
     taskQueue: stack.taskQueue,
     recordFile: join(workDir, 'demo.json'),
+    planFile: join(workDir, 'demo-plan.json'),
     iqCredentialsFile: join(workDir, 'demo-iqs.json'),
   });
   const user = await insertProfile(stack.database.db, {
