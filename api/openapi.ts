@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from './deps';
-import { PROBLEMS } from './problem-codes';
+import { problemBody } from './problem';
+import { PROBLEMS, type ProblemCode } from './problem-codes';
 
 const info = {
   title: 'KS Cloud API',
@@ -13,9 +14,32 @@ const info = {
 
 const methods = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
 
+const problemContent = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } };
+
+interface ProblemResponse {
+  description: string;
+  content?: Record<string, { schema?: unknown; examples?: Record<string, unknown> }>;
+}
+
+/** Lists `code` on the operation's answer of its status, beside the codes the route lists there. */
+function addProblem(responses: Record<string, ProblemResponse>, code: ProblemCode) {
+  const { status, detail } = PROBLEMS[code];
+  const response = responses[status];
+  if (!response) {
+    responses[status] = { description: `${code}: ${detail}`, content: problemContent };
+    return;
+  }
+  if (response.description.split(/[,:]\s*/).includes(code)) return;
+  response.description = `${response.description}, ${code}`;
+  const examples = response.content?.['application/problem+json']?.examples;
+  if (examples) examples[code] = { summary: code, value: problemBody(status, code, detail) };
+}
+
 /**
- * The OpenAPI 3.1 document of the routes' own schemas, plus the answers that app-wide middleware
- * gives on any route with a body (413 past the size limit), so clients and fuzzers see them documented.
+ * The OpenAPI 3.1 document of the routes' own schemas, plus the answers that the framework and
+ * app-wide middleware give on any route with a body, so clients and fuzzers see them documented:
+ * 413 past the size limit, 415 for a content type the route does not take, and 400 bad_request for
+ * a multipart body that does not parse where a form is taken (the handlers take multipart too).
  */
 export function openApiDocument(app: OpenAPIHono<AppEnv>) {
   const doc = app.getOpenAPI31Document({
@@ -29,10 +53,11 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>) {
       const operation = item[method];
       if (!operation?.requestBody) continue;
       operation.responses ??= {};
-      operation.responses['413'] ??= {
-        description: `payload_too_large: ${PROBLEMS.payload_too_large.detail}`,
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-      };
+      const responses = operation.responses as Record<string, ProblemResponse>;
+      addProblem(responses, 'payload_too_large');
+      addProblem(responses, 'unsupported_media_type');
+      const types = 'content' in operation.requestBody ? Object.keys(operation.requestBody.content) : [];
+      if (types.some((type) => type.includes('form'))) addProblem(responses, 'bad_request');
     }
   }
   return doc;

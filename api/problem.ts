@@ -79,10 +79,13 @@ export function problemResponse(c: Context, p: ApiProblem): Response {
 export function validationProblem(error: ZodError, target: string): ApiProblem {
   // Name fields as a client sees them: body.email, query.limit, params.siteId.
   const where = target === 'json' || target === 'form' ? 'body' : target === 'param' ? 'params' : target;
-  const errors = error.issues.map((issue) => ({
-    path: [where, ...issue.path.map(String)].join('.'),
-    message: issue.message,
-  }));
+  const errors = error.issues.flatMap((issue) => {
+    const at = [where, ...issue.path.map(String)];
+    // zod v4 reports a strict object's unknown keys in one issue at the object: name each key's field.
+    if (issue.code === 'unrecognized_keys')
+      return issue.keys.map((key) => ({ path: [...at, key].join('.'), message: 'Unrecognized key' }));
+    return [{ path: at.join('.'), message: issue.message }];
+  });
   const detail = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
   return problem('validation_failed', `The request is invalid: ${detail}`, { errors });
 }

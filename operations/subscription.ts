@@ -3,6 +3,11 @@ import { eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client';
 import { syncAccessLists } from '../db/queries/access-lists';
 import { recordEvent } from '../db/queries/events';
+import {
+  findIdempotencyRecord,
+  type IdempotencyRecord,
+  saveIdempotencyRecord,
+} from '../db/queries/idempotency';
 import { findMembership } from '../db/queries/memberships';
 import { fillSlots, trimSlots, unsubscribeEverything } from '../db/queries/slots';
 import {
@@ -74,6 +79,11 @@ export type RedeemOutcome = RedeemResult & {
   expiredTermId?: string;
   /** The site's sandbox flag and clock, read under its lock: a workflow's load comes with its claim. */
   clock?: { sandbox: boolean; clockOffsetMs: number };
+  /**
+   * With `idempotency_key_reused`: the key's answer, recorded by a request with the same key that
+   * held the site's lock first. The caller replays it when it answered the same request.
+   */
+  recorded?: IdempotencyRecord;
 };
 
 /**
@@ -86,10 +96,24 @@ export interface RedeemThrottle {
   shared: readonly ThrottleKey[];
 }
 
+/**
+ * A redemption's Idempotency-Key. Its record is read and written under the site's lock, in the
+ * claim's transaction, so of the requests sent at once with one key the first to hold the lock
+ * takes the key: a later one finds its record, and a key that made a term always answers it.
+ */
+export interface RedemptionKey {
+  scope: string;
+  key: string;
+  requestHash: string;
+  /** The answer recorded for an outcome (in the caller's form), or none to record. */
+  answer(outcome: RedeemOutcome): { status: number; body: unknown } | undefined;
+}
+
 /** A redemption asked over HTTP: who asked (their role decided again under the site's lock, N7) and its throttle. */
 export interface AskedRedemption {
   actor: SiteActor;
   throttle: RedeemThrottle;
+  idempotency?: RedemptionKey;
 }
 
 /**
@@ -113,29 +137,42 @@ export function redeemVoucher(
       const site = await lockSite(tx, input.siteId);
       return site ? claimAndWrite(tx, site, input, clock) : { ok: false, code: 'site_not_found' };
     }
-    const { actor, throttle } = asked;
+    const { actor, throttle, idempotency } = asked;
     // Sent together (one round trip, issue 15), run in this order: the site's lock, then the caller's
-    // membership as committed by then, then the keys (every redemption locks the site before its keys,
-    // and nothing locks a site while it holds a key). Keys of a site that is not there are created
-    // counting nothing.
-    const [site, membership, attempt] = await Promise.all([
+    // membership and the key's record as committed by then, then the keys (every redemption locks the
+    // site before its keys, and nothing locks a site while it holds a key). Keys of a site that is
+    // not there are created counting nothing.
+    const [site, membership, recorded, attempt] = await Promise.all([
       lockSite(tx, input.siteId),
       findMembership(tx, input.siteId, actor.id),
+      idempotency && findIdempotencyRecord(tx, idempotency.scope, idempotency.key),
       // Decided at `clock` as read once the keys are locked, so attempts waiting for the same site
       // or keys are decided in the order they hold them (ThrottleClock).
       decideInTransaction(tx, [throttle.actor, ...throttle.shared], () => new Date(clock())),
     ]);
     if (!site) return { ok: false, code: 'site_not_found' };
     roleUnderLock(site, membership?.role, actor);
+    // A replay is no attempt: nothing is counted.
+    if (recorded) return { ok: false, code: 'idempotency_key_reused', recorded };
     refuseUnlessAllowed(attempt);
     // The claim at the instant the attempt was decided at: one instant for the whole redemption.
     const outcome = await claimAndWrite(tx, site, input, () => attempt.at.getTime());
-    await writeThrottles(
-      tx,
-      settleAttempt(attempt.tats, outcome.ok, { clear: [throttle.actor.key], refund: throttle.shared }),
-    );
+    const record = idempotency && keyRecord(idempotency, outcome);
+    // Together: the record costs no round trip of its own.
+    await Promise.all([
+      writeThrottles(
+        tx,
+        settleAttempt(attempt.tats, outcome.ok, { clear: [throttle.actor.key], refund: throttle.shared }),
+      ),
+      record && saveIdempotencyRecord(tx, record),
+    ]);
     return outcome;
   });
+}
+
+function keyRecord({ scope, key, requestHash, answer }: RedemptionKey, outcome: RedeemOutcome) {
+  const answered = answer(outcome);
+  return answered && { scope, key, requestHash, ...answered };
 }
 
 /** The claim and the new term's writes, in `tx`, which holds the site's row lock (`site`). */

@@ -9,6 +9,7 @@ import {
   insertRollout,
   listReleases,
   listRollouts,
+  type RolloutsAfter,
   rolloutCounts,
   rolloutFailures,
   rolloutPlan,
@@ -32,12 +33,16 @@ const MAX_LISTED_IDS = 10_000;
 const MAX_RELEASES_LISTED = 1_000;
 const STATUSES = ['running', 'paused', 'completed', 'aborted'] as const;
 
-// The cursor names the last rollout of the page, base64url-wrapped so clients treat it as opaque.
-const encodeCursor = (id: string) => Buffer.from(`rollout:${id}`).toString('base64url');
-const decodeCursor = (cursor: string) =>
-  /^rollout:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(
+// The cursor holds where the page ended (listRollouts), base64url-wrapped so clients treat it as
+// opaque: the ordering values themselves, so a rollout deleted since (withdrawn) still pages on.
+const encodeCursor = ({ atMicros, id }: RolloutsAfter) =>
+  Buffer.from(`rollout:${atMicros}:${id}`).toString('base64url');
+const decodeCursor = (cursor: string): RolloutsAfter | undefined => {
+  const match = /^rollout:(\d{1,17}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(
     Buffer.from(cursor, 'base64url').toString(),
-  )?.[1];
+  );
+  return match ? { atMicros: match[1]!, id: match[2]! } : undefined;
+};
 
 const Release = z.object({
   model: z.string().trim().min(1).max(64),
@@ -366,7 +371,7 @@ export function rolloutRoutes(deps: AppDeps) {
             startedAt: r.createdAt.toISOString(),
             counts: counts.get(r.id)!,
           })),
-          nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!.id) : null,
+          nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!) : null,
         },
         200,
       );

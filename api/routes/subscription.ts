@@ -2,11 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { createRedemptionAnnouncer } from '../../activities/subscription';
-import { findIdempotencyRecord, saveIdempotencyRecord } from '../../db/queries/idempotency';
+import type { IdempotencyRecord } from '../../db/queries/idempotency';
 import { termJsonAndSeats } from '../../db/queries/subscriptions';
 import type { TermView } from '../../domain/subscription';
 import { hashVoucherCode, isBlankVoucherCode, normalizeVoucherCode } from '../../domain/voucher-codes';
-import { redeemVoucher } from '../../operations/subscription';
+import { type RedeemOutcome, redeemVoucher } from '../../operations/subscription';
 import { createRedemptionRelay } from '../../outbox/redemption-relay';
 import { readOf } from '../auth/reads-with-session';
 import type { AppDeps } from '../deps';
@@ -162,6 +162,21 @@ const keyReused = () =>
     errors: [{ path: 'header.idempotency-key', message: 'was used with a different body' }],
   });
 
+const redemptionBody = (result: Extract<RedeemOutcome, { ok: true }>): RedemptionBody => ({
+  term: termViewJson(result.term),
+  carriedOverSeconds: result.carriedOverSeconds,
+  ...(result.previousTerm ? { previousTerm: termViewJson(result.previousTerm) } : {}),
+});
+
+/** What a key's record keeps of a redemption's outcome: the answer given, for a retry to replay. */
+function recordedAnswer(result: RedeemOutcome) {
+  if (result.ok) return { status: 200, body: redemptionBody(result) };
+  // Neither is this request's own answer to keep: another request took the key; the site is gone.
+  if (result.code === 'idempotency_key_reused' || result.code === 'site_not_found') return undefined;
+  const refused = problem(result.code);
+  return { status: refused.status, body: problemBody(refused.status, refused.code, refused.detail) };
+}
+
 export function subscriptionRoutes(deps: AppDeps) {
   const redemptions =
     deps.redemptions ??
@@ -201,16 +216,13 @@ export function subscriptionRoutes(deps: AppDeps) {
       const codeHash = hashVoucherCode(normalizeVoucherCode(code)!);
 
       const scope = `${caller}:POST /sites/${siteId}/subscription/redemptions`;
-      if (key !== undefined) {
-        const record = await findIdempotencyRecord(db, scope, key);
-        if (record && record.requestHash !== codeHash) throw keyReused();
-        if (record?.status === 200) return c.json(redemptionJson(record.body as RedemptionBody), 200);
-        if (record) {
-          // The first answer as it was recorded, whatever the catalogue says today.
-          const replayed = record.body as Problem;
-          throw new ApiProblem(record.status as ContentfulStatusCode, replayed.code, replayed.detail);
-        }
-      }
+      const replay = (record: IdempotencyRecord) => {
+        if (record.requestHash !== codeHash) throw keyReused();
+        if (record.status === 200) return c.json(redemptionJson(record.body as RedemptionBody), 200);
+        // The first answer as it was recorded, whatever the catalogue says today.
+        const replayed = record.body as Problem;
+        throw new ApiProblem(record.status as ContentfulStatusCode, replayed.code, replayed.detail);
+      };
 
       // V12: counted before the code is looked up, atomically on every key, so of a burst of wrong
       // codes sent at once no more than the limit reach the lookup; a success gives its try back and
@@ -228,7 +240,8 @@ export function subscriptionRoutes(deps: AppDeps) {
       // A retried request with the same key reaches the same term: the activity finds it by requestId.
       const requestId = key === undefined ? randomUUID() : `key:${sha256(`${scope}\n${key}`)}`;
       // Claimed here, under the site's lock (N7); the term's announcement, queued with it, tells the
-      // site's workflow, which takes it from there (reminders, expiry).
+      // site's workflow, which takes it from there (reminders, expiry). The key's record is read and
+      // written under the same lock (RedemptionKey): a retry replays it from there.
       const {
         site: _site,
         clock: _clock,
@@ -239,35 +252,23 @@ export function subscriptionRoutes(deps: AppDeps) {
         { siteId, codeHash, requestId, actorProfileId: caller, announce: true },
         // The app's clock (tests may move it), read once the site and the throttle's keys are locked.
         () => deps.now().getTime(),
-        { actor, throttle },
+        {
+          actor,
+          throttle,
+          ...(key === undefined
+            ? {}
+            : { idempotency: { scope, key, requestHash: codeHash, answer: recordedAnswer } }),
+        },
       ).catch(refusedAttemptAs429);
       // Not awaited: the answer does not wait for the announcement; the worker sweeps what fails.
       if (result.ok) void redemptions.handOver();
       if (!result.ok) {
         if (result.code === 'site_not_found') throw notFound('site');
-        // Sent at once with the same key and another code, which made the key's term: no record of
-        // this one, which would stand in for the first's answer.
+        if (result.recorded) return replay(result.recorded);
+        // Another code made the key's term (before keys were recorded with the claim): no record.
         if (result.code === 'idempotency_key_reused') throw keyReused();
-        const refused = problem(result.code);
-        if (key !== undefined) {
-          await saveIdempotencyRecord(db, {
-            scope,
-            key,
-            requestHash: codeHash,
-            status: refused.status,
-            body: problemBody(refused.status, refused.code, refused.detail),
-          });
-        }
-        throw refused;
+        throw problem(result.code);
       }
-      const body: RedemptionBody = {
-        term: termViewJson(result.term),
-        carriedOverSeconds: result.carriedOverSeconds,
-        ...(result.previousTerm ? { previousTerm: termViewJson(result.previousTerm) } : {}),
-      };
-      if (key !== undefined) {
-        await saveIdempotencyRecord(db, { scope, key, requestHash: codeHash, status: 200, body });
-      }
-      return c.json(body, 200);
+      return c.json(redemptionBody(result), 200);
     });
 }

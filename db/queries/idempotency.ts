@@ -16,10 +16,14 @@ export async function findIdempotencyRecord(
   return row;
 }
 
-/** Keeps the first answer: a concurrent request with the same key that finished first wins. */
+/**
+ * Written under the lock that orders the scope's requests, once findIdempotencyRecord found none
+ * there: a record written meanwhile by anyone else fails the transaction rather than be overwritten
+ * or hide this request's answer.
+ */
 export async function saveIdempotencyRecord(
   db: DbOrTx,
   record: { scope: string; key: string; requestHash: string; status: number; body: unknown },
 ): Promise<void> {
-  await db.insert(idempotencyRecords).values(record).onConflictDoNothing();
+  await db.insert(idempotencyRecords).values(record);
 }

@@ -182,19 +182,28 @@ export async function countsOfRollouts(db: DbOrTx, rolloutIds: string[]): Promis
   return byRollout;
 }
 
+/** Where a page of rollouts ended: the last one's created_at, in microseconds since 1970 (exact), and id. */
+export interface RolloutsAfter {
+  atMicros: string;
+  id: string;
+}
+
 /**
- * F5: rollouts newest first, optionally of one status; `after` is the last rollout of the previous
- * page (keyset on created_at, id, so a page never repeats or skips a rollout started meanwhile).
+ * F5: rollouts newest first, optionally of one status; `after` is where the previous page ended
+ * (keyset on created_at, id, so a page never repeats or skips a rollout started meanwhile). It
+ * carries the ordering values themselves: a rollout withdrawn since still marks its place.
  */
 export async function listRollouts(
   db: DbOrTx,
-  opts: { status?: RolloutStatus | undefined; after?: string | undefined; limit: number },
+  opts: { status?: RolloutStatus | undefined; after?: RolloutsAfter | undefined; limit: number },
 ) {
   return db
     .select({
       id: rollouts.id,
       status: rollouts.status,
       createdAt: rollouts.createdAt,
+      // A Date keeps milliseconds only: the next page starts from the stored microseconds.
+      atMicros: sql<string>`(extract(epoch from ${rollouts.createdAt}) * 1000000)::bigint::text`,
       model: firmwareReleases.model,
       version: firmwareReleases.version,
     })
@@ -204,7 +213,7 @@ export async function listRollouts(
       and(
         opts.status ? eq(rollouts.status, opts.status) : undefined,
         opts.after
-          ? sql`(${rollouts.createdAt}, ${rollouts.id}) < (select created_at, id from rollouts where id = ${opts.after})`
+          ? sql`(${rollouts.createdAt}, ${rollouts.id}) < (timestamptz 'epoch' + ${opts.after.atMicros}::bigint * interval '1 microsecond', ${opts.after.id}::uuid)`
           : undefined,
       ),
     )

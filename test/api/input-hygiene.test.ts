@@ -82,3 +82,35 @@ describe('input PostgreSQL cannot store', () => {
     expect(`${scrubbed.message}\n${scrubbed.stack}`).not.toMatch(/secret\.person|trick/);
   });
 });
+
+describe('fields a strict body does not know', () => {
+  type Answer = { code: string; errors: Array<{ path: string; message: string }> };
+
+  it('PATCH /me names each unknown key as its field', async () => {
+    const owner = await sys.signIn();
+    const res = await sys.request('PATCH', '/me', { token: owner.token, body: { nmae: 'Olivia', x: 1 } });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as Answer;
+    expect(body.code).toBe('validation_failed');
+    expect(body.errors).toEqual([
+      { path: 'body.nmae', message: 'Unrecognized key' },
+      { path: 'body.x', message: 'Unrecognized key' },
+    ]);
+  });
+
+  it("a nested strict object's unknown key is named under the object (a rollout's policy)", async () => {
+    const support = await sys.signIn({ platformRole: 'support' });
+    const res = await sys.request('POST', '/support/rollouts', {
+      token: support.token,
+      body: {
+        releaseId: '00000000-0000-4000-8000-000000000000',
+        target: { model: 'IQ4' },
+        policy: { canarySiz: 5 },
+      },
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as Answer).errors).toEqual([
+      { path: 'body.policy.canarySiz', message: 'Unrecognized key' },
+    ]);
+  });
+});

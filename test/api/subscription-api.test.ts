@@ -240,6 +240,53 @@ describe('subscription API', () => {
     }
   });
 
+  it('one Idempotency-Key sent at once with a good and a bad code: a key that made a term answers it on retry', async () => {
+    // Generated interleavings (seeded, so a failure replays): which of the pair leaves first and how
+    // long the other waits, several pairs at once, each pair on a site of its own.
+    let seed = 20_261_207;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const delays = [0, 0, 1, 3, 8, 15];
+    const pair = async () => {
+      const { owner, site } = await ownedSite();
+      const good = await voucher(sys);
+      const bad = generateVoucherCode();
+      const headers = { 'idempotency-key': `key-${randomUUID()}` };
+      const [goodWait, badWait] = [0, 0].map(() => delays[Math.floor(random() * delays.length)]!);
+      const send = async (code: string, waitMs: number) => {
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        return redeem(owner.token, site.id, code, headers);
+      };
+      const [first, second] = await Promise.all([send(good.code, goodWait!), send(bad, badWait!)]);
+      const terms = await termsOfVoucher(good.id);
+      const siteTerms = await sys.db
+        .select()
+        .from(subscriptionTerms)
+        .where(eq(subscriptionTerms.siteId, site.id));
+      const retry = await redeem(owner.token, site.id, good.code, headers);
+      const what = `good ${first.status} after ${goodWait} ms, bad ${second.status} after ${badWait} ms`;
+      expect(siteTerms.length, what).toBeLessThanOrEqual(1);
+      if (terms.length === 1) {
+        expect(retry.status, what).toBe(200);
+        const answered = (await retry.json()) as { term: { startsAt: string; endsAt: string } };
+        expect(answered.term, what).toMatchObject({
+          startsAt: terms[0]!.startsAt.toISOString(),
+          endsAt: terms[0]!.endsAt.toISOString(),
+        });
+      } else {
+        // The bad code took the key first: the good one is refused as a reuse of it, and made nothing.
+        expect([first.status, retry.status], what).toEqual([422, 422]);
+        expect(await termsOfVoucher(good.id), what).toHaveLength(0);
+      }
+      return terms.length;
+    };
+    const made: number[] = [];
+    for (let round = 0; round < 4; round++) made.push(...(await Promise.all([pair(), pair(), pair()])));
+    expect(made.every((n) => n <= 1)).toBe(true);
+  });
+
   it('two sites redeeming one code at once: exactly one 200 and one 409, one term', async () => {
     const a = await ownedSite();
     const b = await ownedSite();
