@@ -46,7 +46,7 @@ describe('deletion email links under a base URL that ends in "/"', () => {
     const sent = await env.run(activities().sendConsentLink, {
       requestId,
       siteId,
-      kind: 'request',
+      kind: 'request' as const,
       tokenExpiresAtMs: Date.now() + 3_600_000,
     });
     expect(sent).toEqual({ sent: true });
@@ -54,7 +54,7 @@ describe('deletion email links under a base URL that ends in "/"', () => {
     expect(consent).toMatch(/https:\/\/cloud\.example\.test\/consents\/[A-Za-z0-9_-]{43}/);
     expect(consent).not.toContain('test//');
 
-    await env.run(activities().notifySupport, { requestId, outcome: 'denied', siteIds });
+    await env.run(activities().notifySupport, { requestId, outcome: 'denied' as const, siteIds });
     const support = await textOf(outcomeEmailKey(requestId));
     expect(support).toContain(`https://cloud.example.test/support/profile-deletions/${requestId}`);
     expect(support).not.toContain('test//');

@@ -82,7 +82,7 @@ describe('a sent email’s row keeps no token', () => {
     await new MockActivityEnvironment().run(activities.sendConsentLink, {
       requestId,
       siteId: siteIds[0]!,
-      kind: 'request',
+      kind: 'request' as const,
       tokenExpiresAtMs: Date.now() + 3_600_000,
     });
     const token = /\/consents\/([A-Za-z0-9_-]{43})/.exec(endpoint.seen[0]!.body.text)?.[1];
