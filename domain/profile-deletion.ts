@@ -173,11 +173,12 @@ const NOT_BEFORE_WORD = '(?![[:alnum:]_])';
  */
 const SPACES =
   '\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u3000\ufeff';
-const SPACE_RUN = new RegExp(`[${SPACES}]+`, 'u');
+/** One or more of them: a PostgreSQL and a JavaScript (flag `u`) regular expression alike. */
+const SPACE_RUN = `[${SPACES}]+`;
 
 /** The name's words as stored `as`, with any run of spaces between them. */
 const spacedName = (words: readonly string[], form: (s: string) => string) =>
-  words.map((word) => literal(form(word))).join(`[${SPACES}]+`);
+  words.map((word) => literal(form(word))).join(SPACE_RUN);
 
 /**
  * D7: PostgreSQL regular expressions (flags `gi`) that find the person in text stored `as`: `link`
@@ -194,7 +195,7 @@ export function personPatterns(
 ): { link: string; any: string } {
   const form = storedAs[as];
   const link = `${literal(form(person.id))}|${literal(form(person.email))}`;
-  const words = person.name.split(SPACE_RUN);
+  const words = person.name.split(new RegExp(SPACE_RUN, 'u'));
   // An empty name would match between every two characters and put the placeholder everywhere, one
   // of spaces only at every space.
   if (words.every((word) => word === '')) return { link, any: link };
