@@ -32,7 +32,7 @@ import {
 export interface ProfileDeletionDeps {
   db: Db;
   mailer: Mailer;
-  /** Consent links point here: `${publicBaseUrl}/consents/<token>`. */
+  /** PUBLIC_BASE_URL: consent links point to `/consents/<token>` there. */
   publicBaseUrl: string;
   /** Where outcomes that need a person go (D4, D5, D6). */
   supportEmail: string;
@@ -126,7 +126,7 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
           now: new Date(),
         });
         if (!set) return { sent: false };
-        consentUrl = `${deps.publicBaseUrl}/consents/${token}`;
+        consentUrl = new URL(`/consents/${token}`, deps.publicBaseUrl).toString();
       }
       // With a recorded email the mailer delivers that message and these props are not rendered into it.
       await mailer.send({
@@ -170,7 +170,10 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
       await mailer.send({
         to: deps.supportEmail,
         template: 'deletion-outcome-support',
-        props: { ...input, requestUrl: `${deps.publicBaseUrl}/support/profile-deletions/${input.requestId}` },
+        props: {
+          ...input,
+          requestUrl: new URL(`/support/profile-deletions/${input.requestId}`, deps.publicBaseUrl).toString(),
+        },
         idempotencyKey: outcomeEmailKey(input.requestId),
       });
     },

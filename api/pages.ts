@@ -1,7 +1,9 @@
 import type { Context } from 'hono';
 import { html, raw } from 'hono/html';
+import { matchedRoutes } from 'hono/route';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { FieldError } from './problem';
 
 /**
  * Headers of every public email-link page: nothing loads from elsewhere (inline style only), no script
@@ -48,3 +50,51 @@ export function page(
 /** The 410 page of a link that was used, has expired or was withdrawn; `sentence` says which link. */
 export const linkGonePage = (c: Context, sentence: HtmlEscapedString | Promise<HtmlEscapedString>) =>
   page(c, 'Link no longer valid', sentence, 410);
+
+/** Route patterns of the public email-link pages (API.md): a browser opens them and reads the answer. */
+const LINK_PAGES: ReadonlySet<string> = new Set([
+  '/auth/confirm/:token',
+  '/auth/password-reset/:token',
+  '/invitations/:token',
+  '/consents/:token',
+]);
+/** Also the JSON endpoint that sets a password (API.md): there only the HTML form's POST is a page. */
+const ALSO_JSON = '/auth/password-reset/:token';
+
+/** What an HTML form posts. */
+export const isFormType = (contentType: string | undefined) => {
+  const type = (contentType ?? '').toLowerCase();
+  return type.startsWith('application/x-www-form-urlencoded') || type.startsWith('multipart/form-data');
+};
+
+/** A request for an email-link page or its form, whose refusals are pages, not JSON problems. */
+export function isLinkPageRequest(c: Context): boolean {
+  const route = matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path;
+  if (route === undefined || !LINK_PAGES.has(route)) return false;
+  return route !== ALSO_JSON || c.req.method !== 'POST' || isFormType(c.req.header('content-type'));
+}
+
+/** The 404 page of a link we never sent (a token that cannot be one). */
+export const linkNotFoundPage = (c: Context) =>
+  page(c, 'Link not found', html`<p>This is not a valid link.</p>`, 404);
+
+/** The 400 page of a link page's request that could not be read; `why` names the field and the reason. */
+export const unreadableRequestPage = (c: Context, why: string) =>
+  page(
+    c,
+    'Something in the request is not right',
+    html`<p>${why}.</p><p><a href="">Back to the page</a></p>`,
+    400,
+  );
+
+/**
+ * A link page's answer to a request refused for `errors`: a token that cannot be one we sent is a link
+ * not found, as the consent page answers it; anything else (a form's field, the query) is named.
+ */
+export function refusalPage(c: Context, errors: readonly FieldError[]) {
+  if (errors.some((e) => e.path.startsWith('params'))) return linkNotFoundPage(c);
+  return unreadableRequestPage(
+    c,
+    errors.map((e) => `${e.path.replace(/^body\./, '')}: ${e.message}`).join('; '),
+  );
+}

@@ -145,7 +145,13 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
 export function linkPageResponses(page: string) {
   return {
     200: { description: page, content: htmlContent },
+    ...linkPageRefusals,
     410: { description: 'HTML page: the link was used, has expired, or was canceled', content: htmlContent },
-    ...problemResponses('validation_failed'),
   };
 }
+
+/** What an email-link page answers a request it cannot read: pages too, a browser shows them. */
+export const linkPageRefusals = {
+  400: { description: 'HTML page: a field or the query could not be read', content: htmlContent },
+  404: { description: 'HTML page: the token cannot be a link we send', content: htmlContent },
+};

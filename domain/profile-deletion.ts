@@ -167,12 +167,27 @@ const NOT_AFTER_WORD = '(?<![[:alnum:]_])';
 const NOT_BEFORE_WORD = '(?![[:alnum:]_])';
 
 /**
+ * What the plain text of an email reads as a space between words, each run written as one space
+ * (html-to-text: JavaScript's `\s` and U+200B), listed one by one: a range in a PostgreSQL bracket
+ * expression depends on the collation.
+ */
+const SPACES =
+  '\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u3000\ufeff';
+/** One or more of them: a PostgreSQL and a JavaScript (flag `u`) regular expression alike. */
+const SPACE_RUN = `[${SPACES}]+`;
+
+/** The name's words as stored `as`, with any run of spaces between them. */
+const spacedName = (words: readonly string[], form: (s: string) => string) =>
+  words.map((word) => literal(form(word))).join(SPACE_RUN);
+
+/**
  * D7: PostgreSQL regular expressions (flags `gi`) that find the person in text stored `as`: `link`
  * their id or email, `any` those or their name. The name is not unique, so only whole: not inside a
  * longer word, which is checked only at an end where the name has a word character (`\m…\M` never
  * found a name that ends in `.` or starts with `'`). Each is looked for as that text stores it
  * (`O'Brien` is `O&#x27;Brien` in HTML): the raw form in JSON text could match across its quotes, and
- * a placeholder put there would not be JSON any more.
+ * a placeholder put there would not be JSON any more. Where the name has spaces any run of spaces
+ * matches: the plain text writes "Adam  Doublespace" as "Adam Doublespace".
  */
 export function personPatterns(
   person: { id: string; email: string; name: string },
@@ -180,12 +195,14 @@ export function personPatterns(
 ): { link: string; any: string } {
   const form = storedAs[as];
   const link = `${literal(form(person.id))}|${literal(form(person.email))}`;
-  // An empty name would match between every two characters and put the placeholder everywhere.
-  if (person.name === '') return { link, any: link };
+  const words = person.name.split(new RegExp(SPACE_RUN, 'u'));
+  // An empty name would match between every two characters and put the placeholder everywhere, one
+  // of spaces only at every space.
+  if (words.every((word) => word === '')) return { link, any: link };
   const chars = [...person.name];
   const name =
     (WORD_CHARACTER.test(chars[0]!) ? NOT_AFTER_WORD : '') +
-    literal(form(person.name)) +
+    spacedName(words, form) +
     (WORD_CHARACTER.test(chars.at(-1)!) ? NOT_BEFORE_WORD : '');
   return { link, any: `${link}|${name}` };
 }

@@ -73,9 +73,16 @@ export class EmailDeliveryError extends Error {
 export const SEND_TIMEOUT_MS = 10_000;
 
 /**
+ * What a row keeps of its HTML and text once the provider has accepted the email: the provider holds
+ * it now, and its one-time links and PINs must not stay readable here (D3: tokens only as a hash).
+ */
+export const BODY_NOT_KEPT = '[sent; body not kept]';
+
+/**
  * Records every email under its idempotency key, then delivers it through Resend (with the same key,
- * so the provider drops a repeat after a crash between its answer and our commit). Without a Resend
- * client (development) the recorded row is the delivery: /dev/mailbox reads it.
+ * so the provider drops a repeat after a crash between its answer and our commit) and empties the
+ * row's body (BODY_NOT_KEPT). Without a Resend client (development) the recorded row is the
+ * delivery, body and all: /dev/mailbox reads it.
  */
 export function createMailer(deps: {
   db: Db;
@@ -147,6 +154,8 @@ export function createMailer(deps: {
         sentAt: new Date(),
         providerMessageId,
         attempts: sql`${sentEmails.attempts} + 1`,
+        // Without a provider the row is the delivery (the dev mailbox shows it): it keeps its body.
+        ...(resend ? { html: BODY_NOT_KEPT, text: BODY_NOT_KEPT } : {}),
       })
       .where(and(eq(sentEmails.id, row.id), eq(sentEmails.status, 'pending')));
     return { id: row.id, duplicate: false };

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv } from '../deps';
+import { isLinkPageRequest, refusalPage } from '../pages';
 import { problem } from '../problem';
 import {
   componentProblem,
@@ -82,8 +83,9 @@ async function findFormProblem(c: Context<AppEnv>, contentType: string): Promise
 /**
  * N2: input that PostgreSQL cannot store (NUL), that would be stored as something else than was sent
  * (invalid UTF-8, lone surrogates: U+FFFD instead), or that nests deeper than any request of the API
- * is refused before any route with 400 `validation_failed` naming the field. Nothing here recurses:
- * a body of 100,000 nested arrays is walked like a flat one.
+ * is refused before any route with 400 `validation_failed` naming the field (an email-link page with a
+ * page: a browser shows it). Nothing here recurses: a body of 100,000 nested arrays is walked like a
+ * flat one.
  */
 export const inputChecks = createMiddleware<AppEnv>(async (c, next) => {
   const url = c.req.url;
@@ -96,11 +98,10 @@ export const inputChecks = createMiddleware<AppEnv>(async (c, next) => {
     if (type.includes('json')) found = await findJsonBodyProblem(c);
     else if (type.includes('form')) found = await findFormProblem(c, type);
   }
-  if (found) {
-    const message = TEXT_PROBLEMS[found.problem];
-    throw problem('validation_failed', `The request is invalid: ${found.path}: ${message}`, {
-      errors: [{ path: found.path, message }],
-    });
-  }
-  await next();
+  if (!found) return next();
+  const errors = [{ path: found.path, message: TEXT_PROBLEMS[found.problem] }];
+  if (isLinkPageRequest(c)) return refusalPage(c, errors);
+  throw problem('validation_failed', `The request is invalid: ${found.path}: ${errors[0]!.message}`, {
+    errors,
+  });
 });

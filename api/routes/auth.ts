@@ -9,7 +9,7 @@ import { confirmEmail, requestPasswordReset, resetPassword, signUp } from '../..
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords';
 import { issueBearerTokenIfPasswordIs } from '../auth/tokens';
 import type { AppDeps } from '../deps';
-import { linkGonePage, page } from '../pages';
+import { isFormType, linkGonePage, page } from '../pages';
 import { problem } from '../problem';
 import { createRouter } from '../router';
 import {
@@ -173,12 +173,16 @@ const reset = createRoute({
   responses: {
     204: { description: 'Password changed' },
     200: { description: 'HTML page: password changed', content: htmlContent },
-    ...problemResponses(
-      'validation_failed',
-      'malformed_json',
-      'unsupported_media_type',
-      'temporarily_unavailable',
-    ),
+    ...problemResponses('unsupported_media_type', 'temporarily_unavailable'),
+    400: {
+      description:
+        'validation_failed, malformed_json: a problem for JSON; for the HTML form a page (404 when the token cannot be one)',
+      content: { ...problemResponses('validation_failed', 'malformed_json')[400]!.content, ...htmlContent },
+    },
+    404: {
+      description: 'HTML page (the form only): the token cannot be a link we send',
+      content: htmlContent,
+    },
     410: {
       description:
         'token_invalid: the link was used or has expired (a problem for JSON, a page for the HTML form)',
@@ -277,9 +281,7 @@ export function authRoutes(deps: AppDeps) {
       // The same tests @hono/zod-openapi applies to pick the validator (it validated that one only).
       const contentType = (c.req.header('content-type') ?? '').toLowerCase();
       const isJson = /^application\/([a-z-.]+\+)?json/.test(contentType);
-      const isForm =
-        contentType.startsWith('application/x-www-form-urlencoded') ||
-        contentType.startsWith('multipart/form-data');
+      const isForm = isFormType(contentType);
       if (!isJson && !isForm) throw problem('unsupported_media_type');
       const { password } = isJson ? c.req.valid('json') : c.req.valid('form');
       const now = deps.now();

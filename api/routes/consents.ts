@@ -8,10 +8,10 @@ import { formatSiteDate } from '../../emails/format';
 import { errorField, logger } from '../../observability/logger';
 import { signalConsent } from '../../workflows/client/profile-deletion';
 import type { AppDeps } from '../deps';
-import { linkGonePage, page } from '../pages';
+import { isFormType, linkGonePage, linkNotFoundPage, page } from '../pages';
 import { problem } from '../problem';
 import { createRouter } from '../router';
-import { htmlContent, problemResponses } from '../schemas';
+import { htmlContent, linkPageRefusals, problemResponses } from '../schemas';
 
 /**
  * What `newToken()` makes: 32 bytes in base64url. Anything else cannot be a link we sent and answers
@@ -33,7 +33,7 @@ const show = createRoute({
   request: { params: TokenParam },
   responses: {
     200: { description: 'HTML page', content: htmlContent },
-    404: { description: 'HTML page: not a link we send', content: htmlContent },
+    ...linkPageRefusals,
     410: { description: 'HTML page: link used, expired, or its request ended', content: htmlContent },
   },
 });
@@ -57,7 +57,8 @@ const decide = createRoute({
     200: { description: 'HTML page: decision recorded', content: htmlContent },
     404: { description: 'HTML page: not a link we send', content: htmlContent },
     410: { description: 'HTML page: link used, expired, or its request ended', content: htmlContent },
-    ...problemResponses('validation_failed', 'unsupported_media_type'),
+    400: { description: 'HTML page: no decision, or a field that could not be read', content: htmlContent },
+    ...problemResponses('unsupported_media_type'),
   },
 });
 
@@ -67,8 +68,6 @@ const gone = (c: Context) =>
     html`<p>This link was used, has expired, or the request it belongs to has ended. If you received a
       newer email about this request, use the link in that one.</p>`,
   );
-
-const unknown = (c: Context) => page(c, 'Link not found', html`<p>This is not a valid link.</p>`, 404);
 
 type Consent = NonNullable<Awaited<ReturnType<typeof findUsableConsent>>>;
 
@@ -144,19 +143,15 @@ export function consentRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(show, async (c) => {
       const { token } = c.req.valid('param');
-      if (!TOKEN_SHAPE.test(token)) return unknown(c) as never;
+      if (!TOKEN_SHAPE.test(token)) return linkNotFoundPage(c) as never;
       const consent = await findUsableConsent(db, hashToken(token), deps.now());
       if (!consent) return gone(c) as never;
       return consentPage(c, consent) as never;
     })
     .openapi(decide, async (c) => {
       const { token } = c.req.valid('param');
-      if (!TOKEN_SHAPE.test(token)) return unknown(c) as never;
-      const contentType = (c.req.header('content-type') ?? '').toLowerCase();
-      if (
-        !contentType.startsWith('application/x-www-form-urlencoded') &&
-        !contentType.startsWith('multipart/form-data')
-      ) {
+      if (!TOKEN_SHAPE.test(token)) return linkNotFoundPage(c) as never;
+      if (!isFormType(c.req.header('content-type'))) {
         throw problem('unsupported_media_type', 'Send the form (application/x-www-form-urlencoded).');
       }
       const { decision } = c.req.valid('form');

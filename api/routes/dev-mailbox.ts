@@ -1,10 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
 import { html } from 'hono/html';
-import { findSentEmail, listMailbox } from '../../db/queries/sent-emails';
+import { findSentEmail, listMailbox, MAILBOX_SIZE } from '../../db/queries/sent-emails';
 import type { AppDeps } from '../deps';
 import { page } from '../pages';
-import { notFound } from '../problem';
+import { forbidden, notFound } from '../problem';
 import { createRouter } from '../router';
 import { IdField, problemResponses } from '../schemas';
 
@@ -21,7 +22,7 @@ const list = createRoute({
   path: '/',
   operationId: 'listDevMailbox',
   tags: ['Development'],
-  summary: 'Emails the system sent, newest first (development mode only)',
+  summary: `The ${MAILBOX_SIZE} newest emails the system sent, newest first (development mode only)`,
   description:
     'JSON for tools; a browser (an `Accept` header preferring `text/html`) gets an HTML index linking each email.',
   security: [],
@@ -33,8 +34,8 @@ const list = createRoute({
         'text/html': { schema: z.string() },
       },
     },
-    // Like every route: a query that is not valid UTF-8 or holds NUL (N2).
-    ...problemResponses('validation_failed'),
+    // Like every route: a query that is not valid UTF-8 or holds NUL (N2); a Host not of this machine.
+    ...problemResponses('validation_failed', 'forbidden'),
   },
 });
 
@@ -48,13 +49,30 @@ const show = createRoute({
   request: { params: z.object({ id: IdField }) },
   responses: {
     200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } },
-    ...problemResponses('validation_failed', 'not_found'),
+    ...problemResponses('validation_failed', 'forbidden', 'not_found'),
   },
+});
+
+/** The names a developer's own machine is reached by (URL.hostname spells IPv6 in brackets). */
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * The mailbox shows reset and invitation links: it answers only requests addressed to this machine
+ * (the Host header, which the request's URL is built from), so a page of another site that a DNS
+ * rebinding points at the developer's API cannot read it.
+ */
+const loopbackOnly = createMiddleware(async (c, next) => {
+  if (!LOOPBACK_HOSTS.has(new URL(c.req.url).hostname)) {
+    throw forbidden('The development mailbox answers only requests to localhost, 127.0.0.1 or [::1].');
+  }
+  await next();
 });
 
 /** Mounted only when KS_MODE=development: in production the routes do not exist. */
 export function devMailboxRoutes(deps: AppDeps) {
-  return createRouter()
+  const router = createRouter();
+  router.use(loopbackOnly);
+  return router
     .openapi(list, async (c) => {
       const rows = (await listMailbox(deps.db)).map((r) => ({
         ...r,

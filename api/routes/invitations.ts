@@ -12,14 +12,7 @@ import { hashPassword } from '../auth/passwords';
 import type { AppDeps } from '../deps';
 import { linkGonePage, page } from '../pages';
 import { createRouter } from '../router';
-import {
-  displayName,
-  htmlContent,
-  PasswordField,
-  problemContent,
-  problemResponses,
-  TokenParam,
-} from '../schemas';
+import { displayName, htmlContent, linkPageRefusals, PasswordField, TokenParam } from '../schemas';
 
 const invitationPage = createRoute({
   method: 'get',
@@ -34,11 +27,11 @@ const invitationPage = createRoute({
   request: { params: TokenParam },
   responses: {
     200: { description: 'HTML page with the form', content: htmlContent },
+    ...linkPageRefusals,
     410: {
       description: 'HTML page: the invitation was used, withdrawn or has expired',
       content: htmlContent,
     },
-    ...problemResponses('validation_failed'),
   },
 });
 
@@ -64,9 +57,10 @@ const accept = createRoute({
   },
   responses: {
     200: { description: 'HTML page: joined (and the account created)', content: htmlContent },
+    ...linkPageRefusals,
     400: {
-      description: 'HTML page: the form again, naming the bad field; a problem when the token cannot be one',
-      content: { ...htmlContent, ...problemContent },
+      description: 'HTML page: the form again naming the bad field, or a page naming what could not be read',
+      content: htmlContent,
     },
     410: {
       description: 'HTML page: the invitation was used, withdrawn or has expired',

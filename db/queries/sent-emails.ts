@@ -43,7 +43,10 @@ export async function insertEmailOnce(
   return row?.id;
 }
 
-export async function listMailbox(db: DbOrTx, limit = 200) {
+/** How many emails the development mailbox lists, the newest. */
+export const MAILBOX_SIZE = 200;
+
+export async function listMailbox(db: DbOrTx, limit = MAILBOX_SIZE) {
   return db
     .select({
       id: sentEmails.id,

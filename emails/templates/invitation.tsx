@@ -28,7 +28,7 @@ const day = (iso: string) =>
 /** One email whether or not the address has a profile: the page behind the link tells them apart (S7). */
 export default function Invitation(p: InvitationProps) {
   return (
-    <Layout preview={`${p.inviterName} invited you to ${p.siteName}`} sandbox={p.sandbox}>
+    <Layout preview={`You are invited to ${p.siteName} on KS Cloud`} sandbox={p.sandbox}>
       <Text>
         {p.inviterName} invited you to the site {p.siteName} on KS Cloud as {AS[p.role]}.
       </Text>

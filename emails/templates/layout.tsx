@@ -14,6 +14,10 @@ export function Layout({
   sandbox,
   children,
 }: {
+  /**
+   * The inbox's preview line. It names no person: React Email cuts it at 150 characters, and the cut-off
+   * start of a long name would stay there when a deleted profile's name is redacted from kept mail (D7).
+   */
   preview: string;
   sandbox?: SandboxNotice | undefined;
   children: ReactNode;

@@ -14,7 +14,7 @@ export const subject = (p: OwnershipTransferredProps) => `${p.siteName}: ownersh
 
 export default function OwnershipTransferred(p: OwnershipTransferredProps) {
   return (
-    <Layout preview={`${p.newOwnerName} now owns ${p.siteName}`}>
+    <Layout preview={`The ownership of ${p.siteName} was transferred`}>
       <Text>Hello {p.recipientName},</Text>
       {p.recipientIs === 'new-owner' ? (
         <Text>

@@ -64,6 +64,31 @@ describe('development mailbox', () => {
     }
   });
 
+  it('answers only requests addressed to this machine (DNS rebinding): any other Host is refused', async () => {
+    const mail = await send('Rebound Reader');
+    for (const origin of [
+      'http://localhost:3000',
+      'http://127.0.0.1:3000',
+      'http://[::1]:3000',
+      'http://localhost',
+    ]) {
+      expect((await sys.request('GET', `${origin}/dev/mailbox`)).status).toBe(200);
+      expect((await sys.request('GET', `${origin}/dev/mailbox/${mail.id}`)).status).toBe(200);
+    }
+    for (const origin of [
+      'http://rebound.example',
+      'http://localhost.rebound.example:3000',
+      'http://10.0.0.7:3000',
+    ]) {
+      const list = await sys.request('GET', `${origin}/dev/mailbox`);
+      expect(list.status).toBe(403);
+      expect(await list.text()).not.toContain(mail.to);
+      const one = await sys.request('GET', `${origin}/dev/mailbox/${mail.id}`);
+      expect(one.status).toBe(403);
+      expect(await one.text()).not.toContain('Rebound Reader');
+    }
+  });
+
   it('documents both answers in the OpenAPI document', async () => {
     const doc = (await (await sys.request('GET', '/openapi.json')).json()) as {
       paths: Record<string, { get?: { responses: Record<string, { content: Record<string, unknown> }> } }>;

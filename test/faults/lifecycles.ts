@@ -121,14 +121,17 @@ async function addMember(ctx: FaultContext, siteId: string, profileId: string) {
   await ctx.database.db.insert(accessMethods).values({ siteId, profileId, kind: 'remote' });
 }
 
-/** Waits until the email with this key is recorded as sent; returns its plain text. */
+/**
+ * Waits until the email with this key is recorded as sent; returns its plain text as the stand-in
+ * received it (a sent row keeps no body).
+ */
 async function emailSent(ctx: FaultContext, key: string): Promise<string> {
   return vi.waitFor(
     async () => {
-      const [row] = await ctx.database
-        .sql`select status, text from sent_emails where idempotency_key = ${key}`;
-      if (row?.status !== 'sent') throw new Error(`email ${key} not sent yet`);
-      return row.text as string;
+      const [row] = await ctx.database.sql`select status from sent_emails where idempotency_key = ${key}`;
+      const delivered = ctx.standIn.deliveries.find((d) => d.key === key);
+      if (row?.status !== 'sent' || !delivered) throw new Error(`email ${key} not sent yet`);
+      return delivered.text;
     },
     { timeout: 90_000, interval: 200 },
   );

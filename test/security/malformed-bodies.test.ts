@@ -98,13 +98,14 @@ describe('invalid UTF-8 and lone surrogates', () => {
     }
   });
 
-  it('a form body with invalid UTF-8 → 400 naming the field', async () => {
+  it('a form body with invalid UTF-8 → 400 naming the field (the reset form: a page)', async () => {
     const res = await s.http('POST', '/auth/password-reset/some-token', {
       raw: new Uint8Array(Buffer.concat([Buffer.from('password='), Buffer.from([0xff, 0xfe])])),
       type: 'application/x-www-form-urlencoded',
     });
     expect(res.status).toBe(400);
-    expect(res.body.code).toBe('validation_failed');
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.text).toContain('body: must be valid UTF-8');
   });
 });
 

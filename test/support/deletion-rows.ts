@@ -26,11 +26,8 @@ export async function newSite(db: Db) {
   return { siteId: site!.id, ownerId: owner.id };
 }
 
-/**
- * A person who is a user of `siteCount` sites, with an open deletion request that every one of them
- * approved: what the deletion's activity finds when the last consent came.
- */
-export async function approvedRequest(db: Db, siteCount: number) {
+/** A person who is a user of `siteCount` sites, with an open deletion request no site has answered yet. */
+export async function pendingRequest(db: Db, siteCount: number) {
   const person = await newProfile(db, 'Leaving Person');
   const held = [];
   for (let i = 0; i < siteCount; i++) held.push(await newSite(db));
@@ -43,9 +40,18 @@ export async function approvedRequest(db: Db, siteCount: number) {
     request.id,
     held.map((s) => s.siteId),
   );
+  return { person, requestId: request.id, siteIds: held.map((s) => s.siteId).sort() };
+}
+
+/**
+ * A person who is a user of `siteCount` sites, with an open deletion request that every one of them
+ * approved: what the deletion's activity finds when the last consent came.
+ */
+export async function approvedRequest(db: Db, siteCount: number) {
+  const pending = await pendingRequest(db, siteCount);
   await db
     .update(deletionConsents)
     .set({ decision: 'approved', decidedAt: new Date() })
-    .where(eq(deletionConsents.requestId, request.id));
-  return { person, requestId: request.id, siteIds: held.map((s) => s.siteId).sort() };
+    .where(eq(deletionConsents.requestId, pending.requestId));
+  return pending;
 }

@@ -224,7 +224,20 @@ describe('the deleted person in text the deletion keeps (D7)', () => {
     );
   });
 
-  it('finds the id and the email, and with an empty name nothing more', () => {
+  it('finds a name whose spaces the text wrote otherwise: any run of spaces where the name has one', () => {
+    const name = 'Adam  Doublespace\u00a0Jr';
+    // The plain text of an email writes each run of spaces as one space.
+    expect(redacted(name, 'text', 'From Adam Doublespace Jr.')).toBe('From ·.');
+    expect(redacted(name, 'html', '<p>From Adam  Doublespace\u00a0Jr.</p>')).toBe('<p>From ·.</p>');
+    expect(redacted(name, 'json', JSON.stringify({ by: 'Adam \u2003Doublespace Jr' }))).toBe('{"by":"·"}');
+    // Only where the name has a space.
+    expect(redacted(name, 'text', 'AdamDoublespace Jr, Adam Double space Jr')).toBe(
+      'AdamDoublespace Jr, Adam Double space Jr',
+    );
+  });
+
+  it('finds the id and the email, and with an empty name or one of spaces nothing more', () => {
+    expect(personPatterns(person(' \u00a0 '), 'text').any).toBe(personPatterns(person(''), 'text').link);
     const { link, any } = personPatterns(person(''), 'text');
     expect(any).toBe(link);
     expect(
