@@ -18,6 +18,7 @@ import {
   outcomeEmailKey,
   type RequestView,
 } from '../domain/profile-deletion';
+import { publicLink } from '../domain/public-link';
 import { newToken } from '../domain/secrets';
 import { formatSiteDate } from '../emails/format';
 import type { Mailer } from '../emails/mailer';
@@ -126,7 +127,7 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
           now: new Date(),
         });
         if (!set) return { sent: false };
-        consentUrl = new URL(`/consents/${token}`, deps.publicBaseUrl).toString();
+        consentUrl = publicLink(deps.publicBaseUrl, `/consents/${token}`);
       }
       // With a recorded email the mailer delivers that message and these props are not rendered into it.
       await mailer.send({
@@ -172,7 +173,7 @@ export function createProfileDeletionActivities(deps: ProfileDeletionDeps) {
         template: 'deletion-outcome-support',
         props: {
           ...input,
-          requestUrl: new URL(`/support/profile-deletions/${input.requestId}`, deps.publicBaseUrl).toString(),
+          requestUrl: publicLink(deps.publicBaseUrl, `/support/profile-deletions/${input.requestId}`),
         },
         idempotencyKey: outcomeEmailKey(input.requestId),
       });

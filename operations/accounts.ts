@@ -21,6 +21,7 @@ import {
   updateProfile,
 } from '../db/queries/profiles';
 import { deleteSessionsOfProfile, insertSession } from '../db/queries/sessions';
+import { publicLink } from '../domain/public-link';
 import { newToken } from '../domain/secrets';
 import { ACCOUNT_EMAILS_PER_HOUR } from '../domain/throttling';
 import type { TemplateName, TemplateProps } from '../emails/templates';
@@ -88,7 +89,7 @@ export async function deliverAccountEmail(
   const profile = await findProfileByEmail(tx, row.email);
   if (!profile) return 'no_profile';
   const idempotencyKey = `${row.kind}:${row.id}`;
-  const link = (path: string) => new URL(`${path}${row.token}`, mailing.publicBaseUrl).toString();
+  const link = (path: string) => publicLink(mailing.publicBaseUrl, `${path}${row.token}`);
   // Its record is written in the relay's transaction, which holds the row (emails/mailer.ts).
   const send = <N extends TemplateName>(template: N, props: TemplateProps<N>) =>
     mailing.mailer.send({ to: profile.email, template, props, idempotencyKey }, tx);

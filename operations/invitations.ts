@@ -18,6 +18,7 @@ import { findSiteOwner, type Site } from '../db/queries/sites';
 import { lockSite } from '../db/queries/subscriptions';
 import { memberships } from '../db/schema';
 import type { SiteRole } from '../db/schema/sites';
+import { publicLink } from '../domain/public-link';
 import { Refusal } from '../domain/reasons';
 import { newToken } from '../domain/secrets';
 import type { SiteActor } from '../domain/site-roles';
@@ -91,7 +92,7 @@ export async function inviteToSite(
         siteName: site.name,
         role,
         inviterName: inviter?.name ?? 'KS Cloud',
-        acceptUrl: new URL(`/invitations/${link.token}`, mailing.publicBaseUrl).toString(),
+        acceptUrl: publicLink(mailing.publicBaseUrl, `/invitations/${link.token}`),
         expiresAt: expiresAt.toISOString(),
         ...(site.sandbox
           ? {

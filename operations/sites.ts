@@ -8,6 +8,7 @@ import { findProfileById, type Profile } from '../db/queries/profiles';
 import { findSiteOwner, type Site, setNotificationChoice } from '../db/queries/sites';
 import { lockSite } from '../db/queries/subscriptions';
 import { memberships, sites } from '../db/schema';
+import { publicLink } from '../domain/public-link';
 import { Refusal } from '../domain/reasons';
 import { newToken } from '../domain/secrets';
 import type { SiteActor } from '../domain/site-roles';
@@ -215,7 +216,7 @@ export function transferOwnership(
           template: 'deletion-consent-request',
           props: {
             siteName: site.name,
-            consentUrl: new URL(`/consents/${fresh.token}`, mailing.publicBaseUrl).toString(),
+            consentUrl: publicLink(mailing.publicBaseUrl, `/consents/${fresh.token}`),
             answerBy: formatSiteDate(link.expiresAt, link.timezone),
           },
           idempotencyKey: `deletion-consent-transfer:${link.requestId}:${siteId}:${now.getTime()}`,
