@@ -34,8 +34,8 @@ const signup = createRoute({
   operationId: 'signUp',
   tags: ['Accounts'],
   summary:
-    'Sign up. The same answer for a new and a taken email (A4): a new one gets a confirmation email, ' +
-    'a taken one an "you already have an account" email',
+    'Sign up. The same answer for a new and a taken email (A4): a new or never-confirmed one gets a ' +
+    'confirmation email of its own, a confirmed one an "you already have an account" email',
   security: [],
   request: jsonBody(z.object({ email: SignupEmail, password: PasswordField, name: displayName(200) })),
   responses: {
@@ -203,7 +203,7 @@ export function authRoutes(deps: AppDeps) {
       await takeAttempt(deps, addressKey(secret, 'signupAddress', c.get('clientAddress')));
       // Hashed for a taken email too: the answer takes as long either way (A4).
       const passwordHash = await hashPassword(password);
-      await signUp(db, { email, name, passwordHash });
+      await signUp(db, { email, name, passwordHash, now: deps.now() });
       kickAccountMail();
       return c.json({ status: 'check_email' as const }, 202);
     })
