@@ -25,10 +25,23 @@ export function throttleKey(secret: string, name: ThrottleName, subject: string)
 export const addressKey = (secret: string, name: ThrottleName, address: string | undefined) =>
   address === undefined ? [] : [throttleKey(secret, name, addressBucket(address))];
 
+/**
+ * The key of one account (a typed email) tried from one address; a request that came through no socket
+ * (tests) counts as one address of its own.
+ */
+export const accountAddressKey = (
+  secret: string,
+  name: ThrottleName,
+  account: string,
+  address: string | undefined,
+) => throttleKey(secret, name, `${account}\n${address === undefined ? '' : addressBucket(address)}`);
+
 /** What the detail of a 429 says is being counted, by throttle. */
 const COUNTED: Record<ThrottleName, string> = {
+  loginAccountAddress: 'Too many sign-in attempts for this account from your network address',
   loginAccount: 'Too many sign-in attempts for this account',
   loginAddress: 'Too many sign-in attempts from your network address',
+  passwordChange: 'Too many wrong current passwords',
   resetAccount: 'Too many password-reset requests for this email',
   resetAddress: 'Too many password-reset requests from your network address',
   signupAddress: 'Too many sign-ups from your network address',

@@ -14,10 +14,25 @@ const MINUTE = 60_000;
 
 /** The limits of the product, per what is counted (decision: OWASP authentication guidance). */
 export const THROTTLES = {
-  /** Login attempts per account (the typed email, known or not): wrong passwords lock out slowly. */
-  loginAccount: { limit: 10, windowMs: 15 * MINUTE },
+  /**
+   * Login attempts at one account (the typed email, known or not) from one client address: one
+   * client's guesses are held up after a few, and only that client is.
+   */
+  loginAccountAddress: { limit: 10, windowMs: 15 * MINUTE },
+  /**
+   * Login attempts at one account from anywhere: what a guesser spread over many addresses gets. As
+   * loose as OWASP ASVS 2.2.1 allows (no more than 100 failed attempts an hour on an account), so that
+   * locking the owner out takes at least ten addresses at once and three kept busy (each gives 10 at
+   * once, then one every 90 s), where one address did it before.
+   */
+  loginAccount: { limit: 100, windowMs: 60 * MINUTE },
   /** Login attempts per client address: many accounts tried from one place. */
   loginAddress: { limit: 50, windowMs: 15 * MINUTE },
+  /**
+   * A signed-in profile's tries of its current password (POST /me/password): a stolen token guesses no
+   * faster than a login from one address, and no one else's attempts hold the owner up.
+   */
+  passwordChange: { limit: 10, windowMs: 15 * MINUTE },
   /** Reset requests per typed email, and per client address. */
   resetAccount: { limit: 5, windowMs: 60 * MINUTE },
   resetAddress: { limit: 20, windowMs: 60 * MINUTE },

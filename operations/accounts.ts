@@ -6,13 +6,14 @@ import {
   queueAccountEmail,
 } from '../db/queries/account-emails';
 import {
-  consumeToken,
+  endLiveTokensOfProfile,
   findUsableToken,
   lockTokensOfProfile,
   markTokensUsed,
   storeEmailToken,
 } from '../db/queries/email-tokens';
 import {
+  confirmSignUp,
   findProfileByEmail,
   findProfileById,
   normalizeEmail,
@@ -31,30 +32,50 @@ const CONFIRM_TTL_MS = 48 * 3600_000;
 const RESET_TTL_MS = 3600_000;
 
 /**
- * A1, A4: a sign-up. A new email gets a profile and, off the request path, its confirmation email; a
- * taken one keeps its account, its owner is told by email ("you already have an account"), and the
- * sign-up's password is noted so that a login with it is answered as a new email's (not confirmed).
- * Both do the same work here (one upsert, one queued email), so neither the answer nor its timing,
- * nor a login after it, tells whether the email has a profile.
+ * A1, A4: a sign-up. An email without a confirmed profile (a new one, or one signed up and never
+ * confirmed) gets, off the request path, a confirmation email whose link carries this sign-up's
+ * password and name, and the links of the sign-ups before it die: whoever follows a link from the
+ * mailbox gets the password of the sign-up that link came from, and the newest sign-up always has a
+ * link of its own. A confirmed account is kept; its owner is told by email ("you already have an
+ * account"), and the sign-up's password is noted so that a login with it is answered as a new
+ * email's (not confirmed). All do the same work here (one upsert, one update of links, one queued
+ * email), so neither the answer nor its timing, nor a login after it, tells whether the email has a
+ * profile.
  */
-export function signUp(db: Db, input: { email: string; name: string; passwordHash: string }) {
+export function signUp(db: Db, input: { email: string; name: string; passwordHash: string; now: Date }) {
+  const { name, passwordHash } = input;
   return db.transaction(async (tx) => {
-    const created = await signUpProfile(tx, input);
+    const profile = await signUpProfile(tx, input);
+    await endLiveTokensOfProfile(tx, profile.id, 'confirm_email', input.now);
     await queueAccountEmail(tx, {
-      kind: created ? 'confirm_email' : 'account_exists',
+      kind: profile.confirmed ? 'account_exists' : 'confirm_email',
       email: normalizeEmail(input.email),
       token: newToken().token,
+      ...(profile.confirmed ? {} : { signUp: { passwordHash, name } }),
     });
   });
 }
 
-/** A1: following the confirmation link; false when the link was used or has expired. */
+/**
+ * A1: following the confirmation link; false when the link was used or has expired, or can no longer
+ * confirm its sign-up (a newer sign-up came: confirmSignUp). A profile confirmed meanwhile (a reset
+ * link, an invitation) is left as it is. The profile's other confirmation links die with this one.
+ */
 export function confirmEmail(db: Db, input: { token: string; now: Date }): Promise<boolean> {
   const { now } = input;
   return db.transaction(async (tx) => {
     const row = await findUsableToken(tx, 'confirm_email', input.token, now);
-    if (!row?.profileId || !(await consumeToken(tx, row.id, now))) return false;
-    await updateProfile(tx, row.profileId, { emailConfirmedAt: now, signupPasswordHash: null });
+    if (!row?.profileId || row.passwordHash === null || row.name === null) return false;
+    // Locked in one order with the profile's other live links; not among them: used meanwhile.
+    const live = await lockTokensOfProfile(tx, row.profileId, 'confirm_email');
+    if (!live.includes(row.id)) return false;
+    const profile = await findProfileById(tx, row.profileId);
+    if (!profile) return false;
+    if (!profile.emailConfirmedAt) {
+      const itsSignUp = { name: row.name, passwordHash: row.passwordHash, emailConfirmedAt: now };
+      if (!(await confirmSignUp(tx, row.profileId, itsSignUp))) return false;
+    }
+    await markTokensUsed(tx, live, now);
     return true;
   });
 }
@@ -73,6 +94,11 @@ export async function requestPasswordReset(db: DbOrTx, input: { email: string })
 
 /** Emails that arrive unasked (reset links, "you already have an account"), capped per address (A6). */
 const UNASKED_TEMPLATES = ['password-reset', 'account-exists'];
+/**
+ * Confirmation emails, capped per address on their own: anyone may sign an unconfirmed email up again
+ * and each sign-up sends one, but the first to a new address is never held up by others.
+ */
+const CONFIRM_TEMPLATES = ['confirm-email'];
 
 /**
  * Sends one queued account email (the account-mail relay calls it in the transaction that deletes
@@ -85,7 +111,7 @@ export async function deliverAccountEmail(
   mailing: Mailing,
   row: AccountEmail,
   now: Date,
-): Promise<'sent' | 'no_profile' | 'already_confirmed' | 'capped'> {
+): Promise<'sent' | 'no_profile' | 'already_confirmed' | 'superseded' | 'capped'> {
   const profile = await findProfileByEmail(tx, row.email);
   if (!profile) return 'no_profile';
   const idempotencyKey = `${row.kind}:${row.id}`;
@@ -93,38 +119,44 @@ export async function deliverAccountEmail(
   // Its record is written in the relay's transaction, which holds the row (emails/mailer.ts).
   const send = <N extends TemplateName>(template: N, props: TemplateProps<N>) =>
     mailing.mailer.send({ to: profile.email, template, props, idempotencyKey }, tx);
+  const capped = async (templates: string[]) => {
+    // Another relay sending to this address now commits before this one counts.
+    await lockAddressForSending(tx, profile.email);
+    const recent = await countEmailsTo(tx, {
+      to: profile.email,
+      templates,
+      since: new Date(now.getTime() - 3600_000),
+      exceptKey: idempotencyKey,
+    });
+    return recent >= ACCOUNT_EMAILS_PER_HOUR;
+  };
 
   if (row.kind === 'confirm_email') {
     if (profile.emailConfirmedAt) return 'already_confirmed';
+    // A newer sign-up came (its own email follows): this link could not confirm anything.
+    if (row.passwordHash === null || row.name === null || row.passwordHash !== profile.signupPasswordHash)
+      return 'superseded';
+    if (await capped(CONFIRM_TEMPLATES)) return 'capped';
     const expiresAt = new Date(now.getTime() + CONFIRM_TTL_MS);
-    await storeEmailToken(tx, { kind: 'confirm_email', token: row.token, profileId: profile.id, expiresAt });
-    await send('confirm-email', { name: profile.name, confirmUrl: link('/auth/confirm/') });
+    await storeEmailToken(tx, {
+      kind: 'confirm_email',
+      token: row.token,
+      profileId: profile.id,
+      expiresAt,
+      signUp: { passwordHash: row.passwordHash, name: row.name },
+    });
+    await send('confirm-email', { name: row.name, confirmUrl: link('/auth/confirm/') });
     return 'sent';
   }
 
-  // Another relay sending to this address now commits before this one counts.
-  await lockAddressForSending(tx, profile.email);
-  const recent = await countEmailsTo(tx, {
-    to: profile.email,
-    templates: UNASKED_TEMPLATES,
-    since: new Date(now.getTime() - 3600_000),
-    exceptKey: idempotencyKey,
-  });
-  if (recent >= ACCOUNT_EMAILS_PER_HOUR) return 'capped';
-  // An account never confirmed gets a reset link either way: choosing a password confirms it.
-  const wantsLink = row.kind === 'password_reset' || !profile.emailConfirmedAt;
-  if (wantsLink) {
-    const expiresAt = new Date(now.getTime() + RESET_TTL_MS);
-    await storeEmailToken(tx, { kind: 'password_reset', token: row.token, profileId: profile.id, expiresAt });
+  if (await capped(UNASKED_TEMPLATES)) return 'capped';
+  if (row.kind === 'account_exists') {
+    await send('account-exists', { name: profile.name });
+    return 'sent';
   }
-  if (row.kind === 'password_reset') {
-    await send('password-reset', { name: profile.name, resetUrl: link('/auth/password-reset/') });
-  } else {
-    await send('account-exists', {
-      name: profile.name,
-      setPasswordUrl: wantsLink ? link('/auth/password-reset/') : null,
-    });
-  }
+  const expiresAt = new Date(now.getTime() + RESET_TTL_MS);
+  await storeEmailToken(tx, { kind: 'password_reset', token: row.token, profileId: profile.id, expiresAt });
+  await send('password-reset', { name: profile.name, resetUrl: link('/auth/password-reset/') });
   return 'sent';
 }
 

@@ -23,7 +23,7 @@ import {
   problemResponses,
   TokenParam,
 } from '../schemas';
-import { addressKey, succeeded, takeAttempt, throttleKey } from '../throttle';
+import { accountAddressKey, addressKey, succeeded, takeAttempt, throttleKey } from '../throttle';
 
 /** Sign-up email, trimmed and lower-cased before it is checked: " Ann@X.org " is ann@x.org. */
 const SignupEmail = z.string().trim().toLowerCase().max(320).pipe(z.email('must be an email address'));
@@ -34,8 +34,8 @@ const signup = createRoute({
   operationId: 'signUp',
   tags: ['Accounts'],
   summary:
-    'Sign up. The same answer for a new and a taken email (A4): a new one gets a confirmation email, ' +
-    'a taken one an "you already have an account" email',
+    'Sign up. The same answer for a new and a taken email (A4): a new or never-confirmed one gets a ' +
+    'confirmation email of its own, a confirmed one an "you already have an account" email',
   security: [],
   request: jsonBody(z.object({ email: SignupEmail, password: PasswordField, name: displayName(200) })),
   responses: {
@@ -207,7 +207,7 @@ export function authRoutes(deps: AppDeps) {
       await takeAttempt(deps, addressKey(secret, 'signupAddress', c.get('clientAddress')));
       // Hashed for a taken email too: the answer takes as long either way (A4).
       const passwordHash = await hashPassword(password);
-      await signUp(db, { email, name, passwordHash });
+      await signUp(db, { email, name, passwordHash, now: deps.now() });
       kickAccountMail();
       return c.json({ status: 'check_email' as const }, 202);
     })
@@ -229,18 +229,28 @@ export function authRoutes(deps: AppDeps) {
     })
     .openapi(login, async (c) => {
       const { email, password } = c.req.valid('json');
-      const account = throttleKey(secret, 'loginAccount', normalizeEmail(email));
-      const address = addressKey(secret, 'loginAddress', c.get('clientAddress'));
-      // A6: counted before the password is checked, atomically, so a burst gets no more tries.
-      await takeAttempt(deps, [account, ...address]);
+      const typed = normalizeEmail(email);
+      const clientAddress = c.get('clientAddress');
+      // A6: per account and per address. One client's tries at the account are held up soon; the
+      // account's own limit is far looser, so another client's failures lock the owner out only in
+      // numbers (THROTTLES).
+      const own = accountAddressKey(secret, 'loginAccountAddress', typed, clientAddress);
+      const shared = [
+        throttleKey(secret, 'loginAccount', typed),
+        ...addressKey(secret, 'loginAddress', clientAddress),
+      ];
+      // Counted before the password is checked, atomically, so a burst gets no more tries; and even
+      // the right password waits while any limit is exceeded (else a spread-out guesser would learn it).
+      await takeAttempt(deps, [own, ...shared]);
       const decided = await decideLogin(await findProfileByEmail(db, email), (hash) =>
         hash === undefined ? burnPasswordCheck(password) : verifyPassword(password, hash),
       );
       // Not the account's password (a sign-up's included): the account's failures are not forgotten.
       if ('refused' in decided) throw problem(decided.refused);
       const profile = decided.signedIn;
-      // The right password: the account's failures are forgotten and this try is no failure.
-      await succeeded(deps, account, address);
+      // The right password: this client's failures at the account are forgotten and this try is no
+      // failure; others' failures at the account stay counted.
+      await succeeded(deps, own, shared);
       // Opened only while the password is still the one just checked (A5: a reset between the check and
       // the session would otherwise leave this token alive after it).
       const token = await issueBearerTokenIfPasswordIs(db, profile, deps.now());

@@ -118,14 +118,15 @@ export function meRoutes(deps: AppDeps) {
       .openapi(changePasswordRoute, async (c) => {
         const { currentPassword, newPassword } = c.req.valid('json');
         const caller = c.get('profile');
-        // A stolen token must not guess the password faster than a login could (A6): the same count.
-        const account = throttleKey(deps.env.TOKEN_SECRET, 'loginAccount', caller.email);
-        await takeAttempt(deps, [account]);
+        // A stolen token must not guess the password faster than a login could (A6); counted on the
+        // profile alone, so no one's failed logins hold its signed-in owner up.
+        const tries = throttleKey(deps.env.TOKEN_SECRET, 'passwordChange', caller.id);
+        await takeAttempt(deps, [tries]);
         const profile = await findProfileById(db, caller.id);
         if (!profile || !(await verifyPassword(currentPassword, profile.passwordHash))) {
           throw wrongCurrentPassword();
         }
-        await forget(deps, account);
+        await forget(deps, tries);
         const token = await changeOwnPassword(db, {
           profileId: caller.id,
           currentPasswordHash: profile.passwordHash,

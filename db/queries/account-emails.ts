@@ -6,14 +6,23 @@ export type AccountEmail = typeof accountEmails.$inferSelect;
 export type AccountEmailKind = AccountEmail['kind'];
 
 /**
- * Queues an account email. Done the same way whatever the email is for, so the request that queues
- * it takes as long for an address with a profile as without (A4).
+ * Queues an account email, a confirmation's with its sign-up. Done the same way whatever the email is
+ * for (one statement, its text the same), so the request that queues it takes as long for an address
+ * with a profile as without (A4).
  */
 export async function queueAccountEmail(
   db: DbOrTx,
-  values: { kind: AccountEmailKind; email: string; token: string },
+  values: {
+    kind: AccountEmailKind;
+    email: string;
+    token: string;
+    signUp?: { passwordHash: string; name: string };
+  },
 ): Promise<void> {
-  await db.insert(accountEmails).values(values);
+  const { signUp, ...email } = values;
+  await db
+    .insert(accountEmails)
+    .values({ ...email, passwordHash: signUp?.passwordHash ?? null, name: signUp?.name ?? null });
 }
 
 /** The oldest queued account emails, locked for this transaction; rows another relay holds are skipped. */

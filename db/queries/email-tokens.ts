@@ -21,11 +21,17 @@ export async function issueEmailToken(
 
 /**
  * Stores the hash of a token chosen earlier (an account email's, chosen when it was queued so a
- * retried send carries the same link). Storing it again is a no-op.
+ * retried send carries the same link), with a confirmation link's sign-up. Storing it again is a no-op.
  */
 export async function storeEmailToken(
   db: DbOrTx,
-  values: { kind: EmailTokenKind; token: string; profileId: string; expiresAt: Date },
+  values: {
+    kind: EmailTokenKind;
+    token: string;
+    profileId: string;
+    expiresAt: Date;
+    signUp?: { passwordHash: string; name: string };
+  },
 ): Promise<void> {
   await db
     .insert(emailTokens)
@@ -34,6 +40,7 @@ export async function storeEmailToken(
       tokenHash: hashToken(values.token),
       profileId: values.profileId,
       expiresAt: values.expiresAt,
+      ...values.signUp,
     })
     .onConflictDoNothing({ target: emailTokens.tokenHash });
 }
@@ -83,18 +90,27 @@ export async function markTokensUsed(db: DbOrTx, ids: readonly string[], now: Da
   if (ids.length > 0) await db.update(emailTokens).set({ usedAt: now }).where(inArray(emailTokens.id, ids));
 }
 
+/**
+ * The profile's live tokens of `kind` die, in one statement (the same work whether there are any), taken
+ * in lockTokensOfProfile's order.
+ */
+export async function endLiveTokensOfProfile(
+  db: DbOrTx,
+  profileId: string,
+  kind: EmailTokenKind,
+  now: Date,
+): Promise<void> {
+  const live = db
+    .select({ id: emailTokens.id })
+    .from(emailTokens)
+    .where(and(eq(emailTokens.profileId, profileId), eq(emailTokens.kind, kind), isNull(emailTokens.usedAt)))
+    .orderBy(asc(emailTokens.id))
+    .for('update');
+  await db.update(emailTokens).set({ usedAt: now }).where(inArray(emailTokens.id, live));
+}
+
 /** Every token of the profile goes (D7), taken in lockTokensOfProfile's order. */
 export async function deleteTokensOfProfile(db: DbOrTx, profileId: string): Promise<void> {
   const ids = await lockTokensOfProfile(db, profileId);
   if (ids.length > 0) await db.delete(emailTokens).where(inArray(emailTokens.id, ids));
-}
-
-/** Marks the token used; false when another request used it first (single use under races). */
-export async function consumeToken(db: DbOrTx, id: string, now: Date): Promise<boolean> {
-  const rows = await db
-    .update(emailTokens)
-    .set({ usedAt: now })
-    .where(and(eq(emailTokens.id, id), isNull(emailTokens.usedAt)))
-    .returning({ id: emailTokens.id });
-  return rows.length === 1;
 }

@@ -58,14 +58,15 @@ export async function updateProfile(
 /**
  * A1, A4: a sign-up's one statement, alike for a new email and a taken one. A new email gets its
  * profile (not confirmed); a taken one keeps its account, and only the sign-up's password is noted
- * (signupPasswordHash), so a login with it is answered as for a new email. True when it made the
- * profile. The note goes once the address's owner sets or confirms a password (a confirmation, a
- * reset, a change, an invitation's account).
+ * (signupPasswordHash), so a login with it is answered as for a new email, and only this sign-up's
+ * confirmation link can confirm the profile while it is unconfirmed (confirmSignUp). The note goes once
+ * the address's owner sets or confirms a password (a confirmation, a reset, a change, an invitation's
+ * account).
  */
 export async function signUpProfile(
   db: DbOrTx,
   values: { email: string; name: string; passwordHash: string },
-): Promise<boolean> {
+): Promise<{ id: string; created: boolean; confirmed: boolean }> {
   const [row] = await db
     .insert(profiles)
     .values({ ...values, email: normalizeEmail(values.email), signupPasswordHash: values.passwordHash })
@@ -74,8 +75,37 @@ export async function signUpProfile(
       set: { signupPasswordHash: sql`excluded.signup_password_hash` },
     })
     // xmax is 0 on a row this statement inserted, the updating transaction's id on one it updated.
-    .returning({ created: sql<boolean>`(xmax = 0)` });
-  return row?.created === true;
+    .returning({
+      id: profiles.id,
+      created: sql<boolean>`(xmax = 0)`,
+      confirmed: sql<boolean>`(${profiles.emailConfirmedAt} is not null)`,
+    });
+  return row!;
+}
+
+/**
+ * A1: following a confirmation link. The profile takes the password and name of the sign-up whose link
+ * it is and is confirmed, only while it is unconfirmed and that sign-up is still the newest; false
+ * otherwise (a newer sign-up's own link confirms that one, and an older link never confirms a newer
+ * sign-up's password, nor a newer link an older one's).
+ */
+export async function confirmSignUp(
+  db: DbOrTx,
+  id: string,
+  values: { name: string; passwordHash: string; emailConfirmedAt: Date },
+): Promise<boolean> {
+  const [row] = await db
+    .update(profiles)
+    .set({ ...values, signupPasswordHash: null })
+    .where(
+      and(
+        eq(profiles.id, id),
+        isNull(profiles.emailConfirmedAt),
+        eq(profiles.signupPasswordHash, values.passwordHash),
+      ),
+    )
+    .returning({ id: profiles.id });
+  return row !== undefined;
 }
 
 /**

@@ -35,6 +35,12 @@ export const emailTokens = pgTable(
     profileId: uuid().references(() => profiles.id, { onDelete: 'cascade' }),
     expiresAt: timestamp({ withTimezone: true }).notNull(),
     usedAt: timestamp({ withTimezone: true }),
+    /**
+     * A confirmation link's own sign-up (A1): the password and name that following it gives the
+     * profile, so no link confirms another sign-up's password. Null on other kinds.
+     */
+    passwordHash: text(),
+    name: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -99,6 +105,9 @@ export const accountEmails = pgTable(
     /** Lower-cased; the relay looks the profile up by it. */
     email: text().notNull(),
     token: text().notNull(),
+    /** A confirmation email's sign-up (its link's password and name: email_tokens); null on other kinds. */
+    passwordHash: text(),
+    name: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('account_emails_created_idx').on(t.createdAt)],

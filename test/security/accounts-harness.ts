@@ -47,6 +47,8 @@ export async function startAccountsSecurity(
     onQuery?: (statement: string) => void;
     /** Given, the API also gets a sign-in connection (AppDeps.signInDb) that reports each statement. */
     onSignInQuery?: (statement: string) => void;
+    /** The API's clock; the real one when not given. */
+    now?: () => Date;
   } = {},
 ): Promise<AccountsSecurity> {
   const sys = await startTestSystem({});
@@ -69,7 +71,7 @@ export async function startAccountsSecurity(
       TOKEN_SECRET: TEST_TOKEN_SECRET,
       TEMPORAL_TASK_QUEUE: sys.taskQueue,
     },
-    now: () => new Date(),
+    now: opts.now ?? (() => new Date()),
   });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));

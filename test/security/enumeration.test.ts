@@ -95,15 +95,15 @@ describe('account enumeration', () => {
       });
     expect((await ownLogin('203.0.113.6')).status).toBe(200);
     // The sign-up's password is no right password: it forgives none of the guesses between (A6), so
-    // the account's tenth try locks it as ten guesses would.
+    // the tenth try from one address locks the account there as ten guesses would.
     for (let i = 0; i < 10; i++) {
       const guess = i % 2 === 0 ? `guess ${i}` : password;
       await s.http('POST', '/auth/login', {
         body: { email: taken.email, password: guess },
-        from: `192.0.2.${i}`,
+        from: '192.0.2.1',
       });
     }
-    expect((await ownLogin('192.0.2.99')).status).toBe(429);
+    expect((await ownLogin('192.0.2.1')).status).toBe(429);
   });
 
   it('timing: reset, sign-up and login send the same SQL, in the same order, for a known and an unknown email', async () => {

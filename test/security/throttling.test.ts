@@ -11,8 +11,10 @@ import { type AccountsSecurity, type Answer, startAccountsSecurity, tally } from
  * a detail that says when to retry. The app listens on real TCP; 127.0.0.1 is its trusted proxy.
  */
 let s: AccountsSecurity;
+/** Set, the API's clock stands still there (a test whose attempts must not outlast a limit's step). */
+let stopped: Date | undefined;
 beforeAll(async () => {
-  s = await startAccountsSecurity();
+  s = await startAccountsSecurity({ now: () => stopped ?? new Date() });
 });
 afterAll(async () => {
   await s?.close();
@@ -33,22 +35,56 @@ function expectThrottled(a: Answer) {
 }
 
 describe('login', () => {
-  it('30 wrong passwords for one account at once: 10 checked, 20 refused; then even the right one waits', async () => {
+  it('30 wrong passwords for one account at once from one address: 10 checked, 20 refused; the owner elsewhere is not locked out', async () => {
     const person = await s.sys.signIn();
     const from = address();
     const answers = await burst(30, () =>
       s.http('POST', '/auth/login', { body: { email: person.email, password: 'wrong guess' }, from }),
     );
     expect(tally(answers)).toEqual({ 401: 10, 429: 20 });
-    for (const a of answers.filter((x) => x.status === 429)) expectThrottled(a);
-    // Another address does not get more guesses at this account.
+    for (const a of answers.filter((x) => x.status === 429)) {
+      expectThrottled(a);
+      expect(a.body.detail).toMatch(/this account from your network address/);
+    }
+    // Even the right password waits at the guesser's address.
+    expectThrottled(
+      await s.http('POST', '/auth/login', {
+        body: { email: person.email, password: 'correct horse battery' },
+        from,
+      }),
+    );
+    // The owner, at another address, signs in.
     const right = await s.http('POST', '/auth/login', {
       body: { email: person.email, password: 'correct horse battery' },
       from: address(),
     });
-    expectThrottled(right);
-    expect(right.body.detail).toMatch(/this account/);
+    expect(right.status).toBe(200);
   });
+
+  it('guesses spread over many addresses: 100 an hour checked at one account, then even the right one waits', async () => {
+    const person = await s.sys.signIn();
+    // A hundred password checks may take longer than the account's step (36 s) gives one back.
+    stopped = new Date();
+    try {
+      const wrong = (from: string) =>
+        s.http('POST', '/auth/login', { body: { email: person.email, password: 'wrong guess' }, from });
+      const answers: Answer[] = [];
+      // Eleven addresses, each with more than its own 10: the account's 100 are what stops them.
+      for (let i = 0; i < 11; i++) {
+        const from = address();
+        answers.push(...(await burst(12, () => wrong(from))));
+      }
+      expect(tally(answers)).toEqual({ 401: 100, 429: 32 });
+      const right = await s.http('POST', '/auth/login', {
+        body: { email: person.email, password: 'correct horse battery' },
+        from: address(),
+      });
+      expectThrottled(right);
+      expect(right.body.detail).toMatch(/this account;/);
+    } finally {
+      stopped = undefined;
+    }
+  }, 120_000);
 
   it('one address trying many accounts at once: 50 checked; another address is not held up', async () => {
     const from = address();
@@ -85,6 +121,34 @@ describe('login', () => {
   });
 });
 
+describe('password change (POST /me/password)', () => {
+  const change = (token: string, currentPassword: string, from: string) =>
+    s.http('POST', '/me/password', {
+      token,
+      body: { currentPassword, newPassword: 'a brand new password' },
+      from,
+    });
+
+  it('failed logins at the account do not hold its signed-in owner up', async () => {
+    const person = await s.sys.signIn();
+    const from = address();
+    const guesses = await burst(12, () =>
+      s.http('POST', '/auth/login', { body: { email: person.email, password: 'wrong guess' }, from }),
+    );
+    expect(tally(guesses)).toEqual({ 401: 10, 429: 2 });
+    expect((await change(person.token, 'correct horse battery', address())).status).toBe(200);
+  });
+
+  it('a session guessing its current password: 10 tries, then even the right one waits', async () => {
+    const person = await s.sys.signIn();
+    const answers = await burst(12, () => change(person.token, 'wrong guess', address()));
+    expect(tally(answers)).toEqual({ 401: 10, 429: 2 });
+    const right = await change(person.token, 'correct horse battery', address());
+    expectThrottled(right);
+    expect(right.body.detail).toMatch(/wrong current passwords/);
+  });
+});
+
 describe('password reset', () => {
   it('a burst for one email: 5 accepted, the rest 429; at most 3 emails reach the address in an hour', async () => {
     const person = await s.sys.signIn();
@@ -100,6 +164,24 @@ describe('password reset', () => {
       (m) => m.to === person.email && m.template === 'password-reset',
     );
     expect(mail).toHaveLength(3);
+  });
+
+  it('someone else’s requests for the email do not hold up the owner’s link', async () => {
+    const person = await s.sys.signIn();
+    expect(
+      (await s.http('POST', '/auth/password-reset', { body: { email: person.email }, from: address() }))
+        .status,
+    ).toBe(202);
+    const mail = (await s.sys.mailbox()).find(
+      (m) => m.to === person.email && m.template === 'password-reset',
+    );
+    const link = /\/auth\/password-reset\/[A-Za-z0-9_-]+/.exec(mail?.text ?? '')![0];
+    const others = await burst(8, () =>
+      s.http('POST', '/auth/password-reset', { body: { email: person.email }, from: address() }),
+    );
+    expect(tally(others)).toEqual({ 202: 4, 429: 4 });
+    const reset = await s.http('POST', link, { body: { password: 'the owner’s new one' }, from: address() });
+    expect(reset.status).toBe(204);
   });
 
   it('one address asking for many emails: 20 accepted', async () => {
