@@ -8,6 +8,7 @@ import {
 import {
   endLiveTokensOfProfile,
   findUsableToken,
+  issueEmailToken,
   lockTokensOfProfile,
   markTokensUsed,
   storeEmailToken,
@@ -60,8 +61,15 @@ export function signUp(db: Db, input: { email: string; name: string; passwordHas
  * A1: following the confirmation link; false when the link was used or has expired, or can no longer
  * confirm its sign-up (a newer sign-up came: confirmSignUp). A profile confirmed meanwhile (a reset
  * link, an invitation) is left as it is. The profile's other confirmation links die with this one.
+ * When the address was signed up with different passwords before anyone confirmed it, no sign-up's
+ * password is kept (the newest link may be an attacker's, sent to the owner's mailbox): the email is
+ * confirmed with `noOnesPasswordHash`, and whoever followed the link, the mailbox's owner, is given a
+ * reset link to choose the password (`setPasswordToken`).
  */
-export function confirmEmail(db: Db, input: { token: string; now: Date }): Promise<boolean> {
+export function confirmEmail(
+  db: Db,
+  input: { token: string; now: Date; noOnesPasswordHash: string },
+): Promise<false | { setPasswordToken?: string }> {
   const { now } = input;
   return db.transaction(async (tx) => {
     const row = await findUsableToken(tx, 'confirm_email', input.token, now);
@@ -71,12 +79,21 @@ export function confirmEmail(db: Db, input: { token: string; now: Date }): Promi
     if (!live.includes(row.id)) return false;
     const profile = await findProfileById(tx, row.profileId);
     if (!profile) return false;
+    let setPasswordToken: string | undefined;
     if (!profile.emailConfirmedAt) {
       const itsSignUp = { name: row.name, passwordHash: row.passwordHash, emailConfirmedAt: now };
-      if (!(await confirmSignUp(tx, row.profileId, itsSignUp))) return false;
+      const confirmed = await confirmSignUp(tx, row.profileId, itsSignUp, input.noOnesPasswordHash);
+      if (!confirmed) return false;
+      if (confirmed.contested)
+        setPasswordToken = await issueEmailToken(tx, {
+          kind: 'password_reset',
+          profileId: row.profileId,
+          ttlMs: RESET_TTL_MS,
+          now,
+        });
     }
     await markTokensUsed(tx, live, now);
-    return true;
+    return setPasswordToken ? { setPasswordToken } : {};
   });
 }
 

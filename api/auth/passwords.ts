@@ -61,8 +61,14 @@ export function verifyPassword(password: string, stored: string): Promise<boolea
   });
 }
 
-/** A hash of no one's password: checking against it takes as long as a real check (A4). */
-const dummyHash = `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${randomBytes(16).toString('base64')}$${randomBytes(KEY_LENGTH).toString('base64')}`;
+/**
+ * A hash of no one's password (a random key, not derived from any password): checking against it
+ * takes as long as a real check (A4), and it matches nothing.
+ */
+export const noOnesPasswordHash = () =>
+  `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${randomBytes(16).toString('base64')}$${randomBytes(KEY_LENGTH).toString('base64')}`;
+
+const dummyHash = noOnesPasswordHash();
 
 /** Spends the same time as a real check, so a login for an unknown email is not faster; always false. */
 export async function burnPasswordCheck(password: string): Promise<false> {

@@ -6,7 +6,7 @@ import { findProfileByEmail, normalizeEmail } from '../../db/queries/profiles';
 import { deleteSession } from '../../db/queries/sessions';
 import { decideLogin } from '../../domain/login';
 import { confirmEmail, requestPasswordReset, resetPassword, signUp } from '../../operations/accounts';
-import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords';
+import { burnPasswordCheck, hashPassword, noOnesPasswordHash, verifyPassword } from '../auth/passwords';
 import { issueBearerTokenIfPasswordIs } from '../auth/tokens';
 import type { AppDeps } from '../deps';
 import { isFormType, linkGonePage, page } from '../pages';
@@ -224,7 +224,20 @@ export function authRoutes(deps: AppDeps) {
     })
     .openapi(confirm, async (c) => {
       const { token } = c.req.valid('param');
-      if (!(await confirmEmail(db, { token, now: deps.now() }))) return confirmGone(c) as never;
+      const confirmed = await confirmEmail(db, {
+        token,
+        now: deps.now(),
+        noOnesPasswordHash: noOnesPasswordHash(),
+      });
+      if (!confirmed) return confirmGone(c) as never;
+      if (confirmed.setPasswordToken)
+        return page(
+          c,
+          'Email confirmed',
+          html`<p>Your email address is confirmed. It was signed up more than once with different
+              passwords, so none of them is kept: choose your password to log in.</p>
+            <p><a href="../password-reset/${confirmed.setPasswordToken}">Choose my password</a></p>`,
+        ) as never;
       return page(c, 'Email confirmed', html`<p>Your account is ready. You can now log in.</p>`) as never;
     })
     .openapi(login, async (c) => {

@@ -72,7 +72,12 @@ export async function signUpProfile(
     .values({ ...values, email: normalizeEmail(values.email), signupPasswordHash: values.passwordHash })
     .onConflictDoUpdate({
       target: profiles.email,
-      set: { signupPasswordHash: sql`excluded.signup_password_hash` },
+      set: {
+        signupPasswordHash: sql`excluded.signup_password_hash`,
+        // Read from the row before this update: another sign-up while unconfirmed contests it (each
+        // hash is salted, so even the same password's differs).
+        signupContested: sql`${profiles.signupContested} or (${profiles.emailConfirmedAt} is null and ${profiles.signupPasswordHash} is distinct from excluded.signup_password_hash)`,
+      },
     })
     // xmax is 0 on a row this statement inserted, the updating transaction's id on one it updated.
     .returning({
@@ -84,28 +89,38 @@ export async function signUpProfile(
 }
 
 /**
- * A1: following a confirmation link. The profile takes the password and name of the sign-up whose link
- * it is and is confirmed, only while it is unconfirmed and that sign-up is still the newest; false
- * otherwise (a newer sign-up's own link confirms that one, and an older link never confirms a newer
- * sign-up's password, nor a newer link an older one's).
+ * A1: following a confirmation link. The profile takes the name of the sign-up whose link it is, and
+ * its password unless sign-ups with different passwords contested the address (then no one's), and is
+ * confirmed, only while it is unconfirmed and that sign-up is still the newest; undefined otherwise (a
+ * newer sign-up's own link confirms that one, and an older link never confirms a newer sign-up's
+ * password, nor a newer link an older one's).
  */
 export async function confirmSignUp(
   db: DbOrTx,
   id: string,
-  values: { name: string; passwordHash: string; emailConfirmedAt: Date },
-): Promise<boolean> {
+  link: { name: string; passwordHash: string; emailConfirmedAt: Date },
+  /** What the password becomes when the sign-ups were contested: no one's. */
+  noOnesPasswordHash: string,
+): Promise<{ contested: boolean } | undefined> {
   const [row] = await db
     .update(profiles)
-    .set({ ...values, signupPasswordHash: null })
+    .set({
+      name: link.name,
+      emailConfirmedAt: link.emailConfirmedAt,
+      passwordHash: sql`case when ${profiles.signupContested} then ${noOnesPasswordHash} else ${link.passwordHash} end`,
+      signupPasswordHash: null,
+      signupContested: false,
+    })
     .where(
       and(
         eq(profiles.id, id),
         isNull(profiles.emailConfirmedAt),
-        eq(profiles.signupPasswordHash, values.passwordHash),
+        eq(profiles.signupPasswordHash, link.passwordHash),
       ),
     )
-    .returning({ id: profiles.id });
-  return row !== undefined;
+    // The row as it was is not returned by UPDATE: the new password tells which case it took.
+    .returning({ contested: sql<boolean>`${profiles.passwordHash} = ${noOnesPasswordHash}` });
+  return row;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { index, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { boolean, index, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const platformRole = pgEnum('platform_role', ['installer', 'support']);
 
@@ -16,6 +16,11 @@ export const profiles = pgTable(
      * profile or found it taken.
      */
     signupPasswordHash: text(),
+    /**
+     * Signed up again while unconfirmed: the mailbox's owner cannot tell whose sign-up a link is, so
+     * confirming keeps no sign-up's password and asks them for one (A1).
+     */
+    signupContested: boolean().notNull().default(false),
     emailConfirmedAt: timestamp({ withTimezone: true }),
     platformRole: platformRole(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),

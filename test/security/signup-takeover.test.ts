@@ -6,9 +6,10 @@ import { type AccountsSecurity, type Answer, startAccountsSecurity } from './acc
 /**
  * A1, A4 against a sign-up made ahead of the address's owner (pre-hijacking): an attacker signs the
  * owner's email up with a password of their own, and the owner, signing up later, confirms through the
- * mailbox. Whoever follows a confirmation link gets the password and name of the sign-up that link
- * came from; the newest sign-up of an unconfirmed email gets a link of its own and kills the older
- * ones. Before, the owner's sign-up got an "account exists" email, and the only link in the mailbox,
+ * mailbox. The newest sign-up of an unconfirmed email gets a link of its own and kills the older
+ * ones; a link confirms only its own sign-up, with its name. An address signed up more than once keeps
+ * no sign-up's password (the newest link may be an attacker's): whoever follows the link, the
+ * mailbox's owner, chooses the password on a reset link the page gives. Before, the owner's sign-up got an "account exists" email, and the only link in the mailbox,
  * the attacker's, confirmed the attacker's password.
  */
 let s: AccountsSecurity;
@@ -41,12 +42,20 @@ async function confirmLinks(email: string): Promise<string[]> {
   });
 }
 
+/** Follows the set-password link of a confirmation page (relative to the confirm link) and sets `password`. */
+async function choosePassword(confirmLink: string, page: string, password: string) {
+  const href = /href="([^"]*password-reset\/[^"]+)"/.exec(page)?.[1];
+  expect(href).toBeDefined();
+  const path = new URL(href!, `http://ks.test${confirmLink}`).pathname;
+  expect((await s.http('POST', path, { body: { password } })).status).toBe(204);
+}
+
 async function templatesTo(email: string) {
   return (await s.sys.mailbox()).filter((m) => m.to === email).map((m) => m.template);
 }
 
 describe('a sign-up ahead of the owner', () => {
-  it('the owner signs up after the attacker and follows the newest link: their own password and name', async () => {
+  it('the owner signs up after the attacker and follows the newest link: no sign-up’s password is kept, they choose theirs', async () => {
     const email = fresh();
     expect((await signUp(email, 'attacker-password', 'Mallory')).status).toBe(202);
     expect(await confirmLinks(email)).toHaveLength(1);
@@ -54,10 +63,27 @@ describe('a sign-up ahead of the owner', () => {
 
     const links = await confirmLinks(email);
     expect(links.length).toBeGreaterThan(0);
-    expect((await s.http('POST', links.at(-1)!)).status).toBe(200);
-    const own = await login(email, 'victim-own-password');
+    const confirmed = await s.http('POST', links.at(-1)!);
+    expect(confirmed.status).toBe(200);
+    expect((await login(email, 'victim-own-password')).status).toBe(401);
+    expect((await login(email, 'attacker-password')).status).toBe(401);
+    await choosePassword(links.at(-1)!, confirmed.text, 'victim-chosen-password');
+    const own = await login(email, 'victim-chosen-password');
     expect(own.status).toBe(200);
     expect((own.body.profile as { name: string }).name).toBe('Victoria');
+  });
+
+  it('an attacker who signs up after the owner, whose link the owner follows, gets no password', async () => {
+    const email = fresh();
+    await signUp(email, 'victim-own-password', 'Victoria');
+    await signUp(email, 'attacker-password', 'Mallory');
+    const links = await confirmLinks(email);
+    // The newest link in the owner's mailbox is the attacker's sign-up's.
+    const confirmed = await s.http('POST', links.at(-1)!);
+    expect(confirmed.status).toBe(200);
+    expect((await login(email, 'attacker-password')).status).toBe(401);
+    await choosePassword(links.at(-1)!, confirmed.text, 'victim-chosen-password');
+    expect((await login(email, 'victim-chosen-password')).status).toBe(200);
     expect((await login(email, 'attacker-password')).status).toBe(401);
   });
 
@@ -86,13 +112,17 @@ describe('a sign-up ahead of the owner', () => {
     expect((await s.http('POST', first!)).status).toBe(410);
     expect((await login(email, 'first-password')).status).toBe(401);
 
-    expect((await s.http('POST', second)).status).toBe(200);
-    const signedIn = await login(email, 'second-password');
+    const confirmed = await s.http('POST', second);
+    expect(confirmed.status).toBe(200);
+    // Signed up twice: no sign-up's password is kept, whoever followed the link chooses one.
+    expect((await login(email, 'second-password')).status).toBe(401);
+    await choosePassword(second, confirmed.text, 'chosen-password');
+    const signedIn = await login(email, 'chosen-password');
     expect(signedIn.status).toBe(200);
     expect((signedIn.body.profile as { name: string }).name).toBe('Second');
     // Confirmed: the older link is used up, and the password stays.
     expect((await s.http('POST', first!)).status).toBe(410);
-    expect((await login(email, 'second-password')).status).toBe(200);
+    expect((await login(email, 'chosen-password')).status).toBe(200);
   });
 
   it('an older sign-up’s confirmation email still queued when a newer one came goes unsent', async () => {

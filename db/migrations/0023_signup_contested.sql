@@ -1,0 +1,1 @@
+ALTER TABLE "profiles" ADD COLUMN "signup_contested" boolean DEFAULT false NOT NULL;
