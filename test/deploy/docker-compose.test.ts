@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
@@ -660,5 +661,46 @@ describe('Dockerfile', () => {
       .split(/\r?\n/)
       .map((line) => line.trim());
     for (const entry of ['.env', 'node_modules', '.git']) expect(ignored).toContain(entry);
+  });
+
+  /** The data directories `npm start` and `start:cluster` create in the checkout (launcher.ts). */
+  const dataDirs = ['scripts/start.ts', 'scripts/start-cluster.ts'].map((script) => {
+    const dir = /defaultDataDir: '([^']+)'/.exec(read(script))?.[1];
+    expect(dir, `${script} names its data directory`).toBeDefined();
+    return dir!;
+  });
+  /** What the start scripts write there: PostgreSQL's data, the token secret, the demo IQs' credentials. */
+  const secrets = ['token-secret', 'demo-iqs.json', 'postgres/PG_VERSION'];
+
+  it.each(dataDirs)('keeps %s (secrets, IQ credentials, PostgreSQL data) out of the image', (dir) => {
+    // .dockerignore's patterns: root-relative, `*` within a name, `**` across directories.
+    const patterns = read('.dockerignore')
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#') && !line.startsWith('!'))
+      .map(
+        (pattern) =>
+          new RegExp(
+            `^${pattern
+              .replace(/^\/|\/$/g, '')
+              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+              .replace(/\*\*\//g, '(.*/)?')
+              .replace(/\*/g, '[^/]*')}(/.*)?$`,
+          ),
+      );
+    for (const file of secrets) {
+      expect(patterns.some((p) => p.test(`${dir}/${file}`), `${dir}/${file} must be in .dockerignore`)).toBe(
+        true,
+      );
+    }
+  });
+
+  it.each(dataDirs)('keeps %s out of git', (dir) => {
+    for (const file of secrets) {
+      const ignored = spawnSync('git', ['check-ignore', '--quiet', '--no-index', `${dir}/${file}`], {
+        cwd: ROOT,
+      });
+      expect(ignored.status, `${dir}/${file} must be git-ignored`).toBe(0);
+    }
   });
 });
