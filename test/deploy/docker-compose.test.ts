@@ -8,8 +8,9 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { envSchema, parseEnv, requiredInProduction } from '../../config/env';
 import { temporalTarget } from '../../config/temporal';
+import { MAX_CONNECTIONS } from '../../infra/embedded-postgres';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../infra/temporal-binaries';
-import { SETUP_SCHEMA } from '../../infra/temporal-cluster';
+import { SETUP_SCHEMA, TEMPORAL_SQL_POOLS } from '../../infra/temporal-cluster';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../workflows/search-attributes';
 
 /**
@@ -535,6 +536,21 @@ describe('docker-compose.yml: Temporal on PostgreSQL, set up as the local cluste
       'temporal-schema': 'service_completed_successfully',
     });
     expect(dependsOn(schemaJob)).toMatchObject({ postgres: 'service_healthy' });
+  });
+
+  it("gives PostgreSQL start:cluster's max_connections", () => {
+    const command = words(service('postgres').command);
+    expect(command[0]).toBe('postgres');
+    expect(command.join(' ')).toContain(`-c max_connections=${MAX_CONNECTIONS}`);
+  });
+
+  it("sizes the server's SQL pools as start:cluster does", () => {
+    expect(serverEnv).toMatchObject({
+      SQL_MAX_CONNS: String(TEMPORAL_SQL_POOLS.persistence),
+      SQL_MAX_IDLE_CONNS: String(TEMPORAL_SQL_POOLS.persistence),
+      SQL_VIS_MAX_CONNS: String(TEMPORAL_SQL_POOLS.visibility),
+      SQL_VIS_MAX_IDLE_CONNS: String(TEMPORAL_SQL_POOLS.visibility),
+    });
   });
 
   it('migrates the databases the server uses, on the compose PostgreSQL, with the same credentials', () => {
