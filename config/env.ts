@@ -164,6 +164,17 @@ export const envSchema = z
      */
     METRICS_PORT: port.optional(),
     /**
+     * How long a stopping worker lets its in-flight activities finish before cancelling them (the
+     * SDK's default, 0, cancels them at once). Below compose's stop_grace_period (60 s) and the
+     * launcher's 30 s before SIGKILL.
+     */
+    WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce
+      .number({ error: 'must be an integer from 0 to 3600' })
+      .int('must be an integer from 0 to 3600')
+      .min(0, 'must be an integer from 0 to 3600')
+      .max(3600, 'must be an integer from 0 to 3600')
+      .default(20),
+    /**
      * A workflow bundle built ahead (`bundleWorkflowCode`, see worker/bundle.ts): the worker loads it
      * instead of bundling workflows/ at every start.
      */

@@ -34,6 +34,11 @@ export interface Launcher {
 /** A child that dies this soon after its start, this many times in a row, is not started again. */
 const CRASH_LOOP = { withinMs: 10_000, times: 5 };
 const RESTART_DELAY_MS = 1_000;
+/**
+ * How long a child may take to stop after SIGTERM before SIGKILL: longer than a worker's default
+ * WORKER_SHUTDOWN_GRACE_SECONDS, so its in-flight activities can finish.
+ */
+export const STOP_TIMEOUT_MS = 30_000;
 
 export function createLauncher(opts: { tag: string; defaultDataDir: string }): Launcher {
   const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -108,7 +113,7 @@ export function createLauncher(opts: { tag: string; defaultDataDir: string }): L
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((done) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const kill = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     child.once('exit', () => {
       clearTimeout(kill);
       done();

@@ -43,6 +43,7 @@ const worker = await createWorker({
   connection,
   namespace: target.namespace,
   taskQueue: env.TEMPORAL_TASK_QUEUE,
+  shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
   ...(env.WORKFLOW_BUNDLE ? { workflowBundle: { codePath: env.WORKFLOW_BUNDLE } } : {}),
   deps: {
     db: database.db,
@@ -79,7 +80,8 @@ logger.info(
   { taskQueue: env.TEMPORAL_TASK_QUEUE, namespace: target.namespace, metricsPort: env.METRICS_PORT },
   `polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${target.address} (${target.namespace})`,
 );
-// The SDK shuts the worker down gracefully on SIGINT/SIGTERM; then we close our connections.
+// On SIGINT/SIGTERM the SDK stops polling and lets in-flight activities finish for up to
+// WORKER_SHUTDOWN_GRACE_SECONDS before cancelling them; then we close our connections.
 await worker.run();
 await notifications.stop();
 await accountMail.stop();

@@ -71,6 +71,7 @@ const serviceSchema = z.object({
     )
     .optional(),
   healthcheck: z.object({ test: stringOrList.optional() }).optional(),
+  stop_grace_period: z.string().optional(),
 });
 type Service = z.infer<typeof serviceSchema>;
 const composeSchema = z.object({
@@ -312,6 +313,13 @@ describe('docker-compose.yml: app services', () => {
       });
     },
   );
+
+  it("stops the worker no sooner than its in-flight activities' grace allows", () => {
+    const period = /^(\d+)s$/.exec(service('worker').stop_grace_period ?? '');
+    expect(period, 'the worker needs a stop_grace_period in seconds').not.toBeNull();
+    expect(appEnv('worker').WORKER_SHUTDOWN_GRACE_SECONDS).toBeGreaterThan(0);
+    expect(appEnv('worker').WORKER_SHUTDOWN_GRACE_SECONDS).toBeLessThan(Number(period![1]));
+  });
 
   it('migrate waits for a healthy database', () => {
     expect(dependsOn(service('migrate'))).toMatchObject({ postgres: 'service_healthy' });
