@@ -162,6 +162,17 @@ export interface Demo {
   iqCredentialsFile: string;
 }
 
+/**
+ * The mode start:cluster runs its processes in: the operator's KS_MODE, development unless set. Demo
+ * staff accounts (with a published password) and the /dev/mailbox exist in development only, so a
+ * cluster pointed at a real database with KS_MODE=production gets neither.
+ */
+export function clusterMode(source: NodeJS.ProcessEnv): { mode: string; demo: boolean } {
+  // Any other value is config/env.ts's to refuse.
+  const mode = source.KS_MODE?.trim() || 'development';
+  return { mode, demo: mode === 'development' };
+}
+
 /** The demo data (created once per data directory, see seed-demo.ts). */
 export async function seedDemoData(opts: {
   dataDir: string;
@@ -201,7 +212,8 @@ export function banner(opts: {
   apiPorts: number[];
   rows: Array<[label: string, value: string]>;
   gatewayPorts: number[];
-  demo: Demo;
+  /** None in production (clusterMode): no demo accounts, no mailbox. */
+  demo: Demo | undefined;
 }): string {
   const [port] = opts.apiPorts;
   const apis = opts.apiPorts.map((p) => `http://localhost:${p}`).join(', ');
@@ -209,9 +221,17 @@ export function banner(opts: {
   const rows: Array<[string, string]> = [
     ['API', `${apis}          health: /health`],
     ['API docs', `http://localhost:${port}/docs     OpenAPI: /openapi.json`],
-    ['Mailbox', `http://localhost:${port}/dev/mailbox`],
+    ...(opts.demo ? [['Mailbox', `http://localhost:${port}/dev/mailbox`] as [string, string]] : []),
     ...opts.rows,
   ];
+  if (!opts.demo) {
+    return `
+${opts.title} in production mode (started in ${((Date.now() - opts.started) / 1000).toFixed(1)} s; Ctrl-C stops everything)
+${rows.map(row).join('\n')}
+
+No demo data: KS_MODE=production.
+`;
+  }
   return `
 ${opts.title} (started in ${((Date.now() - opts.started) / 1000).toFixed(1)} s; Ctrl-C stops everything)
 ${rows.map(row).join('\n')}
