@@ -35,7 +35,16 @@ const port = z.coerce
 export const envSchema = z
   .object({
     KS_MODE: z.enum(['development', 'production']).default('production'),
-    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }),
+    DATABASE_URL: z
+      .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
+      // libpq reads a host from the URL or from its `host` parameter (a socket directory); with
+      // neither, postgres.js would quietly connect to localhost.
+      .refine((value) => {
+        const url = URL.parse(value);
+        // An unparsable value is z.url's to report.
+        if (!url) return true;
+        return url.hostname !== '' || (url.searchParams.get('host') ?? '') !== '';
+      }, 'must name a host (postgres://user:password@host/database)'),
     /** Connections to DATABASE_URL this process keeps (defaultDatabasePoolSize). */
     DATABASE_POOL_SIZE: z.coerce
       .number({ error: POOL_SIZE_RANGE })
@@ -43,7 +52,20 @@ export const envSchema = z
       .min(MIN_DATABASE_POOL_SIZE, POOL_SIZE_RANGE)
       .max(MAX_DATABASE_POOL_SIZE, POOL_SIZE_RANGE)
       .default(defaultDatabasePoolSize),
-    PUBLIC_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }),
+    /**
+     * Links are built by appending paths to it: kept without trailing slashes (a path prefix such as
+     * /ks stays), and a query or fragment, which would end up in the middle of every link, is refused.
+     */
+    PUBLIC_BASE_URL: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })
+      .transform((value, ctx) => {
+        const url = new URL(value);
+        if (/[?#]/.test(value)) {
+          ctx.addIssue({ code: 'custom', message: 'must have no query or fragment (? or #)' });
+          return z.NEVER;
+        }
+        return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+      }),
     TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
     RESEND_API_KEY: z.string().min(1).optional(),
     EMAIL_FROM: z
@@ -95,6 +117,12 @@ export const envSchema = z
           ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of TCP ports' });
           return z.NEVER;
         }
+        // The second listener on a port would fail to bind.
+        const repeated = ports.find((p, i) => ports.indexOf(p) !== i);
+        if (repeated !== undefined) {
+          ctx.addIssue({ code: 'custom', message: `must not name a port twice (${repeated})` });
+          return z.NEVER;
+        }
         return ports;
       }),
     /** Device gateway: open connections one client address may hold (IQs behind one NAT share one). */
@@ -135,6 +163,17 @@ export const envSchema = z
      * metrics. None when unset.
      */
     METRICS_PORT: port.optional(),
+    /**
+     * How long a stopping worker lets its in-flight activities finish before cancelling them (the
+     * SDK's default, 0, cancels them at once). Below compose's stop_grace_period (60 s) and the
+     * launcher's 30 s before SIGKILL.
+     */
+    WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce
+      .number({ error: 'must be an integer from 0 to 3600' })
+      .int('must be an integer from 0 to 3600')
+      .min(0, 'must be an integer from 0 to 3600')
+      .max(3600, 'must be an integer from 0 to 3600')
+      .default(20),
     /**
      * A workflow bundle built ahead (`bundleWorkflowCode`, see worker/bundle.ts): the worker loads it
      * instead of bundling workflows/ at every start.

@@ -18,11 +18,15 @@ export interface TemporalTarget {
 /**
  * Temporal's connection settings in Temporal's own conventions: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
  * TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a profile of temporal.toml (TEMPORAL_PROFILE,
- * TEMPORAL_CONFIG_FILE). Defaults to a local development server.
+ * TEMPORAL_CONFIG_FILE). Defaults to a local development server. An empty variable counts as unset,
+ * as in config/env.ts (compose passes `${VAR:-}`): envconfig would read an empty TEMPORAL_ADDRESS as
+ * the address and an empty TEMPORAL_TLS as "no TLS", overriding a profile.
  */
 export function temporalTarget(env: Record<string, string | undefined> = process.env): TemporalTarget {
   const overrideEnvVars = Object.fromEntries(
-    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    Object.entries(env).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined && entry[1].trim() !== '',
+    ),
   );
   const { connectionOptions, namespace } = loadClientConnectConfig({ overrideEnvVars });
   const address = connectionOptions.address ?? 'localhost:7233';

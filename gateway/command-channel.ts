@@ -30,7 +30,8 @@ let ownSecret: string | undefined;
  * benches that fork their children with this environment), one made for this process.
  */
 export function defaultCommandSecret(): string {
-  ownSecret ??= process.env.GATEWAY_COMMAND_SECRET ?? randomBytes(32).toString('base64url');
+  // An empty variable counts as unset, as in config/env.ts.
+  ownSecret ??= process.env.GATEWAY_COMMAND_SECRET || randomBytes(32).toString('base64url');
   return ownSecret;
 }
 

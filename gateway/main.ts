@@ -25,53 +25,65 @@ const instanceId = `${hostname()
   .replace(/[^A-Za-z0-9_-]/g, '')
   .slice(0, 24)}-${randomBytes(4).toString('hex')}`;
 
-// Input from devices never reaches here (each connection catches its own errors); this is the last
-// line against a bug taking every connected IQ offline at once.
-process.on('uncaughtException', (error) => logger.error({ err: errorField(error) }, 'uncaught exception'));
-process.on('unhandledRejection', (error) => logger.error({ err: errorField(error) }, 'unhandled rejection'));
-
 const notifications = createNotificationRelay({
   db: database.db,
   temporal,
   taskQueue: env.TEMPORAL_TASK_QUEUE,
 });
 const registry = new Registry();
-const gateway = await startGateway({
-  db: database.db,
-  sql: database.sql,
-  ports: env.GATEWAY_PORTS,
-  instanceId,
-  heartbeatSeconds: HEARTBEAT_SECONDS,
-  // Fire and forget: handOver never throws, and a failed hand-over stays queued for the sweep.
-  onNotificationQueued: () => void notifications.handOver(),
-  guard: {
-    maxConnectionsPerAddress: env.GATEWAY_MAX_CONNECTIONS_PER_ADDRESS,
-    maxFailedHellos: env.GATEWAY_FAILED_HELLOS_PER_MINUTE,
-    windowMs: 60_000,
-  },
-  metrics: registry,
-  command: {
-    host: env.GATEWAY_COMMAND_HOST,
-    port: env.GATEWAY_COMMAND_PORT ?? 0,
-    advertisedHost: env.GATEWAY_COMMAND_ADVERTISED_HOST,
-    secret: commandSecretOrExit(env),
-  },
-});
+let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
 let metricsServer: MetricsServer | undefined;
-if (env.METRICS_PORT !== undefined) {
-  collectDefaultMetrics({ register: registry });
-  registerTransactionMetrics(registry);
-  // Ready while the database answers: without it no IQ can authenticate.
-  metricsServer = await serveMetrics({
-    registry,
-    port: env.METRICS_PORT,
-    ready: () =>
-      database.db.execute(sql`select 1`).then(
-        () => true,
-        () => false,
-      ),
+try {
+  gateway = await startGateway({
+    db: database.db,
+    sql: database.sql,
+    ports: env.GATEWAY_PORTS,
+    instanceId,
+    heartbeatSeconds: HEARTBEAT_SECONDS,
+    // Fire and forget: handOver never throws, and a failed hand-over stays queued for the sweep.
+    onNotificationQueued: () => void notifications.handOver(),
+    guard: {
+      maxConnectionsPerAddress: env.GATEWAY_MAX_CONNECTIONS_PER_ADDRESS,
+      maxFailedHellos: env.GATEWAY_FAILED_HELLOS_PER_MINUTE,
+      windowMs: 60_000,
+    },
+    metrics: registry,
+    command: {
+      host: env.GATEWAY_COMMAND_HOST,
+      port: env.GATEWAY_COMMAND_PORT ?? 0,
+      advertisedHost: env.GATEWAY_COMMAND_ADVERTISED_HOST,
+      secret: commandSecretOrExit(env),
+    },
   });
+  if (env.METRICS_PORT !== undefined) {
+    collectDefaultMetrics({ register: registry });
+    registerTransactionMetrics(registry);
+    // Ready while the database answers: without it no IQ can authenticate.
+    metricsServer = await serveMetrics({
+      registry,
+      port: env.METRICS_PORT,
+      ready: () =>
+        database.db.execute(sql`select 1`).then(
+          () => true,
+          () => false,
+        ),
+    });
+  }
+} catch (error) {
+  // A gateway that cannot start (a port taken, the database down) exits non-zero, so a supervisor
+  // sees it, with nothing of it left behind: startGateway has taken down what it had set up.
+  logger.fatal({ err: errorField(error) }, 'gateway failed to start');
+  await metricsServer?.close().catch(() => {});
+  await gateway?.stop().catch(() => {});
+  await notifications.stop().catch(() => {});
+  await database.close().catch(() => {});
+  process.exit(1);
 }
+// Input from devices never reaches here (each connection catches its own errors); this is the last
+// line against a bug taking every connected IQ offline at once. Installed once started: a failed
+// start must end the process, not be logged and left running.
+process.on('uncaughtException', (error) => logger.error({ err: errorField(error) }, 'uncaught exception'));
+process.on('unhandledRejection', (error) => logger.error({ err: errorField(error) }, 'unhandled rejection'));
 logger.info(
   { instanceId, ports: gateway.ports, commandUrl: gateway.commandUrl, metricsPort: metricsServer?.port },
   `instance ${instanceId} listening on TCP ${gateway.ports.join(', ')}`,

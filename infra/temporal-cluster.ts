@@ -28,6 +28,11 @@ import { ensureSearchAttributes } from './temporal-servers';
 export const SETUP_SCHEMA = fileURLToPath(new URL('../deploy/temporal/setup-schema.sh', import.meta.url));
 /** Fixed for the life of a cluster's databases; enough to spread over a few history hosts. */
 const HISTORY_SHARDS = 8;
+/**
+ * Connections each Temporal service keeps to its persistence and visibility databases, instead of the
+ * server's 20 and 10: several services share one PostgreSQL with the app (docker-compose.yml sets the same).
+ */
+export const TEMPORAL_SQL_POOLS = { persistence: 10, visibility: 4 } as const;
 const RETENTION = '7 days';
 const READY_TIMEOUT_MS = 120_000;
 /** gRPC status codes. */
@@ -345,8 +350,8 @@ function serverConfig(opts: {
       defaultStore: 'default',
       visibilityStore: 'visibility',
       datastores: {
-        default: sql(opts.databases.temporal, 10),
-        visibility: sql(opts.databases.visibility, 4),
+        default: sql(opts.databases.temporal, TEMPORAL_SQL_POOLS.persistence),
+        visibility: sql(opts.databases.visibility, TEMPORAL_SQL_POOLS.visibility),
       },
     },
     global: {

@@ -34,6 +34,11 @@ export interface Launcher {
 /** A child that dies this soon after its start, this many times in a row, is not started again. */
 const CRASH_LOOP = { withinMs: 10_000, times: 5 };
 const RESTART_DELAY_MS = 1_000;
+/**
+ * How long a child may take to stop after SIGTERM before SIGKILL: longer than a worker's default
+ * WORKER_SHUTDOWN_GRACE_SECONDS, so its in-flight activities can finish.
+ */
+export const STOP_TIMEOUT_MS = 30_000;
 
 export function createLauncher(opts: { tag: string; defaultDataDir: string }): Launcher {
   const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -108,7 +113,7 @@ export function createLauncher(opts: { tag: string; defaultDataDir: string }): L
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((done) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const kill = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     child.once('exit', () => {
       clearTimeout(kill);
       done();
@@ -157,6 +162,17 @@ export interface Demo {
   iqCredentialsFile: string;
 }
 
+/**
+ * The mode start:cluster runs its processes in: the operator's KS_MODE, development unless set. Demo
+ * staff accounts (with a published password) and the /dev/mailbox exist in development only, so a
+ * cluster pointed at a real database with KS_MODE=production gets neither.
+ */
+export function clusterMode(source: NodeJS.ProcessEnv): { mode: string; demo: boolean } {
+  // Any other value is config/env.ts's to refuse.
+  const mode = source.KS_MODE?.trim() || 'development';
+  return { mode, demo: mode === 'development' };
+}
+
 /** The demo data (created once per data directory, see seed-demo.ts). */
 export async function seedDemoData(opts: {
   dataDir: string;
@@ -197,7 +213,8 @@ export function banner(opts: {
   apiPorts: number[];
   rows: Array<[label: string, value: string]>;
   gatewayPorts: number[];
-  demo: Demo;
+  /** None in production (clusterMode): no demo accounts, no mailbox. */
+  demo: Demo | undefined;
 }): string {
   const [port] = opts.apiPorts;
   const apis = opts.apiPorts.map((p) => `http://localhost:${p}`).join(', ');
@@ -205,9 +222,17 @@ export function banner(opts: {
   const rows: Array<[string, string]> = [
     ['API', `${apis}          health: /health`],
     ['API docs', `http://localhost:${port}/docs     OpenAPI: /openapi.json`],
-    ['Mailbox', `http://localhost:${port}/dev/mailbox`],
+    ...(opts.demo ? [['Mailbox', `http://localhost:${port}/dev/mailbox`] as [string, string]] : []),
     ...opts.rows,
   ];
+  if (!opts.demo) {
+    return `
+${opts.title} in production mode (started in ${((Date.now() - opts.started) / 1000).toFixed(1)} s; Ctrl-C stops everything)
+${rows.map(row).join('\n')}
+
+No demo data: KS_MODE=production.
+`;
+  }
   return `
 ${opts.title} (started in ${((Date.now() - opts.started) / 1000).toFixed(1)} s; Ctrl-C stops everything)
 ${rows.map(row).join('\n')}

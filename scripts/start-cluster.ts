@@ -10,6 +10,7 @@ import { startTemporalCluster } from '../infra/temporal-cluster';
 import { writeWorkflowBundle } from '../worker/bundle';
 import {
   banner,
+  clusterMode,
   createLauncher,
   seedDemoData,
   serverPorts,
@@ -25,6 +26,7 @@ import {
  * Temporal server as one process per service with the history service on two hosts (each host on its
  * own loopback address), its Web UI, and two of every product process: APIs on PORT and PORT+1,
  * workers, and one gateway per port of GATEWAY_PORTS. Data lives in .data-cluster/ (KS_DATA_DIR).
+ * Development mode with demo data unless KS_MODE=production (clusterMode).
  */
 const launcher = createLauncher({ tag: 'cluster', defaultDataDir: '.data-cluster' });
 const { dataDir, say } = launcher;
@@ -71,9 +73,10 @@ async function main() {
     await writeWorkflowBundle(workflowBundle);
   }
 
+  const { mode, demo: withDemo } = clusterMode(process.env);
   const childEnv = {
     ...process.env,
-    KS_MODE: 'development',
+    KS_MODE: mode,
     WORKFLOW_BUNDLE: workflowBundle,
     DATABASE_URL: databaseUrl,
     PUBLIC_BASE_URL: process.env.PUBLIC_BASE_URL ?? `http://localhost:${port}`,
@@ -105,13 +108,15 @@ async function main() {
     await run(`gateway-${i + 1}`, 'gateway/main.ts', { GATEWAY_PORTS: String(gatewayPort) });
   }
 
-  const demo = await seedDemoData({
-    dataDir,
-    databaseUrl,
-    temporalAddress: temporal.address,
-    namespace: temporal.namespace,
-    taskQueue: env.TEMPORAL_TASK_QUEUE,
-  });
+  const demo = withDemo
+    ? await seedDemoData({
+        dataDir,
+        databaseUrl,
+        temporalAddress: temporal.address,
+        namespace: temporal.namespace,
+        taskQueue: env.TEMPORAL_TASK_QUEUE,
+      })
+    : undefined;
   for (const apiPort of apiPorts)
     await waitForHealth(`http://localhost:${apiPort}/health`, Date.now() + 60_000);
   await waitForWorkerPolling({

@@ -64,6 +64,8 @@ export function createWorker(opts: {
    * sticky timeout so a killed worker's cached workflows move on quickly.
    */
   tuning?: Pick<WorkerOptions, 'maxCachedWorkflows' | 'stickyQueueScheduleToStartTimeout'>;
+  /** How long in-flight activities may run on after shutdown is asked (WORKER_SHUTDOWN_GRACE_SECONDS). */
+  shutdownGraceMs?: number;
 }): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
@@ -83,6 +85,7 @@ export function createWorker(opts: {
     }),
     interceptors: { activity: [() => ({ inbound: new ScrubQueryParams() })] },
     ...POLLING,
+    ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceTime: opts.shutdownGraceMs } : {}),
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath, bundlerOptions: WORKFLOW_BUNDLER_OPTIONS }),

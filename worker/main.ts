@@ -10,6 +10,7 @@ import { errorField, logger, setLogProcess } from '../observability/logger';
 import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createRedemptionRelay } from '../outbox/redemption-relay';
+import { connectWhenReachable } from './connect';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
 
@@ -25,7 +26,25 @@ setLogProcess('worker');
 installRuntime({ logger, metricsPort: env.METRICS_PORT });
 const target = temporalTarget();
 const database = connectDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE });
-const connection = await NativeConnection.connect(target.connectionOptions);
+// Until Temporal answers, a stop signal ends the wait (the SDK's own handlers only stop workers).
+const stopWaiting = new AbortController();
+const stop = () => stopWaiting.abort();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, stop);
+const connection = await connectWhenReachable(() => NativeConnection.connect(target.connectionOptions), {
+  signal: stopWaiting.signal,
+  // The address only: the connection options may hold an API key or client certificate.
+  onFailure: ({ attempt, retryInMs, error }) =>
+    logger.warn(
+      { address: target.address, attempt, retryInMs, err: errorField(error) },
+      `Temporal at ${target.address} does not answer; trying again in ${retryInMs} ms`,
+    ),
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, stop);
+if (!connection) {
+  logger.info('stopped while waiting for Temporal');
+  await database.close();
+  process.exit(0);
+}
 const gateway = createGatewayClient({ db: database.db, sql: database.sql });
 const mailer = createMailerFromEnv(env, database.db);
 // The API's claims kick their own; this one's sweep takes what a stopped process or a failed send left
@@ -43,6 +62,7 @@ const worker = await createWorker({
   connection,
   namespace: target.namespace,
   taskQueue: env.TEMPORAL_TASK_QUEUE,
+  shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
   ...(env.WORKFLOW_BUNDLE ? { workflowBundle: { codePath: env.WORKFLOW_BUNDLE } } : {}),
   deps: {
     db: database.db,
@@ -79,7 +99,8 @@ logger.info(
   { taskQueue: env.TEMPORAL_TASK_QUEUE, namespace: target.namespace, metricsPort: env.METRICS_PORT },
   `polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${target.address} (${target.namespace})`,
 );
-// The SDK shuts the worker down gracefully on SIGINT/SIGTERM; then we close our connections.
+// On SIGINT/SIGTERM the SDK stops polling and lets in-flight activities finish for up to
+// WORKER_SHUTDOWN_GRACE_SECONDS before cancelling them; then we close our connections.
 await worker.run();
 await notifications.stop();
 await accountMail.stop();

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Creates KS Cloud's Temporal namespace (unless it exists) and registers its custom search attributes
-# (run by the `temporal-setup` service of docker-compose.yml, image temporalio/admin-tools, once the
-# server is healthy; `npm run start:cluster` does the same through the SDK, infra/temporal-cluster.ts).
+# (run by the `temporal-setup` service of docker-compose.yml, image temporalio/admin-tools, as soon as the
+# server container starts; `npm run start:cluster` does the same through the SDK, infra/temporal-cluster.ts).
 # Idempotent: what exists is left alone. Retries until the server answers, up to SETUP_TIMEOUT_SECONDS.
 set -eu
 

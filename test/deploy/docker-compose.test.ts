@@ -1,12 +1,16 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { envSchema, requiredInProduction } from '../../config/env';
+import { envSchema, parseEnv, requiredInProduction } from '../../config/env';
+import { temporalTarget } from '../../config/temporal';
+import { MAX_CONNECTIONS } from '../../infra/embedded-postgres';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../infra/temporal-binaries';
-import { SETUP_SCHEMA } from '../../infra/temporal-cluster';
+import { SETUP_SCHEMA, TEMPORAL_SQL_POOLS } from '../../infra/temporal-cluster';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../workflows/search-attributes';
 
 /**
@@ -67,6 +71,7 @@ const serviceSchema = z.object({
     )
     .optional(),
   healthcheck: z.object({ test: stringOrList.optional() }).optional(),
+  stop_grace_period: z.string().optional(),
 });
 type Service = z.infer<typeof serviceSchema>;
 const composeSchema = z.object({
@@ -143,14 +148,24 @@ function rawEnvironment(svc: Service): Record<string, string | null> {
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? null : String(v)]));
 }
 
-/** The environment the process sees for the sample deployment (pass-through variables left unset). */
-function processEnvironment(svc: Service): Record<string, string> {
+/**
+ * The environment the process sees for a deployment whose environment / `.env` holds `vars` (the sample
+ * by default); pass-through variables without a value left unset.
+ */
+function processEnvironment(
+  svc: Service,
+  vars: Readonly<Record<string, string>> = SAMPLE_DEPLOYMENT_ENV,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(rawEnvironment(svc))) {
-    if (value !== null) env[name] = interpolate(value);
+    if (value !== null) env[name] = interpolate(value, vars);
   }
   return env;
 }
+
+/** The configuration the service's process reads (config/env.ts: an empty variable counts as unset). */
+const appEnv = (name: string, vars?: Readonly<Record<string, string>>) =>
+  parseEnv(processEnvironment(service(name), vars));
 
 interface PublishedPort {
   hostIp?: string | undefined;
@@ -249,11 +264,7 @@ describe('docker-compose.yml: app services', () => {
     });
 
     it('has an environment that config/env.ts accepts', () => {
-      const result = envSchema.safeParse(processEnvironment(svc));
-      const problems = result.success
-        ? ''
-        : result.error.issues.map((i) => `${String(i.path[0] ?? '')}: ${i.message}`).join('; ');
-      expect(result.success, `${name}: ${problems}`).toBe(true);
+      expect(() => appEnv(name)).not.toThrow();
     });
 
     it.each(SECRETS)('takes %s from the deployment environment, never a literal', (variable) => {
@@ -296,28 +307,155 @@ describe('docker-compose.yml: app services', () => {
     (name) => {
       expect(dependsOn(service(name))).toMatchObject({
         postgres: 'service_healthy',
-        temporal: 'service_healthy',
+        temporal: 'service_started',
         'temporal-setup': 'service_completed_successfully',
         migrate: 'service_completed_successfully',
       });
     },
   );
 
+  it("stops the worker no sooner than its in-flight activities' grace allows", () => {
+    const period = /^(\d+)s$/.exec(service('worker').stop_grace_period ?? '');
+    expect(period, 'the worker needs a stop_grace_period in seconds').not.toBeNull();
+    expect(appEnv('worker').WORKER_SHUTDOWN_GRACE_SECONDS).toBeGreaterThan(0);
+    expect(appEnv('worker').WORKER_SHUTDOWN_GRACE_SECONDS).toBeLessThan(Number(period![1]));
+  });
+
   it('migrate waits for a healthy database', () => {
     expect(dependsOn(service('migrate'))).toMatchObject({ postgres: 'service_healthy' });
   });
 });
 
+/**
+ * What the compose topology itself decides, so an operator's value must not reach the process: the
+ * published ports, the container's interface, its own database, the wiring between its services.
+ */
+const FIXED_BY_COMPOSE: Readonly<Record<string, string>> = {
+  KS_MODE: 'a compose deployment is production',
+  DATABASE_URL: "compose's PostgreSQL, with POSTGRES_PASSWORD",
+  PORT: 'the published API port',
+  HOST: "the container's interfaces, behind the published port (zsh sets a HOST of its own)",
+  GATEWAY_PORTS: 'the published gateway ports',
+  GATEWAY_COMMAND_HOST: 'the command endpoint on the compose network',
+  GATEWAY_COMMAND_PORT: 'the command endpoint on the compose network',
+  GATEWAY_COMMAND_ADVERTISED_HOST: "the gateway's compose service name",
+  METRICS_PORT: 'the metrics port scraped on the compose network',
+};
+
+/** Every variable config/env.ts reads, from its schema. */
+const APP_VARIABLES = Object.keys(envSchema.shape);
+
+/**
+ * Every variable the Temporal SDK's envconfig reads (config/temporal.ts), from its own source; the
+ * TEMPORAL_GRPC_META_* family, matched by prefix, cannot be listed.
+ */
+const TEMPORAL_VARIABLES = (() => {
+  const lib = dirname(createRequire(import.meta.url).resolve('@temporalio/envconfig'));
+  const source = readFileSync(join(lib, 'envconfig-toml.js'), 'utf8');
+  return [...new Set([...source.matchAll(/envProvider\['(TEMPORAL_[A-Z_]+)'\]/g)].map((m) => m[1]!))];
+})();
+
+/** A value that hands the deployment environment's variable of the same name through. */
+const passesThrough = (value: string | null | undefined, variable: string) =>
+  value !== undefined && (value === null || new RegExp(`^\\$\\{${variable}(:?[-?][^}]*)?\\}$`).test(value));
+
+describe('docker-compose.yml: every setting reaches the app', () => {
+  it('knows the variables of config/env.ts and of Temporal', () => {
+    expect(APP_VARIABLES).toEqual(expect.arrayContaining(['TRUSTED_PROXIES', 'DATABASE_POOL_SIZE']));
+    expect(TEMPORAL_VARIABLES).toEqual(
+      expect.arrayContaining(['TEMPORAL_ADDRESS', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_CERT_DATA']),
+    );
+    for (const variable of Object.keys(FIXED_BY_COMPOSE)) expect(APP_VARIABLES).toContain(variable);
+  });
+
+  describe.each(APP_SERVICES)('%s', (name) => {
+    const raw = rawEnvironment(service(name));
+
+    it.each(APP_VARIABLES.filter((v) => !(v in FIXED_BY_COMPOSE)))(
+      "passes the deployment's %s through",
+      (variable) => {
+        expect(passesThrough(raw[variable], variable), `${name}: ${variable}: ${raw[variable]}`).toBe(true);
+      },
+    );
+
+    it.each(Object.keys(FIXED_BY_COMPOSE))('sets %s itself', (variable) => {
+      expect(raw[variable], `${name}: ${variable} (${FIXED_BY_COMPOSE[variable]})`).toBeTypeOf('string');
+    });
+
+    it.each(TEMPORAL_VARIABLES)("passes the deployment's %s through", (variable) => {
+      expect(passesThrough(raw[variable], variable), `${name}: ${variable}: ${raw[variable]}`).toBe(true);
+    });
+  });
+
+  it("reads an operator's values, and config/env.ts's defaults where none is set", () => {
+    const tuned = {
+      ...SAMPLE_DEPLOYMENT_ENV,
+      TRUSTED_PROXIES: '172.16.0.0/12',
+      DATABASE_POOL_SIZE: '6',
+      GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: '1000',
+      GATEWAY_FAILED_HELLOS_PER_MINUTE: '20',
+      TEMPORAL_TASK_QUEUE: 'ks-blue',
+    };
+    expect(appEnv('api', tuned)).toMatchObject({
+      TRUSTED_PROXIES: ['172.16.0.0/12'],
+      DATABASE_POOL_SIZE: 6,
+      TEMPORAL_TASK_QUEUE: 'ks-blue',
+    });
+    expect(appEnv('gateway', tuned)).toMatchObject({
+      GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: 1000,
+      GATEWAY_FAILED_HELLOS_PER_MINUTE: 20,
+    });
+    // Unset: what the schema gives a variable that is absent (its default, or nothing).
+    const env = appEnv('api') as Record<string, unknown>;
+    for (const variable of APP_VARIABLES) {
+      if (variable in FIXED_BY_COMPOSE || variable in SAMPLE_DEPLOYMENT_ENV) continue;
+      const shape = envSchema.shape as Record<string, z.ZodType>;
+      expect(env[variable], variable).toEqual(shape[variable]!.parse(undefined));
+    }
+  });
+
+  it("reaches compose's Temporal without TLS or key unless the deployment names them", () => {
+    const target = temporalTarget(processEnvironment(service('worker')));
+    expect(target.address).toBe('temporal:7233');
+    expect(target.namespace).toBe('default');
+    expect(target.connectionOptions.tls).toBeUndefined();
+    expect(target.connectionOptions.apiKey).toBeUndefined();
+
+    const cloud = temporalTarget(
+      processEnvironment(service('worker'), {
+        ...SAMPLE_DEPLOYMENT_ENV,
+        TEMPORAL_ADDRESS: 'ks.a1b2c.tmprl.cloud:7233',
+        TEMPORAL_NAMESPACE: 'ks.a1b2c',
+        TEMPORAL_API_KEY: 'sample-api-key',
+      }),
+    );
+    expect(cloud).toMatchObject({ address: 'ks.a1b2c.tmprl.cloud:7233', namespace: 'ks.a1b2c' });
+    expect(cloud.connectionOptions.apiKey).toBe('sample-api-key');
+  });
+
+  it('lists every variable an operator may set in deploy/env.example', () => {
+    const example = read('deploy/env.example');
+    const passed = Object.entries(rawEnvironment(service('api')))
+      .filter(([variable, value]) => passesThrough(value, variable))
+      .map(([variable]) => variable);
+    for (const variable of passed) {
+      expect(example, `deploy/env.example must mention ${variable}`).toMatch(
+        new RegExp(`^#? ?${variable}=`, 'm'),
+      );
+    }
+  });
+});
+
 describe('docker-compose.yml: ports', () => {
   it('publishes the api on 3000, where the api listens', () => {
-    const env = envSchema.parse(processEnvironment(service('api')));
+    const env = appEnv('api');
     expect(publishedPorts(service('api'))).toContainEqual(
       expect.objectContaining({ published: 3000, target: env.PORT }),
     );
   });
 
   it('publishes the gateway on 40000 and 40001, the ports it listens on', () => {
-    const env = envSchema.parse(processEnvironment(service('gateway')));
+    const env = appEnv('gateway');
     const ports = publishedPorts(service('gateway'));
     for (const port of [40000, 40001]) {
       expect(ports).toContainEqual(expect.objectContaining({ published: port, target: port }));
@@ -350,15 +488,40 @@ describe('docker-compose.yml: wiring', () => {
     }
   });
 
-  it.each(['postgres', 'temporal'])('%s has a health check (the app services wait for it)', (name) => {
-    expect(service(name).healthcheck?.test, `${name} needs a healthcheck`).toBeDefined();
+  it('postgres has a health check (the app services wait for it)', () => {
+    expect(service('postgres').healthcheck?.test, 'postgres needs a healthcheck').toBeDefined();
+  });
+
+  it('waits for Temporal through temporal-setup, whose admin-tools image carries the Temporal CLI', () => {
+    // temporalio/server images from 1.30 on hold temporal-server alone: a check run inside one by the
+    // `temporal` or `tctl` CLI would never pass after an upgrade.
+    for (const [name, svc] of Object.entries(compose.services)) {
+      const check = words(svc.healthcheck?.test).join(' ');
+      if (!(svc.image ?? '').startsWith('temporalio/admin-tools:')) {
+        expect(check, `${name}'s healthcheck runs a Temporal CLI`).not.toMatch(/\b(temporal|tctl)\s/);
+      }
+    }
+    expect(
+      scriptsRun(service('temporal-setup'))
+        .map((script) => script.text)
+        .join('\n'),
+    ).toMatch(/temporal operator cluster health[^\n]*\n?[^\n]*SERVING/);
+    for (const name of [...LONG_RUNNING_APP_SERVICES, 'temporal-ui']) {
+      expect(dependsOn(service(name)), name).toMatchObject({
+        'temporal-setup': 'service_completed_successfully',
+      });
+    }
   });
 
   it('registers the search attributes on the namespace the app uses', () => {
-    const setup = rawEnvironment(service('temporal-setup'));
-    const app = rawEnvironment(service('worker'));
-    expect(setup.TEMPORAL_ADDRESS).toBe(app.TEMPORAL_ADDRESS);
-    expect(setup.TEMPORAL_NAMESPACE).toBe(app.TEMPORAL_NAMESPACE);
+    const setup = processEnvironment(service('temporal-setup'));
+    const app = temporalTarget(processEnvironment(service('worker')));
+    expect(setup.TEMPORAL_ADDRESS).toBe(app.address);
+    expect(setup.TEMPORAL_NAMESPACE).toBe(app.namespace);
+    const named = { ...SAMPLE_DEPLOYMENT_ENV, TEMPORAL_NAMESPACE: 'ks' };
+    expect(processEnvironment(service('temporal-setup'), named).TEMPORAL_NAMESPACE).toBe(
+      temporalTarget(processEnvironment(service('worker'), named)).namespace,
+    );
   });
 });
 
@@ -402,6 +565,21 @@ describe('docker-compose.yml: Temporal on PostgreSQL, set up as the local cluste
       'temporal-schema': 'service_completed_successfully',
     });
     expect(dependsOn(schemaJob)).toMatchObject({ postgres: 'service_healthy' });
+  });
+
+  it("gives PostgreSQL start:cluster's max_connections", () => {
+    const command = words(service('postgres').command);
+    expect(command[0]).toBe('postgres');
+    expect(command.join(' ')).toContain(`-c max_connections=${MAX_CONNECTIONS}`);
+  });
+
+  it("sizes the server's SQL pools as start:cluster does", () => {
+    expect(serverEnv).toMatchObject({
+      SQL_MAX_CONNS: String(TEMPORAL_SQL_POOLS.persistence),
+      SQL_MAX_IDLE_CONNS: String(TEMPORAL_SQL_POOLS.persistence),
+      SQL_VIS_MAX_CONNS: String(TEMPORAL_SQL_POOLS.visibility),
+      SQL_VIS_MAX_IDLE_CONNS: String(TEMPORAL_SQL_POOLS.visibility),
+    });
   });
 
   it('migrates the databases the server uses, on the compose PostgreSQL, with the same credentials', () => {
@@ -528,5 +706,46 @@ describe('Dockerfile', () => {
       .split(/\r?\n/)
       .map((line) => line.trim());
     for (const entry of ['.env', 'node_modules', '.git']) expect(ignored).toContain(entry);
+  });
+
+  /** The data directories `npm start` and `start:cluster` create in the checkout (launcher.ts). */
+  const dataDirs = ['scripts/start.ts', 'scripts/start-cluster.ts'].map((script) => {
+    const dir = /defaultDataDir: '([^']+)'/.exec(read(script))?.[1];
+    expect(dir, `${script} names its data directory`).toBeDefined();
+    return dir!;
+  });
+  /** What the start scripts write there: PostgreSQL's data, the token secret, the demo IQs' credentials. */
+  const secrets = ['token-secret', 'demo-iqs.json', 'postgres/PG_VERSION'];
+
+  it.each(dataDirs)('keeps %s (secrets, IQ credentials, PostgreSQL data) out of the image', (dir) => {
+    // .dockerignore's patterns: root-relative, `*` within a name, `**` across directories.
+    const patterns = read('.dockerignore')
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#') && !line.startsWith('!'))
+      .map(
+        (pattern) =>
+          new RegExp(
+            `^${pattern
+              .replace(/^\/|\/$/g, '')
+              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+              .replace(/\*\*\//g, '(.*/)?')
+              .replace(/\*/g, '[^/]*')}(/.*)?$`,
+          ),
+      );
+    for (const file of secrets) {
+      expect(patterns.some((p) => p.test(`${dir}/${file}`), `${dir}/${file} must be in .dockerignore`)).toBe(
+        true,
+      );
+    }
+  });
+
+  it.each(dataDirs)('keeps %s out of git', (dir) => {
+    for (const file of secrets) {
+      const ignored = spawnSync('git', ['check-ignore', '--quiet', '--no-index', `${dir}/${file}`], {
+        cwd: ROOT,
+      });
+      expect(ignored.status, `${dir}/${file} must be git-ignored`).toBe(0);
+    }
   });
 });

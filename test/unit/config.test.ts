@@ -114,6 +114,52 @@ describe('parseEnv', () => {
     ]);
   });
 
+  it('refuses GATEWAY_PORTS that name a port twice', () => {
+    expect(refusal({ ...valid, GATEWAY_PORTS: '40000,40000' })).toBe(
+      'Configuration error: GATEWAY_PORTS must not name a port twice (40000)',
+    );
+    expect(refusal({ ...valid, GATEWAY_PORTS: '40000, 40001,40000' })).toBe(
+      'Configuration error: GATEWAY_PORTS must not name a port twice (40000)',
+    );
+  });
+
+  it.each([
+    ['https://cloud.example.com', 'https://cloud.example.com'],
+    ['https://cloud.example.com/', 'https://cloud.example.com'],
+    ['https://cloud.example.com//', 'https://cloud.example.com'],
+    ['https://cloud.example.com/ks', 'https://cloud.example.com/ks'],
+    ['https://cloud.example.com/ks/', 'https://cloud.example.com/ks'],
+    ['http://localhost:3000/', 'http://localhost:3000'],
+    ['HTTPS://Cloud.Example.com:443/ks', 'https://cloud.example.com/ks'],
+  ])('normalises PUBLIC_BASE_URL=%s to %s', (value, expected) => {
+    expect(parseEnv({ ...valid, PUBLIC_BASE_URL: value }).PUBLIC_BASE_URL).toBe(expected);
+  });
+
+  it.each([
+    ['https://cloud.example.com?x=1', 'PUBLIC_BASE_URL must have no query or fragment (? or #)'],
+    ['https://cloud.example.com/ks?', 'PUBLIC_BASE_URL must have no query or fragment (? or #)'],
+    ['https://cloud.example.com#top', 'PUBLIC_BASE_URL must have no query or fragment (? or #)'],
+    ['https://cloud.example.com?x=1#y', 'PUBLIC_BASE_URL must have no query or fragment (? or #)'],
+    ['ftp://cloud.example.com', 'PUBLIC_BASE_URL must be an http(s):// URL'],
+    ['cloud.example.com', 'PUBLIC_BASE_URL must be an http(s):// URL'],
+  ])('refuses PUBLIC_BASE_URL=%s', (value, expected) => {
+    expect(refusal({ ...valid, PUBLIC_BASE_URL: value })).toBe(`Configuration error: ${expected}`);
+  });
+
+  it.each(['postgres://', 'postgresql://', 'postgres:///ks', 'postgres:///ks?host='])(
+    'refuses DATABASE_URL=%s (no host)',
+    (value) => {
+      expect(refusal({ ...valid, DATABASE_URL: value })).toBe(
+        'Configuration error: DATABASE_URL must name a host (postgres://user:password@host/database)',
+      );
+    },
+  );
+
+  it('accepts a DATABASE_URL whose host is a socket directory in its host parameter', () => {
+    const url = 'postgres:///ks?host=/var/run/postgresql';
+    expect(parseEnv({ ...valid, DATABASE_URL: url }).DATABASE_URL).toBe(url);
+  });
+
   it.each(['abc', '0', '65536', '80.5', '-1'])('refuses PORT=%s', (value) => {
     expect(refusal({ ...valid, PORT: value })).toBe('Configuration error: PORT must be a TCP port (1-65535)');
   });
