@@ -79,6 +79,12 @@ export const SEND_TIMEOUT_MS = 10_000;
 export const BODY_NOT_KEPT = '[sent; body not kept]';
 
 /**
+ * An address in a provider's words (Resend's 403 quotes one: "You can only send testing emails to your
+ * own email address (…)"): the error reaches logs and, thrown by an activity, workflow histories.
+ */
+const ADDRESS = /[^\s<>()[\]"'`,;:]+@[^\s<>()[\]"'`,;:]+/g;
+
+/**
  * Records every email under its idempotency key, then delivers it through Resend (with the same key,
  * so the provider drops a repeat after a crash between its answer and our commit) and empties the
  * row's body (BODY_NOT_KEPT). Without a Resend client (development) the recorded row is the
@@ -138,7 +144,9 @@ export function createMailer(deps: {
         const why =
           status === null && signal.aborted
             ? `no answer within ${sendTimeoutMs} ms`
-            : `${status ?? 'no status'} ${error?.name ?? 'no answer'}: ${error?.message ?? ''}`.trim();
+            : `${status ?? 'no status'} ${error?.name ?? 'no answer'}: ${error?.message ?? ''}`
+                .replace(ADDRESS, '[address]')
+                .trim();
         throw new EmailDeliveryError(
           `email provider refused ${row.template} (${row.idempotencyKey}): ${why}`,
           status,

@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { envSchema } from '../config/env';
 import { connectDatabase } from '../db/client';
+import { withoutQueryParams } from '../db/errors';
 import { DEMO_ACCOUNTS, DEMO_PASSWORD, seedDemo } from './seed-demo';
 
 /**
@@ -98,11 +99,12 @@ export function createLauncher(opts: { tag: string; defaultDataDir: string }): L
     onStop: (stop) => stops.push(stop),
     runChild,
     fail(error) {
-      let cause: unknown = error;
+      // A failed query (the demo seed's, a migration's) names its bound values: its SQL and reason only.
+      let cause = withoutQueryParams(error);
       const reasons: string[] = [];
       while (cause instanceof Error) {
         reasons.push(cause.message);
-        cause = cause.cause;
+        cause = withoutQueryParams(cause.cause);
       }
       console.error(`[${opts.tag}] failed: ${reasons.join(': ') || String(error)}`);
       void shutdown(1);

@@ -18,9 +18,12 @@ const LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
 export function installRuntime(opts: { logger: Logger; metricsPort?: number | undefined }): void {
   const logger = opts.logger.child({ component: 'temporal-sdk' });
   Runtime.install({
-    logger: new DefaultLogger('INFO', (entry) =>
-      logger[LEVEL[entry.level]]({ ...entry.meta }, entry.message),
-    ),
+    // The SDK adds each activity's task token to its lines: a credential that completes or fails that
+    // activity in the worker's place. The activity's id, type and workflow say which it was.
+    logger: new DefaultLogger('INFO', (entry) => {
+      const { taskToken: _, ...meta } = entry.meta ?? {};
+      logger[LEVEL[entry.level]](meta, entry.message);
+    }),
     telemetryOptions: {
       // Core's own (Rust) logs through the same logger, as JSON lines, instead of its console output.
       logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
