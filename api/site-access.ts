@@ -12,7 +12,8 @@ export type SiteAccessRole = SiteActorRole;
  * The caller's site and their role there, or the refusal: 404 when the site is unknown or the
  * caller has no role in it (N4: other sites' ids look like missing ones), 403 `forbidden` when the
  * role may not do this, 403 `no_valid_subscription` while the site has none (V7). The installer
- * holds a role only until release (S1); platform support gets no site access through here.
+ * holds a role only until release (S1) and while they hold the platform role; platform support gets
+ * no site access through here.
  */
 export async function siteAccess(
   deps: Pick<AppDeps, 'db'>,
@@ -36,7 +37,7 @@ export async function siteAccess(
   /** What was decided here (the caller, the roles allowed, the subscription), for the change to decide again under the site's lock. */
   actor: SiteActor;
 }> {
-  const callerId = c.get('profile').id;
+  const { id: callerId, platformRole } = c.get('profile');
   // Read with the session when the path names this site (issue 15); otherwise both at once.
   const preloaded = c.get('siteOfPath');
   // Both lower-cased: the sign-in's from the path, the route's by IdField.
@@ -47,6 +48,7 @@ export async function siteAccess(
   if (!site) throw notFound('site');
   const actor: SiteActor = {
     id: callerId,
+    holdsInstallerRole: platformRole === 'installer',
     roles: opts.roles,
     needsSubscription: !opts.allowWithoutSubscription,
     ...(opts.installationWork ? { installationWork: true } : {}),

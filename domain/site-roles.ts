@@ -4,6 +4,11 @@ export type SiteActorRole = 'owner' | 'admin' | 'user' | 'installer';
 /** Who acts on a site, the roles that may do what they ask, and whether it needs a valid subscription (V7). */
 export interface SiteActor {
   id: string;
+  /**
+   * Whether the caller holds the platform role installer, as read with their session: the sites they
+   * install are theirs to act on only while they do (an operator's revocation takes them away).
+   */
+  holdsInstallerRole: boolean;
   roles: readonly SiteActorRole[];
   needsSubscription: boolean;
   /**
@@ -25,13 +30,16 @@ export function actingRole(
     callerId: string;
     membershipRole: Exclude<SiteActorRole, 'installer'> | undefined;
     installerProfileId: string | null;
+    holdsInstallerRole: boolean;
     released: boolean;
   },
   allowed: readonly SiteActorRole[],
 ): { role: SiteActorRole } | { refusal: 'not_found' | 'forbidden' } {
   const held: SiteActorRole[] = [];
   if (facts.membershipRole) held.push(facts.membershipRole);
-  if (facts.installerProfileId === facts.callerId && !facts.released) held.push('installer');
+  if (facts.installerProfileId === facts.callerId && facts.holdsInstallerRole && !facts.released) {
+    held.push('installer');
+  }
   if (held.length === 0) return { refusal: 'not_found' };
   const role = held.find((r) => allowed.includes(r));
   return role ? { role } : { refusal: 'forbidden' };
@@ -58,6 +66,7 @@ export function actorDecision(
       callerId: actor.id,
       membershipRole,
       installerProfileId: site.installerProfileId,
+      holdsInstallerRole: actor.holdsInstallerRole,
       released: site.releasedAt !== null,
     },
     actor.roles,

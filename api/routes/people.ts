@@ -11,7 +11,7 @@ import { readOf } from '../auth/reads-with-session';
 import { wakeDeletionsOfSiteLeft } from '../deletion-wake';
 import type { AppDeps } from '../deps';
 import { jsonText } from '../json-text';
-import { notFound } from '../problem';
+import { notFound, problem } from '../problem';
 import { createRouter } from '../router';
 import {
   EmailField,
@@ -85,7 +85,9 @@ const listRoute = createRoute({
   path: '/{siteId}/people',
   operationId: 'listPeople',
   tags: ['People'],
-  summary: 'Members of the site with their live access methods, then its pending invitations',
+  summary:
+    'Members of the site with their live access methods, then its pending invitations. The installer ' +
+    'reads it without a term on a site that never had one, to find the owner’s invitation (V7).',
   security: [{ bearer: [] }],
   request: { params: SiteIdParam },
   responses: {
@@ -296,7 +298,14 @@ export function peopleRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(listRoute, async (c) => {
       const { siteId } = c.req.valid('param');
-      const { read } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
+      const { read, role, site } = await siteAccess(deps, c, siteId, {
+        roles: MANAGERS,
+        allowWithoutSubscription: true,
+      });
+      // V7, A2: the owner's invitation is installation work, and this list is where its id is found
+      // to withdraw it: the installer reads it on a site that never had a term; everyone else needs one.
+      const handOver = role === 'installer' && site.subscriptionStatus === 'none';
+      if (site.subscriptionStatus !== 'active' && !handOver) throw problem('no_valid_subscription');
       // Read with the session (api/auth/reads-with-session.ts), or here when it was not.
       const people = readOf(read, 'people');
       return jsonText<z.infer<typeof PeopleList>>(

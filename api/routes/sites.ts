@@ -189,12 +189,15 @@ export function sitesRoutes(deps: AppDeps) {
       return c.json(siteJson(site, isInstaller ? 'installer' : 'owner'), 201);
     })
     .openapi(listSitesRoute, async (c) => {
-      const { member, installing } = await listSitesOfProfile(db, c.get('profile').id);
+      const caller = c.get('profile');
+      const { member, installing } = await listSitesOfProfile(db, caller.id);
       const seen = new Set(member.map((m) => m.site.id));
+      // The sites one installs are theirs only while they hold the role (siteAccess decides alike).
+      const installs = caller.platformRole === 'installer' ? installing : [];
       return c.json(
         [
           ...member.map((m) => siteJson(m.site, m.role)),
-          ...installing.filter((s) => !seen.has(s.id)).map((s) => siteJson(s, 'installer')),
+          ...installs.filter((s) => !seen.has(s.id)).map((s) => siteJson(s, 'installer')),
         ],
         200,
       );

@@ -61,6 +61,7 @@ const termEmailFactsStatement = rawStatement<
           where m.site_id = s.id and m.role = 'owner' limit 1),
         (select i.email from site_invitations i
           where i.site_id = s.id and i.role = 'owner' and i.accepted_at is null
+            and i.expires_at > now()
           order by i.created_at desc limit 1)) as to,
       (select row_to_json(t) from subscription_terms t where t.id = ${v('termId')}::uuid) as term,
       (select row_to_json(pt) from subscription_terms t
@@ -83,7 +84,8 @@ export interface TermEmailFacts {
  * The site, where its admin emails go, the term and the term it replaced, in one statement (issue 15:
  * they were three or four, for every receipt, reminder and expired email); undefined without the site.
  * The address is the owner's; while the owner an installer named has not joined yet, the address of
- * the newest open owner invitation (the one the owner must sign up with, A2).
+ * the newest open owner invitation (the one the owner must sign up with, A2): an expired one is not,
+ * its link dead and its address never confirmed as the owner's (S7).
  */
 export async function findTermEmailFacts(
   db: DbOrTx,

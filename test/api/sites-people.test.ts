@@ -792,6 +792,38 @@ describe('people', () => {
   });
 });
 
+describe('the owner’s invitation on a site that never had a term (A2, V7)', () => {
+  it('the installer finds it in the people list, withdraws it and invites the corrected address; the owner needs a term to list', async () => {
+    const installer = await sys.signIn({ platformRole: 'installer' });
+    const typo = newEmail();
+    const created = await sys.request('POST', '/sites', {
+      token: installer.token,
+      body: { name: 'Shop', ownerEmail: typo },
+    });
+    const site = await json<SiteBody>(created);
+    const listed = await people(installer.token, site.id);
+    expect(listed.status).toBe(200);
+    const [invited, ...rest] =
+      await json<Array<{ status: string; invitationId: string; email: string; role: string }>>(listed);
+    expect(rest).toEqual([]);
+    expect(invited).toMatchObject({ status: 'invited', email: typo, role: 'owner' });
+    const withdrawn = await sys.request('DELETE', `/sites/${site.id}/invitations/${invited!.invitationId}`, {
+      token: installer.token,
+    });
+    expect(withdrawn.status).toBe(204);
+    const owner = await sys.signIn();
+    const again = await sys.request('POST', `/sites/${site.id}/people`, {
+      token: installer.token,
+      body: { email: owner.email, role: 'owner' },
+    });
+    expect(again.status).toBe(201);
+    await sys.request('POST', await linkIn(sys, owner.email, '/invitations/'), form({}));
+    expect(await membership(site.id, owner.id)).toMatchObject({ role: 'owner' });
+    // Everyone else reads people with a term only (V7).
+    await expectProblem(await people(owner.token, site.id), 403, 'no_valid_subscription');
+  });
+});
+
 describe('events and notifications', () => {
   it('lists events newest first with an opaque cursor, ids only; the owner chooses notifications', async () => {
     const { owner, site } = await activeSite(sys);

@@ -52,7 +52,12 @@ describe('statements sent together go out in lock order', () => {
     const { siteId, ownerId } = await ownedSite();
     sent = [];
     const { role } = await watched.db.transaction((tx) =>
-      lockSiteAs(tx, siteId, { id: ownerId, roles: ['owner'], needsSubscription: false }),
+      lockSiteAs(tx, siteId, {
+        id: ownerId,
+        holdsInstallerRole: false,
+        roles: ['owner'],
+        needsSubscription: false,
+      }),
     );
     expect(role).toBe('owner');
     expect(sent.map(kind).filter(Boolean)).toEqual(['site lock', 'membership']);
@@ -70,7 +75,12 @@ describe('statements sent together go out in lock order', () => {
       { siteId, codeHash: 'no such code', requestId: randomUUID(), actorProfileId: ownerId },
       Date.now,
       {
-        actor: { id: ownerId, roles: ['owner', 'admin', 'installer'], needsSubscription: false },
+        actor: {
+          id: ownerId,
+          holdsInstallerRole: false,
+          roles: ['owner', 'admin', 'installer'],
+          needsSubscription: false,
+        },
         throttle: { actor: key('redeemActor'), shared: [key('redeemSite')] },
       },
     );
@@ -80,7 +90,12 @@ describe('statements sent together go out in lock order', () => {
 
   it('the owner’s notification choice goes out with the lock, and a refusal under the lock rolls it back', async () => {
     const { siteId, ownerId } = await ownedSite();
-    const owner = { id: ownerId, roles: ['owner'], needsSubscription: false } as const;
+    const owner = {
+      id: ownerId,
+      holdsInstallerRole: false,
+      roles: ['owner'],
+      needsSubscription: false,
+    } as const;
     const choose = (eventTypes: string[]) =>
       chooseNotifications(watched.db, { siteId, eventTypes, actor: owner, now: new Date() });
     const choice = async () => {

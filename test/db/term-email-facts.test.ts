@@ -130,4 +130,24 @@ describe('findTermEmailFacts', () => {
     await db.delete(memberships).where(eq(memberships.profileId, owner!.id));
     expect(await to()).toBe('newer@facts.test');
   });
+
+  it('an expired owner invitation is nobody’s address: its link is dead, and no one consented to the site’s emails', async () => {
+    const { db } = database;
+    const { siteId, secondId } = await siteWithTerms('facts-expired');
+    const to = async () => (await findTermEmailFacts(db, { siteId, termId: secondId }))?.to;
+    const expired = new Date(Date.now() - 60_000);
+    await db
+      .insert(siteInvitations)
+      .values([{ siteId, email: 'expired-newest@facts.test', role: 'owner', expiresAt: expired }]);
+    expect(await to()).toBeUndefined();
+    await db.insert(siteInvitations).values([
+      {
+        siteId,
+        email: 'open-older@facts.test',
+        role: 'owner',
+        createdAt: new Date('2026-01-01T00:00:00Z'),
+      },
+    ]);
+    expect(await to()).toBe('open-older@facts.test');
+  });
 });

@@ -216,7 +216,15 @@ describe('a redemption and an invitation are decided once their site is theirs',
   /** A site with an active subscription (invitations need one) and its owner, as a manager acting on it. */
   async function activeSite() {
     const { site, ownerId } = await siteWithOwner(database, { subscriptionStatus: 'active' });
-    return { site, actor: { id: ownerId, roles: ['owner', 'admin'] as const, needsSubscription: false } };
+    return {
+      site,
+      actor: {
+        id: ownerId,
+        holdsInstallerRole: false,
+        roles: ['owner', 'admin'] as const,
+        needsSubscription: false,
+      },
+    };
   }
 
   const WAITED = Date.parse('2026-12-07T12:00:00Z');

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessMethods, events, iqAccessEntries, memberships, siteInvitations } from '../../db/schema';
+import { accessMethods, events, iqAccessEntries, memberships, siteInvitations, sites } from '../../db/schema';
 import type { SimulatedIq } from '../../iq-sim/iq';
+import { grantPlatformRole, revokePlatformRole } from '../../operations/platform-roles';
 import { eventually } from '../gateway/helpers';
 import {
   acceptAsProfile,
@@ -282,6 +283,26 @@ describe('an installer after release (finding 1, S1)', () => {
     expect((await membershipOf(site, installer.id))?.role).toBe('owner');
     // The other site is still theirs to install.
     expectAnswer(await t.http('GET', `/sites/${other}`, { token: installer.token }), 200);
+  });
+});
+
+describe('an installer whose platform role was taken away', () => {
+  it('before release: the site is not found for them everywhere, nor listed; granted again, it is theirs to install again', async () => {
+    const s = await installedSite(undefined);
+    expectAnswer(await t.http('GET', `/sites/${s.ids.siteId}/people`, { token: s.installer.token }), 200);
+
+    expect(await revokePlatformRole(t.sys.db, s.installer.email)).toMatchObject({ kind: 'revoked' });
+
+    // The same session, its next request: nothing of the site, release included (S1).
+    await expectLockedOut(s.installer, s.ids);
+    expect((await t.sys.db.select().from(sites).where(eq(sites.id, s.ids.siteId)))[0]?.releasedAt).toBeNull();
+    expectAnswer(await t.http('GET', `/sites/${s.ids.siteId}/people`, { token: s.owner.token }), 200);
+
+    expect(await grantPlatformRole(t.sys.db, s.installer.email, 'installer')).toMatchObject({
+      kind: 'granted',
+    });
+    expectAnswer(await t.http('GET', `/sites/${s.ids.siteId}/people`, { token: s.installer.token }), 200);
+    await release(s);
   });
 });
 

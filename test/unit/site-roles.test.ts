@@ -7,6 +7,7 @@ const facts = (over: Partial<Parameters<typeof actingRole>[0]> = {}) => ({
   callerId: ME,
   membershipRole: undefined,
   installerProfileId: null,
+  holdsInstallerRole: true,
   released: false,
   ...over,
 });
@@ -29,6 +30,14 @@ describe('the role one acts with at a site (S1, N4)', () => {
     });
   });
 
+  it('the installer whose platform role was taken away acts as installer nowhere', () => {
+    const revoked = facts({ installerProfileId: ME, holdsInstallerRole: false });
+    expect(actingRole(revoked, ['owner', 'admin', 'installer'])).toEqual({ refusal: 'not_found' });
+    expect(actingRole({ ...revoked, membershipRole: 'admin' }, ['installer'])).toEqual({
+      refusal: 'forbidden',
+    });
+  });
+
   it('an installer who is also a member acts with whichever of their roles is allowed', () => {
     const both = facts({ membershipRole: 'user', installerProfileId: ME });
     expect(actingRole(both, ['owner', 'admin', 'installer'])).toEqual({ role: 'installer' });
@@ -44,15 +53,21 @@ describe('the role one acts with at a site (S1, N4)', () => {
         }),
         fc.boolean(),
         fc.boolean(),
+        fc.boolean(),
         fc.uniqueArray(roles, { maxLength: 4 }),
-        (membershipRole, installs, released, allowed) => {
+        (membershipRole, installs, holdsInstallerRole, released, allowed) => {
           const decided = actingRole(
-            facts({ membershipRole, installerProfileId: installs ? ME : 'other', released }),
+            facts({
+              membershipRole,
+              installerProfileId: installs ? ME : 'other',
+              holdsInstallerRole,
+              released,
+            }),
             allowed,
           );
           const held = [
             ...(membershipRole ? [membershipRole] : []),
-            ...(installs && !released ? ['installer'] : []),
+            ...(installs && holdsInstallerRole && !released ? ['installer'] : []),
           ];
           if ('role' in decided) {
             expect(held).toContain(decided.role);
@@ -77,6 +92,7 @@ describe('the decision on an actor: the role, then the subscription when the cha
   });
   const actor = (needsSubscription: boolean) => ({
     id: ME,
+    holdsInstallerRole: true,
     roles: ['owner', 'admin'] as const,
     needsSubscription,
   });
