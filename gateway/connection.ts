@@ -122,6 +122,8 @@ export class DeviceConnection {
 
   /** Sends the open command and waits for the IQ's open-result. */
   open(requestId: string, lockId: string): Promise<OpenOutcome> {
+    // Closing but not yet let go of: nothing can be sent, so nothing can have opened.
+    if (this.closing || this.socket.destroyed) return Promise.resolve({ outcome: 'offline' });
     return new Promise((resolve) => {
       const timer = setTimeout(() => done({ outcome: 'timeout' }), this.ctx.openTimeoutMs);
       const done = (outcome: OpenOutcome) => {
@@ -399,7 +401,9 @@ export class DeviceConnection {
     clearTimeout(this.liveness);
     clearTimeout(this.helloDeadline);
     this.access?.stop();
-    for (const done of this.pendingOpens.values()) done({ outcome: 'offline' });
+    // Sent and never answered: the IQ may have opened the door and lost its answer with the
+    // connection, so the outcome is unknown, as a silent IQ's is (iq_timeout), not offline.
+    for (const done of this.pendingOpens.values()) done({ outcome: 'timeout' });
     // A hello still being handled registers the IQ first; only then can it be let go of.
     await this.handling;
     const iq = this.iq;

@@ -190,7 +190,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       for (const connection of connections.keys()) connection.destroy();
       await Promise.all(closing);
       await stopped;
-      // After the connections: opens that were waiting on them have answered `offline`.
+      // After the connections: opens that were waiting on them have answered (`timeout`: sent, unanswered).
       await commands.close();
       await ctx.accessBatches.flushed();
       await unlisten();
