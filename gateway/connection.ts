@@ -122,6 +122,8 @@ export class DeviceConnection {
 
   /** Sends the open command and waits for the IQ's open-result. */
   open(requestId: string, lockId: string): Promise<OpenOutcome> {
+    // Closing but not yet let go of: nothing can be sent, so nothing can have opened.
+    if (this.closing || this.socket.destroyed) return Promise.resolve({ outcome: 'offline' });
     return new Promise((resolve) => {
       const timer = setTimeout(() => done({ outcome: 'timeout' }), this.ctx.openTimeoutMs);
       const done = (outcome: OpenOutcome) => {
@@ -233,14 +235,17 @@ export class DeviceConnection {
 
   private async authenticate(hello: Extract<DeviceMessage, { type: 'hello' }>) {
     const { db, registry, instanceId, heartbeatSeconds, guard } = this.ctx;
-    // Refused before any lookup: a throttled address or serial costs the database nothing.
-    if (guard.throttled(this.address, hello.serial))
-      return this.closeWith({ type: 'error', code: 'throttled' });
+    // Refused before any lookup: a throttled address costs the database nothing.
+    if (guard.throttled(this.address)) return this.closeWith({ type: 'error', code: 'throttled' });
+    // A throttled serial is checked all the same: refusing its right secret too would let anyone who
+    // read a serial off a device keep that IQ offline (and its revocations off its locks, K7) with a
+    // few wrong hellos a minute. Guessing gains nothing: its wrong hellos are answered throttled.
+    const serialThrottled = guard.throttled(this.address, hello.serial);
     const row = await findIqBySerial(db, hello.serial);
     const ok = deviceSecretMatches(hello.secret, row?.secretHash ?? DUMMY_HASH) && row !== undefined;
     if (!ok || !row) {
       guard.failed(this.address, hello.serial);
-      return this.closeWith({ type: 'error', code: 'auth_failed' });
+      return this.closeWith({ type: 'error', code: serialThrottled ? 'throttled' : 'auth_failed' });
     }
 
     this.iq = { id: row.id, siteId: row.siteId, registeredAtMs: row.registeredAt.getTime() };
@@ -396,7 +401,9 @@ export class DeviceConnection {
     clearTimeout(this.liveness);
     clearTimeout(this.helloDeadline);
     this.access?.stop();
-    for (const done of this.pendingOpens.values()) done({ outcome: 'offline' });
+    // Sent and never answered: the IQ may have opened the door and lost its answer with the
+    // connection, so the outcome is unknown, as a silent IQ's is (iq_timeout), not offline.
+    for (const done of this.pendingOpens.values()) done({ outcome: 'timeout' });
     // A hello still being handled registers the IQ first; only then can it be let go of.
     await this.handling;
     const iq = this.iq;

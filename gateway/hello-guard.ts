@@ -43,7 +43,7 @@ export class HelloGuard {
     else this.open.set(address, n);
   }
 
-  /** True when hellos from this address, or for this serial, are refused for now. */
+  /** True when hellos from this address are refused for now, or this serial's wrong ones. */
   throttled(address: string, serial?: string): boolean {
     return this.over(`a:${address}`) || (serial !== undefined && this.over(`s:${serial}`));
   }

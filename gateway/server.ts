@@ -167,7 +167,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         await touchIqs(db, ids, instanceId);
         await sweepStaleIqs(db, 4 * heartbeatSeconds);
         await touchGatewayInstance(db, instanceId, 4 * heartbeatSeconds);
-        // K7: a version whose bus message was lost (a dropped LISTEN connection) still goes out.
+        // K5, K7: a subscribed flag whose push was lost (an API gone between its commit and its
+        // NOTIFY, a dropped LISTEN connection) still reaches the IQ, and one subscribed again catches
+        // up; each connection sends only a flag that differs from what its IQ last heard.
+        for (const [id, flag] of await subscribedFlags(db, [...ctx.registry.keys()])) {
+          ctx.registry.get(id)?.pushSubscribed(flag);
+        }
+        // K7: a version whose bus message was lost still goes out.
         for (const { id, version } of await iqsBehindOnAccess(db, instanceId)) {
           ctx.registry.get(id)?.accessChanged(version);
         }
@@ -190,7 +196,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       for (const connection of connections.keys()) connection.destroy();
       await Promise.all(closing);
       await stopped;
-      // After the connections: opens that were waiting on them have answered `offline`.
+      // After the connections: opens that were waiting on them have answered (`timeout`: sent, unanswered).
       await commands.close();
       await ctx.accessBatches.flushed();
       await unlisten();

@@ -6,6 +6,7 @@ import {
   autoSubscribe,
   findAccessMethod,
   hasValidAccess,
+  livePinsOnIq,
   liveTagAt,
   pinsOnIq,
   revokeAccess,
@@ -13,7 +14,7 @@ import {
 import { findProfileById } from '../db/queries/profiles';
 import type { Site } from '../db/queries/sites';
 import { accessMethods } from '../db/schema';
-import { devicePinHash } from '../domain/device-pin';
+import { devicePinHash, devicePinMatches } from '../domain/device-pin';
 import { Refusal } from '../domain/reasons';
 import type { SiteActor } from '../domain/site-roles';
 import type { Mailer } from '../emails/mailer';
@@ -27,6 +28,43 @@ export type AccessKind = 'tag' | 'mobile_key' | 'pin' | 'remote';
 /** What its IQ verifies a new PIN with (domain/device-pin.ts); the cloud keeps its scrypt hash besides. */
 const devicePinHashOn = (iq: { secretHash: string }, accessId: string, pin: string) =>
   devicePinHash(Buffer.from(iq.secretHash, 'hex'), accessId, pin);
+
+/** A PIN drawn for a member (shown once, never stored) and its scrypt hash. */
+export interface DrawnPin {
+  pin: string;
+  hash: string;
+}
+
+/** The PIN the caller drew, and how to draw another when that one is taken on the IQ. */
+export interface PinSource {
+  drawn: DrawnPin;
+  draw(): Promise<DrawnPin>;
+}
+
+/** Far beyond what chance needs: ten draws all taken means nearly every PIN of the IQ is. */
+const MAX_PIN_DRAWS = 10;
+
+/**
+ * K2, K8: the IQ tells PINs apart by their value alone, so a PIN equal to another live one on the IQ
+ * would open as that member and be recorded as them. Drawn again until it differs; six random digits
+ * collide by chance once a few hundred PINs share an IQ. The caller holds the site lock.
+ */
+async function pinFreeOn(
+  tx: DbOrTx,
+  iq: { id: string; siteId: string; secretHash: string },
+  source: PinSource,
+): Promise<DrawnPin> {
+  const key = Buffer.from(iq.secretHash, 'hex');
+  const live = await livePinsOnIq(tx, iq.siteId, iq.id);
+  const taken = (pin: string) =>
+    live.some((m) => m.devicePinHash !== null && devicePinMatches(key, m.id, pin, m.devicePinHash));
+  let drawn = source.drawn;
+  for (let draws = 1; taken(drawn.pin); draws++) {
+    if (draws >= MAX_PIN_DRAWS) throw new Refusal('pin_exists', 'No free PIN was found on this IQ.');
+    drawn = await source.draw();
+  }
+  return drawn;
+}
 
 /**
  * Inserts an access method and applies V9 in the caller's transaction (which holds the site lock);
@@ -82,8 +120,8 @@ export function grantAccess(
     kind: AccessKind;
     iqId?: string | undefined;
     tagUid?: string | undefined;
-    /** For a PIN: the PIN (shown once, never stored) and its scrypt hash. */
-    pin?: { pin: string; hash: string } | undefined;
+    /** For a PIN: where its PIN comes from. */
+    pin?: PinSource | undefined;
     actor: SiteActor;
     now: Date;
   },
@@ -100,23 +138,27 @@ export function grantAccess(
         { path: 'body.tagUid', message: 'is already held at this site' },
       ]);
     }
+    let chosen: DrawnPin | undefined;
     let devicePin: string | undefined;
     if (input.iqId) {
       const iq = await subscribedIqOf(tx, siteId, input.iqId);
       if ((await pinsOnIq(tx, siteId, profileId, input.iqId)).length > 0) throw new Refusal('pin_exists');
-      if (pin) devicePin = devicePinHashOn(iq, id, pin.pin);
+      if (pin) {
+        chosen = await pinFreeOn(tx, iq, pin);
+        devicePin = devicePinHashOn(iq, id, chosen.pin);
+      }
     }
     const values = {
       id,
       kind: input.kind,
       iqId: input.iqId,
       tagUid: input.tagUid,
-      pinHash: pin?.hash,
+      pinHash: chosen?.hash,
       devicePinHash: devicePin,
     };
     const result = await grant(tx, site, member, values, { actorId, now, type: 'access.granted' });
     await syncAccessLists(tx, { siteId, profileId });
-    return result;
+    return { ...result, ...(chosen ? { pin: chosen.pin } : {}) };
   });
 }
 
@@ -156,8 +198,7 @@ export function resetPin(
     siteId: string;
     profileId: string;
     iqId: string;
-    pin: string;
-    pinHash: string;
+    pin: PinSource;
     actor: SiteActor;
     now: Date;
   },
@@ -175,11 +216,12 @@ export function resetPin(
       old.map((m) => m.id),
       now,
     );
+    const chosen = await pinFreeOn(tx, iq, input.pin);
     const result = await grant(
       tx,
       site,
       member,
-      { id, kind: 'pin', iqId, pinHash: input.pinHash, devicePinHash: devicePinHashOn(iq, id, input.pin) },
+      { id, kind: 'pin', iqId, pinHash: chosen.hash, devicePinHash: devicePinHashOn(iq, id, chosen.pin) },
       { actorId: input.actor.id, now, type: 'access.pin_reset' },
     );
     await syncAccessLists(tx, { siteId, profileId });
@@ -189,11 +231,11 @@ export function resetPin(
       {
         to: profile!.email,
         template: 'pin-reset',
-        props: { name: profile!.name, siteName: site.name, iqName: iq.name ?? iq.serial, pin: input.pin },
+        props: { name: profile!.name, siteName: site.name, iqName: iq.name ?? iq.serial, pin: chosen.pin },
         idempotencyKey: `pin-reset:${result.id}`,
       },
       tx,
     );
-    return result;
+    return { ...result, pin: chosen.pin };
   });
 }

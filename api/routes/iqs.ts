@@ -153,7 +153,7 @@ export function iqRoutes(deps: AppDeps) {
         now: deps.now(),
       });
       if (changed) {
-        // Committed already: a failed push is not the caller's failure; the IQ learns it at its next hello.
+        // Committed already: a failed push is not the caller's failure; its gateway tells the IQ at its next heartbeat flush.
         await deps.gateway.subscriptionChanged(siteId).catch((error: unknown) => {
           logger.error({ err: errorField(error) }, 'could not tell the gateway');
         });

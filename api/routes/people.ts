@@ -3,7 +3,13 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { listPeople, listPeopleJson, peopleJsonText } from '../../db/queries/people';
 import { normalizeEmail } from '../../db/queries/profiles';
 import type { SiteRole } from '../../db/schema/sites';
-import { grantAccess, resetPin, revokeAccessMethod } from '../../operations/access';
+import {
+  type DrawnPin,
+  grantAccess,
+  type PinSource,
+  resetPin,
+  revokeAccessMethod,
+} from '../../operations/access';
 import { withdrawInvitation } from '../../operations/invitations';
 import { changeMember, invitePerson, leaveSite, removeMember } from '../../operations/members';
 import { hashPassword } from '../auth/passwords';
@@ -228,7 +234,8 @@ const addAccessRoute = createRoute({
   operationId: 'grantAccess',
   tags: ['People'],
   summary:
-    'Give a member an access method. A PIN (6 digits, for one IQ of this site) is shown once. A ' +
+    'Give a member an access method. A PIN (6 digits, for one IQ of this site, unlike any other live ' +
+    'PIN there) is shown once. A ' +
     'member’s first valid method takes a free slot (V9). 409 iq_unsubscribed (K5), 409 pin_exists ' +
     '(use pin-reset), 409 tag_taken (a tag live at the site, whoever holds it).',
   security: [{ bearer: [] }],
@@ -277,13 +284,19 @@ const pinResetRoute = createRoute({
       'no_valid_subscription',
       'malformed_json',
       'pin_not_found',
+      'pin_exists',
       'iq_unsubscribed',
       'email_unavailable',
     ),
   },
 });
 
-const newPin = () => randomInt(0, 1_000_000).toString().padStart(6, '0');
+const drawPin = async (): Promise<DrawnPin> => {
+  const pin = randomInt(0, 1_000_000).toString().padStart(6, '0');
+  return { pin, hash: await hashPassword(pin) };
+};
+/** Drawn and hashed before the site is locked; drawn again under it only when taken on the IQ. */
+const pinSource = async (): Promise<PinSource> => ({ drawn: await drawPin(), draw: drawPin });
 
 export function peopleRoutes(deps: AppDeps) {
   const { db } = deps;
@@ -381,16 +394,15 @@ export function peopleRoutes(deps: AppDeps) {
       const { siteId, profileId } = c.req.valid('param');
       const body = c.req.valid('json');
       const { actor } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
-      const pin = body.kind === 'pin' ? newPin() : undefined;
       const granted = await grantAccess(db, {
         siteId,
         profileId,
         ...body,
-        pin: pin ? { pin, hash: await hashPassword(pin) } : undefined,
+        pin: body.kind === 'pin' ? await pinSource() : undefined,
         actor,
         now: deps.now(),
       });
-      return c.json({ ...granted, ...(pin ? { pin } : {}) }, 201);
+      return c.json(granted, 201);
     })
     .openapi(revokeRoute, async (c) => {
       const { siteId, profileId, accessId } = c.req.valid('param');
@@ -402,16 +414,14 @@ export function peopleRoutes(deps: AppDeps) {
       const { siteId, profileId } = c.req.valid('param');
       const { iqId } = c.req.valid('json');
       const { actor } = await siteAccess(deps, c, siteId, { roles: MANAGERS });
-      const pin = newPin();
       const granted = await resetPin(db, deps.mailer, {
         siteId,
         profileId,
         iqId,
-        pin,
-        pinHash: await hashPassword(pin),
+        pin: await pinSource(),
         actor,
         now: deps.now(),
       });
-      return c.json({ ...granted, pin }, 200);
+      return c.json(granted, 200);
     });
 }

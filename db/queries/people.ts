@@ -220,6 +220,21 @@ export async function pinsOnIq(db: DbOrTx, siteId: string, profileId: string, iq
     );
 }
 
+/** Every non-revoked PIN method on one IQ, whoever holds it: the ids and hashes the IQ verifies with. */
+export function livePinsOnIq(db: DbOrTx, siteId: string, iqId: string) {
+  return db
+    .select({ id: accessMethods.id, devicePinHash: accessMethods.devicePinHash })
+    .from(accessMethods)
+    .where(
+      and(
+        eq(accessMethods.siteId, siteId),
+        eq(accessMethods.kind, 'pin'),
+        eq(accessMethods.iqId, iqId),
+        ne(accessMethods.status, 'revoked'),
+      ),
+    );
+}
+
 /**
  * Whether a live (not revoked) tag with this UID is an access method at the site, whoever holds it.
  * Letter case aside: a reader may spell the same UID either way.

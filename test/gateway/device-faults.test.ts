@@ -133,6 +133,30 @@ describe('a device that vanishes or lies', () => {
     expect((await iqRow(database.db, iq.id)).online).toBe(false);
   });
 
+  it('gone after it was sent an open, or replaced by a second hello: the outcome is unknown (timeout), never offline', async () => {
+    const { iq, lock, credentials } = await seedIq(database.db);
+    for (const goes of ['drops', 'replaced'] as const) {
+      const raw = await rawClient(port());
+      raw.write(hello(credentials, 0));
+      expect(await raw.next()).toMatchObject({ type: 'welcome' });
+      const answer = gateway.openLock({ iqId: iq.id, lockId: lock.id });
+      // The IQ has the command: it may open the door and lose its answer with the connection.
+      expect(await raw.next()).toMatchObject({ type: 'open', lockId: lock.id });
+      let next: Awaited<ReturnType<typeof rawClient>> | undefined;
+      if (goes === 'drops') raw.socket.destroy();
+      else {
+        next = await rawClient(port());
+        next.write(hello(credentials, 0));
+      }
+      expect(await answer).toEqual({ outcome: 'timeout' });
+      raw.socket.destroy();
+      next?.socket.destroy();
+    }
+    // Nothing was sent to an IQ that is not connected: that one is offline.
+    await eventually(async () => expect((await iqRow(database.db, iq.id)).online).toBe(false));
+    expect(await gateway.openLock({ iqId: iq.id, lockId: lock.id })).toEqual({ outcome: 'offline' });
+  });
+
   it('an acknowledgement of a version it was never sent is a bad message and records nothing', async () => {
     const { iq, credentials } = await seedIq(database.db, { subscribed: false });
     // Changes made while the IQ was unsubscribed (K5): none is sent to it.

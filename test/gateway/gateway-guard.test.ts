@@ -125,13 +125,29 @@ describe('failed hellos', () => {
       const wrong = await attempt(freshAddress(), hello({ ...target.credentials, secret: `guess-${i}` }));
       expect(wrong.answer).toEqual({ type: 'error', code: 'auth_failed' });
     }
-    expect((await attempt(freshAddress(), hello(target.credentials))).answer).toEqual({
-      type: 'error',
-      code: 'throttled',
-    });
+    expect(
+      (await attempt(freshAddress(), hello({ ...target.credentials, secret: 'guess-more' }))).answer,
+    ).toEqual({ type: 'error', code: 'throttled' });
     expect((await attempt(freshAddress(), hello(bystander.credentials))).answer).toMatchObject({
       type: 'welcome',
     });
+  });
+
+  it('for a serial never keep out the IQ that holds its secret: a stranger who knows a serial cannot keep an IQ offline', async () => {
+    const target = await seedIq(database.db);
+    // One address's failed hellos in every window are enough to keep the serial's throttle on.
+    const stranger = freshAddress();
+    for (let i = 0; i < GUARD.maxFailedHellos; i++) {
+      await attempt(stranger, hello({ ...target.credentials, secret: `guess-${i}` }));
+    }
+    expect(
+      (await attempt(freshAddress(), hello({ ...target.credentials, secret: 'guess-more' }))).answer,
+    ).toEqual({ type: 'error', code: 'throttled' });
+    const iq = await rawClient(port(), { localAddress: freshAddress() });
+    iq.write(hello(target.credentials));
+    expect(await iq.next()).toMatchObject({ type: 'welcome', subscribed: true });
+    await eventually(async () => expect((await iqRow(database.db, target.iq.id)).online).toBe(true));
+    iq.socket.destroy();
   });
 });
 
