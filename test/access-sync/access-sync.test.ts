@@ -5,60 +5,32 @@
  */
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { accessMethods, events } from '../../db/schema';
 import { RETAINED_VERSIONS } from '../../domain/access-sync';
 import { MAX_LINE_BYTES, serialize } from '../../gateway/protocol';
-import { type RunningGateway, startGateway } from '../../gateway/server';
-import { eventually, LOOPBACK_FLEET_GUARD, rawClient } from '../gateway/helpers';
+import { eventually, rawClient } from '../gateway/helpers';
 import { sandboxSite } from '../support/sandbox';
-import { startTestSystem, type TestSystem } from '../support/system';
 import {
-  api,
+  accessSyncSystem,
   expectedList,
   expectHoldsWhatTheDatabaseSays,
   heldList,
   iqVersions,
   recordAccess,
-  simulator,
   untilInSync,
 } from './harness';
 
-let sys: TestSystem;
-let gateway: RunningGateway;
-let a: ReturnType<typeof api>;
-let sims: ReturnType<typeof simulator>;
-
-beforeAll(async () => {
-  sys = await startTestSystem({});
-  gateway = await startGateway({
-    guard: LOOPBACK_FLEET_GUARD,
-    db: sys.db,
-    sql: sys.sql,
-    ports: [0],
-    instanceId: `gw-access-${randomUUID().slice(0, 8)}`,
-    heartbeatSeconds: 1,
-    host: '127.0.0.1',
-    accessAckTimeoutMs: 1_000,
-    onNotificationQueued: () => void sys.notifications.handOver(),
-  });
-  a = api(sys);
-  sims = simulator({ ports: gateway.ports });
-});
-afterAll(async () => {
-  await sims?.stopAll();
-  await gateway?.stop();
-  await sys?.close();
-});
+const ks = accessSyncSystem({ name: 'access', handsOverNotifications: true });
 
 const deviceEvents = (iqId: string) =>
-  sys.db
+  ks.sys.db
     .select()
     .from(events)
     .where(and(eq(events.iqId, iqId), eq(events.actorKind, 'device')))
     .orderBy(asc(events.seq));
 const lockEvents = (iqId: string) =>
-  sys.sql<
+  ks.sys.sql<
     {
       type: string;
       actor_kind: string;
@@ -73,13 +45,13 @@ const lockEvents = (iqId: string) =>
 
 describe('access rights reach the locks (K7)', () => {
   it('a tag granted reaches the online IQ and its lock opens with it; revoked, the lock refuses it', async () => {
-    const { siteId, owner } = await a.site();
-    const iq = await a.iq(siteId, owner.token, 2);
-    const device = await sims.start(iq.credentials);
-    const ada = await a.member(siteId);
-    const tag = await a.tag(siteId, owner.token, ada.id);
+    const { siteId, owner } = await ks.a.site();
+    const iq = await ks.a.iq(siteId, owner.token, 2);
+    const device = await ks.sims.start(iq.credentials);
+    const ada = await ks.a.member(siteId);
+    const tag = await ks.a.tag(siteId, owner.token, ada.id);
 
-    await expectHoldsWhatTheDatabaseSays(sys, iq.id, device);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, device);
     expect(device.accessList.get(tag.id)).toMatchObject({
       kind: 'tag',
       tagUid: tag.tagUid,
@@ -91,8 +63,8 @@ describe('access rights reach the locks (K7)', () => {
     });
     expect(device.presentTag(iq.lockIds[0]!, 'SOMEONE-ELSES-TAG')).toMatchObject({ opened: false });
 
-    await a.revoke(siteId, owner.token, ada.id, tag.id);
-    await expectHoldsWhatTheDatabaseSays(sys, iq.id, device);
+    await ks.a.revoke(siteId, owner.token, ada.id, tag.id);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, device);
     expect(device.accessList.has(tag.id)).toBe(false);
     expect(device.presentTag(iq.lockIds[1]!, tag.tagUid)).toMatchObject({ opened: false });
 
@@ -106,7 +78,7 @@ describe('access rights reach the locks (K7)', () => {
       ['lock.open_refused', 'device', null],
     ]);
     expect(device.pendingEvents).toHaveLength(0);
-    const listed = await a.ok('GET', `/sites/${siteId}/iqs`, owner.token);
+    const listed = await ks.a.ok('GET', `/sites/${siteId}/iqs`, owner.token);
     expect((listed as unknown as Array<Record<string, unknown>>)[0]).toMatchObject({
       id: iq.id,
       accessVersion: 2, // the grant, the revoke (the locks came before any credential)
@@ -115,23 +87,26 @@ describe('access rights reach the locks (K7)', () => {
   });
 
   it('PINs: granted on one IQ only, verified by the IQ; a PIN reset replaces it; an IQ reset revokes it', async () => {
-    const { siteId, owner } = await a.site();
-    const hall = await a.iq(siteId, owner.token);
-    const yard = await a.iq(siteId, owner.token);
-    const [onHall, onYard] = await Promise.all([sims.start(hall.credentials), sims.start(yard.credentials)]);
-    const bo = await a.member(siteId);
-    const pin = await a.pin(siteId, owner.token, bo.id, hall.id);
-    await expectHoldsWhatTheDatabaseSays(sys, hall.id, onHall);
-    await expectHoldsWhatTheDatabaseSays(sys, yard.id, onYard);
+    const { siteId, owner } = await ks.a.site();
+    const hall = await ks.a.iq(siteId, owner.token);
+    const yard = await ks.a.iq(siteId, owner.token);
+    const [onHall, onYard] = await Promise.all([
+      ks.sims.start(hall.credentials),
+      ks.sims.start(yard.credentials),
+    ]);
+    const bo = await ks.a.member(siteId);
+    const pin = await ks.a.pin(siteId, owner.token, bo.id, hall.id);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, hall.id, onHall);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, yard.id, onYard);
     expect(onYard.accessList.size).toBe(0);
     expect(onHall.enterPin(hall.lockIds[0]!, pin.pin)).toMatchObject({ opened: true, credentialId: pin.id });
     const wrong = pin.pin === '000000' ? '000001' : '000000';
     expect(onHall.enterPin(hall.lockIds[0]!, wrong).opened).toBe(false);
 
-    const reset = await a.ok('POST', `/sites/${siteId}/people/${bo.id}/pin-reset`, owner.token, {
+    const reset = await ks.a.ok('POST', `/sites/${siteId}/people/${bo.id}/pin-reset`, owner.token, {
       iqId: hall.id,
     });
-    await expectHoldsWhatTheDatabaseSays(sys, hall.id, onHall);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, hall.id, onHall);
     expect(onHall.accessList.has(pin.id)).toBe(false);
     if (reset.pin !== pin.pin) expect(onHall.enterPin(hall.lockIds[0]!, pin.pin).opened).toBe(false);
     expect(onHall.enterPin(hall.lockIds[0]!, reset.pin as string)).toMatchObject({
@@ -139,52 +114,52 @@ describe('access rights reach the locks (K7)', () => {
       credentialId: reset.id,
     });
 
-    await a.ok('POST', `/sites/${siteId}/iqs/${hall.id}/reset`, owner.token);
-    await expectHoldsWhatTheDatabaseSays(sys, hall.id, onHall);
+    await ks.a.ok('POST', `/sites/${siteId}/iqs/${hall.id}/reset`, owner.token);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, hall.id, onHall);
     expect(onHall.enterPin(hall.lockIds[0]!, reset.pin as string).opened).toBe(false);
   });
 
   it('a member removed, or unsubscribed from their slot, leaves every IQ; subscribed again, returns', async () => {
-    const { siteId, owner } = await a.site();
-    const iqs = [await a.iq(siteId, owner.token), await a.iq(siteId, owner.token)];
-    const devices = await Promise.all(iqs.map((iq) => sims.start(iq.credentials)));
-    const [cy, di] = [await a.member(siteId), await a.member(siteId)];
-    const cyTag = await a.tag(siteId, owner.token, cy.id);
-    const diTag = await a.tag(siteId, owner.token, di.id);
-    await a.ok('PATCH', `/sites/${siteId}/people/${cy.id}`, owner.token, { subscribed: false });
+    const { siteId, owner } = await ks.a.site();
+    const iqs = [await ks.a.iq(siteId, owner.token), await ks.a.iq(siteId, owner.token)];
+    const devices = await Promise.all(iqs.map((iq) => ks.sims.start(iq.credentials)));
+    const [cy, di] = [await ks.a.member(siteId), await ks.a.member(siteId)];
+    const cyTag = await ks.a.tag(siteId, owner.token, cy.id);
+    const diTag = await ks.a.tag(siteId, owner.token, di.id);
+    await ks.a.ok('PATCH', `/sites/${siteId}/people/${cy.id}`, owner.token, { subscribed: false });
     for (const [i, iq] of iqs.entries()) {
-      await expectHoldsWhatTheDatabaseSays(sys, iq.id, devices[i]!);
+      await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, devices[i]!);
       expect([...devices[i]!.accessList.keys()]).toEqual([diTag.id]);
     }
-    await a.ok('PATCH', `/sites/${siteId}/people/${cy.id}`, owner.token, { subscribed: true });
-    await a.ok('DELETE', `/sites/${siteId}/people/${di.id}`, owner.token);
+    await ks.a.ok('PATCH', `/sites/${siteId}/people/${cy.id}`, owner.token, { subscribed: true });
+    await ks.a.ok('DELETE', `/sites/${siteId}/people/${di.id}`, owner.token);
     for (const [i, iq] of iqs.entries()) {
-      await expectHoldsWhatTheDatabaseSays(sys, iq.id, devices[i]!);
+      await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, devices[i]!);
       expect([...devices[i]!.accessList.keys()]).toEqual([cyTag.id]);
     }
   });
 
   it('a lock added to an IQ joins every credential’s lock set on that IQ', async () => {
-    const { siteId, owner } = await a.site();
-    const iq = await a.iq(siteId, owner.token);
-    const device = await sims.start(iq.credentials);
-    const ed = await a.member(siteId);
-    const tag = await a.tag(siteId, owner.token, ed.id);
-    await untilInSync(sys, iq.id, device);
-    const gate = (await a.ok('POST', `/sites/${siteId}/locks`, owner.token, { iqId: iq.id, name: 'Gate' }))
+    const { siteId, owner } = await ks.a.site();
+    const iq = await ks.a.iq(siteId, owner.token);
+    const device = await ks.sims.start(iq.credentials);
+    const ed = await ks.a.member(siteId);
+    const tag = await ks.a.tag(siteId, owner.token, ed.id);
+    await untilInSync(ks.sys, iq.id, device);
+    const gate = (await ks.a.ok('POST', `/sites/${siteId}/locks`, owner.token, { iqId: iq.id, name: 'Gate' }))
       .id as string;
-    await expectHoldsWhatTheDatabaseSays(sys, iq.id, device);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, device);
     expect(device.presentTag(gate, tag.tagUid).opened).toBe(true);
   });
 
   it('a change too large for one line arrives as several versions; a fresh IQ gets a full list in parts', async () => {
-    const { siteId, owner } = await a.site();
-    const iq = await a.iq(siteId, owner.token, 0);
-    const device = await sims.start(iq.credentials);
-    const ned = await a.member(siteId);
-    await a.tag(siteId, owner.token, ned.id);
+    const { siteId, owner } = await ks.a.site();
+    const iq = await ks.a.iq(siteId, owner.token, 0);
+    const device = await ks.sims.start(iq.credentials);
+    const ned = await ks.a.member(siteId);
+    await ks.a.tag(siteId, owner.token, ned.id);
     // 899 more tags written straight to the database: an IQ without locks holds none of them yet.
-    await sys.db.insert(accessMethods).values(
+    await ks.sys.db.insert(accessMethods).values(
       Array.from({ length: 899 }, (_, i) => ({
         siteId,
         profileId: ned.id,
@@ -192,12 +167,12 @@ describe('access rights reach the locks (K7)', () => {
         tagUid: `BULK-${i}`,
       })),
     );
-    await untilInSync(sys, iq.id, device);
+    await untilInSync(ks.sys, iq.id, device);
     expect(device.accessList.size).toBe(0);
     const seen = recordAccess(device);
     // The first lock: all 900 credentials at once.
-    await a.ok('POST', `/sites/${siteId}/locks`, owner.token, { iqId: iq.id, name: 'Main' });
-    await expectHoldsWhatTheDatabaseSays(sys, iq.id, device);
+    await ks.a.ok('POST', `/sites/${siteId}/locks`, owner.token, { iqId: iq.id, name: 'Main' });
+    await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, device);
     expect(device.accessList.size).toBe(900);
     expect(seen.length).toBeGreaterThan(1);
     expect(seen.every((m) => !m.full)).toBe(true);
@@ -206,8 +181,8 @@ describe('access rights reach the locks (K7)', () => {
 
     // A factory-new device on that IQ says no version: the whole list, as a full part and deltas.
     await device.stop();
-    const fresh = await sims.start(iq.credentials);
-    await expectHoldsWhatTheDatabaseSays(sys, iq.id, fresh);
+    const fresh = await ks.sims.start(iq.credentials);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, fresh);
     const parts = fresh.received.filter((m) => m.type === 'access');
     expect(parts.length).toBeGreaterThan(1);
     expect(parts.map((m) => m.full)).toEqual([true, ...parts.slice(1).map(() => false)]);
@@ -215,23 +190,23 @@ describe('access rights reach the locks (K7)', () => {
   });
 
   it('an offline IQ gets exactly the deltas it missed, in order, when it reconnects', async () => {
-    const { siteId, owner } = await a.site();
-    const iq = await a.iq(siteId, owner.token);
-    const device = await sims.start(iq.credentials);
-    const fay = await a.member(siteId);
-    await a.tag(siteId, owner.token, fay.id);
-    const before = await untilInSync(sys, iq.id, device);
+    const { siteId, owner } = await ks.a.site();
+    const iq = await ks.a.iq(siteId, owner.token);
+    const device = await ks.sims.start(iq.credentials);
+    const fay = await ks.a.member(siteId);
+    await ks.a.tag(siteId, owner.token, fay.id);
+    const before = await untilInSync(ks.sys, iq.id, device);
 
     await device.goOffline();
-    const second = await a.tag(siteId, owner.token, fay.id);
-    const third = await a.tag(siteId, owner.token, fay.id);
-    await a.revoke(siteId, owner.token, fay.id, second.id);
-    const behind = await iqVersions(sys, iq.id);
+    const second = await ks.a.tag(siteId, owner.token, fay.id);
+    const third = await ks.a.tag(siteId, owner.token, fay.id);
+    await ks.a.revoke(siteId, owner.token, fay.id, second.id);
+    const behind = await iqVersions(ks.sys, iq.id);
     expect(behind).toMatchObject({ version: before + 3, acked: before });
 
     const seen = recordAccess(device);
     device.goOnline();
-    await expectHoldsWhatTheDatabaseSays(sys, iq.id, device);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, device);
     expect(seen.map((m) => [m.version, m.full])).toEqual([
       [before + 1, false],
       [before + 2, false],
@@ -244,42 +219,43 @@ describe('access rights reach the locks (K7)', () => {
   });
 
   it(`an IQ more than ${RETAINED_VERSIONS} versions behind gets a full list instead`, async () => {
-    const { siteId, owner } = await a.site();
-    const iq = await a.iq(siteId, owner.token);
-    const device = await sims.start(iq.credentials);
-    const gil = await a.member(siteId);
-    const kept = await a.tag(siteId, owner.token, gil.id);
-    await untilInSync(sys, iq.id, device);
+    const { siteId, owner } = await ks.a.site();
+    const iq = await ks.a.iq(siteId, owner.token);
+    const device = await ks.sims.start(iq.credentials);
+    const gil = await ks.a.member(siteId);
+    const kept = await ks.a.tag(siteId, owner.token, gil.id);
+    await untilInSync(ks.sys, iq.id, device);
     await device.goOffline();
     for (let i = 0; i < RETAINED_VERSIONS / 2 + 1; i++) {
-      const t = await a.tag(siteId, owner.token, gil.id);
-      await a.revoke(siteId, owner.token, gil.id, t.id);
+      const t = await ks.a.tag(siteId, owner.token, gil.id);
+      await ks.a.revoke(siteId, owner.token, gil.id, t.id);
     }
-    const last = await a.tag(siteId, owner.token, gil.id);
-    const retained = await sys.sql`select count(*)::int as n from iq_access_changes where iq_id = ${iq.id}`;
+    const last = await ks.a.tag(siteId, owner.token, gil.id);
+    const retained = await ks.sys
+      .sql`select count(*)::int as n from iq_access_changes where iq_id = ${iq.id}`;
     expect(retained[0]!.n).toBe(RETAINED_VERSIONS);
 
     const seen = recordAccess(device);
     device.goOnline();
-    await expectHoldsWhatTheDatabaseSays(sys, iq.id, device);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, device);
     expect(seen.map((m) => m.full)).toEqual([true]);
     expect(seen[0]!.grants.map((g) => g.credentialId).sort()).toEqual([kept.id, last.id].sort());
-    expect(seen[0]!.version).toBe((await iqVersions(sys, iq.id)).version);
+    expect(seen[0]!.version).toBe((await iqVersions(ks.sys, iq.id)).version);
   });
 
   it('a profile deletion revokes the person’s credentials on every IQ; what an offline IQ saw them do is recorded anonymized (D7)', async () => {
-    const { siteId, owner } = await a.site();
-    const support = await sys.signIn({ platformRole: 'support' });
+    const { siteId, owner } = await ks.a.site();
+    const support = await ks.sys.signIn({ platformRole: 'support' });
     const iqs = [
-      await a.iq(siteId, owner.token),
-      await a.iq(siteId, owner.token),
-      await a.iq(siteId, owner.token),
+      await ks.a.iq(siteId, owner.token),
+      await ks.a.iq(siteId, owner.token),
+      await ks.a.iq(siteId, owner.token),
     ];
-    const devices = await Promise.all(iqs.map((iq) => sims.start(iq.credentials)));
-    const hal = await sys.signIn({ name: `Hal Deletable ${randomUUID().slice(0, 6)}` });
-    await (await import('../support/fixtures')).addMember(sys, siteId, hal.id, { access: false });
-    const tag = await a.tag(siteId, owner.token, hal.id);
-    for (const [i, iq] of iqs.entries()) await expectHoldsWhatTheDatabaseSays(sys, iq.id, devices[i]!);
+    const devices = await Promise.all(iqs.map((iq) => ks.sims.start(iq.credentials)));
+    const hal = await ks.sys.signIn({ name: `Hal Deletable ${randomUUID().slice(0, 6)}` });
+    await (await import('../support/fixtures')).addMember(ks.sys, siteId, hal.id, { access: false });
+    const tag = await ks.a.tag(siteId, owner.token, hal.id);
+    for (const [i, iq] of iqs.entries()) await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, devices[i]!);
 
     // The third IQ is offline while Hal opens its door and while the deletion happens.
     const offline = devices[2]!;
@@ -288,20 +264,22 @@ describe('access rights reach the locks (K7)', () => {
     expect(seenOffline.opened).toBe(true);
 
     const { fileDeletion, consentToken, answer } = await import('../support/deletion');
-    const request = await fileDeletion(sys, support.token, hal.email);
-    expect((await answer(sys, await consentToken(sys, request.id, siteId), 'approve')).status).toBe(200);
+    const request = await fileDeletion(ks.sys, support.token, hal.email);
+    expect((await answer(ks.sys, await consentToken(ks.sys, request.id, siteId), 'approve')).status).toBe(
+      200,
+    );
     await eventually(async () => {
-      const [row] = await sys.sql`select status from deletion_requests where id = ${request.id}`;
+      const [row] = await ks.sys.sql`select status from deletion_requests where id = ${request.id}`;
       expect(row?.status).toBe('completed');
     }, 20_000);
 
     for (const [i, iq] of iqs.slice(0, 2).entries()) {
-      await expectHoldsWhatTheDatabaseSays(sys, iq.id, devices[i]!);
+      await expectHoldsWhatTheDatabaseSays(ks.sys, iq.id, devices[i]!);
       expect(devices[i]!.accessList.has(tag.id)).toBe(false);
       expect(devices[i]!.presentTag(iq.lockIds[0]!, tag.tagUid).opened).toBe(false);
     }
     offline.goOnline();
-    await expectHoldsWhatTheDatabaseSays(sys, iqs[2]!.id, offline);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, iqs[2]!.id, offline);
     expect(offline.accessList.size).toBe(0);
     await eventually(async () => expect(offline.pendingEvents).toHaveLength(0));
     const [opened] = await lockEvents(iqs[2]!.id);
@@ -312,74 +290,75 @@ describe('access rights reach the locks (K7)', () => {
     });
     expect(opened!.data).toEqual({ source: 'device', credentialId: tag.id, credentialKind: 'tag' });
     // Nothing the IQs were sent keeps the person's id.
-    const kept =
-      await sys.sql`select count(*)::int as n from iq_access_changes where grants::text like ${`%${hal.id}%`}`;
+    const kept = await ks.sys
+      .sql`select count(*)::int as n from iq_access_changes where grants::text like ${`%${hal.id}%`}`;
     expect(kept[0]!.n).toBe(0);
   });
 
   it('a profile deletion also takes the person’s grants out of the deltas kept at a site they left (D7)', async () => {
-    const { siteId, owner } = await a.site();
-    await a.iq(siteId, owner.token);
-    const support = await sys.signIn({ platformRole: 'support' });
+    const { siteId, owner } = await ks.a.site();
+    await ks.a.iq(siteId, owner.token);
+    const support = await ks.sys.signIn({ platformRole: 'support' });
     const { personInSites, fileDeletion, consentToken, answer } = await import('../support/deletion');
-    const { person, sites } = await personInSites(sys, 1);
-    await (await import('../support/fixtures')).addMember(sys, siteId, person.id, { access: false });
-    const tag = await a.tag(siteId, owner.token, person.id);
+    const { person, sites } = await personInSites(ks.sys, 1);
+    await (await import('../support/fixtures')).addMember(ks.sys, siteId, person.id, { access: false });
+    const tag = await ks.a.tag(siteId, owner.token, person.id);
     // Leaving revokes the tag on the IQ; the delta that granted it stays among the versions kept.
     expect(
-      (await sys.request('DELETE', `/sites/${siteId}/people/${person.id}`, { token: person.token })).status,
+      (await ks.sys.request('DELETE', `/sites/${siteId}/people/${person.id}`, { token: person.token }))
+        .status,
     ).toBe(204);
-    const granted = await sys.sql`select count(*)::int as n from iq_access_changes
+    const granted = await ks.sys.sql`select count(*)::int as n from iq_access_changes
       where grants::text like ${`%${tag.tagUid}%`} and grants::text like ${`%${person.id}%`}`;
     expect(granted[0]!.n).toBe(1);
 
-    const request = await fileDeletion(sys, support.token, person.email);
-    expect((await answer(sys, await consentToken(sys, request.id, sites[0]!.id), 'approve')).status).toBe(
-      200,
-    );
+    const request = await fileDeletion(ks.sys, support.token, person.email);
+    expect(
+      (await answer(ks.sys, await consentToken(ks.sys, request.id, sites[0]!.id), 'approve')).status,
+    ).toBe(200);
     await eventually(async () => {
-      const [row] = await sys.sql`select status from deletion_requests where id = ${request.id}`;
+      const [row] = await ks.sys.sql`select status from deletion_requests where id = ${request.id}`;
       expect(row?.status).toBe('completed');
     }, 20_000);
-    const kept = await sys.sql`select count(*)::int as n from iq_access_changes
+    const kept = await ks.sys.sql`select count(*)::int as n from iq_access_changes
       where grants::text like ${`%${tag.tagUid}%`} or grants::text like ${`%${person.id}%`}`;
     expect(kept[0]!.n).toBe(0);
   });
 
   it('an unsubscribed IQ is sent nothing and expiry sends nothing; after a redemption fills the slots it catches up', async () => {
-    const support = await sys.signIn({ platformRole: 'support' });
-    const owner = await sys.signIn();
-    const siteId = (await sandboxSite(sys, support.token, owner)).id;
+    const support = await ks.sys.signIn({ platformRole: 'support' });
+    const owner = await ks.sys.signIn();
+    const siteId = (await sandboxSite(ks.sys, support.token, owner)).id;
     const { voucher } = await import('../support/fixtures');
-    const first = await voucher(sys, { usersLimit: 5, iqsLimit: 1, durationDays: 1 });
-    await a.ok('POST', `/sites/${siteId}/subscription/redemptions`, owner.token, { code: first.code });
-    const hall = await a.iq(siteId, owner.token);
-    const annex = await a.iq(siteId, owner.token);
+    const first = await voucher(ks.sys, { usersLimit: 5, iqsLimit: 1, durationDays: 1 });
+    await ks.a.ok('POST', `/sites/${siteId}/subscription/redemptions`, owner.token, { code: first.code });
+    const hall = await ks.a.iq(siteId, owner.token);
+    const annex = await ks.a.iq(siteId, owner.token);
     expect([hall.subscribed, annex.subscribed]).toEqual([true, false]);
     const [onHall, onAnnex] = await Promise.all([
-      sims.start(hall.credentials),
-      sims.start(annex.credentials),
+      ks.sims.start(hall.credentials),
+      ks.sims.start(annex.credentials),
     ]);
     const annexSeen = recordAccess(onAnnex);
-    const ivy = await a.member(siteId);
-    const tag = await a.tag(siteId, owner.token, ivy.id);
-    await expectHoldsWhatTheDatabaseSays(sys, hall.id, onHall);
-    expect((await iqVersions(sys, annex.id)).version).toBeGreaterThan(0);
+    const ivy = await ks.a.member(siteId);
+    const tag = await ks.a.tag(siteId, owner.token, ivy.id);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, hall.id, onHall);
+    expect((await iqVersions(ks.sys, annex.id)).version).toBeGreaterThan(0);
     expect(onAnnex.accessVersion).toBeUndefined();
 
     // The term ends: every IQ and member loses its slot, and the locks keep what they hold (V6).
     const hallSeen = recordAccess(onHall);
-    const hallVersion = (await iqVersions(sys, hall.id)).version;
-    await a.ok('POST', `/support/sites/${siteId}/clock`, support.token, { advanceSeconds: 2 * 86_400 });
+    const hallVersion = (await iqVersions(ks.sys, hall.id)).version;
+    await ks.a.ok('POST', `/support/sites/${siteId}/clock`, support.token, { advanceSeconds: 2 * 86_400 });
     await eventually(async () => expect(onHall.subscribed).toBe(false), 20_000);
-    expect((await iqVersions(sys, hall.id)).version).toBe(hallVersion);
+    expect((await iqVersions(ks.sys, hall.id)).version).toBe(hallVersion);
     expect(onHall.presentTag(hall.lockIds[0]!, tag.tagUid).opened).toBe(true);
 
-    const second = await voucher(sys, { usersLimit: 5, iqsLimit: 2, durationDays: 30 });
-    await a.ok('POST', `/sites/${siteId}/subscription/redemptions`, owner.token, { code: second.code });
+    const second = await voucher(ks.sys, { usersLimit: 5, iqsLimit: 2, durationDays: 30 });
+    await ks.a.ok('POST', `/sites/${siteId}/subscription/redemptions`, owner.token, { code: second.code });
     await eventually(async () => expect(onAnnex.subscribed).toBe(true), 20_000);
-    await expectHoldsWhatTheDatabaseSays(sys, annex.id, onAnnex);
-    await expectHoldsWhatTheDatabaseSays(sys, hall.id, onHall);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, annex.id, onAnnex);
+    await expectHoldsWhatTheDatabaseSays(ks.sys, hall.id, onHall);
     expect(annexSeen.length).toBeGreaterThan(0);
     expect(annexSeen[0]!.full).toBe(true);
     expect(onAnnex.presentTag(annex.lockIds[0]!, tag.tagUid).opened).toBe(true);
@@ -389,9 +368,9 @@ describe('access rights reach the locks (K7)', () => {
 
 describe('what the locks report (K8)', () => {
   it('an event uploaded twice is stored once and acknowledged both times', async () => {
-    const { siteId, owner } = await a.site();
-    const iq = await a.iq(siteId, owner.token);
-    const raw = await rawClient(gateway.ports[0]!);
+    const { siteId, owner } = await ks.a.site();
+    const iq = await ks.a.iq(siteId, owner.token);
+    const raw = await rawClient(ks.gateway.ports[0]!);
     raw.write(`${JSON.stringify({ type: 'hello', ...iq.credentials, accessVersion: 0 })}\n`);
     expect(await raw.next()).toMatchObject({ type: 'welcome', subscribed: true });
     const event = {
@@ -406,7 +385,7 @@ describe('what the locks report (K8)', () => {
     expect(await raw.next()).toEqual({ type: 'event-ack', eventId: 'e-17' });
     // The same id from another connection (a reconnect) is still the same event.
     raw.socket.destroy();
-    const again = await rawClient(gateway.ports[0]!);
+    const again = await rawClient(ks.gateway.ports[0]!);
     again.write(`${JSON.stringify({ type: 'hello', ...iq.credentials, accessVersion: 0 })}\n`);
     await again.next();
     again.write(`${JSON.stringify(event)}\n`);
@@ -423,12 +402,12 @@ describe('what the locks report (K8)', () => {
   });
 
   it('events buffered while offline are uploaded on reconnect in their order with their own times', async () => {
-    const { siteId, owner } = await a.site();
-    const iq = await a.iq(siteId, owner.token);
-    const device = await sims.start(iq.credentials);
-    const jo = await a.member(siteId);
-    const tag = await a.tag(siteId, owner.token, jo.id);
-    await untilInSync(sys, iq.id, device);
+    const { siteId, owner } = await ks.a.site();
+    const iq = await ks.a.iq(siteId, owner.token);
+    const device = await ks.sims.start(iq.credentials);
+    const jo = await ks.a.member(siteId);
+    const tag = await ks.a.tag(siteId, owner.token, jo.id);
+    await untilInSync(ks.sys, iq.id, device);
     await device.goOffline();
     const lock = iq.lockIds[0]!;
     const ids: string[] = [];
@@ -462,18 +441,18 @@ describe('what the locks report (K8)', () => {
   });
 
   it('a device that lies is answered bad_message and writes nothing', async () => {
-    const { siteId, owner } = await a.site();
-    const iq = await a.iq(siteId, owner.token);
-    const other = await a.site();
-    const otherIq = await a.iq(other.siteId, other.owner.token);
-    const kim = await a.member(siteId);
+    const { siteId, owner } = await ks.a.site();
+    const iq = await ks.a.iq(siteId, owner.token);
+    const other = await ks.a.site();
+    const otherIq = await ks.a.iq(other.siteId, other.owner.token);
+    const kim = await ks.a.member(siteId);
     const remote = (
-      await a.ok('POST', `/sites/${siteId}/people/${kim.id}/access`, owner.token, { kind: 'remote' })
+      await ks.a.ok('POST', `/sites/${siteId}/people/${kim.id}/access`, owner.token, { kind: 'remote' })
     ).id;
-    const pinElsewhere = await a.pin(siteId, owner.token, kim.id, (await a.iq(siteId, owner.token)).id);
-    const lee = await a.member(other.siteId);
-    const foreignTag = await a.tag(other.siteId, other.owner.token, lee.id);
-    const raw = await rawClient(gateway.ports[0]!);
+    const pinElsewhere = await ks.a.pin(siteId, owner.token, kim.id, (await ks.a.iq(siteId, owner.token)).id);
+    const lee = await ks.a.member(other.siteId);
+    const foreignTag = await ks.a.tag(other.siteId, other.owner.token, lee.id);
+    const raw = await rawClient(ks.gateway.ports[0]!);
     raw.write(`${JSON.stringify({ type: 'hello', ...iq.credentials, accessVersion: 0 })}\n`);
     expect(await raw.next()).toMatchObject({ type: 'welcome' });
     const base = { type: 'event', lockId: iq.lockIds[0], kind: 'opened' };
@@ -496,18 +475,20 @@ describe('what the locks report (K8)', () => {
     expect(await raw.next()).toEqual({ type: 'error', code: 'bad_message' });
     await raw.closed;
     expect(await lockEvents(iq.id)).toEqual([]);
-    expect(await iqVersions(sys, iq.id)).toMatchObject({ acked: 0 });
+    expect(await iqVersions(ks.sys, iq.id)).toMatchObject({ acked: 0 });
   });
 
   it('a refused opening at the door notifies the owner who chose it (K6)', async () => {
-    const { siteId, owner } = await a.site();
-    await a.ok('PUT', `/sites/${siteId}/notifications`, owner.token, { eventTypes: ['lock.open_refused'] });
-    const iq = await a.iq(siteId, owner.token);
-    const device = await sims.start(iq.credentials);
-    await untilInSync(sys, iq.id, device);
+    const { siteId, owner } = await ks.a.site();
+    await ks.a.ok('PUT', `/sites/${siteId}/notifications`, owner.token, {
+      eventTypes: ['lock.open_refused'],
+    });
+    const iq = await ks.a.iq(siteId, owner.token);
+    const device = await ks.sims.start(iq.credentials);
+    await untilInSync(ks.sys, iq.id, device);
     device.presentTag(iq.lockIds[0]!, 'STRANGER');
     await eventually(async () => {
-      const mail = (await sys.mailbox()).filter(
+      const mail = (await ks.sys.mailbox()).filter(
         (m) => m.template === 'event-notification' && m.to === owner.email.toLowerCase(),
       );
       expect(mail).toHaveLength(1);
@@ -517,16 +498,16 @@ describe('what the locks report (K8)', () => {
 
 describe('the list held equals the oracle', () => {
   it('the harness oracle is the list the gateway would send (sanity: a member with every kind)', async () => {
-    const { siteId, owner } = await a.site();
-    const iq = await a.iq(siteId, owner.token, 3);
-    const device = await sims.start(iq.credentials);
-    const lu = await a.member(siteId);
-    await a.tag(siteId, owner.token, lu.id);
-    await a.pin(siteId, owner.token, lu.id, iq.id);
-    await a.ok('POST', `/sites/${siteId}/people/${lu.id}/access`, owner.token, { kind: 'mobile_key' });
-    await a.ok('POST', `/sites/${siteId}/people/${lu.id}/access`, owner.token, { kind: 'remote' });
-    await untilInSync(sys, iq.id, device);
-    const expected = await expectedList(sys, iq.id);
+    const { siteId, owner } = await ks.a.site();
+    const iq = await ks.a.iq(siteId, owner.token, 3);
+    const device = await ks.sims.start(iq.credentials);
+    const lu = await ks.a.member(siteId);
+    await ks.a.tag(siteId, owner.token, lu.id);
+    await ks.a.pin(siteId, owner.token, lu.id, iq.id);
+    await ks.a.ok('POST', `/sites/${siteId}/people/${lu.id}/access`, owner.token, { kind: 'mobile_key' });
+    await ks.a.ok('POST', `/sites/${siteId}/people/${lu.id}/access`, owner.token, { kind: 'remote' });
+    await untilInSync(ks.sys, iq.id, device);
+    const expected = await expectedList(ks.sys, iq.id);
     expect(expected.size).toBe(3);
     expect(heldList(device)).toEqual(expected);
   });

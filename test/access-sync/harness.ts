@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { iqs } from '../../db/schema';
 import type { AccessGrant } from '../../domain/access-sync';
 import type { GatewayMessage } from '../../gateway/protocol';
+import { type RunningGateway, startGateway } from '../../gateway/server';
 import {
   type IqCredentials,
   type SimulatedIq,
   type SimulatedIqOptions,
   startSimulatedIq,
 } from '../../iq-sim/iq';
+import { LOOPBACK_FLEET_GUARD } from '../gateway/helpers';
 import { addMember, createSite, voucher } from '../support/fixtures';
-import type { TestSystem } from '../support/system';
+import { startTestSystem, type TestSystem } from '../support/system';
 
 /**
  * Access sync driven the way people drive it: the HTTP API of a test system, a device gateway on real
@@ -189,4 +191,63 @@ export function recordAccess(iq: SimulatedIq): AccessMessage[] {
   }, 600_000).catch(() => {});
   live = true;
   return seen;
+}
+
+/**
+ * A test system, a device gateway on loopback (acks awaited 1 s) and simulated IQs, started in
+ * beforeAll and stopped in afterAll; read its parts inside tests. `heartbeatSeconds`: the gateway's
+ * liveness flush (1 s unless a test needs production's); `handsOverNotifications`: the gateway hands
+ * owner notifications to the test system's relay as it queues them.
+ */
+export function accessSyncSystem(options: {
+  name: string;
+  heartbeatSeconds?: number;
+  handsOverNotifications?: boolean;
+}) {
+  let sys: TestSystem | undefined;
+  let gateway: RunningGateway | undefined;
+  let sims: ReturnType<typeof simulator> | undefined;
+  let a: ReturnType<typeof api> | undefined;
+  beforeAll(async () => {
+    const started = await startTestSystem({});
+    sys = started;
+    gateway = await startGateway({
+      guard: LOOPBACK_FLEET_GUARD,
+      db: started.db,
+      sql: started.sql,
+      ports: [0],
+      instanceId: `gw-${options.name}-${randomUUID().slice(0, 8)}`,
+      heartbeatSeconds: options.heartbeatSeconds ?? 1,
+      host: '127.0.0.1',
+      accessAckTimeoutMs: 1_000,
+      ...(options.handsOverNotifications
+        ? { onNotificationQueued: () => void started.notifications.handOver() }
+        : {}),
+    });
+    a = api(started);
+    sims = simulator({ ports: gateway.ports });
+  });
+  afterAll(async () => {
+    await sims?.stopAll();
+    await gateway?.stop();
+    await sys?.close();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the access-sync system starts in beforeAll');
+    return value;
+  };
+  return {
+    get sys() {
+      return started(sys);
+    },
+    get gateway() {
+      return started(gateway);
+    },
+    get sims() {
+      return started(sims);
+    },
+    get a() {
+      return started(a);
+    },
+  };
 }
