@@ -90,7 +90,7 @@ export async function signUpProfile(
 
 /**
  * A1: following a confirmation link. The profile takes the name of the sign-up whose link it is, and
- * its password unless sign-ups with different passwords contested the address (then no one's), and is
+ * its password unless the address was signed up more than once (contested: then no one's), and is
  * confirmed, only while it is unconfirmed and that sign-up is still the newest; undefined otherwise (a
  * newer sign-up's own link confirms that one, and an older link never confirms a newer sign-up's
  * password, nor a newer link an older one's).
