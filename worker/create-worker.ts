@@ -85,6 +85,9 @@ export function createWorker(opts: {
     }),
     interceptors: { activity: [() => ({ inbound: new ScrubQueryParams() })] },
     ...POLLING,
+    // The SDK sends an activity's heartbeats at most every 0.8 × its timeout: a rollout wave's 10 s
+    // timeout (workflows/rollout) would leave 2 s of slack for a busy event loop; 2 s leaves 8.
+    maxHeartbeatThrottleInterval: '2 seconds',
     ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceTime: opts.shutdownGraceMs } : {}),
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }

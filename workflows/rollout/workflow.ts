@@ -240,7 +240,9 @@ export async function rolloutWaveWorkflow(input: WaveWorkflowInput): Promise<Wav
   const wave = proxyActivities<RolloutActivities>({
     summary: `update IQs ${input.from + 1}–${input.to}`,
     startToCloseTimeout: `${waveSeconds} seconds`,
-    heartbeatTimeout: '30 seconds',
+    // A worker killed mid-wave is noticed by this timeout, and the wave waits for it (30 s held a
+    // rollout about 20 s longer under the chaos test's kill); the worker heartbeats every 2 s.
+    heartbeatTimeout: '10 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', backoffCoefficient: 2 },
     ...(inWave ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
   });
