@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { events, memberships } from '../../db/schema';
 import {
@@ -171,5 +172,50 @@ describe('an installer who releases the site (S1)', () => {
     await expectWithdrawn(siteId, owner.token, invited);
     expectAnswer(await t.http('POST', byOwner!.link, { form: {} }), 200);
     expect((await membershipOf(siteId, byOwner!.person.id))?.role).toBe('admin');
+  });
+});
+
+describe('an invitation against its sender’s demotion, at once', () => {
+  it('in generated orders: each acceptance is a member or a 410, and no invitation of a user stays pending', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.shuffledSubarray(['accept', 'demote', 'invite', 'remove'] as const, { minLength: 2 }),
+        async (order) => {
+          const { owner, siteId, admin } = await siteWithAdmin();
+          const [asAdmin] = await invitationsBy(admin.token, siteId);
+          const later = await t.sys.signIn();
+          const send = {
+            accept: () => t.http('POST', asAdmin!.link, { form: {} }),
+            demote: () =>
+              t.http('PATCH', `/sites/${siteId}/people/${admin.id}`, {
+                token: owner.token,
+                body: { role: 'user' },
+              }),
+            invite: () =>
+              t.http('POST', `/sites/${siteId}/people`, {
+                token: admin.token,
+                body: { email: later.email, role: 'admin' },
+              }),
+            remove: () => t.http('DELETE', `/sites/${siteId}/people/${admin.id}`, { token: owner.token }),
+          };
+          const answers = await Promise.all(order.map(async (name) => ({ name, ...(await send[name]()) })));
+          const failed = answers.filter((a) => a.status >= 500);
+          expect(failed.map((a) => `${a.name} ${a.status} ${a.text.slice(0, 200)}`)).toEqual([]);
+          const accepted = answers.find((a) => a.name === 'accept');
+          if (accepted) {
+            expect([200, 410]).toContain(accepted.status);
+            expect((await membershipOf(siteId, asAdmin!.person.id)) !== undefined).toBe(
+              accepted.status === 200,
+            );
+          }
+          // Whatever the order: once the admin is no admin, nothing they sent is left to accept.
+          const adminNow = await membershipOf(siteId, admin.id);
+          const pending = await t.sys.sql`select id from site_invitations
+            where site_id = ${siteId} and invited_by = ${admin.id} and accepted_at is null`;
+          if (adminNow?.role !== 'admin') expect(pending).toEqual([]);
+        },
+      ),
+      { numRuns: 16, endOnFailure: true },
+    );
   });
 });
