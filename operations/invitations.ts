@@ -4,6 +4,7 @@ import { recordEvent } from '../db/queries/events';
 import {
   deleteExpiredInvitations,
   deleteInvitation,
+  deleteOpenInvitationsBy,
   findInvitationByToken,
   hasPendingOwnerInvitation,
   insertInvitation,
@@ -171,6 +172,35 @@ export function withdrawInvitation(
       data: { invitationId: invitation.id, role: invitation.role },
     });
   });
+}
+
+/**
+ * S7: the pending invitations `inviterId` sent at the site go when their right to send them ends (an
+ * admin demoted to user, removed or leaving; the installer releasing the site): the site's people are
+ * chosen by those it lets choose now, and a pending admin invitation would otherwise make an admin no
+ * current owner or admin chose. The installer of a site not yet released still invites as such (S1).
+ * In the caller's transaction, which holds the site's lock; each withdrawal is recorded.
+ */
+export async function withdrawInvitationsOfLostRight(
+  tx: DbOrTx,
+  input: {
+    site: Pick<Site, 'id' | 'installerProfileId' | 'releasedAt'>;
+    inviterId: string;
+    actorId: string;
+    now: Date;
+  },
+): Promise<void> {
+  const { site, inviterId } = input;
+  if (site.installerProfileId === inviterId && site.releasedAt === null) return;
+  for (const { id, role } of await deleteOpenInvitationsBy(tx, site.id, inviterId)) {
+    await recordEvent(tx, {
+      siteId: site.id,
+      at: input.now,
+      type: 'member.invitation_withdrawn',
+      actorProfileId: input.actorId,
+      data: { invitationId: id, role, reason: 'inviter_lost_right' },
+    });
+  }
 }
 
 export type InvitationView = NonNullable<Awaited<ReturnType<typeof findInvitationByToken>>>;

@@ -5,6 +5,7 @@ import { dropConsentOfSiteLeft } from '../db/queries/deletions';
 import { recordEvent } from '../db/queries/events';
 import { findMembership } from '../db/queries/memberships';
 import { hasValidAccess, revokeMemberAccess, setSubscribed } from '../db/queries/people';
+import type { Site } from '../db/queries/sites';
 import { findCurrentTerm, lockSite, slotUsage } from '../db/queries/subscriptions';
 import {
   decideInTransaction,
@@ -22,6 +23,7 @@ import {
   inviteToSite,
   newInvitationLink,
   type SentInvitation,
+  withdrawInvitationsOfLostRight,
 } from './invitations';
 import { assertInstallationAllowed } from './iqs';
 import type { Mailing } from './mail';
@@ -160,6 +162,10 @@ export function changeMember(
         })
         .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)));
     }
+    // A user invites no one (S6): what they sent as admin goes with the right.
+    if (changes.role === 'user' && target.role === 'admin') {
+      await withdrawInvitationsOfLostRight(tx, { site, inviterId: profileId, actorId: input.actor.id, now });
+    }
     await recordEvent(tx, {
       siteId,
       at: now,
@@ -174,20 +180,22 @@ export function changeMember(
 /**
  * Ends a membership in the caller's transaction (which holds the site lock): every access method of
  * the member at the site is revoked, the membership goes, the IQs' access lists follow (K7), the site
- * stops having a say in the member's open deletion request (D2), and the event is recorded. Returns
+ * stops having a say in the member's open deletion request (D2), the event is recorded, and the
+ * invitations the member sent are withdrawn (S7). Returns
  * the deletion requests whose workflows must hear of it (wakeDeletionsOfSiteLeft, once committed).
  */
 export async function endMembership(
   tx: DbOrTx,
   input: {
-    siteId: string;
+    site: Pick<Site, 'id' | 'installerProfileId' | 'releasedAt'>;
     profileId: string;
     type: 'member.removed' | 'member.left' | 'member.released';
     actorId: string;
     now: Date;
   },
 ): Promise<string[]> {
-  const { siteId, profileId, now } = input;
+  const { site, profileId, now } = input;
+  const siteId = site.id;
   const revoked = await revokeMemberAccess(tx, siteId, profileId, now);
   await tx
     .delete(memberships)
@@ -202,6 +210,7 @@ export async function endMembership(
     subjectProfileId: profileId,
     data: { revokedAccessIds: revoked },
   });
+  await withdrawInvitationsOfLostRight(tx, { site, inviterId: profileId, actorId: input.actorId, now });
   return deletionRequestIds;
 }
 
@@ -215,10 +224,10 @@ export function removeMember(
 ): Promise<string[]> {
   const { siteId, profileId, now } = input;
   return db.transaction(async (tx) => {
-    await lockSiteAs(tx, siteId, input.actor);
+    const { site } = await lockSiteAs(tx, siteId, input.actor);
     const target = await memberOf(tx, siteId, profileId);
     if (target.role === 'owner') throw new Refusal('owner_cannot_leave');
-    return endMembership(tx, { siteId, profileId, actorId: input.actor.id, now, type: 'member.removed' });
+    return endMembership(tx, { site, profileId, actorId: input.actor.id, now, type: 'member.removed' });
   });
 }
 
@@ -232,7 +241,8 @@ export function leaveSite(
 ): Promise<string[]> {
   const { siteId, profileId } = input;
   return db.transaction(async (tx) => {
-    await lockSite(tx, siteId);
+    const site = await lockSite(tx, siteId);
+    if (!site) throw new Refusal('not_found', 'No such site.');
     const member = await memberOf(tx, siteId, profileId);
     if (member.role === 'owner') {
       throw new Refusal(
@@ -240,6 +250,6 @@ export function leaveSite(
         'The owner cannot leave; transfer ownership to an admin first.',
       );
     }
-    return endMembership(tx, { siteId, profileId, type: 'member.left', actorId: profileId, now: input.now });
+    return endMembership(tx, { site, profileId, type: 'member.left', actorId: profileId, now: input.now });
   });
 }

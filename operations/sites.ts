@@ -13,7 +13,7 @@ import { Refusal } from '../domain/reasons';
 import { newToken } from '../domain/secrets';
 import type { SiteActor } from '../domain/site-roles';
 import { formatSiteDate } from '../emails/format';
-import { inviteToSite, newInvitationLink } from './invitations';
+import { inviteToSite, newInvitationLink, withdrawInvitationsOfLostRight } from './invitations';
 import { type Mailing, sendOrRefuse } from './mail';
 import { endMembership } from './members';
 import { lockSiteAs } from './site-lock';
@@ -80,7 +80,7 @@ export function createSite(
 /**
  * S1: the installer hands the site over, once its owner has joined. The installer keeps nothing
  * there: a membership they hold ends with every access method (the IQs' lists follow, K7), and
- * invitations to their email are withdrawn, all in the release's transaction. A released site is
+ * invitations to their email and those they sent are withdrawn, all in the release's transaction. A released site is
  * not found for its former installer.
  */
 export function releaseSite(
@@ -107,15 +107,23 @@ export function releaseSite(
       .where(eq(sites.id, siteId))
       .returning();
     await recordEvent(tx, { siteId, at: now, type: 'site.released', actorProfileId: installerId });
-    const deletionRequestIds = (await findMembership(tx, siteId, installerId))
-      ? await endMembership(tx, {
-          siteId,
-          profileId: installerId,
-          type: 'member.released',
-          actorId: installerId,
-          now,
-        })
-      : [];
+    let deletionRequestIds: string[] = [];
+    if (await findMembership(tx, siteId, installerId)) {
+      deletionRequestIds = await endMembership(tx, {
+        site: row!,
+        profileId: installerId,
+        type: 'member.released',
+        actorId: installerId,
+        now,
+      });
+    } else {
+      await withdrawInvitationsOfLostRight(tx, {
+        site: row!,
+        inviterId: installerId,
+        actorId: installerId,
+        now,
+      });
+    }
     const installer = await findProfileById(tx, installerId);
     for (const { id } of installer ? await deleteOpenInvitationsTo(tx, siteId, installer.email) : []) {
       await recordEvent(tx, {

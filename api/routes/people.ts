@@ -169,7 +169,8 @@ const patchRoute = createRoute({
   summary:
     'Change a member: subscribed (V8 refusals: 403 forbidden, 403 no_valid_subscription, 422 ' +
     'no_valid_access, 409 no_free_slot), role (never the owner’s: 422 owner_role_fixed; use the ' +
-    'ownership transfer), masterKey (owner only; the owner always keeps theirs: 422 owner_holds_master_key)',
+    'ownership transfer; an admin made user has the invitations they sent withdrawn, S7), masterKey ' +
+    '(owner only; the owner always keeps theirs: 422 owner_holds_master_key)',
   security: [{ bearer: [] }],
   request: { params: PersonParams, ...jsonBody(PatchPerson) },
   responses: {
@@ -193,8 +194,8 @@ const removeRoute = createRoute({
   tags: ['People'],
   summary:
     'Remove a member (owner, admin), or leave the site (the member themself, S8); either way their ' +
-    'access methods at the site are revoked (S6). 409 owner_cannot_leave. Leaving needs no valid ' +
-    'subscription.',
+    'access methods at the site are revoked (S6) and the invitations they sent there are withdrawn ' +
+    '(S7). 409 owner_cannot_leave. Leaving needs no valid subscription.',
   security: [{ bearer: [] }],
   request: { params: PersonParams },
   responses: {

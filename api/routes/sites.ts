@@ -121,7 +121,8 @@ const release = createRoute({
   tags: ['Sites'],
   summary:
     'The installer hands the site over (S1): any membership and access method the installer holds ' +
-    'there ends, and invitations to their email are withdrawn; afterwards the site is not found for ' +
+    'there ends, and invitations to their email and those they sent are withdrawn (the owner chooses ' +
+    'the people from now on); afterwards the site is not found for ' +
     'them (404 everywhere, a second release included). 409 owner_not_joined until the invited owner ' +
     'has accepted.',
   security: [{ bearer: [] }],

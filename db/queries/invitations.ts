@@ -79,6 +79,20 @@ export async function deleteOpenInvitationsTo(db: DbOrTx, siteId: string, email:
     .returning({ id: siteInvitations.id });
 }
 
+/** Pending invitations of the site sent by this profile (S7: when their right to send them ends). */
+export async function deleteOpenInvitationsBy(db: DbOrTx, siteId: string, inviterId: string) {
+  return db
+    .delete(siteInvitations)
+    .where(
+      and(
+        eq(siteInvitations.siteId, siteId),
+        eq(siteInvitations.invitedBy, inviterId),
+        isNull(siteInvitations.acceptedAt),
+      ),
+    )
+    .returning({ id: siteInvitations.id, role: siteInvitations.role });
+}
+
 /** Whether the site has a pending owner invitation (A2: one owner invitation at a time). */
 export async function hasPendingOwnerInvitation(db: DbOrTx, siteId: string, now: Date) {
   const [row] = await db
