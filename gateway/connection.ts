@@ -235,12 +235,14 @@ export class DeviceConnection {
 
   private async authenticate(hello: Extract<DeviceMessage, { type: 'hello' }>) {
     const { db, registry, instanceId, heartbeatSeconds, guard } = this.ctx;
-    // Refused before any lookup: a throttled address costs the database nothing.
-    if (guard.throttled(this.address)) return this.closeWith({ type: 'error', code: 'throttled' });
+    // Refused before any lookup: a throttled address, or serial from it, costs the database nothing.
+    if (guard.refusedBeforeLookup(this.address, hello.serial)) {
+      return this.closeWith({ type: 'error', code: 'throttled' });
+    }
     // A throttled serial is checked all the same: refusing its right secret too would let anyone who
     // read a serial off a device keep that IQ offline (and its revocations off its locks, K7) with a
     // few wrong hellos a minute. Guessing gains nothing: its wrong hellos are answered throttled.
-    const serialThrottled = guard.throttled(this.address, hello.serial);
+    const serialThrottled = guard.serialThrottled(hello.serial);
     const row = await findIqBySerial(db, hello.serial);
     const ok = deviceSecretMatches(hello.secret, row?.secretHash ?? DUMMY_HASH) && row !== undefined;
     if (!ok || !row) {
