@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Db } from '../db/client';
-import { recordUpdateStatus } from '../db/queries/events';
+import { recordEvent, recordUpdateStatus } from '../db/queries/events';
 import { findIqBySerial, markIqOnline, type SubscribedFlag, subscribedFlags } from '../db/queries/iqs';
 import { findSiteLock } from '../db/queries/locks';
 import { recordDeviceEventForOwner } from '../db/queries/notification-outbox';
@@ -62,6 +62,8 @@ const OUTPUT_HIGH_WATER = 64 * 1024;
 /** Unsent bytes past which the device is not reading at all: closed (it catches up when it reconnects). */
 const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
 const CLOSE_GRACE_MS = 1_000;
+/** Timed-out opens whose late answer is still recorded (K4, K8); older ones are forgotten first. */
+const MAX_TIMED_OUT_OPENS = 64;
 
 /** One IQ's TCP connection: authentication, liveness, and the messages it may send. */
 export class DeviceConnection {
@@ -86,6 +88,11 @@ export class DeviceConnection {
   /** The peer's address, for the hello throttle and the per-address cap. */
   readonly address: string;
   private readonly pendingOpens = new Map<string, (outcome: OpenOutcome) => void>();
+  /**
+   * Opens answered `timeout` whose member is known, by requestId: the IQ may still open the door and
+   * say so, and that opening belongs in the audit trail beside the timeout (K4, K8).
+   */
+  private readonly timedOutOpens = new Map<string, { lockId: string; actorProfileId: string }>();
   /** F7: an update that arrived while a lock was being opened, sent once no open awaits its answer. */
   private heldUpdate: GatewayMessage | undefined;
   /** Settles once the socket closed and the IQ's row says so. */
@@ -121,11 +128,22 @@ export class DeviceConnection {
   }
 
   /** Sends the open command and waits for the IQ's open-result. */
-  open(requestId: string, lockId: string): Promise<OpenOutcome> {
+  open({
+    requestId,
+    lockId,
+    actorProfileId,
+  }: {
+    requestId: string;
+    lockId: string;
+    actorProfileId?: string | undefined;
+  }): Promise<OpenOutcome> {
     // Closing but not yet let go of: nothing can be sent, so nothing can have opened.
     if (this.closing || this.socket.destroyed) return Promise.resolve({ outcome: 'offline' });
     return new Promise((resolve) => {
-      const timer = setTimeout(() => done({ outcome: 'timeout' }), this.ctx.openTimeoutMs);
+      const timer = setTimeout(() => {
+        if (actorProfileId) this.rememberTimedOut(requestId, { lockId, actorProfileId });
+        done({ outcome: 'timeout' });
+      }, this.ctx.openTimeoutMs);
       const done = (outcome: OpenOutcome) => {
         clearTimeout(timer);
         this.pendingOpens.delete(requestId);
@@ -138,6 +156,13 @@ export class DeviceConnection {
       this.pendingOpens.set(requestId, done);
       this.send({ type: 'open', requestId, lockId });
     });
+  }
+
+  private rememberTimedOut(requestId: string, open: { lockId: string; actorProfileId: string }) {
+    this.timedOutOpens.set(requestId, open);
+    if (this.timedOutOpens.size > MAX_TIMED_OUT_OPENS) {
+      this.timedOutOpens.delete(this.timedOutOpens.keys().next().value as string);
+    }
   }
 
   /** F7: never starts an update while one of the IQ's locks is being opened (an open awaits its answer). */
@@ -289,10 +314,13 @@ export class DeviceConnection {
       case 'heartbeat':
         return;
       case 'open-result': {
-        // A late answer (after the timeout) finds nobody waiting and is dropped.
-        return this.pendingOpens.get(message.requestId)?.(
-          message.ok ? { outcome: 'opened' } : { outcome: 'refused', reason: message.reason ?? 'refused' },
-        );
+        const waiting = this.pendingOpens.get(message.requestId);
+        if (waiting) {
+          return waiting(
+            message.ok ? { outcome: 'opened' } : { outcome: 'refused', reason: message.reason ?? 'refused' },
+          );
+        }
+        return this.onLateOpenResult(iq, message);
       }
       case 'update-status':
         return this.onUpdateStatus(iq, message);
@@ -302,6 +330,30 @@ export class DeviceConnection {
         if (!this.access?.acked(message.version)) this.send({ type: 'error', code: 'bad_message' });
         return;
     }
+  }
+
+  /**
+   * An answer after the timeout: the caller heard iq_timeout and the trail holds that refusal, but an
+   * IQ that says it opened did open the door, so the opening is recorded too, in the member's name and
+   * under the request's id (K4, K8). Once per request this connection timed out; any other id (a
+   * repeat, a lie) finds nothing and records nothing. A late refusal changes nothing: the door is shut.
+   */
+  private async onLateOpenResult(
+    iq: Authenticated,
+    message: Extract<DeviceMessage, { type: 'open-result' }>,
+  ) {
+    const open = this.timedOutOpens.get(message.requestId);
+    if (!open) return;
+    this.timedOutOpens.delete(message.requestId);
+    if (!message.ok) return;
+    await recordEvent(this.ctx.db, {
+      siteId: iq.siteId,
+      type: 'lock.opened',
+      actorProfileId: open.actorProfileId,
+      lockId: open.lockId,
+      iqId: iq.id,
+      data: { requestId: message.requestId, late: true },
+    });
   }
 
   /**

@@ -20,7 +20,7 @@ import { errorField, logger } from '../observability/logger';
 import { createAccessBatches } from './access-batches';
 import { type Command, isValidInstanceId, listenForCommands, type OpenOutcome } from './command-bus';
 import { defaultCommandSecret } from './command-channel';
-import { serveCommands } from './command-endpoint';
+import { type OpenCommand, serveCommands } from './command-endpoint';
 import { DeviceConnection, type GatewayContext } from './connection';
 import { DEFAULT_HELLO_GUARD, HelloGuard, type HelloGuardOptions } from './hello-guard';
 import { createGatewayMetrics } from './metrics';
@@ -61,7 +61,7 @@ export interface RunningGateway {
   /** Where this instance's command endpoint is reached (tcp://host:port). */
   commandUrl: string;
   /** Opens a lock through the IQ's connection on this instance (the command endpoint's opens come here). */
-  openLock(target: { iqId: string; lockId: string; requestId?: string }): Promise<OpenOutcome>;
+  openLock(target: OpenCommand): Promise<OpenOutcome>;
   stop(): Promise<void>;
 }
 
@@ -106,9 +106,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     port: opts.command?.port ?? 0,
     advertisedHost: opts.command?.advertisedHost,
     secret: opts.command?.secret ?? defaultCommandSecret(),
-    open: ({ iqId, lockId }) => {
+    open: (target) => {
       ctx.metrics?.command('open');
-      return openLock(ctx, randomUUID(), iqId, lockId);
+      return openLock(ctx, target);
     },
   });
   undo.push(() => commands.close());
@@ -185,7 +185,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     ports: servers.map((s) => (s.address() as { port: number }).port),
     instanceId,
     commandUrl: commands.url,
-    openLock: (target) => openLock(ctx, target.requestId ?? randomUUID(), target.iqId, target.lockId),
+    openLock: (target) => openLock(ctx, target),
     async stop() {
       clearInterval(flush);
       // Callers find no endpoint from now on: their opens answer offline, as the IQs will be.
@@ -219,14 +219,10 @@ function listen(port: number, host: string, onSocket: (socket: Socket) => void):
 }
 
 /** An IQ this instance does not hold is offline from here. */
-function openLock(
-  ctx: GatewayContext,
-  requestId: string,
-  iqId: string,
-  lockId: string,
-): Promise<OpenOutcome> {
+function openLock(ctx: GatewayContext, { iqId, requestId, ...open }: OpenCommand): Promise<OpenOutcome> {
   const connection = ctx.registry.get(iqId);
-  return connection ? connection.open(requestId, lockId) : Promise.resolve({ outcome: 'offline' });
+  if (!connection) return Promise.resolve({ outcome: 'offline' });
+  return connection.open({ requestId: requestId ?? randomUUID(), ...open });
 }
 
 async function handleCommand(ctx: GatewayContext, command: Command) {
