@@ -357,9 +357,10 @@ export class DeviceConnection {
   }
 
   /**
-   * F6: the IQ's report on one of its updates, kept in the site's audit trail; a failure ends that
-   * attempt (idempotent: only while it is in progress). A report naming no update this IQ was sent
-   * is a lie, refused and recorded nowhere (its error text is bounded by the protocol's schema).
+   * F6: the IQ's report on one of its updates, kept in the site's audit trail once per state; a
+   * failure ends that attempt (idempotent: only while it is in progress). A report naming no update
+   * this IQ was sent is a lie, refused and recorded nowhere (its error text is bounded by the
+   * protocol's schema); a repeat is no lie, and writes nothing more.
    */
   private async onUpdateStatus(
     iq: Authenticated,
@@ -367,20 +368,20 @@ export class DeviceConnection {
   ) {
     const { db } = this.ctx;
     const update = parseUpdateId(message.updateId);
-    const recorded =
-      update !== undefined &&
-      (await recordUpdateStatus(db, {
-        siteId: iq.siteId,
-        iqId: iq.id,
-        update,
-        data: {
-          updateId: message.updateId,
-          state: message.state,
-          ...(message.error ? { error: message.error } : {}),
-        },
-      }));
-    if (!recorded) return this.send({ type: 'error', code: 'bad_message' });
-    if (message.state === 'failed') {
+    const report = update
+      ? await recordUpdateStatus(db, {
+          siteId: iq.siteId,
+          iqId: iq.id,
+          update,
+          data: {
+            updateId: message.updateId,
+            state: message.state,
+            ...(message.error ? { error: message.error } : {}),
+          },
+        })
+      : undefined;
+    if (!report?.known) return this.send({ type: 'error', code: 'bad_message' });
+    if (report.recorded && message.state === 'failed') {
       await recordUpdateFailure(db, iq.id, message.updateId, message.error ?? 'failed');
     }
   }
