@@ -11,6 +11,7 @@ import { recordUpdateFailure, updateInFlight } from '../db/queries/rollouts';
 import { deviceEventTime } from '../domain/device-events';
 import { parseUpdateId } from '../domain/rollout';
 import { deviceSecretMatches, hashDeviceSecret } from '../domain/secrets';
+import { decideAttempt, type ThrottlePolicy } from '../domain/throttling';
 import { errorField, logger } from '../observability/logger';
 import type { AccessBatches } from './access-batches';
 import { AccessSender } from './access-sender';
@@ -31,6 +32,8 @@ export interface GatewayContext {
   /** K7: sent access versions unacknowledged this long are sent again. */
   accessAckTimeoutMs: number;
   guard: HelloGuard;
+  /** The pace of each connection's reports (events, update statuses): they cost the database. */
+  deviceReports: ThrottlePolicy;
   /** K7 reads and ack writes of this instance's IQs, gathered into few statements. */
   accessBatches: AccessBatches;
   /** The connection holding each IQ on this instance. */
@@ -93,6 +96,8 @@ export class DeviceConnection {
    * say so, and that opening belongs in the audit trail beside the timeout (K4, K8).
    */
   private readonly timedOutOpens = new Map<string, { lockId: string; actorProfileId: string }>();
+  /** Where the pace of this connection's reports stands (domain/throttling.ts GCRA). */
+  private reportsTatMs: number | undefined;
   /** F7: an update that arrived while a lock was being opened, sent once no open awaits its answer. */
   private heldUpdate: GatewayMessage | undefined;
   /** Settles once the socket closed and the IQ's row says so. */
@@ -323,12 +328,39 @@ export class DeviceConnection {
         return this.onLateOpenResult(iq, message);
       }
       case 'update-status':
+        if (!(await this.pacedReport())) return;
         return this.onUpdateStatus(iq, message);
       case 'event':
+        if (!(await this.pacedReport())) return;
         return this.onDeviceEvent(iq, message);
       case 'access-ack':
         if (!this.access?.acked(message.version)) this.send({ type: 'error', code: 'bad_message' });
         return;
+    }
+  }
+
+  /**
+   * Waits for a report's turn: a flood (a lying or broken IQ) costs the database no more than the
+   * pace allows, and waits in this connection's lines and then its socket, not in memory. False when
+   * the connection closed meanwhile: the report is not handled (an event comes again, unacknowledged).
+   */
+  private async pacedReport(): Promise<boolean> {
+    for (;;) {
+      const cell = { key: 'reports', policy: this.ctx.deviceReports, tatMs: this.reportsTatMs };
+      const decision = decideAttempt([cell], Date.now());
+      if (decision.allowed) {
+        this.reportsTatMs = decision.tats[0]?.tatMs;
+        return true;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise((turn) => {
+          timer = setTimeout(turn, decision.retryAfterMs);
+        }),
+        this.socketClosed,
+      ]);
+      clearTimeout(timer);
+      if (this.closing || this.socket.destroyed) return false;
     }
   }
 

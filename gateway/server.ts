@@ -16,6 +16,8 @@ import {
   sweepStaleIqs,
   touchIqs,
 } from '../db/queries/iqs';
+import { DEVICE_REPORTS } from '../domain/device-events';
+import type { ThrottlePolicy } from '../domain/throttling';
 import { errorField, logger } from '../observability/logger';
 import { createAccessBatches } from './access-batches';
 import { type Command, isValidInstanceId, listenForCommands, type OpenOutcome } from './command-bus';
@@ -43,6 +45,8 @@ export interface GatewayOptions {
   helloTimeoutMs?: number;
   /** Unacknowledged access versions are sent again after this long (doubling); default 10 s. */
   accessAckTimeoutMs?: number;
+  /** The pace of each connection's reports (domain/device-events.ts DEVICE_REPORTS unless given). */
+  deviceReports?: ThrottlePolicy;
   /** Connections per address and failed-hello throttle; tests and benches connect thousands from 127.0.0.1. */
   guard?: Partial<HelloGuardOptions>;
   /** Where this instance's Prometheus metrics go (connected IQs, commands, messages); none when omitted. */
@@ -82,6 +86,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     helloTimeoutMs: opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
     accessAckTimeoutMs: opts.accessAckTimeoutMs ?? DEFAULT_ACCESS_ACK_TIMEOUT_MS,
     guard: new HelloGuard({ ...DEFAULT_HELLO_GUARD, ...opts.guard }),
+    deviceReports: opts.deviceReports ?? DEVICE_REPORTS,
     accessBatches: createAccessBatches(db, (error) =>
       logger.error({ err: errorField(error) }, 'access ack write failed'),
     ),
