@@ -9,6 +9,7 @@ import {
   sendManyWithin,
 } from './command-bus';
 import { createDirectOpener, defaultCommandSecret } from './command-channel';
+import type { OpenCommand } from './command-endpoint';
 
 export type { OpenOutcome };
 export type UpdateCommand = Extract<Command, { kind: 'update' }>;
@@ -25,7 +26,7 @@ export interface GatewayClient {
    * endpoint of the instance the caller just read as holding the IQ (null: none), which spares
    * reading it again.
    */
-  openLock(target: { iqId: string; lockId: string; commandUrl?: string | null }): Promise<OpenOutcome>;
+  openLock(target: OpenCommand & { commandUrl?: string | null }): Promise<OpenOutcome>;
   /** F2: name a firmware file to each IQ through the instance holding it (fire-and-forget). */
   sendUpdates(updates: Array<{ instance: string; command: UpdateCommand }>): Promise<void>;
 }

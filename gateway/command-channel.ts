@@ -9,6 +9,7 @@ import {
   commandProof,
   EndpointErrorSchema,
   MAX_COMMAND_LINE_BYTES,
+  type OpenCommand,
   OpenReplySchema,
 } from './command-endpoint';
 import { LineReader } from './line-reader';
@@ -20,7 +21,7 @@ import { LineReader } from './line-reader';
  * (`offline`); any other failure leaves the door's state unknown (`timeout`).
  */
 export interface DirectOpener {
-  open(commandUrl: string, target: { iqId: string; lockId: string }): Promise<OpenOutcome>;
+  open(commandUrl: string, target: OpenCommand): Promise<OpenOutcome>;
   close(): void;
 }
 
@@ -88,7 +89,7 @@ class Channel {
     this.socket.on('close', () => this.shut('timeout'));
   }
 
-  open(target: { iqId: string; lockId: string }): Promise<OpenOutcome> {
+  open(target: OpenCommand): Promise<OpenOutcome> {
     if (this.closed) return Promise.resolve({ outcome: 'timeout' });
     return new Promise((resolve) => {
       const id = this.nextId++;
@@ -97,7 +98,7 @@ class Channel {
       const timer = setTimeout(() => this.shut('timeout'), this.timeoutMs);
       this.waiting.set(id, { resolve, timer });
       this.socket.ref();
-      const line = `${JSON.stringify({ id, iqId: target.iqId, lockId: target.lockId })}\n`;
+      const line = `${JSON.stringify({ id, ...target })}\n`;
       if (this.queued) this.queued.push(line);
       else this.lines.write(line);
     });

@@ -21,7 +21,7 @@ import { LineReader } from './line-reader';
  *
  *   endpoint → caller   {"nonce":"<random>"}
  *   caller → endpoint   {"proof":"<HMAC-SHA256(secret, nonce), base64url>"}
- *   caller → endpoint   {"id":7,"iqId":"<uuid>","lockId":"<uuid>"}           (any number, any time)
+ *   caller → endpoint   {"id":7,"iqId":"<uuid>","lockId":"<uuid>","requestId"?,"actorProfileId"?}  (any number, any time)
  *   endpoint → caller   {"id":7,"outcome":"opened"}                          (in the order IQs answer)
  *   endpoint → caller   {"error":"unauthorized"|"bad_request"|"too_large"}   then it closes
  */
@@ -33,7 +33,13 @@ export const OpenRequestSchema = z.object({
   id: z.number().int().nonnegative(),
   iqId: z.uuid(),
   lockId: z.uuid(),
+  /** The caller's id of the opening (the IQ's requestId), which its timeout's event names. */
+  requestId: z.uuid().optional(),
+  /** The member opening: an answer after the timeout records the opening in their name (K4, K8). */
+  actorProfileId: z.uuid().optional(),
 });
+/** What an open asks of the instance holding the IQ. */
+export type OpenCommand = Omit<z.infer<typeof OpenRequestSchema>, 'id'>;
 export const OpenReplySchema = z.discriminatedUnion('outcome', [
   z.object({ outcome: z.literal('opened') }),
   z.object({ outcome: z.literal('refused'), reason: z.string().max(200) }),
@@ -67,7 +73,7 @@ export async function serveCommands(opts: {
   /** The host name callers use; by default the bound address, or this machine's name when bound to all. */
   advertisedHost?: string | undefined;
   secret: string;
-  open(target: { iqId: string; lockId: string }): Promise<OpenOutcome>;
+  open(target: OpenCommand): Promise<OpenOutcome>;
 }): Promise<CommandEndpoint> {
   if (opts.secret.length < MIN_COMMAND_SECRET_LENGTH) {
     throw new Error(`the command secret must be at least ${MIN_COMMAND_SECRET_LENGTH} characters`);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Db } from '../db/client';
-import { recordUpdateStatus } from '../db/queries/events';
+import { recordEvent, recordUpdateStatus } from '../db/queries/events';
 import { findIqBySerial, markIqOnline, type SubscribedFlag, subscribedFlags } from '../db/queries/iqs';
 import { findSiteLock } from '../db/queries/locks';
 import { recordDeviceEventForOwner } from '../db/queries/notification-outbox';
@@ -11,6 +11,7 @@ import { recordUpdateFailure, updateInFlight } from '../db/queries/rollouts';
 import { deviceEventTime } from '../domain/device-events';
 import { parseUpdateId } from '../domain/rollout';
 import { deviceSecretMatches, hashDeviceSecret } from '../domain/secrets';
+import { decideAttempt, type ThrottlePolicy } from '../domain/throttling';
 import { errorField, logger } from '../observability/logger';
 import type { AccessBatches } from './access-batches';
 import { AccessSender } from './access-sender';
@@ -31,6 +32,8 @@ export interface GatewayContext {
   /** K7: sent access versions unacknowledged this long are sent again. */
   accessAckTimeoutMs: number;
   guard: HelloGuard;
+  /** The pace of each connection's reports (events, update statuses): they cost the database. */
+  deviceReports: ThrottlePolicy;
   /** K7 reads and ack writes of this instance's IQs, gathered into few statements. */
   accessBatches: AccessBatches;
   /** The connection holding each IQ on this instance. */
@@ -62,6 +65,8 @@ const OUTPUT_HIGH_WATER = 64 * 1024;
 /** Unsent bytes past which the device is not reading at all: closed (it catches up when it reconnects). */
 const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
 const CLOSE_GRACE_MS = 1_000;
+/** Timed-out opens whose late answer is still recorded (K4, K8); older ones are forgotten first. */
+const MAX_TIMED_OUT_OPENS = 64;
 
 /** One IQ's TCP connection: authentication, liveness, and the messages it may send. */
 export class DeviceConnection {
@@ -86,6 +91,13 @@ export class DeviceConnection {
   /** The peer's address, for the hello throttle and the per-address cap. */
   readonly address: string;
   private readonly pendingOpens = new Map<string, (outcome: OpenOutcome) => void>();
+  /**
+   * Opens answered `timeout` whose member is known, by requestId: the IQ may still open the door and
+   * say so, and that opening belongs in the audit trail beside the timeout (K4, K8).
+   */
+  private readonly timedOutOpens = new Map<string, { lockId: string; actorProfileId: string }>();
+  /** Where the pace of this connection's reports stands (domain/throttling.ts GCRA). */
+  private reportsTatMs: number | undefined;
   /** F7: an update that arrived while a lock was being opened, sent once no open awaits its answer. */
   private heldUpdate: GatewayMessage | undefined;
   /** Settles once the socket closed and the IQ's row says so. */
@@ -121,11 +133,22 @@ export class DeviceConnection {
   }
 
   /** Sends the open command and waits for the IQ's open-result. */
-  open(requestId: string, lockId: string): Promise<OpenOutcome> {
+  open({
+    requestId,
+    lockId,
+    actorProfileId,
+  }: {
+    requestId: string;
+    lockId: string;
+    actorProfileId?: string | undefined;
+  }): Promise<OpenOutcome> {
     // Closing but not yet let go of: nothing can be sent, so nothing can have opened.
     if (this.closing || this.socket.destroyed) return Promise.resolve({ outcome: 'offline' });
     return new Promise((resolve) => {
-      const timer = setTimeout(() => done({ outcome: 'timeout' }), this.ctx.openTimeoutMs);
+      const timer = setTimeout(() => {
+        if (actorProfileId) this.rememberTimedOut(requestId, { lockId, actorProfileId });
+        done({ outcome: 'timeout' });
+      }, this.ctx.openTimeoutMs);
       const done = (outcome: OpenOutcome) => {
         clearTimeout(timer);
         this.pendingOpens.delete(requestId);
@@ -138,6 +161,13 @@ export class DeviceConnection {
       this.pendingOpens.set(requestId, done);
       this.send({ type: 'open', requestId, lockId });
     });
+  }
+
+  private rememberTimedOut(requestId: string, open: { lockId: string; actorProfileId: string }) {
+    this.timedOutOpens.set(requestId, open);
+    if (this.timedOutOpens.size > MAX_TIMED_OUT_OPENS) {
+      this.timedOutOpens.delete(this.timedOutOpens.keys().next().value as string);
+    }
   }
 
   /** F7: never starts an update while one of the IQ's locks is being opened (an open awaits its answer). */
@@ -235,12 +265,14 @@ export class DeviceConnection {
 
   private async authenticate(hello: Extract<DeviceMessage, { type: 'hello' }>) {
     const { db, registry, instanceId, heartbeatSeconds, guard } = this.ctx;
-    // Refused before any lookup: a throttled address costs the database nothing.
-    if (guard.throttled(this.address)) return this.closeWith({ type: 'error', code: 'throttled' });
+    // Refused before any lookup: a throttled address, or serial from it, costs the database nothing.
+    if (guard.refusedBeforeLookup(this.address, hello.serial)) {
+      return this.closeWith({ type: 'error', code: 'throttled' });
+    }
     // A throttled serial is checked all the same: refusing its right secret too would let anyone who
     // read a serial off a device keep that IQ offline (and its revocations off its locks, K7) with a
     // few wrong hellos a minute. Guessing gains nothing: its wrong hellos are answered throttled.
-    const serialThrottled = guard.throttled(this.address, hello.serial);
+    const serialThrottled = guard.serialThrottled(hello.serial);
     const row = await findIqBySerial(db, hello.serial);
     const ok = deviceSecretMatches(hello.secret, row?.secretHash ?? DUMMY_HASH) && row !== undefined;
     if (!ok || !row) {
@@ -287,14 +319,19 @@ export class DeviceConnection {
       case 'heartbeat':
         return;
       case 'open-result': {
-        // A late answer (after the timeout) finds nobody waiting and is dropped.
-        return this.pendingOpens.get(message.requestId)?.(
-          message.ok ? { outcome: 'opened' } : { outcome: 'refused', reason: message.reason ?? 'refused' },
-        );
+        const waiting = this.pendingOpens.get(message.requestId);
+        if (waiting) {
+          return waiting(
+            message.ok ? { outcome: 'opened' } : { outcome: 'refused', reason: message.reason ?? 'refused' },
+          );
+        }
+        return this.onLateOpenResult(iq, message);
       }
       case 'update-status':
+        if (!(await this.pacedReport())) return;
         return this.onUpdateStatus(iq, message);
       case 'event':
+        if (!(await this.pacedReport())) return;
         return this.onDeviceEvent(iq, message);
       case 'access-ack':
         if (!this.access?.acked(message.version)) this.send({ type: 'error', code: 'bad_message' });
@@ -303,9 +340,59 @@ export class DeviceConnection {
   }
 
   /**
-   * F6: the IQ's report on one of its updates, kept in the site's audit trail; a failure ends that
-   * attempt (idempotent: only while it is in progress). A report naming no update this IQ was sent
-   * is a lie, refused and recorded nowhere (its error text is bounded by the protocol's schema).
+   * Waits for a report's turn: a flood (a lying or broken IQ) costs the database no more than the
+   * pace allows, and waits in this connection's lines and then its socket, not in memory. False when
+   * the connection closed meanwhile: the report is not handled (an event comes again, unacknowledged).
+   */
+  private async pacedReport(): Promise<boolean> {
+    for (;;) {
+      const cell = { key: 'reports', policy: this.ctx.deviceReports, tatMs: this.reportsTatMs };
+      const decision = decideAttempt([cell], Date.now());
+      if (decision.allowed) {
+        this.reportsTatMs = decision.tats[0]?.tatMs;
+        return true;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise((turn) => {
+          timer = setTimeout(turn, decision.retryAfterMs);
+        }),
+        this.socketClosed,
+      ]);
+      clearTimeout(timer);
+      if (this.closing || this.socket.destroyed) return false;
+    }
+  }
+
+  /**
+   * An answer after the timeout: the caller heard iq_timeout and the trail holds that refusal, but an
+   * IQ that says it opened did open the door, so the opening is recorded too, in the member's name and
+   * under the request's id (K4, K8). Once per request this connection timed out; any other id (a
+   * repeat, a lie) finds nothing and records nothing. A late refusal changes nothing: the door is shut.
+   */
+  private async onLateOpenResult(
+    iq: Authenticated,
+    message: Extract<DeviceMessage, { type: 'open-result' }>,
+  ) {
+    const open = this.timedOutOpens.get(message.requestId);
+    if (!open) return;
+    this.timedOutOpens.delete(message.requestId);
+    if (!message.ok) return;
+    await recordEvent(this.ctx.db, {
+      siteId: iq.siteId,
+      type: 'lock.opened',
+      actorProfileId: open.actorProfileId,
+      lockId: open.lockId,
+      iqId: iq.id,
+      data: { requestId: message.requestId, late: true },
+    });
+  }
+
+  /**
+   * F6: the IQ's report on one of its updates, kept in the site's audit trail once per state; a
+   * failure ends that attempt (idempotent: only while it is in progress). A report naming no update
+   * this IQ was sent is a lie, refused and recorded nowhere (its error text is bounded by the
+   * protocol's schema); a repeat is no lie, and writes nothing more.
    */
   private async onUpdateStatus(
     iq: Authenticated,
@@ -313,20 +400,20 @@ export class DeviceConnection {
   ) {
     const { db } = this.ctx;
     const update = parseUpdateId(message.updateId);
-    const recorded =
-      update !== undefined &&
-      (await recordUpdateStatus(db, {
-        siteId: iq.siteId,
-        iqId: iq.id,
-        update,
-        data: {
-          updateId: message.updateId,
-          state: message.state,
-          ...(message.error ? { error: message.error } : {}),
-        },
-      }));
-    if (!recorded) return this.send({ type: 'error', code: 'bad_message' });
-    if (message.state === 'failed') {
+    const report = update
+      ? await recordUpdateStatus(db, {
+          siteId: iq.siteId,
+          iqId: iq.id,
+          update,
+          data: {
+            updateId: message.updateId,
+            state: message.state,
+            ...(message.error ? { error: message.error } : {}),
+          },
+        })
+      : undefined;
+    if (!report?.known) return this.send({ type: 'error', code: 'bad_message' });
+    if (report.recorded && message.state === 'failed') {
       await recordUpdateFailure(db, iq.id, message.updateId, message.error ?? 'failed');
     }
   }

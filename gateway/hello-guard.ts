@@ -1,12 +1,16 @@
 /**
  * What keeps strangers from wearing the gateway down (API.md device protocol): a cap on connections per
- * client address, and a throttle on failed hellos per address and per serial. In memory, per instance:
- * an attacker spread over instances meets each instance's limits.
+ * client address, and a throttle on failed hellos per address (each serial counted once), per address
+ * and serial, and per serial. In memory, per instance: an attacker spread over instances meets each
+ * instance's limits.
  */
 export interface HelloGuardOptions {
   /** Open connections one address may hold; IQs of a site behind one NAT share an address. */
   maxConnectionsPerAddress: number;
-  /** Failed hellos (wrong secret, unknown serial, no hello in time) allowed per address and per serial in a window. */
+  /**
+   * Failed hellos allowed in a window: per address (distinct serials, and hellos never said), per
+   * address and serial, and per serial.
+   */
   maxFailedHellos: number;
   windowMs: number;
 }
@@ -43,14 +47,34 @@ export class HelloGuard {
     else this.open.set(address, n);
   }
 
-  /** True when hellos from this address are refused for now, or this serial's wrong ones. */
-  throttled(address: string, serial?: string): boolean {
-    return this.over(`a:${address}`) || (serial !== undefined && this.over(`s:${serial}`));
+  /**
+   * True when this hello is refused before any lookup: its address tried too many serials (a scan, or
+   * hello deadlines), or this serial failed too often from this address. A misconfigured IQ retrying
+   * its wrong secret behind a building's router throttles itself, not its site-mates sharing the
+   * address: device secrets are high-entropy, so one serial's retries guess nothing.
+   */
+  refusedBeforeLookup(address: string, serial: string): boolean {
+    return this.over(`a:${address}`) || this.over(`p:${address}|${serial}`);
   }
 
+  /** True when this serial's wrong hellos are answered throttled (its right one is still welcomed). */
+  serialThrottled(serial: string): boolean {
+    return this.over(`s:${serial}`);
+  }
+
+  /** A failed hello; one without a serial (no hello in time) counts against its address each time. */
   failed(address: string, serial?: string) {
-    this.count(`a:${address}`);
-    if (serial !== undefined) this.count(`s:${serial}`);
+    if (serial === undefined) return this.count(`a:${address}`);
+    // The address counts each serial once a window: its retries count against that serial alone.
+    const pair = `p:${address}|${serial}`;
+    if (!this.live(pair)) this.count(`a:${address}`);
+    this.count(pair);
+    this.count(`s:${serial}`);
+  }
+
+  private live(key: string): boolean {
+    const entry = this.failures.get(key);
+    return entry !== undefined && entry.endsAt > this.now();
   }
 
   private over(key: string): boolean {

@@ -16,11 +16,13 @@ import {
   sweepStaleIqs,
   touchIqs,
 } from '../db/queries/iqs';
+import { DEVICE_REPORTS } from '../domain/device-events';
+import type { ThrottlePolicy } from '../domain/throttling';
 import { errorField, logger } from '../observability/logger';
 import { createAccessBatches } from './access-batches';
 import { type Command, isValidInstanceId, listenForCommands, type OpenOutcome } from './command-bus';
 import { defaultCommandSecret } from './command-channel';
-import { serveCommands } from './command-endpoint';
+import { type OpenCommand, serveCommands } from './command-endpoint';
 import { DeviceConnection, type GatewayContext } from './connection';
 import { DEFAULT_HELLO_GUARD, HelloGuard, type HelloGuardOptions } from './hello-guard';
 import { createGatewayMetrics } from './metrics';
@@ -43,6 +45,8 @@ export interface GatewayOptions {
   helloTimeoutMs?: number;
   /** Unacknowledged access versions are sent again after this long (doubling); default 10 s. */
   accessAckTimeoutMs?: number;
+  /** The pace of each connection's reports (domain/device-events.ts DEVICE_REPORTS unless given). */
+  deviceReports?: ThrottlePolicy;
   /** Connections per address and failed-hello throttle; tests and benches connect thousands from 127.0.0.1. */
   guard?: Partial<HelloGuardOptions>;
   /** Where this instance's Prometheus metrics go (connected IQs, commands, messages); none when omitted. */
@@ -61,7 +65,7 @@ export interface RunningGateway {
   /** Where this instance's command endpoint is reached (tcp://host:port). */
   commandUrl: string;
   /** Opens a lock through the IQ's connection on this instance (the command endpoint's opens come here). */
-  openLock(target: { iqId: string; lockId: string; requestId?: string }): Promise<OpenOutcome>;
+  openLock(target: OpenCommand): Promise<OpenOutcome>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +86,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     helloTimeoutMs: opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
     accessAckTimeoutMs: opts.accessAckTimeoutMs ?? DEFAULT_ACCESS_ACK_TIMEOUT_MS,
     guard: new HelloGuard({ ...DEFAULT_HELLO_GUARD, ...opts.guard }),
+    deviceReports: opts.deviceReports ?? DEVICE_REPORTS,
     accessBatches: createAccessBatches(db, (error) =>
       logger.error({ err: errorField(error) }, 'access ack write failed'),
     ),
@@ -106,9 +111,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     port: opts.command?.port ?? 0,
     advertisedHost: opts.command?.advertisedHost,
     secret: opts.command?.secret ?? defaultCommandSecret(),
-    open: ({ iqId, lockId }) => {
+    open: (target) => {
       ctx.metrics?.command('open');
-      return openLock(ctx, randomUUID(), iqId, lockId);
+      return openLock(ctx, target);
     },
   });
   undo.push(() => commands.close());
@@ -185,7 +190,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     ports: servers.map((s) => (s.address() as { port: number }).port),
     instanceId,
     commandUrl: commands.url,
-    openLock: (target) => openLock(ctx, target.requestId ?? randomUUID(), target.iqId, target.lockId),
+    openLock: (target) => openLock(ctx, target),
     async stop() {
       clearInterval(flush);
       // Callers find no endpoint from now on: their opens answer offline, as the IQs will be.
@@ -219,14 +224,10 @@ function listen(port: number, host: string, onSocket: (socket: Socket) => void):
 }
 
 /** An IQ this instance does not hold is offline from here. */
-function openLock(
-  ctx: GatewayContext,
-  requestId: string,
-  iqId: string,
-  lockId: string,
-): Promise<OpenOutcome> {
+function openLock(ctx: GatewayContext, { iqId, requestId, ...open }: OpenCommand): Promise<OpenOutcome> {
   const connection = ctx.registry.get(iqId);
-  return connection ? connection.open(requestId, lockId) : Promise.resolve({ outcome: 'offline' });
+  if (!connection) return Promise.resolve({ outcome: 'offline' });
+  return connection.open({ requestId: requestId ?? randomUUID(), ...open });
 }
 
 async function handleCommand(ctx: GatewayContext, command: Command) {

@@ -110,8 +110,13 @@ export function lockRoutes(deps: AppDeps) {
     if (queued) void deps.notifications.handOver();
   };
 
-  const refuse = async (c: Context<AppEnv>, lock: OpenTarget['lock'], code: RefusalCode): Promise<never> => {
-    await record(c, lock, 'lock.open_refused', { reason: code });
+  const refuse = async (
+    c: Context<AppEnv>,
+    lock: OpenTarget['lock'],
+    code: RefusalCode,
+    requestId?: string,
+  ): Promise<never> => {
+    await record(c, lock, 'lock.open_refused', { reason: code, ...(requestId ? { requestId } : {}) });
     throw problem(code, REFUSAL_DETAILS[code]);
   };
 
@@ -159,9 +164,13 @@ export function lockRoutes(deps: AppDeps) {
       });
       if (refusal) return refuse(c, lock, refusal);
 
+      // The request's id names the timeout's event, and the opening the IQ may report after it.
+      const requestId = randomUUID();
       const answer = await deps.gateway.openLock({
         iqId: lock.iqId,
         lockId: lock.id,
+        requestId,
+        actorProfileId: c.get('profile').id,
         commandUrl: target.commandUrl,
       });
       if (answer.outcome === 'opened') {
@@ -177,6 +186,7 @@ export function lockRoutes(deps: AppDeps) {
         await record(c, lock, 'lock.open_refused', { reason: 'open_refused', deviceReason: answer.reason });
         throw problem('open_refused', `The IQ refused to open the lock: ${answer.reason}.`);
       }
-      return refuse(c, lock, answer.outcome === 'offline' ? 'iq_offline' : 'iq_timeout');
+      if (answer.outcome === 'offline') return refuse(c, lock, 'iq_offline');
+      return refuse(c, lock, 'iq_timeout', requestId);
     });
 }

@@ -44,8 +44,10 @@ const lockOpenedWriterOf = preparedPer((db) =>
 /**
  * An IQ's report on one of its own updates (F6), which the gateway records at every step of every
  * update: kept only when the IQ is a target of the rollout the update's id names and was sent that
- * attempt (a late report on an earlier one included); false, and nothing written, for any other id.
- * One statement built once (issue 15: a rollout of 10,000 IQs writes 20,000 of them).
+ * attempt (a late report on an earlier one included), and once per state of that update (a flood of
+ * repeats writes nothing more: events_update_status_idx finds the first). `known` is false, and
+ * nothing written, for any other id. One statement built once (issue 15: a rollout of 10,000 IQs
+ * writes 20,000 of them).
  */
 export async function recordUpdateStatus(
   db: DbOrTx,
@@ -53,17 +55,19 @@ export async function recordUpdateStatus(
     siteId: string;
     iqId: string;
     update: { rolloutId: string; attempt: number };
-    data: Record<string, unknown>;
+    data: { state: string } & Record<string, unknown>;
   },
-): Promise<boolean> {
-  const rows = await updateStatus(db, {
+): Promise<{ known: boolean; recorded: boolean }> {
+  const [row] = await updateStatus(db, {
     siteId: event.siteId,
     iqId: event.iqId,
     rolloutId: event.update.rolloutId,
     attempt: event.update.attempt,
+    updateId: `${event.update.rolloutId}:${event.update.attempt}`,
+    state: event.data.state,
     data: JSON.stringify(event.data),
   });
-  return rows.length > 0;
+  return { known: row?.known === true, recorded: row?.recorded === true };
 }
 
 const updateStatus = rawStatement<{
@@ -71,15 +75,25 @@ const updateStatus = rawStatement<{
   iqId: string;
   rolloutId: string;
   attempt: number;
+  updateId: string;
+  state: string;
   data: string;
 }>(
   (value) => sql`
-    insert into events (site_id, type, actor_kind, iq_id, data)
-    select ${value('siteId')}::uuid, 'iq.update_status', 'device', ${value('iqId')}::uuid, ${value('data')}::jsonb
-    where exists (select 1 from rollout_targets t
-      where t.rollout_id = ${value('rolloutId')}::uuid and t.iq_id = ${value('iqId')}::uuid
-        and t.attempts >= ${value('attempt')}::int)
-    returning 1 as recorded`,
+    with known as (
+      select exists (select 1 from rollout_targets t
+        where t.rollout_id = ${value('rolloutId')}::uuid and t.iq_id = ${value('iqId')}::uuid
+          and t.attempts >= ${value('attempt')}::int) as known
+    ), recorded as (
+      insert into events (site_id, type, actor_kind, iq_id, data)
+      select ${value('siteId')}::uuid, 'iq.update_status', 'device', ${value('iqId')}::uuid, ${value('data')}::jsonb
+      where (select known from known)
+        and not exists (select 1 from events e
+          where e.iq_id = ${value('iqId')}::uuid and e.type = 'iq.update_status'
+            and e.data->>'updateId' = ${value('updateId')}::text and e.data->>'state' = ${value('state')}::text)
+      returning 1
+    )
+    select (select known from known) as known, exists (select 1 from recorded) as recorded`,
 );
 
 /** Placeholders (or columns) of a page of a site's audit trail; no `beforeSeq` (null) is the newest page. */

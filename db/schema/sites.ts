@@ -179,6 +179,10 @@ export const events = pgTable(
     uniqueIndex('events_device_event_key')
       .on(t.iqId, t.deviceEventId)
       .where(sql`${t.deviceEventId} is not null`),
+    // F6: an IQ's report on an update is kept once per state; a repeat looks itself up here.
+    index('events_update_status_idx')
+      .on(t.iqId, sql`(${t.data}->>'updateId')`, sql`(${t.data}->>'state')`)
+      .where(sql`${t.type} = 'iq.update_status'`),
     index('events_actor_idx').on(t.actorProfileId),
     index('events_subject_idx').on(t.subjectProfileId),
   ],

@@ -151,6 +151,39 @@ describe('failed hellos', () => {
   });
 });
 
+describe('IQs behind one NAT address', () => {
+  it('a misconfigured IQ retrying its wrong secret keeps none of its site-mates out; its own retries are throttled', async () => {
+    const misconfigured = await seedIq(database.db);
+    const mates = await Promise.all([seedIq(database.db), seedIq(database.db), seedIq(database.db)]);
+    const building = freshAddress();
+    const wrong = hello({ ...misconfigured.credentials, secret: 'an old secret' });
+    for (let i = 0; i < GUARD.maxFailedHellos; i++) {
+      expect((await attempt(building, wrong)).answer).toEqual({ type: 'error', code: 'auth_failed' });
+    }
+    // Its further retries are refused (they cost the database nothing) ...
+    expect((await attempt(building, wrong)).answer).toEqual({ type: 'error', code: 'throttled' });
+    // ... and every honest IQ behind the same router, reconnecting at once, is welcomed meanwhile.
+    const answers = await Promise.all(mates.map((mate) => attempt(building, hello(mate.credentials))));
+    for (const { answer } of answers) expect(answer).toMatchObject({ type: 'welcome' });
+    expect((await attempt(building, wrong)).answer).toEqual({ type: 'error', code: 'throttled' });
+  });
+
+  it('counts each serial once against its address: retries do not add up, a scan of serials does', async () => {
+    const mate = await seedIq(database.db);
+    const building = freshAddress();
+    for (let i = 0; i < GUARD.maxFailedHellos - 1; i++) {
+      for (let retry = 0; retry < 3; retry++)
+        await attempt(building, hello({ serial: `GONE-${i}`, secret: 'x' }));
+    }
+    expect((await attempt(building, hello(mate.credentials))).answer).toMatchObject({ type: 'welcome' });
+    await attempt(building, hello({ serial: 'GONE-last', secret: 'x' }));
+    expect((await attempt(building, hello(mate.credentials))).answer).toEqual({
+      type: 'error',
+      code: 'throttled',
+    });
+  });
+});
+
 describe('connections per address', () => {
   it('are capped: the one over the cap is answered throttled and closed; a freed place is taken again', async () => {
     const address = freshAddress();

@@ -132,4 +132,32 @@ describe('update-status reports (F6)', () => {
     expect(await reports(seeded.iq.id)).toEqual([{ updateId: update.updateId, state: 'downloading' }]);
     raw.socket.destroy();
   });
+
+  it('a flood of reports on one update keeps each state once: no more than the IQ may say about it', async () => {
+    const seeded = await seedIq(database.db);
+    const update = await seedUpdateInProgress(database.db, seeded.iq.id);
+    const raw = await connect(seeded, '1.0.0');
+    const flood = (state: string, n: number, error?: string) =>
+      Array.from({ length: n }, (_, i) => statusLine(update.updateId, state, error && `${error}-${i}`)).join(
+        '',
+      );
+    raw.write(flood('downloading', 300) + flood('installing', 300) + flood('failed', 50, 'flash_error'));
+    await handled(raw, seeded);
+    expect(await reports(seeded.iq.id)).toEqual([
+      { updateId: update.updateId, state: 'downloading' },
+      { updateId: update.updateId, state: 'installing' },
+      { updateId: update.updateId, state: 'failed', error: 'flash_error-0' },
+    ]);
+    // A repeat is no lie: never answered bad_message (the first answer after the flood is the hello's).
+    expect(await target(update.rolloutId, seeded.iq.id)).toMatchObject({
+      state: 'failed',
+      error: 'flash_error-0',
+    });
+    // Reconnecting buys the IQ nothing more.
+    raw.socket.destroy();
+    const again = await connect(seeded, '1.0.0', flood('downloading', 20));
+    await handled(again, seeded);
+    expect(await reports(seeded.iq.id)).toHaveLength(3);
+    again.socket.destroy();
+  });
 });

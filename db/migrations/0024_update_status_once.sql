@@ -1,0 +1,1 @@
+CREATE INDEX "events_update_status_idx" ON "events" USING btree ("iq_id",("data"->>'updateId'),("data"->>'state')) WHERE "events"."type" = 'iq.update_status';
