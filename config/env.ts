@@ -108,6 +108,15 @@ export const envSchema = z
         }
         return entries;
       }),
+    /**
+     * Open HTTP connections one client address (an IPv6 /64) may hold on the API; a trusted proxy's
+     * are not counted (clients behind one NAT share an address).
+     */
+    API_MAX_CONNECTIONS_PER_ADDRESS: z.coerce
+      .number({ error: 'must be a positive integer' })
+      .int('must be a positive integer')
+      .min(1, 'must be a positive integer')
+      .default(128),
     GATEWAY_PORTS: z
       .string()
       .default('40000,40001')
