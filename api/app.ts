@@ -6,6 +6,7 @@ import { limitBody } from './middleware/body-limit';
 import { inputChecks } from './middleware/input-checks';
 import { requestAndAnswerHeaders } from './middleware/request-and-answer-headers';
 import { requestTelemetry } from './middleware/request-telemetry';
+import { requestsInFlight } from './middleware/requests-in-flight';
 import { openApiDocument } from './openapi';
 import { notFound, problemResponse, toProblem } from './problem';
 import { createRouter } from './router';
@@ -39,6 +40,9 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.use(requestTelemetry({ logger, metrics: deps.metrics }));
+  if (deps.maxRequestsInFlightPerAddress !== undefined) {
+    app.use(requestsInFlight(deps.maxRequestsInFlightPerAddress));
+  }
   app.use(limitBody);
   app.use(inputChecks);
 

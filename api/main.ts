@@ -62,6 +62,7 @@ const app = createApp({
   accountMail,
   redemptions,
   trustedProxies: env.TRUSTED_PROXIES,
+  maxRequestsInFlightPerAddress: env.API_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS,
   env,
   now: () => new Date(),
   logger,

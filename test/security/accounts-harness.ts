@@ -57,6 +57,8 @@ export async function startAccountsSecurity(
     now?: () => Date;
     /** The HTTP server's limits (api/http-server.ts); production's defaults when not given. */
     httpLimits?: HttpLimits;
+    /** AppDeps.maxRequestsInFlightPerAddress; no cap when not given. */
+    maxRequestsInFlightPerAddress?: number;
   } = {},
 ): Promise<AccountsSecurity> {
   const sys = await startTestSystem({});
@@ -74,6 +76,9 @@ export async function startAccountsSecurity(
     notifications: sys.notifications,
     accountMail: sys.accountMail,
     trustedProxies,
+    ...(opts.maxRequestsInFlightPerAddress === undefined
+      ? {}
+      : { maxRequestsInFlightPerAddress: opts.maxRequestsInFlightPerAddress }),
     env: {
       KS_MODE: opts.mode ?? 'development',
       PUBLIC_BASE_URL: TEST_BASE_URL,

@@ -33,6 +33,7 @@ describe('parseEnv', () => {
       PORT: 3000,
       GATEWAY_PORTS: [40000, 40001],
       API_MAX_CONNECTIONS_PER_ADDRESS: 128,
+      API_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS: 64,
       GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: 256,
       GATEWAY_FAILED_HELLOS_PER_MINUTE: 10,
       TEMPORAL_TASK_QUEUE: 'ks-cloud',
@@ -42,6 +43,7 @@ describe('parseEnv', () => {
 
   it.each([
     'API_MAX_CONNECTIONS_PER_ADDRESS',
+    'API_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS',
     'GATEWAY_MAX_CONNECTIONS_PER_ADDRESS',
     'GATEWAY_FAILED_HELLOS_PER_MINUTE',
   ])('reads %s as a positive integer and refuses anything else', (name) => {
