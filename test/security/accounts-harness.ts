@@ -5,6 +5,7 @@ import { envSchema } from '../../config/env';
 import { connectDatabase } from '../../db/client';
 import { createMailer } from '../../emails/mailer';
 import { noopGatewayClient } from '../../gateway/client';
+import type { HttpMetrics } from '../../observability/http-metrics';
 import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
 
 /** API_MAX_CONNECTIONS_PER_ADDRESS's default. */
@@ -59,6 +60,8 @@ export async function startAccountsSecurity(
     httpLimits?: HttpLimits;
     /** AppDeps.maxRequestsInFlightPerAddress; no cap when not given. */
     maxRequestsInFlightPerAddress?: number;
+    /** Where the API counts its answers; nowhere when not given. */
+    metrics?: HttpMetrics;
   } = {},
 ): Promise<AccountsSecurity> {
   const sys = await startTestSystem({});
@@ -76,6 +79,7 @@ export async function startAccountsSecurity(
     notifications: sys.notifications,
     accountMail: sys.accountMail,
     trustedProxies,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.maxRequestsInFlightPerAddress === undefined
       ? {}
       : { maxRequestsInFlightPerAddress: opts.maxRequestsInFlightPerAddress }),

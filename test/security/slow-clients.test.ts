@@ -6,15 +6,18 @@
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpMetrics } from '../../observability/http-metrics';
 import { type AccountsSecurity, startAccountsSecurity } from './accounts-harness';
 
 const CAP = 5;
+const metrics = createHttpMetrics();
 let t: AccountsSecurity;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
   t = await startAccountsSecurity({
     httpLimits: { maxConnectionsPerAddress: CAP, headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 },
+    metrics,
   });
 });
 afterAll(async () => {
@@ -92,7 +95,7 @@ describe('a client slower than any real one', () => {
     expect(dripping.socket.bytesWritten).toBeLessThan(60);
   });
 
-  it('dripping its body is answered 408 and closed before the body ends', async () => {
+  it('dripping its body is answered 408 and closed before the body ends, and counted as a client error, not as a service away (503)', async () => {
     const body = JSON.stringify({ email: 'slow@ks.test', password: 'x'.repeat(60) });
     const dripping = await open('127.0.0.5');
     dripping.socket.write(
@@ -101,5 +104,10 @@ describe('a client slower than any real one', () => {
     drip(dripping.socket, body);
     await dripping.closed;
     expect(dripping.received()).toMatch(/^HTTP\/1\.1 408 /);
+    // The route's handler, left without its body, finishes after the socket closed.
+    const login = async () =>
+      ((await metrics.requests.get()).values ?? []).filter((v) => v.labels.route === '/auth/login');
+    while ((await login()).length === 0) await new Promise((r) => setTimeout(r, 20));
+    expect((await login()).map((v) => v.labels.status)).toEqual(['400']);
   });
 });
