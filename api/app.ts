@@ -1,13 +1,15 @@
 import { createMiddleware } from 'hono/factory';
 import { errorField, logger as processLogger } from '../observability/logger';
 import { requireAuth } from './auth/require-auth';
+import { clientGone } from './client-gone';
 import type { AppDeps, AppEnv } from './deps';
 import { limitBody } from './middleware/body-limit';
 import { inputChecks } from './middleware/input-checks';
 import { requestAndAnswerHeaders } from './middleware/request-and-answer-headers';
 import { requestTelemetry } from './middleware/request-telemetry';
+import { requestsInFlight } from './middleware/requests-in-flight';
 import { openApiDocument } from './openapi';
-import { notFound, problemResponse, toProblem } from './problem';
+import { notFound, problem, problemResponse, toProblem } from './problem';
 import { createRouter } from './router';
 import { authRoutes } from './routes/auth';
 import { consentRoutes } from './routes/consents';
@@ -39,6 +41,9 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.use(requestTelemetry({ logger, metrics: deps.metrics }));
+  if (deps.maxRequestsInFlightPerAddress !== undefined) {
+    app.use(requestsInFlight(deps.maxRequestsInFlightPerAddress));
+  }
   app.use(limitBody);
   app.use(inputChecks);
 
@@ -85,7 +90,9 @@ export function createApp(deps: AppDeps) {
 
   app.notFound((c) => problemResponse(c, notFound()));
   app.onError((error, c) => {
-    const answer = toProblem(error);
+    const answer = clientGone(c)
+      ? problem('bad_request', 'The request ended before its body arrived.')
+      : toProblem(error);
     if (answer.status >= 500) {
       // 503: a backing service is away (the client is told to retry); anything else is a bug.
       logger[answer.status === 503 ? 'warn' : 'error'](

@@ -9,7 +9,7 @@ interface NodeBindings {
 /** How many addresses' trust a reader remembers before it starts over. */
 const KNOWN_ADDRESSES = 4096;
 
-const unmapped = (address: string) => (address.startsWith('::ffff:') ? address.slice(7) : address);
+export const unmapped = (address: string) => (address.startsWith('::ffff:') ? address.slice(7) : address);
 
 /**
  * The proxies whose `X-Forwarded-For` is believed (TRUSTED_PROXIES: addresses or CIDR ranges,
@@ -28,18 +28,16 @@ function trustedList(entries: readonly string[]): BlockList {
 }
 
 /**
- * The client's address (A6): the socket's, or, when the socket is a trusted proxy, the address that
- * proxy saw: `X-Forwarded-For` read from the right, skipping the trusted proxies of a chain. A
- * client cannot choose its address by sending the header itself: only a trusted hop's word counts.
- * Undefined when the request came through no socket (an in-process call in tests).
+ * Whether an address is one of the trusted proxies (an IPv4-mapped IPv6 address as its IPv4 one).
+ * BlockList#check builds socket addresses for each call (issue 15: a few µs of every request's CPU):
+ * each address's answer is remembered, in a bounded map a flood of addresses cannot grow.
  */
-export function clientAddressReader(trustedProxies: readonly string[]) {
+export function trustedAddress(trustedProxies: readonly string[]): (address: string) => boolean {
   const trusted = trustedList(trustedProxies);
-  // BlockList#check builds socket addresses for each call (issue 15: a few µs of every request's
-  // CPU): each address's answer is remembered, in a bounded map a flood of addresses cannot grow.
   const known = new Map<string, boolean>();
-  const isTrusted = (address: string) => {
+  return (raw) => {
     if (trustedProxies.length === 0) return false;
+    const address = unmapped(raw);
     let answer = known.get(address);
     if (answer === undefined) {
       const family = isIP(address);
@@ -49,6 +47,16 @@ export function clientAddressReader(trustedProxies: readonly string[]) {
     }
     return answer;
   };
+}
+
+/**
+ * The client's address (A6): the socket's, or, when the socket is a trusted proxy, the address that
+ * proxy saw: `X-Forwarded-For` read from the right, skipping the trusted proxies of a chain. A
+ * client cannot choose its address by sending the header itself: only a trusted hop's word counts.
+ * Undefined when the request came through no socket (an in-process call in tests).
+ */
+export function clientAddressReader(trustedProxies: readonly string[]) {
+  const isTrusted = trustedAddress(trustedProxies);
   return (c: Context): string | undefined => {
     const socket = (c.env as NodeBindings | undefined)?.incoming?.socket?.remoteAddress;
     if (!socket) return undefined;

@@ -46,6 +46,8 @@ export interface AppDeps {
   metrics?: HttpMetrics;
   /** TRUSTED_PROXIES: proxies whose X-Forwarded-For names the client (A6); none when omitted. */
   trustedProxies?: readonly string[];
+  /** API_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS: one client's requests answered at once; no cap when omitted. */
+  maxRequestsInFlightPerAddress?: number;
 }
 
 /** The signed-in caller, read with its session (one query). */

@@ -1,4 +1,3 @@
-import { serve } from '@hono/node-server';
 import { collectDefaultMetrics } from 'prom-client';
 import { createRedemptionAnnouncer } from '../activities/subscription';
 import { commandSecretOrExit, loadEnvOrExit } from '../config/env';
@@ -16,6 +15,7 @@ import { createAccountMailRelay } from '../outbox/account-mail-relay';
 import { createNotificationRelay } from '../outbox/notification-relay';
 import { createRedemptionRelay } from '../outbox/redemption-relay';
 import { createApp } from './app';
+import { HTTP_TIMEOUTS, serveApi } from './http-server';
 
 const env = loadEnvOrExit();
 setLogProcess('api');
@@ -62,6 +62,7 @@ const app = createApp({
   accountMail,
   redemptions,
   trustedProxies: env.TRUSTED_PROXIES,
+  maxRequestsInFlightPerAddress: env.API_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS,
   env,
   now: () => new Date(),
   logger,
@@ -70,8 +71,15 @@ const app = createApp({
 
 // Development serves /dev/mailbox (reset links): loopback only unless HOST says otherwise.
 const hostname = env.HOST ?? (env.KS_MODE === 'development' ? '127.0.0.1' : '0.0.0.0');
-const server = serve({ fetch: app.fetch, port: env.PORT, hostname }, (info) => {
-  logger.info({ port: info.port, hostname }, `listening on http://${hostname}:${info.port}`);
+const server = serveApi({
+  fetch: app.fetch,
+  port: env.PORT,
+  hostname,
+  trustedProxies: env.TRUSTED_PROXIES,
+  limits: { ...HTTP_TIMEOUTS, maxConnectionsPerAddress: env.API_MAX_CONNECTIONS_PER_ADDRESS },
+  onListening: (info) => {
+    logger.info({ port: info.port, hostname }, `listening on http://${hostname}:${info.port}`);
+  },
 });
 // Off the public port: API.md lists what answers without a token, and metrics are not on it.
 let metricsServer: MetricsServer | undefined;

@@ -37,8 +37,9 @@ function addProblem(responses: Record<string, ProblemResponse>, code: ProblemCod
 
 /**
  * The OpenAPI 3.1 document of the routes' own schemas, plus the answers that the framework and
- * app-wide middleware give on any route with a body, so clients and fuzzers see them documented:
- * 413 past the size limit, 415 for a content type the route does not take, and 400 bad_request for
+ * app-wide middleware give, so clients and fuzzers see them documented: on any route 429 for a
+ * client with too many requests at once (api/middleware/requests-in-flight.ts); on any route with a
+ * body 413 past the size limit, 415 for a content type the route does not take, and 400 bad_request for
  * a multipart body that does not parse where a form is taken (the handlers take multipart too).
  */
 export function openApiDocument(app: OpenAPIHono<AppEnv>) {
@@ -51,9 +52,11 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>) {
   for (const item of Object.values(doc.paths ?? {})) {
     for (const method of methods) {
       const operation = item[method];
-      if (!operation?.requestBody) continue;
+      if (!operation) continue;
       operation.responses ??= {};
       const responses = operation.responses as Record<string, ProblemResponse>;
+      addProblem(responses, 'too_many_attempts');
+      if (!operation.requestBody) continue;
       addProblem(responses, 'payload_too_large');
       addProblem(responses, 'unsupported_media_type');
       const types = 'content' in operation.requestBody ? Object.keys(operation.requestBody.content) : [];

@@ -108,6 +108,24 @@ export const envSchema = z
         }
         return entries;
       }),
+    /**
+     * Open HTTP connections one client address (an IPv6 /64) may hold on the API; a trusted proxy's
+     * are not counted (clients behind one NAT share an address).
+     */
+    API_MAX_CONNECTIONS_PER_ADDRESS: z.coerce
+      .number({ error: 'must be a positive integer' })
+      .int('must be a positive integer')
+      .min(1, 'must be a positive integer')
+      .default(128),
+    /**
+     * Requests of one client address (an IPv6 /64; behind a trusted proxy, the client it names) the
+     * API answers at once; more are answered 429 before any work.
+     */
+    API_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS: z.coerce
+      .number({ error: 'must be a positive integer' })
+      .int('must be a positive integer')
+      .min(1, 'must be a positive integer')
+      .default(64),
     GATEWAY_PORTS: z
       .string()
       .default('40000,40001')

@@ -1,10 +1,15 @@
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { createApp } from '../../api/app';
+import { HTTP_TIMEOUTS, type HttpLimits, serveApi } from '../../api/http-server';
+import { envSchema } from '../../config/env';
 import { connectDatabase } from '../../db/client';
 import { createMailer } from '../../emails/mailer';
 import { noopGatewayClient } from '../../gateway/client';
+import type { HttpMetrics } from '../../observability/http-metrics';
 import { startTestSystem, TEST_BASE_URL, TEST_TOKEN_SECRET, type TestSystem } from '../support/system';
+
+/** API_MAX_CONNECTIONS_PER_ADDRESS's default. */
+const PRODUCTION_CAP = envSchema.shape.API_MAX_CONNECTIONS_PER_ADDRESS.parse(undefined);
 
 export interface Answer {
   status: number;
@@ -23,6 +28,8 @@ export interface Answer {
  */
 export interface AccountsSecurity {
   sys: TestSystem;
+  /** The API's port on 127.0.0.1, for raw sockets. */
+  port: number;
   http(
     method: string,
     path: string,
@@ -49,9 +56,16 @@ export async function startAccountsSecurity(
     onSignInQuery?: (statement: string) => void;
     /** The API's clock; the real one when not given. */
     now?: () => Date;
+    /** The HTTP server's limits (api/http-server.ts); production's defaults when not given. */
+    httpLimits?: HttpLimits;
+    /** AppDeps.maxRequestsInFlightPerAddress; no cap when not given. */
+    maxRequestsInFlightPerAddress?: number;
+    /** Where the API counts its answers; nowhere when not given. */
+    metrics?: HttpMetrics;
   } = {},
 ): Promise<AccountsSecurity> {
   const sys = await startTestSystem({});
+  const trustedProxies = opts.trustedProxies ?? ['127.0.0.1'];
   const own = opts.onQuery ? connectDatabase(sys.databaseUrl, { onQuery: opts.onQuery }) : undefined;
   const signIn = opts.onSignInQuery
     ? connectDatabase(sys.databaseUrl, { max: 1, onQuery: opts.onSignInQuery })
@@ -64,7 +78,11 @@ export async function startAccountsSecurity(
     gateway: noopGatewayClient,
     notifications: sys.notifications,
     accountMail: sys.accountMail,
-    trustedProxies: opts.trustedProxies ?? ['127.0.0.1'],
+    trustedProxies,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.maxRequestsInFlightPerAddress === undefined
+      ? {}
+      : { maxRequestsInFlightPerAddress: opts.maxRequestsInFlightPerAddress }),
     env: {
       KS_MODE: opts.mode ?? 'development',
       PUBLIC_BASE_URL: TEST_BASE_URL,
@@ -73,11 +91,19 @@ export async function startAccountsSecurity(
     },
     now: opts.now ?? (() => new Date()),
   });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  const server = serveApi({
+    fetch: app.fetch,
+    port: 0,
+    hostname: '127.0.0.1',
+    trustedProxies,
+    limits: opts.httpLimits ?? { ...HTTP_TIMEOUTS, maxConnectionsPerAddress: PRODUCTION_CAP },
+  });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  const baseUrl = `http://127.0.0.1:${port}`;
   return {
     sys,
+    port,
     async http(method, path, { token, body, raw, type, from, chunked } = {}) {
       const headers: Record<string, string> = {};
       if (token) headers.authorization = `Bearer ${token}`;

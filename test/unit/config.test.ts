@@ -32,6 +32,8 @@ describe('parseEnv', () => {
       DATABASE_URL: valid.DATABASE_URL,
       PORT: 3000,
       GATEWAY_PORTS: [40000, 40001],
+      API_MAX_CONNECTIONS_PER_ADDRESS: 128,
+      API_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS: 64,
       GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: 256,
       GATEWAY_FAILED_HELLOS_PER_MINUTE: 10,
       TEMPORAL_TASK_QUEUE: 'ks-cloud',
@@ -39,17 +41,19 @@ describe('parseEnv', () => {
     expect(env.RESEND_API_KEY).toBeUndefined();
   });
 
-  it.each(['GATEWAY_MAX_CONNECTIONS_PER_ADDRESS', 'GATEWAY_FAILED_HELLOS_PER_MINUTE'])(
-    'reads %s as a positive integer and refuses anything else',
-    (name) => {
-      expect(parseEnv({ ...valid, [name]: '5000' })).toMatchObject({ [name]: 5000 });
-      for (const bad of ['0', '-1', '1.5', 'many']) {
-        expect(refusal({ ...valid, [name]: bad })).toBe(
-          `Configuration error: ${name} must be a positive integer`,
-        );
-      }
-    },
-  );
+  it.each([
+    'API_MAX_CONNECTIONS_PER_ADDRESS',
+    'API_MAX_REQUESTS_IN_FLIGHT_PER_ADDRESS',
+    'GATEWAY_MAX_CONNECTIONS_PER_ADDRESS',
+    'GATEWAY_FAILED_HELLOS_PER_MINUTE',
+  ])('reads %s as a positive integer and refuses anything else', (name) => {
+    expect(parseEnv({ ...valid, [name]: '5000' })).toMatchObject({ [name]: 5000 });
+    for (const bad of ['0', '-1', '1.5', 'many']) {
+      expect(refusal({ ...valid, [name]: bad })).toBe(
+        `Configuration error: ${name} must be a positive integer`,
+      );
+    }
+  });
 
   it('keeps twice the cores in connections to PostgreSQL by default, 4 to 10; DATABASE_POOL_SIZE sets it', () => {
     expect(defaultDatabasePoolSize()).toBe(Math.min(10, Math.max(4, 2 * availableParallelism())));

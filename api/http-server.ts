@@ -1,0 +1,72 @@
+import type { Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { serve } from '@hono/node-server';
+import { addressBucket, trustedAddress, unmapped } from './client-address';
+
+/** What a slow or greedy client may hold of the API's sockets. */
+export interface HttpLimits {
+  /** Open connections one client address (an IPv6 /64) may hold; a trusted proxy's are not counted. */
+  maxConnectionsPerAddress: number;
+  /** A request's headers must have arrived by then (Node answers 408 and closes). */
+  headersTimeoutMs: number;
+  /** A request, its body included, must have arrived by then (Node answers 408 and closes). */
+  requestTimeoutMs: number;
+}
+
+/**
+ * No real client takes seconds to send its headers, nor half a minute for a body of at most 256 KiB
+ * (api/middleware/body-limit.ts); Node's defaults (60 s and 5 min, checked every 30 s) let a client
+ * dripping a byte every few seconds hold a socket for minutes.
+ */
+export const HTTP_TIMEOUTS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 } as const;
+/** How often Node looks for requests past their timeouts. */
+const TIMEOUT_CHECK_MS = 1_000;
+
+/**
+ * The API's HTTP server. Node caps neither the connections of one address nor, with its defaults,
+ * how long a slow one is kept: one client holding thousands of half-sent requests used up the
+ * process's file descriptors and no one else was answered. A connection past its address's cap is
+ * closed at once, before anything of it is read.
+ */
+export function serveApi(opts: {
+  fetch: Parameters<typeof serve>[0]['fetch'];
+  port: number;
+  hostname: string;
+  trustedProxies: readonly string[];
+  limits: HttpLimits;
+  onListening?: (info: AddressInfo) => void;
+}): Server {
+  const { limits } = opts;
+  const server = serve(
+    {
+      fetch: opts.fetch,
+      port: opts.port,
+      hostname: opts.hostname,
+      serverOptions: {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, limits.headersTimeoutMs),
+      },
+    },
+    opts.onListening,
+  ) as Server;
+  const isTrusted = trustedAddress(opts.trustedProxies);
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    if (socket.remoteAddress === undefined || isTrusted(socket.remoteAddress)) return;
+    // An IPv6 subscriber holds a whole /64, as for the throttles (A6).
+    const address = addressBucket(unmapped(socket.remoteAddress));
+    const held = open.get(address) ?? 0;
+    if (held >= limits.maxConnectionsPerAddress) {
+      socket.destroy();
+      return;
+    }
+    open.set(address, held + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left === 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
+  return server;
+}
