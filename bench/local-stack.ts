@@ -1,11 +1,11 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
-import { defaultDatabasePoolSize } from '../config/env';
+import { HTTP_TIMEOUTS, serveApi } from '../api/http-server';
+import { API_LIMIT_DEFAULTS, defaultDatabasePoolSize } from '../config/env';
 import { quietLazyConnection } from '../config/temporal';
 import { applyMigrations, connectDatabase, type Database } from '../db/client';
 import { createMailer } from '../emails/mailer';
@@ -104,6 +104,8 @@ export async function startLocalStack(
     mailer,
     gateway: opts.gateway?.(database) ?? noopGatewayClient,
     ...(opts.trustedProxies ? { trustedProxies: opts.trustedProxies } : {}),
+    // The API's limits as deployed: the benches measure what runs.
+    maxRequestsInFlightPerAddress: API_LIMIT_DEFAULTS.requestsInFlightPerAddress,
     notifications,
     env: {
       KS_MODE: opts.mode ?? 'development',
@@ -116,9 +118,11 @@ export async function startLocalStack(
     logger: logger.child({}, { level: process.env.LOG_LEVEL ?? 'warn' }),
   });
   const port = await freePort();
-  const server = serve({
+  const server = serveApi({
     port,
     hostname: '127.0.0.1',
+    trustedProxies: opts.trustedProxies ?? [],
+    limits: { ...HTTP_TIMEOUTS, maxConnectionsPerAddress: API_LIMIT_DEFAULTS.connectionsPerAddress },
     // The bindings (the Node request and answer) go on to the app, as api/main.ts serves it: the
     // client's address (A6) comes from them.
     fetch: async (request, bindings) => {

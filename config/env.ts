@@ -32,6 +32,9 @@ const port = z.coerce
   .min(1, 'must be a TCP port (1-65535)')
   .max(65535, 'must be a TCP port (1-65535)');
 
+/** What one client address may hold of the API by default (API_MAX_*_PER_ADDRESS); benches run with them. */
+export const API_LIMIT_DEFAULTS = { connectionsPerAddress: 128, requestsInFlightPerAddress: 64 } as const;
+
 export const envSchema = z
   .object({
     KS_MODE: z.enum(['development', 'production']).default('production'),
@@ -116,7 +119,7 @@ export const envSchema = z
       .number({ error: 'must be a positive integer' })
       .int('must be a positive integer')
       .min(1, 'must be a positive integer')
-      .default(128),
+      .default(API_LIMIT_DEFAULTS.connectionsPerAddress),
     /**
      * Requests of one client address (an IPv6 /64; behind a trusted proxy, the client it names) the
      * API answers at once; more are answered 429 before any work.
@@ -125,7 +128,7 @@ export const envSchema = z
       .number({ error: 'must be a positive integer' })
       .int('must be a positive integer')
       .min(1, 'must be a positive integer')
-      .default(64),
+      .default(API_LIMIT_DEFAULTS.requestsInFlightPerAddress),
     GATEWAY_PORTS: z
       .string()
       .default('40000,40001')
