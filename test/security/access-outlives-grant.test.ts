@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessMethods, events, iqAccessEntries, memberships, siteInvitations, sites } from '../../db/schema';
+import { findMembership } from '../../db/queries/memberships';
+import { accessMethods, events, iqAccessEntries, siteInvitations, sites } from '../../db/schema';
 import type { SimulatedIq } from '../../iq-sim/iq';
 import { grantPlatformRole, revokePlatformRole } from '../../operations/platform-roles';
 import { eventually } from '../gateway/helpers';
@@ -62,13 +63,7 @@ const activeMethods = async (siteId: string, profileId: string) =>
         eq(accessMethods.status, 'active'),
       ),
     );
-const membershipOf = async (siteId: string, profileId: string) =>
-  (
-    await t.sys.db
-      .select()
-      .from(memberships)
-      .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)))
-  )[0];
+const membershipOf = (siteId: string, profileId: string) => findMembership(t.sys.db, siteId, profileId);
 const iqEntriesOf = (profileId: string) =>
   t.sys.db.select().from(iqAccessEntries).where(eq(iqAccessEntries.memberId, profileId));
 const eventTypes = async (siteId: string, subjectId: string) =>

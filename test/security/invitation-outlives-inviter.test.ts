@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { events, memberships } from '../../db/schema';
+import { findMembership } from '../../db/queries/memberships';
+import { events } from '../../db/schema';
 import {
   expectAnswer,
   invitationLink,
@@ -33,13 +34,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const membershipOf = async (siteId: string, profileId: string) =>
-  (
-    await t.sys.db
-      .select()
-      .from(memberships)
-      .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)))
-  )[0];
+const membershipOf = (siteId: string, profileId: string) => findMembership(t.sys.db, siteId, profileId);
 
 /** The invitation links of `inviter` sent to two fresh profiles (as admin and as user), not yet followed. */
 async function invitationsBy(inviterToken: string, siteId: string) {

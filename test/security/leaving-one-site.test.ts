@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessMethods, memberships } from '../../db/schema';
+import { findMembership } from '../../db/queries/memberships';
+import { accessMethods } from '../../db/schema';
 import {
   acceptAsProfile,
   expectAnswer,
@@ -37,13 +38,7 @@ const methodsOf = async (siteId: string, profileId: string) =>
       .from(accessMethods)
       .where(and(eq(accessMethods.siteId, siteId), eq(accessMethods.profileId, profileId)))
   ).map((m) => m.status);
-const membershipOf = async (siteId: string, profileId: string) =>
-  (
-    await t.sys.db
-      .select()
-      .from(memberships)
-      .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)))
-  )[0];
+const membershipOf = (siteId: string, profileId: string) => findMembership(t.sys.db, siteId, profileId);
 
 async function grant(token: string, siteId: string, profileId: string) {
   for (const body of [{ kind: 'remote' }, { kind: 'tag', tagUid: `TAG-${randomUUID()}` }]) {

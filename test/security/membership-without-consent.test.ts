@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findMembership } from '../../db/queries/memberships';
 import { events, memberships, profiles } from '../../db/schema';
 import { eventually } from '../gateway/helpers';
 import { addMember } from '../support/fixtures';
@@ -38,13 +39,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const membershipOf = async (siteId: string, profileId: string) =>
-  (
-    await t.sys.db
-      .select()
-      .from(memberships)
-      .where(and(eq(memberships.siteId, siteId), eq(memberships.profileId, profileId)))
-  )[0];
+const membershipOf = (siteId: string, profileId: string) => findMembership(t.sys.db, siteId, profileId);
 const membershipsOf = async (profileId: string) =>
   t.sys.db.select().from(memberships).where(eq(memberships.profileId, profileId));
 
