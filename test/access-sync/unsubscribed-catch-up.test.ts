@@ -5,12 +5,7 @@
  * change, in order, each version once.
  */
 import { expect, it } from 'vitest';
-import {
-  accessSyncSystem,
-  expectHoldsWhatTheDatabaseSays,
-  iqVersions,
-  recordAccess,
-} from './harness';
+import { accessSyncSystem, expectHoldsWhatTheDatabaseSays, iqVersions, recordAccess } from './harness';
 
 const ks = accessSyncSystem({ name: 'unsubscribed-catch-up' });
 
