@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { serve } from '@hono/node-server';
 import { addressBucket, trustedAddress, unmapped } from './client-address';
+import { problemBody } from './problem';
 
 /** What a slow or greedy client may hold of the API's sockets. */
 export interface HttpLimits {
@@ -21,12 +22,39 @@ export interface HttpLimits {
 export const HTTP_TIMEOUTS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 } as const;
 /** How often Node looks for requests past their timeouts. */
 const TIMEOUT_CHECK_MS = 1_000;
+/** How long a refused connection has to take its answer before it is cut. */
+const CLOSE_GRACE_MS = 1_000;
+
+/**
+ * The answer of a connection past its address's cap, written before anything of it is read: a client
+ * (a browser behind a shared address) learns to retry instead of seeing its connection reset.
+ */
+const TOO_MANY_CONNECTIONS = (() => {
+  const body = JSON.stringify(
+    problemBody(
+      429,
+      'too_many_attempts',
+      'Too many open connections from your network address; try again in 1 second.',
+    ),
+  );
+  return [
+    'HTTP/1.1 429 Too Many Requests',
+    'Content-Type: application/problem+json',
+    'Retry-After: 1',
+    'Cache-Control: no-store',
+    'X-Content-Type-Options: nosniff',
+    'Connection: close',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ].join('\r\n');
+})();
 
 /**
  * The API's HTTP server. Node caps neither the connections of one address nor, with its defaults,
  * how long a slow one is kept: one client holding thousands of half-sent requests used up the
  * process's file descriptors and no one else was answered. A connection past its address's cap is
- * closed at once, before anything of it is read.
+ * answered 429 and closed at once, before anything of it is read.
  */
 export function serveApi(opts: {
   fetch: Parameters<typeof serve>[0]['fetch'];
@@ -58,7 +86,10 @@ export function serveApi(opts: {
     const address = addressBucket(unmapped(socket.remoteAddress));
     const held = open.get(address) ?? 0;
     if (held >= limits.maxConnectionsPerAddress) {
-      socket.destroy();
+      // Unread (paused: no request of it reaches the app), told why, and closed.
+      socket.pause();
+      socket.end(TOO_MANY_CONNECTIONS);
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
       return;
     }
     open.set(address, held + 1);

@@ -59,7 +59,7 @@ function drip(socket: Socket, text: string) {
 }
 
 describe('connections of one address', () => {
-  it('are capped: past the cap a connection is closed unanswered; other addresses and the trusted proxy are answered; a freed place is taken again', async () => {
+  it('are capped: past the cap a connection is answered 429 with Retry-After, unread, and closed; other addresses and the trusted proxy are answered; a freed place is taken again', async () => {
     const holders = [];
     for (let i = 0; i < CAP; i++) {
       const held = await open('127.0.0.2');
@@ -68,15 +68,25 @@ describe('connections of one address', () => {
     }
     // Each of a burst past the cap, at once.
     const past = await Promise.all(Array.from({ length: 3 }, () => statusFrom('127.0.0.2')));
-    expect(past).toEqual(['closed', 'closed', 'closed']);
+    expect(past).toEqual([429, 429, 429]);
+    // Answered before anything of it was read: what it sent never reached the app.
+    const unread = await open('127.0.0.2');
+    unread.socket.write(
+      `POST /auth/login HTTP/1.1\r\nHost: ks.test\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+    );
+    await unread.closed;
+    expect(unread.received()).toMatch(
+      /^HTTP\/1\.1 429 [\s\S]*\r\nretry-after: 1\r\n[\s\S]*"code":"too_many_attempts"/i,
+    );
+    expect(unread.received()).not.toContain('validation_failed');
     expect(await statusFrom('127.0.0.3')).toBe(200);
     expect(await statusFrom('127.0.0.1')).toBe(200);
 
     holders[0]!.socket.destroy();
     await holders[0]!.closed;
     // The server hears of the close after the client: asked again until it has.
-    let status: number | 'closed' = 'closed';
-    while (status === 'closed') status = await statusFrom('127.0.0.2');
+    let status: number | 'closed' = 429;
+    while (status === 429) status = await statusFrom('127.0.0.2');
     expect(status).toBe(200);
     for (const held of holders) held.socket.destroy();
   });
