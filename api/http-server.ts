@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { serve } from '@hono/node-server';
+import { CappedCounts } from '../domain/capped-counts';
 import { addressBucket, trustedAddress, unmapped } from './client-address';
 import { problemBody } from './problem';
 
@@ -79,25 +80,19 @@ export function serveApi(opts: {
     opts.onListening,
   ) as Server;
   const isTrusted = trustedAddress(opts.trustedProxies);
-  const open = new Map<string, number>();
+  const open = new CappedCounts(limits.maxConnectionsPerAddress);
   server.on('connection', (socket: Socket) => {
     if (socket.remoteAddress === undefined || isTrusted(socket.remoteAddress)) return;
     // An IPv6 subscriber holds a whole /64, as for the throttles (A6).
     const address = addressBucket(unmapped(socket.remoteAddress));
-    const held = open.get(address) ?? 0;
-    if (held >= limits.maxConnectionsPerAddress) {
+    if (!open.take(address)) {
       // Unread (paused: no request of it reaches the app), told why, and closed.
       socket.pause();
       socket.end(TOO_MANY_CONNECTIONS);
       setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
       return;
     }
-    open.set(address, held + 1);
-    socket.once('close', () => {
-      const left = (open.get(address) ?? 1) - 1;
-      if (left === 0) open.delete(address);
-      else open.set(address, left);
-    });
+    socket.once('close', () => open.release(address));
   });
   return server;
 }

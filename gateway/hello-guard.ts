@@ -1,3 +1,5 @@
+import { CappedCounts } from '../domain/capped-counts';
+
 /**
  * What keeps strangers from wearing the gateway down (API.md device protocol): a cap on connections per
  * client address, and a throttle on failed hellos per address (each serial counted once), per address
@@ -25,26 +27,23 @@ export const DEFAULT_HELLO_GUARD: HelloGuardOptions = {
 const MAX_TRACKED = 50_000;
 
 export class HelloGuard {
-  private readonly open = new Map<string, number>();
+  private readonly open: CappedCounts;
   private readonly failures = new Map<string, { count: number; endsAt: number }>();
 
   constructor(
     private readonly opts: HelloGuardOptions,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.open = new CappedCounts(opts.maxConnectionsPerAddress);
+  }
 
   /** Counts a new connection from `address`; false when the address holds its cap already. */
   admit(address: string): boolean {
-    const n = this.open.get(address) ?? 0;
-    if (n >= this.opts.maxConnectionsPerAddress) return false;
-    this.open.set(address, n + 1);
-    return true;
+    return this.open.take(address);
   }
 
   release(address: string) {
-    const n = (this.open.get(address) ?? 1) - 1;
-    if (n <= 0) this.open.delete(address);
-    else this.open.set(address, n);
+    this.open.release(address);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createMiddleware } from 'hono/factory';
+import { CappedCounts } from '../../domain/capped-counts';
 import { addressBucket } from '../client-address';
 import type { AppEnv } from '../deps';
 import { problem } from '../problem';
@@ -11,13 +12,12 @@ import { problem } from '../problem';
  * request waited 2 s behind them. Requests that came through no socket (tests) are not counted.
  */
 export function requestsInFlight(max: number) {
-  const held = new Map<string, number>();
+  const held = new CappedCounts(max);
   return createMiddleware<AppEnv>(async (c, next) => {
     const address = c.get('clientAddress');
     if (address === undefined) return next();
     const bucket = addressBucket(address);
-    const n = held.get(bucket) ?? 0;
-    if (n >= max) {
+    if (!held.take(bucket)) {
       throw problem(
         'too_many_attempts',
         'Too many requests at once from your network address; try again in 1 second.',
@@ -26,13 +26,10 @@ export function requestsInFlight(max: number) {
         },
       );
     }
-    held.set(bucket, n + 1);
     try {
       await next();
     } finally {
-      const left = (held.get(bucket) ?? 1) - 1;
-      if (left === 0) held.delete(bucket);
-      else held.set(bucket, left);
+      held.release(bucket);
     }
   });
 }
